@@ -1,0 +1,825 @@
+"""In-process patches that make moto behave like real AWS where certrotate depends on it.
+
+Each patch closes a gap measured against moto 5.2 (see FIELD-NOTES.md and tests/integration/test_moto_fixes.py):
+
+IAM server certificates
+  * `Expiration`/`UploadDate` come from the certificate and the upload time (moto: fixed 2010/2012 dates),
+    every certificate gets its own `ServerCertificateId` (moto: one constant for all);
+  * upload rejects unparsable PEM (`MalformedCertificate`), a key that does not match (`KeyPairMismatch`),
+    a duplicate name (`EntityAlreadyExists`) and uploads beyond the quota (`LimitExceeded`);
+  * `ListServerCertificates` honours `PathPrefix`, `Marker` and `MaxItems` (default page 100);
+  * tags: `Tags` on upload, `TagServerCertificate`, `UntagServerCertificate`, `ListServerCertificateTags`
+    (moto: not implemented, the server answered HTML 500) and `Tags` in `GetServerCertificate`;
+  * `DeleteServerCertificate` of a certificate an ELBv2 listener (default or SNI), a Classic ELB listener or a
+    CloudFront distribution still uses fails with `DeleteConflict` (409);
+  * `GetAccountSummary` reports a settable `ServerCertificatesQuota` (`set_server_certificate_quota`).
+ELBv2
+  * a listener keeps its default certificate and its SNI list apart: `ModifyListener(Certificates)` replaces only
+    the default (also on NLB TLS listeners, which moto ignored), `DescribeListeners` shows only the default,
+    `DescribeListenerCertificates` flags them, `RemoveListenerCertificates` cannot remove the default;
+  * `AddListenerCertificates`/`ModifyListener` with an unknown certificate -> `CertificateNotFound`.
+Classic ELB
+  * `SetLoadBalancerListenerSSLCertificate`: unknown load balancer -> `LoadBalancerNotFound`, no listener on the
+    port -> `ListenerNotFound`, unknown IAM certificate -> `CertificateNotFound` (moto: silently nothing).
+Route 53
+  * a change batch is validated as a whole against the zone, then applied in order: CREATE of an existing
+    name+type, DELETE of a missing record set or with values/TTL that differ, and unquoted TXT values fail with
+    `InvalidChangeBatch`;
+  * changes get their own IDs and are `PENDING` until polled: `GetChange` answers `PENDING` for the first
+    `set_route53_pending_polls(n)` polls (default 1), then `INSYNC`; unknown IDs -> `NoSuchChange`.
+Secrets Manager
+  * moto already refuses a `ClientRequestToken` reused with different content (`ResourceExistsException`) and
+    is idempotent for the same content, except for versions staged `AWSPENDING`, which it overwrote;
+  * check-then-write is made atomic, so concurrent writers really get compare-and-swap semantics.
+
+Patched exceptions subclass moto's own service exceptions, so the server serialises them as AWS errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+import re
+import secrets
+import string
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+_MARKER = "_devstack_patched"
+_apply_lock = threading.Lock()
+# moto's server handles requests in threads and its backends do check-then-write without locks; real AWS is
+# atomic per call, and certrotate's races (leases, duplicate names) are only tested honestly if moto is too.
+_state_lock = threading.RLock()
+
+DEFAULT_SERVER_CERTIFICATE_QUOTA = 20
+DEFAULT_ROUTE53_PENDING_POLLS = 1
+_settings: dict[str, int] = {}
+
+
+def set_server_certificate_quota(quota: int) -> None:
+    """`ServerCertificatesQuota` as IAM reports and enforces it (default 20)."""
+    if quota < 0:
+        raise ValueError("quota must be >= 0")
+    _settings["server_certificate_quota"] = quota
+
+
+def server_certificate_quota() -> int:
+    return _settings.get("server_certificate_quota", DEFAULT_SERVER_CERTIFICATE_QUOTA)
+
+
+def set_route53_pending_polls(polls: int) -> None:
+    """How many `GetChange` calls still answer `PENDING` for a change before it is `INSYNC` (default 1)."""
+    if polls < 0:
+        raise ValueError("polls must be >= 0")
+    _settings["route53_pending_polls"] = polls
+
+
+def route53_pending_polls() -> int:
+    return _settings.get("route53_pending_polls", DEFAULT_ROUTE53_PENDING_POLLS)
+
+
+def reset_settings() -> None:
+    """Back to the defaults above (the stack calls this with every AWS reset)."""
+    _settings.clear()
+
+
+def apply() -> None:
+    """Patches moto in this process; idempotent (a marker on moto's IAM backend class records it)."""
+    from moto.iam.models import IAMBackend
+
+    with _apply_lock:
+        if getattr(IAMBackend, _MARKER, False):
+            return
+        _patch_iam()
+        _patch_elbv2()
+        _patch_elb()
+        _patch_route53()
+        _patch_secretsmanager()
+        setattr(IAMBackend, _MARKER, True)
+
+
+def is_applied() -> bool:
+    from moto.iam.models import IAMBackend
+
+    return bool(getattr(IAMBackend, _MARKER, False))
+
+
+def _locked(func: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _state_lock:
+            return func(*args, **kwargs)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__qualname__ = func.__qualname__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+def _random_id(prefix: str, length: int) -> str:
+    alphabet = string.ascii_uppercase + string.digits
+    return prefix + "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# IAM server certificates
+# --------------------------------------------------------------------------------------------------------------
+
+_CERT_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
+_DEFAULT_PAGE = 100
+
+
+def _iam_exceptions() -> dict[str, type[Exception]]:
+    from moto.iam import exceptions as iam_exc
+
+    class KeyPairMismatch(iam_exc.IAMException):
+        code = "KeyPairMismatch"
+
+    class MalformedCertificate(iam_exc.IAMException):
+        # moto's own MalformedCertificate puts the whole PEM into the message; AWS says what failed.
+        code = "MalformedCertificate"
+
+    for cls in (KeyPairMismatch, MalformedCertificate):
+        cls.__module__ = iam_exc.__name__  # claim moto.iam so any serializer path finds the IAM error model
+    return {"KeyPairMismatch": KeyPairMismatch, "MalformedCertificate": MalformedCertificate}
+
+
+def _load_single_certificate(pem: str, what: str, malformed: type[Exception]) -> x509.Certificate:
+    try:
+        certs = x509.load_pem_x509_certificates(pem.strip().encode())
+    except ValueError as error:
+        raise malformed(f"Unable to parse {what}. Please ensure the {what} is in PEM format.") from error
+    if len(certs) != 1:
+        raise malformed(f"The {what} must contain exactly one PEM certificate, found {len(certs)}.")
+    return certs[0]
+
+
+def _spki(key: Any) -> bytes:
+    der: bytes = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return der
+
+
+def _validate_upload(
+    cert_body: str, private_key: str, cert_chain: str | None, errors: dict[str, type[Exception]]
+) -> x509.Certificate:
+    malformed = errors["MalformedCertificate"]
+    cert = _load_single_certificate(cert_body or "", "certificate", malformed)
+    if cert_chain:
+        try:
+            x509.load_pem_x509_certificates(cert_chain.strip().encode())
+        except ValueError as error:
+            raise malformed("Unable to parse certificate chain. Please ensure it is in PEM format.") from error
+    try:
+        key = serialization.load_pem_private_key((private_key or "").strip().encode(), password=None)
+    except (ValueError, TypeError) as error:
+        # TypeError: an encrypted key; IAM wants it unencrypted.
+        raise malformed("Unable to parse private key. Please ensure it is unencrypted PEM.") from error
+    if _spki(key.public_key()) != _spki(cert.public_key()):
+        raise errors["KeyPairMismatch"]("The private key did not match the public key in the certificate.")
+    return cert
+
+
+def _cert_meta(cert: Any) -> Any:
+    """Fills the attributes the patches add, for certificates moto created some other way."""
+    if not hasattr(cert, "devstack_id"):
+        cert.devstack_id = _random_id("ASCA", 17)
+        cert.upload_date = _utcnow()
+        try:
+            parsed = x509.load_pem_x509_certificate(cert.cert_body.encode())
+            cert.expiration = parsed.not_valid_after_utc
+        except (ValueError, AttributeError):
+            cert.expiration = _utcnow()
+        cert.tags = []
+    return cert
+
+
+def _metadata(cert: Any) -> dict[str, Any]:
+    cert = _cert_meta(cert)
+    return {
+        "Path": cert.path,
+        "ServerCertificateName": cert.cert_name,
+        "ServerCertificateId": cert.devstack_id,
+        "Arn": cert.arn,
+        "UploadDate": cert.upload_date,
+        "Expiration": cert.expiration,
+    }
+
+
+def _encode_marker(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode()
+
+
+def _decode_marker(marker: str, invalid: type[Exception]) -> str:
+    try:
+        return base64.urlsafe_b64decode(marker.encode()).decode()
+    except (ValueError, UnicodeDecodeError) as error:
+        raise invalid("Invalid Marker.") from error
+
+
+def _page(items: list[Any], key: Callable[[Any], str], marker: str | None, max_items: Any, invalid: type[Exception]
+          ) -> tuple[list[Any], str | None]:
+    """IAM-style pagination over items sorted by `key`: the marker is the last key returned (opaque)."""
+    limit = int(max_items) if max_items is not None else _DEFAULT_PAGE
+    if not 1 <= limit <= 1000:
+        raise invalid("MaxItems must be between 1 and 1000.")
+    ordered = sorted(items, key=key)
+    if marker:
+        after = _decode_marker(marker, invalid)
+        ordered = [item for item in ordered if key(item) > after]
+    page = ordered[:limit]
+    next_marker = _encode_marker(key(page[-1])) if len(ordered) > limit else None
+    return page, next_marker
+
+
+def _elbv2_users(account_id: str, arn: str) -> Iterator[str]:
+    from moto.elbv2.models import elbv2_backends
+
+    for backend in dict.values(elbv2_backends.get(account_id) or {}):
+        for lb in backend.load_balancers.values():
+            for listener in lb.listeners.values():
+                if arn == listener.certificate or arn in listener.certificates or arn in _sni(listener):
+                    yield lb.arn
+
+
+def _elb_users(account_id: str, arn: str) -> Iterator[str]:
+    from moto.elb.models import elb_backends
+
+    for backend in dict.values(elb_backends.get(account_id) or {}):
+        for lb in backend.load_balancers.values():
+            if any(listener.ssl_certificate_id == arn for listener in lb.listeners):
+                yield (
+                    f"arn:aws:elasticloadbalancing:{backend.region_name}:{account_id}:loadbalancer/{lb.name}"
+                )
+
+
+def _cloudfront_users(account_id: str, certificate_id: str) -> Iterator[str]:
+    from moto.cloudfront.models import cloudfront_backends
+
+    for backend in dict.values(cloudfront_backends.get(account_id) or {}):
+        for distribution in backend.distributions.values():
+            viewer = distribution.distribution_config.ViewerCertificate
+            if getattr(viewer, "iam_certificate_id", None) == certificate_id:
+                yield distribution.arn
+
+
+def _certificate_users(account_id: str, cert: Any) -> list[str]:
+    cert = _cert_meta(cert)
+    return [
+        *_elbv2_users(account_id, cert.arn),
+        *_elb_users(account_id, cert.arn),
+        *_cloudfront_users(account_id, cert.devstack_id),
+    ]
+
+
+def _merge_tags(existing: list[dict[str, str]], new: Iterable[dict[str, str]]) -> list[dict[str, str]]:
+    # IAM tag keys are unique case-insensitively; a new value replaces the old one (and its spelling).
+    merged = {tag["Key"].lower(): tag for tag in existing}
+    for tag in new:
+        merged[tag["Key"].lower()] = {"Key": tag["Key"], "Value": tag["Value"]}
+    return list(merged.values())
+
+
+def _patch_iam() -> None:
+    from moto.core.responses import ActionResult, EmptyResult
+    from moto.iam import exceptions as iam_exc
+    from moto.iam.models import Certificate, IAMBackend
+    from moto.iam.responses import IamResponse
+
+    errors = _iam_exceptions()
+    original_delete = IAMBackend.delete_server_certificate
+    original_summary = IAMBackend.get_account_summary
+
+    def upload_server_certificate(
+        self: Any,
+        cert_name: str,
+        cert_body: str,
+        private_key: str,
+        cert_chain: str | None = None,
+        path: str | None = None,
+        tags: list[dict[str, str]] | None = None,
+    ) -> Any:
+        if not cert_name or not _CERT_NAME.match(cert_name):
+            raise iam_exc.ValidationError(
+                f"The specified value for serverCertificateName is invalid: {cert_name!r} must be 1-128 "
+                "characters of [\\w+=,.@-]."
+            )
+        path = path or "/"
+        if not (path.startswith("/") and path.endswith("/")):
+            raise iam_exc.ValidationError("The specified value for path is invalid. It must begin and end with /.")
+        parsed = _validate_upload(cert_body, private_key, cert_chain, errors)
+        tags = list(tags or [])
+        self._tag_verification(tags)
+        if any(existing.cert_name == cert_name for existing in self.certificates.values()):
+            raise iam_exc.EntityAlreadyExists(f"The Server Certificate with name {cert_name} already exists.")
+        quota = server_certificate_quota()
+        if len(self.certificates) >= quota:
+            raise iam_exc.LimitExceededException(f"Cannot exceed quota for ServerCertificatesPerAccount: {quota}")
+        cert = Certificate(
+            account_id=self.account_id,
+            region_name=self.region_name,
+            cert_name=cert_name,
+            cert_body=cert_body,
+            private_key=private_key,
+            cert_chain=cert_chain,
+            path=path,
+        )
+        cert.devstack_id = _random_id("ASCA", 17)
+        cert.upload_date = _utcnow().replace(microsecond=0)
+        cert.expiration = parsed.not_valid_after_utc
+        cert.tags = _merge_tags([], tags)
+        self.certificates[cert.devstack_id] = cert
+        return cert
+
+    def list_server_certificates_page(
+        self: Any, path_prefix: str | None, marker: str | None, max_items: Any
+    ) -> tuple[list[Any], str | None]:
+        prefix = path_prefix or "/"
+        matching = [c for c in self.certificates.values() if c.path.startswith(prefix)]
+        return _page(matching, lambda c: str(c.cert_name), marker, max_items, iam_exc.ValidationError)
+
+    def delete_server_certificate(self: Any, name: str) -> None:
+        cert = self.get_server_certificate(name)
+        users = _certificate_users(self.account_id, cert)
+        if users:
+            raise iam_exc.DeleteConflictException(
+                f"Certificate: {cert.devstack_id} is currently in use by {users[0]}. "
+                "Please remove it first before deleting it from IAM."
+            )
+        original_delete(self, name)
+
+    def tag_server_certificate(self: Any, name: str, tags: list[dict[str, str]]) -> None:
+        self._tag_verification(tags)
+        cert = _cert_meta(self.get_server_certificate(name))
+        merged = _merge_tags(cert.tags, tags)
+        if len(merged) > 50:
+            raise iam_exc.LimitExceededException("A server certificate can have at most 50 tags.")
+        cert.tags = merged
+
+    def untag_server_certificate(self: Any, name: str, tag_keys: list[str]) -> None:
+        cert = _cert_meta(self.get_server_certificate(name))
+        for key in tag_keys:
+            self._validate_tag_key(key, exception_param="tagKeys")
+        drop = {key.lower() for key in tag_keys}
+        cert.tags = [tag for tag in cert.tags if tag["Key"].lower() not in drop]
+
+    def get_account_summary(self: Any) -> Any:
+        summary = original_summary(self)
+        summary._server_certificates_quota = server_certificate_quota()
+        return summary
+
+    IAMBackend.upload_server_certificate = _locked(upload_server_certificate)
+    IAMBackend.list_server_certificates_page = list_server_certificates_page
+    IAMBackend.delete_server_certificate = _locked(delete_server_certificate)
+    IAMBackend.tag_server_certificate = _locked(tag_server_certificate)
+    IAMBackend.untag_server_certificate = _locked(untag_server_certificate)
+    IAMBackend.get_account_summary = get_account_summary
+
+    # Response side: real metadata, the parameters moto ignored, and the tag actions it lacks.
+    def r_upload(self: Any) -> Any:
+        cert = self.backend.upload_server_certificate(
+            self._get_param("ServerCertificateName"),
+            self._get_param("CertificateBody"),
+            self._get_param("PrivateKey"),
+            cert_chain=self._get_param("CertificateChain"),
+            path=self._get_param("Path"),
+            tags=self._get_param("Tags", []),
+        )
+        result: dict[str, Any] = {"ServerCertificateMetadata": _metadata(cert)}
+        if cert.tags:
+            result["Tags"] = cert.tags
+        return ActionResult(result)
+
+    def r_list(self: Any) -> Any:
+        certs, marker = self.backend.list_server_certificates_page(
+            self._get_param("PathPrefix"), self._get_param("Marker"), self._get_param("MaxItems")
+        )
+        result: dict[str, Any] = {
+            "ServerCertificateMetadataList": [_metadata(c) for c in certs],
+            "IsTruncated": marker is not None,
+        }
+        if marker is not None:
+            result["Marker"] = marker
+        return ActionResult(result)
+
+    def r_get(self: Any) -> Any:
+        cert = self.backend.get_server_certificate(self._get_param("ServerCertificateName"))
+        server_cert: dict[str, Any] = {
+            "ServerCertificateMetadata": _metadata(cert),
+            "CertificateBody": cert.cert_body,
+        }
+        if cert.cert_chain:
+            server_cert["CertificateChain"] = cert.cert_chain
+        if cert.tags:
+            server_cert["Tags"] = cert.tags
+        return ActionResult({"ServerCertificate": server_cert})
+
+    def r_tag(self: Any) -> Any:
+        self.backend.tag_server_certificate(self._get_param("ServerCertificateName"), self._get_param("Tags", []))
+        return EmptyResult()
+
+    def r_untag(self: Any) -> Any:
+        self.backend.untag_server_certificate(
+            self._get_param("ServerCertificateName"), self._get_param("TagKeys", [])
+        )
+        return EmptyResult()
+
+    def r_list_tags(self: Any) -> Any:
+        cert = _cert_meta(self.backend.get_server_certificate(self._get_param("ServerCertificateName")))
+        tags, marker = _page(
+            cert.tags, lambda t: str(t["Key"]), self._get_param("Marker"), self._get_param("MaxItems"),
+            iam_exc.ValidationError,
+        )
+        result: dict[str, Any] = {"Tags": tags, "IsTruncated": marker is not None}
+        if marker is not None:
+            result["Marker"] = marker
+        return ActionResult(result)
+
+    IamResponse.upload_server_certificate = r_upload
+    IamResponse.list_server_certificates = r_list
+    IamResponse.get_server_certificate = r_get
+    IamResponse.tag_server_certificate = r_tag
+    IamResponse.untag_server_certificate = r_untag
+    IamResponse.list_server_certificate_tags = r_list_tags
+
+
+# --------------------------------------------------------------------------------------------------------------
+# ELBv2: the default certificate and the SNI list are kept apart
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _sni(listener: Any) -> list[str]:
+    """The listener's SNI list. moto's `certificates` is narrowed to `[default]`, which is all that
+    `DescribeListeners` may show; SNI certificates live beside it."""
+    sni: list[str] | None = getattr(listener, "devstack_sni", None)
+    if sni is None:
+        sni = list(listener.certificates[1:])
+        listener.certificates = listener.certificates[:1]
+        listener.devstack_sni = sni
+    return sni
+
+
+def _patch_elbv2() -> None:
+    from moto.elbv2.exceptions import ELBClientError, TooManyCertificatesError
+    from moto.elbv2.models import ELBv2Backend
+
+    original_modify = ELBv2Backend.modify_listener
+
+    def _listener(backend: Any, arn: str) -> Any:
+        return backend.describe_listeners(load_balancer_arn=None, listener_arns=[arn])[0]
+
+    def _require_certificates(backend: Any, certificates: Iterable[dict[str, Any]]) -> list[str]:
+        arns = [c["CertificateArn"] for c in certificates]
+        for arn in arns:
+            if not backend._certificate_exists(certificate_arn=arn):
+                raise ELBClientError("CertificateNotFound", f"Certificate '{arn}' not found")
+        return arns
+
+    def modify_listener(
+        self: Any,
+        arn: str,
+        port: str | None = None,
+        protocol: str | None = None,
+        ssl_policy: str | None = None,
+        certificates: list[dict[str, Any]] | None = None,
+        actions: list[dict[str, Any]] | None = None,
+    ) -> Any:
+        listener = _listener(self, arn)
+        new_default: str | None = None
+        if certificates:
+            if len(certificates) != 1:
+                raise ELBClientError(
+                    "InvalidConfigurationRequest",
+                    "You must provide a list containing exactly one certificate if the listener protocol is "
+                    "HTTPS or TLS.",
+                )
+            new_default = _require_certificates(self, certificates)[0]
+        sni = _sni(listener)
+        # moto would replace the whole list (dropping SNI) and ignores TLS listeners; it only gets the rest.
+        result = original_modify(self, arn, port, protocol, ssl_policy, [], actions or [])
+        if new_default is not None:
+            listener.certificate = new_default
+            listener.certificates = [new_default]
+        listener.devstack_sni = sni
+        return result
+
+    def add_listener_certificates(self: Any, arn: str, certificates: list[dict[str, Any]]) -> list[str]:
+        listener = _listener(self, arn)
+        arns = _require_certificates(self, certificates)
+        sni = _sni(listener)
+        new = [a for a in dict.fromkeys(arns) if a not in sni]
+        if len(sni) + len(new) + len(listener.certificates) > 25:
+            raise TooManyCertificatesError()
+        sni.extend(new)
+        return list(sni)
+
+    def describe_listener_certificates(self: Any, arn: str) -> list[str]:
+        # moto's response flags index 0 as the default and the rest as SNI.
+        listener = _listener(self, arn)
+        return [*listener.certificates[:1], *_sni(listener)]
+
+    def remove_listener_certificates(self: Any, arn: str, certificates: list[dict[str, Any]]) -> None:
+        listener = _listener(self, arn)
+        sni = _sni(listener)
+        arns = [c["CertificateArn"] for c in certificates]
+        for cert_arn in arns:
+            if cert_arn == listener.certificate and cert_arn not in sni:
+                raise ELBClientError(
+                    "OperationNotPermitted",
+                    "You cannot remove the default certificate of a listener; replace it with ModifyListener.",
+                )
+        listener.devstack_sni = [a for a in sni if a not in arns]
+
+    ELBv2Backend.modify_listener = _locked(modify_listener)
+    ELBv2Backend.add_listener_certificates = _locked(add_listener_certificates)
+    ELBv2Backend.describe_listener_certificates = _locked(describe_listener_certificates)
+    ELBv2Backend.remove_listener_certificates = _locked(remove_listener_certificates)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Classic ELB
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _patch_elb() -> None:
+    from moto.elb.exceptions import CertificateNotFoundException, ELBClientError, LoadBalancerNotFoundError
+    from moto.elb.models import ELBBackend
+    from moto.iam.models import iam_backends
+    from moto.utilities.utils import get_partition
+
+    original_set = ELBBackend.set_load_balancer_listener_ssl_certificate
+
+    def set_load_balancer_listener_ssl_certificate(
+        self: Any, name: str, lb_port: str, ssl_certificate_id: str
+    ) -> Any:
+        balancer = self.load_balancers.get(name)
+        if balancer is None:
+            raise LoadBalancerNotFoundError(name)
+        if not any(int(listener.load_balancer_port) == int(lb_port) for listener in balancer.listeners):
+            raise ELBClientError(
+                "ListenerNotFound", f"Load balancer {name} does not have a listener configured at port {lb_port}."
+            )
+        if ":iam::" in (ssl_certificate_id or ""):
+            iam = iam_backends[self.account_id][get_partition(self.region_name)]
+            if iam.get_certificate_by_arn(ssl_certificate_id) is None:
+                raise CertificateNotFoundException()
+        # ACM certificates are checked by moto itself.
+        return original_set(self, name, lb_port, ssl_certificate_id)
+
+    ELBBackend.set_load_balancer_listener_ssl_certificate = _locked(set_load_balancer_listener_ssl_certificate)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Route 53
+# --------------------------------------------------------------------------------------------------------------
+
+_TXT_VALUE = re.compile(r'^\s*(?:"(?:[^"\\]|\\.)*"\s*)+$', re.DOTALL)
+_TXT_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
+# IDs moto's own (unpatched) Route 53 responses hand out, e.g. for CreateHostedZone: treated as done.
+_MOTO_FIXED_CHANGE_IDS = frozenset({"C1PA6795UKMFR9", "C2682N5HXP0BZ4", "a1b2c3d4"})
+
+
+def normalize_dns_name(name: str) -> str:
+    """Route 53 compares names case-insensitively, with or without the final dot, `*` spelled `\\052`."""
+    return name.replace("\\052", "*").rstrip(".").lower()
+
+
+def txt_strings(value: str) -> list[str]:
+    """The character-strings of one Route 53 TXT value (`"a" "b"` -> ["a", "b"]), escapes resolved."""
+    return [re.sub(r"\\(\d{3}|.)", _unescape, s) for s in _TXT_STRING.findall(value)]
+
+
+def _unescape(match: re.Match[str]) -> str:
+    token = match.group(1)
+    return chr(int(token, 8)) if token.isdigit() else token
+
+
+def _rrset_key(name: str, rtype: str | None, set_identifier: str | None) -> tuple[str, str, str | None]:
+    return normalize_dns_name(name), str(rtype), set_identifier
+
+
+def _route53_exceptions() -> dict[str, type[Exception]]:
+    from moto.route53 import exceptions as r53_exc
+
+    class InvalidChangeBatch(r53_exc.Route53ClientError):
+        # moto's InvalidChangeBatch takes no message (it only knows "1000 records").
+        code = "InvalidChangeBatch"
+
+    class NoSuchChange(r53_exc.Route53ClientError):
+        code = "NoSuchChange"
+
+    for cls in (InvalidChangeBatch, NoSuchChange):
+        cls.__module__ = r53_exc.__name__
+    return {"InvalidChangeBatch": InvalidChangeBatch, "NoSuchChange": NoSuchChange}
+
+
+def _validate_changes(zone: Any, changes: list[dict[str, Any]]) -> list[str]:
+    """Problems with a change batch, checked in order against a copy of the zone (as Route 53 does)."""
+    from moto.route53.exceptions import InvalidActionValue
+    from moto.route53.utils import validate_domain_name
+
+    zone_name = normalize_dns_name(zone.name)
+    state: dict[tuple[str, str, str | None], dict[str, Any]] = {
+        _rrset_key(r.name, r.type, r.set_identifier): {
+            "ttl": r.ttl,
+            "values": list(r.records or []),
+            "alias": r.alias_target,
+        }
+        for r in zone.rrsets
+    }
+    problems: list[str] = []
+    for change in changes:
+        action = change.get("Action")
+        if action not in ("CREATE", "UPSERT", "DELETE"):
+            raise InvalidActionValue(str(action))
+        rrset = change["ResourceRecordSet"]
+        validate_domain_name(rrset["Name"], code="InvalidChangeBatch")
+        name = normalize_dns_name(rrset["Name"])
+        rtype = rrset.get("Type")
+        shown = f"[name='{name}.', type='{rtype}'" + (
+            f", set-identifier='{rrset['SetIdentifier']}']" if rrset.get("SetIdentifier") else "]"
+        )
+        if name != zone_name and not name.endswith("." + zone_name):
+            problems.append(f"RRSet with DNS name {name}. is not permitted in zone {zone_name}.")
+            continue
+        values = [r["Value"] for r in rrset.get("ResourceRecords") or []]
+        wanted = {
+            "ttl": int(rrset["TTL"]) if rrset.get("TTL") is not None else None,
+            "values": values,
+            "alias": rrset.get("AliasTarget"),
+        }
+        key = _rrset_key(name, rtype, rrset.get("SetIdentifier"))
+        if action in ("CREATE", "UPSERT"):
+            if rtype in ("TXT", "SPF"):
+                for value in values:
+                    if not _TXT_VALUE.match(value):
+                        problems.append(
+                            f"Invalid Resource Record: 'FATAL problem: InvalidCharacterString (Value should be "
+                            f"enclosed in quotation marks) encountered with '{value}''"
+                        )
+                    elif any(len(s) > 255 for s in txt_strings(value)):
+                        problems.append(
+                            f"Invalid Resource Record: 'FATAL problem: CharacterStringTooLong (Value is too "
+                            f"long) encountered with '{value}''"
+                        )
+            duplicates = {v for v in values if values.count(v) > 1}
+            if duplicates:
+                problems.append(f"Duplicate Resource Record: '{sorted(duplicates)[0]}'")
+            if action == "CREATE" and key in state:
+                problems.append(f"Tried to create resource record set {shown} but it already exists")
+                continue
+            state[key] = wanted
+        else:
+            current = state.get(key)
+            if current is None:
+                problems.append(f"Tried to delete resource record set {shown} but it was not found")
+                continue
+            if (
+                current["ttl"] != wanted["ttl"]
+                or sorted(current["values"]) != sorted(wanted["values"])
+                or _alias_key(current["alias"]) != _alias_key(wanted["alias"])
+            ):
+                problems.append(
+                    f"Tried to delete resource record set {shown} but the values provided do not match the "
+                    "current values"
+                )
+                continue
+            del state[key]
+    return problems
+
+
+def _alias_key(alias: dict[str, Any] | None) -> tuple[str, str] | None:
+    if not alias:
+        return None
+    return normalize_dns_name(str(alias.get("DNSName", ""))), str(alias.get("HostedZoneId", ""))
+
+
+def _apply_changes(zone: Any, changes: list[dict[str, Any]]) -> None:
+    from moto.route53.models import RecordSet
+
+    for change in changes:
+        original_change = copy.deepcopy(change)
+        record_set = copy.deepcopy(change["ResourceRecordSet"])
+        if not record_set["Name"].endswith("."):
+            record_set["Name"] += "."
+        key = _rrset_key(record_set["Name"], record_set.get("Type"), record_set.get("SetIdentifier"))
+        index = next(
+            (i for i, r in enumerate(zone.rrsets) if _rrset_key(r.name, r.type, r.set_identifier) == key), None
+        )
+        if change["Action"] == "DELETE":
+            if index is not None:
+                del zone.rrsets[index]
+        else:
+            if "ResourceRecords" in record_set:
+                record_set["ResourceRecords"] = [r["Value"] for r in record_set["ResourceRecords"]]
+            new = RecordSet(record_set)
+            if index is None:
+                zone.rrsets.append(new)
+            else:
+                zone.rrsets[index] = new
+        zone.rr_changes.append(original_change)  # moto's journal, kept for its other features
+
+
+def _changes(backend: Any) -> dict[str, dict[str, Any]]:
+    # Kept on the backend so that a moto reset forgets them with everything else.
+    changes: dict[str, dict[str, Any]] | None = getattr(backend, "devstack_changes", None)
+    if changes is None:
+        changes = {}
+        backend.devstack_changes = changes
+    return changes
+
+
+def _patch_route53() -> None:
+    from moto.core.responses import ActionResult
+    from moto.route53.models import Route53Backend
+    from moto.route53.responses import Route53
+
+    errors = _route53_exceptions()
+    invalid_change_batch = errors["InvalidChangeBatch"]
+    original_response = Route53.change_resource_record_sets
+
+    def change_resource_record_sets(self: Any, zoneid: str, change_list: list[dict[str, Any]]) -> None:
+        zone = self.get_hosted_zone(zoneid)
+        problems = _validate_changes(zone, change_list)
+        if problems:
+            raise invalid_change_batch("[" + ", ".join(problems) + "]")
+        _apply_changes(zone, change_list)
+
+    def r_change(self: Any) -> Any:
+        original_response(self)  # moto's request checks and the (patched) backend call
+        change_id = _random_id("C", 13)
+        submitted = _utcnow()
+        info: dict[str, Any] = {"Id": f"/change/{change_id}", "Status": "PENDING", "SubmittedAt": submitted}
+        comment = self._get_param("ChangeBatch.Comment")
+        if comment:
+            info["Comment"] = comment
+        with _state_lock:
+            _changes(self.backend)[change_id] = {"info": info, "polls": 0}
+        return ActionResult({"ChangeInfo": info})
+
+    def r_get_change(self: Any) -> Any:
+        change_id = str(self._get_param("Id")).rsplit("/", 1)[-1]
+        with _state_lock:
+            change = _changes(self.backend).get(change_id)
+            if change is None:
+                if change_id not in _MOTO_FIXED_CHANGE_IDS:
+                    raise errors["NoSuchChange"](f"A change with the specified change ID does not exist: {change_id}")
+                info = {"Id": f"/change/{change_id}", "Status": "INSYNC", "SubmittedAt": _utcnow()}
+                return ActionResult({"ChangeInfo": info})
+            change["polls"] += 1
+            info = dict(change["info"])
+            if change["polls"] > route53_pending_polls():
+                change["info"]["Status"] = "INSYNC"
+                info["Status"] = "INSYNC"
+        return ActionResult({"ChangeInfo": info})
+
+    Route53Backend.change_resource_record_sets = _locked(change_resource_record_sets)
+    Route53.change_resource_record_sets = r_change
+    Route53.get_change = r_get_change
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Secrets Manager
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _patch_secretsmanager() -> None:
+    from moto.secretsmanager.exceptions import ResourceExistsException
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    original_check = SecretsManagerBackend._check_with_existing_secrets_and_versions
+
+    def check_with_existing_secrets_and_versions(
+        self: Any,
+        secret_name: str,
+        client_request_token: str | None,
+        secret_string: str | None,
+        secret_binary: str | None,
+        on_create: bool = False,
+    ) -> Any:
+        existing = self.secrets.get(secret_name)
+        version = existing.versions.get(client_request_token) if existing and client_request_token else None
+        # moto skips the comparison for AWSPENDING versions (its own rotation emulation writes them); AWS never
+        # lets a version change its content, whatever its stage.
+        if version is not None and "AWSPENDING" in version.get("version_stages", []):
+            if version.get("secret_string") == secret_string and version.get("secret_binary") == secret_binary:
+                return existing
+            raise ResourceExistsException(
+                f"You can't use ClientRequestToken {client_request_token} because that value is already in use "
+                f"for a version of secret {existing.arn}."
+            )
+        return original_check(self, secret_name, client_request_token, secret_string, secret_binary, on_create)
+
+    SecretsManagerBackend._check_with_existing_secrets_and_versions = check_with_existing_secrets_and_versions
+    # Check-then-write must be atomic for ClientRequestToken to work as compare-and-swap.
+    for name in ("create_secret", "put_secret_value", "update_secret", "delete_secret", "restore_secret"):
+        setattr(SecretsManagerBackend, name, _locked(getattr(SecretsManagerBackend, name)))

@@ -1,0 +1,102 @@
+"""RotateFunction: rotate one certificate, from the rotation queue (SQS, partial batch failures) or by hand
+({"certificate_name": ..., "force": false, "dry_run": false})."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from certrotate import telemetry, wiring
+from certrotate.errors import InvalidRequest, RotationInProgress
+from certrotate.inbound import is_sqs_event, parse_rotate_request, parse_rotation_message
+from certrotate.names import EventType
+from certrotate.rotation import RotationRequest, RotationResult
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+# FIFO: a failed message holds back later ones of its group only (one group per certificate).
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+
+SAFETY_MARGIN = 10.0  # seconds kept back from the Lambda timeout to report and release the lease
+
+
+def _deadline(context: LambdaContext) -> float:
+    return time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN
+
+
+@tracer.capture_method(capture_response=False)
+def rotate(request: RotationRequest, context: LambdaContext) -> RotationResult:
+    correlation_id = str(uuid.uuid4())
+    logger.set_correlation_id(correlation_id)
+    logger.append_keys(certificate_name=request.certificate_name)
+    service = wiring.rotation_service()
+    started = time.monotonic()
+    try:
+        result = service.rotate(request, deadline=_deadline(context), correlation_id=correlation_id)
+    except (InvalidRequest, RotationInProgress):
+        raise  # nothing was attempted: neither a success nor a failure
+    except Exception as exc:
+        telemetry.emit_rotation(
+            metrics,
+            succeeded=False,
+            failed=True,
+            seconds=time.monotonic() - started,
+            endpoints_changed=0,
+            retired=False,
+        )
+        wiring.events().publish(
+            EventType.ROTATION_FAILED, service.failure_detail(request.certificate_name, exc, correlation_id)
+        )
+        logger.error("rotation failed", extra={"error": type(exc).__name__, "reason": str(exc)})
+        raise
+    telemetry.emit_rotation(
+        metrics,
+        succeeded=result.status == "rotated",
+        failed=False,
+        seconds=time.monotonic() - started,
+        endpoints_changed=len(result.endpoints_changed),
+        retired=result.retired,
+    )
+    logger.info("rotation finished", extra={"result": result.as_dict()})
+    return result
+
+
+def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    try:
+        message = parse_rotation_message(record.body)
+    except InvalidRequest as exc:
+        # A malformed message never gets better: drop it loudly rather than retry it into the DLQ.
+        logger.error(
+            "dropped a malformed rotation message",
+            extra={"reason": str(exc), "message_id": record.message_id},
+        )
+        return
+    request = RotationRequest(certificate_name=message.certificate_name, force=message.force)
+    try:
+        rotate(request, lambda_context)
+    except InvalidRequest as exc:
+        # The certificate was retired by an earlier delivery, or opted out since it was queued: done.
+        logger.warning("nothing to rotate", extra={"reason": str(exc)})
+
+
+@logger.inject_lambda_context(log_event=False, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_sqs_event(event):
+        wiring.refresh()
+        return process_partial_response(
+            event=event, record_handler=_record_handler, processor=processor, context=context
+        )
+    parsed = parse_rotate_request(event)  # bad input: a clear error before any AWS call
+    wiring.refresh()
+    request = RotationRequest(
+        certificate_name=parsed.certificate_name, force=parsed.force, dry_run=parsed.dry_run
+    )
+    return rotate(request, context).as_dict()

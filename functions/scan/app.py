@@ -1,0 +1,39 @@
+"""ScanFunction: report every IAM server certificate's days to expiry and queue the managed ones that are due.
+
+Invoked by the daily EventBridge schedule, or by hand with {"dry_run": true} to report without sending work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from certrotate import telemetry, wiring
+from certrotate.inbound import parse_scan_request
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(log_event=False, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_scan_request(event)  # bad input: a clear error before any AWS call
+    settings = wiring.refresh()
+    result = wiring.scan_service(dry_run=request.dry_run).scan(dry_run=request.dry_run)
+    telemetry.emit_scan(metrics, result, namespace=settings.metrics_namespace, service=settings.service_name)
+    logger.info(
+        "scan finished",
+        extra={
+            "scanned": result.scanned,
+            "expiring": result.expiring,
+            "enqueued": result.enqueued,
+            "pending_retirement": result.pending_retirement,
+            "retired": result.retired,
+            "dry_run": result.dry_run,
+        },
+    )
+    return result.as_dict()

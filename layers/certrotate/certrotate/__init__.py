@@ -1,0 +1,3 @@
+"""certrotate: rotates IAM server certificates through ACME and repoints the load balancers serving them."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,40 @@
+"""Every endpoint in every configured region, behind the one Endpoints port."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from certrotate.adapters.cloudfront import CloudFrontDistributions
+from certrotate.adapters.elb import LoadBalancerListeners
+from certrotate.model import Endpoint, EndpointChange, EndpointKind
+
+
+class AllEndpoints:
+    def __init__(
+        self,
+        regions: Sequence[LoadBalancerListeners],
+        cloudfront: Callable[
+            [], CloudFrontDistributions
+        ],  # built only when a /cloudfront/ certificate needs it
+    ) -> None:
+        self._regions = {r.region: r for r in regions}
+        self._cloudfront_factory = cloudfront
+        self._cloudfront: CloudFrontDistributions | None = None
+
+    def _cf(self) -> CloudFrontDistributions:
+        if self._cloudfront is None:
+            self._cloudfront = self._cloudfront_factory()
+        return self._cloudfront
+
+    def discover(self, *, include_cloudfront: bool) -> list[Endpoint]:
+        found: list[Endpoint] = []
+        for region in self._regions.values():
+            found.extend(region.discover())
+        if include_cloudfront:
+            found.extend(self._cf().discover())
+        return found
+
+    def apply(self, change: EndpointChange, *, deadline: float) -> Endpoint | None:
+        if change.endpoint.kind is EndpointKind.CLOUDFRONT:
+            return self._cf().apply(change, deadline=deadline)
+        return self._regions[change.endpoint.region].apply(change, deadline=deadline)

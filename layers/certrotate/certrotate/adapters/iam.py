@@ -1,0 +1,112 @@
+"""IAM server certificates."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from certrotate.adapters._retry import error_code
+from certrotate.errors import CertificateAlreadyExists
+from certrotate.model import SecretPem, ServerCertificate
+from certrotate.ports import StoredCertificate
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+
+def _metadata(meta: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> ServerCertificate:
+    return ServerCertificate(
+        name=meta["ServerCertificateName"],
+        arn=meta["Arn"],
+        certificate_id=meta["ServerCertificateId"],
+        path=meta.get("Path", "/"),
+        expiration=meta["Expiration"],
+        upload_date=meta.get("UploadDate"),
+        tags=dict(tags or {}),
+    )
+
+
+class IamCertificateStore:
+    def __init__(self, client: IAMClient) -> None:
+        self._iam = client
+
+    def list_certificates(self) -> list[ServerCertificate]:
+        found: list[ServerCertificate] = []
+        for page in self._iam.get_paginator("list_server_certificates").paginate():
+            found.extend(_metadata(m) for m in page["ServerCertificateMetadataList"])
+        return found
+
+    def tags_of(self, name: str) -> dict[str, str]:
+        tags: dict[str, str] = {}
+        for page in self._iam.get_paginator("list_server_certificate_tags").paginate(
+            ServerCertificateName=name
+        ):
+            tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
+        return tags
+
+    def get(self, name: str) -> StoredCertificate | None:
+        try:
+            response = self._iam.get_server_certificate(ServerCertificateName=name)
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchEntity":
+                return None
+            raise
+        certificate = response["ServerCertificate"]
+        tags = certificate.get("Tags")
+        tag_map = {t["Key"]: t["Value"] for t in tags} if tags else self.tags_of(name)
+        return StoredCertificate(
+            metadata=_metadata(certificate["ServerCertificateMetadata"], tag_map),
+            body_pem=certificate["CertificateBody"],
+        )
+
+    def upload(
+        self,
+        *,
+        name: str,
+        path: str,
+        body_pem: str,
+        chain_pem: str,
+        private_key_pem: SecretPem,
+        tags: Mapping[str, str],
+    ) -> ServerCertificate:
+        try:
+            response = self._iam.upload_server_certificate(
+                Path=path,
+                ServerCertificateName=name,
+                CertificateBody=body_pem,
+                PrivateKey=bytes(private_key_pem).decode(),
+                CertificateChain=chain_pem,
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )
+        except ClientError as exc:
+            if error_code(exc) == "EntityAlreadyExists":
+                raise CertificateAlreadyExists(name) from None
+            # Never chain the original: botocore errors can quote request parameters.
+            message = exc.response.get("Error", {}).get("Message", "")
+            raise RuntimeError(f"IAM refused the upload of {name!r}: {error_code(exc)} {message}") from None
+        return _metadata(response["ServerCertificateMetadata"], tags)
+
+    def tag(self, name: str, tags: Mapping[str, str]) -> None:
+        self._iam.tag_server_certificate(
+            ServerCertificateName=name, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+        )
+
+    def untag(self, name: str, keys: Sequence[str]) -> None:
+        self._iam.untag_server_certificate(ServerCertificateName=name, TagKeys=list(keys))
+
+    def delete(self, name: str) -> bool:
+        try:
+            self._iam.delete_server_certificate(ServerCertificateName=name)
+        except ClientError as exc:
+            if error_code(exc) == "DeleteConflict":
+                return False
+            if error_code(exc) == "NoSuchEntity":
+                return True  # an earlier run deleted it
+            raise
+        return True
+
+    def room(self) -> tuple[int, int]:
+        summary = self._iam.get_account_summary()["SummaryMap"]
+        return int(summary.get("ServerCertificates", 0)), int(summary.get("ServerCertificatesQuota", 20))

@@ -1,0 +1,155 @@
+"""Plain data: what certrotate reads from AWS and decides about. No I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from certrotate.names import MANAGED_TAG, REPLACED_BY_TAG, REPLACES_TAG, RETRY_AFTER_TAG, SERVED_SINCE_TAG
+
+
+def parse_timestamp(value: str | None) -> datetime | None:
+    """An ISO 8601 tag value, or None when absent or unreadable (a hand-edited tag must not crash a scan)."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerCertificate:
+    """One IAM server certificate's metadata, with its tags once they have been read."""
+
+    name: str
+    arn: str
+    certificate_id: str
+    path: str
+    expiration: datetime
+    upload_date: datetime | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def managed(self) -> bool:
+        return self.tags.get(MANAGED_TAG, "").strip().lower() == "true"
+
+    @property
+    def replaced_by(self) -> str | None:
+        return self.tags.get(REPLACED_BY_TAG) or None
+
+    @property
+    def replaces(self) -> str | None:
+        return self.tags.get(REPLACES_TAG) or None
+
+    @property
+    def replacement_served_since(self) -> datetime | None:
+        return parse_timestamp(self.tags.get(SERVED_SINCE_TAG))
+
+    @property
+    def retry_after(self) -> datetime | None:
+        return parse_timestamp(self.tags.get(RETRY_AFTER_TAG))
+
+    @property
+    def for_cloudfront(self) -> bool:
+        return self.path.startswith("/cloudfront/")
+
+
+class KeyKind(StrEnum):
+    RSA = "RSA"
+    EC = "EC"
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpec:
+    kind: KeyKind
+    size: int  # RSA modulus bits, or the EC curve's bits
+
+    def __str__(self) -> str:
+        return f"RSA {self.size}" if self.kind is KeyKind.RSA else f"ECDSA P-{self.size}"
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateFacts:
+    """What the old certificate's body says: the names to cover again and the key to match."""
+
+    dns_names: tuple[str, ...]
+    key: KeySpec
+    not_after: datetime
+
+
+class EndpointKind(StrEnum):
+    ELBV2_LISTENER = "elbv2-listener"  # ALB HTTPS or NLB TLS listener
+    CLASSIC_LISTENER = "classic-listener"
+    CLOUDFRONT = "cloudfront-distribution"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A place that serves certificates: a secure listener or a CloudFront distribution.
+
+    Load balancers name certificates by ARN; CloudFront by the certificate's ID.
+    """
+
+    kind: EndpointKind
+    region: str
+    resource_id: str  # listener ARN; "<load balancer name>:<port>"; distribution ID
+    load_balancer: str  # load balancer ARN or name; "" for CloudFront
+    default_certificate: str | None
+    sni_certificates: tuple[str, ...] = ()
+
+    def serves(self, reference: str) -> bool:
+        return reference == self.default_certificate or reference in self.sni_certificates
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind.value} {self.resource_id}"
+
+
+class ChangeKind(StrEnum):
+    SET_DEFAULT = "set-default"  # one call swaps the default certificate: no gap
+    ADD_SNI = "add-sni"  # add the replacement to the SNI list (before the old one leaves)
+    REMOVE_SNI = "remove-sni"  # remove the old one from the SNI list (after the replacement is in)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointChange:
+    endpoint: Endpoint
+    kind: ChangeKind
+    certificate: str  # the reference the change adds, sets or removes
+
+
+@dataclass(frozen=True, slots=True)
+class DnsRecord:
+    """One TXT record set answering DNS-01 challenges (all values of one name go in one record set)."""
+
+    zone_id: str
+    name: str
+    values: tuple[str, ...]
+    ttl: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class HostedZone:
+    zone_id: str
+    name: str  # without the trailing dot, lower case
+    private: bool = False
+
+
+class SecretPem(bytes):
+    """PEM bytes of a private key: never printed, logged or serialised by accident."""
+
+    def __repr__(self) -> str:
+        return "SecretPem(<redacted>)"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCertificate:
+    certificate_pem: str  # the leaf only
+    chain_pem: str  # intermediates, leaf's issuer first, no root
+    private_key_pem: SecretPem = field(repr=False)

@@ -1,0 +1,283 @@
+"""Pure decisions: which certificates are due, what the replacement is called and made of, which
+endpoints change and how, and when a replaced certificate may go. No I/O, no boto3; time is an argument."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from certrotate.model import (
+    ChangeKind,
+    Endpoint,
+    EndpointChange,
+    EndpointKind,
+    HostedZone,
+    KeyKind,
+    KeySpec,
+    ServerCertificate,
+)
+
+MAX_NAME_LENGTH = 128  # IAM's limit on server certificate names
+_SUFFIX = re.compile(r"-cr[0-9a-f]{8}$")
+RSA_SIZES_ELB_ACCEPTS = (2048, 4096)  # 1024 is accepted too, but never issued again
+
+
+def days_to_expiry(expiration: datetime, now: datetime) -> float:
+    return round((expiration - now).total_seconds() / 86_400, 2)
+
+
+def is_due(certificate: ServerCertificate, now: datetime, renew_before_days: int) -> bool:
+    """Due when its expiry is fewer than `renew_before_days` days away (expired ones included)."""
+    return certificate.expiration - now < timedelta(days=renew_before_days)
+
+
+# --- naming ----------------------------------------------------------------------------------------------
+
+
+def replacement_name(old_name: str, old_certificate_id: str) -> str:
+    """The replacement's name: the old name's stem plus a suffix derived from the old certificate's ID.
+
+    Deterministic, so a rerun after a crash finds the replacement it already uploaded; unique per old
+    certificate, so rotating the replacement later yields a different name; within IAM's 128 characters.
+    """
+    stem = _SUFFIX.sub("", old_name)
+    digest = hashlib.sha256(old_certificate_id.encode()).hexdigest()[:8]
+    suffix = f"-cr{digest}"
+    return stem[: MAX_NAME_LENGTH - len(suffix)] + suffix
+
+
+def deduplication_id(certificate_name: str, now: datetime) -> str:
+    """One rotation message per certificate per day (SQS FIFO deduplicates within its 5-minute window;
+    a later duplicate finds the replacement and is skipped)."""
+    return hashlib.sha256(f"{certificate_name}|{now:%Y-%m-%d}".encode()).hexdigest()
+
+
+# --- keys ------------------------------------------------------------------------------------------------
+
+
+def replacement_key(old: KeySpec) -> KeySpec:
+    """A key of the same kind that ELB accepts: RSA 2048 unless the old one was larger; ECDSA stays P-256."""
+    if old.kind is KeyKind.EC:
+        return KeySpec(KeyKind.EC, 256)
+    return KeySpec(KeyKind.RSA, 4096 if old.size > 2048 else 2048)
+
+
+# --- DNS-01 ----------------------------------------------------------------------------------------------
+
+
+def challenge_record_name(dns_name: str) -> str:
+    """`*.example.com` and `example.com` are both validated at `_acme-challenge.example.com`."""
+    base = dns_name[2:] if dns_name.startswith("*.") else dns_name
+    return f"_acme-challenge.{base.rstrip('.').lower()}"
+
+
+def zone_for(name: str, zones: Iterable[HostedZone], *, allow_private: bool = False) -> HostedZone | None:
+    """The hosted zone whose name is the longest suffix of `name` (public zones unless asked)."""
+    name = name.rstrip(".").lower()
+    best: HostedZone | None = None
+    for zone in zones:
+        if zone.private and not allow_private:
+            continue
+        if (name == zone.name or name.endswith("." + zone.name)) and (
+            best is None or len(zone.name) > len(best.name)
+        ):
+            best = zone
+    return best
+
+
+# --- rotation decision -----------------------------------------------------------------------------------
+
+
+class Verdict(StrEnum):
+    ISSUE = "issue"  # order a replacement
+    RESUME = "resume"  # a replacement exists: finish repointing and retirement, never order again
+    NOT_DUE = "not-due"
+    RATE_LIMITED = "rate-limited"
+
+
+@dataclass(frozen=True, slots=True)
+class RotationDecision:
+    verdict: Verdict
+    reason: str
+    replacement_name: str
+
+
+def decide_rotation(
+    certificate: ServerCertificate,
+    existing_replacement: ServerCertificate | None,
+    *,
+    now: datetime,
+    renew_before_days: int,
+    force: bool,
+) -> RotationDecision:
+    """What a rotation of a managed certificate should do. `existing_replacement` is the certificate at the
+    deterministic replacement name, if one exists (the caller checks it replaces this one)."""
+    name = replacement_name(certificate.name, certificate.certificate_id)
+    if certificate.replaced_by:
+        return RotationDecision(
+            Verdict.RESUME, f"already replaced by {certificate.replaced_by}", certificate.replaced_by
+        )
+    if existing_replacement is not None:
+        return RotationDecision(Verdict.RESUME, f"replacement {name} was uploaded by an earlier run", name)
+    retry_after = certificate.retry_after
+    if retry_after is not None and retry_after > now:
+        return RotationDecision(
+            Verdict.RATE_LIMITED,
+            f"the ACME CA asked not to order again before {retry_after.isoformat()}",
+            name,
+        )
+    days = days_to_expiry(certificate.expiration, now)
+    if is_due(certificate, now, renew_before_days):
+        return RotationDecision(
+            Verdict.ISSUE, f"expires in {days} days (threshold {renew_before_days})", name
+        )
+    if force:
+        return RotationDecision(Verdict.ISSUE, f"forced ({days} days to expiry)", name)
+    return RotationDecision(Verdict.NOT_DUE, f"expires in {days} days, not within {renew_before_days}", name)
+
+
+# --- endpoints -------------------------------------------------------------------------------------------
+
+
+def reference_for(endpoint: Endpoint, arn: str, certificate_id: str) -> str:
+    """Load balancers refer to a certificate by ARN, CloudFront by its ID."""
+    return certificate_id if endpoint.kind is EndpointKind.CLOUDFRONT else arn
+
+
+def endpoints_serving(endpoints: Iterable[Endpoint], arn: str, certificate_id: str) -> list[Endpoint]:
+    return [e for e in endpoints if e.serves(reference_for(e, arn, certificate_id))]
+
+
+def plan_endpoint_changes(
+    endpoints: Iterable[Endpoint], *, old_arn: str, old_id: str, new_arn: str, new_id: str
+) -> list[EndpointChange]:
+    """The changes that make every endpoint serve the new certificate wherever it served the old one.
+
+    A default certificate is swapped in one call. In an SNI list the new one is added before the old one is
+    removed, so a client never meets a listener without a matching certificate. Everything else on the
+    endpoint stays as it is. Endpoints already converted produce no change (reruns are no-ops).
+    """
+    changes: list[EndpointChange] = []
+    for endpoint in endpoints:
+        old = reference_for(endpoint, old_arn, old_id)
+        new = reference_for(endpoint, new_arn, new_id)
+        if endpoint.default_certificate == old:
+            changes.append(EndpointChange(endpoint, ChangeKind.SET_DEFAULT, new))
+        if old in endpoint.sni_certificates:
+            if new not in endpoint.sni_certificates and endpoint.default_certificate != new:
+                changes.append(EndpointChange(endpoint, ChangeKind.ADD_SNI, new))
+            changes.append(EndpointChange(endpoint, ChangeKind.REMOVE_SNI, old))
+    return changes
+
+
+def change_applied(change: EndpointChange, after: Endpoint) -> bool:
+    """Whether an endpoint read back after a change shows the change took effect."""
+    if change.kind is ChangeKind.SET_DEFAULT:
+        return after.default_certificate == change.certificate
+    if change.kind is ChangeKind.ADD_SNI:
+        return change.certificate in after.sni_certificates
+    return change.certificate not in after.sni_certificates
+
+
+def others_unchanged(before: Endpoint, after: Endpoint, touched: Sequence[str]) -> bool:
+    """Certificates that the rotation did not touch are still there, exactly as before."""
+    keep = set(touched)
+    before_rest = {c for c in (before.default_certificate, *before.sni_certificates) if c and c not in keep}
+    after_rest = {c for c in (after.default_certificate, *after.sni_certificates) if c and c not in keep}
+    return before_rest == after_rest
+
+
+# --- retirement ------------------------------------------------------------------------------------------
+
+
+class RetirementVerdict(StrEnum):
+    NOT_REPLACED = "not-replaced"
+    NOT_YET_SERVED = "replacement-not-yet-served"  # the rotation has not finished repointing
+    IN_GRACE = "in-grace"
+    IN_USE = "in-use"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class RetirementDecision:
+    verdict: RetirementVerdict
+    reason: str
+    not_before: datetime | None = None
+    users: tuple[str, ...] = field(default=())
+
+
+def decide_retirement(
+    certificate: ServerCertificate, users: Sequence[Endpoint] | None, *, now: datetime, grace_seconds: int
+) -> RetirementDecision:
+    """Whether a replaced certificate may be deleted. `users` are the endpoints still serving it (None when
+    they have not been looked up yet: only time-based verdicts are possible then)."""
+    if not certificate.replaced_by:
+        return RetirementDecision(RetirementVerdict.NOT_REPLACED, "it has not been replaced")
+    served_since = certificate.replacement_served_since
+    if served_since is None:
+        return RetirementDecision(
+            RetirementVerdict.NOT_YET_SERVED, f"{certificate.replaced_by} does not serve everywhere yet"
+        )
+    not_before = served_since + timedelta(seconds=grace_seconds)
+    if now < not_before:
+        return RetirementDecision(
+            RetirementVerdict.IN_GRACE, f"grace period runs until {not_before.isoformat()}", not_before
+        )
+    if users is None or users:
+        labels = tuple(e.label for e in users or ())
+        return RetirementDecision(
+            RetirementVerdict.IN_USE, "still served by " + ", ".join(labels), users=labels
+        )
+    return RetirementDecision(RetirementVerdict.DELETE, "replaced, past its grace period and unused")
+
+
+# --- scan ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPlan:
+    expiring: tuple[ServerCertificate, ...]  # managed, not replaced, within the renewal window
+    to_enqueue: tuple[ServerCertificate, ...]  # expiring ones not held back by a CA's retry-after
+    held_back: tuple[ServerCertificate, ...]  # expiring, but the CA asked us to wait
+    pending_retirement: tuple[ServerCertificate, ...]  # replaced, not deleted yet
+    stalled: tuple[ServerCertificate, ...]  # replaced, but the rotation died before it finished repointing
+    unmanaged: tuple[ServerCertificate, ...]
+
+
+def plan_scan(
+    certificates: Sequence[ServerCertificate], *, now: datetime, renew_before_days: int, lease_seconds: int
+) -> ScanPlan:
+    by_name = {c.name: c for c in certificates}
+    expiring: list[ServerCertificate] = []
+    to_enqueue: list[ServerCertificate] = []
+    held_back: list[ServerCertificate] = []
+    pending: list[ServerCertificate] = []
+    stalled: list[ServerCertificate] = []
+    unmanaged: list[ServerCertificate] = []
+    for cert in certificates:
+        if not cert.managed:
+            unmanaged.append(cert)
+            continue
+        if cert.replaced_by:
+            pending.append(cert)
+            replacement = by_name.get(cert.replaced_by)
+            uploaded = replacement.upload_date if replacement else None
+            if (
+                cert.replacement_served_since is None
+                and replacement is not None
+                and (uploaded is None or now - uploaded > timedelta(seconds=lease_seconds))
+            ):
+                stalled.append(cert)
+            continue
+        if not is_due(cert, now, renew_before_days):
+            continue
+        expiring.append(cert)
+        retry_after = cert.retry_after
+        (held_back if retry_after is not None and retry_after > now else to_enqueue).append(cert)
+    return ScanPlan(
+        tuple(expiring), tuple(to_enqueue), tuple(held_back), tuple(pending), tuple(stalled), tuple(unmanaged)
+    )

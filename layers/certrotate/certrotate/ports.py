@@ -1,0 +1,97 @@
+"""What the use cases need from the outside world. Adapters implement these; tests may fake them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from certrotate.model import (
+    DnsRecord,
+    Endpoint,
+    EndpointChange,
+    HostedZone,
+    IssuedCertificate,
+    KeySpec,
+    SecretPem,
+    ServerCertificate,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCertificate:
+    metadata: ServerCertificate  # with tags
+    body_pem: str
+
+
+class CertificateStore(Protocol):
+    """IAM server certificates."""
+
+    def list_certificates(self) -> list[ServerCertificate]: ...  # every page; tags not read
+    def tags_of(self, name: str) -> dict[str, str]: ...
+    def get(self, name: str) -> StoredCertificate | None: ...
+    def upload(
+        self,
+        *,
+        name: str,
+        path: str,
+        body_pem: str,
+        chain_pem: str,
+        private_key_pem: SecretPem,
+        tags: Mapping[str, str],
+    ) -> ServerCertificate: ...  # raises AlreadyExists when the name is taken
+    def tag(self, name: str, tags: Mapping[str, str]) -> None: ...
+    def untag(self, name: str, keys: Sequence[str]) -> None: ...
+    def delete(self, name: str) -> bool: ...  # False: DeleteConflict (still in use)
+    def room(self) -> tuple[int, int]: ...  # (server certificates held, quota)
+
+
+class Endpoints(Protocol):
+    """Every place that can serve a certificate: load balancer listeners in each region, CloudFront."""
+
+    def discover(self, *, include_cloudfront: bool) -> list[Endpoint]: ...
+    def apply(self, change: EndpointChange, *, deadline: float) -> Endpoint | None: ...
+
+    # apply performs the change, reads the endpoint back and returns it (None: the endpoint is gone)
+
+
+class DnsChallenges(Protocol):
+    def zones(self) -> list[HostedZone]: ...
+    def publish(self, records: Sequence[DnsRecord], *, deadline: float) -> None: ...  # returns once INSYNC
+    def remove(self, records: Sequence[DnsRecord]) -> None: ...
+
+
+class CertificateAuthority(Protocol):
+    def issue(
+        self, names: Sequence[str], key: KeySpec, dns: DnsChallenges, *, deadline: float
+    ) -> IssuedCertificate: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    certificate_name: str
+    owner: str
+    version: str
+    expires: datetime
+
+
+class Leases(Protocol):
+    def acquire(self, certificate_name: str, *, seconds: int) -> Lease: ...  # raises RotationInProgress
+    def renew(self, lease: Lease, *, seconds: int) -> Lease: ...
+    def release(self, lease: Lease) -> None: ...
+
+
+class RotationQueue(Protocol):
+    def send(self, messages: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[str]: ...
+
+    # (certificate name = message group, deduplication id, body) -> names sent
+
+
+class EventPublisher(Protocol):
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None: ...  # never raises
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+    def monotonic(self) -> float: ...

@@ -1,0 +1,167 @@
+"""The scan use case: every IAM server certificate's days to expiry, rotations for the managed ones that
+are due, and the retirements that rotations left pending."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from certrotate import planning
+from certrotate.model import Endpoint, ServerCertificate
+from certrotate.names import EventType
+from certrotate.ports import CertificateStore, Clock, Endpoints, EventPublisher, RotationQueue
+
+
+@dataclass(slots=True)
+class ScanResult:
+    scanned: int
+    managed: int
+    expiring: list[str]
+    enqueued: list[str]
+    held_back: list[str]
+    pending_retirement: list[str]
+    retired: list[str]
+    resumed: list[str]
+    days_to_expiry: dict[str, float]
+    server_certificates: int
+    quota: int
+    dry_run: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def min_days_to_expiry(self) -> float | None:
+        return min(self.days_to_expiry.values()) if self.days_to_expiry else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scanned": self.scanned,
+            "managed": self.managed,
+            "expiring": self.expiring,
+            "enqueued": self.enqueued,
+            "held_back": self.held_back,
+            "pending_retirement": self.pending_retirement,
+            "retired": self.retired,
+            "resumed": self.resumed,
+            "days_to_expiry": self.days_to_expiry,
+            "server_certificates": self.server_certificates,
+            "server_certificates_quota": self.quota,
+            "dry_run": self.dry_run,
+            "notes": self.notes,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScanSettings:
+    renew_before_days: int
+    lease_seconds: int
+    grace_seconds: int
+
+
+class ScanService:
+    def __init__(
+        self,
+        *,
+        store: CertificateStore,
+        endpoints: Endpoints,
+        queue: RotationQueue | None,
+        events: EventPublisher,
+        clock: Clock,
+        settings: ScanSettings,
+    ) -> None:
+        self._store = store
+        self._endpoints = endpoints
+        self._queue = queue
+        self._events = events
+        self._clock = clock
+        self._settings = settings
+
+    def scan(self, *, dry_run: bool) -> ScanResult:
+        now = self._clock.now()
+        listed = self._store.list_certificates()
+        certificates = [_with_tags(c, self._store.tags_of(c.name)) for c in listed]
+        plan = planning.plan_scan(
+            certificates,
+            now=now,
+            renew_before_days=self._settings.renew_before_days,
+            lease_seconds=self._settings.lease_seconds,
+        )
+        used, quota = self._store.room()
+        result = ScanResult(
+            scanned=len(certificates),
+            managed=len(certificates) - len(plan.unmanaged),
+            expiring=[c.name for c in plan.expiring],
+            enqueued=[],
+            held_back=[c.name for c in plan.held_back],
+            pending_retirement=[c.name for c in plan.pending_retirement],
+            retired=[],
+            resumed=[],
+            days_to_expiry={c.name: planning.days_to_expiry(c.expiration, now) for c in certificates},
+            server_certificates=used,
+            quota=quota,
+            dry_run=dry_run,
+        )
+        if dry_run:
+            return result
+        self._enqueue(plan, result, now)
+        self._complete_retirements(plan.pending_retirement, result)
+        return result
+
+    def _enqueue(self, plan: planning.ScanPlan, result: ScanResult, now: Any) -> None:
+        messages: list[tuple[str, str, dict[str, Any]]] = []
+        for cert in plan.to_enqueue:
+            body = {
+                "certificate_name": cert.name,
+                "reason": "expiring",
+                "days_to_expiry": result.days_to_expiry[cert.name],
+            }
+            messages.append((cert.name, planning.deduplication_id(cert.name, now), body))
+        for cert in plan.stalled:
+            # A rotation died after uploading the replacement and its retries ran out: finish it.
+            body = {"certificate_name": cert.name, "reason": "resume"}
+            messages.append((cert.name, planning.deduplication_id(cert.name, now), body))
+        if not messages:
+            return
+        if self._queue is None:
+            result.notes.append("no rotation queue configured: nothing sent")
+            return
+        sent = set(self._queue.send(messages))
+        result.enqueued = [c.name for c in plan.to_enqueue if c.name in sent]
+        result.resumed = [c.name for c in plan.stalled if c.name in sent]
+
+    def _complete_retirements(self, pending: Sequence[ServerCertificate], result: ScanResult) -> None:
+        now = self._clock.now()
+        grace = self._settings.grace_seconds
+        due = [
+            c
+            for c in pending
+            if planning.decide_retirement(c, [], now=now, grace_seconds=grace).verdict
+            is planning.RetirementVerdict.DELETE
+        ]
+        if not due:
+            return
+        # One listing of every endpoint serves all the checks (never one listing per certificate).
+        endpoints: list[Endpoint] = self._endpoints.discover(
+            include_cloudfront=any(c.for_cloudfront for c in due)
+        )
+        for cert in due:
+            users = planning.endpoints_serving(endpoints, cert.arn, cert.certificate_id)
+            decision = planning.decide_retirement(cert, users, now=now, grace_seconds=grace)
+            if decision.verdict is not planning.RetirementVerdict.DELETE:
+                result.notes.append(f"{cert.name}: {decision.reason}")
+                continue
+            if self._store.delete(cert.name):
+                result.retired.append(cert.name)
+                result.pending_retirement.remove(cert.name)
+                self._events.publish(
+                    EventType.CERTIFICATE_RETIRED,
+                    {"certificate_name": cert.name, "replaced_by": cert.replaced_by},
+                )
+            else:
+                result.notes.append(f"{cert.name}: IAM reports it is still in use (DeleteConflict)")
+
+
+def _with_tags(certificate: ServerCertificate, tags: dict[str, str]) -> ServerCertificate:
+    from dataclasses import replace
+
+    return replace(certificate, tags=tags)

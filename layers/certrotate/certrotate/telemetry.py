@@ -1,0 +1,63 @@
+"""Metrics in CloudWatch's embedded metric format, through Powertools."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from certrotate.names import MetricName
+from certrotate.scan import ScanResult
+
+
+def emit_scan(metrics: Metrics, result: ScanResult, *, namespace: str, service: str) -> None:
+    # DaysToExpiry has a dimension per certificate: one EMF document each (a document has one dimension set).
+    for name, days in sorted(result.days_to_expiry.items()):
+        with single_metric(
+            name=MetricName.DAYS_TO_EXPIRY,
+            unit=MetricUnit.Count,
+            value=days,
+            namespace=namespace,
+            default_dimensions={"service": service},
+        ) as metric:
+            metric.add_dimension(name="CertificateName", value=name)
+    if result.min_days_to_expiry is not None:
+        metrics.add_metric(
+            name=MetricName.MIN_DAYS_TO_EXPIRY, unit=MetricUnit.Count, value=result.min_days_to_expiry
+        )
+    metrics.add_metric(name=MetricName.CERTIFICATES_SCANNED, unit=MetricUnit.Count, value=result.scanned)
+    metrics.add_metric(name=MetricName.CERTIFICATES_MANAGED, unit=MetricUnit.Count, value=result.managed)
+    metrics.add_metric(
+        name=MetricName.CERTIFICATES_EXPIRING, unit=MetricUnit.Count, value=len(result.expiring)
+    )
+    metrics.add_metric(
+        name=MetricName.CERTIFICATES_ENQUEUED, unit=MetricUnit.Count, value=len(result.enqueued)
+    )
+    metrics.add_metric(
+        name=MetricName.CERTIFICATES_PENDING_RETIREMENT,
+        unit=MetricUnit.Count,
+        value=len(result.pending_retirement),
+    )
+    metrics.add_metric(name=MetricName.CERTIFICATES_RETIRED, unit=MetricUnit.Count, value=len(result.retired))
+    metrics.add_metric(
+        name=MetricName.SERVER_CERTIFICATES, unit=MetricUnit.Count, value=result.server_certificates
+    )
+    metrics.add_metric(name=MetricName.SERVER_CERTIFICATES_QUOTA, unit=MetricUnit.Count, value=result.quota)
+
+
+def emit_rotation(
+    metrics: Metrics, *, succeeded: bool, failed: bool, seconds: float, endpoints_changed: int, retired: bool
+) -> None:
+    if succeeded:
+        metrics.add_metric(name=MetricName.ROTATION_SUCCEEDED, unit=MetricUnit.Count, value=1)
+    if failed:
+        metrics.add_metric(name=MetricName.ROTATION_FAILED, unit=MetricUnit.Count, value=1)
+    if succeeded or failed:
+        metrics.add_metric(
+            name=MetricName.ROTATION_DURATION, unit=MetricUnit.Seconds, value=round(seconds, 3)
+        )
+    if endpoints_changed:
+        metrics.add_metric(
+            name=MetricName.LISTENERS_REPOINTED, unit=MetricUnit.Count, value=endpoints_changed
+        )
+    if retired:
+        metrics.add_metric(name=MetricName.CERTIFICATES_RETIRED, unit=MetricUnit.Count, value=1)

@@ -1,0 +1,170 @@
+"""Checks on certificates: what an old one is made of, and whether a new one is fit to upload.
+
+Every check that fails raises ValidationFailed with a message that says which check and why;
+nothing is uploaded unless all pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+
+from certrotate.errors import ValidationFailed
+from certrotate.model import CertificateFacts, IssuedCertificate, KeyKind, KeySpec
+
+ELB_EC_CURVES = {"secp256r1"}
+ELB_RSA_SIZES = {1024, 2048, 4096}
+
+
+def load_pem_certificates(pem: str | bytes) -> list[x509.Certificate]:
+    data = pem.encode() if isinstance(pem, str) else pem
+    if not data.strip():
+        return []
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise ValidationFailed(f"unreadable PEM certificate: {exc}") from exc
+
+
+def key_spec_of(public_key: object) -> KeySpec:
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return KeySpec(KeyKind.RSA, public_key.key_size)
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return KeySpec(KeyKind.EC, public_key.curve.key_size)
+    raise ValidationFailed(
+        f"unsupported key type {type(public_key).__name__}: ELB accepts RSA and ECDSA only"
+    )
+
+
+def dns_names_of(certificate: x509.Certificate) -> tuple[str, ...]:
+    """The names a certificate covers: its SAN DNS names, or its common name when it has no SAN."""
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = [n.lower() for n in san.get_values_for_type(x509.DNSName)]
+    except x509.ExtensionNotFound:
+        names = [
+            str(a.value).lower() for a in certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        ]
+    return tuple(dict.fromkeys(names))
+
+
+def facts_of(certificate_pem: str) -> CertificateFacts:
+    certs = load_pem_certificates(certificate_pem)
+    if not certs:
+        raise ValidationFailed("the certificate body holds no certificate")
+    leaf = certs[0]
+    names = dns_names_of(leaf)
+    if not names:
+        raise ValidationFailed("the certificate names no DNS name to renew")
+    return CertificateFacts(
+        dns_names=names, key=key_spec_of(leaf.public_key()), not_after=leaf.not_valid_after_utc
+    )
+
+
+def load_trust_roots(bundle: Path | None) -> list[x509.Certificate]:
+    """The roots a new certificate must chain to: ISSUER_TRUST_BUNDLE, else certifi's bundle."""
+    if bundle is None:
+        import certifi  # only where needed: it is a dependency of requests, which acme needs anyway
+
+        bundle = Path(certifi.where())
+    roots = load_pem_certificates(bundle.read_bytes())
+    if not roots:
+        raise ValidationFailed(f"the trust bundle {bundle} holds no certificate")
+    return roots
+
+
+def _covers(names: Sequence[str], wanted: str) -> bool:
+    return wanted.lower() in names
+
+
+def validate_issued(
+    issued: IssuedCertificate,
+    *,
+    required_names: Sequence[str],
+    expected_key: KeySpec,
+    trust_roots: Sequence[x509.Certificate],
+    now: datetime | None = None,
+) -> x509.Certificate:
+    """Check a new certificate before upload; return the parsed leaf.
+
+    Chain: the intermediates in order, each certifying the one before, no leaf repeated; the whole path
+    verifies (signatures, validity, serverAuth) to one of `trust_roots`. Key: the private key matches the
+    leaf and is of a kind and size ELB accepts. Names: every name of the old certificate is covered.
+    """
+    now = now or datetime.now(UTC)
+    leaves = load_pem_certificates(issued.certificate_pem)
+    if len(leaves) != 1:
+        raise ValidationFailed(f"the certificate body must hold exactly one certificate, not {len(leaves)}")
+    leaf = leaves[0]
+    chain = load_pem_certificates(issued.chain_pem)
+    if not chain:
+        raise ValidationFailed("the chain is empty: IAM and ELB need the intermediates")
+
+    previous = leaf
+    for position, intermediate in enumerate(chain, start=1):
+        if intermediate == leaf:
+            raise ValidationFailed("the chain repeats the leaf certificate")
+        try:
+            previous.verify_directly_issued_by(intermediate)
+        except (ValueError, TypeError, InvalidSignature) as exc:
+            raise ValidationFailed(
+                f"chain out of order: chain certificate {position} did not issue the one before it ({exc})"
+            ) from exc
+        previous = intermediate
+
+    if not leaf.not_valid_before_utc <= now < leaf.not_valid_after_utc:
+        raise ValidationFailed(
+            f"the certificate is not valid now ({leaf.not_valid_before_utc} to {leaf.not_valid_after_utc})"
+        )
+
+    names = dns_names_of(leaf)
+    missing = [n for n in required_names if not _covers(names, n)]
+    if missing:
+        raise ValidationFailed("the certificate does not cover " + ", ".join(missing))
+
+    store = Store(list(trust_roots))
+    verifier = (
+        PolicyBuilder()
+        .store(store)
+        .time(now)
+        .build_server_verifier(x509.DNSName(_concrete(required_names[0] if required_names else names[0])))
+    )
+    try:
+        verifier.verify(leaf, chain)
+    except VerificationError as exc:
+        raise ValidationFailed(f"the chain does not verify to the issuer trust bundle: {exc}") from exc
+
+    try:
+        private_key = serialization.load_pem_private_key(bytes(issued.private_key_pem), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValidationFailed("the private key is unreadable or encrypted") from exc  # never echo key text
+    if private_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) != leaf.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ):
+        raise ValidationFailed("the private key does not match the certificate")
+
+    spec = key_spec_of(leaf.public_key())
+    if spec != expected_key:
+        raise ValidationFailed(f"the key is {spec}, expected {expected_key}")
+    if spec.kind is KeyKind.RSA and spec.size not in ELB_RSA_SIZES:
+        raise ValidationFailed(f"ELB does not accept {spec} keys")
+    if spec.kind is KeyKind.EC:
+        public = leaf.public_key()
+        assert isinstance(public, ec.EllipticCurvePublicKey)
+        if public.curve.name not in ELB_EC_CURVES:
+            raise ValidationFailed(f"ELB does not accept ECDSA keys on {public.curve.name}")
+    return leaf
+
+
+def _concrete(name: str) -> str:
+    """A name the verifier can match: a wildcard is checked through one label under it."""
+    return "certrotate-check." + name[2:] if name.startswith("*.") else name
