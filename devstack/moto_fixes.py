@@ -129,9 +129,9 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # IAM server certificates
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 
 _CERT_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
 _DEFAULT_PAGE = 100
@@ -163,9 +163,7 @@ def _load_single_certificate(pem: str, what: str, malformed: type[Exception]) ->
 
 
 def _spki(key: Any) -> bytes:
-    der: bytes = key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    der: bytes = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return der
 
 
@@ -178,7 +176,9 @@ def _validate_upload(
         try:
             x509.load_pem_x509_certificates(cert_chain.strip().encode())
         except ValueError as error:
-            raise malformed("Unable to parse certificate chain. Please ensure it is in PEM format.") from error
+            raise malformed(
+                "Unable to parse certificate chain. Please ensure it is in PEM format."
+            ) from error
     try:
         key = serialization.load_pem_private_key((private_key or "").strip().encode(), password=None)
     except (ValueError, TypeError) as error:
@@ -226,8 +226,9 @@ def _decode_marker(marker: str, invalid: type[Exception]) -> str:
         raise invalid("Invalid Marker.") from error
 
 
-def _page(items: list[Any], key: Callable[[Any], str], marker: str | None, max_items: Any, invalid: type[Exception]
-          ) -> tuple[list[Any], str | None]:
+def _page(
+    items: list[Any], key: Callable[[Any], str], marker: str | None, max_items: Any, invalid: type[Exception]
+) -> tuple[list[Any], str | None]:
     """IAM-style pagination over items sorted by `key`: the marker is the last key returned (opaque)."""
     limit = int(max_items) if max_items is not None else _DEFAULT_PAGE
     if not 1 <= limit <= 1000:
@@ -315,7 +316,9 @@ def _patch_iam() -> None:
             )
         path = path or "/"
         if not (path.startswith("/") and path.endswith("/")):
-            raise iam_exc.ValidationError("The specified value for path is invalid. It must begin and end with /.")
+            raise iam_exc.ValidationError(
+                "The specified value for path is invalid. It must begin and end with /."
+            )
         parsed = _validate_upload(cert_body, private_key, cert_chain, errors)
         tags = list(tags or [])
         self._tag_verification(tags)
@@ -323,7 +326,9 @@ def _patch_iam() -> None:
             raise iam_exc.EntityAlreadyExists(f"The Server Certificate with name {cert_name} already exists.")
         quota = server_certificate_quota()
         if len(self.certificates) >= quota:
-            raise iam_exc.LimitExceededException(f"Cannot exceed quota for ServerCertificatesPerAccount: {quota}")
+            raise iam_exc.LimitExceededException(
+                f"Cannot exceed quota for ServerCertificatesPerAccount: {quota}"
+            )
         cert = Certificate(
             account_id=self.account_id,
             region_name=self.region_name,
@@ -424,7 +429,9 @@ def _patch_iam() -> None:
         return ActionResult({"ServerCertificate": server_cert})
 
     def r_tag(self: Any) -> Any:
-        self.backend.tag_server_certificate(self._get_param("ServerCertificateName"), self._get_param("Tags", []))
+        self.backend.tag_server_certificate(
+            self._get_param("ServerCertificateName"), self._get_param("Tags", [])
+        )
         return EmptyResult()
 
     def r_untag(self: Any) -> Any:
@@ -436,7 +443,10 @@ def _patch_iam() -> None:
     def r_list_tags(self: Any) -> Any:
         cert = _cert_meta(self.backend.get_server_certificate(self._get_param("ServerCertificateName")))
         tags, marker = _page(
-            cert.tags, lambda t: str(t["Key"]), self._get_param("Marker"), self._get_param("MaxItems"),
+            cert.tags,
+            lambda t: str(t["Key"]),
+            self._get_param("Marker"),
+            self._get_param("MaxItems"),
             iam_exc.ValidationError,
         )
         result: dict[str, Any] = {"Tags": tags, "IsTruncated": marker is not None}
@@ -452,9 +462,9 @@ def _patch_iam() -> None:
     IamResponse.list_server_certificate_tags = r_list_tags
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # ELBv2: the default certificate and the SNI list are kept apart
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 
 
 def _sni(listener: Any) -> list[str]:
@@ -545,9 +555,9 @@ def _patch_elbv2() -> None:
     ELBv2Backend.remove_listener_certificates = _locked(remove_listener_certificates)
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Classic ELB
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 
 
 def _patch_elb() -> None:
@@ -566,7 +576,8 @@ def _patch_elb() -> None:
             raise LoadBalancerNotFoundError(name)
         if not any(int(listener.load_balancer_port) == int(lb_port) for listener in balancer.listeners):
             raise ELBClientError(
-                "ListenerNotFound", f"Load balancer {name} does not have a listener configured at port {lb_port}."
+                "ListenerNotFound",
+                f"Load balancer {name} does not have a listener configured at port {lb_port}.",
             )
         if ":iam::" in (ssl_certificate_id or ""):
             iam = iam_backends[self.account_id][get_partition(self.region_name)]
@@ -575,12 +586,14 @@ def _patch_elb() -> None:
         # ACM certificates are checked by moto itself.
         return original_set(self, name, lb_port, ssl_certificate_id)
 
-    ELBBackend.set_load_balancer_listener_ssl_certificate = _locked(set_load_balancer_listener_ssl_certificate)
+    ELBBackend.set_load_balancer_listener_ssl_certificate = _locked(
+        set_load_balancer_listener_ssl_certificate
+    )
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Route 53
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 
 _TXT_VALUE = re.compile(r'^\s*(?:"(?:[^"\\]|\\.)*"\s*)+$', re.DOTALL)
 _TXT_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
@@ -713,7 +726,8 @@ def _apply_changes(zone: Any, changes: list[dict[str, Any]]) -> None:
             record_set["Name"] += "."
         key = _rrset_key(record_set["Name"], record_set.get("Type"), record_set.get("SetIdentifier"))
         index = next(
-            (i for i, r in enumerate(zone.rrsets) if _rrset_key(r.name, r.type, r.set_identifier) == key), None
+            (i for i, r in enumerate(zone.rrsets) if _rrset_key(r.name, r.type, r.set_identifier) == key),
+            None,
         )
         if change["Action"] == "DELETE":
             if index is not None:
@@ -772,7 +786,9 @@ def _patch_route53() -> None:
             change = _changes(self.backend).get(change_id)
             if change is None:
                 if change_id not in _MOTO_FIXED_CHANGE_IDS:
-                    raise errors["NoSuchChange"](f"A change with the specified change ID does not exist: {change_id}")
+                    raise errors["NoSuchChange"](
+                        f"A change with the specified change ID does not exist: {change_id}"
+                    )
                 info = {"Id": f"/change/{change_id}", "Status": "INSYNC", "SubmittedAt": _utcnow()}
                 return ActionResult({"ChangeInfo": info})
             change["polls"] += 1
@@ -787,9 +803,9 @@ def _patch_route53() -> None:
     Route53.get_change = r_get_change
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Secrets Manager
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 
 
 def _patch_secretsmanager() -> None:
@@ -811,13 +827,18 @@ def _patch_secretsmanager() -> None:
         # moto skips the comparison for AWSPENDING versions (its own rotation emulation writes them); AWS never
         # lets a version change its content, whatever its stage.
         if version is not None and "AWSPENDING" in version.get("version_stages", []):
-            if version.get("secret_string") == secret_string and version.get("secret_binary") == secret_binary:
+            if (
+                version.get("secret_string") == secret_string
+                and version.get("secret_binary") == secret_binary
+            ):
                 return existing
             raise ResourceExistsException(
                 f"You can't use ClientRequestToken {client_request_token} because that value is already in use "
                 f"for a version of secret {existing.arn}."
             )
-        return original_check(self, secret_name, client_request_token, secret_string, secret_binary, on_create)
+        return original_check(
+            self, secret_name, client_request_token, secret_string, secret_binary, on_create
+        )
 
     SecretsManagerBackend._check_with_existing_secrets_and_versions = check_with_existing_secrets_and_versions
     # Check-then-write must be atomic for ClientRequestToken to work as compare-and-swap.

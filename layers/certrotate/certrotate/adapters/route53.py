@@ -34,22 +34,20 @@ class Route53Challenges:
         self._r53 = client
         self._sleep = sleep
         self._monotonic = monotonic
-        self._zones: list[HostedZone] | None = None
 
     def zones(self) -> list[HostedZone]:
-        if self._zones is None:  # zones rarely change: one listing per container
-            zones: list[HostedZone] = []
-            for page in self._r53.get_paginator("list_hosted_zones").paginate():
-                for zone in page["HostedZones"]:
-                    zones.append(
-                        HostedZone(
-                            zone_id=zone["Id"].rsplit("/", 1)[-1],
-                            name=zone["Name"].rstrip(".").lower(),
-                            private=bool(zone.get("Config", {}).get("PrivateZone")),
-                        )
+        # Listed afresh for each order (one call per 100 zones): a zone added since must be found.
+        zones: list[HostedZone] = []
+        for page in self._r53.get_paginator("list_hosted_zones").paginate():
+            for zone in page["HostedZones"]:
+                zones.append(
+                    HostedZone(
+                        zone_id=zone["Id"].rsplit("/", 1)[-1],
+                        name=zone["Name"].rstrip(".").lower(),
+                        private=bool(zone.get("Config", {}).get("PrivateZone")),
                     )
-            self._zones = zones
-        return self._zones
+                )
+        return zones
 
     def publish(self, records: Sequence[DnsRecord], *, deadline: float) -> None:
         change_ids = [

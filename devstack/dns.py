@@ -1,0 +1,120 @@
+"""A DNS server that answers TXT queries from the Route 53 record sets held by the in-process moto backend.
+
+Pebble's validation authority is pointed at it (`-dnsserver`), which makes DNS-01 real: a challenge passes
+only if the client really wrote the right TXT record into (fake) Route 53. Like public DNS, it answers from
+public hosted zones only, from the zone that is the longest suffix match of the name; anything else gets an
+empty NOERROR answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Any
+
+from dnslib import QTYPE, RR, TXT
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
+
+from devstack import moto_fixes
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_TTL = 300
+
+
+def txt_records(name: str) -> list[tuple[int, list[str]]]:
+    """(TTL, character-strings) of each TXT value Route 53 holds for `name`, quotes and escapes resolved."""
+    from moto.route53.models import route53_backends
+
+    wanted = moto_fixes.normalize_dns_name(name)
+    best_name = None
+    candidates: list[Any] = []
+    with moto_fixes._state_lock:
+        for account in list(dict.values(route53_backends)):
+            for backend in list(dict.values(account)):
+                for zone in list(backend.zones.values()):
+                    if zone.private_zone:
+                        continue  # public DNS never sees private zones
+                    zone_name = moto_fixes.normalize_dns_name(zone.name)
+                    if wanted != zone_name and not wanted.endswith("." + zone_name):
+                        continue
+                    if best_name is None or len(zone_name) > len(best_name):
+                        best_name, candidates = zone_name, [zone]
+                    elif zone_name == best_name:
+                        candidates.append(zone)
+        answers: list[tuple[int, list[str]]] = []
+        for zone in candidates:
+            for rrset in list(zone.rrsets):
+                if rrset.type != "TXT" or moto_fixes.normalize_dns_name(rrset.name) != wanted:
+                    continue
+                ttl = int(rrset.ttl) if rrset.ttl is not None else _DEFAULT_TTL
+                answers.extend((ttl, moto_fixes.txt_strings(value)) for value in rrset.records or [])
+            if answers:
+                break  # two public zones of one name: DNS would see only one of them
+    return answers
+
+
+class Route53Resolver(BaseResolver):  # type: ignore[misc]
+    def resolve(self, request: Any, handler: Any) -> Any:
+        reply = request.reply()
+        qname = request.q.qname
+        if request.q.qtype in (QTYPE.TXT, QTYPE.ANY):
+            for ttl, strings in txt_records(str(qname)):
+                reply.add_answer(RR(qname, QTYPE.TXT, rdata=TXT([s.encode() for s in strings]), ttl=ttl))
+        return reply
+
+
+class Route53DnsServer:
+    """UDP and TCP on one free port of `address`; `start()` returns once both listen."""
+
+    def __init__(self, address: str = "127.0.0.1", port: int = 0) -> None:
+        self.address = address
+        self._requested_port = port
+        self.port = 0
+        self._servers: list[DNSServer] = []
+
+    @property
+    def hostport(self) -> str:
+        """`host:port` as pebble's -dnsserver wants it."""
+        return f"{self.address}:{self.port}"
+
+    def start(self) -> Route53DnsServer:
+        resolver = Route53Resolver()
+        # dnslib logs every query with print(); route it to logging, where it is quiet unless asked.
+        dns_log = DNSLogger(logf=log.debug, prefix=False)
+        last_error: OSError | None = None
+        for _ in range(20):
+            try:
+                udp = DNSServer(resolver, address=self.address, port=self._requested_port, logger=dns_log)
+            except OSError as error:
+                last_error = error
+                break
+            port = int(udp.server.server_address[1])
+            try:
+                tcp = DNSServer(resolver, address=self.address, port=port, tcp=True, logger=dns_log)
+            except OSError as error:  # the TCP port of that number is taken: try another number
+                udp.server.server_close()
+                last_error = error
+                if self._requested_port:
+                    break
+                continue
+            self._servers = [udp, tcp]
+            self.port = port
+            for server in self._servers:
+                server.start_thread()
+            return self
+        raise RuntimeError(f"could not bind a DNS server on {self.address}: {last_error}")
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.server.shutdown()
+            server.server.server_close()
+        self._servers = []
+
+    def __enter__(self) -> Route53DnsServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

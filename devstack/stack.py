@@ -1,0 +1,203 @@
+"""The whole local stack in one context manager:
+
+    with LocalStack() as stack:
+        iam = stack.client("iam")
+        os.environ.update(stack.env())   # what the code under test reads
+        stack.faults.inject(service="route53", action="ChangeResourceRecordSets", code="Throttling")
+
+moto runs in this process (a threaded HTTP server), so the moto fixes, the fault injector and the DNS server
+all see the same state the HTTP clients change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import urllib.request
+from types import TracebackType
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+from devstack import faults as faults_module
+from devstack import moto_fixes
+from devstack.dns import Route53DnsServer
+from devstack.faults import AwsMiddleware, CallCounter, FaultInjector
+from devstack.pebble import Pebble
+
+FAKE_ACCESS_KEY = "testing"
+FAKE_SECRET_KEY = "testing"
+FAKE_SESSION_TOKEN = "testing"
+METRICS_NAMESPACE = "CertRotate"
+
+
+class MiddlewareMotoServer(ThreadedMotoServer):
+    """moto's ThreadedMotoServer with its WSGI app wrapped in the fault/call middleware."""
+
+    def __init__(
+        self,
+        faults: FaultInjector,
+        calls: CallCounter,
+        ip_address: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(ip_address=ip_address, port=port, verbose=False)
+        self.faults = faults
+        self.calls = calls
+
+    def _server_entry(self) -> None:
+        # Same as moto's, with the middleware around the app.
+        app = AwsMiddleware(DomainDispatcherApplication(create_backend_app), self.faults, self.calls)
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+class LocalStack:
+    """moto server (fixed, with faults and call counting) + DNS server from Route 53 + pebble (optional)."""
+
+    def __init__(
+        self,
+        region: str = "us-east-1",
+        with_pebble: bool = True,
+        pebble_env: dict[str, str | None] | None = None,
+        certificate_validity_period: int | None = None,
+        quiet: bool = True,
+    ) -> None:
+        self.region = region
+        self.with_pebble = with_pebble
+        self.pebble_env = pebble_env
+        self.certificate_validity_period = certificate_validity_period
+        self.quiet = quiet
+        self.faults: FaultInjector = faults_module.injector
+        self.calls: CallCounter = faults_module.calls
+        self.moto_server: MiddlewareMotoServer | None = None
+        self.dns: Route53DnsServer | None = None
+        self.pebble: Pebble | None = None
+        self.endpoint_url = ""
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients_lock = threading.Lock()
+
+    # -- lifecycle ----
+
+    def start(self) -> LocalStack:
+        moto_fixes.apply()
+        if self.quiet:
+            # werkzeug logs every request at INFO; tests and benchmarks want their own output.
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        try:
+            self.moto_server = MiddlewareMotoServer(self.faults, self.calls)
+            self.moto_server.start()
+            host, port = self.moto_server.get_host_and_port()
+            self.endpoint_url = f"http://{host}:{port}"
+            self.dns = Route53DnsServer().start()
+            if self.with_pebble:
+                self.pebble = Pebble(
+                    dns_server=self.dns.hostport,
+                    env=self.pebble_env,
+                    certificate_validity_period=self.certificate_validity_period,
+                ).start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.pebble is not None:
+            self.pebble.stop()
+            self.pebble = None
+        if self.dns is not None:
+            self.dns.stop()
+            self.dns = None
+        if self.moto_server is not None:
+            self.moto_server.stop()
+            self.moto_server = None
+        self._clients.clear()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- what tests use ----
+
+    @property
+    def acme_directory_url(self) -> str | None:
+        return self.pebble.directory_url if self.pebble else None
+
+    @property
+    def acme_ca_bundle(self) -> str | None:
+        """PEM for REQUESTS_CA_BUNDLE: trusts pebble's HTTPS listener."""
+        return self.pebble.tls_ca_path if self.pebble else None
+
+    @property
+    def issuer_trust_bundle(self) -> str | None:
+        """PEM for ISSUER_TRUST_BUNDLE: the root pebble issues under (new at every pebble start)."""
+        return self.pebble.issuer_roots_path() if self.pebble else None
+
+    @property
+    def dns_server(self) -> str | None:
+        return self.dns.hostport if self.dns else None
+
+    def client(self, service: str, region: str | None = None, config: Config | None = None) -> Any:
+        """A boto3 client for the local stack with fake credentials (cached unless `config` is given)."""
+        if not self.endpoint_url:
+            raise RuntimeError("the stack is not started")
+        region = region or self.region
+        if config is None:
+            with self._clients_lock:
+                key = (service, region)
+                if key not in self._clients:
+                    self._clients[key] = self._new_client(service, region, None)
+                return self._clients[key]
+        return self._new_client(service, region, config)
+
+    def _new_client(self, service: str, region: str, config: Config | None) -> Any:
+        session = boto3.session.Session(
+            aws_access_key_id=FAKE_ACCESS_KEY,
+            aws_secret_access_key=FAKE_SECRET_KEY,
+            aws_session_token=FAKE_SESSION_TOKEN,
+            region_name=region,
+        )
+        return session.client(service, endpoint_url=self.endpoint_url, config=config)  # type: ignore[call-overload]
+
+    def env(self) -> dict[str, str]:
+        """Environment for the code under test: standard AWS variables (fake credentials, so nothing can reach
+        real AWS), the ACME CA and its trust files, and Powertools settings for running outside Lambda."""
+        if not self.endpoint_url:
+            raise RuntimeError("the stack is not started")
+        env = {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
+            "AWS_SESSION_TOKEN": FAKE_SESSION_TOKEN,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        }
+        if self.pebble is not None:
+            env["ACME_DIRECTORY_URL"] = self.pebble.directory_url
+            env["REQUESTS_CA_BUNDLE"] = self.pebble.tls_ca_path
+            env["ISSUER_TRUST_BUNDLE"] = self.pebble.issuer_roots_path()
+        return env
+
+    def reset_aws(self) -> None:
+        """Forgets all AWS state (moto reset), pending faults, call counts and moto-fix settings."""
+        if not self.endpoint_url:
+            raise RuntimeError("the stack is not started")
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST", data=b"")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+        self.faults.clear()
+        self.calls.reset()
+        moto_fixes.reset_settings()

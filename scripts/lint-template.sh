@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Checks template.yaml the way a deployment would see it, offline and without AWS credentials:
+#   sam validate --lint, cfn-lint, checkov (CloudFormation framework) and a real `sam build`.
+# The tools pin older boto3 than the project, so they live in their own virtual environment,
+# .venv-tools (override with CERTROTATE_TOOLS_VENV), created or updated here from requirements-tools.txt.
+# Skipped checkov checks are justified next to the resource, in its Metadata (checkov: skip: comment).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+venv="${CERTROTATE_TOOLS_VENV:-$root/.venv-tools}"
+python="${PYTHON:-python3.11}"
+
+# No AWS account is involved: no telemetry, no instance metadata look-ups, a fixed region.
+export SAM_CLI_TELEMETRY=0
+export AWS_EC2_METADATA_DISABLED=true
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+
+log="$(mktemp -t certrotate-lint.XXXXXX)"
+build_dir="$(mktemp -d -t certrotate-build.XXXXXX)"
+trap 'rm -rf "$log" "$build_dir"' EXIT
+
+quietly() { # run a step, show its output only when it fails
+    local what="$1"
+    shift
+    if "$@" >"$log" 2>&1; then
+        echo "ok: $what"
+    else
+        local rc=$?
+        echo "FAILED: $what (exit $rc)" >&2
+        cat "$log" >&2
+        exit "$rc"
+    fi
+}
+
+# --- the tools' virtual environment (idempotent: reinstalls only when requirements-tools.txt changed)
+stamp="$venv/.requirements-tools.sha256"
+wanted="$(sha256sum requirements-tools.txt | cut -d' ' -f1)"
+if [[ ! -x "$venv/bin/sam" || ! -x "$venv/bin/cfn-lint" || ! -x "$venv/bin/checkov" \
+    || "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; then
+    [[ -x "$venv/bin/python" ]] || quietly "create $venv" "$python" -m venv "$venv"
+    quietly "install requirements-tools.txt" "$venv/bin/python" -m pip install --quiet -r requirements-tools.txt
+    echo "$wanted" >"$stamp"
+fi
+
+quietly "sam validate --lint" "$venv/bin/sam" validate --lint --region us-east-1 --template-file template.yaml
+quietly "cfn-lint" "$venv/bin/cfn-lint" template.yaml
+quietly "checkov" "$venv/bin/checkov" --file template.yaml --framework cloudformation \
+    --skip-download --compact --quiet
+# Builds the layer (pip, arm64 wheels) and both functions as `sam deploy` would, into a temp dir.
+quietly "sam build" "$venv/bin/sam" build --template-file template.yaml --build-dir "$build_dir" \
+    --region us-east-1
+for fn in ScanFunction RotateFunction; do
+    [[ -f "$build_dir/$fn/app.py" ]] || { echo "FAILED: sam build produced no $fn/app.py" >&2; exit 1; }
+done
+layer_dir="$(find "$build_dir" -maxdepth 1 -type d -name 'CertRotateLayer*' | head -n1)"
+[[ -n "$layer_dir" && -f "$layer_dir/python/certrotate/names.py" ]] \
+    || { echo "FAILED: sam build produced no layer with python/certrotate/" >&2; exit 1; }
+echo "template checks passed"

@@ -1,0 +1,168 @@
+"""The end-to-end world: moto server (with fidelity fixes), pebble and a DNS server fed from Route 53,
+shared by the session; AWS state is reset before each test. Handlers are invoked as Lambda would, from
+template.yaml's CodeUri, Handler and layer ContentUri."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from devstack import fixtures, lambda_runner
+from devstack.stack import LocalStack
+from tests.paths import EVENTS
+
+ZONE = "example.com"
+SECOND_REGION = "us-west-2"
+KEY_MARKERS = ("PRIVATE KEY-----", '"d":', '\\"d\\":')  # PEM keys and JWK private members
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack() as running:
+        yield running
+
+
+class World:
+    """One test's AWS account on the local stack, with what it takes to invoke the functions."""
+
+    def __init__(self, stack: LocalStack, **settings: str) -> None:
+        self.stack = stack
+        self.iam = stack.client("iam")
+        self.elbv2 = stack.client("elbv2")
+        self.elb = stack.client("elb")
+        self.ec2 = stack.client("ec2")
+        self.sqs = stack.client("sqs")
+        self.route53 = stack.client("route53")
+        self.secrets = stack.client("secretsmanager")
+        self.cloudfront = stack.client("cloudfront")
+        self.zone_id = fixtures.create_hosted_zone(self.route53, ZONE)
+        self.queue_url = self.sqs.create_queue(
+            QueueName="rotation.fifo", Attributes={"FifoQueue": "true", "VisibilityTimeout": "0"}
+        )["QueueUrl"]
+        self.env = {
+            **stack.env(),
+            "ACME_ACCOUNT_SECRET_ID": "certrotate/acme-account",
+            "ACME_EMAIL": "ops@example.com",
+            "ROTATION_QUEUE_URL": self.queue_url,
+            "RETIREMENT_GRACE_SECONDS": "0",
+            "EVENT_BUS_NAME": "default",
+            "POWERTOOLS_SERVICE_NAME": "certrotate",
+            **settings,
+        }
+
+    # -- invoking ------------------------------------------------------------------------------------------
+
+    def invoke(self, function: str, event: Any, **env: str) -> Any:
+        return lambda_runner.invoke(function, event, {**self.env, **env})
+
+    def scan(self, **event: Any) -> dict[str, Any]:
+        return self.invoke("ScanFunction", event or json.loads((EVENTS / "scheduled.json").read_text()))
+
+    def rotate(self, name: str, **fields: Any) -> dict[str, Any]:
+        return self.invoke("RotateFunction", {"certificate_name": name, **fields})
+
+    def receive(self) -> list[dict[str, Any]]:
+        """Every message waiting on the rotation queue, as Lambda's SQS event records."""
+        records = []
+        while True:
+            response = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            messages = response.get("Messages", [])
+            if not messages:
+                return records
+            for message in messages:
+                records.append(sqs_record(message, self.queue_url))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def rotate_from_queue(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        return self.invoke("RotateFunction", {"Records": records})
+
+    # -- building ------------------------------------------------------------------------------------------
+
+    def seed(self, name: str, names: list[str], days_left: float, **kwargs: Any) -> dict[str, Any]:
+        return fixtures.seed_certificate(self.iam, name, names, days_left, **kwargs)
+
+    def certificates(self) -> dict[str, dict[str, Any]]:
+        listed = self.iam.list_server_certificates()["ServerCertificateMetadataList"]
+        return {c["ServerCertificateName"]: c for c in listed}
+
+    def tags(self, name: str) -> dict[str, str]:
+        return {t["Key"]: t["Value"] for t in self.iam.list_server_certificate_tags(ServerCertificateName=name)["Tags"]}
+
+    def listener_certificates(self, listener_arn: str, client: Any = None) -> tuple[str | None, list[str]]:
+        certs = (client or self.elbv2).describe_listener_certificates(ListenerArn=listener_arn)["Certificates"]
+        default = next((c["CertificateArn"] for c in certs if c.get("IsDefault")), None)
+        return default, sorted(c["CertificateArn"] for c in certs if not c.get("IsDefault"))
+
+    def txt_records(self) -> list[dict[str, Any]]:
+        sets = self.route53.list_resource_record_sets(HostedZoneId=self.zone_id)["ResourceRecordSets"]
+        return [s for s in sets if s["Type"] == "TXT"]
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a rotation could change, to prove that something changed nothing."""
+        certificates = {
+            name: (meta["Arn"], meta["Expiration"].isoformat(), sorted(self.tags(name).items()))
+            for name, meta in self.certificates().items()
+        }
+        listeners = {}
+        for lb in self.elbv2.describe_load_balancers()["LoadBalancers"]:
+            for listener in self.elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]:
+                listeners[listener["ListenerArn"]] = self.listener_certificates(listener["ListenerArn"])
+        secrets = sorted(s["Name"] for s in self.secrets.list_secrets()["SecretList"])
+        records = sorted(
+            (s["Name"], s["Type"], json.dumps(s.get("ResourceRecords", [])))
+            for s in self.route53.list_resource_record_sets(HostedZoneId=self.zone_id)["ResourceRecordSets"]
+        )
+        queue = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"])
+        return {
+            "certificates": certificates,
+            "listeners": listeners,
+            "secrets": secrets,
+            "records": records,
+            "queued": queue["Attributes"]["ApproximateNumberOfMessages"],
+        }
+
+
+def sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "0",
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "0",
+            "MessageGroupId": message.get("Attributes", {}).get("MessageGroupId", ""),
+            "MessageDeduplicationId": message.get("Attributes", {}).get("MessageDeduplicationId", ""),
+            "SequenceNumber": message.get("Attributes", {}).get("SequenceNumber", "1"),
+        },
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:rotation.fifo",
+        "awsRegion": "us-east-1",
+    }
+
+
+@pytest.fixture
+def world(stack: LocalStack) -> World:
+    stack.reset_aws()
+    return World(stack)
+
+
+@pytest.fixture(autouse=True)
+def no_key_material_in_output(capfd: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """Everything a test printed or logged (Powertools logs and metrics go to stdout) is scanned for keys."""
+    yield
+    out, err = capfd.readouterr()
+    for marker in KEY_MARKERS:
+        assert marker not in out, f"key material ({marker}) reached stdout"
+        assert marker not in err, f"key material ({marker}) reached stderr"
+    # Hand the output back so pytest still shows it for failures.
+    print(out, end="")

@@ -1,0 +1,136 @@
+"""The main story: a scan finds an expiring managed certificate, the rotation replaces it through ACME
+(pebble, DNS-01 in Route 53) and the ALB listener serves the replacement."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from cryptography import x509
+
+from certrotate.validation import dns_names_of, facts_of
+from devstack import fixtures
+from tests.e2e.conftest import World
+
+NAMES = ["example.com", "*.example.com", "www.example.com"]
+MANAGED = "certrotate:managed"
+
+
+def test_scan_reports_and_enqueues_expiring_managed_certificates(world: World) -> None:
+    world.seed("expiring", ["a.example.com"], days_left=10)
+    world.seed("fresh", ["b.example.com"], days_left=80)
+    world.seed("unmanaged-expiring", ["c.example.com"], days_left=5, managed=False)
+
+    result = world.scan()
+
+    assert result["scanned"] == 3
+    assert result["expiring"] == ["expiring"]
+    assert result["enqueued"] == ["expiring"]
+    assert set(result["days_to_expiry"]) == {"expiring", "fresh", "unmanaged-expiring"}
+    assert 9.9 < result["days_to_expiry"]["expiring"] <= 10
+    records = world.receive()
+    assert [r["attributes"]["MessageGroupId"] for r in records] == ["expiring"]
+    assert '"certificate_name": "expiring"' in records[0]["body"]
+
+    again = world.scan()  # a second scan the same day: SQS deduplicates the message
+    assert again["enqueued"] == ["expiring"]
+    assert world.receive() == []
+
+
+def test_scan_dry_run_sends_nothing(world: World) -> None:
+    world.seed("expiring", ["a.example.com"], days_left=10)
+    before = world.snapshot()
+    result = world.scan(dry_run=True)
+    assert result["expiring"] == ["expiring"] and result["enqueued"] == []
+    assert world.snapshot() == before
+
+
+def test_expiring_certificate_is_rotated_end_to_end_on_an_alb(world: World) -> None:
+    old = world.seed("www-example-com", NAMES, days_left=10, path="/web/")
+    listener = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"])
+
+    scan = world.scan()
+    assert scan["enqueued"] == ["www-example-com"]
+    response = world.rotate_from_queue(world.receive())
+    assert response == {"batchItemFailures": []}
+
+    certificates = world.certificates()
+    assert "www-example-com" not in certificates, "the old certificate is retired (grace 0, unused)"
+    [new_name] = [n for n in certificates if n.startswith("www-example-com-cr")]
+    new = world.iam.get_server_certificate(ServerCertificateName=new_name)["ServerCertificate"]
+    meta = new["ServerCertificateMetadata"]
+    assert meta["Path"] == "/web/"
+    assert world.tags(new_name)[MANAGED] == "true"
+    assert world.tags(new_name)["certrotate:replaces"] == "www-example-com"
+
+    leaf = x509.load_pem_x509_certificate(new["CertificateBody"].encode())
+    assert set(dns_names_of(leaf)) >= set(NAMES)
+    assert facts_of(new["CertificateBody"]).key == facts_of(old["CertificateBody"]).key
+    chain = x509.load_pem_x509_certificates(new["CertificateChain"].encode())
+    roots = x509.load_pem_x509_certificates(open(world.stack.issuer_trust_bundle, "rb").read())
+    leaf.verify_directly_issued_by(chain[0])
+    assert any(chain[-1].issuer == root.subject for root in roots)
+    assert leaf.not_valid_after_utc > datetime.now(UTC)
+
+    assert world.listener_certificates(listener.listener_arn) == (meta["Arn"], [])
+    assert world.txt_records() == [], "DNS-01 records are removed"
+
+
+def test_direct_rotation_result_and_a_second_delivery(world: World) -> None:
+    world.seed("api", ["api.example.com"], days_left=5, key="ec256")
+    first = world.rotate("api")
+    assert first["status"] == "rotated"
+    assert first["certificate_name"] == "api"
+    assert first["new_certificate_name"].startswith("api-cr")
+    assert facts_of(
+        world.iam.get_server_certificate(ServerCertificateName=first["new_certificate_name"])["ServerCertificate"][
+            "CertificateBody"
+        ]
+    ).key.kind.value == "EC"
+
+    # The old one was deleted: by name it is unknown now, and a queued duplicate is a quiet success.
+    with pytest.raises(Exception, match="no IAM server certificate is named 'api'"):
+        world.rotate("api")
+    body = '{"certificate_name": "api"}'
+    record = {"messageId": "m1", "receiptHandle": "r", "body": body, "attributes": {"MessageGroupId": "api",
+              "ApproximateReceiveCount": "2", "SentTimestamp": "0", "SenderId": "x",
+              "ApproximateFirstReceiveTimestamp": "0", "MessageDeduplicationId": "d", "SequenceNumber": "1"},
+              "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+              "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:rotation.fifo", "awsRegion": "us-east-1"}
+    assert world.rotate_from_queue([record]) == {"batchItemFailures": []}
+    assert len([n for n in world.certificates() if n.startswith("api")]) == 1
+
+
+def test_not_due_is_skipped_and_force_rotates(world: World) -> None:
+    world.seed("calm", ["calm.example.com"], days_left=80)
+    before = world.snapshot()
+    skipped = world.rotate("calm")
+    assert skipped["status"] == "skipped" and skipped["new_certificate_name"] is None
+    assert world.snapshot() == before
+    forced = world.rotate("calm", force=True)
+    assert forced["status"] == "rotated"
+
+
+def test_dry_run_plans_and_changes_nothing(world: World) -> None:
+    old = world.seed("plan-me", ["plan.example.com"], days_left=3)
+    fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"])
+    before = world.snapshot()
+    planned = world.rotate("plan-me", dry_run=True)
+    assert planned["status"] == "planned"
+    assert planned["new_certificate_name"] is None
+    assert any("set-default" in step for step in planned["steps"])
+    assert world.snapshot() == before, "not even the ACME account secret is created"
+
+
+def test_replaced_is_final_even_when_forced(world: World) -> None:
+    world.seed("keep", ["keep.example.com"], days_left=5)
+    first = world.invoke("RotateFunction", {"certificate_name": "keep"}, RETIREMENT_GRACE_SECONDS="3600")
+    assert first["status"] == "rotated"
+    count = len(world.certificates())
+    again = world.invoke("RotateFunction", {"certificate_name": "keep", "force": True},
+                         RETIREMENT_GRACE_SECONDS="3600")
+    assert again["status"] == "skipped"
+    assert again["new_certificate_name"] == first["new_certificate_name"]
+    assert len(world.certificates()) == count
+    scan = world.invoke("ScanFunction", {}, RETIREMENT_GRACE_SECONDS="3600")
+    assert "keep" in scan["pending_retirement"] and "keep" not in scan["expiring"]

@@ -1,0 +1,79 @@
+"""Events: what is accepted, and the one-line error for what is not."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from certrotate.errors import InvalidRequest
+from certrotate.inbound import (
+    is_sqs_event,
+    parse_rotate_request,
+    parse_rotation_message,
+    parse_scan_request,
+)
+from tests.paths import EVENTS
+
+
+def test_direct_rotation_defaults() -> None:
+    request = parse_rotate_request({"certificate_name": "www-example-com"})
+    assert (request.certificate_name, request.force, request.dry_run) == ("www-example-com", False, False)
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({}, "missing field 'certificate_name'"),
+        ({"certificate_name": "a", "forse": True}, "unknown field 'forse'"),
+        ({"certificate_name": "a", "force": "yes"}, "force"),
+        ({"certificate_name": "a", "dry_run": 1}, "dry_run"),
+        ({"certificate_name": 7}, "certificate_name"),
+        ({"certificate_name": ""}, "certificate name"),
+        ({"certificate_name": "has space"}, "certificate name"),
+        ({"certificate_name": "x" * 129}, "certificate name"),
+        ([], "expected a JSON object"),
+        ("www", "expected a JSON object"),
+    ],
+)
+def test_bad_rotation_requests_get_one_clear_line(event: Any, message: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_rotate_request(event)
+    text = str(caught.value)
+    assert message in text and "\n" not in text and text.startswith("invalid rotation request")
+
+
+def test_scan_accepts_schedule_dry_run_and_empty() -> None:
+    scheduled = json.loads((EVENTS / "scheduled.json").read_text())
+    assert parse_scan_request(scheduled).dry_run is False
+    assert parse_scan_request({"dry_run": True}).dry_run is True
+    assert parse_scan_request({}).dry_run is False
+
+
+@pytest.mark.parametrize("event", [{"dry_run": "true"}, {"dryrun": True}, ["dry_run"]])
+def test_scan_rejects_anything_else(event: Any) -> None:
+    with pytest.raises(InvalidRequest, match="invalid scan request"):
+        parse_scan_request(event)
+
+
+def test_queue_messages_tolerate_extra_fields_but_need_a_name() -> None:
+    assert parse_rotation_message('{"certificate_name": "a", "reason": "expiring", "days_to_expiry": 3}').force is False
+    with pytest.raises(InvalidRequest, match="not JSON"):
+        parse_rotation_message("{")
+    with pytest.raises(InvalidRequest, match="missing field"):
+        parse_rotation_message('{"name": "a"}')
+
+
+def test_every_sample_event_is_accepted_by_its_function() -> None:
+    samples = {p.name: json.loads(p.read_text()) for p in EVENTS.glob("*.json")}
+    assert samples, "events/ holds the sample events"
+    for name, event in samples.items():
+        if name.startswith("rotate-sqs"):
+            assert is_sqs_event(event)
+            for record in event["Records"]:
+                parse_rotation_message(record["body"])
+        elif name.startswith("rotate"):
+            parse_rotate_request(event)
+        else:
+            parse_scan_request(event)

@@ -1,0 +1,358 @@
+"""The pure decisions, without AWS: which certificates, which names, which endpoints, when to retire."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from certrotate import planning
+from certrotate.model import (
+    ChangeKind,
+    Endpoint,
+    EndpointKind,
+    HostedZone,
+    KeyKind,
+    KeySpec,
+    ServerCertificate,
+)
+from certrotate.names import MANAGED_TAG, REPLACED_BY_TAG, REPLACES_TAG, RETRY_AFTER_TAG, SERVED_SINCE_TAG
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+IAM_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
+
+
+def cert(name: str = "www", days: float = 10, managed: bool = True, **tags: str) -> ServerCertificate:
+    all_tags = {MANAGED_TAG: "true"} if managed else {}
+    all_tags.update({k.replace("_", "-"): v for k, v in tags.items()})
+    return ServerCertificate(
+        name=name,
+        arn=f"arn:aws:iam::123456789012:server-certificate/{name}",
+        certificate_id=f"ASCA{name.upper()}",
+        path="/",
+        expiration=NOW + timedelta(days=days),
+        upload_date=NOW - timedelta(days=80),
+        tags=all_tags,
+    )
+
+
+def tagged(base: ServerCertificate, **tags: str) -> ServerCertificate:
+    return replace(base, tags={**base.tags, **tags})
+
+
+# --- due ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("days", "threshold", "due"),
+    [(29.99, 30, True), (30, 30, False), (30.01, 30, False), (0, 30, True), (-5, 30, True), (1, 1, False),
+     (0.5, 1, True)],
+)
+def test_due_means_fewer_days_than_the_threshold(days: float, threshold: int, due: bool) -> None:
+    assert planning.is_due(cert(days=days), NOW, threshold) is due
+
+
+def test_days_to_expiry_is_fractional_and_negative_once_expired() -> None:
+    assert planning.days_to_expiry(NOW + timedelta(hours=36), NOW) == 1.5
+    assert planning.days_to_expiry(NOW - timedelta(days=2), NOW) == -2
+
+
+# --- names -------------------------------------------------------------------------------------------------
+
+
+def test_replacement_name_is_deterministic_valid_and_distinct_per_old_certificate() -> None:
+    first = planning.replacement_name("www-example-com", "ASCAAAAA")
+    assert first == planning.replacement_name("www-example-com", "ASCAAAAA")
+    assert first.startswith("www-example-com-cr") and IAM_NAME.match(first)
+    assert first != planning.replacement_name("www-example-com", "ASCABBBB")
+
+
+def test_rotating_a_replacement_keeps_the_stem_instead_of_growing_the_name() -> None:
+    second = planning.replacement_name(planning.replacement_name("site", "ID1"), "ID2")
+    third = planning.replacement_name(second, "ID3")
+    assert re.fullmatch(r"site-cr[0-9a-f]{8}", second)
+    assert re.fullmatch(r"site-cr[0-9a-f]{8}", third)
+    assert len({second, third}) == 2
+
+
+@pytest.mark.parametrize("length", [1, 100, 117, 118, 127, 128])
+def test_replacement_name_never_exceeds_iam_limit(length: int) -> None:
+    name = planning.replacement_name("a" * length, "ID")
+    assert len(name) <= 128 and IAM_NAME.match(name)
+
+
+def test_deduplication_id_is_per_certificate_per_day() -> None:
+    same_day = planning.deduplication_id("www", NOW + timedelta(hours=3))
+    assert planning.deduplication_id("www", NOW) == same_day
+    assert planning.deduplication_id("www", NOW + timedelta(days=1)) != same_day
+    assert planning.deduplication_id("api", NOW) != same_day
+    assert len(same_day) <= 128
+
+
+# --- keys --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (KeySpec(KeyKind.RSA, 1024), KeySpec(KeyKind.RSA, 2048)),
+        (KeySpec(KeyKind.RSA, 2048), KeySpec(KeyKind.RSA, 2048)),
+        (KeySpec(KeyKind.RSA, 3072), KeySpec(KeyKind.RSA, 4096)),
+        (KeySpec(KeyKind.RSA, 4096), KeySpec(KeyKind.RSA, 4096)),
+        (KeySpec(KeyKind.EC, 256), KeySpec(KeyKind.EC, 256)),
+        (KeySpec(KeyKind.EC, 384), KeySpec(KeyKind.EC, 256)),
+    ],
+)
+def test_replacement_key_is_same_kind_and_accepted_by_elb(old: KeySpec, new: KeySpec) -> None:
+    assert planning.replacement_key(old) == new
+
+
+# --- DNS-01 ------------------------------------------------------------------------------------------------
+
+
+def test_apex_and_wildcard_share_one_challenge_name() -> None:
+    assert planning.challenge_record_name("*.Example.com") == "_acme-challenge.example.com"
+    assert planning.challenge_record_name("example.com.") == "_acme-challenge.example.com"
+
+
+ZONES = [
+    HostedZone("Z1", "example.com"),
+    HostedZone("Z2", "dev.example.com"),
+    HostedZone("Z3", "internal.example.com", private=True),
+    HostedZone("Z4", "ample.com"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "zone"),
+    [
+        ("_acme-challenge.www.example.com", "Z1"),
+        ("_acme-challenge.api.dev.example.com", "Z2"),
+        ("_acme-challenge.dev.example.com", "Z2"),
+        ("_acme-challenge.x.internal.example.com", "Z1"),  # the private zone is skipped
+        ("_acme-challenge.example.com", "Z1"),
+        ("_acme-challenge.www.sample.com", None),  # "ample.com" is not a suffix of a label boundary
+        ("_acme-challenge.example.org", None),
+    ],
+)
+def test_zone_is_the_longest_public_suffix_match(name: str, zone: str | None) -> None:
+    found = planning.zone_for(name, ZONES)
+    assert (found.zone_id if found else None) == zone
+
+
+def test_private_zones_are_used_when_asked() -> None:
+    found = planning.zone_for("_acme-challenge.x.internal.example.com", ZONES, allow_private=True)
+    assert found is not None and found.zone_id == "Z3"
+
+
+# --- rotation decision -------------------------------------------------------------------------------------
+
+
+def test_due_certificate_is_issued() -> None:
+    decision = planning.decide_rotation(cert(days=5), None, now=NOW, renew_before_days=30, force=False)
+    assert decision.verdict is planning.Verdict.ISSUE
+    assert decision.replacement_name == planning.replacement_name("www", "ASCAWWW")
+
+
+def test_not_due_is_skipped_unless_forced() -> None:
+    fresh = cert(days=80)
+    assert planning.decide_rotation(fresh, None, now=NOW, renew_before_days=30, force=False).verdict is (
+        planning.Verdict.NOT_DUE
+    )
+    assert planning.decide_rotation(fresh, None, now=NOW, renew_before_days=30, force=True).verdict is (
+        planning.Verdict.ISSUE
+    )
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_replaced_certificate_is_never_issued_again(force: bool) -> None:
+    replaced = tagged(cert(days=5), **{REPLACED_BY_TAG: "www-cr12345678"})
+    decision = planning.decide_rotation(replaced, None, now=NOW, renew_before_days=30, force=force)
+    assert decision.verdict is planning.Verdict.RESUME
+    assert decision.replacement_name == "www-cr12345678"
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_an_uploaded_replacement_found_by_name_resumes(force: bool) -> None:
+    old = cert(days=80)
+    replacement = cert(planning.replacement_name("www", "ASCAWWW"), days=90, **{REPLACES_TAG: "www"})
+    decision = planning.decide_rotation(old, replacement, now=NOW, renew_before_days=30, force=force)
+    assert decision.verdict is planning.Verdict.RESUME
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_rate_limited_certificate_waits_even_when_forced(force: bool) -> None:
+    held = tagged(cert(days=5), **{RETRY_AFTER_TAG: (NOW + timedelta(minutes=30)).isoformat()})
+    decision = planning.decide_rotation(held, None, now=NOW, renew_before_days=30, force=force)
+    assert decision.verdict is planning.Verdict.RATE_LIMITED
+
+
+def test_an_elapsed_or_garbled_retry_after_does_not_hold_back() -> None:
+    for value in ((NOW - timedelta(seconds=1)).isoformat(), "not-a-date", "2026-11-23T12:00:00"):
+        held = tagged(cert(days=5), **{RETRY_AFTER_TAG: value})
+        assert planning.decide_rotation(held, None, now=NOW, renew_before_days=30, force=False).verdict is (
+            planning.Verdict.ISSUE
+        )
+
+
+# --- endpoint changes --------------------------------------------------------------------------------------
+
+OLD_ARN, OLD_ID = "arn:old", "ID-OLD"
+NEW_ARN, NEW_ID = "arn:new", "ID-NEW"
+
+
+def v2(default: str | None, *sni: str, rid: str = "listener-1") -> Endpoint:
+    return Endpoint(EndpointKind.ELBV2_LISTENER, "us-east-1", rid, "lb-1", default, tuple(sni))
+
+
+def plan(*endpoints: Endpoint) -> list[tuple[str, ChangeKind, str]]:
+    changes = planning.plan_endpoint_changes(endpoints, old_arn=OLD_ARN, old_id=OLD_ID, new_arn=NEW_ARN,
+                                             new_id=NEW_ID)
+    return [(c.endpoint.resource_id, c.kind, c.certificate) for c in changes]
+
+
+def test_default_certificate_is_swapped_in_one_change() -> None:
+    assert plan(v2(OLD_ARN, "arn:other")) == [("listener-1", ChangeKind.SET_DEFAULT, NEW_ARN)]
+
+
+def test_sni_adds_the_new_one_before_removing_the_old_one() -> None:
+    assert plan(v2("arn:default", "arn:a", OLD_ARN, "arn:b")) == [
+        ("listener-1", ChangeKind.ADD_SNI, NEW_ARN),
+        ("listener-1", ChangeKind.REMOVE_SNI, OLD_ARN),
+    ]
+
+
+def test_default_and_sni_on_one_listener_keep_their_shape() -> None:
+    assert plan(v2(OLD_ARN, OLD_ARN)) == [
+        ("listener-1", ChangeKind.SET_DEFAULT, NEW_ARN),
+        ("listener-1", ChangeKind.ADD_SNI, NEW_ARN),
+        ("listener-1", ChangeKind.REMOVE_SNI, OLD_ARN),
+    ]
+
+
+def test_half_done_sni_only_removes() -> None:
+    assert plan(v2("arn:default", OLD_ARN, NEW_ARN)) == [("listener-1", ChangeKind.REMOVE_SNI, OLD_ARN)]
+
+
+def test_converted_or_unrelated_endpoints_need_nothing() -> None:
+    assert plan(v2(NEW_ARN, "arn:a"), v2("arn:x", "arn:y", rid="listener-2"), v2(None)) == []
+
+
+def test_classic_and_cloudfront_use_their_own_references() -> None:
+    classic = Endpoint(EndpointKind.CLASSIC_LISTENER, "eu-west-1", "lb:443", "lb", OLD_ARN)
+    cloudfront = Endpoint(EndpointKind.CLOUDFRONT, "global", "E123", "", OLD_ID)
+    cloudfront_by_arn = Endpoint(EndpointKind.CLOUDFRONT, "global", "E456", "", OLD_ARN)  # never matches
+    assert plan(classic, cloudfront, cloudfront_by_arn) == [
+        ("lb:443", ChangeKind.SET_DEFAULT, NEW_ARN),
+        ("E123", ChangeKind.SET_DEFAULT, NEW_ID),
+    ]
+
+
+def test_endpoints_serving_finds_default_sni_and_cloudfront_uses() -> None:
+    endpoints = [
+        v2(OLD_ARN),
+        v2("arn:x", OLD_ARN, rid="l2"),
+        v2("arn:x", rid="l3"),
+        Endpoint(EndpointKind.CLOUDFRONT, "global", "E1", "", OLD_ID),
+    ]
+    assert [e.resource_id for e in planning.endpoints_serving(endpoints, OLD_ARN, OLD_ID)] == ["listener-1", "l2",
+                                                                                                  "E1"]
+
+
+def test_change_applied_reads_back_each_kind() -> None:
+    [set_default] = planning.plan_endpoint_changes([v2(OLD_ARN)], old_arn=OLD_ARN, old_id=OLD_ID,
+                                                   new_arn=NEW_ARN, new_id=NEW_ID)
+    assert planning.change_applied(set_default, v2(NEW_ARN))
+    assert not planning.change_applied(set_default, v2(OLD_ARN))
+    add, remove = planning.plan_endpoint_changes([v2("d", OLD_ARN)], old_arn=OLD_ARN, old_id=OLD_ID,
+                                                 new_arn=NEW_ARN, new_id=NEW_ID)
+    assert planning.change_applied(add, v2("d", OLD_ARN, NEW_ARN))
+    assert not planning.change_applied(remove, v2("d", OLD_ARN, NEW_ARN))
+    assert planning.change_applied(remove, v2("d", NEW_ARN))
+
+
+def test_others_unchanged_detects_a_dropped_certificate() -> None:
+    before = v2(OLD_ARN, "arn:a", "arn:b")
+    assert planning.others_unchanged(before, v2(NEW_ARN, "arn:a", "arn:b"), [OLD_ARN, NEW_ARN])
+    assert not planning.others_unchanged(before, v2(NEW_ARN, "arn:a"), [OLD_ARN, NEW_ARN])
+
+
+# --- retirement --------------------------------------------------------------------------------------------
+
+
+def replaced(served_minutes_ago: float | None) -> ServerCertificate:
+    tags = {REPLACED_BY_TAG: "www-cr1"}
+    if served_minutes_ago is not None:
+        tags[SERVED_SINCE_TAG] = (NOW - timedelta(minutes=served_minutes_ago)).isoformat()
+    return tagged(cert(days=5), **tags)
+
+
+@pytest.mark.parametrize(
+    ("certificate", "users", "verdict"),
+    [
+        (cert(), [], planning.RetirementVerdict.NOT_REPLACED),
+        (replaced(None), [], planning.RetirementVerdict.NOT_YET_SERVED),
+        (replaced(30), [], planning.RetirementVerdict.IN_GRACE),
+        (replaced(61), None, planning.RetirementVerdict.IN_USE),  # not looked up: never delete blind
+        (replaced(61), [v2(OLD_ARN)], planning.RetirementVerdict.IN_USE),
+        (replaced(61), [], planning.RetirementVerdict.DELETE),
+        (replaced(60), [], planning.RetirementVerdict.DELETE),
+    ],
+)
+def test_retirement(certificate: ServerCertificate, users: list[Endpoint] | None,
+                    verdict: planning.RetirementVerdict) -> None:
+    assert planning.decide_retirement(certificate, users, now=NOW, grace_seconds=3600).verdict is verdict
+
+
+def test_zero_grace_retires_as_soon_as_served_and_unused() -> None:
+    assert planning.decide_retirement(replaced(0), [], now=NOW, grace_seconds=0).verdict is (
+        planning.RetirementVerdict.DELETE
+    )
+
+
+# --- scan --------------------------------------------------------------------------------------------------
+
+
+def test_scan_sorts_certificates_into_their_states() -> None:
+    replacement_name = "old-cr1"
+    certificates = [
+        cert("fresh", days=80),
+        cert("due", days=3),
+        cert("expired", days=-1),
+        cert("unmanaged-due", days=3, managed=False),
+        tagged(cert("held", days=3), **{RETRY_AFTER_TAG: (NOW + timedelta(hours=1)).isoformat()}),
+        tagged(cert("old", days=3), **{REPLACED_BY_TAG: replacement_name}),
+        ServerCertificate(replacement_name, "arn:r", "IDR", "/", NOW + timedelta(days=90),
+                          NOW - timedelta(hours=2), {MANAGED_TAG: "true", REPLACES_TAG: "old"}),
+        tagged(cert("retiring", days=3), **{REPLACED_BY_TAG: "x", SERVED_SINCE_TAG: NOW.isoformat()}),
+    ]
+    result = planning.plan_scan(certificates, now=NOW, renew_before_days=30, lease_seconds=300)
+    names = lambda items: [c.name for c in items]  # noqa: E731
+    assert names(result.expiring) == ["due", "expired", "held"]
+    assert names(result.to_enqueue) == ["due", "expired"]
+    assert names(result.held_back) == ["held"]
+    assert names(result.pending_retirement) == ["old", "retiring"]
+    assert names(result.stalled) == ["old"]  # its replacement was uploaded 2 h ago and never served
+    assert names(result.unmanaged) == ["unmanaged-due"]
+
+
+def test_a_rotation_still_within_its_lease_is_not_stalled() -> None:
+    certificates = [
+        tagged(cert("old", days=3), **{REPLACED_BY_TAG: "new"}),
+        ServerCertificate("new", "arn:n", "IDN", "/", NOW + timedelta(days=90), NOW - timedelta(seconds=60),
+                          {MANAGED_TAG: "true"}),
+    ]
+    assert planning.plan_scan(certificates, now=NOW, renew_before_days=30, lease_seconds=300).stalled == ()
+
+
+@pytest.mark.parametrize("value", ["true", "TRUE", " True "])
+def test_managed_tag_is_case_insensitive(value: str) -> None:
+    c = ServerCertificate("a", "arn", "id", "/", NOW, None, {MANAGED_TAG: value})
+    assert c.managed
+
+
+@pytest.mark.parametrize("value", ["false", "yes", "1", ""])
+def test_anything_but_true_is_unmanaged(value: str) -> None:
+    assert not ServerCertificate("a", "arn", "id", "/", NOW, None, {MANAGED_TAG: value}).managed
