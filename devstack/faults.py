@@ -33,7 +33,8 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _DEFAULT_MESSAGES = {
     "Throttling": "Rate exceeded",
     "ThrottlingException": "Rate exceeded",
-    "PriorRequestNotComplete": "The request was rejected because Route 53 was still processing a prior request.",
+    "PriorRequestNotComplete": "The request was rejected because Route 53 was still processing a prior "
+    "request.",
     "ServiceUnavailable": "Service is unavailable",
     "InternalFailure": "An internal error occurred",
 }

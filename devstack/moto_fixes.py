@@ -1,6 +1,6 @@
 """In-process patches that make moto behave like real AWS where certrotate depends on it.
 
-Each patch closes a gap measured against moto 5.2 (see FIELD-NOTES.md and tests/integration/test_moto_fixes.py):
+Each patch closes a gap measured against moto 5.2 (FIELD-NOTES.md, tests/integration/test_moto_fixes.py):
 
 IAM server certificates
   * `Expiration`/`UploadDate` come from the certificate and the upload time (moto: fixed 2010/2012 dates),
@@ -14,17 +14,18 @@ IAM server certificates
     CloudFront distribution still uses fails with `DeleteConflict` (409);
   * `GetAccountSummary` reports a settable `ServerCertificatesQuota` (`set_server_certificate_quota`).
 ELBv2
-  * a listener keeps its default certificate and its SNI list apart: `ModifyListener(Certificates)` replaces only
-    the default (also on NLB TLS listeners, which moto ignored), `DescribeListeners` shows only the default,
-    `DescribeListenerCertificates` flags them, `RemoveListenerCertificates` cannot remove the default;
+  * a listener keeps its default certificate and its SNI list apart: `ModifyListener(Certificates)`
+    replaces only the default (also on NLB TLS listeners, which moto ignored), `DescribeListeners` shows
+    only the default, `DescribeListenerCertificates` flags them, `RemoveListenerCertificates` cannot
+    remove the default;
   * `AddListenerCertificates`/`ModifyListener` with an unknown certificate -> `CertificateNotFound`.
 Classic ELB
-  * `SetLoadBalancerListenerSSLCertificate`: unknown load balancer -> `LoadBalancerNotFound`, no listener on the
-    port -> `ListenerNotFound`, unknown IAM certificate -> `CertificateNotFound` (moto: silently nothing).
+  * `SetLoadBalancerListenerSSLCertificate`: unknown load balancer -> `LoadBalancerNotFound`, no listener
+    on the port -> `ListenerNotFound`, unknown IAM certificate -> `CertificateNotFound` (moto: did nothing).
 Route 53
   * a change batch is validated as a whole against the zone, then applied in order: CREATE of an existing
-    name+type, DELETE of a missing record set or with values/TTL that differ, and unquoted TXT values fail with
-    `InvalidChangeBatch`;
+    name+type, DELETE of a missing record set or with values/TTL that differ, and unquoted TXT values
+    fail with `InvalidChangeBatch`;
   * changes get their own IDs and are `PENDING` until polled: `GetChange` answers `PENDING` for the first
     `set_route53_pending_polls(n)` polls (default 1), then `INSYNC`; unknown IDs -> `NoSuchChange`.
 Secrets Manager
@@ -545,7 +546,8 @@ def _patch_elbv2() -> None:
             if cert_arn == listener.certificate and cert_arn not in sni:
                 raise ELBClientError(
                     "OperationNotPermitted",
-                    "You cannot remove the default certificate of a listener; replace it with ModifyListener.",
+                    "You cannot remove the default certificate of a listener; replace it with "
+                    "ModifyListener.",
                 )
         listener.devstack_sni = [a for a in sni if a not in arns]
 
@@ -676,8 +678,8 @@ def _validate_changes(zone: Any, changes: list[dict[str, Any]]) -> list[str]:
                 for value in values:
                     if not _TXT_VALUE.match(value):
                         problems.append(
-                            f"Invalid Resource Record: 'FATAL problem: InvalidCharacterString (Value should be "
-                            f"enclosed in quotation marks) encountered with '{value}''"
+                            "Invalid Resource Record: 'FATAL problem: InvalidCharacterString "
+                            f"(Value should be enclosed in quotation marks) encountered with '{value}''"
                         )
                     elif any(len(s) > 255 for s in txt_strings(value)):
                         problems.append(
@@ -824,8 +826,8 @@ def _patch_secretsmanager() -> None:
     ) -> Any:
         existing = self.secrets.get(secret_name)
         version = existing.versions.get(client_request_token) if existing and client_request_token else None
-        # moto skips the comparison for AWSPENDING versions (its own rotation emulation writes them); AWS never
-        # lets a version change its content, whatever its stage.
+        # moto skips the comparison for AWSPENDING versions (its own rotation emulation writes them);
+        # AWS never lets a version change its content, whatever its stage.
         if version is not None and "AWSPENDING" in version.get("version_stages", []):
             if (
                 version.get("secret_string") == secret_string
@@ -833,8 +835,8 @@ def _patch_secretsmanager() -> None:
             ):
                 return existing
             raise ResourceExistsException(
-                f"You can't use ClientRequestToken {client_request_token} because that value is already in use "
-                f"for a version of secret {existing.arn}."
+                f"You can't use ClientRequestToken {client_request_token} because that value is already "
+                f"in use for a version of secret {existing.arn}."
             )
         return original_check(
             self, secret_name, client_request_token, secret_string, secret_binary, on_create

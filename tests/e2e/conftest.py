@@ -5,6 +5,7 @@ template.yaml's CodeUri, Handler and layer ContentUri."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,7 +57,13 @@ class World:
     # -- invoking ------------------------------------------------------------------------------------------
 
     def invoke(self, function: str, event: Any, **env: str) -> Any:
-        return lambda_runner.invoke(function, event, {**self.env, **env})
+        """Invoke as Lambda would; the environment is restored afterwards so settings never leak between tests."""
+        saved = dict(os.environ)
+        try:
+            return lambda_runner.invoke(function, event, {**self.env, **env})
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
 
     def scan(self, **event: Any) -> dict[str, Any]:
         return self.invoke("ScanFunction", event or json.loads((EVENTS / "scheduled.json").read_text()))

@@ -160,11 +160,12 @@ class RotationService:
             if used >= quota:
                 raise QuotaExhausted(used, quota)
 
-        lease = self._leases.acquire(old.name, seconds=self._settings.lease_seconds)
+        held = _HeldLease(self._leases, self._leases.acquire(old.name, seconds=self._settings.lease_seconds),
+                          self._settings.lease_seconds)
         try:
-            return self._run(old, facts.dns_names, decision, result, lease, deadline)
+            return self._run(old, facts.dns_names, decision, result, held, deadline)
         finally:
-            self._leases.release(lease)
+            held.release()
 
     # -- steps -----------------------------------------------------------------------------------------
 
@@ -174,7 +175,7 @@ class RotationService:
         dns_names: Sequence[str],
         decision: planning.RotationDecision,
         result: RotationResult,
-        lease: Lease,
+        lease: _HeldLease,
         deadline: float,
     ) -> RotationResult:
         # Re-read under the lease: a run that held it before us may have finished meanwhile.
@@ -199,7 +200,7 @@ class RotationService:
             )
             result.status = "rotated"
             result.new_certificate_name = replacement_meta.name
-            lease = self._leases.renew(lease, seconds=self._settings.lease_seconds)
+            lease.renew()
         else:
             result.steps.append(f"resume: {decision.reason}")
             name = decision.replacement_name
@@ -215,7 +216,7 @@ class RotationService:
             result.steps.append(f"marked {old.name} as replaced by {replacement_meta.name}")
 
         old = self._repoint(old, replacement_meta, result, deadline)
-        self._leases.renew(lease, seconds=self._settings.lease_seconds)
+        lease.renew()
         self._retire(old, result, users=[])
         if result.status == "rotated":
             self._events.publish(EventType.ROTATION_SUCCEEDED, self._detail(old, dns_names, result))
@@ -407,6 +408,21 @@ class RotationService:
             "message": str(error),
             "correlation_id": correlation_id,
         }
+
+
+class _HeldLease:
+    """The lease a run holds, renewed between long steps; released with its latest version."""
+
+    def __init__(self, leases: Leases, lease: Lease, seconds: int) -> None:
+        self._leases = leases
+        self._lease = lease
+        self._seconds = seconds
+
+    def renew(self) -> None:
+        self._lease = self._leases.renew(self._lease, seconds=self._seconds)
+
+    def release(self) -> None:
+        self._leases.release(self._lease)
 
 
 def _by_endpoint(changes: Sequence[EndpointChange]) -> list[tuple[Endpoint, list[EndpointChange]]]:

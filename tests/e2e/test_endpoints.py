@@ -1,0 +1,144 @@
+"""Every place that serves the old certificate gets the new one, nothing else changes, and the old one is
+retired only when safe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from devstack import fixtures, moto_fixes
+from tests.e2e.conftest import SECOND_REGION, World
+
+
+def new_certificate(world: World, old_name: str) -> dict[str, Any]:
+    [name] = [n for n in world.certificates() if n.startswith(f"{old_name}-cr")]
+    return world.iam.get_server_certificate(ServerCertificateName=name)["ServerCertificate"][
+        "ServerCertificateMetadata"
+    ]
+
+
+def classic_certificate(world: World, name: str, client: Any = None) -> str:
+    lb = (client or world.elb).describe_load_balancers(LoadBalancerNames=[name])["LoadBalancerDescriptions"][0]
+    return str(lb["ListenerDescriptions"][0]["Listener"]["SSLCertificateId"])
+
+
+def test_every_listener_kind_in_every_region_is_repointed_and_nothing_else_changes(world: World) -> None:
+    old = world.seed("shop", ["shop.example.com"], days_left=7)
+    other_a = world.seed("other-a", ["a.example.org"], days_left=200, managed=False)
+    other_b = world.seed("other-b", ["b.example.org"], days_left=200, managed=False)
+    bystander = world.seed("bystander", ["c.example.org"], days_left=200, managed=False)
+
+    alb = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"], name="alb-default")
+    sni = fixtures.create_alb_https_listener(
+        world.elbv2, world.ec2, other_a["Arn"], sni_certificate_arns=[other_b["Arn"], old["Arn"]], name="alb-sni"
+    )
+    nlb = fixtures.create_nlb_tls_listener(world.elbv2, world.ec2, old["Arn"], name="nlb-tls")
+    classic = fixtures.create_classic_https_listener(world.elb, world.ec2, old["Arn"], name="classic")
+    untouched = fixtures.create_alb_https_listener(world.elbv2, world.ec2, bystander["Arn"], name="alb-other")
+    elbv2_far = world.stack.client("elbv2", SECOND_REGION)
+    far = fixtures.create_alb_https_listener(elbv2_far, world.stack.client("ec2", SECOND_REGION), old["Arn"],
+                                             name="alb-far")
+    regions = f"{world.stack.region},{SECOND_REGION}"
+
+    result = world.invoke("RotateFunction", {"certificate_name": "shop"}, LOAD_BALANCER_REGIONS=regions)
+
+    assert result["status"] == "rotated"
+    new = new_certificate(world, "shop")["Arn"]
+    assert world.listener_certificates(alb.listener_arn) == (new, [])
+    assert world.listener_certificates(sni.listener_arn) == (other_a["Arn"], sorted([other_b["Arn"], new]))
+    assert world.listener_certificates(nlb.listener_arn) == (new, [])
+    assert classic_certificate(world, classic.load_balancer_name) == new
+    assert world.listener_certificates(far.listener_arn, elbv2_far) == (new, [])
+    assert world.listener_certificates(untouched.listener_arn) == (bystander["Arn"], [])
+    assert len(result["endpoints_changed"]) == 5
+    assert "shop" not in world.certificates()
+
+
+def test_a_region_not_configured_is_not_searched_and_blocks_retirement(world: World) -> None:
+    old = world.seed("shop", ["shop.example.com"], days_left=7)
+    elbv2_far = world.stack.client("elbv2", SECOND_REGION)
+    far = fixtures.create_alb_https_listener(elbv2_far, world.stack.client("ec2", SECOND_REGION), old["Arn"])
+
+    result = world.rotate("shop")  # only the function's own region is searched
+
+    assert result["status"] == "rotated"
+    assert world.listener_certificates(far.listener_arn, elbv2_far) == (old["Arn"], [])
+    assert "shop" in world.certificates(), "IAM refuses to delete a certificate still in use (DeleteConflict)"
+    assert result["old_certificate_retired"] is False
+    assert "DeleteConflict" in result["retirement"]
+
+
+def test_cloudfront_distribution_is_repointed_and_the_path_kept(world: World) -> None:
+    old = world.seed("cdn", ["cdn.example.com"], days_left=7, path="/cloudfront/site/")
+    distribution = fixtures.create_cloudfront_distribution(world.cloudfront, old["ServerCertificateId"])
+
+    result = world.rotate("cdn")
+
+    new = new_certificate(world, "cdn")
+    assert new["Path"] == "/cloudfront/site/"
+    config = world.cloudfront.get_distribution_config(Id=distribution.id)["DistributionConfig"]
+    assert config["ViewerCertificate"]["IAMCertificateId"] == new["ServerCertificateId"]
+    assert result["endpoints_changed"] == [f"cloudfront-distribution {distribution.id}"]
+
+
+def test_retirement_waits_for_the_grace_period_and_a_later_scan_completes_it(world: World) -> None:
+    old = world.seed("shop", ["shop.example.com"], days_left=7)
+    listener = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"])
+
+    rotated = world.invoke("RotateFunction", {"certificate_name": "shop"}, RETIREMENT_GRACE_SECONDS="3600")
+    assert rotated["old_certificate_retired"] is False
+    assert rotated["retirement"].startswith("in-grace")
+    tags = world.tags("shop")
+    assert tags["certrotate:replaced-by"] == rotated["new_certificate_name"]
+    assert "certrotate:replacement-served-since" in tags
+
+    during = world.invoke("ScanFunction", {}, RETIREMENT_GRACE_SECONDS="3600")
+    assert during["pending_retirement"] == ["shop"] and during["retired"] == []
+    assert during["expiring"] == [] and during["enqueued"] == []
+
+    # Someone points a listener back at the old certificate: it is in use, so it stays.
+    world.elbv2.modify_listener(ListenerArn=listener.listener_arn, Certificates=[{"CertificateArn": old["Arn"]}])
+    blocked = world.invoke("ScanFunction", {}, RETIREMENT_GRACE_SECONDS="0")
+    assert blocked["retired"] == [] and "shop" in world.certificates()
+
+    new_arn = new_certificate(world, "shop")["Arn"]
+    world.elbv2.modify_listener(ListenerArn=listener.listener_arn, Certificates=[{"CertificateArn": new_arn}])
+    after = world.invoke("ScanFunction", {}, RETIREMENT_GRACE_SECONDS="0")
+    assert after["retired"] == ["shop"]
+    assert "shop" not in world.certificates()
+
+
+def test_a_full_quota_places_no_order_and_changes_nothing(world: World) -> None:
+    world.seed("shop", ["shop.example.com"], days_left=7)
+    moto_fixes.set_server_certificate_quota(1)
+    before = world.snapshot()
+    changes_before = world.stack.calls.count("route53", "ChangeResourceRecordSets")
+    with pytest.raises(Exception, match="ServerCertificatesQuota"):
+        world.rotate("shop")
+    assert world.snapshot() == before, "no account registered, no lease, no upload"
+    assert world.stack.calls.count("route53", "ChangeResourceRecordSets") == changes_before, "no DNS-01 answered"
+
+
+def test_sni_quota_fails_that_listener_clearly_and_the_rest_still_move(world: World) -> None:
+    old = world.seed("shop", ["shop.example.com"], days_left=7)
+    alb = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"], name="plain")
+    fillers = [world.seed(f"f{i}", [f"f{i}.example.org"], 200, managed=False)["Arn"] for i in range(3)]
+    full = fixtures.create_alb_https_listener(world.elbv2, world.ec2, fillers[0],
+                                              sni_certificate_arns=[*fillers[1:], old["Arn"]], name="full")
+    world.stack.faults.inject(service="elbv2", action="AddListenerCertificates",
+                              code="TooManyCertificates", status=400, times=1,
+                              message="You've reached the limit on the number of certificates per load balancer")
+
+    with pytest.raises(Exception, match="quota of certificates"):
+        world.rotate("shop")
+
+    new = new_certificate(world, "shop")["Arn"]
+    assert world.listener_certificates(alb.listener_arn) == (new, [])
+    assert world.listener_certificates(full.listener_arn)[1] == sorted([*fillers[1:], old["Arn"]])
+    assert "shop" in world.certificates()
+    assert "certrotate:replacement-served-since" not in world.tags("shop")
+    # Once there is room, a rerun finishes the job without a second certificate.
+    assert world.rotate("shop")["status"] == "skipped"
+    assert world.listener_certificates(full.listener_arn)[1] == sorted([*fillers[1:], new])
+    assert len([n for n in world.certificates() if n.startswith("shop-cr")]) == 1

@@ -1,0 +1,654 @@
+"""template.yaml against the operator contract, certrotate.names and the least-privilege rules.
+
+No AWS and no SAM CLI: the template is read with a YAML loader that keeps CloudFormation's short tags
+(!Ref, !Sub, ...) as their long forms. scripts/lint-template.sh runs the real tools.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from certrotate import names
+from certrotate.names import MetricName
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+EVENTS = ROOT / "events"
+METRIC_NAMES = {m.value for m in MetricName}
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that turns `!Ref x` into {"Ref": x}, `!GetAtt a.b` into {"Fn::GetAtt": [a, b]}, etc."""
+
+
+def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if suffix == "Ref" or suffix == "Condition":
+        return {suffix: value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    loaded = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    return template["Resources"]
+
+
+def _of_type(resources: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in resources.items() if r["Type"] == kind}
+
+
+def _function_property(template: dict[str, Any], function: str, key: str) -> Any:
+    props = template["Resources"][function]["Properties"]
+    if key in props:
+        return props[key]
+    return template.get("Globals", {}).get("Function", {}).get(key)
+
+
+def _environment(template: dict[str, Any], function: str) -> dict[str, Any]:
+    merged = dict(template["Globals"]["Function"].get("Environment", {}).get("Variables", {}))
+    own = template["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {})
+    merged.update(own)
+    return merged
+
+
+def _branches(value: Any) -> Iterator[Any]:
+    """Every value an Fn::If can take (AWS::NoValue dropped), recursively."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        _condition, yes, no = value["Fn::If"]
+        for branch in (yes, no):
+            yield from _branches(branch)
+    elif value == {"Ref": "AWS::NoValue"}:
+        return
+    else:
+        yield value
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _function_statements(resources: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    """The inline statements of a function's Policies (SAM policy templates are checked separately)."""
+    statements: list[dict[str, Any]] = []
+    for policy in resources[function]["Properties"].get("Policies", []):
+        for branch in _branches(policy):
+            if isinstance(branch, dict) and "Statement" in branch:
+                statements.extend(_as_list(branch["Statement"]))
+    return statements
+
+
+def _policy_templates(resources: dict[str, Any], function: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for policy in resources[function]["Properties"].get("Policies", []):
+        for branch in _branches(policy):
+            if isinstance(branch, dict) and "Statement" not in branch:
+                found.update(branch)
+    return found
+
+
+def _all_statements(node: Any) -> Iterator[dict[str, Any]]:
+    """Every IAM-style statement anywhere in the template (functions, key and topic policies)."""
+    if isinstance(node, dict):
+        if "Effect" in node and ("Action" in node or "NotAction" in node):
+            yield node
+        for value in node.values():
+            yield from _all_statements(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _all_statements(value)
+
+
+def _resource_text(resource: Any) -> str:
+    """A statement resource as text: "*" stays "*", !Sub keeps its pattern."""
+    if isinstance(resource, str):
+        return resource
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        sub = resource["Fn::Sub"]
+        return sub if isinstance(sub, str) else sub[0]
+    return json.dumps(resource)
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    return [a.lower() for a in _as_list(statement.get("Action", []))]
+
+
+FUNCTIONS = ("ScanFunction", "RotateFunction")
+
+
+# --- the contract: functions, code, layer ----------------------------------------------------------
+
+
+def test_is_a_sam_template(template: dict[str, Any]) -> None:
+    assert template["AWSTemplateFormatVersion"] == "2010-09-09"
+    assert template["Transform"] == "AWS::Serverless-2016-10-31"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_function_code_and_handler_exist(template: dict[str, Any], function: str) -> None:
+    resource = template["Resources"][function]
+    assert resource["Type"] == "AWS::Serverless::Function"
+    code_uri = _function_property(template, function, "CodeUri")
+    handler = _function_property(template, function, "Handler")
+    assert isinstance(code_uri, str) and code_uri.startswith("functions/"), code_uri
+    code_dir = ROOT / code_uri
+    assert code_dir.is_dir(), f"{function}: CodeUri {code_uri} is not a directory"
+    module, _, attribute = handler.rpartition(".")
+    source = code_dir / (module.replace(".", "/") + ".py")
+    assert source.is_file(), f"{function}: Handler {handler} names no file {source.relative_to(ROOT)}"
+    tree = ast.parse(source.read_text())
+    defined = {
+        node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    } | {
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    assert attribute in defined, f"{function}: {source.name} defines no {attribute}"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_function_runtime_architecture_and_layer(template: dict[str, Any], function: str) -> None:
+    assert _function_property(template, function, "Runtime") == "python3.11"
+    assert _function_property(template, function, "Architectures") == ["arm64"]
+    assert _function_property(template, function, "Tracing") == "Active"
+    assert {"Ref": "CertRotateLayer"} in _function_property(template, function, "Layers")
+
+
+def test_layer_is_built_by_sam_for_the_function_runtime(template: dict[str, Any]) -> None:
+    layer = template["Resources"]["CertRotateLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    content = ROOT / layer["Properties"]["ContentUri"]
+    assert (content / "requirements.txt").is_file()
+    assert (content / "certrotate" / "__init__.py").is_file()
+    assert (content / "certrotate" / "names.py").samefile(Path(names.__file__))
+    runtime = template["Globals"]["Function"]["Runtime"]
+    assert layer["Metadata"]["BuildMethod"] == runtime
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+    assert runtime in layer["Properties"]["CompatibleRuntimes"]
+
+
+def test_timeouts_fit_the_work(template: dict[str, Any]) -> None:
+    assert _function_property(template, "ScanFunction", "Timeout") == 300
+    assert _function_property(template, "RotateFunction", "Timeout") == 900
+
+
+def test_scan_runs_on_a_schedule_and_knows_the_queue(template: dict[str, Any]) -> None:
+    events = template["Resources"]["ScanFunction"]["Properties"]["Events"]
+    schedules = [e for e in events.values() if e["Type"] == "Schedule"]
+    assert len(schedules) == 1
+    assert schedules[0]["Properties"]["Schedule"] == {"Ref": "ScheduleExpression"}
+    assert template["Parameters"]["ScheduleExpression"]["Default"] == "rate(1 day)"
+    assert _environment(template, "ScanFunction")["ROTATION_QUEUE_URL"] == {"Ref": "RotationQueue"}
+
+
+def test_rotate_is_fed_by_the_queue_one_message_at_a_time(template: dict[str, Any]) -> None:
+    events = template["Resources"]["RotateFunction"]["Properties"]["Events"]
+    sqs = [e["Properties"] for e in events.values() if e["Type"] == "SQS"]
+    assert len(sqs) == 1
+    source = sqs[0]
+    assert source["Queue"] == {"Fn::GetAtt": ["RotationQueue", "Arn"]}
+    assert source["BatchSize"] == 1
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # Route 53 allows 5 requests per second per account; SQS's minimum is 2.
+    assert 2 <= source["ScalingConfig"]["MaximumConcurrency"] <= 5
+
+
+# --- queues and secret ------------------------------------------------------------------------------
+
+
+def test_rotation_queue_is_fifo_with_a_fifo_dead_letter_queue(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    queue = resources["RotationQueue"]["Properties"]
+    dlq = resources["RotationDeadLetterQueue"]["Properties"]
+    assert queue["FifoQueue"] is True and dlq["FifoQueue"] is True
+    assert queue["ContentBasedDeduplication"] is False  # the scan sets MessageDeduplicationId
+    assert queue["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
+    redrive = queue["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["RotationDeadLetterQueue", "Arn"]}
+    assert redrive["maxReceiveCount"] == 5
+    rotate_timeout = _function_property(template, "RotateFunction", "Timeout")
+    assert queue["VisibilityTimeout"] >= 6 * rotate_timeout
+    assert dlq["MessageRetentionPeriod"] > queue.get("MessageRetentionPeriod", 345600)
+
+
+def test_acme_account_secret_starts_empty_and_is_what_the_functions_use(template: dict[str, Any]) -> None:
+    secret = template["Resources"]["AcmeAccountSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert "SecretString" not in secret["Properties"]
+    assert "GenerateSecretString" not in secret["Properties"]
+    for function in FUNCTIONS:
+        assert _environment(template, function)["ACME_ACCOUNT_SECRET_ID"] == {"Ref": "AcmeAccountSecret"}
+
+
+def test_staging_directory_is_the_default_and_only_https_is_accepted(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["AcmeDirectoryUrl"]
+    assert parameter["Default"] == "https://acme-staging-v02.api.letsencrypt.org/directory"
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch("https://acme-v02.api.letsencrypt.org/directory")
+    assert not pattern.fullmatch("http://acme-v02.api.letsencrypt.org/directory")
+
+
+# --- environment --------------------------------------------------------------------------------------
+
+COMMON_VARIABLES = {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "LOG_LEVEL",
+    "RENEW_BEFORE_DAYS",
+    "RETIREMENT_GRACE_SECONDS",
+    "LOAD_BALANCER_REGIONS",
+    "EVENT_BUS_NAME",
+    "ROTATION_LEASE_SECONDS",
+    "LEASE_SECRET_PREFIX",
+    "ACME_DIRECTORY_URL",
+    "ACME_ACCOUNT_SECRET_ID",
+    "ACME_EMAIL",
+}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_environment_matches_the_contract(template: dict[str, Any], function: str) -> None:
+    env = _environment(template, function)
+    assert env.keys() >= COMMON_VARIABLES, COMMON_VARIABLES - env.keys()
+    assert env["POWERTOOLS_SERVICE_NAME"] == names.SERVICE_NAME_DEFAULT
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == names.METRICS_NAMESPACE_DEFAULT
+    parameters = template["Parameters"]
+    for variable, value in env.items():
+        if isinstance(value, dict) and "Ref" in value and not value["Ref"].startswith("AWS::"):
+            target = value["Ref"]
+            assert target in parameters or target in template["Resources"], f"{variable} -> {target}"
+
+
+# --- metrics: alarms and dashboard -------------------------------------------------------------------
+
+
+def _service_dimension(template: dict[str, Any]) -> list[dict[str, str]]:
+    service = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+    return [{"Name": "service", "Value": service}]
+
+
+def test_every_certrotate_alarm_names_a_metric_that_is_emitted(template: dict[str, Any]) -> None:
+    alarms = _of_type(template["Resources"], "AWS::CloudWatch::Alarm")
+    assert alarms
+    namespace = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    for name, alarm in alarms.items():
+        props = alarm["Properties"]
+        if props["Namespace"].startswith("AWS/"):
+            continue
+        assert props["Namespace"] == namespace == names.METRICS_NAMESPACE_DEFAULT, name
+        assert props["MetricName"] in METRIC_NAMES, f"{name}: {props['MetricName']} is no MetricName"
+        # Powertools adds the service dimension; an alarm on another dimension set sees no data.
+        assert props["Dimensions"] == _service_dimension(template), name
+
+
+def test_every_alarm_notifies_the_topic(template: dict[str, Any]) -> None:
+    for name, alarm in _of_type(template["Resources"], "AWS::CloudWatch::Alarm").items():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        assert props["OKActions"] == [{"Ref": "AlarmTopic"}], name
+        assert "TreatMissingData" in props, name
+
+
+@pytest.mark.parametrize(
+    ("alarm", "metric", "operator"),
+    [
+        ("CertificateExpiryAlarm", MetricName.MIN_DAYS_TO_EXPIRY, "LessThanThreshold"),
+        ("RotationFailedAlarm", MetricName.ROTATION_FAILED, "GreaterThanOrEqualToThreshold"),
+        ("ScanMissingAlarm", MetricName.CERTIFICATES_SCANNED, "LessThanThreshold"),
+    ],
+)
+def test_required_alarms(template: dict[str, Any], alarm: str, metric: MetricName, operator: str) -> None:
+    props = template["Resources"][alarm]["Properties"]
+    assert props["MetricName"] == metric.value
+    assert props["ComparisonOperator"] == operator
+
+
+def test_expiry_alarm_threshold_is_a_parameter_below_the_renewal_window(template: dict[str, Any]) -> None:
+    props = template["Resources"]["CertificateExpiryAlarm"]["Properties"]
+    assert props["Threshold"] == {"Ref": "ExpiryAlarmDays"}
+    parameters = template["Parameters"]
+    assert parameters["ExpiryAlarmDays"]["Default"] < parameters["RenewBeforeDays"]["Default"]
+
+
+def test_scan_missing_alarm_treats_silence_as_breaching(template: dict[str, Any]) -> None:
+    props = template["Resources"]["ScanMissingAlarm"]["Properties"]
+    assert props["TreatMissingData"] == "breaching"
+    assert props["Statistic"] == "SampleCount"  # a scan of zero certificates still counts
+    hours = template["Parameters"]["ScanMissingHours"]
+    assert props["Period"] * hours["MaxValue"] <= 7 * 86400  # CloudWatch's evaluation range limit
+    assert hours["Default"] * 3600 > 86400  # longer than the daily schedule
+
+
+def test_dead_letter_queue_alarm_watches_the_dead_letter_queue(template: dict[str, Any]) -> None:
+    props = template["Resources"]["DeadLetterQueueAlarm"]["Properties"]
+    assert props["Namespace"] == "AWS/SQS"
+    assert props["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert props["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["RotationDeadLetterQueue", "QueueName"]}}
+    ]
+    assert props["Threshold"] == 1 and props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    topic = resources["AlarmTopic"]["Properties"]
+    # alias/aws/sns would silently drop every alarm notification: CloudWatch cannot use that key.
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
+    key = resources["AlarmTopicKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    cloudwatch = [
+        s
+        for s in key["KeyPolicy"]["Statement"]
+        if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert cloudwatch and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(_as_list(cloudwatch[0]["Action"]))
+    subscription = resources["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+
+
+def _dashboard(template: dict[str, Any]) -> dict[str, Any]:
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert isinstance(body, str)
+    # Stand-ins for the substitutions: numbers where a number is expected, names elsewhere.
+    numeric = {"RenewBeforeDays", "ExpiryAlarmDays"}
+    for reference in set(re.findall(r"\$\{([^}!]+)\}", body)):
+        target = reference.split(".")[0]
+        assert (
+            target in template["Parameters"] or target in template["Resources"] or target.startswith("AWS::")
+        ), f"dashboard refers to unknown {reference}"
+    rendered = re.sub(
+        r"\$\{([^}!]+)\}", lambda m: "1" if m.group(1) in numeric else f"sub-{m.group(1)}", body
+    )
+    dashboard: dict[str, Any] = json.loads(rendered)
+    return dashboard
+
+
+def _dashboard_metric_names(dashboard: dict[str, Any]) -> tuple[set[str], list[str]]:
+    """(CertRotate metric names used, SEARCH expressions)."""
+    found: set[str] = set()
+    searches: list[str] = []
+    for widget in dashboard["widgets"]:
+        for row in widget.get("properties", {}).get("metrics", []):
+            head = [item for item in row if not isinstance(item, dict)]
+            options = [item for item in row if isinstance(item, dict)]
+            if head:
+                assert "..." not in head and "." not in head, "write metric rows in full"
+                if head[0] == names.METRICS_NAMESPACE_DEFAULT:
+                    found.add(head[1])
+                    assert head[2:4] == ["service", names.SERVICE_NAME_DEFAULT], row
+            for option in options:
+                expression = option.get("expression")
+                if expression:
+                    searches.append(expression)
+                    for metric in re.findall(r'MetricName="([^"]+)"', expression):
+                        found.add(metric)
+    return found, searches
+
+
+def test_dashboard_refers_only_to_emitted_metrics(template: dict[str, Any]) -> None:
+    used, _searches = _dashboard_metric_names(_dashboard(template))
+    assert used <= METRIC_NAMES, used - METRIC_NAMES
+
+
+def test_dashboard_shows_what_operators_need(template: dict[str, Any]) -> None:
+    dashboard = _dashboard(template)
+    used, searches = _dashboard_metric_names(dashboard)
+    wanted = {
+        MetricName.MIN_DAYS_TO_EXPIRY,
+        MetricName.DAYS_TO_EXPIRY,
+        MetricName.CERTIFICATES_EXPIRING,
+        MetricName.CERTIFICATES_PENDING_RETIREMENT,
+        MetricName.SERVER_CERTIFICATES,
+        MetricName.SERVER_CERTIFICATES_QUOTA,
+        MetricName.ROTATION_SUCCEEDED,
+        MetricName.ROTATION_FAILED,
+        MetricName.ROTATION_DURATION,
+    }
+    assert {m.value for m in wanted} <= used
+    # Per certificate: a SEARCH over DaysToExpiry in our namespace, whatever the dimension set.
+    assert any(
+        f'Namespace="{names.METRICS_NAMESPACE_DEFAULT}"' in s
+        and f'MetricName="{MetricName.DAYS_TO_EXPIRY.value}"' in s
+        for s in searches
+    )
+    logs = [w for w in dashboard["widgets"] if w["type"] == "log"]
+    assert logs and "SOURCE 'sub-RotateLogGroup'" in logs[0]["properties"]["query"]
+    alarm_widgets = [w for w in dashboard["widgets"] if w["type"] == "alarm"]
+    shown = {a for w in alarm_widgets for a in w["properties"]["alarms"]}
+    for alarm in _of_type(template["Resources"], "AWS::CloudWatch::Alarm"):
+        assert f"sub-{alarm}.Arn" in shown, f"{alarm} is not on the dashboard"
+
+
+# --- least privilege ----------------------------------------------------------------------------------
+
+
+def test_no_statement_allows_every_action(template: dict[str, Any]) -> None:
+    for statement in _all_statements(template):
+        assert "*" not in _as_list(statement.get("Action", [])), statement
+        assert "NotAction" not in statement, statement
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_function_policies_use_no_service_wide_wildcard(resources: dict[str, Any], function: str) -> None:
+    for statement in _function_statements(resources, function):
+        for action in _actions(statement):
+            _service, _, name = action.partition(":")
+            assert name and name != "*", f"{function}: {action}"
+
+
+# Actions that take no resource-level permission, so "*" is their only possible Resource.
+RESOURCE_LESS = {
+    "iam:listservercertificates",
+    "iam:getaccountsummary",
+    "elasticloadbalancing:describeloadbalancers",
+    "elasticloadbalancing:describelisteners",
+    "elasticloadbalancing:describelistenercertificates",
+    "cloudfront:listdistributions",
+    "route53:listhostedzones",
+    "route53:listhostedzonesbyname",
+}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_star_resource_only_for_actions_that_cannot_be_scoped(
+    resources: dict[str, Any], function: str
+) -> None:
+    for statement in _function_statements(resources, function):
+        if "*" in [_resource_text(r) for r in _as_list(statement["Resource"])]:
+            assert set(_actions(statement)) <= RESOURCE_LESS, f"{function}: {statement.get('Sid')}"
+
+
+IAM_WRITES = {
+    "iam:uploadservercertificate",
+    "iam:tagservercertificate",
+    "iam:untagservercertificate",
+    "iam:deleteservercertificate",
+}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_iam_writes_only_on_server_certificates(resources: dict[str, Any], function: str) -> None:
+    for statement in _function_statements(resources, function):
+        if IAM_WRITES & set(_actions(statement)):
+            for resource in _as_list(statement["Resource"]):
+                text = _resource_text(resource)
+                assert re.fullmatch(
+                    r"arn:\$\{AWS::Partition\}:iam::\$\{AWS::AccountId\}:server-certificate/.*", text
+                ), f"{function}: {text}"
+        for action in _actions(statement):
+            if action.startswith("iam:"):
+                assert "servercertificate" in action or action == "iam:getaccountsummary", action
+
+
+def test_rotate_can_do_its_job_and_scan_cannot_write_endpoints(resources: dict[str, Any]) -> None:
+    rotate = {a for s in _function_statements(resources, "RotateFunction") for a in _actions(s)}
+    scan = {a for s in _function_statements(resources, "ScanFunction") for a in _actions(s)}
+    assert rotate >= IAM_WRITES
+    assert {
+        "elasticloadbalancing:modifylistener",
+        "elasticloadbalancing:addlistenercertificates",
+        "elasticloadbalancing:removelistenercertificates",
+        "elasticloadbalancing:setloadbalancerlistenersslcertificate",
+        "cloudfront:updatedistribution",
+        "route53:changeresourcerecordsets",
+    } <= rotate
+    writes = re.compile(r"(modify|add|remove|set|update|change|upload|untag)")
+    assert not [a for a in scan if writes.search(a.split(":")[1])], scan
+    assert _policy_templates(resources, "ScanFunction")["SQSSendMessagePolicy"] == {
+        "QueueName": {"Fn::GetAtt": ["RotationQueue", "QueueName"]}
+    }
+
+
+def test_route53_changes_limited_to_acme_challenge_txt(resources: dict[str, Any]) -> None:
+    changes = [
+        s
+        for s in _function_statements(resources, "RotateFunction")
+        if "route53:changeresourcerecordsets" in _actions(s)
+    ]
+    assert len(changes) == 1
+    statement = changes[0]
+    assert _actions(statement) == ["route53:changeresourcerecordsets"]
+    assert [_resource_text(r) for r in _as_list(statement["Resource"])] == [
+        "arn:${AWS::Partition}:route53:::hostedzone/*"
+    ]
+    condition = statement["Condition"]
+    assert condition["ForAllValues:StringLike"] == {
+        "route53:ChangeResourceRecordSetsNormalizedRecordNames": ["_acme-challenge.*"]
+    }
+    equals = condition["ForAllValues:StringEquals"]
+    assert equals["route53:ChangeResourceRecordSetsRecordTypes"] == ["TXT"]
+    assert set(equals["route53:ChangeResourceRecordSetsActions"]) == {"UPSERT", "CREATE", "DELETE"}
+
+
+def test_secrets_limited_to_the_account_key_and_leases(resources: dict[str, Any]) -> None:
+    for function in FUNCTIONS:
+        for statement in _function_statements(resources, function):
+            if any(a.startswith("secretsmanager:") for a in _actions(statement)):
+                assert function == "RotateFunction"
+                texts = [_resource_text(r) for r in _as_list(statement["Resource"])]
+                assert len(texts) == 2
+                for text in texts:
+                    assert text.startswith(
+                        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${"
+                    ), text
+                assert texts[0].endswith("}-??????")  # exactly the named secret, any suffix
+                assert texts[1].endswith("}*")  # the lease prefix
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_events_only_with_certrotate_source(resources: dict[str, Any], function: str) -> None:
+    puts = [s for s in _function_statements(resources, function) if "events:putevents" in _actions(s)]
+    assert len(puts) == 1
+    assert puts[0]["Condition"] == {"StringEquals": {"events:source": names.EVENT_SOURCE}}
+    assert "event-bus/${EventBusName}" in _resource_text(puts[0]["Resource"])
+
+
+# --- logs and outputs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("function", "group"), [("ScanFunction", "ScanLogGroup"), ("RotateFunction", "RotateLogGroup")]
+)
+def test_each_function_has_a_log_group_with_retention(
+    resources: dict[str, Any], function: str, group: str
+) -> None:
+    props = resources[group]["Properties"]
+    assert props["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
+    assert props["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    assert {
+        "ScanFunctionName",
+        "ScanFunctionArn",
+        "RotateFunctionName",
+        "RotateFunctionArn",
+        "RotationQueueUrl",
+        "RotationDeadLetterQueueUrl",
+        "AlarmTopicArn",
+        "DashboardName",
+        "AcmeAccountSecretArn",
+    } <= template["Outputs"].keys()
+
+
+# --- sample events and samconfig --------------------------------------------------------------------
+
+
+def _event(name: str) -> Any:
+    return json.loads((EVENTS / name).read_text())
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("rotate-direct.json", {}),
+        ("rotate-force.json", {"force": True}),
+        ("rotate-dry-run.json", {"dry_run": True}),
+    ],
+)
+def test_direct_rotate_events_follow_the_contract(name: str, expected: dict[str, bool]) -> None:
+    event = _event(name)
+    assert set(event) <= {"certificate_name", "force", "dry_run"}
+    assert re.fullmatch(r"[\w+=,.@-]{1,128}", event["certificate_name"])
+    for key in ("force", "dry_run"):
+        assert event.get(key, False) is expected.get(key, False)
+
+
+def test_sqs_event_is_a_fifo_record_for_one_certificate() -> None:
+    records = _event("rotate-sqs.json")["Records"]
+    assert len(records) == 1
+    record = records[0]
+    assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"].endswith(".fifo")
+    body = json.loads(record["body"])
+    assert body == {"certificate_name": "www-example-com", "reason": "expiring", "days_to_expiry": 12}
+    attributes = record["attributes"]
+    assert attributes["MessageGroupId"] == body["certificate_name"]
+    assert attributes["MessageDeduplicationId"]
+
+
+def test_scan_events() -> None:
+    scheduled = _event("scheduled.json")
+    assert scheduled["detail-type"] == "Scheduled Event" and scheduled["source"] == "aws.events"
+    assert _event("scan-dry-run.json") == {"dry_run": True}
+
+
+def test_samconfig_deploys_the_staging_directory_with_review() -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    deploy = config["default"]["deploy"]["parameters"]
+    assert deploy["stack_name"] == "certrotate"
+    assert deploy["resolve_s3"] is True
+    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    assert deploy["confirm_changeset"] is True
+    assert "acme-staging-v02" in deploy["parameter_overrides"]
+    assert config["default"]["validate"]["parameters"]["lint"] is True
