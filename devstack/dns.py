@@ -9,11 +9,12 @@ empty NOERROR answer.
 from __future__ import annotations
 
 import logging
+import threading
 from types import TracebackType
 from typing import Any
 
-from dnslib import QTYPE, RR, TXT
-from dnslib.server import BaseResolver, DNSLogger, DNSServer
+from dnslib import QTYPE, RR, TXT  # type: ignore[import-untyped,unused-ignore]
+from dnslib.server import BaseResolver, DNSLogger, DNSServer  # type: ignore[import-untyped,unused-ignore]
 
 from devstack import moto_fixes
 
@@ -29,7 +30,7 @@ def txt_records(name: str) -> list[tuple[int, list[str]]]:
     wanted = moto_fixes.normalize_dns_name(name)
     best_name = None
     candidates: list[Any] = []
-    with moto_fixes._state_lock:
+    with moto_fixes.STATE_LOCK:
         for account in list(dict.values(route53_backends)):
             for backend in list(dict.values(account)):
                 for zone in list(backend.zones.values()):
@@ -54,7 +55,7 @@ def txt_records(name: str) -> list[tuple[int, list[str]]]:
     return answers
 
 
-class Route53Resolver(BaseResolver):  # type: ignore[misc]
+class Route53Resolver(BaseResolver):  # type: ignore[misc,unused-ignore]
     def resolve(self, request: Any, handler: Any) -> Any:
         reply = request.reply()
         qname = request.q.qname
@@ -106,8 +107,13 @@ class Route53DnsServer:
         raise RuntimeError(f"could not bind a DNS server on {self.address}: {last_error}")
 
     def stop(self) -> None:
+        # shutdown() waits out a poll interval; do UDP and TCP at once.
+        stoppers = [threading.Thread(target=server.server.shutdown) for server in self._servers]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
         for server in self._servers:
-            server.server.shutdown()
             server.server.server_close()
         self._servers = []
 

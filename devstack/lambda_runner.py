@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped,unused-ignore]
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 _DEFAULT_TIMEOUT = 3  # seconds: Lambda's own defaults
@@ -48,7 +48,7 @@ class CfnTag:
     value: Any
 
 
-class CfnLoader(yaml.SafeLoader):
+class CfnLoader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]
     """SafeLoader that accepts any `!Tag` (CloudFormation intrinsics) instead of refusing the document."""
 
 
@@ -130,7 +130,7 @@ class Template:
                 f"{logical_id} is not an AWS::Serverless::Function in {self.path} "
                 f"(functions: {', '.join(self.function_ids()) or 'none'})"
             )
-        props: dict[str, Any] = resource.get("Properties") or {}
+        props: dict[str, Any] = _properties(resource)
         code_uri = self._path(self._prop(props, "CodeUri"), f"{logical_id}.CodeUri")
         handler = self._scalar(self._prop(props, "Handler"))
         if not isinstance(handler, str) or "." not in handler:
@@ -184,12 +184,17 @@ class Template:
         resource = self.resources.get(ref)
         if _type(resource) not in ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"):
             raise TemplateError(f"{function_id} uses layer {ref!r}, which is not a layer of {self.path}")
-        props = resource.get("Properties") or {}
+        props = _properties(resource)
         return self._path(props.get("ContentUri", props.get("Content")), f"{ref}.ContentUri")
 
 
 def _type(resource: Any) -> str | None:
     return resource.get("Type") if isinstance(resource, dict) else None
+
+
+def _properties(resource: Any) -> dict[str, Any]:
+    props = resource.get("Properties") if isinstance(resource, dict) else None
+    return props if isinstance(props, dict) else {}
 
 
 def _env_str(value: Any) -> str:

@@ -55,7 +55,7 @@ _MARKER = "_devstack_patched"
 _apply_lock = threading.Lock()
 # moto's server handles requests in threads and its backends do check-then-write without locks; real AWS is
 # atomic per call, and certrotate's races (leases, duplicate names) are only tested honestly if moto is too.
-_state_lock = threading.RLock()
+STATE_LOCK = threading.RLock()
 
 DEFAULT_SERVER_CERTIFICATE_QUOTA = 20
 DEFAULT_ROUTE53_PENDING_POLLS = 1
@@ -112,13 +112,18 @@ def is_applied() -> bool:
 
 def _locked(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _state_lock:
+        with STATE_LOCK:
             return func(*args, **kwargs)
 
     wrapper.__name__ = func.__name__
     wrapper.__qualname__ = func.__qualname__
     wrapper.__doc__ = func.__doc__
     return wrapper
+
+
+def _patch(cls: type, name: str, func: Callable[..., Any]) -> None:
+    """Replaces (or adds) a method on one of moto's classes."""
+    setattr(cls, name, func)
 
 
 def _random_id(prefix: str, length: int) -> str:
@@ -269,7 +274,7 @@ def _cloudfront_users(account_id: str, certificate_id: str) -> Iterator[str]:
 
     for backend in dict.values(cloudfront_backends.get(account_id) or {}):
         for distribution in backend.distributions.values():
-            viewer = distribution.distribution_config.ViewerCertificate
+            viewer = getattr(distribution.distribution_config, "ViewerCertificate", None)
             if getattr(viewer, "iam_certificate_id", None) == certificate_id:
                 yield distribution.arn
 
@@ -330,7 +335,7 @@ def _patch_iam() -> None:
             raise iam_exc.LimitExceededException(
                 f"Cannot exceed quota for ServerCertificatesPerAccount: {quota}"
             )
-        cert = Certificate(
+        cert: Any = Certificate(
             account_id=self.account_id,
             region_name=self.region_name,
             cert_name=cert_name,
@@ -383,12 +388,12 @@ def _patch_iam() -> None:
         summary._server_certificates_quota = server_certificate_quota()
         return summary
 
-    IAMBackend.upload_server_certificate = _locked(upload_server_certificate)
-    IAMBackend.list_server_certificates_page = list_server_certificates_page
-    IAMBackend.delete_server_certificate = _locked(delete_server_certificate)
-    IAMBackend.tag_server_certificate = _locked(tag_server_certificate)
-    IAMBackend.untag_server_certificate = _locked(untag_server_certificate)
-    IAMBackend.get_account_summary = get_account_summary
+    _patch(IAMBackend, "upload_server_certificate", _locked(upload_server_certificate))
+    _patch(IAMBackend, "list_server_certificates_page", list_server_certificates_page)
+    _patch(IAMBackend, "delete_server_certificate", _locked(delete_server_certificate))
+    _patch(IAMBackend, "tag_server_certificate", _locked(tag_server_certificate))
+    _patch(IAMBackend, "untag_server_certificate", _locked(untag_server_certificate))
+    _patch(IAMBackend, "get_account_summary", get_account_summary)
 
     # Response side: real metadata, the parameters moto ignored, and the tag actions it lacks.
     def r_upload(self: Any) -> Any:
@@ -455,12 +460,12 @@ def _patch_iam() -> None:
             result["Marker"] = marker
         return ActionResult(result)
 
-    IamResponse.upload_server_certificate = r_upload
-    IamResponse.list_server_certificates = r_list
-    IamResponse.get_server_certificate = r_get
-    IamResponse.tag_server_certificate = r_tag
-    IamResponse.untag_server_certificate = r_untag
-    IamResponse.list_server_certificate_tags = r_list_tags
+    _patch(IamResponse, "upload_server_certificate", r_upload)
+    _patch(IamResponse, "list_server_certificates", r_list)
+    _patch(IamResponse, "get_server_certificate", r_get)
+    _patch(IamResponse, "tag_server_certificate", r_tag)
+    _patch(IamResponse, "untag_server_certificate", r_untag)
+    _patch(IamResponse, "list_server_certificate_tags", r_list_tags)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -551,10 +556,10 @@ def _patch_elbv2() -> None:
                 )
         listener.devstack_sni = [a for a in sni if a not in arns]
 
-    ELBv2Backend.modify_listener = _locked(modify_listener)
-    ELBv2Backend.add_listener_certificates = _locked(add_listener_certificates)
-    ELBv2Backend.describe_listener_certificates = _locked(describe_listener_certificates)
-    ELBv2Backend.remove_listener_certificates = _locked(remove_listener_certificates)
+    _patch(ELBv2Backend, "modify_listener", _locked(modify_listener))
+    _patch(ELBv2Backend, "add_listener_certificates", _locked(add_listener_certificates))
+    _patch(ELBv2Backend, "describe_listener_certificates", _locked(describe_listener_certificates))
+    _patch(ELBv2Backend, "remove_listener_certificates", _locked(remove_listener_certificates))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -588,8 +593,10 @@ def _patch_elb() -> None:
         # ACM certificates are checked by moto itself.
         return original_set(self, name, lb_port, ssl_certificate_id)
 
-    ELBBackend.set_load_balancer_listener_ssl_certificate = _locked(
-        set_load_balancer_listener_ssl_certificate
+    _patch(
+        ELBBackend,
+        "set_load_balancer_listener_ssl_certificate",
+        _locked(set_load_balancer_listener_ssl_certificate),
     )
 
 
@@ -721,6 +728,8 @@ def _alias_key(alias: dict[str, Any] | None) -> tuple[str, str] | None:
 def _apply_changes(zone: Any, changes: list[dict[str, Any]]) -> None:
     from moto.route53.models import RecordSet
 
+    record_set_class: Any = RecordSet  # abstract for mypy (CloudFormation hooks), concrete at runtime
+
     for change in changes:
         original_change = copy.deepcopy(change)
         record_set = copy.deepcopy(change["ResourceRecordSet"])
@@ -737,7 +746,7 @@ def _apply_changes(zone: Any, changes: list[dict[str, Any]]) -> None:
         else:
             if "ResourceRecords" in record_set:
                 record_set["ResourceRecords"] = [r["Value"] for r in record_set["ResourceRecords"]]
-            new = RecordSet(record_set)
+            new = record_set_class(record_set)
             if index is None:
                 zone.rrsets.append(new)
             else:
@@ -778,13 +787,13 @@ def _patch_route53() -> None:
         comment = self._get_param("ChangeBatch.Comment")
         if comment:
             info["Comment"] = comment
-        with _state_lock:
+        with STATE_LOCK:
             _changes(self.backend)[change_id] = {"info": info, "polls": 0}
         return ActionResult({"ChangeInfo": info})
 
     def r_get_change(self: Any) -> Any:
         change_id = str(self._get_param("Id")).rsplit("/", 1)[-1]
-        with _state_lock:
+        with STATE_LOCK:
             change = _changes(self.backend).get(change_id)
             if change is None:
                 if change_id not in _MOTO_FIXED_CHANGE_IDS:
@@ -800,9 +809,9 @@ def _patch_route53() -> None:
                 info["Status"] = "INSYNC"
         return ActionResult({"ChangeInfo": info})
 
-    Route53Backend.change_resource_record_sets = _locked(change_resource_record_sets)
-    Route53.change_resource_record_sets = r_change
-    Route53.get_change = r_get_change
+    _patch(Route53Backend, "change_resource_record_sets", _locked(change_resource_record_sets))
+    _patch(Route53, "change_resource_record_sets", r_change)
+    _patch(Route53, "get_change", r_get_change)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -842,7 +851,11 @@ def _patch_secretsmanager() -> None:
             self, secret_name, client_request_token, secret_string, secret_binary, on_create
         )
 
-    SecretsManagerBackend._check_with_existing_secrets_and_versions = check_with_existing_secrets_and_versions
+    _patch(
+        SecretsManagerBackend,
+        "_check_with_existing_secrets_and_versions",
+        check_with_existing_secrets_and_versions,
+    )
     # Check-then-write must be atomic for ClientRequestToken to work as compare-and-swap.
     for name in ("create_secret", "put_secret_value", "update_secret", "delete_secret", "restore_secret"):
-        setattr(SecretsManagerBackend, name, _locked(getattr(SecretsManagerBackend, name)))
+        _patch(SecretsManagerBackend, name, _locked(getattr(SecretsManagerBackend, name)))

@@ -48,15 +48,28 @@ class MiddlewareMotoServer(ThreadedMotoServer):
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self.faults = faults
         self.calls = calls
+        self._startup_error: BaseException | None = None
 
     def _server_entry(self) -> None:
-        # Same as moto's, with the middleware around the app.
-        app = AwsMiddleware(DomainDispatcherApplication(create_backend_app), self.faults, self.calls)
-        self._server = make_server(
-            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
-        )
+        # As moto's, with the middleware around the app, and a failed bind reported instead of a hang.
+        try:
+            app = AwsMiddleware(DomainDispatcherApplication(create_backend_app), self.faults, self.calls)
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+        except BaseException as error:
+            self._startup_error = error
+            self._server_ready_event.set()
+            return
         self._server_ready_event.set()
         self._server.serve_forever()
+
+    def start(self) -> None:
+        super().start()
+        if self._startup_error is not None:
+            raise RuntimeError(
+                f"moto server could not start on {self._ip_address}:{self._port}: {self._startup_error}"
+            ) from self._startup_error
 
 
 class LocalStack:

@@ -68,6 +68,9 @@ class World:
     def scan(self, **event: Any) -> dict[str, Any]:
         return self.invoke("ScanFunction", event or json.loads((EVENTS / "scheduled.json").read_text()))
 
+    def rotate_raw(self, event: Any) -> Any:
+        return self.invoke("RotateFunction", event)
+
     def rotate(self, name: str, **fields: Any) -> dict[str, Any]:
         return self.invoke("RotateFunction", {"certificate_name": name, **fields})
 

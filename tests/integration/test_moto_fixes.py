@@ -40,6 +40,17 @@ def ec_cert() -> fixtures.IssuedCertificate:
     return fixtures.make_certificate(["www.example.com"], 45, key="ec256")
 
 
+def test_apply_is_idempotent(aws: LocalStack, ec_cert: fixtures.IssuedCertificate) -> None:
+    from moto.iam.models import IAMBackend
+
+    upload_method = IAMBackend.upload_server_certificate
+    moto_fixes.apply()
+    moto_fixes.apply()
+    assert moto_fixes.is_applied()
+    assert IAMBackend.upload_server_certificate is upload_method
+    upload(aws.client("iam"), "once", ec_cert)
+
+
 # ----------------------------------------------------------------------------------------------------
 # IAM server certificates
 # ----------------------------------------------------------------------------------------------------
@@ -62,7 +73,8 @@ class TestIamServerCertificates:
         assert got["ServerCertificateMetadata"]["ServerCertificateId"] == first["ServerCertificateId"]
         assert got["CertificateChain"].strip() == cert.chain_pem.strip()
         listed = {
-            m["ServerCertificateName"]: m for m in iam.list_server_certificates()["ServerCertificateMetadataList"]
+            m["ServerCertificateName"]: m
+            for m in iam.list_server_certificates()["ServerCertificateMetadataList"]
         }
         assert listed["first"]["Expiration"] == cert.not_after
         assert listed["second"]["ServerCertificateId"] == second["ServerCertificateId"]
@@ -173,13 +185,17 @@ class TestIamServerCertificates:
         assert small["IsTruncated"] is True
         seen = [
             m["ServerCertificateName"]
-            for page in iam.get_paginator("list_server_certificates").paginate(PaginationConfig={"PageSize": 30})
+            for page in iam.get_paginator("list_server_certificates").paginate(
+                PaginationConfig={"PageSize": 30}
+            )
             for m in page["ServerCertificateMetadataList"]
         ]
         assert sorted(seen) == names
         assert len(seen) == len(set(seen))
 
-    def test_tags_on_upload_tag_untag_and_list(self, aws: LocalStack, ec_cert: fixtures.IssuedCertificate) -> None:
+    def test_tags_on_upload_tag_untag_and_list(
+        self, aws: LocalStack, ec_cert: fixtures.IssuedCertificate
+    ) -> None:
         iam = aws.client("iam")
         upload(iam, "tagged", ec_cert, Tags=[{"Key": "certrotate:managed", "Value": "true"}])
 
@@ -276,7 +292,7 @@ class TestDeleteConflict:
         self._assert_conflict(aws, "used")
 
     def test_unused_certificate_is_deleted(self, aws: LocalStack) -> None:
-        used, other = self._two_certs(aws)
+        _, other = self._two_certs(aws)
         fixtures.create_alb_https_listener(aws.client("elbv2"), aws.client("ec2"), other["Arn"])
         iam = aws.client("iam")
         iam.delete_server_certificate(ServerCertificateName="used")
@@ -325,7 +341,9 @@ class TestElbv2ListenerCertificates:
         elbv2 = aws.client("elbv2")
         ref = fixtures.create_alb_https_listener(elbv2, aws.client("ec2"), certs["default"], [certs["sni1"]])
         listeners = elbv2.describe_listeners(LoadBalancerArn=ref.load_balancer_arn)["Listeners"]
-        assert [listener["Certificates"] for listener in listeners] == [[{"CertificateArn": certs["default"]}]]
+        assert [listener["Certificates"] for listener in listeners] == [
+            [{"CertificateArn": certs["default"]}]
+        ]
         assert self._listing(elbv2, ref.listener_arn) == [(certs["default"], True), (certs["sni1"], False)]
 
     def test_sni_add_and_remove(self, aws: LocalStack, certs: dict[str, str]) -> None:
@@ -450,7 +468,9 @@ class TestRoute53:
     def txt_sets(self, aws: LocalStack, zone: str) -> dict[str, tuple[int, list[str]]]:
         sets = aws.client("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
         return {
-            s["Name"]: (s["TTL"], [r["Value"] for r in s["ResourceRecords"]]) for s in sets if s["Type"] == "TXT"
+            s["Name"]: (s["TTL"], [r["Value"] for r in s["ResourceRecords"]])
+            for s in sets
+            if s["Type"] == "TXT"
         }
 
     def invalid(self, aws: LocalStack, zone: str, *changes: dict[str, Any]) -> str:
@@ -467,7 +487,9 @@ class TestRoute53:
     def test_second_create_of_a_name_fails(self, aws: LocalStack, zone: str) -> None:
         self.change(aws, zone, txt_change("CREATE", ['"one"']))
         assert "already exists" in self.invalid(aws, zone, txt_change("CREATE", ['"two"']))
-        assert "already exists" in self.invalid(aws, zone, txt_change("CREATE", ['"one"'], name=CHALLENGE + "."))
+        assert "already exists" in self.invalid(
+            aws, zone, txt_change("CREATE", ['"one"'], name=CHALLENGE + ".")
+        )
         assert self.txt_sets(aws, zone) == {f"{CHALLENGE}.": (60, ['"one"'])}
 
     def test_delete_must_repeat_values_and_ttl(self, aws: LocalStack, zone: str) -> None:
@@ -550,15 +572,21 @@ class TestSecretsManagerTokens:
         assert sm.get_secret_value(SecretId="lease")["SecretString"] == "holder-1"
 
     @pytest.mark.parametrize("stages", [None, ["AWSCURRENT"], ["AWSPENDING"], ["LEASE"]])
-    def test_put_with_used_token_and_other_content_fails(self, aws: LocalStack, stages: list[str] | None) -> None:
+    def test_put_with_used_token_and_other_content_fails(
+        self, aws: LocalStack, stages: list[str] | None
+    ) -> None:
         sm = aws.client("secretsmanager")
         sm.create_secret(Name="lease", SecretString="v0")
         extra = {"VersionStages": stages} if stages else {}
         sm.put_secret_value(SecretId="lease", SecretString="holder-1", ClientRequestToken=TOKEN_A, **extra)
-        same = sm.put_secret_value(SecretId="lease", SecretString="holder-1", ClientRequestToken=TOKEN_A, **extra)
+        same = sm.put_secret_value(
+            SecretId="lease", SecretString="holder-1", ClientRequestToken=TOKEN_A, **extra
+        )
         assert same["VersionId"] == TOKEN_A
         with pytest.raises(ClientError) as exc:
-            sm.put_secret_value(SecretId="lease", SecretString="holder-2", ClientRequestToken=TOKEN_A, **extra)
+            sm.put_secret_value(
+                SecretId="lease", SecretString="holder-2", ClientRequestToken=TOKEN_A, **extra
+            )
         assert error(exc)[0] == "ResourceExistsException"
         got = sm.get_secret_value(SecretId="lease", VersionId=TOKEN_A)
         assert got["SecretString"] == "holder-1"
