@@ -232,14 +232,20 @@ class LambdaContext:
 
 
 @contextlib.contextmanager
-def lambda_environment(env: Mapping[str, str | None]) -> Iterator[None]:
-    """Sets environment variables (None removes one) for the block, then restores what was there."""
-    saved = {name: os.environ.get(name) for name in env}
+def lambda_environment(env: Mapping[str, str | None] | None = None) -> Iterator[None]:
+    """Sets environment variables (None removes one) for the block, then restores the whole environment as
+    it was, including whatever `invoke` set inside the block."""
+    saved = dict(os.environ)
     try:
-        _set_environment(env)
+        _set_environment(env or {})
         yield
     finally:
-        _set_environment(saved)
+        # Variable by variable rather than clear(): other threads never see an empty environment.
+        for name in set(os.environ) - set(saved):
+            os.environ.pop(name, None)
+        for name, value in saved.items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value
 
 
 def _set_environment(env: Mapping[str, str | None]) -> None:

@@ -5,7 +5,9 @@ template.yaml's CodeUri, Handler and layer ContentUri."""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -166,9 +168,22 @@ def world(stack: LocalStack) -> World:
     return World(stack)
 
 
+class _CurrentStdout:
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 @pytest.fixture(autouse=True)
 def no_key_material_in_output(capfd: pytest.CaptureFixture[str]) -> Iterator[None]:
     """Everything a test printed or logged (Powertools logs and metrics go to stdout) is scanned for keys."""
+    # Powertools' handler keeps the stdout of the moment its logger was made (an earlier test's capture):
+    # make it write to whatever stdout is when it writes.
+    for handler in logging.getLogger("certrotate").handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.stream = _CurrentStdout()  # not setStream: it flushes the old stream, maybe closed
     yield
     out, err = capfd.readouterr()
     for marker in KEY_MARKERS:

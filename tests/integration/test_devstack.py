@@ -451,13 +451,14 @@ class TestLambdaRunner:
 
     def test_invokes_both_functions_like_lambda(self, sam_app: Path) -> None:
         env = {"FROM_CALLER": "yes", "LOG_LEVEL": "DEBUG"}
+        before = dict(os.environ)
         with lambda_runner.lambda_environment({"FROM_CALLER": None, "AWS_LAMBDA_FUNCTION_NAME": None}):
             scan = lambda_runner.invoke("ScanFunction", {"dry_run": True}, env, template_path=sam_app)
             rotate = lambda_runner.invoke(
                 "RotateFunction", {"certificate_name": "www"}, env, template_path=sam_app
             )
             again = lambda_runner.invoke("ScanFunction", {}, env, template_path=sam_app)
-        assert "FROM_CALLER" not in os.environ
+        assert dict(os.environ) == before
 
         assert (scan["function"], rotate["function"]) == ("scan", "rotate")
         assert scan["module"] != rotate["module"]  # two app.py, two modules
@@ -482,7 +483,7 @@ class TestLambdaRunner:
         assert sorted(layer_pkg.LOADS) == sorted({scan["module"], rotate["module"]})
 
     def test_cold_start_imports_again(self, sam_app: Path) -> None:
-        with lambda_runner.lambda_environment({"AWS_LAMBDA_FUNCTION_NAME": None}):
+        with lambda_runner.lambda_environment():
             first = lambda_runner.invoke("ScanFunction", {}, {}, template_path=sam_app)
             lambda_runner.cold_start(lambda_runner.template(sam_app))
             (sam_app.parent / "layers/shared/devstack_test_layer_pkg/__init__.py").write_text(
@@ -496,7 +497,7 @@ class TestLambdaRunner:
             "def lambda_handler(event, context):\n    return {1j}\n"
         )
         with (
-            lambda_runner.lambda_environment({"AWS_LAMBDA_FUNCTION_NAME": None}),
+            lambda_runner.lambda_environment(),
             pytest.raises(TypeError),
         ):
             lambda_runner.invoke("ScanFunction", {}, {}, template_path=sam_app)

@@ -160,8 +160,11 @@ class RotationService:
             if used >= quota:
                 raise QuotaExhausted(used, quota)
 
-        held = _HeldLease(self._leases, self._leases.acquire(old.name, seconds=self._settings.lease_seconds),
-                          self._settings.lease_seconds)
+        held = _HeldLease(
+            self._leases,
+            self._leases.acquire(old.name, seconds=self._settings.lease_seconds),
+            self._settings.lease_seconds,
+        )
         try:
             return self._run(old, facts.dns_names, decision, result, held, deadline)
         finally:
@@ -219,7 +222,8 @@ class RotationService:
         lease.renew()
         self._retire(old, result, users=[])
         if result.status == "rotated":
-            self._events.publish(EventType.ROTATION_SUCCEEDED, self._detail(old, dns_names, result))
+            detail = self._detail(old, dns_names, result, replacement_meta)
+            self._events.publish(EventType.ROTATION_SUCCEEDED, detail)
         return result
 
     def _issue_and_upload(
@@ -387,15 +391,23 @@ class RotationService:
             raise OutOfTime(f"only {left:.0f} s left, too little to {what}: a rerun continues from here")
 
     def _detail(
-        self, old: ServerCertificate, dns_names: Sequence[str], result: RotationResult
+        self,
+        old: ServerCertificate,
+        dns_names: Sequence[str],
+        result: RotationResult,
+        new: ServerCertificate | None = None,
     ) -> dict[str, Any]:
+        """An event's detail: names, dates and endpoints, never key material."""
         return {
             "certificate_name": old.name,
             "certificate_arn": old.arn,
             "new_certificate_name": result.new_certificate_name,
+            "new_certificate_arn": new.arn if new else None,
             "dns_names": list(dns_names),
             "expiration": old.expiration.isoformat(),
+            "new_expiration": new.expiration.isoformat() if new else None,
             "endpoints_changed": list(result.endpoints_changed),
+            "retirement": result.retirement,
             "correlation_id": result.correlation_id,
         }
 
