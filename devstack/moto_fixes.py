@@ -28,6 +28,9 @@ Route 53
     fail with `InvalidChangeBatch`;
   * changes get their own IDs and are `PENDING` until polled: `GetChange` answers `PENDING` for the first
     `set_route53_pending_polls(n)` polls (default 1), then `INSYNC`; unknown IDs -> `NoSuchChange`.
+SQS
+  * FIFO deduplication lasts the 5-minute interval even after the first message was received and deleted
+    (moto only compared with messages still in the queue), per queue or per message group.
 Secrets Manager
   * moto already refuses a `ClientRequestToken` reused with different content (`ResourceExistsException`) and
     is idempotent for the same content, except for versions staged `AWSPENDING`, which it overwrote;
@@ -45,6 +48,7 @@ import re
 import secrets
 import string
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -100,6 +104,7 @@ def apply() -> None:
         _patch_elbv2()
         _patch_elb()
         _patch_route53()
+        _patch_sqs()
         _patch_secretsmanager()
         setattr(IAMBackend, _MARKER, True)
 
@@ -812,6 +817,35 @@ def _patch_route53() -> None:
     _patch(Route53Backend, "change_resource_record_sets", _locked(change_resource_record_sets))
     _patch(Route53, "change_resource_record_sets", r_change)
     _patch(Route53, "get_change", r_get_change)
+
+
+# ------------------------------------------------------------------------------------------------
+# SQS
+# ------------------------------------------------------------------------------------------------
+
+_SQS_DEDUPLICATION_MS = 5 * 60 * 1000
+
+
+def _patch_sqs() -> None:
+    from moto.sqs.models import Queue
+
+    original_add = Queue.add_message
+
+    def add_message(self: Any, message: Any) -> None:
+        if self.fifo_queue and message.deduplication_id:
+            now = int(message.sent_timestamp or time.time() * 1000)
+            # Kept on the queue so that deleting the queue or resetting moto forgets it.
+            seen: dict[tuple[str | None, str], int] = self.__dict__.setdefault("devstack_deduplication", {})
+            for key in [k for k, sent in seen.items() if now - sent >= _SQS_DEDUPLICATION_MS]:
+                del seen[key]
+            per_group = self.attributes.get("DeduplicationScope") == "messageGroup"
+            key = (message.group_id if per_group else None, message.deduplication_id)
+            if key in seen:
+                return  # accepted, not delivered: what SQS does within the interval
+            seen[key] = now
+        original_add(self, message)
+
+    _patch(Queue, "add_message", _locked(add_message))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -611,3 +611,40 @@ class TestSecretsManagerTokens:
         for thread in threads:
             thread.join()
         assert sorted(results) == ["ResourceExistsException"] * 7 + ["won"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# SQS FIFO deduplication
+# ----------------------------------------------------------------------------------------------------
+
+
+class TestSqsFifoDeduplication:
+    def drain(self, sqs: Any, url: str) -> list[str]:
+        bodies = []
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                bodies.append(message["Body"])
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return bodies
+
+    @pytest.mark.parametrize("scope", ["queue", "messageGroup"])
+    def test_duplicate_within_interval_is_not_delivered_even_after_delete(
+        self, aws: LocalStack, scope: str
+    ) -> None:
+        sqs = aws.client("sqs")
+        url = sqs.create_queue(
+            QueueName="rotation.fifo", Attributes={"FifoQueue": "true", "DeduplicationScope": scope}
+        )["QueueUrl"]
+
+        def send(body: str, group: str, dedup: str) -> None:
+            sqs.send_message(
+                QueueUrl=url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=dedup
+            )
+
+        send("first", "www", "www-2026-11-23")
+        assert self.drain(sqs, url) == ["first"]
+        send("again", "www", "www-2026-11-23")  # accepted, not delivered
+        send("other", "www", "www-2026-11-24")
+        send("other group", "api", "www-2026-11-23")
+        expected = ["other"] if scope == "queue" else ["other", "other group"]
+        assert sorted(self.drain(sqs, url)) == sorted(expected)

@@ -27,7 +27,7 @@ from certrotate.errors import (
     UnknownCertificate,
     UnmanagedCertificate,
 )
-from certrotate.model import Endpoint, EndpointChange, ServerCertificate
+from certrotate.model import ChangeKind, Endpoint, EndpointChange, ServerCertificate
 from certrotate.names import (
     MANAGED_TAG,
     REPLACED_BY_TAG,
@@ -311,6 +311,9 @@ class RotationService:
     def _change_endpoint(
         self, endpoint: Endpoint, changes: Sequence[EndpointChange], deadline: float
     ) -> None:
+        touched = {c.certificate for c in changes}
+        if any(c.kind is ChangeKind.SET_DEFAULT for c in changes) and endpoint.default_certificate:
+            touched.add(endpoint.default_certificate)  # the old default, which the swap replaces
         for change in changes:
             self._require_time(deadline, TIME_TO_CHANGE_ENDPOINT, f"change {endpoint.label}")
             after = self._endpoints.apply(change, deadline=deadline)
@@ -318,6 +321,9 @@ class RotationService:
                 return  # the endpoint was deleted meanwhile: it serves nothing any more
             if not planning.change_applied(change, after):
                 raise ListenerUpdateFailed(f"{change.kind.value} of {change.certificate} did not take effect")
+            # Read back: every certificate the rotation did not touch is still there.
+            if not planning.others_unchanged(endpoint, after, sorted(touched)):
+                raise ListenerUpdateFailed(f"{change.kind.value} changed other certificates on the endpoint")
 
     def _retire(self, old: ServerCertificate, result: RotationResult, users: list[Endpoint] | None) -> None:
         decision = planning.decide_retirement(
