@@ -27,7 +27,9 @@ from devstack.stack import LocalStack  # noqa: E402
 NAME = "shop-example-com"
 NAMES = ["example.com", "*.example.com", "shop.example.com"]
 SECOND_REGION = "eu-west-1"
-BOLD, DIM, GREEN, CYAN, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[36m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
+BOLD, DIM, GREEN, CYAN, RESET = (
+    ("\033[1m", "\033[2m", "\033[32m", "\033[36m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
+)
 
 
 def step(text: str) -> None:
@@ -40,7 +42,7 @@ def say(text: str) -> None:
 
 @contextlib.contextmanager
 def captured() -> Iterator[list[str]]:
-    """The functions' own output (JSON logs and EMF metrics) goes to a file, not the screen; lines are kept."""
+    """The functions' own output (JSON logs, EMF metrics) goes to a file, not the screen; lines are kept."""
     lines: list[str] = []
     sys.stdout.flush()
     with tempfile.TemporaryFile(mode="w+") as sink:
@@ -67,17 +69,19 @@ def short(arn: str | None) -> str:
 def main() -> int:
     emitted: list[str] = []
     step("Starting the local stack")
-    with LocalStack() as stack:
+    with LocalStack(certificate_validity_period=90 * 86400) as stack:  # as long as Let's Encrypt's
         say(f"fake AWS (moto server)   {stack.endpoint_url}")
         say(f"ACME CA (pebble)         {stack.acme_directory_url}")
         say(f"DNS from Route 53        {stack.dns_server}  (pebble validates DNS-01 here)")
         iam, r53, sqs = stack.client("iam"), stack.client("route53"), stack.client("sqs")
         events_client = stack.client("events")
-        queue_url = sqs.create_queue(QueueName="certrotate-rotation.fifo",
-                                     Attributes={"FifoQueue": "true", "VisibilityTimeout": "0"})["QueueUrl"]
+        queue_url = sqs.create_queue(
+            QueueName="certrotate-rotation.fifo", Attributes={"FifoQueue": "true", "VisibilityTimeout": "0"}
+        )["QueueUrl"]
         events_queue = sqs.create_queue(QueueName="certrotate-events")["QueueUrl"]
-        events_arn = sqs.get_queue_attributes(QueueUrl=events_queue, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"]
+        events_arn = sqs.get_queue_attributes(QueueUrl=events_queue, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
         events_client.put_rule(Name="certrotate-events", EventPattern=json.dumps({"source": ["certrotate"]}))
         events_client.put_targets(Rule="certrotate-events", Targets=[{"Id": "q", "Arn": events_arn}])
         env = {
@@ -94,17 +98,24 @@ def main() -> int:
         fixtures.create_hosted_zone(r53, "example.com")
         say("Route 53 hosted zone example.com")
         old = fixtures.seed_certificate(iam, NAME, NAMES, days_left=12, path="/web/")
-        fixtures.seed_certificate(iam, "legacy-unmanaged", ["legacy.example.com"], days_left=200, managed=False)
-        say(f"IAM certificate {NAME} ({', '.join(NAMES)}), tagged certrotate:managed=true, "
-            f"expires in {days(old['Expiration'])}")
+        fixtures.seed_certificate(
+            iam, "legacy-unmanaged", ["legacy.example.com"], days_left=200, managed=False
+        )
+        say(
+            f"IAM certificate {NAME} ({', '.join(NAMES)}), tagged certrotate:managed=true, "
+            f"expires in {days(old['Expiration'])}"
+        )
         say("IAM certificate legacy-unmanaged (not tagged: reported, never changed)")
-        other = fixtures.seed_certificate(iam, "other-site", ["other.example.org"], days_left=300, managed=False)
+        other = fixtures.seed_certificate(
+            iam, "other-site", ["other.example.org"], days_left=300, managed=False
+        )
         ec2, elbv2, elb = stack.client("ec2"), stack.client("elbv2"), stack.client("elb")
         places: list[tuple[str, Any]] = []
         alb = fixtures.create_alb_https_listener(elbv2, ec2, old["Arn"], name="shop-alb")
         places.append(("ALB shop-alb :443 (default certificate)", ("v2", elbv2, alb.listener_arn)))
-        sni = fixtures.create_alb_https_listener(elbv2, ec2, other["Arn"], sni_certificate_arns=[old["Arn"]],
-                                                 name="shared-alb")
+        sni = fixtures.create_alb_https_listener(
+            elbv2, ec2, other["Arn"], sni_certificate_arns=[old["Arn"]], name="shared-alb"
+        )
         places.append(("ALB shared-alb :443 (SNI list, beside other-site)", ("v2", elbv2, sni.listener_arn)))
         nlb = fixtures.create_nlb_tls_listener(elbv2, ec2, old["Arn"], name="shop-nlb")
         places.append(("NLB shop-nlb TLS (default certificate)", ("v2", elbv2, nlb.listener_arn)))
@@ -123,8 +134,11 @@ def main() -> int:
                     served = default + (f"  SNI: {', '.join(sni_list)}" if sni_list else "")
                 else:
                     lb = client.describe_load_balancers(LoadBalancerNames=[ref.load_balancer_name])
-                    served = short(lb["LoadBalancerDescriptions"][0]["ListenerDescriptions"][0]["Listener"][
-                        "SSLCertificateId"])
+                    served = short(
+                        lb["LoadBalancerDescriptions"][0]["ListenerDescriptions"][0]["Listener"][
+                            "SSLCertificateId"
+                        ]
+                    )
                 say(f"{label:<52} serves {served}")
 
         show_places()
@@ -139,17 +153,31 @@ def main() -> int:
         say(f"scanned {scan['scanned']}, expiring {scan['expiring']}, enqueued {scan['enqueued']}")
 
         step("Rotation (RotateFunction, fed by the FIFO queue)")
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                       AttributeNames=["All"])["Messages"]
-        records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                    "attributes": {"MessageGroupId": m["Attributes"].get("MessageGroupId", ""),
-                                   "ApproximateReceiveCount": "1", "SentTimestamp": "0", "SenderId": "demo",
-                                   "ApproximateFirstReceiveTimestamp": "0",
-                                   "MessageDeduplicationId": m["Attributes"].get("MessageDeduplicationId", ""),
-                                   "SequenceNumber": m["Attributes"].get("SequenceNumber", "1")},
-                    "messageAttributes": {}, "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:certrotate-rotation.fifo",
-                    "awsRegion": stack.region} for m in messages]
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])[
+            "Messages"
+        ]
+        records = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {
+                    "MessageGroupId": m["Attributes"].get("MessageGroupId", ""),
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "0",
+                    "SenderId": "demo",
+                    "ApproximateFirstReceiveTimestamp": "0",
+                    "MessageDeduplicationId": m["Attributes"].get("MessageDeduplicationId", ""),
+                    "SequenceNumber": m["Attributes"].get("SequenceNumber", "1"),
+                },
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:certrotate-rotation.fifo",
+                "awsRegion": stack.region,
+            }
+            for m in messages
+        ]
         say(f"{len(records)} message(s) on the queue: {[json.loads(r['body']) for r in records]}")
         started = time.monotonic()
         with captured() as out:
@@ -161,25 +189,39 @@ def main() -> int:
             say(f"{GREEN}✓{RESET} {line}")
         new_name = result["new_certificate_name"]
         new = iam.get_server_certificate(ServerCertificateName=new_name)["ServerCertificate"]
-        say(f"{new_name}: expires in {days(new['ServerCertificateMetadata']['Expiration'])}, "
-            f"path {new['ServerCertificateMetadata']['Path']}")
+        say(
+            f"{new_name}: expires in {days(new['ServerCertificateMetadata']['Expiration'])}, "
+            f"path {new['ServerCertificateMetadata']['Path']}"
+        )
 
         step("Where the certificate is served now")
         show_places()
-        txt = [s for s in r53.list_resource_record_sets(HostedZoneId=fixtures_zone(r53))["ResourceRecordSets"]
-               if s["Type"] == "TXT"]
+        txt = [
+            s
+            for s in r53.list_resource_record_sets(HostedZoneId=fixtures_zone(r53))["ResourceRecordSets"]
+            if s["Type"] == "TXT"
+        ]
         say(f"DNS-01 TXT records left in Route 53: {len(txt)}")
-        tags = {t["Key"]: t["Value"] for t in iam.list_server_certificate_tags(ServerCertificateName=NAME)["Tags"]}
-        say(f"{NAME} kept for a grace period of 1 hour, tagged replaced-by={tags.get('certrotate:replaced-by')}")
+        tags = {
+            t["Key"]: t["Value"] for t in iam.list_server_certificate_tags(ServerCertificateName=NAME)["Tags"]
+        }
+        say(
+            f"{NAME} kept for a grace period of 1 hour, "
+            f"tagged replaced-by={tags.get('certrotate:replaced-by')}"
+        )
 
         step("A later scan, once the grace period has passed, retires the old certificate")
         with captured() as out:
             later = lambda_runner.invoke("ScanFunction", scheduled, {**env, "RETIREMENT_GRACE_SECONDS": "0"})
         emitted += out
-        say(f"retired {later['retired']}; expiring {later['expiring']}; "
-            f"certificates left: {sorted(later['days_to_expiry'])}")
-        remaining = [c["ServerCertificateName"] for c in
-                     iam.list_server_certificates()["ServerCertificateMetadataList"]]
+        say(
+            f"retired {later['retired']}; expiring {later['expiring']}; "
+            f"certificates left: {sorted(later['days_to_expiry'])}"
+        )
+        remaining = [
+            c["ServerCertificateName"]
+            for c in iam.list_server_certificates()["ServerCertificateMetadataList"]
+        ]
         say(f"IAM now holds {sorted(remaining)}")
 
         step("What was emitted")
@@ -194,7 +236,9 @@ def main() -> int:
             for definition in doc["_aws"]["CloudWatchMetrics"]:
                 for metric in definition["Metrics"]:
                     value = doc[metric["Name"]]
-                    label = metric["Name"] + (f"[{doc['CertificateName']}]" if "CertificateName" in doc else "")
+                    label = metric["Name"] + (
+                        f"[{doc['CertificateName']}]" if "CertificateName" in doc else ""
+                    )
                     metrics.setdefault(label, []).extend(value if isinstance(value, list) else [value])
         for label, values in sorted(metrics.items()):
             say(f"metric {label:<44} {values}")
@@ -202,8 +246,10 @@ def main() -> int:
         for message in received:
             event = json.loads(message["Body"])
             detail = event.get("detail", {})
-            say(f"event  {event.get('detail-type'):<34} {detail.get('certificate_name')}"
-                f" -> {detail.get('new_certificate_name') or detail.get('replaced_by') or ''}")
+            say(
+                f"event  {event.get('detail-type'):<34} {detail.get('certificate_name')}"
+                f" -> {detail.get('new_certificate_name') or detail.get('replaced_by') or ''}"
+            )
         step(f"{GREEN}Done: {NAME} was rotated on {len(places)} listeners and retired.{RESET}")
     return 0
 

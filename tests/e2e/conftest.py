@@ -59,7 +59,7 @@ class World:
     # -- invoking ------------------------------------------------------------------------------------------
 
     def invoke(self, function: str, event: Any, **env: str) -> Any:
-        """Invoke as Lambda would; the environment is restored afterwards so settings never leak between tests."""
+        """Invoke as Lambda would; the environment is restored afterwards: no setting leaks into other tests."""
         saved = dict(os.environ)
         try:
             return lambda_runner.invoke(function, event, {**self.env, **env})
@@ -81,7 +81,9 @@ class World:
         records = []
         while True:
             response = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=10,
+                AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             )
             messages = response.get("Messages", [])
@@ -104,10 +106,15 @@ class World:
         return {c["ServerCertificateName"]: c for c in listed}
 
     def tags(self, name: str) -> dict[str, str]:
-        return {t["Key"]: t["Value"] for t in self.iam.list_server_certificate_tags(ServerCertificateName=name)["Tags"]}
+        return {
+            t["Key"]: t["Value"]
+            for t in self.iam.list_server_certificate_tags(ServerCertificateName=name)["Tags"]
+        }
 
     def listener_certificates(self, listener_arn: str, client: Any = None) -> tuple[str | None, list[str]]:
-        certs = (client or self.elbv2).describe_listener_certificates(ListenerArn=listener_arn)["Certificates"]
+        certs = (client or self.elbv2).describe_listener_certificates(ListenerArn=listener_arn)[
+            "Certificates"
+        ]
         default = next((c["CertificateArn"] for c in certs if c.get("IsDefault")), None)
         return default, sorted(c["CertificateArn"] for c in certs if not c.get("IsDefault"))
 
@@ -130,7 +137,9 @@ class World:
             (s["Name"], s["Type"], json.dumps(s.get("ResourceRecords", [])))
             for s in self.route53.list_resource_record_sets(HostedZoneId=self.zone_id)["ResourceRecordSets"]
         )
-        queue = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"])
+        queue = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )
         return {
             "certificates": certificates,
             "listeners": listeners,

@@ -19,7 +19,9 @@ def new_certificate(world: World, old_name: str) -> dict[str, Any]:
 
 
 def classic_certificate(world: World, name: str, client: Any = None) -> str:
-    lb = (client or world.elb).describe_load_balancers(LoadBalancerNames=[name])["LoadBalancerDescriptions"][0]
+    lb = (client or world.elb).describe_load_balancers(LoadBalancerNames=[name])["LoadBalancerDescriptions"][
+        0
+    ]
     return str(lb["ListenerDescriptions"][0]["Listener"]["SSLCertificateId"])
 
 
@@ -31,14 +33,19 @@ def test_every_listener_kind_in_every_region_is_repointed_and_nothing_else_chang
 
     alb = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"], name="alb-default")
     sni = fixtures.create_alb_https_listener(
-        world.elbv2, world.ec2, other_a["Arn"], sni_certificate_arns=[other_b["Arn"], old["Arn"]], name="alb-sni"
+        world.elbv2,
+        world.ec2,
+        other_a["Arn"],
+        sni_certificate_arns=[other_b["Arn"], old["Arn"]],
+        name="alb-sni",
     )
     nlb = fixtures.create_nlb_tls_listener(world.elbv2, world.ec2, old["Arn"], name="nlb-tls")
     classic = fixtures.create_classic_https_listener(world.elb, world.ec2, old["Arn"], name="classic")
     untouched = fixtures.create_alb_https_listener(world.elbv2, world.ec2, bystander["Arn"], name="alb-other")
     elbv2_far = world.stack.client("elbv2", SECOND_REGION)
-    far = fixtures.create_alb_https_listener(elbv2_far, world.stack.client("ec2", SECOND_REGION), old["Arn"],
-                                             name="alb-far")
+    far = fixtures.create_alb_https_listener(
+        elbv2_far, world.stack.client("ec2", SECOND_REGION), old["Arn"], name="alb-far"
+    )
     regions = f"{world.stack.region},{SECOND_REGION}"
 
     result = world.invoke("RotateFunction", {"certificate_name": "shop"}, LOAD_BALANCER_REGIONS=regions)
@@ -98,7 +105,9 @@ def test_retirement_waits_for_the_grace_period_and_a_later_scan_completes_it(wor
     assert during["expiring"] == [] and during["enqueued"] == []
 
     # Someone points a listener back at the old certificate: it is in use, so it stays.
-    world.elbv2.modify_listener(ListenerArn=listener.listener_arn, Certificates=[{"CertificateArn": old["Arn"]}])
+    world.elbv2.modify_listener(
+        ListenerArn=listener.listener_arn, Certificates=[{"CertificateArn": old["Arn"]}]
+    )
     blocked = world.invoke("ScanFunction", {}, RETIREMENT_GRACE_SECONDS="0")
     assert blocked["retired"] == [] and "shop" in world.certificates()
 
@@ -117,18 +126,26 @@ def test_a_full_quota_places_no_order_and_changes_nothing(world: World) -> None:
     with pytest.raises(Exception, match="ServerCertificatesQuota"):
         world.rotate("shop")
     assert world.snapshot() == before, "no account registered, no lease, no upload"
-    assert world.stack.calls.count("route53", "ChangeResourceRecordSets") == changes_before, "no DNS-01 answered"
+    assert world.stack.calls.count("route53", "ChangeResourceRecordSets") == changes_before, (
+        "no DNS-01 answered"
+    )
 
 
 def test_sni_quota_fails_that_listener_clearly_and_the_rest_still_move(world: World) -> None:
     old = world.seed("shop", ["shop.example.com"], days_left=7)
     alb = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"], name="plain")
     fillers = [world.seed(f"f{i}", [f"f{i}.example.org"], 200, managed=False)["Arn"] for i in range(3)]
-    full = fixtures.create_alb_https_listener(world.elbv2, world.ec2, fillers[0],
-                                              sni_certificate_arns=[*fillers[1:], old["Arn"]], name="full")
-    world.stack.faults.inject(service="elbv2", action="AddListenerCertificates",
-                              code="TooManyCertificates", status=400, times=1,
-                              message="You've reached the limit on the number of certificates per load balancer")
+    full = fixtures.create_alb_https_listener(
+        world.elbv2, world.ec2, fillers[0], sni_certificate_arns=[*fillers[1:], old["Arn"]], name="full"
+    )
+    world.stack.faults.inject(
+        service="elbv2",
+        action="AddListenerCertificates",
+        code="TooManyCertificates",
+        status=400,
+        times=1,
+        message="You've reached the limit on the number of certificates per load balancer",
+    )
 
     with pytest.raises(Exception, match="quota of certificates"):
         world.rotate("shop")

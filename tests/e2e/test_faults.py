@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from certrotate.adapters.acme import AcmeAuthority
 from certrotate.adapters.elb import LoadBalancerListeners
 from certrotate.adapters.iam import IamCertificateStore
 from certrotate.adapters.secrets import SecretLeases
+
 from devstack import dns as devstack_dns
 from devstack import fixtures, lambda_runner
 from devstack.pebble import Pebble
@@ -27,8 +27,15 @@ class Crash(BaseException):
     """The Lambda dies here: a BaseException, so no `except Exception` in the code under test catches it."""
 
 
-def crash_after(monkeypatch: pytest.MonkeyPatch, cls: type, method: str, *, when: Callable[..., bool] = lambda *a,
-                **k: True, before: bool = False, nth: int = 1) -> None:
+def crash_after(
+    monkeypatch: pytest.MonkeyPatch,
+    cls: type,
+    method: str,
+    *,
+    when: Callable[..., bool] = lambda *a, **k: True,
+    before: bool = False,
+    nth: int = 1,
+) -> None:
     """Make `cls.method` kill the run (once) on its nth matching call, before or after doing its work."""
     original = getattr(cls, method)
     seen = {"n": 0, "fired": False}
@@ -55,7 +62,8 @@ def expire_leases(world: World) -> None:
     for secret in world.secrets.list_secrets()["SecretList"]:
         if secret["Name"].startswith(LEASE_PREFIX):
             world.secrets.put_secret_value(
-                SecretId=secret["Name"], SecretString=json.dumps({"owner": "dead", "expires": 0, "released": False})
+                SecretId=secret["Name"],
+                SecretString=json.dumps({"owner": "dead", "expires": 0, "released": False}),
             )
 
 
@@ -64,8 +72,9 @@ def setup_two_listeners(world: World) -> tuple[dict[str, Any], list[Any]]:
     other = world.seed("other", ["other.example.org"], days_left=300, managed=False)
     listeners = [
         fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"], name="one"),
-        fixtures.create_alb_https_listener(world.elbv2, world.ec2, other["Arn"], sni_certificate_arns=[old["Arn"]],
-                                           name="two"),
+        fixtures.create_alb_https_listener(
+            world.elbv2, world.ec2, other["Arn"], sni_certificate_arns=[old["Arn"]], name="two"
+        ),
     ]
     return old, listeners
 
@@ -93,7 +102,9 @@ CRASH_POINTS = {
     "after the order": dict(cls=AcmeAuthority, method="issue"),
     "before the upload": dict(cls=IamCertificateStore, method="upload", before=True),
     "after the upload": dict(cls=IamCertificateStore, method="upload"),
-    "after marking the old one replaced": dict(cls=IamCertificateStore, method="tag", when=is_replaced_by_tag),
+    "after marking the old one replaced": dict(
+        cls=IamCertificateStore, method="tag", when=is_replaced_by_tag
+    ),
     "after the first listener": dict(cls=LoadBalancerListeners, method="apply"),
     "between the SNI add and remove": dict(cls=LoadBalancerListeners, method="apply", nth=2),
     "after marking it served": dict(cls=IamCertificateStore, method="tag", when=is_served_tag),
@@ -103,8 +114,9 @@ CRASH_POINTS = {
 
 
 @pytest.mark.parametrize("point", list(CRASH_POINTS))
-def test_a_rerun_after_a_crash_at_any_step_converges(world: World, monkeypatch: pytest.MonkeyPatch,
-                                                      point: str) -> None:
+def test_a_rerun_after_a_crash_at_any_step_converges(
+    world: World, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
     old, listeners = setup_two_listeners(world)
     other_arn = world.listener_certificates(listeners[1].listener_arn)[0]
     spec = dict(CRASH_POINTS[point])
@@ -129,7 +141,7 @@ def test_a_rerun_after_a_crash_at_any_step_converges(world: World, monkeypatch: 
 
 
 def test_duplicate_deliveries_issue_one_certificate(world: World) -> None:
-    old, listeners = setup_two_listeners(world)
+    setup_two_listeners(world)
     world.scan()
     [record] = world.receive()
     first = world.rotate_from_queue([record])
@@ -148,8 +160,9 @@ def test_two_simultaneous_rotations_order_once(world: World) -> None:
         try:
             # Straight to the runner: World.invoke restores the environment, which would pull it from
             # under the other thread.
-            outcomes.append(lambda_runner.invoke("RotateFunction", {"certificate_name": "race", "force": True},
-                                                 world.env))
+            outcomes.append(
+                lambda_runner.invoke("RotateFunction", {"certificate_name": "race", "force": True}, world.env)
+            )
         except Exception as exc:  # the loser's error
             outcomes.append(exc)
 
@@ -181,8 +194,9 @@ def test_two_simultaneous_rotations_order_once(world: World) -> None:
         ("secretsmanager", "PutSecretValue", "ThrottlingException", 2),
     ],
 )
-def test_aws_faults_are_retried_with_backoff(world: World, service: str, action: str, code: str,
-                                             times: int) -> None:
+def test_aws_faults_are_retried_with_backoff(
+    world: World, service: str, action: str, code: str, times: int
+) -> None:
     old = world.seed("site", ["site.example.com"], days_left=5)
     listener = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"])
     world.stack.faults.inject(service=service, action=action, code=code, status=400, times=times)
@@ -199,8 +213,7 @@ def test_a_failed_validation_names_the_name_removes_records_and_uploads_nothing(
 ) -> None:
     world.seed("site", ["site.example.com", "broken.example.com"], days_left=5)
     original = devstack_dns.txt_records
-    monkeypatch.setattr(devstack_dns, "txt_records",
-                        lambda name: [] if "broken" in name else original(name))
+    monkeypatch.setattr(devstack_dns, "txt_records", lambda name: [] if "broken" in name else original(name))
     before = set(world.certificates())
     with pytest.raises(Exception, match=r"validation of broken\.example\.com failed"):
         world.rotate("site")
@@ -239,7 +252,9 @@ BAD_EVENTS = [
 
 
 @pytest.mark.parametrize(("event", "message"), BAD_EVENTS)
-def test_bad_events_fail_clearly_and_change_nothing(world: World, event: dict[str, Any], message: str) -> None:
+def test_bad_events_fail_clearly_and_change_nothing(
+    world: World, event: dict[str, Any], message: str
+) -> None:
     world.seed("site", ["site.example.com"], days_left=5)
     world.seed("unmanaged", ["u.example.com"], days_left=5, managed=False)
     before = world.snapshot()
@@ -260,8 +275,9 @@ BAD_SETTINGS = [
 
 
 @pytest.mark.parametrize(("settings", "message"), BAD_SETTINGS)
-def test_bad_settings_fail_clearly_and_change_nothing(world: World, settings: dict[str, str],
-                                                      message: str) -> None:
+def test_bad_settings_fail_clearly_and_change_nothing(
+    world: World, settings: dict[str, str], message: str
+) -> None:
     world.seed("site", ["site.example.com"], days_left=5)
     before = world.snapshot()
     with pytest.raises(Exception, match=message):

@@ -70,11 +70,23 @@ def test_scan_metrics_cover_every_certificate(world: World, capfd: pytest.Captur
     days = {dims["CertificateName"]: value for dims, value in metric_values(docs, "DaysToExpiry")}
     assert set(days) == {"managed-due", "managed-fresh", "unmanaged"}
     assert 9.9 < days["managed-due"] <= 10 and 2.9 < days["unmanaged"] <= 3
-    assert all(dims == {"service": "certrotate", "CertificateName": name}
-               for dims, _ in metric_values(docs, "DaysToExpiry") for name in [dims["CertificateName"]])
-    single = {name: metric_values(docs, name) for name in (
-        "CertificatesExpiring", "CertificatesManaged", "CertificatesScanned", "MinDaysToExpiry",
-        "ServerCertificates", "ServerCertificatesQuota", "CertificatesPendingRetirement")}
+    assert all(
+        dims == {"service": "certrotate", "CertificateName": name}
+        for dims, _ in metric_values(docs, "DaysToExpiry")
+        for name in [dims["CertificateName"]]
+    )
+    single = {
+        name: metric_values(docs, name)
+        for name in (
+            "CertificatesExpiring",
+            "CertificatesManaged",
+            "CertificatesScanned",
+            "MinDaysToExpiry",
+            "ServerCertificates",
+            "ServerCertificatesQuota",
+            "CertificatesPendingRetirement",
+        )
+    }
     assert [v for _, v in single["CertificatesExpiring"]] == [1]
     assert [v for _, v in single["CertificatesManaged"]] == [2]
     assert [v for _, v in single["CertificatesScanned"]] == [3]
@@ -84,8 +96,9 @@ def test_scan_metrics_cover_every_certificate(world: World, capfd: pytest.Captur
     assert all(dims == {"service": "certrotate"} for values in single.values() for dims, _ in values)
 
 
-def test_a_rotation_emits_metrics_events_and_correlated_logs(world: World,
-                                                             capfd: pytest.CaptureFixture[str]) -> None:
+def test_a_rotation_emits_metrics_events_and_correlated_logs(
+    world: World, capfd: pytest.CaptureFixture[str]
+) -> None:
     queue = subscribe_events(world)
     old = world.seed("shop", ["shop.example.com", "www.shop.example.com"], days_left=5)
     listener = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"])

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from certrotate.validation import dns_names_of, facts_of
 from cryptography import x509
 
-from certrotate.validation import dns_names_of, facts_of
 from devstack import fixtures
 from tests.e2e.conftest import World
 
@@ -67,7 +68,7 @@ def test_expiring_certificate_is_rotated_end_to_end_on_an_alb(world: World) -> N
     assert set(dns_names_of(leaf)) >= set(NAMES)
     assert facts_of(new["CertificateBody"]).key == facts_of(old["CertificateBody"]).key
     chain = x509.load_pem_x509_certificates(new["CertificateChain"].encode())
-    roots = x509.load_pem_x509_certificates(open(world.stack.issuer_trust_bundle, "rb").read())
+    roots = x509.load_pem_x509_certificates(Path(world.stack.issuer_trust_bundle).read_bytes())
     leaf.verify_directly_issued_by(chain[0])
     assert any(chain[-1].issuer == root.subject for root in roots)
     assert leaf.not_valid_after_utc > datetime.now(UTC)
@@ -82,21 +83,38 @@ def test_direct_rotation_result_and_a_second_delivery(world: World) -> None:
     assert first["status"] == "rotated"
     assert first["certificate_name"] == "api"
     assert first["new_certificate_name"].startswith("api-cr")
-    assert facts_of(
-        world.iam.get_server_certificate(ServerCertificateName=first["new_certificate_name"])["ServerCertificate"][
-            "CertificateBody"
-        ]
-    ).key.kind.value == "EC"
+    assert (
+        facts_of(
+            world.iam.get_server_certificate(ServerCertificateName=first["new_certificate_name"])[
+                "ServerCertificate"
+            ]["CertificateBody"]
+        ).key.kind.value
+        == "EC"
+    )
 
     # The old one was deleted: by name it is unknown now, and a queued duplicate is a quiet success.
     with pytest.raises(Exception, match="no IAM server certificate is named 'api'"):
         world.rotate("api")
     body = '{"certificate_name": "api"}'
-    record = {"messageId": "m1", "receiptHandle": "r", "body": body, "attributes": {"MessageGroupId": "api",
-              "ApproximateReceiveCount": "2", "SentTimestamp": "0", "SenderId": "x",
-              "ApproximateFirstReceiveTimestamp": "0", "MessageDeduplicationId": "d", "SequenceNumber": "1"},
-              "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-              "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:rotation.fifo", "awsRegion": "us-east-1"}
+    record = {
+        "messageId": "m1",
+        "receiptHandle": "r",
+        "body": body,
+        "attributes": {
+            "MessageGroupId": "api",
+            "ApproximateReceiveCount": "2",
+            "SentTimestamp": "0",
+            "SenderId": "x",
+            "ApproximateFirstReceiveTimestamp": "0",
+            "MessageDeduplicationId": "d",
+            "SequenceNumber": "1",
+        },
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:rotation.fifo",
+        "awsRegion": "us-east-1",
+    }
     assert world.rotate_from_queue([record]) == {"batchItemFailures": []}
     assert len([n for n in world.certificates() if n.startswith("api")]) == 1
 
@@ -127,8 +145,9 @@ def test_replaced_is_final_even_when_forced(world: World) -> None:
     first = world.invoke("RotateFunction", {"certificate_name": "keep"}, RETIREMENT_GRACE_SECONDS="3600")
     assert first["status"] == "rotated"
     count = len(world.certificates())
-    again = world.invoke("RotateFunction", {"certificate_name": "keep", "force": True},
-                         RETIREMENT_GRACE_SECONDS="3600")
+    again = world.invoke(
+        "RotateFunction", {"certificate_name": "keep", "force": True}, RETIREMENT_GRACE_SECONDS="3600"
+    )
     assert again["status"] == "skipped"
     assert again["new_certificate_name"] == first["new_certificate_name"]
     assert len(world.certificates()) == count

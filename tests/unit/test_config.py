@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from certrotate.config import LETS_ENCRYPT_PRODUCTION, load_settings
 from certrotate.errors import ConfigurationError
 
@@ -40,8 +39,14 @@ def test_every_problem_is_named_on_one_line(tmp_path: object) -> None:
         load_settings(env)
     message = str(caught.value)
     assert "\n" not in message
-    for fragment in ("RENEW_BEFORE_DAYS", "ROTATION_LEASE_SECONDS", "ACME_DIRECTORY_URL", "ISSUER_TRUST_BUNDLE",
-                     "mars-1", "ACME_EMAIL"):
+    for fragment in (
+        "RENEW_BEFORE_DAYS",
+        "ROTATION_LEASE_SECONDS",
+        "ACME_DIRECTORY_URL",
+        "ISSUER_TRUST_BUNDLE",
+        "mars-1",
+        "ACME_EMAIL",
+    ):
         assert fragment in message
 
 

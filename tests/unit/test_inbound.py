@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-
 from certrotate.errors import InvalidRequest
 from certrotate.inbound import (
     is_sqs_event,
@@ -14,6 +13,7 @@ from certrotate.inbound import (
     parse_rotation_message,
     parse_scan_request,
 )
+
 from tests.paths import EVENTS
 
 
@@ -58,7 +58,10 @@ def test_scan_rejects_anything_else(event: Any) -> None:
 
 
 def test_queue_messages_tolerate_extra_fields_but_need_a_name() -> None:
-    assert parse_rotation_message('{"certificate_name": "a", "reason": "expiring", "days_to_expiry": 3}').force is False
+    assert (
+        parse_rotation_message('{"certificate_name": "a", "reason": "expiring", "days_to_expiry": 3}').force
+        is False
+    )
     with pytest.raises(InvalidRequest, match="not JSON"):
         parse_rotation_message("{")
     with pytest.raises(InvalidRequest, match="missing field"):

@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from certrotate import planning
 from certrotate.model import (
     ChangeKind,
@@ -47,8 +46,15 @@ def tagged(base: ServerCertificate, **tags: str) -> ServerCertificate:
 
 @pytest.mark.parametrize(
     ("days", "threshold", "due"),
-    [(29.99, 30, True), (30, 30, False), (30.01, 30, False), (0, 30, True), (-5, 30, True), (1, 1, False),
-     (0.5, 1, True)],
+    [
+        (29.99, 30, True),
+        (30, 30, False),
+        (30.01, 30, False),
+        (0, 30, True),
+        (-5, 30, True),
+        (1, 1, False),
+        (0.5, 1, True),
+    ],
 )
 def test_due_means_fewer_days_than_the_threshold(days: float, threshold: int, due: bool) -> None:
     assert planning.is_due(cert(days=days), NOW, threshold) is due
@@ -208,8 +214,9 @@ def v2(default: str | None, *sni: str, rid: str = "listener-1") -> Endpoint:
 
 
 def plan(*endpoints: Endpoint) -> list[tuple[str, ChangeKind, str]]:
-    changes = planning.plan_endpoint_changes(endpoints, old_arn=OLD_ARN, old_id=OLD_ID, new_arn=NEW_ARN,
-                                             new_id=NEW_ID)
+    changes = planning.plan_endpoint_changes(
+        endpoints, old_arn=OLD_ARN, old_id=OLD_ID, new_arn=NEW_ARN, new_id=NEW_ID
+    )
     return [(c.endpoint.resource_id, c.kind, c.certificate) for c in changes]
 
 
@@ -257,17 +264,22 @@ def test_endpoints_serving_finds_default_sni_and_cloudfront_uses() -> None:
         v2("arn:x", rid="l3"),
         Endpoint(EndpointKind.CLOUDFRONT, "global", "E1", "", OLD_ID),
     ]
-    assert [e.resource_id for e in planning.endpoints_serving(endpoints, OLD_ARN, OLD_ID)] == ["listener-1", "l2",
-                                                                                                  "E1"]
+    assert [e.resource_id for e in planning.endpoints_serving(endpoints, OLD_ARN, OLD_ID)] == [
+        "listener-1",
+        "l2",
+        "E1",
+    ]
 
 
 def test_change_applied_reads_back_each_kind() -> None:
-    [set_default] = planning.plan_endpoint_changes([v2(OLD_ARN)], old_arn=OLD_ARN, old_id=OLD_ID,
-                                                   new_arn=NEW_ARN, new_id=NEW_ID)
+    [set_default] = planning.plan_endpoint_changes(
+        [v2(OLD_ARN)], old_arn=OLD_ARN, old_id=OLD_ID, new_arn=NEW_ARN, new_id=NEW_ID
+    )
     assert planning.change_applied(set_default, v2(NEW_ARN))
     assert not planning.change_applied(set_default, v2(OLD_ARN))
-    add, remove = planning.plan_endpoint_changes([v2("d", OLD_ARN)], old_arn=OLD_ARN, old_id=OLD_ID,
-                                                 new_arn=NEW_ARN, new_id=NEW_ID)
+    add, remove = planning.plan_endpoint_changes(
+        [v2("d", OLD_ARN)], old_arn=OLD_ARN, old_id=OLD_ID, new_arn=NEW_ARN, new_id=NEW_ID
+    )
     assert planning.change_applied(add, v2("d", OLD_ARN, NEW_ARN))
     assert not planning.change_applied(remove, v2("d", OLD_ARN, NEW_ARN))
     assert planning.change_applied(remove, v2("d", NEW_ARN))
@@ -301,8 +313,9 @@ def replaced(served_minutes_ago: float | None) -> ServerCertificate:
         (replaced(60), [], planning.RetirementVerdict.DELETE),
     ],
 )
-def test_retirement(certificate: ServerCertificate, users: list[Endpoint] | None,
-                    verdict: planning.RetirementVerdict) -> None:
+def test_retirement(
+    certificate: ServerCertificate, users: list[Endpoint] | None, verdict: planning.RetirementVerdict
+) -> None:
     assert planning.decide_retirement(certificate, users, now=NOW, grace_seconds=3600).verdict is verdict
 
 
@@ -324,8 +337,15 @@ def test_scan_sorts_certificates_into_their_states() -> None:
         cert("unmanaged-due", days=3, managed=False),
         tagged(cert("held", days=3), **{RETRY_AFTER_TAG: (NOW + timedelta(hours=1)).isoformat()}),
         tagged(cert("old", days=3), **{REPLACED_BY_TAG: replacement_name}),
-        ServerCertificate(replacement_name, "arn:r", "IDR", "/", NOW + timedelta(days=90),
-                          NOW - timedelta(hours=2), {MANAGED_TAG: "true", REPLACES_TAG: "old"}),
+        ServerCertificate(
+            replacement_name,
+            "arn:r",
+            "IDR",
+            "/",
+            NOW + timedelta(days=90),
+            NOW - timedelta(hours=2),
+            {MANAGED_TAG: "true", REPLACES_TAG: "old"},
+        ),
         tagged(cert("retiring", days=3), **{REPLACED_BY_TAG: "x", SERVED_SINCE_TAG: NOW.isoformat()}),
     ]
     result = planning.plan_scan(certificates, now=NOW, renew_before_days=30, lease_seconds=300)
@@ -341,8 +361,15 @@ def test_scan_sorts_certificates_into_their_states() -> None:
 def test_a_rotation_still_within_its_lease_is_not_stalled() -> None:
     certificates = [
         tagged(cert("old", days=3), **{REPLACED_BY_TAG: "new"}),
-        ServerCertificate("new", "arn:n", "IDN", "/", NOW + timedelta(days=90), NOW - timedelta(seconds=60),
-                          {MANAGED_TAG: "true"}),
+        ServerCertificate(
+            "new",
+            "arn:n",
+            "IDN",
+            "/",
+            NOW + timedelta(days=90),
+            NOW - timedelta(seconds=60),
+            {MANAGED_TAG: "true"},
+        ),
     ]
     assert planning.plan_scan(certificates, now=NOW, renew_before_days=30, lease_seconds=300).stalled == ()
 

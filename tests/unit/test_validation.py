@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from certrotate.errors import ValidationFailed
 from certrotate.model import IssuedCertificate, KeyKind, KeySpec, SecretPem
 from certrotate.validation import facts_of, load_pem_certificates, validate_issued
+
 from devstack.fixtures import LocalCA, make_certificate
 
 RSA2048 = KeySpec(KeyKind.RSA, 2048)
@@ -20,13 +20,20 @@ def ca() -> LocalCA:
     return LocalCA("validation test")
 
 
-def issued(ca: LocalCA, names: list[str] = NAMES, days: float = 60, key: str = "rsa2048") -> IssuedCertificate:
+def issued(
+    ca: LocalCA, names: list[str] = NAMES, days: float = 60, key: str = "rsa2048"
+) -> IssuedCertificate:
     made = make_certificate(names, days, key=key, ca=ca)  # type: ignore[arg-type]
     return IssuedCertificate(made.cert_pem, made.chain_pem, SecretPem(made.key_pem.encode()))
 
 
-def check(ca: LocalCA, certificate: IssuedCertificate, names: list[str] = NAMES, key: KeySpec = RSA2048,
-          now: datetime | None = None) -> None:
+def check(
+    ca: LocalCA,
+    certificate: IssuedCertificate,
+    names: list[str] = NAMES,
+    key: KeySpec = RSA2048,
+    now: datetime | None = None,
+) -> None:
     validate_issued(certificate, required_names=names, expected_key=key, trust_roots=[ca.root], now=now)
 
 
@@ -77,14 +84,20 @@ def test_a_chain_in_the_wrong_order_is_rejected(ca: LocalCA) -> None:
 def test_a_chain_that_repeats_the_leaf_is_rejected(ca: LocalCA) -> None:
     good = issued(ca)
     with pytest.raises(ValidationFailed, match="repeats the leaf"):
-        check(ca, IssuedCertificate(good.certificate_pem, good.certificate_pem + good.chain_pem,
-                                    good.private_key_pem))
+        check(
+            ca,
+            IssuedCertificate(
+                good.certificate_pem, good.certificate_pem + good.chain_pem, good.private_key_pem
+            ),
+        )
 
 
 def test_a_body_with_two_certificates_is_rejected(ca: LocalCA) -> None:
     good = issued(ca)
     with pytest.raises(ValidationFailed, match="exactly one"):
-        check(ca, IssuedCertificate(good.certificate_pem + good.chain_pem, good.chain_pem, good.private_key_pem))
+        check(
+            ca, IssuedCertificate(good.certificate_pem + good.chain_pem, good.chain_pem, good.private_key_pem)
+        )
 
 
 def test_an_expired_certificate_is_rejected(ca: LocalCA) -> None:

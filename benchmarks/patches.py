@@ -1,0 +1,101 @@
+"""Candidate optimisations of the code under test, applied by monkeypatch in the benchmark's processes only
+(the layer itself is never edited here): each is measured before/after, and proposed in docs/performance.md.
+
+Spelled `name=value`:
+  insync_first_delay=0.2   Route53Challenges._wait_in_sync polls GetChange again after this many seconds
+                           (the layer waits 0.5 s, then doubles up to 5 s)
+  parallel_discovery=8     LoadBalancerListeners lists the listeners and listener certificates of up to this
+                           many ALB/NLBs at once (the layer lists them one after the other)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+KNOWN = ("insync_first_delay", "parallel_discovery")
+
+
+def parse(specs: Iterable[str]) -> dict[str, str]:
+    patches: dict[str, str] = {}
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        if name not in KNOWN or not value:
+            raise ValueError(
+                f"unknown patch {spec!r}: expected one of {', '.join(k + '=...' for k in KNOWN)}"
+            )
+        patches[name] = value
+    return patches
+
+
+def apply(specs: Iterable[str]) -> list[str]:
+    """Applies the patches to the imported layer (call after the handler module is loaded)."""
+    applied = []
+    for name, value in parse(specs).items():
+        if name == "insync_first_delay":
+            _insync_first_delay(float(value))
+        elif name == "parallel_discovery":
+            _parallel_discovery(int(value))
+        applied.append(f"{name}={value}")
+    return applied
+
+
+def _insync_first_delay(first: float) -> None:
+    from certrotate.adapters import route53
+    from certrotate.errors import CertRotateError
+
+    def _wait_in_sync(self: Any, change_id: str, deadline: float) -> None:
+        # route53.Route53Challenges._wait_in_sync with the first delay as a parameter.
+        limit = min(deadline, self._monotonic() + route53.SYNC_WAIT)
+        delay = first
+        while True:
+            status = self._r53.get_change(Id=change_id)["ChangeInfo"]["Status"]
+            if status == "INSYNC":
+                return
+            left = limit - self._monotonic()
+            if left <= 0:
+                raise CertRotateError(f"Route 53 change {change_id} was not INSYNC in time")
+            self._sleep(min(delay, left))
+            delay = min(delay * 2, 5.0)
+
+    route53.Route53Challenges._wait_in_sync = _wait_in_sync  # type: ignore[method-assign]
+
+
+def _parallel_discovery(threads: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from botocore.exceptions import ClientError
+    from certrotate.adapters import elb
+    from certrotate.adapters._retry import error_code
+
+    def _list_v2(self: Any) -> list[Any]:
+        # elb.LoadBalancerListeners._list_v2 with the per-load-balancer work on a thread pool.
+        balancers = [
+            lb
+            for page in self._v2.get_paginator("describe_load_balancers").paginate()
+            for lb in page["LoadBalancers"]
+            if lb.get("Type") in ("application", "network")
+        ]
+
+        def one(lb: dict[str, Any]) -> list[Any]:
+            found = []
+            try:
+                for listeners in self._v2.get_paginator("describe_listeners").paginate(
+                    LoadBalancerArn=lb["LoadBalancerArn"]
+                ):
+                    for listener in listeners["Listeners"]:
+                        if listener.get("Protocol") in elb.SECURE_V2:
+                            endpoint = self._read_v2(listener["ListenerArn"], lb["LoadBalancerArn"])
+                            if endpoint is not None:
+                                found.append(endpoint)
+            except ClientError as exc:
+                if error_code(exc) not in elb.GONE_V2:
+                    raise
+            return found
+
+        if len(balancers) <= 1:
+            return [e for lb in balancers for e in one(lb)]
+        with ThreadPoolExecutor(max_workers=min(threads, len(balancers))) as pool:
+            return [e for chunk in pool.map(one, balancers) for e in chunk]
+
+    elb.LoadBalancerListeners._list_v2 = _list_v2  # type: ignore[method-assign]

@@ -1,0 +1,112 @@
+"""One Lambda "container" of a function, in its own interpreter: `python -m benchmarks.worker FD FUNCTION`.
+
+Reads one JSON request per line on stdin ({"id", "event"} or {"stop": true}), invokes the function's handler
+through devstack.lambda_runner as Lambda would (the handler module is imported on the first request: the
+cold start), and writes one JSON reply per request to file descriptor FD. The function's own output
+(Powertools logs and metrics) goes to this process's stdout, which the caller sends to a file.
+
+The environment is set once, by whoever starts the process, and never changes: like a real container.
+Process-based rather than threads in one process: each container then has its own wiring, ACME connection
+and Powertools batch processor (which keeps per-batch state and is not meant to be shared by threads), and
+its own CPU share, as the two concurrent Lambda containers the queue allows have.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from typing import Any
+
+# Functions whose cumulative time makes up a rotation's breakdown (profiled invocations only).
+PHASES = {
+    "rotation.py:rotate": "rotation, total",
+    "acme.py:_connect": "ACME directory + account",
+    "acme.py:generate_private_key": "new private key",
+    "acme.py:issue": "ACME order (incl. DNS-01)",
+    "route53.py:publish": "Route 53 publish + INSYNC wait",
+    "route53.py:_wait_in_sync": "  of which INSYNC wait",
+    "route53.py:remove": "Route 53 cleanup",
+    "acme.py:_await_authorizations": "ACME validation polling",
+    "acme.py:_finalize": "ACME finalize + download",
+    "validation.py:validate_issued": "validate chain/key/names",
+    "iam.py:upload": "IAM upload",
+    "rotation.py:_repoint": "listener lookup + repoint",
+    "endpoints.py:discover": "  of which listener lookup",
+    "secrets.py:acquire": "lease acquire",
+    "events.py:publish": "EventBridge events",
+}
+
+
+def _breakdown(profile: Any) -> dict[str, float]:
+    import pstats
+
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    found: dict[str, float] = {}
+    for (filename, _line, func), (_cc, _nc, _tt, cumulative, _callers) in stats.items():
+        key = f"{os.path.basename(filename)}:{func}"
+        if key in PHASES:
+            found[PHASES[key]] = found.get(PHASES[key], 0.0) + cumulative
+    return {label: found[label] for label in PHASES.values() if label in found}
+
+
+def main() -> int:
+    out = os.fdopen(int(sys.argv[1]), "w", buffering=1)
+    function_id = sys.argv[2]
+    patches = [p for p in os.environ.get("BENCH_PATCHES", "").split(",") if p]
+    profile_index = int(os.environ.get("BENCH_PROFILE_INVOCATION", "-1"))
+
+    from devstack import lambda_runner
+
+    spec = lambda_runner.template().function(function_id)
+    handler_loaded = False
+    invocation = 0
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request.get("stop"):
+            break
+        reply: dict[str, Any] = {"id": request.get("id"), "pid": os.getpid(), "invocation": invocation}
+        started = time.perf_counter()
+        try:
+            if not handler_loaded:
+                started = time.perf_counter()
+                lambda_runner.load_handler(spec)  # the cold start: handler module, layer, boto3, Powertools
+                reply["import_s"] = time.perf_counter() - started
+                if patches:
+                    from benchmarks import patches as patch_module
+
+                    reply["patches"] = patch_module.apply(patches)
+                handler_loaded = True
+            profiler = None
+            if invocation == profile_index:
+                import cProfile
+
+                profiler = cProfile.Profile()
+            reply["start"] = time.time()
+            started = time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
+            try:
+                reply["result"] = lambda_runner.invoke(function_id, request["event"])
+            finally:
+                if profiler is not None:
+                    profiler.disable()
+            reply["seconds"] = time.perf_counter() - started
+            reply["end"] = time.time()
+            if profiler is not None:
+                reply["breakdown"] = _breakdown(profiler)
+            reply["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        except Exception as exc:  # reported to the caller, which counts it as a failed invocation
+            reply["error"] = f"{type(exc).__name__}: {exc}"
+            reply.setdefault("seconds", time.perf_counter() - started)
+            reply["end"] = time.time()
+        invocation += 1
+        out.write(json.dumps(reply) + "\n")
+    out.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
