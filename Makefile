@@ -34,7 +34,9 @@ lint: venv ## Lint and format-check the code (ruff)
 
 typecheck: venv ## Check types of the layer and handlers (mypy, strict)
 	$(BIN)/mypy
-	$(BIN)/mypy functions/scan/app.py functions/rotate/app.py
+	$(BIN)/mypy functions/scan/app.py  # one at a time: both modules are named app
+	$(BIN)/mypy functions/rotate/app.py
+	$(BIN)/mypy -p devstack
 
 template-lint: ## Lint the SAM template (sam validate --lint, cfn-lint, checkov) and sam build it
 	bash scripts/lint-template.sh

@@ -261,3 +261,36 @@ def run_probe(
         return result
     finally:
         out.unlink(missing_ok=True)
+
+
+@contextmanager
+def aws_hook(stack: LocalStack, hook: Callable[[str, str | None], Any]) -> Iterator[None]:
+    """Runs `hook(service, action)` on every AWS call the moto server receives, before the call is answered;
+    a Fault it returns is served instead (devstack.faults.Fault), None lets the call through. Hooks nest."""
+    injector = stack.faults
+    own = "take" in vars(injector)
+    previous = injector.take
+
+    def take(service: str, action: str | None) -> Any:
+        fault = hook(service, action)
+        return fault if fault is not None else previous(service, action)
+
+    injector.take = take  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        if own:
+            injector.take = previous  # type: ignore[method-assign]
+        else:
+            del injector.take
+
+
+@contextmanager
+def aws_latency(stack: LocalStack, seconds: float) -> Iterator[None]:
+    """Every AWS call takes at least `seconds` longer (a model of a real API's round trip; moto answers in a
+    few milliseconds). The server is threaded, so concurrent calls wait concurrently, as with real AWS."""
+    if seconds <= 0:
+        yield
+        return
+    with aws_hook(stack, lambda service, action: time.sleep(seconds)):
+        yield

@@ -6,6 +6,9 @@ Spelled `name=value`:
                            (the layer waits 0.5 s, then doubles up to 5 s)
   parallel_discovery=8     LoadBalancerListeners lists the listeners and listener certificates of up to this
                            many ALB/NLBs at once (the layer lists them one after the other)
+  scan_tags=relevant       the scan lists tags only of certificates that can need action: those within the
+                           renewal window, and those whose deterministic replacement name is in the listing
+                           (replaced or stalled ones); the layer lists the tags of every certificate
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-KNOWN = ("insync_first_delay", "parallel_discovery")
+KNOWN = ("insync_first_delay", "parallel_discovery", "scan_tags")
 
 
 def parse(specs: Iterable[str]) -> dict[str, str]:
@@ -36,6 +39,8 @@ def apply(specs: Iterable[str]) -> list[str]:
             _insync_first_delay(float(value))
         elif name == "parallel_discovery":
             _parallel_discovery(int(value))
+        elif name == "scan_tags" and value == "relevant":
+            _scan_relevant_tags()
         applied.append(f"{name}={value}")
     return applied
 
@@ -99,3 +104,53 @@ def _parallel_discovery(threads: int) -> None:
             return [e for chunk in pool.map(one, balancers) for e in chunk]
 
     elb.LoadBalancerListeners._list_v2 = _list_v2  # type: ignore[method-assign]
+
+
+def _scan_relevant_tags() -> None:
+    from dataclasses import replace
+
+    from certrotate import planning, scan
+
+    def relevant(service: Any, certificates: list[Any], now: Any) -> list[Any]:
+        names = {c.name for c in certificates}
+        window = service._settings.renew_before_days
+        return [
+            replace(c, tags=service._store.tags_of(c.name))
+            if planning.is_due(c, now, window) or planning.replacement_name(c.name, c.certificate_id) in names
+            else c
+            for c in certificates
+        ]
+
+    def scan_(self: Any, *, dry_run: bool) -> Any:
+        # scan.ScanService.scan, with the tag listing narrowed (every other line as in the layer).
+        now = self._clock.now()
+        listed = self._store.list_certificates()
+        certificates = relevant(self, listed, now)
+        plan = planning.plan_scan(
+            certificates,
+            now=now,
+            renew_before_days=self._settings.renew_before_days,
+            lease_seconds=self._settings.lease_seconds,
+        )
+        used, quota = self._store.room()
+        result = scan.ScanResult(
+            scanned=len(certificates),
+            managed=len(certificates) - len(plan.unmanaged),  # certificates whose tags were not read count as unmanaged
+            expiring=[c.name for c in plan.expiring],
+            enqueued=[],
+            held_back=[c.name for c in plan.held_back],
+            pending_retirement=[c.name for c in plan.pending_retirement],
+            retired=[],
+            resumed=[],
+            days_to_expiry={c.name: planning.days_to_expiry(c.expiration, now) for c in certificates},
+            server_certificates=used,
+            quota=quota,
+            dry_run=dry_run,
+        )
+        if dry_run:
+            return result
+        self._enqueue(plan, result, now)
+        self._complete_retirements(plan.pending_retirement, result)
+        return result
+
+    scan.ScanService.scan = scan_  # type: ignore[method-assign]

@@ -14,6 +14,7 @@ from typing import Any
 from benchmarks.common import (
     LAYER,
     World,
+    aws_latency,
     create_albs,
     fmt_s,
     fresh_world,
@@ -39,7 +40,7 @@ def populate(world: World, n: int, lbs: int, expiring: int) -> None:
     def one(i: int) -> dict[str, Any]:
         days = 5 if i < expiring else 40 + (i * 37) % 360
         managed = i < expiring or i % 4 != 3
-        return seed(world, f"scale-{i:05d}", [f"s{i}.example.com"], days, managed=managed)
+        return seed(world, f"scale-{i:05d}", [f"s{i}.example.com"], days, managed=managed, key="ec256")
 
     metas = parallel(one, list(range(n)))
     create_albs(world, [m["Arn"] for m in metas[:lbs]], prefix="scale")
@@ -68,79 +69,127 @@ def expected_discover_calls(lbs: int, classic: int = 0) -> dict[tuple[str, str],
     }
 
 
-def _diff(
-    after: dict[tuple[str, str], int], before: dict[tuple[str, str], int]
-) -> dict[tuple[str, str], int]:
+def _diff(after: dict[tuple[str, str], int], before: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
     return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
 
 
+def _calls_table(observed: dict[tuple[str, str], int], expected: dict[tuple[str, str], int] | None) -> str:
+    keys = sorted(set(observed) | set(expected or {}))
+    rows = [[f"{s}:{a}", str(observed.get((s, a), 0)), str((expected or {}).get((s, a), "-"))] for s, a in keys]
+    rows.append(["total", str(sum(observed.values())), str(sum((expected or {}).values()) if expected else "-")])
+    return table(rows, ["call", "count", "expected"])
+
+
 def run(
-    n: int = 1000, lbs: int = 100, expiring: int = 10, patches: list[str] | None = None
+    n: int = 1000,
+    lbs: int = 100,
+    expiring: int = 10,
+    latency_ms: float = 30.0,
+    scan_patches: list[str] | None = None,
+    discover_patches: list[str] | None = None,
 ) -> dict[str, Any]:
-    patches = patches if patches is not None else ["parallel_discovery=8"]
+    """Counts and times on the local stack; then the same with `latency_ms` added to every AWS call (a model
+    of real API round trips), without and with the candidate optimisations."""
+    scan_patches = ["scan_tags=relevant"] if scan_patches is None else scan_patches
+    discover_patches = ["parallel_discovery=8"] if discover_patches is None else discover_patches
+    latency = latency_ms / 1000
     stack = start_stack(with_pebble=False)
+    calls = stack.calls
     try:
         world = fresh_world(stack)
         log(f"scan cost: seeding {n} certificates and {lbs} ALBs")
         with stopwatch() as seeding:
             populate(world, n, lbs, expiring)
-        calls = stack.calls
+        env = {**world.env, "BENCH_LAYER": str(LAYER)}
+        log("scan cost: scans and listener lookups on the local stack")
         with Container("ScanFunction", world.env, _log_path("scan-cost")) as scanner:
             before = calls.snapshot()
-            reply = scanner.call(scheduled_event())
+            cold = scanner.call(scheduled_event())
             scan_calls = _diff(calls.snapshot(), before)
-            if "error" in reply:
-                raise RuntimeError(f"the scan failed: {reply['error']}")
-            before = calls.snapshot()
+            if "error" in cold:
+                raise RuntimeError(f"the scan failed: {cold['error']}")
             warm = scanner.call(scheduled_event())
-            warm_calls = _diff(calls.snapshot(), before)
-        env = {**world.env, "BENCH_LAYER": str(LAYER)}
+            modelled: dict[str, Any] = {}
+            if latency:
+                log(f"scan cost: scan with {latency_ms:.0f} ms per AWS call")
+                with aws_latency(stack, latency):
+                    modelled = scanner.call(scheduled_event())
         before = calls.snapshot()
         discover = run_probe("discover", env=env)
-        discover_calls = _diff(calls.snapshot(), before)
-        discover_calls = {k: v // 2 for k, v in discover_calls.items()}  # the probe discovers twice
-        patched: dict[str, Any] | None = None
-        if patches:
-            patched = run_probe("discover", env={**env, "BENCH_PATCHES": ",".join(patches)})
+        discover_calls = {k: v // 2 for k, v in _diff(calls.snapshot(), before).items()}  # it looks up twice
+        discover_patched = (
+            run_probe("discover", env={**env, "BENCH_PATCHES": ",".join(discover_patches)})
+            if discover_patches
+            else None
+        )
+        patched_scan: dict[str, Any] = {}
+        patched_calls: dict[tuple[str, str], int] = {}
+        if scan_patches:
+            log(f"scan cost: patched scan ({', '.join(scan_patches)})")
+            with Container("ScanFunction", world.env, _log_path("scan-cost-patched"), scan_patches) as scanner:
+                scanner.call(scheduled_event())
+                before = calls.snapshot()
+                patched_scan = scanner.call(scheduled_event())
+                patched_calls = _diff(calls.snapshot(), before)
+                if latency:
+                    with aws_latency(stack, latency):
+                        patched_scan["modelled"] = scanner.call(scheduled_event())
+        modelled_discover: dict[str, Any] = {}
+        if latency:
+            log(f"scan cost: listener lookups with {latency_ms:.0f} ms per AWS call")
+            with aws_latency(stack, latency):
+                modelled_discover["plain"] = run_probe("discover", env=env)
+                if discover_patches:
+                    modelled_discover["patched"] = run_probe(
+                        "discover", env={**env, "BENCH_PATCHES": ",".join(discover_patches)}
+                    )
     finally:
         stack.stop()
 
-    result = reply["result"]
+    result = cold["result"]
     expected_scan = expected_scan_calls(n, expiring)
     expected_discover = expected_discover_calls(lbs)
     lines = [
-        f"== Scan cost: N={n} IAM certificates ({result['managed']} managed, {expiring} due), L={lbs} ALBs"
+        f"== Scan cost: N={n} IAM certificates ({result['managed']} managed, {len(result['expiring'])} due), "
+        f"L={lbs} ALBs with one HTTPS listener each (seeded in {fmt_s(seeding[0])})"
     ]
-    lines.append(f"   (seeding took {fmt_s(seeding[0])})")
-    rows = [
-        [f"{s}:{a}", str(c), str(expected_scan.get((s, a), "?"))] for (s, a), c in sorted(scan_calls.items())
-    ]
-    rows.append(["total", str(sum(scan_calls.values())), str(sum(expected_scan.values()))])
-    lines.append("   one scan (cold container):")
-    lines.append(table(rows, ["call", "count", "expected"]))
+    lines.append("   one scan:")
+    lines.append(_calls_table(scan_calls, expected_scan))
     lines.append(
-        f"   scan wall time: cold {fmt_s(reply['import_s'] + reply['seconds'])} "
-        f"(import {fmt_s(reply['import_s'])}), warm {fmt_s(warm['seconds'])} "
-        f"({sum(warm_calls.values())} calls); peak RSS {warm.get('maxrss_mb', 0):.0f} MB; "
-        f"scanned {result['scanned']}, enqueued {len(result['enqueued'])}"
+        f"   scan wall time on the local stack: cold {fmt_s(cold['import_s'] + cold['seconds'])} "
+        f"(import {fmt_s(cold['import_s'])}), warm {fmt_s(warm['seconds'])}; "
+        f"peak RSS {warm.get('maxrss_mb', 0):.0f} MB; scanned {result['scanned']}, "
+        f"enqueued {len(result['enqueued'])}"
     )
-    rows = [
-        [f"{s}:{a}", str(c), str(expected_discover.get((s, a), "?"))]
-        for (s, a), c in sorted(discover_calls.items())
-    ]
-    rows.append(["total", str(sum(discover_calls.values())), str(sum(expected_discover.values()))])
-    lines.append("   one rotation's listener lookup (Endpoints.discover):")
-    lines.append(table(rows, ["call", "count", "expected"]))
-    lines.append(
-        f"   lookup wall time: {fmt_s(discover['second_s'])} warm ({fmt_s(discover['first_s'])} with client "
-        f"creation), {discover['endpoints']} secure listeners found"
-    )
-    if patched:
-        gain = discover["second_s"] / patched["second_s"] if patched["second_s"] else float("nan")
-        lines.append(
-            f"   patched ({', '.join(patches)}): {fmt_s(patched['second_s'])} warm -> {gain:.1f}x faster, "
-            "same calls"
+    if modelled:
+        lines.append(f"   with {latency_ms:.0f} ms per AWS call: {fmt_s(modelled['seconds'])}")
+    if patched_scan:
+        same = (
+            patched_scan["result"]["expiring"] == result["expiring"]
+            and patched_scan["result"]["enqueued"] == result["enqueued"]
+            and patched_scan["result"]["pending_retirement"] == result["pending_retirement"]
         )
+        lines.append(
+            f"   patched ({', '.join(scan_patches)}): {sum(patched_calls.values())} calls "
+            f"({patched_calls.get(('iam', 'ListServerCertificateTags'), 0)} tag listings), "
+            f"warm {fmt_s(patched_scan['seconds'])}"
+            + (f", {fmt_s(patched_scan['modelled']['seconds'])} with {latency_ms:.0f} ms per call" if latency else "")
+            + ("; same expiring/enqueued/pending as unpatched" if same else "; RESULTS DIFFER from unpatched")
+        )
+    lines.append("   one rotation's listener lookup (Endpoints.discover):")
+    lines.append(_calls_table(discover_calls, expected_discover))
+    lines.append(
+        f"   lookup wall time on the local stack: {fmt_s(discover['second_s'])} "
+        f"({fmt_s(discover['first_s'])} with client creation), {discover['endpoints']} secure listeners"
+        + (f"; patched ({', '.join(discover_patches)}): {fmt_s(discover_patched['second_s'])}" if discover_patched else "")
+    )
+    if modelled_discover:
+        plain = modelled_discover["plain"]["second_s"]
+        text = f"   with {latency_ms:.0f} ms per AWS call: {fmt_s(plain)}"
+        if "patched" in modelled_discover:
+            fast = modelled_discover["patched"]["second_s"]
+            text += f"; patched: {fmt_s(fast)} ({plain / fast:.1f}x faster, same calls)"
+        lines.append(text)
     mismatches = [
         f"{k}: {v} != {expected_scan.get(k)}" for k, v in scan_calls.items() if expected_scan.get(k) != v
     ] + [
@@ -156,13 +205,20 @@ def run(
         "name": "scan",
         "n": n,
         "lbs": lbs,
+        "latency_ms": latency_ms,
         "scan_calls": {f"{s}:{a}": c for (s, a), c in scan_calls.items()},
-        "scan_cold_s": reply["import_s"] + reply["seconds"],
+        "scan_cold_s": cold["import_s"] + cold["seconds"],
         "scan_warm_s": warm["seconds"],
+        "scan_modelled_s": modelled.get("seconds"),
         "scan_maxrss_mb": warm.get("maxrss_mb"),
+        "scan_patched_calls": sum(patched_calls.values()) if patched_calls else None,
+        "scan_patched_s": patched_scan.get("seconds"),
+        "scan_patched_modelled_s": (patched_scan.get("modelled") or {}).get("seconds"),
         "discover_calls": {f"{s}:{a}": c for (s, a), c in discover_calls.items()},
         "discover_s": discover["second_s"],
-        "discover_patched_s": patched["second_s"] if patched else None,
+        "discover_patched_s": discover_patched["second_s"] if discover_patched else None,
+        "discover_modelled_s": (modelled_discover.get("plain") or {}).get("second_s"),
+        "discover_patched_modelled_s": (modelled_discover.get("patched") or {}).get("second_s"),
         "text": text,
     }
 

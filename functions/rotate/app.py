@@ -91,9 +91,10 @@ def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if is_sqs_event(event):
         wiring.refresh()
-        return process_partial_response(
+        response = process_partial_response(
             event=event, record_handler=_record_handler, processor=processor, context=context
         )
+        return dict(response)
     parsed = parse_rotate_request(event)  # bad input: a clear error before any AWS call
     wiring.refresh()
     request = RotationRequest(

@@ -59,7 +59,7 @@ class World:
     # -- invoking ------------------------------------------------------------------------------------------
 
     def invoke(self, function: str, event: Any, **env: str) -> Any:
-        """Invoke as Lambda would; the environment is restored afterwards: no setting leaks into other tests."""
+        """Invoke as Lambda would, then restore the environment: no setting leaks into other tests."""
         saved = dict(os.environ)
         try:
             return lambda_runner.invoke(function, event, {**self.env, **env})

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from certrotate.adapters.endpoints import AllEndpoints
 from devstack import fixtures, moto_fixes
 from tests.e2e.conftest import SECOND_REGION, World
 
@@ -159,3 +160,46 @@ def test_sni_quota_fails_that_listener_clearly_and_the_rest_still_move(world: Wo
     assert world.rotate("shop")["status"] == "skipped"
     assert world.listener_certificates(full.listener_arn)[1] == sorted([*fillers[1:], new])
     assert len([n for n in world.certificates() if n.startswith("shop-cr")]) == 1
+
+
+def test_a_default_changed_by_someone_else_mid_rotation_is_left_alone(world: World,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    old = world.seed("shop", ["shop.example.com"], days_left=7)
+    theirs = world.seed("theirs", ["shop.example.com"], days_left=300, managed=False)
+    listener = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"])
+    original = AllEndpoints.discover
+
+    def discover_then_someone_edits(self: AllEndpoints, *, include_cloudfront: bool) -> list[Any]:
+        found = original(self, include_cloudfront=include_cloudfront)
+        # Between our listing and our change, an operator puts their own certificate on the listener.
+        world.elbv2.modify_listener(ListenerArn=listener.listener_arn,
+                                    Certificates=[{"CertificateArn": theirs["Arn"]}])
+        return found
+
+    monkeypatch.setattr(AllEndpoints, "discover", discover_then_someone_edits)
+    result = world.invoke("RotateFunction", {"certificate_name": "shop"}, RETIREMENT_GRACE_SECONDS="3600")
+
+    assert result["status"] == "rotated"
+    assert world.listener_certificates(listener.listener_arn) == (theirs["Arn"], [])
+    assert any("no longer serves shop: left as it is" in step for step in result["steps"])
+
+
+def test_a_listener_deleted_mid_rotation_is_not_an_error(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    old = world.seed("shop", ["shop.example.com"], days_left=7)
+    doomed = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"], name="doomed")
+    kept = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"], name="kept")
+    original = AllEndpoints.discover
+
+    def discover_then_delete(self: AllEndpoints, *, include_cloudfront: bool) -> list[Any]:
+        found = original(self, include_cloudfront=include_cloudfront)
+        world.elbv2.delete_listener(ListenerArn=doomed.listener_arn)
+        return found
+
+    monkeypatch.setattr(AllEndpoints, "discover", discover_then_delete)
+    result = world.rotate("shop")
+
+    assert result["status"] == "rotated"
+    assert world.listener_certificates(kept.listener_arn)[0] == world.certificates()[result["new_certificate_name"]][
+        "Arn"
+    ]
+    assert result["old_certificate_retired"] is True

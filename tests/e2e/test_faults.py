@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -282,4 +283,20 @@ def test_bad_settings_fail_clearly_and_change_nothing(
     before = world.snapshot()
     with pytest.raises(Exception, match=message):
         world.invoke("RotateFunction", {"certificate_name": "site"}, **settings)
+    assert world.snapshot() == before
+
+
+def test_too_little_time_left_fails_clearly_before_ordering(world: World) -> None:
+    world.seed("site", ["site.example.com"], days_left=5)
+    before = world.snapshot()
+    spec = lambda_runner.template().function("RotateFunction")
+    context = lambda_runner.LambdaContext(spec)
+    context._deadline = time.monotonic() + 60  # the invocation has a minute left: too little to order
+    saved = dict(os.environ)
+    try:
+        with pytest.raises(Exception, match="too little to order a certificate: a rerun continues"):
+            lambda_runner.invoke("RotateFunction", {"certificate_name": "site"}, world.env, context=context)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     assert world.snapshot() == before

@@ -51,6 +51,7 @@ class Endpoints(Protocol):
     """Every place that can serve a certificate: load balancer listeners in each region, CloudFront."""
 
     def discover(self, *, include_cloudfront: bool) -> list[Endpoint]: ...
+    def read(self, endpoint: Endpoint) -> Endpoint | None: ...  # its state now (None: it is gone)
     def apply(self, change: EndpointChange, *, deadline: float) -> Endpoint | None: ...
 
     # apply performs the change, reads the endpoint back and returns it (None: the endpoint is gone)

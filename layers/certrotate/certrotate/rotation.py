@@ -27,7 +27,7 @@ from certrotate.errors import (
     UnknownCertificate,
     UnmanagedCertificate,
 )
-from certrotate.model import ChangeKind, Endpoint, EndpointChange, ServerCertificate
+from certrotate.model import ChangeKind, Endpoint, ServerCertificate
 from certrotate.names import (
     MANAGED_TAG,
     REPLACED_BY_TAG,
@@ -156,6 +156,7 @@ class RotationService:
             return self._dry_run(old, decision, facts.dns_names, result)
 
         if verdict is planning.Verdict.ISSUE:
+            self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
             used, quota = self._store.room()
             if used >= quota:
                 raise QuotaExhausted(used, quota)
@@ -280,24 +281,20 @@ class RotationService:
     ) -> ServerCertificate:
         endpoints = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
         serving = planning.endpoints_serving(endpoints, old.arn, old.certificate_id)
-        changes = planning.plan_endpoint_changes(
-            serving, old_arn=old.arn, old_id=old.certificate_id, new_arn=new.arn, new_id=new.certificate_id
-        )
         failures: list[str] = []
-        for endpoint, endpoint_changes in _by_endpoint(changes):
+        for listed in serving:
             try:
-                self._change_endpoint(endpoint, endpoint_changes, deadline)
+                kinds = self._change_endpoint(listed, old, new, deadline)
             except OutOfTime:
                 raise
             except Exception as exc:  # one broken listener must not stop the others from being repointed
-                failures.append(f"{endpoint.label}: {exc}")
+                failures.append(f"{listed.label}: {exc}")
                 continue
-            result.endpoints_changed.append(endpoint.label)
-            result.steps.append(
-                f"{endpoint.label} now serves {new.name} ("
-                + ", ".join(c.kind.value for c in endpoint_changes)
-                + ")"
-            )
+            if kinds:
+                result.endpoints_changed.append(listed.label)
+                result.steps.append(f"{listed.label} now serves {new.name} ({', '.join(kinds)})")
+            else:
+                result.steps.append(f"{listed.label} no longer serves {old.name}: left as it is")
         if failures:
             raise ListenerUpdateFailed(
                 f"{len(failures)} endpoint(s) still serve {old.name}: " + "; ".join(failures)
@@ -309,8 +306,17 @@ class RotationService:
         return old
 
     def _change_endpoint(
-        self, endpoint: Endpoint, changes: Sequence[EndpointChange], deadline: float
-    ) -> None:
+        self, listed: Endpoint, old: ServerCertificate, new: ServerCertificate, deadline: float
+    ) -> list[str]:
+        """Repoint one endpoint from its state right now (someone may have changed it since it was listed);
+        return the kinds of change made."""
+        self._require_time(deadline, TIME_TO_CHANGE_ENDPOINT, f"change {listed.label}")
+        endpoint = self._endpoints.read(listed)
+        if endpoint is None:
+            return []  # deleted meanwhile: it serves nothing any more
+        changes = planning.plan_endpoint_changes(
+            [endpoint], old_arn=old.arn, old_id=old.certificate_id, new_arn=new.arn, new_id=new.certificate_id
+        )
         touched = {c.certificate for c in changes}
         if any(c.kind is ChangeKind.SET_DEFAULT for c in changes) and endpoint.default_certificate:
             touched.add(endpoint.default_certificate)  # the old default, which the swap replaces
@@ -318,12 +324,13 @@ class RotationService:
             self._require_time(deadline, TIME_TO_CHANGE_ENDPOINT, f"change {endpoint.label}")
             after = self._endpoints.apply(change, deadline=deadline)
             if after is None:
-                return  # the endpoint was deleted meanwhile: it serves nothing any more
+                return []
             if not planning.change_applied(change, after):
                 raise ListenerUpdateFailed(f"{change.kind.value} of {change.certificate} did not take effect")
             # Read back: every certificate the rotation did not touch is still there.
             if not planning.others_unchanged(endpoint, after, sorted(touched)):
                 raise ListenerUpdateFailed(f"{change.kind.value} changed other certificates on the endpoint")
+        return [c.kind.value for c in changes]
 
     def _retire(self, old: ServerCertificate, result: RotationResult, users: list[Endpoint] | None) -> None:
         decision = planning.decide_retirement(
@@ -441,11 +448,3 @@ class _HeldLease:
 
     def release(self) -> None:
         self._leases.release(self._lease)
-
-
-def _by_endpoint(changes: Sequence[EndpointChange]) -> list[tuple[Endpoint, list[EndpointChange]]]:
-    grouped: dict[tuple[str, str], tuple[Endpoint, list[EndpointChange]]] = {}
-    for change in changes:
-        key = (change.endpoint.kind.value, change.endpoint.resource_id)
-        grouped.setdefault(key, (change.endpoint, []))[1].append(change)
-    return list(grouped.values())

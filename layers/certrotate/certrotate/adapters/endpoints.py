@@ -34,6 +34,11 @@ class AllEndpoints:
             found.extend(self._cf().discover())
         return found
 
+    def read(self, endpoint: Endpoint) -> Endpoint | None:
+        if endpoint.kind is EndpointKind.CLOUDFRONT:
+            return self._cf().read(endpoint)
+        return self._regions[endpoint.region].read(endpoint)
+
     def apply(self, change: EndpointChange, *, deadline: float) -> Endpoint | None:
         if change.endpoint.kind is EndpointKind.CLOUDFRONT:
             return self._cf().apply(change, deadline=deadline)
