@@ -200,3 +200,17 @@ def no_key_material_in_output(capfd: pytest.CaptureFixture[str]) -> Iterator[Non
         assert marker not in err, f"key material ({marker}) reached stderr"
     # Hand the output back so pytest still shows it for failures.
     print(out, end="")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """On a failure, attach the end of pebble's log: what the CA saw is half of any ACME story."""
+    report = yield
+    if report.failed and call.when == "call":
+        running: LocalStack | None = item.funcargs.get("stack") if hasattr(item, "funcargs") else None
+        world_: World | None = item.funcargs.get("world") if hasattr(item, "funcargs") else None
+        running = running or (world_.stack if world_ else None)
+        if running is not None and running.pebble is not None:
+            lines = running.pebble.log_path.read_text(errors="replace").splitlines()[-60:]
+            report.sections.append(("pebble log (last 60 lines)", "\n".join(lines)))
+    return report
