@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from certrotate.adapters.endpoints import AllEndpoints
+
 from devstack import fixtures, moto_fixes
 from tests.e2e.conftest import SECOND_REGION, World
 
@@ -162,8 +162,9 @@ def test_sni_quota_fails_that_listener_clearly_and_the_rest_still_move(world: Wo
     assert len([n for n in world.certificates() if n.startswith("shop-cr")]) == 1
 
 
-def test_a_default_changed_by_someone_else_mid_rotation_is_left_alone(world: World,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_default_changed_by_someone_else_mid_rotation_is_left_alone(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     old = world.seed("shop", ["shop.example.com"], days_left=7)
     theirs = world.seed("theirs", ["shop.example.com"], days_left=300, managed=False)
     listener = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"])
@@ -172,8 +173,9 @@ def test_a_default_changed_by_someone_else_mid_rotation_is_left_alone(world: Wor
     def discover_then_someone_edits(self: AllEndpoints, *, include_cloudfront: bool) -> list[Any]:
         found = original(self, include_cloudfront=include_cloudfront)
         # Between our listing and our change, an operator puts their own certificate on the listener.
-        world.elbv2.modify_listener(ListenerArn=listener.listener_arn,
-                                    Certificates=[{"CertificateArn": theirs["Arn"]}])
+        world.elbv2.modify_listener(
+            ListenerArn=listener.listener_arn, Certificates=[{"CertificateArn": theirs["Arn"]}]
+        )
         return found
 
     monkeypatch.setattr(AllEndpoints, "discover", discover_then_someone_edits)
@@ -184,7 +186,9 @@ def test_a_default_changed_by_someone_else_mid_rotation_is_left_alone(world: Wor
     assert any("no longer serves shop: left as it is" in step for step in result["steps"])
 
 
-def test_a_listener_deleted_mid_rotation_is_not_an_error(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_listener_deleted_mid_rotation_is_not_an_error(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     old = world.seed("shop", ["shop.example.com"], days_left=7)
     doomed = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"], name="doomed")
     kept = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"], name="kept")
@@ -199,7 +203,8 @@ def test_a_listener_deleted_mid_rotation_is_not_an_error(world: World, monkeypat
     result = world.rotate("shop")
 
     assert result["status"] == "rotated"
-    assert world.listener_certificates(kept.listener_arn)[0] == world.certificates()[result["new_certificate_name"]][
-        "Arn"
-    ]
+    assert (
+        world.listener_certificates(kept.listener_arn)[0]
+        == world.certificates()[result["new_certificate_name"]]["Arn"]
+    )
     assert result["old_certificate_retired"] is True

@@ -1,0 +1,134 @@
+"""AWS call counts of a scan and of a rotation's listener lookup, at a scale that shows their shape.
+
+Counts are exact and deterministic (the middleware of the local stack counts every call per action), so they
+are asserted exactly: a change that adds calls per certificate or per load balancer fails here, and one that
+removes calls must update the formula on purpose. Speed is never asserted (`make bench` measures it).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from devstack import fixtures, lambda_runner, moto_fixes
+from devstack.stack import LocalStack
+
+N_CERTIFICATES = 250
+N_LOAD_BALANCERS = 20
+N_DUE = 12
+IAM_PAGE = 100  # ListServerCertificates' default page size
+SQS_BATCH = 10  # SendMessageBatch's limit
+
+
+@pytest.fixture
+def account(aws: LocalStack) -> Iterator[dict[str, Any]]:
+    """N certificates (the first N_DUE managed and due, every fourth of the rest unmanaged) and L ALBs, each
+    with one HTTPS listener whose default certificate is one of the first L certificates."""
+    moto_fixes.set_server_certificate_quota(N_CERTIFICATES + 10)
+    iam, elbv2, ec2 = aws.client("iam"), aws.client("elbv2"), aws.client("ec2")
+    key = fixtures.generate_key("ec256")  # one key for all: the scan never looks at keys
+    arns = []
+    for i in range(N_CERTIFICATES):
+        issued = fixtures.make_certificate([f"c{i}.example.com"], 5 if i < N_DUE else 60 + i, key=key)
+        managed = i < N_DUE or i % 4 != 3
+        upload: dict[str, Any] = {
+            "ServerCertificateName": f"count-{i:04d}",
+            "CertificateBody": issued.cert_pem,
+            "PrivateKey": issued.key_pem,
+            "CertificateChain": issued.chain_pem,
+        }
+        if managed:
+            upload["Tags"] = [{"Key": fixtures.MANAGED_TAG, "Value": "true"}]
+        arns.append(iam.upload_server_certificate(**upload)["ServerCertificateMetadata"]["Arn"])
+    network = fixtures.create_vpc_with_subnets(ec2)
+    listeners = [
+        fixtures.create_alb_https_listener(elbv2, ec2, arn, name=f"count-{i}", network=network)
+        for i, arn in enumerate(arns[:N_LOAD_BALANCERS])
+    ]
+    zone_id = fixtures.create_hosted_zone(aws.client("route53"), "example.com")
+    queue_url = aws.client("sqs").create_queue(
+        QueueName=f"count-{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    env = {
+        **aws.env(),
+        "ACME_ACCOUNT_SECRET_ID": "certrotate/acme-account",
+        "ACME_EMAIL": "ops@example.com",
+        "ROTATION_QUEUE_URL": queue_url,
+        "POWERTOOLS_SERVICE_NAME": "certrotate",
+    }
+    aws.calls.reset()
+    with lambda_runner.lambda_environment(env):
+        yield {"env": env, "arns": arns, "listeners": listeners, "zone_id": zone_id}
+
+
+def test_a_scan_lists_pages_and_tags_and_sends_batches(aws: LocalStack, account: dict[str, Any]) -> None:
+    result = lambda_runner.invoke("ScanFunction", {"dry_run": False}, account["env"])
+
+    assert result["scanned"] == N_CERTIFICATES
+    assert len(result["enqueued"]) == N_DUE
+    assert aws.calls.snapshot() == {
+        ("iam", "ListServerCertificates"): math.ceil(N_CERTIFICATES / IAM_PAGE),
+        # IAM lists no tags with the certificates: one ListServerCertificateTags per certificate.
+        ("iam", "ListServerCertificateTags"): N_CERTIFICATES,
+        ("iam", "GetAccountSummary"): 1,
+        ("sqs", "SendMessageBatch"): math.ceil(N_DUE / SQS_BATCH),
+    }
+
+
+def test_a_dry_run_scan_sends_nothing(aws: LocalStack, account: dict[str, Any]) -> None:
+    lambda_runner.invoke("ScanFunction", {"dry_run": True}, account["env"])
+
+    assert aws.calls.snapshot() == {
+        ("iam", "ListServerCertificates"): math.ceil(N_CERTIFICATES / IAM_PAGE),
+        ("iam", "ListServerCertificateTags"): N_CERTIFICATES,
+        ("iam", "GetAccountSummary"): 1,
+    }
+
+
+def test_the_listener_lookup_costs_one_call_per_load_balancer_and_per_secure_listener(
+    aws: LocalStack, account: dict[str, Any]
+) -> None:
+    from certrotate import wiring
+
+    wiring.refresh()
+    endpoints = wiring.endpoints().discover(include_cloudfront=False)
+
+    assert len(endpoints) == N_LOAD_BALANCERS
+    assert aws.calls.snapshot() == {
+        ("elbv2", "DescribeLoadBalancers"): 1,  # one page (up to 400 load balancers)
+        ("elbv2", "DescribeListeners"): N_LOAD_BALANCERS,
+        ("elbv2", "DescribeListenerCertificates"): N_LOAD_BALANCERS,  # one per HTTPS/TLS listener
+        ("elb", "DescribeLoadBalancers"): 1,  # Classic: one page, no listener calls
+    }
+
+
+def test_a_rotation_looks_the_listeners_up_once(aws: LocalStack, account: dict[str, Any]) -> None:
+    if aws.pebble is None:
+        pytest.skip("pebble not found: run `make deps`")
+    account["env"]["AWS_LAMBDA_FUNCTION_NAME"] = "RotateFunction"
+
+    result = lambda_runner.invoke("RotateFunction", {"certificate_name": "count-0000"}, account["env"])
+
+    assert result["status"] == "rotated"
+    counts = aws.calls.snapshot()
+    elb_calls = {key: n for key, n in counts.items() if key[0] in ("elbv2", "elb")}
+    assert elb_calls == {
+        ("elbv2", "DescribeLoadBalancers"): 1,
+        ("elbv2", "DescribeListeners"): N_LOAD_BALANCERS,
+        # The lookup; then, for the one listener that serves the certificate, a fresh read right before the
+        # change and the read-back after it.
+        ("elbv2", "DescribeListenerCertificates"): N_LOAD_BALANCERS + 2,
+        ("elbv2", "ModifyListener"): 1,
+        ("elb", "DescribeLoadBalancers"): 1,
+    }
+    # DNS-01 for one name: the zones, one UPSERT and one DELETE, and GetChange until INSYNC (the local stack
+    # answers PENDING once).
+    assert {key: n for key, n in counts.items() if key[0] == "route53"} == {
+        ("route53", "ListHostedZones"): 1,
+        ("route53", "ChangeResourceRecordSets"): 2,
+        ("route53", "GetChange"): 2,
+    }
