@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -16,10 +16,11 @@ from certrotate.errors import InvalidRequest, RotationInProgress
 from certrotate.inbound import is_sqs_event, parse_rotate_request, parse_rotation_message
 from certrotate.names import EventType
 from certrotate.rotation import RotationRequest, RotationResult
+from certrotate.tracing import make_tracer
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = make_tracer()
 # FIFO: a failed message holds back later ones of its group only (one group per certificate).
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from certrotate import telemetry, wiring
 from certrotate.inbound import parse_scan_request
+from certrotate.tracing import make_tracer
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = make_tracer()
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)

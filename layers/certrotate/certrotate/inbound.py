@@ -1,37 +1,33 @@
-"""The events the functions accept, as strict Powertools Parser models, and one-line errors for the rest."""
+"""The events the functions accept, checked with strict Powertools Parser models, and one-line errors for the
+rest. The models (and pydantic) load on first use; a scheduled scan never loads them."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.parser import parse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from certrotate.errors import InvalidRequest
 
-CERTIFICATE_NAME = r"^[\w+=,.@-]{1,128}$"
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
 
 
-class _Strict(BaseModel):
-    # strict: "yes" or 1 is not a boolean; forbid: an unknown field is a typo, not something to ignore.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class RotateRequestModel(_Strict):
-    certificate_name: str = Field(pattern=CERTIFICATE_NAME)
+@dataclass(frozen=True, slots=True)
+class RotateRequest:
+    certificate_name: str
     force: bool = False
     dry_run: bool = False
 
 
-class ScanRequestModel(_Strict):
+@dataclass(frozen=True, slots=True)
+class ScanRequest:
     dry_run: bool = False
 
 
-class RotationMessageModel(BaseModel):
-    """A message on the rotation queue (written by the scan, or by an operator)."""
-
-    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
-    certificate_name: str = Field(pattern=CERTIFICATE_NAME)
+@dataclass(frozen=True, slots=True)
+class RotationMessage:
+    certificate_name: str
     force: bool = False
     reason: str | None = None
 
@@ -53,9 +49,15 @@ def _one_line(error: ValidationError, what: str) -> str:
     return f"invalid {what}: " + "; ".join(problems)
 
 
-def _parse(event: Any, model: type[BaseModel], what: str) -> Any:
+def _parse(event: Any, model_name: str, what: str) -> Any:
     if not isinstance(event, dict):
         raise InvalidRequest(f"invalid {what}: expected a JSON object, got {type(event).__name__}")
+    from aws_lambda_powertools.utilities.parser import parse
+    from pydantic import ValidationError
+
+    from certrotate import event_models
+
+    model: type[BaseModel] = getattr(event_models, model_name)
     try:
         return parse(event=event, model=model)
     except ValidationError as exc:
@@ -67,24 +69,26 @@ def _parse(event: Any, model: type[BaseModel], what: str) -> Any:
         raise InvalidRequest(f"invalid {what}: {exc}") from None
 
 
-def parse_rotate_request(event: Any) -> RotateRequestModel:
-    result: RotateRequestModel = _parse(event, RotateRequestModel, "rotation request")
-    return result
+def parse_rotate_request(event: Any) -> RotateRequest:
+    model = _parse(event, "RotateRequestModel", "rotation request")
+    return RotateRequest(model.certificate_name, model.force, model.dry_run)
 
 
-def parse_rotation_message(body: str) -> RotationMessageModel:
-    import json
-
+def parse_rotation_message(body: str) -> RotationMessage:
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"invalid rotation message: not JSON ({exc.msg})") from None
-    result: RotationMessageModel = _parse(data, RotationMessageModel, "rotation message")
-    return result
+    model = _parse(data, "RotationMessageModel", "rotation message")
+    return RotationMessage(model.certificate_name, model.force, model.reason)
 
 
 def is_scheduled_event(event: Any) -> bool:
-    return isinstance(event, dict) and event.get("detail-type") == "Scheduled Event" and "source" in event
+    return (
+        isinstance(event, dict)
+        and event.get("detail-type") == "Scheduled Event"
+        and event.get("source") == "aws.events"
+    )
 
 
 def is_sqs_event(event: Any) -> bool:
@@ -96,10 +100,8 @@ def is_sqs_event(event: Any) -> bool:
     )
 
 
-def parse_scan_request(event: Any) -> ScanRequestModel:
-    if is_scheduled_event(event):
-        return ScanRequestModel()
-    if event is None:
-        return ScanRequestModel()
-    result: ScanRequestModel = _parse(event, ScanRequestModel, "scan request")
-    return result
+def parse_scan_request(event: Any) -> ScanRequest:
+    if event is None or is_scheduled_event(event):
+        return ScanRequest()
+    model = _parse(event, "ScanRequestModel", "scan request")
+    return ScanRequest(model.dry_run)
