@@ -30,6 +30,7 @@ class CertificateStore(Protocol):
 
     def list_certificates(self) -> list[ServerCertificate]: ...  # every page; tags not read
     def tags_of(self, name: str) -> dict[str, str]: ...
+    def tags_of_many(self, names: Sequence[str]) -> dict[str, dict[str, str]]: ...  # {name: tags}
     def get(self, name: str) -> StoredCertificate | None: ...
     def upload(
         self,

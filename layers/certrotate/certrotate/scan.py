@@ -4,7 +4,7 @@ are due, and the retirements that rotations left pending."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from certrotate import planning
@@ -79,7 +79,8 @@ class ScanService:
     def scan(self, *, dry_run: bool) -> ScanResult:
         now = self._clock.now()
         listed = self._store.list_certificates()
-        certificates = [_with_tags(c, self._store.tags_of(c.name)) for c in listed]
+        tags = self._store.tags_of_many([c.name for c in listed])
+        certificates = [replace(c, tags=tags[c.name]) for c in listed]
         plan = planning.plan_scan(
             certificates,
             now=now,
@@ -159,9 +160,3 @@ class ScanService:
                 )
             else:
                 result.notes.append(f"{cert.name}: IAM reports it is still in use (DeleteConflict)")
-
-
-def _with_tags(certificate: ServerCertificate, tags: dict[str, str]) -> ServerCertificate:
-    from dataclasses import replace
-
-    return replace(certificate, tags=tags)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -14,6 +15,8 @@ from certrotate.ports import StoredCertificate
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
+
+TAG_READERS = 8  # concurrent ListServerCertificateTags calls during a scan (IAM's API rate is shared)
 
 
 def _metadata(meta: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> ServerCertificate:
@@ -45,6 +48,14 @@ class IamCertificateStore:
         ):
             tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
         return tags
+
+    def tags_of_many(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        """IAM lists no tags with certificates: one call each, several at once (boto3 clients are thread-safe;
+        throttling is retried by botocore). A scan of thousands of certificates fits its timeout this way."""
+        if len(names) <= 1:
+            return {name: self.tags_of(name) for name in names}
+        with ThreadPoolExecutor(max_workers=TAG_READERS, thread_name_prefix="iam-tags") as pool:
+            return dict(zip(names, pool.map(self.tags_of, names), strict=True))
 
     def get(self, name: str) -> StoredCertificate | None:
         try:
