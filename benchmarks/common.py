@@ -226,7 +226,21 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
         "date": time.strftime("%Y-%m-%d"),
+        "code": code_version(),
     }
+
+
+def code_version() -> str:
+    """The commit of the code under test, and whether it has uncommitted changes."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "layers", "functions", "template.yaml", "devstack")
+    return commit + (" + uncommitted changes to the code under test" if dirty else "")
 
 
 def run_probe(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from benchmarks.common import MAX_RECEIVES, ROOT, World, sqs_record
+from benchmarks.common import MAX_RECEIVES, ROOT, World, log, sqs_record
 
 # What lambda_runner.invoke sets besides the caller's env (it sets them again; same values).
 _LAMBDA_VARS = (
@@ -70,7 +71,7 @@ class Container:
         process_env = container_env(function_id, env, patches)
         process_env["BENCH_PROFILE_INVOCATION"] = str(profile_invocation)
         self.log_path = log_path
-        self._log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - closed in close()
+        self._log: IO[bytes] = open(log_path, "wb")  # noqa: SIM115 - closed in close()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.worker", str(write_fd), function_id],
             cwd=ROOT,
@@ -180,6 +181,7 @@ class EventSourceMapping:
         self.profile_invocation = profile_invocation
         self.containers: list[Container] = []
         self._log_dir = tempfile.mkdtemp(prefix="certrotate-bench-")
+        self.failed = False
 
     def __enter__(self) -> EventSourceMapping:
         for n in range(self.concurrency):
@@ -194,9 +196,14 @@ class EventSourceMapping:
             )
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         for container in self.containers:
             container.close()
+        # The containers' logs (the functions' own output) are kept only when something went wrong.
+        if exc_type is None and not self.failed:
+            shutil.rmtree(self._log_dir, ignore_errors=True)
+        else:
+            log(f"the containers' logs are kept in {self._log_dir}")
 
     def drain(self) -> Drain:
         """Processes the queue until it is empty and nothing is in flight."""
@@ -265,4 +272,5 @@ class EventSourceMapping:
         drain.wall = time.perf_counter() - started
         if errors:
             raise RuntimeError(f"the event source mapping failed: {errors[0]!r}") from errors[0]
+        self.failed = self.failed or bool(drain.failures)
         return drain

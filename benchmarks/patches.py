@@ -6,6 +6,12 @@ Spelled `name=value`:
                            (the layer waits 0.5 s, then doubles up to 5 s)
   parallel_discovery=8     LoadBalancerListeners lists the listeners and listener certificates of up to this
                            many ALB/NLBs at once (the layer lists them one after the other)
+  discover_ttl=30          a container reuses its listing of the endpoints for this many seconds (each
+                           endpoint is still read afresh right before it is changed); the layer lists
+                           every load balancer and listener again for every rotation
+  zones_ttl=300            a container reuses its list of hosted zones for this many seconds (the proposal
+                           also lists them again when no zone matches a name; the benchmark never needs to);
+                           the layer lists the zones for every order
   scan_tags=relevant       the scan lists tags only of certificates that can need action: those within the
                            renewal window, and those whose deterministic replacement name is in the listing
                            (replaced or stalled ones); the layer lists the tags of every certificate
@@ -16,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-KNOWN = ("insync_first_delay", "parallel_discovery", "scan_tags")
+KNOWN = ("insync_first_delay", "parallel_discovery", "discover_ttl", "zones_ttl", "scan_tags")
 
 
 def parse(specs: Iterable[str]) -> dict[str, str]:
@@ -39,6 +45,10 @@ def apply(specs: Iterable[str]) -> list[str]:
             _insync_first_delay(float(value))
         elif name == "parallel_discovery":
             _parallel_discovery(int(value))
+        elif name == "discover_ttl":
+            _discover_ttl(float(value))
+        elif name == "zones_ttl":
+            _zones_ttl(float(value))
         elif name == "scan_tags" and value == "relevant":
             _scan_relevant_tags()
         applied.append(f"{name}={value}")
@@ -114,12 +124,17 @@ def _scan_relevant_tags() -> None:
     def relevant(service: Any, certificates: list[Any], now: Any) -> list[Any]:
         names = {c.name for c in certificates}
         window = service._settings.renew_before_days
-        return [
-            replace(c, tags=service._store.tags_of(c.name))
-            if planning.is_due(c, now, window) or planning.replacement_name(c.name, c.certificate_id) in names
-            else c
+        wanted = [
+            c.name
             for c in certificates
+            if planning.is_due(c, now, window) or planning.replacement_name(c.name, c.certificate_id) in names
         ]
+        store = service._store
+        if hasattr(store, "tags_of_many"):  # the layer reads tags concurrently since 7d16bfb's successor
+            tags = store.tags_of_many(wanted)
+        else:
+            tags = {name: store.tags_of(name) for name in wanted}
+        return [replace(c, tags=tags[c.name]) if c.name in tags else c for c in certificates]
 
     def scan_(self: Any, *, dry_run: bool) -> Any:
         # scan.ScanService.scan, with the tag listing narrowed (every other line as in the layer).
@@ -135,7 +150,8 @@ def _scan_relevant_tags() -> None:
         used, quota = self._store.room()
         result = scan.ScanResult(
             scanned=len(certificates),
-            managed=len(certificates) - len(plan.unmanaged),  # certificates whose tags were not read count as unmanaged
+            managed=len(certificates)
+            - len(plan.unmanaged),  # certificates whose tags were not read count as unmanaged
             expiring=[c.name for c in plan.expiring],
             enqueued=[],
             held_back=[c.name for c in plan.held_back],
@@ -154,3 +170,40 @@ def _scan_relevant_tags() -> None:
         return result
 
     scan.ScanService.scan = scan_  # type: ignore[method-assign]
+
+
+def _discover_ttl(seconds: float) -> None:
+    import time
+
+    from certrotate.adapters import endpoints
+
+    original = endpoints.AllEndpoints.discover
+
+    def discover(self: Any, *, include_cloudfront: bool) -> list[Any]:
+        cache: dict[bool, tuple[float, list[Any]]] = self.__dict__.setdefault("_bench_cache", {})
+        hit = cache.get(include_cloudfront)
+        if hit is not None and time.monotonic() - hit[0] < seconds:
+            return list(hit[1])
+        found: list[Any] = original(self, include_cloudfront=include_cloudfront)
+        cache[include_cloudfront] = (time.monotonic(), found)
+        return list(found)
+
+    endpoints.AllEndpoints.discover = discover  # type: ignore[method-assign]
+
+
+def _zones_ttl(seconds: float) -> None:
+    import time
+
+    from certrotate.adapters import route53
+
+    original = route53.Route53Challenges.zones
+
+    def zones(self: Any) -> list[Any]:
+        hit = self.__dict__.get("_bench_zones")
+        if hit is not None and time.monotonic() - hit[0] < seconds:
+            return list(hit[1])
+        found: list[Any] = original(self)
+        self.__dict__["_bench_zones"] = (time.monotonic(), found)
+        return list(found)
+
+    route53.Route53Challenges.zones = zones  # type: ignore[method-assign]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -182,6 +183,9 @@ class Certbot:
             run.inner_s = float(report.get("inner_s", 0.0))
             run.sleeps = dict(report.get("sleeps", {}))
         return run
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def certificate_path(self, name: str) -> Path:
         return self.dir / "config" / "live" / name / "fullchain.pem"

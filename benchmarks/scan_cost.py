@@ -30,6 +30,7 @@ from benchmarks.esm import Container
 from benchmarks.throughput import scheduled_event
 
 IAM_PAGE = 100  # ListServerCertificates returns at most 100 per page unless MaxItems says otherwise
+ELB_PAGE = 50  # moto's DescribeLoadBalancers page (AWS's default page holds up to 400)
 SQS_BATCH = 10
 
 
@@ -62,21 +63,27 @@ def expected_scan_calls(n: int, expiring: int) -> dict[tuple[str, str], int]:
 def expected_discover_calls(lbs: int, classic: int = 0) -> dict[tuple[str, str], int]:
     """One rotation's listener lookup over L ALBs with one HTTPS listener each (and `classic` CLBs)."""
     return {
-        ("elbv2", "DescribeLoadBalancers"): max(1, math.ceil(lbs / 400)),
+        ("elbv2", "DescribeLoadBalancers"): max(1, math.ceil(lbs / ELB_PAGE)),
         ("elbv2", "DescribeListeners"): lbs,
         ("elbv2", "DescribeListenerCertificates"): lbs,
-        ("elb", "DescribeLoadBalancers"): max(1, math.ceil(classic / 400)),
+        ("elb", "DescribeLoadBalancers"): max(1, math.ceil(classic / ELB_PAGE)),
     }
 
 
-def _diff(after: dict[tuple[str, str], int], before: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+def _diff(
+    after: dict[tuple[str, str], int], before: dict[tuple[str, str], int]
+) -> dict[tuple[str, str], int]:
     return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
 
 
 def _calls_table(observed: dict[tuple[str, str], int], expected: dict[tuple[str, str], int] | None) -> str:
     keys = sorted(set(observed) | set(expected or {}))
-    rows = [[f"{s}:{a}", str(observed.get((s, a), 0)), str((expected or {}).get((s, a), "-"))] for s, a in keys]
-    rows.append(["total", str(sum(observed.values())), str(sum((expected or {}).values()) if expected else "-")])
+    rows = [
+        [f"{s}:{a}", str(observed.get((s, a), 0)), str((expected or {}).get((s, a), "-"))] for s, a in keys
+    ]
+    rows.append(
+        ["total", str(sum(observed.values())), str(sum((expected or {}).values()) if expected else "-")]
+    )
     return table(rows, ["call", "count", "expected"])
 
 
@@ -126,7 +133,9 @@ def run(
         patched_calls: dict[tuple[str, str], int] = {}
         if scan_patches:
             log(f"scan cost: patched scan ({', '.join(scan_patches)})")
-            with Container("ScanFunction", world.env, _log_path("scan-cost-patched"), scan_patches) as scanner:
+            with Container(
+                "ScanFunction", world.env, _log_path("scan-cost-patched"), scan_patches
+            ) as scanner:
                 scanner.call(scheduled_event())
                 before = calls.snapshot()
                 patched_scan = scanner.call(scheduled_event())
@@ -173,7 +182,11 @@ def run(
             f"   patched ({', '.join(scan_patches)}): {sum(patched_calls.values())} calls "
             f"({patched_calls.get(('iam', 'ListServerCertificateTags'), 0)} tag listings), "
             f"warm {fmt_s(patched_scan['seconds'])}"
-            + (f", {fmt_s(patched_scan['modelled']['seconds'])} with {latency_ms:.0f} ms per call" if latency else "")
+            + (
+                f", {fmt_s(patched_scan['modelled']['seconds'])} with {latency_ms:.0f} ms per call"
+                if latency
+                else ""
+            )
             + ("; same expiring/enqueued/pending as unpatched" if same else "; RESULTS DIFFER from unpatched")
         )
     lines.append("   one rotation's listener lookup (Endpoints.discover):")
@@ -181,7 +194,11 @@ def run(
     lines.append(
         f"   lookup wall time on the local stack: {fmt_s(discover['second_s'])} "
         f"({fmt_s(discover['first_s'])} with client creation), {discover['endpoints']} secure listeners"
-        + (f"; patched ({', '.join(discover_patches)}): {fmt_s(discover_patched['second_s'])}" if discover_patched else "")
+        + (
+            f"; patched ({', '.join(discover_patches)}): {fmt_s(discover_patched['second_s'])}"
+            if discover_patched
+            else ""
+        )
     )
     if modelled_discover:
         plain = modelled_discover["plain"]["second_s"]
@@ -224,7 +241,8 @@ def run(
 
 
 def _log_path(name: str) -> Any:
+    """Where a scan container's output goes (the functions' logs: 1000 metric lines per scan)."""
     import tempfile
     from pathlib import Path
 
-    return Path(tempfile.mkdtemp(prefix="certrotate-bench-")) / f"{name}.log"
+    return Path(tempfile.gettempdir()) / f"certrotate-bench-{name}.log"

@@ -96,16 +96,15 @@ def rotate_k(
     certificates = setup_certificates(world, k, prefix)
     with EventSourceMapping(world, concurrency=concurrency, patches=patches) as esm:
         log_dir = esm.containers[0].log_path.parent
-        with Container("ScanFunction", world.env, log_dir / "scan.log") as scanner:
-            with stopwatch() as total:
-                with stopwatch() as scan_time:
-                    reply = scanner.call(scheduled_event())
-                if "error" in reply:
-                    raise RuntimeError(f"the scan failed: {reply['error']} (see {log_dir})")
-                enqueued = reply["result"]["enqueued"]
-                if len(enqueued) != k:
-                    raise RuntimeError(f"the scan enqueued {len(enqueued)} of {k} certificates")
-                drain = esm.drain()
+        with Container("ScanFunction", world.env, log_dir / "scan.log") as scanner, stopwatch() as total:
+            with stopwatch() as scan_time:
+                reply = scanner.call(scheduled_event())
+            if "error" in reply:
+                raise RuntimeError(f"the scan failed: {reply['error']} (see {log_dir})")
+            enqueued = reply["result"]["enqueued"]
+            if len(enqueued) != k:
+                raise RuntimeError(f"the scan enqueued {len(enqueued)} of {k} certificates")
+            drain = esm.drain()
     cold = [{"import_s": i.import_s, "seconds": i.seconds} for i in drain.cold]
     return CertrotateRun(
         k=k,
@@ -128,8 +127,11 @@ def certbot_k(stack: Any, k: int, prefix: str | None = None) -> list[peer.Certbo
     for i in range(k):
         run = certbot.issue(f"{prefix}-{i}.example.com")
         if not run.ok:
-            raise RuntimeError(f"certbot failed for {run.name} (rc {run.rc}):\n{run.output}")
+            raise RuntimeError(
+                f"certbot failed for {run.name} (rc {run.rc}; its files are in {certbot.dir}):\n{run.output}"
+            )
         runs.append(run)
+    certbot.cleanup()
     return runs
 
 
@@ -274,4 +276,10 @@ def render(
             f"   where a warm certrotate rotation's time goes (cProfile, {fmt_s(total)} under the profiler):"
         )
         lines.append(table([[k, fmt_s(v)] for k, v in profile.items()]))
-    return {"name": "throughput", "results": summary, "breakdown": profile, "text": "\n".join(lines)}
+    return {
+        "name": "throughput",
+        "patches": patches or [],
+        "results": summary,
+        "breakdown": profile,
+        "text": "\n".join(lines),
+    }

@@ -71,8 +71,7 @@ def main() -> int:
 
     spec = lambda_runner.template().function(function_id)
     handler_loaded = False
-    invocation = 0
-    for line in sys.stdin:
+    for invocation, line in enumerate(sys.stdin):
         request = json.loads(line)
         if request.get("stop"):
             break
@@ -111,7 +110,6 @@ def main() -> int:
             reply["error"] = f"{type(exc).__name__}: {exc}"
             reply.setdefault("seconds", time.perf_counter() - started)
             reply["end"] = time.time()
-        invocation += 1
         out.write(json.dumps(reply) + "\n")
     out.close()
     return 0

@@ -109,7 +109,6 @@ def test_the_listener_lookup_costs_one_call_per_load_balancer_and_per_secure_lis
 def test_a_rotation_looks_the_listeners_up_once(aws: LocalStack, account: dict[str, Any]) -> None:
     if aws.pebble is None:
         pytest.skip("pebble not found: run `make deps`")
-    account["env"]["AWS_LAMBDA_FUNCTION_NAME"] = "RotateFunction"
 
     result = lambda_runner.invoke("RotateFunction", {"certificate_name": "count-0000"}, account["env"])
 
