@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from certrotate import planning
@@ -27,7 +28,7 @@ from certrotate.errors import (
     UnknownCertificate,
     UnmanagedCertificate,
 )
-from certrotate.model import ChangeKind, Endpoint, ServerCertificate
+from certrotate.model import CertificateFacts, ChangeKind, Endpoint, ServerCertificate
 from certrotate.names import (
     MANAGED_TAG,
     REPLACED_BY_TAG,
@@ -95,7 +96,7 @@ class RotationSettings:
     renew_before_days: int
     lease_seconds: int
     grace_seconds: int
-    trust_bundle: Any  # Path | None, read lazily
+    trust_bundle: Path | None  # None: certifi's roots
 
 
 class RotationService:
@@ -167,7 +168,7 @@ class RotationService:
             self._settings.lease_seconds,
         )
         try:
-            return self._run(old, facts.dns_names, decision, result, held, deadline)
+            return self._run(old, facts, decision, result, held, deadline)
         finally:
             held.release()
 
@@ -176,12 +177,13 @@ class RotationService:
     def _run(
         self,
         old: ServerCertificate,
-        dns_names: Sequence[str],
+        facts: CertificateFacts,
         decision: planning.RotationDecision,
         result: RotationResult,
         lease: _HeldLease,
         deadline: float,
     ) -> RotationResult:
+        dns_names = facts.dns_names
         # Re-read under the lease: a run that held it before us may have finished meanwhile.
         refreshed = self._store.get(old.name)
         if refreshed is None:
@@ -199,9 +201,7 @@ class RotationService:
 
         if decision.verdict is planning.Verdict.ISSUE:
             self._events.publish(EventType.ROTATION_STARTED, self._detail(old, dns_names, result))
-            replacement_meta = self._issue_and_upload(
-                old, dns_names, decision.replacement_name, result, deadline
-            )
+            replacement_meta = self._issue_and_upload(old, facts, decision.replacement_name, result, deadline)
             result.status = "rotated"
             result.new_certificate_name = replacement_meta.name
             lease.renew()
@@ -230,15 +230,13 @@ class RotationService:
     def _issue_and_upload(
         self,
         old: ServerCertificate,
-        dns_names: Sequence[str],
+        facts: CertificateFacts,
         name: str,
         result: RotationResult,
         deadline: float,
     ) -> ServerCertificate:
         self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
-        stored = self._store.get(old.name)
-        assert stored is not None
-        facts = facts_of(stored.body_pem)
+        dns_names = facts.dns_names
         key = planning.replacement_key(facts.key)
         try:
             issued = self._authority().issue(dns_names, key, self._dns, deadline=deadline)

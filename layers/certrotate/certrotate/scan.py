@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from certrotate import planning
@@ -108,7 +109,7 @@ class ScanService:
         self._complete_retirements(plan.pending_retirement, result)
         return result
 
-    def _enqueue(self, plan: planning.ScanPlan, result: ScanResult, now: Any) -> None:
+    def _enqueue(self, plan: planning.ScanPlan, result: ScanResult, now: datetime) -> None:
         messages: list[tuple[str, str, dict[str, Any]]] = []
         for cert in plan.to_enqueue:
             body = {

@@ -20,7 +20,6 @@ class EventBridgePublisher:
     def __init__(self, client: EventBridgeClient, bus_name: str) -> None:
         self._events = client
         self._bus = bus_name
-        self.published: list[dict[str, Any]] = []  # what this container sent, for reports and tests
 
     def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
         entry: Any = {
@@ -36,8 +35,6 @@ class EventBridgePublisher:
             return
         if response.get("FailedEntryCount"):
             logger.warning("EventBridge refused an event", extra={"detail_type": detail_type})
-            return
-        self.published.append({"detail-type": detail_type, "detail": dict(detail)})
 
 
 class NoEvents:
