@@ -231,7 +231,14 @@ class AcmeAuthority:
         authorizations: list[messages.AuthorizationResource],
         deadline: float,
     ) -> None:
+        """Poll until every authorization is settled. If any failed, deactivate the ones that became valid
+        (so the account holds no authorization for an order it abandoned) and name each failed name.
+
+        Authorizations still being validated are waited for, never deactivated mid-validation: pebble
+        deadlocks on that race, and a real CA gains nothing from it."""
         waiting = list(authorizations)
+        valid: list[messages.AuthorizationResource] = []
+        failures: list[str] = []
         attempt = 0
         while waiting:
             still: list[messages.AuthorizationResource] = []
@@ -240,16 +247,21 @@ class AcmeAuthority:
                 updated, response = client.poll(authz)
                 status = updated.body.status
                 if status == messages.STATUS_VALID:
-                    continue
-                if status == messages.STATUS_INVALID:
-                    reason = self._failure_reason(updated)
-                    self._deactivate(client, [a for a in waiting if a is not authz])
-                    raise IssuanceFailed(f"validation of {updated.body.identifier.value} failed: {reason}")
-                still.append(updated)
-                wait_at_least = max(wait_at_least, self._retry_after_seconds(response))
+                    valid.append(updated)
+                elif status == messages.STATUS_INVALID:
+                    name = updated.body.identifier.value
+                    failures.append(f"validation of {name} failed: {self._failure_reason(updated)}")
+                elif status in (messages.STATUS_PENDING, messages.STATUS_PROCESSING):
+                    still.append(updated)
+                    wait_at_least = max(wait_at_least, self._retry_after_seconds(response))
+                else:  # deactivated, expired or revoked by someone else
+                    failures.append(f"authorization of {updated.body.identifier.value} is {status}")
             waiting = still
             if waiting:
                 attempt = self._pause(attempt, wait_at_least, deadline, "authorizations to be validated")
+        if failures:
+            self._deactivate(client, valid)
+            raise IssuanceFailed("; ".join(failures))
 
     def _finalize(self, client: acme_client.ClientV2, order: messages.OrderResource, deadline: float) -> str:
         order = client.begin_finalization(order)
