@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
-from acme import messages
-from certrotate.adapters.acme import DEFAULT_RATE_LIMIT_WAIT, _retry_at, generate_private_key, split_fullchain
+import requests
+from certrotate.adapters.acme import (
+    DEFAULT_RATE_LIMIT_WAIT,
+    aware_utc,
+    generate_private_key,
+    retry_at,
+    split_fullchain,
+)
 from certrotate.errors import IssuanceFailed
 from certrotate.model import KeyKind, KeySpec
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from devstack.fixtures import LocalCA, make_certificate
-
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -46,20 +50,30 @@ def test_an_empty_fullchain_is_an_issuance_failure() -> None:
         split_fullchain("\n")
 
 
-def rate_limited(header: str | None) -> messages.Error:
-    error = messages.Error.with_code("rateLimited", detail="too many certificates")
-    error.retry_after_header = header  # type: ignore[attr-defined]
-    return error
+def response_with(header: str | None) -> requests.Response:
+    response = requests.Response()
+    response.status_code = 429
+    if header is not None:
+        response.headers["Retry-After"] = header
+    return response
 
 
 @pytest.mark.parametrize(
-    ("header", "expected"),
-    [
-        ("120", NOW + timedelta(seconds=120)),
-        ("Mon, 23 Nov 2026 15:00:00 GMT", datetime(2026, 11, 23, 15, 0, tzinfo=UTC)),
-        (None, NOW + DEFAULT_RATE_LIMIT_WAIT),
-        ("soon", NOW + DEFAULT_RATE_LIMIT_WAIT),
-    ],
+    ("header", "expected_seconds"),
+    [("120", 120), (None, DEFAULT_RATE_LIMIT_WAIT.total_seconds()), ("soon", 3600)],
 )
-def test_retry_after_is_read_from_seconds_or_a_date(header: str | None, expected: datetime) -> None:
-    assert _retry_at(rate_limited(header), NOW) == expected
+def test_retry_after_seconds_or_default_is_aware_utc(header: str | None, expected_seconds: float) -> None:
+    before = datetime.now(UTC)
+    when = retry_at(response_with(header), DEFAULT_RATE_LIMIT_WAIT)
+    assert when.tzinfo is UTC
+    assert abs((when - before).total_seconds() - expected_seconds) < 5
+
+
+def test_retry_after_as_an_http_date() -> None:
+    when = retry_at(response_with("Mon, 23 Nov 2026 15:00:00 GMT"), DEFAULT_RATE_LIMIT_WAIT)
+    assert when == datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+
+
+def test_naive_times_from_acme_are_local_times_made_aware() -> None:
+    naive_now = datetime.now()  # what acme's renewal_time and retry_after build on
+    assert abs((aware_utc(naive_now) - datetime.now(UTC)).total_seconds()) < 5

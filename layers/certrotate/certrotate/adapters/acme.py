@@ -1,9 +1,11 @@
-"""ACME (RFC 8555) issuance with DNS-01 in Route 53, on the `acme` package.
+"""ACME (RFC 8555) issuance with DNS-01 in Route 53, on the public API of the `acme` package (5.x).
 
 Imported only when an order is placed: `acme` and `josepy` cost ~150 ms of cold start.
-The `acme` package's own polling sleeps a second per poll; here polls follow our own short schedule and
-honour Retry-After. badNonce is retried more than acme's single retry. A rateLimited answer becomes
-RateLimited with the time the CA names, so the caller can hold back instead of looping.
+What the library does not do, and this module adds: authorizations polled on a short schedule (acme's
+`poll_authorizations` sleeps a second per poll and treats `processing` as settled) that honours Retry-After
+and the Lambda deadline; after a failed validation, the other authorizations waited for and the valid ones
+deactivated; more badNonce retries than acme's one; a rateLimited answer turned into RateLimited with the
+time the CA names, so the caller holds back instead of looping; `replaces` (RFC 9773) on new orders.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -19,9 +20,11 @@ from acme import client as acme_client
 from acme import crypto_util, messages
 from acme import errors as acme_errors
 from aws_lambda_powertools import Logger
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy import jwa, jwk
+from josepy.json_util import field
 
 from certrotate import planning
 from certrotate.adapters.secrets import AccountKeyStore
@@ -32,30 +35,71 @@ from certrotate.ports import DnsChallenges
 logger = Logger(child=True)
 
 USER_AGENT = "certrotate/0.1 (+acme-python)"
-BAD_NONCE_ATTEMPTS = 5
+BAD_NONCE_ATTEMPTS = 5  # acme's post() retries once; pebble rejects a share of nonces on purpose
 DEFAULT_RATE_LIMIT_WAIT = timedelta(hours=1)
 POLL_SCHEDULE = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)  # then 2 s; Retry-After wins when longer
-_PROBLEM = "urn:ietf:params:acme:error:"
+MAX_POLL_WAIT = 30.0  # a Retry-After longer than this while polling is the CA's guess, not a promise
 
 
-class _Network(acme_client.ClientNetwork):  # type: ignore[misc]
-    """acme's network layer, plus: more badNonce retries, and Retry-After kept on errors."""
+# --- What `acme` does not offer publicly: the only private name of it used anywhere (one place, each with
+# --- its reason). tests/unit/test_acme_adapter.py checks that no other underscore attribute of acme is used.
 
-    @classmethod
-    def _check_response(
-        cls, response: requests.Response, content_type: str | None = None
-    ) -> requests.Response:
-        try:
-            return super()._check_response(response, content_type=content_type)
-        except messages.Error as error:
-            error.retry_after_header = response.headers.get("Retry-After")  # type: ignore[attr-defined]
-            raise
+
+def ari_certificate_id(certificate: x509.Certificate) -> str:
+    """The certificate's ARI id (RFC 9773 section 4.1: base64url AKI keyIdentifier "." base64url serial).
+
+    acme computes it for `ClientV2.renewal_time` but exports it only under a private name; using that one
+    keeps our `replaces` and renewalInfo URLs identical to the library's own."""
+    return acme_client._renewal_info_path_component(certificate)
+
+
+# --- end of private touches -------------------------------------------------------------------------------
+
+
+class NewOrderReplacing(messages.NewOrder):
+    """A newOrder payload that may name the certificate it replaces (RFC 9773 section 5), which acme's
+    `new_order` cannot send."""
+
+    replaces: str = field("replaces", omitempty=True)
+
+
+def aware_utc(moment: datetime) -> datetime:
+    """acme hands out naive local times (`datetime.now()` + Retry-After); compare only aware UTC ones.
+    (Its HTTP-date branch yields naive UTC: the same thing on Lambda, whose local time is UTC.)"""
+    return moment.astimezone(UTC)
+
+
+def retry_at(response: requests.Response, default: timedelta) -> datetime:
+    """The time a response's Retry-After names (seconds or an HTTP date), else now + default."""
+    return aware_utc(acme_client.ClientV2.retry_after(response, int(default.total_seconds())))
+
+
+class _Network(acme_client.ClientNetwork):
+    """acme's network layer, plus: more badNonce retries, and rateLimited answers carry their Retry-After.
+
+    The last response is remembered through a `requests` response hook (public API of both libraries), so
+    an error can be read together with its headers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.last_response: requests.Response | None = None
+        self.session.hooks["response"].append(self._remember)
+
+    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.last_response = response
 
     def post(self, *args: Any, **kwargs: Any) -> requests.Response:
         for attempt in range(1, BAD_NONCE_ATTEMPTS + 1):
             try:
-                return self._post_once(*args, **kwargs)
+                return super().post(*args, **kwargs)  # which itself retries a badNonce once
             except messages.Error as error:
+                if error.code == "rateLimited":
+                    when = (
+                        retry_at(self.last_response, DEFAULT_RATE_LIMIT_WAIT)
+                        if self.last_response is not None
+                        else datetime.now(UTC) + DEFAULT_RATE_LIMIT_WAIT
+                    )
+                    raise RateLimited(_describe(error), when) from None
                 if error.code != "badNonce" or attempt == BAD_NONCE_ATTEMPTS:
                     raise
                 logger.debug("retrying after badNonce", extra={"attempt": attempt})
@@ -79,24 +123,13 @@ def generate_private_key(spec: KeySpec) -> SecretPem:
 
 
 def split_fullchain(fullchain_pem: str) -> tuple[str, str]:
-    marker = "-----END CERTIFICATE-----"
-    blocks = [b.strip() + "\n" + marker + "\n" for b in fullchain_pem.split(marker) if b.strip()]
-    if not blocks:
-        raise IssuanceFailed("the CA returned no certificate")
-    return blocks[0], "".join(blocks[1:])
-
-
-def _retry_at(error: messages.Error, now: datetime) -> datetime:
-    header = getattr(error, "retry_after_header", None)
-    if header:
-        try:
-            return now + timedelta(seconds=int(header))
-        except ValueError:
-            try:
-                return parsedate_to_datetime(header).astimezone(UTC)
-            except (TypeError, ValueError):
-                pass
-    return now + DEFAULT_RATE_LIMIT_WAIT
+    """(leaf, intermediates) as PEM, from the CA's full chain."""
+    try:
+        certificates = x509.load_pem_x509_certificates(fullchain_pem.encode())
+    except ValueError:
+        raise IssuanceFailed("the CA returned no certificate") from None
+    pems = [c.public_bytes(serialization.Encoding.PEM).decode() for c in certificates]
+    return pems[0], "".join(pems[1:])
 
 
 def _describe(error: BaseException) -> str:
@@ -135,14 +168,14 @@ class AcmeAuthority:
         stored = self._accounts.load() or {}
         key_json = stored.get("key")
         account_urls: dict[str, str] = dict(stored.get("accounts", {}))
+        key: jwk.JWK
         if key_json:
             key = jwk.JWK.json_loads(key_json)
         else:
             key = jwk.JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
         alg = jwa.ES256 if isinstance(key, jwk.JWKEC) else jwa.RS256
         net = _Network(key, alg=alg, user_agent=USER_AGENT, timeout=30)
-        directory = messages.Directory.from_json(net.get(self._directory_url).json())
-        client = acme_client.ClientV2(directory, net)
+        client = acme_client.ClientV2(acme_client.ClientV2.get_directory(self._directory_url, net), net)
         url = account_urls.get(self._directory_url)
         if url:
             net.account = messages.RegistrationResource(body=messages.Registration(), uri=url)
@@ -171,11 +204,15 @@ class AcmeAuthority:
         try:
             return self._issue(names, key, dns, deadline)
         except messages.Error as error:
-            if error.code == "rateLimited":
-                raise RateLimited(_describe(error), _retry_at(error, datetime.now(UTC))) from None
             raise IssuanceFailed(
                 f"the ACME CA refused the order for {', '.join(names)}: {_describe(error)}"
             ) from None
+        except acme_errors.TimeoutError:
+            raise IssuanceFailed(
+                "gave up waiting for the certificate: the invocation's time is running out"
+            ) from None
+        except acme_errors.IssuanceError as error:
+            raise IssuanceFailed(f"the CA abandoned the order: {_describe(error.error)}") from None
         except (acme_errors.Error, requests.RequestException) as error:
             raise IssuanceFailed(f"ACME issuance for {', '.join(names)} failed: {_describe(error)}") from None
 
@@ -186,7 +223,7 @@ class AcmeAuthority:
         assert self._account_key is not None
         private_key = generate_private_key(spec)
         csr = crypto_util.make_csr(bytes(private_key), list(names))
-        order = client.new_order(csr, profile=self._profile) if self._profile else client.new_order(csr)
+        order = self._new_order(client, csr, profile=self._profile, replaces=None)
 
         pending: list[tuple[messages.AuthorizationResource, messages.ChallengeBody]] = []
         values: dict[str, list[str]] = {}
@@ -221,9 +258,37 @@ class AcmeAuthority:
                 except Exception as exc:  # report, but do not hide the issuance's own outcome
                     logger.warning("DNS-01 records left behind", extra={"error": str(exc)})
 
-        fullchain = self._finalize(client, order, deadline)
-        leaf, chain = split_fullchain(fullchain)
+        order = client.begin_finalization(order)
+        # acme's own loop: it re-finalizes a `ready` order, honours Retry-After and stops at the deadline.
+        seconds_left = max(0.0, deadline - self._monotonic())
+        order = client.poll_finalization(
+            order, datetime.now() + timedelta(seconds=seconds_left)
+        )  # acme compares naive local times
+        leaf, chain = split_fullchain(order.fullchain_pem)
         return IssuedCertificate(certificate_pem=leaf, chain_pem=chain, private_key_pem=private_key)
+
+    @staticmethod
+    def _new_order(
+        client: acme_client.ClientV2, csr_pem: bytes, *, profile: str | None, replaces: str | None
+    ) -> messages.OrderResource:
+        """acme's `new_order`, with `replaces`: the payload is posted through the public network layer and
+        the authorizations are read with the public `poll`."""
+        csr = x509.load_pem_x509_csr(csr_pem)
+        dns_names, ip_addresses = crypto_util.get_identifiers_from_x509(csr.subject, csr.extensions)
+        identifiers = [messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=n) for n in dns_names]
+        identifiers += [messages.Identifier(typ=messages.IDENTIFIER_IP, value=str(a)) for a in ip_addresses]
+        payload = NewOrderReplacing(identifiers=identifiers, profile=profile or "", replaces=replaces or "")
+        response = client.net.post(
+            client.directory["newOrder"], payload, new_nonce_url=client.directory["newNonce"]
+        )
+        body = messages.Order.from_json(response.json())
+        authorizations = [
+            client.poll(messages.AuthorizationResource(uri=url, body=messages.Authorization()))[0]
+            for url in body.authorizations
+        ]
+        return messages.OrderResource(
+            body=body, uri=response.headers.get("Location"), authorizations=authorizations, csr_pem=csr_pem
+        )
 
     def _await_authorizations(
         self,
@@ -253,7 +318,7 @@ class AcmeAuthority:
                     failures.append(f"validation of {name} failed: {self._failure_reason(updated)}")
                 elif status in (messages.STATUS_PENDING, messages.STATUS_PROCESSING):
                     still.append(updated)
-                    wait_at_least = max(wait_at_least, self._retry_after_seconds(response))
+                    wait_at_least = max(wait_at_least, _seconds_until(retry_at(response, timedelta(0))))
                 else:  # deactivated, expired or revoked by someone else
                     failures.append(f"authorization of {updated.body.identifier.value} is {status}")
             waiting = still
@@ -263,38 +328,12 @@ class AcmeAuthority:
             self._deactivate(client, valid)
             raise IssuanceFailed("; ".join(failures))
 
-    def _finalize(self, client: acme_client.ClientV2, order: messages.OrderResource, deadline: float) -> str:
-        order = client.begin_finalization(order)
-        attempt = 0
-        while True:
-            response = client._post_as_get(order.uri)
-            body = messages.Order.from_json(response.json())
-            if body.status == messages.STATUS_VALID and body.certificate:
-                return str(client._post_as_get(body.certificate).text)
-            if body.status == messages.STATUS_INVALID:
-                raise IssuanceFailed(
-                    f"the CA abandoned the order: {_describe(body.error) if body.error else 'no reason'}"
-                )
-            if body.status == messages.STATUS_READY:
-                order = client.begin_finalization(order)
-            attempt = self._pause(attempt, self._retry_after_seconds(response), deadline, "the certificate")
-
     def _pause(self, attempt: int, at_least: float, deadline: float, what: str) -> int:
-        delay = max(POLL_SCHEDULE[min(attempt, len(POLL_SCHEDULE) - 1)], at_least)
+        delay = max(POLL_SCHEDULE[min(attempt, len(POLL_SCHEDULE) - 1)], min(at_least, MAX_POLL_WAIT))
         if self._monotonic() + delay > deadline:
             raise IssuanceFailed(f"gave up waiting for {what}: the invocation's time is running out")
         self._sleep(delay)
         return attempt + 1
-
-    @staticmethod
-    def _retry_after_seconds(response: requests.Response) -> float:
-        header = response.headers.get("Retry-After")
-        if not header:
-            return 0.0
-        try:
-            return min(float(header), 30.0)
-        except ValueError:
-            return 0.0
 
     @staticmethod
     def _failure_reason(authz: messages.AuthorizationResource) -> str:
@@ -313,3 +352,7 @@ class AcmeAuthority:
                 client.deactivate_authorization(authz)
             except Exception as exc:
                 logger.warning("could not deactivate an authorization", extra={"error": _describe(exc)})
+
+
+def _seconds_until(moment: datetime) -> float:
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
