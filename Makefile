@@ -8,7 +8,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps venv test unit integration e2e lint typecheck template-lint demo bench build clean
+A2C_VENV := .venv-a2c
+A2C_STAMP := $(A2C_VENV)/.installed
+A2C_VERSION := 0.46.*
+
+.PHONY: help deps venv a2c test unit integration e2e lint typecheck template-lint demo bench build clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -28,6 +32,14 @@ $(STAMP): requirements-dev.txt layers/certrotate/requirements.txt
 
 venv: $(STAMP) ## Create the development virtual environment
 
+$(A2C_STAMP):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
+	@test -x $(A2C_VENV)/bin/python || $(PYTHON) -m venv $(A2C_VENV)
+	@$(A2C_VENV)/bin/python -m pip install -q --disable-pip-version-check 'acme2certifier==$(A2C_VERSION)'
+	@touch $(A2C_STAMP)
+
+a2c: $(A2C_STAMP) ## Install acme2certifier (the local CA with ARI, profiles, EAB) in its own virtualenv
+
 lint: venv ## Lint and format-check the code (ruff)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -44,13 +56,13 @@ template-lint: ## Lint the SAM template (sam validate --lint, cfn-lint, checkov)
 unit: venv ## Unit tests: pure logic, no AWS
 	$(BIN)/pytest tests/unit
 
-integration: venv deps ## Adapter and moto-fix tests against a moto server over HTTP
+integration: venv deps a2c ## Adapter and moto-fix tests against a moto server over HTTP
 	$(BIN)/pytest tests/integration
 
-e2e: venv deps ## End-to-end tests: handlers on moto + pebble + DNS from Route 53
+e2e: venv deps a2c ## End-to-end tests: handlers on moto + pebble + DNS from Route 53
 	$(BIN)/pytest tests/e2e
 
-test: venv deps ## Install everything needed and run lint, types and all test tiers
+test: venv deps a2c ## Install everything needed and run lint, types and all test tiers
 	$(MAKE) --no-print-directory lint typecheck
 	$(BIN)/pytest tests/unit tests/integration tests/e2e
 
@@ -64,4 +76,4 @@ build: ## sam build (offline) into .aws-sam/
 	bash scripts/lint-template.sh --build-only
 
 clean: ## Remove virtual environments and build output
-	rm -rf $(VENV) .venv-tools .venv-bench .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(A2C_VENV) .venv-tools .venv-bench .aws-sam .pytest_cache .mypy_cache .ruff_cache

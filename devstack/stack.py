@@ -214,3 +214,16 @@ class LocalStack:
         self.faults.clear()
         self.calls.reset()
         moto_fixes.reset_settings()
+
+
+def start_dns_on_port_53() -> Route53DnsServer:
+    """A DNS server on port 53 (acme2certifier asks resolver IPs only) of 127.0.0.2, or of the next loopback
+    address whose port 53 is free: stacks of other test runs on the same machine may hold the first.
+    It reads the same fake Route 53 as the stack's own DNS server (moto runs in this process)."""
+    last_error: Exception | None = None
+    for last_octet in range(2, 40):
+        try:
+            return Route53DnsServer(address=f"127.0.0.{last_octet}", port=53).start()
+        except RuntimeError as error:
+            last_error = error
+    raise RuntimeError(f"no loopback address with a free port 53 (port 53 needs root): {last_error}")

@@ -1,0 +1,365 @@
+"""Runs acme2certifier (PyPI, in its own virtualenv) as a second local ACME CA: one that speaks ARI
+(RFC 9773 renewalInfo), profiles (`classic` 90 days, `shortlived` 6 days) and External Account Binding,
+which Debian's pebble 2.4.0 does not.
+
+It is served on 127.0.0.1 over TLS by a small wsgiref script (its own `__main__` binds 0.0.0.0:80), with a
+SQLite database, an openssl CA whose key is made at every start, and DNS-01 validated against the devstack's
+DNS server. acme2certifier takes resolver IPs only (port 53), so the DNS server it asks listens on port 53
+of a loopback address of its own (127.0.0.2, or the next free one when another stack holds it).
+
+What tests may change while it runs (`reconfigure`): the ARI window forced into the past (`renewal_force`,
+what a CA does when it must revoke) and whether EAB is required. The running server re-reads its
+configuration on a request to `/devstack/reload`; `/devstack/requests` counts the requests it served
+(by method and path), which lets a test count ARI fetches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from devstack.fixtures import cert_to_pem, key_to_pem
+from devstack.pebble import write_tls_files
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_VENV = REPO_ROOT / ".venv-a2c"
+PROFILES = {"classic": 90, "shortlived": 6}  # profile name -> certificate validity in days
+RENEWAL_INFO_PATH = "/acme/renewal-info/"
+EAB_KID = "devstack-kid"
+_HOST = "127.0.0.1"
+
+# Run by the acme2certifier virtualenv's interpreter: serve the WSGI app over TLS on a free port of
+# 127.0.0.1, say which port on stdout, re-read the configuration on /devstack/reload, count requests on
+# /devstack/requests.
+_SERVER_SCRIPT = r"""
+import json, os, ssl, sys, threading
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+host, certfile, keyfile = sys.argv[1:4]
+from acme2certifier.share import acme2certifier_wsgi as a2c
+from acme2certifier.acme_srv.helpers.config import load_config_cache_clear
+
+counts = {}
+lock = threading.Lock()
+
+def reload_config():
+    config = a2c.CONFIG  # the parser every request reads: refill it in place
+    for section in config.sections():
+        config.remove_section(section)
+    for option in list(config.defaults()):
+        config.remove_option("DEFAULT", option)
+    config.read(os.environ["ACME_SRV_CONFIGFILE"])
+    load_config_cache_clear()
+
+def app(environ, start_response):
+    path = environ.get("PATH_INFO", "")
+    if path == "/devstack/reload":
+        reload_config()
+        start_response("204 No Content", [])
+        return [b""]
+    if path == "/devstack/requests":
+        with lock:
+            body = json.dumps(counts).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+    with lock:
+        key = environ["REQUEST_METHOD"] + " " + path
+        counts[key] = counts.get(key, 0) + 1
+    return a2c.application(environ, start_response)
+
+class Handler(WSGIRequestHandler):
+    def get_environ(self):
+        environ = super().get_environ()
+        environ["HTTPS"] = "on"  # the URLs it hands out are https://
+        return environ
+
+    def log_message(self, *args):
+        pass
+
+server = make_server(host, 0, app, handler_class=Handler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(certfile, keyfile)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print(f"listening {server.server_port}", flush=True)
+server.serve_forever()
+"""
+
+
+class Acme2CertifierNotFoundError(RuntimeError):
+    pass
+
+
+class Acme2CertifierStartError(RuntimeError):
+    pass
+
+
+class Acme2Certifier:
+    """`with Acme2Certifier(dns_address="127.0.0.2") as ca: ca.directory_url ...`
+
+    dns_address: the loopback address whose port 53 answers DNS from Route 53 (IPs only, see above).
+    renewal_force: the ARI window of every certificate lies in the past ("renew now").
+    eab_required: accounts must be bound to the EAB key `EAB_KID` (`eab_hmac_key`).
+    retry_after_seconds: the Retry-After of renewalInfo answers.
+    """
+
+    def __init__(
+        self,
+        dns_address: str,
+        *,
+        venv: Path | None = None,
+        renewal_force: bool = False,
+        eab_required: bool = False,
+        retry_after_seconds: int = 3600,
+        startup_timeout: float = 20.0,
+    ) -> None:
+        self.dns_address = dns_address
+        self.venv = venv or Path(os.environ.get("CERTROTATE_A2C_VENV", DEFAULT_VENV))
+        self.renewal_force = renewal_force
+        self.eab_required = eab_required
+        self.retry_after_seconds = retry_after_seconds
+        self.startup_timeout = startup_timeout
+        self.eab_hmac_key = secrets.token_urlsafe(32)  # base64url, as EAB wants it
+        self.port = 0
+        self.startup_seconds = 0.0  # measured: tests keep the cost of a CA small
+        self._process: subprocess.Popen[str] | None = None
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self._ssl: ssl.SSLContext | None = None
+
+    # -- paths and URLs ----
+
+    @property
+    def workdir(self) -> Path:
+        if self._workdir is None:
+            raise RuntimeError("acme2certifier is not running")
+        return Path(self._workdir.name)
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{_HOST}:{self.port}"
+
+    @property
+    def directory_url(self) -> str:
+        return f"{self.base_url}/directory"
+
+    @property
+    def tls_ca_path(self) -> str:
+        """PEM of the CA behind its HTTPS certificate: what REQUESTS_CA_BUNDLE must name."""
+        return str(self.workdir / "tls-ca.pem")
+
+    @property
+    def issuer_roots_path(self) -> str:
+        """PEM of the root it issues under: what ISSUER_TRUST_BUNDLE must name."""
+        return str(self.workdir / "ca-root.pem")
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "acme2certifier.log"
+
+    # -- lifecycle ----
+
+    def start(self) -> Acme2Certifier:
+        python = self.venv / "bin" / "python"
+        if not python.exists():
+            raise Acme2CertifierNotFoundError(
+                f"acme2certifier's virtualenv {self.venv} is missing: run `make a2c`"
+            )
+        started = time.monotonic()
+        self._workdir = tempfile.TemporaryDirectory(prefix="devstack-a2c-")
+        try:
+            write_tls_files(self.workdir, "devstack acme2certifier TLS CA")
+            self._ssl = ssl.create_default_context(cafile=self.tls_ca_path)
+            self._write_issuing_ca()
+            self._write_config()
+            (self.workdir / "server.py").write_text(_SERVER_SCRIPT)
+            self._launch(python)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - started
+        return self
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        if process is not None and process.stdout is not None:
+            process.stdout.close()
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
+
+    def __enter__(self) -> Acme2Certifier:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- what tests change and read ----
+
+    def reconfigure(self, *, renewal_force: bool | None = None, eab_required: bool | None = None) -> None:
+        """Change settings of the running server (no restart: it re-reads its configuration)."""
+        if renewal_force is not None:
+            self.renewal_force = renewal_force
+        if eab_required is not None:
+            self.eab_required = eab_required
+        self._write_config()
+        self._request("/devstack/reload")
+
+    def request_counts(self) -> dict[str, int]:
+        """Requests served so far, by `METHOD /path`."""
+        counts: dict[str, int] = json.loads(self._request("/devstack/requests"))
+        return counts
+
+    def renewal_info_gets(self) -> int:
+        return sum(
+            n for key, n in self.request_counts().items() if key.startswith(f"GET {RENEWAL_INFO_PATH}")
+        )
+
+    def orders_placed(self) -> int:
+        return sum(n for key, n in self.request_counts().items() if key == "POST /acme/neworders")
+
+    # -- internals ----
+
+    def _request(self, path: str, timeout: float = 5.0) -> str:
+        with urllib.request.urlopen(f"{self.base_url}{path}", context=self._ssl, timeout=timeout) as response:
+            body: bytes = response.read()
+            return body.decode()
+
+    def _write_issuing_ca(self) -> None:
+        """A root that issues directly (a new key at every start, like pebble's)."""
+        now = dt.datetime.now(dt.UTC)
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "devstack acme2certifier root")])
+        root = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        (self.workdir / "ca-key.pem").write_text(key_to_pem(key))
+        Path(self.issuer_roots_path).write_text(cert_to_pem(root))
+        (self.workdir / "certs").mkdir()
+        (self.workdir / "eab.json").write_text(json.dumps({EAB_KID: self.eab_hmac_key}))
+
+    def _write_config(self) -> None:
+        work = self.workdir
+        sections: dict[str, Mapping[str, object]] = {
+            "DEFAULT": {"debug": False, "dns_server_list": json.dumps([self.dns_address])},
+            "Nonce": {"nonce_check_disable": False},
+            "DBhandler": {
+                "handler_module": "acme2certifier.dbhandlers.wsgi_handler",
+                "dbfile": work / "acme_srv.db",
+            },
+            "Challenge": {"dns_validation_pause_timer": 0},
+            "Order": {
+                "profiles": json.dumps({name: f"{days} days" for name, days in PROFILES.items()}),
+                "profiles_check_disable": False,
+                "profile_cahandler": json.dumps({name: name for name in PROFILES}),
+            },
+            "Renewalinfo": {
+                "renewal_force": self.renewal_force,
+                "retry_after_timeout": self.retry_after_seconds,
+                # The window opens with a third of the lifetime left, as a public CA's does.
+                "renewalthreshold_pctg": 66.67,
+            },
+            "CAhandler": {"multi_handler": True, "default_handler": "classic"},
+        }
+        for name, days in PROFILES.items():
+            sections[f"CAhandler:{name}"] = {
+                "handler_module": "acme2certifier.cahandlers.openssl_ca_handler",
+                "issuing_ca_key": work / "ca-key.pem",
+                "issuing_ca_cert": self.issuer_roots_path,
+                "issuing_ca_crl": work / "ca.crl",
+                "cert_save_path": work / "certs",
+                "cert_validity_days": days,
+                # Without it a CSR with names only in its SAN yields an empty subject with a non-critical SAN.
+                "cn_enforce": True,
+            }
+        if self.eab_required:
+            sections["EABhandler"] = {
+                "eab_handler_module": "acme2certifier.eabhandlers.json_handler",
+                "key_file": work / "eab.json",
+            }
+        text = "".join(
+            f"[{section}]\n" + "".join(f"{key}: {value}\n" for key, value in options.items()) + "\n"
+            for section, options in sections.items()
+        )
+        (work / "acme_srv.cfg").write_text(text)
+
+    def _launch(self, python: Path) -> None:
+        env = {**os.environ, "ACME_SRV_CONFIGFILE": str(self.workdir / "acme_srv.cfg")}
+        env.pop("PYTHONPATH", None)  # its own packages only
+        with self.log_path.open("w") as log:
+            self._process = subprocess.Popen(
+                [str(python), str(self.workdir / "server.py"), _HOST, *self._tls_files()],
+                cwd=self.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+        assert self._process.stdout is not None
+        deadline = time.monotonic() + self.startup_timeout
+        line = self._process.stdout.readline()  # the server's first line names its port
+        if not line.startswith("listening "):
+            raise Acme2CertifierStartError(f"acme2certifier did not start:\n{self._log_tail()}")
+        self.port = int(line.split()[1])
+        while time.monotonic() < deadline:
+            try:
+                if "newOrder" in json.loads(self._request("/directory", timeout=2.0)):
+                    return
+            except (OSError, ValueError):
+                time.sleep(0.05)
+        raise Acme2CertifierStartError(f"acme2certifier did not answer its directory:\n{self._log_tail()}")
+
+    def _tls_files(self) -> list[str]:
+        return [str(self.workdir / "tls-cert.pem"), str(self.workdir / "tls-key.pem")]
+
+    def _log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
