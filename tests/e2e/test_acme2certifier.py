@@ -48,3 +48,59 @@ def test_a_rotation_is_issued_by_acme2certifier(a2c_world: World, a2c: Acme2Cert
     leaf = leaf_of(a2c_world, result["new_certificate_name"])
     lifetime = leaf.not_valid_after_utc - leaf.not_valid_before_utc
     assert 89 <= lifetime.days <= 90  # the `classic` profile
+
+
+RENEWAL_TAG = "certrotate:renewal"  # spelled out, as the contract's names are in devstack.fixtures
+
+
+def issued_by_a2c(world: World) -> str:
+    """A managed certificate that acme2certifier issued (ARI answers only for its own certificates)."""
+    world.seed("site", ["site.example.com"], days_left=5)
+    return str(world.rotate("site")["new_certificate_name"])
+
+
+def expire_the_ask(world: World, name: str) -> None:
+    """What Retry-After's passing looks like to the next scan: the kept answer's `ask` time is behind us."""
+    value = world.tags(name)[RENEWAL_TAG]
+    fields = dict(part.split("=", 1) for part in value.split())
+    fields["ask"] = "2000-01-01T00:00:00Z"
+    world.iam.tag_server_certificate(
+        ServerCertificateName=name,
+        Tags=[{"Key": RENEWAL_TAG, "Value": " ".join(f"{k}={v}" for k, v in fields.items())}],
+    )
+
+
+def test_a_window_still_ahead_rotates_nothing_and_the_ca_is_asked_once_per_retry_after(
+    a2c_world: World, a2c: Acme2Certifier
+) -> None:
+    name = issued_by_a2c(a2c_world)
+    a2c_world.env["RENEW_BEFORE_DAYS"] = "1"  # the floor alone would say "not yet" for 89 days
+    before = a2c.renewal_info_gets()
+    first = a2c_world.scan()
+    assert name not in first["expiring"] and first["enqueued"] == []
+    assert a2c.renewal_info_gets() == before + 1
+    kept = a2c_world.tags(name)[RENEWAL_TAG]
+    assert kept.startswith("source=ari ") and "," not in kept and len(kept) <= 256
+    for _ in range(2):  # within Retry-After: the tag answers, the CA is not asked
+        assert a2c_world.scan()["enqueued"] == []
+    assert a2c.renewal_info_gets() == before + 1
+
+
+def test_a_window_moved_into_the_past_rotates_at_the_next_scan_after_retry_after(
+    a2c_world: World, a2c: Acme2Certifier
+) -> None:
+    name = issued_by_a2c(a2c_world)
+    a2c_world.env["RENEW_BEFORE_DAYS"] = "1"
+    assert a2c_world.scan()["enqueued"] == []
+    a2c.reconfigure(renewal_force=True)  # the CA must revoke: "renew now"
+    assert a2c_world.scan()["enqueued"] == [], "not asked again before Retry-After"
+    expire_the_ask(a2c_world, name)
+    orders = a2c.orders_placed()
+    scan = a2c_world.scan()
+    assert scan["enqueued"] == [name], "the floor says 'not yet' (89 days left); the CA's window decides"
+    assert any("the CA asks for renewal now" in note for note in scan["notes"])
+    result = a2c_world.rotate_from_queue(a2c_world.receive())
+    assert result == {"batchItemFailures": []}
+    assert a2c.orders_placed() == orders + 1
+    assert name not in a2c_world.certificates(), "replaced and retired (no grace in these tests)"
+    assert any(n.startswith("site-cr") and n != name for n in a2c_world.certificates())

@@ -79,6 +79,8 @@ class CertificateFacts:
     dns_names: tuple[str, ...]
     key: KeySpec
     not_after: datetime
+    not_before: datetime | None = None
+    ari_id: str | None = None  # RFC 9773 certificate id (None: the certificate has no AKI keyIdentifier)
 
 
 class EndpointKind(StrEnum):

@@ -13,6 +13,9 @@ REPLACED_BY_TAG = "certrotate:replaced-by"
 SERVED_SINCE_TAG = "certrotate:replacement-served-since"
 # On a managed certificate: no order before this time (ISO 8601), set when the CA said "rate limited".
 RETRY_AFTER_TAG = "certrotate:retry-after"
+# On a managed certificate: when to renew it and when to ask the CA again (ARI, RFC 9773), as the scan last
+# learnt it: "source=ari start=<ISO> end=<ISO> at=<ISO> ask=<ISO>" (tag values allow no commas).
+RENEWAL_TAG = "certrotate:renewal"
 
 METRICS_NAMESPACE_DEFAULT = "CertRotate"
 SERVICE_NAME_DEFAULT = "certrotate"

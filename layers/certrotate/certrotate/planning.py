@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -20,6 +20,7 @@ from certrotate.model import (
     KeySpec,
     ServerCertificate,
 )
+from certrotate.names import RENEWAL_TAG
 
 MAX_NAME_LENGTH = 128  # IAM's limit on server certificate names
 _SUFFIX = re.compile(r"-cr[0-9a-f]{8}$")
@@ -30,9 +31,113 @@ def days_to_expiry(expiration: datetime, now: datetime) -> float:
     return round((expiration - now).total_seconds() / 86_400, 2)
 
 
-def is_due(certificate: ServerCertificate, now: datetime, renew_before_days: int) -> bool:
-    """Due when its expiry is fewer than `renew_before_days` days away (expired ones included)."""
-    return certificate.expiration - now < timedelta(days=renew_before_days)
+def is_due(certificate: ServerCertificate, now: datetime, renew_before_days: int | None) -> bool:
+    return renewal_due(certificate, now, renew_before_days)[0]
+
+
+def renewal_due(
+    certificate: ServerCertificate, now: datetime, renew_before_days: int | None
+) -> tuple[bool, str]:
+    """Whether a certificate is due, and why. `RENEW_BEFORE_DAYS` is the operator's floor: within it a
+    certificate is always due. Beyond it, the renewal time the scan learnt from the CA (ARI, kept in the
+    RENEWAL_TAG) decides; a certificate without one is due only within the floor."""
+    days = days_to_expiry(certificate.expiration, now)
+    if renew_before_days is not None and certificate.expiration - now < timedelta(days=renew_before_days):
+        return True, f"expires in {days} days (threshold {renew_before_days})"
+    schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG))
+    if schedule is not None:
+        at = f"{schedule.renew_at:%Y-%m-%d %H:%M}Z"
+        if now >= schedule.renew_at:
+            return True, f"{schedule.describe()} says renew from {at}"
+        return False, f"{schedule.describe()} says renew at {at} ({days} days to expiry)"
+    floor = f"not within {renew_before_days}" if renew_before_days is not None else "no renewal window known"
+    return False, f"expires in {days} days, {floor}"
+
+
+# --- renewal time: ARI (RFC 9773) and the lifetime rule ---------------------------------------------------
+
+ARI_MIN_RETRY = timedelta(minutes=1)  # RFC 9773 section 4.3: clients clamp Retry-After to sane bounds
+ARI_MAX_RETRY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalSchedule:
+    """When to renew a certificate and when to ask again, as last learnt (kept in RENEWAL_TAG)."""
+
+    source: str  # "ari": the CA's suggestedWindow; "lifetime": the CA could not answer
+    window_start: datetime
+    window_end: datetime
+    renew_at: datetime
+    next_ask: datetime
+
+    def tag_value(self) -> str:
+        def iso(moment: datetime) -> str:
+            return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        return (
+            f"source={self.source} start={iso(self.window_start)} end={iso(self.window_end)} "
+            f"at={iso(self.renew_at)} ask={iso(self.next_ask)}"
+        )
+
+    def describe(self) -> str:
+        if self.source == "lifetime":
+            return "the lifetime rule (the CA had no renewal window for it)"
+        start, end = (f"{m:%Y-%m-%d %H:%M}Z" for m in (self.window_start, self.window_end))
+        return f"the CA's renewal window {start} .. {end}"
+
+    @classmethod
+    def parse(cls, value: str | None) -> RenewalSchedule | None:
+        """None when absent or unreadable (a hand-edited tag must not crash a scan: it is asked again)."""
+        if not value:
+            return None
+        fields: Mapping[str, str] = dict(part.split("=", 1) for part in value.split() if "=" in part)
+        try:
+            moments = [
+                datetime.fromisoformat(fields[key].replace("Z", "+00:00"))
+                for key in ("start", "end", "at", "ask")
+            ]
+        except (KeyError, ValueError):
+            return None
+        if any(m.tzinfo is None for m in moments):
+            return None
+        return cls(fields.get("source", "ari"), *moments)
+
+
+def clamp_retry(next_ask: datetime, now: datetime) -> datetime:
+    return min(max(next_ask, now + ARI_MIN_RETRY), now + ARI_MAX_RETRY)
+
+
+def schedule_from_window(
+    start: datetime, end: datetime, *, retry_after: datetime, now: datetime, random_fraction: float
+) -> RenewalSchedule:
+    """RFC 9773 section 4.2: a random point in the suggested window, or now when the window has begun (or
+    lies wholly in the past: what a CA does when it must revoke). Ask again after Retry-After, clamped."""
+    renew_at = now if start <= now else start + (end - start) * min(max(random_fraction, 0.0), 1.0)
+    return RenewalSchedule("ari", start, end, renew_at, clamp_retry(retry_after, now))
+
+
+def lifetime_renewal_time(not_before: datetime, not_after: datetime) -> datetime:
+    """Without ARI: renew with a third of the lifetime left, half of it for lifetimes under 10 days
+    (certbot 4's rule: a 6-day certificate renews after 3 days, a 90-day one after 60)."""
+    lifetime = not_after - not_before
+    return not_after - (lifetime / 2 if lifetime < timedelta(days=10) else lifetime / 3)
+
+
+def schedule_from_lifetime(
+    not_before: datetime, not_after: datetime, *, next_ask: datetime, now: datetime
+) -> RenewalSchedule:
+    """When the CA offers ARI but cannot answer for this certificate: the lifetime rule, asked again later."""
+    renew_at = lifetime_renewal_time(not_before, not_after)
+    return RenewalSchedule("lifetime", renew_at, not_after, renew_at, clamp_retry(next_ask, now))
+
+
+def needs_renewal_info(certificate: ServerCertificate, now: datetime) -> bool:
+    """Whether the scan should ask the CA about this certificate now: never asked, unreadable answer, or
+    its Retry-After has passed. Expired certificates are never asked (RFC 9773 section 4.3)."""
+    if not certificate.managed or certificate.replaced_by or certificate.expiration <= now:
+        return False
+    schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG))
+    return schedule is None or now >= schedule.next_ask
 
 
 # --- naming ----------------------------------------------------------------------------------------------
@@ -111,7 +216,7 @@ def decide_rotation(
     existing_replacement: ServerCertificate | None,
     *,
     now: datetime,
-    renew_before_days: int,
+    renew_before_days: int | None,
     force: bool,
 ) -> RotationDecision:
     """What a rotation of a managed certificate should do. `existing_replacement` is the certificate at the
@@ -131,13 +236,12 @@ def decide_rotation(
             name,
         )
     days = days_to_expiry(certificate.expiration, now)
-    if is_due(certificate, now, renew_before_days):
-        return RotationDecision(
-            Verdict.ISSUE, f"expires in {days} days (threshold {renew_before_days})", name
-        )
+    due, why = renewal_due(certificate, now, renew_before_days)
+    if due:
+        return RotationDecision(Verdict.ISSUE, why, name)
     if force:
         return RotationDecision(Verdict.ISSUE, f"forced ({days} days to expiry)", name)
-    return RotationDecision(Verdict.NOT_DUE, f"expires in {days} days, not within {renew_before_days}", name)
+    return RotationDecision(Verdict.NOT_DUE, why, name)
 
 
 # --- endpoints -------------------------------------------------------------------------------------------
@@ -249,7 +353,11 @@ class ScanPlan:
 
 
 def plan_scan(
-    certificates: Sequence[ServerCertificate], *, now: datetime, renew_before_days: int, lease_seconds: int
+    certificates: Sequence[ServerCertificate],
+    *,
+    now: datetime,
+    renew_before_days: int | None,
+    lease_seconds: int,
 ) -> ScanPlan:
     by_name = {c.name: c for c in certificates}
     expiring: list[ServerCertificate] = []

@@ -66,8 +66,35 @@ class DnsChallenges(Protocol):
 
 class CertificateAuthority(Protocol):
     def issue(
-        self, names: Sequence[str], key: KeySpec, dns: DnsChallenges, *, deadline: float
+        self,
+        names: Sequence[str],
+        key: KeySpec,
+        dns: DnsChallenges,
+        *,
+        deadline: float,
+        replaces: str | None = None,  # the ARI id of the certificate this order replaces (RFC 9773)
     ) -> IssuedCertificate: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalWindow:
+    """A CA's ARI answer (RFC 9773): aware UTC times."""
+
+    start: datetime
+    end: datetime
+    retry_after: datetime
+    explanation_url: str | None = None
+
+
+class RenewalInfoUnavailable(Exception):
+    def __init__(self, reason: str, retry_after: datetime) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class RenewalInfoSource(Protocol):
+    def offered(self) -> bool: ...  # whether the CA serves renewalInfo at all
+    def window(self, ari_id: str) -> RenewalWindow: ...  # raises RenewalInfoUnavailable
 
 
 @dataclass(frozen=True, slots=True)

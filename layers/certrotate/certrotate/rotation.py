@@ -93,7 +93,7 @@ class RotationResult:
 
 @dataclass(frozen=True, slots=True)
 class RotationSettings:
-    renew_before_days: int
+    renew_before_days: int | None
     lease_seconds: int
     grace_seconds: int
     trust_bundle: Path | None  # None: certifi's roots
@@ -239,7 +239,9 @@ class RotationService:
         dns_names = facts.dns_names
         key = planning.replacement_key(facts.key)
         try:
-            issued = self._authority().issue(dns_names, key, self._dns, deadline=deadline)
+            issued = self._authority().issue(
+                dns_names, key, self._dns, deadline=deadline, replaces=facts.ari_id
+            )
         except RateLimited as exc:
             # Remember when the CA lets us try again, so neither scans nor retries hammer it meanwhile.
             self._store.tag(old.name, {RETRY_AFTER_TAG: exc.retry_at.isoformat()})

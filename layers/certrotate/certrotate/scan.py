@@ -3,15 +3,30 @@ are due, and the retirements that rotations left pending."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from aws_lambda_powertools import Logger
+
 from certrotate import planning
+from certrotate.errors import ValidationFailed
 from certrotate.model import Endpoint, ServerCertificate
-from certrotate.names import EventType
-from certrotate.ports import CertificateStore, Clock, Endpoints, EventPublisher, RotationQueue
+from certrotate.names import RENEWAL_TAG, EventType
+from certrotate.ports import (
+    CertificateStore,
+    Clock,
+    Endpoints,
+    EventPublisher,
+    RenewalInfoSource,
+    RenewalInfoUnavailable,
+    RotationQueue,
+)
+from certrotate.validation import facts_of
+
+logger = Logger(child=True)
 
 
 @dataclass(slots=True)
@@ -54,7 +69,7 @@ class ScanResult:
 
 @dataclass(frozen=True, slots=True)
 class ScanSettings:
-    renew_before_days: int
+    renew_before_days: int | None
     lease_seconds: int
     grace_seconds: int
 
@@ -69,7 +84,12 @@ class ScanService:
         events: EventPublisher,
         clock: Clock,
         settings: ScanSettings,
+        renewal_info: Callable[[], RenewalInfoSource] | None = None,
+        random_fraction: Callable[[], float] = random.random,
     ) -> None:
+        self._renewal_info_factory = renewal_info
+        self._renewal_info: RenewalInfoSource | None = None
+        self._random_fraction = random_fraction
         self._store = store
         self._endpoints = endpoints
         self._queue = queue
@@ -82,6 +102,9 @@ class ScanService:
         listed = self._store.list_certificates()
         tags = self._store.tags_of_many([c.name for c in listed])
         certificates = [replace(c, tags=tags[c.name]) for c in listed]
+        notes: list[str] = []
+        if not dry_run:
+            certificates = self._ask_the_ca(certificates, now, notes)
         plan = planning.plan_scan(
             certificates,
             now=now,
@@ -102,12 +125,86 @@ class ScanService:
             server_certificates=used,
             quota=quota,
             dry_run=dry_run,
+            notes=notes,
         )
         if dry_run:
             return result
         self._enqueue(plan, result, now)
         self._complete_retirements(plan.pending_retirement, result)
         return result
+
+    def _ask_the_ca(
+        self, certificates: list[ServerCertificate], now: datetime, notes: list[str]
+    ) -> list[ServerCertificate]:
+        """ARI (RFC 9773): for each managed certificate whose last answer's Retry-After has passed (or that
+        was never asked), ask the CA for its renewal window and keep the answer on the certificate (a tag),
+        so later scans read the tag instead of asking again."""
+        if self._renewal_info_factory is None or not any(
+            planning.needs_renewal_info(c, now) for c in certificates
+        ):
+            return certificates
+        try:
+            self._renewal_info = self._renewal_info_factory()  # built only now: acme is heavy to import
+            if not self._renewal_info.offered():
+                return certificates
+        except Exception as error:  # the CA is unreachable: the floor alone decides this run
+            notes.append(f"could not read the ACME directory for renewal information: {error}")
+            return certificates
+        updated: list[ServerCertificate] = []
+        for cert in certificates:
+            if planning.needs_renewal_info(cert, now):
+                cert = self._ask_about(cert, now, notes)
+            updated.append(cert)
+        return updated
+
+    def _ask_about(self, cert: ServerCertificate, now: datetime, notes: list[str]) -> ServerCertificate:
+        assert self._renewal_info is not None
+        stored = self._store.get(cert.name)
+        if stored is None:
+            return cert
+        try:
+            facts = facts_of(stored.body_pem)
+        except ValidationFailed as error:
+            notes.append(f"{cert.name}: {error}")
+            return cert
+        explanation: str | None = None
+        try:
+            if facts.ari_id is None:
+                raise RenewalInfoUnavailable("the certificate has no authority key identifier", now)
+            window = self._renewal_info.window(facts.ari_id)
+            schedule = planning.schedule_from_window(
+                window.start,
+                window.end,
+                retry_after=window.retry_after,
+                now=now,
+                random_fraction=self._random_fraction(),
+            )
+            explanation = window.explanation_url
+        except RenewalInfoUnavailable as unavailable:
+            not_before = facts.not_before or cert.upload_date or now
+            schedule = planning.schedule_from_lifetime(
+                not_before, facts.not_after, next_ask=unavailable.retry_after, now=now
+            )
+            logger.info(
+                "no renewal window from the CA: the lifetime rule decides",
+                extra={"certificate_name": cert.name, "reason": str(unavailable)},
+            )
+        self._store.tag(cert.name, {RENEWAL_TAG: schedule.tag_value()})
+        if schedule.source == "ari" and schedule.renew_at <= now:
+            message = f"{cert.name}: the CA asks for renewal now ({schedule.describe()})"
+            if explanation:
+                message += f"; explanation: {explanation}"
+            notes.append(message)
+            logger.warning(
+                "the CA asks for renewal",
+                extra={
+                    "certificate_name": cert.name,
+                    "window_start": schedule.window_start.isoformat(),
+                    "window_end": schedule.window_end.isoformat(),
+                    "explanation_url": explanation,
+                },
+            )
+        return replace(cert, tags={**cert.tags, RENEWAL_TAG: schedule.tag_value()})
 
     def _enqueue(self, plan: planning.ScanPlan, result: ScanResult, now: datetime) -> None:
         messages: list[tuple[str, str, dict[str, Any]]] = []

@@ -6,6 +6,7 @@ nothing is uploaded unless all pass.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,8 +65,30 @@ def facts_of(certificate_pem: str) -> CertificateFacts:
     if not names:
         raise ValidationFailed("the certificate names no DNS name to renew")
     return CertificateFacts(
-        dns_names=names, key=key_spec_of(leaf.public_key()), not_after=leaf.not_valid_after_utc
+        dns_names=names,
+        key=key_spec_of(leaf.public_key()),
+        not_after=leaf.not_valid_after_utc,
+        not_before=leaf.not_valid_before_utc,
+        ari_id=ari_certificate_id(leaf),
     )
+
+
+def ari_certificate_id(certificate: x509.Certificate) -> str | None:
+    """The certificate's ARI id (RFC 9773 section 4.1): base64url of the AKI keyIdentifier, ".", base64url of
+    the DER serial (two's complement, big endian), without padding. None without an AKI keyIdentifier."""
+    try:
+        aki = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return None
+    if aki.key_identifier is None:
+        return None
+    serial = certificate.serial_number
+    serial_der = serial.to_bytes((serial.bit_length() + 8) // 8, "big", signed=True)
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+    return f"{b64(aki.key_identifier)}.{b64(serial_der)}"
 
 
 def load_trust_roots(bundle: Path | None) -> list[x509.Certificate]:

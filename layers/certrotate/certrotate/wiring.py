@@ -18,7 +18,7 @@ from certrotate.adapters.route53 import Route53Challenges
 from certrotate.adapters.secrets import AccountKeyStore, SecretLeases
 from certrotate.clock import SystemClock
 from certrotate.config import Settings, environment_fingerprint, load_settings
-from certrotate.ports import CertificateAuthority, EventPublisher
+from certrotate.ports import CertificateAuthority, EventPublisher, RenewalInfoSource
 from certrotate.rotation import RotationService, RotationSettings
 from certrotate.scan import ScanService, ScanSettings
 
@@ -132,7 +132,15 @@ def scan_service(*, dry_run: bool) -> ScanService:
             lease_seconds=config.rotation_lease_seconds,
             grace_seconds=config.retirement_grace_seconds,
         ),
+        renewal_info=renewal_info,
     )
+
+
+@functools.cache
+def renewal_info() -> RenewalInfoSource:
+    from certrotate.adapters.renewal_info import AcmeRenewalInfo  # heavy (acme): built only for a scan
+
+    return AcmeRenewalInfo(settings().acme_directory_url)
 
 
 def reset() -> None:
@@ -148,6 +156,7 @@ def reset() -> None:
         authority,
         rotation_service,
         scan_service,
+        renewal_info,
     ):
         cached.cache_clear()
 

@@ -38,6 +38,7 @@ USER_AGENT = "certrotate/0.1 (+acme-python)"
 BAD_NONCE_ATTEMPTS = 5  # acme's post() retries once; pebble rejects a share of nonces on purpose
 DEFAULT_RATE_LIMIT_WAIT = timedelta(hours=1)
 POLL_SCHEDULE = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)  # then 2 s; Retry-After wins when longer
+REPLACES_REFUSALS = ("alreadyReplaced", "unauthorized", "malformed")  # RFC 9773 section 5, Let's Encrypt
 MAX_POLL_WAIT = 30.0  # a Retry-After longer than this while polling is the CA's guess, not a promise
 
 
@@ -199,10 +200,16 @@ class AcmeAuthority:
     # -- issuance --------------------------------------------------------------------------------------
 
     def issue(
-        self, names: Sequence[str], key: KeySpec, dns: DnsChallenges, *, deadline: float
+        self,
+        names: Sequence[str],
+        key: KeySpec,
+        dns: DnsChallenges,
+        *,
+        deadline: float,
+        replaces: str | None = None,
     ) -> IssuedCertificate:
         try:
-            return self._issue(names, key, dns, deadline)
+            return self._issue(names, key, dns, deadline, replaces)
         except messages.Error as error:
             raise IssuanceFailed(
                 f"the ACME CA refused the order for {', '.join(names)}: {_describe(error)}"
@@ -217,13 +224,13 @@ class AcmeAuthority:
             raise IssuanceFailed(f"ACME issuance for {', '.join(names)} failed: {_describe(error)}") from None
 
     def _issue(
-        self, names: Sequence[str], spec: KeySpec, dns: DnsChallenges, deadline: float
+        self, names: Sequence[str], spec: KeySpec, dns: DnsChallenges, deadline: float, replaces: str | None
     ) -> IssuedCertificate:
         client = self._connect()
         assert self._account_key is not None
         private_key = generate_private_key(spec)
         csr = crypto_util.make_csr(bytes(private_key), list(names))
-        order = self._new_order(client, csr, profile=self._profile, replaces=None)
+        order = self._order(client, csr, replaces)
 
         pending: list[tuple[messages.AuthorizationResource, messages.ChallengeBody]] = []
         values: dict[str, list[str]] = {}
@@ -266,6 +273,26 @@ class AcmeAuthority:
         )  # acme compares naive local times
         leaf, chain = split_fullchain(order.fullchain_pem)
         return IssuedCertificate(certificate_pem=leaf, chain_pem=chain, private_key_pem=private_key)
+
+    def _order(
+        self, client: acme_client.ClientV2, csr: bytes, replaces: str | None
+    ) -> messages.OrderResource:
+        """A new order, naming the certificate it replaces when the CA speaks ARI. A CA may refuse that
+        (another account ordered the old one, it was already replaced): then order again without it."""
+        if replaces and "renewalInfo" in client.directory.to_partial_json():
+            try:
+                return self._new_order(client, csr, profile=self._profile, replaces=replaces)
+            except messages.Error as error:
+                if (
+                    error.code not in REPLACES_REFUSALS
+                    and error.typ.rsplit(":", 1)[-1] not in REPLACES_REFUSALS
+                ):
+                    raise
+                logger.warning(
+                    "the CA refused `replaces`: ordering without it",
+                    extra={"replaces": replaces, "error": _describe(error)},
+                )
+        return self._new_order(client, csr, profile=self._profile, replaces=None)
 
     @staticmethod
     def _new_order(
