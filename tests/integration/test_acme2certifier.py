@@ -11,11 +11,12 @@ import pytest
 import requests
 from acme import client as acme_client
 from acme import messages
-from certrotate.adapters.acme import AcmeAuthority, ari_certificate_id
+from certrotate.adapters.acme import AcmeAuthority
 from certrotate.adapters.route53 import Route53Challenges
 from certrotate.adapters.secrets import AccountKeyStore
 from certrotate.errors import IssuanceFailed
 from certrotate.model import KeyKind, KeySpec
+from certrotate.validation import ari_certificate_id
 from cryptography import x509
 
 from devstack import fixtures

@@ -42,19 +42,9 @@ REPLACES_REFUSALS = ("alreadyReplaced", "unauthorized", "malformed")  # RFC 9773
 MAX_POLL_WAIT = 30.0  # a Retry-After longer than this while polling is the CA's guess, not a promise
 
 
-# --- What `acme` does not offer publicly: the only private name of it used anywhere (one place, each with
-# --- its reason). tests/unit/test_acme_adapter.py checks that no other underscore attribute of acme is used.
-
-
-def ari_certificate_id(certificate: x509.Certificate) -> str:
-    """The certificate's ARI id (RFC 9773 section 4.1: base64url AKI keyIdentifier "." base64url serial).
-
-    acme computes it for `ClientV2.renewal_time` but exports it only under a private name; using that one
-    keeps our `replaces` and renewalInfo URLs identical to the library's own."""
-    return acme_client._renewal_info_path_component(certificate)
-
-
-# --- end of private touches -------------------------------------------------------------------------------
+# Private names of `acme`: none. What the library lacks is built on its public API here (`replaces` through
+# NewOrderReplacing and the public network layer) or on `cryptography` (the ARI certificate id is
+# certrotate.validation.ari_certificate_id). tests/unit/test_acme_public_api.py keeps it that way.
 
 
 class NewOrderReplacing(messages.NewOrder):
