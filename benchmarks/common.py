@@ -129,6 +129,7 @@ def fresh_world(stack: LocalStack, **settings: str) -> World:
         "ACME_ACCOUNT_SECRET_ID": ACCOUNT_SECRET,
         "ACME_EMAIL": "ops@example.com",
         "ROTATION_QUEUE_URL": queue_url,
+        "RENEW_BEFORE_DAYS": "30",  # seeded certificates are an hour old: the floor makes them due
         "POWERTOOLS_SERVICE_NAME": "certrotate",
         **settings,
     }

@@ -91,6 +91,7 @@ def main() -> int:
             "ROTATION_QUEUE_URL": queue_url,
             "LOAD_BALANCER_REGIONS": f"{stack.region},{SECOND_REGION}",
             "RETIREMENT_GRACE_SECONDS": "3600",
+            "RENEW_BEFORE_DAYS": "30",  # the seeded certificates are an hour old: the floor makes them due
             "POWERTOOLS_SERVICE_NAME": "certrotate",
         }
 

@@ -51,6 +51,10 @@ class World:
             "ACME_EMAIL": "ops@example.com",
             "ROTATION_QUEUE_URL": self.queue_url,
             "RETIREMENT_GRACE_SECONDS": "0",
+            # Seeded certificates are an hour old and a few days from expiry: by the lifetime rule alone they
+            # would be due only with half their life left. The operator's floor makes them due, as the tests
+            # expect; tests of the floor-less default (ARI window, lifetime rule) drop it.
+            "RENEW_BEFORE_DAYS": "30",
             "EVENT_BUS_NAME": "default",
             "POWERTOOLS_SERVICE_NAME": "certrotate",
             **settings,

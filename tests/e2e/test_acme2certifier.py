@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -104,3 +105,35 @@ def test_a_window_moved_into_the_past_rotates_at_the_next_scan_after_retry_after
     assert a2c.orders_placed() == orders + 1
     assert name not in a2c_world.certificates(), "replaced and retired (no grace in these tests)"
     assert any(n.startswith("site-cr") and n != name for n in a2c_world.certificates())
+
+
+def test_an_unknown_profile_is_refused_before_any_order(a2c_world: World, a2c: Acme2Certifier) -> None:
+    a2c_world.seed("site", ["site.example.com"], days_left=5, tags={"certrotate:profile": "premium"})
+    orders = a2c.orders_placed()
+    with pytest.raises(
+        Exception, match=r"offers no profile 'premium' \(profiles offered: classic, shortlived\)"
+    ):
+        a2c_world.rotate("site")
+    assert a2c.orders_placed() == orders
+    assert set(a2c_world.certificates()) == {"site"}
+
+
+def test_a_shortlived_certificate_gets_a_renewal_time_inside_its_window(
+    a2c_world: World, a2c: Acme2Certifier
+) -> None:
+    a2c_world.env.pop("RENEW_BEFORE_DAYS")  # the default: the CA's window alone
+    a2c_world.seed("site", ["site.example.com"], days_left=5, tags={"certrotate:profile": "shortlived"})
+    name = a2c_world.rotate("site", force=True)["new_certificate_name"]
+    assert a2c_world.tags(name)["certrotate:profile"] == "shortlived", "the choice stays with the certificate"
+    leaf = leaf_of(a2c_world, name)
+    assert round((leaf.not_valid_after_utc - leaf.not_valid_before_utc).total_seconds() / 86400) == 6
+
+    scan = a2c_world.scan()
+    assert scan["enqueued"] == [] and scan["expiring"] == []
+    fields = dict(part.split("=", 1) for part in a2c_world.tags(name)[RENEWAL_TAG].split())
+    renew_at = datetime.fromisoformat(fields["at"])
+    ask = datetime.fromisoformat(fields["ask"])
+    assert fields["source"] == "ari"
+    # acme2certifier opens the window two thirds into the life: day 4 of 6, until expiry.
+    assert leaf.not_valid_before_utc + timedelta(days=3.9) <= renew_at <= leaf.not_valid_after_utc
+    assert ask <= datetime.now(UTC) + timedelta(days=1), "asked again within a day (Retry-After, clamped)"

@@ -20,6 +20,10 @@ from devstack.stack import LocalStack
 N_CERTIFICATES = 250
 N_LOAD_BALANCERS = 20
 N_DUE = 12
+N_MANAGED = sum(1 for i in range(N_CERTIFICATES) if i < N_DUE or i % 4 != 3)
+# The first scan reads each managed certificate that is not due yet once, to learn its renewal time (the CA's
+# ARI window, or its lifetime) and keep it in a tag; later scans read the tag.
+N_LEARNT = N_MANAGED - N_DUE
 IAM_PAGE = 100  # ListServerCertificates' default page size
 SQS_BATCH = 10  # SendMessageBatch's limit
 
@@ -58,6 +62,7 @@ def account(aws: LocalStack) -> Iterator[dict[str, Any]]:
         "ACME_ACCOUNT_SECRET_ID": "certrotate/acme-account",
         "ACME_EMAIL": "ops@example.com",
         "ROTATION_QUEUE_URL": queue_url,
+        "RENEW_BEFORE_DAYS": "30",
         "POWERTOOLS_SERVICE_NAME": "certrotate",
     }
     aws.calls.reset()
@@ -70,13 +75,22 @@ def test_a_scan_lists_pages_and_tags_and_sends_batches(aws: LocalStack, account:
 
     assert result["scanned"] == N_CERTIFICATES
     assert len(result["enqueued"]) == N_DUE
-    assert aws.calls.snapshot() == {
+    steady = {
         ("iam", "ListServerCertificates"): math.ceil(N_CERTIFICATES / IAM_PAGE),
         # IAM lists no tags with the certificates: one ListServerCertificateTags per certificate.
         ("iam", "ListServerCertificateTags"): N_CERTIFICATES,
         ("iam", "GetAccountSummary"): 1,
         ("sqs", "SendMessageBatch"): math.ceil(N_DUE / SQS_BATCH),
     }
+    assert aws.calls.snapshot() == {
+        **steady,
+        ("iam", "GetServerCertificate"): N_LEARNT,
+        ("iam", "TagServerCertificate"): N_LEARNT,
+    }
+
+    aws.calls.reset()
+    lambda_runner.invoke("ScanFunction", {"dry_run": False}, account["env"])
+    assert aws.calls.snapshot() == steady, "the next scan reads the renewal times from the tags"
 
 
 def test_a_dry_run_scan_sends_nothing(aws: LocalStack, account: dict[str, Any]) -> None:
@@ -86,6 +100,7 @@ def test_a_dry_run_scan_sends_nothing(aws: LocalStack, account: dict[str, Any]) 
         ("iam", "ListServerCertificates"): math.ceil(N_CERTIFICATES / IAM_PAGE),
         ("iam", "ListServerCertificateTags"): N_CERTIFICATES,
         ("iam", "GetAccountSummary"): 1,
+        ("iam", "GetServerCertificate"): N_LEARNT,  # read to decide, but no tag written
     }
 
 

@@ -12,7 +12,7 @@ BASE = {"AWS_REGION": "eu-west-1"}
 def test_defaults_follow_the_contract() -> None:
     settings = load_settings(BASE)
     assert settings.acme_directory_url == LETS_ENCRYPT_PRODUCTION
-    assert settings.renew_before_days == 30
+    assert settings.renew_before_days is None  # second round: the ARI window or the lifetime rule alone
     assert settings.rotation_lease_seconds == 300
     assert settings.load_balancer_regions == ("eu-west-1",)
     assert settings.metrics_namespace == "CertRotate" and settings.service_name == "certrotate"

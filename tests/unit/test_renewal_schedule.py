@@ -105,11 +105,28 @@ def test_a_window_ahead_is_not_due_and_the_floor_still_is() -> None:
 
 
 def test_the_scan_asks_when_never_asked_or_retry_after_passed_never_for_expired_or_replaced() -> None:
-    assert planning.needs_renewal_info(cert(80), NOW)
-    assert not planning.needs_renewal_info(cert(80, **{RENEWAL_TAG: schedule_tag(3, ask_in_days=0.5)}), NOW)
-    assert planning.needs_renewal_info(cert(80, **{RENEWAL_TAG: schedule_tag(3, ask_in_days=-0.01)}), NOW)
-    assert not planning.needs_renewal_info(cert(-1), NOW)
-    assert not planning.needs_renewal_info(cert(80, **{"certrotate:replaced-by": "site-cr1"}), NOW)
+    assert planning.needs_renewal_info(cert(80), NOW, None)
+    assert not planning.needs_renewal_info(
+        cert(80, **{RENEWAL_TAG: schedule_tag(3, ask_in_days=0.5)}), NOW, None
+    )
+    assert planning.needs_renewal_info(
+        cert(80, **{RENEWAL_TAG: schedule_tag(3, ask_in_days=-0.01)}), NOW, None
+    )
+    assert not planning.needs_renewal_info(cert(-1), NOW, None)
+    assert not planning.needs_renewal_info(cert(80, **{"certrotate:replaced-by": "site-cr1"}), NOW, None)
+    assert not planning.needs_renewal_info(cert(20), NOW, 30), "the floor already makes it due"
+
+
+@pytest.mark.parametrize(
+    ("lifetime_days", "days_left", "due"),
+    [(90, 31, False), (90, 29, True), (6, 3.1, False), (6, 2.9, True)],
+)
+def test_without_a_floor_or_a_kept_time_the_lifetime_rule_decides(
+    lifetime_days: float, days_left: float, due: bool
+) -> None:
+    certificate = cert(days_left)
+    not_before = certificate.expiration - lifetime_days * DAY
+    assert planning.is_due(certificate, NOW, None, not_before) is due
 
 
 def test_decide_rotation_gives_the_ca_as_the_reason() -> None:

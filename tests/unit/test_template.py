@@ -337,7 +337,9 @@ def test_expiry_alarm_threshold_is_a_parameter_below_the_renewal_window(template
     props = template["Resources"]["CertificateExpiryAlarm"]["Properties"]
     assert props["Threshold"] == {"Ref": "ExpiryAlarmDays"}
     parameters = template["Parameters"]
-    assert parameters["ExpiryAlarmDays"]["Default"] < parameters["RenewBeforeDays"]["Default"]
+    # No floor by default (ARI or the lifetime rule decide): the alarm stays below a third of a 45-day life.
+    assert parameters["RenewBeforeDays"]["Default"] == ""
+    assert parameters["ExpiryAlarmDays"]["Default"] < 45 / 3
 
 
 def test_scan_missing_alarm_treats_silence_as_breaching(template: dict[str, Any]) -> None:

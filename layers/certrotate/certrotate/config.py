@@ -24,7 +24,9 @@ class Settings:
     acme_email: str | None
     acme_profile: str | None
     issuer_trust_bundle: Path | None  # None: certifi's bundle
-    renew_before_days: int
+    renew_before_days: (
+        int | None
+    )  # the operator's floor; None: the CA's ARI window or the lifetime rule alone
     rotation_queue_url: str | None
     rotation_lease_seconds: int
     retirement_grace_seconds: int
@@ -94,7 +96,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         if not _REGION.match(candidate):
             problems.append(f"LOAD_BALANCER_REGIONS holds {candidate!r}, which is not an AWS region name")
 
-    renew = _int(env, "RENEW_BEFORE_DAYS", 30, 1, 365, problems)
+    renew = _int(env, "RENEW_BEFORE_DAYS", 0, 1, 365, problems) or None
     lease = _int(env, "ROTATION_LEASE_SECONDS", 300, 30, 43_200, problems)
     grace = _int(env, "RETIREMENT_GRACE_SECONDS", 3600, 0, 90 * 86_400, problems)
 

@@ -66,6 +66,16 @@ class RateLimited(IssuanceFailed):
         self.retry_at = retry_at
 
 
+class UnknownProfile(IssuanceFailed):
+    """The certificate asks for an ACME profile the CA does not offer: refused before any order (permanent
+    until the tag, the setting or the CA changes)."""
+
+    def __init__(self, profile: str, offered: list[str]) -> None:
+        choices = ", ".join(sorted(offered)) if offered else "none"
+        super().__init__(f"the ACME CA offers no profile {profile!r} (profiles offered: {choices})")
+        self.profile = profile
+
+
 class ValidationFailed(CertRotateError):
     """A new certificate failed a check before upload; nothing was uploaded."""
 

@@ -16,6 +16,9 @@ RETRY_AFTER_TAG = "certrotate:retry-after"
 # On a managed certificate: when to renew it and when to ask the CA again (ARI, RFC 9773), as the scan last
 # learnt it: "source=ari start=<ISO> end=<ISO> at=<ISO> ask=<ISO>" (tag values allow no commas).
 RENEWAL_TAG = "certrotate:renewal"
+# On a managed certificate, set by the operator: the ACME profile to order it with (overrides ACME_PROFILE).
+PROFILE_TAG = "certrotate:profile"
+OPERATOR_TAGS = (PROFILE_TAG,)  # copied onto each replacement
 
 METRICS_NAMESPACE_DEFAULT = "CertRotate"
 SERVICE_NAME_DEFAULT = "certrotate"

@@ -31,16 +31,24 @@ def days_to_expiry(expiration: datetime, now: datetime) -> float:
     return round((expiration - now).total_seconds() / 86_400, 2)
 
 
-def is_due(certificate: ServerCertificate, now: datetime, renew_before_days: int | None) -> bool:
-    return renewal_due(certificate, now, renew_before_days)[0]
+def is_due(
+    certificate: ServerCertificate,
+    now: datetime,
+    renew_before_days: int | None,
+    not_before: datetime | None = None,
+) -> bool:
+    return renewal_due(certificate, now, renew_before_days, not_before)[0]
 
 
 def renewal_due(
-    certificate: ServerCertificate, now: datetime, renew_before_days: int | None
+    certificate: ServerCertificate,
+    now: datetime,
+    renew_before_days: int | None,
+    not_before: datetime | None = None,
 ) -> tuple[bool, str]:
     """Whether a certificate is due, and why. `RENEW_BEFORE_DAYS` is the operator's floor: within it a
-    certificate is always due. Beyond it, the renewal time the scan learnt from the CA (ARI, kept in the
-    RENEWAL_TAG) decides; a certificate without one is due only within the floor."""
+    certificate is always due. Beyond it, the renewal time the scan learnt (the CA's ARI window, or the
+    lifetime rule; kept in RENEWAL_TAG) decides; without one, the lifetime rule when `not_before` is known."""
     days = days_to_expiry(certificate.expiration, now)
     if renew_before_days is not None and certificate.expiration - now < timedelta(days=renew_before_days):
         return True, f"expires in {days} days (threshold {renew_before_days})"
@@ -50,7 +58,13 @@ def renewal_due(
         if now >= schedule.renew_at:
             return True, f"{schedule.describe()} says renew from {at}"
         return False, f"{schedule.describe()} says renew at {at} ({days} days to expiry)"
-    floor = f"not within {renew_before_days}" if renew_before_days is not None else "no renewal window known"
+    if not_before is not None:
+        renew_at = lifetime_renewal_time(not_before, certificate.expiration)
+        at = f"{renew_at:%Y-%m-%d %H:%M}Z"
+        if now >= renew_at:
+            return True, f"the lifetime rule says renew from {at} ({days} days to expiry)"
+        return False, f"the lifetime rule says renew at {at} ({days} days to expiry)"
+    floor = f"not within {renew_before_days}" if renew_before_days is not None else "no renewal time known"
     return False, f"expires in {days} days, {floor}"
 
 
@@ -131,10 +145,13 @@ def schedule_from_lifetime(
     return RenewalSchedule("lifetime", renew_at, not_after, renew_at, clamp_retry(next_ask, now))
 
 
-def needs_renewal_info(certificate: ServerCertificate, now: datetime) -> bool:
-    """Whether the scan should ask the CA about this certificate now: never asked, unreadable answer, or
-    its Retry-After has passed. Expired certificates are never asked (RFC 9773 section 4.3)."""
+def needs_renewal_info(certificate: ServerCertificate, now: datetime, renew_before_days: int | None) -> bool:
+    """Whether the scan should learn this certificate's renewal time now: never learnt, unreadable, or the
+    CA's Retry-After has passed. Not for expired certificates (RFC 9773 section 4.3: never asked) nor for
+    those the operator's floor already makes due."""
     if not certificate.managed or certificate.replaced_by or certificate.expiration <= now:
+        return False
+    if renew_before_days is not None and certificate.expiration - now < timedelta(days=renew_before_days):
         return False
     schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG))
     return schedule is None or now >= schedule.next_ask
@@ -218,6 +235,7 @@ def decide_rotation(
     now: datetime,
     renew_before_days: int | None,
     force: bool,
+    not_before: datetime | None = None,
 ) -> RotationDecision:
     """What a rotation of a managed certificate should do. `existing_replacement` is the certificate at the
     deterministic replacement name, if one exists (the caller checks it replaces this one)."""
@@ -236,7 +254,7 @@ def decide_rotation(
             name,
         )
     days = days_to_expiry(certificate.expiration, now)
-    due, why = renewal_due(certificate, now, renew_before_days)
+    due, why = renewal_due(certificate, now, renew_before_days, not_before)
     if due:
         return RotationDecision(Verdict.ISSUE, why, name)
     if force:

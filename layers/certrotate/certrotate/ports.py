@@ -73,6 +73,7 @@ class CertificateAuthority(Protocol):
         *,
         deadline: float,
         replaces: str | None = None,  # the ARI id of the certificate this order replaces (RFC 9773)
+        profile: str | None = None,  # the ACME profile; None: the stack's default (ACME_PROFILE)
     ) -> IssuedCertificate: ...
 
 

@@ -31,6 +31,8 @@ from certrotate.errors import (
 from certrotate.model import CertificateFacts, ChangeKind, Endpoint, ServerCertificate
 from certrotate.names import (
     MANAGED_TAG,
+    OPERATOR_TAGS,
+    PROFILE_TAG,
     REPLACED_BY_TAG,
     REPLACES_TAG,
     RETRY_AFTER_TAG,
@@ -138,7 +140,12 @@ class RotationService:
         existing = self._existing_replacement(old)
         now = self._clock.now()
         decision = planning.decide_rotation(
-            old, existing, now=now, renew_before_days=self._settings.renew_before_days, force=request.force
+            old,
+            existing,
+            now=now,
+            renew_before_days=self._settings.renew_before_days,
+            force=request.force,
+            not_before=facts.not_before,
         )
         result = RotationResult(
             certificate_name=old.name,
@@ -240,7 +247,12 @@ class RotationService:
         key = planning.replacement_key(facts.key)
         try:
             issued = self._authority().issue(
-                dns_names, key, self._dns, deadline=deadline, replaces=facts.ari_id
+                dns_names,
+                key,
+                self._dns,
+                deadline=deadline,
+                replaces=facts.ari_id,
+                profile=old.tags.get(PROFILE_TAG) or None,
             )
         except RateLimited as exc:
             # Remember when the CA lets us try again, so neither scans nor retries hammer it meanwhile.
@@ -256,6 +268,8 @@ class RotationService:
         )
         result.steps.append("validated chain, key, names and validity")
         tags = {MANAGED_TAG: "true", REPLACES_TAG: old.name}
+        # The operator's choices stay with the certificate across rotations.
+        tags.update({key: old.tags[key] for key in OPERATOR_TAGS if old.tags.get(key)})
         try:
             uploaded = self._store.upload(
                 name=name,

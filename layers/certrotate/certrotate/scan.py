@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from certrotate.ports import (
 from certrotate.validation import facts_of
 
 logger = Logger(child=True)
+RENEWAL_READERS = 8  # certificates read (and the CA asked) at once when their renewal time is learnt
 
 
 @dataclass(slots=True)
@@ -88,7 +90,6 @@ class ScanService:
         random_fraction: Callable[[], float] = random.random,
     ) -> None:
         self._renewal_info_factory = renewal_info
-        self._renewal_info: RenewalInfoSource | None = None
         self._random_fraction = random_fraction
         self._store = store
         self._endpoints = endpoints
@@ -103,8 +104,7 @@ class ScanService:
         tags = self._store.tags_of_many([c.name for c in listed])
         certificates = [replace(c, tags=tags[c.name]) for c in listed]
         notes: list[str] = []
-        if not dry_run:
-            certificates = self._ask_the_ca(certificates, now, notes)
+        certificates = self._learn_renewal_times(certificates, now, notes, write=not dry_run)
         plan = planning.plan_scan(
             certificates,
             now=now,
@@ -133,78 +133,100 @@ class ScanService:
         self._complete_retirements(plan.pending_retirement, result)
         return result
 
-    def _ask_the_ca(
-        self, certificates: list[ServerCertificate], now: datetime, notes: list[str]
+    def _learn_renewal_times(
+        self, certificates: list[ServerCertificate], now: datetime, notes: list[str], *, write: bool
     ) -> list[ServerCertificate]:
-        """ARI (RFC 9773): for each managed certificate whose last answer's Retry-After has passed (or that
-        was never asked), ask the CA for its renewal window and keep the answer on the certificate (a tag),
-        so later scans read the tag instead of asking again."""
-        if self._renewal_info_factory is None or not any(
-            planning.needs_renewal_info(c, now) for c in certificates
-        ):
+        """The renewal time of each managed certificate that has none yet, or whose last answer's Retry-After
+        has passed: from the CA's ARI window when the CA offers ARI (RFC 9773), else from the certificate's
+        lifetime. It is kept on the certificate (a tag, unless `write` is off: dry runs change nothing), so
+        later scans read the tag instead of the certificate and the CA."""
+        floor = self._settings.renew_before_days
+        wanted = [c for c in certificates if planning.needs_renewal_info(c, now, floor)]
+        if not wanted:
             return certificates
-        try:
-            self._renewal_info = self._renewal_info_factory()  # built only now: acme is heavy to import
-            if not self._renewal_info.offered():
-                return certificates
-        except Exception as error:  # the CA is unreachable: the floor alone decides this run
-            notes.append(f"could not read the ACME directory for renewal information: {error}")
-            return certificates
+        source: RenewalInfoSource | None = None
+        if self._renewal_info_factory is not None:
+            try:
+                candidate = self._renewal_info_factory()  # built only now: acme is heavy to import
+                source = candidate if candidate.offered() else None
+            except Exception as error:  # the CA is unreachable: the lifetime rule, not kept, this run
+                notes.append(f"could not read the ACME directory for renewal information: {error}")
+                write = False
+        with ThreadPoolExecutor(max_workers=RENEWAL_READERS, thread_name_prefix="renewal") as pool:
+            learnt = dict(
+                zip(
+                    (c.name for c in wanted),
+                    pool.map(lambda c: self._renewal_time_of(c, source, now, write), wanted),
+                    strict=True,
+                )
+            )
         updated: list[ServerCertificate] = []
         for cert in certificates:
-            if planning.needs_renewal_info(cert, now):
-                cert = self._ask_about(cert, now, notes)
+            outcome = learnt.get(cert.name)
+            if outcome is not None:
+                schedule, note = outcome
+                if note:
+                    notes.append(note)
+                if schedule is not None:
+                    cert = replace(cert, tags={**cert.tags, RENEWAL_TAG: schedule.tag_value()})
             updated.append(cert)
         return updated
 
-    def _ask_about(self, cert: ServerCertificate, now: datetime, notes: list[str]) -> ServerCertificate:
-        assert self._renewal_info is not None
+    def _renewal_time_of(
+        self, cert: ServerCertificate, source: RenewalInfoSource | None, now: datetime, write: bool
+    ) -> tuple[planning.RenewalSchedule | None, str | None]:
         stored = self._store.get(cert.name)
         if stored is None:
-            return cert
+            return None, None
         try:
             facts = facts_of(stored.body_pem)
         except ValidationFailed as error:
-            notes.append(f"{cert.name}: {error}")
-            return cert
-        explanation: str | None = None
-        try:
-            if facts.ari_id is None:
-                raise RenewalInfoUnavailable("the certificate has no authority key identifier", now)
-            window = self._renewal_info.window(facts.ari_id)
-            schedule = planning.schedule_from_window(
-                window.start,
-                window.end,
-                retry_after=window.retry_after,
-                now=now,
-                random_fraction=self._random_fraction(),
-            )
-            explanation = window.explanation_url
-        except RenewalInfoUnavailable as unavailable:
-            not_before = facts.not_before or cert.upload_date or now
+            return None, f"{cert.name}: {error}"
+        not_before = facts.not_before or cert.upload_date or now
+        note: str | None = None
+        if source is None:
+            # No ARI: the lifetime decides, and nothing new can be learnt before that time.
+            renew_at = planning.lifetime_renewal_time(not_before, facts.not_after)
             schedule = planning.schedule_from_lifetime(
-                not_before, facts.not_after, next_ask=unavailable.retry_after, now=now
+                not_before, facts.not_after, next_ask=renew_at, now=now
             )
-            logger.info(
-                "no renewal window from the CA: the lifetime rule decides",
-                extra={"certificate_name": cert.name, "reason": str(unavailable)},
-            )
-        self._store.tag(cert.name, {RENEWAL_TAG: schedule.tag_value()})
-        if schedule.source == "ari" and schedule.renew_at <= now:
-            message = f"{cert.name}: the CA asks for renewal now ({schedule.describe()})"
-            if explanation:
-                message += f"; explanation: {explanation}"
-            notes.append(message)
-            logger.warning(
-                "the CA asks for renewal",
-                extra={
-                    "certificate_name": cert.name,
-                    "window_start": schedule.window_start.isoformat(),
-                    "window_end": schedule.window_end.isoformat(),
-                    "explanation_url": explanation,
-                },
-            )
-        return replace(cert, tags={**cert.tags, RENEWAL_TAG: schedule.tag_value()})
+        else:
+            try:
+                if facts.ari_id is None:
+                    raise RenewalInfoUnavailable("the certificate has no authority key identifier", now)
+                window = source.window(facts.ari_id)
+                schedule = planning.schedule_from_window(
+                    window.start,
+                    window.end,
+                    retry_after=window.retry_after,
+                    now=now,
+                    random_fraction=self._random_fraction(),
+                )
+            except RenewalInfoUnavailable as unavailable:
+                schedule = planning.schedule_from_lifetime(
+                    not_before, facts.not_after, next_ask=unavailable.retry_after, now=now
+                )
+                logger.info(
+                    "no renewal window from the CA: the lifetime rule decides",
+                    extra={"certificate_name": cert.name, "reason": str(unavailable)},
+                )
+            else:
+                if schedule.renew_at <= now:
+                    note = f"{cert.name}: the CA asks for renewal now ({schedule.describe()})"
+                    if window.explanation_url:
+                        note += f"; explanation: {window.explanation_url}"
+                    logger.warning(
+                        "the CA asks for renewal",
+                        extra={
+                            "certificate_name": cert.name,
+                            "window_start": schedule.window_start.isoformat(),
+                            "window_end": schedule.window_end.isoformat(),
+                            "explanation_url": window.explanation_url,
+                        },
+                    )
+        if write:
+            self._store.tag(cert.name, {RENEWAL_TAG: schedule.tag_value()})
+        return schedule, note
 
     def _enqueue(self, plan: planning.ScanPlan, result: ScanResult, now: datetime) -> None:
         messages: list[tuple[str, str, dict[str, Any]]] = []

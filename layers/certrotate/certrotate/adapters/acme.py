@@ -28,7 +28,7 @@ from josepy.json_util import field
 
 from certrotate import planning
 from certrotate.adapters.secrets import AccountKeyStore
-from certrotate.errors import IssuanceFailed, NoHostedZone, RateLimited
+from certrotate.errors import IssuanceFailed, NoHostedZone, RateLimited, UnknownProfile
 from certrotate.model import DnsRecord, IssuedCertificate, KeyKind, KeySpec, SecretPem
 from certrotate.ports import DnsChallenges
 
@@ -197,9 +197,10 @@ class AcmeAuthority:
         *,
         deadline: float,
         replaces: str | None = None,
+        profile: str | None = None,
     ) -> IssuedCertificate:
         try:
-            return self._issue(names, key, dns, deadline, replaces)
+            return self._issue(names, key, dns, deadline, replaces, profile or self._profile)
         except messages.Error as error:
             raise IssuanceFailed(
                 f"the ACME CA refused the order for {', '.join(names)}: {_describe(error)}"
@@ -214,13 +215,23 @@ class AcmeAuthority:
             raise IssuanceFailed(f"ACME issuance for {', '.join(names)} failed: {_describe(error)}") from None
 
     def _issue(
-        self, names: Sequence[str], spec: KeySpec, dns: DnsChallenges, deadline: float, replaces: str | None
+        self,
+        names: Sequence[str],
+        spec: KeySpec,
+        dns: DnsChallenges,
+        deadline: float,
+        replaces: str | None,
+        profile: str | None,
     ) -> IssuedCertificate:
         client = self._connect()
         assert self._account_key is not None
+        if profile:
+            offered = dict(client.directory.meta.profiles or {})
+            if profile not in offered:  # before any order: the CA would refuse it (invalidProfile)
+                raise UnknownProfile(profile, list(offered))
         private_key = generate_private_key(spec)
         csr = crypto_util.make_csr(bytes(private_key), list(names))
-        order = self._order(client, csr, replaces)
+        order = self._order(client, csr, replaces, profile)
 
         pending: list[tuple[messages.AuthorizationResource, messages.ChallengeBody]] = []
         values: dict[str, list[str]] = {}
@@ -265,13 +276,13 @@ class AcmeAuthority:
         return IssuedCertificate(certificate_pem=leaf, chain_pem=chain, private_key_pem=private_key)
 
     def _order(
-        self, client: acme_client.ClientV2, csr: bytes, replaces: str | None
+        self, client: acme_client.ClientV2, csr: bytes, replaces: str | None, profile: str | None
     ) -> messages.OrderResource:
         """A new order, naming the certificate it replaces when the CA speaks ARI. A CA may refuse that
         (another account ordered the old one, it was already replaced): then order again without it."""
         if replaces and "renewalInfo" in client.directory.to_partial_json():
             try:
-                return self._new_order(client, csr, profile=self._profile, replaces=replaces)
+                return self._new_order(client, csr, profile=profile, replaces=replaces)
             except messages.Error as error:
                 if (
                     error.code not in REPLACES_REFUSALS
@@ -282,7 +293,7 @@ class AcmeAuthority:
                     "the CA refused `replaces`: ordering without it",
                     extra={"replaces": replaces, "error": _describe(error)},
                 )
-        return self._new_order(client, csr, profile=self._profile, replaces=None)
+        return self._new_order(client, csr, profile=profile, replaces=None)
 
     @staticmethod
     def _new_order(
