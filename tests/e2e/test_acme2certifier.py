@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from devstack.acme2certifier import Acme2Certifier
+from devstack.acme2certifier import EAB_KID, Acme2Certifier
 from devstack.stack import LocalStack, start_dns_on_port_53
 from tests.e2e.conftest import World
 
@@ -137,3 +138,24 @@ def test_a_shortlived_certificate_gets_a_renewal_time_inside_its_window(
     # acme2certifier opens the window two thirds into the life: day 4 of 6, until expiry.
     assert leaf.not_valid_before_utc + timedelta(days=3.9) <= renew_at <= leaf.not_valid_after_utc
     assert ask <= datetime.now(UTC) + timedelta(days=1), "asked again within a day (Retry-After, clamped)"
+
+
+def test_an_account_is_registered_with_external_account_binding(
+    a2c_world: World, a2c: Acme2Certifier
+) -> None:
+    a2c.reconfigure(eab_required=True)
+    a2c_world.seed("site", ["site.example.com"], days_left=5)
+
+    # Without the keys: a clear error before any order, and no account secret written.
+    orders = a2c.orders_placed()
+    with pytest.raises(Exception, match="requires External Account Binding: set ACME_EAB_SECRET_ID"):
+        a2c_world.rotate("site")
+    assert a2c.orders_placed() == orders
+    secrets = [s["Name"] for s in a2c_world.secrets.list_secrets()["SecretList"]]
+    assert not [name for name in secrets if "acme-account" in name], "no account registered"
+
+    a2c_world.secrets.create_secret(
+        Name="certrotate/eab", SecretString=json.dumps({"kid": EAB_KID, "hmac_key": a2c.eab_hmac_key})
+    )
+    a2c_world.env["ACME_EAB_SECRET_ID"] = "certrotate/eab"
+    assert a2c_world.rotate("site")["status"] == "rotated"

@@ -23,6 +23,7 @@ class Settings:
     acme_account_secret_id: str | None
     acme_email: str | None
     acme_profile: str | None
+    acme_eab_secret_id: str | None  # Secrets Manager secret with the CA's EAB key id and HMAC key
     issuer_trust_bundle: Path | None  # None: certifi's bundle
     renew_before_days: (
         int | None
@@ -114,6 +115,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         acme_account_secret_id=env.get("ACME_ACCOUNT_SECRET_ID", "").strip() or None,
         acme_email=email,
         acme_profile=env.get("ACME_PROFILE", "").strip() or None,
+        acme_eab_secret_id=env.get("ACME_EAB_SECRET_ID", "").strip() or None,
         issuer_trust_bundle=bundle,
         renew_before_days=renew,
         rotation_queue_url=env.get("ROTATION_QUEUE_URL", "").strip() or None,

@@ -15,7 +15,7 @@ from certrotate.adapters.events import EventBridgePublisher, NoEvents
 from certrotate.adapters.iam import IamCertificateStore
 from certrotate.adapters.queue import SqsRotationQueue
 from certrotate.adapters.route53 import Route53Challenges
-from certrotate.adapters.secrets import AccountKeyStore, SecretLeases
+from certrotate.adapters.secrets import AccountKeyStore, ExternalAccountKeys, SecretLeases
 from certrotate.clock import SystemClock
 from certrotate.config import Settings, environment_fingerprint, load_settings
 from certrotate.ports import CertificateAuthority, EventPublisher, RenewalInfoSource
@@ -82,11 +82,17 @@ def authority() -> AcmeAuthority:
 
     config = settings()
     assert config.acme_account_secret_id is not None
+    eab = (
+        ExternalAccountKeys(client("secretsmanager"), config.acme_eab_secret_id)
+        if config.acme_eab_secret_id
+        else None
+    )
     return AcmeAuthority(
         directory_url=config.acme_directory_url,
         accounts=AccountKeyStore(client("secretsmanager"), config.acme_account_secret_id),
         email=config.acme_email,
         profile=config.acme_profile,
+        external_account=eab.load if eab else None,
     )
 
 

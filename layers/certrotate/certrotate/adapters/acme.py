@@ -139,6 +139,7 @@ class AcmeAuthority:
         accounts: AccountKeyStore,
         email: str | None,
         profile: str | None = None,
+        external_account: Callable[[], tuple[str, str]] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -146,6 +147,7 @@ class AcmeAuthority:
         self._accounts = accounts
         self._email = email
         self._profile = profile
+        self._external_account = external_account  # (kid, hmac_key) loader: read only when registering
         self._sleep = sleep
         self._monotonic = monotonic
         self._client: acme_client.ClientV2 | None = None
@@ -171,7 +173,11 @@ class AcmeAuthority:
         if url:
             net.account = messages.RegistrationResource(body=messages.Registration(), uri=url)
         else:
-            registration = messages.NewRegistration.from_data(email=self._email, terms_of_service_agreed=True)
+            registration = messages.NewRegistration.from_data(
+                email=self._email,
+                terms_of_service_agreed=True,
+                external_account_binding=self._binding(client, key),
+            )
             try:
                 regr = client.new_account(registration)
                 url = regr.uri
@@ -186,6 +192,21 @@ class AcmeAuthority:
         self._client = client
         self._account_key = key
         return client
+
+    def _binding(self, client: acme_client.ClientV2, key: jwk.JWK) -> dict[str, Any] | None:
+        """External Account Binding, when keys are configured (a CA that does not require it may still accept
+        it), or an error before registering when the CA requires it and none are."""
+        if self._external_account is None:
+            if client.external_account_required():
+                raise IssuanceFailed(
+                    "the ACME CA requires External Account Binding: set ACME_EAB_SECRET_ID (template "
+                    "parameter AcmeEabSecretName) to a secret holding the key id and HMAC key it issued"
+                )
+            return None
+        kid, hmac_key = self._external_account()
+        return messages.ExternalAccountBinding.from_data(
+            account_public_key=key.public_key(), kid=kid, hmac_key=hmac_key, directory=client.directory
+        )
 
     # -- issuance --------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Secrets Manager: the ACME account key, and per-certificate rotation leases.
+"""Secrets Manager: the ACME account key, External Account Binding keys, and per-certificate rotation leases.
 
 A lease is a secret per certificate whose current value names its holder and expiry. Every write names a
 ClientRequestToken derived from the version it replaces: two runs that saw the same version send the same
@@ -19,13 +19,41 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from certrotate.adapters._retry import error_code
-from certrotate.errors import RotationInProgress
+from certrotate.errors import ConfigurationError, RotationInProgress
 from certrotate.ports import Lease
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 _TOKENS = uuid.UUID("6f1d2f0e-8e8a-4c4b-9a57-8a0b7c2f4e11")  # namespace of lease version tokens
+
+
+class ExternalAccountKeys:
+    """The EAB key id and HMAC key a CA handed out (ZeroSSL, Google Trust Services, private CAs), from a
+    secret holding `{"kid": "...", "hmac_key": "<base64url>"}`. Read only when an account is registered;
+    never logged."""
+
+    def __init__(self, client: SecretsManagerClient, secret_id: str) -> None:
+        self._sm = client
+        self._secret_id = secret_id
+
+    def load(self) -> tuple[str, str]:
+        try:
+            value = self._sm.get_secret_value(SecretId=self._secret_id)
+        except ClientError as exc:
+            raise ConfigurationError(
+                f"the EAB secret {self._secret_id!r} cannot be read: {error_code(exc)}"
+            ) from None
+        try:
+            data = json.loads(value.get("SecretString") or "")
+            kid, hmac_key = data["kid"], data["hmac_key"]
+        except (ValueError, KeyError, TypeError):
+            raise ConfigurationError(
+                f'the EAB secret {self._secret_id!r} must hold JSON with "kid" and "hmac_key"'
+            ) from None
+        if not (isinstance(kid, str) and kid and isinstance(hmac_key, str) and hmac_key):
+            raise ConfigurationError(f"the EAB secret {self._secret_id!r} holds an empty kid or hmac_key")
+        return kid, hmac_key
 
 
 class AccountKeyStore:
