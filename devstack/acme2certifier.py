@@ -10,7 +10,9 @@ of a loopback address of its own (127.0.0.2, or the next free one when another s
 What tests may change while it runs (`reconfigure`): the ARI window forced into the past (`renewal_force`,
 what a CA does when it must revoke) and whether EAB is required. The running server re-reads its
 configuration on a request to `/devstack/reload`; `/devstack/requests` counts the requests it served
-(by method and path), which lets a test count ARI fetches.
+(by method and path), which lets a test count ARI fetches, and lists the `replaces` of each new order
+(acme2certifier accepts `replaces` without checking it); `/devstack/refuse-replaces` makes it refuse orders
+that name one, as a CA does when the old certificate was already replaced or ordered by another account.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ _HOST = "127.0.0.1"
 # 127.0.0.1, say which port on stdout, re-read the configuration on /devstack/reload, count requests on
 # /devstack/requests.
 _SERVER_SCRIPT = r"""
-import json, os, ssl, sys, threading
+import base64, io, json, os, ssl, sys, threading
+from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 host, certfile, keyfile = sys.argv[1:4]
@@ -55,6 +58,8 @@ from acme2certifier.share import acme2certifier_wsgi as a2c
 from acme2certifier.acme_srv.helpers.config import load_config_cache_clear
 
 counts = {}
+orders = []  # the `replaces` value of each newOrder payload (None when absent)
+refusal = {}  # when set: {"status": 409, "type": "alreadyReplaced"} for orders that name `replaces`
 lock = threading.Lock()
 
 def reload_config():
@@ -66,20 +71,47 @@ def reload_config():
     config.read(os.environ["ACME_SRV_CONFIGFILE"])
     load_config_cache_clear()
 
+def payload_of(body):
+    try:
+        encoded = json.loads(body)["payload"]
+        return json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)) or b"{}")
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+def reply(start_response, status, body, content_type="application/json"):
+    start_response(status, [("Content-Type", content_type)])
+    return [body]
+
 def app(environ, start_response):
     path = environ.get("PATH_INFO", "")
     if path == "/devstack/reload":
         reload_config()
-        start_response("204 No Content", [])
-        return [b""]
+        return reply(start_response, "204 No Content", b"")
     if path == "/devstack/requests":
         with lock:
-            body = json.dumps(counts).encode()
-        start_response("200 OK", [("Content-Type", "application/json")])
-        return [body]
+            return reply(start_response, "200 OK", json.dumps({"counts": counts, "orders": orders}).encode())
+    if path == "/devstack/refuse-replaces":
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        with lock:
+            refusal.clear()
+            if query.get("type"):
+                refusal.update(status=int(query["status"][0]), type=query["type"][0])
+        return reply(start_response, "204 No Content", b"")
     with lock:
         key = environ["REQUEST_METHOD"] + " " + path
         counts[key] = counts.get(key, 0) + 1
+    if path == "/acme/neworders" and environ["REQUEST_METHOD"] == "POST":
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        replaces = payload_of(body).get("replaces")
+        with lock:
+            orders.append(replaces)
+            refuse = dict(refusal) if replaces else {}
+        if refuse:
+            problem = {"type": "urn:ietf:params:acme:error:" + refuse["type"], "detail": "refused"}
+            body = json.dumps(problem).encode()
+            status = str(refuse["status"]) + " Refused"
+            return reply(start_response, status, body, "application/problem+json")
     return a2c.application(environ, start_response)
 
 class Handler(WSGIRequestHandler):
@@ -220,6 +252,7 @@ class Acme2Certifier:
 
     def reconfigure(self, *, renewal_force: bool | None = None, eab_required: bool | None = None) -> None:
         """Change settings of the running server (no restart: it re-reads its configuration)."""
+        self.refuse_replaces(None)
         if renewal_force is not None:
             self.renewal_force = renewal_force
         if eab_required is not None:
@@ -229,8 +262,19 @@ class Acme2Certifier:
 
     def request_counts(self) -> dict[str, int]:
         """Requests served so far, by `METHOD /path`."""
-        counts: dict[str, int] = json.loads(self._request("/devstack/requests"))
+        counts: dict[str, int] = json.loads(self._request("/devstack/requests"))["counts"]
         return counts
+
+    def replaces_sent(self) -> list[str | None]:
+        """The `replaces` field of every newOrder so far (None: the order named none)."""
+        orders: list[str | None] = json.loads(self._request("/devstack/requests"))["orders"]
+        return orders
+
+    def refuse_replaces(self, problem: str | None, status: int = 409) -> None:
+        """Refuse orders that name `replaces` with this ACME problem (RFC 9773 section 5: `alreadyReplaced`;
+        Let's Encrypt also answers `unauthorized` when another account ordered the old certificate)."""
+        query = f"?status={status}&type={problem}" if problem else ""
+        self._request(f"/devstack/refuse-replaces{query}")
 
     def renewal_info_gets(self) -> int:
         return sum(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from certrotate.validation import ari_certificate_id
 from cryptography import x509
 
 from devstack.acme2certifier import EAB_KID, Acme2Certifier
@@ -159,3 +160,24 @@ def test_an_account_is_registered_with_external_account_binding(
     )
     a2c_world.env["ACME_EAB_SECRET_ID"] = "certrotate/eab"
     assert a2c_world.rotate("site")["status"] == "rotated"
+
+
+def test_a_renewal_names_the_certificate_it_replaces(a2c_world: World, a2c: Acme2Certifier) -> None:
+    name = issued_by_a2c(a2c_world)
+    old = leaf_of(a2c_world, name)
+    sent = len(a2c.replaces_sent())
+    assert a2c_world.rotate(name, force=True)["status"] == "rotated"
+    assert a2c.replaces_sent()[sent:] == [ari_certificate_id(old)]
+
+
+@pytest.mark.parametrize(("problem", "status"), [("alreadyReplaced", 409), ("unauthorized", 403)])
+def test_a_refused_replaces_is_ordered_again_without_it(
+    a2c_world: World, a2c: Acme2Certifier, problem: str, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = issued_by_a2c(a2c_world)
+    old = leaf_of(a2c_world, name)
+    a2c.refuse_replaces(problem, status)
+    sent = len(a2c.replaces_sent())
+    assert a2c_world.rotate(name, force=True)["status"] == "rotated"
+    assert a2c.replaces_sent()[sent:] == [ari_certificate_id(old), None]
+    assert "the CA refused `replaces`: ordering without it" in caplog.text

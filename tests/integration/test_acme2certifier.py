@@ -3,21 +3,21 @@ Route 53, serves renewalInfo (ARI) for what it issued, refuses an unknown profil
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 
 import pytest
 import requests
 from acme import client as acme_client
-from acme import messages
+from acme import crypto_util, messages
 from certrotate.adapters.acme import AcmeAuthority
 from certrotate.adapters.route53 import Route53Challenges
 from certrotate.adapters.secrets import AccountKeyStore
-from certrotate.errors import IssuanceFailed
 from certrotate.model import KeyKind, KeySpec
 from certrotate.validation import ari_certificate_id
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from josepy import jwa, jwk
 
 from devstack import fixtures
 from devstack.acme2certifier import PROFILES, Acme2Certifier
@@ -99,16 +99,29 @@ def test_the_shortlived_profile_issues_six_day_certificates(aws: LocalStack, ca_
     assert round((leaf.not_valid_after_utc - leaf.not_valid_before_utc).total_seconds() / 86400) == 6
 
 
-def test_an_unknown_profile_is_refused_by_the_ca(aws: LocalStack, ca_env: Acme2Certifier) -> None:
-    with pytest.raises(IssuanceFailed, match="invalidProfile"):
-        issue(aws, ca_env, profile="no-such-profile")
+def raw_client(ca: Acme2Certifier) -> acme_client.ClientV2:
+    """acme's own client, to see what the CA itself says (certrotate checks profiles and EAB first)."""
+    net = acme_client.ClientNetwork(jwk.JWKEC(key=ec.generate_private_key(ec.SECP256R1())), alg=jwa.ES256)
+    return acme_client.ClientV2(acme_client.ClientV2.get_directory(ca.directory_url, net), net)
 
 
-def test_eab_can_be_required(aws: LocalStack, ca_env: Acme2Certifier) -> None:
+def test_an_unknown_profile_is_refused_by_the_ca(ca_env: Acme2Certifier) -> None:
+    client = raw_client(ca_env)
+    client.new_account(
+        messages.NewRegistration.from_data(email="ops@example.com", terms_of_service_agreed=True)
+    )
+    csr = crypto_util.make_csr(
+        fixtures.key_to_pem(fixtures.generate_key("ec256")).encode(), ["a2c.example.com"]
+    )
+    with pytest.raises(messages.Error, match="invalidProfile"):
+        client.new_order(csr, profile="no-such-profile")
+
+
+def test_eab_can_be_required(ca_env: Acme2Certifier) -> None:
     ca_env.reconfigure(eab_required=True)
-    net = acme_client.ClientNetwork(None)
-    directory = acme_client.ClientV2.get_directory(ca_env.directory_url, net)
-    assert acme_client.ClientV2(directory, net).external_account_required()
-    with pytest.raises(IssuanceFailed, match="externalAccountRequired"):
-        issue(aws, ca_env)
-    assert os.environ["REQUESTS_CA_BUNDLE"] == ca_env.tls_ca_path
+    client = raw_client(ca_env)
+    assert client.external_account_required()
+    with pytest.raises(messages.Error, match="externalAccountRequired"):
+        client.new_account(
+            messages.NewRegistration.from_data(email="ops@example.com", terms_of_service_agreed=True)
+        )

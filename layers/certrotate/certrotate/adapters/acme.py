@@ -310,10 +310,13 @@ class AcmeAuthority:
                     and error.typ.rsplit(":", 1)[-1] not in REPLACES_REFUSALS
                 ):
                     raise
-                logger.warning(
-                    "the CA refused `replaces`: ordering without it",
-                    extra={"replaces": replaces, "error": _describe(error)},
-                )
+                reason = _describe(error)
+            except acme_errors.ConflictError:  # acme reads any 409 as ConflictError: alreadyReplaced is one
+                reason = "409 Conflict (already replaced)"
+            logger.warning(
+                "the CA refused `replaces`: ordering without it",
+                extra={"replaces": replaces, "error": reason},
+            )
         return self._new_order(client, csr, profile=profile, replaces=None)
 
     @staticmethod
