@@ -181,3 +181,20 @@ def test_a_refused_replaces_is_ordered_again_without_it(
     assert a2c_world.rotate(name, force=True)["status"] == "rotated"
     assert a2c.replaces_sent()[sent:] == [ari_certificate_id(old), None]
     assert "the CA refused `replaces`: ordering without it" in caplog.text
+
+
+def test_when_the_ca_has_no_window_for_a_certificate_the_lifetime_rule_decides(
+    a2c_world: World, a2c: Acme2Certifier
+) -> None:
+    a2c_world.env.pop("RENEW_BEFORE_DAYS")
+    a2c_world.seed("elsewhere", ["elsewhere.example.com"], days_left=60)  # issued by another CA
+    before = a2c.renewal_info_gets()
+    assert a2c_world.scan()["enqueued"] == []
+    assert a2c.renewal_info_gets() == before + 1
+    fields = dict(part.split("=", 1) for part in a2c_world.tags("elsewhere")[RENEWAL_TAG].split())
+    assert fields["source"] == "lifetime"
+    ask = datetime.fromisoformat(fields["ask"])
+    # Asked again later (RFC 9773's default of 6 hours when the CA names no Retry-After), not at every scan.
+    assert datetime.now(UTC) + timedelta(hours=5) < ask <= datetime.now(UTC) + timedelta(days=1)
+    assert a2c_world.scan()["enqueued"] == []
+    assert a2c.renewal_info_gets() == before + 1
