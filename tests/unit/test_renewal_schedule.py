@@ -134,3 +134,13 @@ def test_decide_rotation_gives_the_ca_as_the_reason() -> None:
         cert(80, **{RENEWAL_TAG: schedule_tag(-1)}), None, now=NOW, renew_before_days=30, force=False
     )
     assert decision.verdict is planning.Verdict.ISSUE and "the CA's renewal window" in decision.reason
+
+
+def test_without_ari_the_lifetime_schedule_is_not_learnt_again_before_its_renewal_time() -> None:
+    not_after = NOW + 80 * DAY
+    renew_at = planning.lifetime_renewal_time(NOW - 10 * DAY, not_after)
+    schedule = planning.schedule_from_lifetime(NOW - 10 * DAY, not_after, next_ask=renew_at, now=NOW)
+    assert schedule.next_ask == renew_at == not_after - 30 * DAY
+    assert not planning.needs_renewal_info(
+        cert(80, **{RENEWAL_TAG: schedule.tag_value()}), NOW + 40 * DAY, None
+    )

@@ -140,9 +140,10 @@ def lifetime_renewal_time(not_before: datetime, not_after: datetime) -> datetime
 def schedule_from_lifetime(
     not_before: datetime, not_after: datetime, *, next_ask: datetime, now: datetime
 ) -> RenewalSchedule:
-    """When the CA offers ARI but cannot answer for this certificate: the lifetime rule, asked again later."""
+    """The lifetime rule, learnt again at `next_ask`: after the CA's Retry-After when it offers ARI but had no
+    window for the certificate, or at the renewal time itself when the CA offers no ARI (nothing to learn)."""
     renew_at = lifetime_renewal_time(not_before, not_after)
-    return RenewalSchedule("lifetime", renew_at, not_after, renew_at, clamp_retry(next_ask, now))
+    return RenewalSchedule("lifetime", renew_at, not_after, renew_at, max(next_ask, now + ARI_MIN_RETRY))
 
 
 def needs_renewal_info(certificate: ServerCertificate, now: datetime, renew_before_days: int | None) -> bool:

@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -29,6 +29,7 @@ from certrotate.validation import facts_of
 
 logger = Logger(child=True)
 RENEWAL_READERS = 8  # certificates read (and the CA asked) at once when their renewal time is learnt
+UNREACHABLE_CA_RETRY = timedelta(hours=1)
 
 
 @dataclass(slots=True)
@@ -145,18 +146,19 @@ class ScanService:
         if not wanted:
             return certificates
         source: RenewalInfoSource | None = None
+        ask_again: datetime | None = None  # None: nothing new to learn before the renewal time
         if self._renewal_info_factory is not None:
             try:
                 candidate = self._renewal_info_factory()  # built only now: acme is heavy to import
                 source = candidate if candidate.offered() else None
-            except Exception as error:  # the CA is unreachable: the lifetime rule, not kept, this run
+            except Exception as error:  # the CA is unreachable: the lifetime rule until it answers again
                 notes.append(f"could not read the ACME directory for renewal information: {error}")
-                write = False
+                ask_again = now + UNREACHABLE_CA_RETRY
         with ThreadPoolExecutor(max_workers=RENEWAL_READERS, thread_name_prefix="renewal") as pool:
             learnt = dict(
                 zip(
                     (c.name for c in wanted),
-                    pool.map(lambda c: self._renewal_time_of(c, source, now, write), wanted),
+                    pool.map(lambda c: self._renewal_time_of(c, source, now, write, ask_again), wanted),
                     strict=True,
                 )
             )
@@ -173,7 +175,12 @@ class ScanService:
         return updated
 
     def _renewal_time_of(
-        self, cert: ServerCertificate, source: RenewalInfoSource | None, now: datetime, write: bool
+        self,
+        cert: ServerCertificate,
+        source: RenewalInfoSource | None,
+        now: datetime,
+        write: bool,
+        ask_again: datetime | None,
     ) -> tuple[planning.RenewalSchedule | None, str | None]:
         stored = self._store.get(cert.name)
         if stored is None:
@@ -204,7 +211,10 @@ class ScanService:
                 )
             except RenewalInfoUnavailable as unavailable:
                 schedule = planning.schedule_from_lifetime(
-                    not_before, facts.not_after, next_ask=unavailable.retry_after, now=now
+                    not_before,
+                    facts.not_after,
+                    next_ask=planning.clamp_retry(unavailable.retry_after, now),
+                    now=now,
                 )
                 logger.info(
                     "no renewal window from the CA: the lifetime rule decides",
