@@ -48,12 +48,16 @@ def populate(world: World, n: int, lbs: int, expiring: int) -> None:
 
 
 def expected_scan_calls(n: int, expiring: int) -> dict[tuple[str, str], int]:
-    """What one scan costs when nothing is pending retirement: the listing pages, one tag listing per
-    certificate (IAM lists no tags with the certificates), the quota, and the queue batches."""
+    """What the first scan costs when nothing is pending retirement: the listing pages, one tag listing per
+    certificate (IAM lists no tags with the certificates), the quota, and the queue batches; plus, once per
+    managed certificate not yet due, reading it to learn its renewal time and keeping that in a tag."""
+    managed = sum(1 for i in range(n) if i < expiring or i % 4 != 3)
     calls = {
         ("iam", "ListServerCertificates"): max(1, math.ceil(n / IAM_PAGE)),
         ("iam", "ListServerCertificateTags"): n,
         ("iam", "GetAccountSummary"): 1,
+        ("iam", "GetServerCertificate"): managed - expiring,
+        ("iam", "TagServerCertificate"): managed - expiring,
     }
     if expiring:
         calls[("sqs", "SendMessageBatch")] = math.ceil(expiring / SQS_BATCH)
