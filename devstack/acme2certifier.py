@@ -25,6 +25,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
@@ -60,6 +61,7 @@ from acme2certifier.acme_srv.helpers.config import load_config_cache_clear
 counts = {}
 orders = []  # the `replaces` value of each newOrder payload (None when absent)
 refusal = {}  # when set: {"status": 409, "type": "alreadyReplaced"} for orders that name `replaces`
+explanation = {}  # when set: {"url": ...}, added to renewalInfo answers as `explanationURL` (RFC 9773 4.2)
 lock = threading.Lock()
 
 def reload_config():
@@ -97,9 +99,28 @@ def app(environ, start_response):
             if query.get("type"):
                 refusal.update(status=int(query["status"][0]), type=query["type"][0])
         return reply(start_response, "204 No Content", b"")
+    if path == "/devstack/explanation":
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        with lock:
+            explanation.clear()
+            explanation.update({"url": query["url"][0]} if query.get("url") else {})
+        return reply(start_response, "204 No Content", b"")
     with lock:
         key = environ["REQUEST_METHOD"] + " " + path
         counts[key] = counts.get(key, 0) + 1
+        url = explanation.get("url")
+    if url and path.startswith("/acme/renewal-info/") and environ["REQUEST_METHOD"] == "GET":
+        captured = {}
+        def capture(status, headers, exc_info=None):
+            captured.update(status=status, headers=headers)
+        body = b"".join(a2c.application(environ, capture))
+        if captured["status"].startswith("200"):
+            answer = json.loads(body)
+            answer["explanationURL"] = url
+            body = json.dumps(answer).encode()
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        start_response(captured["status"], headers + [("Content-Length", str(len(body)))])
+        return [body]
     if path == "/acme/neworders" and environ["REQUEST_METHOD"] == "POST":
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         environ["wsgi.input"] = io.BytesIO(body)
@@ -253,6 +274,7 @@ class Acme2Certifier:
     def reconfigure(self, *, renewal_force: bool | None = None, eab_required: bool | None = None) -> None:
         """Change settings of the running server (no restart: it re-reads its configuration)."""
         self.refuse_replaces(None)
+        self.explain(None)
         if renewal_force is not None:
             self.renewal_force = renewal_force
         if eab_required is not None:
@@ -269,6 +291,11 @@ class Acme2Certifier:
         """The `replaces` field of every newOrder so far (None: the order named none)."""
         orders: list[str | None] = json.loads(self._request("/devstack/requests"))["orders"]
         return orders
+
+    def explain(self, url: str | None) -> None:
+        """Add `explanationURL` to renewalInfo answers (what a CA says when it moves a window: why)."""
+        query = "?" + urllib.parse.urlencode({"url": url}) if url else ""
+        self._request(f"/devstack/explanation{query}")
 
     def refuse_replaces(self, problem: str | None, status: int = 409) -> None:
         """Refuse orders that name `replaces` with this ACME problem (RFC 9773 section 5: `alreadyReplaced`;

@@ -96,12 +96,16 @@ def test_a_window_moved_into_the_past_rotates_at_the_next_scan_after_retry_after
     a2c_world.env["RENEW_BEFORE_DAYS"] = "1"
     assert a2c_world.scan()["enqueued"] == []
     a2c.reconfigure(renewal_force=True)  # the CA must revoke: "renew now"
+    a2c.explain("https://ca.example/incidents/42")
     assert a2c_world.scan()["enqueued"] == [], "not asked again before Retry-After"
     expire_the_ask(a2c_world, name)
     orders = a2c.orders_placed()
     scan = a2c_world.scan()
     assert scan["enqueued"] == [name], "the floor says 'not yet' (89 days left); the CA's window decides"
-    assert any("the CA asks for renewal now" in note for note in scan["notes"])
+    assert any(
+        "the CA asks for renewal now" in note and "https://ca.example/incidents/42" in note
+        for note in scan["notes"]
+    )
     result = a2c_world.rotate_from_queue(a2c_world.receive())
     assert result == {"batchItemFailures": []}
     assert a2c.orders_placed() == orders + 1
