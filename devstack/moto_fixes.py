@@ -26,6 +26,10 @@ Route 53
   * a change batch is validated as a whole against the zone, then applied in order: CREATE of an existing
     name+type, DELETE of a missing record set or with values/TTL that differ, and unquoted TXT values
     fail with `InvalidChangeBatch`;
+  * a batch is atomic for readers too: `ListResourceRecordSets` never sees it half applied (moto: a reader
+    could see a DELETE + CREATE swap between its two steps, the set missing);
+  * names are stored in lower case, and `ListResourceRecordSets` starts at `StartRecordName` whatever its
+    case (moto: stored as given and compared case-sensitively, so an upper-case name was skipped);
   * changes get their own IDs and are `PENDING` until polled: `GetChange` answers `PENDING` for the first
     `set_route53_pending_polls(n)` polls (default 1), then `INSYNC`; unknown IDs -> `NoSuchChange`.
 SQS
@@ -738,6 +742,7 @@ def _apply_changes(zone: Any, changes: list[dict[str, Any]]) -> None:
     for change in changes:
         original_change = copy.deepcopy(change)
         record_set = copy.deepcopy(change["ResourceRecordSet"])
+        record_set["Name"] = record_set["Name"].lower()  # Route 53 stores letters in lower case
         if not record_set["Name"].endswith("."):
             record_set["Name"] += "."
         key = _rrset_key(record_set["Name"], record_set.get("Type"), record_set.get("SetIdentifier"))
@@ -776,6 +781,7 @@ def _patch_route53() -> None:
     errors = _route53_exceptions()
     invalid_change_batch = errors["InvalidChangeBatch"]
     original_response = Route53.change_resource_record_sets
+    original_list = Route53Backend.list_resource_record_sets
 
     def change_resource_record_sets(self: Any, zoneid: str, change_list: list[dict[str, Any]]) -> None:
         zone = self.get_hosted_zone(zoneid)
@@ -783,6 +789,14 @@ def _patch_route53() -> None:
         if problems:
             raise invalid_change_batch("[" + ", ".join(problems) + "]")
         _apply_changes(zone, change_list)
+
+    def list_resource_record_sets(
+        self: Any, zone_id: str, start_type: str, start_name: str, max_items: int
+    ) -> Any:
+        # Names compare case-insensitively (moto: as stored, upper case before lower case).
+        return original_list(
+            self, zone_id, start_type, start_name.lower() if start_name else start_name, max_items
+        )
 
     def r_change(self: Any) -> Any:
         original_response(self)  # moto's request checks and the (patched) backend call
@@ -815,6 +829,8 @@ def _patch_route53() -> None:
         return ActionResult({"ChangeInfo": info})
 
     _patch(Route53Backend, "change_resource_record_sets", _locked(change_resource_record_sets))
+    # Locked like the change: a reader sees a batch whole or not at all, never between its DELETE and CREATE.
+    _patch(Route53Backend, "list_resource_record_sets", _locked(list_resource_record_sets))
     _patch(Route53, "change_resource_record_sets", r_change)
     _patch(Route53, "get_change", r_get_change)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -514,10 +515,74 @@ class TestRoute53:
         self.change(aws, zone, txt_change("DELETE", ['"old"']), txt_change("CREATE", ['"new"'], ttl=30))
         assert self.txt_sets(aws, zone) == {f"{CHALLENGE}.": (30, ['"new"'])}
 
-    def test_upsert_replaces(self, aws: LocalStack, zone: str) -> None:
-        self.change(aws, zone, txt_change("UPSERT", ['"one"']))
+    def test_upsert_replaces_the_whole_set(self, aws: LocalStack, zone: str) -> None:
+        self.change(aws, zone, txt_change("UPSERT", ['"one"', '"other"']))
         self.change(aws, zone, txt_change("UPSERT", ['"two"'], ttl=120, name=CHALLENGE.upper() + "."))
-        assert self.txt_sets(aws, zone) == {f"{CHALLENGE.upper()}.": (120, ['"two"'])}
+        assert self.txt_sets(aws, zone) == {f"{CHALLENGE}.": (120, ['"two"'])}
+
+    def test_names_are_stored_in_lower_case_and_listed_from_any_case(
+        self, aws: LocalStack, zone: str
+    ) -> None:
+        # Route 53 stores letters in lower case however they are given (DNS domain name format).
+        route53 = aws.client("route53")
+        self.change(aws, zone, txt_change("CREATE", ['"x"'], name="_ACME-Challenge.WWW.example.com"))
+        assert self.txt_sets(aws, zone) == {"_acme-challenge.www.example.com.": (60, ['"x"'])}
+        for start in ("_acme-challenge.www.example.com", "_ACME-CHALLENGE.WWW.EXAMPLE.COM."):
+            [found] = route53.list_resource_record_sets(
+                HostedZoneId=zone, StartRecordName=start, StartRecordType="TXT", MaxItems="1"
+            )["ResourceRecordSets"]
+            assert (found["Name"], found["Type"]) == ("_acme-challenge.www.example.com.", "TXT")
+
+    def test_a_swap_is_a_compare_and_swap(self, aws: LocalStack, zone: str) -> None:
+        # DELETE <set as read> + CREATE <new set>: refused if the set changed since it was read.
+        self.change(aws, zone, txt_change("CREATE", ['"theirs"'], ttl=300))
+        self.change(
+            aws,
+            zone,
+            txt_change("DELETE", ['"theirs"'], ttl=300),
+            txt_change("CREATE", ['"theirs"', '"a"'], ttl=300),
+        )
+        stale = txt_change("DELETE", ['"theirs"'], ttl=300)
+        assert "do not match" in self.invalid(
+            aws, zone, stale, txt_change("CREATE", ['"theirs"', '"b"'], ttl=300)
+        )
+        # The identical swap is valid (in order: the DELETE empties the name, the CREATE fills it again).
+        same = txt_change("DELETE", ['"a"', '"theirs"'], ttl=300)
+        self.change(aws, zone, same, txt_change("CREATE", ['"theirs"', '"a"'], ttl=300))
+        assert self.txt_sets(aws, zone) == {f"{CHALLENGE}.": (300, ['"theirs"', '"a"'])}
+
+    def test_a_reader_never_sees_a_batch_half_applied(
+        self, aws: LocalStack, zone: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from moto.route53.models import ChangeList
+
+        route53 = aws.client("route53")
+        self.change(aws, zone, txt_change("CREATE", ['"old"']))
+        halfway = threading.Event()
+        original_append = ChangeList.append
+
+        def slow_append(self: Any, item: Any) -> None:  # moto journals each change right after applying it
+            original_append(self, item)
+            if item["Action"] == "DELETE":
+                halfway.set()
+                time.sleep(0.5)
+
+        monkeypatch.setattr(ChangeList, "append", slow_append)
+        swap = threading.Thread(
+            target=self.change,
+            args=(aws, zone, txt_change("DELETE", ['"old"']), txt_change("CREATE", ['"new"'])),
+        )
+        swap.start()
+        try:
+            assert halfway.wait(10)
+            listed = route53.list_resource_record_sets(
+                HostedZoneId=zone, StartRecordName=CHALLENGE, StartRecordType="TXT", MaxItems="1"
+            )["ResourceRecordSets"]
+        finally:
+            swap.join(10)
+        assert [(s["Name"], s["ResourceRecords"]) for s in listed] == [
+            (f"{CHALLENGE}.", [{"Value": '"new"'}])
+        ]
 
     def test_name_outside_the_zone_fails(self, aws: LocalStack, zone: str) -> None:
         assert "not permitted" in self.invalid(aws, zone, txt_change("CREATE", ['"x"'], name="example.org"))
