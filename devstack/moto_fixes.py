@@ -26,6 +26,8 @@ Route 53
   * a change batch is validated as a whole against the zone, then applied in order: CREATE of an existing
     name+type, DELETE of a missing record set or with values/TTL that differ, and unquoted TXT values
     fail with `InvalidChangeBatch`;
+  * a CNAME stands alone: a CNAME beside another type at one name, or another type beside a CNAME, fails
+    with `InvalidChangeBatch` (moto accepted both; `_acme-challenge` names are often delegated by CNAME);
   * a batch is atomic for readers too: `ListResourceRecordSets` never sees it half applied (moto: a reader
     could see a DELETE + CREATE swap between its two steps, the set missing);
   * names are stored in lower case, and `ListResourceRecordSets` starts at `StartRecordName` whatever its
@@ -708,6 +710,13 @@ def _validate_changes(zone: Any, changes: list[dict[str, Any]]) -> list[str]:
             if action == "CREATE" and key in state:
                 problems.append(f"Tried to create resource record set {shown} but it already exists")
                 continue
+            conflict = _cname_conflict(state, name, str(rtype))
+            if conflict:
+                problems.append(
+                    f"RRSet of type {rtype} with DNS name {name}. is not permitted because a conflicting "
+                    f"RRSet of type {conflict} with the same DNS name already exists in zone {zone_name}."
+                )
+                continue
             state[key] = wanted
         else:
             current = state.get(key)
@@ -726,6 +735,16 @@ def _validate_changes(zone: Any, changes: list[dict[str, Any]]) -> list[str]:
                 continue
             del state[key]
     return problems
+
+
+def _cname_conflict(state: dict[tuple[str, str, str | None], Any], name: str, rtype: str) -> str | None:
+    """The type that forbids an `rtype` set at `name`: a CNAME stands alone (RFC 1034), at the apex too."""
+    for other_name, other_type, _identifier in state:
+        if other_name != name or other_type == rtype:
+            continue
+        if rtype == "CNAME" or other_type == "CNAME":
+            return other_type
+    return None
 
 
 def _alias_key(alias: dict[str, Any] | None) -> tuple[str, str] | None:

@@ -124,8 +124,8 @@ def test_a_rotation_looks_the_listeners_up_once(aws: LocalStack, account: dict[s
         ("elbv2", "ModifyListener"): 1,
         ("elb", "DescribeLoadBalancers"): 1,
     }
-    # DNS-01 for one name: the zones, one UPSERT and one DELETE, and GetChange until INSYNC (the local stack
-    # answers PENDING once).
+    # DNS-01 for one name: the zones, one CREATE and one DELETE (no read: the set was new, and removal swaps
+    # from what was written), and GetChange until INSYNC (the local stack answers PENDING once).
     assert {key: n for key, n in counts.items() if key[0] == "route53"} == {
         ("route53", "ListHostedZones"): 1,
         ("route53", "ChangeResourceRecordSets"): 2,

@@ -584,6 +584,25 @@ class TestRoute53:
             (f"{CHALLENGE}.", [{"Value": '"new"'}])
         ]
 
+    def test_a_cname_stands_alone(self, aws: LocalStack, zone: str) -> None:
+        cname = {
+            "Action": "CREATE",
+            "ResourceRecordSet": {
+                "Name": CHALLENGE,
+                "Type": "CNAME",
+                "TTL": 300,
+                "ResourceRecords": [{"Value": "_acme-challenge.delegated.example.net"}],
+            },
+        }
+        self.change(aws, zone, cname)
+        message = self.invalid(aws, zone, txt_change("CREATE", ['"x"']))
+        assert "conflicting RRSet of type CNAME" in message
+        assert "conflicting RRSet of type CNAME" in self.invalid(aws, zone, txt_change("UPSERT", ['"x"']))
+        other = txt_change("CREATE", ['"x"'], name="_acme-challenge.www.example.com")
+        self.change(aws, zone, other)
+        cname["ResourceRecordSet"]["Name"] = "_acme-challenge.www.example.com"
+        assert "conflicting RRSet of type TXT" in self.invalid(aws, zone, cname)
+
     def test_name_outside_the_zone_fails(self, aws: LocalStack, zone: str) -> None:
         assert "not permitted" in self.invalid(aws, zone, txt_change("CREATE", ['"x"'], name="example.org"))
 

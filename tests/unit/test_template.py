@@ -547,7 +547,8 @@ def test_route53_changes_limited_to_acme_challenge_txt(resources: dict[str, Any]
     }
     equals = condition["ForAllValues:StringEquals"]
     assert equals["route53:ChangeResourceRecordSetsRecordTypes"] == ["TXT"]
-    assert set(equals["route53:ChangeResourceRecordSetsActions"]) == {"UPSERT", "CREATE", "DELETE"}
+    # UPSERT would replace the whole shared set: values added and removed by compare-and-swap only.
+    assert set(equals["route53:ChangeResourceRecordSetsActions"]) == {"CREATE", "DELETE"}
 
 
 def test_secrets_limited_to_the_account_key_and_leases(resources: dict[str, Any]) -> None:
