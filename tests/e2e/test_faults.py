@@ -277,6 +277,7 @@ BAD_SETTINGS = [
     ({"ACME_DIRECTORY_URL": "http://plain.example/dir"}, "ACME_DIRECTORY_URL must be an https:// URL"),
     ({"ISSUER_TRUST_BUNDLE": "/missing.pem"}, "ISSUER_TRUST_BUNDLE names no readable file"),
     ({"ACME_ACCOUNT_SECRET_ID": ""}, "ACME_ACCOUNT_SECRET_ID is required"),
+    ({"LEASE_TABLE_NAME": ""}, "LEASE_TABLE_NAME is required"),
     ({"LOAD_BALANCER_REGIONS": "moon-1"}, "not an AWS region name"),
 ]
 
