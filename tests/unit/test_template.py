@@ -684,7 +684,12 @@ def test_sqs_event_is_a_fifo_record_for_one_certificate() -> None:
     assert record["eventSource"] == "aws:sqs"
     assert record["eventSourceARN"].endswith(".fifo")
     body = json.loads(record["body"])
-    assert body == {"certificate_name": "www-example-com", "reason": "expiring", "days_to_expiry": 12}
+    assert body == {
+        "certificate_name": "www-example-com",
+        "reason": "expiring",
+        "days_to_expiry": 12,
+        "correlation_id": "8d3b1e52-7c4f-4a8e-9f21-6b0e3c5d7a94",  # the scan's, as the scan sends it
+    }
     attributes = record["attributes"]
     assert attributes["MessageGroupId"] == body["certificate_name"]
     assert attributes["MessageDeduplicationId"]
