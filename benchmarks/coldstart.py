@@ -101,6 +101,7 @@ def _probe_env(extra: dict[str, str] | None = None) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "ACME_ACCOUNT_SECRET_ID": "certrotate/acme-account",
+        "LEASE_TABLE_NAME": "certrotate-leases",
         "ROTATION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/rotation.fifo",
         **(extra or {}),
     }

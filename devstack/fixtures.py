@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from devstack import lambda_runner
+
 # The operator contract (CONTRACT.md), spelled out here rather than imported from the code under test so
 # that a renamed constant in production code makes the tests fail instead of silently following along.
 MANAGED_TAG = "certrotate:managed"
@@ -448,3 +450,22 @@ def create_cloudfront_distribution(
     response = cloudfront.create_distribution(DistributionConfig=config)
     distribution = response["Distribution"]
     return DistributionRef(id=distribution["Id"], arn=distribution["ARN"], etag=response["ETag"])
+
+
+LEASE_TABLE = "certrotate-leases"
+
+
+def create_lease_table(dynamodb: Any, name: str = LEASE_TABLE) -> str:
+    """The rotation lease table exactly as template.yaml's LeaseTable declares it (key schema, billing mode,
+    TTL), read from the template so that the tests cannot drift from what is deployed. Returns its name."""
+    props = lambda_runner.template().resources["LeaseTable"]["Properties"]
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=props["AttributeDefinitions"],
+        KeySchema=props["KeySchema"],
+        BillingMode=props["BillingMode"],
+    )
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl:
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+    return name

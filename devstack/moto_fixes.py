@@ -41,6 +41,10 @@ Secrets Manager
   * moto already refuses a `ClientRequestToken` reused with different content (`ResourceExistsException`) and
     is idempotent for the same content, except for versions staged `AWSPENDING`, which it overwrote;
   * check-then-write is made atomic, so concurrent writers really get compare-and-swap semantics.
+DynamoDB
+  * a conditional write (PutItem, UpdateItem, DeleteItem, TransactWriteItems) checks its condition and
+    writes as one step, as DynamoDB does: moto checked, then wrote, and two writers that read the same item
+    could both succeed (tests/integration/test_moto_fixes.py shows the lost update).
 
 Patched exceptions subclass moto's own service exceptions, so the server serialises them as AWS errors.
 """
@@ -112,6 +116,7 @@ def apply() -> None:
         _patch_route53()
         _patch_sqs()
         _patch_secretsmanager()
+        _patch_dynamodb()
         setattr(IAMBackend, _MARKER, True)
 
 
@@ -928,3 +933,16 @@ def _patch_secretsmanager() -> None:
     # Check-then-write must be atomic for ClientRequestToken to work as compare-and-swap.
     for name in ("create_secret", "put_secret_value", "update_secret", "delete_secret", "restore_secret"):
         _patch(SecretsManagerBackend, name, _locked(getattr(SecretsManagerBackend, name)))
+
+
+# ------------------------------------------------------------------------------------------------
+# DynamoDB
+# ------------------------------------------------------------------------------------------------
+
+
+def _patch_dynamodb() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    # Condition and write under one lock; reads too, so that none sees an UpdateItem half applied.
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "get_item"):
+        _patch(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))

@@ -87,6 +87,7 @@ def main() -> int:
         env = {
             **stack.env(),
             "ACME_ACCOUNT_SECRET_ID": "certrotate/acme-account",
+            "LEASE_TABLE_NAME": fixtures.create_lease_table(stack.client("dynamodb")),
             "ACME_EMAIL": "ops@example.com",
             "ROTATION_QUEUE_URL": queue_url,
             "LOAD_BALANCER_REGIONS": f"{stack.region},{SECOND_REGION}",

@@ -31,9 +31,12 @@ def _deadline(context: LambdaContext) -> float:
     return time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN
 
 
+def _own_correlation_id(context: LambdaContext) -> str:
+    return getattr(context, "aws_request_id", None) or str(uuid.uuid4())
+
+
 @tracer.capture_method(capture_response=False)
-def rotate(request: RotationRequest, context: LambdaContext) -> RotationResult:
-    correlation_id = str(uuid.uuid4())
+def rotate(request: RotationRequest, context: LambdaContext, correlation_id: str) -> RotationResult:
     logger.set_correlation_id(correlation_id)
     logger.append_keys(certificate_name=request.certificate_name)
     service = wiring.rotation_service()
@@ -69,6 +72,7 @@ def rotate(request: RotationRequest, context: LambdaContext) -> RotationResult:
 
 
 def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    logger.set_correlation_id(record.message_id)  # until the message names the scan's id
     try:
         message = parse_rotation_message(record.body)
     except InvalidRequest as exc:
@@ -80,7 +84,8 @@ def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         return
     request = RotationRequest(certificate_name=message.certificate_name, force=message.force)
     try:
-        rotate(request, lambda_context)
+        # The scan's id when the scan sent it; a hand-written message is known by its SQS message id.
+        rotate(request, lambda_context, message.correlation_id or record.message_id)
     except InvalidRequest as exc:
         # The certificate was retired by an earlier delivery, or opted out since it was queued: done.
         logger.warning("nothing to rotate", extra={"reason": str(exc)})
@@ -101,4 +106,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = RotationRequest(
         certificate_name=parsed.certificate_name, force=parsed.force, dry_run=parsed.dry_run
     )
-    return rotate(request, context).as_dict()
+    return rotate(request, context, _own_correlation_id(context)).as_dict()

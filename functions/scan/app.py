@@ -5,6 +5,7 @@ Invoked by the daily EventBridge schedule, or by hand with {"dry_run": true} to 
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -22,9 +23,14 @@ tracer = make_tracer()
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # One id from this scan to every rotation it queues: each message carries it, and they use it in turn.
+    correlation_id = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
+    logger.set_correlation_id(correlation_id)
     request = parse_scan_request(event)  # bad input: a clear error before any AWS call
     settings = wiring.refresh()
-    result = wiring.scan_service(dry_run=request.dry_run).scan(dry_run=request.dry_run)
+    result = wiring.scan_service(dry_run=request.dry_run).scan(
+        dry_run=request.dry_run, correlation_id=correlation_id
+    )
     telemetry.emit_scan(metrics, result, namespace=settings.metrics_namespace, service=settings.service_name)
     logger.info(
         "scan finished",

@@ -41,6 +41,8 @@ class World:
         self.route53 = stack.client("route53")
         self.secrets = stack.client("secretsmanager")
         self.cloudfront = stack.client("cloudfront")
+        self.dynamodb = stack.client("dynamodb")
+        self.lease_table = fixtures.create_lease_table(self.dynamodb)  # as template.yaml's LeaseTable
         self.zone_id = fixtures.create_hosted_zone(self.route53, ZONE)
         self.queue_url = self.sqs.create_queue(
             QueueName="rotation.fifo", Attributes={"FifoQueue": "true", "VisibilityTimeout": "0"}
@@ -50,6 +52,7 @@ class World:
             "ACME_ACCOUNT_SECRET_ID": "certrotate/acme-account",
             "ACME_EMAIL": "ops@example.com",
             "ROTATION_QUEUE_URL": self.queue_url,
+            "LEASE_TABLE_NAME": self.lease_table,
             "RETIREMENT_GRACE_SECONDS": "0",
             "EVENT_BUS_NAME": "default",
             "POWERTOOLS_SERVICE_NAME": "certrotate",
@@ -122,6 +125,11 @@ class World:
         sets = self.route53.list_resource_record_sets(HostedZoneId=self.zone_id)["ResourceRecordSets"]
         return [s for s in sets if s["Type"] == "TXT"]
 
+    def leases(self) -> list[dict[str, Any]]:
+        """Every item of the lease table (held, or left by a run that died)."""
+        pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.lease_table, ConsistentRead=True)
+        return [item for page in pages for item in page["Items"]]
+
     def snapshot(self) -> dict[str, Any]:
         """Everything a rotation could change, to prove that something changed nothing."""
         certificates = {
@@ -144,6 +152,7 @@ class World:
             "certificates": certificates,
             "listeners": listeners,
             "secrets": secrets,
+            "leases": sorted(json.dumps(item, sort_keys=True) for item in self.leases()),
             "records": records,
             "queued": queue["Attributes"]["ApproximateNumberOfMessages"],
         }

@@ -58,6 +58,7 @@ def account(aws: LocalStack) -> Iterator[dict[str, Any]]:
         "ACME_ACCOUNT_SECRET_ID": "certrotate/acme-account",
         "ACME_EMAIL": "ops@example.com",
         "ROTATION_QUEUE_URL": queue_url,
+        "LEASE_TABLE_NAME": fixtures.create_lease_table(aws.client("dynamodb")),
         "POWERTOOLS_SERVICE_NAME": "certrotate",
     }
     aws.calls.reset()

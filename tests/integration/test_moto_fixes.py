@@ -6,11 +6,14 @@ Each test states what real AWS does; devstack/moto_fixes.py makes moto do the sa
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from devstack import fixtures, moto_fixes
@@ -695,6 +698,112 @@ class TestSecretsManagerTokens:
         for thread in threads:
             thread.join()
         assert sorted(results) == ["ResourceExistsException"] * 7 + ["won"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# DynamoDB: a conditional write is atomic
+# ----------------------------------------------------------------------------------------------------
+
+
+class TestDynamoDbConditionalWrites:
+    """DynamoDB decides a condition and the write it guards as one step; moto's server answers requests in
+    threads and checks, then writes, without a lock: the devstack makes it atomic."""
+
+    WRITERS = 16
+    ROUNDS = 40
+
+    @pytest.fixture
+    def table(self, aws: LocalStack) -> Iterator[tuple[Any, str]]:
+        db = aws.client("dynamodb", config=Config(max_pool_connections=self.WRITERS * 2))
+        # moto runs in this process: switching threads every microsecond lets a race between its check and
+        # its write show within a few rounds (at the default 5 ms it hides).
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            yield db, fixtures.create_lease_table(db, "cas")
+        finally:
+            sys.setswitchinterval(interval)
+
+    def run_together(self, work: Any) -> list[Any]:
+        barrier = threading.Barrier(self.WRITERS)
+        results: list[Any] = []
+
+        def run(i: int) -> None:
+            barrier.wait()
+            results.append(work(i))
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(self.WRITERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+
+    def test_concurrent_creates_of_one_key_exactly_one_wins(self, table: tuple[Any, str]) -> None:
+        db, name = table
+        for round_ in range(self.ROUNDS):
+
+            def create(i: int, key: str = f"key-{round_}") -> str:
+                try:
+                    db.put_item(
+                        TableName=name,
+                        Item={"certificate": {"S": key}, "owner": {"S": f"writer-{i}"}},
+                        ConditionExpression="attribute_not_exists(certificate)",
+                    )
+                    return f"writer-{i}"
+                except ClientError as exc:
+                    return str(exc.response["Error"]["Code"])
+
+            results = self.run_together(create)
+            winners = [r for r in results if r.startswith("writer-")]
+            assert len(winners) == 1, results
+            assert results.count("ConditionalCheckFailedException") == self.WRITERS - 1
+            item = db.get_item(
+                TableName=name, Key={"certificate": {"S": f"key-{round_}"}}, ConsistentRead=True
+            )
+            assert item["Item"]["owner"]["S"] == winners[0]
+
+    def test_compare_and_swap_loses_no_update(self, table: tuple[Any, str]) -> None:
+        """Each writer reads the version, then swaps it for the next one; every swap that succeeded must
+        show in the final count: two writers that read the same version cannot both succeed."""
+        db, name = table
+        key = {"certificate": {"S": "counter"}}
+        db.put_item(TableName=name, Item={**key, "n": {"N": "0"}})
+
+        def swap(i: int) -> int:
+            won = 0
+            for _ in range(self.ROUNDS // 4):
+                seen = db.get_item(TableName=name, Key=key, ConsistentRead=True)["Item"]["n"]["N"]
+                try:
+                    db.update_item(
+                        TableName=name,
+                        Key=key,
+                        UpdateExpression="SET n = :next",
+                        ConditionExpression="n = :seen",
+                        ExpressionAttributeValues={":seen": {"N": seen}, ":next": {"N": str(int(seen) + 1)}},
+                    )
+                    won += 1
+                except ClientError as exc:
+                    assert exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            return won
+
+        swaps = sum(self.run_together(swap))
+        final = int(db.get_item(TableName=name, Key=key, ConsistentRead=True)["Item"]["n"]["N"])
+        assert swaps >= 1 and final == swaps
+
+    def test_the_failed_condition_returns_the_item_when_asked(self, table: tuple[Any, str]) -> None:
+        db, name = table
+        item = {"certificate": {"S": "held"}, "owner": {"S": "first"}}
+        db.put_item(TableName=name, Item=item)
+        with pytest.raises(ClientError) as exc:
+            db.put_item(
+                TableName=name,
+                Item={"certificate": {"S": "held"}, "owner": {"S": "second"}},
+                ConditionExpression="attribute_not_exists(certificate)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        assert error(exc) == ("ConditionalCheckFailedException", 400)
+        assert exc.value.response["Item"] == item  # type: ignore[typeddict-item]
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -61,3 +61,39 @@ def test_functions_name_what_they_need() -> None:
         settings.require_rotation()
     with pytest.raises(ConfigurationError, match="ROTATION_QUEUE_URL"):
         settings.require_scan()
+
+
+def test_the_rotation_needs_the_lease_table() -> None:
+    settings = load_settings({**BASE, "ACME_ACCOUNT_SECRET_ID": "acme"})
+    assert settings.lease_table_name is None
+    with pytest.raises(ConfigurationError, match="LEASE_TABLE_NAME is required") as caught:
+        settings.require_rotation()
+    assert "ACME_ACCOUNT_SECRET_ID" not in str(caught.value)
+    ready = load_settings(
+        {**BASE, "ACME_ACCOUNT_SECRET_ID": "acme", "LEASE_TABLE_NAME": " stack-LeaseTable-1A "}
+    )
+    assert ready.lease_table_name == "stack-LeaseTable-1A"
+    ready.require_rotation()
+
+
+def test_the_scan_does_not_need_the_lease_table() -> None:
+    load_settings(
+        {**BASE, "ROTATION_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/q.fifo"}
+    ).require_scan()
+
+
+@pytest.mark.parametrize(
+    "table", ["stack-LeaseTable-1A", "a.b_c", "arn:aws:dynamodb:eu-west-1:123456789012:table/stack-Lease"]
+)
+def test_a_lease_table_is_a_name_or_an_arn(table: str) -> None:
+    assert load_settings({**BASE, "LEASE_TABLE_NAME": table}).lease_table_name == table
+
+
+@pytest.mark.parametrize("table", ["ab", "has space", "table/x", "arn:aws:s3:::bucket", "x" * 256])
+def test_a_bad_lease_table_is_named(table: str) -> None:
+    with pytest.raises(ConfigurationError, match="LEASE_TABLE_NAME is not a DynamoDB table name"):
+        load_settings({**BASE, "LEASE_TABLE_NAME": table})
+
+
+def test_an_empty_lease_table_is_unset() -> None:
+    assert load_settings({**BASE, "LEASE_TABLE_NAME": "  "}).lease_table_name is None

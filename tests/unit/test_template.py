@@ -263,13 +263,12 @@ def test_staging_directory_is_the_default_and_only_https_is_accepted(template: d
 COMMON_VARIABLES = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
-    "LOG_LEVEL",
+    "POWERTOOLS_LOG_LEVEL",
     "RENEW_BEFORE_DAYS",
     "RETIREMENT_GRACE_SECONDS",
     "LOAD_BALANCER_REGIONS",
     "EVENT_BUS_NAME",
     "ROTATION_LEASE_SECONDS",
-    "LEASE_SECRET_PREFIX",
     "ACME_DIRECTORY_URL",
     "ACME_ACCOUNT_SECRET_ID",
     "ACME_EMAIL",
@@ -551,19 +550,73 @@ def test_route53_changes_limited_to_acme_challenge_txt(resources: dict[str, Any]
     assert set(equals["route53:ChangeResourceRecordSetsActions"]) == {"CREATE", "DELETE"}
 
 
-def test_secrets_limited_to_the_account_key_and_leases(resources: dict[str, Any]) -> None:
+def test_secrets_limited_to_the_account_key(resources: dict[str, Any]) -> None:
     for function in FUNCTIONS:
         for statement in _function_statements(resources, function):
             if any(a.startswith("secretsmanager:") for a in _actions(statement)):
                 assert function == "RotateFunction"
                 texts = [_resource_text(r) for r in _as_list(statement["Resource"])]
-                assert len(texts) == 2
-                for text in texts:
-                    assert text.startswith(
-                        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${"
-                    ), text
+                assert len(texts) == 1, "the ACME account key only: leases are in DynamoDB"
+                assert texts[0].startswith(
+                    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${"
+                ), texts[0]
                 assert texts[0].endswith("}-??????")  # exactly the named secret, any suffix
-                assert texts[1].endswith("}*")  # the lease prefix
+
+
+# --- leases: a DynamoDB table that costs nothing between rotations ------------------------------------
+
+
+def test_the_lease_table_is_on_demand_with_ttl_and_no_backups(resources: dict[str, Any]) -> None:
+    from certrotate.adapters.leases import EXPIRES_ATTRIBUTE, KEY_ATTRIBUTE
+
+    tables = _of_type(resources, "AWS::DynamoDB::Table")
+    assert list(tables) == ["LeaseTable"]
+    table = tables["LeaseTable"]
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"  # nothing provisioned: no cost while idle
+    assert props["KeySchema"] == [{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}]
+    assert props["AttributeDefinitions"] == [{"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": EXPIRES_ATTRIBUTE, "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": False}
+    assert "TableName" not in props, "a generated name: two stacks in one account never share leases"
+    skipped = {s["id"]: s["comment"] for s in table["Metadata"]["checkov"]["skip"]}
+    assert set(skipped) == {"CKV_AWS_28", "CKV_AWS_119"} and all(len(c) > 40 for c in skipped.values())
+
+
+def test_only_the_rotation_writes_leases_and_only_in_its_table(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    for function in FUNCTIONS:
+        statements = [
+            s
+            for s in _function_statements(resources, function)
+            if any(a.startswith("dynamodb:") for a in _actions(s))
+        ]
+        assert not any(k.startswith("DynamoDB") for k in _policy_templates(resources, function))
+        if function != "RotateFunction":
+            assert statements == [], f"{function} has no business with leases"
+            assert "LEASE_TABLE_NAME" not in _environment(template, function)
+            continue
+        [statement] = statements
+        assert sorted(_actions(statement)) == [
+            "dynamodb:deleteitem",
+            "dynamodb:putitem",
+            "dynamodb:updateitem",
+        ]
+        assert statement["Resource"] == {"Fn::GetAtt": ["LeaseTable", "Arn"]}
+        assert "Condition" not in statement
+        assert _environment(template, function)["LEASE_TABLE_NAME"] == {"Ref": "LeaseTable"}
+    others = [
+        s
+        for s in _all_statements(template)
+        if any(a.lower().startswith("dynamodb:") for a in _as_list(s.get("Action", [])))
+    ]
+    assert len(others) == 1, "no other policy in the template touches DynamoDB"
+
+
+def test_no_lease_secrets_remain(template: dict[str, Any]) -> None:
+    text = json.dumps(template)
+    assert "LeaseSecretPrefix" not in text and "LEASE_SECRET_PREFIX" not in text and "/lease/" not in text
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -632,7 +685,12 @@ def test_sqs_event_is_a_fifo_record_for_one_certificate() -> None:
     assert record["eventSource"] == "aws:sqs"
     assert record["eventSourceARN"].endswith(".fifo")
     body = json.loads(record["body"])
-    assert body == {"certificate_name": "www-example-com", "reason": "expiring", "days_to_expiry": 12}
+    assert body == {
+        "certificate_name": "www-example-com",
+        "reason": "expiring",
+        "days_to_expiry": 12,
+        "correlation_id": "8d3b1e52-7c4f-4a8e-9f21-6b0e3c5d7a94",  # the scan's, as the scan sends it
+    }
     attributes = record["attributes"]
     assert attributes["MessageGroupId"] == body["certificate_name"]
     assert attributes["MessageDeduplicationId"]

@@ -14,6 +14,8 @@ from certrotate.names import METRICS_NAMESPACE_DEFAULT, SERVICE_NAME_DEFAULT
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_TABLE_ARN = re.compile(r"arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]{3,255}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,16 +32,19 @@ class Settings:
     retirement_grace_seconds: int
     load_balancer_regions: tuple[str, ...]
     event_bus_name: str | None
-    lease_secret_prefix: str
+    lease_table_name: str | None
     service_name: str
     metrics_namespace: str
 
     def require_rotation(self) -> None:
         """What the rotate function needs beyond the common settings."""
+        missing = []
         if not self.acme_account_secret_id:
-            raise ConfigurationError(
-                "ACME_ACCOUNT_SECRET_ID is required: the secret that holds the ACME account key"
-            )
+            missing.append("ACME_ACCOUNT_SECRET_ID is required: the secret that holds the ACME account key")
+        if not self.lease_table_name:
+            missing.append("LEASE_TABLE_NAME is required: the DynamoDB table that holds the rotation leases")
+        if missing:
+            raise ConfigurationError("; ".join(missing))
 
     def require_scan(self) -> None:
         if not self.rotation_queue_url:
@@ -99,9 +104,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     grace = _int(env, "RETIREMENT_GRACE_SECONDS", 3600, 0, 90 * 86_400, problems)
 
     bus = env.get("EVENT_BUS_NAME", "default").strip() or None
-    prefix = env.get("LEASE_SECRET_PREFIX", "certrotate/lease/").strip()
-    if not re.fullmatch(r"[A-Za-z0-9/_+=.@-]{1,200}", prefix):
-        problems.append(f"LEASE_SECRET_PREFIX has characters a secret name cannot hold: {prefix!r}")
+    lease_table = env.get("LEASE_TABLE_NAME", "").strip() or None
+    # A table name, or its ARN (DynamoDB accepts either as TableName).
+    if lease_table and not (_TABLE_NAME.fullmatch(lease_table) or _TABLE_ARN.fullmatch(lease_table)):
+        problems.append(
+            f"LEASE_TABLE_NAME is not a DynamoDB table name (3-255 of letters, digits, _.-) nor its ARN: "
+            f"{lease_table!r}"
+        )
 
     if problems:
         raise ConfigurationError("invalid configuration: " + "; ".join(problems))
@@ -119,7 +128,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retirement_grace_seconds=grace,
         load_balancer_regions=regions,
         event_bus_name=bus,
-        lease_secret_prefix=prefix,
+        lease_table_name=lease_table,
         service_name=env.get("POWERTOOLS_SERVICE_NAME", "").strip() or SERVICE_NAME_DEFAULT,
         metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or METRICS_NAMESPACE_DEFAULT,
     )

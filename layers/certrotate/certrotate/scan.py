@@ -3,6 +3,7 @@ are due, and the retirements that rotations left pending."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -28,6 +29,7 @@ class ScanResult:
     server_certificates: int
     quota: int
     dry_run: bool
+    correlation_id: str = ""  # carried by every message this scan sends and every event it emits
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -48,6 +50,7 @@ class ScanResult:
             "server_certificates": self.server_certificates,
             "server_certificates_quota": self.quota,
             "dry_run": self.dry_run,
+            "correlation_id": self.correlation_id,
             "notes": self.notes,
         }
 
@@ -77,7 +80,7 @@ class ScanService:
         self._clock = clock
         self._settings = settings
 
-    def scan(self, *, dry_run: bool) -> ScanResult:
+    def scan(self, *, dry_run: bool, correlation_id: str | None = None) -> ScanResult:
         now = self._clock.now()
         listed = self._store.list_certificates()
         tags = self._store.tags_of_many([c.name for c in listed])
@@ -102,6 +105,7 @@ class ScanService:
             server_certificates=used,
             quota=quota,
             dry_run=dry_run,
+            correlation_id=correlation_id or str(uuid.uuid4()),
         )
         if dry_run:
             return result
@@ -116,11 +120,16 @@ class ScanService:
                 "certificate_name": cert.name,
                 "reason": "expiring",
                 "days_to_expiry": result.days_to_expiry[cert.name],
+                "correlation_id": result.correlation_id,
             }
             messages.append((cert.name, planning.deduplication_id(cert.name, now), body))
         for cert in plan.stalled:
             # A rotation died after uploading the replacement and its retries ran out: finish it.
-            body = {"certificate_name": cert.name, "reason": "resume"}
+            body = {
+                "certificate_name": cert.name,
+                "reason": "resume",
+                "correlation_id": result.correlation_id,
+            }
             messages.append((cert.name, planning.deduplication_id(cert.name, now), body))
         if not messages:
             return
@@ -157,7 +166,11 @@ class ScanService:
                 result.pending_retirement.remove(cert.name)
                 self._events.publish(
                     EventType.CERTIFICATE_RETIRED,
-                    {"certificate_name": cert.name, "replaced_by": cert.replaced_by},
+                    {
+                        "certificate_name": cert.name,
+                        "replaced_by": cert.replaced_by,
+                        "correlation_id": result.correlation_id,
+                    },
                 )
             else:
                 result.notes.append(f"{cert.name}: IAM reports it is still in use (DeleteConflict)")

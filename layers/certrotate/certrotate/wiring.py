@@ -13,9 +13,10 @@ from certrotate.adapters.elb import LoadBalancerListeners
 from certrotate.adapters.endpoints import AllEndpoints
 from certrotate.adapters.events import EventBridgePublisher, NoEvents
 from certrotate.adapters.iam import IamCertificateStore
+from certrotate.adapters.leases import DynamoDbLeases
 from certrotate.adapters.queue import SqsRotationQueue
 from certrotate.adapters.route53 import Route53Challenges
-from certrotate.adapters.secrets import AccountKeyStore, SecretLeases
+from certrotate.adapters.secrets import AccountKeyStore
 from certrotate.clock import SystemClock
 from certrotate.config import Settings, environment_fingerprint, load_settings
 from certrotate.ports import CertificateAuthority, EventPublisher
@@ -98,12 +99,13 @@ def _authority() -> CertificateAuthority:
 def rotation_service() -> RotationService:
     config = settings()
     config.require_rotation()
+    assert config.lease_table_name is not None
     return RotationService(
         store=certificate_store(),
         endpoints=endpoints(),
         dns=dns(),
         authority=_authority,
-        leases=SecretLeases(client("secretsmanager"), config.lease_secret_prefix),
+        leases=DynamoDbLeases(client("dynamodb"), config.lease_table_name),
         events=events(),
         clock=SystemClock(),
         settings=RotationSettings(
