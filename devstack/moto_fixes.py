@@ -18,7 +18,9 @@ ELBv2
     replaces only the default (also on NLB TLS listeners, which moto ignored), `DescribeListeners` shows
     only the default, `DescribeListenerCertificates` flags them, `RemoveListenerCertificates` cannot
     remove the default;
-  * `AddListenerCertificates`/`ModifyListener` with an unknown certificate -> `CertificateNotFound`.
+  * `AddListenerCertificates`/`ModifyListener` with an unknown certificate -> `CertificateNotFound`;
+  * at most 25 certificates per load balancer besides each listener's default, counted over all its
+    listeners (moto: 25 per listener, the default included); beyond -> `TooManyCertificates`.
 Classic ELB
   * `SetLoadBalancerListenerSSLCertificate`: unknown load balancer -> `LoadBalancerNotFound`, no listener
     on the port -> `ListenerNotFound`, unknown IAM certificate -> `CertificateNotFound` (moto: did nothing).
@@ -62,6 +64,9 @@ _apply_lock = threading.Lock()
 STATE_LOCK = threading.RLock()
 
 DEFAULT_SERVER_CERTIFICATE_QUOTA = 20
+# "Certificates per Application (or Network) Load Balancer: 25", the default certificates not counted
+# (Elastic Load Balancing quotas); an SNI certificate counts once for each listener that holds it.
+CERTIFICATES_PER_LOAD_BALANCER = 25
 DEFAULT_ROUTE53_PENDING_POLLS = 1
 _settings: dict[str, int] = {}
 
@@ -538,7 +543,10 @@ def _patch_elbv2() -> None:
         arns = _require_certificates(self, certificates)
         sni = _sni(listener)
         new = [a for a in dict.fromkeys(arns) if a not in sni]
-        if len(sni) + len(new) + len(listener.certificates) > 25:
+        balancer = self.load_balancers.get(listener.load_balancer_arn)
+        siblings = list(balancer.listeners.values()) if balancer is not None else [listener]
+        in_use = sum(len(_sni(sibling)) for sibling in siblings)
+        if new and in_use + len(new) > CERTIFICATES_PER_LOAD_BALANCER:
             raise TooManyCertificatesError()
         sni.extend(new)
         return list(sni)
