@@ -1,5 +1,6 @@
-"""The moto fix for ELBv2's certificate quota: 25 per load balancer besides the listeners' defaults, counted
-over all of its listeners, as Elastic Load Balancing enforces it."""
+"""moto fixes for what endpoints refuse: ELBv2's certificate quota (25 per load balancer besides the
+listeners' defaults, counted over all of its listeners) and CloudFront's viewer certificate that must cover
+every alias."""
 
 from __future__ import annotations
 
@@ -63,3 +64,29 @@ def test_25_certificates_per_load_balancer_over_all_its_listeners(aws: LocalStac
     elbv2.add_listener_certificates(
         ListenerArn=first.listener_arn, Certificates=[{"CertificateArn": arns[27]}]
     )
+
+
+@pytest.mark.stack
+def test_cloudfront_refuses_a_certificate_that_misses_an_alias(aws: LocalStack) -> None:
+    iam, cloudfront = aws.client("iam"), aws.client("cloudfront", config=NO_RETRIES)
+    cdn = fixtures.seed_certificate(iam, "cdn", ["cdn.example.com", "*.img.example.com"], 60, key="ec256")
+    other = fixtures.seed_certificate(iam, "other", ["other.example.com"], 60, key="ec256")
+
+    with pytest.raises(ClientError) as caught:
+        fixtures.create_cloudfront_distribution(
+            cloudfront, cdn["ServerCertificateId"], aliases=["cdn.example.com", "other.example.net"]
+        )
+    assert caught.value.response["Error"]["Code"] == "InvalidViewerCertificate"
+    assert "other.example.net" in caught.value.response["Error"]["Message"]
+
+    ref = fixtures.create_cloudfront_distribution(
+        cloudfront, cdn["ServerCertificateId"], aliases=["cdn.example.com", "a.img.example.com"]
+    )
+    current = cloudfront.get_distribution_config(Id=ref.id)
+    config = current["DistributionConfig"]
+    config["ViewerCertificate"]["IAMCertificateId"] = other["ServerCertificateId"]
+    with pytest.raises(ClientError) as caught:
+        cloudfront.update_distribution(Id=ref.id, IfMatch=current["ETag"], DistributionConfig=config)
+    assert caught.value.response["Error"]["Code"] == "InvalidViewerCertificate"
+    config["ViewerCertificate"]["IAMCertificateId"] = cdn["ServerCertificateId"]
+    cloudfront.update_distribution(Id=ref.id, IfMatch=current["ETag"], DistributionConfig=config)
