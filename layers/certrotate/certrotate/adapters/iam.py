@@ -98,10 +98,12 @@ class IamCertificateStore:
                 raise CertificateAlreadyExists(name) from None
             # Never chain the original: botocore errors can quote request parameters.
             message = exc.response.get("Error", {}).get("Message", "")
-            refusal = f"IAM refused the upload of {name!r}: {error_code(exc)} {message}"
             if error_code(exc) in UPLOAD_REFUSALS:
-                raise UploadRefused(refusal) from None
-            raise RuntimeError(refusal) from None  # throttling beyond retries, 5xx: a retry may succeed
+                raise UploadRefused(
+                    f"IAM refused the upload of {name!r}: {error_code(exc)} {message}"
+                ) from None
+            # Throttling beyond botocore's retries, a 5xx: a later delivery may well succeed.
+            raise RuntimeError(f"the upload of {name!r} to IAM failed: {error_code(exc)} {message}") from None
         return _metadata(response["ServerCertificateMetadata"], tags)
 
     def tag(self, name: str, tags: Mapping[str, str]) -> None:
