@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from certrotate import errors, planning
+from certrotate.config import load_settings
 from certrotate.model import ServerCertificate
 from certrotate.names import (
     FAILURES_TAG,
@@ -15,9 +17,13 @@ from certrotate.names import (
     HELD_UNTIL_TAG,
     REPLACED_BY_TAG,
     RETRY_AFTER_TAG,
+    MetricName,
 )
 
 from tests.unit.test_planning import NOW, cert, tagged
+from tests.unit.test_template import template as template_fixture
+
+template = template_fixture  # the fixture, under the name tests ask for
 
 IAM_TAG_VALUE = re.compile(r"^[\w\s.:/=+\-@]*$")  # \w and \s stand in for \p{L}\p{N} and \p{Z} here
 
@@ -178,3 +184,28 @@ def test_scan_lists_held_ones_as_expiring_and_held_but_enqueues_none() -> None:
 )
 def test_uncovered_aliases(aliases: list[str], names: list[str], missing: list[str]) -> None:
     assert planning.uncovered_aliases(aliases, names) == missing
+
+
+# --- the opt-in swap and the alarm --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "swap"), [("", False), ("false", False), ("true", True), (" TRUE ", True)])
+def test_sni_swap_when_full_is_opt_in(raw: str, swap: bool) -> None:
+    assert load_settings({"AWS_REGION": "eu-west-1", "SNI_SWAP_WHEN_FULL": raw}).sni_swap_when_full is swap
+
+
+def test_sni_swap_when_full_refuses_anything_else() -> None:
+    with pytest.raises(
+        errors.ConfigurationError, match="SNI_SWAP_WHEN_FULL must be true or false, not 'yes'"
+    ):
+        load_settings({"AWS_REGION": "eu-west-1", "SNI_SWAP_WHEN_FULL": "yes"})
+
+
+def test_template_offers_the_swap_and_alarms_on_held_certificates(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["SniSwapWhenFull"]
+    assert parameter["Default"] == "false" and parameter["AllowedValues"] == ["false", "true"]
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["SNI_SWAP_WHEN_FULL"] == {"Ref": "SniSwapWhenFull"}
+    alarm = template["Resources"]["CertificatesHeldAlarm"]["Properties"]
+    assert alarm["MetricName"] == MetricName.CERTIFICATES_HELD.value
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
