@@ -190,7 +190,7 @@ def test_a_full_load_balancer_is_held_with_what_to_do_and_force_finishes_once_th
     new = next(m for n, m in world.certificates().items() if n.startswith("shop-cr"))["Arn"]
     assert world.listener_certificates(plain.listener_arn) == (new, []), "the others still move"
     assert world.listener_certificates(full.listener_arn)[1] == sorted([*fillers[1:], old["Arn"]])
-    assert world.tags("shop")["certrotate:held-reason"].startswith("EndpointsRefused")
+    assert world.tags("shop")["certrotate:held-reason"].startswith("LoadBalancerFull: load balancer full")
     assert world.rotate("shop")["status"] == "skipped", "held: a redelivery does not hammer the full list"
     assert world.scan()["resumed"] == [], "nor does the scan send it again"
 
@@ -259,7 +259,9 @@ def test_a_distribution_alias_the_certificate_does_not_cover_is_held_and_named(w
         world.rotate("cdn")
     assert datetime.now(UTC) - started < timedelta(seconds=30), "no waiting out an IAM lag that is not there"
     reason = world.tags("cdn")["certrotate:held-reason"]
-    assert reason.startswith("EndpointsRefused") and "shop.example.net" in reason
+    assert (
+        reason.startswith(f"AliasesNotCovered: distribution {uncovered.id}") and "shop.example.net" in reason
+    )
     new_id = next(m for n, m in world.certificates().items() if n.startswith("cdn-cr"))["ServerCertificateId"]
     viewer = world.cloudfront.get_distribution_config(Id=covered.id)["DistributionConfig"][
         "ViewerCertificate"

@@ -348,6 +348,8 @@ class RotationService:
         if failures:
             message = f"{len(failures)} endpoint(s) still serve {old.name}: " + "; ".join(failures)
             permanent = [e for e in errors if isinstance(e, PermanentFailure)]
+            if len(permanent) == len(errors) == 1:  # it names the endpoint and what to do already
+                raise permanent[0]
             if len(permanent) == len(errors):  # a retry would only meet the same refusals again
                 raise EndpointsRefused(message, fix="; ".join(dict.fromkeys(e.fix for e in permanent)))
             raise ListenerUpdateFailed(message)
