@@ -6,12 +6,16 @@ new-order and finalize requests and counts, per exact set of names (case-insensi
 
 - `orders`: new orders pebble accepted;
 - `issued`: finalizations pebble accepted (what Let's Encrypt counts as a certificate);
-- `refused`: requests it answered itself with `urn:ietf:params:acme:error:rateLimited`.
+- `refused`: requests it answered itself with `urn:ietf:params:acme:error:rateLimited`;
+- `rejected`: new orders it refused by policy (see below).
 
 Once `limit` certificates (5) were issued for a set of names within `window` (7 days), a new order or a
 finalization for exactly that set is answered as Let's Encrypt does: HTTP 429, a problem document of type
 rateLimited, and `Retry-After` in seconds until the oldest of them leaves the window.
 (https://letsencrypt.org/docs/rate-limits/#new-certificates-per-exact-set-of-identifiers)
+
+It also models the CA's policy: names given to `forbid()` are refused at new-order with
+`urn:ietf:params:acme:error:rejectedIdentifier` (HTTP 400), as Let's Encrypt refuses names on its block list.
 """
 
 from __future__ import annotations
@@ -98,6 +102,8 @@ class DuplicateCertificateLimit:
         self._issued_at: dict[NameSet, list[float]] = defaultdict(list)
         self._orders: Counter[NameSet] = Counter()
         self._refused: Counter[NameSet] = Counter()
+        self._forbidden: set[str] = set()
+        self._rejected_orders: Counter[NameSet] = Counter()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -162,6 +168,13 @@ class DuplicateCertificateLimit:
             self._issued_at.clear()
             self._orders.clear()
             self._refused.clear()
+            self._forbidden.clear()
+            self._rejected_orders.clear()
+
+    def forbid(self, *names: str) -> None:
+        """From now on (until reset), a new order that names any of these is refused by policy."""
+        with self._lock:
+            self._forbidden.update(name_set(names))
 
     def orders(self, names: Iterable[str]) -> int:
         """New orders pebble accepted for exactly these names."""
@@ -177,6 +190,11 @@ class DuplicateCertificateLimit:
         """Requests for exactly these names answered with rateLimited."""
         with self._lock:
             return self._refused[name_set(names)]
+
+    def rejected(self, names: Iterable[str]) -> int:
+        """New orders for exactly these names refused by policy (rejectedIdentifier)."""
+        with self._lock:
+            return self._rejected_orders[name_set(names)]
 
     def _retry_after(self, names: NameSet) -> int | None:
         """Seconds until another certificate for `names` may be issued, or None when one may be now."""
@@ -201,6 +219,12 @@ class DuplicateCertificateLimit:
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         """Answer one request: refuse it as Let's Encrypt would, or pass it to pebble and count it."""
         kind, names = self._classify(method, body)
+        with self._lock:
+            forbidden = sorted(names & self._forbidden) if kind == "order" else []
+            if forbidden:
+                self._rejected_orders[names] += 1
+        if forbidden:
+            return self._rejected(forbidden)
         if kind and names:
             wait = self._retry_after(names)
             if wait is not None:
@@ -241,6 +265,18 @@ class DuplicateCertificateLimit:
             except ValueError:
                 return "", frozenset()  # pebble answers badCSR itself
         return "", frozenset()
+
+    def _rejected(self, names: list[str]) -> tuple[int, list[tuple[str, str]], bytes]:
+        problem = {
+            "type": "urn:ietf:params:acme:error:rejectedIdentifier",
+            "detail": (
+                f'Error creating new order :: Cannot issue for "{names[0]}": The ACME server refuses to '
+                "issue a certificate for this domain name, because it is forbidden by policy"
+            ),
+            "status": 400,
+        }
+        headers = [("Content-Type", "application/problem+json")]
+        return 400, headers, json.dumps(problem).encode()
 
     def _rate_limited(self, names: NameSet, wait: int) -> tuple[int, list[tuple[str, str]], bytes]:
         retry_at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.clock() + wait))

@@ -272,3 +272,20 @@ def test_a_distribution_alias_the_certificate_does_not_cover_is_held_and_named(w
     ]
     assert viewer["IAMCertificateId"] == old["ServerCertificateId"], "the other one is left as it was"
     assert world.rotate("cdn")["status"] == "skipped", "held"
+
+
+def test_a_ca_refusing_the_names_is_held_and_orders_nothing_more(world: World) -> None:
+    world.seed("site", ["site.example.com", "blocked.example.com"], days_left=5)
+    ca(world).forbid("blocked.example.com")  # the CA's policy (rejectedIdentifier at new-order)
+    world.scan()
+    [record] = world.receive()
+
+    for _ in range(2):
+        assert world.rotate_from_queue([record]) == {"batchItemFailures": []}
+    assert world.scan()["enqueued"] == []
+
+    names = ["site.example.com", "blocked.example.com"]
+    assert ca(world).rejected(names) == 1, "one attempt, whatever the deliveries and scans"
+    assert ca(world).orders(names) == 0 and ca(world).issued(names) == 0
+    reason = world.tags("site")["certrotate:held-reason"]
+    assert reason.startswith("CaRefused") and "rejectedIdentifier" in reason
