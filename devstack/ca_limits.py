@@ -171,6 +171,12 @@ class DuplicateCertificateLimit:
             self._forbidden.clear()
             self._rejected_orders.clear()
 
+    def issued_elsewhere(self, names: Iterable[str], count: int = 1) -> None:
+        """Certificates for exactly these names that other clients of the CA obtained just now (they count
+        toward the same limit: Let's Encrypt counts per set of names, not per account)."""
+        for _ in range(count):
+            self._record("finalize", name_set(names))
+
     def forbid(self, *names: str) -> None:
         """From now on (until reset), a new order that names any of these is refused by policy."""
         with self._lock:

@@ -289,3 +289,20 @@ def test_a_ca_refusing_the_names_is_held_and_orders_nothing_more(world: World) -
     assert ca(world).orders(names) == 0 and ca(world).issued(names) == 0
     reason = world.tags("site")["certrotate:held-reason"]
     assert reason.startswith("CaRefused") and "rejectedIdentifier" in reason
+
+
+def test_names_whose_weekly_limit_others_spent_are_held_until_the_cas_retry_after(world: World) -> None:
+    world.seed("site", SITE, days_left=5)
+    ca(world).issued_elsewhere(SITE, count=5)  # another ACME client (certbot on a server) renewed 5 times
+    world.scan()
+    [record] = world.receive()
+
+    with pytest.raises(Exception, match="All records failed processing"):  # redelivered, as before
+        world.rotate_from_queue([record])
+    retry_after = datetime.fromisoformat(world.tags("site")["certrotate:retry-after"])
+    assert timedelta(days=6.9) < retry_after - datetime.now(UTC) <= timedelta(days=7)
+    assert world.rotate_from_queue([record]) == {"batchItemFailures": []}, "the redelivery orders nothing"
+    assert world.rotate("site", force=True)["status"] == "skipped", "force cannot beat the CA's limit"
+    scan = world.scan()
+    assert scan["enqueued"] == [] and scan["held"][0]["permanent"] is False
+    assert ca(world).refused(SITE) == 1 and ca(world).orders(SITE) == 0
