@@ -18,7 +18,12 @@ ELBv2
     replaces only the default (also on NLB TLS listeners, which moto ignored), `DescribeListeners` shows
     only the default, `DescribeListenerCertificates` flags them, `RemoveListenerCertificates` cannot
     remove the default;
-  * `AddListenerCertificates`/`ModifyListener` with an unknown certificate -> `CertificateNotFound`.
+  * `AddListenerCertificates`/`ModifyListener` with an unknown certificate -> `CertificateNotFound`;
+  * at most 25 certificates per load balancer besides each listener's default, counted over all its
+    listeners (moto: 25 per listener, the default included); beyond -> `TooManyCertificates`.
+CloudFront
+  * `CreateDistribution`/`UpdateDistribution` with an IAM certificate that does not cover every alias
+    (a wildcard covers one label) -> `InvalidViewerCertificate` (moto accepted any certificate).
 Classic ELB
   * `SetLoadBalancerListenerSSLCertificate`: unknown load balancer -> `LoadBalancerNotFound`, no listener
     on the port -> `ListenerNotFound`, unknown IAM certificate -> `CertificateNotFound` (moto: did nothing).
@@ -72,6 +77,9 @@ _apply_lock = threading.Lock()
 STATE_LOCK = threading.RLock()
 
 DEFAULT_SERVER_CERTIFICATE_QUOTA = 20
+# "Certificates per Application (or Network) Load Balancer: 25", the default certificates not counted
+# (Elastic Load Balancing quotas); an SNI certificate counts once for each listener that holds it.
+CERTIFICATES_PER_LOAD_BALANCER = 25
 DEFAULT_ROUTE53_PENDING_POLLS = 1
 _settings: dict[str, int] = {}
 
@@ -113,6 +121,7 @@ def apply() -> None:
         _patch_iam()
         _patch_elbv2()
         _patch_elb()
+        _patch_cloudfront()
         _patch_route53()
         _patch_sqs()
         _patch_secretsmanager()
@@ -549,7 +558,10 @@ def _patch_elbv2() -> None:
         arns = _require_certificates(self, certificates)
         sni = _sni(listener)
         new = [a for a in dict.fromkeys(arns) if a not in sni]
-        if len(sni) + len(new) + len(listener.certificates) > 25:
+        balancer = self.load_balancers.get(listener.load_balancer_arn)
+        siblings = list(balancer.listeners.values()) if balancer is not None else [listener]
+        in_use = sum(len(_sni(sibling)) for sibling in siblings)
+        if new and in_use + len(new) > CERTIFICATES_PER_LOAD_BALANCER:
             raise TooManyCertificatesError()
         sni.extend(new)
         return list(sni)
@@ -614,6 +626,76 @@ def _patch_elb() -> None:
         "set_load_balancer_listener_ssl_certificate",
         _locked(set_load_balancer_listener_ssl_certificate),
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# CloudFront: a viewer certificate must cover every alias
+# ------------------------------------------------------------------------------------------------
+
+
+def _alias_items(aliases: Any) -> list[str]:
+    """The aliases of a distribution config as moto received it (parsed XML: `Items: {CNAME: ...}`)."""
+    items = (aliases or {}).get("Items") or []
+    if isinstance(items, dict):
+        items = items.get("CNAME") or []
+    return [items] if isinstance(items, str) else [str(i) for i in items]
+
+
+def _covers(names: Iterable[str], alias: str) -> bool:
+    wanted = alias.rstrip(".").lower()
+    have = {n.rstrip(".").lower() for n in names}
+    parent = wanted.split(".", 1)[1] if "." in wanted else ""
+    return wanted in have or (bool(parent) and not wanted.startswith("*.") and f"*.{parent}" in have)
+
+
+def _patch_cloudfront() -> None:
+    from moto.cloudfront import exceptions as cf_exc
+    from moto.cloudfront.models import CloudFrontBackend
+    from moto.iam.models import iam_backends
+
+    class InvalidViewerCertificate(cf_exc.CloudFrontException):
+        def __init__(self, alias: str) -> None:
+            super().__init__(
+                "InvalidViewerCertificate",
+                "The certificate that is attached to your distribution doesn't cover the alternate domain "
+                f"name (CNAME) that you're trying to add: {alias}",
+            )
+
+    InvalidViewerCertificate.__module__ = cf_exc.__name__
+
+    def check(backend: Any, config: dict[str, Any]) -> None:
+        certificate_id = (config.get("ViewerCertificate") or {}).get("IAMCertificateId")
+        aliases = _alias_items(config.get("Aliases"))
+        if not certificate_id or not aliases:
+            return
+        for partitions in dict.values(iam_backends.get(backend.account_id) or {}):
+            for cert in partitions.certificates.values():
+                if getattr(cert, "devstack_id", None) != certificate_id:
+                    continue
+                leaf = x509.load_pem_x509_certificate(cert.cert_body.encode())
+                try:
+                    san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+                    names = san.get_values_for_type(x509.DNSName)
+                except x509.ExtensionNotFound:
+                    names = []
+                for alias in aliases:
+                    if not _covers(names, alias):
+                        raise InvalidViewerCertificate(alias)
+                return
+
+    original_create = CloudFrontBackend.create_distribution_with_tags
+    original_update = CloudFrontBackend.update_distribution
+
+    def create_distribution_with_tags(self: Any, config: dict[str, Any], tags: list[dict[str, str]]) -> Any:
+        check(self, config)
+        return original_create(self, config, tags)
+
+    def update_distribution(self: Any, dist_config: dict[str, Any], _id: str, if_match: bool) -> Any:
+        check(self, dist_config or {})
+        return original_update(self, dist_config, _id, if_match)
+
+    _patch(CloudFrontBackend, "create_distribution_with_tags", _locked(create_distribution_with_tags))
+    _patch(CloudFrontBackend, "update_distribution", _locked(update_distribution))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from certrotate import telemetry, wiring
-from certrotate.errors import InvalidRequest, RotationInProgress
+from certrotate.errors import InvalidRequest, PermanentFailure, RotationInProgress
 from certrotate.inbound import is_sqs_event, parse_rotate_request, parse_rotation_message
 from certrotate.names import EventType
 from certrotate.rotation import RotationRequest, RotationResult
@@ -89,6 +89,13 @@ def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     except InvalidRequest as exc:
         # The certificate was retired by an earlier delivery, or opted out since it was queued: done.
         logger.warning("nothing to rotate", extra={"reason": str(exc)})
+    except PermanentFailure as exc:
+        # No redelivery can fix it and each would order again: the failure and its hold-off are recorded
+        # (tags, RotationFailed, the failure event), so this record is done. A transient error still raises.
+        logger.warning(
+            "held after a failure no retry fixes: not redelivered",
+            extra={"reason": str(exc), "held_until": exc.held_until, "fix": exc.fix},
+        )
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)

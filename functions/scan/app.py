@@ -38,6 +38,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "scanned": result.scanned,
             "expiring": result.expiring,
             "enqueued": result.enqueued,
+            "held": result.held,
             "pending_retirement": result.pending_retirement,
             "retired": result.retired,
             "dry_run": result.dry_run,

@@ -133,22 +133,19 @@ def test_a_full_quota_places_no_order_and_changes_nothing(world: World) -> None:
 
 
 def test_sni_quota_fails_that_listener_clearly_and_the_rest_still_move(world: World) -> None:
+    moto_fixes.set_server_certificate_quota(100)
     old = world.seed("shop", ["shop.example.com"], days_left=7)
     alb = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"], name="plain")
-    fillers = [world.seed(f"f{i}", [f"f{i}.example.org"], 200, managed=False)["Arn"] for i in range(3)]
+    fillers = [
+        world.seed(f"f{i}", [f"f{i}.example.org"], 200, managed=False, key="ec256")["Arn"] for i in range(25)
+    ]
+    # The load balancer holds its quota for real: 24 fillers and the old one in the SNI list (25), the
+    # default aside. moto_fixes enforces it as Elastic Load Balancing does.
     full = fixtures.create_alb_https_listener(
         world.elbv2, world.ec2, fillers[0], sni_certificate_arns=[*fillers[1:], old["Arn"]], name="full"
     )
-    world.stack.faults.inject(
-        service="elbv2",
-        action="AddListenerCertificates",
-        code="TooManyCertificates",
-        status=400,
-        times=1,
-        message="You've reached the limit on the number of certificates per load balancer",
-    )
 
-    with pytest.raises(Exception, match="quota of certificates"):
+    with pytest.raises(Exception, match="holds its quota of certificates"):
         world.rotate("shop")
 
     new = new_certificate(world, "shop")["Arn"]
@@ -156,9 +153,15 @@ def test_sni_quota_fails_that_listener_clearly_and_the_rest_still_move(world: Wo
     assert world.listener_certificates(full.listener_arn)[1] == sorted([*fillers[1:], old["Arn"]])
     assert "shop" in world.certificates()
     assert "certrotate:replacement-served-since" not in world.tags("shop")
-    # Once there is room, a rerun finishes the job without a second certificate.
+    # No retry can make room: the certificate is held. Once the operator has made room, a forced rerun
+    # finishes the job without a second certificate.
     assert world.rotate("shop")["status"] == "skipped"
-    assert world.listener_certificates(full.listener_arn)[1] == sorted([*fillers[1:], new])
+    assert world.listener_certificates(full.listener_arn)[1] == sorted([*fillers[1:], old["Arn"]])
+    world.elbv2.remove_listener_certificates(
+        ListenerArn=full.listener_arn, Certificates=[{"CertificateArn": fillers[1]}]
+    )
+    assert world.rotate("shop", force=True)["status"] == "skipped"
+    assert world.listener_certificates(full.listener_arn)[1] == sorted([*fillers[2:], new])
     assert len([n for n in world.certificates() if n.startswith("shop-cr")]) == 1
 
 

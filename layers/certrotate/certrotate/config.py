@@ -33,6 +33,7 @@ class Settings:
     load_balancer_regions: tuple[str, ...]
     event_bus_name: str | None
     lease_table_name: str | None
+    sni_swap_when_full: bool
     service_name: str
     metrics_namespace: str
 
@@ -112,6 +113,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"{lease_table!r}"
         )
 
+    swap_raw = env.get("SNI_SWAP_WHEN_FULL", "").strip().lower()
+    if swap_raw not in ("", "true", "false"):
+        problems.append(f"SNI_SWAP_WHEN_FULL must be true or false, not {swap_raw!r}")
+
     if problems:
         raise ConfigurationError("invalid configuration: " + "; ".join(problems))
 
@@ -129,6 +134,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         load_balancer_regions=regions,
         event_bus_name=bus,
         lease_table_name=lease_table,
+        sni_swap_when_full=swap_raw == "true",
         service_name=env.get("POWERTOOLS_SERVICE_NAME", "").strip() or SERVICE_NAME_DEFAULT,
         metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or METRICS_NAMESPACE_DEFAULT,
     )
@@ -144,6 +150,7 @@ _RELEVANT = (
     "LOAD_BALANCER_",
     "EVENT_BUS",
     "LEASE_",
+    "SNI_",
     "POWERTOOLS_",
     "REQUESTS_CA_BUNDLE",
 )

@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from certrotate.names import MANAGED_TAG, REPLACED_BY_TAG, REPLACES_TAG, RETRY_AFTER_TAG, SERVED_SINCE_TAG
+from certrotate.names import (
+    FAILURES_TAG,
+    HELD_REASON_TAG,
+    HELD_UNTIL_TAG,
+    MANAGED_TAG,
+    REPLACED_BY_TAG,
+    REPLACES_TAG,
+    RETRY_AFTER_TAG,
+    SERVED_SINCE_TAG,
+)
 
 
 def parse_timestamp(value: str | None) -> datetime | None:
@@ -52,6 +61,21 @@ class ServerCertificate:
     @property
     def retry_after(self) -> datetime | None:
         return parse_timestamp(self.tags.get(RETRY_AFTER_TAG))
+
+    @property
+    def held_until(self) -> datetime | None:
+        """End of the hold-off after a permanent failure (None: not held, or an unreadable tag)."""
+        return parse_timestamp(self.tags.get(HELD_UNTIL_TAG))
+
+    @property
+    def held_reason(self) -> str:
+        return self.tags.get(HELD_REASON_TAG, "")
+
+    @property
+    def failures(self) -> int:
+        """Permanent failures in a row (0 when the tag is absent or unreadable)."""
+        raw = self.tags.get(FAILURES_TAG, "").strip()
+        return int(raw) if raw.isdigit() else 0
 
     @property
     def for_cloudfront(self) -> bool:
@@ -100,6 +124,7 @@ class Endpoint:
     load_balancer: str  # load balancer ARN or name; "" for CloudFront
     default_certificate: str | None
     sni_certificates: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()  # CloudFront: the distribution's alternate domain names (CNAMEs)
 
     def serves(self, reference: str) -> bool:
         return reference == self.default_certificate or reference in self.sni_certificates

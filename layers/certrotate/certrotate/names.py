@@ -13,6 +13,13 @@ REPLACED_BY_TAG = "certrotate:replaced-by"
 SERVED_SINCE_TAG = "certrotate:replacement-served-since"
 # On a managed certificate: no order before this time (ISO 8601), set when the CA said "rate limited".
 RETRY_AFTER_TAG = "certrotate:retry-after"
+# On a managed certificate whose rotation failed in a way no retry fixes (errors.PermanentFailure): no order
+# and no redelivery before this time (ISO 8601), why (sanitised to IAM's tag-value characters), and how many
+# such failures came in a row (the hold doubles each time). A success removes all three; so may an operator.
+HELD_UNTIL_TAG = "certrotate:held-until"
+HELD_REASON_TAG = "certrotate:held-reason"
+FAILURES_TAG = "certrotate:failures"
+HOLD_TAGS = (HELD_UNTIL_TAG, HELD_REASON_TAG, FAILURES_TAG)
 
 METRICS_NAMESPACE_DEFAULT = "CertRotate"
 SERVICE_NAME_DEFAULT = "certrotate"
@@ -28,6 +35,7 @@ class MetricName(StrEnum):
     CERTIFICATES_MANAGED = "CertificatesManaged"
     CERTIFICATES_EXPIRING = "CertificatesExpiring"
     CERTIFICATES_ENQUEUED = "CertificatesEnqueued"
+    CERTIFICATES_HELD = "CertificatesHeld"  # held back after a permanent failure or by the CA's Retry-After
     CERTIFICATES_PENDING_RETIREMENT = "CertificatesPendingRetirement"
     CERTIFICATES_RETIRED = "CertificatesRetired"
     SERVER_CERTIFICATES = "ServerCertificates"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -89,6 +90,46 @@ def zone_for(name: str, zones: Iterable[HostedZone], *, allow_private: bool = Fa
     return best
 
 
+# --- hold-off after a permanent failure ------------------------------------------------------------------
+
+FIRST_HOLD = timedelta(hours=24)
+LONGEST_HOLD = timedelta(days=7)  # Let's Encrypt's duplicate-certificate window
+TAG_VALUE_LIMIT = 256
+_TAG_VALUE_EXTRA = frozenset("_.:/=+-@")
+
+
+def hold_duration(failures: int) -> timedelta:
+    """24 hours after the first permanent failure in a row, doubling with each further one, at most 7 days."""
+    doublings = min(max(failures - 1, 0), 8)  # 2**8 days is past the cap already
+    return min(FIRST_HOLD * (1 << doublings), LONGEST_HOLD)
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    until: datetime
+    reason: str
+    failures: int
+
+
+def hold_after_failure(certificate: ServerCertificate, reason: str, now: datetime) -> Hold:
+    """The hold to record after a permanent failure: one failure in a row more than the certificate has."""
+    failures = certificate.failures + 1
+    return Hold(now + hold_duration(failures), tag_value(reason), failures)
+
+
+def tag_value(text: str) -> str:
+    """`text` in IAM's tag-value characters ([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*), at most 256 of them: anything
+    else becomes a space (IAM refuses the whole call otherwise; `,` is the usual culprit)."""
+    kept = "".join(c if unicodedata.category(c)[0] in "LZN" or c in _TAG_VALUE_EXTRA else " " for c in text)
+    return " ".join(kept.split())[:TAG_VALUE_LIMIT].rstrip()
+
+
+def active_hold(certificate: ServerCertificate, now: datetime) -> datetime | None:
+    """When the hold after a permanent failure ends, if it has not yet."""
+    until = certificate.held_until
+    return until if until is not None and until > now else None
+
+
 # --- rotation decision -----------------------------------------------------------------------------------
 
 
@@ -97,6 +138,7 @@ class Verdict(StrEnum):
     RESUME = "resume"  # a replacement exists: finish repointing and retirement, never order again
     NOT_DUE = "not-due"
     RATE_LIMITED = "rate-limited"
+    HELD = "held"  # a permanent failure's hold-off has not passed (force overrides it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +159,14 @@ def decide_rotation(
     """What a rotation of a managed certificate should do. `existing_replacement` is the certificate at the
     deterministic replacement name, if one exists (the caller checks it replaces this one)."""
     name = replacement_name(certificate.name, certificate.certificate_id)
+    held_until = active_hold(certificate, now)
+    if held_until is not None and not force:
+        return RotationDecision(
+            Verdict.HELD,
+            f"held until {held_until.isoformat()} after a failure no retry fixes "
+            f"({certificate.held_reason or 'no reason recorded'}); force=true overrides",
+            certificate.replaced_by or name,
+        )
     if certificate.replaced_by:
         return RotationDecision(
             Verdict.RESUME, f"already replaced by {certificate.replaced_by}", certificate.replaced_by
@@ -191,6 +241,20 @@ def others_unchanged(before: Endpoint, after: Endpoint, touched: Sequence[str]) 
     return before_rest == after_rest
 
 
+def uncovered_aliases(aliases: Iterable[str], dns_names: Iterable[str]) -> list[str]:
+    """The aliases (CloudFront alternate domain names) that no certificate name covers; a wildcard covers
+    exactly one label (`*.example.com` covers `www.example.com`, not `example.com` nor `a.b.example.com`)."""
+    names = {n.rstrip(".").lower() for n in dns_names}
+    missing = []
+    for alias in aliases:
+        wanted = alias.rstrip(".").lower()
+        parent = wanted.split(".", 1)[1] if "." in wanted else ""
+        if wanted in names or (parent and f"*.{parent}" in names and not wanted.startswith("*.")):
+            continue
+        missing.append(alias)
+    return missing
+
+
 # --- retirement ------------------------------------------------------------------------------------------
 
 
@@ -241,11 +305,32 @@ def decide_retirement(
 @dataclass(frozen=True, slots=True)
 class ScanPlan:
     expiring: tuple[ServerCertificate, ...]  # managed, not replaced, within the renewal window
-    to_enqueue: tuple[ServerCertificate, ...]  # expiring ones not held back by a CA's retry-after
-    held_back: tuple[ServerCertificate, ...]  # expiring, but the CA asked us to wait
+    to_enqueue: tuple[ServerCertificate, ...]  # expiring ones neither held nor rate-limited
+    held_back: tuple[ServerCertificate, ...]  # expiring, but held (a permanent failure) or rate-limited
     pending_retirement: tuple[ServerCertificate, ...]  # replaced, not deleted yet
     stalled: tuple[ServerCertificate, ...]  # replaced, but the rotation died before it finished repointing
     unmanaged: tuple[ServerCertificate, ...]
+    held: tuple[HeldCertificate, ...] = ()  # every managed one held back now, due or not, and why
+
+
+@dataclass(frozen=True, slots=True)
+class HeldCertificate:
+    certificate: ServerCertificate
+    until: datetime
+    reason: str
+    permanent: bool  # a permanent failure's hold; False: the CA's Retry-After
+
+
+def held_now(certificate: ServerCertificate, now: datetime) -> HeldCertificate | None:
+    """Why and until when nothing may be ordered (or resumed) for a certificate, if so."""
+    hold = active_hold(certificate, now)
+    retry_after = certificate.retry_after
+    limited = retry_after if retry_after is not None and retry_after > now else None
+    if hold is not None and (limited is None or hold >= limited):
+        return HeldCertificate(certificate, hold, certificate.held_reason, True)
+    if limited is not None:
+        return HeldCertificate(certificate, limited, "the ACME CA rate-limited the order", False)
+    return None
 
 
 def plan_scan(
@@ -258,10 +343,14 @@ def plan_scan(
     pending: list[ServerCertificate] = []
     stalled: list[ServerCertificate] = []
     unmanaged: list[ServerCertificate] = []
+    held: list[HeldCertificate] = []
     for cert in certificates:
         if not cert.managed:
             unmanaged.append(cert)
             continue
+        hold = held_now(cert, now)
+        if hold is not None:
+            held.append(hold)
         if cert.replaced_by:
             pending.append(cert)
             replacement = by_name.get(cert.replaced_by)
@@ -270,14 +359,22 @@ def plan_scan(
                 cert.replacement_served_since is None
                 and replacement is not None
                 and (uploaded is None or now - uploaded > timedelta(seconds=lease_seconds))
+                and active_hold(cert, now) is None  # it failed for good: the operator fixes it first
             ):
                 stalled.append(cert)
             continue
         if not is_due(cert, now, renew_before_days):
             continue
+        # Held ones are still expiring (the contract's `expiring`, and CertificatesExpiring, stay honest);
+        # they are just not sent to the queue until the hold passes.
         expiring.append(cert)
-        retry_after = cert.retry_after
-        (held_back if retry_after is not None and retry_after > now else to_enqueue).append(cert)
+        (held_back if hold is not None else to_enqueue).append(cert)
     return ScanPlan(
-        tuple(expiring), tuple(to_enqueue), tuple(held_back), tuple(pending), tuple(stalled), tuple(unmanaged)
+        tuple(expiring),
+        tuple(to_enqueue),
+        tuple(held_back),
+        tuple(pending),
+        tuple(stalled),
+        tuple(unmanaged),
+        tuple(held),
     )

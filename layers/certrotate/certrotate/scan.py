@@ -22,6 +22,7 @@ class ScanResult:
     expiring: list[str]
     enqueued: list[str]
     held_back: list[str]
+    held: list[dict[str, Any]]
     pending_retirement: list[str]
     retired: list[str]
     resumed: list[str]
@@ -43,6 +44,7 @@ class ScanResult:
             "expiring": self.expiring,
             "enqueued": self.enqueued,
             "held_back": self.held_back,
+            "held": self.held,
             "pending_retirement": self.pending_retirement,
             "retired": self.retired,
             "resumed": self.resumed,
@@ -98,6 +100,16 @@ class ScanService:
             expiring=[c.name for c in plan.expiring],
             enqueued=[],
             held_back=[c.name for c in plan.held_back],
+            held=[
+                {
+                    "certificate_name": h.certificate.name,
+                    "until": h.until.isoformat(),
+                    "reason": h.reason,
+                    "permanent": h.permanent,
+                    "failures": h.certificate.failures,
+                }
+                for h in plan.held
+            ],
             pending_retirement=[c.name for c in plan.pending_retirement],
             retired=[],
             resumed=[],

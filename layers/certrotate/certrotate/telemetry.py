@@ -32,6 +32,7 @@ def emit_scan(metrics: Metrics, result: ScanResult, *, namespace: str, service: 
     metrics.add_metric(
         name=MetricName.CERTIFICATES_ENQUEUED, unit=MetricUnit.Count, value=len(result.enqueued)
     )
+    metrics.add_metric(name=MetricName.CERTIFICATES_HELD, unit=MetricUnit.Count, value=len(result.held))
     metrics.add_metric(
         name=MetricName.CERTIFICATES_PENDING_RETIREMENT,
         unit=MetricUnit.Count,

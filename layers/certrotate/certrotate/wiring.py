@@ -113,6 +113,7 @@ def rotation_service() -> RotationService:
             lease_seconds=config.rotation_lease_seconds,
             grace_seconds=config.retirement_grace_seconds,
             trust_bundle=config.issuer_trust_bundle,
+            sni_swap_when_full=config.sni_swap_when_full,
         ),
     )
 

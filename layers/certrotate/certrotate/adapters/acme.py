@@ -25,7 +25,7 @@ from josepy import jwa, jwk
 
 from certrotate import planning
 from certrotate.adapters.secrets import AccountKeyStore
-from certrotate.errors import IssuanceFailed, NoHostedZone, RateLimited
+from certrotate.errors import CaRefused, IssuanceFailed, NoHostedZone, RateLimited
 from certrotate.model import DnsRecord, IssuedCertificate, KeyKind, KeySpec, SecretPem
 from certrotate.ports import DnsChallenges
 
@@ -36,6 +36,11 @@ BAD_NONCE_ATTEMPTS = 5
 DEFAULT_RATE_LIMIT_WAIT = timedelta(hours=1)
 POLL_SCHEDULE = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)  # then 2 s; Retry-After wins when longer
 _PROBLEM = "urn:ietf:params:acme:error:"
+# Problems by which the CA refuses the names or the account (RFC 8555 6.7): ordering again cannot help. A
+# challenge that fails with `caa` or `rejectedIdentifier` is such a refusal too; other validation failures
+# (a TXT record not seen yet, a DNS timeout) may pass on a later try.
+REFUSALS = frozenset({"rejectedIdentifier", "caa", "unauthorized", "unsupportedIdentifier", "badCSR"})
+CHALLENGE_REFUSALS = frozenset({"rejectedIdentifier", "caa"})
 
 
 class _Network(acme_client.ClientNetwork):  # type: ignore[misc]
@@ -173,6 +178,9 @@ class AcmeAuthority:
         except messages.Error as error:
             if error.code == "rateLimited":
                 raise RateLimited(_describe(error), _retry_at(error, datetime.now(UTC))) from None
+            if error.code in REFUSALS:
+                refusal = f"the ACME CA refused the order for {', '.join(names)}: {_describe(error)}"
+                raise CaRefused(refusal) from None
             raise IssuanceFailed(
                 f"the ACME CA refused the order for {', '.join(names)}: {_describe(error)}"
             ) from None
@@ -239,6 +247,7 @@ class AcmeAuthority:
         waiting = list(authorizations)
         valid: list[messages.AuthorizationResource] = []
         failures: list[str] = []
+        refused = False
         attempt = 0
         while waiting:
             still: list[messages.AuthorizationResource] = []
@@ -251,6 +260,7 @@ class AcmeAuthority:
                 elif status == messages.STATUS_INVALID:
                     name = updated.body.identifier.value
                     failures.append(f"validation of {name} failed: {self._failure_reason(updated)}")
+                    refused = refused or self._refused(updated)
                 elif status in (messages.STATUS_PENDING, messages.STATUS_PROCESSING):
                     still.append(updated)
                     wait_at_least = max(wait_at_least, self._retry_after_seconds(response))
@@ -261,7 +271,7 @@ class AcmeAuthority:
                 attempt = self._pause(attempt, wait_at_least, deadline, "authorizations to be validated")
         if failures:
             self._deactivate(client, valid)
-            raise IssuanceFailed("; ".join(failures))
+            raise (CaRefused if refused else IssuanceFailed)("; ".join(failures))
 
     def _finalize(self, client: acme_client.ClientV2, order: messages.OrderResource, deadline: float) -> str:
         order = client.begin_finalization(order)
@@ -302,6 +312,10 @@ class AcmeAuthority:
             if challenge.error is not None:
                 return _describe(challenge.error)
         return "the CA gave no reason"
+
+    @staticmethod
+    def _refused(authz: messages.AuthorizationResource) -> bool:
+        return any(c.error is not None and c.error.code in CHALLENGE_REFUSALS for c in authz.body.challenges)
 
     @staticmethod
     def _deactivate(

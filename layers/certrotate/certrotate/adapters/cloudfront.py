@@ -14,7 +14,9 @@ from certrotate.model import ChangeKind, Endpoint, EndpointChange, EndpointKind
 if TYPE_CHECKING:
     from mypy_boto3_cloudfront import CloudFrontClient
 
-RETRYABLE = frozenset({"PreconditionFailed", "InvalidViewerCertificate"})  # lost update race; IAM lag
+# A lost update race; IAM lag. InvalidViewerCertificate also means "does not cover every alias": the rotation
+# checks the aliases before the call (errors.AliasesNotCovered), so here it is the lag.
+RETRYABLE = frozenset({"PreconditionFailed", "InvalidViewerCertificate"})
 CONSISTENCY_WAIT = 120.0
 
 
@@ -26,7 +28,9 @@ class CloudFrontDistributions:
         found: list[Endpoint] = []
         for page in self._cf.get_paginator("list_distributions").paginate():
             for item in page.get("DistributionList", {}).get("Items", []):
-                endpoint = _endpoint(item["Id"], dict(item.get("ViewerCertificate", {})))
+                endpoint = _endpoint(
+                    item["Id"], dict(item.get("ViewerCertificate", {})), _aliases(item.get("Aliases"))
+                )
                 if endpoint is not None:
                     found.append(endpoint)
         return found
@@ -38,7 +42,9 @@ class CloudFrontDistributions:
             if error_code(exc) == "NoSuchDistribution":
                 return None
             raise
-        return _endpoint(endpoint.resource_id, dict(config.get("ViewerCertificate", {})))
+        return _endpoint(
+            endpoint.resource_id, dict(config.get("ViewerCertificate", {})), _aliases(config.get("Aliases"))
+        )
 
     def apply(self, change: EndpointChange, *, deadline: float) -> Endpoint | None:
         if change.kind is not ChangeKind.SET_DEFAULT:
@@ -67,8 +73,12 @@ class CloudFrontDistributions:
         return self.read(change.endpoint)
 
 
-def _endpoint(distribution_id: str, viewer: dict[str, Any]) -> Endpoint | None:
+def _aliases(aliases: Any) -> tuple[str, ...]:
+    return tuple((aliases or {}).get("Items") or ())
+
+
+def _endpoint(distribution_id: str, viewer: dict[str, Any], aliases: tuple[str, ...]) -> Endpoint | None:
     certificate_id = viewer.get("IAMCertificateId")
     if not certificate_id:
         return None
-    return Endpoint(EndpointKind.CLOUDFRONT, "global", distribution_id, "", certificate_id)
+    return Endpoint(EndpointKind.CLOUDFRONT, "global", distribution_id, "", certificate_id, aliases=aliases)
