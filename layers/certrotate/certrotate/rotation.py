@@ -14,10 +14,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Literal
 
 from certrotate import planning
+from certrotate.config import TrustRoots
 from certrotate.errors import (
     CertificateAlreadyExists,
     ListenerUpdateFailed,
@@ -96,7 +96,7 @@ class RotationSettings:
     renew_before_days: int
     lease_seconds: int
     grace_seconds: int
-    trust_bundle: Path | None  # None: certifi's roots
+    trust_roots: TrustRoots  # config.choose_trust_roots: the bundle, Let's Encrypt staging's or certifi's
 
 
 class RotationService:
@@ -249,10 +249,11 @@ class RotationService:
             issued,
             required_names=dns_names,
             expected_key=key,
-            trust_roots=load_trust_roots(self._settings.trust_bundle),
+            trust_roots=load_trust_roots(self._settings.trust_roots),
+            trust_name=str(self._settings.trust_roots),
             now=self._clock.now(),
         )
-        result.steps.append("validated chain, key, names and validity")
+        result.steps.append(f"validated chain (to {self._settings.trust_roots}), key, names and validity")
         tags = {MANAGED_TAG: "true", REPLACES_TAG: old.name}
         try:
             uploaded = self._store.upload(

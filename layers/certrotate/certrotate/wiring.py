@@ -110,7 +110,7 @@ def rotation_service() -> RotationService:
             renew_before_days=config.renew_before_days,
             lease_seconds=config.rotation_lease_seconds,
             grace_seconds=config.retirement_grace_seconds,
-            trust_bundle=config.issuer_trust_bundle,
+            trust_roots=config.issuer_trust,
         ),
     )
 
