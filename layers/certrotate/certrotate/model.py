@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from certrotate.names import MANAGED_TAG, REPLACED_BY_TAG, REPLACES_TAG, RETRY_AFTER_TAG, SERVED_SINCE_TAG
+from certrotate.names import (
+    MANAGED_TAG,
+    REPLACED_BY_TAG,
+    REPLACES_TAG,
+    RETRY_AFTER_TAG,
+    SERVED_SINCE_TAG,
+    name_from_tag_value,
+)
 
 
 def parse_timestamp(value: str | None) -> datetime | None:
@@ -39,11 +46,13 @@ class ServerCertificate:
 
     @property
     def replaced_by(self) -> str | None:
-        return self.tags.get(REPLACED_BY_TAG) or None
+        value = self.tags.get(REPLACED_BY_TAG)
+        return name_from_tag_value(value) if value else None
 
     @property
     def replaces(self) -> str | None:
-        return self.tags.get(REPLACES_TAG) or None
+        value = self.tags.get(REPLACES_TAG)
+        return name_from_tag_value(value) if value else None
 
     @property
     def replacement_served_since(self) -> datetime | None:

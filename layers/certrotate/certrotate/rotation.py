@@ -36,6 +36,7 @@ from certrotate.names import (
     RETRY_AFTER_TAG,
     SERVED_SINCE_TAG,
     EventType,
+    name_tag_value,
 )
 from certrotate.ports import (
     CertificateAuthority,
@@ -215,8 +216,9 @@ class RotationService:
             replacement_meta = found.metadata
 
         if old.replaced_by != replacement_meta.name:
-            self._store.tag(old.name, {REPLACED_BY_TAG: replacement_meta.name})
-            old = replace(old, tags={**old.tags, REPLACED_BY_TAG: replacement_meta.name})
+            replaced_by = {REPLACED_BY_TAG: name_tag_value(replacement_meta.name)}
+            self._store.tag(old.name, replaced_by)
+            old = replace(old, tags={**old.tags, **replaced_by})
             result.steps.append(f"marked {old.name} as replaced by {replacement_meta.name}")
 
         old = self._repoint(old, replacement_meta, result, deadline)
@@ -254,7 +256,7 @@ class RotationService:
             now=self._clock.now(),
         )
         result.steps.append(f"validated chain (to {self._settings.trust_roots}), key, names and validity")
-        tags = {MANAGED_TAG: "true", REPLACES_TAG: old.name}
+        tags = {MANAGED_TAG: "true", REPLACES_TAG: name_tag_value(old.name)}
         try:
             uploaded = self._store.upload(
                 name=name,
