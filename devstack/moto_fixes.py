@@ -34,6 +34,9 @@ Route 53
 SQS
   * FIFO deduplication lasts the 5-minute interval even after the first message was received and deleted
     (moto only compared with messages still in the queue), per queue or per message group.
+CloudFront
+  * a cache behaviour keeps its `LambdaFunctionAssociations` and `FunctionAssociations` (moto: always
+    `Quantity` 0), so an update that re-sends a distribution's Lambda@Edge associations is seen to keep them.
 Secrets Manager
   * moto already refuses a `ClientRequestToken` reused with different content (`ResourceExistsException`) and
     is idempotent for the same content, except for versions staged `AWSPENDING`, which it overwrote;
@@ -110,6 +113,7 @@ def apply() -> None:
         _patch_route53()
         _patch_sqs()
         _patch_secretsmanager()
+        _patch_cloudfront()
         setattr(IAMBackend, _MARKER, True)
 
 
@@ -939,3 +943,27 @@ def _patch_secretsmanager() -> None:
     # Check-then-write must be atomic for ClientRequestToken to work as compare-and-swap.
     for name in ("create_secret", "put_secret_value", "update_secret", "delete_secret", "restore_secret"):
         _patch(SecretsManagerBackend, name, _locked(getattr(SecretsManagerBackend, name)))
+
+
+# ------------------------------------------------------------------------------------------------
+# CloudFront
+# ------------------------------------------------------------------------------------------------
+
+
+def _patch_cloudfront() -> None:
+    from moto.cloudfront.models import DefaultCacheBehaviour
+
+    original_init = DefaultCacheBehaviour.__init__
+
+    def __init__(self: Any, config: dict[str, Any]) -> None:
+        original_init(self, config)
+        for key, attribute in (
+            ("LambdaFunctionAssociations", "lambda_function_associations"),
+            ("FunctionAssociations", "function_associations"),
+        ):
+            given = config.get(key) or {}
+            if int(given.get("Quantity") or 0):
+                setattr(self, attribute, copy.deepcopy(given))
+
+    # CacheBehaviour's own __init__ calls this one through super().
+    _patch(DefaultCacheBehaviour, "__init__", __init__)

@@ -699,3 +699,36 @@ class TestSqsFifoDeduplication:
         send("other group", "api", "www-2026-11-23")
         expected = ["other"] if scope == "queue" else ["other", "other group"]
         assert sorted(self.drain(sqs, url)) == sorted(expected)
+
+
+# ----------------------------------------------------------------------------------------------------
+# CloudFront
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_cloudfront_keeps_lambda_at_edge_associations_until_an_update_changes_them(aws: LocalStack) -> None:
+    cloudfront = aws.client("cloudfront")
+    function = fixtures.create_edge_function_version(aws.client("lambda", "us-east-1"), aws.client("iam"))
+    web_acl = fixtures.create_cloudfront_web_acl(aws.client("wafv2", "us-east-1"))
+    distribution = fixtures.create_cloudfront_distribution(
+        cloudfront, "ASCAEXAMPLE", web_acl_id=web_acl, lambda_function_arns=[function]
+    )
+
+    def config() -> tuple[dict[str, Any], str]:
+        got = cloudfront.get_distribution_config(Id=distribution.id)
+        return got["DistributionConfig"], got["ETag"]
+
+    current, etag = config()
+    associations = current["DefaultCacheBehavior"]["LambdaFunctionAssociations"]
+    assert associations == {
+        "Quantity": 1,
+        "Items": [{"LambdaFunctionARN": function, "EventType": "viewer-request", "IncludeBody": False}],
+    }
+    assert current["WebACLId"] == web_acl
+    current["Comment"] = "re-sent as it was"
+    cloudfront.update_distribution(Id=distribution.id, IfMatch=etag, DistributionConfig=current)
+    current, etag = config()
+    assert current["DefaultCacheBehavior"]["LambdaFunctionAssociations"] == associations
+    current["DefaultCacheBehavior"]["LambdaFunctionAssociations"] = {"Quantity": 0}
+    cloudfront.update_distribution(Id=distribution.id, IfMatch=etag, DistributionConfig=current)
+    assert config()[0]["DefaultCacheBehavior"]["LambdaFunctionAssociations"] == {"Quantity": 0}
