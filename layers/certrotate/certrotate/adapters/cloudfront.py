@@ -19,7 +19,7 @@ RETRYABLE = frozenset({"PreconditionFailed", "InvalidViewerCertificate"})  # los
 CONSISTENCY_WAIT = 120.0
 # "User: arn:... is not authorized to perform: lambda:EnableReplication* on resource: ..."
 _DENIED_ACTION = re.compile(r"not authorized to perform:?\s+([A-Za-z0-9-]+:[A-Za-z0-9*]+)")
-_SEE = " (CloudFront checks what the distribution names on every update: docs/deploy.md, CloudFront)"
+_SEE = ' (docs/deploy.md, "What the functions may do")'
 
 
 class CloudFrontDistributions:
@@ -96,15 +96,19 @@ def _explain(exc: ClientError, config: dict[str, Any]) -> str:
     named = _DENIED_ACTION.search(message) if denied else None
     if code == "InvalidWebACLId" and web_acl:
         wanted = "wafv2:GetWebACL" if web_acl.startswith("arn:") else "waf:GetWebACL"  # WAF Classic: an ID
-        return f"{said} - the rotate function needs {wanted} on the distribution's web ACL {web_acl}{_SEE}"
+        return (
+            f"{said} - CloudFront checks on every update that the caller may read the distribution's "
+            f"web ACL: the rotate function needs {wanted} on {web_acl}{_SEE}"
+        )
     if named:
         action = named.group(1)
         on = f" on {functions}" if action.lower().startswith("lambda:") and functions else ""
         return f"{said} - the rotate function needs {action}{on}{_SEE}"
     if functions and (code == "InvalidLambdaFunctionAssociation" or denied):
         return (
-            f"{said} - the rotate function needs lambda:GetFunction and lambda:EnableReplication* on the "
-            f"distribution's Lambda@Edge versions {functions}, which must still exist{_SEE}"
+            f"{said} - CloudFront checks every Lambda@Edge association on every update: the rotate "
+            f"function needs lambda:GetFunction and lambda:EnableReplication* on {functions}, which must "
+            f"still exist{_SEE}"
         )
     if denied:
         return f"{said} - the rotate function needs cloudfront:UpdateDistribution on the distribution{_SEE}"
