@@ -140,6 +140,26 @@ def test_dry_run_plans_and_changes_nothing(world: World) -> None:
     assert world.snapshot() == before, "not even the ACME account secret is created"
 
 
+def test_a_dry_run_with_the_templates_defaults_names_the_staging_roots(world: World) -> None:
+    # template.yaml's defaults: Let's Encrypt staging, IssuerTrustBundle empty. A dry run places no order.
+    world.seed("plan-me", ["plan.example.com"], days_left=3)
+    staging = "https://acme-staging-v02.api.letsencrypt.org/directory"
+    planned = world.invoke(
+        "RotateFunction",
+        {"certificate_name": "plan-me", "dry_run": True},
+        ACME_DIRECTORY_URL=staging,
+        ISSUER_TRUST_BUNDLE="",
+    )
+    assert "validate its chain to the built-in Let's Encrypt staging roots" in planned["steps"]
+    production = world.invoke(
+        "RotateFunction",
+        {"certificate_name": "plan-me", "dry_run": True},
+        ACME_DIRECTORY_URL="https://acme-v02.api.letsencrypt.org/directory",
+        ISSUER_TRUST_BUNDLE="",
+    )
+    assert "validate its chain to certifi's roots" in production["steps"]
+
+
 def test_replaced_is_final_even_when_forced(world: World) -> None:
     world.seed("keep", ["keep.example.com"], days_left=5)
     first = world.invoke("RotateFunction", {"certificate_name": "keep"}, RETIREMENT_GRACE_SECONDS="3600")

@@ -381,6 +381,7 @@ class RotationService:
             used, quota = self._store.room()
             result.steps.append(f"check room: {used} of {quota} server certificates used")
             result.steps.append(f"order a certificate for {', '.join(dns_names)} (DNS-01 in Route 53)")
+            result.steps.append(f"validate its chain to {self._settings.trust_roots}")
             result.steps.append(f"upload it as {decision.replacement_name} (path {old.path})")
             new_arn, new_id = "<replacement>", "<replacement>"
         else:
