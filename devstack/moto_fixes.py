@@ -1,4 +1,4 @@
-"""In-process patches that make moto behave like real AWS where certrotate depends on it.
+r"""In-process patches that make moto behave like real AWS where certrotate depends on it.
 
 Each patch closes a gap measured against moto 5.2 (FIELD-NOTES.md, tests/integration/test_moto_fixes.py):
 
@@ -10,6 +10,9 @@ IAM server certificates
   * `ListServerCertificates` honours `PathPrefix`, `Marker` and `MaxItems` (default page 100);
   * tags: `Tags` on upload, `TagServerCertificate`, `UntagServerCertificate`, `ListServerCertificateTags`
     (moto: not implemented, the server answered HTML 500) and `Tags` in `GetServerCertificate`;
+  * tag keys (1-128) and values (0-256) must match IAM's `[\p{L}\p{Z}\p{N}_.:/=+\-@]`, else `ValidationError`
+    as IAM words it (moto: no check on values, `\s` and `\w` for keys): a certificate name may hold `,`,
+    a tag value may not;
   * `DeleteServerCertificate` of a certificate an ELBv2 listener (default or SNI), a Classic ELB listener or a
     CloudFront distribution still uses fails with `DeleteConflict` (409);
   * `GetAccountSummary` reports a settable `ServerCertificatesQuota` (`set_server_certificate_quota`).
@@ -42,6 +45,9 @@ Route 53
 SQS
   * FIFO deduplication lasts the 5-minute interval even after the first message was received and deleted
     (moto only compared with messages still in the queue), per queue or per message group.
+CloudFront
+  * a cache behaviour keeps its `LambdaFunctionAssociations` and `FunctionAssociations` (moto: always
+    `Quantity` 0), so an update that re-sends a distribution's Lambda@Edge associations is seen to keep them.
 Secrets Manager
   * moto already refuses a `ClientRequestToken` reused with different content (`ResourceExistsException`) and
     is idempotent for the same content, except for versions staged `AWSPENDING`, which it overwrote;
@@ -64,6 +70,7 @@ import secrets
 import string
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -126,6 +133,7 @@ def apply() -> None:
         _patch_sqs()
         _patch_secretsmanager()
         _patch_dynamodb()
+        _patch_cloudfront_edge_associations()
         setattr(IAMBackend, _MARKER, True)
 
 
@@ -313,6 +321,45 @@ def _certificate_users(account_id: str, cert: Any) -> list[str]:
     ]
 
 
+# IAM tag keys and values: [\p{L}\p{Z}\p{N}_.:/=+\-@] (letters, separators, numbers and these marks).
+_TAG_MARKS = frozenset("_.:/=+-@")
+_TAG_PATTERN = "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]"
+
+
+def _iam_tag_text(text: str) -> bool:
+    return all(unicodedata.category(char)[0] in "LZN" or char in _TAG_MARKS for char in text)
+
+
+def _check_iam_tags(
+    tags: Iterable[dict[str, str]], invalid: type[Exception], field: str = "tags", keys_only: bool = False
+) -> None:
+    """IAM's own validation of tag keys and values, worded as IAM words it (1-based member positions)."""
+
+    def fail(value: str, where: str, constraint: str) -> None:
+        raise invalid(
+            f"1 validation error detected: Value '{value}' at '{where}' failed to satisfy constraint: "
+            f"Member {constraint}"
+        )
+
+    for position, tag in enumerate(tags, start=1):
+        key = tag["Key"]
+        where = f"{field}.{position}.member" + ("" if keys_only else ".key")
+        if not key:
+            fail(key, where, "must have length greater than or equal to 1")
+        if len(key) > 128:
+            fail(key, where, "must have length less than or equal to 128")
+        if not _iam_tag_text(key):
+            fail(key, where, f"must satisfy regular expression pattern: {_TAG_PATTERN}+")
+        if keys_only:
+            continue
+        value = tag.get("Value", "")
+        where = f"{field}.{position}.member.value"
+        if len(value) > 256:
+            fail(value, where, "must have length less than or equal to 256")
+        if not _iam_tag_text(value):
+            fail(value, where, f"must satisfy regular expression pattern: {_TAG_PATTERN}*")
+
+
 def _merge_tags(existing: list[dict[str, str]], new: Iterable[dict[str, str]]) -> list[dict[str, str]]:
     # IAM tag keys are unique case-insensitively; a new value replaces the old one (and its spelling).
     merged = {tag["Key"].lower(): tag for tag in existing}
@@ -350,8 +397,9 @@ def _patch_iam() -> None:
             raise iam_exc.ValidationError(
                 "The specified value for path is invalid. It must begin and end with /."
             )
-        parsed = _validate_upload(cert_body, private_key, cert_chain, errors)
         tags = list(tags or [])
+        _check_iam_tags(tags, iam_exc.ValidationError)  # request validation: before the certificate is read
+        parsed = _validate_upload(cert_body, private_key, cert_chain, errors)
         self._tag_verification(tags)
         if any(existing.cert_name == cert_name for existing in self.certificates.values()):
             raise iam_exc.EntityAlreadyExists(f"The Server Certificate with name {cert_name} already exists.")
@@ -394,6 +442,7 @@ def _patch_iam() -> None:
         original_delete(self, name)
 
     def tag_server_certificate(self: Any, name: str, tags: list[dict[str, str]]) -> None:
+        _check_iam_tags(tags, iam_exc.ValidationError)
         self._tag_verification(tags)
         cert = _cert_meta(self.get_server_certificate(name))
         merged = _merge_tags(cert.tags, tags)
@@ -403,8 +452,9 @@ def _patch_iam() -> None:
 
     def untag_server_certificate(self: Any, name: str, tag_keys: list[str]) -> None:
         cert = _cert_meta(self.get_server_certificate(name))
-        for key in tag_keys:
-            self._validate_tag_key(key, exception_param="tagKeys")
+        _check_iam_tags(
+            [{"Key": key} for key in tag_keys], iam_exc.ValidationError, "tagKeys", keys_only=True
+        )
         drop = {key.lower() for key in tag_keys}
         cert.tags = [tag for tag in cert.tags if tag["Key"].lower() not in drop]
 
@@ -1028,3 +1078,27 @@ def _patch_dynamodb() -> None:
     # Condition and write under one lock; reads too, so that none sees an UpdateItem half applied.
     for name in ("put_item", "update_item", "delete_item", "transact_write_items", "get_item"):
         _patch(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
+
+
+# ------------------------------------------------------------------------------------------------
+# CloudFront: Lambda@Edge and CloudFront Functions associations are kept (moto stored Quantity 0)
+# ------------------------------------------------------------------------------------------------
+
+
+def _patch_cloudfront_edge_associations() -> None:
+    from moto.cloudfront.models import DefaultCacheBehaviour
+
+    original_init = DefaultCacheBehaviour.__init__
+
+    def __init__(self: Any, config: dict[str, Any]) -> None:
+        original_init(self, config)
+        for key, attribute in (
+            ("LambdaFunctionAssociations", "lambda_function_associations"),
+            ("FunctionAssociations", "function_associations"),
+        ):
+            given = config.get(key) or {}
+            if int(given.get("Quantity") or 0):
+                setattr(self, attribute, copy.deepcopy(given))
+
+    # CacheBehaviour's own __init__ calls this one through super().
+    _patch(DefaultCacheBehaviour, "__init__", __init__)

@@ -57,4 +57,7 @@ done
 layer_dir="$(find "$build_dir" -maxdepth 1 -type d -name 'CertRotateLayer*' | head -n1)"
 [[ -n "$layer_dir" && -f "$layer_dir/python/certrotate/names.py" ]] \
     || { echo "FAILED: sam build produced no layer with python/certrotate/" >&2; exit 1; }
+# Package data the code loads with importlib.resources (the staging roots) must be in the layer too.
+[[ -f "$layer_dir/python/certrotate/roots/letsencrypt-staging.pem" ]] \
+    || { echo "FAILED: the layer lacks certrotate/roots/letsencrypt-staging.pem" >&2; exit 1; }
 echo "template checks passed"

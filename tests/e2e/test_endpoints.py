@@ -3,6 +3,7 @@ retired only when safe."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -211,3 +212,84 @@ def test_a_listener_deleted_mid_rotation_is_not_an_error(
         == world.certificates()[result["new_certificate_name"]]["Arn"]
     )
     assert result["old_certificate_retired"] is True
+
+
+def protected_distribution(world: World, certificate_id: str) -> tuple[fixtures.DistributionRef, str, str]:
+    """A distribution behind a WAFv2 web ACL with a Lambda@Edge function version associated."""
+    web_acl = fixtures.create_cloudfront_web_acl(world.stack.client("wafv2", "us-east-1"))
+    function = fixtures.create_edge_function_version(world.stack.client("lambda", "us-east-1"), world.iam)
+    distribution = fixtures.create_cloudfront_distribution(
+        world.cloudfront, certificate_id, web_acl_id=web_acl, lambda_function_arns=[function]
+    )
+    return distribution, web_acl, function
+
+
+def test_a_distribution_keeps_its_web_acl_and_lambda_at_edge_through_the_update(world: World) -> None:
+    old = world.seed("cdn", ["cdn.example.com"], days_left=7, path="/cloudfront/site/")
+    distribution, web_acl, function = protected_distribution(world, old["ServerCertificateId"])
+    before = world.cloudfront.get_distribution_config(Id=distribution.id)["DistributionConfig"]
+    assert before["WebACLId"] == web_acl
+    associations = before["DefaultCacheBehavior"]["LambdaFunctionAssociations"]
+    assert [a["LambdaFunctionARN"] for a in associations["Items"]] == [function]
+
+    result = world.rotate("cdn")
+
+    after = world.cloudfront.get_distribution_config(Id=distribution.id)["DistributionConfig"]
+    assert (
+        after["ViewerCertificate"]["IAMCertificateId"] == new_certificate(world, "cdn")["ServerCertificateId"]
+    )
+    assert after["WebACLId"] == web_acl
+    assert after["DefaultCacheBehavior"]["LambdaFunctionAssociations"] == associations
+    assert result["endpoints_changed"] == [f"cloudfront-distribution {distribution.id}"]
+    assert result["old_certificate_retired"] is True
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "named"),
+    [
+        (
+            "InvalidWebACLId",
+            "Unable to verify read permissions on Web ACL. Please retry the request.",
+            "wafv2:GetWebACL",
+        ),
+        (
+            "InvalidLambdaFunctionAssociation",
+            "Lambda@Edge cannot retrieve the specified Lambda function.",
+            "lambda:GetFunction and lambda:EnableReplication*",
+        ),
+        (
+            "AccessDenied",
+            "User: arn:aws:sts::123456789012:assumed-role/rotate/x is not authorized to perform: "
+            "lambda:EnableReplication* on resource: arn:aws:lambda:us-east-1:123456789012:function:f:1",
+            "lambda:EnableReplication* on arn:aws:lambda:us-east-1:",
+        ),
+    ],
+)
+def test_a_refused_update_names_the_missing_permission_and_a_rerun_finishes(
+    world: World, code: str, message: str, named: str
+) -> None:
+    old = world.seed("cdn", ["cdn.example.com"], days_left=7, path="/cloudfront/")
+    distribution, web_acl, function = protected_distribution(world, old["ServerCertificateId"])
+    world.stack.faults.inject(
+        service="cloudfront", action="UpdateDistribution", code=code, status=400, message=message, times=1
+    )
+
+    with pytest.raises(Exception, match=re.escape(named)) as refused:
+        world.rotate("cdn")
+    assert f"distribution {distribution.id}" in str(refused.value)
+    if code == "InvalidWebACLId":
+        assert web_acl in str(refused.value)
+    else:
+        assert function in str(refused.value)
+    config = world.cloudfront.get_distribution_config(Id=distribution.id)["DistributionConfig"]
+    assert config["ViewerCertificate"]["IAMCertificateId"] == old["ServerCertificateId"]
+    assert "cdn" in world.certificates(), "nothing is retired while the distribution serves it"
+
+    # Once the permission is granted, a rerun repoints without a second certificate.
+    assert world.rotate("cdn")["status"] == "skipped"
+    config = world.cloudfront.get_distribution_config(Id=distribution.id)["DistributionConfig"]
+    assert (
+        config["ViewerCertificate"]["IAMCertificateId"]
+        == new_certificate(world, "cdn")["ServerCertificateId"]
+    )
+    assert config["WebACLId"] == web_acl

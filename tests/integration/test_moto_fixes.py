@@ -223,6 +223,57 @@ class TestIamServerCertificates:
         assert page["IsTruncated"] is True
         assert len(page["Tags"]) == 1
 
+    def test_tag_keys_and_values_are_checked_as_iam_checks_them(
+        self, aws: LocalStack, ec_cert: fixtures.IssuedCertificate
+    ) -> None:
+        # A certificate name may hold ",", a tag value may not: [\p{L}\p{Z}\p{N}_.:/=+\-@], 256 characters.
+        iam = aws.client("iam")
+        upload(iam, "www,example,com", ec_cert)
+        accepted = {
+            "certrotate:replaces": "www:example:com-cr0a1b2c3d",
+            "certrotate:replacement-served-since": "2026-11-26T14:00:00.123456+00:00",
+            "owner": "Équipe réseau 7 @ops",
+            "empty": "",
+            "k" * 128: "v" * 256,
+        }
+        iam.tag_server_certificate(
+            ServerCertificateName="www,example,com",
+            Tags=[{"Key": k, "Value": v} for k, v in accepted.items()],
+        )
+        listed = iam.list_server_certificate_tags(ServerCertificateName="www,example,com")["Tags"]
+        assert {t["Key"]: t["Value"] for t in listed} == accepted
+
+        refused = [
+            ({"Key": "certrotate:replaces", "Value": "www,example,com"}, "tags.2.member.value", "pattern"),
+            ({"Key": "note", "Value": "a;b"}, "tags.2.member.value", "pattern"),
+            ({"Key": "note", "Value": "line\nbreak"}, "tags.2.member.value", "pattern"),
+            ({"Key": "note", "Value": "v" * 257}, "tags.2.member.value", "256"),
+            ({"Key": "a,b", "Value": "v"}, "tags.2.member.key", "pattern"),
+            ({"Key": "tab\there", "Value": "v"}, "tags.2.member.key", "pattern"),
+            ({"Key": "k" * 129, "Value": "v"}, "tags.2.member.key", "128"),
+        ]
+        for tag, where, constraint in refused:
+            for call in (
+                lambda tags: iam.tag_server_certificate(ServerCertificateName="www,example,com", Tags=tags),
+                lambda tags: upload(iam, "refused", ec_cert, Tags=tags),
+            ):
+                with pytest.raises(ClientError) as exc:
+                    call([{"Key": "fine", "Value": "fine"}, tag])
+                assert error(exc) == ("ValidationError", 400)
+                message = exc.value.response["Error"]["Message"]
+                assert where in message and constraint in message, message
+        with pytest.raises(ClientError) as exc:
+            iam.untag_server_certificate(ServerCertificateName="www,example,com", TagKeys=["owner", "a,b"])
+        assert error(exc) == ("ValidationError", 400)
+        assert "tagKeys.2.member" in exc.value.response["Error"]["Message"]
+
+        assert "refused" not in {
+            m["ServerCertificateName"]
+            for m in iam.list_server_certificates()["ServerCertificateMetadataList"]
+        }
+        after = iam.list_server_certificate_tags(ServerCertificateName="www,example,com")["Tags"]
+        assert {t["Key"]: t["Value"] for t in after} == accepted, "a refused call changes nothing"
+
     def test_tag_calls_on_unknown_certificate_fail_with_no_such_entity(self, aws: LocalStack) -> None:
         iam = aws.client("iam")
         with pytest.raises(ClientError) as exc:
@@ -841,3 +892,36 @@ class TestSqsFifoDeduplication:
         send("other group", "api", "www-2026-11-23")
         expected = ["other"] if scope == "queue" else ["other", "other group"]
         assert sorted(self.drain(sqs, url)) == sorted(expected)
+
+
+# ----------------------------------------------------------------------------------------------------
+# CloudFront
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_cloudfront_keeps_lambda_at_edge_associations_until_an_update_changes_them(aws: LocalStack) -> None:
+    cloudfront = aws.client("cloudfront")
+    function = fixtures.create_edge_function_version(aws.client("lambda", "us-east-1"), aws.client("iam"))
+    web_acl = fixtures.create_cloudfront_web_acl(aws.client("wafv2", "us-east-1"))
+    distribution = fixtures.create_cloudfront_distribution(
+        cloudfront, "ASCAEXAMPLE", web_acl_id=web_acl, lambda_function_arns=[function]
+    )
+
+    def config() -> tuple[dict[str, Any], str]:
+        got = cloudfront.get_distribution_config(Id=distribution.id)
+        return got["DistributionConfig"], got["ETag"]
+
+    current, etag = config()
+    associations = current["DefaultCacheBehavior"]["LambdaFunctionAssociations"]
+    assert associations == {
+        "Quantity": 1,
+        "Items": [{"LambdaFunctionARN": function, "EventType": "viewer-request", "IncludeBody": False}],
+    }
+    assert current["WebACLId"] == web_acl
+    current["Comment"] = "re-sent as it was"
+    cloudfront.update_distribution(Id=distribution.id, IfMatch=etag, DistributionConfig=current)
+    current, etag = config()
+    assert current["DefaultCacheBehavior"]["LambdaFunctionAssociations"] == associations
+    current["DefaultCacheBehavior"]["LambdaFunctionAssociations"] = {"Quantity": 0}
+    cloudfront.update_distribution(Id=distribution.id, IfMatch=etag, DistributionConfig=current)
+    assert config()[0]["DefaultCacheBehavior"]["LambdaFunctionAssociations"] == {"Quantity": 0}

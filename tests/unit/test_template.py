@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from certrotate import names
+from certrotate.config import TrustSource, load_settings
 from certrotate.names import MetricName
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -256,6 +257,25 @@ def test_staging_directory_is_the_default_and_only_https_is_accepted(template: d
     pattern = re.compile(parameter["AllowedPattern"])
     assert pattern.fullmatch("https://acme-v02.api.letsencrypt.org/directory")
     assert not pattern.fullmatch("http://acme-v02.api.letsencrypt.org/directory")
+
+
+def test_the_default_parameters_validate_staging_certificates_against_the_staging_roots(
+    template: dict[str, Any],
+) -> None:
+    # What a first deploy with default parameters hands the functions (samconfig.toml overrides only the
+    # directory, with the same staging URL): the built-in staging roots, not certifi's bundle.
+    defaults = {name: p.get("Default") for name, p in template["Parameters"].items()}
+    assert defaults["IssuerTrustBundle"] == ""
+    overrides = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]["deploy"]["parameters"]
+    assert "IssuerTrustBundle" not in overrides["parameter_overrides"]
+    settings = load_settings(
+        {
+            "AWS_REGION": "eu-west-1",
+            "ACME_DIRECTORY_URL": defaults["AcmeDirectoryUrl"],
+            "ISSUER_TRUST_BUNDLE": defaults["IssuerTrustBundle"],
+        }
+    )
+    assert settings.issuer_trust.source is TrustSource.LETS_ENCRYPT_STAGING
 
 
 # --- environment --------------------------------------------------------------------------------------
@@ -526,6 +546,36 @@ def test_rotate_can_do_its_job_and_scan_cannot_write_endpoints(resources: dict[s
     assert _policy_templates(resources, "ScanFunction")["SQSSendMessagePolicy"] == {
         "QueueName": {"Fn::GetAtt": ["RotationQueue", "QueueName"]}
     }
+
+
+# UpdateDistribution re-sends a distribution's web ACL and Lambda@Edge associations, and CloudFront checks
+# that the caller may use them (docs/deploy.md): read the web ACL, associate each function version.
+CLOUDFRONT_ASSOCIATIONS = {
+    "wafv2:getwebacl": r"arn:\$\{AWS::Partition\}:wafv2:[^:]+:\$\{AWS::AccountId\}:global/webacl/\*",
+    "waf:getwebacl": r"arn:\$\{AWS::Partition\}:waf::\$\{AWS::AccountId\}:webacl/\*",
+    "lambda:getfunction": r"arn:\$\{AWS::Partition\}:lambda:us-east-1:\$\{AWS::AccountId\}:function:\*:\*",
+    "lambda:enablereplication*": (
+        r"arn:\$\{AWS::Partition\}:lambda:us-east-1:\$\{AWS::AccountId\}:function:\*:\*"
+    ),
+}
+
+
+def test_rotate_may_update_distributions_with_a_web_acl_or_lambda_at_edge(resources: dict[str, Any]) -> None:
+    granted: dict[str, list[str]] = {}
+    for statement in _function_statements(resources, "RotateFunction"):
+        assert statement["Effect"] == "Allow"
+        for action in _actions(statement):
+            granted.setdefault(action, []).extend(_resource_text(r) for r in _as_list(statement["Resource"]))
+    for action, pattern in CLOUDFRONT_ASSOCIATIONS.items():
+        assert granted.get(action), f"RotateFunction lacks {action}"
+        for resource in granted[action]:
+            assert re.fullmatch(pattern, resource), f"{action} on {resource}"
+    # The least that works: nothing that changes a web ACL or a function, drops an association, makes roles.
+    assert not [a for a in granted if a.startswith(("wafv2:", "waf:")) and a not in CLOUDFRONT_ASSOCIATIONS]
+    assert not [a for a in granted if a.startswith("lambda:") and a not in CLOUDFRONT_ASSOCIATIONS]
+    assert "iam:createservicelinkedrole" not in granted
+    scan = {a for s in _function_statements(resources, "ScanFunction") for a in _actions(s)}
+    assert not scan & set(CLOUDFRONT_ASSOCIATIONS), "the scan only reads distribution configurations"
 
 
 def test_route53_changes_limited_to_acme_challenge_txt(resources: dict[str, Any]) -> None:

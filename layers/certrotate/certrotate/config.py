@@ -6,16 +6,51 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from certrotate.errors import ConfigurationError
 from certrotate.names import METRICS_NAMESPACE_DEFAULT, SERVICE_NAME_DEFAULT
 
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
+LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _TABLE_ARN = re.compile(r"arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]{3,255}")
+
+
+class TrustSource(StrEnum):
+    BUNDLE = "bundle"  # ISSUER_TRUST_BUNDLE
+    LETS_ENCRYPT_STAGING = "letsencrypt-staging"  # the staging roots shipped in the layer
+    CERTIFI = "certifi"
+
+
+@dataclass(frozen=True, slots=True)
+class TrustRoots:
+    """Which roots every new certificate must chain to (validation.load_trust_roots reads them)."""
+
+    source: TrustSource
+    bundle: Path | None = None  # the file, for TrustSource.BUNDLE only
+
+    def __str__(self) -> str:
+        if self.source is TrustSource.BUNDLE:
+            return f"ISSUER_TRUST_BUNDLE {self.bundle}"
+        if self.source is TrustSource.LETS_ENCRYPT_STAGING:
+            return "the built-in Let's Encrypt staging roots"
+        return "certifi's roots"
+
+
+def choose_trust_roots(directory_url: str, bundle: Path | None) -> TrustRoots:
+    """An explicit ISSUER_TRUST_BUNDLE always wins. Without one, Let's Encrypt staging gets its own roots
+    (certifi does not carry them, so every staging certificate would fail validation after it was issued);
+    any other CA gets certifi's bundle."""
+    if bundle is not None:
+        return TrustRoots(TrustSource.BUNDLE, bundle)
+    if urlsplit(directory_url).hostname == urlsplit(LETS_ENCRYPT_STAGING).hostname:
+        return TrustRoots(TrustSource.LETS_ENCRYPT_STAGING)
+    return TrustRoots(TrustSource.CERTIFI)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +60,8 @@ class Settings:
     acme_account_secret_id: str | None
     acme_email: str | None
     acme_profile: str | None
-    issuer_trust_bundle: Path | None  # None: certifi's bundle
+    issuer_trust_bundle: Path | None  # as set; issuer_trust says which roots are used
+    issuer_trust: TrustRoots
     renew_before_days: int
     rotation_queue_url: str | None
     rotation_lease_seconds: int
@@ -127,6 +163,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         acme_email=email,
         acme_profile=env.get("ACME_PROFILE", "").strip() or None,
         issuer_trust_bundle=bundle,
+        issuer_trust=choose_trust_roots(directory, bundle),
         renew_before_days=renew,
         rotation_queue_url=env.get("ROTATION_QUEUE_URL", "").strip() or None,
         rotation_lease_seconds=lease,

@@ -16,6 +16,7 @@ from certrotate.names import (
     REPLACES_TAG,
     RETRY_AFTER_TAG,
     SERVED_SINCE_TAG,
+    name_from_tag_value,
 )
 
 
@@ -48,11 +49,13 @@ class ServerCertificate:
 
     @property
     def replaced_by(self) -> str | None:
-        return self.tags.get(REPLACED_BY_TAG) or None
+        value = self.tags.get(REPLACED_BY_TAG)
+        return name_from_tag_value(value) if value else None
 
     @property
     def replaces(self) -> str | None:
-        return self.tags.get(REPLACES_TAG) or None
+        value = self.tags.get(REPLACES_TAG)
+        return name_from_tag_value(value) if value else None
 
     @property
     def replacement_served_since(self) -> datetime | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 
 MANAGED_TAG = "certrotate:managed"
-# On a replacement: the name of the certificate it replaces.
+# On a replacement: the name of the certificate it replaces (as name_tag_value writes it).
 REPLACES_TAG = "certrotate:replaces"
-# On a replaced certificate: the name of its replacement (set right after the upload).
+# On a replaced certificate: the name of its replacement, set right after the upload (as name_tag_value).
 REPLACED_BY_TAG = "certrotate:replaced-by"
 # On a replaced certificate: since when its replacement serves everywhere (ISO 8601); grace runs from here.
 SERVED_SINCE_TAG = "certrotate:replacement-served-since"
@@ -20,6 +20,20 @@ HELD_UNTIL_TAG = "certrotate:held-until"
 HELD_REASON_TAG = "certrotate:held-reason"
 FAILURES_TAG = "certrotate:failures"
 HOLD_TAGS = (HELD_UNTIL_TAG, HELD_REASON_TAG, FAILURES_TAG)
+
+
+# IAM certificate names are [\w+=,.@-]; IAM tag values [\p{L}\p{Z}\p{N}_.:/=+\-@]: only "," is in one and not
+# the other, and ":" is in no certificate name. So "," is written as ":", and a value read back maps ":" to
+# ",": the plain names written before (never with "," since IAM refused those) read back unchanged.
+def name_tag_value(certificate_name: str) -> str:
+    """A certificate name as a tag value IAM accepts."""
+    return certificate_name.replace(",", ":")
+
+
+def name_from_tag_value(value: str) -> str:
+    """The certificate name a tag value written by name_tag_value (or a plain name) stands for."""
+    return value.replace(":", ",")
+
 
 METRICS_NAMESPACE_DEFAULT = "CertRotate"
 SERVICE_NAME_DEFAULT = "certrotate"

@@ -14,10 +14,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Literal
 
 from certrotate import planning
+from certrotate.config import TrustRoots
 from certrotate.errors import (
     AliasesNotCovered,
     CertificateAlreadyExists,
@@ -51,6 +51,7 @@ from certrotate.names import (
     RETRY_AFTER_TAG,
     SERVED_SINCE_TAG,
     EventType,
+    name_tag_value,
 )
 from certrotate.ports import (
     CertificateAuthority,
@@ -113,7 +114,7 @@ class RotationSettings:
     renew_before_days: int
     lease_seconds: int
     grace_seconds: int
-    trust_bundle: Path | None  # None: certifi's roots
+    trust_roots: TrustRoots  # config.choose_trust_roots: the bundle, Let's Encrypt staging's or certifi's
     # A full ALB/NLB (TooManyCertificates): remove the old SNI certificate, then add the new one. For the
     # seconds between the two calls, SNI clients asking for those names get the listener's default.
     sni_swap_when_full: bool = False
@@ -255,8 +256,9 @@ class RotationService:
             replacement_meta = found.metadata
 
         if old.replaced_by != replacement_meta.name:
-            self._store.tag(old.name, {REPLACED_BY_TAG: replacement_meta.name})
-            old = replace(old, tags={**old.tags, REPLACED_BY_TAG: replacement_meta.name})
+            replaced_by = {REPLACED_BY_TAG: name_tag_value(replacement_meta.name)}
+            self._store.tag(old.name, replaced_by)
+            old = replace(old, tags={**old.tags, **replaced_by})
             result.steps.append(f"marked {old.name} as replaced by {replacement_meta.name}")
 
         old = self._repoint(old, replacement_meta, dns_names, result, deadline)
@@ -294,11 +296,12 @@ class RotationService:
             issued,
             required_names=dns_names,
             expected_key=key,
-            trust_roots=load_trust_roots(self._settings.trust_bundle),
+            trust_roots=load_trust_roots(self._settings.trust_roots),
+            trust_name=str(self._settings.trust_roots),
             now=self._clock.now(),
         )
-        result.steps.append("validated chain, key, names and validity")
-        tags = {MANAGED_TAG: "true", REPLACES_TAG: old.name}
+        result.steps.append(f"validated chain (to {self._settings.trust_roots}), key, names and validity")
+        tags = {MANAGED_TAG: "true", REPLACES_TAG: name_tag_value(old.name)}
         try:
             uploaded = self._store.upload(
                 name=name,
@@ -474,6 +477,7 @@ class RotationService:
             used, quota = self._store.room()
             result.steps.append(f"check room: {used} of {quota} server certificates used")
             result.steps.append(f"order a certificate for {', '.join(dns_names)} (DNS-01 in Route 53)")
+            result.steps.append(f"validate its chain to {self._settings.trust_roots}")
             result.steps.append(f"upload it as {decision.replacement_name} (path {old.path})")
             new_arn, new_id = "<replacement>", "<replacement>"
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -34,7 +35,25 @@ BOTO_CONFIG = Config(
     read_timeout=30,
     user_agent_extra="certrotate/0.1",
 )
-GLOBAL_REGION = "us-east-1"  # IAM, Route 53 and CloudFront are global; their endpoints live here
+
+
+def global_endpoint_region(service: str, partition: str, endpoints: Mapping[str, Any]) -> str | None:
+    """The region whose endpoint serves a global service (Route 53, CloudFront) in `partition`, from
+    botocore's endpoint data: us-east-1 in aws, cn-northwest-1 in aws-cn, us-gov-west-1 in aws-us-gov.
+    None when the partition does not offer the service at all (CloudFront in aws-us-gov)."""
+    for data in endpoints.get("partitions", []):
+        if data.get("partition") != partition:
+            continue
+        offered = data.get("services", {}).get(service)
+        if offered is None:
+            return None
+        global_endpoint = offered.get("partitionEndpoint")
+        if global_endpoint is None:
+            return None
+        scope = offered.get("endpoints", {}).get(global_endpoint, {}).get("credentialScope", {})
+        region = scope.get("region")
+        return str(region) if region else None
+    return None
 
 
 @functools.cache
@@ -53,6 +72,25 @@ def client(service: str, region: str | None = None) -> Any:
 
 
 @functools.cache
+def partition() -> str:
+    return _session().get_partition_for_region(settings().region)
+
+
+@functools.cache
+def global_region(service: str) -> str | None:
+    """Where the function's partition serves `service` from (None: not offered there)."""
+    # The botocore session's loader caches the endpoint data its clients already read.
+    return global_endpoint_region(service, partition(), _session()._session.get_data("endpoints"))
+
+
+def global_client(service: str) -> Any:
+    region = global_region(service)
+    if region is None:
+        raise RuntimeError(f"{service} is not offered in the {partition()} partition")
+    return client(service, region)
+
+
+@functools.cache
 def certificate_store() -> IamCertificateStore:
     return IamCertificateStore(client("iam"))
 
@@ -63,7 +101,9 @@ def endpoints() -> AllEndpoints:
         LoadBalancerListeners(region, client("elbv2", region), client("elb", region))
         for region in settings().load_balancer_regions
     ]
-    return AllEndpoints(regions, lambda: CloudFrontDistributions(client("cloudfront", GLOBAL_REGION)))
+    if global_region("cloudfront") is None:  # GovCloud: no CloudFront, so no distribution to search
+        return AllEndpoints(regions, None, partition=partition())
+    return AllEndpoints(regions, lambda: CloudFrontDistributions(global_client("cloudfront")))
 
 
 @functools.cache
@@ -74,7 +114,7 @@ def events() -> EventPublisher:
 
 @functools.cache
 def dns() -> Route53Challenges:
-    return Route53Challenges(client("route53", GLOBAL_REGION))
+    return Route53Challenges(global_client("route53"))
 
 
 @functools.cache
@@ -112,7 +152,7 @@ def rotation_service() -> RotationService:
             renew_before_days=config.renew_before_days,
             lease_seconds=config.rotation_lease_seconds,
             grace_seconds=config.retirement_grace_seconds,
-            trust_bundle=config.issuer_trust_bundle,
+            trust_roots=config.issuer_trust,
             sni_swap_when_full=config.sni_swap_when_full,
         ),
     )
@@ -144,6 +184,8 @@ def reset() -> None:
         settings,
         _session,
         client,
+        partition,
+        global_region,
         certificate_store,
         endpoints,
         events,
