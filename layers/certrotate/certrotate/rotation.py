@@ -28,7 +28,7 @@ from certrotate.errors import (
     UnknownCertificate,
     UnmanagedCertificate,
 )
-from certrotate.model import CertificateFacts, ChangeKind, Endpoint, ServerCertificate
+from certrotate.model import CertificateFacts, ChangeKind, Endpoint, ServerCertificate, Unsearched
 from certrotate.names import (
     MANAGED_TAG,
     REPLACED_BY_TAG,
@@ -73,6 +73,7 @@ class RotationResult:
     dns_names: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)  # what was done, or with dry_run what would be done
     endpoints_changed: list[str] = field(default_factory=list)
+    not_searched: list[str] = field(default_factory=list)  # regions (or CloudFront) that refused the search
     retired: bool = False
     retirement: str | None = None
 
@@ -86,6 +87,7 @@ class RotationResult:
             "dns_names": self.dns_names,
             "steps": self.steps,
             "endpoints_changed": self.endpoints_changed,
+            "not_searched": self.not_searched,
             "old_certificate_retired": self.retired,
             "retirement": self.retirement,
         }
@@ -219,9 +221,9 @@ class RotationService:
             old = replace(old, tags={**old.tags, REPLACED_BY_TAG: replacement_meta.name})
             result.steps.append(f"marked {old.name} as replaced by {replacement_meta.name}")
 
-        old = self._repoint(old, replacement_meta, result, deadline)
+        old, unsearched = self._repoint(old, replacement_meta, result, deadline)
         lease.renew()
-        self._retire(old, result, users=[])
+        self._retire(old, replacement_meta, result, unsearched)
         if result.status == "rotated":
             detail = self._detail(old, dns_names, result, replacement_meta)
             self._events.publish(EventType.ROTATION_SUCCEEDED, detail)
@@ -276,9 +278,11 @@ class RotationService:
 
     def _repoint(
         self, old: ServerCertificate, new: ServerCertificate, result: RotationResult, deadline: float
-    ) -> ServerCertificate:
-        endpoints = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
-        serving = planning.endpoints_serving(endpoints, old.arn, old.certificate_id)
+    ) -> tuple[ServerCertificate, tuple[Unsearched, ...]]:
+        """Repoint every endpoint found; return the old certificate (tagged served-since once the
+        replacement serves everywhere) and where the search could not look."""
+        survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
+        serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
         failures: list[str] = []
         for listed in serving:
             try:
@@ -294,14 +298,23 @@ class RotationService:
             else:
                 result.steps.append(f"{listed.label} no longer serves {old.name}: left as it is")
         if failures:
+            unseen = "".join(f"; not searched: {u}" for u in survey.unsearched)
             raise ListenerUpdateFailed(
-                f"{len(failures)} endpoint(s) still serve {old.name}: " + "; ".join(failures)
+                f"{len(failures)} endpoint(s) still serve {old.name}: " + "; ".join(failures) + unseen
             )
+        if survey.unsearched:
+            # Where we cannot look, the old certificate may still serve: it does not serve "everywhere" yet.
+            # No served-since tag, so the scan resumes this rotation until every region answers.
+            result.not_searched = [str(u) for u in survey.unsearched]
+            result.steps.append(
+                f"not searched: {', '.join(result.not_searched)}: {old.name} may still be served there"
+            )
+            return old, survey.unsearched
         if old.replacement_served_since is None:
             served = self._clock.now().isoformat()
             self._store.tag(old.name, {SERVED_SINCE_TAG: served})
             old = replace(old, tags={**old.tags, SERVED_SINCE_TAG: served})
-        return old
+        return old, ()
 
     def _change_endpoint(
         self, listed: Endpoint, old: ServerCertificate, new: ServerCertificate, deadline: float
@@ -330,10 +343,29 @@ class RotationService:
                 raise ListenerUpdateFailed(f"{change.kind.value} changed other certificates on the endpoint")
         return [c.kind.value for c in changes]
 
-    def _retire(self, old: ServerCertificate, result: RotationResult, users: list[Endpoint] | None) -> None:
-        decision = planning.decide_retirement(
-            old, users, now=self._clock.now(), grace_seconds=self._settings.grace_seconds
-        )
+    def _retire(
+        self,
+        old: ServerCertificate,
+        new: ServerCertificate,
+        result: RotationResult,
+        unsearched: Sequence[Unsearched],
+    ) -> None:
+        """Delete the old certificate only when nothing serves it anywhere, checked right before the delete:
+        every region searched, no listener or distribution on it, CloudFront's change deployed."""
+        now = self._clock.now()
+        grace = self._settings.grace_seconds
+        decision = planning.decide_retirement(old, [], now=now, grace_seconds=grace, unsearched=unsearched)
+        if decision.verdict is planning.RetirementVerdict.DELETE:
+            survey = self._endpoints.discover(include_cloudfront=True)
+            decision = planning.decide_retirement(
+                old,
+                planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id),
+                now=now,
+                grace_seconds=grace,
+                unsearched=survey.unsearched,
+                deploying=planning.replacement_deploying(survey.endpoints, new.arn, new.certificate_id),
+            )
+            result.not_searched = [str(u) for u in survey.unsearched]
         result.retirement = f"{decision.verdict.value}: {decision.reason}"
         if decision.verdict is not planning.RetirementVerdict.DELETE:
             return
@@ -349,6 +381,7 @@ class RotationService:
                 },
             )
         else:
+            # Our own search found nothing serving it, yet IAM knows a user: it stays (never forced).
             result.retirement = "in-use: IAM reports the certificate is still in use (DeleteConflict)"
 
     # -- helpers ---------------------------------------------------------------------------------------
@@ -385,14 +418,18 @@ class RotationService:
             found = self._store.get(decision.replacement_name)
             new_arn = found.metadata.arn if found else "<replacement>"
             new_id = found.metadata.certificate_id if found else "<replacement>"
-        endpoints = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
-        serving = planning.endpoints_serving(endpoints, old.arn, old.certificate_id)
+        survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
+        serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
         for change in planning.plan_endpoint_changes(
             serving, old_arn=old.arn, old_id=old.certificate_id, new_arn=new_arn, new_id=new_id
         ):
             result.steps.append(f"{change.kind.value} on {change.endpoint.label}")
+        if survey.unsearched:
+            result.not_searched = [str(u) for u in survey.unsearched]
+            result.steps.append(f"not searched: {', '.join(result.not_searched)}")
         result.steps.append(
-            f"retire {old.name} once nothing serves it and {self._settings.grace_seconds} s have passed"
+            f"retire {old.name} once nothing serves it in any region or on CloudFront and "
+            f"{self._settings.grace_seconds} s have passed"
         )
         return result
 
@@ -418,6 +455,7 @@ class RotationService:
             "expiration": old.expiration.isoformat(),
             "new_expiration": new.expiration.isoformat() if new else None,
             "endpoints_changed": list(result.endpoints_changed),
+            "not_searched": list(result.not_searched),
             "retirement": result.retirement,
             "correlation_id": result.correlation_id,
         }

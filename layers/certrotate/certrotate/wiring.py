@@ -14,6 +14,7 @@ from certrotate.adapters.endpoints import AllEndpoints
 from certrotate.adapters.events import EventBridgePublisher, NoEvents
 from certrotate.adapters.iam import IamCertificateStore
 from certrotate.adapters.queue import SqsRotationQueue
+from certrotate.adapters.regions import EnabledRegions, FixedRegions
 from certrotate.adapters.route53 import Route53Challenges
 from certrotate.adapters.secrets import AccountKeyStore, SecretLeases
 from certrotate.clock import SystemClock
@@ -58,11 +59,14 @@ def certificate_store() -> IamCertificateStore:
 
 @functools.cache
 def endpoints() -> AllEndpoints:
-    regions = [
-        LoadBalancerListeners(region, client("elbv2", region), client("elb", region))
-        for region in settings().load_balancer_regions
-    ]
-    return AllEndpoints(regions, lambda: CloudFrontDistributions(client("cloudfront", GLOBAL_REGION)))
+    named = settings().load_balancer_regions
+    # DescribeRegions in the function's own region lists the enabled regions of its partition.
+    regions = FixedRegions(named) if named else EnabledRegions(client("ec2"))
+    return AllEndpoints(
+        regions,
+        lambda region: LoadBalancerListeners(region, client("elbv2", region), client("elb", region)),
+        lambda: CloudFrontDistributions(client("cloudfront", GLOBAL_REGION)),
+    )
 
 
 @functools.cache

@@ -26,7 +26,9 @@ class CloudFrontDistributions:
         found: list[Endpoint] = []
         for page in self._cf.get_paginator("list_distributions").paginate():
             for item in page.get("DistributionList", {}).get("Items", []):
-                endpoint = _endpoint(item["Id"], dict(item.get("ViewerCertificate", {})))
+                endpoint = _endpoint(
+                    item["Id"], dict(item.get("ViewerCertificate", {})), status=item.get("Status")
+                )
                 if endpoint is not None:
                     found.append(endpoint)
         return found
@@ -67,8 +69,12 @@ class CloudFrontDistributions:
         return self.read(change.endpoint)
 
 
-def _endpoint(distribution_id: str, viewer: dict[str, Any]) -> Endpoint | None:
+def _endpoint(distribution_id: str, viewer: dict[str, Any], status: str | None = None) -> Endpoint | None:
+    """`status` is the distribution's Status when listed (a config read has none: then not `deploying`)."""
     certificate_id = viewer.get("IAMCertificateId")
     if not certificate_id:
         return None
-    return Endpoint(EndpointKind.CLOUDFRONT, "global", distribution_id, "", certificate_id)
+    deploying = status is not None and status != "Deployed"
+    return Endpoint(
+        EndpointKind.CLOUDFRONT, "global", distribution_id, "", certificate_id, deploying=deploying
+    )
