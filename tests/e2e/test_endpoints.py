@@ -96,6 +96,7 @@ def test_a_listener_in_an_enabled_region_named_nowhere_is_repointed_and_keeps_th
     assert world.listener_certificates(far.listener_arn, elbv2_far) == (new, [])
     assert world.listener_certificates(here.listener_arn) == (new, [])
     assert f"elbv2-listener {far.listener_arn}" in result["endpoints_changed"]
+    assert world.stack.calls.count("ec2", "DescribeRegions") == 1, "found through the enabled regions"
 
     # Someone points the far listener back at the old certificate; IAM would let it be deleted (as the API
     # reference warns), certrotate does not, and says where it is served.
