@@ -14,7 +14,9 @@ IAM server certificates
     as IAM words it (moto: no check on values, `\s` and `\w` for keys): a certificate name may hold `,`,
     a tag value may not;
   * `DeleteServerCertificate` of a certificate an ELBv2 listener (default or SNI), a Classic ELB listener or a
-    CloudFront distribution still uses fails with `DeleteConflict` (409);
+    CloudFront distribution still uses fails with `DeleteConflict` (409); `set_iam_delete_conflict(False)`
+    turns that check off, for the case the API reference warns about: "If Elastic Load Balancing doesn't
+    detect the deletion of bound certificates, it may continue to use the certificates" (the delete succeeds);
   * `GetAccountSummary` reports a settable `ServerCertificatesQuota` (`set_server_certificate_quota`).
 ELBv2
   * a listener keeps its default certificate and its SNI list apart: `ModifyListener(Certificates)`
@@ -42,6 +44,15 @@ Route 53
     case (moto: stored as given and compared case-sensitively, so an upper-case name was skipped);
   * changes get their own IDs and are `PENDING` until polled: `GetChange` answers `PENDING` for the first
     `set_route53_pending_polls(n)` polls (default 1), then `INSYNC`; unknown IDs -> `NoSuchChange`.
+CloudFront
+  * a distribution is `InProgress` after it is created or updated, for the first
+    `set_cloudfront_deploy_polls(n)` reads of its status (`GetDistribution`, `ListDistributions`; default 1),
+    then `Deployed` (moto: `Deployed` at once, and an update never went back to `InProgress`).
+EC2 regions
+  * `DescribeRegions` lists only the regions enabled for the account, in the caller's partition, unless
+    `AllRegions` is true (moto: every region of every partition, opted in or not); `Filters` on
+    `opt-in-status` and `region-name` work; `set_enabled_regions([...])` says which regions are enabled
+    (default: moto's, those needing no opt-in).
 SQS
   * FIFO deduplication lasts the 5-minute interval even after the first message was received and deleted
     (moto only compared with messages still in the queue), per queue or per message group.
@@ -88,7 +99,9 @@ DEFAULT_SERVER_CERTIFICATE_QUOTA = 20
 # (Elastic Load Balancing quotas); an SNI certificate counts once for each listener that holds it.
 CERTIFICATES_PER_LOAD_BALANCER = 25
 DEFAULT_ROUTE53_PENDING_POLLS = 1
+DEFAULT_CLOUDFRONT_DEPLOY_POLLS = 1
 _settings: dict[str, int] = {}
+_enabled_regions: list[frozenset[str] | None] = [None]  # one slot: None = moto's default
 
 
 def set_server_certificate_quota(quota: int) -> None:
@@ -113,9 +126,43 @@ def route53_pending_polls() -> int:
     return _settings.get("route53_pending_polls", DEFAULT_ROUTE53_PENDING_POLLS)
 
 
+def set_iam_delete_conflict(enabled: bool) -> None:
+    """Whether `DeleteServerCertificate` refuses a certificate that is still bound (`DeleteConflict`, the
+    default). With False the delete succeeds while listeners and distributions still serve it, as the API
+    reference warns Elastic Load Balancing may let happen: callers must not rely on IAM to protect them."""
+    _settings["iam_delete_conflict"] = int(enabled)
+
+
+def iam_delete_conflict() -> bool:
+    return bool(_settings.get("iam_delete_conflict", 1))
+
+
+def set_cloudfront_deploy_polls(polls: int) -> None:
+    """How many reads of a distribution's status still answer `InProgress` after it was created or
+    updated, before it is `Deployed` (default 1; real CloudFront takes minutes)."""
+    if polls < 0:
+        raise ValueError("polls must be >= 0")
+    _settings["cloudfront_deploy_polls"] = polls
+
+
+def cloudfront_deploy_polls() -> int:
+    return _settings.get("cloudfront_deploy_polls", DEFAULT_CLOUDFRONT_DEPLOY_POLLS)
+
+
+def set_enabled_regions(regions: Iterable[str] | None) -> None:
+    """The regions enabled for the account, as `DescribeRegions` reports them (None: moto's default, every
+    region that needs no opt-in). Real accounts have opt-in regions disabled until someone enables them."""
+    _enabled_regions[0] = None if regions is None else frozenset(regions)
+
+
+def enabled_regions() -> frozenset[str] | None:
+    return _enabled_regions[0]
+
+
 def reset_settings() -> None:
     """Back to the defaults above (the stack calls this with every AWS reset)."""
     _settings.clear()
+    _enabled_regions[0] = None
 
 
 def apply() -> None:
@@ -130,6 +177,8 @@ def apply() -> None:
         _patch_elb()
         _patch_cloudfront()
         _patch_route53()
+        _patch_cloudfront_status()
+        _patch_ec2_regions()
         _patch_sqs()
         _patch_secretsmanager()
         _patch_dynamodb()
@@ -433,7 +482,7 @@ def _patch_iam() -> None:
 
     def delete_server_certificate(self: Any, name: str) -> None:
         cert = self.get_server_certificate(name)
-        users = _certificate_users(self.account_id, cert)
+        users = _certificate_users(self.account_id, cert) if iam_delete_conflict() else []
         if users:
             raise iam_exc.DeleteConflictException(
                 f"Certificate: {cert.devstack_id} is currently in use by {users[0]}. "
@@ -989,6 +1038,102 @@ def _patch_route53() -> None:
     _patch(Route53Backend, "list_resource_record_sets", _locked(list_resource_record_sets))
     _patch(Route53, "change_resource_record_sets", r_change)
     _patch(Route53, "get_change", r_get_change)
+
+
+# ------------------------------------------------------------------------------------------------
+# CloudFront: a change is InProgress before it is Deployed
+# ------------------------------------------------------------------------------------------------
+
+
+def _patch_cloudfront_status() -> None:
+    from moto.cloudfront.models import CloudFrontBackend, Distribution
+
+    original_create = CloudFrontBackend.create_distribution_with_tags
+    original_update = CloudFrontBackend.update_distribution
+    original_get = CloudFrontBackend.get_distribution
+    original_list = CloudFrontBackend.list_distributions
+
+    def changed(distribution: Any) -> None:
+        distribution.devstack_status_reads = 0
+
+    def read(distribution: Any) -> None:
+        distribution.devstack_status_reads = getattr(distribution, "devstack_status_reads", 0) + 1
+
+    def status(self: Any) -> str:
+        # Reads are counted per request (a response may look at the attribute more than once): the change's
+        # own response and the first n reads after it say InProgress.
+        reads = getattr(self, "devstack_status_reads", None)
+        polls = cloudfront_deploy_polls()
+        return "InProgress" if reads is not None and polls > 0 and reads <= polls else "Deployed"
+
+    def create_distribution_with_tags(self: Any, distribution_config: Any, tags: Any) -> Any:
+        distribution, location, etag = original_create(self, distribution_config, tags)
+        changed(distribution)
+        return distribution, location, etag
+
+    def update_distribution(self: Any, dist_config: Any, _id: str, if_match: bool) -> Any:
+        distribution, location, etag = original_update(self, dist_config, _id, if_match)
+        changed(distribution)
+        return distribution, location, etag
+
+    def get_distribution(self: Any, distribution_id: str) -> Any:
+        distribution, etag = original_get(self, distribution_id)
+        read(distribution)
+        return distribution, etag
+
+    def list_distributions(self: Any, *args: Any, **kwargs: Any) -> Any:
+        for distribution in self.distributions.values():
+            read(distribution)
+        return original_list(self, *args, **kwargs)
+
+    setattr(Distribution, "status", property(status))  # noqa: B010 - replaces ManagedState's property
+    _patch(CloudFrontBackend, "create_distribution_with_tags", _locked(create_distribution_with_tags))
+    _patch(CloudFrontBackend, "update_distribution", _locked(update_distribution))
+    _patch(CloudFrontBackend, "get_distribution", _locked(get_distribution))
+    _patch(CloudFrontBackend, "list_distributions", _locked(list_distributions))
+
+
+# ------------------------------------------------------------------------------------------------
+# EC2 DescribeRegions: the regions enabled for the account, in the caller's partition
+# ------------------------------------------------------------------------------------------------
+
+
+def _patch_ec2_regions() -> None:
+    from moto.core.responses import ActionResult
+    from moto.ec2.models.availability_zones_and_regions import Region
+    from moto.ec2.responses.availability_zones_and_regions import AvailabilityZonesAndRegions
+    from moto.utilities.utils import get_partition
+
+    def opt_in_status(region: Any) -> str:
+        enabled = enabled_regions()
+        moto_status = str(region.opt_in_status)
+        if enabled is None:
+            return moto_status
+        if region.name not in enabled:
+            return "not-opted-in"
+        return "opt-in-not-required" if moto_status == "opt-in-not-required" else "opted-in"
+
+    def describe_regions(self: Any) -> Any:
+        self.error_on_dryrun()
+        names = self._get_param("RegionNames", [])
+        all_regions = str(self._get_param("AllRegions", "false")).lower() == "true"
+        filters = {name: set(values) for name, values in self._filters_from_querystring().items()}
+        partition = get_partition(self.region)
+        shown = []
+        for region in self.ec2_backend.describe_regions(names):
+            if get_partition(region.name) != partition:
+                continue
+            status = opt_in_status(region)
+            if status == "not-opted-in" and not all_regions:
+                continue
+            if "opt-in-status" in filters and status not in filters["opt-in-status"]:
+                continue
+            if "region-name" in filters and region.name not in filters["region-name"]:
+                continue
+            shown.append(Region(region.name, region.endpoint, status))  # moto's regions are shared: copy
+        return ActionResult({"Regions": shown})
+
+    _patch(AvailabilityZonesAndRegions, "describe_regions", describe_regions)
 
 
 # ------------------------------------------------------------------------------------------------

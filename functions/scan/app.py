@@ -42,6 +42,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "pending_retirement": result.pending_retirement,
             "retired": result.retired,
             "dry_run": result.dry_run,
+            "notes": result.notes,  # e.g. why a replaced certificate is kept: where it is still served
         },
     )
     return result.as_dict()

@@ -346,6 +346,19 @@ class TestDeleteConflict:
         fixtures.create_cloudfront_distribution(aws.client("cloudfront"), used["ServerCertificateId"])
         self._assert_conflict(aws, "used")
 
+    def test_a_bound_certificate_is_deleted_when_the_check_is_off(self, aws: LocalStack) -> None:
+        # The DeleteServerCertificate reference: "If Elastic Load Balancing doesn't detect the deletion of
+        # bound certificates, it may continue to use the certificates." IAM then lets the delete through.
+        used, _ = self._two_certs(aws)
+        ref = fixtures.create_alb_https_listener(aws.client("elbv2"), aws.client("ec2"), used["Arn"])
+        moto_fixes.set_iam_delete_conflict(False)
+        aws.client("iam").delete_server_certificate(ServerCertificateName="used")
+        assert aws.client("elbv2").describe_listener_certificates(ListenerArn=ref.listener_arn)[
+            "Certificates"
+        ] == [{"CertificateArn": used["Arn"], "IsDefault": True}], "the listener still names it"
+        moto_fixes.reset_settings()
+        assert moto_fixes.iam_delete_conflict(), "DeleteConflict is the default"
+
     def test_unused_certificate_is_deleted(self, aws: LocalStack) -> None:
         _, other = self._two_certs(aws)
         fixtures.create_alb_https_listener(aws.client("elbv2"), aws.client("ec2"), other["Arn"])
@@ -685,6 +698,83 @@ class TestRoute53:
         with pytest.raises(ClientError) as exc:
             aws.client("route53").get_change(Id="/change/CNOSUCHCHANGE1")
         assert error(exc) == ("NoSuchChange", 404)
+
+
+# ----------------------------------------------------------------------------------------------------
+# CloudFront: a change is live once the distribution is Deployed
+# ----------------------------------------------------------------------------------------------------
+
+
+class TestCloudFrontDeployment:
+    def _distribution(self, aws: LocalStack) -> tuple[Any, fixtures.DistributionRef]:
+        iam, cloudfront = aws.client("iam"), aws.client("cloudfront")
+        cert = fixtures.seed_certificate(
+            iam, "cdn", ["cdn.example.com"], 20, key="ec256", path="/cloudfront/"
+        )
+        return cloudfront, fixtures.create_cloudfront_distribution(cloudfront, cert["ServerCertificateId"])
+
+    def _statuses(self, cloudfront: Any, distribution_id: str) -> list[str]:
+        return [
+            cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"],
+            cloudfront.list_distributions()["DistributionList"]["Items"][0]["Status"],
+            cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"],
+        ]
+
+    def test_in_progress_after_an_update_for_the_first_reads(self, aws: LocalStack) -> None:
+        cloudfront, distribution = self._distribution(aws)
+        assert self._statuses(cloudfront, distribution.id) == ["InProgress", "Deployed", "Deployed"]
+        current = cloudfront.get_distribution_config(Id=distribution.id)
+        config = current["DistributionConfig"]
+        config["Comment"] = "changed"
+        updated = cloudfront.update_distribution(
+            Id=distribution.id, IfMatch=current["ETag"], DistributionConfig=config
+        )
+        assert updated["Distribution"]["Status"] == "InProgress", "an update is not live at once"
+        assert self._statuses(cloudfront, distribution.id) == ["InProgress", "Deployed", "Deployed"]
+
+    def test_deploy_polls_are_settable(self, aws: LocalStack) -> None:
+        moto_fixes.set_cloudfront_deploy_polls(2)
+        cloudfront, distribution = self._distribution(aws)
+        assert self._statuses(cloudfront, distribution.id) == ["InProgress", "InProgress", "Deployed"]
+        moto_fixes.set_cloudfront_deploy_polls(0)
+        assert cloudfront.get_distribution(Id=distribution.id)["Distribution"]["Status"] == "Deployed"
+        with pytest.raises(ValueError):
+            moto_fixes.set_cloudfront_deploy_polls(-1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# EC2 DescribeRegions: the regions enabled for the account
+# ----------------------------------------------------------------------------------------------------
+
+
+class TestDescribeRegions:
+    def _names(self, response: dict[str, Any]) -> list[str]:
+        return sorted(r["RegionName"] for r in response["Regions"])
+
+    def test_only_enabled_regions_of_the_partition_unless_all_are_asked_for(self, aws: LocalStack) -> None:
+        ec2 = aws.client("ec2")
+        enabled = ec2.describe_regions()["Regions"]
+        assert {r["OptInStatus"] for r in enabled} <= {"opt-in-not-required", "opted-in"}
+        names = {r["RegionName"] for r in enabled}
+        assert "us-east-1" in names and "ap-east-1" not in names, "opt-in regions are disabled by default"
+        assert not any(n.startswith(("us-gov-", "cn-")) for n in names), "other partitions are not listed"
+        every = ec2.describe_regions(AllRegions=True)["Regions"]
+        assert {r["RegionName"]: r["OptInStatus"] for r in every}["ap-east-1"] == "not-opted-in"
+        disabled = ec2.describe_regions(
+            AllRegions=True, Filters=[{"Name": "opt-in-status", "Values": ["not-opted-in"]}]
+        )
+        assert "ap-east-1" in self._names(disabled) and "us-east-1" not in self._names(disabled)
+
+    def test_enabled_regions_are_settable(self, aws: LocalStack) -> None:
+        moto_fixes.set_enabled_regions(["us-east-1", "eu-west-1", "ap-east-1"])
+        response = aws.client("ec2").describe_regions()
+        assert {r["RegionName"]: r["OptInStatus"] for r in response["Regions"]} == {
+            "us-east-1": "opt-in-not-required",
+            "eu-west-1": "opt-in-not-required",
+            "ap-east-1": "opted-in",
+        }
+        moto_fixes.reset_settings()
+        assert len(aws.client("ec2").describe_regions()["Regions"]) > 3
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ def test_defaults_follow_the_contract() -> None:
     assert settings.acme_directory_url == LETS_ENCRYPT_PRODUCTION
     assert settings.renew_before_days == 30
     assert settings.rotation_lease_seconds == 300
-    assert settings.load_balancer_regions == ("eu-west-1",)
+    assert settings.load_balancer_regions == (), "empty: every region enabled for the account"
     assert settings.metrics_namespace == "CertRotate" and settings.service_name == "certrotate"
     assert settings.issuer_trust_bundle is None
     assert settings.event_bus_name == "default"

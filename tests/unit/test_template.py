@@ -493,6 +493,7 @@ RESOURCE_LESS = {
     "elasticloadbalancing:describelisteners",
     "elasticloadbalancing:describelistenercertificates",
     "cloudfront:listdistributions",
+    "ec2:describeregions",
     "route53:listhostedzones",
     "route53:listhostedzonesbyname",
 }
@@ -527,6 +528,15 @@ def test_iam_writes_only_on_server_certificates(resources: dict[str, Any], funct
         for action in _actions(statement):
             if action.startswith("iam:"):
                 assert "servercertificate" in action or action == "iam:getaccountsummary", action
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_both_functions_may_list_the_enabled_regions(resources: dict[str, Any], function: str) -> None:
+    # Every enabled region is searched before a certificate is deleted (LOAD_BALANCER_REGIONS empty).
+    statements = _function_statements(resources, function)
+    assert any(
+        "ec2:describeregions" in _actions(s) and _as_list(s["Resource"]) == ["*"] for s in statements
+    ), function
 
 
 def test_rotate_can_do_its_job_and_scan_cannot_write_endpoints(resources: dict[str, Any]) -> None:

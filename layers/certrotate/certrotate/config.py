@@ -66,7 +66,7 @@ class Settings:
     rotation_queue_url: str | None
     rotation_lease_seconds: int
     retirement_grace_seconds: int
-    load_balancer_regions: tuple[str, ...]
+    load_balancer_regions: tuple[str, ...]  # empty: every region enabled for the account
     event_bus_name: str | None
     lease_table_name: str | None
     sni_swap_when_full: bool
@@ -128,10 +128,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if bundle is not None and not bundle.is_file():
         problems.append(f"ISSUER_TRUST_BUNDLE names no readable file: {bundle_raw!r}")
 
+    # Empty: every region enabled for the account is searched (discovered at run time).
     regions_raw = env.get("LOAD_BALANCER_REGIONS", "").strip()
-    regions = tuple(dict.fromkeys(r.strip() for r in regions_raw.split(",") if r.strip())) or (
-        (region,) if region else ()
-    )
+    regions = tuple(dict.fromkeys(r.strip() for r in regions_raw.split(",") if r.strip()))
     for candidate in regions:
         if not _REGION.match(candidate):
             problems.append(f"LOAD_BALANCER_REGIONS holds {candidate!r}, which is not an AWS region name")

@@ -160,3 +160,7 @@ class CertificateAlreadyExists(CertRotateError):
     def __init__(self, name: str) -> None:
         super().__init__(f"an IAM server certificate named {name!r} already exists")
         self.name = name
+
+
+class RegionDiscoveryFailed(CertRotateError):
+    """The regions enabled for the account could not be listed: no endpoint search would be complete."""

@@ -128,6 +128,9 @@ class Endpoint:
     default_certificate: str | None
     sni_certificates: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()  # CloudFront: the distribution's alternate domain names (CNAMEs)
+    # CloudFront: a change is live everywhere only once the distribution's Status is Deployed; until then
+    # edge locations may still serve what it served before.
+    deploying: bool = False
 
     def serves(self, reference: str) -> bool:
         return reference == self.default_certificate or reference in self.sni_certificates
@@ -135,6 +138,31 @@ class Endpoint:
     @property
     def label(self) -> str:
         return f"{self.kind.value} {self.resource_id}"
+
+    @property
+    def where(self) -> str:
+        """The label with the region, for reports: `elbv2-listener arn:... (eu-west-1)`."""
+        return self.label if self.kind is EndpointKind.CLOUDFRONT else f"{self.label} ({self.region})"
+
+
+@dataclass(frozen=True, slots=True)
+class Unsearched:
+    """A place that could not be searched for endpoints (a region, or CloudFront), and why."""
+
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where} ({self.reason})"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSurvey:
+    """What a search of every region (and CloudFront) found, and where it could not look: an endpoint there
+    may serve anything, so nothing it might serve can be deleted."""
+
+    endpoints: tuple[Endpoint, ...]
+    unsearched: tuple[Unsearched, ...] = ()
 
 
 class ChangeKind(StrEnum):

@@ -39,6 +39,7 @@ from certrotate.model import (
     EndpointChange,
     EndpointKind,
     ServerCertificate,
+    Unsearched,
 )
 from certrotate.names import (
     FAILURES_TAG,
@@ -89,6 +90,7 @@ class RotationResult:
     dns_names: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)  # what was done, or with dry_run what would be done
     endpoints_changed: list[str] = field(default_factory=list)
+    not_searched: list[str] = field(default_factory=list)  # regions (or CloudFront) that refused the search
     retired: bool = False
     retirement: str | None = None
     held_until: str | None = None  # set when a permanent failure's hold-off (or the CA's) kept it back
@@ -103,6 +105,7 @@ class RotationResult:
             "dns_names": self.dns_names,
             "steps": self.steps,
             "endpoints_changed": self.endpoints_changed,
+            "not_searched": self.not_searched,
             "old_certificate_retired": self.retired,
             "retirement": self.retirement,
             "held_until": self.held_until,
@@ -261,14 +264,14 @@ class RotationService:
             old = replace(old, tags={**old.tags, **replaced_by})
             result.steps.append(f"marked {old.name} as replaced by {replacement_meta.name}")
 
-        old = self._repoint(old, replacement_meta, dns_names, result, deadline)
+        old, unsearched = self._repoint(old, replacement_meta, dns_names, result, deadline)
         if any(key in old.tags for key in HOLD_TAGS):
             # A success ends the run of failures: the next permanent one starts again at 24 hours.
             self._store.untag(old.name, list(HOLD_TAGS))
             old = replace(old, tags={k: v for k, v in old.tags.items() if k not in HOLD_TAGS})
             result.steps.append(f"cleared the hold-off tags of {old.name}")
         lease.renew()
-        self._retire(old, result, users=[])
+        self._retire(old, replacement_meta, result, unsearched)
         if result.status == "rotated":
             detail = self._detail(old, dns_names, result, replacement_meta)
             self._events.publish(EventType.ROTATION_SUCCEEDED, detail)
@@ -329,9 +332,11 @@ class RotationService:
         dns_names: Sequence[str],
         result: RotationResult,
         deadline: float,
-    ) -> ServerCertificate:
-        endpoints = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
-        serving = planning.endpoints_serving(endpoints, old.arn, old.certificate_id)
+    ) -> tuple[ServerCertificate, tuple[Unsearched, ...]]:
+        """Repoint every endpoint found; return the old certificate (tagged served-since once the
+        replacement serves everywhere) and where the search could not look."""
+        survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
+        serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
         failures: list[str] = []
         errors: list[Exception] = []
         for listed in serving:
@@ -349,18 +354,27 @@ class RotationService:
             else:
                 result.steps.append(f"{listed.label} no longer serves {old.name}: left as it is")
         if failures:
-            message = f"{len(failures)} endpoint(s) still serve {old.name}: " + "; ".join(failures)
+            unseen = "".join(f"; not searched: {u}" for u in survey.unsearched)
+            message = f"{len(failures)} endpoint(s) still serve {old.name}: " + "; ".join(failures) + unseen
             permanent = [e for e in errors if isinstance(e, PermanentFailure)]
-            if len(permanent) == len(errors) == 1:  # it names the endpoint and what to do already
+            if len(permanent) == len(errors) == 1 and not survey.unsearched:  # it names what to do already
                 raise permanent[0]
             if len(permanent) == len(errors):  # a retry would only meet the same refusals again
                 raise EndpointsRefused(message, fix="; ".join(dict.fromkeys(e.fix for e in permanent)))
             raise ListenerUpdateFailed(message)
+        if survey.unsearched:
+            # Where we cannot look, the old certificate may still serve: it does not serve "everywhere" yet.
+            # No served-since tag, so the scan resumes this rotation until every region answers.
+            result.not_searched = [str(u) for u in survey.unsearched]
+            result.steps.append(
+                f"not searched: {', '.join(result.not_searched)}: {old.name} may still be served there"
+            )
+            return old, survey.unsearched
         if old.replacement_served_since is None:
             served = self._clock.now().isoformat()
             self._store.tag(old.name, {SERVED_SINCE_TAG: served})
             old = replace(old, tags={**old.tags, SERVED_SINCE_TAG: served})
-        return old
+        return old, ()
 
     def _change_endpoint(
         self,
@@ -429,10 +443,29 @@ class RotationService:
             self._endpoints.apply(EndpointChange(endpoint, ChangeKind.ADD_SNI, old_ref), deadline=deadline)
             raise
 
-    def _retire(self, old: ServerCertificate, result: RotationResult, users: list[Endpoint] | None) -> None:
-        decision = planning.decide_retirement(
-            old, users, now=self._clock.now(), grace_seconds=self._settings.grace_seconds
-        )
+    def _retire(
+        self,
+        old: ServerCertificate,
+        new: ServerCertificate,
+        result: RotationResult,
+        unsearched: Sequence[Unsearched],
+    ) -> None:
+        """Delete the old certificate only when nothing serves it anywhere, checked right before the delete:
+        every region searched, no listener or distribution on it, CloudFront's change deployed."""
+        now = self._clock.now()
+        grace = self._settings.grace_seconds
+        decision = planning.decide_retirement(old, [], now=now, grace_seconds=grace, unsearched=unsearched)
+        if decision.verdict is planning.RetirementVerdict.DELETE:
+            survey = self._endpoints.discover(include_cloudfront=True)
+            decision = planning.decide_retirement(
+                old,
+                planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id),
+                now=now,
+                grace_seconds=grace,
+                unsearched=survey.unsearched,
+                deploying=planning.replacement_deploying(survey.endpoints, new.arn, new.certificate_id),
+            )
+            result.not_searched = [str(u) for u in survey.unsearched]
         result.retirement = f"{decision.verdict.value}: {decision.reason}"
         if decision.verdict is not planning.RetirementVerdict.DELETE:
             return
@@ -448,6 +481,7 @@ class RotationService:
                 },
             )
         else:
+            # Our own search found nothing serving it, yet IAM knows a user: it stays (never forced).
             result.retirement = "in-use: IAM reports the certificate is still in use (DeleteConflict)"
 
     # -- helpers ---------------------------------------------------------------------------------------
@@ -485,14 +519,18 @@ class RotationService:
             found = self._store.get(decision.replacement_name)
             new_arn = found.metadata.arn if found else "<replacement>"
             new_id = found.metadata.certificate_id if found else "<replacement>"
-        endpoints = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
-        serving = planning.endpoints_serving(endpoints, old.arn, old.certificate_id)
+        survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
+        serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
         for change in planning.plan_endpoint_changes(
             serving, old_arn=old.arn, old_id=old.certificate_id, new_arn=new_arn, new_id=new_id
         ):
             result.steps.append(f"{change.kind.value} on {change.endpoint.label}")
+        if survey.unsearched:
+            result.not_searched = [str(u) for u in survey.unsearched]
+            result.steps.append(f"not searched: {', '.join(result.not_searched)}")
         result.steps.append(
-            f"retire {old.name} once nothing serves it and {self._settings.grace_seconds} s have passed"
+            f"retire {old.name} once nothing serves it in any region or on CloudFront and "
+            f"{self._settings.grace_seconds} s have passed"
         )
         return result
 
@@ -518,6 +556,7 @@ class RotationService:
             "expiration": old.expiration.isoformat(),
             "new_expiration": new.expiration.isoformat() if new else None,
             "endpoints_changed": list(result.endpoints_changed),
+            "not_searched": list(result.not_searched),
             "retirement": result.retirement,
             "correlation_id": result.correlation_id,
         }

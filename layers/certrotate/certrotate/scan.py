@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from certrotate import planning
-from certrotate.model import Endpoint, ServerCertificate
+from certrotate.errors import RegionDiscoveryFailed
+from certrotate.model import ServerCertificate
 from certrotate.names import EventType
 from certrotate.ports import CertificateStore, Clock, Endpoints, EventPublisher, RotationQueue
 
@@ -122,7 +123,7 @@ class ScanService:
         if dry_run:
             return result
         self._enqueue(plan, result, now)
-        self._complete_retirements(plan.pending_retirement, result)
+        self._complete_retirements(plan.pending_retirement, certificates, result)
         return result
 
     def _enqueue(self, plan: planning.ScanPlan, result: ScanResult, now: datetime) -> None:
@@ -152,7 +153,12 @@ class ScanService:
         result.enqueued = [c.name for c in plan.to_enqueue if c.name in sent]
         result.resumed = [c.name for c in plan.stalled if c.name in sent]
 
-    def _complete_retirements(self, pending: Sequence[ServerCertificate], result: ScanResult) -> None:
+    def _complete_retirements(
+        self,
+        pending: Sequence[ServerCertificate],
+        certificates: Sequence[ServerCertificate],
+        result: ScanResult,
+    ) -> None:
         now = self._clock.now()
         grace = self._settings.grace_seconds
         due = [
@@ -163,15 +169,33 @@ class ScanService:
         ]
         if not due:
             return
-        # One listing of every endpoint serves all the checks (never one listing per certificate).
-        endpoints: list[Endpoint] = self._endpoints.discover(
-            include_cloudfront=any(c.for_cloudfront for c in due)
-        )
+        by_name = {c.name: c for c in certificates}
+        # One search of every region and CloudFront serves all the checks (never one per certificate).
+        try:
+            survey = self._endpoints.discover(include_cloudfront=True)
+        except RegionDiscoveryFailed as exc:
+            # Deleting waits; the scan's report and metrics do not.
+            result.notes.append(f"retirements postponed: {exc}")
+            return
+        for unsearched in survey.unsearched:
+            result.notes.append(f"not searched: {unsearched}")
         for cert in due:
-            users = planning.endpoints_serving(endpoints, cert.arn, cert.certificate_id)
-            decision = planning.decide_retirement(cert, users, now=now, grace_seconds=grace)
+            replacement = by_name.get(cert.replaced_by or "")
+            if replacement is None:
+                result.notes.append(f"{cert.name}: its replacement {cert.replaced_by} does not exist: kept")
+                continue
+            decision = planning.decide_retirement(
+                cert,
+                planning.endpoints_serving(survey.endpoints, cert.arn, cert.certificate_id),
+                now=now,
+                grace_seconds=grace,
+                unsearched=survey.unsearched,
+                deploying=planning.replacement_deploying(
+                    survey.endpoints, replacement.arn, replacement.certificate_id
+                ),
+            )
             if decision.verdict is not planning.RetirementVerdict.DELETE:
-                result.notes.append(f"{cert.name}: {decision.reason}")
+                result.notes.append(f"{cert.name}: {decision.verdict.value}: {decision.reason}")
                 continue
             if self._store.delete(cert.name):
                 result.retired.append(cert.name)

@@ -16,6 +16,7 @@ from certrotate.adapters.events import EventBridgePublisher, NoEvents
 from certrotate.adapters.iam import IamCertificateStore
 from certrotate.adapters.leases import DynamoDbLeases
 from certrotate.adapters.queue import SqsRotationQueue
+from certrotate.adapters.regions import EnabledRegions, FixedRegions
 from certrotate.adapters.route53 import Route53Challenges
 from certrotate.adapters.secrets import AccountKeyStore
 from certrotate.clock import SystemClock
@@ -97,13 +98,17 @@ def certificate_store() -> IamCertificateStore:
 
 @functools.cache
 def endpoints() -> AllEndpoints:
-    regions = [
-        LoadBalancerListeners(region, client("elbv2", region), client("elb", region))
-        for region in settings().load_balancer_regions
-    ]
-    if global_region("cloudfront") is None:  # GovCloud: no CloudFront, so no distribution to search
-        return AllEndpoints(regions, None, partition=partition())
-    return AllEndpoints(regions, lambda: CloudFrontDistributions(global_client("cloudfront")))
+    named = settings().load_balancer_regions
+    # DescribeRegions in the function's own region lists the enabled regions of its partition.
+    regions = FixedRegions(named) if named else EnabledRegions(client("ec2"))
+    # GovCloud has no CloudFront: no distribution to search there.
+    has_cloudfront = global_region("cloudfront") is not None
+    return AllEndpoints(
+        regions,
+        lambda region: LoadBalancerListeners(region, client("elbv2", region), client("elb", region)),
+        (lambda: CloudFrontDistributions(global_client("cloudfront"))) if has_cloudfront else None,
+        partition=partition(),
+    )
 
 
 @functools.cache

@@ -33,7 +33,10 @@ class CloudFrontDistributions:
         for page in self._cf.get_paginator("list_distributions").paginate():
             for item in page.get("DistributionList", {}).get("Items", []):
                 endpoint = _endpoint(
-                    item["Id"], dict(item.get("ViewerCertificate", {})), _aliases(item.get("Aliases"))
+                    item["Id"],
+                    dict(item.get("ViewerCertificate", {})),
+                    _aliases(item.get("Aliases")),
+                    status=item.get("Status"),
                 )
                 if endpoint is not None:
                     found.append(endpoint)
@@ -125,8 +128,20 @@ def _explain(exc: ClientError, config: dict[str, Any]) -> str:
     return said
 
 
-def _endpoint(distribution_id: str, viewer: dict[str, Any], aliases: tuple[str, ...]) -> Endpoint | None:
+def _endpoint(
+    distribution_id: str, viewer: dict[str, Any], aliases: tuple[str, ...], status: str | None = None
+) -> Endpoint | None:
+    """`status` is the distribution's Status when listed (a config read has none: then not `deploying`)."""
     certificate_id = viewer.get("IAMCertificateId")
     if not certificate_id:
         return None
-    return Endpoint(EndpointKind.CLOUDFRONT, "global", distribution_id, "", certificate_id, aliases=aliases)
+    deploying = status is not None and status != "Deployed"
+    return Endpoint(
+        EndpointKind.CLOUDFRONT,
+        "global",
+        distribution_id,
+        "",
+        certificate_id,
+        aliases=aliases,
+        deploying=deploying,
+    )
