@@ -33,6 +33,10 @@ class Settings:
     lease_secret_prefix: str
     service_name: str
     metrics_namespace: str
+    # After repointing, a rotation checks over TLS what each endpoint serves (a report, never a gate). Off by
+    # default: a function outside the VPC cannot reach internal load balancers and would only wait.
+    check_endpoints_after_rotation: bool = False
+    endpoint_check_connect_to: tuple[str, ...] = ()  # curl-style HOST1:PORT1:HOST2:PORT2 rules
 
     def require_rotation(self) -> None:
         """What the rotate function needs beyond the common settings."""
@@ -103,6 +107,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not re.fullmatch(r"[A-Za-z0-9/_+=.@-]{1,200}", prefix):
         problems.append(f"LEASE_SECRET_PREFIX has characters a secret name cannot hold: {prefix!r}")
 
+    check_raw = env.get("CHECK_ENDPOINTS_AFTER_ROTATION", "").strip().lower()
+    if check_raw not in ("", "true", "false"):
+        problems.append(f"CHECK_ENDPOINTS_AFTER_ROTATION must be true or false, not {check_raw!r}")
+    connect_to = tuple(env.get("ENDPOINT_CHECK_CONNECT_TO", "").replace(",", " ").split())
+    for rule in connect_to:
+        if rule.count(":") < 3:
+            problems.append(f"ENDPOINT_CHECK_CONNECT_TO holds {rule!r}, not HOST1:PORT1:HOST2:PORT2")
+
     if problems:
         raise ConfigurationError("invalid configuration: " + "; ".join(problems))
 
@@ -122,6 +134,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         lease_secret_prefix=prefix,
         service_name=env.get("POWERTOOLS_SERVICE_NAME", "").strip() or SERVICE_NAME_DEFAULT,
         metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or METRICS_NAMESPACE_DEFAULT,
+        check_endpoints_after_rotation=check_raw == "true",
+        endpoint_check_connect_to=connect_to,
     )
 
 
@@ -137,6 +151,8 @@ _RELEVANT = (
     "LEASE_",
     "POWERTOOLS_",
     "REQUESTS_CA_BUNDLE",
+    "CHECK_ENDPOINTS",
+    "ENDPOINT_CHECK",
 )
 
 

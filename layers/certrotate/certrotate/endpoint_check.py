@@ -7,14 +7,30 @@ little while to propagate a change to all their nodes.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from certrotate import planning
 from certrotate.errors import UnknownCertificate
 from certrotate.model import Endpoint, EndpointKind, ServerCertificate
 from certrotate.ports import CertificateStore, Endpoints
-from certrotate.served import CheckResult, ExpectedCertificate, Presented, candidates, compare, server_names
+from certrotate.served import (
+    CheckResult,
+    CheckStatus,
+    ExpectedCertificate,
+    Presented,
+    candidates,
+    compare,
+    server_names,
+)
+
+if TYPE_CHECKING:
+    from certrotate.rotation import RotationResult
+
+log = logging.getLogger(__name__)
 
 # (host, port, server name) -> DER of the certificates sent, leaf first; raises OSError when unreachable.
 Fetch = Callable[[str, int, str], list[bytes]]
@@ -144,3 +160,57 @@ def describe(endpoint: Endpoint) -> str:
     kind = {"app": "alb", "net": "nlb"}.get(parts[0], parts[0])
     name = parts[1] if len(parts) > 1 else endpoint.load_balancer
     return f"{kind} {name} listener {endpoint.resource_id.rsplit('/', 1)[-1]} ({endpoint.region})"
+
+
+# Seconds of Lambda time the check needs at least; with less, it is skipped (the rotation comes first).
+TIME_TO_CHECK = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointReport:
+    verified: int  # endpoints whose every handshake served the certificate
+    mismatches: int  # endpoints where a handshake served something else
+    unreachable: int  # endpoints where a handshake did not complete
+    problems: tuple[CheckResult, ...]
+
+
+def summarize(results: Sequence[CheckResult]) -> EndpointReport:
+    by_endpoint: dict[str, list[CheckResult]] = {}
+    for result in results:
+        by_endpoint.setdefault(result.endpoint, []).append(result)
+    verified = mismatches = unreachable = 0
+    for checks in by_endpoint.values():
+        if any(c.status.is_mismatch for c in checks):
+            mismatches += 1
+        elif any(c.status is CheckStatus.UNREACHABLE for c in checks):
+            unreachable += 1
+        else:
+            verified += 1
+    problems = tuple(r for r in results if r.status.is_mismatch or r.status is CheckStatus.UNREACHABLE)
+    return EndpointReport(verified, mismatches, unreachable, problems)
+
+
+def report_after_repoint(
+    checker: Callable[[], EndpointChecker],
+    emit: Callable[[EndpointReport], None],
+    certificate: ServerCertificate,
+    result: RotationResult,
+    deadline: float,
+) -> None:
+    """The rotation's post-repoint check: logs a warning per endpoint that does not serve `certificate` yet,
+    emits the counts, notes one step. Never raises: the rotation's outcome does not depend on it."""
+    if deadline - time.monotonic() < TIME_TO_CHECK:
+        result.steps.append("endpoint check skipped: too little time left")
+        return
+    try:
+        report = summarize(checker().check(certificate.name))
+    except Exception as exc:  # a report must not fail the rotation it reports on
+        log.warning("endpoint check failed", extra={"error": type(exc).__name__, "reason": str(exc)})
+        return
+    for problem in report.problems:
+        log.warning("endpoint does not serve the new certificate yet", extra={"check": problem.as_dict()})
+    emit(report)
+    result.steps.append(
+        f"checked over TLS: {report.verified} endpoint(s) serve {certificate.name}, "
+        f"{report.mismatches} serve something else, {report.unreachable} unreachable"
+    )

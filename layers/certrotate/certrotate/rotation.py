@@ -111,6 +111,7 @@ class RotationService:
         events: EventPublisher,
         clock: Clock,
         settings: RotationSettings,
+        after_repoint: Callable[[ServerCertificate, RotationResult, float], None] | None = None,
     ) -> None:
         self._store = store
         self._endpoints = endpoints
@@ -120,6 +121,7 @@ class RotationService:
         self._events = events
         self._clock = clock
         self._settings = settings
+        self._after_repoint = after_repoint  # a report on the endpoints (never raises, never a gate)
 
     # -- entry point -----------------------------------------------------------------------------------
 
@@ -220,6 +222,8 @@ class RotationService:
             result.steps.append(f"marked {old.name} as replaced by {replacement_meta.name}")
 
         old = self._repoint(old, replacement_meta, result, deadline)
+        if self._after_repoint is not None:
+            self._after_repoint(replacement_meta, result, deadline)
         lease.renew()
         self._retire(old, result, users=[])
         if result.status == "rotated":
