@@ -223,7 +223,7 @@ def _serving(endpoint: Endpoint, cert: ServerCertificate, addresses: EndpointAdd
     if endpoint.kind is EndpointKind.CLASSIC_LISTENER:
         name = endpoint.load_balancer
         return Serving("classic", endpoint.region, name, endpoint.resource_id, role, where)
-    kind = "nlb" if ":loadbalancer/net/" in endpoint.load_balancer else "alb"
+    kind = address.kind if address else "alb"
     name = address.load_balancer_name if address else endpoint.load_balancer.rsplit("/", 2)[-2]
     listener = endpoint.resource_id.rsplit("/", 1)[-1]
     return Serving(kind, endpoint.region, name, listener, role, where)

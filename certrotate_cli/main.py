@@ -266,26 +266,28 @@ def cmd_rotate(
 
 
 def _rotate_locally(args: argparse.Namespace, aws: Aws, *, out: Any, stdin: IO[str]) -> dict[str, Any] | None:
+    # With --json, stdout carries the result only: notes and the prompt go to stderr.
+    say: Callable[..., None] = _to_stderr if args.json else out.print
     deployed = aws.function_environment(args.stack, ROTATE_FUNCTION_OUTPUT)
     env: dict[str, str] = {}
     if deployed is None:
-        out.print(f"stack {args.stack!r} not found: using the settings in this shell's environment")
+        say(f"stack {args.stack!r} not found: using the settings in this shell's environment")
     else:
         env = {k: v for k, v in deployed.items() if not k.startswith("AWS_")}
         bundle = env.get("ISSUER_TRUST_BUNDLE")
         if bundle and not os.path.isfile(bundle):
             env.pop("ISSUER_TRUST_BUNDLE")  # a path inside the function's package
-            out.print("the deployed ISSUER_TRUST_BUNDLE is not on this machine: certifi's roots are used")
+            say("the deployed ISSUER_TRUST_BUNDLE is not on this machine: certifi's roots are used")
     account = aws.client("sts").get_caller_identity()
     if not args.yes:
         what = "plan (dry run)" if args.dry_run else "ROTATE"
-        out.print(
+        say(
             f"Break-glass: {what} {args.name} in this process as {account['Arn']} "
             f"(account {account['Account']}, region {aws.region})."
         )
-        out.print("Type the certificate's name to go on: ", end="")
+        say("Type the certificate's name to go on: ", end="")
         if stdin.readline().strip() != args.name:
-            out.print("cancelled: nothing was changed")
+            say("cancelled: nothing was changed")
             return None
     env |= {"AWS_REGION": aws.region, "POWERTOOLS_TRACE_DISABLED": "true"}
     if args.profile:
@@ -300,6 +302,10 @@ def _rotate_locally(args: argparse.Namespace, aws: Aws, *, out: Any, stdin: IO[s
         result = service.rotate(request, deadline=time.monotonic() + LOCAL_ROTATION_SECONDS)
         wiring.reset()
     return result.as_dict()
+
+
+def _to_stderr(text: str, end: str = "\n") -> None:
+    print(text, end=end, file=sys.stderr, flush=True)
 
 
 @contextmanager

@@ -28,7 +28,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from OpenSSL import SSL, crypto
+from OpenSSL import SSL
 
 from devstack import moto_fixes
 
@@ -264,10 +264,10 @@ def _build(body_pem: str, chain_pem: str | None, key_pem: str) -> _Certificate:
     chain = x509.load_pem_x509_certificates(chain_pem.encode()) if chain_pem and chain_pem.strip() else []
     key = serialization.load_pem_private_key(key_pem.encode(), password=None)
     context = SSL.Context(SSL.TLS_SERVER_METHOD)
-    context.use_certificate(crypto.X509.from_cryptography(leaf))
+    context.use_certificate(leaf)
     for intermediate in chain:
-        context.add_extra_chain_cert(crypto.X509.from_cryptography(intermediate))
-    context.use_privatekey(crypto.PKey.from_cryptography_key(key))  # type: ignore[arg-type]
+        context.add_extra_chain_cert(intermediate)
+    context.use_privatekey(key)  # type: ignore[arg-type]
     try:
         san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
         names = tuple(n.lower() for n in san.value.get_values_for_type(x509.DNSName))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from certrotate import planning
@@ -49,6 +49,10 @@ class _Address(Protocol):
     def host(self) -> str: ...
     @property
     def port(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def load_balancer_name(self) -> str: ...
 
 
 class EndpointChecker:
@@ -82,6 +86,8 @@ class EndpointChecker:
         target = by_name.get(certificate_name)
         if target is None:
             raise UnknownCertificate(certificate_name)
+        if not target.tags:  # listings carry no tags; the one naming the certificate it replaces is wanted
+            target = replace(target, tags=self._store.tags_of(target.name))
         if endpoints is None:
             endpoints = self._endpoints.discover(include_cloudfront=target.for_cloudfront)
         expected = self._expect(target)
@@ -101,7 +107,7 @@ class EndpointChecker:
                 if e is not None
             ]
             known = [e for e in (self._expect(replaced) if replaced else None,) if e is not None]
-            label = describe(endpoint)
+            label = describe(endpoint, address)
             for host in server_names(expected.leaf.dns_names):
                 allowed = candidates(host, default, sni)
                 where = f"{address.host}:{address.port}"
@@ -150,16 +156,11 @@ class EndpointChecker:
         return self._expected[certificate.name]
 
 
-def describe(endpoint: Endpoint) -> str:
-    """A short label: `alb/<name> listener <id> (region)`, `classic <name>:<port>`, `cloudfront <id>`."""
+def describe(endpoint: Endpoint, address: _Address) -> str:
+    """A short label: `alb|nlb|classic <name>:<port> (<region>)` or `cloudfront <id>`."""
     if endpoint.kind is EndpointKind.CLOUDFRONT:
         return f"cloudfront {endpoint.resource_id}"
-    if endpoint.kind is EndpointKind.CLASSIC_LISTENER:
-        return f"classic {endpoint.resource_id} ({endpoint.region})"
-    parts = endpoint.load_balancer.split(":loadbalancer/", 1)[-1].split("/")
-    kind = {"app": "alb", "net": "nlb"}.get(parts[0], parts[0])
-    name = parts[1] if len(parts) > 1 else endpoint.load_balancer
-    return f"{kind} {name} listener {endpoint.resource_id.rsplit('/', 1)[-1]} ({endpoint.region})"
+    return f"{address.kind} {address.load_balancer_name}:{address.port} ({endpoint.region})"
 
 
 # Seconds of Lambda time the check needs at least; with less, it is skipped (the rotation comes first).
