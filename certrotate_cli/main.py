@@ -253,8 +253,9 @@ def cmd_rotate(
     if args.json:
         render.print_json(result, stdout)
         return OK
+    planned = result.get("status") == "planned"  # a dry run lists what it would do
     for step in result.get("steps", []):
-        out.print(Text("✓ ", style="green") + Text(step))
+        out.print(Text("· would " if planned else "✓ ", style="dim" if planned else "green") + Text(step))
     new = result.get("new_certificate_name")
     out.print(
         Text(f"{result['status']}: ", style="bold")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from certrotate_cli.main import run
-from devstack import fixtures
+from devstack import deployed, fixtures
 from devstack.stack import LocalStack
 from devstack.tls_front import TlsFront
 from tests.e2e.conftest import SECOND_REGION, World
@@ -278,3 +278,52 @@ def test_rotate_names_the_missing_stack_and_the_way_out(
     err = capfd.readouterr().err
     print(err, end="", file=sys.stderr)  # back to the autouse check for key material
     assert "stack 'nowhere' not found" in err and "--local" in err
+
+
+def deploy(world: World, **settings: str) -> dict[str, str]:
+    """The stack as `sam deploy` leaves it: functions with these settings, named in the stack's outputs."""
+    function_env = {k: v for k, v in world.env.items() if not k.startswith("AWS_")} | settings
+    runtime_env = {k: v for k, v in world.env.items() if k.startswith("AWS_")}
+    return deployed.deploy(world.stack.client("cloudformation"), function_env, runtime_env)
+
+
+def test_status_and_plan_use_the_deployed_functions_settings(world: World, cli: Cli) -> None:
+    world.seed("soon", ["soon.example.com"], days_left=20)
+    deploy(world, RENEW_BEFORE_DAYS="14")
+
+    code, document = cli.json("status")
+    assert code == 0
+    assert document["settings"]["source"] == "stack certrotate"
+    assert document["settings"]["renew_before_days"] == 14
+    [soon] = document["certificates"]
+    assert soon["decision"]["verdict"] == "not-due" and soon["decision"]["source"] == "RENEW_BEFORE_DAYS=14"
+
+    code, document = cli.json("status", "--renew-before-days", "30")
+    assert document["certificates"][0]["decision"]["verdict"] == "issue"
+    assert document["settings"]["source"] == "stack certrotate, --renew-before-days"
+
+
+def test_rotate_invokes_the_deployed_function_and_prints_its_steps(world: World, cli: Cli) -> None:
+    shop = world.seed("shop", ["shop.example.com"], days_left=60)
+    listener = fixtures.create_alb_https_listener(world.elbv2, world.ec2, shop["Arn"], name="shop-alb")
+    outputs = deploy(world)
+    assert outputs["RotateFunctionName"] == "certrotate-RotateFunction"
+    before = world.snapshot()
+
+    code, text = cli("rotate", "shop", "--dry-run", "--force", "--no-color")
+    assert code == 0
+    assert 'invoking certrotate-RotateFunction with {"certificate_name": "shop", "force": true' in text
+    assert "· would order a certificate for shop.example.com" in text
+    assert world.snapshot() == before
+
+    code, text = cli("rotate", "shop", "--force", "--no-color")
+    assert code == 0, text
+    assert "✓ issued a certificate for shop.example.com" in text and "rotated: forced" in text
+    [new] = [n for n in world.certificates() if n.startswith("shop-cr")]
+    assert world.listener_certificates(listener.listener_arn)[0] == world.certificates()[new]["Arn"]
+
+    # Retired at once (RETIREMENT_GRACE_SECONDS=0): the old name is unknown now, and the function says so.
+    code, document = cli.json("rotate", "shop", "--force")
+    assert code == 1
+    assert document["error"] == "no IAM server certificate is named 'shop'"
+    assert document["type"] == "UnknownCertificate"
