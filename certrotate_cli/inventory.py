@@ -113,7 +113,11 @@ class Inventory:
 
 
 def decision_source(decision: planning.RotationDecision, settings: Settings) -> str:
-    """Which rule made the decision, for people; the reason string says the details."""
+    """Which rule made the decision, for people; the reason string says the details. A decision that names
+    its own source (ARI window, lifetime rule, a hold-off) is taken at its word."""
+    named = getattr(decision, "source", None)
+    if named:
+        return str(named)
     if decision.verdict is planning.Verdict.RESUME:
         return "replacement exists"
     if decision.verdict is planning.Verdict.RATE_LIMITED:
