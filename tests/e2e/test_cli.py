@@ -327,3 +327,29 @@ def test_rotate_invokes_the_deployed_function_and_prints_its_steps(world: World,
     assert code == 1
     assert document["error"] == "no IAM server certificate is named 'shop'"
     assert document["type"] == "UnknownCertificate"
+
+
+def test_status_shows_pending_retirement_and_flags_a_replaced_certificate_someone_serves_again(
+    world: World, cli: Cli
+) -> None:
+    shop = world.seed("shop", ["shop.example.com"], days_left=12)
+    fixtures.create_alb_https_listener(world.elbv2, world.ec2, shop["Arn"], name="shop-alb")
+    result = world.invoke("RotateFunction", {"certificate_name": "shop"}, RETIREMENT_GRACE_SECONDS="3600")
+    new = result["new_certificate_name"]
+
+    code, document = cli.json("status")
+    assert code == 0
+    rows = {c["name"]: c for c in document["certificates"]}
+    assert rows["shop"]["pending_retirement"]["replaced_by"] == new
+    assert rows["shop"]["pending_retirement"]["verdict"] == "in-grace"
+    assert rows["shop"]["decision"]["verdict"] == "resume"
+    assert rows["shop"]["endpoints"] == []
+    assert [e["load_balancer"] for e in rows[new]["endpoints"]] == ["shop-alb"]
+
+    # Past the grace period, someone points a new listener at the replaced certificate.
+    fixtures.create_alb_https_listener(world.elbv2, world.ec2, shop["Arn"], name="late")
+    deploy(world, RETIREMENT_GRACE_SECONDS="0")
+    code, table = cli("status", "--no-color")
+    assert code == 1
+    assert f"replaced by {new}" in table
+    assert "! shop: replaced but still served by elbv2-listener" in table
