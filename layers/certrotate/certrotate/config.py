@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from certrotate.adapters.tls_probe import ConnectTo
 from certrotate.errors import ConfigurationError
 from certrotate.names import METRICS_NAMESPACE_DEFAULT, SERVICE_NAME_DEFAULT
 
@@ -112,7 +113,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         problems.append(f"CHECK_ENDPOINTS_AFTER_ROTATION must be true or false, not {check_raw!r}")
     connect_to = tuple(env.get("ENDPOINT_CHECK_CONNECT_TO", "").replace(",", " ").split())
     for rule in connect_to:
-        if rule.count(":") < 3:
+        try:
+            ConnectTo.parse(rule)
+        except ValueError:
             problems.append(f"ENDPOINT_CHECK_CONNECT_TO holds {rule!r}, not HOST1:PORT1:HOST2:PORT2")
 
     if problems:
