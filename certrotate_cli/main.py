@@ -337,12 +337,13 @@ def cmd_verify(
     ]
     if args.name and args.name not in tags:
         raise CliError(f"no IAM server certificate is named {args.name!r}")
-    endpoints = aws.endpoints(settings.load_balancer_regions).discover(include_cloudfront=True)
+    every_endpoint = aws.endpoints(settings.load_balancer_regions)
+    endpoints = every_endpoint.discover(include_cloudfront=True)
     reach = connector(rules, connect)
     checker = EndpointChecker(
         store=store,
         pems=store,
-        endpoints=aws.endpoints(settings.load_balancer_regions),
+        endpoints=every_endpoint,
         addresses=aws.addresses(),
         fetch=lambda host, port, name: fetch_certificates(
             host, port, name, timeout=args.timeout, connect=reach
