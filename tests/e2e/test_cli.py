@@ -353,3 +353,30 @@ def test_status_shows_pending_retirement_and_flags_a_replaced_certificate_someon
     assert code == 1
     assert f"replaced by {new}" in table
     assert "! shop: replaced but still served by elbv2-listener" in table
+
+
+def test_a_cloudfront_certificate_is_shown_with_its_distribution_and_verified(world: World, cli: Cli) -> None:
+    cdn = world.seed("cdn", ["cdn.example.com"], days_left=60, path="/cloudfront/")
+    distribution = fixtures.create_cloudfront_distribution(
+        world.cloudfront, cdn["ServerCertificateId"], aliases=["cdn.example.com"]
+    )
+    domain = world.cloudfront.get_distribution(Id=distribution.id)["Distribution"]["DomainName"]
+
+    code, document = cli.json("status")
+    assert code == 0
+    [row] = document["certificates"]
+    assert row["endpoints"] == [
+        {
+            "kind": "cloudfront",
+            "region": "global",
+            "load_balancer": distribution.id,
+            "listener": distribution.id,
+            "role": "default",
+            "address": f"{domain}:443",
+        }
+    ]
+
+    code, document = cli.json("verify", "cdn", *cli.connect_to())
+    assert code == 0
+    [result] = document["results"]
+    assert result["endpoint"] == f"cloudfront {distribution.id}" and result["status"] == "ok"
