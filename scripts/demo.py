@@ -260,18 +260,23 @@ def operator_view(stack: LocalStack, env: dict[str, str]) -> None:
     """The operator's command line on the same account: `certrotate status`, then `certrotate verify`, a TLS
     handshake with every listener under its DNS name (the devstack's TLS front serves what moto holds)."""
     from certrotate_cli.main import run
+    from devstack import deployed
     from devstack.tls_front import TlsFront
 
     saved = dict(os.environ)
     os.environ.update(env)
-    regions = ["--regions", env["LOAD_BALANCER_REGIONS"]]
+    # The stack as `sam deploy` leaves it: the command line reads the functions' settings from it.
+    settings = {k: v for k, v in env.items() if not k.startswith("AWS_")}
+    deployed.deploy(
+        stack.client("cloudformation"), settings, {k: v for k, v in env.items() if k.startswith("AWS_")}
+    )
     try:
         with TlsFront() as front:
             step("The operator's view: certrotate status")
-            run(["status", *regions])
+            run(["status"])
             step("What clients get: certrotate verify (a TLS handshake with every listener, by name)")
             rules = [arg for rule in front.connect_to() for arg in ("--connect-to", rule)]
-            code = run(["verify", *regions, *rules])
+            code = run(["verify", *rules])
             if code != 0:
                 raise SystemExit("a listener does not serve what IAM says")
     finally:
