@@ -67,7 +67,7 @@ def test_a_certificate_that_never_validates_costs_one_order_over_three_deliverie
     assert held["reason"].startswith("ValidationFailed")
     tags = world.tags("site")
     assert tags["certrotate:failures"] == "1"
-    assert "trust bundle" in tags["certrotate:held-reason"]
+    assert "ISSUER_TRUST_BUNDLE" in tags["certrotate:held-reason"]
     assert timedelta(hours=23.9) < held_until(world, "site") - before <= timedelta(hours=24.1)
     assert [n for n in world.certificates() if n.startswith("site-cr")] == [], "nothing uploaded"
 
@@ -96,7 +96,7 @@ def test_a_certificate_that_never_validates_costs_one_order_over_three_deliverie
 def test_a_second_failure_in_a_row_doubles_the_hold(world: World, tmp_path: Path) -> None:
     world.seed("site", SITE, days_left=5)
     bad_roots = foreign_trust_bundle(tmp_path)
-    with pytest.raises(Exception, match="does not verify to the issuer trust bundle"):
+    with pytest.raises(Exception, match="does not verify to ISSUER_TRUST_BUNDLE"):
         world.invoke("RotateFunction", {"certificate_name": "site"}, ISSUER_TRUST_BUNDLE=bad_roots)
     before = datetime.now(UTC)
     with pytest.raises(Exception, match="does not verify"):  # an operator forces it, unchanged

@@ -97,3 +97,21 @@ def test_a_bad_lease_table_is_named(table: str) -> None:
 
 def test_an_empty_lease_table_is_unset() -> None:
     assert load_settings({**BASE, "LEASE_TABLE_NAME": "  "}).lease_table_name is None
+
+
+def test_the_post_rotation_endpoint_check_is_off_by_default_and_its_rules_are_checked() -> None:
+    base = {"AWS_REGION": "us-east-1"}
+    assert load_settings(base).check_endpoints_after_rotation is False
+    on = load_settings(
+        {
+            **base,
+            "CHECK_ENDPOINTS_AFTER_ROTATION": "true",
+            "ENDPOINT_CHECK_CONNECT_TO": "a:443:127.0.0.1:9 b:443::8443",
+        }
+    )
+    assert on.check_endpoints_after_rotation is True
+    assert on.endpoint_check_connect_to == ("a:443:127.0.0.1:9", "b:443::8443")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings({**base, "CHECK_ENDPOINTS_AFTER_ROTATION": "yes", "ENDPOINT_CHECK_CONNECT_TO": "a:443"})
+    assert "CHECK_ENDPOINTS_AFTER_ROTATION must be true or false" in str(raised.value)
+    assert "ENDPOINT_CHECK_CONNECT_TO holds 'a:443'" in str(raised.value)

@@ -10,6 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from certrotate.adapters.tls_probe import ConnectTo
 from certrotate.errors import ConfigurationError
 from certrotate.names import METRICS_NAMESPACE_DEFAULT, SERVICE_NAME_DEFAULT
 
@@ -72,6 +73,10 @@ class Settings:
     sni_swap_when_full: bool
     service_name: str
     metrics_namespace: str
+    # After repointing, a rotation checks over TLS what each endpoint serves (a report, never a gate). Off by
+    # default: a function outside the VPC cannot reach internal load balancers and would only wait.
+    check_endpoints_after_rotation: bool = False
+    endpoint_check_connect_to: tuple[str, ...] = ()  # curl-style HOST1:PORT1:HOST2:PORT2 rules
 
     def require_rotation(self) -> None:
         """What the rotate function needs beyond the common settings."""
@@ -152,6 +157,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if swap_raw not in ("", "true", "false"):
         problems.append(f"SNI_SWAP_WHEN_FULL must be true or false, not {swap_raw!r}")
 
+    check_raw = env.get("CHECK_ENDPOINTS_AFTER_ROTATION", "").strip().lower()
+    if check_raw not in ("", "true", "false"):
+        problems.append(f"CHECK_ENDPOINTS_AFTER_ROTATION must be true or false, not {check_raw!r}")
+    connect_to = tuple(env.get("ENDPOINT_CHECK_CONNECT_TO", "").replace(",", " ").split())
+    for rule in connect_to:
+        try:
+            ConnectTo.parse(rule)
+        except ValueError:
+            problems.append(f"ENDPOINT_CHECK_CONNECT_TO holds {rule!r}, not HOST1:PORT1:HOST2:PORT2")
+
     if problems:
         raise ConfigurationError("invalid configuration: " + "; ".join(problems))
 
@@ -173,6 +188,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sni_swap_when_full=swap_raw == "true",
         service_name=env.get("POWERTOOLS_SERVICE_NAME", "").strip() or SERVICE_NAME_DEFAULT,
         metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or METRICS_NAMESPACE_DEFAULT,
+        check_endpoints_after_rotation=check_raw == "true",
+        endpoint_check_connect_to=connect_to,
     )
 
 
@@ -189,6 +206,8 @@ _RELEVANT = (
     "SNI_",
     "POWERTOOLS_",
     "REQUESTS_CA_BUNDLE",
+    "CHECK_ENDPOINTS",
+    "ENDPOINT_CHECK",
 )
 
 

@@ -58,6 +58,11 @@ class MetricName(StrEnum):
     ROTATION_FAILED = "RotationFailed"
     ROTATION_DURATION = "RotationDuration"  # seconds
     LISTENERS_REPOINTED = "ListenersRepointed"
+    # After repointing (CHECK_ENDPOINTS_AFTER_ROTATION): endpoints whose handshakes served the replacement,
+    # served something else (not propagated yet, or changed by someone), or could not be reached.
+    ENDPOINTS_VERIFIED = "EndpointsVerified"
+    ENDPOINT_MISMATCHES = "EndpointMismatches"
+    ENDPOINTS_UNREACHABLE = "EndpointsUnreachable"
 
 
 class EventType(StrEnum):

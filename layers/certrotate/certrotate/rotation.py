@@ -135,6 +135,7 @@ class RotationService:
         events: EventPublisher,
         clock: Clock,
         settings: RotationSettings,
+        after_repoint: Callable[[ServerCertificate, RotationResult, float], None] | None = None,
     ) -> None:
         self._store = store
         self._endpoints = endpoints
@@ -144,6 +145,7 @@ class RotationService:
         self._events = events
         self._clock = clock
         self._settings = settings
+        self._after_repoint = after_repoint  # a report on the endpoints (never raises, never a gate)
 
     # -- entry point -----------------------------------------------------------------------------------
 
@@ -265,6 +267,8 @@ class RotationService:
             result.steps.append(f"marked {old.name} as replaced by {replacement_meta.name}")
 
         old, unsearched = self._repoint(old, replacement_meta, dns_names, result, deadline)
+        if self._after_repoint is not None:
+            self._after_repoint(replacement_meta, result, deadline)
         if any(key in old.tags for key in HOLD_TAGS):
             # A success ends the run of failures: the next permanent one starts again at 24 hours.
             self._store.untag(old.name, list(HOLD_TAGS))

@@ -62,3 +62,9 @@ def emit_rotation(
         )
     if retired:
         metrics.add_metric(name=MetricName.CERTIFICATES_RETIRED, unit=MetricUnit.Count, value=1)
+
+
+def emit_endpoint_check(metrics: Metrics, *, verified: int, mismatches: int, unreachable: int) -> None:
+    metrics.add_metric(name=MetricName.ENDPOINTS_VERIFIED, unit=MetricUnit.Count, value=verified)
+    metrics.add_metric(name=MetricName.ENDPOINT_MISMATCHES, unit=MetricUnit.Count, value=mismatches)
+    metrics.add_metric(name=MetricName.ENDPOINTS_UNREACHABLE, unit=MetricUnit.Count, value=unreachable)

@@ -21,12 +21,15 @@ from certrotate.adapters.route53 import Route53Challenges
 from certrotate.adapters.secrets import AccountKeyStore
 from certrotate.clock import SystemClock
 from certrotate.config import Settings, environment_fingerprint, load_settings
+from certrotate.endpoint_check import EndpointChecker
+from certrotate.model import ServerCertificate
 from certrotate.ports import CertificateAuthority, EventPublisher
-from certrotate.rotation import RotationService, RotationSettings
+from certrotate.rotation import RotationResult, RotationService, RotationSettings
 from certrotate.scan import ScanService, ScanSettings
 
 if TYPE_CHECKING:
     from certrotate.adapters.acme import AcmeAuthority
+    from certrotate.endpoint_check import EndpointReport
 
 # Throttling (Throttling, PriorRequestNotComplete, TooManyRequestsException, ...) is retried by botocore's
 # standard mode with exponential backoff and jitter; 8 attempts ride out Route 53's 5 requests per second.
@@ -141,6 +144,36 @@ def _authority() -> CertificateAuthority:
 
 
 @functools.cache
+def endpoint_checker() -> EndpointChecker:
+    from certrotate.adapters.addresses import EndpointAddresses
+    from certrotate.adapters.tls_probe import ConnectTo, connector, fetch_certificates
+
+    reach = connector([ConnectTo.parse(rule) for rule in settings().endpoint_check_connect_to])
+    return EndpointChecker(
+        store=certificate_store(),
+        pems=certificate_store(),
+        endpoints=endpoints(),
+        addresses=EndpointAddresses(client),
+        fetch=lambda host, port, name: fetch_certificates(host, port, name, timeout=5.0, connect=reach),
+    )
+
+
+def _check_endpoints(certificate: ServerCertificate, result: RotationResult, deadline: float) -> None:
+    from aws_lambda_powertools import Metrics
+
+    from certrotate import telemetry
+    from certrotate.endpoint_check import report_after_repoint
+
+    def emit(report: EndpointReport) -> None:
+        # Powertools' Metrics instances share one metric set: the handler flushes these with its own.
+        telemetry.emit_endpoint_check(
+            Metrics(), verified=report.verified, mismatches=report.mismatches, unreachable=report.unreachable
+        )
+
+    report_after_repoint(endpoint_checker, emit, certificate, result, deadline)
+
+
+@functools.cache
 def rotation_service() -> RotationService:
     config = settings()
     config.require_rotation()
@@ -160,6 +193,7 @@ def rotation_service() -> RotationService:
             trust_roots=config.issuer_trust,
             sni_swap_when_full=config.sni_swap_when_full,
         ),
+        after_repoint=_check_endpoints if config.check_endpoints_after_rotation else None,
     )
 
 
@@ -196,6 +230,7 @@ def reset() -> None:
         events,
         dns,
         authority,
+        endpoint_checker,
         rotation_service,
         scan_service,
     ):

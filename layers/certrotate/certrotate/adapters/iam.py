@@ -74,6 +74,16 @@ class IamCertificateStore:
             body_pem=certificate["CertificateBody"],
         )
 
+    def pem(self, name: str) -> tuple[str, str | None] | None:
+        """(body, chain) as IAM holds them: what an endpoint serving the certificate should send."""
+        try:
+            certificate = self._iam.get_server_certificate(ServerCertificateName=name)["ServerCertificate"]
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchEntity":
+                return None
+            raise
+        return certificate["CertificateBody"], certificate.get("CertificateChain")
+
     def upload(
         self,
         *,
