@@ -13,8 +13,8 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from dnslib import QTYPE, RR, TXT  # type: ignore[import-untyped,unused-ignore]
-from dnslib.server import BaseResolver, DNSLogger, DNSServer  # type: ignore[import-untyped,unused-ignore]
+from dnslib import QTYPE, RR, TXT  # type: ignore[import-untyped]
+from dnslib.server import BaseResolver, DNSLogger, DNSServer  # type: ignore[import-untyped]
 
 from devstack import moto_fixes
 
@@ -55,7 +55,7 @@ def txt_records(name: str) -> list[tuple[int, list[str]]]:
     return answers
 
 
-class Route53Resolver(BaseResolver):  # type: ignore[misc,unused-ignore]
+class Route53Resolver(BaseResolver):  # type: ignore[misc]
     def resolve(self, request: Any, handler: Any) -> Any:
         reply = request.reply()
         qname = request.q.qname
