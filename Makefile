@@ -66,7 +66,7 @@ typecheck: venv ## Check types of the layer and handlers (mypy, strict)
 	$(BIN)/mypy functions/rotate/app.py
 	$(BIN)/mypy -p devstack
 
-template-lint: ## Lint the SAM template (sam validate --lint, cfn-lint, checkov) and sam build it
+template-lint: ## Lint the SAM template (sam validate --lint runs cfn-lint; checkov) and sam build it from the lock
 	bash scripts/lint-template.sh
 
 unit: venv ## Every test that needs no local stack (the `stack` marker), in seconds
@@ -88,7 +88,7 @@ demo: venv deps ## Rotate an expiring certificate on a local stack (real ACME CA
 bench: venv deps ## Benchmarks against certbot on the same local stack; figures for docs/performance.md
 	$(BIN)/python -m benchmarks
 
-build: ## sam build (offline) into .aws-sam/
+build: ## sam build (no AWS account needed) into .aws-sam/build
 	bash scripts/lint-template.sh --build-only
 
 clean: ## Remove virtual environments and build output
