@@ -16,8 +16,8 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from dnslib import QTYPE, RR, TXT, A  # type: ignore[import-untyped,unused-ignore]
-from dnslib.server import BaseResolver, DNSLogger, DNSServer  # type: ignore[import-untyped,unused-ignore]
+from dnslib import QTYPE, RR, TXT, A  # type: ignore[import-untyped]
+from dnslib.server import BaseResolver, DNSLogger, DNSServer  # type: ignore[import-untyped]
 
 from devstack import moto_fixes
 
@@ -67,7 +67,7 @@ def endpoint_has_name(name: str) -> bool:
     return moto_fixes.normalize_dns_name(name) in hostnames()
 
 
-class Route53Resolver(BaseResolver):  # type: ignore[misc,unused-ignore]
+class Route53Resolver(BaseResolver):  # type: ignore[misc]
     def resolve(self, request: Any, handler: Any) -> Any:
         reply = request.reply()
         qname = request.q.qname

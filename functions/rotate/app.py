@@ -16,11 +16,9 @@ from certrotate.errors import InvalidRequest, PermanentFailure, RotationInProgre
 from certrotate.inbound import is_sqs_event, parse_rotate_request, parse_rotation_message
 from certrotate.names import EventType
 from certrotate.rotation import RotationRequest, RotationResult
-from certrotate.tracing import make_tracer
 
 logger = Logger()
 metrics = Metrics()
-tracer = make_tracer()
 # FIFO: a failed message holds back later ones of its group only (one group per certificate).
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 
@@ -35,7 +33,6 @@ def _own_correlation_id(context: LambdaContext) -> str:
     return getattr(context, "aws_request_id", None) or str(uuid.uuid4())
 
 
-@tracer.capture_method(capture_response=False)
 def rotate(request: RotationRequest, context: LambdaContext, correlation_id: str) -> RotationResult:
     logger.set_correlation_id(correlation_id)
     logger.append_keys(certificate_name=request.certificate_name)
@@ -99,7 +96,6 @@ def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if is_sqs_event(event):

@@ -12,15 +12,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from certrotate import telemetry, wiring
 from certrotate.inbound import parse_scan_request
-from certrotate.tracing import make_tracer
 
 logger = Logger()
 metrics = Metrics()
-tracer = make_tracer()
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # One id from this scan to every rotation it queues: each message carries it, and they use it in turn.

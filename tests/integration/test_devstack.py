@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from dnslib import QTYPE, RCODE, DNSRecord  # type: ignore[import-untyped,unused-ignore]
+from dnslib import QTYPE, RCODE, DNSRecord  # type: ignore[import-untyped]
 from josepy.jwk import JWKRSA
 
 from devstack import fixtures, lambda_runner

@@ -214,16 +214,3 @@ _RELEVANT = (
 def environment_fingerprint() -> tuple[tuple[str, str], ...]:
     """What the settings depend on: when it changes (tests, the demo), the wiring is rebuilt."""
     return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_RELEVANT)))
-
-
-def tracing_enabled() -> bool:
-    """Whether X-Ray tracing is on: in Lambda, unless POWERTOOLS_TRACE_DISABLED or SAM local say otherwise.
-
-    Powertools' Tracer imports the X-Ray SDK (~190 ms) even when disabled: it is built only when this holds.
-    """
-
-    def truthy(name: str) -> bool:
-        return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-    in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
-    return in_lambda and not truthy("POWERTOOLS_TRACE_DISABLED") and not truthy("AWS_SAM_LOCAL")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
@@ -27,7 +27,18 @@ from certrotate.ports import CertificateAuthority, EventPublisher
 from certrotate.rotation import RotationResult, RotationService, RotationSettings
 from certrotate.scan import ScanService, ScanSettings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # boto3-stubs: development only, not in the layer
+    from mypy_boto3_cloudfront import CloudFrontClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_elb import ElasticLoadBalancingClient
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_route53 import Route53Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
+
     from certrotate.adapters.acme import AcmeAuthority
     from certrotate.endpoint_check import EndpointReport
 
@@ -70,9 +81,42 @@ def _session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
+Service = Literal[
+    "cloudfront", "dynamodb", "ec2", "elb", "elbv2", "events", "iam", "route53", "secretsmanager", "sqs"
+]
+
+
+# One overload per service, as boto3-stubs types Session.client: each caller gets its service's client type.
+@overload
+def client(service: Literal["cloudfront"], region: str | None = None) -> CloudFrontClient: ...
+@overload
+def client(service: Literal["dynamodb"], region: str | None = None) -> DynamoDBClient: ...
+@overload
+def client(service: Literal["ec2"], region: str | None = None) -> EC2Client: ...
+@overload
+def client(service: Literal["elb"], region: str | None = None) -> ElasticLoadBalancingClient: ...
+@overload
+def client(service: Literal["elbv2"], region: str | None = None) -> ElasticLoadBalancingv2Client: ...
+@overload
+def client(service: Literal["events"], region: str | None = None) -> EventBridgeClient: ...
+@overload
+def client(service: Literal["iam"], region: str | None = None) -> IAMClient: ...
+@overload
+def client(service: Literal["route53"], region: str | None = None) -> Route53Client: ...
+@overload
+def client(service: Literal["secretsmanager"], region: str | None = None) -> SecretsManagerClient: ...
+@overload
+def client(service: Literal["sqs"], region: str | None = None) -> SQSClient: ...
+def client(service: Service, region: str | None = None) -> Any:
+    """One client per service and region per container, with certrotate's retries and timeouts."""
+    return _client(service, region or settings().region)
+
+
 @functools.cache
-def client(service: str, region: str | None = None) -> Any:
-    return _session().client(service, region_name=region or settings().region, config=BOTO_CONFIG)  # type: ignore[call-overload]
+def _client(service: Service, region: str) -> Any:
+    # Session.client's overloads take one literal each; the public overloads above type the result.
+    make: Callable[..., Any] = _session().client
+    return make(service, region_name=region, config=BOTO_CONFIG)
 
 
 @functools.cache
@@ -87,7 +131,12 @@ def global_region(service: str) -> str | None:
     return global_endpoint_region(service, partition(), _session()._session.get_data("endpoints"))
 
 
-def global_client(service: str) -> Any:
+@overload
+def global_client(service: Literal["cloudfront"]) -> CloudFrontClient: ...
+@overload
+def global_client(service: Literal["route53"]) -> Route53Client: ...
+def global_client(service: Literal["cloudfront", "route53"]) -> Any:
+    """A client of a global service, built for the region that serves it in the function's partition."""
     region = global_region(service)
     if region is None:
         raise RuntimeError(f"{service} is not offered in the {partition()} partition")
@@ -222,7 +271,7 @@ def reset() -> None:
     for cached in (
         settings,
         _session,
-        client,
+        _client,
         partition,
         global_region,
         certificate_store,

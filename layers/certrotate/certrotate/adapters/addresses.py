@@ -27,7 +27,7 @@ class Address:
 class EndpointAddresses:
     """`client(service, region)` returns a boto3 client (elbv2, elb, cloudfront)."""
 
-    def __init__(self, client: Callable[[str, str], Any]) -> None:
+    def __init__(self, client: Callable[..., Any]) -> None:  # (service, region) -> a boto3 client
         self._client = client
 
     def address_of(self, endpoint: Endpoint) -> Address | None:

@@ -128,7 +128,7 @@ def _holder_after_lost_race(exc: ClientError) -> Mapping[str, Any]:
     """The item that made a condition fail (empty when there was none); re-raises any other error."""
     if error_code(exc) != _LOST_RACE:
         raise exc
-    item = exc.response.get("Item")  # type: ignore[typeddict-item]
+    item = exc.response.get("Item")
     return item if isinstance(item, dict) else {}
 
 

@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from certrotate.adapters._retry import error_code
 from certrotate.errors import RegionDiscoveryFailed
 
-
-class DescribesRegions(Protocol):
-    """The one EC2 call used (mypy_boto3_ec2's stubs are large for a single call)."""
-
-    def describe_regions(self, **kwargs: Any) -> Mapping[str, Any]: ...
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
 
 # Regions are enabled or disabled rarely (and enabling one takes minutes to hours): a warm container asks
@@ -45,7 +42,7 @@ class EnabledRegions:
 
     def __init__(
         self,
-        ec2: DescribesRegions,
+        ec2: EC2Client,
         *,
         max_age: float = REGIONS_MAX_AGE,
         monotonic: Callable[[], float] = time.monotonic,
