@@ -154,7 +154,9 @@ def test_plan_says_what_the_next_scan_and_rotation_would_do_and_changes_nothing(
     new = rotation["replacement_name"]
     assert new.startswith("shop-cr")
     changes = sorted(rotation["endpoint_changes"])
-    assert len(changes) == 5  # shop-west is in a region the deployed settings do not name
+    # Every enabled region is searched (the deployed settings name none): shop-west's listener too.
+    assert len(changes) == 6
+    assert any(f"({SECOND_REGION}): set-default {new}" in c for c in changes)
     assert any(c.startswith("alb shared ") and c.endswith(f"add-sni {new}") for c in changes)
     assert any(c.startswith("alb shared ") and c.endswith("remove-sni shop") for c in changes)
     assert any(c.startswith("classic shop-classic ") and c.endswith(f"set-default {new}") for c in changes)
