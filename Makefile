@@ -11,11 +11,17 @@ export PYTHONDONTWRITEBYTECODE := 1
 A2C_VENV := .venv-a2c
 A2C_STAMP := $(A2C_VENV)/.installed
 A2C_VERSION := 0.46.*
+LAYER_IN := layers/certrotate/requirements.in
+LAYER_LOCK := layers/certrotate/requirements.txt
+# The lock is for the functions' runtime and architecture (template.yaml: python3.11, arm64), whatever this
+# machine is; `make lock` is the only thing that writes it.
+LOCK_FLAGS := --quiet --generate-hashes --python-version 3.11 --python-platform aarch64-manylinux2014 \
+	--custom-compile-command "make lock"
 
-.PHONY: help deps venv a2c test unit integration e2e lint typecheck template-lint demo bench build clean
+.PHONY: help deps venv a2c lock lock-check test unit integration e2e lint typecheck template-lint demo bench build clean
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 deps: ## Install system packages the local stack needs (pebble, from Debian)
 	@command -v pebble >/dev/null 2>&1 || { \
@@ -23,11 +29,17 @@ deps: ## Install system packages the local stack needs (pebble, from Debian)
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pebble >/dev/null; }
 
-$(STAMP): requirements-dev.txt layers/certrotate/requirements.txt
+# The layer's packages come from its lock with every file's hash checked. pip checks hashes for a whole call
+# or not at all, so the dev tools (no hashes) come in a second call; then the lock again, which puts back
+# any layer package a dev tool moved, so that `pip check` names the tool that cannot live with the lock.
+$(STAMP): requirements-dev.txt $(LAYER_LOCK)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (the Lambda runtime's version)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes -r $(LAYER_LOCK)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes -r $(LAYER_LOCK)
+	@$(BIN)/python -m pip check
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create the development virtual environment
@@ -40,7 +52,22 @@ $(A2C_STAMP):
 
 a2c: $(A2C_STAMP) ## Install acme2certifier (the local CA with ARI, profiles, EAB) in its own virtualenv
 
-lint: venv ## Lint and format-check the code (ruff)
+# Keeps every pin that still satisfies requirements.in; UPGRADE=1 takes the newest of everything,
+# UPGRADE_PACKAGE=name the newest of one package (a security fix) and nothing else.
+lock: venv ## Compile the layer's lock (hashes, python3.11 arm64) from requirements.in
+	$(BIN)/uv pip compile $(LOCK_FLAGS) $(if $(UPGRADE),--upgrade) \
+	  $(if $(UPGRADE_PACKAGE),--upgrade-package $(UPGRADE_PACKAGE)) $(LAYER_IN) -o $(LAYER_LOCK)
+
+# Recompiles into a copy of the lock: uv keeps the pins that still satisfy requirements.in, so only a change
+# of requirements.in (or a package file added to or withdrawn from the index) makes a difference.
+lock-check: venv ## Fail when the layer's lock is stale against requirements.in
+	@fresh="$$(mktemp)"; trap 'rm -f "$$fresh"' EXIT; cp $(LAYER_LOCK) "$$fresh"; \
+	$(BIN)/uv pip compile $(LOCK_FLAGS) $(LAYER_IN) -o "$$fresh" \
+	  && diff -u $(LAYER_LOCK) "$$fresh" \
+	  || { echo "$(LAYER_LOCK) is stale against $(LAYER_IN): run 'make lock' and commit both" >&2; exit 1; }
+	@echo "ok: $(LAYER_LOCK) matches $(LAYER_IN)"
+
+lint: venv lock-check ## Lint and format-check the code (ruff); check the layer's lock is fresh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -50,11 +77,11 @@ typecheck: venv ## Check types of the layer and handlers (mypy, strict)
 	$(BIN)/mypy functions/rotate/app.py
 	$(BIN)/mypy -p devstack
 
-template-lint: ## Lint the SAM template (sam validate --lint, cfn-lint, checkov) and sam build it
+template-lint: ## Lint the SAM template (sam validate --lint runs cfn-lint; checkov) and sam build it from the lock
 	bash scripts/lint-template.sh
 
-unit: venv ## Unit tests: pure logic, no AWS
-	$(BIN)/pytest tests/unit
+unit: venv ## Every test that needs no local stack (the `stack` marker), in seconds
+	$(BIN)/pytest -m "not stack"
 
 integration: venv deps a2c ## Adapter and moto-fix tests against a moto server over HTTP
 	$(BIN)/pytest tests/integration
@@ -72,7 +99,7 @@ demo: venv deps ## Rotate an expiring certificate on a local stack (real ACME CA
 bench: venv deps ## Benchmarks against certbot on the same local stack; figures for docs/performance.md
 	$(BIN)/python -m benchmarks
 
-build: ## sam build (offline) into .aws-sam/
+build: ## sam build (no AWS account needed) into .aws-sam/build
 	bash scripts/lint-template.sh --build-only
 
 clean: ## Remove virtual environments and build output

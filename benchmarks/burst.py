@@ -150,7 +150,7 @@ def run(
     elb_calls = sum(v for (service, _a), v in calls.items() if service in ("elbv2", "elb"))
     per_rotation = {
         service: sum(v for (s, _a), v in calls.items() if s == service) / max(1, len(rotations))
-        for service in ("iam", "elbv2", "route53", "secretsmanager", "events")
+        for service in ("iam", "elbv2", "route53", "dynamodb", "events")
     }
     limit = f"{route53_rate:g}/s token bucket" if route53_rate > 0 else "no limit"
     if elb_rate > 0:

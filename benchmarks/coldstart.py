@@ -101,6 +101,7 @@ def _probe_env(extra: dict[str, str] | None = None) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "ACME_ACCOUNT_SECRET_ID": "certrotate/acme-account",
+        "LEASE_TABLE_NAME": "certrotate-leases",
         "ROTATION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/rotation.fifo",
         **(extra or {}),
     }
@@ -232,8 +233,8 @@ PROPOSED_REQUIREMENTS = {
 
 
 def _requirements() -> list[str]:
-    lines = (LAYER / "requirements.txt").read_text().splitlines()
-    return [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
+    """The layer's lock as sam build installs it: pinned, every file's hash checked."""
+    return ["-r", str(LAYER / "requirements.txt")]
 
 
 def layer_size(requirements: list[str] | None = None) -> dict[str, Any]:
@@ -410,7 +411,7 @@ def run(reps: int = 7, with_memory: bool = True, with_layer: bool = True) -> dic
     if size and proposed_sizes:
         lines.append("")
         lines.append(f"== Layer size, {size['platform']}: pip install --target + the certrotate package")
-        rows = [["now: " + ", ".join(size["requirements"]), size]]
+        rows = [["now: " + " ".join(size["requirements"]), size]]
         rows += [[name, found] for name, found in proposed_sizes.items()]
         lines.append(
             table(

@@ -124,9 +124,11 @@ def fresh_world(stack: LocalStack, **settings: str) -> World:
     )["QueueUrl"]
     # The template creates the account secret without a value; the first rotation registers and fills it.
     stack.client("secretsmanager").create_secret(Name=ACCOUNT_SECRET, Description="ACME account (bench)")
+    lease_table = fixtures.create_lease_table(stack.client("dynamodb"))
     env = {
         **stack.env(),
         "ACME_ACCOUNT_SECRET_ID": ACCOUNT_SECRET,
+        "LEASE_TABLE_NAME": lease_table,
         "ACME_EMAIL": "ops@example.com",
         "ROTATION_QUEUE_URL": queue_url,
         "RENEW_BEFORE_DAYS": "30",  # seeded certificates are an hour old: the floor makes them due

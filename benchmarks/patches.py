@@ -136,7 +136,7 @@ def _scan_relevant_tags() -> None:
             tags = {name: store.tags_of(name) for name in wanted}
         return [replace(c, tags=tags[c.name]) if c.name in tags else c for c in certificates]
 
-    def scan_(self: Any, *, dry_run: bool) -> Any:
+    def scan_(self: Any, *, dry_run: bool, correlation_id: str | None = None) -> Any:
         # scan.ScanService.scan, with the tag listing narrowed (every other line as in the layer).
         now = self._clock.now()
         listed = self._store.list_certificates()
@@ -162,6 +162,7 @@ def _scan_relevant_tags() -> None:
             server_certificates=used,
             quota=quota,
             dry_run=dry_run,
+            correlation_id=correlation_id or "",
         )
         if dry_run:
             return result

@@ -99,7 +99,7 @@ def clients(function_dir: str, layer_dir: str) -> dict[str, Any]:
     if function_dir.rstrip("/").endswith("rotate"):
         wiring.rotation_service()
         wiring.events()
-        built = "rotation_service (iam, elbv2, elb, route53, secretsmanager, events)"
+        built = "rotation_service (iam, elbv2, elb, route53, dynamodb, events)"
     else:
         wiring.scan_service(dry_run=False)
         built = "scan_service (iam, elbv2, elb, sqs, events)"

@@ -34,7 +34,7 @@ PHASES = {
     "iam.py:upload": "IAM upload",
     "rotation.py:_repoint": "listener lookup + repoint",
     "endpoints.py:discover": "  of which listener lookup",
-    "secrets.py:acquire": "lease acquire",
+    "leases.py:acquire": "lease acquire",
     "events.py:publish": "EventBridge events",
 }
 

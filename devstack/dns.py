@@ -4,6 +4,9 @@ Pebble's validation authority is pointed at it (`-dnsserver`), which makes DNS-0
 only if the client really wrote the right TXT record into (fake) Route 53. Like public DNS, it answers from
 public hosted zones only, from the zone that is the longest suffix match of the name; anything else gets an
 empty NOERROR answer.
+
+It also answers A queries for the DNS names of the load balancers and CloudFront distributions moto holds,
+with the address of the devstack's TLS front (devstack.tls_front), so a TLS client can reach them by name.
 """
 
 from __future__ import annotations
@@ -13,14 +16,16 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from dnslib import QTYPE, RR, TXT  # type: ignore[import-untyped,unused-ignore]
-from dnslib.server import BaseResolver, DNSLogger, DNSServer  # type: ignore[import-untyped,unused-ignore]
+from dnslib import QTYPE, RR, TXT, A  # type: ignore[import-untyped]
+from dnslib.server import BaseResolver, DNSLogger, DNSServer  # type: ignore[import-untyped]
 
 from devstack import moto_fixes
 
 log = logging.getLogger(__name__)
 
 _DEFAULT_TTL = 300
+ENDPOINT_ADDRESS = "127.0.0.1"  # where devstack.tls_front listens
+_ENDPOINT_TTL = 60  # ELB's own records have a 60 s TTL
 
 
 def txt_records(name: str) -> list[tuple[int, list[str]]]:
@@ -55,13 +60,22 @@ def txt_records(name: str) -> list[tuple[int, list[str]]]:
     return answers
 
 
-class Route53Resolver(BaseResolver):  # type: ignore[misc,unused-ignore]
+def endpoint_has_name(name: str) -> bool:
+    """Whether `name` is the DNS name of a load balancer or distribution moto holds."""
+    from devstack.tls_front import hostnames
+
+    return moto_fixes.normalize_dns_name(name) in hostnames()
+
+
+class Route53Resolver(BaseResolver):  # type: ignore[misc]
     def resolve(self, request: Any, handler: Any) -> Any:
         reply = request.reply()
         qname = request.q.qname
         if request.q.qtype in (QTYPE.TXT, QTYPE.ANY):
             for ttl, strings in txt_records(str(qname)):
                 reply.add_answer(RR(qname, QTYPE.TXT, rdata=TXT([s.encode() for s in strings]), ttl=ttl))
+        if request.q.qtype in (QTYPE.A, QTYPE.ANY) and endpoint_has_name(str(qname)):
+            reply.add_answer(RR(qname, QTYPE.A, rdata=A(ENDPOINT_ADDRESS), ttl=_ENDPOINT_TTL))
         return reply
 
 

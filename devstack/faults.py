@@ -4,6 +4,8 @@
     ... the next 3 ModifyListener calls fail with a well-formed AWS error; the 4th reaches moto ...
     faults.count(service="elbv2", action="ModifyListener")  # -> 3 errors served
     calls.snapshot()  # -> {("elbv2", "ModifyListener"): 4, ...}
+    faults.inject(service="elbv2", region="eu-west-1", code="UnrecognizedClientException", times=100)
+    ... elbv2 calls signed for eu-west-1 fail, as in a region that does not accept the caller's token ...
 
 Error bodies are written in the service's own protocol (query XML, EC2 XML, REST-XML, JSON, REST-JSON), so
 botocore parses the code exactly as from AWS and its retry modes see `Throttling` as throttling.
@@ -55,6 +57,7 @@ class Fault:
     message: str
     times: int
     after: int = 0
+    region: str | None = None  # only calls signed for this region (None: any)
     served: int = 0
     seen: int = field(default=0, repr=False)
 
@@ -62,8 +65,12 @@ class Fault:
     def remaining(self) -> int:
         return self.times - self.served
 
-    def matches(self, service: str, action: str | None) -> bool:
-        return self.service == service and (self.action is None or self.action == action)
+    def matches(self, service: str, action: str | None, region: str = "") -> bool:
+        return (
+            self.service == service
+            and (self.action is None or self.action == action)
+            and (self.region is None or self.region == region)
+        )
 
 
 class FaultInjector:
@@ -83,9 +90,11 @@ class FaultInjector:
         times: int = 1,
         message: str | None = None,
         after: int = 0,
+        region: str | None = None,
     ) -> Fault:
         """Fails the next `times` calls of `service`/`action` (any action if None) with `code`/`status`,
-        letting the first `after` matching calls through. Faults are consulted in the order injected."""
+        letting the first `after` matching calls through; with `region`, only calls signed for that region.
+        Faults are consulted in the order injected."""
         if times < 1 or after < 0:
             raise ValueError("times must be >= 1 and after >= 0")
         if not 400 <= status <= 599:
@@ -98,6 +107,7 @@ class FaultInjector:
             message=message or _DEFAULT_MESSAGES.get(code, f"Injected fault: {code}"),
             times=times,
             after=after,
+            region=region,
         )
         with self._lock:
             self._faults.append(fault)
@@ -122,11 +132,11 @@ class FaultInjector:
         with self._lock:
             return [f for f in self._faults if f.remaining > 0]
 
-    def take(self, service: str, action: str | None) -> Fault | None:
+    def take(self, service: str, action: str | None, region: str = "") -> Fault | None:
         """The fault to serve for this call, if any (consumes one use of it)."""
         with self._lock:
             for fault in self._faults:
-                if fault.remaining <= 0 or not fault.matches(service, action):
+                if fault.remaining <= 0 or not fault.matches(service, action, region):
                     continue
                 fault.seen += 1
                 if fault.seen <= fault.after:
@@ -182,9 +192,10 @@ def inject(
     times: int = 1,
     message: str | None = None,
     after: int = 0,
+    region: str | None = None,
 ) -> Fault:
     """`FaultInjector.inject` on the process-wide injector."""
-    return injector.inject(service, action, code, status, times, message, after)
+    return injector.inject(service, action, code, status, times, message, after, region)
 
 
 def clear() -> None:
@@ -205,6 +216,7 @@ class CallInfo:
     service: str
     action: str
     protocol: str  # query, ec2, rest-xml, json, rest-json
+    region: str = ""  # the region the request was signed for
 
 
 _botocore_lock = threading.Lock()
@@ -260,6 +272,7 @@ def identify(environ: dict[str, Any], body: bytes) -> CallInfo | None:
         return None
     scope = _CREDENTIAL_SCOPE.search(_header(environ, "Authorization"))
     signing_name = scope.group(2) if scope else ""
+    region = scope.group(1) if scope else ""
     query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
     form: dict[str, list[str]] = {}
     content_type = str(environ.get("CONTENT_TYPE", ""))
@@ -273,19 +286,20 @@ def identify(environ: dict[str, Any], body: bytes) -> CallInfo | None:
 
     target = _header(environ, "X-Amz-Target")
     if target:
-        return CallInfo(service or target.split(".")[0].lower(), target.rsplit(".", 1)[-1], "json")
+        return CallInfo(service or target.split(".")[0].lower(), target.rsplit(".", 1)[-1], "json", region)
     if "Action" in params:
         model = _service_model(service) if service else None
         protocol = "ec2" if model is not None and model.protocol == "ec2" else "query"
-        return CallInfo(service or "unknown", params["Action"][0], protocol)
+        return CallInfo(service or "unknown", params["Action"][0], protocol, region)
     model = _service_model(service) if service else None
     if model is None:
-        return CallInfo(service or "unknown", f"{environ.get('REQUEST_METHOD', 'GET')} {path}", "rest-xml")
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        return CallInfo(service or "unknown", f"{method} {path}", "rest-xml", region)
     method = str(environ.get("REQUEST_METHOD", "GET"))
     for route_method, regex, required, name in _rest_routes(service):
         if route_method == method and regex.match(path) and all(key in query for key in required):
-            return CallInfo(service, name, model.protocol)
-    return CallInfo(service, f"{method} {path}", model.protocol)
+            return CallInfo(service, name, model.protocol, region)
+    return CallInfo(service, f"{method} {path}", model.protocol, region)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -354,7 +368,7 @@ class AwsMiddleware:
         call = identify(environ, body)
         if call is not None:
             self.calls.record(call.service, call.action)
-            fault = self.faults.take(call.service, call.action)
+            fault = self.faults.take(call.service, call.action, call.region)
             if fault is not None:
                 status, headers, payload = error_response(call, fault)
                 headers.append(("Content-Length", str(len(payload))))

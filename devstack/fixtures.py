@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import io
 import ipaddress
+import json
 import threading
 import uuid
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,6 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from devstack import lambda_runner
 
 # The operator contract (CONTRACT.md), spelled out here rather than imported from the code under test so
 # that a renamed constant in production code makes the tests fail instead of silently following along.
@@ -406,10 +411,69 @@ def create_classic_https_listener(
     return ClassicListenerRef(load_balancer_name=lb_name, port=port)
 
 
+# Lambda@Edge event types, in the order create_cloudfront_distribution assigns them to functions.
+EDGE_EVENT_TYPES = ("viewer-request", "origin-request", "origin-response", "viewer-response")
+
+
+def create_cloudfront_web_acl(wafv2: Any, name: str | None = None) -> str:
+    """A WAFv2 web ACL of CloudFront's scope (the client must be for us-east-1); returns its ARN."""
+    name = name or _unique("edge-acl")
+    acl = wafv2.create_web_acl(
+        Name=name,
+        Scope="CLOUDFRONT",
+        DefaultAction={"Allow": {}},
+        Rules=[],
+        VisibilityConfig={
+            "SampledRequestsEnabled": False,
+            "CloudWatchMetricsEnabled": False,
+            "MetricName": name,
+        },
+    )
+    return str(acl["Summary"]["ARN"])
+
+
+def create_edge_function_version(lambda_client: Any, iam: Any, name: str | None = None) -> str:
+    """A Lambda@Edge candidate: a us-east-1 function whose numbered version (what CloudFront associates) is
+    returned as a version ARN."""
+    name = name or _unique("edge-fn")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr(
+            "index.py", "def handler(event, context):\n    return event['Records'][0]['cf']['request']\n"
+        )
+    lambda_client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=role,
+        Handler="index.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+    return str(lambda_client.publish_version(FunctionName=name)["FunctionArn"])
+
+
 def create_cloudfront_distribution(
-    cloudfront: Any, iam_certificate_id: str, aliases: Sequence[str] = ()
+    cloudfront: Any,
+    iam_certificate_id: str,
+    aliases: Sequence[str] = (),
+    web_acl_id: str | None = None,
+    lambda_function_arns: Sequence[str] = (),
 ) -> DistributionRef:
-    """A distribution serving an IAM server certificate (ViewerCertificate.IAMCertificateId)."""
+    """A distribution serving an IAM server certificate (ViewerCertificate.IAMCertificateId), optionally
+    protected by a web ACL (WAFv2 ARN or WAF Classic ID) and with Lambda@Edge function versions associated
+    with its default cache behaviour (one per event type, in EDGE_EVENT_TYPES order)."""
+    if len(lambda_function_arns) > len(EDGE_EVENT_TYPES):
+        raise ValueError(f"a cache behaviour has at most {len(EDGE_EVENT_TYPES)} Lambda@Edge associations")
     origin_id = "origin-1"
     config: dict[str, Any] = {
         "CallerReference": str(uuid.uuid4()),
@@ -445,6 +509,35 @@ def create_cloudfront_distribution(
     }
     if aliases:
         config["Aliases"] = {"Quantity": len(aliases), "Items": list(aliases)}
+    if web_acl_id:
+        config["WebACLId"] = web_acl_id
+    if lambda_function_arns:
+        config["DefaultCacheBehavior"]["LambdaFunctionAssociations"] = {
+            "Quantity": len(lambda_function_arns),
+            "Items": [
+                {"LambdaFunctionARN": arn, "EventType": event, "IncludeBody": False}
+                for arn, event in zip(lambda_function_arns, EDGE_EVENT_TYPES, strict=False)
+            ],
+        }
     response = cloudfront.create_distribution(DistributionConfig=config)
     distribution = response["Distribution"]
     return DistributionRef(id=distribution["Id"], arn=distribution["ARN"], etag=response["ETag"])
+
+
+LEASE_TABLE = "certrotate-leases"
+
+
+def create_lease_table(dynamodb: Any, name: str = LEASE_TABLE) -> str:
+    """The rotation lease table exactly as template.yaml's LeaseTable declares it (key schema, billing mode,
+    TTL), read from the template so that the tests cannot drift from what is deployed. Returns its name."""
+    props = lambda_runner.template().resources["LeaseTable"]["Properties"]
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=props["AttributeDefinitions"],
+        KeySchema=props["KeySchema"],
+        BillingMode=props["BillingMode"],
+    )
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl:
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+    return name

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import yaml  # type: ignore[import-untyped,unused-ignore]
+import yaml  # type: ignore[import-untyped]
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 _DEFAULT_TIMEOUT = 3  # seconds: Lambda's own defaults
@@ -48,7 +48,7 @@ class CfnTag:
     value: Any
 
 
-class CfnLoader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]
+class CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
     """SafeLoader that accepts any `!Tag` (CloudFormation intrinsics) instead of refusing the document."""
 
 

@@ -1,4 +1,4 @@
-"""In-process patches that make moto behave like real AWS where certrotate depends on it.
+r"""In-process patches that make moto behave like real AWS where certrotate depends on it.
 
 Each patch closes a gap measured against moto 5.2 (FIELD-NOTES.md, tests/integration/test_moto_fixes.py):
 
@@ -10,15 +10,25 @@ IAM server certificates
   * `ListServerCertificates` honours `PathPrefix`, `Marker` and `MaxItems` (default page 100);
   * tags: `Tags` on upload, `TagServerCertificate`, `UntagServerCertificate`, `ListServerCertificateTags`
     (moto: not implemented, the server answered HTML 500) and `Tags` in `GetServerCertificate`;
+  * tag keys (1-128) and values (0-256) must match IAM's `[\p{L}\p{Z}\p{N}_.:/=+\-@]`, else `ValidationError`
+    as IAM words it (moto: no check on values, `\s` and `\w` for keys): a certificate name may hold `,`,
+    a tag value may not;
   * `DeleteServerCertificate` of a certificate an ELBv2 listener (default or SNI), a Classic ELB listener or a
-    CloudFront distribution still uses fails with `DeleteConflict` (409);
+    CloudFront distribution still uses fails with `DeleteConflict` (409); `set_iam_delete_conflict(False)`
+    turns that check off, for the case the API reference warns about: "If Elastic Load Balancing doesn't
+    detect the deletion of bound certificates, it may continue to use the certificates" (the delete succeeds);
   * `GetAccountSummary` reports a settable `ServerCertificatesQuota` (`set_server_certificate_quota`).
 ELBv2
   * a listener keeps its default certificate and its SNI list apart: `ModifyListener(Certificates)`
     replaces only the default (also on NLB TLS listeners, which moto ignored), `DescribeListeners` shows
     only the default, `DescribeListenerCertificates` flags them, `RemoveListenerCertificates` cannot
     remove the default;
-  * `AddListenerCertificates`/`ModifyListener` with an unknown certificate -> `CertificateNotFound`.
+  * `AddListenerCertificates`/`ModifyListener` with an unknown certificate -> `CertificateNotFound`;
+  * at most 25 certificates per load balancer besides each listener's default, counted over all its
+    listeners (moto: 25 per listener, the default included); beyond -> `TooManyCertificates`.
+CloudFront
+  * `CreateDistribution`/`UpdateDistribution` with an IAM certificate that does not cover every alias
+    (a wildcard covers one label) -> `InvalidViewerCertificate` (moto accepted any certificate).
 Classic ELB
   * `SetLoadBalancerListenerSSLCertificate`: unknown load balancer -> `LoadBalancerNotFound`, no listener
     on the port -> `ListenerNotFound`, unknown IAM certificate -> `CertificateNotFound` (moto: did nothing).
@@ -26,15 +36,37 @@ Route 53
   * a change batch is validated as a whole against the zone, then applied in order: CREATE of an existing
     name+type, DELETE of a missing record set or with values/TTL that differ, and unquoted TXT values
     fail with `InvalidChangeBatch`;
+  * a CNAME stands alone: a CNAME beside another type at one name, or another type beside a CNAME, fails
+    with `InvalidChangeBatch` (moto accepted both; `_acme-challenge` names are often delegated by CNAME);
+  * a batch is atomic for readers too: `ListResourceRecordSets` never sees it half applied (moto: a reader
+    could see a DELETE + CREATE swap between its two steps, the set missing);
+  * names are stored in lower case, and `ListResourceRecordSets` starts at `StartRecordName` whatever its
+    case (moto: stored as given and compared case-sensitively, so an upper-case name was skipped);
   * changes get their own IDs and are `PENDING` until polled: `GetChange` answers `PENDING` for the first
     `set_route53_pending_polls(n)` polls (default 1), then `INSYNC`; unknown IDs -> `NoSuchChange`.
+CloudFront
+  * a distribution is `InProgress` after it is created or updated, for the first
+    `set_cloudfront_deploy_polls(n)` reads of its status (`GetDistribution`, `ListDistributions`; default 1),
+    then `Deployed` (moto: `Deployed` at once, and an update never went back to `InProgress`).
+EC2 regions
+  * `DescribeRegions` lists only the regions enabled for the account, in the caller's partition, unless
+    `AllRegions` is true (moto: every region of every partition, opted in or not); `Filters` on
+    `opt-in-status` and `region-name` work; `set_enabled_regions([...])` says which regions are enabled
+    (default: moto's, those needing no opt-in).
 SQS
   * FIFO deduplication lasts the 5-minute interval even after the first message was received and deleted
     (moto only compared with messages still in the queue), per queue or per message group.
+CloudFront
+  * a cache behaviour keeps its `LambdaFunctionAssociations` and `FunctionAssociations` (moto: always
+    `Quantity` 0), so an update that re-sends a distribution's Lambda@Edge associations is seen to keep them.
 Secrets Manager
   * moto already refuses a `ClientRequestToken` reused with different content (`ResourceExistsException`) and
     is idempotent for the same content, except for versions staged `AWSPENDING`, which it overwrote;
   * check-then-write is made atomic, so concurrent writers really get compare-and-swap semantics.
+DynamoDB
+  * a conditional write (PutItem, UpdateItem, DeleteItem, TransactWriteItems) checks its condition and
+    writes as one step, as DynamoDB does: moto checked, then wrote, and two writers that read the same item
+    could both succeed (tests/integration/test_moto_fixes.py shows the lost update).
 
 Patched exceptions subclass moto's own service exceptions, so the server serialises them as AWS errors.
 """
@@ -49,6 +81,7 @@ import secrets
 import string
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -62,8 +95,13 @@ _apply_lock = threading.Lock()
 STATE_LOCK = threading.RLock()
 
 DEFAULT_SERVER_CERTIFICATE_QUOTA = 20
+# "Certificates per Application (or Network) Load Balancer: 25", the default certificates not counted
+# (Elastic Load Balancing quotas); an SNI certificate counts once for each listener that holds it.
+CERTIFICATES_PER_LOAD_BALANCER = 25
 DEFAULT_ROUTE53_PENDING_POLLS = 1
+DEFAULT_CLOUDFRONT_DEPLOY_POLLS = 1
 _settings: dict[str, int] = {}
+_enabled_regions: list[frozenset[str] | None] = [None]  # one slot: None = moto's default
 
 
 def set_server_certificate_quota(quota: int) -> None:
@@ -88,9 +126,43 @@ def route53_pending_polls() -> int:
     return _settings.get("route53_pending_polls", DEFAULT_ROUTE53_PENDING_POLLS)
 
 
+def set_iam_delete_conflict(enabled: bool) -> None:
+    """Whether `DeleteServerCertificate` refuses a certificate that is still bound (`DeleteConflict`, the
+    default). With False the delete succeeds while listeners and distributions still serve it, as the API
+    reference warns Elastic Load Balancing may let happen: callers must not rely on IAM to protect them."""
+    _settings["iam_delete_conflict"] = int(enabled)
+
+
+def iam_delete_conflict() -> bool:
+    return bool(_settings.get("iam_delete_conflict", 1))
+
+
+def set_cloudfront_deploy_polls(polls: int) -> None:
+    """How many reads of a distribution's status still answer `InProgress` after it was created or
+    updated, before it is `Deployed` (default 1; real CloudFront takes minutes)."""
+    if polls < 0:
+        raise ValueError("polls must be >= 0")
+    _settings["cloudfront_deploy_polls"] = polls
+
+
+def cloudfront_deploy_polls() -> int:
+    return _settings.get("cloudfront_deploy_polls", DEFAULT_CLOUDFRONT_DEPLOY_POLLS)
+
+
+def set_enabled_regions(regions: Iterable[str] | None) -> None:
+    """The regions enabled for the account, as `DescribeRegions` reports them (None: moto's default, every
+    region that needs no opt-in). Real accounts have opt-in regions disabled until someone enables them."""
+    _enabled_regions[0] = None if regions is None else frozenset(regions)
+
+
+def enabled_regions() -> frozenset[str] | None:
+    return _enabled_regions[0]
+
+
 def reset_settings() -> None:
     """Back to the defaults above (the stack calls this with every AWS reset)."""
     _settings.clear()
+    _enabled_regions[0] = None
 
 
 def apply() -> None:
@@ -103,9 +175,14 @@ def apply() -> None:
         _patch_iam()
         _patch_elbv2()
         _patch_elb()
+        _patch_cloudfront()
         _patch_route53()
+        _patch_cloudfront_status()
+        _patch_ec2_regions()
         _patch_sqs()
         _patch_secretsmanager()
+        _patch_dynamodb()
+        _patch_cloudfront_edge_associations()
         setattr(IAMBackend, _MARKER, True)
 
 
@@ -293,6 +370,45 @@ def _certificate_users(account_id: str, cert: Any) -> list[str]:
     ]
 
 
+# IAM tag keys and values: [\p{L}\p{Z}\p{N}_.:/=+\-@] (letters, separators, numbers and these marks).
+_TAG_MARKS = frozenset("_.:/=+-@")
+_TAG_PATTERN = "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]"
+
+
+def _iam_tag_text(text: str) -> bool:
+    return all(unicodedata.category(char)[0] in "LZN" or char in _TAG_MARKS for char in text)
+
+
+def _check_iam_tags(
+    tags: Iterable[dict[str, str]], invalid: type[Exception], field: str = "tags", keys_only: bool = False
+) -> None:
+    """IAM's own validation of tag keys and values, worded as IAM words it (1-based member positions)."""
+
+    def fail(value: str, where: str, constraint: str) -> None:
+        raise invalid(
+            f"1 validation error detected: Value '{value}' at '{where}' failed to satisfy constraint: "
+            f"Member {constraint}"
+        )
+
+    for position, tag in enumerate(tags, start=1):
+        key = tag["Key"]
+        where = f"{field}.{position}.member" + ("" if keys_only else ".key")
+        if not key:
+            fail(key, where, "must have length greater than or equal to 1")
+        if len(key) > 128:
+            fail(key, where, "must have length less than or equal to 128")
+        if not _iam_tag_text(key):
+            fail(key, where, f"must satisfy regular expression pattern: {_TAG_PATTERN}+")
+        if keys_only:
+            continue
+        value = tag.get("Value", "")
+        where = f"{field}.{position}.member.value"
+        if len(value) > 256:
+            fail(value, where, "must have length less than or equal to 256")
+        if not _iam_tag_text(value):
+            fail(value, where, f"must satisfy regular expression pattern: {_TAG_PATTERN}*")
+
+
 def _merge_tags(existing: list[dict[str, str]], new: Iterable[dict[str, str]]) -> list[dict[str, str]]:
     # IAM tag keys are unique case-insensitively; a new value replaces the old one (and its spelling).
     merged = {tag["Key"].lower(): tag for tag in existing}
@@ -330,8 +446,9 @@ def _patch_iam() -> None:
             raise iam_exc.ValidationError(
                 "The specified value for path is invalid. It must begin and end with /."
             )
-        parsed = _validate_upload(cert_body, private_key, cert_chain, errors)
         tags = list(tags or [])
+        _check_iam_tags(tags, iam_exc.ValidationError)  # request validation: before the certificate is read
+        parsed = _validate_upload(cert_body, private_key, cert_chain, errors)
         self._tag_verification(tags)
         if any(existing.cert_name == cert_name for existing in self.certificates.values()):
             raise iam_exc.EntityAlreadyExists(f"The Server Certificate with name {cert_name} already exists.")
@@ -365,7 +482,7 @@ def _patch_iam() -> None:
 
     def delete_server_certificate(self: Any, name: str) -> None:
         cert = self.get_server_certificate(name)
-        users = _certificate_users(self.account_id, cert)
+        users = _certificate_users(self.account_id, cert) if iam_delete_conflict() else []
         if users:
             raise iam_exc.DeleteConflictException(
                 f"Certificate: {cert.devstack_id} is currently in use by {users[0]}. "
@@ -374,6 +491,7 @@ def _patch_iam() -> None:
         original_delete(self, name)
 
     def tag_server_certificate(self: Any, name: str, tags: list[dict[str, str]]) -> None:
+        _check_iam_tags(tags, iam_exc.ValidationError)
         self._tag_verification(tags)
         cert = _cert_meta(self.get_server_certificate(name))
         merged = _merge_tags(cert.tags, tags)
@@ -383,8 +501,9 @@ def _patch_iam() -> None:
 
     def untag_server_certificate(self: Any, name: str, tag_keys: list[str]) -> None:
         cert = _cert_meta(self.get_server_certificate(name))
-        for key in tag_keys:
-            self._validate_tag_key(key, exception_param="tagKeys")
+        _check_iam_tags(
+            [{"Key": key} for key in tag_keys], iam_exc.ValidationError, "tagKeys", keys_only=True
+        )
         drop = {key.lower() for key in tag_keys}
         cert.tags = [tag for tag in cert.tags if tag["Key"].lower() not in drop]
 
@@ -538,7 +657,10 @@ def _patch_elbv2() -> None:
         arns = _require_certificates(self, certificates)
         sni = _sni(listener)
         new = [a for a in dict.fromkeys(arns) if a not in sni]
-        if len(sni) + len(new) + len(listener.certificates) > 25:
+        balancer = self.load_balancers.get(listener.load_balancer_arn)
+        siblings = list(balancer.listeners.values()) if balancer is not None else [listener]
+        in_use = sum(len(_sni(sibling)) for sibling in siblings)
+        if new and in_use + len(new) > CERTIFICATES_PER_LOAD_BALANCER:
             raise TooManyCertificatesError()
         sni.extend(new)
         return list(sni)
@@ -603,6 +725,76 @@ def _patch_elb() -> None:
         "set_load_balancer_listener_ssl_certificate",
         _locked(set_load_balancer_listener_ssl_certificate),
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# CloudFront: a viewer certificate must cover every alias
+# ------------------------------------------------------------------------------------------------
+
+
+def _alias_items(aliases: Any) -> list[str]:
+    """The aliases of a distribution config as moto received it (parsed XML: `Items: {CNAME: ...}`)."""
+    items = (aliases or {}).get("Items") or []
+    if isinstance(items, dict):
+        items = items.get("CNAME") or []
+    return [items] if isinstance(items, str) else [str(i) for i in items]
+
+
+def _covers(names: Iterable[str], alias: str) -> bool:
+    wanted = alias.rstrip(".").lower()
+    have = {n.rstrip(".").lower() for n in names}
+    parent = wanted.split(".", 1)[1] if "." in wanted else ""
+    return wanted in have or (bool(parent) and not wanted.startswith("*.") and f"*.{parent}" in have)
+
+
+def _patch_cloudfront() -> None:
+    from moto.cloudfront import exceptions as cf_exc
+    from moto.cloudfront.models import CloudFrontBackend
+    from moto.iam.models import iam_backends
+
+    class InvalidViewerCertificate(cf_exc.CloudFrontException):
+        def __init__(self, alias: str) -> None:
+            super().__init__(
+                "InvalidViewerCertificate",
+                "The certificate that is attached to your distribution doesn't cover the alternate domain "
+                f"name (CNAME) that you're trying to add: {alias}",
+            )
+
+    InvalidViewerCertificate.__module__ = cf_exc.__name__
+
+    def check(backend: Any, config: dict[str, Any]) -> None:
+        certificate_id = (config.get("ViewerCertificate") or {}).get("IAMCertificateId")
+        aliases = _alias_items(config.get("Aliases"))
+        if not certificate_id or not aliases:
+            return
+        for partitions in dict.values(iam_backends.get(backend.account_id) or {}):
+            for cert in partitions.certificates.values():
+                if getattr(cert, "devstack_id", None) != certificate_id:
+                    continue
+                leaf = x509.load_pem_x509_certificate(cert.cert_body.encode())
+                try:
+                    san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+                    names = san.get_values_for_type(x509.DNSName)
+                except x509.ExtensionNotFound:
+                    names = []
+                for alias in aliases:
+                    if not _covers(names, alias):
+                        raise InvalidViewerCertificate(alias)
+                return
+
+    original_create = CloudFrontBackend.create_distribution_with_tags
+    original_update = CloudFrontBackend.update_distribution
+
+    def create_distribution_with_tags(self: Any, config: dict[str, Any], tags: list[dict[str, str]]) -> Any:
+        check(self, config)
+        return original_create(self, config, tags)
+
+    def update_distribution(self: Any, dist_config: dict[str, Any], _id: str, if_match: bool) -> Any:
+        check(self, dist_config or {})
+        return original_update(self, dist_config, _id, if_match)
+
+    _patch(CloudFrontBackend, "create_distribution_with_tags", _locked(create_distribution_with_tags))
+    _patch(CloudFrontBackend, "update_distribution", _locked(update_distribution))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -704,6 +896,13 @@ def _validate_changes(zone: Any, changes: list[dict[str, Any]]) -> list[str]:
             if action == "CREATE" and key in state:
                 problems.append(f"Tried to create resource record set {shown} but it already exists")
                 continue
+            conflict = _cname_conflict(state, name, str(rtype))
+            if conflict:
+                problems.append(
+                    f"RRSet of type {rtype} with DNS name {name}. is not permitted because a conflicting "
+                    f"RRSet of type {conflict} with the same DNS name already exists in zone {zone_name}."
+                )
+                continue
             state[key] = wanted
         else:
             current = state.get(key)
@@ -724,6 +923,16 @@ def _validate_changes(zone: Any, changes: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
+def _cname_conflict(state: dict[tuple[str, str, str | None], Any], name: str, rtype: str) -> str | None:
+    """The type that forbids an `rtype` set at `name`: a CNAME stands alone (RFC 1034), at the apex too."""
+    for other_name, other_type, _identifier in state:
+        if other_name != name or other_type == rtype:
+            continue
+        if rtype == "CNAME" or other_type == "CNAME":
+            return other_type
+    return None
+
+
 def _alias_key(alias: dict[str, Any] | None) -> tuple[str, str] | None:
     if not alias:
         return None
@@ -738,6 +947,7 @@ def _apply_changes(zone: Any, changes: list[dict[str, Any]]) -> None:
     for change in changes:
         original_change = copy.deepcopy(change)
         record_set = copy.deepcopy(change["ResourceRecordSet"])
+        record_set["Name"] = record_set["Name"].lower()  # Route 53 stores letters in lower case
         if not record_set["Name"].endswith("."):
             record_set["Name"] += "."
         key = _rrset_key(record_set["Name"], record_set.get("Type"), record_set.get("SetIdentifier"))
@@ -776,6 +986,7 @@ def _patch_route53() -> None:
     errors = _route53_exceptions()
     invalid_change_batch = errors["InvalidChangeBatch"]
     original_response = Route53.change_resource_record_sets
+    original_list = Route53Backend.list_resource_record_sets
 
     def change_resource_record_sets(self: Any, zoneid: str, change_list: list[dict[str, Any]]) -> None:
         zone = self.get_hosted_zone(zoneid)
@@ -783,6 +994,14 @@ def _patch_route53() -> None:
         if problems:
             raise invalid_change_batch("[" + ", ".join(problems) + "]")
         _apply_changes(zone, change_list)
+
+    def list_resource_record_sets(
+        self: Any, zone_id: str, start_type: str, start_name: str, max_items: int
+    ) -> Any:
+        # Names compare case-insensitively (moto: as stored, upper case before lower case).
+        return original_list(
+            self, zone_id, start_type, start_name.lower() if start_name else start_name, max_items
+        )
 
     def r_change(self: Any) -> Any:
         original_response(self)  # moto's request checks and the (patched) backend call
@@ -815,8 +1034,106 @@ def _patch_route53() -> None:
         return ActionResult({"ChangeInfo": info})
 
     _patch(Route53Backend, "change_resource_record_sets", _locked(change_resource_record_sets))
+    # Locked like the change: a reader sees a batch whole or not at all, never between its DELETE and CREATE.
+    _patch(Route53Backend, "list_resource_record_sets", _locked(list_resource_record_sets))
     _patch(Route53, "change_resource_record_sets", r_change)
     _patch(Route53, "get_change", r_get_change)
+
+
+# ------------------------------------------------------------------------------------------------
+# CloudFront: a change is InProgress before it is Deployed
+# ------------------------------------------------------------------------------------------------
+
+
+def _patch_cloudfront_status() -> None:
+    from moto.cloudfront.models import CloudFrontBackend, Distribution
+
+    original_create = CloudFrontBackend.create_distribution_with_tags
+    original_update = CloudFrontBackend.update_distribution
+    original_get = CloudFrontBackend.get_distribution
+    original_list = CloudFrontBackend.list_distributions
+
+    def changed(distribution: Any) -> None:
+        distribution.devstack_status_reads = 0
+
+    def read(distribution: Any) -> None:
+        distribution.devstack_status_reads = getattr(distribution, "devstack_status_reads", 0) + 1
+
+    def status(self: Any) -> str:
+        # Reads are counted per request (a response may look at the attribute more than once): the change's
+        # own response and the first n reads after it say InProgress.
+        reads = getattr(self, "devstack_status_reads", None)
+        polls = cloudfront_deploy_polls()
+        return "InProgress" if reads is not None and polls > 0 and reads <= polls else "Deployed"
+
+    def create_distribution_with_tags(self: Any, distribution_config: Any, tags: Any) -> Any:
+        distribution, location, etag = original_create(self, distribution_config, tags)
+        changed(distribution)
+        return distribution, location, etag
+
+    def update_distribution(self: Any, dist_config: Any, _id: str, if_match: bool) -> Any:
+        distribution, location, etag = original_update(self, dist_config, _id, if_match)
+        changed(distribution)
+        return distribution, location, etag
+
+    def get_distribution(self: Any, distribution_id: str) -> Any:
+        distribution, etag = original_get(self, distribution_id)
+        read(distribution)
+        return distribution, etag
+
+    def list_distributions(self: Any, *args: Any, **kwargs: Any) -> Any:
+        for distribution in self.distributions.values():
+            read(distribution)
+        return original_list(self, *args, **kwargs)
+
+    setattr(Distribution, "status", property(status))  # noqa: B010 - replaces ManagedState's property
+    _patch(CloudFrontBackend, "create_distribution_with_tags", _locked(create_distribution_with_tags))
+    _patch(CloudFrontBackend, "update_distribution", _locked(update_distribution))
+    _patch(CloudFrontBackend, "get_distribution", _locked(get_distribution))
+    _patch(CloudFrontBackend, "list_distributions", _locked(list_distributions))
+
+
+# ------------------------------------------------------------------------------------------------
+# EC2 DescribeRegions: the regions enabled for the account, in the caller's partition
+# ------------------------------------------------------------------------------------------------
+
+
+def _patch_ec2_regions() -> None:
+    from moto.core.responses import ActionResult
+    from moto.ec2.models.availability_zones_and_regions import Region
+    from moto.ec2.responses.availability_zones_and_regions import AvailabilityZonesAndRegions
+    from moto.utilities.utils import get_partition
+
+    def opt_in_status(region: Any) -> str:
+        enabled = enabled_regions()
+        moto_status = str(region.opt_in_status)
+        if enabled is None:
+            return moto_status
+        if region.name not in enabled:
+            return "not-opted-in"
+        return "opt-in-not-required" if moto_status == "opt-in-not-required" else "opted-in"
+
+    def describe_regions(self: Any) -> Any:
+        self.error_on_dryrun()
+        names = self._get_param("RegionNames", [])
+        all_regions = str(self._get_param("AllRegions", "false")).lower() == "true"
+        filters = {name: set(values) for name, values in self._filters_from_querystring().items()}
+        partition = get_partition(self.region)
+        shown = []
+        for region in self.ec2_backend.describe_regions(names):
+            if get_partition(region.name) != partition:
+                continue
+            status = opt_in_status(region)
+            if status == "not-opted-in" and not all_regions:
+                continue
+            if "opt-in-status" in filters and status not in filters["opt-in-status"]:
+                continue
+            if "region-name" in filters and region.name not in filters["region-name"]:
+                continue
+            shown.append(Region(region.name, region.endpoint, status))  # moto's regions are shared: copy
+        return ActionResult({"Regions": shown})
+
+    _patch(AvailabilityZonesAndRegions, "describe_regions", describe_regions)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -893,3 +1210,40 @@ def _patch_secretsmanager() -> None:
     # Check-then-write must be atomic for ClientRequestToken to work as compare-and-swap.
     for name in ("create_secret", "put_secret_value", "update_secret", "delete_secret", "restore_secret"):
         _patch(SecretsManagerBackend, name, _locked(getattr(SecretsManagerBackend, name)))
+
+
+# ------------------------------------------------------------------------------------------------
+# DynamoDB
+# ------------------------------------------------------------------------------------------------
+
+
+def _patch_dynamodb() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    # Condition and write under one lock; reads too, so that none sees an UpdateItem half applied.
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "get_item"):
+        _patch(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
+
+
+# ------------------------------------------------------------------------------------------------
+# CloudFront: Lambda@Edge and CloudFront Functions associations are kept (moto stored Quantity 0)
+# ------------------------------------------------------------------------------------------------
+
+
+def _patch_cloudfront_edge_associations() -> None:
+    from moto.cloudfront.models import DefaultCacheBehaviour
+
+    original_init = DefaultCacheBehaviour.__init__
+
+    def __init__(self: Any, config: dict[str, Any]) -> None:
+        original_init(self, config)
+        for key, attribute in (
+            ("LambdaFunctionAssociations", "lambda_function_associations"),
+            ("FunctionAssociations", "function_associations"),
+        ):
+            given = config.get(key) or {}
+            if int(given.get("Quantity") or 0):
+                setattr(self, attribute, copy.deepcopy(given))
+
+    # CacheBehaviour's own __init__ calls this one through super().
+    _patch(DefaultCacheBehaviour, "__init__", __init__)

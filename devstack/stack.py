@@ -25,6 +25,7 @@ from werkzeug.serving import make_server
 
 from devstack import faults as faults_module
 from devstack import moto_fixes
+from devstack.ca_limits import DuplicateCertificateLimit
 from devstack.dns import Route53DnsServer
 from devstack.faults import AwsMiddleware, CallCounter, FaultInjector
 from devstack.pebble import Pebble
@@ -82,17 +83,22 @@ class LocalStack:
         pebble_env: dict[str, str | None] | None = None,
         certificate_validity_period: int | None = None,
         quiet: bool = True,
+        ca_limits: bool = True,
     ) -> None:
         self.region = region
         self.with_pebble = with_pebble
         self.pebble_env = pebble_env
         self.certificate_validity_period = certificate_validity_period
         self.quiet = quiet
+        self.with_ca_limits = ca_limits
         self.faults: FaultInjector = faults_module.injector
         self.calls: CallCounter = faults_module.calls
         self.moto_server: MiddlewareMotoServer | None = None
         self.dns: Route53DnsServer | None = None
         self.pebble: Pebble | None = None
+        # Let's Encrypt's duplicate-certificate limit in front of pebble (which has none): what the code
+        # under test talks to, and what tests ask how many orders and certificates a failure cost.
+        self.ca_limits: DuplicateCertificateLimit | None = None
         self.endpoint_url = ""
         self._clients: dict[tuple[str, str], Any] = {}
         self._clients_lock = threading.Lock()
@@ -116,12 +122,17 @@ class LocalStack:
                     env=self.pebble_env,
                     certificate_validity_period=self.certificate_validity_period,
                 ).start()
+                if self.with_ca_limits:
+                    self.ca_limits = DuplicateCertificateLimit.in_front_of(self.pebble).start()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
+        if self.ca_limits is not None:
+            self.ca_limits.stop()
+            self.ca_limits = None
         if self.pebble is not None:
             self.pebble.stop()
             self.pebble = None
@@ -145,6 +156,8 @@ class LocalStack:
 
     @property
     def acme_directory_url(self) -> str | None:
+        if self.ca_limits is not None:
+            return self.ca_limits.directory_url
         return self.pebble.directory_url if self.pebble else None
 
     @property
@@ -199,13 +212,14 @@ class LocalStack:
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
         if self.pebble is not None:
-            env["ACME_DIRECTORY_URL"] = self.pebble.directory_url
+            env["ACME_DIRECTORY_URL"] = str(self.acme_directory_url)
             env["REQUESTS_CA_BUNDLE"] = self.pebble.tls_ca_path
             env["ISSUER_TRUST_BUNDLE"] = self.pebble.issuer_roots_path()
         return env
 
     def reset_aws(self) -> None:
-        """Forgets all AWS state (moto reset), pending faults, call counts and moto-fix settings."""
+        """Forgets all AWS state (moto reset), pending faults, call counts, moto-fix settings and the CA's
+        certificate counts."""
         if not self.endpoint_url:
             raise RuntimeError("the stack is not started")
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST", data=b"")
@@ -214,6 +228,8 @@ class LocalStack:
         self.faults.clear()
         self.calls.reset()
         moto_fixes.reset_settings()
+        if self.ca_limits is not None:
+            self.ca_limits.reset()
 
 
 def start_dns_on_port_53() -> Route53DnsServer:

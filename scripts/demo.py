@@ -3,7 +3,8 @@
 A real ACME CA (pebble), fake AWS (moto server with fidelity fixes) and a DNS server fed from Route 53.
 One managed certificate, 12 days from expiry, is served by an ALB (default), another ALB's SNI list, an NLB,
 a Classic Load Balancer and an ALB in a second region. The scheduled scan finds it, the rotation replaces it
-everywhere, and a later scan retires the old one. Finally: the metrics and events that were emitted.
+everywhere, and a later scan retires the old one. Then: the metrics and events that were emitted, and the
+operator's command line (`certrotate status`, and `certrotate verify` shaking hands with every listener).
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def main() -> int:
         env = {
             **stack.env(),
             "ACME_ACCOUNT_SECRET_ID": "certrotate/acme-account",
+            "LEASE_TABLE_NAME": fixtures.create_lease_table(stack.client("dynamodb")),
             "ACME_EMAIL": "ops@example.com",
             "ROTATION_QUEUE_URL": queue_url,
             "LOAD_BALANCER_REGIONS": f"{stack.region},{SECOND_REGION}",
@@ -251,8 +253,37 @@ def main() -> int:
                 f"event  {event.get('detail-type'):<34} {detail.get('certificate_name')}"
                 f" -> {detail.get('new_certificate_name') or detail.get('replaced_by') or ''}"
             )
+        operator_view(stack, env)
         step(f"{GREEN}Done: {NAME} was rotated on {len(places)} listeners and retired.{RESET}")
     return 0
+
+
+def operator_view(stack: LocalStack, env: dict[str, str]) -> None:
+    """The operator's command line on the same account: `certrotate status`, then `certrotate verify`, a TLS
+    handshake with every listener under its DNS name (the devstack's TLS front serves what moto holds)."""
+    from certrotate_cli.main import run
+    from devstack import deployed
+    from devstack.tls_front import TlsFront
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    # The stack as `sam deploy` leaves it: the command line reads the functions' settings from it.
+    settings = {k: v for k, v in env.items() if not k.startswith("AWS_")}
+    deployed.deploy(
+        stack.client("cloudformation"), settings, {k: v for k, v in env.items() if k.startswith("AWS_")}
+    )
+    try:
+        with TlsFront() as front:
+            step("The operator's view: certrotate status")
+            run(["status"])
+            step("What clients get: certrotate verify (a TLS handshake with every listener, by name)")
+            rules = [arg for rule in front.connect_to() for arg in ("--connect-to", rule)]
+            code = run(["verify", *rules])
+            if code != 0:
+                raise SystemExit("a listener does not serve what IAM says")
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def fixtures_zone(route53: Any) -> str:

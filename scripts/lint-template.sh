@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks template.yaml the way a deployment would see it, offline and without AWS credentials:
-#   sam validate --lint, cfn-lint, checkov (CloudFormation framework) and a real `sam build`.
+#   sam validate --lint (which is cfn-lint), checkov (CloudFormation framework) and a real `sam build`,
+#   which installs the layer from its lock, hashes checked. `--build-only`: just the build.
 # The tools pin older boto3 than the project, so they live in their own virtual environment,
 # .venv-tools (override with CERTROTATE_TOOLS_VENV), created or updated here from requirements-tools.txt.
 # Skipped checkov checks are justified next to the resource, in its Metadata (checkov: skip: comment).
@@ -17,9 +18,16 @@ export AWS_EC2_METADATA_DISABLED=true
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
 
+build_only=false
+[[ "${1:-}" == "--build-only" ]] && build_only=true
 log="$(mktemp -t certrotate-lint.XXXXXX)"
-build_dir="$(mktemp -d -t certrotate-build.XXXXXX)"
-trap 'rm -rf "$log" "$build_dir"' EXIT
+if $build_only; then # `make build`: keep the output where sam deploy looks for it
+    build_dir="$root/.aws-sam/build"
+    trap 'rm -f "$log"' EXIT
+else
+    build_dir="$(mktemp -d -t certrotate-build.XXXXXX)"
+    trap 'rm -rf "$log" "$build_dir"' EXIT
+fi
 
 quietly() { # run a step, show its output only when it fails
     local what="$1"
@@ -44,11 +52,13 @@ if [[ ! -x "$venv/bin/sam" || ! -x "$venv/bin/cfn-lint" || ! -x "$venv/bin/check
     echo "$wanted" >"$stamp"
 fi
 
-quietly "sam validate --lint" "$venv/bin/sam" validate --lint --region us-east-1 --template-file template.yaml
-quietly "cfn-lint" "$venv/bin/cfn-lint" template.yaml
-quietly "checkov" "$venv/bin/checkov" --file template.yaml --framework cloudformation \
-    --skip-download --compact --quiet
-# Builds the layer (pip, arm64 wheels) and both functions as `sam deploy` would, into a temp dir.
+if ! $build_only; then
+    # sam validate --lint runs cfn-lint (the version in requirements-tools.txt) over the template.
+    quietly "sam validate --lint" "$venv/bin/sam" validate --lint --region us-east-1 --template-file template.yaml
+    quietly "checkov" "$venv/bin/checkov" --file template.yaml --framework cloudformation \
+        --skip-download --compact --quiet
+fi
+# Builds the layer (pip, arm64 wheels, the lock's hashes checked) and both functions as `sam deploy` would.
 quietly "sam build" "$venv/bin/sam" build --template-file template.yaml --build-dir "$build_dir" \
     --region us-east-1
 for fn in ScanFunction RotateFunction; do
@@ -57,4 +67,18 @@ done
 layer_dir="$(find "$build_dir" -maxdepth 1 -type d -name 'CertRotateLayer*' | head -n1)"
 [[ -n "$layer_dir" && -f "$layer_dir/python/certrotate/names.py" ]] \
     || { echo "FAILED: sam build produced no layer with python/certrotate/" >&2; exit 1; }
-echo "template checks passed"
+# Package data the code loads with importlib.resources (the staging roots) must be in the layer too.
+[[ -f "$layer_dir/python/certrotate/roots/letsencrypt-staging.pem" ]] \
+    || { echo "FAILED: the layer lacks certrotate/roots/letsencrypt-staging.pem" >&2; exit 1; }
+# The layer holds exactly what the lock pins: nothing more (say, an SDK through an extra), nothing else.
+normalized() { awk -F'==' '{ name = tolower($1); gsub(/[_.]/, "-", name); print name "==" $2 }' | sort; }
+locked="$(grep -oE '^[A-Za-z0-9._-]+==[^ ;]+' layers/certrotate/requirements.txt | normalized)"
+built="$(cd "$layer_dir/python" && for d in *.dist-info; do d="${d%.dist-info}"; echo "${d%-*}==${d##*-}"; done \
+    | normalized)"
+[[ "$locked" == "$built" ]] || {
+    echo "FAILED: the built layer differs from layers/certrotate/requirements.txt:" >&2
+    diff <(echo "$locked") <(echo "$built") >&2
+    exit 1
+}
+echo "ok: the layer holds the $(wc -l <<<"$locked") packages of its lock"
+$build_only && echo "built into $build_dir" || echo "template checks passed"

@@ -12,15 +12,13 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from certrotate import telemetry, wiring
-from certrotate.errors import InvalidRequest, RotationInProgress
+from certrotate.errors import InvalidRequest, PermanentFailure, RotationInProgress
 from certrotate.inbound import is_sqs_event, parse_rotate_request, parse_rotation_message
 from certrotate.names import EventType
 from certrotate.rotation import RotationRequest, RotationResult
-from certrotate.tracing import make_tracer
 
 logger = Logger()
 metrics = Metrics()
-tracer = make_tracer()
 # FIFO: a failed message holds back later ones of its group only (one group per certificate).
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 
@@ -31,9 +29,11 @@ def _deadline(context: LambdaContext) -> float:
     return time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN
 
 
-@tracer.capture_method(capture_response=False)
-def rotate(request: RotationRequest, context: LambdaContext) -> RotationResult:
-    correlation_id = str(uuid.uuid4())
+def _own_correlation_id(context: LambdaContext) -> str:
+    return getattr(context, "aws_request_id", None) or str(uuid.uuid4())
+
+
+def rotate(request: RotationRequest, context: LambdaContext, correlation_id: str) -> RotationResult:
     logger.set_correlation_id(correlation_id)
     logger.append_keys(certificate_name=request.certificate_name)
     service = wiring.rotation_service()
@@ -69,6 +69,7 @@ def rotate(request: RotationRequest, context: LambdaContext) -> RotationResult:
 
 
 def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    logger.set_correlation_id(record.message_id)  # until the message names the scan's id
     try:
         message = parse_rotation_message(record.body)
     except InvalidRequest as exc:
@@ -80,14 +81,21 @@ def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         return
     request = RotationRequest(certificate_name=message.certificate_name, force=message.force)
     try:
-        rotate(request, lambda_context)
+        # The scan's id when the scan sent it; a hand-written message is known by its SQS message id.
+        rotate(request, lambda_context, message.correlation_id or record.message_id)
     except InvalidRequest as exc:
         # The certificate was retired by an earlier delivery, or opted out since it was queued: done.
         logger.warning("nothing to rotate", extra={"reason": str(exc)})
+    except PermanentFailure as exc:
+        # No redelivery can fix it and each would order again: the failure and its hold-off are recorded
+        # (tags, RotationFailed, the failure event), so this record is done. A transient error still raises.
+        logger.warning(
+            "held after a failure no retry fixes: not redelivered",
+            extra={"reason": str(exc), "held_until": exc.held_until, "fix": exc.fix},
+        )
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if is_sqs_event(event):
@@ -101,4 +109,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = RotationRequest(
         certificate_name=parsed.certificate_name, force=parsed.force, dry_run=parsed.dry_run
     )
-    return rotate(request, context).as_dict()
+    return rotate(request, context, _own_correlation_id(context)).as_dict()

@@ -5,26 +5,29 @@ Invoked by the daily EventBridge schedule, or by hand with {"dry_run": true} to 
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from certrotate import telemetry, wiring
 from certrotate.inbound import parse_scan_request
-from certrotate.tracing import make_tracer
 
 logger = Logger()
 metrics = Metrics()
-tracer = make_tracer()
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # One id from this scan to every rotation it queues: each message carries it, and they use it in turn.
+    correlation_id = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
+    logger.set_correlation_id(correlation_id)
     request = parse_scan_request(event)  # bad input: a clear error before any AWS call
     settings = wiring.refresh()
-    result = wiring.scan_service(dry_run=request.dry_run).scan(dry_run=request.dry_run)
+    result = wiring.scan_service(dry_run=request.dry_run).scan(
+        dry_run=request.dry_run, correlation_id=correlation_id
+    )
     telemetry.emit_scan(metrics, result, namespace=settings.metrics_namespace, service=settings.service_name)
     logger.info(
         "scan finished",
@@ -32,9 +35,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "scanned": result.scanned,
             "expiring": result.expiring,
             "enqueued": result.enqueued,
+            "held": result.held,
             "pending_retirement": result.pending_retirement,
             "retired": result.retired,
             "dry_run": result.dry_run,
+            "notes": result.notes,  # e.g. why a replaced certificate is kept: where it is still served
         },
     )
     return result.as_dict()

@@ -3,7 +3,6 @@ converges, issues at most one certificate, and never breaks a listener."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -14,14 +13,12 @@ import pytest
 from certrotate.adapters.acme import AcmeAuthority
 from certrotate.adapters.elb import LoadBalancerListeners
 from certrotate.adapters.iam import IamCertificateStore
-from certrotate.adapters.secrets import SecretLeases
+from certrotate.adapters.leases import EXPIRES_ATTRIBUTE, KEY_ATTRIBUTE, DynamoDbLeases
 
 from devstack import dns as devstack_dns
 from devstack import fixtures, lambda_runner
 from devstack.pebble import Pebble
 from tests.e2e.conftest import World
-
-LEASE_PREFIX = "certrotate/lease/"
 
 
 class Crash(BaseException):
@@ -55,17 +52,21 @@ def crash_after(
 
     monkeypatch.setattr(cls, method, wrapper)
     # A dead process never releases its lease: let it stand until it expires.
-    monkeypatch.setattr(SecretLeases, "release", lambda self, lease: None)
+    monkeypatch.setattr(DynamoDbLeases, "release", lambda self, lease: None)
 
 
 def expire_leases(world: World) -> None:
-    """Time passes beyond ROTATION_LEASE_SECONDS: every lease left by a dead run has expired."""
-    for secret in world.secrets.list_secrets()["SecretList"]:
-        if secret["Name"].startswith(LEASE_PREFIX):
-            world.secrets.put_secret_value(
-                SecretId=secret["Name"],
-                SecretString=json.dumps({"owner": "dead", "expires": 0, "released": False}),
-            )
+    """Time passes beyond ROTATION_LEASE_SECONDS: every lease left by a dead run has expired. Its item stays,
+    as it would in DynamoDB until TTL gets round to it (days later, maybe): expiry alone must free it."""
+    past = int(time.time()) - 1
+    for item in world.leases():
+        world.dynamodb.update_item(
+            TableName=world.lease_table,
+            Key={KEY_ATTRIBUTE: item[KEY_ATTRIBUTE]},
+            UpdateExpression="SET #expires = :past",
+            ExpressionAttributeNames={"#expires": EXPIRES_ATTRIBUTE},
+            ExpressionAttributeValues={":past": {"N": str(past)}},
+        )
 
 
 def setup_two_listeners(world: World) -> tuple[dict[str, Any], list[Any]]:
@@ -192,7 +193,8 @@ def test_two_simultaneous_rotations_order_once(world: World) -> None:
         ("route53", "ChangeResourceRecordSets", "PriorRequestNotComplete", 3),
         ("route53", "GetChange", "Throttling", 4),
         ("iam", "UploadServerCertificate", "Throttling", 4),
-        ("secretsmanager", "PutSecretValue", "ThrottlingException", 2),
+        ("dynamodb", "PutItem", "ThrottlingException", 2),
+        ("dynamodb", "UpdateItem", "ProvisionedThroughputExceededException", 2),
     ],
 )
 def test_aws_faults_are_retried_with_backoff(
@@ -275,6 +277,7 @@ BAD_SETTINGS = [
     ({"ACME_DIRECTORY_URL": "http://plain.example/dir"}, "ACME_DIRECTORY_URL must be an https:// URL"),
     ({"ISSUER_TRUST_BUNDLE": "/missing.pem"}, "ISSUER_TRUST_BUNDLE names no readable file"),
     ({"ACME_ACCOUNT_SECRET_ID": ""}, "ACME_ACCOUNT_SECRET_ID is required"),
+    ({"LEASE_TABLE_NAME": ""}, "LEASE_TABLE_NAME is required"),
     ({"LOAD_BALANCER_REGIONS": "moon-1"}, "not an AWS region name"),
 ]
 

@@ -4,6 +4,7 @@ rotation and retirement, and structured logs with one correlation id per rotatio
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -116,6 +117,8 @@ def test_a_rotation_emits_metrics_events_and_correlated_logs(
     assert 0 < metric_values(docs, "RotationDuration")[0][1] < 120
     rotation_logs = [r for r in logs if r.get("function_name") == "RotateFunction"]
     assert rotation_logs and {r.get("correlation_id") for r in rotation_logs} == {result["correlation_id"]}
+    # Invoked directly, the rotation is known by its own Lambda request id.
+    assert {r.get("function_request_id") for r in rotation_logs} == {result["correlation_id"]}
 
     events = received_events(world, queue)
     kinds = sorted(e["detail-type"] for e in events)
@@ -144,3 +147,61 @@ def test_a_failed_rotation_emits_rotation_failed(world: World, capfd: pytest.Cap
     assert len(failed) == 1 and failed[0]["detail"]["certificate_name"] == "orphan"
     assert "hosted zone" in failed[0]["detail"]["message"]
     assert any(r.get("level") == "ERROR" and r.get("message") == "rotation failed" for r in logs)
+
+
+def test_one_correlation_id_from_the_scan_to_the_rotations_it_queued(
+    world: World, capfd: pytest.CaptureFixture[str]
+) -> None:
+    queue = subscribe_events(world)
+    old = world.seed("shop", ["shop.example.com"], days_left=5)
+    fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"])
+    capfd.readouterr()
+    grace = {"RETIREMENT_GRACE_SECONDS": "1"}  # the old certificate is left for the next scan to retire
+
+    scan = world.invoke("ScanFunction", {"dry_run": False}, **grace)
+    scan_id = scan["correlation_id"]
+    [record] = world.receive()
+    assert json.loads(record["body"])["correlation_id"] == scan_id
+    assert world.invoke("RotateFunction", {"Records": [record]}, **grace) == {"batchItemFailures": []}
+
+    _, logs = emitted(capfd.readouterr().out)
+    scan_logs = [r for r in logs if r.get("function_name") == "ScanFunction"]
+    rotation_logs = [r for r in logs if r.get("function_name") == "RotateFunction"]
+    assert scan_logs and rotation_logs
+    assert {r.get("function_request_id") for r in scan_logs} == {scan_id}, "the scan's Lambda request id"
+    assert {r.get("correlation_id") for r in scan_logs + rotation_logs} == {scan_id}
+    assert {r.get("function_request_id") for r in rotation_logs} != {scan_id}
+    events = received_events(world, queue)
+    assert sorted(e["detail-type"] for e in events) == [
+        "Certificate Rotation Started",
+        "Certificate Rotation Succeeded",
+    ]
+    assert {e["detail"]["correlation_id"] for e in events} == {scan_id}
+
+    # The next scan retires the old certificate: its event carries that scan's own id.
+    time.sleep(1.1)
+    later = world.invoke("ScanFunction", {"dry_run": False}, **grace)
+    assert later["retired"] == ["shop"] and later["correlation_id"] != scan_id
+    [retired] = received_events(world, queue)
+    assert retired["detail-type"] == "Certificate Retired"
+    assert retired["detail"]["correlation_id"] == later["correlation_id"]
+    _, logs = emitted(capfd.readouterr().out)
+    assert {r.get("correlation_id") for r in logs} == {later["correlation_id"]}
+
+
+def test_a_message_written_by_hand_is_known_by_its_sqs_message_id(
+    world: World, capfd: pytest.CaptureFixture[str]
+) -> None:
+    world.seed("shop", ["shop.example.com"], days_left=5)
+    world.sqs.send_message(
+        QueueUrl=world.queue_url,
+        MessageBody=json.dumps({"certificate_name": "shop", "force": True}),
+        MessageGroupId="shop",
+        MessageDeduplicationId="by-hand",
+    )
+    [record] = world.receive()
+    capfd.readouterr()
+    assert world.rotate_from_queue([record]) == {"batchItemFailures": []}
+    _, logs = emitted(capfd.readouterr().out)
+    rotation_logs = [r for r in logs if r.get("function_name") == "RotateFunction"]
+    assert rotation_logs and {r.get("correlation_id") for r in rotation_logs} == {record["messageId"]}

@@ -140,6 +140,26 @@ def test_dry_run_plans_and_changes_nothing(world: World) -> None:
     assert world.snapshot() == before, "not even the ACME account secret is created"
 
 
+def test_a_dry_run_with_the_templates_defaults_names_the_staging_roots(world: World) -> None:
+    # template.yaml's defaults: Let's Encrypt staging, IssuerTrustBundle empty. A dry run places no order.
+    world.seed("plan-me", ["plan.example.com"], days_left=3)
+    staging = "https://acme-staging-v02.api.letsencrypt.org/directory"
+    planned = world.invoke(
+        "RotateFunction",
+        {"certificate_name": "plan-me", "dry_run": True},
+        ACME_DIRECTORY_URL=staging,
+        ISSUER_TRUST_BUNDLE="",
+    )
+    assert "validate its chain to the built-in Let's Encrypt staging roots" in planned["steps"]
+    production = world.invoke(
+        "RotateFunction",
+        {"certificate_name": "plan-me", "dry_run": True},
+        ACME_DIRECTORY_URL="https://acme-v02.api.letsencrypt.org/directory",
+        ISSUER_TRUST_BUNDLE="",
+    )
+    assert "validate its chain to certifi's roots" in production["steps"]
+
+
 def test_replaced_is_final_even_when_forced(world: World) -> None:
     world.seed("keep", ["keep.example.com"], days_left=5)
     first = world.invoke("RotateFunction", {"certificate_name": "keep"}, RETIREMENT_GRACE_SECONDS="3600")
@@ -153,3 +173,38 @@ def test_replaced_is_final_even_when_forced(world: World) -> None:
     assert len(world.certificates()) == count
     scan = world.invoke("ScanFunction", {}, RETIREMENT_GRACE_SECONDS="3600")
     assert "keep" in scan["pending_retirement"] and "keep" not in scan["expiring"]
+
+
+def test_a_certificate_named_with_commas_rotates_repoints_and_retires(world: World) -> None:
+    # IAM names may hold ",", IAM tag values may not (the devstack refuses them as IAM does): the tags that
+    # relate the two certificates must still be written, and read back to the right names.
+    old = world.seed("www,example,com", ["www.example.com"], days_left=7)
+    listener = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"])
+
+    result = world.invoke(
+        "RotateFunction", {"certificate_name": "www,example,com"}, RETIREMENT_GRACE_SECONDS="3600"
+    )
+
+    assert result["status"] == "rotated"
+    new_name = result["new_certificate_name"]
+    assert new_name.startswith("www,example,com-cr")
+    new_arn = world.certificates()[new_name]["Arn"]
+    assert world.listener_certificates(listener.listener_arn) == (new_arn, [])
+    assert any("validated chain (to ISSUER_TRUST_BUNDLE" in step for step in result["steps"])
+
+    # A rerun and a scan read the tags back as the names they stand for.
+    again = world.invoke(
+        "RotateFunction",
+        {"certificate_name": "www,example,com", "force": True},
+        RETIREMENT_GRACE_SECONDS="3600",
+    )
+    assert (again["status"], again["new_certificate_name"]) == ("skipped", new_name)
+    during = world.invoke("ScanFunction", {}, RETIREMENT_GRACE_SECONDS="3600")
+    assert during["pending_retirement"] == ["www,example,com"] and during["expiring"] == []
+    assert world.tags("www,example,com")["certrotate:replaced-by"] == new_name.replace(",", ":")
+    assert world.tags(new_name)["certrotate:replaces"] == "www:example:com"
+
+    after = world.invoke("ScanFunction", {}, RETIREMENT_GRACE_SECONDS="0")
+    assert after["retired"] == ["www,example,com"]
+    assert set(world.certificates()) == {new_name}
+    assert world.rotate(new_name)["status"] == "skipped", "the replacement is managed and not due"

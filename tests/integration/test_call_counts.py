@@ -24,6 +24,7 @@ N_MANAGED = sum(1 for i in range(N_CERTIFICATES) if i < N_DUE or i % 4 != 3)
 # The first scan reads each managed certificate that is not due yet once, to learn its renewal time (the CA's
 # ARI window, or its lifetime) and keep it in a tag; later scans read the tag.
 N_LEARNT = N_MANAGED - N_DUE
+ENABLED_REGIONS = ("us-east-1", "eu-west-1")  # the load balancers are in the first; the second is empty
 IAM_PAGE = 100  # ListServerCertificates' default page size
 SQS_BATCH = 10  # SendMessageBatch's limit
 
@@ -33,6 +34,7 @@ def account(aws: LocalStack) -> Iterator[dict[str, Any]]:
     """N certificates (the first N_DUE managed and due, every fourth of the rest unmanaged) and L ALBs, each
     with one HTTPS listener whose default certificate is one of the first L certificates."""
     moto_fixes.set_server_certificate_quota(N_CERTIFICATES + 10)
+    moto_fixes.set_enabled_regions(ENABLED_REGIONS)
     iam, elbv2, ec2 = aws.client("iam"), aws.client("elbv2"), aws.client("ec2")
     key = fixtures.generate_key("ec256")  # one key for all: the scan never looks at keys
     arns = []
@@ -63,6 +65,7 @@ def account(aws: LocalStack) -> Iterator[dict[str, Any]]:
         "ACME_EMAIL": "ops@example.com",
         "ROTATION_QUEUE_URL": queue_url,
         "RENEW_BEFORE_DAYS": "30",
+        "LEASE_TABLE_NAME": fixtures.create_lease_table(aws.client("dynamodb")),
         "POWERTOOLS_SERVICE_NAME": "certrotate",
     }
     aws.calls.reset()
@@ -109,15 +112,19 @@ def test_the_listener_lookup_costs_one_call_per_load_balancer_and_per_secure_lis
 ) -> None:
     from certrotate import wiring
 
+    wiring.reset()
     wiring.refresh()
-    endpoints = wiring.endpoints().discover(include_cloudfront=False)
+    survey = wiring.endpoints().discover(include_cloudfront=False)
+    wiring.endpoints().discover(include_cloudfront=False)  # a warm container knows the regions
 
-    assert len(endpoints) == N_LOAD_BALANCERS
+    assert len(survey.endpoints) == N_LOAD_BALANCERS and survey.unsearched == ()
+    regions = len(ENABLED_REGIONS)
     assert aws.calls.snapshot() == {
-        ("elbv2", "DescribeLoadBalancers"): 1,  # one page (up to 400 load balancers)
-        ("elbv2", "DescribeListeners"): N_LOAD_BALANCERS,
-        ("elbv2", "DescribeListenerCertificates"): N_LOAD_BALANCERS,  # one per HTTPS/TLS listener
-        ("elb", "DescribeLoadBalancers"): 1,  # Classic: one page, no listener calls
+        ("ec2", "DescribeRegions"): 1,  # the enabled regions, cached per container for a while
+        ("elbv2", "DescribeLoadBalancers"): 2 * regions,  # one page (up to 400) per region and search
+        ("elbv2", "DescribeListeners"): 2 * N_LOAD_BALANCERS,
+        ("elbv2", "DescribeListenerCertificates"): 2 * N_LOAD_BALANCERS,  # one per HTTPS/TLS listener
+        ("elb", "DescribeLoadBalancers"): 2 * regions,  # Classic: one page, no listener calls
     }
 
 
@@ -131,16 +138,16 @@ def test_a_rotation_looks_the_listeners_up_once(aws: LocalStack, account: dict[s
     counts = aws.calls.snapshot()
     elb_calls = {key: n for key, n in counts.items() if key[0] in ("elbv2", "elb")}
     assert elb_calls == {
-        ("elbv2", "DescribeLoadBalancers"): 1,
+        ("elbv2", "DescribeLoadBalancers"): len(ENABLED_REGIONS),
         ("elbv2", "DescribeListeners"): N_LOAD_BALANCERS,
         # The lookup; then, for the one listener that serves the certificate, a fresh read right before the
         # change and the read-back after it.
         ("elbv2", "DescribeListenerCertificates"): N_LOAD_BALANCERS + 2,
         ("elbv2", "ModifyListener"): 1,
-        ("elb", "DescribeLoadBalancers"): 1,
+        ("elb", "DescribeLoadBalancers"): len(ENABLED_REGIONS),
     }
-    # DNS-01 for one name: the zones, one UPSERT and one DELETE, and GetChange until INSYNC (the local stack
-    # answers PENDING once).
+    # DNS-01 for one name: the zones, one CREATE and one DELETE (no read: the set was new, and removal swaps
+    # from what was written), and GetChange until INSYNC (the local stack answers PENDING once).
     assert {key: n for key, n in counts.items() if key[0] == "route53"} == {
         ("route53", "ListHostedZones"): 1,
         ("route53", "ChangeResourceRecordSets"): 2,

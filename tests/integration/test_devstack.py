@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from dnslib import QTYPE, RCODE, DNSRecord  # type: ignore[import-untyped,unused-ignore]
+from dnslib import QTYPE, RCODE, DNSRecord  # type: ignore[import-untyped]
 from josepy.jwk import JWKRSA
 
 from devstack import fixtures, lambda_runner
@@ -293,6 +293,17 @@ class TestFaults:
         aws.faults.clear()
         assert aws.faults.pending() == []
         route53.list_hosted_zones()
+
+    def test_a_fault_may_be_limited_to_one_region(self, aws: LocalStack) -> None:
+        aws.faults.inject(service="elbv2", region="eu-west-1", code="UnrecognizedClientException", times=2)
+        aws.client("elbv2", "us-east-1", config=NO_RETRIES).describe_load_balancers()
+        far = aws.client("elbv2", "eu-west-1", config=NO_RETRIES)
+        for _ in range(2):
+            with pytest.raises(ClientError) as exc:
+                far.describe_load_balancers()
+            assert exc.value.response["Error"]["Code"] == "UnrecognizedClientException"
+        far.describe_load_balancers()
+        assert aws.faults.count(service="elbv2") == 2
 
     def test_call_counting_per_action(self, aws: LocalStack) -> None:
         route53, iam = aws.client("route53"), aws.client("iam")

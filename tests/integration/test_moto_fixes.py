@@ -6,10 +6,14 @@ Each test states what real AWS does; devstack/moto_fixes.py makes moto do the sa
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from devstack import fixtures, moto_fixes
@@ -219,6 +223,57 @@ class TestIamServerCertificates:
         assert page["IsTruncated"] is True
         assert len(page["Tags"]) == 1
 
+    def test_tag_keys_and_values_are_checked_as_iam_checks_them(
+        self, aws: LocalStack, ec_cert: fixtures.IssuedCertificate
+    ) -> None:
+        # A certificate name may hold ",", a tag value may not: [\p{L}\p{Z}\p{N}_.:/=+\-@], 256 characters.
+        iam = aws.client("iam")
+        upload(iam, "www,example,com", ec_cert)
+        accepted = {
+            "certrotate:replaces": "www:example:com-cr0a1b2c3d",
+            "certrotate:replacement-served-since": "2026-11-26T14:00:00.123456+00:00",
+            "owner": "Équipe réseau 7 @ops",
+            "empty": "",
+            "k" * 128: "v" * 256,
+        }
+        iam.tag_server_certificate(
+            ServerCertificateName="www,example,com",
+            Tags=[{"Key": k, "Value": v} for k, v in accepted.items()],
+        )
+        listed = iam.list_server_certificate_tags(ServerCertificateName="www,example,com")["Tags"]
+        assert {t["Key"]: t["Value"] for t in listed} == accepted
+
+        refused = [
+            ({"Key": "certrotate:replaces", "Value": "www,example,com"}, "tags.2.member.value", "pattern"),
+            ({"Key": "note", "Value": "a;b"}, "tags.2.member.value", "pattern"),
+            ({"Key": "note", "Value": "line\nbreak"}, "tags.2.member.value", "pattern"),
+            ({"Key": "note", "Value": "v" * 257}, "tags.2.member.value", "256"),
+            ({"Key": "a,b", "Value": "v"}, "tags.2.member.key", "pattern"),
+            ({"Key": "tab\there", "Value": "v"}, "tags.2.member.key", "pattern"),
+            ({"Key": "k" * 129, "Value": "v"}, "tags.2.member.key", "128"),
+        ]
+        for tag, where, constraint in refused:
+            for call in (
+                lambda tags: iam.tag_server_certificate(ServerCertificateName="www,example,com", Tags=tags),
+                lambda tags: upload(iam, "refused", ec_cert, Tags=tags),
+            ):
+                with pytest.raises(ClientError) as exc:
+                    call([{"Key": "fine", "Value": "fine"}, tag])
+                assert error(exc) == ("ValidationError", 400)
+                message = exc.value.response["Error"]["Message"]
+                assert where in message and constraint in message, message
+        with pytest.raises(ClientError) as exc:
+            iam.untag_server_certificate(ServerCertificateName="www,example,com", TagKeys=["owner", "a,b"])
+        assert error(exc) == ("ValidationError", 400)
+        assert "tagKeys.2.member" in exc.value.response["Error"]["Message"]
+
+        assert "refused" not in {
+            m["ServerCertificateName"]
+            for m in iam.list_server_certificates()["ServerCertificateMetadataList"]
+        }
+        after = iam.list_server_certificate_tags(ServerCertificateName="www,example,com")["Tags"]
+        assert {t["Key"]: t["Value"] for t in after} == accepted, "a refused call changes nothing"
+
     def test_tag_calls_on_unknown_certificate_fail_with_no_such_entity(self, aws: LocalStack) -> None:
         iam = aws.client("iam")
         with pytest.raises(ClientError) as exc:
@@ -290,6 +345,19 @@ class TestDeleteConflict:
         used, _ = self._two_certs(aws)
         fixtures.create_cloudfront_distribution(aws.client("cloudfront"), used["ServerCertificateId"])
         self._assert_conflict(aws, "used")
+
+    def test_a_bound_certificate_is_deleted_when_the_check_is_off(self, aws: LocalStack) -> None:
+        # The DeleteServerCertificate reference: "If Elastic Load Balancing doesn't detect the deletion of
+        # bound certificates, it may continue to use the certificates." IAM then lets the delete through.
+        used, _ = self._two_certs(aws)
+        ref = fixtures.create_alb_https_listener(aws.client("elbv2"), aws.client("ec2"), used["Arn"])
+        moto_fixes.set_iam_delete_conflict(False)
+        aws.client("iam").delete_server_certificate(ServerCertificateName="used")
+        assert aws.client("elbv2").describe_listener_certificates(ListenerArn=ref.listener_arn)[
+            "Certificates"
+        ] == [{"CertificateArn": used["Arn"], "IsDefault": True}], "the listener still names it"
+        moto_fixes.reset_settings()
+        assert moto_fixes.iam_delete_conflict(), "DeleteConflict is the default"
 
     def test_unused_certificate_is_deleted(self, aws: LocalStack) -> None:
         _, other = self._two_certs(aws)
@@ -514,10 +582,93 @@ class TestRoute53:
         self.change(aws, zone, txt_change("DELETE", ['"old"']), txt_change("CREATE", ['"new"'], ttl=30))
         assert self.txt_sets(aws, zone) == {f"{CHALLENGE}.": (30, ['"new"'])}
 
-    def test_upsert_replaces(self, aws: LocalStack, zone: str) -> None:
-        self.change(aws, zone, txt_change("UPSERT", ['"one"']))
+    def test_upsert_replaces_the_whole_set(self, aws: LocalStack, zone: str) -> None:
+        self.change(aws, zone, txt_change("UPSERT", ['"one"', '"other"']))
         self.change(aws, zone, txt_change("UPSERT", ['"two"'], ttl=120, name=CHALLENGE.upper() + "."))
-        assert self.txt_sets(aws, zone) == {f"{CHALLENGE.upper()}.": (120, ['"two"'])}
+        assert self.txt_sets(aws, zone) == {f"{CHALLENGE}.": (120, ['"two"'])}
+
+    def test_names_are_stored_in_lower_case_and_listed_from_any_case(
+        self, aws: LocalStack, zone: str
+    ) -> None:
+        # Route 53 stores letters in lower case however they are given (DNS domain name format).
+        route53 = aws.client("route53")
+        self.change(aws, zone, txt_change("CREATE", ['"x"'], name="_ACME-Challenge.WWW.example.com"))
+        assert self.txt_sets(aws, zone) == {"_acme-challenge.www.example.com.": (60, ['"x"'])}
+        for start in ("_acme-challenge.www.example.com", "_ACME-CHALLENGE.WWW.EXAMPLE.COM."):
+            [found] = route53.list_resource_record_sets(
+                HostedZoneId=zone, StartRecordName=start, StartRecordType="TXT", MaxItems="1"
+            )["ResourceRecordSets"]
+            assert (found["Name"], found["Type"]) == ("_acme-challenge.www.example.com.", "TXT")
+
+    def test_a_swap_is_a_compare_and_swap(self, aws: LocalStack, zone: str) -> None:
+        # DELETE <set as read> + CREATE <new set>: refused if the set changed since it was read.
+        self.change(aws, zone, txt_change("CREATE", ['"theirs"'], ttl=300))
+        self.change(
+            aws,
+            zone,
+            txt_change("DELETE", ['"theirs"'], ttl=300),
+            txt_change("CREATE", ['"theirs"', '"a"'], ttl=300),
+        )
+        stale = txt_change("DELETE", ['"theirs"'], ttl=300)
+        assert "do not match" in self.invalid(
+            aws, zone, stale, txt_change("CREATE", ['"theirs"', '"b"'], ttl=300)
+        )
+        # The identical swap is valid (in order: the DELETE empties the name, the CREATE fills it again).
+        same = txt_change("DELETE", ['"a"', '"theirs"'], ttl=300)
+        self.change(aws, zone, same, txt_change("CREATE", ['"theirs"', '"a"'], ttl=300))
+        assert self.txt_sets(aws, zone) == {f"{CHALLENGE}.": (300, ['"theirs"', '"a"'])}
+
+    def test_a_reader_never_sees_a_batch_half_applied(
+        self, aws: LocalStack, zone: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from moto.route53.models import ChangeList
+
+        route53 = aws.client("route53")
+        self.change(aws, zone, txt_change("CREATE", ['"old"']))
+        halfway = threading.Event()
+        original_append = ChangeList.append
+
+        def slow_append(self: Any, item: Any) -> None:  # moto journals each change right after applying it
+            original_append(self, item)
+            if item["Action"] == "DELETE":
+                halfway.set()
+                time.sleep(0.5)
+
+        monkeypatch.setattr(ChangeList, "append", slow_append)
+        swap = threading.Thread(
+            target=self.change,
+            args=(aws, zone, txt_change("DELETE", ['"old"']), txt_change("CREATE", ['"new"'])),
+        )
+        swap.start()
+        try:
+            assert halfway.wait(10)
+            listed = route53.list_resource_record_sets(
+                HostedZoneId=zone, StartRecordName=CHALLENGE, StartRecordType="TXT", MaxItems="1"
+            )["ResourceRecordSets"]
+        finally:
+            swap.join(10)
+        assert [(s["Name"], s["ResourceRecords"]) for s in listed] == [
+            (f"{CHALLENGE}.", [{"Value": '"new"'}])
+        ]
+
+    def test_a_cname_stands_alone(self, aws: LocalStack, zone: str) -> None:
+        cname = {
+            "Action": "CREATE",
+            "ResourceRecordSet": {
+                "Name": CHALLENGE,
+                "Type": "CNAME",
+                "TTL": 300,
+                "ResourceRecords": [{"Value": "_acme-challenge.delegated.example.net"}],
+            },
+        }
+        self.change(aws, zone, cname)
+        message = self.invalid(aws, zone, txt_change("CREATE", ['"x"']))
+        assert "conflicting RRSet of type CNAME" in message
+        assert "conflicting RRSet of type CNAME" in self.invalid(aws, zone, txt_change("UPSERT", ['"x"']))
+        other = txt_change("CREATE", ['"x"'], name="_acme-challenge.www.example.com")
+        self.change(aws, zone, other)
+        cname["ResourceRecordSet"]["Name"] = "_acme-challenge.www.example.com"
+        assert "conflicting RRSet of type TXT" in self.invalid(aws, zone, cname)
 
     def test_name_outside_the_zone_fails(self, aws: LocalStack, zone: str) -> None:
         assert "not permitted" in self.invalid(aws, zone, txt_change("CREATE", ['"x"'], name="example.org"))
@@ -547,6 +698,83 @@ class TestRoute53:
         with pytest.raises(ClientError) as exc:
             aws.client("route53").get_change(Id="/change/CNOSUCHCHANGE1")
         assert error(exc) == ("NoSuchChange", 404)
+
+
+# ----------------------------------------------------------------------------------------------------
+# CloudFront: a change is live once the distribution is Deployed
+# ----------------------------------------------------------------------------------------------------
+
+
+class TestCloudFrontDeployment:
+    def _distribution(self, aws: LocalStack) -> tuple[Any, fixtures.DistributionRef]:
+        iam, cloudfront = aws.client("iam"), aws.client("cloudfront")
+        cert = fixtures.seed_certificate(
+            iam, "cdn", ["cdn.example.com"], 20, key="ec256", path="/cloudfront/"
+        )
+        return cloudfront, fixtures.create_cloudfront_distribution(cloudfront, cert["ServerCertificateId"])
+
+    def _statuses(self, cloudfront: Any, distribution_id: str) -> list[str]:
+        return [
+            cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"],
+            cloudfront.list_distributions()["DistributionList"]["Items"][0]["Status"],
+            cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"],
+        ]
+
+    def test_in_progress_after_an_update_for_the_first_reads(self, aws: LocalStack) -> None:
+        cloudfront, distribution = self._distribution(aws)
+        assert self._statuses(cloudfront, distribution.id) == ["InProgress", "Deployed", "Deployed"]
+        current = cloudfront.get_distribution_config(Id=distribution.id)
+        config = current["DistributionConfig"]
+        config["Comment"] = "changed"
+        updated = cloudfront.update_distribution(
+            Id=distribution.id, IfMatch=current["ETag"], DistributionConfig=config
+        )
+        assert updated["Distribution"]["Status"] == "InProgress", "an update is not live at once"
+        assert self._statuses(cloudfront, distribution.id) == ["InProgress", "Deployed", "Deployed"]
+
+    def test_deploy_polls_are_settable(self, aws: LocalStack) -> None:
+        moto_fixes.set_cloudfront_deploy_polls(2)
+        cloudfront, distribution = self._distribution(aws)
+        assert self._statuses(cloudfront, distribution.id) == ["InProgress", "InProgress", "Deployed"]
+        moto_fixes.set_cloudfront_deploy_polls(0)
+        assert cloudfront.get_distribution(Id=distribution.id)["Distribution"]["Status"] == "Deployed"
+        with pytest.raises(ValueError):
+            moto_fixes.set_cloudfront_deploy_polls(-1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# EC2 DescribeRegions: the regions enabled for the account
+# ----------------------------------------------------------------------------------------------------
+
+
+class TestDescribeRegions:
+    def _names(self, response: dict[str, Any]) -> list[str]:
+        return sorted(r["RegionName"] for r in response["Regions"])
+
+    def test_only_enabled_regions_of_the_partition_unless_all_are_asked_for(self, aws: LocalStack) -> None:
+        ec2 = aws.client("ec2")
+        enabled = ec2.describe_regions()["Regions"]
+        assert {r["OptInStatus"] for r in enabled} <= {"opt-in-not-required", "opted-in"}
+        names = {r["RegionName"] for r in enabled}
+        assert "us-east-1" in names and "ap-east-1" not in names, "opt-in regions are disabled by default"
+        assert not any(n.startswith(("us-gov-", "cn-")) for n in names), "other partitions are not listed"
+        every = ec2.describe_regions(AllRegions=True)["Regions"]
+        assert {r["RegionName"]: r["OptInStatus"] for r in every}["ap-east-1"] == "not-opted-in"
+        disabled = ec2.describe_regions(
+            AllRegions=True, Filters=[{"Name": "opt-in-status", "Values": ["not-opted-in"]}]
+        )
+        assert "ap-east-1" in self._names(disabled) and "us-east-1" not in self._names(disabled)
+
+    def test_enabled_regions_are_settable(self, aws: LocalStack) -> None:
+        moto_fixes.set_enabled_regions(["us-east-1", "eu-west-1", "ap-east-1"])
+        response = aws.client("ec2").describe_regions()
+        assert {r["RegionName"]: r["OptInStatus"] for r in response["Regions"]} == {
+            "us-east-1": "opt-in-not-required",
+            "eu-west-1": "opt-in-not-required",
+            "ap-east-1": "opted-in",
+        }
+        moto_fixes.reset_settings()
+        assert len(aws.client("ec2").describe_regions()["Regions"]) > 3
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -614,6 +842,112 @@ class TestSecretsManagerTokens:
 
 
 # ----------------------------------------------------------------------------------------------------
+# DynamoDB: a conditional write is atomic
+# ----------------------------------------------------------------------------------------------------
+
+
+class TestDynamoDbConditionalWrites:
+    """DynamoDB decides a condition and the write it guards as one step; moto's server answers requests in
+    threads and checks, then writes, without a lock: the devstack makes it atomic."""
+
+    WRITERS = 16
+    ROUNDS = 40
+
+    @pytest.fixture
+    def table(self, aws: LocalStack) -> Iterator[tuple[Any, str]]:
+        db = aws.client("dynamodb", config=Config(max_pool_connections=self.WRITERS * 2))
+        # moto runs in this process: switching threads every microsecond lets a race between its check and
+        # its write show within a few rounds (at the default 5 ms it hides).
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            yield db, fixtures.create_lease_table(db, "cas")
+        finally:
+            sys.setswitchinterval(interval)
+
+    def run_together(self, work: Any) -> list[Any]:
+        barrier = threading.Barrier(self.WRITERS)
+        results: list[Any] = []
+
+        def run(i: int) -> None:
+            barrier.wait()
+            results.append(work(i))
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(self.WRITERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+
+    def test_concurrent_creates_of_one_key_exactly_one_wins(self, table: tuple[Any, str]) -> None:
+        db, name = table
+        for round_ in range(self.ROUNDS):
+
+            def create(i: int, key: str = f"key-{round_}") -> str:
+                try:
+                    db.put_item(
+                        TableName=name,
+                        Item={"certificate": {"S": key}, "owner": {"S": f"writer-{i}"}},
+                        ConditionExpression="attribute_not_exists(certificate)",
+                    )
+                    return f"writer-{i}"
+                except ClientError as exc:
+                    return str(exc.response["Error"]["Code"])
+
+            results = self.run_together(create)
+            winners = [r for r in results if r.startswith("writer-")]
+            assert len(winners) == 1, results
+            assert results.count("ConditionalCheckFailedException") == self.WRITERS - 1
+            item = db.get_item(
+                TableName=name, Key={"certificate": {"S": f"key-{round_}"}}, ConsistentRead=True
+            )
+            assert item["Item"]["owner"]["S"] == winners[0]
+
+    def test_compare_and_swap_loses_no_update(self, table: tuple[Any, str]) -> None:
+        """Each writer reads the version, then swaps it for the next one; every swap that succeeded must
+        show in the final count: two writers that read the same version cannot both succeed."""
+        db, name = table
+        key = {"certificate": {"S": "counter"}}
+        db.put_item(TableName=name, Item={**key, "n": {"N": "0"}})
+
+        def swap(i: int) -> int:
+            won = 0
+            for _ in range(self.ROUNDS // 4):
+                seen = db.get_item(TableName=name, Key=key, ConsistentRead=True)["Item"]["n"]["N"]
+                try:
+                    db.update_item(
+                        TableName=name,
+                        Key=key,
+                        UpdateExpression="SET n = :next",
+                        ConditionExpression="n = :seen",
+                        ExpressionAttributeValues={":seen": {"N": seen}, ":next": {"N": str(int(seen) + 1)}},
+                    )
+                    won += 1
+                except ClientError as exc:
+                    assert exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            return won
+
+        swaps = sum(self.run_together(swap))
+        final = int(db.get_item(TableName=name, Key=key, ConsistentRead=True)["Item"]["n"]["N"])
+        assert swaps >= 1 and final == swaps
+
+    def test_the_failed_condition_returns_the_item_when_asked(self, table: tuple[Any, str]) -> None:
+        db, name = table
+        item = {"certificate": {"S": "held"}, "owner": {"S": "first"}}
+        db.put_item(TableName=name, Item=item)
+        with pytest.raises(ClientError) as exc:
+            db.put_item(
+                TableName=name,
+                Item={"certificate": {"S": "held"}, "owner": {"S": "second"}},
+                ConditionExpression="attribute_not_exists(certificate)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        assert error(exc) == ("ConditionalCheckFailedException", 400)
+        assert exc.value.response["Item"] == item  # type: ignore[typeddict-item]
+
+
+# ----------------------------------------------------------------------------------------------------
 # SQS FIFO deduplication
 # ----------------------------------------------------------------------------------------------------
 
@@ -648,3 +982,36 @@ class TestSqsFifoDeduplication:
         send("other group", "api", "www-2026-11-23")
         expected = ["other"] if scope == "queue" else ["other", "other group"]
         assert sorted(self.drain(sqs, url)) == sorted(expected)
+
+
+# ----------------------------------------------------------------------------------------------------
+# CloudFront
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_cloudfront_keeps_lambda_at_edge_associations_until_an_update_changes_them(aws: LocalStack) -> None:
+    cloudfront = aws.client("cloudfront")
+    function = fixtures.create_edge_function_version(aws.client("lambda", "us-east-1"), aws.client("iam"))
+    web_acl = fixtures.create_cloudfront_web_acl(aws.client("wafv2", "us-east-1"))
+    distribution = fixtures.create_cloudfront_distribution(
+        cloudfront, "ASCAEXAMPLE", web_acl_id=web_acl, lambda_function_arns=[function]
+    )
+
+    def config() -> tuple[dict[str, Any], str]:
+        got = cloudfront.get_distribution_config(Id=distribution.id)
+        return got["DistributionConfig"], got["ETag"]
+
+    current, etag = config()
+    associations = current["DefaultCacheBehavior"]["LambdaFunctionAssociations"]
+    assert associations == {
+        "Quantity": 1,
+        "Items": [{"LambdaFunctionARN": function, "EventType": "viewer-request", "IncludeBody": False}],
+    }
+    assert current["WebACLId"] == web_acl
+    current["Comment"] = "re-sent as it was"
+    cloudfront.update_distribution(Id=distribution.id, IfMatch=etag, DistributionConfig=current)
+    current, etag = config()
+    assert current["DefaultCacheBehavior"]["LambdaFunctionAssociations"] == associations
+    current["DefaultCacheBehavior"]["LambdaFunctionAssociations"] = {"Quantity": 0}
+    cloudfront.update_distribution(Id=distribution.id, IfMatch=etag, DistributionConfig=current)
+    assert config()[0]["DefaultCacheBehavior"]["LambdaFunctionAssociations"] == {"Quantity": 0}

@@ -68,6 +68,31 @@ def test_queue_messages_tolerate_extra_fields_but_need_a_name() -> None:
         parse_rotation_message('{"name": "a"}')
 
 
+def test_queue_messages_carry_the_scan_correlation_id() -> None:
+    body = {
+        "certificate_name": "a",
+        "reason": "expiring",
+        "correlation_id": "4c1e9a7e-0b5d-4a43-9d0c-1f2e3a4b5c6d",
+    }
+    assert parse_rotation_message(json.dumps(body)).correlation_id == body["correlation_id"]
+    assert parse_rotation_message('{"certificate_name": "a"}').correlation_id is None
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (42, "correlation_id: Input should be a valid string"),  # strict: no coercion
+        ("", "correlation_id must be 1-128 of letters, digits"),
+        ("two words", "correlation_id must be 1-128 of letters, digits"),
+        ("x" * 129, "correlation_id must be 1-128 of letters, digits"),
+    ],
+)
+def test_a_bad_correlation_id_is_a_malformed_message(value: Any, problem: str) -> None:
+    with pytest.raises(InvalidRequest, match=problem) as caught:
+        parse_rotation_message(json.dumps({"certificate_name": "a", "correlation_id": value}))
+    assert "IAM server certificate name" not in str(caught.value)
+
+
 def test_every_sample_event_is_accepted_by_its_function() -> None:
     samples = {p.name: json.loads(p.read_text()) for p in EVENTS.glob("*.json")}
     assert samples, "events/ holds the sample events"

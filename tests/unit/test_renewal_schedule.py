@@ -94,8 +94,8 @@ def schedule_tag(renew_in_days: float, ask_in_days: float = 1) -> str:
 
 
 def test_an_opened_window_makes_it_due_although_the_floor_says_not_yet() -> None:
-    due, why = planning.renewal_due(cert(80, **{RENEWAL_TAG: schedule_tag(-0.5)}), NOW, 30)
-    assert due and "renewal window" in why
+    due, why, source = planning.renewal_due(cert(80, **{RENEWAL_TAG: schedule_tag(-0.5)}), NOW, 30)
+    assert due and "renewal window" in why and source == "ARI window"
 
 
 def test_a_window_ahead_is_not_due_and_the_floor_still_is() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from certrotate import names
+from certrotate.config import TrustSource, load_settings
 from certrotate.names import MetricName
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     if suffix == "Ref" or suffix == "Condition":
         return {suffix: value}
     if suffix == "GetAtt" and isinstance(value, str):
@@ -258,18 +259,36 @@ def test_staging_directory_is_the_default_and_only_https_is_accepted(template: d
     assert not pattern.fullmatch("http://acme-v02.api.letsencrypt.org/directory")
 
 
+def test_the_default_parameters_validate_staging_certificates_against_the_staging_roots(
+    template: dict[str, Any],
+) -> None:
+    # What a first deploy with default parameters hands the functions (samconfig.toml overrides only the
+    # directory, with the same staging URL): the built-in staging roots, not certifi's bundle.
+    defaults = {name: p.get("Default") for name, p in template["Parameters"].items()}
+    assert defaults["IssuerTrustBundle"] == ""
+    overrides = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]["deploy"]["parameters"]
+    assert "IssuerTrustBundle" not in overrides["parameter_overrides"]
+    settings = load_settings(
+        {
+            "AWS_REGION": "eu-west-1",
+            "ACME_DIRECTORY_URL": defaults["AcmeDirectoryUrl"],
+            "ISSUER_TRUST_BUNDLE": defaults["IssuerTrustBundle"],
+        }
+    )
+    assert settings.issuer_trust.source is TrustSource.LETS_ENCRYPT_STAGING
+
+
 # --- environment --------------------------------------------------------------------------------------
 
 COMMON_VARIABLES = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
-    "LOG_LEVEL",
+    "POWERTOOLS_LOG_LEVEL",
     "RENEW_BEFORE_DAYS",
     "RETIREMENT_GRACE_SECONDS",
     "LOAD_BALANCER_REGIONS",
     "EVENT_BUS_NAME",
     "ROTATION_LEASE_SECONDS",
-    "LEASE_SECRET_PREFIX",
     "ACME_DIRECTORY_URL",
     "ACME_ACCOUNT_SECRET_ID",
     "ACME_EMAIL",
@@ -476,6 +495,7 @@ RESOURCE_LESS = {
     "elasticloadbalancing:describelisteners",
     "elasticloadbalancing:describelistenercertificates",
     "cloudfront:listdistributions",
+    "ec2:describeregions",
     "route53:listhostedzones",
     "route53:listhostedzonesbyname",
 }
@@ -512,6 +532,15 @@ def test_iam_writes_only_on_server_certificates(resources: dict[str, Any], funct
                 assert "servercertificate" in action or action == "iam:getaccountsummary", action
 
 
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_both_functions_may_list_the_enabled_regions(resources: dict[str, Any], function: str) -> None:
+    # Every enabled region is searched before a certificate is deleted (LOAD_BALANCER_REGIONS empty).
+    statements = _function_statements(resources, function)
+    assert any(
+        "ec2:describeregions" in _actions(s) and _as_list(s["Resource"]) == ["*"] for s in statements
+    ), function
+
+
 def test_rotate_can_do_its_job_and_scan_cannot_write_endpoints(resources: dict[str, Any]) -> None:
     rotate = {a for s in _function_statements(resources, "RotateFunction") for a in _actions(s)}
     scan = {a for s in _function_statements(resources, "ScanFunction") for a in _actions(s)}
@@ -529,6 +558,36 @@ def test_rotate_can_do_its_job_and_scan_cannot_write_endpoints(resources: dict[s
     assert _policy_templates(resources, "ScanFunction")["SQSSendMessagePolicy"] == {
         "QueueName": {"Fn::GetAtt": ["RotationQueue", "QueueName"]}
     }
+
+
+# UpdateDistribution re-sends a distribution's web ACL and Lambda@Edge associations, and CloudFront checks
+# that the caller may use them (docs/deploy.md): read the web ACL, associate each function version.
+CLOUDFRONT_ASSOCIATIONS = {
+    "wafv2:getwebacl": r"arn:\$\{AWS::Partition\}:wafv2:[^:]+:\$\{AWS::AccountId\}:global/webacl/\*",
+    "waf:getwebacl": r"arn:\$\{AWS::Partition\}:waf::\$\{AWS::AccountId\}:webacl/\*",
+    "lambda:getfunction": r"arn:\$\{AWS::Partition\}:lambda:us-east-1:\$\{AWS::AccountId\}:function:\*:\*",
+    "lambda:enablereplication*": (
+        r"arn:\$\{AWS::Partition\}:lambda:us-east-1:\$\{AWS::AccountId\}:function:\*:\*"
+    ),
+}
+
+
+def test_rotate_may_update_distributions_with_a_web_acl_or_lambda_at_edge(resources: dict[str, Any]) -> None:
+    granted: dict[str, list[str]] = {}
+    for statement in _function_statements(resources, "RotateFunction"):
+        assert statement["Effect"] == "Allow"
+        for action in _actions(statement):
+            granted.setdefault(action, []).extend(_resource_text(r) for r in _as_list(statement["Resource"]))
+    for action, pattern in CLOUDFRONT_ASSOCIATIONS.items():
+        assert granted.get(action), f"RotateFunction lacks {action}"
+        for resource in granted[action]:
+            assert re.fullmatch(pattern, resource), f"{action} on {resource}"
+    # The least that works: nothing that changes a web ACL or a function, drops an association, makes roles.
+    assert not [a for a in granted if a.startswith(("wafv2:", "waf:")) and a not in CLOUDFRONT_ASSOCIATIONS]
+    assert not [a for a in granted if a.startswith("lambda:") and a not in CLOUDFRONT_ASSOCIATIONS]
+    assert "iam:createservicelinkedrole" not in granted
+    scan = {a for s in _function_statements(resources, "ScanFunction") for a in _actions(s)}
+    assert not scan & set(CLOUDFRONT_ASSOCIATIONS), "the scan only reads distribution configurations"
 
 
 def test_route53_changes_limited_to_acme_challenge_txt(resources: dict[str, Any]) -> None:
@@ -549,10 +608,11 @@ def test_route53_changes_limited_to_acme_challenge_txt(resources: dict[str, Any]
     }
     equals = condition["ForAllValues:StringEquals"]
     assert equals["route53:ChangeResourceRecordSetsRecordTypes"] == ["TXT"]
-    assert set(equals["route53:ChangeResourceRecordSetsActions"]) == {"UPSERT", "CREATE", "DELETE"}
+    # UPSERT would replace the whole shared set: values added and removed by compare-and-swap only.
+    assert set(equals["route53:ChangeResourceRecordSetsActions"]) == {"CREATE", "DELETE"}
 
 
-def test_secrets_limited_to_the_account_key_and_leases(resources: dict[str, Any]) -> None:
+def test_secrets_limited_to_the_account_key(resources: dict[str, Any]) -> None:
     for function in FUNCTIONS:
         for statement in _function_statements(resources, function):
             if any(a.startswith("secretsmanager:") for a in _actions(statement)):
@@ -566,13 +626,67 @@ def test_secrets_limited_to_the_account_key_and_leases(resources: dict[str, Any]
                         "${AcmeEabSecretName}-??????"
                     ]
                     continue
-                assert len(texts) == 2
-                for text in texts:
-                    assert text.startswith(
-                        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${"
-                    ), text
+                assert len(texts) == 1, "the ACME account key only: leases are in DynamoDB"
+                assert texts[0].startswith(
+                    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${"
+                ), texts[0]
                 assert texts[0].endswith("}-??????")  # exactly the named secret, any suffix
-                assert texts[1].endswith("}*")  # the lease prefix
+
+
+# --- leases: a DynamoDB table that costs nothing between rotations ------------------------------------
+
+
+def test_the_lease_table_is_on_demand_with_ttl_and_no_backups(resources: dict[str, Any]) -> None:
+    from certrotate.adapters.leases import EXPIRES_ATTRIBUTE, KEY_ATTRIBUTE
+
+    tables = _of_type(resources, "AWS::DynamoDB::Table")
+    assert list(tables) == ["LeaseTable"]
+    table = tables["LeaseTable"]
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"  # nothing provisioned: no cost while idle
+    assert props["KeySchema"] == [{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}]
+    assert props["AttributeDefinitions"] == [{"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": EXPIRES_ATTRIBUTE, "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": False}
+    assert "TableName" not in props, "a generated name: two stacks in one account never share leases"
+    skipped = {s["id"]: s["comment"] for s in table["Metadata"]["checkov"]["skip"]}
+    assert set(skipped) == {"CKV_AWS_28", "CKV_AWS_119"} and all(len(c) > 40 for c in skipped.values())
+
+
+def test_only_the_rotation_writes_leases_and_only_in_its_table(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    for function in FUNCTIONS:
+        statements = [
+            s
+            for s in _function_statements(resources, function)
+            if any(a.startswith("dynamodb:") for a in _actions(s))
+        ]
+        assert not any(k.startswith("DynamoDB") for k in _policy_templates(resources, function))
+        if function != "RotateFunction":
+            assert statements == [], f"{function} has no business with leases"
+            assert "LEASE_TABLE_NAME" not in _environment(template, function)
+            continue
+        [statement] = statements
+        assert sorted(_actions(statement)) == [
+            "dynamodb:deleteitem",
+            "dynamodb:putitem",
+            "dynamodb:updateitem",
+        ]
+        assert statement["Resource"] == {"Fn::GetAtt": ["LeaseTable", "Arn"]}
+        assert "Condition" not in statement
+        assert _environment(template, function)["LEASE_TABLE_NAME"] == {"Ref": "LeaseTable"}
+    others = [
+        s
+        for s in _all_statements(template)
+        if any(a.lower().startswith("dynamodb:") for a in _as_list(s.get("Action", [])))
+    ]
+    assert len(others) == 1, "no other policy in the template touches DynamoDB"
+
+
+def test_no_lease_secrets_remain(template: dict[str, Any]) -> None:
+    text = json.dumps(template)
+    assert "LeaseSecretPrefix" not in text and "LEASE_SECRET_PREFIX" not in text and "/lease/" not in text
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -641,7 +755,12 @@ def test_sqs_event_is_a_fifo_record_for_one_certificate() -> None:
     assert record["eventSource"] == "aws:sqs"
     assert record["eventSourceARN"].endswith(".fifo")
     body = json.loads(record["body"])
-    assert body == {"certificate_name": "www-example-com", "reason": "expiring", "days_to_expiry": 12}
+    assert body == {
+        "certificate_name": "www-example-com",
+        "reason": "expiring",
+        "days_to_expiry": 12,
+        "correlation_id": "8d3b1e52-7c4f-4a8e-9f21-6b0e3c5d7a94",  # the scan's, as the scan sends it
+    }
     attributes = record["attributes"]
     assert attributes["MessageGroupId"] == body["certificate_name"]
     assert attributes["MessageDeduplicationId"]

@@ -6,14 +6,52 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from certrotate.adapters.tls_probe import ConnectTo
 from certrotate.errors import ConfigurationError
 from certrotate.names import METRICS_NAMESPACE_DEFAULT, SERVICE_NAME_DEFAULT
 
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
+LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_TABLE_ARN = re.compile(r"arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]{3,255}")
+
+
+class TrustSource(StrEnum):
+    BUNDLE = "bundle"  # ISSUER_TRUST_BUNDLE
+    LETS_ENCRYPT_STAGING = "letsencrypt-staging"  # the staging roots shipped in the layer
+    CERTIFI = "certifi"
+
+
+@dataclass(frozen=True, slots=True)
+class TrustRoots:
+    """Which roots every new certificate must chain to (validation.load_trust_roots reads them)."""
+
+    source: TrustSource
+    bundle: Path | None = None  # the file, for TrustSource.BUNDLE only
+
+    def __str__(self) -> str:
+        if self.source is TrustSource.BUNDLE:
+            return f"ISSUER_TRUST_BUNDLE {self.bundle}"
+        if self.source is TrustSource.LETS_ENCRYPT_STAGING:
+            return "the built-in Let's Encrypt staging roots"
+        return "certifi's roots"
+
+
+def choose_trust_roots(directory_url: str, bundle: Path | None) -> TrustRoots:
+    """An explicit ISSUER_TRUST_BUNDLE always wins. Without one, Let's Encrypt staging gets its own roots
+    (certifi does not carry them, so every staging certificate would fail validation after it was issued);
+    any other CA gets certifi's bundle."""
+    if bundle is not None:
+        return TrustRoots(TrustSource.BUNDLE, bundle)
+    if urlsplit(directory_url).hostname == urlsplit(LETS_ENCRYPT_STAGING).hostname:
+        return TrustRoots(TrustSource.LETS_ENCRYPT_STAGING)
+    return TrustRoots(TrustSource.CERTIFI)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,25 +62,32 @@ class Settings:
     acme_email: str | None
     acme_profile: str | None
     acme_eab_secret_id: str | None  # Secrets Manager secret with the CA's EAB key id and HMAC key
-    issuer_trust_bundle: Path | None  # None: certifi's bundle
-    renew_before_days: (
-        int | None
-    )  # the operator's floor; None: the CA's ARI window or the lifetime rule alone
+    issuer_trust_bundle: Path | None  # as set; issuer_trust says which roots are used
+    issuer_trust: TrustRoots
+    renew_before_days: int | None  # the operator's floor; None: the CA's ARI window or the lifetime rule
     rotation_queue_url: str | None
     rotation_lease_seconds: int
     retirement_grace_seconds: int
-    load_balancer_regions: tuple[str, ...]
+    load_balancer_regions: tuple[str, ...]  # empty: every region enabled for the account
     event_bus_name: str | None
-    lease_secret_prefix: str
+    lease_table_name: str | None
+    sni_swap_when_full: bool
     service_name: str
     metrics_namespace: str
+    # After repointing, a rotation checks over TLS what each endpoint serves (a report, never a gate). Off by
+    # default: a function outside the VPC cannot reach internal load balancers and would only wait.
+    check_endpoints_after_rotation: bool = False
+    endpoint_check_connect_to: tuple[str, ...] = ()  # curl-style HOST1:PORT1:HOST2:PORT2 rules
 
     def require_rotation(self) -> None:
         """What the rotate function needs beyond the common settings."""
+        missing = []
         if not self.acme_account_secret_id:
-            raise ConfigurationError(
-                "ACME_ACCOUNT_SECRET_ID is required: the secret that holds the ACME account key"
-            )
+            missing.append("ACME_ACCOUNT_SECRET_ID is required: the secret that holds the ACME account key")
+        if not self.lease_table_name:
+            missing.append("LEASE_TABLE_NAME is required: the DynamoDB table that holds the rotation leases")
+        if missing:
+            raise ConfigurationError("; ".join(missing))
 
     def require_scan(self) -> None:
         if not self.rotation_queue_url:
@@ -89,10 +134,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if bundle is not None and not bundle.is_file():
         problems.append(f"ISSUER_TRUST_BUNDLE names no readable file: {bundle_raw!r}")
 
+    # Empty: every region enabled for the account is searched (discovered at run time).
     regions_raw = env.get("LOAD_BALANCER_REGIONS", "").strip()
-    regions = tuple(dict.fromkeys(r.strip() for r in regions_raw.split(",") if r.strip())) or (
-        (region,) if region else ()
-    )
+    regions = tuple(dict.fromkeys(r.strip() for r in regions_raw.split(",") if r.strip()))
     for candidate in regions:
         if not _REGION.match(candidate):
             problems.append(f"LOAD_BALANCER_REGIONS holds {candidate!r}, which is not an AWS region name")
@@ -102,9 +146,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     grace = _int(env, "RETIREMENT_GRACE_SECONDS", 3600, 0, 90 * 86_400, problems)
 
     bus = env.get("EVENT_BUS_NAME", "default").strip() or None
-    prefix = env.get("LEASE_SECRET_PREFIX", "certrotate/lease/").strip()
-    if not re.fullmatch(r"[A-Za-z0-9/_+=.@-]{1,200}", prefix):
-        problems.append(f"LEASE_SECRET_PREFIX has characters a secret name cannot hold: {prefix!r}")
+    lease_table = env.get("LEASE_TABLE_NAME", "").strip() or None
+    # A table name, or its ARN (DynamoDB accepts either as TableName).
+    if lease_table and not (_TABLE_NAME.fullmatch(lease_table) or _TABLE_ARN.fullmatch(lease_table)):
+        problems.append(
+            f"LEASE_TABLE_NAME is not a DynamoDB table name (3-255 of letters, digits, _.-) nor its ARN: "
+            f"{lease_table!r}"
+        )
+
+    swap_raw = env.get("SNI_SWAP_WHEN_FULL", "").strip().lower()
+    if swap_raw not in ("", "true", "false"):
+        problems.append(f"SNI_SWAP_WHEN_FULL must be true or false, not {swap_raw!r}")
+
+    check_raw = env.get("CHECK_ENDPOINTS_AFTER_ROTATION", "").strip().lower()
+    if check_raw not in ("", "true", "false"):
+        problems.append(f"CHECK_ENDPOINTS_AFTER_ROTATION must be true or false, not {check_raw!r}")
+    connect_to = tuple(env.get("ENDPOINT_CHECK_CONNECT_TO", "").replace(",", " ").split())
+    for rule in connect_to:
+        try:
+            ConnectTo.parse(rule)
+        except ValueError:
+            problems.append(f"ENDPOINT_CHECK_CONNECT_TO holds {rule!r}, not HOST1:PORT1:HOST2:PORT2")
 
     if problems:
         raise ConfigurationError("invalid configuration: " + "; ".join(problems))
@@ -117,15 +179,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         acme_profile=env.get("ACME_PROFILE", "").strip() or None,
         acme_eab_secret_id=env.get("ACME_EAB_SECRET_ID", "").strip() or None,
         issuer_trust_bundle=bundle,
+        issuer_trust=choose_trust_roots(directory, bundle),
         renew_before_days=renew,
         rotation_queue_url=env.get("ROTATION_QUEUE_URL", "").strip() or None,
         rotation_lease_seconds=lease,
         retirement_grace_seconds=grace,
         load_balancer_regions=regions,
         event_bus_name=bus,
-        lease_secret_prefix=prefix,
+        lease_table_name=lease_table,
+        sni_swap_when_full=swap_raw == "true",
         service_name=env.get("POWERTOOLS_SERVICE_NAME", "").strip() or SERVICE_NAME_DEFAULT,
         metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or METRICS_NAMESPACE_DEFAULT,
+        check_endpoints_after_rotation=check_raw == "true",
+        endpoint_check_connect_to=connect_to,
     )
 
 
@@ -139,24 +205,14 @@ _RELEVANT = (
     "LOAD_BALANCER_",
     "EVENT_BUS",
     "LEASE_",
+    "SNI_",
     "POWERTOOLS_",
     "REQUESTS_CA_BUNDLE",
+    "CHECK_ENDPOINTS",
+    "ENDPOINT_CHECK",
 )
 
 
 def environment_fingerprint() -> tuple[tuple[str, str], ...]:
     """What the settings depend on: when it changes (tests, the demo), the wiring is rebuilt."""
     return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_RELEVANT)))
-
-
-def tracing_enabled() -> bool:
-    """Whether X-Ray tracing is on: in Lambda, unless POWERTOOLS_TRACE_DISABLED or SAM local say otherwise.
-
-    Powertools' Tracer imports the X-Ray SDK (~190 ms) even when disabled: it is built only when this holds.
-    """
-
-    def truthy(name: str) -> bool:
-        return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-    in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
-    return in_lambda and not truthy("POWERTOOLS_TRACE_DISABLED") and not truthy("AWS_SAM_LOCAL")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 
@@ -46,8 +47,27 @@ class QuotaExhausted(CertRotateError):
         self.quota = quota
 
 
-class NameConflict(CertRotateError):
+class PermanentFailure(CertRotateError):
+    """A failure that no retry can fix until someone changes something. The rotation records a hold-off on
+    the certificate (tags); redeliveries and scans order nothing more until it passes; `fix` tells the
+    operator what to change. Transient failures (throttling, timeouts, badNonce, 5xx, IAM lag) are not
+    PermanentFailures."""
+
+    fix: str = "see the error and fix its cause, then rotate with force=true"
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        super().__init__(message)
+        if fix is not None:
+            self.fix = fix
+        # Set by the rotation once the hold is recorded on the certificate (None: it could not be recorded).
+        self.held_until: datetime | None = None
+        self.failures: int = 0
+
+
+class NameConflict(PermanentFailure):
     """The replacement's name is taken by a certificate that does not replace this one."""
+
+    fix = "rename or delete the IAM server certificate that holds the replacement's name"
 
 
 class NoHostedZone(CertRotateError):
@@ -60,15 +80,26 @@ class IssuanceFailed(CertRotateError):
     """The CA refused or failed the order; the message says which name and why."""
 
 
+class CaRefused(IssuanceFailed, PermanentFailure):
+    """The CA refuses the names themselves (rejectedIdentifier, caa, unauthorized): no retry helps."""
+
+    fix = (
+        "check the names against the CA's policy, the domains' CAA records and the ACME account's rights "
+        "(ACME_DIRECTORY_URL, ACME_ACCOUNT_SECRET_ID)"
+    )
+
+
 class RateLimited(IssuanceFailed):
     def __init__(self, detail: str, retry_at: datetime) -> None:
         super().__init__(f"the ACME CA rate-limited the order until {retry_at.isoformat()}: {detail}")
         self.retry_at = retry_at
 
 
-class UnknownProfile(IssuanceFailed):
+class UnknownProfile(IssuanceFailed, PermanentFailure):
     """The certificate asks for an ACME profile the CA does not offer: refused before any order (permanent
     until the tag, the setting or the CA changes)."""
+
+    fix = "set the tag certrotate:profile (or ACME_PROFILE) to a profile the CA offers, or remove it"
 
     def __init__(self, profile: str, offered: list[str]) -> None:
         choices = ", ".join(sorted(offered)) if offered else "none"
@@ -76,8 +107,19 @@ class UnknownProfile(IssuanceFailed):
         self.profile = profile
 
 
-class ValidationFailed(CertRotateError):
+class ValidationFailed(PermanentFailure):
     """A new certificate failed a check before upload; nothing was uploaded."""
+
+    fix = (
+        "make ISSUER_TRUST_BUNDLE hold the root the CA issues under (and check ACME_DIRECTORY_URL, "
+        "ACME_PROFILE), then rotate with force=true"
+    )
+
+
+class UploadRefused(PermanentFailure):
+    """IAM refused the upload of a validated certificate (MalformedCertificate, InvalidInput, a tag value)."""
+
+    fix = "check the chain and key IAM received, and the certificate's name, path and tags"
 
 
 class OutOfTime(CertRotateError):
@@ -88,7 +130,49 @@ class ListenerUpdateFailed(CertRotateError):
     """A listener could not be repointed; the others were."""
 
 
+class LoadBalancerFull(ListenerUpdateFailed, PermanentFailure):
+    """An ALB/NLB holds its quota of certificates: the replacement cannot join the SNI list beside the old."""
+
+    def __init__(self, load_balancer: str, listener: str) -> None:
+        super().__init__(
+            f"load balancer {load_balancer} holds its quota of certificates (25 besides the listeners' "
+            f"defaults): no room to add the replacement to the SNI list of listener {listener} before "
+            "removing the old one",
+            fix=(
+                f"remove unused certificates from the listeners of {load_balancer}, or raise the quota "
+                "'Certificates per Application/Network Load Balancer' in Service Quotas, or deploy with "
+                "SniSwapWhenFull=true (remove then add: SNI clients get the default certificate for "
+                "seconds); then rotate with force=true"
+            ),
+        )
+        self.load_balancer = load_balancer
+
+
+class AliasesNotCovered(ListenerUpdateFailed, PermanentFailure):
+    """A CloudFront distribution has aliases the certificate does not cover: CloudFront would refuse it."""
+
+    def __init__(self, distribution_id: str, missing: Sequence[str]) -> None:
+        super().__init__(
+            f"distribution {distribution_id} has aliases the certificate does not cover: "
+            + ", ".join(missing),
+            fix=(
+                f"add {', '.join(missing)} to the certificate's names (issue a new one by hand) or remove "
+                f"them from the aliases of distribution {distribution_id}, then rotate with force=true"
+            ),
+        )
+        self.distribution_id = distribution_id
+        self.missing = tuple(missing)
+
+
+class EndpointsRefused(ListenerUpdateFailed, PermanentFailure):
+    """Every endpoint that could not be repointed refused for a reason no retry fixes."""
+
+
 class CertificateAlreadyExists(CertRotateError):
     def __init__(self, name: str) -> None:
         super().__init__(f"an IAM server certificate named {name!r} already exists")
         self.name = name
+
+
+class RegionDiscoveryFailed(CertRotateError):
+    """The regions enabled for the account could not be listed: no endpoint search would be complete."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 CERTIFICATE_NAME = r"^[\w+=,.@-]{1,128}$"
+# A scan's Lambda request id or a uuid; an operator's own id may be any such token.
+CORRELATION_ID = r"^[A-Za-z0-9._:/+=@-]{1,128}$"
 
 
 class _Strict(BaseModel):
@@ -30,3 +32,4 @@ class RotationMessageModel(BaseModel):
     certificate_name: str = Field(pattern=CERTIFICATE_NAME)
     force: bool = False
     reason: str | None = None
+    correlation_id: str | None = Field(default=None, pattern=CORRELATION_ID)

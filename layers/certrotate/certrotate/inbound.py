@@ -30,6 +30,7 @@ class RotationMessage:
     certificate_name: str
     force: bool = False
     reason: str | None = None
+    correlation_id: str | None = None  # the scan's that sent it
 
 
 def _one_line(error: ValidationError, what: str) -> str:
@@ -40,6 +41,8 @@ def _one_line(error: ValidationError, what: str) -> str:
             problems.append(f"unknown field {where!r}")
         elif item["type"] == "missing":
             problems.append(f"missing field {where!r}")
+        elif item["type"] == "string_pattern_mismatch" and where == "correlation_id":
+            problems.append(f"{where} must be 1-128 of letters, digits, ._:/+=@-")
         elif item["type"] == "string_pattern_mismatch":
             problems.append(
                 f"{where} must be an IAM server certificate name (1-128 of letters, digits, +=,.@_-)"
@@ -80,7 +83,7 @@ def parse_rotation_message(body: str) -> RotationMessage:
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"invalid rotation message: not JSON ({exc.msg})") from None
     model = _parse(data, "RotationMessageModel", "rotation message")
-    return RotationMessage(model.certificate_name, model.force, model.reason)
+    return RotationMessage(model.certificate_name, model.force, model.reason, model.correlation_id)
 
 
 def is_scheduled_event(event: Any) -> bool:

@@ -7,7 +7,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from certrotate.names import MANAGED_TAG, REPLACED_BY_TAG, REPLACES_TAG, RETRY_AFTER_TAG, SERVED_SINCE_TAG
+from certrotate.names import (
+    FAILURES_TAG,
+    HELD_REASON_TAG,
+    HELD_UNTIL_TAG,
+    MANAGED_TAG,
+    REPLACED_BY_TAG,
+    REPLACES_TAG,
+    RETRY_AFTER_TAG,
+    SERVED_SINCE_TAG,
+    name_from_tag_value,
+)
 
 
 def parse_timestamp(value: str | None) -> datetime | None:
@@ -39,11 +49,13 @@ class ServerCertificate:
 
     @property
     def replaced_by(self) -> str | None:
-        return self.tags.get(REPLACED_BY_TAG) or None
+        value = self.tags.get(REPLACED_BY_TAG)
+        return name_from_tag_value(value) if value else None
 
     @property
     def replaces(self) -> str | None:
-        return self.tags.get(REPLACES_TAG) or None
+        value = self.tags.get(REPLACES_TAG)
+        return name_from_tag_value(value) if value else None
 
     @property
     def replacement_served_since(self) -> datetime | None:
@@ -52,6 +64,21 @@ class ServerCertificate:
     @property
     def retry_after(self) -> datetime | None:
         return parse_timestamp(self.tags.get(RETRY_AFTER_TAG))
+
+    @property
+    def held_until(self) -> datetime | None:
+        """End of the hold-off after a permanent failure (None: not held, or an unreadable tag)."""
+        return parse_timestamp(self.tags.get(HELD_UNTIL_TAG))
+
+    @property
+    def held_reason(self) -> str:
+        return self.tags.get(HELD_REASON_TAG, "")
+
+    @property
+    def failures(self) -> int:
+        """Permanent failures in a row (0 when the tag is absent or unreadable)."""
+        raw = self.tags.get(FAILURES_TAG, "").strip()
+        return int(raw) if raw.isdigit() else 0
 
     @property
     def for_cloudfront(self) -> bool:
@@ -102,6 +129,10 @@ class Endpoint:
     load_balancer: str  # load balancer ARN or name; "" for CloudFront
     default_certificate: str | None
     sni_certificates: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()  # CloudFront: the distribution's alternate domain names (CNAMEs)
+    # CloudFront: a change is live everywhere only once the distribution's Status is Deployed; until then
+    # edge locations may still serve what it served before.
+    deploying: bool = False
 
     def serves(self, reference: str) -> bool:
         return reference == self.default_certificate or reference in self.sni_certificates
@@ -109,6 +140,31 @@ class Endpoint:
     @property
     def label(self) -> str:
         return f"{self.kind.value} {self.resource_id}"
+
+    @property
+    def where(self) -> str:
+        """The label with the region, for reports: `elbv2-listener arn:... (eu-west-1)`."""
+        return self.label if self.kind is EndpointKind.CLOUDFRONT else f"{self.label} ({self.region})"
+
+
+@dataclass(frozen=True, slots=True)
+class Unsearched:
+    """A place that could not be searched for endpoints (a region, or CloudFront), and why."""
+
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where} ({self.reason})"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSurvey:
+    """What a search of every region (and CloudFront) found, and where it could not look: an endpoint there
+    may serve anything, so nothing it might serve can be deleted."""
+
+    endpoints: tuple[Endpoint, ...]
+    unsearched: tuple[Unsearched, ...] = ()
 
 
 class ChangeKind(StrEnum):

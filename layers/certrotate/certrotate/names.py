@@ -5,9 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 
 MANAGED_TAG = "certrotate:managed"
-# On a replacement: the name of the certificate it replaces.
+# On a replacement: the name of the certificate it replaces (as name_tag_value writes it).
 REPLACES_TAG = "certrotate:replaces"
-# On a replaced certificate: the name of its replacement (set right after the upload).
+# On a replaced certificate: the name of its replacement, set right after the upload (as name_tag_value).
 REPLACED_BY_TAG = "certrotate:replaced-by"
 # On a replaced certificate: since when its replacement serves everywhere (ISO 8601); grace runs from here.
 SERVED_SINCE_TAG = "certrotate:replacement-served-since"
@@ -19,6 +19,27 @@ RENEWAL_TAG = "certrotate:renewal"
 # On a managed certificate, set by the operator: the ACME profile to order it with (overrides ACME_PROFILE).
 PROFILE_TAG = "certrotate:profile"
 OPERATOR_TAGS = (PROFILE_TAG,)  # copied onto each replacement
+# On a managed certificate whose rotation failed in a way no retry fixes (errors.PermanentFailure): no order
+# and no redelivery before this time (ISO 8601), why (sanitised to IAM's tag-value characters), and how many
+# such failures came in a row (the hold doubles each time). A success removes all three; so may an operator.
+HELD_UNTIL_TAG = "certrotate:held-until"
+HELD_REASON_TAG = "certrotate:held-reason"
+FAILURES_TAG = "certrotate:failures"
+HOLD_TAGS = (HELD_UNTIL_TAG, HELD_REASON_TAG, FAILURES_TAG)
+
+
+# IAM certificate names are [\w+=,.@-]; IAM tag values [\p{L}\p{Z}\p{N}_.:/=+\-@]: only "," is in one and not
+# the other, and ":" is in no certificate name. So "," is written as ":", and a value read back maps ":" to
+# ",": the plain names written before (never with "," since IAM refused those) read back unchanged.
+def name_tag_value(certificate_name: str) -> str:
+    """A certificate name as a tag value IAM accepts."""
+    return certificate_name.replace(",", ":")
+
+
+def name_from_tag_value(value: str) -> str:
+    """The certificate name a tag value written by name_tag_value (or a plain name) stands for."""
+    return value.replace(":", ",")
+
 
 METRICS_NAMESPACE_DEFAULT = "CertRotate"
 SERVICE_NAME_DEFAULT = "certrotate"
@@ -34,6 +55,7 @@ class MetricName(StrEnum):
     CERTIFICATES_MANAGED = "CertificatesManaged"
     CERTIFICATES_EXPIRING = "CertificatesExpiring"
     CERTIFICATES_ENQUEUED = "CertificatesEnqueued"
+    CERTIFICATES_HELD = "CertificatesHeld"  # held back after a permanent failure or by the CA's Retry-After
     CERTIFICATES_PENDING_RETIREMENT = "CertificatesPendingRetirement"
     CERTIFICATES_RETIRED = "CertificatesRetired"
     SERVER_CERTIFICATES = "ServerCertificates"
@@ -42,6 +64,11 @@ class MetricName(StrEnum):
     ROTATION_FAILED = "RotationFailed"
     ROTATION_DURATION = "RotationDuration"  # seconds
     LISTENERS_REPOINTED = "ListenersRepointed"
+    # After repointing (CHECK_ENDPOINTS_AFTER_ROTATION): endpoints whose handshakes served the replacement,
+    # served something else (not propagated yet, or changed by someone), or could not be reached.
+    ENDPOINTS_VERIFIED = "EndpointsVerified"
+    ENDPOINT_MISMATCHES = "EndpointMismatches"
+    ENDPOINTS_UNREACHABLE = "EndpointsUnreachable"
 
 
 class EventType(StrEnum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from certrotate.model import (
     KeyKind,
     KeySpec,
     ServerCertificate,
+    Unsearched,
 )
 from certrotate.names import RENEWAL_TAG
 
@@ -45,27 +47,41 @@ def renewal_due(
     now: datetime,
     renew_before_days: int | None,
     not_before: datetime | None = None,
-) -> tuple[bool, str]:
+) -> tuple[bool, str, str]:
     """Whether a certificate is due, and why. `RENEW_BEFORE_DAYS` is the operator's floor: within it a
     certificate is always due. Beyond it, the renewal time the scan learnt (the CA's ARI window, or the
     lifetime rule; kept in RENEWAL_TAG) decides; without one, the lifetime rule when `not_before` is known."""
     days = days_to_expiry(certificate.expiration, now)
     if renew_before_days is not None and certificate.expiration - now < timedelta(days=renew_before_days):
-        return True, f"expires in {days} days (threshold {renew_before_days})"
+        return (
+            True,
+            f"expires in {days} days (threshold {renew_before_days})",
+            f"RENEW_BEFORE_DAYS={renew_before_days}",
+        )
     schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG))
     if schedule is not None:
         at = f"{schedule.renew_at:%Y-%m-%d %H:%M}Z"
+        source = "ARI window" if schedule.source == "ari" else "lifetime rule"
         if now >= schedule.renew_at:
-            return True, f"{schedule.describe()} says renew from {at}"
-        return False, f"{schedule.describe()} says renew at {at} ({days} days to expiry)"
+            return True, f"{schedule.describe()} says renew from {at}", source
+        return False, f"{schedule.describe()} says renew at {at} ({days} days to expiry)", source
     if not_before is not None:
         renew_at = lifetime_renewal_time(not_before, certificate.expiration)
         at = f"{renew_at:%Y-%m-%d %H:%M}Z"
         if now >= renew_at:
-            return True, f"the lifetime rule says renew from {at} ({days} days to expiry)"
-        return False, f"the lifetime rule says renew at {at} ({days} days to expiry)"
-    floor = f"not within {renew_before_days}" if renew_before_days is not None else "no renewal time known"
-    return False, f"expires in {days} days, {floor}"
+            return True, f"the lifetime rule says renew from {at} ({days} days to expiry)", "lifetime rule"
+        return False, f"the lifetime rule says renew at {at} ({days} days to expiry)", "lifetime rule"
+    if renew_before_days is not None:
+        return (
+            False,
+            f"expires in {days} days, not within {renew_before_days}",
+            f"RENEW_BEFORE_DAYS={renew_before_days}",
+        )
+    return (
+        False,
+        f"expires in {days} days, no renewal time known yet (the next scan learns it)",
+        "lifetime rule",
+    )
 
 
 # --- renewal time: ARI (RFC 9773) and the lifetime rule ---------------------------------------------------
@@ -212,6 +228,46 @@ def zone_for(name: str, zones: Iterable[HostedZone], *, allow_private: bool = Fa
     return best
 
 
+# --- hold-off after a permanent failure ------------------------------------------------------------------
+
+FIRST_HOLD = timedelta(hours=24)
+LONGEST_HOLD = timedelta(days=7)  # Let's Encrypt's duplicate-certificate window
+TAG_VALUE_LIMIT = 256
+_TAG_VALUE_EXTRA = frozenset("_.:/=+-@")
+
+
+def hold_duration(failures: int) -> timedelta:
+    """24 hours after the first permanent failure in a row, doubling with each further one, at most 7 days."""
+    doublings = min(max(failures - 1, 0), 8)  # 2**8 days is past the cap already
+    return min(FIRST_HOLD * (1 << doublings), LONGEST_HOLD)
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    until: datetime
+    reason: str
+    failures: int
+
+
+def hold_after_failure(certificate: ServerCertificate, reason: str, now: datetime) -> Hold:
+    """The hold to record after a permanent failure: one failure in a row more than the certificate has."""
+    failures = certificate.failures + 1
+    return Hold(now + hold_duration(failures), tag_value(reason), failures)
+
+
+def tag_value(text: str) -> str:
+    """`text` in IAM's tag-value characters ([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*), at most 256 of them: anything
+    else becomes a space (IAM refuses the whole call otherwise; `,` is the usual culprit)."""
+    kept = "".join(c if unicodedata.category(c)[0] in "LZN" or c in _TAG_VALUE_EXTRA else " " for c in text)
+    return " ".join(kept.split())[:TAG_VALUE_LIMIT].rstrip()
+
+
+def active_hold(certificate: ServerCertificate, now: datetime) -> datetime | None:
+    """When the hold after a permanent failure ends, if it has not yet."""
+    until = certificate.held_until
+    return until if until is not None and until > now else None
+
+
 # --- rotation decision -----------------------------------------------------------------------------------
 
 
@@ -220,6 +276,7 @@ class Verdict(StrEnum):
     RESUME = "resume"  # a replacement exists: finish repointing and retirement, never order again
     NOT_DUE = "not-due"
     RATE_LIMITED = "rate-limited"
+    HELD = "held"  # a permanent failure's hold-off has not passed (force overrides it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +284,9 @@ class RotationDecision:
     verdict: Verdict
     reason: str
     replacement_name: str
+    source: str | None = (
+        None  # the renewal rule that decided (RENEW_BEFORE_DAYS=N, ARI window, lifetime rule)
+    )
 
 
 def decide_rotation(
@@ -241,6 +301,14 @@ def decide_rotation(
     """What a rotation of a managed certificate should do. `existing_replacement` is the certificate at the
     deterministic replacement name, if one exists (the caller checks it replaces this one)."""
     name = replacement_name(certificate.name, certificate.certificate_id)
+    held_until = active_hold(certificate, now)
+    if held_until is not None and not force:
+        return RotationDecision(
+            Verdict.HELD,
+            f"held until {held_until.isoformat()} after a failure no retry fixes "
+            f"({certificate.held_reason or 'no reason recorded'}); force=true overrides",
+            certificate.replaced_by or name,
+        )
     if certificate.replaced_by:
         return RotationDecision(
             Verdict.RESUME, f"already replaced by {certificate.replaced_by}", certificate.replaced_by
@@ -255,12 +323,12 @@ def decide_rotation(
             name,
         )
     days = days_to_expiry(certificate.expiration, now)
-    due, why = renewal_due(certificate, now, renew_before_days, not_before)
+    due, why, source = renewal_due(certificate, now, renew_before_days, not_before)
     if due:
-        return RotationDecision(Verdict.ISSUE, why, name)
+        return RotationDecision(Verdict.ISSUE, why, name, source)
     if force:
-        return RotationDecision(Verdict.ISSUE, f"forced ({days} days to expiry)", name)
-    return RotationDecision(Verdict.NOT_DUE, why, name)
+        return RotationDecision(Verdict.ISSUE, f"forced ({days} days to expiry)", name, "force")
+    return RotationDecision(Verdict.NOT_DUE, why, name, source)
 
 
 # --- endpoints -------------------------------------------------------------------------------------------
@@ -314,6 +382,20 @@ def others_unchanged(before: Endpoint, after: Endpoint, touched: Sequence[str]) 
     return before_rest == after_rest
 
 
+def uncovered_aliases(aliases: Iterable[str], dns_names: Iterable[str]) -> list[str]:
+    """The aliases (CloudFront alternate domain names) that no certificate name covers; a wildcard covers
+    exactly one label (`*.example.com` covers `www.example.com`, not `example.com` nor `a.b.example.com`)."""
+    names = {n.rstrip(".").lower() for n in dns_names}
+    missing = []
+    for alias in aliases:
+        wanted = alias.rstrip(".").lower()
+        parent = wanted.split(".", 1)[1] if "." in wanted else ""
+        if wanted in names or (parent and f"*.{parent}" in names and not wanted.startswith("*.")):
+            continue
+        missing.append(alias)
+    return missing
+
+
 # --- retirement ------------------------------------------------------------------------------------------
 
 
@@ -321,7 +403,8 @@ class RetirementVerdict(StrEnum):
     NOT_REPLACED = "not-replaced"
     NOT_YET_SERVED = "replacement-not-yet-served"  # the rotation has not finished repointing
     IN_GRACE = "in-grace"
-    IN_USE = "in-use"
+    IN_USE = "in-use"  # an endpoint serves it, or one may (a region could not be searched)
+    NOT_YET_DEPLOYED = "replacement-not-yet-deployed"  # a CloudFront distribution is still deploying
     DELETE = "delete"
 
 
@@ -330,32 +413,66 @@ class RetirementDecision:
     verdict: RetirementVerdict
     reason: str
     not_before: datetime | None = None
-    users: tuple[str, ...] = field(default=())
+    users: tuple[str, ...] = field(default=())  # where it is (or may be) still served
 
 
 def decide_retirement(
-    certificate: ServerCertificate, users: Sequence[Endpoint] | None, *, now: datetime, grace_seconds: int
+    certificate: ServerCertificate,
+    users: Sequence[Endpoint] | None,
+    *,
+    now: datetime,
+    grace_seconds: int,
+    unsearched: Sequence[Unsearched] = (),
+    deploying: Sequence[Endpoint] = (),
 ) -> RetirementDecision:
-    """Whether a replaced certificate may be deleted. `users` are the endpoints still serving it (None when
-    they have not been looked up yet: only time-based verdicts are possible then)."""
+    """Whether a replaced certificate may be deleted: only when nothing serves it, anywhere.
+
+    `users` are the endpoints still serving it (None when they have not been looked up yet: only time-based
+    verdicts are possible then); `unsearched` the regions (or CloudFront) that could not be searched, where
+    an endpoint may still serve it; `deploying` the CloudFront distributions serving the replacement whose
+    change is not `Deployed` yet (edge locations may still serve the old one). IAM's DeleteConflict is no
+    safeguard (ELB may not notice a deleted certificate and stop accepting traffic): this is the check.
+    """
     if not certificate.replaced_by:
         return RetirementDecision(RetirementVerdict.NOT_REPLACED, "it has not been replaced")
     served_since = certificate.replacement_served_since
     if served_since is None:
-        return RetirementDecision(
-            RetirementVerdict.NOT_YET_SERVED, f"{certificate.replaced_by} does not serve everywhere yet"
-        )
+        reason = f"{certificate.replaced_by} does not serve everywhere yet"
+        if unsearched:
+            reason += "; not searched: " + ", ".join(str(u) for u in unsearched)
+        return RetirementDecision(RetirementVerdict.NOT_YET_SERVED, reason)
     not_before = served_since + timedelta(seconds=grace_seconds)
     if now < not_before:
         return RetirementDecision(
             RetirementVerdict.IN_GRACE, f"grace period runs until {not_before.isoformat()}", not_before
         )
-    if users is None or users:
-        labels = tuple(e.label for e in users or ())
+    if users is None:
+        return RetirementDecision(RetirementVerdict.IN_USE, "its endpoints have not been looked up")
+    if users or unsearched:
+        where = tuple(e.where for e in users)
+        parts = ["still served by " + ", ".join(where)] if where else []
+        if unsearched:
+            parts.append(
+                "may still be served in "
+                + ", ".join(str(u) for u in unsearched)
+                + ", which could not be searched"
+            )
         return RetirementDecision(
-            RetirementVerdict.IN_USE, "still served by " + ", ".join(labels), users=labels
+            RetirementVerdict.IN_USE, "; ".join(parts), users=where + tuple(u.where for u in unsearched)
+        )
+    if deploying:
+        labels = ", ".join(e.where for e in deploying)
+        return RetirementDecision(
+            RetirementVerdict.NOT_YET_DEPLOYED,
+            f"{certificate.replaced_by} is not deployed yet on {labels} (InProgress): edge locations may "
+            "still serve the old one",
         )
     return RetirementDecision(RetirementVerdict.DELETE, "replaced, past its grace period and unused")
+
+
+def replacement_deploying(endpoints: Iterable[Endpoint], new_arn: str, new_id: str) -> list[Endpoint]:
+    """The endpoints serving the replacement whose change is still deploying (CloudFront `InProgress`)."""
+    return [e for e in endpoints_serving(endpoints, new_arn, new_id) if e.deploying]
 
 
 # --- scan ------------------------------------------------------------------------------------------------
@@ -364,11 +481,32 @@ def decide_retirement(
 @dataclass(frozen=True, slots=True)
 class ScanPlan:
     expiring: tuple[ServerCertificate, ...]  # managed, not replaced, within the renewal window
-    to_enqueue: tuple[ServerCertificate, ...]  # expiring ones not held back by a CA's retry-after
-    held_back: tuple[ServerCertificate, ...]  # expiring, but the CA asked us to wait
+    to_enqueue: tuple[ServerCertificate, ...]  # expiring ones neither held nor rate-limited
+    held_back: tuple[ServerCertificate, ...]  # expiring, but held (a permanent failure) or rate-limited
     pending_retirement: tuple[ServerCertificate, ...]  # replaced, not deleted yet
     stalled: tuple[ServerCertificate, ...]  # replaced, but the rotation died before it finished repointing
     unmanaged: tuple[ServerCertificate, ...]
+    held: tuple[HeldCertificate, ...] = ()  # every managed one held back now, due or not, and why
+
+
+@dataclass(frozen=True, slots=True)
+class HeldCertificate:
+    certificate: ServerCertificate
+    until: datetime
+    reason: str
+    permanent: bool  # a permanent failure's hold; False: the CA's Retry-After
+
+
+def held_now(certificate: ServerCertificate, now: datetime) -> HeldCertificate | None:
+    """Why and until when nothing may be ordered (or resumed) for a certificate, if so."""
+    hold = active_hold(certificate, now)
+    retry_after = certificate.retry_after
+    limited = retry_after if retry_after is not None and retry_after > now else None
+    if hold is not None and (limited is None or hold >= limited):
+        return HeldCertificate(certificate, hold, certificate.held_reason, True)
+    if limited is not None:
+        return HeldCertificate(certificate, limited, "the ACME CA rate-limited the order", False)
+    return None
 
 
 def plan_scan(
@@ -385,10 +523,14 @@ def plan_scan(
     pending: list[ServerCertificate] = []
     stalled: list[ServerCertificate] = []
     unmanaged: list[ServerCertificate] = []
+    held: list[HeldCertificate] = []
     for cert in certificates:
         if not cert.managed:
             unmanaged.append(cert)
             continue
+        hold = held_now(cert, now)
+        if hold is not None:
+            held.append(hold)
         if cert.replaced_by:
             pending.append(cert)
             replacement = by_name.get(cert.replaced_by)
@@ -397,14 +539,22 @@ def plan_scan(
                 cert.replacement_served_since is None
                 and replacement is not None
                 and (uploaded is None or now - uploaded > timedelta(seconds=lease_seconds))
+                and active_hold(cert, now) is None  # it failed for good: the operator fixes it first
             ):
                 stalled.append(cert)
             continue
         if not is_due(cert, now, renew_before_days):
             continue
+        # Held ones are still expiring (the contract's `expiring`, and CertificatesExpiring, stay honest);
+        # they are just not sent to the queue until the hold passes.
         expiring.append(cert)
-        retry_after = cert.retry_after
-        (held_back if retry_after is not None and retry_after > now else to_enqueue).append(cert)
+        (held_back if hold is not None else to_enqueue).append(cert)
     return ScanPlan(
-        tuple(expiring), tuple(to_enqueue), tuple(held_back), tuple(pending), tuple(stalled), tuple(unmanaged)
+        tuple(expiring),
+        tuple(to_enqueue),
+        tuple(held_back),
+        tuple(pending),
+        tuple(stalled),
+        tuple(unmanaged),
+        tuple(held),
     )

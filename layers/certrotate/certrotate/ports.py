@@ -11,6 +11,7 @@ from certrotate.model import (
     DnsRecord,
     Endpoint,
     EndpointChange,
+    EndpointSurvey,
     HostedZone,
     IssuedCertificate,
     KeySpec,
@@ -51,7 +52,8 @@ class CertificateStore(Protocol):
 class Endpoints(Protocol):
     """Every place that can serve a certificate: load balancer listeners in each region, CloudFront."""
 
-    def discover(self, *, include_cloudfront: bool) -> list[Endpoint]: ...
+    # every endpoint found, and the regions (or CloudFront) that could not be searched
+    def discover(self, *, include_cloudfront: bool) -> EndpointSurvey: ...
     def read(self, endpoint: Endpoint) -> Endpoint | None: ...  # its state now (None: it is gone)
     def apply(self, change: EndpointChange, *, deadline: float) -> Endpoint | None: ...
 

@@ -14,22 +14,38 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Literal
 
 from certrotate import planning
+from certrotate.config import TrustRoots
 from certrotate.errors import (
+    AliasesNotCovered,
     CertificateAlreadyExists,
+    EndpointsRefused,
     ListenerUpdateFailed,
+    LoadBalancerFull,
     NameConflict,
     OutOfTime,
+    PermanentFailure,
     QuotaExhausted,
     RateLimited,
     UnknownCertificate,
     UnmanagedCertificate,
 )
-from certrotate.model import CertificateFacts, ChangeKind, Endpoint, ServerCertificate
+from certrotate.model import (
+    CertificateFacts,
+    ChangeKind,
+    Endpoint,
+    EndpointChange,
+    EndpointKind,
+    ServerCertificate,
+    Unsearched,
+)
 from certrotate.names import (
+    FAILURES_TAG,
+    HELD_REASON_TAG,
+    HELD_UNTIL_TAG,
+    HOLD_TAGS,
     MANAGED_TAG,
     OPERATOR_TAGS,
     PROFILE_TAG,
@@ -38,6 +54,7 @@ from certrotate.names import (
     RETRY_AFTER_TAG,
     SERVED_SINCE_TAG,
     EventType,
+    name_tag_value,
 )
 from certrotate.ports import (
     CertificateAuthority,
@@ -75,8 +92,10 @@ class RotationResult:
     dns_names: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)  # what was done, or with dry_run what would be done
     endpoints_changed: list[str] = field(default_factory=list)
+    not_searched: list[str] = field(default_factory=list)  # regions (or CloudFront) that refused the search
     retired: bool = False
     retirement: str | None = None
+    held_until: str | None = None  # set when a permanent failure's hold-off (or the CA's) kept it back
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -88,8 +107,10 @@ class RotationResult:
             "dns_names": self.dns_names,
             "steps": self.steps,
             "endpoints_changed": self.endpoints_changed,
+            "not_searched": self.not_searched,
             "old_certificate_retired": self.retired,
             "retirement": self.retirement,
+            "held_until": self.held_until,
         }
 
 
@@ -98,7 +119,10 @@ class RotationSettings:
     renew_before_days: int | None
     lease_seconds: int
     grace_seconds: int
-    trust_bundle: Path | None  # None: certifi's roots
+    trust_roots: TrustRoots  # config.choose_trust_roots: the bundle, Let's Encrypt staging's or certifi's
+    # A full ALB/NLB (TooManyCertificates): remove the old SNI certificate, then add the new one. For the
+    # seconds between the two calls, SNI clients asking for those names get the listener's default.
+    sni_swap_when_full: bool = False
 
 
 class RotationService:
@@ -113,6 +137,7 @@ class RotationService:
         events: EventPublisher,
         clock: Clock,
         settings: RotationSettings,
+        after_repoint: Callable[[ServerCertificate, RotationResult, float], None] | None = None,
     ) -> None:
         self._store = store
         self._endpoints = endpoints
@@ -122,6 +147,7 @@ class RotationService:
         self._events = events
         self._clock = clock
         self._settings = settings
+        self._after_repoint = after_repoint  # a report on the endpoints (never raises, never a gate)
 
     # -- entry point -----------------------------------------------------------------------------------
 
@@ -136,7 +162,22 @@ class RotationService:
         old = stored.metadata
         if not old.managed:
             raise UnmanagedCertificate(old.name, MANAGED_TAG)
-        facts = facts_of(stored.body_pem)
+        try:
+            return self._rotate(request, old, stored.body_pem, deadline, correlation_id)
+        except PermanentFailure as failure:
+            # No retry can fix it: hold redeliveries and scans off so that they order nothing more.
+            self._record_hold(old, failure)
+            raise
+
+    def _rotate(
+        self,
+        request: RotationRequest,
+        old: ServerCertificate,
+        body_pem: str,
+        deadline: float,
+        correlation_id: str,
+    ) -> RotationResult:
+        facts = facts_of(body_pem)
         existing = self._existing_replacement(old)
         now = self._clock.now()
         decision = planning.decide_rotation(
@@ -156,7 +197,12 @@ class RotationService:
             dns_names=list(facts.dns_names),
         )
         verdict = decision.verdict
-        if verdict in (planning.Verdict.NOT_DUE, planning.Verdict.RATE_LIMITED):
+        if verdict in (planning.Verdict.HELD, planning.Verdict.RATE_LIMITED):
+            hold = planning.held_now(old, now)
+            result.held_until = hold.until.isoformat() if hold else None
+            if old.replaced_by:
+                result.new_certificate_name = old.replaced_by
+        if verdict in (planning.Verdict.NOT_DUE, planning.Verdict.RATE_LIMITED, planning.Verdict.HELD):
             return result
         if verdict is planning.Verdict.RESUME:
             result.new_certificate_name = decision.replacement_name
@@ -222,13 +268,21 @@ class RotationService:
             replacement_meta = found.metadata
 
         if old.replaced_by != replacement_meta.name:
-            self._store.tag(old.name, {REPLACED_BY_TAG: replacement_meta.name})
-            old = replace(old, tags={**old.tags, REPLACED_BY_TAG: replacement_meta.name})
+            replaced_by = {REPLACED_BY_TAG: name_tag_value(replacement_meta.name)}
+            self._store.tag(old.name, replaced_by)
+            old = replace(old, tags={**old.tags, **replaced_by})
             result.steps.append(f"marked {old.name} as replaced by {replacement_meta.name}")
 
-        old = self._repoint(old, replacement_meta, result, deadline)
+        old, unsearched = self._repoint(old, replacement_meta, dns_names, result, deadline)
+        if self._after_repoint is not None:
+            self._after_repoint(replacement_meta, result, deadline)
+        if any(key in old.tags for key in HOLD_TAGS):
+            # A success ends the run of failures: the next permanent one starts again at 24 hours.
+            self._store.untag(old.name, list(HOLD_TAGS))
+            old = replace(old, tags={k: v for k, v in old.tags.items() if k not in HOLD_TAGS})
+            result.steps.append(f"cleared the hold-off tags of {old.name}")
         lease.renew()
-        self._retire(old, result, users=[])
+        self._retire(old, replacement_meta, result, unsearched)
         if result.status == "rotated":
             detail = self._detail(old, dns_names, result, replacement_meta)
             self._events.publish(EventType.ROTATION_SUCCEEDED, detail)
@@ -263,11 +317,12 @@ class RotationService:
             issued,
             required_names=dns_names,
             expected_key=key,
-            trust_roots=load_trust_roots(self._settings.trust_bundle),
+            trust_roots=load_trust_roots(self._settings.trust_roots),
+            trust_name=str(self._settings.trust_roots),
             now=self._clock.now(),
         )
-        result.steps.append("validated chain, key, names and validity")
-        tags = {MANAGED_TAG: "true", REPLACES_TAG: old.name}
+        result.steps.append(f"validated chain (to {self._settings.trust_roots}), key, names and validity")
+        tags = {MANAGED_TAG: "true", REPLACES_TAG: name_tag_value(old.name)}
         # The operator's choices stay with the certificate across rotations.
         tags.update({key: old.tags[key] for key in OPERATOR_TAGS if old.tags.get(key)})
         try:
@@ -291,18 +346,27 @@ class RotationService:
         return uploaded
 
     def _repoint(
-        self, old: ServerCertificate, new: ServerCertificate, result: RotationResult, deadline: float
-    ) -> ServerCertificate:
-        endpoints = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
-        serving = planning.endpoints_serving(endpoints, old.arn, old.certificate_id)
+        self,
+        old: ServerCertificate,
+        new: ServerCertificate,
+        dns_names: Sequence[str],
+        result: RotationResult,
+        deadline: float,
+    ) -> tuple[ServerCertificate, tuple[Unsearched, ...]]:
+        """Repoint every endpoint found; return the old certificate (tagged served-since once the
+        replacement serves everywhere) and where the search could not look."""
+        survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
+        serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
         failures: list[str] = []
+        errors: list[Exception] = []
         for listed in serving:
             try:
-                kinds = self._change_endpoint(listed, old, new, deadline)
+                kinds = self._change_endpoint(listed, old, new, dns_names, deadline)
             except OutOfTime:
                 raise
             except Exception as exc:  # one broken listener must not stop the others from being repointed
                 failures.append(f"{listed.label}: {exc}")
+                errors.append(exc)
                 continue
             if kinds:
                 result.endpoints_changed.append(listed.label)
@@ -310,17 +374,35 @@ class RotationService:
             else:
                 result.steps.append(f"{listed.label} no longer serves {old.name}: left as it is")
         if failures:
-            raise ListenerUpdateFailed(
-                f"{len(failures)} endpoint(s) still serve {old.name}: " + "; ".join(failures)
+            unseen = "".join(f"; not searched: {u}" for u in survey.unsearched)
+            message = f"{len(failures)} endpoint(s) still serve {old.name}: " + "; ".join(failures) + unseen
+            permanent = [e for e in errors if isinstance(e, PermanentFailure)]
+            if len(permanent) == len(errors) == 1 and not survey.unsearched:  # it names what to do already
+                raise permanent[0]
+            if len(permanent) == len(errors):  # a retry would only meet the same refusals again
+                raise EndpointsRefused(message, fix="; ".join(dict.fromkeys(e.fix for e in permanent)))
+            raise ListenerUpdateFailed(message)
+        if survey.unsearched:
+            # Where we cannot look, the old certificate may still serve: it does not serve "everywhere" yet.
+            # No served-since tag, so the scan resumes this rotation until every region answers.
+            result.not_searched = [str(u) for u in survey.unsearched]
+            result.steps.append(
+                f"not searched: {', '.join(result.not_searched)}: {old.name} may still be served there"
             )
+            return old, survey.unsearched
         if old.replacement_served_since is None:
             served = self._clock.now().isoformat()
             self._store.tag(old.name, {SERVED_SINCE_TAG: served})
             old = replace(old, tags={**old.tags, SERVED_SINCE_TAG: served})
-        return old
+        return old, ()
 
     def _change_endpoint(
-        self, listed: Endpoint, old: ServerCertificate, new: ServerCertificate, deadline: float
+        self,
+        listed: Endpoint,
+        old: ServerCertificate,
+        new: ServerCertificate,
+        dns_names: Sequence[str],
+        deadline: float,
     ) -> list[str]:
         """Repoint one endpoint from its state right now (someone may have changed it since it was listed);
         return the kinds of change made."""
@@ -328,15 +410,30 @@ class RotationService:
         endpoint = self._endpoints.read(listed)
         if endpoint is None:
             return []  # deleted meanwhile: it serves nothing any more
+        if endpoint.kind is EndpointKind.CLOUDFRONT:
+            # CloudFront refuses a certificate that misses an alias (InvalidViewerCertificate, as it answers
+            # while IAM lags): tell the two apart before the call, and retry only the lag.
+            missing = planning.uncovered_aliases(endpoint.aliases, dns_names)
+            if missing:
+                raise AliasesNotCovered(endpoint.resource_id, missing)
         changes = planning.plan_endpoint_changes(
             [endpoint], old_arn=old.arn, old_id=old.certificate_id, new_arn=new.arn, new_id=new.certificate_id
         )
         touched = {c.certificate for c in changes}
         if any(c.kind is ChangeKind.SET_DEFAULT for c in changes) and endpoint.default_certificate:
             touched.add(endpoint.default_certificate)  # the old default, which the swap replaces
+        done: list[str] = []
         for change in changes:
+            if change.kind.value in done:
+                continue  # the swap below made it already
             self._require_time(deadline, TIME_TO_CHANGE_ENDPOINT, f"change {endpoint.label}")
-            after = self._endpoints.apply(change, deadline=deadline)
+            try:
+                after = self._endpoints.apply(change, deadline=deadline)
+            except LoadBalancerFull:
+                if not (self._settings.sni_swap_when_full and change.kind is ChangeKind.ADD_SNI):
+                    raise
+                after = self._swap_when_full(endpoint, change, old, deadline)
+                done.append(ChangeKind.REMOVE_SNI.value)
             if after is None:
                 return []
             if not planning.change_applied(change, after):
@@ -344,12 +441,51 @@ class RotationService:
             # Read back: every certificate the rotation did not touch is still there.
             if not planning.others_unchanged(endpoint, after, sorted(touched)):
                 raise ListenerUpdateFailed(f"{change.kind.value} changed other certificates on the endpoint")
-        return [c.kind.value for c in changes]
+            done.append(change.kind.value)
+        return done
 
-    def _retire(self, old: ServerCertificate, result: RotationResult, users: list[Endpoint] | None) -> None:
-        decision = planning.decide_retirement(
-            old, users, now=self._clock.now(), grace_seconds=self._settings.grace_seconds
-        )
+    def _swap_when_full(
+        self, endpoint: Endpoint, add: EndpointChange, old: ServerCertificate, deadline: float
+    ) -> Endpoint | None:
+        """The SNI list is full (opted in with SNI_SWAP_WHEN_FULL): remove the old certificate, then add the
+        new one. Between the two calls SNI clients for these names get the listener's default certificate."""
+        old_ref = planning.reference_for(endpoint, old.arn, old.certificate_id)
+        remove = EndpointChange(endpoint, ChangeKind.REMOVE_SNI, old_ref)
+        after = self._endpoints.apply(remove, deadline=deadline)
+        if after is None:
+            return None
+        if not planning.change_applied(remove, after):
+            raise ListenerUpdateFailed(f"{remove.kind.value} of {remove.certificate} did not take effect")
+        try:
+            return self._endpoints.apply(add, deadline=deadline)
+        except Exception:
+            # Put the old one back rather than leave the names to the default certificate.
+            self._endpoints.apply(EndpointChange(endpoint, ChangeKind.ADD_SNI, old_ref), deadline=deadline)
+            raise
+
+    def _retire(
+        self,
+        old: ServerCertificate,
+        new: ServerCertificate,
+        result: RotationResult,
+        unsearched: Sequence[Unsearched],
+    ) -> None:
+        """Delete the old certificate only when nothing serves it anywhere, checked right before the delete:
+        every region searched, no listener or distribution on it, CloudFront's change deployed."""
+        now = self._clock.now()
+        grace = self._settings.grace_seconds
+        decision = planning.decide_retirement(old, [], now=now, grace_seconds=grace, unsearched=unsearched)
+        if decision.verdict is planning.RetirementVerdict.DELETE:
+            survey = self._endpoints.discover(include_cloudfront=True)
+            decision = planning.decide_retirement(
+                old,
+                planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id),
+                now=now,
+                grace_seconds=grace,
+                unsearched=survey.unsearched,
+                deploying=planning.replacement_deploying(survey.endpoints, new.arn, new.certificate_id),
+            )
+            result.not_searched = [str(u) for u in survey.unsearched]
         result.retirement = f"{decision.verdict.value}: {decision.reason}"
         if decision.verdict is not planning.RetirementVerdict.DELETE:
             return
@@ -365,6 +501,7 @@ class RotationService:
                 },
             )
         else:
+            # Our own search found nothing serving it, yet IAM knows a user: it stays (never forced).
             result.retirement = "in-use: IAM reports the certificate is still in use (DeleteConflict)"
 
     # -- helpers ---------------------------------------------------------------------------------------
@@ -394,6 +531,7 @@ class RotationService:
             used, quota = self._store.room()
             result.steps.append(f"check room: {used} of {quota} server certificates used")
             result.steps.append(f"order a certificate for {', '.join(dns_names)} (DNS-01 in Route 53)")
+            result.steps.append(f"validate its chain to {self._settings.trust_roots}")
             result.steps.append(f"upload it as {decision.replacement_name} (path {old.path})")
             new_arn, new_id = "<replacement>", "<replacement>"
         else:
@@ -401,14 +539,18 @@ class RotationService:
             found = self._store.get(decision.replacement_name)
             new_arn = found.metadata.arn if found else "<replacement>"
             new_id = found.metadata.certificate_id if found else "<replacement>"
-        endpoints = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
-        serving = planning.endpoints_serving(endpoints, old.arn, old.certificate_id)
+        survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
+        serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
         for change in planning.plan_endpoint_changes(
             serving, old_arn=old.arn, old_id=old.certificate_id, new_arn=new_arn, new_id=new_id
         ):
             result.steps.append(f"{change.kind.value} on {change.endpoint.label}")
+        if survey.unsearched:
+            result.not_searched = [str(u) for u in survey.unsearched]
+            result.steps.append(f"not searched: {', '.join(result.not_searched)}")
         result.steps.append(
-            f"retire {old.name} once nothing serves it and {self._settings.grace_seconds} s have passed"
+            f"retire {old.name} once nothing serves it in any region or on CloudFront and "
+            f"{self._settings.grace_seconds} s have passed"
         )
         return result
 
@@ -434,6 +576,7 @@ class RotationService:
             "expiration": old.expiration.isoformat(),
             "new_expiration": new.expiration.isoformat() if new else None,
             "endpoints_changed": list(result.endpoints_changed),
+            "not_searched": list(result.not_searched),
             "retirement": result.retirement,
             "correlation_id": result.correlation_id,
         }
@@ -441,12 +584,39 @@ class RotationService:
     def failure_detail(
         self, certificate_name: str, error: BaseException, correlation_id: str
     ) -> dict[str, Any]:
-        return {
+        """A failure event's detail: what failed, whether a retry can fix it, and if not, the hold-off and
+        what the operator must change."""
+        detail: dict[str, Any] = {
             "certificate_name": certificate_name,
             "error": type(error).__name__,
             "message": str(error),
+            "permanent": isinstance(error, PermanentFailure),
             "correlation_id": correlation_id,
         }
+        if isinstance(error, PermanentFailure):
+            held_until = error.held_until
+            detail["held_until"] = held_until.isoformat() if held_until else None
+            detail["failures"] = error.failures
+            detail["fix"] = error.fix
+        return detail
+
+    def _record_hold(self, old: ServerCertificate, failure: PermanentFailure) -> None:
+        """Tag the certificate with the hold-off; never let the tagging hide the failure itself."""
+        hold = planning.hold_after_failure(old, f"{type(failure).__name__}: {failure}", self._clock.now())
+        try:
+            self._store.tag(
+                old.name,
+                {
+                    HELD_UNTIL_TAG: hold.until.isoformat(),
+                    HELD_REASON_TAG: hold.reason,
+                    FAILURES_TAG: str(hold.failures),
+                },
+            )
+        except Exception as exc:  # the certificate may be gone, or IAM throttled us beyond retries
+            failure.add_note(f"the hold-off could not be recorded: {type(exc).__name__}")
+            return
+        failure.held_until = hold.until
+        failure.failures = hold.failures
 
 
 class _HeldLease:

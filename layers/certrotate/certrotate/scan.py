@@ -4,6 +4,7 @@ are due, and the retirements that rotations left pending."""
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -13,8 +14,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from certrotate import planning
-from certrotate.errors import ValidationFailed
-from certrotate.model import Endpoint, ServerCertificate
+from certrotate.errors import RegionDiscoveryFailed, ValidationFailed
+from certrotate.model import ServerCertificate
 from certrotate.names import RENEWAL_TAG, EventType
 from certrotate.ports import (
     CertificateStore,
@@ -39,6 +40,7 @@ class ScanResult:
     expiring: list[str]
     enqueued: list[str]
     held_back: list[str]
+    held: list[dict[str, Any]]
     pending_retirement: list[str]
     retired: list[str]
     resumed: list[str]
@@ -46,6 +48,7 @@ class ScanResult:
     server_certificates: int
     quota: int
     dry_run: bool
+    correlation_id: str = ""  # carried by every message this scan sends and every event it emits
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -59,6 +62,7 @@ class ScanResult:
             "expiring": self.expiring,
             "enqueued": self.enqueued,
             "held_back": self.held_back,
+            "held": self.held,
             "pending_retirement": self.pending_retirement,
             "retired": self.retired,
             "resumed": self.resumed,
@@ -66,6 +70,7 @@ class ScanResult:
             "server_certificates": self.server_certificates,
             "server_certificates_quota": self.quota,
             "dry_run": self.dry_run,
+            "correlation_id": self.correlation_id,
             "notes": self.notes,
         }
 
@@ -99,7 +104,7 @@ class ScanService:
         self._clock = clock
         self._settings = settings
 
-    def scan(self, *, dry_run: bool) -> ScanResult:
+    def scan(self, *, dry_run: bool, correlation_id: str | None = None) -> ScanResult:
         now = self._clock.now()
         listed = self._store.list_certificates()
         tags = self._store.tags_of_many([c.name for c in listed])
@@ -119,6 +124,16 @@ class ScanService:
             expiring=[c.name for c in plan.expiring],
             enqueued=[],
             held_back=[c.name for c in plan.held_back],
+            held=[
+                {
+                    "certificate_name": h.certificate.name,
+                    "until": h.until.isoformat(),
+                    "reason": h.reason,
+                    "permanent": h.permanent,
+                    "failures": h.certificate.failures,
+                }
+                for h in plan.held
+            ],
             pending_retirement=[c.name for c in plan.pending_retirement],
             retired=[],
             resumed=[],
@@ -127,11 +142,12 @@ class ScanService:
             quota=quota,
             dry_run=dry_run,
             notes=notes,
+            correlation_id=correlation_id or str(uuid.uuid4()),
         )
         if dry_run:
             return result
         self._enqueue(plan, result, now)
-        self._complete_retirements(plan.pending_retirement, result)
+        self._complete_retirements(plan.pending_retirement, certificates, result)
         return result
 
     def _learn_renewal_times(
@@ -245,11 +261,16 @@ class ScanService:
                 "certificate_name": cert.name,
                 "reason": "expiring",
                 "days_to_expiry": result.days_to_expiry[cert.name],
+                "correlation_id": result.correlation_id,
             }
             messages.append((cert.name, planning.deduplication_id(cert.name, now), body))
         for cert in plan.stalled:
             # A rotation died after uploading the replacement and its retries ran out: finish it.
-            body = {"certificate_name": cert.name, "reason": "resume"}
+            body = {
+                "certificate_name": cert.name,
+                "reason": "resume",
+                "correlation_id": result.correlation_id,
+            }
             messages.append((cert.name, planning.deduplication_id(cert.name, now), body))
         if not messages:
             return
@@ -260,7 +281,12 @@ class ScanService:
         result.enqueued = [c.name for c in plan.to_enqueue if c.name in sent]
         result.resumed = [c.name for c in plan.stalled if c.name in sent]
 
-    def _complete_retirements(self, pending: Sequence[ServerCertificate], result: ScanResult) -> None:
+    def _complete_retirements(
+        self,
+        pending: Sequence[ServerCertificate],
+        certificates: Sequence[ServerCertificate],
+        result: ScanResult,
+    ) -> None:
         now = self._clock.now()
         grace = self._settings.grace_seconds
         due = [
@@ -271,22 +297,44 @@ class ScanService:
         ]
         if not due:
             return
-        # One listing of every endpoint serves all the checks (never one listing per certificate).
-        endpoints: list[Endpoint] = self._endpoints.discover(
-            include_cloudfront=any(c.for_cloudfront for c in due)
-        )
+        by_name = {c.name: c for c in certificates}
+        # One search of every region and CloudFront serves all the checks (never one per certificate).
+        try:
+            survey = self._endpoints.discover(include_cloudfront=True)
+        except RegionDiscoveryFailed as exc:
+            # Deleting waits; the scan's report and metrics do not.
+            result.notes.append(f"retirements postponed: {exc}")
+            return
+        for unsearched in survey.unsearched:
+            result.notes.append(f"not searched: {unsearched}")
         for cert in due:
-            users = planning.endpoints_serving(endpoints, cert.arn, cert.certificate_id)
-            decision = planning.decide_retirement(cert, users, now=now, grace_seconds=grace)
+            replacement = by_name.get(cert.replaced_by or "")
+            if replacement is None:
+                result.notes.append(f"{cert.name}: its replacement {cert.replaced_by} does not exist: kept")
+                continue
+            decision = planning.decide_retirement(
+                cert,
+                planning.endpoints_serving(survey.endpoints, cert.arn, cert.certificate_id),
+                now=now,
+                grace_seconds=grace,
+                unsearched=survey.unsearched,
+                deploying=planning.replacement_deploying(
+                    survey.endpoints, replacement.arn, replacement.certificate_id
+                ),
+            )
             if decision.verdict is not planning.RetirementVerdict.DELETE:
-                result.notes.append(f"{cert.name}: {decision.reason}")
+                result.notes.append(f"{cert.name}: {decision.verdict.value}: {decision.reason}")
                 continue
             if self._store.delete(cert.name):
                 result.retired.append(cert.name)
                 result.pending_retirement.remove(cert.name)
                 self._events.publish(
                     EventType.CERTIFICATE_RETIRED,
-                    {"certificate_name": cert.name, "replaced_by": cert.replaced_by},
+                    {
+                        "certificate_name": cert.name,
+                        "replaced_by": cert.replaced_by,
+                        "correlation_id": result.correlation_id,
+                    },
                 )
             else:
                 result.notes.append(f"{cert.name}: IAM reports it is still in use (DeleteConflict)")

@@ -32,6 +32,7 @@ def emit_scan(metrics: Metrics, result: ScanResult, *, namespace: str, service: 
     metrics.add_metric(
         name=MetricName.CERTIFICATES_ENQUEUED, unit=MetricUnit.Count, value=len(result.enqueued)
     )
+    metrics.add_metric(name=MetricName.CERTIFICATES_HELD, unit=MetricUnit.Count, value=len(result.held))
     metrics.add_metric(
         name=MetricName.CERTIFICATES_PENDING_RETIREMENT,
         unit=MetricUnit.Count,
@@ -61,3 +62,9 @@ def emit_rotation(
         )
     if retired:
         metrics.add_metric(name=MetricName.CERTIFICATES_RETIRED, unit=MetricUnit.Count, value=1)
+
+
+def emit_endpoint_check(metrics: Metrics, *, verified: int, mismatches: int, unreachable: int) -> None:
+    metrics.add_metric(name=MetricName.ENDPOINTS_VERIFIED, unit=MetricUnit.Count, value=verified)
+    metrics.add_metric(name=MetricName.ENDPOINT_MISMATCHES, unit=MetricUnit.Count, value=mismatches)
+    metrics.add_metric(name=MetricName.ENDPOINTS_UNREACHABLE, unit=MetricUnit.Count, value=unreachable)

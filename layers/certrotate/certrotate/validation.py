@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 
 from cryptography import x509
@@ -17,11 +18,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
+from certrotate.config import TrustRoots, TrustSource
 from certrotate.errors import ValidationFailed
 from certrotate.model import CertificateFacts, IssuedCertificate, KeyKind, KeySpec
 
 ELB_EC_CURVES = {"secp256r1"}
 ELB_RSA_SIZES = {1024, 2048, 4096}
+# Shipped in the layer (package data): Let's Encrypt's published staging roots.
+LETS_ENCRYPT_STAGING_ROOTS = ("roots", "letsencrypt-staging.pem")
 
 
 def load_pem_certificates(pem: str | bytes) -> list[x509.Certificate]:
@@ -91,15 +95,21 @@ def ari_certificate_id(certificate: x509.Certificate) -> str | None:
     return f"{b64(aki.key_identifier)}.{b64(serial_der)}"
 
 
-def load_trust_roots(bundle: Path | None) -> list[x509.Certificate]:
-    """The roots a new certificate must chain to: ISSUER_TRUST_BUNDLE, else certifi's bundle."""
-    if bundle is None:
+def load_trust_roots(trust: TrustRoots) -> list[x509.Certificate]:
+    """The roots a new certificate must chain to, as config.choose_trust_roots chose them."""
+    if trust.source is TrustSource.BUNDLE:
+        assert trust.bundle is not None
+        data, where = trust.bundle.read_bytes(), str(trust.bundle)
+    elif trust.source is TrustSource.LETS_ENCRYPT_STAGING:
+        shipped = resources.files("certrotate").joinpath(*LETS_ENCRYPT_STAGING_ROOTS)
+        data, where = shipped.read_bytes(), "/".join(LETS_ENCRYPT_STAGING_ROOTS)
+    else:
         import certifi  # only where needed: it is a dependency of requests, which acme needs anyway
 
-        bundle = Path(certifi.where())
-    roots = load_pem_certificates(bundle.read_bytes())
+        data, where = Path(certifi.where()).read_bytes(), certifi.where()
+    roots = load_pem_certificates(data)
     if not roots:
-        raise ValidationFailed(f"the trust bundle {bundle} holds no certificate")
+        raise ValidationFailed(f"the trust bundle {where} holds no certificate")
     return roots
 
 
@@ -113,13 +123,15 @@ def validate_issued(
     required_names: Sequence[str],
     expected_key: KeySpec,
     trust_roots: Sequence[x509.Certificate],
+    trust_name: str = "the issuer trust bundle",
     now: datetime | None = None,
 ) -> x509.Certificate:
     """Check a new certificate before upload; return the parsed leaf.
 
     Chain: the intermediates in order, each certifying the one before, no leaf repeated; the whole path
-    verifies (signatures, validity, serverAuth) to one of `trust_roots`. Key: the private key matches the
-    leaf and is of a kind and size ELB accepts. Names: every name of the old certificate is covered.
+    verifies (signatures, validity, serverAuth) to one of `trust_roots` (called `trust_name` in errors).
+    Key: the private key matches the leaf and is of a kind and size ELB accepts. Names: every name of the
+    old certificate is covered.
     """
     now = now or datetime.now(UTC)
     leaves = load_pem_certificates(issued.certificate_pem)
@@ -162,7 +174,7 @@ def validate_issued(
     try:
         verifier.verify(leaf, chain)
     except VerificationError as exc:
-        raise ValidationFailed(f"the chain does not verify to the issuer trust bundle: {exc}") from exc
+        raise ValidationFailed(f"the chain does not verify to {trust_name}: {exc}") from exc
 
     try:
         private_key = serialization.load_pem_private_key(bytes(issued.private_key_pem), password=None)

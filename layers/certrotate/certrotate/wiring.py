@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
@@ -13,17 +14,33 @@ from certrotate.adapters.elb import LoadBalancerListeners
 from certrotate.adapters.endpoints import AllEndpoints
 from certrotate.adapters.events import EventBridgePublisher, NoEvents
 from certrotate.adapters.iam import IamCertificateStore
+from certrotate.adapters.leases import DynamoDbLeases
 from certrotate.adapters.queue import SqsRotationQueue
+from certrotate.adapters.regions import EnabledRegions, FixedRegions
 from certrotate.adapters.route53 import Route53Challenges
-from certrotate.adapters.secrets import AccountKeyStore, ExternalAccountKeys, SecretLeases
+from certrotate.adapters.secrets import AccountKeyStore, ExternalAccountKeys
 from certrotate.clock import SystemClock
 from certrotate.config import Settings, environment_fingerprint, load_settings
+from certrotate.endpoint_check import EndpointChecker
+from certrotate.model import ServerCertificate
 from certrotate.ports import CertificateAuthority, EventPublisher, RenewalInfoSource
-from certrotate.rotation import RotationService, RotationSettings
+from certrotate.rotation import RotationResult, RotationService, RotationSettings
 from certrotate.scan import ScanService, ScanSettings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # boto3-stubs: development only, not in the layer
+    from mypy_boto3_cloudfront import CloudFrontClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_elb import ElasticLoadBalancingClient
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_route53 import Route53Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
+
     from certrotate.adapters.acme import AcmeAuthority
+    from certrotate.endpoint_check import EndpointReport
 
 # Throttling (Throttling, PriorRequestNotComplete, TooManyRequestsException, ...) is retried by botocore's
 # standard mode with exponential backoff and jitter; 8 attempts ride out Route 53's 5 requests per second.
@@ -33,7 +50,25 @@ BOTO_CONFIG = Config(
     read_timeout=30,
     user_agent_extra="certrotate/0.1",
 )
-GLOBAL_REGION = "us-east-1"  # IAM, Route 53 and CloudFront are global; their endpoints live here
+
+
+def global_endpoint_region(service: str, partition: str, endpoints: Mapping[str, Any]) -> str | None:
+    """The region whose endpoint serves a global service (Route 53, CloudFront) in `partition`, from
+    botocore's endpoint data: us-east-1 in aws, cn-northwest-1 in aws-cn, us-gov-west-1 in aws-us-gov.
+    None when the partition does not offer the service at all (CloudFront in aws-us-gov)."""
+    for data in endpoints.get("partitions", []):
+        if data.get("partition") != partition:
+            continue
+        offered = data.get("services", {}).get(service)
+        if offered is None:
+            return None
+        global_endpoint = offered.get("partitionEndpoint")
+        if global_endpoint is None:
+            return None
+        scope = offered.get("endpoints", {}).get(global_endpoint, {}).get("credentialScope", {})
+        region = scope.get("region")
+        return str(region) if region else None
+    return None
 
 
 @functools.cache
@@ -46,9 +81,66 @@ def _session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
+Service = Literal[
+    "cloudfront", "dynamodb", "ec2", "elb", "elbv2", "events", "iam", "route53", "secretsmanager", "sqs"
+]
+
+
+# One overload per service, as boto3-stubs types Session.client: each caller gets its service's client type.
+@overload
+def client(service: Literal["cloudfront"], region: str | None = None) -> CloudFrontClient: ...
+@overload
+def client(service: Literal["dynamodb"], region: str | None = None) -> DynamoDBClient: ...
+@overload
+def client(service: Literal["ec2"], region: str | None = None) -> EC2Client: ...
+@overload
+def client(service: Literal["elb"], region: str | None = None) -> ElasticLoadBalancingClient: ...
+@overload
+def client(service: Literal["elbv2"], region: str | None = None) -> ElasticLoadBalancingv2Client: ...
+@overload
+def client(service: Literal["events"], region: str | None = None) -> EventBridgeClient: ...
+@overload
+def client(service: Literal["iam"], region: str | None = None) -> IAMClient: ...
+@overload
+def client(service: Literal["route53"], region: str | None = None) -> Route53Client: ...
+@overload
+def client(service: Literal["secretsmanager"], region: str | None = None) -> SecretsManagerClient: ...
+@overload
+def client(service: Literal["sqs"], region: str | None = None) -> SQSClient: ...
+def client(service: Service, region: str | None = None) -> Any:
+    """One client per service and region per container, with certrotate's retries and timeouts."""
+    return _client(service, region or settings().region)
+
+
 @functools.cache
-def client(service: str, region: str | None = None) -> Any:
-    return _session().client(service, region_name=region or settings().region, config=BOTO_CONFIG)  # type: ignore[call-overload]
+def _client(service: Service, region: str) -> Any:
+    # Session.client's overloads take one literal each; the public overloads above type the result.
+    make: Callable[..., Any] = _session().client
+    return make(service, region_name=region, config=BOTO_CONFIG)
+
+
+@functools.cache
+def partition() -> str:
+    return _session().get_partition_for_region(settings().region)
+
+
+@functools.cache
+def global_region(service: str) -> str | None:
+    """Where the function's partition serves `service` from (None: not offered there)."""
+    # The botocore session's loader caches the endpoint data its clients already read.
+    return global_endpoint_region(service, partition(), _session()._session.get_data("endpoints"))
+
+
+@overload
+def global_client(service: Literal["cloudfront"]) -> CloudFrontClient: ...
+@overload
+def global_client(service: Literal["route53"]) -> Route53Client: ...
+def global_client(service: Literal["cloudfront", "route53"]) -> Any:
+    """A client of a global service, built for the region that serves it in the function's partition."""
+    region = global_region(service)
+    if region is None:
+        raise RuntimeError(f"{service} is not offered in the {partition()} partition")
+    return client(service, region)
 
 
 @functools.cache
@@ -58,11 +150,17 @@ def certificate_store() -> IamCertificateStore:
 
 @functools.cache
 def endpoints() -> AllEndpoints:
-    regions = [
-        LoadBalancerListeners(region, client("elbv2", region), client("elb", region))
-        for region in settings().load_balancer_regions
-    ]
-    return AllEndpoints(regions, lambda: CloudFrontDistributions(client("cloudfront", GLOBAL_REGION)))
+    named = settings().load_balancer_regions
+    # DescribeRegions in the function's own region lists the enabled regions of its partition.
+    regions = FixedRegions(named) if named else EnabledRegions(client("ec2"))
+    # GovCloud has no CloudFront: no distribution to search there.
+    has_cloudfront = global_region("cloudfront") is not None
+    return AllEndpoints(
+        regions,
+        lambda region: LoadBalancerListeners(region, client("elbv2", region), client("elb", region)),
+        (lambda: CloudFrontDistributions(global_client("cloudfront"))) if has_cloudfront else None,
+        partition=partition(),
+    )
 
 
 @functools.cache
@@ -73,7 +171,7 @@ def events() -> EventPublisher:
 
 @functools.cache
 def dns() -> Route53Challenges:
-    return Route53Challenges(client("route53", GLOBAL_REGION))
+    return Route53Challenges(global_client("route53"))
 
 
 @functools.cache
@@ -101,23 +199,56 @@ def _authority() -> CertificateAuthority:
 
 
 @functools.cache
+def endpoint_checker() -> EndpointChecker:
+    from certrotate.adapters.addresses import EndpointAddresses
+    from certrotate.adapters.tls_probe import ConnectTo, connector, fetch_certificates
+
+    reach = connector([ConnectTo.parse(rule) for rule in settings().endpoint_check_connect_to])
+    return EndpointChecker(
+        store=certificate_store(),
+        pems=certificate_store(),
+        endpoints=endpoints(),
+        addresses=EndpointAddresses(client),
+        fetch=lambda host, port, name: fetch_certificates(host, port, name, timeout=5.0, connect=reach),
+    )
+
+
+def _check_endpoints(certificate: ServerCertificate, result: RotationResult, deadline: float) -> None:
+    from aws_lambda_powertools import Metrics
+
+    from certrotate import telemetry
+    from certrotate.endpoint_check import report_after_repoint
+
+    def emit(report: EndpointReport) -> None:
+        # Powertools' Metrics instances share one metric set: the handler flushes these with its own.
+        telemetry.emit_endpoint_check(
+            Metrics(), verified=report.verified, mismatches=report.mismatches, unreachable=report.unreachable
+        )
+
+    report_after_repoint(endpoint_checker, emit, certificate, result, deadline)
+
+
+@functools.cache
 def rotation_service() -> RotationService:
     config = settings()
     config.require_rotation()
+    assert config.lease_table_name is not None
     return RotationService(
         store=certificate_store(),
         endpoints=endpoints(),
         dns=dns(),
         authority=_authority,
-        leases=SecretLeases(client("secretsmanager"), config.lease_secret_prefix),
+        leases=DynamoDbLeases(client("dynamodb"), config.lease_table_name),
         events=events(),
         clock=SystemClock(),
         settings=RotationSettings(
             renew_before_days=config.renew_before_days,
             lease_seconds=config.rotation_lease_seconds,
             grace_seconds=config.retirement_grace_seconds,
-            trust_bundle=config.issuer_trust_bundle,
+            trust_roots=config.issuer_trust,
+            sni_swap_when_full=config.sni_swap_when_full,
         ),
+        after_repoint=_check_endpoints if config.check_endpoints_after_rotation else None,
     )
 
 
@@ -154,12 +285,15 @@ def reset() -> None:
     for cached in (
         settings,
         _session,
-        client,
+        _client,
+        partition,
+        global_region,
         certificate_store,
         endpoints,
         events,
         dns,
         authority,
+        endpoint_checker,
         rotation_service,
         scan_service,
         renewal_info,

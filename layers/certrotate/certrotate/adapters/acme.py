@@ -28,7 +28,7 @@ from josepy.json_util import field
 
 from certrotate import planning
 from certrotate.adapters.secrets import AccountKeyStore
-from certrotate.errors import IssuanceFailed, NoHostedZone, RateLimited, UnknownProfile
+from certrotate.errors import CaRefused, IssuanceFailed, NoHostedZone, RateLimited, UnknownProfile
 from certrotate.model import DnsRecord, IssuedCertificate, KeyKind, KeySpec, SecretPem
 from certrotate.ports import DnsChallenges
 
@@ -40,6 +40,11 @@ DEFAULT_RATE_LIMIT_WAIT = timedelta(hours=1)
 POLL_SCHEDULE = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)  # then 2 s; Retry-After wins when longer
 REPLACES_REFUSALS = ("alreadyReplaced", "unauthorized", "malformed")  # RFC 9773 section 5, Let's Encrypt
 MAX_POLL_WAIT = 30.0  # a Retry-After longer than this while polling is the CA's guess, not a promise
+# Problems by which the CA refuses the names or the account (RFC 8555 6.7): ordering again cannot help. A
+# challenge that fails with `caa` or `rejectedIdentifier` is such a refusal too; other validation failures
+# (a TXT record not seen yet, a DNS timeout) may pass on a later try.
+REFUSALS = frozenset({"rejectedIdentifier", "caa", "unauthorized", "unsupportedIdentifier", "badCSR"})
+CHALLENGE_REFUSALS = frozenset({"rejectedIdentifier", "caa"})
 
 
 # Private names of `acme`: none. What the library lacks is built on its public API here (`replaces` through
@@ -223,6 +228,10 @@ class AcmeAuthority:
         try:
             return self._issue(names, key, dns, deadline, replaces, profile or self._profile)
         except messages.Error as error:
+            # rateLimited never gets here: the network layer raises RateLimited with the CA's Retry-After.
+            if error.code in REFUSALS:
+                refusal = f"the ACME CA refused the order for {', '.join(names)}: {_describe(error)}"
+                raise CaRefused(refusal) from None
             raise IssuanceFailed(
                 f"the ACME CA refused the order for {', '.join(names)}: {_describe(error)}"
             ) from None
@@ -356,6 +365,7 @@ class AcmeAuthority:
         waiting = list(authorizations)
         valid: list[messages.AuthorizationResource] = []
         failures: list[str] = []
+        refused = False
         attempt = 0
         while waiting:
             still: list[messages.AuthorizationResource] = []
@@ -368,6 +378,7 @@ class AcmeAuthority:
                 elif status == messages.STATUS_INVALID:
                     name = updated.body.identifier.value
                     failures.append(f"validation of {name} failed: {self._failure_reason(updated)}")
+                    refused = refused or self._refused(updated)
                 elif status in (messages.STATUS_PENDING, messages.STATUS_PROCESSING):
                     still.append(updated)
                     wait_at_least = max(wait_at_least, _seconds_until(retry_at(response, timedelta(0))))
@@ -378,7 +389,7 @@ class AcmeAuthority:
                 attempt = self._pause(attempt, wait_at_least, deadline, "authorizations to be validated")
         if failures:
             self._deactivate(client, valid)
-            raise IssuanceFailed("; ".join(failures))
+            raise (CaRefused if refused else IssuanceFailed)("; ".join(failures))
 
     def _pause(self, attempt: int, at_least: float, deadline: float, what: str) -> int:
         delay = max(POLL_SCHEDULE[min(attempt, len(POLL_SCHEDULE) - 1)], min(at_least, MAX_POLL_WAIT))
@@ -393,6 +404,10 @@ class AcmeAuthority:
             if challenge.error is not None:
                 return _describe(challenge.error)
         return "the CA gave no reason"
+
+    @staticmethod
+    def _refused(authz: messages.AuthorizationResource) -> bool:
+        return any(c.error is not None and c.error.code in CHALLENGE_REFUSALS for c in authz.body.challenges)
 
     @staticmethod
     def _deactivate(

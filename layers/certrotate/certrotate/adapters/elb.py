@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from certrotate.adapters._retry import error_code, retry_on_codes
-from certrotate.errors import ListenerUpdateFailed
+from certrotate.errors import ListenerUpdateFailed, LoadBalancerFull
 from certrotate.model import ChangeKind, Endpoint, EndpointChange, EndpointKind
 
 if TYPE_CHECKING:
@@ -135,10 +135,9 @@ class LoadBalancerListeners:
             if code in (GONE_V2 if endpoint.kind is EndpointKind.ELBV2_LISTENER else GONE_CLASSIC):
                 return None
             if code in ("TooManyCertificates", "TooManyCertificatesException"):
-                raise ListenerUpdateFailed(
-                    f"the load balancer of {endpoint.label} holds its quota of certificates: "
-                    "no room to add the replacement to the SNI list before removing the old one"
-                ) from None
+                # Permanent: retrying the add meets the same full list (25 per load balancer, defaults aside).
+                name = _load_balancer_name(endpoint.load_balancer)
+                raise LoadBalancerFull(name, endpoint.resource_id) from None
             raise ListenerUpdateFailed(f"{change.kind.value} failed: {code}: {exc}") from None
         return self.read(endpoint)
 
@@ -162,3 +161,10 @@ class LoadBalancerListeners:
             self._v2.add_listener_certificates(ListenerArn=endpoint.resource_id, Certificates=certificates)
         else:
             self._v2.remove_listener_certificates(ListenerArn=endpoint.resource_id, Certificates=certificates)
+
+
+def _load_balancer_name(arn: str) -> str:
+    """`app/<name>/<id>` of a load balancer ARN is what the console shows; a name stays as it is."""
+    _, _, resource = arn.partition(":loadbalancer/")
+    parts = resource.split("/")
+    return f"{parts[1]} ({arn})" if len(parts) == 3 else arn

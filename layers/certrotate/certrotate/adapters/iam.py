@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from certrotate.adapters._retry import error_code
-from certrotate.errors import CertificateAlreadyExists
+from certrotate.errors import CertificateAlreadyExists, UploadRefused
 from certrotate.model import SecretPem, ServerCertificate
 from certrotate.ports import StoredCertificate
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
 
+# IAM's answers to an upload that no retry changes: the certificate, key, name, path or tags are refused.
+UPLOAD_REFUSALS = frozenset({"MalformedCertificate", "KeyPairMismatch", "InvalidInput", "ValidationError"})
 TAG_READERS = 8  # concurrent ListServerCertificateTags calls during a scan (IAM's API rate is shared)
 
 
@@ -72,6 +74,16 @@ class IamCertificateStore:
             body_pem=certificate["CertificateBody"],
         )
 
+    def pem(self, name: str) -> tuple[str, str | None] | None:
+        """(body, chain) as IAM holds them: what an endpoint serving the certificate should send."""
+        try:
+            certificate = self._iam.get_server_certificate(ServerCertificateName=name)["ServerCertificate"]
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchEntity":
+                return None
+            raise
+        return certificate["CertificateBody"], certificate.get("CertificateChain")
+
     def upload(
         self,
         *,
@@ -96,7 +108,12 @@ class IamCertificateStore:
                 raise CertificateAlreadyExists(name) from None
             # Never chain the original: botocore errors can quote request parameters.
             message = exc.response.get("Error", {}).get("Message", "")
-            raise RuntimeError(f"IAM refused the upload of {name!r}: {error_code(exc)} {message}") from None
+            if error_code(exc) in UPLOAD_REFUSALS:
+                raise UploadRefused(
+                    f"IAM refused the upload of {name!r}: {error_code(exc)} {message}"
+                ) from None
+            # Throttling beyond botocore's retries, a 5xx: a later delivery may well succeed.
+            raise RuntimeError(f"the upload of {name!r} to IAM failed: {error_code(exc)} {message}") from None
         return _metadata(response["ServerCertificateMetadata"], tags)
 
     def tag(self, name: str, tags: Mapping[str, str]) -> None:

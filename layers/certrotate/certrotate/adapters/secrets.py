@@ -1,31 +1,18 @@
-"""Secrets Manager: the ACME account key, External Account Binding keys, and per-certificate rotation leases.
-
-A lease is a secret per certificate whose current value names its holder and expiry. Every write names a
-ClientRequestToken derived from the version it replaces: two runs that saw the same version send the same
-token with different content, and Secrets Manager accepts only the first (ResourceExistsException for the
-other). That makes each write a compare-and-swap without another service.
-"""
+"""Secrets Manager: the ACME account key and External Account Binding keys (rotation leases are in DynamoDB:
+adapters/leases.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import re
-import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from certrotate.adapters._retry import error_code
-from certrotate.errors import ConfigurationError, RotationInProgress
-from certrotate.ports import Lease
+from certrotate.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
-
-_TOKENS = uuid.UUID("6f1d2f0e-8e8a-4c4b-9a57-8a0b7c2f4e11")  # namespace of lease version tokens
 
 
 class ExternalAccountKeys:
@@ -90,93 +77,3 @@ class AccountKeyStore:
             self._sm.create_secret(
                 Name=self._secret_id, SecretString=text, Description="certrotate ACME account key"
             )
-
-
-def lease_secret_name(prefix: str, certificate_name: str) -> str:
-    # IAM names allow "," which secret names do not.
-    return prefix + re.sub(r"[^A-Za-z0-9/_+=.@-]", "_", certificate_name)
-
-
-class SecretLeases:
-    def __init__(
-        self,
-        client: SecretsManagerClient,
-        prefix: str,
-        *,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._sm = client
-        self._prefix = prefix
-        self._now = now
-
-    def acquire(self, certificate_name: str, *, seconds: int) -> Lease:
-        """Take the lease unless another run holds it and it has not expired. Each acquisition is a new
-        holder, even in the same container: two invocations never share a lease."""
-        name = lease_secret_name(self._prefix, certificate_name)
-        owner = str(uuid.uuid4())
-        try:
-            current = self._sm.get_secret_value(SecretId=name)
-        except ClientError as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
-            return self._create(name, certificate_name, owner, seconds)
-        holder = _decode(current.get("SecretString"))
-        expires = datetime.fromtimestamp(float(holder.get("expires", 0)), UTC)
-        if not holder.get("released") and expires > self._now():
-            raise RotationInProgress(certificate_name, expires)
-        return self._swap(name, certificate_name, owner, current["VersionId"], seconds, released=False)
-
-    def renew(self, lease: Lease, *, seconds: int) -> Lease:
-        name = lease_secret_name(self._prefix, lease.certificate_name)
-        return self._swap(name, lease.certificate_name, lease.owner, lease.version, seconds, released=False)
-
-    def release(self, lease: Lease) -> None:
-        name = lease_secret_name(self._prefix, lease.certificate_name)
-        # If it expired and someone else holds it now, it is theirs to release.
-        with contextlib.suppress(RotationInProgress):
-            self._swap(name, lease.certificate_name, lease.owner, lease.version, 0, released=True)
-
-    def _create(self, name: str, certificate_name: str, owner: str, seconds: int) -> Lease:
-        token = str(uuid.uuid5(_TOKENS, f"{name}|genesis"))
-        expires = self._now() + timedelta(seconds=seconds)
-        try:
-            response = self._sm.create_secret(
-                Name=name,
-                ClientRequestToken=token,
-                SecretString=_encode(owner, expires, released=False),
-                Description=f"certrotate rotation lease for {certificate_name}",
-            )
-        except ClientError as exc:
-            if error_code(exc) in ("ResourceExistsException", "InvalidRequestException"):
-                raise RotationInProgress(certificate_name) from None
-            raise
-        return Lease(certificate_name, owner, response["VersionId"], expires)
-
-    def _swap(
-        self, name: str, certificate_name: str, owner: str, previous: str, seconds: int, *, released: bool
-    ) -> Lease:
-        token = str(uuid.uuid5(_TOKENS, f"{name}|{previous}"))
-        expires = self._now() + timedelta(seconds=seconds)
-        try:
-            response = self._sm.put_secret_value(
-                SecretId=name,
-                ClientRequestToken=token,
-                SecretString=_encode(owner, expires, released=released),
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ResourceExistsException":
-                raise RotationInProgress(certificate_name) from None
-            raise
-        return Lease(certificate_name, owner, response["VersionId"], expires)
-
-
-def _encode(owner: str, expires: datetime, *, released: bool) -> str:
-    return json.dumps({"owner": owner, "expires": expires.timestamp(), "released": released})
-
-
-def _decode(text: str | None) -> dict[str, Any]:
-    try:
-        value = json.loads(text or "{}")
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}

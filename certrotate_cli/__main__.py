@@ -1,0 +1,5 @@
+import sys
+
+from certrotate_cli.main import run
+
+sys.exit(run())

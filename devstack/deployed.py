@@ -1,0 +1,117 @@
+"""A deployed stack on the local stack: what `sam deploy` leaves behind, as far as operators' tools see it.
+
+`deploy()` creates a CloudFormation stack in moto whose Lambda functions carry the settings given, and
+whose outputs name them as template.yaml's do (`ScanFunctionName`, `RotateFunctionName`). moto runs a
+function only in Docker, which this machine lacks; here an invocation runs the function's handler from
+template.yaml in-process (devstack.lambda_runner), with the function's environment plus what the Lambda
+runtime would provide (the devstack's endpoint and credentials), and answers as Lambda does: the result, or
+`FunctionError` with `errorMessage`/`errorType`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import traceback
+import zipfile
+from collections.abc import Mapping
+from typing import Any
+
+from devstack import lambda_runner
+
+FUNCTIONS = ("ScanFunction", "RotateFunction")
+_runtime_env: dict[str, str] = {}  # what the Lambda runtime provides (endpoint, credentials, region)
+_lock = threading.Lock()
+_patched = False
+
+
+def _placeholder_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "# the devstack runs functions/*/app.py from template.yaml instead\n")
+    return buffer.getvalue()
+
+
+def deploy(
+    cloudformation: Any, settings: Mapping[str, str], runtime_env: Mapping[str, str], name: str = "certrotate"
+) -> dict[str, str]:
+    """Creates the stack; returns its outputs. `settings` become the functions' environment variables;
+    `runtime_env` is what the Lambda runtime adds (AWS_* variables Lambda reserves)."""
+    _patch()
+    with _lock:
+        _runtime_env.clear()
+        _runtime_env.update(runtime_env)
+    code = {"ZipFile": _placeholder_zip().decode("latin-1")}
+    resources: dict[str, Any] = {
+        "FunctionRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            },
+        }
+    }
+    for function in FUNCTIONS:
+        resources[function] = {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "FunctionName": f"{name}-{function}",
+                "Handler": "app.lambda_handler",
+                "Runtime": "python3.11",
+                "Timeout": 900,
+                "Role": {"Fn::GetAtt": ["FunctionRole", "Arn"]},
+                "Code": code,
+                "Environment": {"Variables": dict(settings)},
+            },
+        }
+    template = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": resources,
+        "Outputs": {f"{f}Name": {"Value": {"Ref": f}} for f in FUNCTIONS},
+    }
+    cloudformation.create_stack(
+        StackName=name, TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"]
+    )
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def _patch() -> None:
+    global _patched
+    with _lock:
+        if _patched:
+            return
+        from moto.awslambda.models import LambdaFunction
+
+        def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+            logical_id = next((f for f in FUNCTIONS if self.function_name.endswith(f"-{f}")), None)
+            if logical_id is None:
+                return (
+                    json.dumps({"errorMessage": f"{self.function_name} is not a certrotate function"}),
+                    True,
+                    "",
+                )
+            env = {**self.environment_vars, **_runtime_env}
+            try:
+                with lambda_runner.lambda_environment():
+                    result = lambda_runner.invoke(logical_id, event if event is not None else {}, env)
+            except Exception as exc:  # Lambda reports an unhandled error this way
+                error = {
+                    "errorMessage": str(exc),
+                    "errorType": type(exc).__name__,
+                    "stackTrace": traceback.format_tb(exc.__traceback__)[-3:],
+                }
+                return json.dumps(error), True, ""
+            return json.dumps(result), False, ""
+
+        setattr(LambdaFunction, "_invoke_lambda", _invoke_lambda)  # noqa: B010 - replacing moto's Docker run
+        _patched = True

@@ -1,0 +1,143 @@
+"""DynamoDB: per-certificate rotation leases, one item per certificate being rotated.
+
+An item names its holder (`owner`, new at every acquisition), the `version` of its latest write and when it
+ends (`expires_at`, epoch seconds). Every write is conditional, so each one is a compare-and-swap that
+DynamoDB decides atomically: acquire succeeds when no item exists or the one there has expired; renew and
+release only for the same owner and version. A released lease is deleted. `expires_at` is also the table's
+TTL attribute, which only tidies up after crashed runs: TTL deletes days late at worst, so no decision here
+depends on it (the expiry is compared in the condition).
+
+A retried write whose first attempt landed (botocore retries a lost response) finds its own owner and
+version in the item: that is a success, not a lost race.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from certrotate.adapters._retry import error_code
+from certrotate.errors import RotationInProgress
+from certrotate.ports import Lease
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+# The table's key and TTL attribute, as template.yaml's LeaseTable declares them (test_template.py).
+KEY_ATTRIBUTE = "certificate"
+EXPIRES_ATTRIBUTE = "expires_at"
+_LOST_RACE = "ConditionalCheckFailedException"
+_NAMES = {"#key": KEY_ATTRIBUTE, "#expires": EXPIRES_ATTRIBUTE, "#owner": "owner", "#version": "version"}
+_SAME_HOLDER = "#owner = :owner AND #version = :version"
+
+
+class DynamoDbLeases:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._db = client
+        self._table = table_name
+        self._now = now
+
+    def acquire(self, certificate_name: str, *, seconds: int) -> Lease:
+        """Take the lease unless another run holds it and it has not expired. Each acquisition is a new
+        holder, even in the same container: two invocations never share a lease."""
+        now = self._now()
+        lease = Lease(certificate_name, str(uuid.uuid4()), str(uuid.uuid4()), _expiry(now, seconds))
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    KEY_ATTRIBUTE: {"S": certificate_name},
+                    "owner": {"S": lease.owner},
+                    "version": {"S": lease.version},
+                    EXPIRES_ATTRIBUTE: {"N": str(_epoch(lease.expires))},
+                    "acquired_at": {"S": now.isoformat()},
+                },
+                ConditionExpression="attribute_not_exists(#key) OR #expires <= :now",
+                ExpressionAttributeNames={"#key": KEY_ATTRIBUTE, "#expires": EXPIRES_ATTRIBUTE},
+                ExpressionAttributeValues={":now": {"N": str(math.floor(now.timestamp()))}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            holder = _holder_after_lost_race(exc)
+            if _is(holder, lease):
+                return lease
+            raise RotationInProgress(certificate_name, _expires_of(holder)) from None
+        return lease
+
+    def renew(self, lease: Lease, *, seconds: int) -> Lease:
+        """Extend the lease; RotationInProgress when it is no longer ours (it expired and was taken)."""
+        renewed = Lease(lease.certificate_name, lease.owner, str(uuid.uuid4()), _expiry(self._now(), seconds))
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={KEY_ATTRIBUTE: {"S": lease.certificate_name}},
+                UpdateExpression="SET #expires = :expires, #version = :next",
+                ConditionExpression=_SAME_HOLDER,
+                ExpressionAttributeNames={k: _NAMES[k] for k in ("#expires", "#owner", "#version")},
+                ExpressionAttributeValues={
+                    ":expires": {"N": str(_epoch(renewed.expires))},
+                    ":next": {"S": renewed.version},
+                    ":owner": {"S": lease.owner},
+                    ":version": {"S": lease.version},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            holder = _holder_after_lost_race(exc)
+            if _is(holder, renewed):
+                return renewed
+            raise RotationInProgress(lease.certificate_name, _expires_of(holder)) from None
+        return renewed
+
+    def release(self, lease: Lease) -> None:
+        """Delete the lease if it is still ours. If it expired and another run took it, it is theirs to
+        release: nothing to do (and nothing to do either when a retried delete finds it gone)."""
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key={KEY_ATTRIBUTE: {"S": lease.certificate_name}},
+                ConditionExpression=_SAME_HOLDER,
+                ExpressionAttributeNames={k: _NAMES[k] for k in ("#owner", "#version")},
+                ExpressionAttributeValues={":owner": {"S": lease.owner}, ":version": {"S": lease.version}},
+            )
+        except ClientError as exc:
+            _holder_after_lost_race(exc)
+
+
+def _expiry(now: datetime, seconds: int) -> datetime:
+    # Whole seconds, rounded up: DynamoDB's TTL reads epoch seconds, and a lease never ends early.
+    return datetime.fromtimestamp(math.ceil((now + timedelta(seconds=seconds)).timestamp()), UTC)
+
+
+def _epoch(moment: datetime) -> int:
+    return math.ceil(moment.timestamp())
+
+
+def _holder_after_lost_race(exc: ClientError) -> Mapping[str, Any]:
+    """The item that made a condition fail (empty when there was none); re-raises any other error."""
+    if error_code(exc) != _LOST_RACE:
+        raise exc
+    item = exc.response.get("Item")
+    return item if isinstance(item, dict) else {}
+
+
+def _is(holder: Mapping[str, Any], lease: Lease) -> bool:
+    owner: object = holder.get("owner", {}).get("S")
+    version: object = holder.get("version", {}).get("S")
+    return owner == lease.owner and version == lease.version
+
+
+def _expires_of(holder: Mapping[str, Any]) -> datetime | None:
+    raw = holder.get(EXPIRES_ATTRIBUTE, {}).get("N")
+    return datetime.fromtimestamp(float(raw), UTC) if raw else None

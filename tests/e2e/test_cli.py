@@ -1,0 +1,384 @@
+"""The operator's command line against the local stack: what `status`, `plan`, `verify` and `rotate` print
+(table and JSON), their exit codes, and that the read-only ones change nothing. `verify` and the rotation's
+post-repoint check shake hands with the devstack's TLS front, which serves what moto's listeners hold."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from certrotate_cli.main import run
+from devstack import deployed, fixtures
+from devstack.stack import LocalStack
+from devstack.tls_front import TlsFront
+from tests.e2e.conftest import SECOND_REGION, World
+
+FUTURE = "2099-01-01T00:00:00+00:00"
+
+
+@pytest.fixture(scope="session")
+def front(stack: LocalStack) -> Iterator[TlsFront]:
+    with TlsFront() as running:
+        yield running
+
+
+class Cli:
+    def __init__(self, world: World, front: TlsFront, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.world = world
+        self.front = front
+        for key, value in world.env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("COLUMNS", "220")
+
+    def __call__(self, *argv: str, stdin: str = "") -> tuple[int, str]:
+        out = io.StringIO()
+        code = run([*argv], stdout=out, stdin=io.StringIO(stdin))
+        return code, out.getvalue()
+
+    def json(self, *argv: str) -> tuple[int, Any]:
+        code, text = self(*argv, "--json")
+        return code, json.loads(text)
+
+    def connect_to(self) -> list[str]:
+        return [arg for rule in self.front.connect_to() for arg in ("--connect-to", rule)]
+
+
+@pytest.fixture
+def cli(world: World, front: TlsFront, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    return Cli(world, front, monkeypatch)
+
+
+def build_account(world: World) -> dict[str, Any]:
+    shop = world.seed("shop", ["example.com", "*.example.com"], days_left=12, path="/web/")
+    legacy = world.seed("legacy", ["legacy.example.com"], days_left=10, managed=False)
+    world.seed("far", ["far.example.com"], days_left=200)
+    world.seed("held", ["held.example.com"], days_left=5, tags={"certrotate:retry-after": FUTURE})
+    ec2, elbv2 = world.ec2, world.elbv2
+    fixtures.create_alb_https_listener(elbv2, ec2, shop["Arn"], name="shop-alb")
+    fixtures.create_alb_https_listener(
+        elbv2, ec2, legacy["Arn"], sni_certificate_arns=[shop["Arn"]], name="shared"
+    )
+    fixtures.create_nlb_tls_listener(elbv2, ec2, shop["Arn"], name="shop-nlb", port=8443)
+    fixtures.create_classic_https_listener(world.elb, ec2, shop["Arn"], name="shop-classic")
+    far_ec2 = world.stack.client("ec2", SECOND_REGION)
+    far_elbv2 = world.stack.client("elbv2", SECOND_REGION)
+    fixtures.create_alb_https_listener(far_elbv2, far_ec2, shop["Arn"], name="shop-west")
+    return shop
+
+
+def test_status_lists_every_certificate_with_its_decision_and_endpoints_and_changes_nothing(
+    world: World, cli: Cli
+) -> None:
+    build_account(world)
+    before = world.snapshot()
+    regions = ("--regions", f"us-east-1,{SECOND_REGION}")
+
+    code, document = cli.json("status", *regions)
+
+    assert code == 1  # legacy and held need a person
+    rows = {c["name"]: c for c in document["certificates"]}
+    assert [c["name"] for c in document["certificates"]] == ["held", "legacy", "shop", "far"]  # by expiry
+    shop = rows["shop"]
+    assert shop["dns_names"] == ["example.com", "*.example.com"]
+    assert shop["managed"] is True and shop["path"] == "/web/"
+    assert 11.9 < shop["days_to_expiry"] <= 12
+    assert shop["decision"] == {
+        "verdict": "issue",
+        "reason": "expires in 12.0 days (threshold 30)",
+        "source": "RENEW_BEFORE_DAYS=30",
+    }
+    served = sorted(
+        (e["kind"], e["load_balancer"], e["region"], e["role"], e["address"]) for e in shop["endpoints"]
+    )
+    assert served == [
+        ("alb", "shared", "us-east-1", "sni", "shared-1.us-east-1.elb.amazonaws.com:443"),
+        ("alb", "shop-alb", "us-east-1", "default", "shop-alb-1.us-east-1.elb.amazonaws.com:443"),
+        ("alb", "shop-west", SECOND_REGION, "default", f"shop-west-1.{SECOND_REGION}.elb.amazonaws.com:443"),
+        ("classic", "shop-classic", "us-east-1", "default", "shop-classic.us-east-1.elb.amazonaws.com:443"),
+        ("nlb", "shop-nlb", "us-east-1", "default", "shop-nlb-1.us-east-1.elb.amazonaws.com:8443"),
+    ]
+    assert shop["needs_attention"] == []
+    assert rows["legacy"]["decision"] is None
+    assert rows["legacy"]["needs_attention"] == ["expires in 10 days and is not managed"]
+    assert rows["held"]["decision"]["verdict"] == "rate-limited"
+    assert rows["held"]["decision"]["source"] == "CA retry-after"
+    assert rows["held"]["held_back"].startswith("the ACME CA asked not to order again before 2099-01-01")
+    assert rows["far"]["decision"]["verdict"] == "not-due" and rows["far"]["endpoints"] == []
+    assert document["needs_attention"] == ["held", "legacy"]
+    assert document["settings"]["renew_before_days"] == 30
+
+    code, table = cli("status", *regions, "--no-color")
+    assert code == 1
+    lines = table.splitlines()
+    shop_line = next(line for line in lines if " shop " in line)
+    assert "example.com" in shop_line and "12.0" in shop_line and "yes" in shop_line and "rotate" in shop_line
+    assert "alb shop-alb:443 default us-east-1" in table
+    assert f"alb shop-west:443 default {SECOND_REGION}" in table
+    assert "nlb shop-nlb:8443 default us-east-1" in table
+    assert "alb shared:443 sni us-east-1" in table
+    assert "RENEW_BEFORE_DAYS=30" in table and "CA retry-after" in table
+    assert "! legacy: expires in 10 days and is not managed" in table
+    assert "! held: held back: the ACME CA asked not to order again" in table
+    assert "\x1b[" not in table  # --no-color
+
+    assert world.snapshot() == before
+
+
+def test_status_exits_zero_when_nothing_needs_a_person(world: World, cli: Cli) -> None:
+    world.seed("fine", ["fine.example.com"], days_left=200)
+    world.seed("theirs", ["theirs.example.com"], days_left=300, managed=False)
+    code, table = cli("status", "--no-color")
+    assert code == 0
+    assert "nothing needs a person" in table
+
+
+def test_plan_says_what_the_next_scan_and_rotation_would_do_and_changes_nothing(
+    world: World, cli: Cli
+) -> None:
+    build_account(world)
+    before = world.snapshot()
+
+    code, document = cli.json("plan")
+    assert code == 0
+    assert document["scan"]["enqueue"] == ["shop"]
+    assert document["scan"]["held_back"] == ["held"]
+    assert document["unmanaged"] == ["legacy"]
+    [rotation] = [r for r in document["rotations"] if r["certificate_name"] == "shop"]
+    assert rotation["verdict"] == "issue"
+    assert rotation["order"] == {"dns_names": ["example.com", "*.example.com"], "key": "RSA 2048"}
+    new = rotation["replacement_name"]
+    assert new.startswith("shop-cr")
+    changes = sorted(rotation["endpoint_changes"])
+    # Every enabled region is searched (the deployed settings name none): shop-west's listener too.
+    assert len(changes) == 6
+    assert any(f"({SECOND_REGION}): set-default {new}" in c for c in changes)
+    assert any(c.startswith("alb shared ") and c.endswith(f"add-sni {new}") for c in changes)
+    assert any(c.startswith("alb shared ") and c.endswith("remove-sni shop") for c in changes)
+    assert any(c.startswith("classic shop-classic ") and c.endswith(f"set-default {new}") for c in changes)
+
+    code, text = cli("plan", "shop", "--no-color")
+    assert code == 0
+    assert "Rotation of shop: issue" in text
+    assert "order: example.com, *.example.com with an RSA 2048 key" in text
+    assert f"upload as: {new}" in text
+
+    code, _ = cli("plan", "nope")
+    assert code == 2
+    assert world.snapshot() == before
+
+
+def test_verify_shakes_hands_with_every_endpoint_and_reports_a_listener_still_serving_the_old_certificate(
+    world: World, cli: Cli, front: TlsFront, capfd: pytest.CaptureFixture[str]
+) -> None:
+    shop = world.seed("shop", ["example.com", "*.example.com"], days_left=12)
+    other = world.seed("other", ["other.example.org"], days_left=200, managed=False)
+    fixtures.create_alb_https_listener(world.elbv2, world.ec2, shop["Arn"], name="shop-alb")
+    shared = fixtures.create_alb_https_listener(
+        world.elbv2, world.ec2, other["Arn"], sni_certificate_arns=[shop["Arn"]], name="shared"
+    )
+    fixtures.create_classic_https_listener(world.elb, world.ec2, shop["Arn"], name="shop-classic")
+
+    code, document = cli.json("verify", "shop", *cli.connect_to())
+    assert code == 0
+    results = document["results"]
+    assert len(results) == 6  # 3 endpoints x (example.com, a name under *.example.com)
+    assert {r["status"] for r in results} == {"ok"}
+    assert {r["server_name"] for r in results} == {"example.com", "certrotate-verify.example.com"}
+
+    # One load balancer node has not picked up the change when the rotation repoints it.
+    shared_host = world.elbv2.describe_load_balancers(LoadBalancerArns=[shared.load_balancer_arn])[
+        "LoadBalancers"
+    ][0]["DNSName"]
+    front.freeze(shared_host, 443)
+    try:
+        rules = " ".join(front.connect_to())
+        result = world.invoke(
+            "RotateFunction",
+            {"certificate_name": "shop"},
+            CHECK_ENDPOINTS_AFTER_ROTATION="true",
+            ENDPOINT_CHECK_CONNECT_TO=rules,
+            RETIREMENT_GRACE_SECONDS="3600",  # shop stays in IAM, so what is served can be named
+        )
+        assert result["status"] == "rotated"
+        new = result["new_certificate_name"]
+        assert (
+            f"checked over TLS: 2 endpoint(s) serve {new}, 1 serve something else, 0 unreachable"
+            in result["steps"]
+        )
+        out, err = capfd.readouterr()
+        metrics = [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"_aws"' in line]
+        assert any(
+            m.get("EndpointMismatches") == [1.0] or m.get("EndpointMismatches") == 1.0 for m in metrics
+        )
+        assert any(m.get("EndpointsVerified") in (2.0, [2.0]) for m in metrics)
+        assert "endpoint does not serve the new certificate yet" in out
+        print(out, end="")
+        print(err, end="", file=sys.stderr)
+
+        code, document = cli.json("verify", new, *cli.connect_to())
+        assert code == 1
+        wrong = [r for r in document["results"] if r["status"] != "ok"]
+        assert {r["status"] for r in wrong} == {"wrong-certificate"}
+        assert {r["address"] for r in wrong} == {f"{shared_host}:443"}
+        assert {r["served_certificate"] for r in wrong} == {"shop"}
+
+        code, table = cli("verify", new, "--no-color", *cli.connect_to())
+        assert code == 1
+        assert "wrong-certificate" in table and f"where IAM says {new}" in table
+        assert "2 of 6 handshake(s) did not serve what IAM says" in table
+    finally:
+        front.thaw(shared_host, 443)
+
+    code, table = cli("verify", new, "--no-color", *cli.connect_to())
+    assert code == 0
+    assert "all 6 handshake(s) serve what IAM says" in table
+
+
+def test_verify_reports_an_unreachable_endpoint(world: World, cli: Cli) -> None:
+    shop = world.seed("shop", ["shop.example.com"], days_left=60)
+    fixtures.create_alb_https_listener(world.elbv2, world.ec2, shop["Arn"], name="dark")
+    # No --connect-to: the name does not resolve outside the devstack's DNS.
+    code, document = cli.json("verify", "shop", "--timeout", "2")
+    assert code == 1
+    [result] = document["results"]
+    assert result["status"] == "unreachable"
+
+
+def test_rotate_local_asks_first_then_rotates_in_this_process(world: World, cli: Cli) -> None:
+    shop = world.seed("shop", ["shop.example.com"], days_left=12)
+    listener = fixtures.create_alb_https_listener(world.elbv2, world.ec2, shop["Arn"], name="shop-alb")
+    before = world.snapshot()
+
+    code, text = cli("rotate", "shop", "--local", stdin="yes\n")
+    assert code == 1
+    assert "Type the certificate's name to go on" in text and "cancelled: nothing was changed" in text
+    assert world.snapshot() == before
+
+    code, text = cli("rotate", "shop", "--local", "--no-color", stdin="shop\n")
+    assert code == 0, text
+    assert "✓ issued a certificate for shop.example.com" in text
+    assert "rotated: expires in 12.0 days" in text
+    [new] = [n for n in world.certificates() if n.startswith("shop-cr")]
+    assert world.listener_certificates(listener.listener_arn)[0] == world.certificates()[new]["Arn"]
+
+    code, document = cli.json("rotate", new, "--local", "--yes", "--dry-run")
+    assert code == 0
+    assert document["status"] == "skipped" and "not within 30" in document["reason"]
+
+
+def test_rotate_names_the_missing_stack_and_the_way_out(
+    world: World, cli: Cli, capfd: pytest.CaptureFixture[str]
+) -> None:
+    world.seed("shop", ["shop.example.com"], days_left=12)
+    code, _ = cli("rotate", "shop", "--stack", "nowhere")
+    assert code == 2
+    err = capfd.readouterr().err
+    print(err, end="", file=sys.stderr)  # back to the autouse check for key material
+    assert "stack 'nowhere' not found" in err and "--local" in err
+
+
+def deploy(world: World, **settings: str) -> dict[str, str]:
+    """The stack as `sam deploy` leaves it: functions with these settings, named in the stack's outputs."""
+    function_env = {k: v for k, v in world.env.items() if not k.startswith("AWS_")} | settings
+    runtime_env = {k: v for k, v in world.env.items() if k.startswith("AWS_")}
+    return deployed.deploy(world.stack.client("cloudformation"), function_env, runtime_env)
+
+
+def test_status_and_plan_use_the_deployed_functions_settings(world: World, cli: Cli) -> None:
+    world.seed("soon", ["soon.example.com"], days_left=20)
+    deploy(world, RENEW_BEFORE_DAYS="14")
+
+    code, document = cli.json("status")
+    assert code == 0
+    assert document["settings"]["source"] == "stack certrotate"
+    assert document["settings"]["renew_before_days"] == 14
+    [soon] = document["certificates"]
+    assert soon["decision"]["verdict"] == "not-due" and soon["decision"]["source"] == "RENEW_BEFORE_DAYS=14"
+
+    code, document = cli.json("status", "--renew-before-days", "30")
+    assert document["certificates"][0]["decision"]["verdict"] == "issue"
+    assert document["settings"]["source"] == "stack certrotate, --renew-before-days"
+
+
+def test_rotate_invokes_the_deployed_function_and_prints_its_steps(world: World, cli: Cli) -> None:
+    shop = world.seed("shop", ["shop.example.com"], days_left=60)
+    listener = fixtures.create_alb_https_listener(world.elbv2, world.ec2, shop["Arn"], name="shop-alb")
+    outputs = deploy(world)
+    assert outputs["RotateFunctionName"] == "certrotate-RotateFunction"
+    before = world.snapshot()
+
+    code, text = cli("rotate", "shop", "--dry-run", "--force", "--no-color")
+    assert code == 0
+    assert 'invoking certrotate-RotateFunction with {"certificate_name": "shop", "force": true' in text
+    assert "· would order a certificate for shop.example.com" in text
+    assert world.snapshot() == before
+
+    code, text = cli("rotate", "shop", "--force", "--no-color")
+    assert code == 0, text
+    assert "✓ issued a certificate for shop.example.com" in text and "rotated: forced" in text
+    [new] = [n for n in world.certificates() if n.startswith("shop-cr")]
+    assert world.listener_certificates(listener.listener_arn)[0] == world.certificates()[new]["Arn"]
+
+    # Retired at once (RETIREMENT_GRACE_SECONDS=0): the old name is unknown now, and the function says so.
+    code, document = cli.json("rotate", "shop", "--force")
+    assert code == 1
+    assert document["error"] == "no IAM server certificate is named 'shop'"
+    assert document["type"] == "UnknownCertificate"
+
+
+def test_status_shows_pending_retirement_and_flags_a_replaced_certificate_someone_serves_again(
+    world: World, cli: Cli
+) -> None:
+    shop = world.seed("shop", ["shop.example.com"], days_left=12)
+    fixtures.create_alb_https_listener(world.elbv2, world.ec2, shop["Arn"], name="shop-alb")
+    result = world.invoke("RotateFunction", {"certificate_name": "shop"}, RETIREMENT_GRACE_SECONDS="3600")
+    new = result["new_certificate_name"]
+
+    code, document = cli.json("status")
+    assert code == 0
+    rows = {c["name"]: c for c in document["certificates"]}
+    assert rows["shop"]["pending_retirement"]["replaced_by"] == new
+    assert rows["shop"]["pending_retirement"]["verdict"] == "in-grace"
+    assert rows["shop"]["decision"]["verdict"] == "resume"
+    assert rows["shop"]["endpoints"] == []
+    assert [e["load_balancer"] for e in rows[new]["endpoints"]] == ["shop-alb"]
+
+    # Past the grace period, someone points a new listener at the replaced certificate.
+    fixtures.create_alb_https_listener(world.elbv2, world.ec2, shop["Arn"], name="late")
+    deploy(world, RETIREMENT_GRACE_SECONDS="0")
+    code, table = cli("status", "--no-color")
+    assert code == 1
+    assert f"replaced by {new}" in table
+    assert "! shop: replaced but still served by elbv2-listener" in table
+
+
+def test_a_cloudfront_certificate_is_shown_with_its_distribution_and_verified(world: World, cli: Cli) -> None:
+    cdn = world.seed("cdn", ["cdn.example.com"], days_left=60, path="/cloudfront/")
+    distribution = fixtures.create_cloudfront_distribution(
+        world.cloudfront, cdn["ServerCertificateId"], aliases=["cdn.example.com"]
+    )
+    domain = world.cloudfront.get_distribution(Id=distribution.id)["Distribution"]["DomainName"]
+
+    code, document = cli.json("status")
+    assert code == 0
+    [row] = document["certificates"]
+    assert row["endpoints"] == [
+        {
+            "kind": "cloudfront",
+            "region": "global",
+            "load_balancer": distribution.id,
+            "listener": distribution.id,
+            "role": "default",
+            "address": f"{domain}:443",
+        }
+    ]
+
+    code, document = cli.json("verify", "cdn", *cli.connect_to())
+    assert code == 0
+    [result] = document["results"]
+    assert result["endpoint"] == f"cloudfront {distribution.id}" and result["status"] == "ok"

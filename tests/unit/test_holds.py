@@ -1,0 +1,211 @@
+"""Failures no retry can fix: which errors are permanent, how long the hold-off lasts, what a rotation and a
+scan decide while it stands, and the CloudFront alias check."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from certrotate import errors, planning
+from certrotate.config import load_settings
+from certrotate.model import ServerCertificate
+from certrotate.names import (
+    FAILURES_TAG,
+    HELD_REASON_TAG,
+    HELD_UNTIL_TAG,
+    REPLACED_BY_TAG,
+    RETRY_AFTER_TAG,
+    MetricName,
+)
+
+from tests.unit.test_planning import NOW, cert, tagged
+from tests.unit.test_template import template as template_fixture
+
+template = template_fixture  # the fixture, under the name tests ask for
+
+IAM_TAG_VALUE = re.compile(r"^[\w\s.:/=+\-@]*$")  # \w and \s stand in for \p{L}\p{N} and \p{Z} here
+
+
+def held(base: ServerCertificate, hours: float, failures: int = 1, reason: str = "why") -> ServerCertificate:
+    return tagged(
+        base,
+        **{
+            HELD_UNTIL_TAG: (NOW + timedelta(hours=hours)).isoformat(),
+            HELD_REASON_TAG: reason,
+            FAILURES_TAG: str(failures),
+        },
+    )
+
+
+# --- which failures are permanent ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.ValidationFailed("the chain does not verify to the issuer trust bundle"),
+        errors.UploadRefused("IAM refused the upload of 'x': MalformedCertificate"),
+        errors.NameConflict("taken"),
+        errors.CaRefused("the ACME CA refused the order: rejectedIdentifier"),
+        errors.LoadBalancerFull("app (arn)", "listener-arn"),
+        errors.AliasesNotCovered("E123", ["other.example.net"]),
+        errors.EndpointsRefused("2 endpoints", fix="do this"),
+    ],
+)
+def test_failures_no_retry_fixes_are_permanent_and_say_what_to_fix(error: errors.CertRotateError) -> None:
+    assert isinstance(error, errors.PermanentFailure)
+    assert error.fix and "\n" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.IssuanceFailed("badNonce"),
+        errors.RateLimited("rateLimited", NOW),
+        errors.OutOfTime("only 3 s left"),
+        errors.RotationInProgress("x"),
+        errors.ListenerUpdateFailed("CertificateNotFound"),
+        errors.QuotaExhausted(20, 20),
+    ],
+)
+def test_transient_failures_are_not_permanent(error: errors.CertRotateError) -> None:
+    assert not isinstance(error, errors.PermanentFailure)
+
+
+def test_existing_class_names_still_catch_the_permanent_kinds() -> None:
+    assert isinstance(errors.CaRefused("x"), errors.IssuanceFailed)
+    assert isinstance(errors.LoadBalancerFull("lb", "l"), errors.ListenerUpdateFailed)
+    assert isinstance(errors.AliasesNotCovered("E1", ["a"]), errors.ListenerUpdateFailed)
+
+
+# --- the hold-off -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("failures", "hours"), [(1, 24), (2, 48), (3, 96), (4, 168), (5, 168), (40, 168), (0, 24)]
+)
+def test_the_hold_doubles_with_each_failure_in_a_row_up_to_seven_days(failures: int, hours: int) -> None:
+    assert planning.hold_duration(failures) == timedelta(hours=hours)
+
+
+def test_a_hold_after_failure_counts_the_failures_in_a_row() -> None:
+    first = planning.hold_after_failure(cert("www"), "ValidationFailed: bad chain", NOW)
+    assert (first.failures, first.until) == (1, NOW + timedelta(hours=24))
+    again = planning.hold_after_failure(held(cert("www"), -1, failures=1), "again", NOW)
+    assert (again.failures, again.until) == (2, NOW + timedelta(hours=48))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "UploadRefused: IAM refused the upload of 'a,b': MalformedCertificate (chain, key)",
+        'ValidationFailed: the chain does not verify: <X509 ...>; "quoted" & more!',
+        "é ü 日本 tabs\tand\nnewlines",
+        "x" * 1000,
+    ],
+)
+def test_reasons_are_sanitised_to_iam_tag_values(text: str) -> None:
+    value = planning.tag_value(text)
+    assert IAM_TAG_VALUE.match(value), value
+    assert len(value) <= 256 and "," not in value and "\n" not in value
+
+
+def test_a_held_certificate_is_not_rotated_unless_forced() -> None:
+    due = held(cert("www", days=3), hours=5, reason="ValidationFailed: bad chain")
+    decision = planning.decide_rotation(due, None, now=NOW, renew_before_days=30, force=False)
+    assert decision.verdict is planning.Verdict.HELD
+    assert "bad chain" in decision.reason and "force=true" in decision.reason
+    forced = planning.decide_rotation(due, None, now=NOW, renew_before_days=30, force=True)
+    assert forced.verdict is planning.Verdict.ISSUE
+
+
+def test_a_passed_hold_no_longer_holds() -> None:
+    due = held(cert("www", days=3), hours=-1)
+    decision = planning.decide_rotation(due, None, now=NOW, renew_before_days=30, force=False)
+    assert decision.verdict is planning.Verdict.ISSUE
+
+
+def test_a_held_resume_is_held_too_and_names_the_replacement() -> None:
+    replaced = held(tagged(cert("www", days=3), **{REPLACED_BY_TAG: "www-cr1"}), hours=5)
+    decision = planning.decide_rotation(replaced, None, now=NOW, renew_before_days=30, force=False)
+    assert (decision.verdict, decision.replacement_name) == (planning.Verdict.HELD, "www-cr1")
+    forced = planning.decide_rotation(replaced, None, now=NOW, renew_before_days=30, force=True)
+    assert forced.verdict is planning.Verdict.RESUME
+
+
+def test_force_does_not_override_the_cas_retry_after() -> None:
+    limited = tagged(cert("www", days=3), **{RETRY_AFTER_TAG: (NOW + timedelta(hours=1)).isoformat()})
+    decision = planning.decide_rotation(limited, None, now=NOW, renew_before_days=30, force=True)
+    assert decision.verdict is planning.Verdict.RATE_LIMITED
+
+
+def test_scan_lists_held_ones_as_expiring_and_held_but_enqueues_none() -> None:
+    certificates = [
+        cert("due", days=3),
+        held(cert("held-due", days=3), hours=5, reason="UploadRefused: MalformedCertificate"),
+        held(cert("held-fresh", days=80), hours=5),
+        held(cert("hold-over", days=3), hours=-1),
+        tagged(cert("limited", days=3), **{RETRY_AFTER_TAG: (NOW + timedelta(hours=1)).isoformat()}),
+        held(tagged(cert("stuck", days=3), **{REPLACED_BY_TAG: "stuck-cr1"}), hours=5),
+        cert("stuck-cr1", days=90),
+    ]
+    plan = planning.plan_scan(certificates, now=NOW, renew_before_days=30, lease_seconds=300)
+    names = lambda items: [c.name for c in items]  # noqa: E731
+    assert names(plan.expiring) == ["due", "held-due", "hold-over", "limited"]
+    assert names(plan.to_enqueue) == ["due", "hold-over"]
+    assert names(plan.held_back) == ["held-due", "limited"]
+    assert plan.stalled == (), "a held resume is not sent again either"
+    by_name = {h.certificate.name: h for h in plan.held}
+    assert set(by_name) == {"held-due", "held-fresh", "limited", "stuck"}
+    assert (
+        by_name["held-due"].permanent and by_name["held-due"].reason == "UploadRefused: MalformedCertificate"
+    )
+    assert not by_name["limited"].permanent
+
+
+# --- CloudFront aliases -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("aliases", "names", "missing"),
+    [
+        (["www.example.com"], ["www.example.com"], []),
+        (["WWW.example.com."], ["www.example.com"], []),
+        (["a.example.com", "b.example.com"], ["*.example.com"], []),
+        (["example.com"], ["*.example.com"], ["example.com"]),
+        (["a.b.example.com"], ["*.example.com"], ["a.b.example.com"]),
+        (["*.example.com"], ["*.example.com"], []),
+        (["*.example.com"], ["www.example.com"], ["*.example.com"]),
+        (["shop.example.com", "other.example.net"], ["shop.example.com"], ["other.example.net"]),
+        ([], ["shop.example.com"], []),
+    ],
+)
+def test_uncovered_aliases(aliases: list[str], names: list[str], missing: list[str]) -> None:
+    assert planning.uncovered_aliases(aliases, names) == missing
+
+
+# --- the opt-in swap and the alarm --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "swap"), [("", False), ("false", False), ("true", True), (" TRUE ", True)])
+def test_sni_swap_when_full_is_opt_in(raw: str, swap: bool) -> None:
+    assert load_settings({"AWS_REGION": "eu-west-1", "SNI_SWAP_WHEN_FULL": raw}).sni_swap_when_full is swap
+
+
+def test_sni_swap_when_full_refuses_anything_else() -> None:
+    with pytest.raises(
+        errors.ConfigurationError, match="SNI_SWAP_WHEN_FULL must be true or false, not 'yes'"
+    ):
+        load_settings({"AWS_REGION": "eu-west-1", "SNI_SWAP_WHEN_FULL": "yes"})
+
+
+def test_template_offers_the_swap_and_alarms_on_held_certificates(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["SniSwapWhenFull"]
+    assert parameter["Default"] == "false" and parameter["AllowedValues"] == ["false", "true"]
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["SNI_SWAP_WHEN_FULL"] == {"Ref": "SniSwapWhenFull"}
+    alarm = template["Resources"]["CertificatesHeldAlarm"]["Properties"]
+    assert alarm["MetricName"] == MetricName.CERTIFICATES_HELD.value
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
