@@ -162,7 +162,8 @@ def collect(
     statuses = []
     for cert in sorted(certificates, key=lambda c: (c.expiration, c.name)):
         pem = pems.get(cert.name)
-        dns_names = facts_of(pem[0]).dns_names if pem else ()
+        facts = facts_of(pem[0]) if pem else None
+        dns_names = facts.dns_names if facts else ()
         users = planning.endpoints_serving(discovered, cert.arn, cert.certificate_id)
         status = CertificateStatus(
             certificate=cert,
@@ -180,7 +181,14 @@ def collect(
             if replacement is not None and replacement.replaces != cert.name:
                 replacement = None
             decision = planning.decide_rotation(
-                cert, replacement, now=now, renew_before_days=settings.renew_before_days, force=False
+                cert,
+                replacement,
+                now=now,
+                renew_before_days=settings.renew_before_days,
+                force=False,
+                not_before=facts.not_before
+                if facts
+                else None,  # the lifetime rule, as the rotation applies it
             )
             status.decision = decision
             status.decision_source = decision_source(decision, settings)

@@ -48,40 +48,54 @@ def renewal_due(
     renew_before_days: int | None,
     not_before: datetime | None = None,
 ) -> tuple[bool, str, str]:
-    """Whether a certificate is due, and why. `RENEW_BEFORE_DAYS` is the operator's floor: within it a
-    certificate is always due. Beyond it, the renewal time the scan learnt (the CA's ARI window, or the
-    lifetime rule; kept in RENEWAL_TAG) decides; without one, the lifetime rule when `not_before` is known."""
+    """Whether a certificate is due, why, and which rule says so: "RENEW_BEFORE_DAYS=N", "ARI window" or
+    "lifetime rule". Each applicable rule gives a time; the earliest decides. `RENEW_BEFORE_DAYS` is the
+    operator's floor (within it a certificate is always due); the renewal time the scan learnt (the CA's ARI
+    window, or the lifetime rule; kept in RENEWAL_TAG) may come earlier; without one, the lifetime rule when
+    `not_before` is known."""
     days = days_to_expiry(certificate.expiration, now)
-    if renew_before_days is not None and certificate.expiration - now < timedelta(days=renew_before_days):
-        return (
-            True,
-            f"expires in {days} days (threshold {renew_before_days})",
-            f"RENEW_BEFORE_DAYS={renew_before_days}",
+    candidates: list[tuple[datetime, str, str, str]] = []  # (time, rule, reason when due, reason when not)
+    if renew_before_days is not None:
+        candidates.append(
+            (
+                certificate.expiration - timedelta(days=renew_before_days),
+                f"RENEW_BEFORE_DAYS={renew_before_days}",
+                f"expires in {days} days (threshold {renew_before_days})",
+                f"expires in {days} days, not within {renew_before_days}",
+            )
         )
     schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG))
     if schedule is not None:
         at = f"{schedule.renew_at:%Y-%m-%d %H:%M}Z"
-        source = "ARI window" if schedule.source == "ari" else "lifetime rule"
-        if now >= schedule.renew_at:
-            return True, f"{schedule.describe()} says renew from {at}", source
-        return False, f"{schedule.describe()} says renew at {at} ({days} days to expiry)", source
-    if not_before is not None:
+        candidates.append(
+            (
+                schedule.renew_at,
+                "ARI window" if schedule.source == "ari" else "lifetime rule",
+                f"{schedule.describe()} says renew from {at}",
+                f"{schedule.describe()} says renew at {at} ({days} days to expiry)",
+            )
+        )
+    elif not_before is not None:
         renew_at = lifetime_renewal_time(not_before, certificate.expiration)
         at = f"{renew_at:%Y-%m-%d %H:%M}Z"
-        if now >= renew_at:
-            return True, f"the lifetime rule says renew from {at} ({days} days to expiry)", "lifetime rule"
-        return False, f"the lifetime rule says renew at {at} ({days} days to expiry)", "lifetime rule"
-    if renew_before_days is not None:
+        candidates.append(
+            (
+                renew_at,
+                "lifetime rule",
+                f"the lifetime rule says renew from {at} ({days} days to expiry)",
+                f"the lifetime rule says renew at {at} ({days} days to expiry)",
+            )
+        )
+    if not candidates:
         return (
             False,
-            f"expires in {days} days, not within {renew_before_days}",
-            f"RENEW_BEFORE_DAYS={renew_before_days}",
+            f"expires in {days} days, no renewal time known yet (the next scan learns it)",
+            "lifetime rule",
         )
-    return (
-        False,
-        f"expires in {days} days, no renewal time known yet (the next scan learns it)",
-        "lifetime rule",
-    )
+    when, rule, due_reason, not_due_reason = min(candidates, key=lambda c: c[0])
+    # The floor is "fewer than N days left": due strictly after its time; a renewal time is due from it on.
+    due = now > when if rule.startswith("RENEW_BEFORE_DAYS") else now >= when
+    return (True, due_reason, rule) if due else (False, not_due_reason, rule)
 
 
 # --- renewal time: ARI (RFC 9773) and the lifetime rule ---------------------------------------------------
