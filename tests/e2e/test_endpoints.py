@@ -375,7 +375,10 @@ def test_a_distribution_keeps_its_web_acl_and_lambda_at_edge_through_the_update(
     assert after["WebACLId"] == web_acl
     assert after["DefaultCacheBehavior"]["LambdaFunctionAssociations"] == associations
     assert result["endpoints_changed"] == [f"cloudfront-distribution {distribution.id}"]
-    assert result["old_certificate_retired"] is True
+    # The update is InProgress at first: the old certificate waits until CloudFront says Deployed.
+    assert result["old_certificate_retired"] is False
+    assert result["retirement"].startswith("replacement-not-yet-deployed")
+    assert "cdn" in world.scan()["retired"]
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,11 @@ from typing import Any
 import boto3
 import pytest
 from certrotate import wiring
+from certrotate.adapters.elb import LoadBalancerListeners
 from certrotate.adapters.endpoints import AllEndpoints
+from certrotate.adapters.regions import FixedRegions
 from certrotate.errors import ListenerUpdateFailed
-from certrotate.model import Endpoint, EndpointKind
+from certrotate.model import Endpoint, EndpointKind, EndpointSurvey
 
 # (function region, partition, Route 53 signing region and host, CloudFront's or None)
 PARTITIONS = [
@@ -106,6 +108,10 @@ def test_without_cloudfront_the_search_covers_load_balancers_only(function_in: A
     distribution = Endpoint(EndpointKind.CLOUDFRONT, "global", "E123", "", "ASCA")
     with pytest.raises(ListenerUpdateFailed, match="CloudFront is not offered in the aws-us-gov partition"):
         wiring.endpoints().read(distribution)  # no CloudFront client exists to call
+
     # A /cloudfront/ certificate's search: the load balancers (none here), no CloudFront call, no error.
-    endpoints = AllEndpoints([], None, partition="aws-us-gov")
-    assert endpoints.discover(include_cloudfront=True) == []
+    def no_region(region: str) -> LoadBalancerListeners:
+        raise AssertionError(f"no region is searched here, not {region}")
+
+    endpoints = AllEndpoints(FixedRegions(()), no_region, None, partition="aws-us-gov")
+    assert endpoints.discover(include_cloudfront=True) == EndpointSurvey((), ())
