@@ -541,3 +541,25 @@ def create_lease_table(dynamodb: Any, name: str = LEASE_TABLE) -> str:
     if ttl:
         dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
     return name
+
+
+def deploy_role(account_id: str, role_name: str, trusted_account: str) -> str:
+    """What a StackSet (or AWS Organizations, for OrganizationAccountAccessRole) does in a member account:
+    the role exists there, trusting `trusted_account`. Written into moto's state directly: no credentials of
+    the member account exist before some role in it does. Returns the role's ARN."""
+    from moto.iam.models import iam_backends
+
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{trusted_account}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = iam_backends[account_id]["aws"].create_role(
+        role_name, json.dumps(trust), "/", None, "devstack member role", [], None
+    )
+    return str(role.arn)

@@ -59,6 +59,10 @@ SQS
 CloudFront
   * a cache behaviour keeps its `LambdaFunctionAssociations` and `FunctionAssociations` (moto: always
     `Quantity` 0), so an update that re-sends a distribution's Lambda@Edge associations is seen to keep them.
+STS
+  * `AssumeRole` of a role that does not exist, or whose trust policy names no principal of the caller's
+    account, fails with `AccessDenied` (moto: any ARN was assumed, the role need not exist); conditions are
+    not evaluated (tests/unit/test_member_role.py checks them in the member role's template).
 Secrets Manager
   * moto already refuses a `ClientRequestToken` reused with different content (`ResourceExistsException`) and
     is idempotent for the same content, except for versions staged `AWSPENDING`, which it overwrote;
@@ -76,6 +80,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
+import json
 import re
 import secrets
 import string
@@ -183,6 +188,7 @@ def apply() -> None:
         _patch_secretsmanager()
         _patch_dynamodb()
         _patch_cloudfront_edge_associations()
+        _patch_sts()
         setattr(IAMBackend, _MARKER, True)
 
 
@@ -1247,3 +1253,60 @@ def _patch_cloudfront_edge_associations() -> None:
 
     # CacheBehaviour's own __init__ calls this one through super().
     _patch(DefaultCacheBehaviour, "__init__", __init__)
+
+
+# ------------------------------------------------------------------------------------------------
+# STS: AssumeRole needs the role, and a trust policy that trusts the caller's account
+# ------------------------------------------------------------------------------------------------
+
+
+def _trusted_accounts(policy_document: str) -> set[str]:
+    """The accounts whose principals a trust policy lets call sts:AssumeRole (conditions not evaluated)."""
+    try:
+        policy = json.loads(policy_document)
+    except (TypeError, ValueError):
+        return set()
+    statements = policy.get("Statement") or []
+    trusted: set[str] = set()
+    for statement in statements if isinstance(statements, list) else [statements]:
+        actions = statement.get("Action") or []
+        actions = actions if isinstance(actions, list) else [actions]
+        if statement.get("Effect") != "Allow" or not {"sts:AssumeRole", "sts:*"} & set(actions):
+            continue
+        principals = (statement.get("Principal") or {}).get("AWS") or []
+        for principal in principals if isinstance(principals, list) else [principals]:
+            match = re.fullmatch(r"(?:arn:aws[a-z-]*:iam::)?(\d{12})(?::.*)?", str(principal))
+            if match:
+                trusted.add(match.group(1))
+    return trusted
+
+
+def _patch_sts() -> None:
+    from moto.iam.models import iam_backends
+    from moto.sts.exceptions import STSClientError
+    from moto.sts.models import STSBackend
+    from moto.utilities.utils import get_partition
+
+    original = STSBackend.assume_role
+
+    def assume_role(
+        self: Any, region_name: str, role_session_name: str, role_arn: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        # moto: any ARN is assumed, the role need not exist ("an opportunity to switch accounts"). AWS answers
+        # AccessDenied unless the role exists and its trust policy lets the caller's account assume it.
+        match = re.fullmatch(r"arn:(aws[a-z-]*):iam::(\d{12}):role/(?:.*/)?([\w+=,.@-]+)", role_arn)
+        denied = STSClientError(
+            "AccessDenied",
+            f"User: arn:aws:iam::{self.account_id}:user/moto is not authorized to perform: sts:AssumeRole on "
+            f"resource: {role_arn}",
+        )
+        if match is None:
+            raise denied
+        account = match.group(2)
+        iam = iam_backends[account][get_partition(region_name)]
+        role = next((r for r in iam.get_roles() if r.arn == role_arn), None)
+        if role is None or self.account_id not in _trusted_accounts(role.assume_role_policy_document):
+            raise denied
+        return original(self, region_name, role_session_name, role_arn, *args, **kwargs)
+
+    _patch(STSBackend, "assume_role", assume_role)

@@ -33,10 +33,16 @@ def _own_correlation_id(context: LambdaContext) -> str:
     return getattr(context, "aws_request_id", None) or str(uuid.uuid4())
 
 
-def rotate(request: RotationRequest, context: LambdaContext, correlation_id: str) -> RotationResult:
+def rotate(
+    request: RotationRequest, context: LambdaContext, correlation_id: str, account: str | None = None
+) -> RotationResult:
+    """`account`: the managed account that holds the certificate (MANAGED_ACCOUNTS), None in a single-account
+    stack; its member role reads and changes the certificate, load balancers and distributions there."""
     logger.set_correlation_id(correlation_id)
     logger.append_keys(certificate_name=request.certificate_name)
-    service = wiring.rotation_service()
+    if account is not None:
+        logger.append_keys(account_id=account)
+    service = wiring.rotation_service(account)
     started = time.monotonic()
     try:
         result = service.rotate(request, deadline=_deadline(context), correlation_id=correlation_id)
@@ -51,7 +57,7 @@ def rotate(request: RotationRequest, context: LambdaContext, correlation_id: str
             endpoints_changed=0,
             retired=False,
         )
-        wiring.events().publish(
+        wiring.events(account).publish(
             EventType.ROTATION_FAILED, service.failure_detail(request.certificate_name, exc, correlation_id)
         )
         logger.error("rotation failed", extra={"error": type(exc).__name__, "reason": str(exc)})
@@ -81,8 +87,9 @@ def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         return
     request = RotationRequest(certificate_name=message.certificate_name, force=message.force)
     try:
+        account = wiring.account_of(message.account_id)
         # The scan's id when the scan sent it; a hand-written message is known by its SQS message id.
-        rotate(request, lambda_context, message.correlation_id or record.message_id)
+        rotate(request, lambda_context, message.correlation_id or record.message_id, account)
     except InvalidRequest as exc:
         # The certificate was retired by an earlier delivery, or opted out since it was queued: done.
         logger.warning("nothing to rotate", extra={"reason": str(exc)})
@@ -106,7 +113,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return dict(response)
     parsed = parse_rotate_request(event)  # bad input: a clear error before any AWS call
     wiring.refresh()
+    account = wiring.account_of(parsed.account_id)  # an account not managed: a clear error, nothing assumed
     request = RotationRequest(
         certificate_name=parsed.certificate_name, force=parsed.force, dry_run=parsed.dry_run
     )
-    return rotate(request, context, _own_correlation_id(context)).as_dict()
+    result = rotate(request, context, _own_correlation_id(context), account).as_dict()
+    return result if account is None else {**result, "account_id": account}

@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from certrotate import telemetry, wiring
+from certrotate import fleet, telemetry, wiring
 from certrotate.inbound import parse_scan_request
 
 logger = Logger()
@@ -25,10 +25,27 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.set_correlation_id(correlation_id)
     request = parse_scan_request(event)  # bad input: a clear error before any AWS call
     settings = wiring.refresh()
-    result = wiring.scan_service(dry_run=request.dry_run).scan(
-        dry_run=request.dry_run, correlation_id=correlation_id
+    if settings.many_accounts:
+        # Every managed account through its member role; one that fails is reported, the others proceed.
+        result = fleet.scan_accounts(
+            settings.managed_accounts,
+            lambda account: wiring.scan_service(dry_run=request.dry_run, account=account).scan(
+                dry_run=request.dry_run, correlation_id=correlation_id
+            ),
+            dry_run=request.dry_run,
+            correlation_id=correlation_id,
+        )
+    else:
+        result = wiring.scan_service(dry_run=request.dry_run).scan(
+            dry_run=request.dry_run, correlation_id=correlation_id
+        )
+    telemetry.emit_scan(
+        metrics,
+        result,
+        namespace=settings.metrics_namespace,
+        service=settings.service_name,
+        many_accounts=settings.many_accounts,
     )
-    telemetry.emit_scan(metrics, result, namespace=settings.metrics_namespace, service=settings.service_name)
     logger.info(
         "scan finished",
         extra={
@@ -40,6 +57,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "retired": result.retired,
             "dry_run": result.dry_run,
             "notes": result.notes,  # e.g. why a replaced certificate is kept: where it is still served
+            **({} if result.failed_accounts is None else {"failed_accounts": result.failed_accounts}),
         },
     )
     return result.as_dict()

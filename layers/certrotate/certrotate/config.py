@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,6 +20,9 @@ _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _TABLE_ARN = re.compile(r"arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]{3,255}")
+_ACCOUNT_ID = re.compile(r"\d{12}")
+_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")  # IAM's role name characters and length
+MEMBER_ROLE_NAME_DEFAULT = "certrotate-member"
 
 
 class TrustSource(StrEnum):
@@ -78,6 +81,19 @@ class Settings:
     # default: a function outside the VPC cannot reach internal load balancers and would only wait.
     check_endpoints_after_rotation: bool = False
     endpoint_check_connect_to: tuple[str, ...] = ()  # curl-style HOST1:PORT1:HOST2:PORT2 rules
+    # Many accounts: empty = the function's own account only, exactly as a single-account stack.
+    managed_accounts: tuple[str, ...] = ()
+    member_role_name: str = MEMBER_ROLE_NAME_DEFAULT
+    # Whose Route 53 answers DNS-01 for a managed account: {account: dns account}; "*" for every other one.
+    dns_accounts: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def many_accounts(self) -> bool:
+        return bool(self.managed_accounts)
+
+    def dns_account_for(self, account_id: str) -> str:
+        """The account whose Route 53 hosted zones answer DNS-01 for certificates of `account_id`."""
+        return self.dns_accounts.get(account_id) or self.dns_accounts.get("*") or account_id
 
     def require_rotation(self) -> None:
         """What the rotate function needs beyond the common settings."""
@@ -168,6 +184,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         except ValueError:
             problems.append(f"ENDPOINT_CHECK_CONNECT_TO holds {rule!r}, not HOST1:PORT1:HOST2:PORT2")
 
+    managed = _account_list(env.get("MANAGED_ACCOUNTS", ""), problems)
+    role_name = env.get("MEMBER_ROLE_NAME", "").strip() or MEMBER_ROLE_NAME_DEFAULT
+    if not _ROLE_NAME.fullmatch(role_name):
+        problems.append(
+            f"MEMBER_ROLE_NAME is not an IAM role name (1-64 of letters, digits, +=,.@_-): {role_name!r}"
+        )
+    dns_accounts = _dns_accounts(env.get("DNS_ACCOUNTS", ""), problems)
+
     if problems:
         raise ConfigurationError("invalid configuration: " + "; ".join(problems))
 
@@ -192,7 +216,34 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or METRICS_NAMESPACE_DEFAULT,
         check_endpoints_after_rotation=check_raw == "true",
         endpoint_check_connect_to=connect_to,
+        managed_accounts=managed,
+        member_role_name=role_name,
+        dns_accounts=dns_accounts,
     )
+
+
+def _account_list(raw: str, problems: list[str]) -> tuple[str, ...]:
+    accounts = tuple(dict.fromkeys(a.strip() for a in raw.split(",") if a.strip()))
+    for account in accounts:
+        if not _ACCOUNT_ID.fullmatch(account):
+            problems.append(f"MANAGED_ACCOUNTS holds {account!r}, which is not a 12-digit AWS account id")
+    return accounts
+
+
+def _dns_accounts(raw: str, problems: list[str]) -> dict[str, str]:
+    """`DNS_ACCOUNTS`: comma-separated `<account>=<dns account>`; `*=<dns account>` for all the others."""
+    mapping: dict[str, str] = {}
+    for entry in (e.strip() for e in raw.split(",") if e.strip()):
+        member, sep, dns = (part.strip() for part in entry.partition("="))
+        if not sep or not (member == "*" or _ACCOUNT_ID.fullmatch(member)) or not _ACCOUNT_ID.fullmatch(dns):
+            problems.append(
+                f"DNS_ACCOUNTS holds {entry!r}, not <12-digit account>=<12-digit account> (or *=<account>)"
+            )
+            continue
+        if member in mapping and mapping[member] != dns:
+            problems.append(f"DNS_ACCOUNTS names two DNS accounts for {member}")
+        mapping[member] = dns
+    return mapping
 
 
 _RELEVANT = (
@@ -210,6 +261,9 @@ _RELEVANT = (
     "REQUESTS_CA_BUNDLE",
     "CHECK_ENDPOINTS",
     "ENDPOINT_CHECK",
+    "MANAGED_ACCOUNTS",
+    "MEMBER_ROLE_NAME",
+    "DNS_ACCOUNTS",
 )
 
 

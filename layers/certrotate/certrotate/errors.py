@@ -176,3 +176,23 @@ class CertificateAlreadyExists(CertRotateError):
 
 class RegionDiscoveryFailed(CertRotateError):
     """The regions enabled for the account could not be listed: no endpoint search would be complete."""
+
+
+class AccountUnreachable(CertRotateError):
+    """certrotate could not assume the member role of a managed account: nothing there was read or changed."""
+
+    def __init__(self, account_id: str, role_arn: str, code: str | None, detail: str) -> None:
+        if code in ("AccessDenied", "AccessDeniedException"):
+            fix = (
+                f"deploy the member role (member-role.yaml) to account {account_id}, or check that its trust "
+                "policy names this stack's function roles"
+            )
+        elif code == "RegionDisabledException":
+            fix = "activate STS in the function's region (IAM account settings of the central account)"
+        else:
+            fix = "see the error; the other accounts were not affected"
+        super().__init__(f"account {account_id}: cannot assume {role_arn} ({code or 'error'}): {fix}")
+        self.account_id = account_id
+        self.code = code
+        self.fix = fix
+        self.detail = detail

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 CERTIFICATE_NAME = r"^[\w+=,.@-]{1,128}$"
 # A scan's Lambda request id or a uuid; an operator's own id may be any such token.
 CORRELATION_ID = r"^[A-Za-z0-9._:/+=@-]{1,128}$"
+ACCOUNT_ID = r"^\d{12}$"
 
 
 class _Strict(BaseModel):
@@ -17,6 +18,7 @@ class _Strict(BaseModel):
 
 class RotateRequestModel(_Strict):
     certificate_name: str = Field(pattern=CERTIFICATE_NAME)
+    account_id: str | None = Field(default=None, pattern=ACCOUNT_ID)  # MANAGED_ACCOUNTS; None: own account
     force: bool = False
     dry_run: bool = False
 
@@ -33,3 +35,4 @@ class RotationMessageModel(BaseModel):
     force: bool = False
     reason: str | None = None
     correlation_id: str | None = Field(default=None, pattern=CORRELATION_ID)
+    account_id: str | None = Field(default=None, pattern=ACCOUNT_ID)

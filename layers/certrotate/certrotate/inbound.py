@@ -18,6 +18,7 @@ class RotateRequest:
     certificate_name: str
     force: bool = False
     dry_run: bool = False
+    account_id: str | None = None  # None: the function's own account
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class RotationMessage:
     force: bool = False
     reason: str | None = None
     correlation_id: str | None = None  # the scan's that sent it
+    account_id: str | None = None  # the managed account that holds the certificate (None: own account)
 
 
 def _one_line(error: ValidationError, what: str) -> str:
@@ -41,6 +43,8 @@ def _one_line(error: ValidationError, what: str) -> str:
             problems.append(f"unknown field {where!r}")
         elif item["type"] == "missing":
             problems.append(f"missing field {where!r}")
+        elif item["type"] == "string_pattern_mismatch" and where == "account_id":
+            problems.append(f"{where} must be a 12-digit AWS account id")
         elif item["type"] == "string_pattern_mismatch" and where == "correlation_id":
             problems.append(f"{where} must be 1-128 of letters, digits, ._:/+=@-")
         elif item["type"] == "string_pattern_mismatch":
@@ -74,7 +78,7 @@ def _parse(event: Any, model_name: str, what: str) -> Any:
 
 def parse_rotate_request(event: Any) -> RotateRequest:
     model = _parse(event, "RotateRequestModel", "rotation request")
-    return RotateRequest(model.certificate_name, model.force, model.dry_run)
+    return RotateRequest(model.certificate_name, model.force, model.dry_run, model.account_id)
 
 
 def parse_rotation_message(body: str) -> RotationMessage:
@@ -83,7 +87,9 @@ def parse_rotation_message(body: str) -> RotationMessage:
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"invalid rotation message: not JSON ({exc.msg})") from None
     model = _parse(data, "RotationMessageModel", "rotation message")
-    return RotationMessage(model.certificate_name, model.force, model.reason, model.correlation_id)
+    return RotationMessage(
+        model.certificate_name, model.force, model.reason, model.correlation_id, model.account_id
+    )
 
 
 def is_scheduled_event(event: Any) -> bool:

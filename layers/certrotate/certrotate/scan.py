@@ -3,6 +3,7 @@ are due, and the retirements that rotations left pending."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from collections.abc import Callable, Sequence
@@ -50,6 +51,8 @@ class ScanResult:
     dry_run: bool
     correlation_id: str = ""  # carried by every message this scan sends and every event it emits
     notes: list[str] = field(default_factory=list)
+    # Many accounts only (None otherwise, and left out of as_dict): the accounts not scanned, and why.
+    failed_accounts: list[dict[str, str]] | None = None
 
     @property
     def min_days_to_expiry(self) -> float | None:
@@ -72,7 +75,7 @@ class ScanResult:
             "dry_run": self.dry_run,
             "correlation_id": self.correlation_id,
             "notes": self.notes,
-        }
+        } | ({} if self.failed_accounts is None else {"failed_accounts": self.failed_accounts})
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,7 @@ class ScanSettings:
     renew_before_days: int | None
     lease_seconds: int
     grace_seconds: int
+    account_id: str | None = None  # with MANAGED_ACCOUNTS: the account scanned, named in every message
 
 
 class ScanService:
@@ -255,6 +259,19 @@ class ScanService:
         return schedule, note
 
     def _enqueue(self, plan: planning.ScanPlan, result: ScanResult, now: datetime) -> None:
+        account = self._settings.account_id
+
+        # Message group (one per certificate) and deduplication key: `<account>:<name>` with many accounts,
+        # so that certificates of one name in two accounts are two groups.
+        def group(name: str) -> str:
+            if account is None:
+                return name
+            key = f"{account}:{name}"  # a group id holds at most 128 characters, as a name does
+            return key if len(key) <= 128 else f"{account}:{hashlib.sha256(name.encode()).hexdigest()}"
+
+        def scoped(body: dict[str, Any]) -> dict[str, Any]:
+            return body if account is None else {**body, "account_id": account}
+
         messages: list[tuple[str, str, dict[str, Any]]] = []
         for cert in plan.to_enqueue:
             body = {
@@ -263,7 +280,8 @@ class ScanService:
                 "days_to_expiry": result.days_to_expiry[cert.name],
                 "correlation_id": result.correlation_id,
             }
-            messages.append((cert.name, planning.deduplication_id(cert.name, now), body))
+            key = group(cert.name)
+            messages.append((key, planning.deduplication_id(key, now), scoped(body)))
         for cert in plan.stalled:
             # A rotation died after uploading the replacement and its retries ran out: finish it.
             body = {
@@ -271,15 +289,16 @@ class ScanService:
                 "reason": "resume",
                 "correlation_id": result.correlation_id,
             }
-            messages.append((cert.name, planning.deduplication_id(cert.name, now), body))
+            key = group(cert.name)
+            messages.append((key, planning.deduplication_id(key, now), scoped(body)))
         if not messages:
             return
         if self._queue is None:
             result.notes.append("no rotation queue configured: nothing sent")
             return
         sent = set(self._queue.send(messages))
-        result.enqueued = [c.name for c in plan.to_enqueue if c.name in sent]
-        result.resumed = [c.name for c in plan.stalled if c.name in sent]
+        result.enqueued = [c.name for c in plan.to_enqueue if group(c.name) in sent]
+        result.resumed = [c.name for c in plan.stalled if group(c.name) in sent]
 
     def _complete_retirements(
         self,

@@ -9,9 +9,13 @@ from certrotate.names import MetricName
 from certrotate.scan import ScanResult
 
 
-def emit_scan(metrics: Metrics, result: ScanResult, *, namespace: str, service: str) -> None:
+def emit_scan(
+    metrics: Metrics, result: ScanResult, *, namespace: str, service: str, many_accounts: bool = False
+) -> None:
     # DaysToExpiry has a dimension per certificate: one EMF document each (a document has one dimension set).
-    for name, days in sorted(result.days_to_expiry.items()):
+    # With many accounts its keys are `<account>:<name>`: AccountId and CertificateName dimensions apart.
+    for key, days in sorted(result.days_to_expiry.items()):
+        account, name = key.split(":", 1) if many_accounts else (None, key)
         with single_metric(
             name=MetricName.DAYS_TO_EXPIRY,
             unit=MetricUnit.Count,
@@ -20,6 +24,8 @@ def emit_scan(metrics: Metrics, result: ScanResult, *, namespace: str, service: 
             default_dimensions={"service": service},
         ) as metric:
             metric.add_dimension(name="CertificateName", value=name)
+            if account is not None:
+                metric.add_dimension(name="AccountId", value=account)
     if result.min_days_to_expiry is not None:
         metrics.add_metric(
             name=MetricName.MIN_DAYS_TO_EXPIRY, unit=MetricUnit.Count, value=result.min_days_to_expiry

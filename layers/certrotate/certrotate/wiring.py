@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import boto3
 from botocore.config import Config
 
+from certrotate.adapters.accounts import AccountEvents, AccountLeases, assumed_session, role_arn
 from certrotate.adapters.cloudfront import CloudFrontDistributions
 from certrotate.adapters.elb import LoadBalancerListeners
 from certrotate.adapters.endpoints import AllEndpoints
@@ -22,8 +23,9 @@ from certrotate.adapters.secrets import AccountKeyStore, ExternalAccountKeys
 from certrotate.clock import SystemClock
 from certrotate.config import Settings, environment_fingerprint, load_settings
 from certrotate.endpoint_check import EndpointChecker
+from certrotate.errors import InvalidRequest
 from certrotate.model import ServerCertificate
-from certrotate.ports import CertificateAuthority, EventPublisher, RenewalInfoSource
+from certrotate.ports import CertificateAuthority, EventPublisher, Leases, RenewalInfoSource
 from certrotate.rotation import RotationResult, RotationService, RotationSettings
 from certrotate.scan import ScanService, ScanSettings
 
@@ -38,6 +40,7 @@ if TYPE_CHECKING:  # boto3-stubs: development only, not in the layer
     from mypy_boto3_route53 import Route53Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sts import STSClient
 
     from certrotate.adapters.acme import AcmeAuthority
     from certrotate.endpoint_check import EndpointReport
@@ -82,41 +85,111 @@ def _session() -> boto3.session.Session:
 
 
 Service = Literal[
-    "cloudfront", "dynamodb", "ec2", "elb", "elbv2", "events", "iam", "route53", "secretsmanager", "sqs"
+    "cloudfront",
+    "dynamodb",
+    "ec2",
+    "elb",
+    "elbv2",
+    "events",
+    "iam",
+    "route53",
+    "secretsmanager",
+    "sqs",
+    "sts",
 ]
 
 
 # One overload per service, as boto3-stubs types Session.client: each caller gets its service's client type.
 @overload
-def client(service: Literal["cloudfront"], region: str | None = None) -> CloudFrontClient: ...
+def client(
+    service: Literal["cloudfront"], region: str | None = None, account: str | None = None
+) -> CloudFrontClient: ...
 @overload
-def client(service: Literal["dynamodb"], region: str | None = None) -> DynamoDBClient: ...
+def client(
+    service: Literal["dynamodb"], region: str | None = None, account: str | None = None
+) -> DynamoDBClient: ...
 @overload
-def client(service: Literal["ec2"], region: str | None = None) -> EC2Client: ...
+def client(service: Literal["ec2"], region: str | None = None, account: str | None = None) -> EC2Client: ...
 @overload
-def client(service: Literal["elb"], region: str | None = None) -> ElasticLoadBalancingClient: ...
+def client(
+    service: Literal["elb"], region: str | None = None, account: str | None = None
+) -> ElasticLoadBalancingClient: ...
 @overload
-def client(service: Literal["elbv2"], region: str | None = None) -> ElasticLoadBalancingv2Client: ...
+def client(
+    service: Literal["elbv2"], region: str | None = None, account: str | None = None
+) -> ElasticLoadBalancingv2Client: ...
 @overload
-def client(service: Literal["events"], region: str | None = None) -> EventBridgeClient: ...
+def client(
+    service: Literal["events"], region: str | None = None, account: str | None = None
+) -> EventBridgeClient: ...
 @overload
-def client(service: Literal["iam"], region: str | None = None) -> IAMClient: ...
+def client(service: Literal["iam"], region: str | None = None, account: str | None = None) -> IAMClient: ...
 @overload
-def client(service: Literal["route53"], region: str | None = None) -> Route53Client: ...
+def client(
+    service: Literal["route53"], region: str | None = None, account: str | None = None
+) -> Route53Client: ...
 @overload
-def client(service: Literal["secretsmanager"], region: str | None = None) -> SecretsManagerClient: ...
+def client(
+    service: Literal["secretsmanager"], region: str | None = None, account: str | None = None
+) -> SecretsManagerClient: ...
 @overload
-def client(service: Literal["sqs"], region: str | None = None) -> SQSClient: ...
-def client(service: Service, region: str | None = None) -> Any:
-    """One client per service and region per container, with certrotate's retries and timeouts."""
-    return _client(service, region or settings().region)
+def client(service: Literal["sqs"], region: str | None = None, account: str | None = None) -> SQSClient: ...
+@overload
+def client(service: Literal["sts"], region: str | None = None, account: str | None = None) -> STSClient: ...
+def client(service: Service, region: str | None = None, account: str | None = None) -> Any:
+    """One client per service, region and account per container, with certrotate's retries and timeouts.
+    `account` None (or the function's own): the function's credentials; else the account's member role."""
+    return _client(service, region or settings().region, _scope(account))
 
 
 @functools.cache
-def _client(service: Service, region: str) -> Any:
+def _client(service: Service, region: str, account: str | None = None) -> Any:
     # Session.client's overloads take one literal each; the public overloads above type the result.
-    make: Callable[..., Any] = _session().client
+    make: Callable[..., Any] = (_session() if account is None else _member_session(account)).client
     return make(service, region_name=region, config=BOTO_CONFIG)
+
+
+@functools.cache
+def own_account_id() -> str:
+    # GetCallerIdentity needs no permission; asked only by a stack that manages accounts.
+    return client("sts").get_caller_identity()["Account"]
+
+
+def _scope(account: str | None) -> str | None:
+    """None for the function's own account (its own credentials), else the member account's id."""
+    if account is None or account == own_account_id():
+        return None
+    return account
+
+
+@functools.cache
+def _member_session(account: str) -> boto3.session.Session:
+    """A session in `account` through its member role (AssumeRole now, refreshed before expiry).
+    An account that cannot be reached raises AccountUnreachable, and is asked again next time."""
+    arn = role_arn(partition(), account, settings().member_role_name)
+    return assumed_session(client("sts"), arn, account, settings().region)
+
+
+def managed_accounts() -> tuple[str, ...]:
+    """The accounts a scan walks: MANAGED_ACCOUNTS, or () for the function's own account only."""
+    return settings().managed_accounts
+
+
+def account_of(requested: str | None) -> str | None:
+    """The account a request names, checked: None in a single-account stack (its own account)."""
+    config = settings()
+    if not config.many_accounts:
+        if requested is not None and requested != own_account_id():
+            raise InvalidRequest(
+                f"account_id {requested} is not this function's account and MANAGED_ACCOUNTS is not set"
+            )
+        return None
+    account = requested or own_account_id()
+    if account not in config.managed_accounts:
+        raise InvalidRequest(
+            f"account {account} is not in MANAGED_ACCOUNTS ({', '.join(config.managed_accounts)})"
+        )
+    return account
 
 
 @functools.cache
@@ -132,46 +205,56 @@ def global_region(service: str) -> str | None:
 
 
 @overload
-def global_client(service: Literal["cloudfront"]) -> CloudFrontClient: ...
+def global_client(service: Literal["cloudfront"], account: str | None = None) -> CloudFrontClient: ...
 @overload
-def global_client(service: Literal["route53"]) -> Route53Client: ...
-def global_client(service: Literal["cloudfront", "route53"]) -> Any:
+def global_client(service: Literal["route53"], account: str | None = None) -> Route53Client: ...
+def global_client(service: Literal["cloudfront", "route53"], account: str | None = None) -> Any:
     """A client of a global service, built for the region that serves it in the function's partition."""
     region = global_region(service)
     if region is None:
         raise RuntimeError(f"{service} is not offered in the {partition()} partition")
-    return client(service, region)
+    return client(service, region, account)
+
+
+# The builders below take `account`: None in a single-account stack; with MANAGED_ACCOUNTS, the account whose
+# certificates, load balancers and distributions are read and changed (the own account included).
+@functools.cache
+def certificate_store(account: str | None = None) -> IamCertificateStore:
+    return IamCertificateStore(client("iam", account=account))
 
 
 @functools.cache
-def certificate_store() -> IamCertificateStore:
-    return IamCertificateStore(client("iam"))
-
-
-@functools.cache
-def endpoints() -> AllEndpoints:
+def endpoints(account: str | None = None) -> AllEndpoints:
     named = settings().load_balancer_regions
-    # DescribeRegions in the function's own region lists the enabled regions of its partition.
-    regions = FixedRegions(named) if named else EnabledRegions(client("ec2"))
+    # DescribeRegions in the function's own region lists the regions enabled for the account.
+    regions = FixedRegions(named) if named else EnabledRegions(client("ec2", account=account))
     # GovCloud has no CloudFront: no distribution to search there.
     has_cloudfront = global_region("cloudfront") is not None
     return AllEndpoints(
         regions,
-        lambda region: LoadBalancerListeners(region, client("elbv2", region), client("elb", region)),
-        (lambda: CloudFrontDistributions(global_client("cloudfront"))) if has_cloudfront else None,
+        lambda region: LoadBalancerListeners(
+            region, client("elbv2", region, account), client("elb", region, account)
+        ),
+        (lambda: CloudFrontDistributions(global_client("cloudfront", account))) if has_cloudfront else None,
         partition=partition(),
     )
 
 
 @functools.cache
-def events() -> EventPublisher:
+def events(account: str | None = None) -> EventPublisher:
+    """EventBridge of the central account; events of a managed account's work carry its `account_id`."""
     bus = settings().event_bus_name
-    return EventBridgePublisher(client("events"), bus) if bus else NoEvents()
+    central = EventBridgePublisher(client("events"), bus) if bus else NoEvents()
+    return central if account is None else AccountEvents(central, account)
 
 
 @functools.cache
-def dns() -> Route53Challenges:
-    return Route53Challenges(global_client("route53"))
+def dns(account: str | None = None) -> Route53Challenges:
+    """Route 53 of the account that answers DNS-01 for `account` (DNS_ACCOUNTS; by default its own)."""
+    config = settings()
+    if not config.dns_accounts:
+        return Route53Challenges(global_client("route53", account))
+    return Route53Challenges(global_client("route53", config.dns_account_for(account or own_account_id())))
 
 
 @functools.cache
@@ -229,17 +312,19 @@ def _check_endpoints(certificate: ServerCertificate, result: RotationResult, dea
 
 
 @functools.cache
-def rotation_service() -> RotationService:
+def rotation_service(account: str | None = None) -> RotationService:
     config = settings()
     config.require_rotation()
     assert config.lease_table_name is not None
+    # The lease table is central; with MANAGED_ACCOUNTS its key carries the account.
+    leases: Leases = DynamoDbLeases(client("dynamodb"), config.lease_table_name)
     return RotationService(
-        store=certificate_store(),
-        endpoints=endpoints(),
-        dns=dns(),
+        store=certificate_store(account),
+        endpoints=endpoints(account),
+        dns=dns(account),
         authority=_authority,
-        leases=DynamoDbLeases(client("dynamodb"), config.lease_table_name),
-        events=events(),
+        leases=leases if account is None else AccountLeases(leases, account),
+        events=events(account),
         clock=SystemClock(),
         settings=RotationSettings(
             renew_before_days=config.renew_before_days,
@@ -253,21 +338,22 @@ def rotation_service() -> RotationService:
 
 
 @functools.cache
-def scan_service(*, dry_run: bool) -> ScanService:
+def scan_service(*, dry_run: bool, account: str | None = None) -> ScanService:
     config = settings()
     if not dry_run:
         config.require_scan()
     queue = SqsRotationQueue(client("sqs"), config.rotation_queue_url) if config.rotation_queue_url else None
     return ScanService(
-        store=certificate_store(),
-        endpoints=endpoints(),
+        store=certificate_store(account),
+        endpoints=endpoints(account),
         queue=queue,
-        events=events(),
+        events=events(account),
         clock=SystemClock(),
         settings=ScanSettings(
             renew_before_days=config.renew_before_days,
             lease_seconds=config.rotation_lease_seconds,
             grace_seconds=config.retirement_grace_seconds,
+            account_id=account,
         ),
         renewal_info=renewal_info,
     )
@@ -286,6 +372,8 @@ def reset() -> None:
         settings,
         _session,
         _client,
+        own_account_id,
+        _member_session,
         partition,
         global_region,
         certificate_store,
