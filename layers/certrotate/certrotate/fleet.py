@@ -75,6 +75,7 @@ def scan_accounts(
         failed_accounts=[],
     )
     assert merged.failed_accounts is not None
+    least_room: int | None = None
     for account, outcome in outcomes:
         if isinstance(outcome, Exception):
             failure = failure_of(account, outcome)
@@ -84,9 +85,11 @@ def scan_accounts(
             continue
         merged.scanned += outcome.scanned
         merged.managed += outcome.managed
-        # Totals over the accounts (each account has its own quota).
-        merged.server_certificates += outcome.server_certificates
-        merged.quota += outcome.quota
+        # Each account has its own quota: report the fullest account's (least room), which a total would hide.
+        room = outcome.quota - outcome.server_certificates
+        if least_room is None or room < least_room:
+            least_room = room
+            merged.server_certificates, merged.quota = outcome.server_certificates, outcome.quota
         for target, source in (
             (merged.expiring, outcome.expiring),
             (merged.enqueued, outcome.enqueued),

@@ -69,6 +69,8 @@ class MetricName(StrEnum):
     ENDPOINTS_VERIFIED = "EndpointsVerified"
     ENDPOINT_MISMATCHES = "EndpointMismatches"
     ENDPOINTS_UNREACHABLE = "EndpointsUnreachable"
+    # Many accounts (MANAGED_ACCOUNTS): the accounts a scan could not scan (the result's failed_accounts).
+    ACCOUNTS_NOT_SCANNED = "AccountsNotScanned"
 
 
 class EventType(StrEnum):

@@ -49,6 +49,10 @@ def emit_scan(
         name=MetricName.SERVER_CERTIFICATES, unit=MetricUnit.Count, value=result.server_certificates
     )
     metrics.add_metric(name=MetricName.SERVER_CERTIFICATES_QUOTA, unit=MetricUnit.Count, value=result.quota)
+    if result.failed_accounts is not None:
+        metrics.add_metric(
+            name=MetricName.ACCOUNTS_NOT_SCANNED, unit=MetricUnit.Count, value=len(result.failed_accounts)
+        )
 
 
 def emit_rotation(
