@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from certrotate import telemetry, wiring
-from certrotate.errors import InvalidRequest, PermanentFailure, RotationInProgress
+from certrotate.errors import AccountUnreachable, InvalidRequest, PermanentFailure, RotationInProgress
 from certrotate.inbound import is_sqs_event, parse_rotate_request, parse_rotation_message
 from certrotate.names import EventType
 from certrotate.rotation import RotationRequest, RotationResult
@@ -42,7 +42,26 @@ def rotate(
     logger.append_keys(certificate_name=request.certificate_name)
     if account is not None:
         logger.append_keys(account_id=account)
-    service = wiring.rotation_service(account)
+    try:
+        service = wiring.rotation_service(account)  # assumes the account's member role
+    except AccountUnreachable as exc:
+        # Nothing was read or changed there: a failed rotation all the same, reported with what to fix.
+        telemetry.emit_rotation(
+            metrics, succeeded=False, failed=True, seconds=0.0, endpoints_changed=0, retired=False
+        )
+        wiring.events(account).publish(
+            EventType.ROTATION_FAILED,
+            {
+                "certificate_name": request.certificate_name,
+                "error": type(exc).__name__,
+                "message": str(exc),
+                "permanent": False,
+                "fix": exc.fix,
+                "correlation_id": correlation_id,
+            },
+        )
+        logger.error("rotation failed", extra={"error": type(exc).__name__, "reason": str(exc)})
+        raise
     started = time.monotonic()
     try:
         result = service.rotate(request, deadline=_deadline(context), correlation_id=correlation_id)

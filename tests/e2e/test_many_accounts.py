@@ -11,6 +11,7 @@ import pytest
 
 from devstack import fixtures
 from tests.e2e.conftest import World
+from tests.e2e.test_observability import emitted, metric_values, received_events, subscribe_events
 
 CENTRAL = "123456789012"  # moto's default account: the functions' own
 MEMBER_A = "111111111111"  # the member role is deployed
@@ -48,7 +49,7 @@ def fleet(world: World) -> tuple[World, Any, Any, Any]:
 
 
 def test_scan_walks_every_account_and_reports_the_one_it_cannot_reach(
-    fleet: tuple[World, Any, Any, Any],
+    fleet: tuple[World, Any, Any, Any], capfd: pytest.CaptureFixture[str]
 ) -> None:
     world, a, b, _ = fleet
     fixtures.seed_certificate(a("iam"), "web", [f"a.{ZONE}"], days_left=10)
@@ -62,6 +63,13 @@ def test_scan_walks_every_account_and_reports_the_one_it_cannot_reach(
     assert result["enqueued"] == [f"{MEMBER_A}:web"]
     assert result["scanned"] == 2
     assert set(result["days_to_expiry"]) == {f"{MEMBER_A}:web", f"{MEMBER_A}:fresh"}
+    metrics, _ = emitted(capfd.readouterr().out)
+    per_certificate = metric_values(metrics, "DaysToExpiry")
+    assert sorted((d["AccountId"], d["CertificateName"]) for d, _ in per_certificate) == [
+        (MEMBER_A, "fresh"),
+        (MEMBER_A, "web"),
+    ]
+    assert [v for _, v in metric_values(metrics, "AccountsNotScanned")] == [1.0]
     [failed] = result["failed_accounts"]
     assert failed["account_id"] == MEMBER_B
     assert failed["error"] == "AccessDenied"
@@ -70,6 +78,21 @@ def test_scan_walks_every_account_and_reports_the_one_it_cannot_reach(
     body = json.loads(record["body"])
     assert body["account_id"] == MEMBER_A and body["certificate_name"] == "web"
     assert record["attributes"]["MessageGroupId"] == f"{MEMBER_A}:web"
+
+
+def test_the_own_account_listed_is_scanned_with_the_functions_own_credentials(
+    fleet: tuple[World, Any, Any, Any],
+) -> None:
+    world, a, _, _ = fleet
+    fixtures.seed_certificate(a("iam"), "web", [f"a.{ZONE}"], days_left=10)
+    world.seed("web", ["c.example.com"], days_left=10)  # one name in two accounts: two certificates
+
+    result = world.invoke("ScanFunction", {}, MANAGED_ACCOUNTS=f"{CENTRAL},{MEMBER_A}")
+
+    assert result["enqueued"] == [f"{CENTRAL}:web", f"{MEMBER_A}:web"], "in MANAGED_ACCOUNTS order"
+    assert result["failed_accounts"] == []
+    groups = sorted(r["attributes"]["MessageGroupId"] for r in world.receive())
+    assert groups == [f"{MEMBER_A}:web", f"{CENTRAL}:web"]
 
 
 def test_rotation_from_the_queue_works_in_the_member_account_with_dns_in_another(
@@ -100,6 +123,36 @@ def test_rotation_from_the_queue_works_in_the_member_account_with_dns_in_another
     records = dns("route53").list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
     assert [r for r in records if r["Type"] == "TXT"] == [], "DNS-01 records are removed from the DNS account"
     assert world.leases() == [], "the central lease is released"
+
+
+def test_a_queued_rotation_in_an_account_without_the_role_fails_and_says_so(
+    fleet: tuple[World, Any, Any, Any],
+) -> None:
+    world, _, b, _ = fleet
+    fixtures.seed_certificate(b("iam"), "web", [f"b.{ZONE}"], days_left=10)
+    events = subscribe_events(world)
+    message = {"certificate_name": "web", "account_id": MEMBER_B, "reason": "expiring"}
+    world.sqs.send_message(
+        QueueUrl=world.queue_url,
+        MessageBody=json.dumps(message),
+        MessageGroupId=f"{MEMBER_B}:web",
+        MessageDeduplicationId="b-web",
+    )
+    [record] = world.receive()
+
+    with pytest.raises(Exception, match="All records failed processing"):  # the batch goes back to SQS
+        world.rotate_from_queue([record])
+    [failed] = [
+        e["detail"]
+        for e in received_events(world, events)
+        if e["detail-type"] == "Certificate Rotation Failed"
+    ]
+    assert failed["account_id"] == MEMBER_B and failed["error"] == "AccountUnreachable"
+    assert "member-role.yaml" in failed["fix"]
+    assert [
+        c["ServerCertificateName"]
+        for c in b("iam").list_server_certificates()["ServerCertificateMetadataList"]
+    ] == ["web"]
 
 
 def test_direct_rotation_names_the_account(fleet: tuple[World, Any, Any, Any]) -> None:

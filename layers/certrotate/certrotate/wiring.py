@@ -282,21 +282,23 @@ def _authority() -> CertificateAuthority:
 
 
 @functools.cache
-def endpoint_checker() -> EndpointChecker:
+def endpoint_checker(account: str | None = None) -> EndpointChecker:
     from certrotate.adapters.addresses import EndpointAddresses
     from certrotate.adapters.tls_probe import ConnectTo, connector, fetch_certificates
 
     reach = connector([ConnectTo.parse(rule) for rule in settings().endpoint_check_connect_to])
     return EndpointChecker(
-        store=certificate_store(),
-        pems=certificate_store(),
-        endpoints=endpoints(),
-        addresses=EndpointAddresses(client),
+        store=certificate_store(account),
+        pems=certificate_store(account),
+        endpoints=endpoints(account),
+        addresses=EndpointAddresses(lambda service, region=None: client(service, region, account)),
         fetch=lambda host, port, name: fetch_certificates(host, port, name, timeout=5.0, connect=reach),
     )
 
 
-def _check_endpoints(certificate: ServerCertificate, result: RotationResult, deadline: float) -> None:
+def _check_endpoints(
+    certificate: ServerCertificate, result: RotationResult, deadline: float, account: str | None = None
+) -> None:
     from aws_lambda_powertools import Metrics
 
     from certrotate import telemetry
@@ -308,7 +310,7 @@ def _check_endpoints(certificate: ServerCertificate, result: RotationResult, dea
             Metrics(), verified=report.verified, mismatches=report.mismatches, unreachable=report.unreachable
         )
 
-    report_after_repoint(endpoint_checker, emit, certificate, result, deadline)
+    report_after_repoint(lambda: endpoint_checker(account), emit, certificate, result, deadline)
 
 
 @functools.cache
@@ -333,7 +335,11 @@ def rotation_service(account: str | None = None) -> RotationService:
             trust_roots=config.issuer_trust,
             sni_swap_when_full=config.sni_swap_when_full,
         ),
-        after_repoint=_check_endpoints if config.check_endpoints_after_rotation else None,
+        after_repoint=(
+            functools.partial(_check_endpoints, account=account)
+            if config.check_endpoints_after_rotation
+            else None
+        ),
     )
 
 
