@@ -57,6 +57,10 @@ if ! $build_only; then
     quietly "sam validate --lint" "$venv/bin/sam" validate --lint --region us-east-1 --template-file template.yaml
     quietly "checkov" "$venv/bin/checkov" --file template.yaml --framework cloudformation \
         --skip-download --compact --quiet
+    # The member role (deployed to each managed account, plain CloudFormation).
+    quietly "cfn-lint member-role.yaml" "$venv/bin/cfn-lint" member-role.yaml
+    quietly "checkov member-role.yaml" "$venv/bin/checkov" --file member-role.yaml --framework cloudformation \
+        --skip-download --compact --quiet
 fi
 # Builds the layer (pip, arm64 wheels, the lock's hashes checked) and both functions as `sam deploy` would.
 quietly "sam build" "$venv/bin/sam" build --template-file template.yaml --build-dir "$build_dir" \

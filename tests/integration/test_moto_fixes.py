@@ -1015,3 +1015,40 @@ def test_cloudfront_keeps_lambda_at_edge_associations_until_an_update_changes_th
     current["DefaultCacheBehavior"]["LambdaFunctionAssociations"] = {"Quantity": 0}
     cloudfront.update_distribution(Id=distribution.id, IfMatch=etag, DistributionConfig=current)
     assert config()[0]["DefaultCacheBehavior"]["LambdaFunctionAssociations"] == {"Quantity": 0}
+
+
+# ----------------------------------------------------------------------------------------------------
+# STS
+# ----------------------------------------------------------------------------------------------------
+
+
+class TestAssumeRole:
+    MEMBER = "111111111111"
+
+    def test_a_missing_role_is_access_denied(self, aws: LocalStack) -> None:
+        with pytest.raises(ClientError) as exc:
+            aws.client("sts").assume_role(
+                RoleArn=f"arn:aws:iam::{self.MEMBER}:role/absent", RoleSessionName="test"
+            )
+        assert error(exc)[0] == "AccessDenied"
+
+    def test_a_role_that_trusts_another_account_is_access_denied(self, aws: LocalStack) -> None:
+        arn = fixtures.deploy_role(self.MEMBER, "elsewhere", "999999999999")
+        with pytest.raises(ClientError) as exc:
+            aws.client("sts").assume_role(RoleArn=arn, RoleSessionName="test")
+        assert error(exc)[0] == "AccessDenied"
+
+    def test_a_trusting_role_gives_credentials_of_its_account(self, aws: LocalStack) -> None:
+        arn = fixtures.deploy_role(self.MEMBER, "trusting", "123456789012")
+        credentials = aws.client("sts").assume_role(RoleArn=arn, RoleSessionName="test")["Credentials"]
+        import boto3
+
+        member_sts = boto3.client(
+            "sts",
+            endpoint_url=aws.endpoint_url,
+            region_name=aws.region,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+        assert member_sts.get_caller_identity()["Account"] == self.MEMBER

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -142,11 +143,16 @@ def client(service: Service, region: str | None = None, account: str | None = No
     return _client(service, region or settings().region, _scope(account))
 
 
+# boto3 sessions are not thread-safe: the scan builds clients of several accounts at once.
+_building = threading.RLock()
+
+
 @functools.cache
 def _client(service: Service, region: str, account: str | None = None) -> Any:
-    # Session.client's overloads take one literal each; the public overloads above type the result.
-    make: Callable[..., Any] = (_session() if account is None else _member_session(account)).client
-    return make(service, region_name=region, config=BOTO_CONFIG)
+    with _building:
+        # Session.client's overloads take one literal each; the public overloads above type the result.
+        make: Callable[..., Any] = (_session() if account is None else _member_session(account)).client
+        return make(service, region_name=region, config=BOTO_CONFIG)
 
 
 @functools.cache
@@ -167,7 +173,8 @@ def _member_session(account: str) -> boto3.session.Session:
     """A session in `account` through its member role (AssumeRole now, refreshed before expiry).
     An account that cannot be reached raises AccountUnreachable, and is asked again next time."""
     arn = role_arn(partition(), account, settings().member_role_name)
-    return assumed_session(client("sts"), arn, account, settings().region)
+    with _building:
+        return assumed_session(client("sts"), arn, account, settings().region)
 
 
 def managed_accounts() -> tuple[str, ...]:
