@@ -168,3 +168,27 @@ def test_direct_rotation_names_the_account(fleet: tuple[World, Any, Any, Any]) -
         world.rotate("web", account_id="444444444444")
     with pytest.raises(Exception, match="account_id must be a 12-digit AWS account id"):
         world.rotate("web", account_id="12345")
+
+
+def test_a_later_scan_retires_the_replaced_certificate_in_the_member_account(
+    fleet: tuple[World, Any, Any, Any],
+) -> None:
+    world, a, _, _ = fleet
+    old = fixtures.seed_certificate(a("iam"), "web", [f"a.{ZONE}"], days_left=10)
+    listener = fixtures.create_alb_https_listener(a("elbv2"), a("ec2"), old["Arn"])
+    world.scan()
+    # A day's grace: the rotation leaves the old certificate pending retirement.
+    world.invoke("RotateFunction", {"Records": world.receive()}, RETIREMENT_GRACE_SECONDS="86400")
+    assert world.scan(dry_run=True)["pending_retirement"] == [f"{MEMBER_A}:web"]
+
+    result = world.scan()  # the grace is 0 again: nothing serves the old certificate any more
+
+    assert result["retired"] == [f"{MEMBER_A}:web"]
+    names = [
+        c["ServerCertificateName"]
+        for c in a("iam").list_server_certificates()["ServerCertificateMetadataList"]
+    ]
+    [new_name] = names
+    assert new_name.startswith("web-cr")
+    served = a("elbv2").describe_listener_certificates(ListenerArn=listener.listener_arn)["Certificates"]
+    assert [c["CertificateArn"].rsplit("/", 1)[-1] for c in served] == [new_name]
