@@ -112,7 +112,7 @@ def generate_private_key(spec: KeySpec) -> SecretPem:
     if spec.kind is KeyKind.RSA:
         key = rsa.generate_private_key(public_exponent=65537, key_size=spec.size)
     else:
-        key = ec.generate_private_key(ec.SECP256R1())
+        key = ec.generate_private_key(ec.SECP384R1() if spec.size == 384 else ec.SECP256R1())
     return SecretPem(
         key.private_bytes(
             serialization.Encoding.PEM,
