@@ -58,6 +58,15 @@ def test_a_key_cloudfront_cannot_use_is_refused_before_any_order_and_held(world:
     assert viewer["IAMCertificateId"] == old["ServerCertificateId"], "the distribution is left as it was"
 
 
+def test_the_devstacks_cloudfront_refuses_a_p384_certificate_as_cloudfront_does(world: World) -> None:
+    """What refusing before ordering saves: the distribution would refuse the replacement after the order."""
+    p384 = world.seed("p384", CDN, days_left=30, path="/cloudfront/site/", key="ec384")
+    p256 = world.seed("p256", CDN, days_left=30, path="/cloudfront/site/", key="ec256")
+    with pytest.raises(world.cloudfront.exceptions.InvalidViewerCertificate):
+        fixtures.create_cloudfront_distribution(world.cloudfront, p384["ServerCertificateId"])
+    fixtures.create_cloudfront_distribution(world.cloudfront, p256["ServerCertificateId"])
+
+
 def test_an_unknown_key_type_is_refused_naming_the_allowed_values(world: World) -> None:
     world.seed("site", SITE, days_left=5, tags={KEY_TYPE_TAG: "rsa1024"})
     with pytest.raises(
