@@ -14,6 +14,7 @@ from certrotate.adapters.addresses import Address, EndpointAddresses
 from certrotate.adapters.iam import IamCertificateStore
 from certrotate.config import Settings
 from certrotate.model import ChangeKind, Endpoint, EndpointKind, ServerCertificate
+from certrotate.names import KEY_TYPE_TAG
 from certrotate.ports import Endpoints
 from certrotate.validation import facts_of
 
@@ -268,9 +269,13 @@ def planned_changes(status: CertificateStatus) -> list[str]:
     return lines
 
 
-def key_of(store: IamCertificateStore, name: str) -> str | None:
-    pem = store.pem(name)
-    return str(planning.replacement_key(facts_of(pem[0]).key)) if pem else None
+def key_of(store: IamCertificateStore, certificate: ServerCertificate) -> str | None:
+    """The key the rotation would order (the tag certrotate:key-type's, else the old key's kind)."""
+    pem = store.pem(certificate.name)
+    if not pem:
+        return None
+    key = planning.requested_key(certificate.tags, facts_of(pem[0]).key)
+    return str(key) if key else f"unknown key type {certificate.tags.get(KEY_TYPE_TAG)!r}"
 
 
 def names_for(statuses: Sequence[CertificateStatus], name: str | None) -> list[CertificateStatus]:

@@ -171,7 +171,10 @@ def cmd_plan(args: argparse.Namespace, aws: Aws, *, out: Any, stdout: IO[str] | 
                 "reason": decision.reason,
                 "source": status.decision_source,
                 "replacement_name": decision.replacement_name,
-                "order": {"dns_names": list(status.dns_names), "key": inventory.key_of(store, status.name)}
+                "order": {
+                    "dns_names": list(status.dns_names),
+                    "key": inventory.key_of(store, status.certificate),
+                }
                 if ordering
                 else None,
                 "endpoint_changes": inventory.planned_changes(status)

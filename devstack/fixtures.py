@@ -29,7 +29,7 @@ from devstack import lambda_runner
 # that a renamed constant in production code makes the tests fail instead of silently following along.
 MANAGED_TAG = "certrotate:managed"
 
-KeyKind = Literal["rsa2048", "rsa4096", "ec256"]
+KeyKind = Literal["rsa2048", "rsa4096", "ec256", "ec384"]
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
@@ -80,7 +80,9 @@ def generate_key(kind: KeyKind = "rsa2048") -> PrivateKey:
         return rsa.generate_private_key(public_exponent=65537, key_size=4096)
     if kind == "ec256":
         return ec.generate_private_key(ec.SECP256R1())
-    raise ValueError(f"unknown key kind {kind!r}: use rsa2048, rsa4096 or ec256")
+    if kind == "ec384":
+        return ec.generate_private_key(ec.SECP384R1())
+    raise ValueError(f"unknown key kind {kind!r}: use rsa2048, rsa4096, ec256 or ec384")
 
 
 def key_to_pem(key: PrivateKey) -> str:

@@ -28,7 +28,8 @@ ELBv2
     listeners (moto: 25 per listener, the default included); beyond -> `TooManyCertificates`.
 CloudFront
   * `CreateDistribution`/`UpdateDistribution` with an IAM certificate that does not cover every alias
-    (a wildcard covers one label) -> `InvalidViewerCertificate` (moto accepted any certificate).
+    (a wildcard covers one label) -> `InvalidViewerCertificate` (moto accepted any certificate);
+    likewise with a key CloudFront does not serve (only RSA 1024-4096 and ECDSA P-256: no P-384).
 Classic ELB
   * `SetLoadBalancerListenerSSLCertificate`: unknown load balancer -> `LoadBalancerNotFound`, no listener
     on the port -> `ListenerNotFound`, unknown IAM certificate -> `CertificateNotFound` (moto: did nothing).
@@ -93,6 +94,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 _MARKER = "_devstack_patched"
 _apply_lock = threading.Lock()
@@ -754,17 +756,28 @@ def _covers(names: Iterable[str], alias: str) -> bool:
     return wanted in have or (bool(parent) and not wanted.startswith("*.") and f"*.{parent}" in have)
 
 
+def _cloudfront_serves_key(key: Any) -> bool:
+    """CloudFront's "Requirements for using SSL/TLS certificates with CloudFront" (key type, key size): RSA
+    1024, 2048, 3072 or 4096 bits, or ECDSA P-256; nothing else (no P-384)."""
+    if isinstance(key, rsa.RSAPublicKey):
+        return key.key_size in (1024, 2048, 3072, 4096)
+    return isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
+
+
 def _patch_cloudfront() -> None:
     from moto.cloudfront import exceptions as cf_exc
     from moto.cloudfront.models import CloudFrontBackend
     from moto.iam.models import iam_backends
 
     class InvalidViewerCertificate(cf_exc.CloudFrontException):
-        def __init__(self, alias: str) -> None:
+        def __init__(self, alias: str | None = None) -> None:
             super().__init__(
                 "InvalidViewerCertificate",
                 "The certificate that is attached to your distribution doesn't cover the alternate domain "
-                f"name (CNAME) that you're trying to add: {alias}",
+                f"name (CNAME) that you're trying to add: {alias}"
+                if alias
+                else "The specified SSL certificate doesn't exist, isn't in us-east-1 region, isn't valid, "
+                "or doesn't include a valid certificate chain.",
             )
 
     InvalidViewerCertificate.__module__ = cf_exc.__name__
@@ -772,13 +785,15 @@ def _patch_cloudfront() -> None:
     def check(backend: Any, config: dict[str, Any]) -> None:
         certificate_id = (config.get("ViewerCertificate") or {}).get("IAMCertificateId")
         aliases = _alias_items(config.get("Aliases"))
-        if not certificate_id or not aliases:
+        if not certificate_id:
             return
         for partitions in dict.values(iam_backends.get(backend.account_id) or {}):
             for cert in partitions.certificates.values():
                 if getattr(cert, "devstack_id", None) != certificate_id:
                     continue
                 leaf = x509.load_pem_x509_certificate(cert.cert_body.encode())
+                if not _cloudfront_serves_key(leaf.public_key()):
+                    raise InvalidViewerCertificate()
                 try:
                     san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
                     names = san.get_values_for_type(x509.DNSName)

@@ -385,3 +385,11 @@ def test_a_cloudfront_certificate_is_shown_with_its_distribution_and_verified(wo
     assert code == 0
     [result] = document["results"]
     assert result["endpoint"] == f"cloudfront {distribution.id}" and result["status"] == "ok"
+
+
+def test_plan_orders_the_key_type_the_tag_names(world: World, cli: Cli) -> None:
+    world.seed("keyed", ["keyed.example.com"], days_left=5, tags={"certrotate:key-type": "ec384"})
+    code, document = cli.json("plan", "--renew-before-days", "30")
+    assert code == 0
+    [rotation] = [r for r in document["rotations"] if r["certificate_name"] == "keyed"]
+    assert rotation["order"] == {"dns_names": ["keyed.example.com"], "key": "ECDSA P-384"}

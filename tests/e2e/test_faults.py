@@ -3,6 +3,8 @@ converges, issues at most one certificate, and never breaks a listener."""
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import threading
 import time
@@ -14,6 +16,7 @@ from certrotate.adapters.acme import AcmeAuthority
 from certrotate.adapters.elb import LoadBalancerListeners
 from certrotate.adapters.iam import IamCertificateStore
 from certrotate.adapters.leases import EXPIRES_ATTRIBUTE, KEY_ATTRIBUTE, DynamoDbLeases
+from certrotate.adapters.secrets import AccountKeyStore
 
 from devstack import dns as devstack_dns
 from devstack import fixtures, lambda_runner
@@ -229,6 +232,66 @@ def test_a_failed_validation_names_the_name_removes_records_and_uploads_nothing(
     assert world.rotate("site")["status"] == "rotated"
 
 
+def test_two_first_rotations_at_once_share_one_account(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No account secret yet: both rotations register, both find the secret missing, both create it. The
+    loser takes the winner's account instead of failing on ResourceExistsException."""
+    for name in ("first", "second"):
+        world.seed(name, [f"{name}.example.com"], days_left=5)
+    both_wrote = threading.Barrier(2)
+
+    class PauseAfterWrite:
+        """The secret client, holding each rotation after its first write until the other made its own:
+        both then find the secret missing, and both create it."""
+
+        def __init__(self, client: Any) -> None:
+            self._client = client
+
+        def put_secret_value(self, **kwargs: Any) -> Any:
+            try:
+                return self._client.put_secret_value(**kwargs)
+            finally:
+                both_wrote.wait(timeout=60)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._client, name)
+
+    original_save = AccountKeyStore.save
+
+    def save_in_step(store: AccountKeyStore, account: dict[str, Any]) -> bool:
+        paused = copy.copy(store)
+        paused._sm = PauseAfterWrite(store._sm)  # type: ignore[assignment]
+        return original_save(paused, account)
+
+    monkeypatch.setattr(AccountKeyStore, "save", save_in_step)
+    outcomes: dict[str, Any] = {}
+
+    def run(name: str) -> None:
+        try:  # straight to the runner: World.invoke restores the environment under the other thread
+            outcomes[name] = lambda_runner.invoke("RotateFunction", {"certificate_name": name}, world.env)
+        except Exception as exc:
+            outcomes[name] = exc
+
+    saved = dict(os.environ)
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("first", "second")]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert {name: o["status"] if isinstance(o, dict) else repr(o) for name, o in outcomes.items()} == {
+        "first": "rotated",
+        "second": "rotated",
+    }
+    secret_id = world.env["ACME_ACCOUNT_SECRET_ID"]
+    versions = world.secrets.list_secret_version_ids(SecretId=secret_id)["Versions"]
+    assert len(versions) == 1, "the loser stored nothing: one account key"
+    stored = json.loads(world.secrets.get_secret_value(SecretId=secret_id)["SecretString"])
+    assert stored["key"] and list(stored["accounts"]) == [world.env["ACME_DIRECTORY_URL"]]
+
+
 @pytest.fixture(scope="module")
 def nonce_rejecting_pebble(stack: Any) -> Any:
     with Pebble(dns_server=stack.dns_server, env={"PEBBLE_WFE_NONCEREJECT": "40"}) as pebble:
@@ -236,6 +299,9 @@ def nonce_rejecting_pebble(stack: Any) -> Any:
 
 
 def test_bad_nonces_are_retried(world: World, nonce_rejecting_pebble: Pebble) -> None:
+    # pebble rejects 40% of nonces: at 12 attempts of 2 tries each (acme.BAD_NONCE_ATTEMPTS) a request fails
+    # with probability 0.4**24 = 2.8e-10; a rotation makes about 15 requests (200 would still be < 6e-8), and
+    # meets a rejection in all but 0.6**15 = 5e-4 of runs.
     world.seed("site", ["site.example.com", "www.site.example.com"], days_left=5)
     result = world.invoke(
         "RotateFunction",

@@ -18,7 +18,14 @@ from certrotate.model import (
     ServerCertificate,
     Unsearched,
 )
-from certrotate.names import MANAGED_TAG, REPLACED_BY_TAG, REPLACES_TAG, RETRY_AFTER_TAG, SERVED_SINCE_TAG
+from certrotate.names import (
+    KEY_TYPE_TAG,
+    MANAGED_TAG,
+    REPLACED_BY_TAG,
+    REPLACES_TAG,
+    RETRY_AFTER_TAG,
+    SERVED_SINCE_TAG,
+)
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 IAM_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
@@ -440,3 +447,54 @@ def test_managed_tag_is_case_insensitive(value: str) -> None:
 @pytest.mark.parametrize("value", ["false", "yes", "1", ""])
 def test_anything_but_true_is_unmanaged(value: str) -> None:
     assert not ServerCertificate("a", "arn", "id", "/", NOW, None, {MANAGED_TAG: value}).managed
+
+
+# --- key types (tag certrotate:key-type) -------------------------------------------------------------------
+
+RSA2048, RSA3072, RSA4096 = (KeySpec(KeyKind.RSA, size) for size in (2048, 3072, 4096))
+P256, P384 = KeySpec(KeyKind.EC, 256), KeySpec(KeyKind.EC, 384)
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [("rsa2048", RSA2048), ("rsa3072", RSA3072), ("rsa4096", RSA4096), ("ec256", P256), (" EC384 ", P384)],
+)
+def test_the_key_type_tag_names_the_replacements_key(value: str, key: KeySpec) -> None:
+    assert planning.requested_key({KEY_TYPE_TAG: value}, RSA2048) == key
+
+
+@pytest.mark.parametrize("tags", [{}, {KEY_TYPE_TAG: ""}, {KEY_TYPE_TAG: "  "}])
+def test_without_the_key_type_tag_the_old_keys_kind_is_kept(tags: dict[str, str]) -> None:
+    assert planning.requested_key(tags, P384) == planning.replacement_key(P384) == P256
+    assert planning.requested_key(tags, RSA3072) == RSA4096
+
+
+@pytest.mark.parametrize("value", ["rsa1024", "ec521", "ed25519", "rsa-2048", "RSA 2048"])
+def test_an_unknown_key_type_is_none(value: str) -> None:
+    assert planning.requested_key({KEY_TYPE_TAG: value}, RSA2048) is None
+
+
+ALB = Endpoint(EndpointKind.ELBV2_LISTENER, "eu-west-1", "arn:listener/1", "arn:lb/1", OLD_ARN)
+CLASSIC = Endpoint(EndpointKind.CLASSIC_LISTENER, "eu-west-1", "lb:443", "lb", OLD_ARN)
+DISTRIBUTION = Endpoint(EndpointKind.CLOUDFRONT, "global", "E123", "", OLD_ID)
+
+
+@pytest.mark.parametrize(
+    ("key", "refused_by"),
+    [
+        (RSA2048, []),
+        (RSA4096, []),
+        (P256, []),
+        (RSA3072, [CLASSIC]),  # the Classic Load Balancer documentation names 1024, 2048 and 4096 bits only
+        (P384, [CLASSIC, DISTRIBUTION]),  # CloudFront: ECDSA P-256 only
+    ],
+)
+def test_endpoints_refusing_a_key_are_named(key: KeySpec, refused_by: list[Endpoint]) -> None:
+    assert planning.endpoints_refusing(key, [ALB, CLASSIC, DISTRIBUTION]) == refused_by
+
+
+def test_every_key_type_is_served_by_alb_and_nlb_and_passes_validation() -> None:
+    for key in planning.KEY_TYPES.values():
+        assert key in planning.KEYS_ACCEPTED[EndpointKind.ELBV2_LISTENER]
+        assert key in planning.KEYS_ANY_ENDPOINT_ACCEPTS
+    assert set(planning.KEYS_ACCEPTED) == set(EndpointKind), "every endpoint kind has a row"

@@ -8,6 +8,7 @@ import pytest
 from certrotate.errors import ValidationFailed
 from certrotate.model import IssuedCertificate, KeyKind, KeySpec, SecretPem
 from certrotate.validation import facts_of, load_pem_certificates, validate_issued
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from devstack.fixtures import LocalCA, make_certificate
 
@@ -120,3 +121,35 @@ def test_secret_pem_never_prints_its_content() -> None:
     secret = SecretPem(b"-----BEGIN PRIVATE KEY-----\nMII...\n")
     assert "MII" not in repr(secret) and "MII" not in str(secret) and "MII" not in f"{secret}"
     assert "MII" not in repr(IssuedCertificate("c", "ch", secret))
+
+
+@pytest.mark.parametrize(
+    ("curve", "key"),
+    [(ec.SECP256R1(), KeySpec(KeyKind.EC, 256)), (ec.SECP384R1(), KeySpec(KeyKind.EC, 384))],
+)
+def test_the_ecdsa_key_types_pass_when_expected(ca: LocalCA, curve: ec.EllipticCurve, key: KeySpec) -> None:
+    made = make_certificate(NAMES, 60, key=ec.generate_private_key(curve), ca=ca)
+    check(ca, IssuedCertificate(made.cert_pem, made.chain_pem, SecretPem(made.key_pem.encode())), key=key)
+
+
+def test_rsa3072_passes_when_expected(ca: LocalCA) -> None:
+    made = make_certificate(
+        NAMES, 60, key=rsa.generate_private_key(public_exponent=65537, key_size=3072), ca=ca
+    )
+    rsa3072 = KeySpec(KeyKind.RSA, 3072)
+    check(ca, IssuedCertificate(made.cert_pem, made.chain_pem, SecretPem(made.key_pem.encode())), key=rsa3072)
+
+
+@pytest.mark.parametrize(
+    ("curve", "key", "message"),
+    [
+        (ec.SECP521R1(), KeySpec(KeyKind.EC, 521), "no load balancer or CloudFront distribution accepts"),
+        (ec.SECP256K1(), KeySpec(KeyKind.EC, 256), "no endpoint accepts ECDSA keys on secp256k1"),
+    ],
+)
+def test_a_key_no_endpoint_serves_is_rejected(
+    ca: LocalCA, curve: ec.EllipticCurve, key: KeySpec, message: str
+) -> None:
+    made = make_certificate(NAMES, 60, key=ec.generate_private_key(curve), ca=ca)
+    with pytest.raises(ValidationFailed, match=message):
+        check(ca, IssuedCertificate(made.cert_pem, made.chain_pem, SecretPem(made.key_pem.encode())), key=key)

@@ -107,6 +107,31 @@ class UnknownProfile(IssuanceFailed, PermanentFailure):
         self.profile = profile
 
 
+class UnknownKeyType(PermanentFailure):
+    """The tag certrotate:key-type holds a value certrotate does not know: refused before any order."""
+
+    fix = (
+        "set the tag certrotate:key-type to one of the allowed values, or remove it (keep the old key's kind)"
+    )
+
+    def __init__(self, value: str, allowed: Sequence[str]) -> None:
+        super().__init__(f"unknown key type {value!r} in certrotate:key-type (allowed: {', '.join(allowed)})")
+        self.value = value
+
+
+class KeyTypeUnsupported(PermanentFailure):
+    """An endpoint serving the certificate cannot use the key type asked for: refused before any order."""
+
+    fix = (
+        "choose a key type (tag certrotate:key-type) that every endpoint serving the certificate accepts, "
+        "or move the certificate off the endpoint named"
+    )
+
+    def __init__(self, key: str, refusing: Sequence[str]) -> None:
+        super().__init__(f"an {key} key cannot be used by {'; '.join(refusing)}: nothing was ordered")
+        self.refusing = list(refusing)
+
+
 class ValidationFailed(PermanentFailure):
     """A new certificate failed a check before upload; nothing was uploaded."""
 

@@ -18,7 +18,10 @@ RETRY_AFTER_TAG = "certrotate:retry-after"
 RENEWAL_TAG = "certrotate:renewal"
 # On a managed certificate, set by the operator: the ACME profile to order it with (overrides ACME_PROFILE).
 PROFILE_TAG = "certrotate:profile"
-OPERATOR_TAGS = (PROFILE_TAG,)  # copied onto each replacement
+# On a managed certificate, set by the operator: the replacement's key type (planning.KEY_TYPES), checked
+# against every endpoint serving the certificate before ordering; absent: the old key's kind.
+KEY_TYPE_TAG = "certrotate:key-type"
+OPERATOR_TAGS = (PROFILE_TAG, KEY_TYPE_TAG)  # copied onto each replacement
 # On a managed certificate whose rotation failed in a way no retry fixes (errors.PermanentFailure): no order
 # and no redelivery before this time (ISO 8601), why (sanitised to IAM's tag-value characters), and how many
 # such failures came in a row (the hold doubles each time). A success removes all three; so may an operator.

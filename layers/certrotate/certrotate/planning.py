@@ -22,11 +22,10 @@ from certrotate.model import (
     ServerCertificate,
     Unsearched,
 )
-from certrotate.names import RENEWAL_TAG
+from certrotate.names import KEY_TYPE_TAG, RENEWAL_TAG
 
 MAX_NAME_LENGTH = 128  # IAM's limit on server certificate names
 _SUFFIX = re.compile(r"-cr[0-9a-f]{8}$")
-RSA_SIZES_ELB_ACCEPTS = (2048, 4096)  # 1024 is accepted too, but never issued again
 
 
 def days_to_expiry(expiration: datetime, now: datetime) -> float:
@@ -212,11 +211,55 @@ def deduplication_id(certificate_name: str, now: datetime) -> str:
 # --- keys ------------------------------------------------------------------------------------------------
 
 
+# The values of the tag certrotate:key-type: the key types certrotate orders.
+KEY_TYPES: dict[str, KeySpec] = {
+    "rsa2048": KeySpec(KeyKind.RSA, 2048),
+    "rsa3072": KeySpec(KeyKind.RSA, 3072),
+    "rsa4096": KeySpec(KeyKind.RSA, 4096),
+    "ec256": KeySpec(KeyKind.EC, 256),
+    "ec384": KeySpec(KeyKind.EC, 384),
+}
+
+_RSA = frozenset(KeySpec(KeyKind.RSA, size) for size in (1024, 2048, 3072, 4096))
+# The keys each kind of endpoint can serve from an IAM server certificate (1024-bit RSA is listed because an
+# old certificate may hold one; certrotate never orders it). Sources:
+# - CloudFront: "Requirements for using SSL/TLS certificates with CloudFront" (Key type, Size of the
+#   certificate key) and ACM's "Prerequisites for importing ACM certificates": "CloudFront only supports
+#   1024-bit RSA, 2048-bit RSA, 3072-bit RSA, 4096-bit RSA, and Elliptic Prime Curve 256-bit keys".
+# - ALB/NLB: ELB's "SSL certificates for your Application Load Balancer" / "Server certificates for your
+#   Network Load Balancer" (RSA 2048, 3072 and 4096 bits, and ECDSA) and the same ACM page: "Application
+#   Load Balancer supports all of the algorithms available from ACM" (which include P-256 and P-384).
+# - Classic Load Balancer: "SSL/TLS certificates for Classic Load Balancers" (create the key with OpenSSL:
+#   RSA 2048 recommended, 1024 and 4096 supported; ECDSA on prime256v1); 3072 and P-384 are not named.
+KEYS_ACCEPTED: dict[EndpointKind, frozenset[KeySpec]] = {
+    EndpointKind.CLOUDFRONT: _RSA | {KeySpec(KeyKind.EC, 256)},
+    EndpointKind.ELBV2_LISTENER: _RSA | {KeySpec(KeyKind.EC, 256), KeySpec(KeyKind.EC, 384)},
+    EndpointKind.CLASSIC_LISTENER: _RSA - {KeySpec(KeyKind.RSA, 3072)} | {KeySpec(KeyKind.EC, 256)},
+}
+# A key some endpoint kind serves: what validation accepts on an issued certificate.
+KEYS_ANY_ENDPOINT_ACCEPTS: frozenset[KeySpec] = frozenset().union(*KEYS_ACCEPTED.values())
+
+
 def replacement_key(old: KeySpec) -> KeySpec:
-    """A key of the same kind that ELB accepts: RSA 2048 unless the old one was larger; ECDSA stays P-256."""
+    """A key of the same kind that every endpoint kind accepts: RSA 2048 unless the old one was larger;
+    ECDSA P-256."""
     if old.kind is KeyKind.EC:
         return KeySpec(KeyKind.EC, 256)
     return KeySpec(KeyKind.RSA, 4096 if old.size > 2048 else 2048)
+
+
+def requested_key(tags: Mapping[str, str], old: KeySpec) -> KeySpec | None:
+    """The replacement's key: the tag certrotate:key-type's, else the old key's kind (replacement_key).
+    None when the tag holds a value not in KEY_TYPES."""
+    value = tags.get(KEY_TYPE_TAG, "").strip().lower()
+    if not value:
+        return replacement_key(old)
+    return KEY_TYPES.get(value)
+
+
+def endpoints_refusing(key: KeySpec, endpoints: Iterable[Endpoint]) -> list[Endpoint]:
+    """The endpoints that cannot serve a certificate with this key."""
+    return [e for e in endpoints if key not in KEYS_ACCEPTED[e.kind]]
 
 
 # --- DNS-01 ----------------------------------------------------------------------------------------------

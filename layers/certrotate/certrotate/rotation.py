@@ -22,6 +22,7 @@ from certrotate.errors import (
     AliasesNotCovered,
     CertificateAlreadyExists,
     EndpointsRefused,
+    KeyTypeUnsupported,
     ListenerUpdateFailed,
     LoadBalancerFull,
     NameConflict,
@@ -30,6 +31,7 @@ from certrotate.errors import (
     QuotaExhausted,
     RateLimited,
     UnknownCertificate,
+    UnknownKeyType,
     UnmanagedCertificate,
 )
 from certrotate.model import (
@@ -38,6 +40,8 @@ from certrotate.model import (
     Endpoint,
     EndpointChange,
     EndpointKind,
+    EndpointSurvey,
+    KeySpec,
     ServerCertificate,
     Unsearched,
 )
@@ -46,6 +50,7 @@ from certrotate.names import (
     HELD_REASON_TAG,
     HELD_UNTIL_TAG,
     HOLD_TAGS,
+    KEY_TYPE_TAG,
     MANAGED_TAG,
     OPERATOR_TAGS,
     PROFILE_TAG,
@@ -207,7 +212,7 @@ class RotationService:
         if verdict is planning.Verdict.RESUME:
             result.new_certificate_name = decision.replacement_name
         if request.dry_run:
-            return self._dry_run(old, decision, facts.dns_names, result)
+            return self._dry_run(old, decision, facts, result)
 
         if verdict is planning.Verdict.ISSUE:
             self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
@@ -252,9 +257,13 @@ class RotationService:
             result.reason = decision.reason
             result.new_certificate_name = decision.replacement_name
 
+        survey: EndpointSurvey | None = None  # searched before ordering, handed on to repointing
         if decision.verdict is planning.Verdict.ISSUE:
+            key, survey = self._key_for_endpoints(old, facts.key)
             self._events.publish(EventType.ROTATION_STARTED, self._detail(old, dns_names, result))
-            replacement_meta = self._issue_and_upload(old, facts, decision.replacement_name, result, deadline)
+            replacement_meta = self._issue_and_upload(
+                old, facts, key, decision.replacement_name, result, deadline
+            )
             result.status = "rotated"
             result.new_certificate_name = replacement_meta.name
             lease.renew()
@@ -273,7 +282,7 @@ class RotationService:
             old = replace(old, tags={**old.tags, **replaced_by})
             result.steps.append(f"marked {old.name} as replaced by {replacement_meta.name}")
 
-        old, unsearched = self._repoint(old, replacement_meta, dns_names, result, deadline)
+        old, unsearched = self._repoint(old, replacement_meta, dns_names, result, deadline, survey)
         if self._after_repoint is not None:
             self._after_repoint(replacement_meta, result, deadline)
         if any(key in old.tags for key in HOLD_TAGS):
@@ -292,13 +301,14 @@ class RotationService:
         self,
         old: ServerCertificate,
         facts: CertificateFacts,
+        key: KeySpec,
         name: str,
         result: RotationResult,
         deadline: float,
     ) -> ServerCertificate:
+        # The endpoint search before this may have used up the time: then a rerun continues.
         self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
         dns_names = facts.dns_names
-        key = planning.replacement_key(facts.key)
         try:
             issued = self._authority().issue(
                 dns_names,
@@ -352,10 +362,13 @@ class RotationService:
         dns_names: Sequence[str],
         result: RotationResult,
         deadline: float,
+        survey: EndpointSurvey | None = None,
     ) -> tuple[ServerCertificate, tuple[Unsearched, ...]]:
-        """Repoint every endpoint found; return the old certificate (tagged served-since once the
-        replacement serves everywhere) and where the search could not look."""
-        survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
+        """Repoint every endpoint found (by `survey` when this run searched before ordering); return the old
+        certificate (tagged served-since once the replacement serves everywhere) and where the search could
+        not look. Each endpoint is read again before it is changed, so an earlier survey is not stale."""
+        if survey is None:
+            survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
         serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
         failures: list[str] = []
         errors: list[Exception] = []
@@ -506,6 +519,20 @@ class RotationService:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
+    def _key_for_endpoints(self, old: ServerCertificate, old_key: KeySpec) -> tuple[KeySpec, EndpointSurvey]:
+        """The replacement's key (tag certrotate:key-type, else the old key's kind) and the endpoint survey
+        that shows every endpoint serving the certificate can use it. Raises, before any order, a
+        PermanentFailure for an unknown tag value or a key an endpoint serving the certificate cannot use."""
+        key = planning.requested_key(old.tags, old_key)
+        if key is None:
+            raise UnknownKeyType(old.tags.get(KEY_TYPE_TAG, ""), list(planning.KEY_TYPES))
+        survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
+        serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
+        refusing = planning.endpoints_refusing(key, serving)
+        if refusing:
+            raise KeyTypeUnsupported(str(key), [e.where for e in refusing])
+        return key, survey
+
     def _existing_replacement(self, old: ServerCertificate) -> ServerCertificate | None:
         if old.replaced_by:
             return None
@@ -523,14 +550,24 @@ class RotationService:
         self,
         old: ServerCertificate,
         decision: planning.RotationDecision,
-        dns_names: Sequence[str],
+        facts: CertificateFacts,
         result: RotationResult,
     ) -> RotationResult:
         result.status = "planned"
+        dns_names = facts.dns_names
+        survey: EndpointSurvey | None = None
         if decision.verdict is planning.Verdict.ISSUE:
+            try:
+                key, survey = self._key_for_endpoints(old, facts.key)
+            except (UnknownKeyType, KeyTypeUnsupported) as refusal:  # reported; a dry run holds nothing
+                result.reason = str(refusal)
+                result.steps.append(f"refuse before ordering: {refusal}")
+                return result
             used, quota = self._store.room()
             result.steps.append(f"check room: {used} of {quota} server certificates used")
-            result.steps.append(f"order a certificate for {', '.join(dns_names)} (DNS-01 in Route 53)")
+            result.steps.append(
+                f"order a certificate for {', '.join(dns_names)} with an {key} key (DNS-01 in Route 53)"
+            )
             result.steps.append(f"validate its chain to {self._settings.trust_roots}")
             result.steps.append(f"upload it as {decision.replacement_name} (path {old.path})")
             new_arn, new_id = "<replacement>", "<replacement>"
@@ -539,7 +576,8 @@ class RotationService:
             found = self._store.get(decision.replacement_name)
             new_arn = found.metadata.arn if found else "<replacement>"
             new_id = found.metadata.certificate_id if found else "<replacement>"
-        survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
+        if survey is None:
+            survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
         serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
         for change in planning.plan_endpoint_changes(
             serving, old_arn=old.arn, old_id=old.certificate_id, new_arn=new_arn, new_id=new_id

@@ -18,12 +18,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
+from certrotate import planning
 from certrotate.config import TrustRoots, TrustSource
 from certrotate.errors import ValidationFailed
 from certrotate.model import CertificateFacts, IssuedCertificate, KeyKind, KeySpec
 
-ELB_EC_CURVES = {"secp256r1"}
-ELB_RSA_SIZES = {1024, 2048, 4096}
+# The NIST curves behind KeySpec(EC, 256/384) (secp256k1 is 256 bits too, and no endpoint accepts it).
+EC_CURVE_NAMES = {256: "secp256r1", 384: "secp384r1"}
 # Shipped in the layer (package data): Let's Encrypt's published staging roots.
 LETS_ENCRYPT_STAGING_ROOTS = ("roots", "letsencrypt-staging.pem")
 
@@ -190,13 +191,14 @@ def validate_issued(
     spec = key_spec_of(leaf.public_key())
     if spec != expected_key:
         raise ValidationFailed(f"the key is {spec}, expected {expected_key}")
-    if spec.kind is KeyKind.RSA and spec.size not in ELB_RSA_SIZES:
-        raise ValidationFailed(f"ELB does not accept {spec} keys")
+    # The same table that refused, before ordering, a key an endpoint serving the certificate cannot use.
+    if spec not in planning.KEYS_ANY_ENDPOINT_ACCEPTS:
+        raise ValidationFailed(f"no load balancer or CloudFront distribution accepts {spec} keys")
     if spec.kind is KeyKind.EC:
         public = leaf.public_key()
         assert isinstance(public, ec.EllipticCurvePublicKey)
-        if public.curve.name not in ELB_EC_CURVES:
-            raise ValidationFailed(f"ELB does not accept ECDSA keys on {public.curve.name}")
+        if public.curve.name != EC_CURVE_NAMES.get(spec.size):
+            raise ValidationFailed(f"no endpoint accepts ECDSA keys on {public.curve.name}")
     return leaf
 
 

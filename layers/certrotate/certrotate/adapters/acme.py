@@ -35,7 +35,11 @@ from certrotate.ports import DnsChallenges
 logger = Logger(child=True)
 
 USER_AGENT = "certrotate/0.1 (+acme-python)"
-BAD_NONCE_ATTEMPTS = 5  # acme's post() retries once; pebble rejects a share of nonces on purpose
+# Each attempt is acme's post(), which itself retries a badNonce once: 12 attempts are 24 tries of one
+# request, with no wait between them (a rejected nonce is answered at once). A real CA rejects a nonce rarely
+# (it expired, a server restarted); the test that rejects 40% fails a request with probability
+# 0.4**24 = 2.8e-10, so even 200 requests per rotation (about 15 are made) fail spuriously with p < 6e-8.
+BAD_NONCE_ATTEMPTS = 12
 DEFAULT_RATE_LIMIT_WAIT = timedelta(hours=1)
 POLL_SCHEDULE = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)  # then 2 s; Retry-After wins when longer
 REPLACES_REFUSALS = ("alreadyReplaced", "unauthorized", "malformed")  # RFC 9773 section 5, Let's Encrypt
@@ -108,7 +112,7 @@ def generate_private_key(spec: KeySpec) -> SecretPem:
     if spec.kind is KeyKind.RSA:
         key = rsa.generate_private_key(public_exponent=65537, key_size=spec.size)
     else:
-        key = ec.generate_private_key(ec.SECP256R1())
+        key = ec.generate_private_key(ec.SECP384R1() if spec.size == 384 else ec.SECP256R1())
     return SecretPem(
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -160,7 +164,7 @@ class AcmeAuthority:
 
     # -- account ---------------------------------------------------------------------------------------
 
-    def _connect(self) -> acme_client.ClientV2:
+    def _connect(self, *, first_try: bool = True) -> acme_client.ClientV2:
         if self._client is not None:
             return self._client
         stored = self._accounts.load() or {}
@@ -190,7 +194,13 @@ class AcmeAuthority:
                 url = conflict.location
                 net.account = messages.RegistrationResource(body=messages.Registration(), uri=url)
             account_urls[self._directory_url] = url
-            self._accounts.save({"key": key.json_dumps(), "accounts": account_urls})
+            if not self._accounts.save({"key": key.json_dumps(), "accounts": account_urls}) and first_try:
+                # Another first rotation registered too and stored its account before us. Use that one
+                # (key and URL), so every rotation orders with the account the secret holds; the account
+                # just registered with our key is abandoned at the CA (it holds no order; RFC 8555 accounts
+                # cost the CA nothing to keep and need no deactivation).
+                logger.info("another rotation stored the ACME account first: using that one")
+                return self._connect(first_try=False)
             logger.info(
                 "registered an ACME account", extra={"directory": self._directory_url, "account": url}
             )

@@ -65,15 +65,24 @@ class AccountKeyStore:
             return None
         return data if isinstance(data, dict) and data.get("key") else None
 
-    def save(self, account: dict[str, Any]) -> None:
+    def save(self, account: dict[str, Any]) -> bool:
+        """Store the account; False when the secret did not exist and another rotation created it between
+        our write and our create (two first rotations at once): the caller then uses what that one stored."""
         text = json.dumps(account)
         try:
             self._sm.put_secret_value(SecretId=self._secret_id, SecretString=text)
+            return True
         except ClientError as exc:
             if error_code(exc) != "ResourceNotFoundException":
                 raise
             if self._secret_id.startswith("arn:"):
                 raise
+        try:
             self._sm.create_secret(
                 Name=self._secret_id, SecretString=text, Description="certrotate ACME account key"
             )
+        except ClientError as exc:
+            if error_code(exc) != "ResourceExistsException":
+                raise
+            return False
+        return True
