@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from certrotate import planning
 from certrotate.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ class RotationMessage:
     force: bool = False
     reason: str | None = None
     correlation_id: str | None = None  # the scan's that sent it
+    endpoints: planning.KnownEndpoints | None = None  # where the scan saw it served
 
 
 def _one_line(error: ValidationError, what: str) -> str:
@@ -83,7 +86,20 @@ def parse_rotation_message(body: str) -> RotationMessage:
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"invalid rotation message: not JSON ({exc.msg})") from None
     model = _parse(data, "RotationMessageModel", "rotation message")
-    return RotationMessage(model.certificate_name, model.force, model.reason, model.correlation_id)
+    known: planning.KnownEndpoints | None = None
+    if model.endpoints is not None:
+        try:
+            seen_at = datetime.fromisoformat(model.endpoints.seen_at.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidRequest("invalid rotation message: endpoints.seen_at is not a valid time") from None
+        known = planning.KnownEndpoints(
+            tuple(
+                planning.endpoint_from_message(e.kind, e.region, e.resource_id, e.load_balancer)
+                for e in model.endpoints.serving
+            ),
+            seen_at,
+        )
+    return RotationMessage(model.certificate_name, model.force, model.reason, model.correlation_id, known)
 
 
 def is_scheduled_event(event: Any) -> bool:

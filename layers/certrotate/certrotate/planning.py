@@ -16,6 +16,7 @@ from certrotate.model import (
     Endpoint,
     EndpointChange,
     EndpointKind,
+    EndpointSurvey,
     HostedZone,
     KeyKind,
     KeySpec,
@@ -487,6 +488,58 @@ def decide_retirement(
 def replacement_deploying(endpoints: Iterable[Endpoint], new_arn: str, new_id: str) -> list[Endpoint]:
     """The endpoints serving the replacement whose change is still deploying (CloudFront `InProgress`)."""
     return [e for e in endpoints_serving(endpoints, new_arn, new_id) if e.deploying]
+
+
+# --- the scan's endpoint index ---------------------------------------------------------------------------
+
+# How old the scan's list of endpoints serving a certificate may be when a rotation uses it instead of a
+# search of every region. Older (a message that waited long on the queue): the rotation searches afresh.
+ENDPOINT_INDEX_MAX_AGE = timedelta(hours=6)
+ENDPOINT_INDEX_MAX_ENTRIES = 200  # beyond this, the message would grow large: the rotation searches itself
+
+
+@dataclass(frozen=True, slots=True)
+class KnownEndpoints:
+    """The endpoints a search at `seen_at` found serving a certificate (where to look, not what they hold:
+    each is read afresh right before it is changed)."""
+
+    endpoints: tuple[Endpoint, ...]
+    seen_at: datetime
+
+    def usable(self, now: datetime) -> bool:
+        return timedelta(0) <= now - self.seen_at <= ENDPOINT_INDEX_MAX_AGE
+
+    def as_message(self) -> dict[str, object]:
+        return {
+            "seen_at": self.seen_at.isoformat(),
+            "serving": [
+                {
+                    "kind": e.kind.value,
+                    "region": e.region,
+                    "resource_id": e.resource_id,
+                    "load_balancer": e.load_balancer,
+                }
+                for e in self.endpoints
+            ],
+        }
+
+
+def known_endpoints(
+    survey: EndpointSurvey, arn: str, certificate_id: str, seen_at: datetime
+) -> KnownEndpoints | None:
+    """What a rotation of this certificate may use instead of its own search, if anything: only a complete
+    survey (every region answered) and not too many endpoints to carry in a message."""
+    if survey.unsearched:
+        return None
+    serving = endpoints_serving(survey.endpoints, arn, certificate_id)
+    if len(serving) > ENDPOINT_INDEX_MAX_ENTRIES:
+        return None
+    return KnownEndpoints(tuple(serving), seen_at)
+
+
+def endpoint_from_message(kind: str, region: str, resource_id: str, load_balancer: str) -> Endpoint:
+    """A place to look, from a message: what it serves is unknown until it is read."""
+    return Endpoint(EndpointKind(kind), region, resource_id, load_balancer, default_certificate=None)
 
 
 # --- scan ------------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from certrotate.model import (
     Endpoint,
     EndpointChange,
     EndpointKind,
+    EndpointSurvey,
     ServerCertificate,
     Unsearched,
 )
@@ -80,6 +81,8 @@ class RotationRequest:
     certificate_name: str
     force: bool = False
     dry_run: bool = False
+    # Where the scan saw the certificate served: used instead of a search of every region while fresh.
+    known_endpoints: planning.KnownEndpoints | None = None
 
 
 @dataclass(slots=True)
@@ -221,7 +224,7 @@ class RotationService:
             self._settings.lease_seconds,
         )
         try:
-            return self._run(old, facts, decision, result, held, deadline)
+            return self._run(old, facts, decision, result, held, deadline, request.known_endpoints)
         finally:
             held.release()
 
@@ -235,6 +238,7 @@ class RotationService:
         result: RotationResult,
         lease: _HeldLease,
         deadline: float,
+        known: planning.KnownEndpoints | None = None,
     ) -> RotationResult:
         dns_names = facts.dns_names
         # Re-read under the lease: a run that held it before us may have finished meanwhile.
@@ -273,7 +277,7 @@ class RotationService:
             old = replace(old, tags={**old.tags, **replaced_by})
             result.steps.append(f"marked {old.name} as replaced by {replacement_meta.name}")
 
-        old, unsearched = self._repoint(old, replacement_meta, dns_names, result, deadline)
+        old, unsearched = self._repoint(old, replacement_meta, dns_names, result, deadline, known)
         if self._after_repoint is not None:
             self._after_repoint(replacement_meta, result, deadline)
         if any(key in old.tags for key in HOLD_TAGS):
@@ -352,11 +356,24 @@ class RotationService:
         dns_names: Sequence[str],
         result: RotationResult,
         deadline: float,
+        known: planning.KnownEndpoints | None = None,
     ) -> tuple[ServerCertificate, tuple[Unsearched, ...]]:
         """Repoint every endpoint found; return the old certificate (tagged served-since once the
-        replacement serves everywhere) and where the search could not look."""
-        survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
-        serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
+        replacement serves everywhere) and where the search could not look.
+
+        With a fresh index from the scan (`known`), its endpoints are repointed without a search of every
+        region (each is read afresh before it is changed). One that started serving the old certificate
+        after the scan's search is missed here, but never lost: the retirement check searches everywhere,
+        keeps the certificate, and the scan sends a rotation for what it found (docs/design.md)."""
+        if known is not None and known.usable(self._clock.now()):
+            survey = EndpointSurvey(known.endpoints)
+            serving = list(known.endpoints)
+            result.steps.append(
+                f"{len(serving)} endpoint(s) from the scan's search at {known.seen_at.isoformat()}"
+            )
+        else:
+            survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
+            serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
         failures: list[str] = []
         errors: list[Exception] = []
         for listed in serving:
