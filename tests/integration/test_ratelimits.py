@@ -103,3 +103,32 @@ class TestRateLimits:
         assert len(delays) == 3
         assert limited.limits.throttled() == {("iam", "ListServerCertificates"): 3}
         assert limited.calls.count("iam", "ListServerCertificates") == 5
+
+
+@pytest.mark.stack
+def test_the_scans_tag_readers_share_an_adaptive_iam_client(limited: LocalStack) -> None:
+    """Eight threads on one IAM client against a small IAM bucket: botocore's adaptive mode (wiring) paces
+    them together and every tag listing is answered."""
+    from certrotate.adapters.iam import TAG_READERS, IamCertificateStore
+    from certrotate.wiring import ADAPTIVE_CONFIG, ADAPTIVE_SERVICES
+
+    from devstack import fixtures
+
+    assert "iam" in ADAPTIVE_SERVICES and ADAPTIVE_CONFIG.retries == {"mode": "adaptive", "max_attempts": 8}
+    iam = limited.client("iam", config=ADAPTIVE_CONFIG)
+    key = fixtures.generate_key("ec256")
+    names = [f"paced-{i:02d}" for i in range(2 * TAG_READERS)]  # within the default quota of 20
+    for name in names:
+        issued = fixtures.make_certificate([f"{name}.example.com"], 60, key=key)
+        iam.upload_server_certificate(
+            ServerCertificateName=name,
+            CertificateBody=issued.cert_pem,
+            PrivateKey=issued.key_pem,
+            Tags=[{"Key": "team", "Value": name}],
+        )
+    limited.limits.set(RateRule("iam", None, "all", capacity=2, refill_per_second=20, per_region=False))
+
+    tags = IamCertificateStore(iam).tags_of_many(names)
+
+    assert tags == {name: {"team": name} for name in names}
+    assert limited.limits.throttled_count("iam", "ListServerCertificateTags") >= 1
