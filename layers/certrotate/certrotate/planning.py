@@ -204,10 +204,12 @@ def replacement_name(old_name: str, old_certificate_id: str) -> str:
     return stem[: MAX_NAME_LENGTH - len(suffix)] + suffix
 
 
-def deduplication_id(certificate_name: str, now: datetime) -> str:
+def deduplication_id(certificate_name: str, now: datetime, purpose: str = "") -> str:
     """One rotation message per certificate per day (SQS FIFO deduplicates within its 5-minute window;
-    a later duplicate finds the replacement and is skipped)."""
-    return hashlib.sha256(f"{certificate_name}|{now:%Y-%m-%d}".encode()).hexdigest()
+    a later duplicate finds the replacement and is skipped), and per `purpose` when one is given: a message
+    for endpoints found still serving a replaced certificate is not the day's rotation message."""
+    suffix = f"|{purpose}" if purpose else ""
+    return hashlib.sha256(f"{certificate_name}|{now:%Y-%m-%d}{suffix}".encode()).hexdigest()
 
 
 # --- keys ------------------------------------------------------------------------------------------------

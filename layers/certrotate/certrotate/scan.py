@@ -362,7 +362,9 @@ class ScanService:
                         "correlation_id": result.correlation_id,
                         "endpoints": known.as_message(),
                     }
-                    still_served.append((cert.name, planning.deduplication_id(cert.name, now), body))
+                    still_served.append(
+                        (cert.name, planning.deduplication_id(cert.name, now, "still-served"), body)
+                    )
                 continue
             if self._store.delete(cert.name):
                 result.retired.append(cert.name)
