@@ -497,7 +497,9 @@ def replacement_deploying(endpoints: Iterable[Endpoint], new_arn: str, new_id: s
 # How old the scan's list of endpoints serving a certificate may be when a rotation uses it instead of a
 # search of every region. Older (a message that waited long on the queue): the rotation searches afresh.
 ENDPOINT_INDEX_MAX_AGE = timedelta(hours=6)
-ENDPOINT_INDEX_MAX_ENTRIES = 200  # beyond this, the message would grow large: the rotation searches itself
+# Beyond this the rotation searches itself: ~270 bytes an endpoint, and a SendMessageBatch of 10 messages
+# must stay under 256 KiB in all.
+ENDPOINT_INDEX_MAX_ENTRIES = 50
 
 
 @dataclass(frozen=True, slots=True)
