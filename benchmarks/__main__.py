@@ -47,9 +47,9 @@ def _coldstart(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _burst(args: argparse.Namespace) -> list[dict[str, Any]]:
     common = (args.count, args.lbs, args.concurrency, args.route53_rate)
-    results = [burst.run(*common, args.patch, args.elb_rate)]
+    results = [burst.run(*common, args.patch, args.elb_rate, args.aws_rates)]
     for compare in args.burst_compare_patch or []:
-        results.append(burst.run(*common, [*(args.patch or []), compare], args.elb_rate))
+        results.append(burst.run(*common, [*(args.patch or []), compare], args.elb_rate, args.aws_rates))
     return results
 
 
@@ -196,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=100, help="burst: certificates due at once")
     parser.add_argument("--lbs", type=int, default=None, help="burst: ALBs (default: one per certificate)")
     parser.add_argument("--route53-rate", type=float, default=5.0, help="burst: Route 53 requests/s (0: off)")
+    parser.add_argument(
+        "--aws-rates",
+        action="store_true",
+        help="burst: the devstack's token buckets at AWS's documented rates (devstack.ratelimits) instead",
+    )
     parser.add_argument(
         "--elb-rate",
         type=float,

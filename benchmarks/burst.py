@@ -110,8 +110,14 @@ def run(
     route53_rate: float = 5.0,
     patches: list[str] | None = None,
     elb_rate: float = 0.0,
+    aws_rates: bool = False,
 ) -> dict[str, Any]:
+    """With `aws_rates`, the devstack's token buckets at AWS's rates (devstack.ratelimits: ELB Describe* 40 +
+    10/s per region, ELB mutations, Route 53 5/s, IAM) replace this module's own, from the scan on (the
+    seeding is not limited)."""
     lbs = count if lbs is None else lbs
+    if aws_rates:
+        route53_rate, elb_rate = 0.0, 0.0  # the stack's buckets limit; the meter only records
     stack = start_stack()
     try:
         world = fresh_world(stack)
@@ -121,6 +127,8 @@ def run(
         )
         listeners = create_albs(world, [m["Arn"] for m in metas[:lbs]], prefix="burst")
         meter = Route53Meter(route53_rate, elb_rate)
+        if aws_rates:
+            stack.limits.enable_aws_rates()
         log(f"burst: scan, then {concurrency} containers drain the queue")
         before = stack.calls.snapshot()
         with (
@@ -135,6 +143,8 @@ def run(
             enqueued = len(reply["result"]["enqueued"])
             drain = esm.drain()
         after = stack.calls.snapshot()
+        limited = stack.limits.throttled()
+        stack.limits.disable()
         repointed = served_by_new(
             world, [{"meta": m, "listener": listener} for m, listener in zip(metas, listeners, strict=False)]
         )
@@ -152,7 +162,15 @@ def run(
         service: sum(v for (s, _a), v in calls.items() if s == service) / max(1, len(rotations))
         for service in ("iam", "elbv2", "route53", "dynamodb", "events")
     }
+    describe_calls = sum(
+        v for (svc, a), v in calls.items() if svc in ("elbv2", "elb") and a.startswith("Describe")
+    )
+    route53_sent = sum(v for (svc, _a), v in calls.items() if svc == "route53")
+    route53_needed = route53_sent - sum(v for (svc, _a), v in limited.items() if svc == "route53")
+    route53_floor = route53_needed / 5.0  # the calls the rotations had to make, at Route 53's 5 per second
     limit = f"{route53_rate:g}/s token bucket" if route53_rate > 0 else "no limit"
+    if aws_rates:
+        limit = "5/s, ELB Describe* 40 + 10/s per region and the other AWS rates (devstack.ratelimits)"
     if elb_rate > 0:
         limit += f", ELB Describe* {4 * elb_rate:g} tokens + {elb_rate:g}/s"
     lines = [
@@ -175,6 +193,14 @@ def run(
         + f"; load balancer API calls in all: {elb_calls}"
         + (f", {meter.elb_throttled} answered Throttling" if elb_rate > 0 else ""),
     ]
+    if aws_rates:
+        lines.append(
+            f"   at AWS's rates: throttled {sum(limited.values())} calls "
+            f"({', '.join(f'{s}:{a} {n}' for (s, a), n in sorted(limited.items())) or 'none'}); "
+            f"ELB Describe* calls {describe_calls} (bound 2L + 10K = {2 * lbs + 10 * enqueued}); "
+            f"Route 53 floor {fmt_s(route53_floor)} ({route53_needed} calls let through / 5 per s), "
+            f"total {total[0] / route53_floor if route53_floor else 0:.2f}x the floor"
+        )
     text = "\n".join(lines)
     print(text, flush=True)
     return {
@@ -192,5 +218,9 @@ def run(
         "route53_max_per_s_allowed": Route53Meter.max_per_second(allowed_times),
         "elb_calls": elb_calls,
         "elb_throttled": meter.elb_throttled,
+        "aws_rates": aws_rates,
+        "throttled": {f"{s}:{a}": n for (s, a), n in limited.items()},
+        "elb_describe_calls": describe_calls,
+        "route53_floor_s": route53_floor,
         "text": text,
     }

@@ -288,9 +288,9 @@ def aws_hook(stack: LocalStack, hook: Callable[[str, str | None], Any]) -> Itera
     own = "take" in vars(injector)
     previous = injector.take
 
-    def take(service: str, action: str | None) -> Any:
+    def take(service: str, action: str | None, region: str = "") -> Any:
         fault = hook(service, action)
-        return fault if fault is not None else previous(service, action)
+        return fault if fault is not None else previous(service, action, region)
 
     injector.take = take  # type: ignore[method-assign]
     try:

@@ -30,6 +30,9 @@ from xml.sax.saxutils import escape
 import botocore.session
 from botocore.model import ServiceModel
 
+from devstack.ratelimits import RateLimits
+from devstack.ratelimits import limits as rate_limits
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _DEFAULT_MESSAGES = {
@@ -358,10 +361,17 @@ _REASONS = {
 class AwsMiddleware:
     """Wraps moto's WSGI app: counts every AWS call and answers injected faults before moto sees them."""
 
-    def __init__(self, app: WSGIApp, faults: FaultInjector | None = None, counter: CallCounter | None = None):
+    def __init__(
+        self,
+        app: WSGIApp,
+        faults: FaultInjector | None = None,
+        counter: CallCounter | None = None,
+        limits: RateLimits | None = None,
+    ):
         self.app = app
         self.faults = faults or injector
         self.calls = counter or calls
+        self.limits = limits or rate_limits
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         body = _read_body(environ)
@@ -369,12 +379,21 @@ class AwsMiddleware:
         if call is not None:
             self.calls.record(call.service, call.action)
             fault = self.faults.take(call.service, call.action, call.region)
+            if fault is None:
+                fault = self._throttle(call)
             if fault is not None:
                 status, headers, payload = error_response(call, fault)
                 headers.append(("Content-Length", str(len(payload))))
                 start_response(status, headers)
                 return [payload]
         return self.app(environ, start_response)
+
+    def _throttle(self, call: CallInfo) -> Fault | None:
+        """AWS's answer when the call's token bucket is empty (see devstack.ratelimits), else None."""
+        rule = self.limits.take(call.service, call.action, call.region)
+        if rule is None:
+            return None
+        return Fault(call.service, call.action, rule.code, 400, _DEFAULT_MESSAGES["Throttling"], times=1)
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

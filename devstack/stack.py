@@ -29,6 +29,8 @@ from devstack.ca_limits import DuplicateCertificateLimit
 from devstack.dns import Route53DnsServer
 from devstack.faults import AwsMiddleware, CallCounter, FaultInjector
 from devstack.pebble import Pebble
+from devstack.ratelimits import RateLimits
+from devstack.ratelimits import limits as rate_limits
 
 FAKE_ACCESS_KEY = "testing"
 FAKE_SECRET_KEY = "testing"
@@ -43,18 +45,22 @@ class MiddlewareMotoServer(ThreadedMotoServer):
         self,
         faults: FaultInjector,
         calls: CallCounter,
+        limits: RateLimits | None = None,
         ip_address: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self.faults = faults
         self.calls = calls
+        self.limits = limits or rate_limits
         self._startup_error: BaseException | None = None
 
     def _server_entry(self) -> None:
         # As moto's, with the middleware around the app, and a failed bind reported instead of a hang.
         try:
-            app = AwsMiddleware(DomainDispatcherApplication(create_backend_app), self.faults, self.calls)
+            app = AwsMiddleware(
+                DomainDispatcherApplication(create_backend_app), self.faults, self.calls, self.limits
+            )
             self._server = make_server(
                 self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
             )
@@ -93,6 +99,8 @@ class LocalStack:
         self.with_ca_limits = ca_limits
         self.faults: FaultInjector = faults_module.injector
         self.calls: CallCounter = faults_module.calls
+        # AWS's API rate limits, off unless a test or benchmark turns them on (devstack.ratelimits).
+        self.limits: RateLimits = rate_limits
         self.moto_server: MiddlewareMotoServer | None = None
         self.dns: Route53DnsServer | None = None
         self.pebble: Pebble | None = None
@@ -111,7 +119,7 @@ class LocalStack:
             # werkzeug logs every request at INFO; tests and benchmarks want their own output.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
         try:
-            self.moto_server = MiddlewareMotoServer(self.faults, self.calls)
+            self.moto_server = MiddlewareMotoServer(self.faults, self.calls, self.limits)
             self.moto_server.start()
             host, port = self.moto_server.get_host_and_port()
             self.endpoint_url = f"http://{host}:{port}"
@@ -218,8 +226,8 @@ class LocalStack:
         return env
 
     def reset_aws(self) -> None:
-        """Forgets all AWS state (moto reset), pending faults, call counts, moto-fix settings and the CA's
-        certificate counts."""
+        """Forgets all AWS state (moto reset), pending faults, call counts, rate limits, moto-fix settings
+        and the CA's certificate counts."""
         if not self.endpoint_url:
             raise RuntimeError("the stack is not started")
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST", data=b"")
@@ -227,6 +235,7 @@ class LocalStack:
             response.read()
         self.faults.clear()
         self.calls.reset()
+        self.limits.disable()
         moto_fixes.reset_settings()
         if self.ca_limits is not None:
             self.ca_limits.reset()

@@ -104,7 +104,9 @@ def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
             extra={"reason": str(exc), "message_id": record.message_id},
         )
         return
-    request = RotationRequest(certificate_name=message.certificate_name, force=message.force)
+    request = RotationRequest(
+        certificate_name=message.certificate_name, force=message.force, known_endpoints=message.endpoints
+    )
     try:
         account = wiring.account_of(message.account_id)
         # The scan's id when the scan sent it; a hand-written message is known by its SQS message id.

@@ -7,6 +7,7 @@ removes calls must update the formula on purpose. Speed is never asserted (`make
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,14 @@ N_MANAGED = sum(1 for i in range(N_CERTIFICATES) if i < N_DUE or i % 4 != 3)
 # ARI window, or its lifetime) and keep it in a tag; later scans read the tag.
 N_LEARNT = N_MANAGED - N_DUE
 ENABLED_REGIONS = ("us-east-1", "eu-west-1")  # the load balancers are in the first; the second is empty
+# A search of every enabled region and CloudFront (the regions themselves cached per container).
+ONE_SEARCH = {
+    ("elbv2", "DescribeLoadBalancers"): len(ENABLED_REGIONS),
+    ("elbv2", "DescribeListeners"): N_LOAD_BALANCERS,
+    ("elbv2", "DescribeListenerCertificates"): N_LOAD_BALANCERS,
+    ("elb", "DescribeLoadBalancers"): len(ENABLED_REGIONS),
+    ("cloudfront", "ListDistributions"): 1,
+}
 IAM_PAGE = 100  # ListServerCertificates' default page size
 SQS_BATCH = 10  # SendMessageBatch's limit
 
@@ -84,9 +93,13 @@ def test_a_scan_lists_pages_and_tags_and_sends_batches(aws: LocalStack, account:
         ("iam", "ListServerCertificateTags"): N_CERTIFICATES,
         ("iam", "GetAccountSummary"): 1,
         ("sqs", "SendMessageBatch"): math.ceil(N_DUE / SQS_BATCH),
+        # One search of every region and CloudFront, for all the rotations it sends (each message says where
+        # its certificate is served, so no rotation searches): 2L + pages per region, whatever K is.
+        **ONE_SEARCH,
     }
     assert aws.calls.snapshot() == {
         **steady,
+        ("ec2", "DescribeRegions"): 1,  # the enabled regions, cached per container for a while
         ("iam", "GetServerCertificate"): N_LEARNT,
         ("iam", "TagServerCertificate"): N_LEARNT,
     }
@@ -152,4 +165,52 @@ def test_a_rotation_looks_the_listeners_up_once(aws: LocalStack, account: dict[s
         ("route53", "ListHostedZones"): 1,
         ("route53", "ChangeResourceRecordSets"): 2,
         ("route53", "GetChange"): 2,
+    }
+
+
+def test_a_rotation_sent_by_the_scan_searches_nowhere(aws: LocalStack, account: dict[str, Any]) -> None:
+    """The scan's message says where the certificate is served: the rotation reads and changes that listener
+    only (O(1) ELB calls instead of 2L + pages per region)."""
+    if aws.pebble is None:
+        pytest.skip("pebble not found: run `make deps`")
+    lambda_runner.invoke("ScanFunction", {"dry_run": False}, account["env"])
+    sqs = aws.client("sqs")
+    received = sqs.receive_message(
+        QueueUrl=account["env"]["ROTATION_QUEUE_URL"], MaxNumberOfMessages=1, AttributeNames=["All"]
+    )["Messages"][0]
+    body = json.loads(received["Body"])
+    assert body["certificate_name"] == "count-0000"
+    assert [e["resource_id"] for e in body["endpoints"]["serving"]] == [account["listeners"][0].listener_arn]
+    aws.calls.reset()
+
+    response = lambda_runner.invoke("RotateFunction", {"Records": [_sqs_record(received)]}, account["env"])
+
+    assert response == {"batchItemFailures": []}
+    counts = aws.calls.snapshot()
+    assert {key: n for key, n in counts.items() if key[0] in ("elbv2", "elb", "ec2", "cloudfront")} == {
+        # The listener's certificates read afresh right before the change, the change, the read-back after.
+        ("elbv2", "DescribeListenerCertificates"): 2,
+        ("elbv2", "ModifyListener"): 1,
+    }
+
+
+def _sqs_record(message: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "0",
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "0",
+            "MessageGroupId": message.get("Attributes", {}).get("MessageGroupId", ""),
+            "MessageDeduplicationId": message.get("Attributes", {}).get("MessageDeduplicationId", ""),
+            "SequenceNumber": message.get("Attributes", {}).get("SequenceNumber", "1"),
+        },
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:rotation.fifo",
+        "awsRegion": "us-east-1",
     }

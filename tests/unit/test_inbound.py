@@ -105,3 +105,51 @@ def test_every_sample_event_is_accepted_by_its_function() -> None:
             parse_rotate_request(event)
         else:
             parse_scan_request(event)
+
+
+def test_queue_messages_carry_where_the_scan_saw_the_certificate_served() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from certrotate.model import EndpointKind
+
+    listener = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/1/2"
+    body = {
+        "certificate_name": "web",
+        "endpoints": {
+            "seen_at": "2026-11-26T10:00:00+00:00",
+            "serving": [
+                {
+                    "kind": "elbv2-listener",
+                    "region": "eu-west-1",
+                    "resource_id": listener,
+                    "load_balancer": listener.replace(":listener/", ":loadbalancer/").rsplit("/", 1)[0],
+                }
+            ],
+        },
+    }
+    known = parse_rotation_message(json.dumps(body)).endpoints
+
+    assert known is not None
+    assert [(e.kind, e.region, e.resource_id) for e in known.endpoints] == [
+        (EndpointKind.ELBV2_LISTENER, "eu-west-1", listener)
+    ]
+    seen = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    assert known.seen_at == seen
+    assert known.usable(seen + timedelta(hours=6))
+    assert not known.usable(seen + timedelta(hours=6, seconds=1)), "too old: the rotation searches itself"
+    assert not known.usable(seen - timedelta(seconds=1)), "from the future: not trusted"
+    assert parse_rotation_message(json.dumps({"certificate_name": "web"})).endpoints is None
+
+
+@pytest.mark.parametrize(
+    ("endpoints", "problem"),
+    [
+        ({"seen_at": "2026-11-26T10:00:00", "serving": []}, "endpoints.seen_at"),  # no offset
+        ({"seen_at": "2026-11-26T10:00:00Z", "serving": [{"kind": "nlb"}]}, "endpoints.serving.0.kind"),
+        ({"seen_at": "2026-13-40T10:00:00Z", "serving": []}, "endpoints.seen_at is not a valid time"),
+    ],
+)
+def test_a_bad_endpoint_index_is_a_malformed_message(endpoints: Any, problem: str) -> None:
+    with pytest.raises(InvalidRequest, match="invalid rotation message") as exc:
+        parse_rotation_message(json.dumps({"certificate_name": "web", "endpoints": endpoints}))
+    assert problem in str(exc.value)

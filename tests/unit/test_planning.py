@@ -498,3 +498,25 @@ def test_every_key_type_is_served_by_alb_and_nlb_and_passes_validation() -> None
         assert key in planning.KEYS_ACCEPTED[EndpointKind.ELBV2_LISTENER]
         assert key in planning.KEYS_ANY_ENDPOINT_ACCEPTS
     assert set(planning.KEYS_ACCEPTED) == set(EndpointKind), "every endpoint kind has a row"
+
+
+def test_the_scan_index_names_only_the_endpoints_serving_and_only_from_a_complete_search() -> None:
+    from datetime import UTC, datetime
+
+    from certrotate.model import Endpoint, EndpointKind, EndpointSurvey, Unsearched
+
+    old_arn = "arn:aws:iam::123456789012:server-certificate/old"
+    serving = Endpoint(EndpointKind.ELBV2_LISTENER, "us-east-1", "l1", "lb1", old_arn)
+    other = Endpoint(EndpointKind.ELBV2_LISTENER, "us-east-1", "l2", "lb2", "arn:other")
+    cloudfront = Endpoint(EndpointKind.CLOUDFRONT, "", "E1", "", None, ("ASCAOLD",))
+    seen = datetime(2026, 11, 26, tzinfo=UTC)
+
+    known = planning.known_endpoints(EndpointSurvey((serving, other, cloudfront)), old_arn, "ASCAOLD", seen)
+
+    assert known is not None and known.endpoints == (serving, cloudfront)
+    assert known.as_message()["serving"] == [
+        {"kind": "elbv2-listener", "region": "us-east-1", "resource_id": "l1", "load_balancer": "lb1"},
+        {"kind": "cloudfront-distribution", "region": "", "resource_id": "E1", "load_balancer": ""},
+    ]
+    incomplete = EndpointSurvey((serving,), (Unsearched("eu-west-1", "AccessDenied"),))
+    assert planning.known_endpoints(incomplete, old_arn, "ASCAOLD", seen) is None

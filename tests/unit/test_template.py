@@ -221,7 +221,25 @@ def test_rotate_is_fed_by_the_queue_one_message_at_a_time(template: dict[str, An
     assert source["BatchSize"] == 1
     assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     # Route 53 allows 5 requests per second per account; SQS's minimum is 2.
-    assert 2 <= source["ScalingConfig"]["MaximumConcurrency"] <= 5
+    assert source["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "RotationMaximumConcurrency"}
+    parameter = template["Parameters"]["RotationMaximumConcurrency"]
+    assert (parameter["MinValue"], parameter["Default"], parameter["MaxValue"]) == (2, 2, 5)
+
+
+@pytest.mark.parametrize(
+    ("function", "parameter", "condition"),
+    [
+        ("RotateFunction", "RotateReservedConcurrency", "ReservesRotateConcurrency"),
+        ("ScanFunction", "ScanReservedConcurrency", "ReservesScanConcurrency"),
+    ],
+)
+def test_reserved_concurrency_is_a_parameter_that_reserves_none_by_default(
+    template: dict[str, Any], function: str, parameter: str, condition: str
+) -> None:
+    reserved = template["Resources"][function]["Properties"]["ReservedConcurrentExecutions"]
+    assert reserved == {"Fn::If": [condition, {"Ref": parameter}, {"Ref": "AWS::NoValue"}]}
+    assert template["Parameters"][parameter]["Default"] == 0  # 0 would stop the function: it means "none"
+    assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, 0]}]}
 
 
 # --- queues and secret ------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 CERTIFICATE_NAME = r"^[\w+=,.@-]{1,128}$"
@@ -27,6 +29,20 @@ class ScanRequestModel(_Strict):
     dry_run: bool = False
 
 
+class EndpointSeenModel(_Strict):
+    kind: Literal["elbv2-listener", "classic-listener", "cloudfront-distribution"]
+    region: str = Field(max_length=64)
+    resource_id: str = Field(min_length=1, max_length=2048)
+    load_balancer: str = Field(max_length=2048)
+
+
+class KnownEndpointsModel(_Strict):
+    """The endpoints the scan saw serving the certificate, and when (an ISO 8601 time with its offset)."""
+
+    seen_at: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}T[0-9:.]+(Z|[+-]\d{2}:\d{2})$")
+    serving: list[EndpointSeenModel] = Field(max_length=200)
+
+
 class RotationMessageModel(BaseModel):
     """A message on the rotation queue (written by the scan, or by an operator)."""
 
@@ -36,3 +52,4 @@ class RotationMessageModel(BaseModel):
     reason: str | None = None
     correlation_id: str | None = Field(default=None, pattern=CORRELATION_ID)
     account_id: str | None = Field(default=None, pattern=ACCOUNT_ID)
+    endpoints: KnownEndpointsModel | None = None  # from the scan's search: the rotation need not search

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from certrotate import planning
 from certrotate.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ class RotationMessage:
     reason: str | None = None
     correlation_id: str | None = None  # the scan's that sent it
     account_id: str | None = None  # the managed account that holds the certificate (None: own account)
+    endpoints: planning.KnownEndpoints | None = None  # where the scan saw it served
 
 
 def _one_line(error: ValidationError, what: str) -> str:
@@ -87,8 +90,26 @@ def parse_rotation_message(body: str) -> RotationMessage:
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"invalid rotation message: not JSON ({exc.msg})") from None
     model = _parse(data, "RotationMessageModel", "rotation message")
+    known: planning.KnownEndpoints | None = None
+    if model.endpoints is not None:
+        try:
+            seen_at = datetime.fromisoformat(model.endpoints.seen_at.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidRequest("invalid rotation message: endpoints.seen_at is not a valid time") from None
+        known = planning.KnownEndpoints(
+            tuple(
+                planning.endpoint_from_message(e.kind, e.region, e.resource_id, e.load_balancer)
+                for e in model.endpoints.serving
+            ),
+            seen_at,
+        )
     return RotationMessage(
-        model.certificate_name, model.force, model.reason, model.correlation_id, model.account_id
+        model.certificate_name,
+        model.force,
+        model.reason,
+        model.correlation_id,
+        model.account_id,
+        known,
     )
 
 

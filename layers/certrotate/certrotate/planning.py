@@ -16,6 +16,7 @@ from certrotate.model import (
     Endpoint,
     EndpointChange,
     EndpointKind,
+    EndpointSurvey,
     HostedZone,
     KeyKind,
     KeySpec,
@@ -202,10 +203,12 @@ def replacement_name(old_name: str, old_certificate_id: str) -> str:
     return stem[: MAX_NAME_LENGTH - len(suffix)] + suffix
 
 
-def deduplication_id(certificate_name: str, now: datetime) -> str:
+def deduplication_id(certificate_name: str, now: datetime, purpose: str = "") -> str:
     """One rotation message per certificate per day (SQS FIFO deduplicates within its 5-minute window;
-    a later duplicate finds the replacement and is skipped)."""
-    return hashlib.sha256(f"{certificate_name}|{now:%Y-%m-%d}".encode()).hexdigest()
+    a later duplicate finds the replacement and is skipped), and per `purpose` when one is given: a message
+    for endpoints found still serving a replaced certificate is not the day's rotation message."""
+    suffix = f"|{purpose}" if purpose else ""
+    return hashlib.sha256(f"{certificate_name}|{now:%Y-%m-%d}{suffix}".encode()).hexdigest()
 
 
 # --- keys ------------------------------------------------------------------------------------------------
@@ -530,6 +533,60 @@ def decide_retirement(
 def replacement_deploying(endpoints: Iterable[Endpoint], new_arn: str, new_id: str) -> list[Endpoint]:
     """The endpoints serving the replacement whose change is still deploying (CloudFront `InProgress`)."""
     return [e for e in endpoints_serving(endpoints, new_arn, new_id) if e.deploying]
+
+
+# --- the scan's endpoint index ---------------------------------------------------------------------------
+
+# How old the scan's list of endpoints serving a certificate may be when a rotation uses it instead of a
+# search of every region. Older (a message that waited long on the queue): the rotation searches afresh.
+ENDPOINT_INDEX_MAX_AGE = timedelta(hours=6)
+# Beyond this the rotation searches itself: ~270 bytes an endpoint, and a SendMessageBatch of 10 messages
+# must stay under 256 KiB in all.
+ENDPOINT_INDEX_MAX_ENTRIES = 50
+
+
+@dataclass(frozen=True, slots=True)
+class KnownEndpoints:
+    """The endpoints a search at `seen_at` found serving a certificate (where to look, not what they hold:
+    each is read afresh right before it is changed)."""
+
+    endpoints: tuple[Endpoint, ...]
+    seen_at: datetime
+
+    def usable(self, now: datetime) -> bool:
+        return timedelta(0) <= now - self.seen_at <= ENDPOINT_INDEX_MAX_AGE
+
+    def as_message(self) -> dict[str, object]:
+        return {
+            "seen_at": self.seen_at.isoformat(),
+            "serving": [
+                {
+                    "kind": e.kind.value,
+                    "region": e.region,
+                    "resource_id": e.resource_id,
+                    "load_balancer": e.load_balancer,
+                }
+                for e in self.endpoints
+            ],
+        }
+
+
+def known_endpoints(
+    survey: EndpointSurvey, arn: str, certificate_id: str, seen_at: datetime
+) -> KnownEndpoints | None:
+    """What a rotation of this certificate may use instead of its own search, if anything: only a complete
+    survey (every region answered) and not too many endpoints to carry in a message."""
+    if survey.unsearched:
+        return None
+    serving = endpoints_serving(survey.endpoints, arn, certificate_id)
+    if len(serving) > ENDPOINT_INDEX_MAX_ENTRIES:
+        return None
+    return KnownEndpoints(tuple(serving), seen_at)
+
+
+def endpoint_from_message(kind: str, region: str, resource_id: str, load_balancer: str) -> Endpoint:
+    """A place to look, from a message: what it serves is unknown until it is read."""
+    return Endpoint(EndpointKind(kind), region, resource_id, load_balancer, default_certificate=None)
 
 
 # --- scan ------------------------------------------------------------------------------------------------

@@ -85,6 +85,8 @@ class RotationRequest:
     certificate_name: str
     force: bool = False
     dry_run: bool = False
+    # Where the scan saw the certificate served: used instead of a search of every region while fresh.
+    known_endpoints: planning.KnownEndpoints | None = None
 
 
 @dataclass(slots=True)
@@ -226,7 +228,7 @@ class RotationService:
             self._settings.lease_seconds,
         )
         try:
-            return self._run(old, facts, decision, result, held, deadline)
+            return self._run(old, facts, decision, result, held, deadline, request.known_endpoints)
         finally:
             held.release()
 
@@ -240,6 +242,7 @@ class RotationService:
         result: RotationResult,
         lease: _HeldLease,
         deadline: float,
+        known: planning.KnownEndpoints | None = None,
     ) -> RotationResult:
         dns_names = facts.dns_names
         # Re-read under the lease: a run that held it before us may have finished meanwhile.
@@ -257,9 +260,11 @@ class RotationService:
             result.reason = decision.reason
             result.new_certificate_name = decision.replacement_name
 
-        survey: EndpointSurvey | None = None  # searched before ordering, handed on to repointing
+        # Where the old certificate is served, found once (before ordering, for the key check) and handed on.
+        found_serving: tuple[EndpointSurvey, list[Endpoint]] | None = None
         if decision.verdict is planning.Verdict.ISSUE:
-            key, survey = self._key_for_endpoints(old, facts.key)
+            found_serving = self._serving(old, known, result)
+            key = self._key_for_endpoints(old, facts.key, found_serving[1])
             self._events.publish(EventType.ROTATION_STARTED, self._detail(old, dns_names, result))
             replacement_meta = self._issue_and_upload(
                 old, facts, key, decision.replacement_name, result, deadline
@@ -282,7 +287,9 @@ class RotationService:
             old = replace(old, tags={**old.tags, **replaced_by})
             result.steps.append(f"marked {old.name} as replaced by {replacement_meta.name}")
 
-        old, unsearched = self._repoint(old, replacement_meta, dns_names, result, deadline, survey)
+        if found_serving is None:
+            found_serving = self._serving(old, known, result)
+        old, unsearched = self._repoint(old, replacement_meta, dns_names, result, deadline, found_serving)
         if self._after_repoint is not None:
             self._after_repoint(replacement_meta, result, deadline)
         if any(key in old.tags for key in HOLD_TAGS):
@@ -362,14 +369,12 @@ class RotationService:
         dns_names: Sequence[str],
         result: RotationResult,
         deadline: float,
-        survey: EndpointSurvey | None = None,
+        found: tuple[EndpointSurvey, list[Endpoint]],
     ) -> tuple[ServerCertificate, tuple[Unsearched, ...]]:
-        """Repoint every endpoint found (by `survey` when this run searched before ordering); return the old
-        certificate (tagged served-since once the replacement serves everywhere) and where the search could
-        not look. Each endpoint is read again before it is changed, so an earlier survey is not stale."""
-        if survey is None:
-            survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
-        serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
+        """Repoint every endpoint `found` serving the old certificate (see `_serving`); return the old
+        certificate (tagged served-since once the replacement serves everywhere) and where the search
+        could not look. Each endpoint is read again right before it is changed: an earlier search is fine."""
+        survey, serving = found
         failures: list[str] = []
         errors: list[Exception] = []
         for listed in serving:
@@ -519,19 +524,34 @@ class RotationService:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
-    def _key_for_endpoints(self, old: ServerCertificate, old_key: KeySpec) -> tuple[KeySpec, EndpointSurvey]:
-        """The replacement's key (tag certrotate:key-type, else the old key's kind) and the endpoint survey
-        that shows every endpoint serving the certificate can use it. Raises, before any order, a
-        PermanentFailure for an unknown tag value or a key an endpoint serving the certificate cannot use."""
+    def _serving(
+        self, old: ServerCertificate, known: planning.KnownEndpoints | None, result: RotationResult
+    ) -> tuple[EndpointSurvey, list[Endpoint]]:
+        """Where the old certificate is served: from a fresh index of the scan's (`known`) without searching
+        every region, else from a search. One that started serving it after the scan's search is missed here,
+        but never lost: the retirement check searches everywhere, keeps the certificate, and the scan sends a
+        rotation for what it found (docs/design.md)."""
+        if known is not None and known.usable(self._clock.now()):
+            result.steps.append(
+                f"{len(known.endpoints)} endpoint(s) from the scan's search at {known.seen_at.isoformat()}"
+            )
+            return EndpointSurvey(known.endpoints), list(known.endpoints)
+        survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
+        return survey, planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
+
+    def _key_for_endpoints(
+        self, old: ServerCertificate, old_key: KeySpec, serving: list[Endpoint]
+    ) -> KeySpec:
+        """The replacement's key (tag certrotate:key-type, else the old key's kind), checked against every
+        endpoint serving the certificate. Raises, before any order, a PermanentFailure for an unknown tag
+        value or a key an endpoint serving the certificate cannot use."""
         key = planning.requested_key(old.tags, old_key)
         if key is None:
             raise UnknownKeyType(old.tags.get(KEY_TYPE_TAG, ""), list(planning.KEY_TYPES))
-        survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
-        serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
         refusing = planning.endpoints_refusing(key, serving)
         if refusing:
             raise KeyTypeUnsupported(str(key), [e.where for e in refusing])
-        return key, survey
+        return key
 
     def _existing_replacement(self, old: ServerCertificate) -> ServerCertificate | None:
         if old.replaced_by:
@@ -555,10 +575,11 @@ class RotationService:
     ) -> RotationResult:
         result.status = "planned"
         dns_names = facts.dns_names
-        survey: EndpointSurvey | None = None
+        survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)  # a dry run is never queued
+        serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
         if decision.verdict is planning.Verdict.ISSUE:
             try:
-                key, survey = self._key_for_endpoints(old, facts.key)
+                key = self._key_for_endpoints(old, facts.key, serving)
             except (UnknownKeyType, KeyTypeUnsupported) as refusal:  # reported; a dry run holds nothing
                 result.reason = str(refusal)
                 result.steps.append(f"refuse before ordering: {refusal}")
@@ -576,9 +597,6 @@ class RotationService:
             found = self._store.get(decision.replacement_name)
             new_arn = found.metadata.arn if found else "<replacement>"
             new_id = found.metadata.certificate_id if found else "<replacement>"
-        if survey is None:
-            survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
-        serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
         for change in planning.plan_endpoint_changes(
             serving, old_arn=old.arn, old_id=old.certificate_id, new_arn=new_arn, new_id=new_id
         ):

@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger
 
 from certrotate import planning
 from certrotate.errors import RegionDiscoveryFailed, ValidationFailed
-from certrotate.model import ServerCertificate
+from certrotate.model import EndpointSurvey, ServerCertificate
 from certrotate.names import RENEWAL_TAG, EventType
 from certrotate.ports import (
     CertificateStore,
@@ -150,9 +150,33 @@ class ScanService:
         )
         if dry_run:
             return result
-        self._enqueue(plan, result, now)
-        self._complete_retirements(plan.pending_retirement, certificates, result)
+        survey = self._survey(plan, result, now)
+        self._enqueue(plan, result, now, survey)
+        self._complete_retirements(plan.pending_retirement, certificates, result, survey)
         return result
+
+    def _survey(
+        self, plan: planning.ScanPlan, result: ScanResult, now: datetime
+    ) -> tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None:
+        """One search of every region and CloudFront, when anything needs it: it tells each rotation sent
+        where its certificate is served (so rotations need not search: O(1) ELB calls each instead of 2L),
+        and it is the check before retirements (never one search per certificate)."""
+        wanted = bool(plan.to_enqueue or plan.stalled) and self._queue is not None
+        wanted = wanted or any(self._retirement_due(c, now) for c in plan.pending_retirement)
+        if not wanted:
+            return None
+        seen_at = self._clock.now()  # the search's start: the index is at least this fresh
+        try:
+            survey = self._endpoints.discover(include_cloudfront=True)
+        except RegionDiscoveryFailed as exc:
+            return exc
+        for unsearched in survey.unsearched:
+            result.notes.append(f"not searched: {unsearched}")
+        return survey, seen_at
+
+    def _retirement_due(self, cert: ServerCertificate, now: datetime) -> bool:
+        decision = planning.decide_retirement(cert, [], now=now, grace_seconds=self._settings.grace_seconds)
+        return decision.verdict is planning.RetirementVerdict.DELETE
 
     def _learn_renewal_times(
         self, certificates: list[ServerCertificate], now: datetime, notes: list[str], *, write: bool
@@ -258,30 +282,39 @@ class ScanService:
             self._store.tag(cert.name, {RENEWAL_TAG: schedule.tag_value()})
         return schedule, note
 
-    def _enqueue(self, plan: planning.ScanPlan, result: ScanResult, now: datetime) -> None:
+    def _group(self, name: str) -> str:
+        """Message group (one per certificate) and deduplication key: `<account>:<name>` with many accounts,
+        so that certificates of one name in two accounts are two groups."""
         account = self._settings.account_id
+        if account is None:
+            return name
+        key = f"{account}:{name}"  # a group id holds at most 128 characters, as a name does
+        return key if len(key) <= 128 else f"{account}:{hashlib.sha256(name.encode()).hexdigest()}"
 
-        # Message group (one per certificate) and deduplication key: `<account>:<name>` with many accounts,
-        # so that certificates of one name in two accounts are two groups.
-        def group(name: str) -> str:
-            if account is None:
-                return name
-            key = f"{account}:{name}"  # a group id holds at most 128 characters, as a name does
-            return key if len(key) <= 128 else f"{account}:{hashlib.sha256(name.encode()).hexdigest()}"
+    def _scoped(self, body: dict[str, Any]) -> dict[str, Any]:
+        account = self._settings.account_id
+        return body if account is None else {**body, "account_id": account}
 
-        def scoped(body: dict[str, Any]) -> dict[str, Any]:
-            return body if account is None else {**body, "account_id": account}
-
+    def _enqueue(
+        self,
+        plan: planning.ScanPlan,
+        result: ScanResult,
+        now: datetime,
+        survey: tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None,
+    ) -> None:
+        group, scoped = self._group, self._scoped
         messages: list[tuple[str, str, dict[str, Any]]] = []
         for cert in plan.to_enqueue:
-            body = {
+            body: dict[str, Any] = {
                 "certificate_name": cert.name,
                 "reason": "expiring",
                 "days_to_expiry": result.days_to_expiry[cert.name],
                 "correlation_id": result.correlation_id,
             }
             key = group(cert.name)
-            messages.append((key, planning.deduplication_id(key, now), scoped(body)))
+            messages.append(
+                (key, planning.deduplication_id(key, now), scoped(_with_index(body, cert, survey)))
+            )
         for cert in plan.stalled:
             # A rotation died after uploading the replacement and its retries ran out: finish it.
             body = {
@@ -290,7 +323,9 @@ class ScanService:
                 "correlation_id": result.correlation_id,
             }
             key = group(cert.name)
-            messages.append((key, planning.deduplication_id(key, now), scoped(body)))
+            messages.append(
+                (key, planning.deduplication_id(key, now), scoped(_with_index(body, cert, survey)))
+            )
         if not messages:
             return
         if self._queue is None:
@@ -305,27 +340,21 @@ class ScanService:
         pending: Sequence[ServerCertificate],
         certificates: Sequence[ServerCertificate],
         result: ScanResult,
+        searched: tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None,
     ) -> None:
         now = self._clock.now()
         grace = self._settings.grace_seconds
-        due = [
-            c
-            for c in pending
-            if planning.decide_retirement(c, [], now=now, grace_seconds=grace).verdict
-            is planning.RetirementVerdict.DELETE
-        ]
+        due = [c for c in pending if self._retirement_due(c, now)]
         if not due:
             return
         by_name = {c.name: c for c in certificates}
         # One search of every region and CloudFront serves all the checks (never one per certificate).
-        try:
-            survey = self._endpoints.discover(include_cloudfront=True)
-        except RegionDiscoveryFailed as exc:
+        if isinstance(searched, RegionDiscoveryFailed) or searched is None:
             # Deleting waits; the scan's report and metrics do not.
-            result.notes.append(f"retirements postponed: {exc}")
+            result.notes.append(f"retirements postponed: {searched or 'no search made'}")
             return
-        for unsearched in survey.unsearched:
-            result.notes.append(f"not searched: {unsearched}")
+        survey, seen_at = searched
+        still_served: list[tuple[str, str, dict[str, Any]]] = []
         for cert in due:
             replacement = by_name.get(cert.replaced_by or "")
             if replacement is None:
@@ -343,6 +372,20 @@ class ScanService:
             )
             if decision.verdict is not planning.RetirementVerdict.DELETE:
                 result.notes.append(f"{cert.name}: {decision.verdict.value}: {decision.reason}")
+                known = planning.known_endpoints(survey, cert.arn, cert.certificate_id, seen_at)
+                if decision.verdict is planning.RetirementVerdict.IN_USE and known and known.endpoints:
+                    # Served where its rotation did not look (attached after the search it was given):
+                    # send a rotation to those endpoints. The certificate stays until none serves it.
+                    body = {
+                        "certificate_name": cert.name,
+                        "reason": "resume",
+                        "correlation_id": result.correlation_id,
+                        "endpoints": known.as_message(),
+                    }
+                    key = self._group(cert.name)
+                    still_served.append(
+                        (key, planning.deduplication_id(key, now, "still-served"), self._scoped(body))
+                    )
                 continue
             if self._store.delete(cert.name):
                 result.retired.append(cert.name)
@@ -357,3 +400,20 @@ class ScanService:
                 )
             else:
                 result.notes.append(f"{cert.name}: IAM reports it is still in use (DeleteConflict)")
+        if still_served and self._queue is not None:
+            sent = set(self._queue.send(still_served))
+            result.resumed.extend(
+                str(body["certificate_name"]) for key, _, body in still_served if key in sent
+            )
+
+
+def _with_index(
+    body: dict[str, Any],
+    cert: ServerCertificate,
+    survey: tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None,
+) -> dict[str, Any]:
+    """The message, with where the scan's search saw the certificate served (when it searched everywhere)."""
+    if survey is None or isinstance(survey, RegionDiscoveryFailed):
+        return body
+    known = planning.known_endpoints(survey[0], cert.arn, cert.certificate_id, survey[1])
+    return body if known is None else {**body, "endpoints": known.as_message()}

@@ -55,6 +55,14 @@ BOTO_CONFIG = Config(
     user_agent_extra="certrotate/0.1",
 )
 
+# Where many threads of one container share one client and one account-wide bucket (the scan reads tags on
+# iam.TAG_READERS threads), botocore's adaptive mode adds a client-side rate limiter that slows all of them
+# down once IAM throttles, instead of each thread retrying on its own schedule. Only there: the regions are
+# searched with one client each (ELB's buckets are per region), and a rotation's Route 53 calls are
+# sequential, so a client-side limiter would have nothing to share (and it cannot span containers).
+ADAPTIVE_SERVICES = frozenset({"iam"})
+ADAPTIVE_CONFIG = BOTO_CONFIG.merge(Config(retries={"mode": "adaptive", "max_attempts": 8}))
+
 
 def global_endpoint_region(service: str, partition: str, endpoints: Mapping[str, Any]) -> str | None:
     """The region whose endpoint serves a global service (Route 53, CloudFront) in `partition`, from
@@ -152,7 +160,8 @@ def _client(service: Service, region: str, account: str | None = None) -> Any:
     with _building:
         # Session.client's overloads take one literal each; the public overloads above type the result.
         make: Callable[..., Any] = (_session() if account is None else _member_session(account)).client
-        return make(service, region_name=region, config=BOTO_CONFIG)
+        config = ADAPTIVE_CONFIG if service in ADAPTIVE_SERVICES else BOTO_CONFIG
+        return make(service, region_name=region, config=config)
 
 
 @functools.cache
