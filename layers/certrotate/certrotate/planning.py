@@ -530,6 +530,25 @@ def decide_retirement(
     return RetirementDecision(RetirementVerdict.DELETE, "replaced, past its grace period and unused")
 
 
+def decide_retirement_after_search(
+    certificate: ServerCertificate,
+    replacement: ServerCertificate,
+    survey: EndpointSurvey,
+    *,
+    now: datetime,
+    grace_seconds: int,
+) -> RetirementDecision:
+    """decide_retirement from a search of every region and CloudFront made right before the delete."""
+    return decide_retirement(
+        certificate,
+        endpoints_serving(survey.endpoints, certificate.arn, certificate.certificate_id),
+        now=now,
+        grace_seconds=grace_seconds,
+        unsearched=survey.unsearched,
+        deploying=replacement_deploying(survey.endpoints, replacement.arn, replacement.certificate_id),
+    )
+
+
 def replacement_deploying(endpoints: Iterable[Endpoint], new_arn: str, new_id: str) -> list[Endpoint]:
     """The endpoints serving the replacement whose change is still deploying (CloudFront `InProgress`)."""
     return [e for e in endpoints_serving(endpoints, new_arn, new_id) if e.deploying]

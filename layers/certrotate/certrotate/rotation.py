@@ -495,14 +495,7 @@ class RotationService:
         decision = planning.decide_retirement(old, [], now=now, grace_seconds=grace, unsearched=unsearched)
         if decision.verdict is planning.RetirementVerdict.DELETE:
             survey = self._endpoints.discover(include_cloudfront=True)
-            decision = planning.decide_retirement(
-                old,
-                planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id),
-                now=now,
-                grace_seconds=grace,
-                unsearched=survey.unsearched,
-                deploying=planning.replacement_deploying(survey.endpoints, new.arn, new.certificate_id),
-            )
+            decision = planning.decide_retirement_after_search(old, new, survey, now=now, grace_seconds=grace)
             result.not_searched = [str(u) for u in survey.unsearched]
         result.retirement = f"{decision.verdict.value}: {decision.reason}"
         if decision.verdict is not planning.RetirementVerdict.DELETE:

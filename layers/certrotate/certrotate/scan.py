@@ -360,15 +360,8 @@ class ScanService:
             if replacement is None:
                 result.notes.append(f"{cert.name}: its replacement {cert.replaced_by} does not exist: kept")
                 continue
-            decision = planning.decide_retirement(
-                cert,
-                planning.endpoints_serving(survey.endpoints, cert.arn, cert.certificate_id),
-                now=now,
-                grace_seconds=grace,
-                unsearched=survey.unsearched,
-                deploying=planning.replacement_deploying(
-                    survey.endpoints, replacement.arn, replacement.certificate_id
-                ),
+            decision = planning.decide_retirement_after_search(
+                cert, replacement, survey, now=now, grace_seconds=grace
             )
             if decision.verdict is not planning.RetirementVerdict.DELETE:
                 result.notes.append(f"{cert.name}: {decision.verdict.value}: {decision.reason}")
