@@ -196,31 +196,6 @@ def create_albs(world: World, certificate_arns: Sequence[str], prefix: str = "be
     return parallel(make, list(enumerate(certificate_arns)))
 
 
-def sqs_record(message: dict[str, Any], queue_url: str, region: str) -> dict[str, Any]:
-    """An SQS message as Lambda's event source mapping hands it to the function."""
-    attributes = message.get("Attributes", {})
-    queue_name = queue_url.rsplit("/", 1)[-1]
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {
-            "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
-            "SentTimestamp": attributes.get("SentTimestamp", "0"),
-            "SenderId": attributes.get("SenderId", "AIDAEXAMPLE"),
-            "ApproximateFirstReceiveTimestamp": attributes.get("ApproximateFirstReceiveTimestamp", "0"),
-            "MessageGroupId": attributes.get("MessageGroupId", ""),
-            "MessageDeduplicationId": attributes.get("MessageDeduplicationId", ""),
-            "SequenceNumber": attributes.get("SequenceNumber", "1"),
-        },
-        "messageAttributes": {},
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:{region}:123456789012:{queue_name}",
-        "awsRegion": region,
-    }
-
-
 def machine() -> dict[str, str]:
     import platform
 

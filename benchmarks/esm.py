@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from benchmarks.common import MAX_RECEIVES, ROOT, World, log, sqs_record
+from benchmarks.common import MAX_RECEIVES, ROOT, World, log
+from devstack.lambda_runner import sqs_record
 
 # What lambda_runner.invoke sets besides the caller's env (it sets them again; same values).
 _LAMBDA_VARS = (

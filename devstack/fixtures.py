@@ -128,7 +128,7 @@ class LocalCA:
             .not_valid_before(now - dt.timedelta(days=1))
             .not_valid_after(now + dt.timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-            .add_extension(_key_usage_ca(), critical=True)
+            .add_extension(ca_key_usage(), critical=True)
             .add_extension(_ski(self.root_key), critical=False)
             .sign(self.root_key, hashes.SHA256())
         )
@@ -142,7 +142,7 @@ class LocalCA:
             .not_valid_before(now - dt.timedelta(days=1))
             .not_valid_after(now + dt.timedelta(days=3000))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_key_usage_ca(), critical=True)
+            .add_extension(ca_key_usage(), critical=True)
             .add_extension(_ski(self.intermediate_key), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.root_key.public_key()),
@@ -206,7 +206,7 @@ class LocalCA:
         )
 
 
-def _key_usage_ca() -> x509.KeyUsage:
+def ca_key_usage() -> x509.KeyUsage:
     return x509.KeyUsage(
         digital_signature=True,
         content_commitment=False,

@@ -352,3 +352,29 @@ def invoke(
     payload = json.loads(json.dumps(event))
     result = handler(payload, context or LambdaContext(spec))
     return json.loads(json.dumps(result))
+
+
+def sqs_record(message: dict[str, Any], queue_url: str, region: str = "us-east-1") -> dict[str, Any]:
+    """An SQS message (from ReceiveMessage with every attribute) as Lambda's event source mapping hands it
+    to the function: one record of an SQS event."""
+    attributes = message.get("Attributes", {})
+    queue_name = queue_url.rsplit("/", 1)[-1]
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {
+            "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
+            "SentTimestamp": attributes.get("SentTimestamp", "0"),
+            "SenderId": attributes.get("SenderId", "AIDAEXAMPLE"),
+            "ApproximateFirstReceiveTimestamp": attributes.get("ApproximateFirstReceiveTimestamp", "0"),
+            "MessageGroupId": attributes.get("MessageGroupId", ""),
+            "MessageDeduplicationId": attributes.get("MessageDeduplicationId", ""),
+            "SequenceNumber": attributes.get("SequenceNumber", "1"),
+        },
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{region}:123456789012:{queue_name}",
+        "awsRegion": region,
+    }

@@ -102,7 +102,7 @@ class World:
             if not messages:
                 return records
             for message in messages:
-                records.append(sqs_record(message, self.queue_url))
+                records.append(lambda_runner.sqs_record(message, self.queue_url))
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def rotate_from_queue(self, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -165,28 +165,6 @@ class World:
             "records": records,
             "queued": queue["Attributes"]["ApproximateNumberOfMessages"],
         }
-
-
-def sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {
-            "ApproximateReceiveCount": "1",
-            "SentTimestamp": "0",
-            "SenderId": "AIDAEXAMPLE",
-            "ApproximateFirstReceiveTimestamp": "0",
-            "MessageGroupId": message.get("Attributes", {}).get("MessageGroupId", ""),
-            "MessageDeduplicationId": message.get("Attributes", {}).get("MessageDeduplicationId", ""),
-            "SequenceNumber": message.get("Attributes", {}).get("SequenceNumber", "1"),
-        },
-        "messageAttributes": {},
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:rotation.fifo",
-        "awsRegion": "us-east-1",
-    }
 
 
 @pytest.fixture

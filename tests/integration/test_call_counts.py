@@ -183,7 +183,11 @@ def test_a_rotation_sent_by_the_scan_searches_nowhere(aws: LocalStack, account: 
     assert [e["resource_id"] for e in body["endpoints"]["serving"]] == [account["listeners"][0].listener_arn]
     aws.calls.reset()
 
-    response = lambda_runner.invoke("RotateFunction", {"Records": [_sqs_record(received)]}, account["env"])
+    response = lambda_runner.invoke(
+        "RotateFunction",
+        {"Records": [lambda_runner.sqs_record(received, account["env"]["ROTATION_QUEUE_URL"])]},
+        account["env"],
+    )
 
     assert response == {"batchItemFailures": []}
     counts = aws.calls.snapshot()
@@ -191,26 +195,4 @@ def test_a_rotation_sent_by_the_scan_searches_nowhere(aws: LocalStack, account: 
         # The listener's certificates read afresh right before the change, the change, the read-back after.
         ("elbv2", "DescribeListenerCertificates"): 2,
         ("elbv2", "ModifyListener"): 1,
-    }
-
-
-def _sqs_record(message: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {
-            "ApproximateReceiveCount": "1",
-            "SentTimestamp": "0",
-            "SenderId": "AIDAEXAMPLE",
-            "ApproximateFirstReceiveTimestamp": "0",
-            "MessageGroupId": message.get("Attributes", {}).get("MessageGroupId", ""),
-            "MessageDeduplicationId": message.get("Attributes", {}).get("MessageDeduplicationId", ""),
-            "SequenceNumber": message.get("Attributes", {}).get("SequenceNumber", "1"),
-        },
-        "messageAttributes": {},
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:rotation.fifo",
-        "awsRegion": "us-east-1",
     }
