@@ -74,6 +74,9 @@ layer_dir="$(find "$build_dir" -maxdepth 1 -type d -name 'CertRotateLayer*' | he
 # Package data the code loads with importlib.resources (the staging roots) must be in the layer too.
 [[ -f "$layer_dir/python/certrotate/roots/letsencrypt-staging.pem" ]] \
     || { echo "FAILED: the layer lacks certrotate/roots/letsencrypt-staging.pem" >&2; exit 1; }
+# The layer ships bytecode (its Makefile): without it every cold start compiles what it imports.
+[[ -n "$(find "$layer_dir/python/certrotate" -name 'rotation.*.pyc' -print -quit)" ]] \
+    || { echo "FAILED: the layer holds no .pyc for certrotate (layers/certrotate/Makefile)" >&2; exit 1; }
 # The layer holds exactly what the lock pins: nothing more (say, an SDK through an extra), nothing else.
 normalized() { awk -F'==' '{ name = tolower($1); gsub(/[_.]/, "-", name); print name "==" $2 }' | sort; }
 locked="$(grep -oE '^[A-Za-z0-9._-]+==[^ ;]+' layers/certrotate/requirements.txt | normalized)"

@@ -193,9 +193,16 @@ def test_layer_is_built_by_sam_for_the_function_runtime(template: dict[str, Any]
     assert (content / "certrotate" / "__init__.py").is_file()
     assert (content / "certrotate" / "names.py").samefile(Path(names.__file__))
     runtime = template["Globals"]["Function"]["Runtime"]
-    assert layer["Metadata"]["BuildMethod"] == runtime
-    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
     assert runtime in layer["Properties"]["CompatibleRuntimes"]
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+    # Built by its own Makefile (for the .pyc), which must target the functions' runtime and architecture.
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    makefile = (content / "Makefile").read_text()
+    assert "build-CertRotateLayer:" in makefile
+    version = runtime.removeprefix("python")
+    assert f"PYTHON ?= python{version}" in makefile
+    assert f"--python-version {version}" in makefile and f"--abi cp{version.replace('.', '')}" in makefile
+    assert "--platform manylinux2014_aarch64" in makefile and "--require-hashes" in makefile
 
 
 def test_timeouts_fit_the_work(template: dict[str, Any]) -> None:
