@@ -153,3 +153,25 @@ def test_a_crash_right_after_the_import_converges_without_a_second_order(
     assert ca(world).orders(NAMES) == 1, "no second order"
     assert REIMPORT_OF_TAG not in acm_tags(world, arn)
     assert world.listener_certificates(listener.listener_arn) == (arn, [])
+
+
+def test_a_refusal_by_acm_at_import_is_held_and_orders_nothing_more(world: World) -> None:
+    arn, old = fixtures.import_acm_certificate(acm_client(world), NAMES, 5)
+    world.stack.faults.inject(
+        service="acm",
+        action="ImportCertificate",
+        code="ValidationException",
+        status=400,
+        times=1,
+        message="The certificate field 'issuer' is not valid.",
+    )
+    with pytest.raises(Exception, match="ACM refused the re-import: The certificate field 'issuer'"):
+        rotate_acm(world, arn)
+    assert world.stack.faults.count("acm", "ImportCertificate") == 1
+    assert ca(world).orders(NAMES) == 1
+    assert (
+        leaf(world, arn).serial_number == x509.load_pem_x509_certificate(old.cert_pem.encode()).serial_number
+    )
+    assert acm_tags(world, arn)["certrotate:held-reason"].startswith("AcmRefusedImport")
+    assert rotate_acm(world, arn)["status"] == "skipped", "held: a redelivery orders nothing"
+    assert ca(world).orders(NAMES) == 1

@@ -86,6 +86,16 @@ class ReimportRefused(PermanentFailure):
         self.violations = violations
 
 
+class AcmRefusedImport(PermanentFailure):
+    """ACM refused a re-import this module's rules let through (ValidationException): no retry fixes it, and
+    each would order again, so the certificate is held."""
+
+    fix = "see ACM's reason, fix the certificate's tags or the CA's profile, then rotate with force=true"
+
+    def __init__(self, arn: str, reason: str) -> None:
+        super().__init__(f"{arn}: ACM refused the re-import: {reason}")
+
+
 def parse_arn(value: str) -> str:
     """An ACM certificate ARN, checked (one clear line otherwise)."""
     if not ACM_ARN.match(value):

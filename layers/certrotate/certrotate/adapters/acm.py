@@ -15,13 +15,15 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from certrotate.acm_rules import ACM_KEY_ALGORITHMS, region_of
+from certrotate.acm_rules import ACM_KEY_ALGORITHMS, AcmRefusedImport, region_of
 from certrotate.adapters._retry import error_code
 from certrotate.model import SecretPem
 from certrotate.ports import AcmCertificate
 
 IMPORTED = "IMPORTED"
 _NOT_FOUND = frozenset({"ResourceNotFoundException"})
+# Refusals of the certificate itself: a retry would meet them again (throttling is botocore's to retry).
+_REFUSED = frozenset({"ValidationException", "InvalidParameterException", "InvalidArnException"})
 
 
 class _Regions(Protocol):
@@ -68,12 +70,19 @@ class AcmCertificateStore:
         return str(self._client_for(region_of(arn)).get_certificate(CertificateArn=arn)["Certificate"])
 
     def reimport(self, arn: str, *, body_pem: str, chain_pem: str, private_key_pem: SecretPem) -> None:
-        self._client_for(region_of(arn)).import_certificate(
-            CertificateArn=arn,
-            Certificate=body_pem.encode(),
-            PrivateKey=bytes(private_key_pem),
-            CertificateChain=chain_pem.encode(),
-        )
+        try:
+            self._client_for(region_of(arn)).import_certificate(
+                CertificateArn=arn,
+                Certificate=body_pem.encode(),
+                PrivateKey=bytes(private_key_pem),
+                CertificateChain=chain_pem.encode(),
+            )
+        except ClientError as exc:
+            if error_code(exc) in _REFUSED:
+                # ACM's message names the certificate's fields, never the key.
+                message = str(exc.response.get("Error", {}).get("Message", ""))[:300]
+                raise AcmRefusedImport(arn, message or error_code(exc)) from None
+            raise
 
     def tag(self, arn: str, tags: Mapping[str, str]) -> None:
         self._client_for(region_of(arn)).add_tags_to_certificate(
