@@ -5,6 +5,8 @@ by the CA-limit proxy in front of pebble (devstack/ca_limits.py)."""
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any
 
 import pytest
@@ -12,11 +14,11 @@ from certrotate.adapters.acm import AcmCertificateStore
 from certrotate.names import KEY_TYPE_TAG, REIMPORT_OF_TAG
 from cryptography import x509
 
-from devstack import fixtures
+from devstack import fixtures, lambda_runner
 from devstack.ca_limits import DuplicateCertificateLimit
 from tests.e2e.conftest import SECOND_REGION, World
 from tests.e2e.test_faults import Crash, crash_after, expire_leases
-from tests.e2e.test_observability import emitted, metric_values
+from tests.e2e.test_observability import emitted, metric_values, received_events, subscribe_events
 
 NAMES = ["shop.example.com", "www.shop.example.com"]
 
@@ -90,6 +92,7 @@ def test_the_scan_queues_it_and_the_rotation_reimports_in_place(
 
 def test_a_direct_rotation_reports_the_arn_and_a_dry_run_changes_nothing(world: World) -> None:
     arn, _ = fixtures.import_acm_certificate(acm_client(world), NAMES, 5)
+    events_url = subscribe_events(world)
     before = acm_tags(world, arn), leaf(world, arn).serial_number
     planned = rotate_acm(world, arn, dry_run=True)
     assert planned["status"] == "planned" and planned["certificate_arn"] == arn
@@ -102,6 +105,15 @@ def test_a_direct_rotation_reports_the_arn_and_a_dry_run_changes_nothing(world: 
     assert rotated["serial"] == format(leaf(world, arn).serial_number, "x")
     assert rotate_acm(world, arn)["status"] == "skipped"
     assert ca(world).orders(NAMES) == 1
+    events = received_events(world, events_url)
+    assert [e["detail-type"] for e in events] == [
+        "Certificate Rotation Started",
+        "Certificate Rotation Succeeded",
+    ]
+    succeeded = events[1]["detail"]
+    assert succeeded["certificate_arn"] == arn and succeeded["serial"] == rotated["serial"]
+    assert succeeded["new_expiration"] == rotated["expiration"]
+    assert succeeded["correlation_id"] == rotated["correlation_id"]
 
 
 def test_a_key_type_change_is_refused_before_any_order_and_held(world: World) -> None:
@@ -174,4 +186,34 @@ def test_a_refusal_by_acm_at_import_is_held_and_orders_nothing_more(world: World
     )
     assert acm_tags(world, arn)["certrotate:held-reason"].startswith("AcmRefusedImport")
     assert rotate_acm(world, arn)["status"] == "skipped", "held: a redelivery orders nothing"
+    assert ca(world).orders(NAMES) == 1
+
+
+def test_of_two_simultaneous_rotations_one_orders(world: World) -> None:
+    arn, _ = fixtures.import_acm_certificate(acm_client(world), NAMES, 5)
+    outcomes: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            # Straight to the runner: World.invoke restores the environment under the other thread.
+            event = {"certificate_arn": arn, "force": True}
+            outcomes.append(lambda_runner.invoke("RotateFunction", event, world.env))
+        except Exception as exc:  # the loser's error
+            outcomes.append(exc)
+
+    saved = dict(os.environ)
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    statuses = sorted(o["status"] if isinstance(o, dict) else "error" for o in outcomes)
+    assert statuses in (["error", "rotated"], ["rotated", "skipped"]), outcomes
+    assert all("in progress" in str(o) for o in outcomes if not isinstance(o, dict)), outcomes
     assert ca(world).orders(NAMES) == 1
