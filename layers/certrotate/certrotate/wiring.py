@@ -246,14 +246,19 @@ def certificate_store(account: str | None = None) -> IamCertificateStore:
 
 
 @functools.cache
-def endpoints(account: str | None = None) -> AllEndpoints:
+def regions(account: str | None = None) -> FixedRegions | EnabledRegions:
+    """The regions looked at (load balancers, ACM certificates): one cache for both."""
     named = settings().load_balancer_regions
     # DescribeRegions in the function's own region lists the regions enabled for the account.
-    regions = FixedRegions(named) if named else EnabledRegions(client("ec2", account=account))
+    return FixedRegions(named) if named else EnabledRegions(client("ec2", account=account))
+
+
+@functools.cache
+def endpoints(account: str | None = None) -> AllEndpoints:
     # GovCloud has no CloudFront: no distribution to search there.
     has_cloudfront = global_region("cloudfront") is not None
     return AllEndpoints(
-        regions,
+        regions(account),
         lambda region: LoadBalancerListeners(
             region, client("elbv2", region, account), client("elb", region, account)
         ),
@@ -390,9 +395,7 @@ def scan_service(*, dry_run: bool, account: str | None = None) -> ScanService:
 @functools.cache
 def acm_certificates(account: str | None = None) -> AcmCertificateStore:
     """ACM of every region the stack looks at (LOAD_BALANCER_REGIONS, else every enabled region)."""
-    named = settings().load_balancer_regions
-    regions = FixedRegions(named) if named else EnabledRegions(client("ec2", account=account))
-    return AcmCertificateStore(regions, lambda region: client("acm", region, account))
+    return AcmCertificateStore(regions(account), lambda region: client("acm", region, account))
 
 
 @functools.cache
@@ -457,6 +460,7 @@ def reset() -> None:
         _member_session,
         partition,
         global_region,
+        regions,
         certificate_store,
         endpoints,
         events,
