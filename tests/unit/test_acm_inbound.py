@@ -56,3 +56,10 @@ def test_queue_messages_of_both_kinds() -> None:
 def test_a_queue_message_with_a_bad_arn_is_refused() -> None:
     with pytest.raises(InvalidRequest, match="invalid rotation message: certificate_arn must be"):
         parse_any_rotation_message(json.dumps({"certificate_arn": "arn:aws:acm:nowhere"}))
+
+
+def test_the_sample_event_is_a_valid_acm_rotation() -> None:
+    from tests.paths import EVENTS
+
+    request = parse_acm_rotate_request(json.loads((EVENTS / "rotate-acm.json").read_text()))
+    assert request.dry_run and not request.force
