@@ -5,6 +5,8 @@ by the CA-limit proxy in front of pebble (devstack/ca_limits.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import threading
 from typing import Any
@@ -217,3 +219,44 @@ def test_of_two_simultaneous_rotations_one_orders(world: World) -> None:
     assert statuses in (["error", "rotated"], ["rotated", "skipped"]), outcomes
     assert all("in progress" in str(o) for o in outcomes if not isinstance(o, dict)), outcomes
     assert ca(world).orders(NAMES) == 1
+
+
+def test_without_a_floor_the_lifetime_rule_decides_and_is_learnt_once(world: World) -> None:
+    world.env.pop("RENEW_BEFORE_DAYS")
+    acm = acm_client(world)
+    now = dt.datetime.now(dt.UTC)
+
+    def imported(names: list[str], lived: float, left: float) -> str:
+        issued = fixtures.local_ca().issue(names, left, not_before=now - dt.timedelta(days=lived))
+        arn: str = acm.import_certificate(
+            Certificate=issued.cert_pem.encode(),
+            PrivateKey=issued.key_pem.encode(),
+            CertificateChain=issued.chain_pem.encode(),
+            Tags=[{"Key": "certrotate:managed", "Value": "true"}],
+        )["CertificateArn"]
+        return arn
+
+    # 80 days of life: due once a third is left (26.7 days), not with 60 days left.
+    due = imported(["old.example.com"], lived=60, left=20)
+    fresh = imported(["new.example.com"], lived=20, left=60)
+    first = world.scan()
+    assert first["expiring"] == [due] and first["enqueued"] == [due]
+    assert acm_tags(world, due)["certrotate:renewal"].startswith("source=lifetime")
+    assert acm_tags(world, fresh)["certrotate:renewal"].startswith("source=lifetime")
+
+    world.stack.calls.reset()
+    second = world.scan()
+    assert second["expiring"] == [due]
+    assert [r["body"] for r in world.receive()] == [
+        json.dumps(
+            {
+                "certificate_arn": due,
+                "reason": "expiring",
+                "days_to_expiry": first["days_to_expiry"][due],
+                "correlation_id": first["correlation_id"],
+            }
+        )
+    ], "one message a day: the second scan's is deduplicated by SQS FIFO"
+    assert ("acm", "GetCertificate") not in world.stack.calls.snapshot(), (
+        "the renewal time is read from the tag"
+    )
