@@ -163,10 +163,13 @@ def test_a_crash_right_after_the_import_converges_without_a_second_order(
     expire_leases(world)
 
     rerun = rotate_acm(world, arn, force=force)  # even forced: the import already happened
-    assert rerun["status"] == "skipped" and "re-imported by an earlier run" in rerun["reason"]
+    assert rerun["status"] == "rotated" and "re-imported by an earlier run" in rerun["reason"]
     assert ca(world).orders(NAMES) == 1, "no second order"
     assert REIMPORT_OF_TAG not in acm_tags(world, arn)
     assert world.listener_certificates(listener.listener_arn) == (arn, [])
+    again = rotate_acm(world, arn)
+    assert again["status"] == "skipped", "reported once: the next delivery finds nothing due"
+    assert ca(world).orders(NAMES) == 1
 
 
 def test_a_refusal_by_acm_at_import_is_held_and_orders_nothing_more(world: World) -> None:

@@ -160,6 +160,8 @@ class AcmRotationService:
                 f"re-imported by an earlier run (serial {tags[REIMPORT_OF_TAG]} replaced by {result.serial})"
             )
             if not request.dry_run:
+                # The run that imported died before reporting: this one reports it, once (the tag goes).
+                result.status = "rotated"
                 self._finish(old, tags, result)
             return result
 
