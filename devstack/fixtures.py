@@ -165,6 +165,7 @@ class LocalCA:
         days_valid: float,
         key: KeyKind | PrivateKey = "rsa2048",
         not_before: dt.datetime | None = None,
+        extended_key_usages: Sequence[x509.ObjectIdentifier] = (ExtendedKeyUsageOID.SERVER_AUTH,),
     ) -> IssuedCertificate:
         if not names:
             raise ValueError("a certificate needs at least one name")
@@ -189,7 +190,7 @@ class LocalCA:
             .not_valid_after(not_after)
             .add_extension(x509.SubjectAlternativeName(san), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage(list(extended_key_usages)), critical=False)
             .add_extension(_ski(leaf_key), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.intermediate_key.public_key()),
@@ -239,9 +240,10 @@ def make_certificate(
     days_valid: float = 90,
     key: KeyKind | PrivateKey = "rsa2048",
     ca: LocalCA | None = None,
+    extended_key_usages: Sequence[x509.ObjectIdentifier] = (ExtendedKeyUsageOID.SERVER_AUTH,),
 ) -> IssuedCertificate:
     """A leaf for `names` (first is the CN) valid for `days_valid` days from now (<= 0: already expired)."""
-    return (ca or local_ca()).issue(names, days_valid, key=key)
+    return (ca or local_ca()).issue(names, days_valid, key=key, extended_key_usages=extended_key_usages)
 
 
 def seed_certificate(
@@ -565,3 +567,28 @@ def deploy_role(account_id: str, role_name: str, trusted_account: str) -> str:
         role_name, json.dumps(trust), "/", None, "devstack member role", [], None
     )
     return str(role.arn)
+
+
+def import_acm_certificate(
+    acm: Any,
+    names: Sequence[str],
+    days_left: float,
+    managed: bool = True,
+    key: KeyKind = "rsa2048",
+    tags: Mapping[str, str] | None = None,
+) -> tuple[str, IssuedCertificate]:
+    """Imports into ACM a certificate expiring in `days_left` days; returns its ARN and the certificate."""
+    issued = make_certificate(names, days_left, key=key)
+    all_tags = dict(tags or {})
+    if managed:
+        all_tags[MANAGED_TAG] = "true"
+    kwargs: dict[str, Any] = (
+        {"Tags": [{"Key": k, "Value": v} for k, v in all_tags.items()]} if all_tags else {}
+    )
+    arn: str = acm.import_certificate(
+        Certificate=issued.cert_pem.encode(),
+        PrivateKey=issued.key_pem.encode(),
+        CertificateChain=issued.chain_pem.encode(),
+        **kwargs,
+    )["CertificateArn"]
+    return arn, issued

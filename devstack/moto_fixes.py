@@ -69,6 +69,14 @@ Secrets Manager
   * moto already refuses a `ClientRequestToken` reused with different content (`ResourceExistsException`) and
     is idempotent for the same content, except for versions staged `AWSPENDING`, which it overwrote;
   * check-then-write is made atomic, so concurrent writers really get compare-and-swap semantics.
+ACM imported certificates
+  * re-import (`ImportCertificate` with `CertificateArn`) keeps the ARN, the tags and the associations
+    (moto: a fresh certificate under the old ARN, tags lost); it refuses a changed key type or size, removed
+    Key Usage/Extended Key Usage values (but Client Authentication, and keyEncipherment on ECDSA) and tags in
+    the same call (`ValidationException`), as the ACM user guide's "Reimport a certificate" says;
+  * `DescribeCertificate`'s `InUseBy` names the ELBv2 load balancers serving it now (moto: listener ARNs,
+    kept after the listener left);
+  * `ListCertificates` without `Includes.keyTypes` lists RSA_1024/RSA_2048 certificates only (moto: all).
 DynamoDB
   * a conditional write (PutItem, UpdateItem, DeleteItem, TransactWriteItems) checks its condition and
     writes as one step, as DynamoDB does: moto checked, then wrote, and two writers that read the same item
@@ -95,6 +103,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 _MARKER = "_devstack_patched"
 _apply_lock = threading.Lock()
@@ -192,6 +201,7 @@ def apply() -> None:
         _patch_dynamodb()
         _patch_cloudfront_edge_associations()
         _patch_sts()
+        _patch_acm()
         setattr(IAMBackend, _MARKER, True)
 
 
@@ -1326,3 +1336,136 @@ def _patch_sts() -> None:
         return original(self, region_name, role_session_name, role_arn, *args, **kwargs)
 
     _patch(STSBackend, "assume_role", assume_role)
+
+
+# ------------------------------------------------------------------------------------------------
+# ACM imported certificates (re-import in place)
+# ------------------------------------------------------------------------------------------------
+
+# ListCertificates without Includes.keyTypes: "Default filtering returns only RSA_1024 and RSA_2048
+# certificates" (ACM API reference, Filters).
+ACM_DEFAULT_KEY_TYPES = ("RSA_1024", "RSA_2048")
+# Values that may be dropped at re-import ("Reimport a certificate"): Client Authentication from EKU, and
+# keyEncipherment from the Key Usage of an ECDSA certificate (RFC 5480 section 3).
+_ACM_DROPPABLE_EKU = frozenset({ExtendedKeyUsageOID.CLIENT_AUTH.dotted_string})
+_KEY_USAGE_FIELDS = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+)
+
+
+def acm_key_algorithm(key: Any) -> str:
+    """ACM's name of a key's algorithm (DescribeCertificate KeyAlgorithm)."""
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        return "EC_" + {"secp256r1": "prime256v1"}.get(key.curve.name, key.curve.name)
+    return f"RSA_{key.key_size}"
+
+
+def _key_usages(cert: x509.Certificate) -> set[str]:
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return set()
+    return {name for name in _KEY_USAGE_FIELDS if getattr(usage, name)}
+
+
+def _extended_key_usages(cert: x509.Certificate) -> set[str]:
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return set()
+    return {oid.dotted_string for oid in usage}
+
+
+def acm_reimport_refusal(old: Any, new: Any) -> str | None:
+    """Why ACM refuses re-importing `new` over `old` (two moto CertBundles), or None: the key type and size
+    cannot change; Key Usage and Extended Key Usage values present before cannot be removed, but for the
+    exceptions above."""
+    old_algorithm, new_algorithm = acm_key_algorithm(old._key), acm_key_algorithm(new._key)
+    if old_algorithm != new_algorithm:
+        return (
+            f"The certificate key algorithm ({new_algorithm}) does not match the key algorithm of the "
+            f"certificate being replaced ({old_algorithm})."
+        )
+    dropped_ku = _key_usages(old._cert) - _key_usages(new._cert)
+    if new_algorithm.startswith("EC_"):
+        dropped_ku.discard("key_encipherment")
+    if dropped_ku:
+        return (
+            "The new certificate removes Key Usage values of the certificate being replaced: "
+            f"{sorted(dropped_ku)}"
+        )
+    dropped_eku = _extended_key_usages(old._cert) - _extended_key_usages(new._cert) - _ACM_DROPPABLE_EKU
+    if dropped_eku:
+        return (
+            "The new certificate removes Extended Key Usage values of the certificate being replaced: "
+            f"{sorted(dropped_eku)}"
+        )
+    return None
+
+
+def _patch_acm() -> None:
+    """Re-import (ImportCertificate with CertificateArn), as the ACM user guide's "Reimport a certificate"
+    says: the ARN, the tags and every association (InUseBy) stay; a changed key type or size, removed KU/EKU
+    values and tags in the same call are refused (ValidationException). moto built a fresh certificate under
+    the old ARN: tags and associations lost, any key accepted. DescribeCertificate's InUseBy lists the ELBv2
+    load balancers whose listeners serve the certificate now (moto: the listener ARN, kept when it left).
+    ListCertificates without Includes.keyTypes lists RSA_1024/RSA_2048 certificates only."""
+    from moto.acm.exceptions import AWSValidationException, CertificateNotFound
+    from moto.acm.models import AWSCertificateManagerBackend, CertBundle
+
+    original_import = AWSCertificateManagerBackend.import_certificate
+    original_list = AWSCertificateManagerBackend.list_certificates
+    original_describe = CertBundle.describe
+
+    def import_certificate(
+        self: Any,
+        certificate: bytes,
+        private_key: bytes,
+        chain: bytes | None,
+        arn: str | None,
+        tags: list[dict[str, str]],
+    ) -> str:
+        if arn is None:
+            return str(original_import(self, certificate, private_key, chain, arn, tags))
+        old = self._certificates.get(arn)
+        if old is None:
+            raise CertificateNotFound(arn=arn, account_id=self.account_id)
+        if tags:
+            raise AWSValidationException("Tags cannot be applied when reimporting a certificate.")
+        if old.type != "IMPORTED":
+            raise AWSValidationException(f"Certificate {arn} is not an imported certificate.")
+        new = CertBundle(
+            self.account_id, certificate, private_key, chain=chain, region=self.region_name, arn=arn
+        )
+        refusal = acm_reimport_refusal(old, new)
+        if refusal:
+            raise AWSValidationException(refusal)
+        new.tags = old.tags
+        new.in_use_by = old.in_use_by
+        new.cert_options = old.cert_options
+        self._certificates[arn] = new
+        return arn
+
+    def list_certificates(self: Any, statuses: list[str], includes: dict[str, Any]) -> Any:
+        includes = dict(includes or {})
+        includes.setdefault("keyTypes", list(ACM_DEFAULT_KEY_TYPES))
+        return original_list(self, statuses, includes)
+
+    def describe(self: Any) -> dict[str, Any]:
+        result: dict[str, Any] = original_describe(self)
+        account = self.arn.split(":")[4]
+        # ACM names the load balancer (moto recorded the listener, and kept it after the listener left).
+        others = [user for user in self.in_use_by if ":listener/" not in user]
+        users = dict.fromkeys([*others, *_elbv2_users(account, self.arn)])
+        result["Certificate"]["InUseBy"] = list(users)
+        return result
+
+    _patch(AWSCertificateManagerBackend, "import_certificate", _locked(import_certificate))
+    _patch(AWSCertificateManagerBackend, "list_certificates", list_certificates)
+    _patch(CertBundle, "describe", describe)

@@ -1,5 +1,6 @@
 """RotateFunction: rotate one certificate, from the rotation queue (SQS, partial batch failures) or by hand
-({"certificate_name": ..., "force": false, "dry_run": false})."""
+({"certificate_name": ..., "force": false, "dry_run": false}; an ACM imported certificate:
+{"certificate_arn": ..., "force": false, "dry_run": false})."""
 
 from __future__ import annotations
 
@@ -12,8 +13,16 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from certrotate import telemetry, wiring
+from certrotate.acm_rotation import AcmRotationRequest, AcmRotationResult
 from certrotate.errors import AccountUnreachable, InvalidRequest, PermanentFailure, RotationInProgress
-from certrotate.inbound import is_sqs_event, parse_rotate_request, parse_rotation_message
+from certrotate.inbound import (
+    AcmRotationMessage,
+    is_acm_request,
+    is_sqs_event,
+    parse_acm_rotate_request,
+    parse_any_rotation_message,
+    parse_rotate_request,
+)
 from certrotate.names import EventType
 from certrotate.rotation import RotationRequest, RotationResult
 
@@ -93,10 +102,53 @@ def rotate(
     return result
 
 
+def rotate_acm(
+    request: AcmRotationRequest, context: LambdaContext, correlation_id: str, account: str | None = None
+) -> AcmRotationResult:
+    """An ACM imported certificate, re-imported in place: the same metrics and events as an IAM rotation."""
+    logger.set_correlation_id(correlation_id)
+    logger.append_keys(certificate_arn=request.certificate_arn)
+    service = wiring.acm_rotation_service(account)
+    started = time.monotonic()
+    try:
+        result = service.rotate(request, deadline=_deadline(context), correlation_id=correlation_id)
+    except (InvalidRequest, RotationInProgress):
+        raise  # nothing was attempted: neither a success nor a failure
+    except Exception as exc:
+        telemetry.emit_rotation(
+            metrics,
+            succeeded=False,
+            failed=True,
+            seconds=time.monotonic() - started,
+            endpoints_changed=0,
+            retired=False,
+        )
+        wiring.events(account).publish(
+            EventType.ROTATION_FAILED, service.failure_detail(request.certificate_arn, exc, correlation_id)
+        )
+        logger.error("rotation failed", extra={"error": type(exc).__name__, "reason": str(exc)})
+        raise
+    telemetry.emit_rotation(
+        metrics,
+        succeeded=result.status == "rotated",
+        failed=False,
+        seconds=time.monotonic() - started,
+        endpoints_changed=0,
+        retired=False,
+    )
+    logger.info("rotation finished", extra={"result": result.as_dict()})
+    return result
+
+
+def _acm_account(arn: str) -> str | None:
+    """The managed account that holds an ACM certificate: its ARN names it (None: a single-account stack)."""
+    return wiring.account_of(arn.split(":")[4]) if wiring.settings().many_accounts else None
+
+
 def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     logger.set_correlation_id(record.message_id)  # until the message names the scan's id
     try:
-        message = parse_rotation_message(record.body)
+        message = parse_any_rotation_message(record.body)
     except InvalidRequest as exc:
         # A malformed message never gets better: drop it loudly rather than retry it into the DLQ.
         logger.error(
@@ -104,13 +156,19 @@ def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
             extra={"reason": str(exc), "message_id": record.message_id},
         )
         return
-    request = RotationRequest(
-        certificate_name=message.certificate_name, force=message.force, known_endpoints=message.endpoints
-    )
     try:
-        account = wiring.account_of(message.account_id)
         # The scan's id when the scan sent it; a hand-written message is known by its SQS message id.
-        rotate(request, lambda_context, message.correlation_id or record.message_id, account)
+        correlation_id = message.correlation_id or record.message_id
+        if isinstance(message, AcmRotationMessage):
+            acm_request = AcmRotationRequest(message.certificate_arn, force=message.force)
+            rotate_acm(acm_request, lambda_context, correlation_id, _acm_account(message.certificate_arn))
+        else:
+            request = RotationRequest(
+                certificate_name=message.certificate_name,
+                force=message.force,
+                known_endpoints=message.endpoints,
+            )
+            rotate(request, lambda_context, correlation_id, wiring.account_of(message.account_id))
     except InvalidRequest as exc:
         # The certificate was retired by an earlier delivery, or opted out since it was queued: done.
         logger.warning("nothing to rotate", extra={"reason": str(exc)})
@@ -132,6 +190,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             event=event, record_handler=_record_handler, processor=processor, context=context
         )
         return dict(response)
+    if is_acm_request(event):
+        acm = parse_acm_rotate_request(event)  # bad input: a clear error before any AWS call
+        wiring.refresh()
+        request_acm = AcmRotationRequest(acm.certificate_arn, force=acm.force, dry_run=acm.dry_run)
+        return rotate_acm(
+            request_acm, context, _own_correlation_id(context), _acm_account(acm.certificate_arn)
+        ).as_dict()
     parsed = parse_rotate_request(event)  # bad input: a clear error before any AWS call
     wiring.refresh()
     account = wiring.account_of(parsed.account_id)  # an account not managed: a clear error, nothing assumed

@@ -1,4 +1,5 @@
-"""ScanFunction: report every IAM server certificate's days to expiry and queue the managed ones that are due.
+"""ScanFunction: report every IAM server certificate's (and ACM imported certificate's) days to expiry and
+queue the managed ones that are due.
 
 Invoked by the daily EventBridge schedule, or by hand with {"dry_run": true} to report without sending work.
 """
@@ -12,6 +13,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from certrotate import fleet, telemetry, wiring
 from certrotate.inbound import parse_scan_request
+from certrotate.scan import ScanResult
 
 logger = Logger()
 metrics = Metrics()
@@ -25,20 +27,22 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.set_correlation_id(correlation_id)
     request = parse_scan_request(event)  # bad input: a clear error before any AWS call
     settings = wiring.refresh()
+
+    def scan_account(account: str | None) -> ScanResult:
+        # IAM server certificates, then ACM imported ones (their own step, added to the same report).
+        result = wiring.scan_service(dry_run=request.dry_run, account=account).scan(
+            dry_run=request.dry_run, correlation_id=correlation_id
+        )
+        wiring.acm_scan(dry_run=request.dry_run, account=account).scan_into(result, dry_run=request.dry_run)
+        return result
+
     if settings.many_accounts:
         # Every managed account through its member role; one that fails is reported, the others proceed.
         result = fleet.scan_accounts(
-            settings.managed_accounts,
-            lambda account: wiring.scan_service(dry_run=request.dry_run, account=account).scan(
-                dry_run=request.dry_run, correlation_id=correlation_id
-            ),
-            dry_run=request.dry_run,
-            correlation_id=correlation_id,
+            settings.managed_accounts, scan_account, dry_run=request.dry_run, correlation_id=correlation_id
         )
     else:
-        result = wiring.scan_service(dry_run=request.dry_run).scan(
-            dry_run=request.dry_run, correlation_id=correlation_id
-        )
+        result = scan_account(None)
     telemetry.emit_scan(
         metrics,
         result,

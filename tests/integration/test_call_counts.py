@@ -34,6 +34,8 @@ ONE_SEARCH = {
     ("elb", "DescribeLoadBalancers"): len(ENABLED_REGIONS),
     ("cloudfront", "ListDistributions"): 1,
 }
+# The scan's ACM step: one ListCertificates page per region looked at (no ACM certificate here).
+ACM_LISTING = {("acm", "ListCertificates"): len(ENABLED_REGIONS)}
 IAM_PAGE = 100  # ListServerCertificates' default page size
 SQS_BATCH = 10  # SendMessageBatch's limit
 
@@ -96,6 +98,7 @@ def test_a_scan_lists_pages_and_tags_and_sends_batches(aws: LocalStack, account:
         # One search of every region and CloudFront, for all the rotations it sends (each message says where
         # its certificate is served, so no rotation searches): 2L + pages per region, whatever K is.
         **ONE_SEARCH,
+        **ACM_LISTING,
     }
     assert aws.calls.snapshot() == {
         **steady,
@@ -117,6 +120,8 @@ def test_a_dry_run_scan_sends_nothing(aws: LocalStack, account: dict[str, Any]) 
         ("iam", "ListServerCertificateTags"): N_CERTIFICATES,
         ("iam", "GetAccountSummary"): 1,
         ("iam", "GetServerCertificate"): N_LEARNT,  # read to decide, but no tag written
+        ("ec2", "DescribeRegions"): 1,  # the regions whose ACM certificates are listed
+        **ACM_LISTING,
     }
 
 

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from certrotate.errors import InvalidRequest
 from certrotate.inbound import (
+    is_acm_request,
     is_sqs_event,
+    parse_acm_rotate_request,
     parse_rotate_request,
     parse_rotation_message,
     parse_scan_request,
@@ -101,6 +103,8 @@ def test_every_sample_event_is_accepted_by_its_function() -> None:
             assert is_sqs_event(event)
             for record in event["Records"]:
                 parse_rotation_message(record["body"])
+        elif name.startswith("rotate") and is_acm_request(event):
+            parse_acm_rotate_request(event)
         elif name.startswith("rotate"):
             parse_rotate_request(event)
         else:

@@ -523,6 +523,7 @@ RESOURCE_LESS = {
     "ec2:describeregions",
     "route53:listhostedzones",
     "route53:listhostedzonesbyname",
+    "acm:listcertificates",
 }
 
 
@@ -579,7 +580,8 @@ def test_rotate_can_do_its_job_and_scan_cannot_write_endpoints(resources: dict[s
         "route53:changeresourcerecordsets",
     } <= rotate
     writes = re.compile(r"(modify|add|remove|set|update|change|upload|untag)")
-    assert not [a for a in scan if writes.search(a.split(":")[1])], scan
+    # The scan tags (a renewal time, on managed ACM certificates: test_acm_writes_only_on_...), never more.
+    assert not [a for a in scan - {"acm:addtagstocertificate"} if writes.search(a.split(":")[1])], scan
     assert _policy_templates(resources, "ScanFunction")["SQSSendMessagePolicy"] == {
         "QueueName": {"Fn::GetAtt": ["RotationQueue", "QueueName"]}
     }
@@ -806,3 +808,25 @@ def test_samconfig_deploys_the_staging_directory_with_review() -> None:
     assert deploy["confirm_changeset"] is True
     assert "acme-staging-v02" in deploy["parameter_overrides"]
     assert config["default"]["validate"]["parameters"]["lint"] is True
+
+
+ACM_CERTIFICATES = r"arn:\$\{AWS::Partition\}:acm:\*:\$\{AWS::AccountId\}:certificate/\*"
+ACM_WRITES = {"acm:importcertificate", "acm:addtagstocertificate", "acm:removetagsfromcertificate"}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_acm_writes_only_on_certificates_tagged_managed(resources: dict[str, Any], function: str) -> None:
+    writes: set[str] = set()
+    for statement in _function_statements(resources, function):
+        acm = [a for a in _actions(statement) if a.startswith("acm:")]
+        if acm and acm != ["acm:listcertificates"]:
+            for resource in _as_list(statement["Resource"]):
+                assert re.fullmatch(ACM_CERTIFICATES, _resource_text(resource)), statement.get("Sid")
+        if ACM_WRITES & set(acm):
+            writes |= ACM_WRITES & set(acm)
+            condition = statement["Condition"]["StringEquals"]
+            assert condition == {"aws:ResourceTag/certrotate:managed": "true"}, statement.get("Sid")
+    if function == "RotateFunction":
+        assert writes == ACM_WRITES
+    else:  # the scan only records the renewal time it learnt
+        assert writes == {"acm:addtagstocertificate"}

@@ -53,3 +53,22 @@ class RotationMessageModel(BaseModel):
     correlation_id: str | None = Field(default=None, pattern=CORRELATION_ID)
     account_id: str | None = Field(default=None, pattern=ACCOUNT_ID)
     endpoints: KnownEndpointsModel | None = None  # from the scan's search: the rotation need not search
+
+
+class AcmRotateRequestModel(_Strict):
+    """A direct rotation of an ACM imported certificate (the ARN is checked by acm_rules.parse_arn)."""
+
+    certificate_arn: str = Field(max_length=2048)
+    force: bool = False
+    dry_run: bool = False
+
+
+class AcmRotationMessageModel(BaseModel):
+    """A message on the rotation queue for an ACM imported certificate."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+    certificate_arn: str = Field(max_length=2048)
+    force: bool = False
+    reason: str | None = None
+    correlation_id: str | None = Field(default=None, pattern=CORRELATION_ID)
+    account_id: str | None = Field(default=None, pattern=ACCOUNT_ID)

@@ -135,3 +135,71 @@ def parse_scan_request(event: Any) -> ScanRequest:
         return ScanRequest()
     model = _parse(event, "ScanRequestModel", "scan request")
     return ScanRequest(model.dry_run)
+
+
+# --- ACM imported certificates: {"certificate_arn": ...} ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AcmRotateRequest:
+    certificate_arn: str
+    force: bool = False
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AcmRotationMessage:
+    certificate_arn: str
+    force: bool = False
+    reason: str | None = None
+    correlation_id: str | None = None
+    account_id: str | None = None
+
+
+def is_acm_request(event: Any) -> bool:
+    """An event naming an ACM certificate (`certificate_arn`) rather than an IAM one."""
+    return isinstance(event, dict) and "certificate_arn" in event
+
+
+def _acm_arn(value: str, what: str, *, named_too: bool) -> str:
+    from certrotate import acm_rules
+
+    if named_too:
+        raise InvalidRequest(
+            f"invalid {what}: give certificate_name (IAM) or certificate_arn (ACM), not both"
+        )
+    try:
+        return acm_rules.parse_arn(value)
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"invalid {what}: {exc}") from None
+
+
+def parse_acm_rotate_request(event: Any) -> AcmRotateRequest:
+    what = "rotation request"
+    if isinstance(event, dict) and "certificate_name" in event:
+        _acm_arn("", what, named_too=True)
+    model = _parse(event, "AcmRotateRequestModel", what)
+    return AcmRotateRequest(
+        _acm_arn(model.certificate_arn, what, named_too=False), model.force, model.dry_run
+    )
+
+
+def parse_any_rotation_message(body: str) -> RotationMessage | AcmRotationMessage:
+    """A queue message for an IAM certificate (`certificate_name`) or an ACM one (`certificate_arn`)."""
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"invalid rotation message: not JSON ({exc.msg})") from None
+    if not is_acm_request(data):
+        return parse_rotation_message(body)
+    what = "rotation message"
+    if "certificate_name" in data:
+        _acm_arn("", what, named_too=True)
+    model = _parse(data, "AcmRotationMessageModel", what)
+    return AcmRotationMessage(
+        _acm_arn(model.certificate_arn, what, named_too=False),
+        model.force,
+        model.reason,
+        model.correlation_id,
+        model.account_id,
+    )

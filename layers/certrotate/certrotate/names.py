@@ -29,6 +29,9 @@ HELD_UNTIL_TAG = "certrotate:held-until"
 HELD_REASON_TAG = "certrotate:held-reason"
 FAILURES_TAG = "certrotate:failures"
 HOLD_TAGS = (HELD_UNTIL_TAG, HELD_REASON_TAG, FAILURES_TAG)
+# On an ACM imported certificate being re-imported: the serial (lower-case hex) of the certificate it
+# replaces, written before ordering, removed after the import. Another serial in ACM: the import happened.
+REIMPORT_OF_TAG = "certrotate:reimport-of"
 
 
 # IAM certificate names are [\w+=,.@-]; IAM tag values [\p{L}\p{Z}\p{N}_.:/=+\-@]: only "," is in one and not

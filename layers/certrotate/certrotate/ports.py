@@ -127,3 +127,44 @@ class EventPublisher(Protocol):
 class Clock(Protocol):
     def now(self) -> datetime: ...
     def monotonic(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AcmCertificate:
+    """One ACM certificate as ListCertificates/DescribeCertificate show it, with its tags once read."""
+
+    arn: str
+    region: str
+    type: str  # IMPORTED, AMAZON_ISSUED or PRIVATE: certrotate renews IMPORTED ones only
+    key_algorithm: str  # ACM's name: RSA_2048, EC_prime256v1, ...
+    not_after: datetime | None
+    not_before: datetime | None = None
+    serial: str = ""  # as ACM shows it (DescribeCertificate)
+    in_use_by: tuple[str, ...] = ()  # what ACM knows uses it (DescribeCertificate)
+    tags: Mapping[str, str] | None = None  # None: not read
+
+    def as_certificate(self) -> ServerCertificate:
+        """The view planning's renewal and hold rules read (name = ARN; nothing is ever "replaced")."""
+        assert self.not_after is not None
+        return ServerCertificate(
+            name=self.arn,
+            arn=self.arn,
+            certificate_id=self.arn,
+            path="/",
+            expiration=self.not_after,
+            upload_date=self.not_before,
+            tags=dict(self.tags or {}),
+        )
+
+
+class AcmCertificates(Protocol):
+    """ACM certificates in every region the stack looks at; a re-import keeps the ARN and associations."""
+
+    def regions(self) -> tuple[str, ...]: ...
+    def list_imported(self, region: str) -> list[AcmCertificate]: ...  # every page; tags not read
+    def describe(self, arn: str) -> AcmCertificate | None: ...  # with tags; None: no such certificate
+    def tags_of(self, arn: str) -> dict[str, str]: ...
+    def body(self, arn: str) -> str: ...  # the leaf's PEM (GetCertificate)
+    def reimport(self, arn: str, *, body_pem: str, chain_pem: str, private_key_pem: SecretPem) -> None: ...
+    def tag(self, arn: str, tags: Mapping[str, str]) -> None: ...
+    def untag(self, arn: str, keys: Sequence[str]) -> None: ...

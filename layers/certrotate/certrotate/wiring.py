@@ -11,6 +11,7 @@ import boto3
 from botocore.config import Config
 
 from certrotate.adapters.accounts import AccountEvents, AccountLeases, assumed_session, role_arn
+from certrotate.adapters.acm import AcmCertificateStore
 from certrotate.adapters.cloudfront import CloudFrontDistributions
 from certrotate.adapters.elb import LoadBalancerListeners
 from certrotate.adapters.endpoints import AllEndpoints
@@ -43,6 +44,8 @@ if TYPE_CHECKING:  # boto3-stubs: development only, not in the layer
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sts import STSClient
 
+    from certrotate.acm_rotation import AcmRotationService
+    from certrotate.acm_scan import AcmScan
     from certrotate.adapters.acme import AcmeAuthority
     from certrotate.endpoint_check import EndpointReport
 
@@ -94,6 +97,7 @@ def _session() -> boto3.session.Session:
 
 
 Service = Literal[
+    "acm",
     "cloudfront",
     "dynamodb",
     "ec2",
@@ -109,6 +113,8 @@ Service = Literal[
 
 
 # One overload per service, as boto3-stubs types Session.client: each caller gets its service's client type.
+@overload
+def client(service: Literal["acm"], region: str | None = None, account: str | None = None) -> Any: ...
 @overload
 def client(
     service: Literal["cloudfront"], region: str | None = None, account: str | None = None
@@ -240,14 +246,19 @@ def certificate_store(account: str | None = None) -> IamCertificateStore:
 
 
 @functools.cache
-def endpoints(account: str | None = None) -> AllEndpoints:
+def regions(account: str | None = None) -> FixedRegions | EnabledRegions:
+    """The regions looked at (load balancers, ACM certificates): one cache for both."""
     named = settings().load_balancer_regions
     # DescribeRegions in the function's own region lists the regions enabled for the account.
-    regions = FixedRegions(named) if named else EnabledRegions(client("ec2", account=account))
+    return FixedRegions(named) if named else EnabledRegions(client("ec2", account=account))
+
+
+@functools.cache
+def endpoints(account: str | None = None) -> AllEndpoints:
     # GovCloud has no CloudFront: no distribution to search there.
     has_cloudfront = global_region("cloudfront") is not None
     return AllEndpoints(
-        regions,
+        regions(account),
         lambda region: LoadBalancerListeners(
             region, client("elbv2", region, account), client("elb", region, account)
         ),
@@ -382,6 +393,57 @@ def scan_service(*, dry_run: bool, account: str | None = None) -> ScanService:
 
 
 @functools.cache
+def acm_certificates(account: str | None = None) -> AcmCertificateStore:
+    """ACM of every region the stack looks at (LOAD_BALANCER_REGIONS, else every enabled region)."""
+    return AcmCertificateStore(regions(account), lambda region: client("acm", region, account))
+
+
+@functools.cache
+def acm_rotation_service(account: str | None = None) -> AcmRotationService:
+    from certrotate.acm_rotation import AcmRotationService
+
+    config = settings()
+    config.require_rotation()
+    assert config.lease_table_name is not None
+    # The lease table is central and keyed by the ARN (with MANAGED_ACCOUNTS, `<account>:<ARN>`).
+    leases: Leases = DynamoDbLeases(client("dynamodb"), config.lease_table_name)
+    return AcmRotationService(
+        certificates=acm_certificates(account),
+        dns=dns(account),
+        authority=_authority,
+        leases=leases if account is None else AccountLeases(leases, account),
+        events=events(account),
+        clock=SystemClock(),
+        settings=RotationSettings(
+            renew_before_days=config.renew_before_days,
+            lease_seconds=config.rotation_lease_seconds,
+            grace_seconds=config.retirement_grace_seconds,
+            trust_roots=config.issuer_trust,
+        ),
+    )
+
+
+@functools.cache
+def acm_scan(*, dry_run: bool, account: str | None = None) -> AcmScan:
+    from certrotate.acm_scan import AcmScan
+
+    config = settings()
+    queue = SqsRotationQueue(client("sqs"), config.rotation_queue_url) if config.rotation_queue_url else None
+    return AcmScan(
+        certificates=acm_certificates(account),
+        queue=queue,
+        clock=SystemClock(),
+        settings=ScanSettings(
+            renew_before_days=config.renew_before_days,
+            lease_seconds=config.rotation_lease_seconds,
+            grace_seconds=config.retirement_grace_seconds,
+            account_id=account,
+        ),
+        renewal_info=renewal_info,
+    )
+
+
+@functools.cache
 def renewal_info() -> RenewalInfoSource:
     from certrotate.adapters.renewal_info import AcmeRenewalInfo  # heavy (acme): built only for a scan
 
@@ -398,6 +460,7 @@ def reset() -> None:
         _member_session,
         partition,
         global_region,
+        regions,
         certificate_store,
         endpoints,
         events,
@@ -407,6 +470,9 @@ def reset() -> None:
         rotation_service,
         scan_service,
         renewal_info,
+        acm_certificates,
+        acm_rotation_service,
+        acm_scan,
     ):
         cached.cache_clear()
 

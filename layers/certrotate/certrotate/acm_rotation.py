@@ -1,0 +1,348 @@
+"""The rotation of an ACM imported certificate: a new certificate from the same ACME path as IAM's,
+re-imported in place (ImportCertificate with CertificateArn): the ARN and every association stay, nothing
+is repointed.
+
+ACM does not roll back and there is no second name to find later, so progress is recorded on the certificate:
+- before ordering, the tag `certrotate:reimport-of` names the serial of the certificate being replaced;
+- a rerun that finds the tag and a different serial in ACM knows the import happened: it finishes (clears the
+  tag and any hold) and never orders again; the same serial means the import did not happen: the rotation
+  decides again (it orders again only while the certificate is still due, as IAM's does before its upload);
+- without the tag, a re-imported certificate is simply not due any more.
+Every re-import rule is checked before the call (acm_rules): the key type before ordering, the rest on the
+issued certificate. A lease keyed by the ARN keeps two runs from ordering at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cryptography import x509
+
+from certrotate import acm_rules, planning
+from certrotate.adapters.acm import IMPORTED
+from certrotate.errors import InvalidRequest, OutOfTime, PermanentFailure, RateLimited, UnmanagedCertificate
+from certrotate.names import (
+    FAILURES_TAG,
+    HELD_REASON_TAG,
+    HELD_UNTIL_TAG,
+    HOLD_TAGS,
+    MANAGED_TAG,
+    PROFILE_TAG,
+    REIMPORT_OF_TAG,
+    RETRY_AFTER_TAG,
+    EventType,
+)
+from certrotate.ports import (
+    AcmCertificate,
+    AcmCertificates,
+    CertificateAuthority,
+    Clock,
+    DnsChallenges,
+    EventPublisher,
+    Leases,
+)
+from certrotate.rotation import TIME_TO_ORDER, RotationSettings
+from certrotate.validation import facts_of, load_pem_certificates, load_trust_roots, validate_issued
+
+Status = Literal["rotated", "skipped", "planned"]
+TIME_TO_IMPORT = 15.0  # seconds the import call and its read-back need at least
+
+
+@dataclass(frozen=True, slots=True)
+class AcmRotationRequest:
+    certificate_arn: str
+    force: bool = False
+    dry_run: bool = False
+
+
+@dataclass(slots=True)
+class AcmRotationResult:
+    certificate_arn: str
+    status: Status
+    reason: str
+    correlation_id: str
+    dns_names: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    serial: str | None = None  # the serial ACM serves now (hex)
+    expiration: str | None = None  # its NotAfter
+    in_use_by: list[str] = field(default_factory=list)  # left as they were: a re-import keeps them
+    held_until: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "certificate_arn": self.certificate_arn,
+            "status": self.status,
+            "reason": self.reason,
+            "correlation_id": self.correlation_id,
+            "dns_names": self.dns_names,
+            "steps": self.steps,
+            "serial": self.serial,
+            "expiration": self.expiration,
+            "in_use_by": self.in_use_by,
+            "held_until": self.held_until,
+        }
+
+
+class UnknownAcmCertificate(InvalidRequest):
+    def __init__(self, arn: str) -> None:
+        super().__init__(f"no ACM certificate has the ARN {arn}")
+
+
+class NotImported(InvalidRequest):
+    def __init__(self, arn: str, kind: str) -> None:
+        super().__init__(
+            f"{arn} is an ACM certificate of type {kind}: certrotate renews IMPORTED ones only "
+            "(ACM renews the ones it issues)"
+        )
+
+
+class AcmRotationService:
+    def __init__(
+        self,
+        *,
+        certificates: AcmCertificates,
+        dns: DnsChallenges,
+        authority: Callable[[], CertificateAuthority],
+        leases: Leases,
+        events: EventPublisher,
+        clock: Clock,
+        settings: RotationSettings,
+    ) -> None:
+        self._acm = certificates
+        self._dns = dns
+        self._authority = authority
+        self._leases = leases
+        self._events = events
+        self._clock = clock
+        self._settings = settings
+
+    def rotate(
+        self, request: AcmRotationRequest, *, deadline: float, correlation_id: str | None = None
+    ) -> AcmRotationResult:
+        arn = acm_rules.parse_arn(request.certificate_arn)
+        correlation_id = correlation_id or str(uuid.uuid4())
+        old = self._acm.describe(arn)
+        if old is None:
+            raise UnknownAcmCertificate(arn)
+        if old.type != IMPORTED:
+            raise NotImported(arn, old.type)
+        if not old.as_certificate().managed:
+            raise UnmanagedCertificate(arn, MANAGED_TAG)
+        try:
+            return self._rotate(request, old, deadline, correlation_id)
+        except PermanentFailure as failure:
+            self._record_hold(old, failure)
+            raise
+
+    def _rotate(
+        self, request: AcmRotationRequest, old: AcmCertificate, deadline: float, correlation_id: str
+    ) -> AcmRotationResult:
+        arn = old.arn
+        body = self._acm.body(arn)
+        leaf = load_pem_certificates(body)[0]
+        facts = facts_of(body)
+        tags = dict(old.tags or {})
+        result = AcmRotationResult(
+            certificate_arn=arn,
+            status="skipped",
+            reason="",
+            correlation_id=correlation_id,
+            dns_names=list(facts.dns_names),
+            serial=acm_rules.serial_hex(leaf),
+            expiration=facts.not_after.isoformat(),
+            in_use_by=list(old.in_use_by),
+        )
+        if _imported_since(tags, leaf):
+            result.reason = (
+                f"re-imported by an earlier run (serial {tags[REIMPORT_OF_TAG]} replaced by {result.serial})"
+            )
+            if not request.dry_run:
+                # The run that imported died before reporting: this one reports it, once (the tag goes).
+                result.status = "rotated"
+                self._finish(old, tags, result)
+            return result
+
+        now = self._clock.now()
+        view = old.as_certificate()
+        decision = planning.decide_rotation(
+            view,
+            None,
+            now=now,
+            renew_before_days=self._settings.renew_before_days,
+            force=request.force,
+            not_before=facts.not_before,
+        )
+        result.reason = decision.reason
+        if decision.verdict in (planning.Verdict.HELD, planning.Verdict.RATE_LIMITED):
+            hold = planning.held_now(view, now)
+            result.held_until = hold.until.isoformat() if hold else None
+        if decision.verdict is not planning.Verdict.ISSUE:
+            return result
+
+        if request.dry_run:
+            result.status = "planned"
+            try:
+                key = acm_rules.replacement_key(arn, facts.key, tags)
+            except PermanentFailure as refusal:  # reported; a dry run holds nothing
+                result.reason = str(refusal)
+                result.steps.append(f"refuse before ordering: {refusal}")
+                return result
+            result.steps += [
+                f"order a certificate for {', '.join(facts.dns_names)} with an {key} key (DNS-01)",
+                f"validate its chain to {self._settings.trust_roots}",
+                "check it against the old certificate: key type and size, Key Usage, Extended Key Usage, "
+                "names, validity",
+                f"re-import it in place into {arn} (ARN and associations stay)",
+            ]
+            return result
+
+        # Before ordering: ACM keeps the key type and size, so a tag asking for another is refused now.
+        key = acm_rules.replacement_key(arn, facts.key, tags)
+        self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
+        lease = self._leases.acquire(arn, seconds=self._settings.lease_seconds)
+        try:
+            # Re-read under the lease: a run that held it before us may have re-imported meanwhile.
+            current = self._acm.describe(arn)
+            if current is None:
+                raise UnknownAcmCertificate(arn)
+            current_leaf = load_pem_certificates(self._acm.body(arn))[0]
+            if current_leaf.serial_number != leaf.serial_number:
+                result.reason = "re-imported by a concurrent run"
+                result.serial = acm_rules.serial_hex(current_leaf)
+                return result
+            # Progress first: a crash after the import leaves this tag beside a new serial.
+            self._acm.tag(arn, {REIMPORT_OF_TAG: acm_rules.serial_hex(leaf)})
+            tags[REIMPORT_OF_TAG] = acm_rules.serial_hex(leaf)
+            self._events.publish(EventType.ROTATION_STARTED, self._detail(old, result))
+            new_leaf, issued = self._issue(old, tags, facts.dns_names, facts.ari_id, key, result, deadline)
+            acm_rules.check_reimport(arn, leaf, new_leaf, self._clock.now())
+            result.steps.append("checked against the old certificate: key, Key Usage, EKU, names, validity")
+            lease = self._leases.renew(lease, seconds=self._settings.lease_seconds)
+            self._require_time(deadline, TIME_TO_IMPORT, "re-import the certificate")
+            self._acm.reimport(
+                arn,
+                body_pem=issued.certificate_pem,
+                chain_pem=issued.chain_pem,
+                private_key_pem=issued.private_key_pem,
+            )
+            result.steps.append(f"re-imported into {arn}")
+            result.status = "rotated"
+            result.reason = decision.reason
+            result.serial = acm_rules.serial_hex(new_leaf)
+            result.expiration = new_leaf.not_valid_after_utc.isoformat()
+            self._finish(old, tags, result)
+        finally:
+            self._leases.release(lease)
+        return result
+
+    def _issue(
+        self,
+        old: AcmCertificate,
+        tags: Mapping[str, str],
+        dns_names: tuple[str, ...],
+        ari_id: str | None,
+        key: Any,
+        result: AcmRotationResult,
+        deadline: float,
+    ) -> tuple[x509.Certificate, Any]:
+        try:
+            issued = self._authority().issue(
+                dns_names,
+                key,
+                self._dns,
+                deadline=deadline,
+                replaces=ari_id,
+                profile=tags.get(PROFILE_TAG) or None,
+            )
+        except RateLimited as exc:
+            self._acm.tag(old.arn, {RETRY_AFTER_TAG: exc.retry_at.isoformat()})
+            raise
+        result.steps.append(f"issued a certificate for {', '.join(dns_names)} with an {key} key")
+        new_leaf = validate_issued(
+            issued,
+            required_names=dns_names,
+            expected_key=key,
+            trust_roots=load_trust_roots(self._settings.trust_roots),
+            trust_name=str(self._settings.trust_roots),
+            now=self._clock.now(),
+        )
+        result.steps.append(f"validated chain (to {self._settings.trust_roots}), key, names and validity")
+        return new_leaf, issued
+
+    def _finish(self, old: AcmCertificate, tags: Mapping[str, str], result: AcmRotationResult) -> None:
+        """After the import (this run's or a crashed one's): read back what ACM serves, clear the progress tag
+        and any hold, and report the success once."""
+        now_serving = self._acm.describe(old.arn)
+        if now_serving is not None:
+            result.in_use_by = list(now_serving.in_use_by)
+            if now_serving.not_after is not None:
+                result.expiration = now_serving.not_after.isoformat()
+        leftovers = [k for k in (REIMPORT_OF_TAG, RETRY_AFTER_TAG, *HOLD_TAGS) if k in tags]
+        if leftovers:
+            self._acm.untag(old.arn, leftovers)
+            result.steps.append(f"cleared the tags {', '.join(leftovers)}")
+        # The run that imported may have died before this: the success is reported once, by whoever finishes.
+        self._events.publish(EventType.ROTATION_SUCCEEDED, self._detail(old, result, finished=True))
+
+    def _record_hold(self, old: AcmCertificate, failure: PermanentFailure) -> None:
+        hold = planning.hold_after_failure(
+            old.as_certificate(), f"{type(failure).__name__}: {failure}", self._clock.now()
+        )
+        try:
+            self._acm.tag(
+                old.arn,
+                {
+                    HELD_UNTIL_TAG: hold.until.isoformat(),
+                    HELD_REASON_TAG: hold.reason,
+                    FAILURES_TAG: str(hold.failures),
+                },
+            )
+        except Exception as exc:  # the certificate may be gone, or ACM throttled us beyond retries
+            failure.add_note(f"the hold-off could not be recorded: {type(exc).__name__}")
+            return
+        failure.held_until = hold.until
+        failure.failures = hold.failures
+
+    def failure_detail(
+        self, certificate_arn: str, error: BaseException, correlation_id: str
+    ) -> dict[str, Any]:
+        detail: dict[str, Any] = {
+            "certificate_arn": certificate_arn,
+            "error": type(error).__name__,
+            "message": str(error),
+            "permanent": isinstance(error, PermanentFailure),
+            "correlation_id": correlation_id,
+        }
+        if isinstance(error, PermanentFailure):
+            detail["held_until"] = error.held_until.isoformat() if error.held_until else None
+            detail["failures"] = error.failures
+            detail["fix"] = error.fix
+        return detail
+
+    def _detail(
+        self, old: AcmCertificate, result: AcmRotationResult, *, finished: bool = False
+    ) -> dict[str, Any]:
+        """An event's detail: names, dates and what uses the certificate, never key material."""
+        return {
+            "certificate_arn": old.arn,
+            "dns_names": list(result.dns_names),
+            "expiration": old.not_after.isoformat() if old.not_after else None,
+            "new_expiration": result.expiration if finished else None,
+            "serial": result.serial,
+            "in_use_by": list(result.in_use_by),
+            "correlation_id": result.correlation_id,
+        }
+
+    def _require_time(self, deadline: float, needed: float, what: str) -> None:
+        left = deadline - self._clock.monotonic()
+        if left < needed:
+            raise OutOfTime(f"only {left:.0f} s left, too little to {what}: a rerun continues from here")
+
+
+def _imported_since(tags: Mapping[str, str], leaf: x509.Certificate) -> bool:
+    """Whether the progress tag names a serial ACM no longer serves: the import happened."""
+    expected_old = tags.get(REIMPORT_OF_TAG, "").strip().lower()
+    return bool(expected_old) and expected_old != acm_rules.serial_hex(leaf)

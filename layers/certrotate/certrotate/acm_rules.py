@@ -1,0 +1,173 @@
+"""Pure rules for re-importing an ACM imported certificate in place (no I/O; time is an argument).
+
+ACM applies them at ImportCertificate with CertificateArn ("Reimport a certificate", ACM user guide) and does
+not roll back, so certrotate checks each one itself first: where knowable before ordering (the key type), and
+otherwise against the issued certificate before the import call.
+- the key type and size cannot change;
+- Key Usage and Extended Key Usage values of the old certificate cannot be removed, except Client
+  Authentication (EKU) and keyEncipherment on an ECDSA certificate (RFC 5480 section 3);
+- the certificate must be valid at import; and certrotate's own rule: every name of the old one is covered.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from certrotate import planning
+from certrotate.errors import InvalidRequest, PermanentFailure
+from certrotate.model import KeyKind, KeySpec
+from certrotate.names import KEY_TYPE_TAG
+from certrotate.validation import dns_names_of, key_spec_of
+
+# arn:<partition>:acm:<region>:<account>:certificate/<id>
+ACM_ARN = re.compile(r"^arn:aws(-[a-z]+)*:acm:[a-z]{2}(-[a-z]+)+-\d:\d{12}:certificate/[0-9a-f-]{1,64}$")
+
+# ACM's KeyAlgorithm names (ListCertificates Includes.keyTypes, DescribeCertificate) of the keys it imports.
+ACM_KEY_ALGORITHMS: dict[str, KeySpec] = {
+    "RSA_1024": KeySpec(KeyKind.RSA, 1024),
+    "RSA_2048": KeySpec(KeyKind.RSA, 2048),
+    "RSA_3072": KeySpec(KeyKind.RSA, 3072),
+    "RSA_4096": KeySpec(KeyKind.RSA, 4096),
+    "EC_prime256v1": KeySpec(KeyKind.EC, 256),
+    "EC_secp384r1": KeySpec(KeyKind.EC, 384),
+    "EC_secp521r1": KeySpec(KeyKind.EC, 521),
+}
+
+_KEY_USAGE_FIELDS = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+)
+_DROPPABLE_EKU = frozenset({ExtendedKeyUsageOID.CLIENT_AUTH})
+
+
+class KeyChangeRefused(PermanentFailure):
+    """ACM refuses a re-import with another key type or size: refused before ordering."""
+
+    fix = "remove the tag certrotate:key-type from the ACM certificate (a re-import keeps key type and size)"
+
+    def __init__(self, arn: str, old: KeySpec, asked: str) -> None:
+        super().__init__(
+            f"{arn}: the tag {KEY_TYPE_TAG}={asked} asks for another key than the certificate's {old}, "
+            "and ACM keeps the key type and size of a re-imported certificate: nothing was ordered"
+        )
+
+
+class KeyNotOrderable(PermanentFailure):
+    """The old certificate's key is one certrotate does not order (RSA 1024, ECDSA P-521)."""
+
+    fix = (
+        "re-import the certificate by hand with a key certrotate orders (RSA 2048/3072/4096, ECDSA P-256/384)"
+    )
+
+    def __init__(self, arn: str, old: KeySpec) -> None:
+        super().__init__(
+            f"{arn}: its {old} key is not one certrotate orders, and a re-import must keep it: "
+            "nothing was ordered"
+        )
+
+
+class ReimportRefused(PermanentFailure):
+    """The issued certificate breaks a re-import rule: not imported (ACM would refuse it, or lose a value)."""
+
+    fix = "ask the CA (ACME_PROFILE or the tag certrotate:profile) for a certificate that keeps these values"
+
+    def __init__(self, arn: str, violations: list[str]) -> None:
+        super().__init__(f"{arn}: not re-imported: " + "; ".join(violations))
+        self.violations = violations
+
+
+class AcmRefusedImport(PermanentFailure):
+    """ACM refused a re-import this module's rules let through (ValidationException): no retry fixes it, and
+    each would order again, so the certificate is held."""
+
+    fix = "see ACM's reason, fix the certificate's tags or the CA's profile, then rotate with force=true"
+
+    def __init__(self, arn: str, reason: str) -> None:
+        super().__init__(f"{arn}: ACM refused the re-import: {reason}")
+
+
+def parse_arn(value: str) -> str:
+    """An ACM certificate ARN, checked (one clear line otherwise)."""
+    if not ACM_ARN.match(value):
+        raise InvalidRequest(
+            "certificate_arn must be an ACM certificate ARN "
+            f"(arn:aws:acm:<region>:<account>:certificate/<id>), not {value[:200]!r}"
+        )
+    return value
+
+
+def region_of(arn: str) -> str:
+    return arn.split(":")[3]
+
+
+def replacement_key(arn: str, old: KeySpec, tags: Mapping[str, str]) -> KeySpec:
+    """The key to order: exactly the old one's type and size. A key-type tag asking for another, or an old
+    key certrotate does not order, is refused here, before ordering."""
+    asked = tags.get(KEY_TYPE_TAG, "").strip().lower()
+    if asked and planning.KEY_TYPES.get(asked) != old:
+        raise KeyChangeRefused(arn, old, asked)
+    if old not in planning.KEY_TYPES.values():
+        raise KeyNotOrderable(arn, old)
+    return old
+
+
+def key_usages(certificate: x509.Certificate) -> frozenset[str]:
+    try:
+        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return frozenset()
+    return frozenset(name for name in _KEY_USAGE_FIELDS if getattr(usage, name))
+
+
+def extended_key_usages(certificate: x509.Certificate) -> frozenset[x509.ObjectIdentifier]:
+    try:
+        return frozenset(certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        return frozenset()
+
+
+def reimport_violations(old: x509.Certificate, new: x509.Certificate, now: datetime) -> list[str]:
+    """Every re-import rule `new` breaks against `old` (empty: it may be imported over it)."""
+    violations: list[str] = []
+    old_key, new_key = key_spec_of(old.public_key()), key_spec_of(new.public_key())
+    if old_key != new_key:
+        violations.append(f"its key is {new_key}, the certificate's is {old_key} (ACM keeps type and size)")
+    dropped_ku = key_usages(old) - key_usages(new)
+    if new_key.kind is KeyKind.EC:
+        dropped_ku -= {"key_encipherment"}
+    if dropped_ku:
+        violations.append(f"it drops the Key Usage {', '.join(sorted(dropped_ku))}")
+    dropped_eku = extended_key_usages(old) - extended_key_usages(new) - _DROPPABLE_EKU
+    if dropped_eku:
+        names = sorted(getattr(oid, "_name", oid.dotted_string) for oid in dropped_eku)
+        violations.append(f"it drops the Extended Key Usage {', '.join(names)}")
+    missing = [name for name in dns_names_of(old) if name not in dns_names_of(new)]
+    if missing:
+        violations.append(f"it does not cover {', '.join(missing)}")
+    if not new.not_valid_before_utc <= now < new.not_valid_after_utc:
+        violations.append(
+            f"it is not valid now ({new.not_valid_before_utc.isoformat()} "
+            f"to {new.not_valid_after_utc.isoformat()})"
+        )
+    return violations
+
+
+def check_reimport(arn: str, old: x509.Certificate, new: x509.Certificate, now: datetime) -> None:
+    violations = reimport_violations(old, new, now)
+    if violations:
+        raise ReimportRefused(arn, violations)
+
+
+def serial_hex(certificate: x509.Certificate) -> str:
+    """The serial as a tag value (lower-case hex): what the progress tag names."""
+    return format(certificate.serial_number, "x")

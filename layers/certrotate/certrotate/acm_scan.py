@@ -1,0 +1,184 @@
+"""The scan's part for ACM imported certificates, a step beside the IAM scan (ScanService): every imported
+certificate of every region the stack looks at is counted in `scanned` and reported in `days_to_expiry` under
+its ARN; the managed ones that are due by the IAM rule (RENEW_BEFORE_DAYS as a floor, the CA's ARI window or
+the lifetime rule, learnt once and kept in the tag certrotate:renewal) are queued as
+`{"certificate_arn": ...}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from certrotate import planning
+from certrotate.errors import RegionDiscoveryFailed, ValidationFailed
+from certrotate.names import RENEWAL_TAG
+from certrotate.ports import (
+    AcmCertificate,
+    AcmCertificates,
+    Clock,
+    RenewalInfoSource,
+    RenewalInfoUnavailable,
+    RotationQueue,
+)
+from certrotate.scan import ScanResult, ScanSettings
+from certrotate.validation import facts_of
+
+logger = Logger(child=True)
+
+
+class AcmScan:
+    def __init__(
+        self,
+        *,
+        certificates: AcmCertificates,
+        queue: RotationQueue | None,
+        clock: Clock,
+        settings: ScanSettings,
+        renewal_info: Callable[[], RenewalInfoSource] | None = None,
+        random_fraction: Callable[[], float] = random.random,
+    ) -> None:
+        self._acm = certificates
+        self._queue = queue
+        self._clock = clock
+        self._settings = settings
+        self._renewal_info = renewal_info
+        self._random_fraction = random_fraction
+
+    def scan_into(self, result: ScanResult, *, dry_run: bool) -> None:
+        """Adds the imported certificates to an IAM scan's result (and queues the due managed ones)."""
+        now = self._clock.now()
+        listed = self._list(result)
+        due: list[AcmCertificate] = []
+        source: RenewalInfoSource | bool | None = False  # False: not asked yet
+        for cert in listed:
+            if cert.not_after is None:
+                continue
+            result.scanned += 1
+            result.days_to_expiry[cert.arn] = planning.days_to_expiry(cert.not_after, now)
+            cert = replace(cert, tags=self._acm.tags_of(cert.arn))
+            view = cert.as_certificate()
+            if not view.managed:
+                continue
+            result.managed += 1
+            if planning.needs_renewal_info(view, now, self._settings.renew_before_days):
+                if source is False:
+                    source = self._renewal_source(result)
+                cert = self._learn_renewal_time(cert, source, now, result, write=not dry_run)
+                view = cert.as_certificate()
+            hold = planning.held_now(view, now)
+            if hold is not None:
+                result.held.append(
+                    {
+                        "certificate_name": cert.arn,
+                        "certificate_arn": cert.arn,
+                        "until": hold.until.isoformat(),
+                        "reason": hold.reason,
+                        "permanent": hold.permanent,
+                        "failures": view.failures,
+                    }
+                )
+            if not planning.is_due(view, now, self._settings.renew_before_days, cert.not_before):
+                continue
+            result.expiring.append(cert.arn)
+            if hold is not None:
+                result.held_back.append(cert.arn)
+            else:
+                due.append(cert)
+        if due and not dry_run:
+            self._enqueue(due, result, now)
+
+    def _list(self, result: ScanResult) -> list[AcmCertificate]:
+        try:
+            regions = self._acm.regions()
+        except RegionDiscoveryFailed as exc:
+            result.notes.append(f"ACM certificates not listed: {exc}")
+            return []
+        found: list[AcmCertificate] = []
+        for region in regions:
+            try:
+                found.extend(self._acm.list_imported(region))
+            except Exception as exc:  # one region's refusal must not hide the others
+                result.notes.append(f"ACM certificates in {region} not listed: {exc}")
+        return found
+
+    def _renewal_source(self, result: ScanResult) -> RenewalInfoSource | None:
+        if self._renewal_info is None:
+            return None
+        try:
+            candidate = self._renewal_info()
+            return candidate if candidate.offered() else None
+        except Exception as error:  # the CA is unreachable: the lifetime rule until it answers again
+            result.notes.append(f"could not read the ACME directory for renewal information: {error}")
+            return None
+
+    def _learn_renewal_time(
+        self,
+        cert: AcmCertificate,
+        source: RenewalInfoSource | bool | None,
+        now: datetime,
+        result: ScanResult,
+        *,
+        write: bool,
+    ) -> AcmCertificate:
+        """The renewal time, as the IAM scan learns it: the CA's ARI window, else the lifetime rule."""
+        try:
+            facts = facts_of(self._acm.body(cert.arn))
+        except ValidationFailed as error:
+            result.notes.append(f"{cert.arn}: {error}")
+            return cert
+        not_before = facts.not_before or cert.not_before or now
+        renew_at = planning.lifetime_renewal_time(not_before, facts.not_after)
+        schedule = planning.schedule_from_lifetime(not_before, facts.not_after, next_ask=renew_at, now=now)
+        if not isinstance(source, bool) and source is not None and facts.ari_id is not None:
+            try:
+                window = source.window(facts.ari_id)
+                schedule = planning.schedule_from_window(
+                    window.start,
+                    window.end,
+                    retry_after=window.retry_after,
+                    now=now,
+                    random_fraction=self._random_fraction(),
+                )
+            except RenewalInfoUnavailable as unavailable:
+                schedule = planning.schedule_from_lifetime(
+                    not_before,
+                    facts.not_after,
+                    next_ask=planning.clamp_retry(unavailable.retry_after, now),
+                    now=now,
+                )
+        if write:
+            self._acm.tag(cert.arn, {RENEWAL_TAG: schedule.tag_value()})
+        return replace(cert, tags={**(cert.tags or {}), RENEWAL_TAG: schedule.tag_value()})
+
+    def _group(self, arn: str) -> str:
+        account = self._settings.account_id
+        if account is None:
+            return arn
+        key = f"{account}:{arn}"
+        return key if len(key) <= 128 else f"{account}:{hashlib.sha256(arn.encode()).hexdigest()}"
+
+    def _enqueue(self, due: list[AcmCertificate], result: ScanResult, now: datetime) -> None:
+        if self._queue is None:
+            result.notes.append("no rotation queue configured: nothing sent")
+            return
+        messages: list[tuple[str, str, dict[str, Any]]] = []
+        for cert in due:
+            body: dict[str, Any] = {
+                "certificate_arn": cert.arn,
+                "reason": "expiring",
+                "days_to_expiry": result.days_to_expiry[cert.arn],
+                "correlation_id": result.correlation_id,
+            }
+            if self._settings.account_id is not None:
+                body["account_id"] = self._settings.account_id
+            key = self._group(cert.arn)
+            messages.append((key, planning.deduplication_id(key, now), body))
+        sent = set(self._queue.send(messages))
+        result.enqueued.extend(c.arn for c in due if self._group(c.arn) in sent)

@@ -1,0 +1,114 @@
+"""ACM certificates: listing the imported ones of every region, reading, re-importing in place, tagging.
+
+ListCertificates lists RSA_1024/RSA_2048 certificates only unless Includes.keyTypes names the others (ACM API
+reference, Filters), so every key type ACM imports is named. There is no filter on the type: IMPORTED ones are
+kept from the summaries' Type. A re-import (ImportCertificate with CertificateArn) never carries tags: ACM
+refuses tags in that call ("Reimport a certificate").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from certrotate.acm_rules import ACM_KEY_ALGORITHMS, AcmRefusedImport, region_of
+from certrotate.adapters._retry import error_code
+from certrotate.model import SecretPem
+from certrotate.ports import AcmCertificate
+
+IMPORTED = "IMPORTED"
+_NOT_FOUND = frozenset({"ResourceNotFoundException"})
+# Refusals of the certificate itself: a retry would meet them again (throttling is botocore's to retry).
+_REFUSED = frozenset({"ValidationException", "InvalidParameterException", "InvalidArnException"})
+
+
+class _Regions(Protocol):
+    def regions(self) -> tuple[str, ...]: ...
+
+
+class AcmCertificateStore:
+    """`client_for(region)` gives the ACM client of a region (ACM is regional: a certificate lives in one)."""
+
+    def __init__(self, regions: _Regions, client_for: Callable[[str], Any]) -> None:
+        self._regions = regions
+        self._client_for = client_for
+
+    def regions(self) -> tuple[str, ...]:
+        return self._regions.regions()
+
+    def list_imported(self, region: str) -> list[AcmCertificate]:
+        paginator = self._client_for(region).get_paginator("list_certificates")
+        found: list[AcmCertificate] = []
+        for page in paginator.paginate(Includes={"keyTypes": list(ACM_KEY_ALGORITHMS)}):
+            for summary in page.get("CertificateSummaryList", []):
+                if summary.get("Type") == IMPORTED:
+                    found.append(_certificate(summary, region))
+        return found
+
+    def describe(self, arn: str) -> AcmCertificate | None:
+        client = self._client_for(region_of(arn))
+        try:
+            described = client.describe_certificate(CertificateArn=arn)["Certificate"]
+            tags = client.list_tags_for_certificate(CertificateArn=arn).get("Tags", [])
+        except ClientError as exc:
+            if error_code(exc) in _NOT_FOUND:
+                return None
+            raise
+        return replace(
+            _certificate(described, region_of(arn)), tags={t["Key"]: t.get("Value", "") for t in tags}
+        )
+
+    def tags_of(self, arn: str) -> dict[str, str]:
+        tags = self._client_for(region_of(arn)).list_tags_for_certificate(CertificateArn=arn).get("Tags", [])
+        return {t["Key"]: t.get("Value", "") for t in tags}
+
+    def body(self, arn: str) -> str:
+        return str(self._client_for(region_of(arn)).get_certificate(CertificateArn=arn)["Certificate"])
+
+    def reimport(self, arn: str, *, body_pem: str, chain_pem: str, private_key_pem: SecretPem) -> None:
+        try:
+            self._client_for(region_of(arn)).import_certificate(
+                CertificateArn=arn,
+                Certificate=body_pem.encode(),
+                PrivateKey=bytes(private_key_pem),
+                CertificateChain=chain_pem.encode(),
+            )
+        except ClientError as exc:
+            if error_code(exc) in _REFUSED:
+                # ACM's message names the certificate's fields, never the key.
+                message = str(exc.response.get("Error", {}).get("Message", ""))[:300]
+                raise AcmRefusedImport(arn, message or error_code(exc)) from None
+            raise
+
+    def tag(self, arn: str, tags: Mapping[str, str]) -> None:
+        self._client_for(region_of(arn)).add_tags_to_certificate(
+            CertificateArn=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+        )
+
+    def untag(self, arn: str, keys: Sequence[str]) -> None:
+        if keys:
+            # RemoveTagsFromCertificate removes a key whatever its value when the value is left out.
+            self._client_for(region_of(arn)).remove_tags_from_certificate(
+                CertificateArn=arn, Tags=[{"Key": k} for k in keys]
+            )
+
+
+def _certificate(data: Mapping[str, Any], region: str) -> AcmCertificate:
+    return AcmCertificate(
+        arn=str(data["CertificateArn"]),
+        region=region,
+        type=str(data.get("Type", "")),
+        key_algorithm=str(data.get("KeyAlgorithm", "")),
+        not_after=_time(data.get("NotAfter")),
+        not_before=_time(data.get("NotBefore")),
+        serial=str(data.get("Serial", "")),
+        in_use_by=tuple(data.get("InUseBy", ())),
+    )
+
+
+def _time(value: object) -> datetime | None:
+    return value if isinstance(value, datetime) else None

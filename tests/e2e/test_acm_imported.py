@@ -1,0 +1,265 @@
+"""ACM imported certificates on pebble: found by the scan in every region looked at (DaysToExpiry under the
+ARN), re-imported in place (the ARN, tags and the ALB listener untouched), a key type change refused before
+ordering, and a crash right after the import converging on rerun without a second order. Orders are counted
+by the CA-limit proxy in front of pebble (devstack/ca_limits.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+from typing import Any
+
+import pytest
+from certrotate.adapters.acm import AcmCertificateStore
+from certrotate.names import KEY_TYPE_TAG, REIMPORT_OF_TAG
+from cryptography import x509
+
+from devstack import fixtures, lambda_runner
+from devstack.ca_limits import DuplicateCertificateLimit
+from tests.e2e.conftest import SECOND_REGION, World
+from tests.e2e.test_faults import Crash, crash_after, expire_leases
+from tests.e2e.test_observability import emitted, metric_values, received_events, subscribe_events
+
+NAMES = ["shop.example.com", "www.shop.example.com"]
+
+
+def ca(world: World) -> DuplicateCertificateLimit:
+    assert world.stack.ca_limits is not None
+    return world.stack.ca_limits
+
+
+def acm_client(world: World, region: str | None = None) -> Any:
+    return world.stack.client("acm", region)
+
+
+def leaf(world: World, arn: str) -> x509.Certificate:
+    body = acm_client(world).get_certificate(CertificateArn=arn)["Certificate"]
+    return x509.load_pem_x509_certificate(body.encode())
+
+
+def acm_tags(world: World, arn: str) -> dict[str, str]:
+    tags = acm_client(world).list_tags_for_certificate(CertificateArn=arn)["Tags"]
+    return {t["Key"]: t.get("Value", "") for t in tags}
+
+
+def rotate_acm(world: World, arn: str, **fields: Any) -> dict[str, Any]:
+    result: dict[str, Any] = world.rotate_raw({"certificate_arn": arn, **fields})
+    return result
+
+
+def test_the_scan_queues_it_and_the_rotation_reimports_in_place(
+    world: World, capfd: pytest.CaptureFixture[str]
+) -> None:
+    arn, old = fixtures.import_acm_certificate(acm_client(world), NAMES, 5, tags={"team": "shop"})
+    listener = fixtures.create_alb_https_listener(world.elbv2, world.ec2, arn)
+    # Unmanaged and in another region the stack looks at: reported, never queued.
+    other, _ = fixtures.import_acm_certificate(
+        acm_client(world, SECOND_REGION), ["o.example.org"], 3, managed=False
+    )
+    capfd.readouterr()
+
+    scanned = world.scan()
+    assert scanned["scanned"] == 2 and scanned["managed"] == 1
+    assert scanned["expiring"] == [arn] and scanned["enqueued"] == [arn]
+    assert 4.9 < scanned["days_to_expiry"][arn] <= 5 and 2.9 < scanned["days_to_expiry"][other] <= 3
+    docs, _ = emitted(capfd.readouterr().out)
+    days = {dims["CertificateName"]: value for dims, value in metric_values(docs, "DaysToExpiry")}
+    assert set(days) == {arn, other}
+
+    records = world.receive()
+    assert [r["body"] for r in records] and all('"certificate_arn"' in r["body"] for r in records)
+    assert world.rotate_from_queue(records) == {"batchItemFailures": []}
+
+    assert ca(world).orders(NAMES) == 1
+    new = leaf(world, arn)
+    assert new.serial_number != x509.load_pem_x509_certificate(old.cert_pem.encode()).serial_number
+    assert new.not_valid_after_utc > old.not_after
+    described = acm_client(world).describe_certificate(CertificateArn=arn)["Certificate"]
+    assert described["CertificateArn"] == arn and described["KeyAlgorithm"] == "RSA_2048"
+    assert described["InUseBy"] == [listener.load_balancer_arn]
+    assert world.listener_certificates(listener.listener_arn) == (arn, []), "the listener is untouched"
+    tags = acm_tags(world, arn)
+    assert tags["team"] == "shop" and tags["certrotate:managed"] == "true"
+    assert REIMPORT_OF_TAG not in tags, "the progress tag is cleared once the import is done"
+    assert world.txt_records() == [], "no DNS-01 record is left behind"
+
+    # A second delivery, and the next scan: nothing is due any more, nothing is ordered.
+    assert world.rotate_from_queue(records) == {"batchItemFailures": []}
+    again = world.scan()
+    assert again["expiring"] == [] and again["enqueued"] == []
+    assert ca(world).orders(NAMES) == 1
+
+
+def test_a_direct_rotation_reports_the_arn_and_a_dry_run_changes_nothing(world: World) -> None:
+    arn, _ = fixtures.import_acm_certificate(acm_client(world), NAMES, 5)
+    events_url = subscribe_events(world)
+    before = acm_tags(world, arn), leaf(world, arn).serial_number
+    planned = rotate_acm(world, arn, dry_run=True)
+    assert planned["status"] == "planned" and planned["certificate_arn"] == arn
+    assert any("re-import it in place" in step for step in planned["steps"])
+    assert (acm_tags(world, arn), leaf(world, arn).serial_number) == before
+    assert ca(world).orders(NAMES) == 0
+
+    rotated = rotate_acm(world, arn)
+    assert rotated["status"] == "rotated" and rotated["certificate_arn"] == arn
+    assert rotated["serial"] == format(leaf(world, arn).serial_number, "x")
+    assert rotate_acm(world, arn)["status"] == "skipped"
+    assert ca(world).orders(NAMES) == 1
+    events = received_events(world, events_url)
+    assert [e["detail-type"] for e in events] == [
+        "Certificate Rotation Started",
+        "Certificate Rotation Succeeded",
+    ]
+    succeeded = events[1]["detail"]
+    assert succeeded["certificate_arn"] == arn and succeeded["serial"] == rotated["serial"]
+    assert succeeded["new_expiration"] == rotated["expiration"]
+    assert succeeded["correlation_id"] == rotated["correlation_id"]
+
+
+def test_a_key_type_change_is_refused_before_any_order_and_held(world: World) -> None:
+    arn, old = fixtures.import_acm_certificate(acm_client(world), NAMES, 5, tags={KEY_TYPE_TAG: "ec256"})
+    planned = rotate_acm(world, arn, dry_run=True)
+    assert any(step.startswith("refuse before ordering") for step in planned["steps"])
+
+    with pytest.raises(Exception, match="asks for another key than the certificate's RSA 2048"):
+        rotate_acm(world, arn)
+    assert ca(world).orders(NAMES) == 0, "refused before any order"
+    assert (
+        leaf(world, arn).serial_number == x509.load_pem_x509_certificate(old.cert_pem.encode()).serial_number
+    )
+    tags = acm_tags(world, arn)
+    assert tags["certrotate:held-reason"].startswith("KeyChangeRefused")
+    assert REIMPORT_OF_TAG not in tags, "refused before the progress tag"
+    assert rotate_acm(world, arn)["status"] == "skipped", "held: a redelivery orders nothing"
+    assert ca(world).orders(NAMES) == 0
+
+
+def test_bad_input_is_refused_before_any_aws_call(world: World) -> None:
+    calls = world.stack.calls.snapshot()
+    with pytest.raises(Exception, match="certificate_arn must be an ACM certificate ARN"):
+        rotate_acm(world, "arn:aws:acm:us-east-1:123:certificate/x")
+    assert world.stack.calls.snapshot() == calls
+    with pytest.raises(Exception, match="not managed by certrotate"):
+        rotate_acm(world, fixtures.import_acm_certificate(acm_client(world), NAMES, 5, managed=False)[0])
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_crash_right_after_the_import_converges_without_a_second_order(
+    world: World, monkeypatch: pytest.MonkeyPatch, force: bool
+) -> None:
+    arn, old = fixtures.import_acm_certificate(acm_client(world), NAMES, 5)
+    listener = fixtures.create_alb_https_listener(world.elbv2, world.ec2, arn)
+    old_serial = x509.load_pem_x509_certificate(old.cert_pem.encode()).serial_number
+    crash_after(monkeypatch, AcmCertificateStore, "reimport")
+
+    with pytest.raises(Crash):
+        rotate_acm(world, arn)
+    assert ca(world).orders(NAMES) == 1
+    assert leaf(world, arn).serial_number != old_serial, "the import happened"
+    assert acm_tags(world, arn)[REIMPORT_OF_TAG] == format(old_serial, "x"), "progress was recorded first"
+    monkeypatch.undo()
+    expire_leases(world)
+
+    rerun = rotate_acm(world, arn, force=force)  # even forced: the import already happened
+    assert rerun["status"] == "rotated" and "re-imported by an earlier run" in rerun["reason"]
+    assert ca(world).orders(NAMES) == 1, "no second order"
+    assert REIMPORT_OF_TAG not in acm_tags(world, arn)
+    assert world.listener_certificates(listener.listener_arn) == (arn, [])
+    again = rotate_acm(world, arn)
+    assert again["status"] == "skipped", "reported once: the next delivery finds nothing due"
+    assert ca(world).orders(NAMES) == 1
+
+
+def test_a_refusal_by_acm_at_import_is_held_and_orders_nothing_more(world: World) -> None:
+    arn, old = fixtures.import_acm_certificate(acm_client(world), NAMES, 5)
+    world.stack.faults.inject(
+        service="acm",
+        action="ImportCertificate",
+        code="ValidationException",
+        status=400,
+        times=1,
+        message="The certificate field 'issuer' is not valid.",
+    )
+    with pytest.raises(Exception, match="ACM refused the re-import: The certificate field 'issuer'"):
+        rotate_acm(world, arn)
+    assert world.stack.faults.count("acm", "ImportCertificate") == 1
+    assert ca(world).orders(NAMES) == 1
+    assert (
+        leaf(world, arn).serial_number == x509.load_pem_x509_certificate(old.cert_pem.encode()).serial_number
+    )
+    assert acm_tags(world, arn)["certrotate:held-reason"].startswith("AcmRefusedImport")
+    assert rotate_acm(world, arn)["status"] == "skipped", "held: a redelivery orders nothing"
+    assert ca(world).orders(NAMES) == 1
+
+
+def test_of_two_simultaneous_rotations_one_orders(world: World) -> None:
+    arn, _ = fixtures.import_acm_certificate(acm_client(world), NAMES, 5)
+    outcomes: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            # Straight to the runner: World.invoke restores the environment under the other thread.
+            event = {"certificate_arn": arn, "force": True}
+            outcomes.append(lambda_runner.invoke("RotateFunction", event, world.env))
+        except Exception as exc:  # the loser's error
+            outcomes.append(exc)
+
+    saved = dict(os.environ)
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    statuses = sorted(o["status"] if isinstance(o, dict) else "error" for o in outcomes)
+    assert statuses in (["error", "rotated"], ["rotated", "skipped"]), outcomes
+    assert all("in progress" in str(o) for o in outcomes if not isinstance(o, dict)), outcomes
+    assert ca(world).orders(NAMES) == 1
+
+
+def test_without_a_floor_the_lifetime_rule_decides_and_is_learnt_once(world: World) -> None:
+    world.env.pop("RENEW_BEFORE_DAYS")
+    acm = acm_client(world)
+    now = dt.datetime.now(dt.UTC)
+
+    def imported(names: list[str], lived: float, left: float) -> str:
+        issued = fixtures.local_ca().issue(names, left, not_before=now - dt.timedelta(days=lived))
+        arn: str = acm.import_certificate(
+            Certificate=issued.cert_pem.encode(),
+            PrivateKey=issued.key_pem.encode(),
+            CertificateChain=issued.chain_pem.encode(),
+            Tags=[{"Key": "certrotate:managed", "Value": "true"}],
+        )["CertificateArn"]
+        return arn
+
+    # 80 days of life: due once a third is left (26.7 days), not with 60 days left.
+    due = imported(["old.example.com"], lived=60, left=20)
+    fresh = imported(["new.example.com"], lived=20, left=60)
+    first = world.scan()
+    assert first["expiring"] == [due] and first["enqueued"] == [due]
+    assert acm_tags(world, due)["certrotate:renewal"].startswith("source=lifetime")
+    assert acm_tags(world, fresh)["certrotate:renewal"].startswith("source=lifetime")
+
+    world.stack.calls.reset()
+    second = world.scan()
+    assert second["expiring"] == [due]
+    assert [r["body"] for r in world.receive()] == [
+        json.dumps(
+            {
+                "certificate_arn": due,
+                "reason": "expiring",
+                "days_to_expiry": first["days_to_expiry"][due],
+                "correlation_id": first["correlation_id"],
+            }
+        )
+    ], "one message a day: the second scan's is deduplicated by SQS FIFO"
+    assert ("acm", "GetCertificate") not in world.stack.calls.snapshot(), (
+        "the renewal time is read from the tag"
+    )
