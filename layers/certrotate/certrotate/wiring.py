@@ -32,6 +32,7 @@ from certrotate.rotation import RotationResult, RotationService, RotationSetting
 from certrotate.scan import ScanService, ScanSettings
 
 if TYPE_CHECKING:  # boto3-stubs: development only, not in the layer
+    from mypy_boto3_acm import ACMClient
     from mypy_boto3_cloudfront import CloudFrontClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
@@ -114,7 +115,7 @@ Service = Literal[
 
 # One overload per service, as boto3-stubs types Session.client: each caller gets its service's client type.
 @overload
-def client(service: Literal["acm"], region: str | None = None, account: str | None = None) -> Any: ...
+def client(service: Literal["acm"], region: str | None = None, account: str | None = None) -> ACMClient: ...
 @overload
 def client(
     service: Literal["cloudfront"], region: str | None = None, account: str | None = None

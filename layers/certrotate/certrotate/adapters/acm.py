@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from botocore.exceptions import ClientError
 
@@ -19,6 +19,10 @@ from certrotate.acm_rules import ACM_KEY_ALGORITHMS, AcmRefusedImport, region_of
 from certrotate.adapters._retry import error_code
 from certrotate.model import SecretPem
 from certrotate.ports import AcmCertificate
+
+if TYPE_CHECKING:  # boto3-stubs: development only, not in the layer
+    from mypy_boto3_acm import ACMClient
+    from mypy_boto3_acm.literals import KeyAlgorithmType
 
 IMPORTED = "IMPORTED"
 _NOT_FOUND = frozenset({"ResourceNotFoundException"})
@@ -33,7 +37,7 @@ class _Regions(Protocol):
 class AcmCertificateStore:
     """`client_for(region)` gives the ACM client of a region (ACM is regional: a certificate lives in one)."""
 
-    def __init__(self, regions: _Regions, client_for: Callable[[str], Any]) -> None:
+    def __init__(self, regions: _Regions, client_for: Callable[[str], ACMClient]) -> None:
         self._regions = regions
         self._client_for = client_for
 
@@ -43,7 +47,8 @@ class AcmCertificateStore:
     def list_imported(self, region: str) -> list[AcmCertificate]:
         paginator = self._client_for(region).get_paginator("list_certificates")
         found: list[AcmCertificate] = []
-        for page in paginator.paginate(Includes={"keyTypes": list(ACM_KEY_ALGORITHMS)}):
+        key_types: list[KeyAlgorithmType] = [cast("KeyAlgorithmType", name) for name in ACM_KEY_ALGORITHMS]
+        for page in paginator.paginate(Includes={"keyTypes": key_types}):
             for summary in page.get("CertificateSummaryList", []):
                 if summary.get("Type") == IMPORTED:
                     found.append(_certificate(summary, region))
