@@ -1,6 +1,7 @@
 """ScanFunction: report every IAM server certificate's days to expiry and queue the managed ones that are due.
 
-Invoked by the daily EventBridge schedule, or by hand with {"dry_run": true} to report without sending work.
+Invoked by the daily EventBridge schedule, or by hand with {"dry_run": true} to report without sending work,
+or {"refresh_tags": true} to read every certificate's tags instead of those the scan index says could act.
 """
 
 from __future__ import annotations
@@ -30,14 +31,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         result = fleet.scan_accounts(
             settings.managed_accounts,
             lambda account: wiring.scan_service(dry_run=request.dry_run, account=account).scan(
-                dry_run=request.dry_run, correlation_id=correlation_id
+                dry_run=request.dry_run, correlation_id=correlation_id, refresh_tags=request.refresh_tags
             ),
             dry_run=request.dry_run,
             correlation_id=correlation_id,
         )
     else:
         result = wiring.scan_service(dry_run=request.dry_run).scan(
-            dry_run=request.dry_run, correlation_id=correlation_id
+            dry_run=request.dry_run, correlation_id=correlation_id, refresh_tags=request.refresh_tags
         )
     telemetry.emit_scan(
         metrics,

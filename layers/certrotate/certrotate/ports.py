@@ -127,3 +127,10 @@ class EventPublisher(Protocol):
 class Clock(Protocol):
     def now(self) -> datetime: ...
     def monotonic(self) -> float: ...
+
+
+class ScanIndexStore(Protocol):
+    """Where a scan keeps its index between runs (scan_index): one blob, read once and written once a scan."""
+
+    def load(self) -> bytes | None: ...  # None: there is none
+    def save(self, blob: bytes) -> None: ...
