@@ -19,6 +19,7 @@ import yaml
 from certrotate import names
 from certrotate.adapters.scan_index import INDEX_KEY_PREFIX
 from certrotate.config import TrustSource, load_settings
+from certrotate.inbound import parse_scan_request
 from certrotate.names import MetricName
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -793,6 +794,8 @@ def test_scan_events() -> None:
     scheduled = _event("scheduled.json")
     assert scheduled["detail-type"] == "Scheduled Event" and scheduled["source"] == "aws.events"
     assert _event("scan-dry-run.json") == {"dry_run": True}
+    assert _event("scan-refresh-tags.json") == {"refresh_tags": True}
+    assert parse_scan_request(_event("scan-refresh-tags.json")).refresh_tags
 
 
 def test_samconfig_deploys_the_staging_directory_with_review() -> None:
