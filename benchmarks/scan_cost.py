@@ -161,15 +161,26 @@ def run(
             if "error" in learning or "error" in idle:
                 raise RuntimeError(f"the scan failed: {learning.get('error') or idle.get('error')}")
         throttled = stack.limits.throttled() if aws_rates else {}
+        log(f"scan cost: first {scan_calls}; steady {steady_calls}; nothing due {idle_calls}")
+        log(f"scan cost: throttled {throttled}")
+        log(
+            "scan cost: seconds first/steady/idle "
+            f"{cold['import_s'] + cold['seconds']:.2f}/{warm['seconds']:.2f}/{idle['seconds']:.2f}; VmHWM MB "
+            f"{cold.get('maxrss_mb')}/{warm.get('maxrss_mb')}/{idle.get('maxrss_mb')}"
+        )
         stack.limits.disable()
         before = calls.snapshot()
         discover = run_probe("discover", env=env)
         discover_calls = {k: v // 2 for k, v in _diff(calls.snapshot(), before).items()}  # it looks up twice
-        discover_patched = (
-            run_probe("discover", env={**env, "BENCH_PATCHES": ",".join(discover_patches)})
-            if discover_patches
-            else None
-        )
+        discover_patched = None
+        if discover_patches:
+            try:
+                discover_patched = run_probe(
+                    "discover", env={**env, "BENCH_PATCHES": ",".join(discover_patches)}
+                )
+            except RuntimeError as error:  # a proposal written against older code: reported, not fatal
+                log(f"scan cost: the patched lookup failed: {str(error)[-300:]}")
+                discover_patches = []
         patched_scan: dict[str, Any] = {}
         patched_calls: dict[tuple[str, str], int] = {}
         if scan_patches:
