@@ -121,6 +121,7 @@ class ScanService:
         certificates, fresh = self._tags_where_needed(listed, kept, now, read_all=refresh_tags)
         facts = {cid: entry.facts for cid, entry in kept.items() if entry.facts is not None}
         certificates = self._learn_renewal_times(certificates, facts, now, notes, write=not dry_run)
+        certificates = self._read_newly_due(certificates, fresh, facts, now)
         if not dry_run:
             self._save_index(certificates, kept, fresh, facts, now, notes)
         plan = planning.plan_scan(
@@ -236,6 +237,41 @@ class ScanService:
         read |= self._read_tags([c for c in listed if c.certificate_id in replaced])
         certificates = [read.get(c.certificate_id) or with_kept[c.certificate_id] for c in listed]
         return certificates, set(read)
+
+    def _read_newly_due(
+        self,
+        certificates: list[ServerCertificate],
+        fresh: set[str],
+        facts: dict[str, scan_index.CertificateFacts],
+        now: datetime,
+    ) -> list[ServerCertificate]:
+        """A renewal time just learnt may make due a certificate whose kept tags were used (the CA moved its
+        window earlier, before a revocation, say): read its tags afresh too, so that nothing is sent on kept
+        tags. The renewal time just learnt stays (a dry run did not write it)."""
+        floor = self._settings.renew_before_days
+
+        def not_before(cert: ServerCertificate) -> datetime | None:
+            known = facts.get(cert.certificate_id)
+            return known.not_before if known else None
+
+        late = [
+            c
+            for c in certificates
+            if c.certificate_id not in fresh
+            and planning.could_act_now(c, now=now, renew_before_days=floor, not_before=not_before(c))
+        ]
+        if not late:
+            return certificates
+        read = self._read_tags(late)
+        fresh |= read.keys()
+        updated: list[ServerCertificate] = []
+        for cert in certificates:
+            again = read.get(cert.certificate_id)
+            if again is not None:
+                learnt = cert.tags.get(RENEWAL_TAG)
+                cert = again if learnt is None else replace(again, tags={**again.tags, RENEWAL_TAG: learnt})
+            updated.append(cert)
+        return updated
 
     def _read_tags(self, certificates: Sequence[ServerCertificate]) -> dict[str, ServerCertificate]:
         if not certificates:
