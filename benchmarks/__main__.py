@@ -87,8 +87,17 @@ def summary(results: list[dict[str, Any]]) -> str:
                 rows.append(["first (cold) rotation per container", fmt_s(r["cold_rotation_s"]), "-", "-"])
                 rows.append(["warm rotation, median", fmt_s(r["warm_rotation_median_s"]), "-", "-"])
         elif name == "scan":
-            calls = sum(result["scan_calls"].values())
-            rows.append([f"scan of N={result['n']}: AWS calls", str(calls), "N + N/100 + 2", "-"])
+            for key, label in (("scan_steady_calls", "steady, due"), ("scan_idle_calls", "steady, none due")):
+                calls = sum(result[key].values())
+                limit = result["scan_bound"]["steady" if key == "scan_steady_calls" else "idle"]
+                rows.append(
+                    [
+                        f"scan of N={result['n']} ({label}): AWS calls",
+                        str(calls),
+                        f"<= {limit}",
+                        _verdict(calls <= limit),
+                    ]
+                )
             rows.append(
                 [
                     f"scan of N={result['n']}: wall (local / {result['latency_ms']:.0f} ms per call)",

@@ -1,7 +1,8 @@
 """ScanFunction: report every IAM server certificate's (and ACM imported certificate's) days to expiry and
 queue the managed ones that are due.
 
-Invoked by the daily EventBridge schedule, or by hand with {"dry_run": true} to report without sending work.
+Invoked by the daily EventBridge schedule, or by hand with {"dry_run": true} to report without sending work,
+or {"refresh_tags": true} to read every certificate's tags instead of those the scan index says could act.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     def scan_account(account: str | None) -> ScanResult:
         # IAM server certificates, then ACM imported ones (their own step, added to the same report).
         result = wiring.scan_service(dry_run=request.dry_run, account=account).scan(
-            dry_run=request.dry_run, correlation_id=correlation_id
+            dry_run=request.dry_run, correlation_id=correlation_id, refresh_tags=request.refresh_tags
         )
         wiring.acm_scan(dry_run=request.dry_run, account=account).scan_into(result, dry_run=request.dry_run)
         return result

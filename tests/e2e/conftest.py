@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from certrotate import wiring
+from certrotate.adapters.scan_index import INDEX_KEY_PREFIX
 
 from devstack import fixtures, lambda_runner, moto_fixes
 from devstack.stack import LocalStack
@@ -135,7 +136,14 @@ class World:
         return [s for s in sets if s["Type"] == "TXT"]
 
     def leases(self) -> list[dict[str, Any]]:
-        """Every item of the lease table (held, or left by a run that died)."""
+        """Every lease in the lease table (held, or left by a run that died); not the scan index."""
+        return [i for i in self._table_items() if not i["certificate"]["S"].startswith(INDEX_KEY_PREFIX)]
+
+    def scan_index_items(self) -> list[dict[str, Any]]:
+        """The scan index's items in the lease table (one per account scanned)."""
+        return [i for i in self._table_items() if i["certificate"]["S"].startswith(INDEX_KEY_PREFIX)]
+
+    def _table_items(self) -> list[dict[str, Any]]:
         pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.lease_table, ConsistentRead=True)
         return [item for page in pages for item in page["Items"]]
 

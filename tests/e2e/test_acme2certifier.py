@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from certrotate import scan_index
 from certrotate.validation import ari_certificate_id
 from cryptography import x509
 
@@ -63,13 +65,28 @@ def issued_by_a2c(world: World) -> str:
 
 
 def expire_the_ask(world: World, name: str) -> None:
-    """What Retry-After's passing looks like to the next scan: the kept answer's `ask` time is behind us."""
-    value = world.tags(name)[RENEWAL_TAG]
-    fields = dict(part.split("=", 1) for part in value.split())
-    fields["ask"] = "2000-01-01T00:00:00Z"
+    """What Retry-After's passing looks like to the next scan: the kept answer's `ask` time is behind us, on
+    the certificate's tag and in the scan index (which keeps the latest answer of a certificate not due)."""
+
+    def expired(value: str) -> str:
+        fields = dict(part.split("=", 1) for part in value.split())
+        fields["ask"] = "2000-01-01T00:00:00Z"
+        return " ".join(f"{k}={v}" for k, v in fields.items())
+
     world.iam.tag_server_certificate(
         ServerCertificateName=name,
-        Tags=[{"Key": RENEWAL_TAG, "Value": " ".join(f"{k}={v}" for k, v in fields.items())}],
+        Tags=[{"Key": RENEWAL_TAG, "Value": expired(world.tags(name)[RENEWAL_TAG])}],
+    )
+    certificate_id = world.certificates()[name]["ServerCertificateId"]
+    [item] = world.scan_index_items()
+    entries = scan_index.decode(item["index"]["B"])
+    entry = entries[certificate_id]
+    entries[certificate_id] = replace(
+        entry, tags={**entry.tags, RENEWAL_TAG: expired(entry.tags[RENEWAL_TAG])}
+    )
+    world.dynamodb.put_item(
+        TableName=world.lease_table,
+        Item={**item, "index": {"B": scan_index.encode(entries, datetime.now(UTC))}},
     )
 
 
@@ -100,8 +117,11 @@ def test_a_window_moved_into_the_past_rotates_at_the_next_scan_after_retry_after
     assert a2c_world.scan()["enqueued"] == [], "not asked again before Retry-After"
     expire_the_ask(a2c_world, name)
     orders = a2c.orders_placed()
+    a2c_world.stack.calls.reset()
     scan = a2c_world.scan()
     assert scan["enqueued"] == [name], "the floor says 'not yet' (89 days left); the CA's window decides"
+    # Not due by its kept tags: read afresh once the CA's answer made it due, before it was sent.
+    assert a2c_world.stack.calls.count("iam", "ListServerCertificateTags") == 1
     assert any(
         "the CA asks for renewal now" in note and "https://ca.example/incidents/42" in note
         for note in scan["notes"]

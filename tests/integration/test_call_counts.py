@@ -84,39 +84,95 @@ def account(aws: LocalStack) -> Iterator[dict[str, Any]]:
         yield {"env": env, "arns": arns, "listeners": listeners, "zone_id": zone_id}
 
 
-def test_a_scan_lists_pages_and_tags_and_sends_batches(aws: LocalStack, account: dict[str, Any]) -> None:
-    result = lambda_runner.invoke("ScanFunction", {"dry_run": False}, account["env"])
+def test_a_scan_lists_pages_and_reads_only_the_tags_that_can_lead_to_action(
+    aws: LocalStack, account: dict[str, Any]
+) -> None:
+    env = account["env"]
+    result = lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)
 
     assert result["scanned"] == N_CERTIFICATES
     assert len(result["enqueued"]) == N_DUE
-    steady = {
-        ("iam", "ListServerCertificates"): math.ceil(N_CERTIFICATES / IAM_PAGE),
-        # IAM lists no tags with the certificates: one ListServerCertificateTags per certificate.
-        ("iam", "ListServerCertificateTags"): N_CERTIFICATES,
-        ("iam", "GetAccountSummary"): 1,
-        ("sqs", "SendMessageBatch"): math.ceil(N_DUE / SQS_BATCH),
-        # One search of every region and CloudFront, for all the rotations it sends (each message says where
-        # its certificate is served, so no rotation searches): 2L + pages per region, whatever K is.
-        **ONE_SEARCH,
-        **ACM_LISTING,
-    }
+    pages = math.ceil(N_CERTIFICATES / IAM_PAGE)
+    # One search of every region and CloudFront, for all the rotations it sends (each message says where
+    # its certificate is served, so no rotation searches): 2L + pages per region, whatever K is.
+    sends = {("sqs", "SendMessageBatch"): math.ceil(N_DUE / SQS_BATCH), **ONE_SEARCH}
+    # Every scan also lists the ACM imported certificates of each region looked at (none here).
     assert aws.calls.snapshot() == {
-        **steady,
-        ("ec2", "DescribeRegions"): 1,  # the enabled regions, cached per container for a while
+        ("iam", "ListServerCertificates"): pages,
+        ("iam", "GetAccountSummary"): 1,
+        # No scan index yet: every certificate's tags are read (IAM lists none with the certificates).
+        ("dynamodb", "GetItem"): 1,
+        ("iam", "ListServerCertificateTags"): N_CERTIFICATES,
+        # Each managed certificate not due yet is read once, ever, to learn its renewal time.
         ("iam", "GetServerCertificate"): N_LEARNT,
         ("iam", "TagServerCertificate"): N_LEARNT,
+        ("dynamodb", "PutItem"): 1,  # the index, for the next scan
+        ("ec2", "DescribeRegions"): 1,  # the enabled regions, cached per container for a while
+        **sends,
+        **ACM_LISTING,
     }
 
     aws.calls.reset()
-    lambda_runner.invoke("ScanFunction", {"dry_run": False}, account["env"])
-    assert aws.calls.snapshot() == steady, "the next scan reads the renewal times from the tags"
+    assert len(lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)["enqueued"]) == N_DUE
+    # Steady, K due: the tags of the K due ones only (decisions to act are made on tags read now).
+    assert aws.calls.snapshot() == {
+        ("iam", "ListServerCertificates"): pages,
+        ("iam", "GetAccountSummary"): 1,
+        ("dynamodb", "GetItem"): 1,
+        ("iam", "ListServerCertificateTags"): N_DUE,
+        ("dynamodb", "PutItem"): 1,  # when those were read
+        **sends,
+        **ACM_LISTING,
+    }
+
+    # The floor lowered: the K are no longer due. They are not read; their renewal time is learnt (the
+    # certificate read once) and kept.
+    env["RENEW_BEFORE_DAYS"] = "1"
+    aws.calls.reset()
+    assert lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)["expiring"] == []
+    assert aws.calls.snapshot() == {
+        ("iam", "ListServerCertificates"): pages,
+        ("iam", "GetAccountSummary"): 1,
+        ("dynamodb", "GetItem"): 1,
+        ("iam", "GetServerCertificate"): N_DUE,
+        ("iam", "TagServerCertificate"): N_DUE,
+        ("dynamodb", "PutItem"): 1,
+        ("ec2", "DescribeRegions"): 1,  # new settings: the clients and their caches are built again
+        **ACM_LISTING,
+    }
+
+    aws.calls.reset()
+    result = lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)
+    # Steady, nothing due: the pages, the account summary and the index; no tag, nothing written. The ACM
+    # step adds one ListCertificates page per region looked at (IAM's bound is about IAM certificates).
+    assert aws.calls.snapshot() == {
+        ("iam", "ListServerCertificates"): pages,
+        ("iam", "GetAccountSummary"): 1,
+        ("dynamodb", "GetItem"): 1,
+        **ACM_LISTING,
+    }
+    assert sum(aws.calls.snapshot().values()) - sum(ACM_LISTING.values()) <= pages + 5
+    # Every certificate still has its days to expiry; the managed count comes from the kept tags.
+    assert len(result["days_to_expiry"]) == N_CERTIFICATES and result["managed"] == N_MANAGED
+
+    aws.calls.reset()
+    lambda_runner.invoke("ScanFunction", {"refresh_tags": True}, env)
+    assert aws.calls.snapshot() == {
+        ("iam", "ListServerCertificates"): pages,
+        ("iam", "GetAccountSummary"): 1,
+        ("dynamodb", "GetItem"): 1,
+        ("iam", "ListServerCertificateTags"): N_CERTIFICATES,  # asked for: every tag, no certificate
+        ("dynamodb", "PutItem"): 1,
+        **ACM_LISTING,
+    }
 
 
-def test_a_dry_run_scan_sends_nothing(aws: LocalStack, account: dict[str, Any]) -> None:
+def test_a_dry_run_scan_sends_nothing_and_keeps_no_index(aws: LocalStack, account: dict[str, Any]) -> None:
     lambda_runner.invoke("ScanFunction", {"dry_run": True}, account["env"])
 
     assert aws.calls.snapshot() == {
         ("iam", "ListServerCertificates"): math.ceil(N_CERTIFICATES / IAM_PAGE),
+        ("dynamodb", "GetItem"): 1,
         ("iam", "ListServerCertificateTags"): N_CERTIFICATES,
         ("iam", "GetAccountSummary"): 1,
         ("iam", "GetServerCertificate"): N_LEARNT,  # read to decide, but no tag written

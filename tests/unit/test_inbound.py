@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from certrotate.errors import InvalidRequest
 from certrotate.inbound import (
+    ScanRequest,
     is_acm_request,
     is_sqs_event,
     parse_acm_rotate_request,
@@ -51,9 +52,13 @@ def test_scan_accepts_schedule_dry_run_and_empty() -> None:
     assert parse_scan_request(scheduled).dry_run is False
     assert parse_scan_request({"dry_run": True}).dry_run is True
     assert parse_scan_request({}).dry_run is False
+    assert parse_scan_request(scheduled).refresh_tags is False
+    assert parse_scan_request({"refresh_tags": True}) == ScanRequest(refresh_tags=True)
 
 
-@pytest.mark.parametrize("event", [{"dry_run": "true"}, {"dryrun": True}, ["dry_run"]])
+@pytest.mark.parametrize(
+    "event", [{"dry_run": "true"}, {"dryrun": True}, ["dry_run"], {"refresh_tags": "yes"}, {"refresh": True}]
+)
 def test_scan_rejects_anything_else(event: Any) -> None:
     with pytest.raises(InvalidRequest, match="invalid scan request"):
         parse_scan_request(event)

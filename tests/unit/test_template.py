@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 import yaml
 from certrotate import names
+from certrotate.adapters.scan_index import INDEX_KEY_PREFIX
 from certrotate.config import TrustSource, load_settings
+from certrotate.inbound import parse_scan_request
 from certrotate.names import MetricName
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -680,7 +682,7 @@ def test_the_lease_table_is_on_demand_with_ttl_and_no_backups(resources: dict[st
     assert set(skipped) == {"CKV_AWS_28", "CKV_AWS_119"} and all(len(c) > 40 for c in skipped.values())
 
 
-def test_only_the_rotation_writes_leases_and_only_in_its_table(
+def test_only_the_rotation_writes_leases_and_the_scan_only_its_index(
     template: dict[str, Any], resources: dict[str, Any]
 ) -> None:
     for function in FUNCTIONS:
@@ -690,25 +692,29 @@ def test_only_the_rotation_writes_leases_and_only_in_its_table(
             if any(a.startswith("dynamodb:") for a in _actions(s))
         ]
         assert not any(k.startswith("DynamoDB") for k in _policy_templates(resources, function))
-        if function != "RotateFunction":
-            assert statements == [], f"{function} has no business with leases"
-            assert "LEASE_TABLE_NAME" not in _environment(template, function)
-            continue
+        assert _environment(template, function)["LEASE_TABLE_NAME"] == {"Ref": "LeaseTable"}
         [statement] = statements
+        assert statement["Resource"] == {"Fn::GetAtt": ["LeaseTable", "Arn"]}
+        if function == "ScanFunction":
+            # The scan index item only: its key prefix is one no certificate name (a lease's key) can have.
+            assert sorted(_actions(statement)) == ["dynamodb:getitem", "dynamodb:putitem"]
+            assert statement["Condition"] == {
+                "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{INDEX_KEY_PREFIX}*"]}
+            }
+            assert not re.fullmatch(r"[\w+=,.@-]+", INDEX_KEY_PREFIX + "x")
+            continue
         assert sorted(_actions(statement)) == [
             "dynamodb:deleteitem",
             "dynamodb:putitem",
             "dynamodb:updateitem",
         ]
-        assert statement["Resource"] == {"Fn::GetAtt": ["LeaseTable", "Arn"]}
         assert "Condition" not in statement
-        assert _environment(template, function)["LEASE_TABLE_NAME"] == {"Ref": "LeaseTable"}
     others = [
         s
         for s in _all_statements(template)
         if any(a.lower().startswith("dynamodb:") for a in _as_list(s.get("Action", [])))
     ]
-    assert len(others) == 1, "no other policy in the template touches DynamoDB"
+    assert len(others) == 2, "no other policy in the template touches DynamoDB"
 
 
 def test_no_lease_secrets_remain(template: dict[str, Any]) -> None:
@@ -797,6 +803,8 @@ def test_scan_events() -> None:
     scheduled = _event("scheduled.json")
     assert scheduled["detail-type"] == "Scheduled Event" and scheduled["source"] == "aws.events"
     assert _event("scan-dry-run.json") == {"dry_run": True}
+    assert _event("scan-refresh-tags.json") == {"refresh_tags": True}
+    assert parse_scan_request(_event("scan-refresh-tags.json")).refresh_tags
 
 
 def test_samconfig_deploys_the_staging_directory_with_review() -> None:

@@ -27,6 +27,7 @@ class RotateRequestModel(_Strict):
 
 class ScanRequestModel(_Strict):
     dry_run: bool = False
+    refresh_tags: bool = False
 
 
 class EndpointSeenModel(_Strict):

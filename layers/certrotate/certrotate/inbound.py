@@ -26,6 +26,7 @@ class RotateRequest:
 @dataclass(frozen=True, slots=True)
 class ScanRequest:
     dry_run: bool = False
+    refresh_tags: bool = False  # read every certificate's tags, not only those that could act now
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,7 @@ def parse_scan_request(event: Any) -> ScanRequest:
     if event is None or is_scheduled_event(event):
         return ScanRequest()
     model = _parse(event, "ScanRequestModel", "scan request")
-    return ScanRequest(model.dry_run)
+    return ScanRequest(model.dry_run, model.refresh_tags)
 
 
 # --- ACM imported certificates: {"certificate_arn": ...} ---------------------------------------------------

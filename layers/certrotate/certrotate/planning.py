@@ -176,6 +176,30 @@ def schedule_from_lifetime(
     return RenewalSchedule("lifetime", renew_at, not_after, renew_at, max(next_ask, now + ARI_MIN_RETRY))
 
 
+def same_pick(previous: RenewalSchedule | None, learnt: RenewalSchedule, now: datetime) -> RenewalSchedule:
+    """The CA's answer, keeping the time picked in its window last time when the window is the same (the
+    random point is picked once per window, so asking again does not move it; a moved window is picked
+    afresh). A window that has begun is renewed in now, as schedule_from_window says."""
+    if (
+        previous is None
+        or previous.source != "ari"
+        or (previous.window_start, previous.window_end) != (learnt.window_start, learnt.window_end)
+        or learnt.renew_at == now
+    ):
+        return learnt
+    return RenewalSchedule("ari", learnt.window_start, learnt.window_end, previous.renew_at, learnt.next_ask)
+
+
+def same_renewal_time(previous: RenewalSchedule | None, learnt: RenewalSchedule) -> bool:
+    """Whether a schedule says what the kept one says, but for when to ask again."""
+    return previous is not None and (
+        previous.source,
+        previous.window_start,
+        previous.window_end,
+        previous.renew_at,
+    ) == (learnt.source, learnt.window_start, learnt.window_end, learnt.renew_at)
+
+
 def needs_renewal_info(certificate: ServerCertificate, now: datetime, renew_before_days: int | None) -> bool:
     """Whether the scan should learn this certificate's renewal time now: never learnt, unreadable, or the
     CA's Retry-After has passed. Not for expired certificates (RFC 9773 section 4.3: never asked) nor for
@@ -690,4 +714,54 @@ def plan_scan(
         tuple(stalled),
         tuple(unmanaged),
         tuple(held),
+    )
+
+
+# --- the scan's tag index: whose tags to read afresh --------------------------------------------------------
+
+
+def reason_to_read_tags(
+    certificate: ServerCertificate,
+    *,
+    now: datetime,
+    renew_before_days: int | None,
+    not_before: datetime | None,
+) -> str | None:
+    """Why a scan must read this certificate's tags afresh rather than trust the copy it kept (the certificate
+    carries the kept tags), or None: it could not act now whatever its tags say today.
+
+    A certificate can act when a rotation could be sent for it or it could be retired: due by the operator's
+    floor or the lifetime rule whatever the kept managed flag says (an operator may have opted it in or out
+    since), due by its kept renewal time, a hold or Retry-After that has passed, or replaced (pending
+    retirement, or a rotation to resume). Everything certrotate writes on a certificate (hold, Retry-After,
+    replaced-by, served-since) it writes while that certificate is due, so those changes are read afresh too.
+    `not_before` is the certificate's, when known (else its upload date stands in for it)."""
+    if certificate.replaced_by:
+        return "replaced: pending retirement"
+    if certificate.expiration <= now:
+        return "expired"
+    for what, until in (("hold", certificate.held_until), ("retry-after", certificate.retry_after)):
+        if until is not None and until <= now:
+            return f"its {what} has passed"
+    if renew_before_days is not None and certificate.expiration - timedelta(days=renew_before_days) <= now:
+        return f"within RENEW_BEFORE_DAYS={renew_before_days}"
+    schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG)) if certificate.managed else None
+    if schedule is not None:  # the renewal time the scan learnt decides, as it does in renewal_due
+        return "its renewal time has come" if schedule.renew_at <= now else None
+    start = not_before or certificate.upload_date
+    if start is not None and lifetime_renewal_time(start, certificate.expiration) <= now:
+        return "due by the lifetime rule"
+    return None
+
+
+def could_act_now(
+    certificate: ServerCertificate,
+    *,
+    now: datetime,
+    renew_before_days: int | None,
+    not_before: datetime | None,
+) -> bool:
+    return (
+        reason_to_read_tags(certificate, now=now, renew_before_days=renew_before_days, not_before=not_before)
+        is not None
     )

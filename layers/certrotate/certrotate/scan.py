@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from certrotate import planning
+from certrotate import planning, scan_index
 from certrotate.errors import RegionDiscoveryFailed, ValidationFailed
 from certrotate.model import EndpointSurvey, ServerCertificate
 from certrotate.names import RENEWAL_TAG, EventType
@@ -26,6 +26,7 @@ from certrotate.ports import (
     RenewalInfoSource,
     RenewalInfoUnavailable,
     RotationQueue,
+    ScanIndexStore,
 )
 from certrotate.validation import facts_of
 
@@ -98,7 +99,9 @@ class ScanService:
         settings: ScanSettings,
         renewal_info: Callable[[], RenewalInfoSource] | None = None,
         random_fraction: Callable[[], float] = random.random,
+        index: ScanIndexStore | None = None,
     ) -> None:
+        self._index = index  # None: no index, every tag read on every scan
         self._renewal_info_factory = renewal_info
         self._random_fraction = random_fraction
         self._store = store
@@ -108,13 +111,19 @@ class ScanService:
         self._clock = clock
         self._settings = settings
 
-    def scan(self, *, dry_run: bool, correlation_id: str | None = None) -> ScanResult:
+    def scan(
+        self, *, dry_run: bool, correlation_id: str | None = None, refresh_tags: bool = False
+    ) -> ScanResult:
         now = self._clock.now()
         listed = self._store.list_certificates()
-        tags = self._store.tags_of_many([c.name for c in listed])
-        certificates = [replace(c, tags=tags[c.name]) for c in listed]
         notes: list[str] = []
-        certificates = self._learn_renewal_times(certificates, now, notes, write=not dry_run)
+        kept = self._load_index(notes)
+        certificates, fresh = self._tags_where_needed(listed, kept, now, read_all=refresh_tags)
+        facts = {cid: entry.facts for cid, entry in kept.items() if entry.facts is not None}
+        certificates = self._learn_renewal_times(certificates, facts, now, notes, write=not dry_run)
+        certificates = self._read_newly_due(certificates, fresh, facts, now)
+        if not dry_run:
+            self._save_index(certificates, kept, fresh, facts, now, notes)
         plan = planning.plan_scan(
             certificates,
             now=now,
@@ -178,13 +187,143 @@ class ScanService:
         decision = planning.decide_retirement(cert, [], now=now, grace_seconds=self._settings.grace_seconds)
         return decision.verdict is planning.RetirementVerdict.DELETE
 
+    def _load_index(self, notes: list[str]) -> dict[str, scan_index.IndexEntry]:
+        """What the last scan kept; empty (every tag read afresh) when there is none or it is unreadable."""
+        if self._index is None:
+            return {}
+        try:
+            blob = self._index.load()
+            return {} if blob is None else scan_index.decode(blob)
+        except Exception as error:  # a cache: losing it costs reads, never a wrong decision
+            notes.append(f"scan index not used ({error}): every certificate's tags read")
+            logger.warning("scan index not used: every certificate's tags read", extra={"error": str(error)})
+            return {}
+
+    def _tags_where_needed(
+        self,
+        listed: Sequence[ServerCertificate],
+        kept: dict[str, scan_index.IndexEntry],
+        now: datetime,
+        *,
+        read_all: bool,
+    ) -> tuple[list[ServerCertificate], set[str]]:
+        """Every certificate with its tags: read afresh for those not in the index and those that could act
+        now (planning.reason_to_read_tags), the kept ones otherwise (all afresh with `read_all`). Returns them
+        and the IDs read afresh."""
+        floor = self._settings.renew_before_days
+        with_kept: dict[str, ServerCertificate] = {}
+        to_read: list[ServerCertificate] = []
+        for cert in listed:
+            entry = kept.get(cert.certificate_id)
+            if entry is None:
+                to_read.append(cert)
+                continue
+            cert = replace(cert, tags=entry.tags)
+            with_kept[cert.certificate_id] = cert
+            not_before = entry.facts.not_before if entry.facts else None
+            if read_all or planning.could_act_now(
+                cert, now=now, renew_before_days=floor, not_before=not_before
+            ):
+                to_read.append(cert)
+        read = self._read_tags(to_read)
+        # A replacement names the certificate it replaces: read that one afresh as well (a forced rotation
+        # of a certificate that was not due marks it replaced).
+        by_name = {c.name: c for c in listed}
+        replaced = {
+            by_name[name].certificate_id
+            for name in (c.replaces for c in [*read.values(), *with_kept.values()])
+            if name in by_name
+        } - read.keys()
+        read |= self._read_tags([c for c in listed if c.certificate_id in replaced])
+        certificates = [read.get(c.certificate_id) or with_kept[c.certificate_id] for c in listed]
+        return certificates, set(read)
+
+    def _read_newly_due(
+        self,
+        certificates: list[ServerCertificate],
+        fresh: set[str],
+        facts: dict[str, scan_index.CertificateFacts],
+        now: datetime,
+    ) -> list[ServerCertificate]:
+        """A renewal time just learnt may make due a certificate whose kept tags were used (the CA moved its
+        window earlier, before a revocation, say): read its tags afresh too, so that nothing is sent on kept
+        tags. The renewal time just learnt stays (a dry run did not write it)."""
+        floor = self._settings.renew_before_days
+
+        def not_before(cert: ServerCertificate) -> datetime | None:
+            known = facts.get(cert.certificate_id)
+            return known.not_before if known else None
+
+        late = [
+            c
+            for c in certificates
+            if c.certificate_id not in fresh
+            and planning.could_act_now(c, now=now, renew_before_days=floor, not_before=not_before(c))
+        ]
+        if not late:
+            return certificates
+        read = self._read_tags(late)
+        fresh |= read.keys()
+        updated: list[ServerCertificate] = []
+        for cert in certificates:
+            again = read.get(cert.certificate_id)
+            if again is not None:
+                learnt = cert.tags.get(RENEWAL_TAG)
+                cert = again if learnt is None else replace(again, tags={**again.tags, RENEWAL_TAG: learnt})
+            updated.append(cert)
+        return updated
+
+    def _read_tags(self, certificates: Sequence[ServerCertificate]) -> dict[str, ServerCertificate]:
+        if not certificates:
+            return {}
+        tags = self._store.tags_of_many([c.name for c in certificates])
+        return {c.certificate_id: replace(c, tags=tags[c.name]) for c in certificates}
+
+    def _save_index(
+        self,
+        certificates: Sequence[ServerCertificate],
+        kept: dict[str, scan_index.IndexEntry],
+        fresh: set[str],
+        facts: dict[str, scan_index.CertificateFacts],
+        now: datetime,
+        notes: list[str],
+    ) -> None:
+        """Keep every listed certificate's tags for the next scan; written only when something changed."""
+        if self._index is None:
+            return
+        entries: dict[str, scan_index.IndexEntry] = {}
+        for cert in certificates:
+            previous = kept.get(cert.certificate_id)
+            read_at = now if cert.certificate_id in fresh or previous is None else previous.read_at
+            entries[cert.certificate_id] = scan_index.IndexEntry(
+                scan_index.kept_tags(cert.tags), read_at, facts.get(cert.certificate_id)
+            )
+        if entries == kept:
+            return
+        blob = scan_index.encode(entries, now)
+        if len(blob) > scan_index.MAX_BYTES:
+            notes.append(f"scan index not saved: {len(blob)} bytes is more than a DynamoDB item holds")
+            return
+        try:
+            self._index.save(blob)
+        except Exception as error:  # the next scan reads more tags; this one's decisions stand
+            notes.append(f"scan index not saved: {error}")
+            logger.warning("scan index not saved", extra={"error": str(error)})
+
     def _learn_renewal_times(
-        self, certificates: list[ServerCertificate], now: datetime, notes: list[str], *, write: bool
+        self,
+        certificates: list[ServerCertificate],
+        facts: dict[str, scan_index.CertificateFacts],
+        now: datetime,
+        notes: list[str],
+        *,
+        write: bool,
     ) -> list[ServerCertificate]:
         """The renewal time of each managed certificate that has none yet, or whose last answer's Retry-After
         has passed: from the CA's ARI window when the CA offers ARI (RFC 9773), else from the certificate's
-        lifetime. It is kept on the certificate (a tag, unless `write` is off: dry runs change nothing), so
-        later scans read the tag instead of the certificate and the CA."""
+        lifetime. It is kept on the certificate (a tag, unless `write` is off: dry runs change nothing) when
+        it changed, and in the scan index with when to ask again. The certificate itself (its ARI id and
+        notBefore) is read once per certificate ID and kept in `facts` (updated here)."""
         floor = self._settings.renew_before_days
         wanted = [c for c in certificates if planning.needs_renewal_info(c, now, floor)]
         if not wanted:
@@ -201,51 +340,67 @@ class ScanService:
         with ThreadPoolExecutor(max_workers=RENEWAL_READERS, thread_name_prefix="renewal") as pool:
             learnt = dict(
                 zip(
-                    (c.name for c in wanted),
-                    pool.map(lambda c: self._renewal_time_of(c, source, now, write, ask_again), wanted),
+                    (c.certificate_id for c in wanted),
+                    pool.map(
+                        lambda c: self._renewal_time_of(
+                            c, facts.get(c.certificate_id), source, now, write, ask_again
+                        ),
+                        wanted,
+                    ),
                     strict=True,
                 )
             )
         updated: list[ServerCertificate] = []
         for cert in certificates:
-            outcome = learnt.get(cert.name)
+            outcome = learnt.get(cert.certificate_id)
             if outcome is not None:
-                schedule, note = outcome
+                schedule, note, known = outcome
                 if note:
                     notes.append(note)
+                if known is not None:
+                    facts[cert.certificate_id] = known
                 if schedule is not None:
                     cert = replace(cert, tags={**cert.tags, RENEWAL_TAG: schedule.tag_value()})
             updated.append(cert)
         return updated
 
-    def _renewal_time_of(
-        self,
-        cert: ServerCertificate,
-        source: RenewalInfoSource | None,
-        now: datetime,
-        write: bool,
-        ask_again: datetime | None,
-    ) -> tuple[planning.RenewalSchedule | None, str | None]:
+    def _facts_of(
+        self, cert: ServerCertificate, now: datetime
+    ) -> tuple[scan_index.CertificateFacts | None, str | None]:
         stored = self._store.get(cert.name)
         if stored is None:
             return None, None
         try:
-            facts = facts_of(stored.body_pem)
+            read = facts_of(stored.body_pem)
         except ValidationFailed as error:
             return None, f"{cert.name}: {error}"
-        not_before = facts.not_before or cert.upload_date or now
+        return scan_index.CertificateFacts(read.not_before or cert.upload_date or now, read.ari_id), None
+
+    def _renewal_time_of(
+        self,
+        cert: ServerCertificate,
+        known: scan_index.CertificateFacts | None,
+        source: RenewalInfoSource | None,
+        now: datetime,
+        write: bool,
+        ask_again: datetime | None,
+    ) -> tuple[planning.RenewalSchedule | None, str | None, scan_index.CertificateFacts | None]:
+        if known is None:
+            known, problem = self._facts_of(cert, now)
+            if known is None:
+                return None, problem, None
+        not_before, not_after = known.not_before, cert.expiration
+        previous = planning.RenewalSchedule.parse(cert.tags.get(RENEWAL_TAG))
         note: str | None = None
         if source is None:
             # No ARI: the lifetime decides, and nothing new can be learnt before that time.
-            renew_at = planning.lifetime_renewal_time(not_before, facts.not_after)
-            schedule = planning.schedule_from_lifetime(
-                not_before, facts.not_after, next_ask=renew_at, now=now
-            )
+            renew_at = planning.lifetime_renewal_time(not_before, not_after)
+            schedule = planning.schedule_from_lifetime(not_before, not_after, next_ask=renew_at, now=now)
         else:
             try:
-                if facts.ari_id is None:
+                if known.ari_id is None:
                     raise RenewalInfoUnavailable("the certificate has no authority key identifier", now)
-                window = source.window(facts.ari_id)
+                window = source.window(known.ari_id)
                 schedule = planning.schedule_from_window(
                     window.start,
                     window.end,
@@ -253,10 +408,11 @@ class ScanService:
                     now=now,
                     random_fraction=self._random_fraction(),
                 )
+                schedule = planning.same_pick(previous, schedule, now)
             except RenewalInfoUnavailable as unavailable:
                 schedule = planning.schedule_from_lifetime(
                     not_before,
-                    facts.not_after,
+                    not_after,
                     next_ask=planning.clamp_retry(unavailable.retry_after, now),
                     now=now,
                 )
@@ -278,9 +434,11 @@ class ScanService:
                             "explanation_url": window.explanation_url,
                         },
                     )
-        if write:
+        # Only a new renewal time is written: when to ask again changes with every answer, and the scan
+        # index keeps it (the tag's `ask` is then earlier than the index's: a lost index asks sooner).
+        if write and not planning.same_renewal_time(previous, schedule):
             self._store.tag(cert.name, {RENEWAL_TAG: schedule.tag_value()})
-        return schedule, note
+        return schedule, note, known
 
     def _group(self, name: str) -> str:
         """Message group (one per certificate) and deduplication key: `<account>:<name>` with many accounts,

@@ -21,6 +21,7 @@ from certrotate.adapters.leases import DynamoDbLeases
 from certrotate.adapters.queue import SqsRotationQueue
 from certrotate.adapters.regions import EnabledRegions, FixedRegions
 from certrotate.adapters.route53 import Route53Challenges
+from certrotate.adapters.scan_index import DynamoDbScanIndex
 from certrotate.adapters.secrets import AccountKeyStore, ExternalAccountKeys
 from certrotate.clock import SystemClock
 from certrotate.config import Settings, environment_fingerprint, load_settings
@@ -390,6 +391,12 @@ def scan_service(*, dry_run: bool, account: str | None = None) -> ScanService:
             account_id=account,
         ),
         renewal_info=renewal_info,
+        # The lease table is central; with MANAGED_ACCOUNTS each account has its own index item.
+        index=(
+            DynamoDbScanIndex(client("dynamodb"), config.lease_table_name, account)
+            if config.lease_table_name
+            else None
+        ),
     )
 
 

@@ -1,0 +1,91 @@
+"""What a scan keeps between runs about each IAM server certificate, so that it reads afresh only the tags
+that can lead to action (planning.reason_to_read_tags). Keyed by certificate ID: IAM gives a re-upload a new
+ID, so an entry never outlives the certificate it describes (a rename keeps the ID and the tags).
+
+It is a cache and safe to lose: a missing, unreadable or foreign entry (or index) means "read afresh", never
+"not managed". Pure: the bytes come from and go to a ScanIndexStore."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+FORMAT = 1
+KEPT_TAG_PREFIX = "certrotate:"  # only certrotate's tags decide anything in a scan
+# DynamoDB's item limit is 400 KB (names and values); leave room for the key and attribute names.
+MAX_BYTES = 380_000
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateFacts:
+    """Read once from the certificate itself (GetServerCertificate): it never changes for an ID."""
+
+    not_before: datetime
+    ari_id: str | None  # None: the certificate has no authority key identifier
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    tags: Mapping[str, str]  # certrotate's tags, as read at read_at (the renewal tag as last learnt)
+    read_at: datetime
+    facts: CertificateFacts | None = None
+
+
+def kept_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in tags.items() if k.startswith(KEPT_TAG_PREFIX)}
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _moment(value: Any) -> datetime:
+    if not isinstance(value, int):
+        raise ValueError("not an epoch")
+    return datetime.fromtimestamp(value, UTC)
+
+
+def encode(entries: Mapping[str, IndexEntry], written_at: datetime) -> bytes:
+    body: dict[str, Any] = {"format": FORMAT, "written_at": _epoch(written_at), "certificates": {}}
+    for certificate_id, entry in entries.items():
+        item: dict[str, Any] = {"tags": dict(entry.tags), "read_at": _epoch(entry.read_at)}
+        if entry.facts is not None:
+            item["not_before"] = _epoch(entry.facts.not_before)
+            item["ari_id"] = entry.facts.ari_id
+        body["certificates"][certificate_id] = item
+    return zlib.compress(json.dumps(body, separators=(",", ":")).encode(), level=9)
+
+
+def decode(blob: bytes) -> dict[str, IndexEntry]:
+    """The entries; ValueError when the blob is not an index this code wrote (the caller reads afresh)."""
+    try:
+        body = json.loads(zlib.decompress(blob))
+    except (zlib.error, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"unreadable scan index: {error}") from None
+    if not isinstance(body, dict) or body.get("format") != FORMAT:
+        raise ValueError("unknown scan index format")
+    certificates = body.get("certificates")
+    if not isinstance(certificates, dict):
+        raise ValueError("scan index without certificates")
+    entries: dict[str, IndexEntry] = {}
+    for certificate_id, item in certificates.items():
+        try:
+            tags = item["tags"]
+            if not isinstance(tags, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+            ):
+                raise ValueError("tags")
+            facts = None
+            if "not_before" in item:
+                ari_id = item.get("ari_id")
+                if ari_id is not None and not isinstance(ari_id, str):
+                    raise ValueError("ari_id")
+                facts = CertificateFacts(_moment(item["not_before"]), ari_id)
+            entries[certificate_id] = IndexEntry(tags, _moment(item["read_at"]), facts)
+        except (KeyError, TypeError, ValueError, OverflowError, OSError):
+            continue  # one bad entry: that certificate is read afresh
+    return entries

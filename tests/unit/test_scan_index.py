@@ -1,0 +1,141 @@
+"""The scan index: whose tags a scan reads afresh (planning.reason_to_read_tags), and the kept entries."""
+
+from __future__ import annotations
+
+import zlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from certrotate import planning, scan_index
+from certrotate.model import ServerCertificate
+from certrotate.names import (
+    HELD_UNTIL_TAG,
+    MANAGED_TAG,
+    RENEWAL_TAG,
+    REPLACED_BY_TAG,
+    RETRY_AFTER_TAG,
+)
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def cert(days_left: float, lifetime_days: float = 90, **tags: str) -> ServerCertificate:
+    expiration = NOW + days_left * DAY
+    return ServerCertificate(
+        name="site",
+        arn="arn:aws:iam::123456789012:server-certificate/site",
+        certificate_id="ASCAEXAMPLE",
+        path="/",
+        expiration=expiration,
+        upload_date=expiration - lifetime_days * DAY,
+        tags=tags,
+    )
+
+
+def schedule_tag(renew_in_days: float) -> str:
+    at = NOW + renew_in_days * DAY
+    return planning.RenewalSchedule("ari", at, at + DAY, at, NOW + DAY).tag_value()
+
+
+def reason(c: ServerCertificate, floor: int | None = 30, not_before: datetime | None = None) -> str | None:
+    return planning.reason_to_read_tags(c, now=NOW, renew_before_days=floor, not_before=not_before)
+
+
+def test_a_certificate_far_from_due_is_not_read_whether_managed_or_not() -> None:
+    assert reason(cert(80)) is None
+    assert reason(cert(80, **{MANAGED_TAG: "true", RENEWAL_TAG: schedule_tag(20)})) is None
+    assert not planning.could_act_now(cert(80), now=NOW, renew_before_days=30, not_before=None)
+
+
+@pytest.mark.parametrize("managed", [{}, {MANAGED_TAG: "true"}, {MANAGED_TAG: "false"}])
+def test_due_by_the_floor_or_the_lifetime_is_read_whatever_the_kept_managed_flag(
+    managed: dict[str, str],
+) -> None:
+    """An operator may have opted it in (or out) since the tags were kept."""
+    assert reason(cert(29, **managed)) == "within RENEW_BEFORE_DAYS=30"
+    assert reason(cert(29, lifetime_days=90, **managed), floor=None) == "due by the lifetime rule"
+    assert reason(cert(31, lifetime_days=90, **managed), floor=None) is None
+    assert planning.could_act_now(cert(29, **managed), now=NOW, renew_before_days=30, not_before=None)
+
+
+def test_the_certificates_not_before_beats_its_upload_date() -> None:
+    uploaded_late = cert(50, lifetime_days=60)  # the lifetime rule from the upload: due at 20 days left
+    assert reason(uploaded_late, floor=None) is None
+    issued = NOW - 100 * DAY  # a 150-day certificate: due at 50 days left
+    assert reason(uploaded_late, floor=None, not_before=issued) == "due by the lifetime rule"
+
+
+def test_a_kept_renewal_time_decides_for_a_managed_certificate() -> None:
+    assert reason(cert(40, **{MANAGED_TAG: "true", RENEWAL_TAG: schedule_tag(-0.1)})) == (
+        "its renewal time has come"
+    )
+    # Past the lifetime point but the CA's window is later: nothing to do yet.
+    assert reason(cert(25, **{MANAGED_TAG: "true", RENEWAL_TAG: schedule_tag(3)}), floor=None) is None
+    # The floor still wins.
+    assert reason(cert(25, **{MANAGED_TAG: "true", RENEWAL_TAG: schedule_tag(3)}), floor=30) is not None
+
+
+def test_what_certrotate_writes_makes_it_read() -> None:
+    assert reason(cert(80, **{REPLACED_BY_TAG: "site-cr1"})) == "replaced: pending retirement"
+    passed = (NOW - DAY).isoformat()
+    assert reason(cert(80, **{HELD_UNTIL_TAG: passed})) == "its hold has passed"
+    assert reason(cert(80, **{RETRY_AFTER_TAG: passed})) == "its retry-after has passed"
+    assert reason(cert(80, **{HELD_UNTIL_TAG: (NOW + DAY).isoformat()})) is None
+    assert reason(cert(-1)) == "expired"
+
+
+def test_a_new_window_is_picked_afresh_and_the_same_window_keeps_its_pick() -> None:
+    start, end = NOW + 10 * DAY, NOW + 12 * DAY
+    first = planning.schedule_from_window(start, end, retry_after=NOW, now=NOW, random_fraction=0.2)
+    later = NOW + timedelta(hours=7)
+    again = planning.schedule_from_window(start, end, retry_after=later + DAY, now=later, random_fraction=0.9)
+    kept = planning.same_pick(first, again, later)
+    assert kept.renew_at == first.renew_at and kept.next_ask == again.next_ask
+    assert planning.same_renewal_time(first, kept), "nothing new to write on the certificate"
+    moved = planning.schedule_from_window(start - DAY, end, retry_after=later, now=later, random_fraction=0.9)
+    assert planning.same_pick(first, moved, later) == moved
+    assert not planning.same_renewal_time(first, moved)
+    assert not planning.same_renewal_time(None, moved)
+
+
+def test_entries_survive_a_round_trip_and_a_bad_blob_is_refused() -> None:
+    entries = {
+        "ASCA1": scan_index.IndexEntry(
+            {MANAGED_TAG: "true"}, NOW, scan_index.CertificateFacts(NOW - 10 * DAY, "aki.serial")
+        ),
+        "ASCA2": scan_index.IndexEntry({}, NOW - DAY, scan_index.CertificateFacts(NOW - DAY, None)),
+        "ASCA3": scan_index.IndexEntry({}, NOW),
+    }
+    assert scan_index.decode(scan_index.encode(entries, NOW)) == entries
+    for blob in (b"", b"not zlib", zlib.compress(b"[]"), zlib.compress(b'{"format": 99}')):
+        with pytest.raises(ValueError):
+            scan_index.decode(blob)
+
+
+def test_one_bad_entry_is_dropped_alone() -> None:
+    blob = zlib.compress(
+        b'{"format":1,"written_at":0,"certificates":{"A":{"tags":{},"read_at":1},'
+        b'"B":{"tags":{"x":1},"read_at":1},"C":{"tags":{}},"D":{"tags":{},"read_at":1,"not_before":"x"}}}'
+    )
+    assert set(scan_index.decode(blob)) == {"A"}
+
+
+def test_only_certrotates_tags_are_kept() -> None:
+    assert scan_index.kept_tags({MANAGED_TAG: "true", "team": "web"}) == {MANAGED_TAG: "true"}
+
+
+def test_a_thousand_certificates_fit_one_item() -> None:
+    full = {
+        MANAGED_TAG: "true",
+        RENEWAL_TAG: schedule_tag(30),
+        "certrotate:held-reason": "x" * 256,
+        "certrotate:key-type": "ec256",
+    }
+    entries = {
+        f"ASCA{i:017d}": scan_index.IndexEntry(
+            full, NOW, scan_index.CertificateFacts(NOW, f"{'ab' * 20}.{i:032x}")
+        )
+        for i in range(1000)
+    }
+    assert len(scan_index.encode(entries, NOW)) < scan_index.MAX_BYTES
