@@ -70,12 +70,6 @@ class NameConflict(PermanentFailure):
     fix = "rename or delete the IAM server certificate that holds the replacement's name"
 
 
-class NoHostedZone(CertRotateError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"no public Route 53 hosted zone holds {name!r}: DNS-01 cannot be answered")
-        self.name = name
-
-
 class UnknownChallengeMethod(PermanentFailure):
     """The tag certrotate:challenge holds a value certrotate does not know: refused before any order."""
 
