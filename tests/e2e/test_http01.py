@@ -66,6 +66,23 @@ def test_a_name_without_a_zone_is_validated_by_http_01_on_the_alb(world: World) 
     assert rules(world, http) == [other]
 
 
+def test_one_order_mixes_dns_01_and_http_01(world: World) -> None:
+    _, _, http, other = setup_alb(world, ["mixed.example.com", NAME])  # example.com is in Route 53
+    result = world.rotate("shop")
+    assert result["status"] == "rotated"
+    assert "validated mixed.example.com by dns-01 on Route 53 zone example.com" in result["steps"]
+    assert f"validated {NAME} by http-01 on port-80 listener(s) {http}" in result["steps"]
+    assert world.txt_records() == [] and rules(world, http) == [other]
+
+
+def test_the_tag_forces_http_01_and_stays_with_the_replacement(world: World) -> None:
+    _, _, http, other = setup_alb(world, ["forced.example.com"], tags={"certrotate:challenge": "http-01"})
+    result = world.rotate("shop")
+    assert f"validated forced.example.com by http-01 on port-80 listener(s) {http}" in result["steps"]
+    assert world.tags(result["new_certificate_name"])["certrotate:challenge"] == "http-01"
+    assert rules(world, http) == [other]
+
+
 def test_the_dry_run_reports_the_method_of_each_name(world: World) -> None:
     setup_alb(world, [NAME])
     before = world.snapshot()

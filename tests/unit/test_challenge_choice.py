@@ -62,6 +62,12 @@ def test_a_wildcard_needs_dns_01() -> None:
     assert problems == [] and chosen.route("*.example.com").method is DNS
 
 
+def test_a_name_longer_than_a_host_condition_cannot_use_http_01() -> None:
+    long_name = "a" * 120 + ".example.net"
+    _, problems = plan([long_name])
+    assert len(problems) == 1 and "128 characters" in problems[0]
+
+
 def test_the_tag_forces_a_method() -> None:
     chosen, problems = plan(["www.example.com"], forced=HTTP)
     assert problems == [] and chosen.route("www.example.com").method is HTTP

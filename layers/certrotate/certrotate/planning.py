@@ -297,6 +297,8 @@ def zone_for(name: str, zones: Iterable[HostedZone], *, allow_private: bool = Fa
 # --- choosing how each name is validated -----------------------------------------------------------------
 
 CHALLENGE_METHODS = {method.value: method for method in ChallengeMethod}
+# An ALB host-header condition value "can be up to 128 characters in length" (ALB guide, host conditions).
+MAX_HOST_CONDITION = 128
 
 
 def requested_challenge_method(tags: Mapping[str, str]) -> tuple[ChallengeMethod | None, str]:
@@ -354,6 +356,12 @@ def plan_challenges(
             problems.append(
                 f"{name} is a wildcard: it needs DNS-01 ({why} validate a wildcard), and no public Route 53 "
                 f"hosted zone holds {challenge_record_name(name)}"
+            )
+        elif http_listeners and len(name) > MAX_HOST_CONDITION:
+            problems.append(
+                f"{name} is longer than the {MAX_HOST_CONDITION} characters an ALB host-header condition "
+                "holds: HTTP-01 on the load balancer cannot answer it, and no public Route 53 hosted zone "
+                f"holds {challenge_record_name(name)}"
             )
         elif http_listeners:
             routes.append(ChallengeRoute(name, ChallengeMethod.HTTP_01, listeners=http_listeners))

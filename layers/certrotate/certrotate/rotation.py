@@ -341,6 +341,7 @@ class RotationService:
             self._store.tag(old.name, {RETRY_AFTER_TAG: exc.retry_at.isoformat()})
             raise
         result.steps.append(f"issued a certificate for {', '.join(dns_names)} with an {key} key")
+        result.steps.extend(f"validated {r.name} by {r.method.value} on {r.where}" for r in plan.routes)
         validate_issued(
             issued,
             required_names=dns_names,
