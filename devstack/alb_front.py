@@ -10,7 +10,9 @@ condition any value may match), else the default rule. Host and path patterns ta
 case-insensitively, paths case-sensitively. Actions: fixed-response (status, content type, body), redirect
 (#{protocol}, #{host}, #{port}, #{path}, #{query} placeholders), forward (503: the devstack has no targets).
 
-The rules are read through boto3 from the moto server on every request, as an API client would see them.
+The rules are read through boto3 from the moto server on every request, as an API client would see them (with
+faults.DATA_PLANE_AGENT: the load balancer's own reads are not the account's API calls, so they are never
+counted, faulted or throttled).
 A load balancer with no port-80 HTTP listener, or a name pointing nowhere, gets its connection closed
 unanswered (on AWS: refused, or no such host).
 """
@@ -138,7 +140,9 @@ class AlbFront:
     def __init__(
         self, client: Callable[[str, str], Any], address: str = devstack_dns.ENDPOINT_ADDRESS
     ) -> None:
-        self._client = client
+        self._client_for = client
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients_lock = threading.Lock()
         self.address = address
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
@@ -177,6 +181,12 @@ class AlbFront:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    def _client(self, service: str, region: str) -> Any:
+        with self._clients_lock:
+            if (service, region) not in self._clients:
+                self._clients[(service, region)] = self._client_for(service, region)
+            return self._clients[(service, region)]
 
     # -- routing ----
 

@@ -128,7 +128,10 @@ class LocalStack:
             host, port = self.moto_server.get_host_and_port()
             self.endpoint_url = f"http://{host}:{port}"
             self.dns = Route53DnsServer().start()
-            self.alb_front = AlbFront(lambda service, region: self.client(service, region)).start()
+            data_plane = Config(user_agent_extra=faults_module.DATA_PLANE_AGENT)
+            self.alb_front = AlbFront(
+                lambda service, region: self.client(service, region, data_plane)
+            ).start()
             if self.with_pebble:
                 self.pebble = Pebble(
                     dns_server=self.dns.hostport,

@@ -120,11 +120,13 @@ def test_the_front_answers_by_priority_conditions_and_default_action(aws: LocalS
     elbv2.create_rule(
         ListenerArn=http, Priority=10, Conditions=host + path_is("/x/a?c"), Actions=fixed("high")
     )
+    aws.calls.reset()
     assert get(aws, "www.example.net", "/x/abc")[:2] == (200, "high")  # priority 10 before 20
     assert get(aws, "www.example.net", "/x/ABC")[:2] == (404, "low")  # paths are case-sensitive
     assert get(aws, dns_name, "/x/abc")[:2] == (404, "low")  # the host condition does not match
     status, _, headers = get(aws, "www.example.net", "/other?q=1")
     assert status == 301 and headers["Location"] == "https://www.example.net:443/other?q=1"  # default rule
+    assert aws.calls.total() == 0, "the load balancer's own reads are not the account's API calls"
 
 
 def test_the_devstack_dns_points_other_providers_names_at_the_alb(aws: LocalStack) -> None:
