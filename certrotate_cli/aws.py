@@ -16,6 +16,7 @@ from certrotate.adapters.elb import LoadBalancerListeners
 from certrotate.adapters.endpoints import AllEndpoints
 from certrotate.adapters.iam import IamCertificateStore
 from certrotate.adapters.regions import EnabledRegions, FixedRegions
+from certrotate.adapters.route53 import Route53Challenges
 from certrotate.config import Settings, load_settings
 from certrotate.wiring import BOTO_CONFIG, global_endpoint_region
 
@@ -75,6 +76,12 @@ class Aws:
             else None,
             partition=partition,
         )
+
+    def dns(self) -> Route53Challenges:
+        """Route 53 as the rotation reads it: which public zones could answer DNS-01 (read only here)."""
+        partition = self.session.get_partition_for_region(self.region)
+        region = global_endpoint_region("route53", partition, self.session._session.get_data("endpoints"))
+        return Route53Challenges(self.client("route53", region))
 
     def addresses(self) -> EndpointAddresses:
         return EndpointAddresses(self.client)

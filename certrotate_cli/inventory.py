@@ -13,9 +13,9 @@ from certrotate import planning
 from certrotate.adapters.addresses import Address, EndpointAddresses
 from certrotate.adapters.iam import IamCertificateStore
 from certrotate.config import Settings
-from certrotate.model import ChangeKind, Endpoint, EndpointKind, ServerCertificate
-from certrotate.names import KEY_TYPE_TAG
-from certrotate.ports import Endpoints
+from certrotate.model import ChangeKind, Endpoint, EndpointKind, HostedZone, ServerCertificate
+from certrotate.names import CHALLENGE_TAG, KEY_TYPE_TAG
+from certrotate.ports import Endpoints, Http01Listeners
 from certrotate.validation import facts_of
 
 URGENT_DAYS = 7.0  # a managed certificate this close to expiry has missed its rotations: a person looks
@@ -276,6 +276,28 @@ def key_of(store: IamCertificateStore, certificate: ServerCertificate) -> str | 
         return None
     key = planning.requested_key(certificate.tags, facts_of(pem[0]).key)
     return str(key) if key else f"unknown key type {certificate.tags.get(KEY_TYPE_TAG)!r}"
+
+
+def challenge_routes(
+    status: CertificateStatus, zones: Sequence[HostedZone], http01: Http01Listeners
+) -> list[str]:
+    """How the rotation would validate each name (planning.plan_challenges, as the rotation chooses it), or
+    why it would refuse before ordering."""
+    cert = status.certificate
+    forced, unknown = planning.requested_challenge_method(cert.tags)
+    if unknown:
+        return [f"refused before ordering: unknown challenge method {unknown!r} in {CHALLENGE_TAG}"]
+    listeners = (
+        http01.port80_listeners(status.endpoints)
+        if planning.needs_http01(status.dns_names, forced, zones)
+        else []
+    )
+    plan, problems = planning.plan_challenges(
+        cert.name, status.dns_names, forced=forced, zones=zones, listeners=listeners
+    )
+    if problems:
+        return [f"refused before ordering: {problem}" for problem in problems]
+    return [f"{route.name} by {route.method.value} on {route.where}" for route in plan.routes]
 
 
 def names_for(statuses: Sequence[CertificateStatus], name: str | None) -> list[CertificateStatus]:

@@ -16,10 +16,11 @@ from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from certrotate import planning
+from certrotate.adapters.alb_http01 import AlbHttp01
 from certrotate.adapters.tls_probe import Connect, ConnectTo, connector, direct, fetch_certificates
 from certrotate.endpoint_check import EndpointChecker
 from certrotate.errors import CertRotateError
-from certrotate.model import ServerCertificate
+from certrotate.model import HostedZone, ServerCertificate
 from certrotate.served import CheckResult, CheckStatus
 from rich.text import Text
 
@@ -156,6 +157,7 @@ def cmd_plan(args: argparse.Namespace, aws: Aws, *, out: Any, stdout: IO[str] | 
         "keep_pending_retirement": [n for n in _names(plan.pending_retirement) if n not in retire],
     }
     store = aws.store()
+    challenge_lookups: tuple[list[HostedZone], AlbHttp01] | None = None
     rotations: list[dict[str, Any]] = []
     for status in inventory.names_for(found.statuses, args.name):
         if status.decision is None or (
@@ -164,6 +166,8 @@ def cmd_plan(args: argparse.Namespace, aws: Aws, *, out: Any, stdout: IO[str] | 
             continue
         decision = status.decision
         ordering = decision.verdict is planning.Verdict.ISSUE
+        if ordering and challenge_lookups is None:  # read once, only when some certificate would be ordered
+            challenge_lookups = (aws.dns().zones(), AlbHttp01(lambda region: aws.client("elbv2", region)))
         rotations.append(
             {
                 "certificate_name": status.name,
@@ -174,6 +178,9 @@ def cmd_plan(args: argparse.Namespace, aws: Aws, *, out: Any, stdout: IO[str] | 
                 "order": {
                     "dns_names": list(status.dns_names),
                     "key": inventory.key_of(store, status.certificate),
+                    "challenges": inventory.challenge_routes(status, *challenge_lookups)
+                    if challenge_lookups
+                    else [],
                 }
                 if ordering
                 else None,
@@ -203,9 +210,9 @@ def cmd_plan(args: argparse.Namespace, aws: Aws, *, out: Any, stdout: IO[str] | 
         out.print(f"  why: {rotation['reason']} ({rotation['source']})")
         if rotation["order"]:
             order = rotation["order"]
-            out.print(
-                f"  order: {', '.join(order['dns_names'])} with an {order['key']} key (DNS-01, Route 53)"
-            )
+            out.print(f"  order: {', '.join(order['dns_names'])} with an {order['key']} key")
+            for route in order["challenges"]:
+                out.print(f"  validate: {route}")
             out.print(f"  upload as: {rotation['replacement_name']}")
         for change in rotation["endpoint_changes"]:
             out.print(f"  repoint: {change}")

@@ -7,6 +7,10 @@ empty NOERROR answer.
 
 It also answers A queries for the DNS names of the load balancers and CloudFront distributions moto holds,
 with the address of the devstack's TLS front (devstack.tls_front), so a TLS client can reach them by name.
+
+And it plays "another DNS provider": names whose DNS is not in Route 53 but points at a load balancer
+(`point_name_at`, a CNAME as a customer would set it elsewhere) are answered with that CNAME and the load
+balancer's A record, so the CA reaches the devstack's ALB front (devstack.alb_front) for HTTP-01.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from dnslib import QTYPE, RR, TXT, A  # type: ignore[import-untyped]
+from dnslib import CNAME, QTYPE, RR, TXT, A  # type: ignore[import-untyped]
 from dnslib.server import BaseResolver, DNSLogger, DNSServer  # type: ignore[import-untyped]
 
 from devstack import moto_fixes
@@ -60,6 +64,27 @@ def txt_records(name: str) -> list[tuple[int, list[str]]]:
     return answers
 
 
+# Records of "another DNS provider": name -> the load balancer DNS name it is a CNAME of.
+_pointers: dict[str, str] = {}
+_pointers_lock = threading.Lock()
+
+
+def point_name_at(name: str, target: str) -> None:
+    """Make `name` a CNAME of `target` (a load balancer's DNS name) outside Route 53."""
+    with _pointers_lock:
+        _pointers[moto_fixes.normalize_dns_name(name)] = moto_fixes.normalize_dns_name(target)
+
+
+def pointed_at(name: str) -> str | None:
+    with _pointers_lock:
+        return _pointers.get(moto_fixes.normalize_dns_name(name))
+
+
+def forget_pointers() -> None:
+    with _pointers_lock:
+        _pointers.clear()
+
+
 def endpoint_has_name(name: str) -> bool:
     """Whether `name` is the DNS name of a load balancer or distribution moto holds."""
     from devstack.tls_front import hostnames
@@ -74,7 +99,12 @@ class Route53Resolver(BaseResolver):  # type: ignore[misc]
         if request.q.qtype in (QTYPE.TXT, QTYPE.ANY):
             for ttl, strings in txt_records(str(qname)):
                 reply.add_answer(RR(qname, QTYPE.TXT, rdata=TXT([s.encode() for s in strings]), ttl=ttl))
-        if request.q.qtype in (QTYPE.A, QTYPE.ANY) and endpoint_has_name(str(qname)):
+        target = pointed_at(str(qname))
+        if target is not None and request.q.qtype in (QTYPE.A, QTYPE.CNAME, QTYPE.ANY):
+            reply.add_answer(RR(qname, QTYPE.CNAME, rdata=CNAME(target + "."), ttl=_ENDPOINT_TTL))
+            if request.q.qtype != QTYPE.CNAME and endpoint_has_name(target):
+                reply.add_answer(RR(target + ".", QTYPE.A, rdata=A(ENDPOINT_ADDRESS), ttl=_ENDPOINT_TTL))
+        elif request.q.qtype in (QTYPE.A, QTYPE.ANY) and endpoint_has_name(str(qname)):
             reply.add_answer(RR(qname, QTYPE.A, rdata=A(ENDPOINT_ADDRESS), ttl=_ENDPOINT_TTL))
         return reply
 

@@ -358,6 +358,11 @@ _REASONS = {
 }
 
 
+# Calls whose User-Agent carries this stand for a load balancer's own data plane (devstack.alb_front reading
+# the rules it answers from), not for the account's API use: never counted, faulted or throttled.
+DATA_PLANE_AGENT = "devstack-data-plane"
+
+
 class AwsMiddleware:
     """Wraps moto's WSGI app: counts every AWS call and answers injected faults before moto sees them."""
 
@@ -374,6 +379,8 @@ class AwsMiddleware:
         self.limits = limits or rate_limits
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if DATA_PLANE_AGENT in environ.get("HTTP_USER_AGENT", ""):
+            return self.app(environ, start_response)
         body = _read_body(environ)
         call = identify(environ, body)
         if call is not None:

@@ -372,6 +372,23 @@ def create_alb_https_listener(
     )
 
 
+def create_alb_http_listener(elbv2: Any, load_balancer_arn: str, port: int = 80) -> str:
+    """A plain-HTTP listener on the load balancer whose default action redirects to HTTPS (as most port-80
+    listeners in front of an HTTPS site do); its ARN."""
+    listener_arn: str = elbv2.create_listener(
+        LoadBalancerArn=load_balancer_arn,
+        Protocol="HTTP",
+        Port=port,
+        DefaultActions=[
+            {
+                "Type": "redirect",
+                "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"},
+            }
+        ],
+    )["Listeners"][0]["ListenerArn"]
+    return listener_arn
+
+
 def create_nlb_tls_listener(
     elbv2: Any,
     ec2: Any,

@@ -115,6 +115,10 @@ DEFAULT_SERVER_CERTIFICATE_QUOTA = 20
 # "Certificates per Application (or Network) Load Balancer: 25", the default certificates not counted
 # (Elastic Load Balancing quotas); an SNI certificate counts once for each listener that holds it.
 CERTIFICATES_PER_LOAD_BALANCER = 25
+# "Rules per Application Load Balancer: 100", default rules not counted (Elastic Load Balancing quotas).
+RULES_PER_LOAD_BALANCER = 100
+# FixedResponseActionConfig.MessageBody: "Length Constraints: Minimum length of 0. Maximum length of 1024."
+FIXED_RESPONSE_BODY_LIMIT = 1024
 DEFAULT_ROUTE53_PENDING_POLLS = 1
 DEFAULT_CLOUDFRONT_DEPLOY_POLLS = 1
 _settings: dict[str, int] = {}
@@ -702,6 +706,54 @@ def _patch_elbv2() -> None:
                 )
         listener.devstack_sni = [a for a in sni if a not in arns]
 
+    original_create_rule = ELBv2Backend.create_rule
+    original_delete_rule = ELBv2Backend.delete_rule
+
+    def create_rule(
+        self: Any,
+        listener_arn: str,
+        conditions: list[dict[str, Any]],
+        priority: int,
+        actions: list[dict[str, Any]],
+        tags: list[dict[str, str]] | None = None,
+    ) -> Any:
+        for index, action in enumerate(actions, start=1):
+            body = action.get("FixedResponseConfig", {}).get("MessageBody") or ""
+            if len(body) > FIXED_RESPONSE_BODY_LIMIT:
+                raise ELBClientError(
+                    "ValidationError",
+                    f"1 validation error detected: Value at 'actions.{index}.member.fixedResponseConfig."
+                    "messageBody' failed to satisfy constraint: Member must have length less than or equal "
+                    f"to {FIXED_RESPONSE_BODY_LIMIT}",
+                )
+        listener = _listener(self, listener_arn)
+        balancer = self.load_balancers.get(listener.load_balancer_arn)
+        siblings = list(balancer.listeners.values()) if balancer is not None else [listener]
+        rules = sum(1 for sibling in siblings for rule in sibling.rules.values() if not rule.is_default)
+        if rules >= RULES_PER_LOAD_BALANCER:
+            raise ELBClientError(
+                "TooManyRules", "You've reached the limit on the number of rules per load balancer"
+            )
+        # moto compares priorities as sent: make "5" and 5 the same priority (PriorityInUse either way).
+        for rule in listener.rules.values():
+            if not rule.is_default and str(rule.priority) == str(priority):
+                raise ELBClientError("PriorityInUse", "The specified priority is in use.")
+        return original_create_rule(self, listener_arn, conditions, priority, actions, tags)
+
+    def delete_rule(self: Any, arn: str) -> None:
+        # moto ignores an unknown rule; AWS answers RuleNotFound. A deleted rule's tags go with it.
+        exists = any(
+            arn in listener.rules
+            for balancer in self.load_balancers.values()
+            for listener in balancer.listeners.values()
+        )
+        if not exists:
+            raise ELBClientError("RuleNotFound", "One or more rules not found")
+        original_delete_rule(self, arn)
+        self.tagging_service.delete_all_tags_for_resource(arn)
+
+    _patch(ELBv2Backend, "create_rule", _locked(create_rule))
+    _patch(ELBv2Backend, "delete_rule", _locked(delete_rule))
     _patch(ELBv2Backend, "modify_listener", _locked(modify_listener))
     _patch(ELBv2Backend, "add_listener_certificates", _locked(add_listener_certificates))
     _patch(ELBv2Backend, "describe_listener_certificates", _locked(describe_listener_certificates))

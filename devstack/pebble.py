@@ -48,6 +48,8 @@ class PebbleStartError(RuntimeError):
 class Pebble:
     """`with Pebble(dns_server="127.0.0.1:5353") as pebble: pebble.directory_url ...`
 
+    http_port: where HTTP-01 validation connects (pebble's default 5002; the stack gives its ALB front's).
+
     env: overrides of DEFAULT_ENV (a value of None removes the variable).
     certificate_validity_period: seconds; pebble's default is 5 years.
     """
@@ -59,8 +61,10 @@ class Pebble:
         certificate_validity_period: int | None = None,
         binary: str | None = None,
         startup_timeout: float = 10.0,
+        http_port: int = 5002,
     ) -> None:
         self.dns_server = dns_server
+        self.http_port = http_port  # where its HTTP-01 validation connects (devstack.alb_front listens there)
         self.env_overrides = dict(env or {})
         self.certificate_validity_period = certificate_validity_period
         self.binary = binary
@@ -182,8 +186,9 @@ class Pebble:
             "managementListenAddress": f"{_HOST}:{self.management_port}",
             "certificate": str(self.workdir / "tls-cert.pem"),
             "privateKey": str(self.workdir / "tls-key.pem"),
-            # Ports its validation authority would connect to for http-01/tls-alpn-01 (DNS-01 needs neither).
-            "httpPort": 5002,
+            # Ports its validation authority connects to for http-01 (at the address DNS gives for the name)
+            # and tls-alpn-01.
+            "httpPort": self.http_port,
             "tlsPort": 5001,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": False,

@@ -23,8 +23,10 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from devstack import dns as devstack_dns
 from devstack import faults as faults_module
 from devstack import moto_fixes
+from devstack.alb_front import AlbFront
 from devstack.ca_limits import DuplicateCertificateLimit
 from devstack.dns import Route53DnsServer
 from devstack.faults import AwsMiddleware, CallCounter, FaultInjector
@@ -103,6 +105,8 @@ class LocalStack:
         self.limits: RateLimits = rate_limits
         self.moto_server: MiddlewareMotoServer | None = None
         self.dns: Route53DnsServer | None = None
+        # Plain HTTP answered from the ALBs' port-80 listener rules: where pebble's HTTP-01 validation goes.
+        self.alb_front: AlbFront | None = None
         self.pebble: Pebble | None = None
         # Let's Encrypt's duplicate-certificate limit in front of pebble (which has none): what the code
         # under test talks to, and what tests ask how many orders and certificates a failure cost.
@@ -124,9 +128,14 @@ class LocalStack:
             host, port = self.moto_server.get_host_and_port()
             self.endpoint_url = f"http://{host}:{port}"
             self.dns = Route53DnsServer().start()
+            data_plane = Config(user_agent_extra=faults_module.DATA_PLANE_AGENT)
+            self.alb_front = AlbFront(
+                lambda service, region: self.client(service, region, data_plane)
+            ).start()
             if self.with_pebble:
                 self.pebble = Pebble(
                     dns_server=self.dns.hostport,
+                    http_port=self.alb_front.port,
                     env=self.pebble_env,
                     certificate_validity_period=self.certificate_validity_period,
                 ).start()
@@ -144,6 +153,9 @@ class LocalStack:
         if self.pebble is not None:
             self.pebble.stop()
             self.pebble = None
+        if self.alb_front is not None:
+            self.alb_front.stop()
+            self.alb_front = None
         if self.dns is not None:
             self.dns.stop()
             self.dns = None
@@ -237,6 +249,9 @@ class LocalStack:
         self.calls.reset()
         self.limits.disable()
         moto_fixes.reset_settings()
+        devstack_dns.forget_pointers()
+        if self.alb_front is not None:
+            self.alb_front.requests.clear()
         if self.ca_limits is not None:
             self.ca_limits.reset()
 

@@ -152,7 +152,14 @@ def test_plan_says_what_the_next_scan_and_rotation_would_do_and_changes_nothing(
     assert document["unmanaged"] == ["legacy"]
     [rotation] = [r for r in document["rotations"] if r["certificate_name"] == "shop"]
     assert rotation["verdict"] == "issue"
-    assert rotation["order"] == {"dns_names": ["example.com", "*.example.com"], "key": "RSA 2048"}
+    assert rotation["order"] == {
+        "dns_names": ["example.com", "*.example.com"],
+        "key": "RSA 2048",
+        "challenges": [
+            "example.com by dns-01 on Route 53 zone example.com",
+            "*.example.com by dns-01 on Route 53 zone example.com",
+        ],
+    }
     new = rotation["replacement_name"]
     assert new.startswith("shop-cr")
     changes = sorted(rotation["endpoint_changes"])
@@ -167,6 +174,7 @@ def test_plan_says_what_the_next_scan_and_rotation_would_do_and_changes_nothing(
     assert code == 0
     assert "Rotation of shop: issue" in text
     assert "order: example.com, *.example.com with an RSA 2048 key" in text
+    assert "validate: *.example.com by dns-01 on Route 53 zone example.com" in text
     assert f"upload as: {new}" in text
 
     code, _ = cli("plan", "nope")
@@ -387,9 +395,24 @@ def test_a_cloudfront_certificate_is_shown_with_its_distribution_and_verified(wo
     assert result["endpoint"] == f"cloudfront {distribution.id}" and result["status"] == "ok"
 
 
+def test_plan_says_how_each_name_is_validated_or_why_it_cannot_be(world: World, cli: Cli) -> None:
+    old = world.seed("away", ["away.example.net"], days_left=5)
+    https = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"])
+    world.seed("nowhere", ["nowhere.example.net"], days_left=5)
+    code, document = cli.json("plan", "--renew-before-days", "30")
+    assert code == 0
+    routes = {r["certificate_name"]: r["order"]["challenges"] for r in document["rotations"]}
+    assert routes["nowhere"][0].startswith("refused before ordering: no public Route 53 hosted zone holds")
+    assert routes["away"][0].startswith("refused before ordering")  # the ALB has no port-80 listener yet
+    listener = fixtures.create_alb_http_listener(world.elbv2, https.load_balancer_arn)
+    code, document = cli.json("plan", "--renew-before-days", "30")
+    routes = {r["certificate_name"]: r["order"]["challenges"] for r in document["rotations"]}
+    assert routes["away"] == [f"away.example.net by http-01 on port-80 listener(s) {listener}"]
+
+
 def test_plan_orders_the_key_type_the_tag_names(world: World, cli: Cli) -> None:
     world.seed("keyed", ["keyed.example.com"], days_left=5, tags={"certrotate:key-type": "ec384"})
     code, document = cli.json("plan", "--renew-before-days", "30")
     assert code == 0
     [rotation] = [r for r in document["rotations"] if r["certificate_name"] == "keyed"]
-    assert rotation["order"] == {"dns_names": ["keyed.example.com"], "key": "ECDSA P-384"}
+    assert rotation["order"]["key"] == "ECDSA P-384"

@@ -13,6 +13,7 @@ from acme import crypto_util, messages
 from certrotate.adapters.acme import AcmeAuthority
 from certrotate.adapters.route53 import Route53Challenges
 from certrotate.adapters.secrets import AccountKeyStore
+from certrotate.challenges import dns01_only
 from certrotate.model import KeyKind, KeySpec
 from certrotate.validation import ari_certificate_id
 from cryptography import x509
@@ -52,10 +53,11 @@ def authority(aws: LocalStack, a2c: Acme2Certifier, profile: str | None = None) 
 
 def issue(aws: LocalStack, a2c: Acme2Certifier, profile: str | None = None) -> x509.Certificate:
     fixtures.create_hosted_zone(aws.client("route53"), "example.com")
+    names = ["a2c.example.com"]
     issued = authority(aws, a2c, profile).issue(
-        ["a2c.example.com"],
+        names,
         KeySpec(KeyKind.EC, 256),
-        Route53Challenges(aws.client("route53")),
+        dns01_only("a2c", names, Route53Challenges(aws.client("route53"))),
         deadline=time.monotonic() + 120,
     )
     return x509.load_pem_x509_certificate(issued.certificate_pem.encode())

@@ -10,6 +10,7 @@ import pytest
 from certrotate.adapters.acme import AcmeAuthority
 from certrotate.adapters.route53 import Route53Challenges
 from certrotate.adapters.secrets import AccountKeyStore
+from certrotate.challenges import dns01_only
 from certrotate.errors import RateLimited
 from certrotate.model import KeyKind, KeySpec
 
@@ -44,11 +45,13 @@ def test_the_sixth_certificate_for_the_same_names_is_rate_limited(
     deadline = time.monotonic() + 120
 
     for _ in range(5):
-        authority.issue(names, EC, dns, deadline=deadline)
+        authority.issue(names, EC, dns01_only("limits", names, dns), deadline=deadline)
     assert limits.issued(names) == limits.orders(names) == 5
 
     with pytest.raises(RateLimited) as caught:
-        authority.issue(list(reversed(names)), EC, dns, deadline=deadline)  # the same set, in any order
+        authority.issue(
+            list(reversed(names)), EC, dns01_only("limits", names, dns), deadline=deadline
+        )  # the same set, in any order
     assert "rateLimited" in str(caught.value) and "exact set of identifiers" in str(caught.value)
     # Retry-After: when the oldest of the five leaves the 7-day window.
     wait = (caught.value.retry_at.timestamp() - time.time()) / 86_400
@@ -56,7 +59,7 @@ def test_the_sixth_certificate_for_the_same_names_is_rate_limited(
     assert limits.refused(names) == 1 and limits.orders(names) == 5, "refused at new-order"
 
     # Another set of names (a subset counts as different) is not limited.
-    authority.issue(names[:1], EC, dns, deadline=deadline)
+    authority.issue(names[:1], EC, dns01_only("limits", names[:1], dns), deadline=deadline)
     assert limits.issued(names[:1]) == 1
 
 

@@ -526,6 +526,8 @@ RESOURCE_LESS = {
     "route53:listhostedzones",
     "route53:listhostedzonesbyname",
     "acm:listcertificates",
+    "elasticloadbalancing:describerules",
+    "elasticloadbalancing:describetags",
 }
 
 
@@ -587,6 +589,22 @@ def test_rotate_can_do_its_job_and_scan_cannot_write_endpoints(resources: dict[s
     assert _policy_templates(resources, "ScanFunction")["SQSSendMessagePolicy"] == {
         "QueueName": {"Fn::GetAtt": ["RotationQueue", "QueueName"]}
     }
+
+
+def test_rotate_creates_and_deletes_only_its_own_challenge_rules(resources: dict[str, Any]) -> None:
+    statements = {s.get("Sid"): s for s in _function_statements(resources, "RotateFunction")}
+    create = statements["ChallengeRulesCreate"]
+    assert _actions(create) == ["elasticloadbalancing:createrule"]
+    assert create["Condition"]["Null"] == {"aws:RequestTag/certrotate:challenge": "false"}
+    assert create["Condition"]["ForAllValues:StringEquals"] == {"aws:TagKeys": ["certrotate:challenge"]}
+    tag = statements["ChallengeRulesTagOnCreate"]
+    assert tag["Condition"] == {"StringEquals": {"elasticloadbalancing:CreateAction": "CreateRule"}}
+    assert "listener-rule/app/*" in _resource_text(tag["Resource"])
+    delete = statements["ChallengeRulesDelete"]
+    assert _actions(delete) == ["elasticloadbalancing:deleterule"]
+    assert delete["Condition"] == {"Null": {"aws:ResourceTag/certrotate:challenge": "false"}}
+    scan = {a for s in _function_statements(resources, "ScanFunction") for a in _actions(s)}
+    assert not scan & {"elasticloadbalancing:createrule", "elasticloadbalancing:deleterule"}
 
 
 # UpdateDistribution re-sends a distribution's web ACL and Lambda@Edge associations, and CloudFront checks

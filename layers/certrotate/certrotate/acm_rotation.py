@@ -15,7 +15,7 @@ issued certificate. A lease keyed by the ARN keeps two runs from ordering at onc
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,7 +23,17 @@ from cryptography import x509
 
 from certrotate import acm_rules, planning
 from certrotate.adapters.acm import IMPORTED
-from certrotate.errors import InvalidRequest, OutOfTime, PermanentFailure, RateLimited, UnmanagedCertificate
+from certrotate.challenges import Dns01Responder, PlannedChallenges
+from certrotate.errors import (
+    InvalidRequest,
+    NoChallengeMethod,
+    OutOfTime,
+    PermanentFailure,
+    RateLimited,
+    UnknownChallengeMethod,
+    UnmanagedCertificate,
+)
+from certrotate.model import ChallengeMethod, ChallengePlan
 from certrotate.names import (
     FAILURES_TAG,
     HELD_REASON_TAG,
@@ -201,6 +211,7 @@ class AcmRotationService:
 
         # Before ordering: ACM keeps the key type and size, so a tag asking for another is refused now.
         key = acm_rules.replacement_key(arn, facts.key, tags)
+        plan = self._plan_challenges(arn, tags, facts.dns_names)
         self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
         lease = self._leases.acquire(arn, seconds=self._settings.lease_seconds)
         try:
@@ -217,7 +228,7 @@ class AcmRotationService:
             self._acm.tag(arn, {REIMPORT_OF_TAG: acm_rules.serial_hex(leaf)})
             tags[REIMPORT_OF_TAG] = acm_rules.serial_hex(leaf)
             self._events.publish(EventType.ROTATION_STARTED, self._detail(old, result))
-            new_leaf, issued = self._issue(old, tags, facts.dns_names, facts.ari_id, key, result, deadline)
+            new_leaf, issued = self._issue(old, tags, plan, facts.ari_id, key, result, deadline)
             acm_rules.check_reimport(arn, leaf, new_leaf, self._clock.now())
             result.steps.append("checked against the old certificate: key, Key Usage, EKU, names, validity")
             lease = self._leases.renew(lease, seconds=self._settings.lease_seconds)
@@ -242,17 +253,18 @@ class AcmRotationService:
         self,
         old: AcmCertificate,
         tags: Mapping[str, str],
-        dns_names: tuple[str, ...],
+        plan: ChallengePlan,
         ari_id: str | None,
         key: Any,
         result: AcmRotationResult,
         deadline: float,
     ) -> tuple[x509.Certificate, Any]:
+        dns_names = tuple(route.name for route in plan.routes)
         try:
             issued = self._authority().issue(
                 dns_names,
                 key,
-                self._dns,
+                PlannedChallenges(plan, {ChallengeMethod.DNS_01: Dns01Responder(self._dns)}),
                 deadline=deadline,
                 replaces=ari_id,
                 profile=tags.get(PROFILE_TAG) or None,
@@ -271,6 +283,20 @@ class AcmRotationService:
         )
         result.steps.append(f"validated chain (to {self._settings.trust_roots}), key, names and validity")
         return new_leaf, issued
+
+    def _plan_challenges(self, arn: str, tags: Mapping[str, str], dns_names: Sequence[str]) -> ChallengePlan:
+        """DNS-01 in Route 53 for every name (HTTP-01 on an ALB is for IAM certificates only, so far).
+        Raises, before any order, a PermanentFailure for an unknown certrotate:challenge value or a name
+        without a zone."""
+        forced, unknown = planning.requested_challenge_method(tags)
+        if unknown:
+            raise UnknownChallengeMethod(unknown)
+        plan, problems = planning.plan_challenges(
+            arn, dns_names, forced=forced, zones=self._dns.zones(), listeners=[]
+        )
+        if problems:
+            raise NoChallengeMethod(problems)
+        return plan
 
     def _finish(self, old: AcmCertificate, tags: Mapping[str, str], result: AcmRotationResult) -> None:
         """After the import (this run's or a crashed one's): read back what ACM serves, clear the progress tag

@@ -70,10 +70,47 @@ class NameConflict(PermanentFailure):
     fix = "rename or delete the IAM server certificate that holds the replacement's name"
 
 
-class NoHostedZone(CertRotateError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"no public Route 53 hosted zone holds {name!r}: DNS-01 cannot be answered")
-        self.name = name
+class UnknownChallengeMethod(PermanentFailure):
+    """The tag certrotate:challenge holds a value certrotate does not know: refused before any order."""
+
+    fix = "set the tag certrotate:challenge to dns-01 or http-01, or remove it (choose per name)"
+
+    def __init__(self, value: str) -> None:
+        super().__init__(
+            f"unknown challenge method {value!r} in certrotate:challenge (allowed: dns-01, http-01)"
+        )
+        self.value = value
+
+
+class NoChallengeMethod(PermanentFailure):
+    """A name that neither DNS-01 (a public Route 53 zone) nor HTTP-01 (a port-80 listener of an ALB serving
+    the certificate) can answer: refused before any order, naming each name and why."""
+
+    fix = (
+        "create a public Route 53 hosted zone for the name (DNS-01), or serve the certificate on an "
+        "Application Load Balancer with an HTTP listener on port 80 that the name points at (HTTP-01; not "
+        "for wildcards), or change the tag certrotate:challenge; then rotate with force=true"
+    )
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("; ".join(problems) + ": nothing was ordered")
+        self.problems = list(problems)
+
+
+class ListenerRulesFull(PermanentFailure):
+    """An ALB holds its quota of listener rules (TooManyRules): no room for an HTTP-01 challenge rule."""
+
+    def __init__(self, load_balancer: str) -> None:
+        super().__init__(
+            f"load balancer {load_balancer} holds its quota of listener rules (100 per Application Load "
+            "Balancer, default rules aside): no room for the HTTP-01 challenge rule",
+            fix=(
+                f"remove unused rules from the listeners of {load_balancer}, raise the quota 'Rules per "
+                "Application Load Balancer' in Service Quotas, or validate by DNS-01 (a public Route 53 zone "
+                "and the tag certrotate:challenge=dns-01); then rotate with force=true"
+            ),
+        )
+        self.load_balancer = load_balancer
 
 
 class IssuanceFailed(CertRotateError):

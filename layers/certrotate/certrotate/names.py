@@ -21,7 +21,11 @@ PROFILE_TAG = "certrotate:profile"
 # On a managed certificate, set by the operator: the replacement's key type (planning.KEY_TYPES), checked
 # against every endpoint serving the certificate before ordering; absent: the old key's kind.
 KEY_TYPE_TAG = "certrotate:key-type"
-OPERATOR_TAGS = (PROFILE_TAG, KEY_TYPE_TAG)  # copied onto each replacement
+# On a managed certificate, set by the operator: how its names are validated ("dns-01" or "http-01"); absent:
+# DNS-01 where a public Route 53 zone holds the name, else HTTP-01 on an ALB serving the certificate.
+# On an ALB listener rule: the rule answers an HTTP-01 challenge, "<certificate (name_tag_value)>/<token>".
+CHALLENGE_TAG = "certrotate:challenge"
+OPERATOR_TAGS = (PROFILE_TAG, KEY_TYPE_TAG, CHALLENGE_TAG)  # copied onto each replacement
 # On a managed certificate whose rotation failed in a way no retry fixes (errors.PermanentFailure): no order
 # and no redelivery before this time (ISO 8601), why (sanitised to IAM's tag-value characters), and how many
 # such failures came in a row (the hold doubles each time). A success removes all three; so may an operator.

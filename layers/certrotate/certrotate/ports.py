@@ -8,11 +8,15 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from certrotate.model import (
+    ChallengeAnswer,
+    ChallengeMethod,
+    ChallengePlan,
     DnsRecord,
     Endpoint,
     EndpointChange,
     EndpointSurvey,
     HostedZone,
+    HttpListener,
     IssuedCertificate,
     KeySpec,
     SecretPem,
@@ -66,12 +70,38 @@ class DnsChallenges(Protocol):
     def remove(self, records: Sequence[DnsRecord]) -> None: ...
 
 
+class ChallengeResponder(Protocol):
+    """Answers challenges by one method (DNS-01 in Route 53, HTTP-01 on ALB rules), where the plan says."""
+
+    def publish(
+        self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer], *, deadline: float
+    ) -> None: ...
+
+    # removes what publish (of this plan's certificate, or a run of it that died) left; whatever went before
+    def remove(self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer]) -> None: ...
+
+
+class Http01Listeners(ChallengeResponder, Protocol):
+    """HTTP-01 on Application Load Balancers: their port-80 listeners, and rules answering there."""
+
+    # the HTTP port-80 listeners of the load balancers of these endpoints (ALB/NLB listeners; others ignored)
+    def port80_listeners(self, serving: Sequence[Endpoint]) -> list[HttpListener]: ...
+
+
+class Challenges(Protocol):
+    """What an order needs: each name's method, and answers published and removed (challenges.py)."""
+
+    def method_for(self, name: str) -> ChallengeMethod: ...
+    def publish(self, answers: Sequence[ChallengeAnswer], *, deadline: float) -> None: ...
+    def remove(self, answers: Sequence[ChallengeAnswer]) -> None: ...
+
+
 class CertificateAuthority(Protocol):
     def issue(
         self,
         names: Sequence[str],
         key: KeySpec,
-        dns: DnsChallenges,
+        challenges: Challenges,
         *,
         deadline: float,
         replaces: str | None = None,  # the ARI id of the certificate this order replaces (RFC 9773)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from certrotate import planning
+from certrotate.challenges import Dns01Responder, PlannedChallenges
 from certrotate.config import TrustRoots
 from certrotate.errors import (
     AliasesNotCovered,
@@ -26,16 +27,20 @@ from certrotate.errors import (
     ListenerUpdateFailed,
     LoadBalancerFull,
     NameConflict,
+    NoChallengeMethod,
     OutOfTime,
     PermanentFailure,
     QuotaExhausted,
     RateLimited,
     UnknownCertificate,
+    UnknownChallengeMethod,
     UnknownKeyType,
     UnmanagedCertificate,
 )
 from certrotate.model import (
     CertificateFacts,
+    ChallengeMethod,
+    ChallengePlan,
     ChangeKind,
     Endpoint,
     EndpointChange,
@@ -64,10 +69,12 @@ from certrotate.names import (
 from certrotate.ports import (
     CertificateAuthority,
     CertificateStore,
+    ChallengeResponder,
     Clock,
     DnsChallenges,
     Endpoints,
     EventPublisher,
+    Http01Listeners,
     Lease,
     Leases,
 )
@@ -145,10 +152,12 @@ class RotationService:
         clock: Clock,
         settings: RotationSettings,
         after_repoint: Callable[[ServerCertificate, RotationResult, float], None] | None = None,
+        http01: Http01Listeners | None = None,  # None: names are validated by DNS-01 only
     ) -> None:
         self._store = store
         self._endpoints = endpoints
         self._dns = dns
+        self._http01 = http01
         self._authority = authority
         self._leases = leases
         self._events = events
@@ -265,9 +274,10 @@ class RotationService:
         if decision.verdict is planning.Verdict.ISSUE:
             found_serving = self._serving(old, known, result)
             key = self._key_for_endpoints(old, facts.key, found_serving[1])
+            plan = self._plan_challenges(old, dns_names, found_serving[1])
             self._events.publish(EventType.ROTATION_STARTED, self._detail(old, dns_names, result))
             replacement_meta = self._issue_and_upload(
-                old, facts, key, decision.replacement_name, result, deadline
+                old, facts, key, decision.replacement_name, result, deadline, plan
             )
             result.status = "rotated"
             result.new_certificate_name = replacement_meta.name
@@ -312,6 +322,7 @@ class RotationService:
         name: str,
         result: RotationResult,
         deadline: float,
+        plan: ChallengePlan,
     ) -> ServerCertificate:
         # The endpoint search before this may have used up the time: then a rerun continues.
         self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
@@ -320,7 +331,7 @@ class RotationService:
             issued = self._authority().issue(
                 dns_names,
                 key,
-                self._dns,
+                PlannedChallenges(plan, self._responders()),
                 deadline=deadline,
                 replaces=facts.ari_id,
                 profile=old.tags.get(PROFILE_TAG) or None,
@@ -330,6 +341,7 @@ class RotationService:
             self._store.tag(old.name, {RETRY_AFTER_TAG: exc.retry_at.isoformat()})
             raise
         result.steps.append(f"issued a certificate for {', '.join(dns_names)} with an {key} key")
+        result.steps.extend(f"validated {r.name} by {r.method.value} on {r.where}" for r in plan.routes)
         validate_issued(
             issued,
             required_names=dns_names,
@@ -546,6 +558,41 @@ class RotationService:
             raise KeyTypeUnsupported(str(key), [e.where for e in refusing])
         return key
 
+    def _plan_challenges(
+        self, old: ServerCertificate, dns_names: Sequence[str], serving: Sequence[Endpoint]
+    ) -> ChallengePlan:
+        """How each name will be validated (planning.plan_challenges), from the zones and the port-80
+        listeners of the ALBs serving the certificate. Raises, before any order, a PermanentFailure for an
+        unknown certrotate:challenge value or a name that no method can answer (each such name named)."""
+        forced, unknown = planning.requested_challenge_method(old.tags)
+        if unknown:
+            raise UnknownChallengeMethod(unknown)
+        zones = self._dns.zones()
+        listeners = (
+            self._http01.port80_listeners(serving)
+            if self._http01 is not None and planning.needs_http01(dns_names, forced, zones)
+            else []
+        )
+        plan, problems = planning.plan_challenges(
+            old.name,
+            dns_names,
+            forced=forced,
+            zones=zones,
+            listeners=listeners,
+            left_by=[old.replaces] if old.replaces else [],
+        )
+        if problems:
+            raise NoChallengeMethod(problems)
+        return plan
+
+    def _responders(self) -> dict[ChallengeMethod, ChallengeResponder]:
+        responders: dict[ChallengeMethod, ChallengeResponder] = {
+            ChallengeMethod.DNS_01: Dns01Responder(self._dns)
+        }
+        if self._http01 is not None:
+            responders[ChallengeMethod.HTTP_01] = self._http01
+        return responders
+
     def _existing_replacement(self, old: ServerCertificate) -> ServerCertificate | None:
         if old.replaced_by:
             return None
@@ -573,15 +620,16 @@ class RotationService:
         if decision.verdict is planning.Verdict.ISSUE:
             try:
                 key = self._key_for_endpoints(old, facts.key, serving)
-            except (UnknownKeyType, KeyTypeUnsupported) as refusal:  # reported; a dry run holds nothing
-                result.reason = str(refusal)
+                plan = self._plan_challenges(old, dns_names, serving)
+            except (UnknownKeyType, KeyTypeUnsupported, UnknownChallengeMethod, NoChallengeMethod) as refusal:
+                result.reason = str(refusal)  # reported; a dry run holds nothing
                 result.steps.append(f"refuse before ordering: {refusal}")
                 return result
             used, quota = self._store.room()
             result.steps.append(f"check room: {used} of {quota} server certificates used")
-            result.steps.append(
-                f"order a certificate for {', '.join(dns_names)} with an {key} key (DNS-01 in Route 53)"
-            )
+            result.steps.append(f"order a certificate for {', '.join(dns_names)} with an {key} key")
+            for route in plan.routes:
+                result.steps.append(f"answer {route.name} by {route.method.value} on {route.where}")
             result.steps.append(f"validate its chain to {self._settings.trust_roots}")
             result.steps.append(f"upload it as {decision.replacement_name} (path {old.path})")
             new_arn, new_id = "<replacement>", "<replacement>"

@@ -12,6 +12,7 @@ from botocore.config import Config
 
 from certrotate.adapters.accounts import AccountEvents, AccountLeases, assumed_session, role_arn
 from certrotate.adapters.acm import AcmCertificateStore
+from certrotate.adapters.alb_http01 import AlbHttp01
 from certrotate.adapters.cloudfront import CloudFrontDistributions
 from certrotate.adapters.elb import LoadBalancerListeners
 from certrotate.adapters.endpoints import AllEndpoints
@@ -270,6 +271,12 @@ def endpoints(account: str | None = None) -> AllEndpoints:
 
 
 @functools.cache
+def http01(account: str | None = None) -> AlbHttp01:
+    """HTTP-01 on the port-80 listeners of the account's ALBs (in the region of each)."""
+    return AlbHttp01(lambda region: client("elbv2", region, account))
+
+
+@functools.cache
 def events(account: str | None = None) -> EventPublisher:
     """EventBridge of the central account; events of a managed account's work carry its `account_id`."""
     bus = settings().event_bus_name
@@ -353,6 +360,7 @@ def rotation_service(account: str | None = None) -> RotationService:
         store=certificate_store(account),
         endpoints=endpoints(account),
         dns=dns(account),
+        http01=http01(account),
         authority=_authority,
         leases=leases if account is None else AccountLeases(leases, account),
         events=events(account),
@@ -471,6 +479,7 @@ def reset() -> None:
         regions,
         certificate_store,
         endpoints,
+        http01,
         events,
         dns,
         authority,

@@ -1,4 +1,5 @@
-"""ACME (RFC 8555) issuance with DNS-01 in Route 53, on the public API of the `acme` package (5.x).
+"""ACME (RFC 8555) issuance, each name answered by the method the plan chose (DNS-01 in Route 53, HTTP-01
+on an ALB's port-80 listener: ports.Challenges), on the public API of the `acme` package (5.x).
 
 Imported only when an order is placed: `acme` and `josepy` cost ~150 ms of cold start.
 What the library does not do, and this module adds: authorizations polled on a short schedule (acme's
@@ -16,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
+from acme import challenges as acme_challenges
 from acme import client as acme_client
 from acme import crypto_util, messages
 from acme import errors as acme_errors
@@ -26,11 +28,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy import jwa, jwk
 from josepy.json_util import field
 
-from certrotate import planning
 from certrotate.adapters.secrets import AccountKeyStore
-from certrotate.errors import CaRefused, IssuanceFailed, NoHostedZone, RateLimited, UnknownProfile
-from certrotate.model import DnsRecord, IssuedCertificate, KeyKind, KeySpec, SecretPem
-from certrotate.ports import DnsChallenges
+from certrotate.errors import CaRefused, IssuanceFailed, RateLimited, UnknownProfile
+from certrotate.model import ChallengeAnswer, IssuedCertificate, KeyKind, KeySpec, SecretPem
+from certrotate.ports import Challenges
 
 logger = Logger(child=True)
 
@@ -229,14 +230,14 @@ class AcmeAuthority:
         self,
         names: Sequence[str],
         key: KeySpec,
-        dns: DnsChallenges,
+        challenges: Challenges,
         *,
         deadline: float,
         replaces: str | None = None,
         profile: str | None = None,
     ) -> IssuedCertificate:
         try:
-            return self._issue(names, key, dns, deadline, replaces, profile or self._profile)
+            return self._issue(names, key, challenges, deadline, replaces, profile or self._profile)
         except messages.Error as error:
             # rateLimited never gets here: the network layer raises RateLimited with the CA's Retry-After.
             if error.code in REFUSALS:
@@ -258,7 +259,7 @@ class AcmeAuthority:
         self,
         names: Sequence[str],
         spec: KeySpec,
-        dns: DnsChallenges,
+        challenges: Challenges,
         deadline: float,
         replaces: str | None,
         profile: str | None,
@@ -273,38 +274,43 @@ class AcmeAuthority:
         csr = crypto_util.make_csr(bytes(private_key), list(names))
         order = self._order(client, csr, replaces, profile)
 
-        pending: list[tuple[messages.AuthorizationResource, messages.ChallengeBody]] = []
-        values: dict[str, list[str]] = {}
+        pending: list[tuple[messages.AuthorizationResource, messages.ChallengeBody, Any]] = []
+        answers: list[ChallengeAnswer] = []
         for authz in order.authorizations:
             if authz.body.status == messages.STATUS_VALID:
                 continue  # the CA reused an earlier validation
-            challenge = next((c for c in authz.body.challenges if c.chall.typ == "dns-01"), None)
+            identifier = authz.body.identifier.value
+            # A wildcard's authorization names the base domain, flagged `wildcard` (RFC 8555 section 7.1.4).
+            name = f"*.{identifier}" if authz.body.wildcard else identifier
+            method = challenges.method_for(name)
+            challenge = next((c for c in authz.body.challenges if c.chall.typ == method.value), None)
             if challenge is None:
-                raise IssuanceFailed(f"the CA offers no dns-01 challenge for {authz.body.identifier.value}")
-            record = planning.challenge_record_name(authz.body.identifier.value)
-            values.setdefault(record, []).append(challenge.chall.validation(self._account_key))
-            pending.append((authz, challenge))
-
-        zones = dns.zones()
-        records: list[DnsRecord] = []
-        for record_name, record_values in values.items():
-            zone = planning.zone_for(record_name, zones)
-            if zone is None:
-                raise NoHostedZone(record_name.removeprefix("_acme-challenge."))
-            records.append(DnsRecord(zone.zone_id, record_name, tuple(dict.fromkeys(record_values))))
+                raise IssuanceFailed(f"the CA offers no {method.value} challenge for {name}")
+            response, validation = challenge.chall.response_and_validation(self._account_key)
+            is_http = isinstance(challenge.chall, acme_challenges.HTTP01)
+            answers.append(
+                ChallengeAnswer(
+                    name=name,
+                    method=method,
+                    token=challenge.chall.encode("token"),
+                    validation=validation,
+                    path=challenge.chall.path if is_http else "",
+                )
+            )
+            pending.append((authz, challenge, response))
 
         try:
-            if records:
-                dns.publish(records, deadline=deadline)
-            for _authz, challenge in pending:
-                client.answer_challenge(challenge, challenge.response(self._account_key))
-            self._await_authorizations(client, [a for a, _ in pending], deadline)
+            if answers:
+                challenges.publish(answers, deadline=deadline)
+            for _authz, challenge, response in pending:
+                client.answer_challenge(challenge, response)
+            self._await_authorizations(client, [a for a, _, _ in pending], deadline)
         finally:
-            if records:
+            if answers:
                 try:
-                    dns.remove(records)
+                    challenges.remove(answers)
                 except Exception as exc:  # report, but do not hide the issuance's own outcome
-                    logger.warning("DNS-01 records left behind", extra={"error": str(exc)})
+                    logger.warning("challenge answers left behind", extra={"error": str(exc)})
 
         order = client.begin_finalization(order)
         # acme's own loop: it re-finalizes a `ready` order, honours Retry-After and stops at the deadline.

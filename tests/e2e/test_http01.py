@@ -1,0 +1,138 @@
+"""HTTP-01 answered by the ALB itself, for names whose DNS is not in Route 53: pebble really fetches the token
+from the devstack's ALB front, which answers from the listener rules moto holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from certrotate.adapters.alb_http01 import AlbHttp01
+
+from devstack import dns as devstack_dns
+from devstack import fixtures
+from tests.e2e.conftest import World
+from tests.e2e.test_faults import Crash, crash_after, expire_leases
+
+NAME = "shop.example.net"  # no hosted zone holds example.net: its DNS is with another provider
+
+
+def other_rule(world: World, listener_arn: str) -> dict[str, Any]:
+    """Somebody else's rule on the port-80 listener, at priority 1 (the one certrotate would like)."""
+    rule: dict[str, Any] = world.elbv2.create_rule(
+        ListenerArn=listener_arn,
+        Priority=1,
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/health"]}}],
+        Actions=[
+            {
+                "Type": "fixed-response",
+                "FixedResponseConfig": {
+                    "StatusCode": "200",
+                    "ContentType": "text/plain",
+                    "MessageBody": "ok",
+                },
+            }
+        ],
+    )["Rules"][0]
+    return rule
+
+
+def rules(world: World, listener_arn: str) -> list[dict[str, Any]]:
+    return [r for r in world.elbv2.describe_rules(ListenerArn=listener_arn)["Rules"] if not r["IsDefault"]]
+
+
+def setup_alb(world: World, names: list[str], **seed: Any) -> tuple[dict[str, Any], Any, str, dict[str, Any]]:
+    old = world.seed("shop", names, days_left=5, **seed)
+    https = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"])
+    http = fixtures.create_alb_http_listener(world.elbv2, https.load_balancer_arn)
+    dns_name = world.elbv2.describe_load_balancers(LoadBalancerArns=[https.load_balancer_arn])[
+        "LoadBalancers"
+    ][0]["DNSName"]
+    for name in names:
+        devstack_dns.point_name_at(name, dns_name)  # the other provider's CNAME to the ALB
+    return old, https, http, other_rule(world, http)
+
+
+def test_a_name_without_a_zone_is_validated_by_http_01_on_the_alb(world: World) -> None:
+    _, https, http, other = setup_alb(world, [NAME])
+    result = world.rotate("shop")
+    assert result["status"] == "rotated"
+    new_arn = world.certificates()[result["new_certificate_name"]]["Arn"]
+    assert world.listener_certificates(https.listener_arn) == (new_arn, [])
+    # Pebble fetched the token through the ALB front, which answered from our rule.
+    assert world.stack.alb_front is not None
+    fetched = [(h, p, s) for h, p, s in world.stack.alb_front.requests if p.startswith("/.well-known/")]
+    assert fetched and all(h == NAME and s == 200 for h, _, s in fetched)
+    # The challenge rule is gone; the other rule is exactly as it was.
+    assert rules(world, http) == [other]
+
+
+def test_one_order_mixes_dns_01_and_http_01(world: World) -> None:
+    _, _, http, other = setup_alb(world, ["mixed.example.com", NAME])  # example.com is in Route 53
+    result = world.rotate("shop")
+    assert result["status"] == "rotated"
+    assert "validated mixed.example.com by dns-01 on Route 53 zone example.com" in result["steps"]
+    assert f"validated {NAME} by http-01 on port-80 listener(s) {http}" in result["steps"]
+    assert world.txt_records() == [] and rules(world, http) == [other]
+
+
+def test_the_tag_forces_http_01_and_stays_with_the_replacement(world: World) -> None:
+    _, _, http, other = setup_alb(world, ["forced.example.com"], tags={"certrotate:challenge": "http-01"})
+    result = world.rotate("shop")
+    assert f"validated forced.example.com by http-01 on port-80 listener(s) {http}" in result["steps"]
+    assert world.tags(result["new_certificate_name"])["certrotate:challenge"] == "http-01"
+    assert rules(world, http) == [other]
+
+
+def test_the_dry_run_reports_the_method_of_each_name(world: World) -> None:
+    setup_alb(world, [NAME])
+    before = world.snapshot()
+    result = world.rotate("shop", dry_run=True)
+    assert result["status"] == "planned"
+    assert any(step.startswith(f"answer {NAME} by http-01 on port-80 listener") for step in result["steps"])
+    assert world.snapshot() == before
+
+
+def test_a_crash_after_create_rule_leaves_a_rule_that_the_rerun_removes(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, http, other = setup_alb(world, [NAME])
+    crash_after(monkeypatch, AlbHttp01, "_create")
+
+    def dead(*args: Any, **kwargs: Any) -> None:
+        raise Crash("the process is gone: no `finally` runs its cleanup")
+
+    monkeypatch.setattr(AlbHttp01, "remove", dead)
+    with pytest.raises(Crash):
+        world.rotate("shop")
+    monkeypatch.undo()
+    left = [r for r in rules(world, http) if r["RuleArn"] != other["RuleArn"]]
+    assert len(left) == 1, "the dead run left its challenge rule"
+    tags = world.elbv2.describe_tags(ResourceArns=[left[0]["RuleArn"]])["TagDescriptions"][0]["Tags"]
+    assert {t["Key"] for t in tags} == {"certrotate:challenge"}
+
+    expire_leases(world)
+    result = world.rotate("shop")
+    assert result["status"] == "rotated"
+    assert rules(world, http) == [other], "the rerun removed the rule left behind, and only that"
+    replacements = [n for n in world.certificates() if n.startswith("shop-cr")]
+    assert len(replacements) == 1
+
+
+def test_a_name_neither_method_can_answer_fails_before_ordering(world: World) -> None:
+    world.seed("orphan", ["orphan.example.net"], days_left=5)
+    fixtures.create_alb_https_listener(
+        world.elbv2, world.ec2, world.certificates()["orphan"]["Arn"]
+    )  # no :80
+    assert world.stack.ca_limits is not None
+    with pytest.raises(Exception, match="no Application Load Balancer serving the certificate has an HTTP"):
+        world.rotate("orphan")
+    assert world.stack.ca_limits.orders(["orphan.example.net"]) == 0, "nothing was ordered"
+    assert world.tags("orphan").get("certrotate:held-until"), "a permanent failure holds further orders"
+
+
+def test_a_wildcard_without_a_zone_is_refused_before_ordering(world: World) -> None:
+    setup_alb(world, ["*.example.net"])
+    assert world.stack.ca_limits is not None
+    with pytest.raises(Exception, match=r"\*\.example\.net is a wildcard: it needs DNS-01"):
+        world.rotate("shop")
+    assert world.stack.ca_limits.orders(["*.example.net"]) == 0, "nothing was ordered"

@@ -1,0 +1,212 @@
+"""ELBv2 listener rules as AWS documents them (moto fixed where it is not), the ALB front answering from them
+over real HTTP, and the HTTP-01 adapter against both, all through boto3 over HTTP to the moto server."""
+
+from __future__ import annotations
+
+import http.client
+import time
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from certrotate.adapters.alb_http01 import AlbHttp01
+from certrotate.errors import ListenerRulesFull
+from certrotate.model import ChallengeAnswer, ChallengeMethod, ChallengePlan, ChallengeRoute, HttpListener
+from dnslib import DNSRecord  # type: ignore[import-untyped]
+
+from devstack import dns as devstack_dns
+from devstack import fixtures, moto_fixes
+from devstack.stack import LocalStack
+
+pytestmark = pytest.mark.stack
+
+
+def fixed(body: str, status: str = "200") -> list[Any]:
+    return [
+        {
+            "Type": "fixed-response",
+            "FixedResponseConfig": {"StatusCode": status, "ContentType": "text/plain", "MessageBody": body},
+        }
+    ]
+
+
+def path_is(*paths: str) -> list[Any]:
+    return [{"Field": "path-pattern", "PathPatternConfig": {"Values": list(paths)}}]
+
+
+def alb(aws: LocalStack) -> tuple[Any, str, str, str]:
+    """(elbv2 client, load balancer ARN, its DNS name, its port-80 listener ARN)."""
+    elbv2, ec2 = aws.client("elbv2"), aws.client("ec2")
+    cert = fixtures.seed_certificate(aws.client("iam"), "front", ["front.example.net"], 30)
+    https = fixtures.create_alb_https_listener(elbv2, ec2, cert["Arn"])
+    http = fixtures.create_alb_http_listener(elbv2, https.load_balancer_arn)
+    dns_name = elbv2.describe_load_balancers(LoadBalancerArns=[https.load_balancer_arn])["LoadBalancers"][0][
+        "DNSName"
+    ]
+    return elbv2, https.load_balancer_arn, dns_name, http
+
+
+def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+# -- moto made faithful ------------------------------------------------------------------------------------
+
+
+def test_a_priority_is_taken_once_per_listener(aws: LocalStack) -> None:
+    elbv2, _, _, http = alb(aws)
+    elbv2.create_rule(ListenerArn=http, Priority=7, Conditions=path_is("/a"), Actions=fixed("a"))
+    with pytest.raises(ClientError) as exc:
+        elbv2.create_rule(ListenerArn=http, Priority=7, Conditions=path_is("/b"), Actions=fixed("b"))
+    assert code(exc) == "PriorityInUse"
+
+
+def test_an_alb_holds_at_most_100_rules(aws: LocalStack) -> None:
+    elbv2, _, _, http = alb(aws)
+    for priority in range(1, moto_fixes.RULES_PER_LOAD_BALANCER + 1):
+        elbv2.create_rule(
+            ListenerArn=http, Priority=priority, Conditions=path_is(f"/{priority}"), Actions=fixed("x")
+        )
+    with pytest.raises(ClientError) as exc:
+        elbv2.create_rule(ListenerArn=http, Priority=500, Conditions=path_is("/full"), Actions=fixed("x"))
+    assert code(exc) == "TooManyRules"
+
+
+def test_a_fixed_response_body_holds_at_most_1024_characters(aws: LocalStack) -> None:
+    elbv2, _, _, http = alb(aws)
+    elbv2.create_rule(ListenerArn=http, Priority=1, Conditions=path_is("/a"), Actions=fixed("x" * 1024))
+    with pytest.raises(ClientError) as exc:
+        elbv2.create_rule(ListenerArn=http, Priority=2, Conditions=path_is("/b"), Actions=fixed("x" * 1025))
+    assert code(exc) == "ValidationError"
+
+
+def test_rules_carry_tags_and_a_deleted_rule_is_not_found(aws: LocalStack) -> None:
+    elbv2, _, _, http = alb(aws)
+    rule = elbv2.create_rule(
+        ListenerArn=http,
+        Priority=1,
+        Conditions=path_is("/a"),
+        Actions=fixed("a"),
+        Tags=[{"Key": "k", "Value": "v"}],
+    )["Rules"][0]["RuleArn"]
+    assert elbv2.describe_tags(ResourceArns=[rule])["TagDescriptions"][0]["Tags"] == [
+        {"Key": "k", "Value": "v"}
+    ]
+    elbv2.delete_rule(RuleArn=rule)
+    with pytest.raises(ClientError) as exc:
+        elbv2.delete_rule(RuleArn=rule)
+    assert code(exc) == "RuleNotFound"
+
+
+# -- the ALB front -----------------------------------------------------------------------------------------
+
+
+def get(aws: LocalStack, host: str, path: str) -> tuple[int, str, dict[str, str]]:
+    assert aws.alb_front is not None
+    connection = http.client.HTTPConnection(aws.alb_front.address, aws.alb_front.port, timeout=5)
+    try:
+        connection.request("GET", path, headers={"Host": host})
+        response = connection.getresponse()
+        return response.status, response.read().decode(), dict(response.getheaders())
+    finally:
+        connection.close()
+
+
+def test_the_front_answers_by_priority_conditions_and_default_action(aws: LocalStack) -> None:
+    elbv2, _, dns_name, http = alb(aws)
+    devstack_dns.point_name_at("www.example.net", dns_name)
+    host = [{"Field": "host-header", "HostHeaderConfig": {"Values": ["*.EXAMPLE.net"]}}]
+    elbv2.create_rule(ListenerArn=http, Priority=20, Conditions=path_is("/x/*"), Actions=fixed("low", "404"))
+    elbv2.create_rule(
+        ListenerArn=http, Priority=10, Conditions=host + path_is("/x/a?c"), Actions=fixed("high")
+    )
+    aws.calls.reset()
+    assert get(aws, "www.example.net", "/x/abc")[:2] == (200, "high")  # priority 10 before 20
+    assert get(aws, "www.example.net", "/x/ABC")[:2] == (404, "low")  # paths are case-sensitive
+    assert get(aws, dns_name, "/x/abc")[:2] == (404, "low")  # the host condition does not match
+    status, _, headers = get(aws, "www.example.net", "/other?q=1")
+    assert status == 301 and headers["Location"] == "https://www.example.net:443/other?q=1"  # default rule
+    assert aws.calls.total() == 0, "the load balancer's own reads are not the account's API calls"
+
+
+def test_the_devstack_dns_points_other_providers_names_at_the_alb(aws: LocalStack) -> None:
+    _, _, dns_name, _ = alb(aws)
+    devstack_dns.point_name_at("shop.example.net", dns_name)
+    assert aws.dns is not None
+    reply = DNSRecord.parse(
+        DNSRecord.question("shop.example.net", "A").send(aws.dns.address, aws.dns.port, timeout=5)
+    )
+    answers = {(str(rr.rname).rstrip("."), str(rr.rdata).rstrip(".")) for rr in reply.rr}
+    assert answers == {("shop.example.net", dns_name), (dns_name, devstack_dns.ENDPOINT_ADDRESS)}
+
+
+# -- the adapter -------------------------------------------------------------------------------------------
+
+
+def plan_for(region: str, balancer: str, listener: str, *names: str) -> ChallengePlan:
+    where = (HttpListener(region, balancer, listener),)
+    return ChallengePlan(
+        "site", tuple(ChallengeRoute(n, ChallengeMethod.HTTP_01, listeners=where) for n in names)
+    )
+
+
+def answer(name: str, token: str) -> ChallengeAnswer:
+    return ChallengeAnswer(
+        name, ChallengeMethod.HTTP_01, token, f"{token}.thumb", f"/.well-known/acme-challenge/{token}"
+    )
+
+
+def test_rules_answer_at_free_priorities_and_only_ours_are_removed(aws: LocalStack) -> None:
+    elbv2, balancer, dns_name, http = alb(aws)
+    devstack_dns.point_name_at("a.example.net", dns_name)
+    theirs = elbv2.create_rule(ListenerArn=http, Priority=1, Conditions=path_is("/h"), Actions=fixed("ok"))[
+        "Rules"
+    ][0]
+    adapter = AlbHttp01(lambda region: aws.client("elbv2", region))
+    assert adapter.port80_listeners([]) == []
+    plan = plan_for(aws.region, balancer, http, "a.example.net", "b.example.net")
+    answers = [answer("a.example.net", "tokA"), answer("b.example.net", "tokB")]
+    adapter.publish(plan, answers, deadline=time.monotonic() + 30)
+    rules = {r["Priority"]: r for r in elbv2.describe_rules(ListenerArn=http)["Rules"]}
+    assert set(rules) == {"1", "2", "3", "default"}
+    assert get(aws, "a.example.net", "/.well-known/acme-challenge/tokA")[:2] == (200, "tokA.thumb")
+    adapter.remove(plan, answers)
+    assert [r for r in elbv2.describe_rules(ListenerArn=http)["Rules"] if not r["IsDefault"]] == [theirs]
+
+
+def test_a_full_alb_is_a_named_permanent_failure(aws: LocalStack) -> None:
+    elbv2, balancer, _, http = alb(aws)
+    for priority in range(1, moto_fixes.RULES_PER_LOAD_BALANCER + 1):
+        elbv2.create_rule(
+            ListenerArn=http, Priority=priority, Conditions=path_is(f"/{priority}"), Actions=fixed("x")
+        )
+    adapter = AlbHttp01(lambda region: aws.client("elbv2", region))
+    with pytest.raises(ListenerRulesFull, match="quota of listener rules"):
+        adapter.publish(
+            plan_for(aws.region, balancer, http, "a.example.net"),
+            [answer("a.example.net", "t")],
+            deadline=time.monotonic() + 30,
+        )
+
+
+def test_a_priority_taken_meanwhile_is_read_again(aws: LocalStack) -> None:
+    elbv2, balancer, _, http = alb(aws)
+    adapter = AlbHttp01(lambda region: aws.client("elbv2", region))
+    original = adapter._rules
+    calls = {"n": 0}
+
+    def racing(listener: HttpListener) -> list[Any]:
+        rules = original(listener)
+        calls["n"] += 1
+        if calls["n"] == 2:  # after the clean-up's read: someone takes priority 1 right after ours
+            elbv2.create_rule(ListenerArn=http, Priority=1, Conditions=path_is("/r"), Actions=fixed("r"))
+        return rules
+
+    adapter._rules = racing  # type: ignore[method-assign]
+    plan = plan_for(aws.region, balancer, http, "a.example.net")
+    adapter.publish(plan, [answer("a.example.net", "t")], deadline=time.monotonic() + 30)
+    assert sorted(r["Priority"] for r in elbv2.describe_rules(ListenerArn=http)["Rules"]) == [
+        "1",
+        "2",
+        "default",
+    ]
