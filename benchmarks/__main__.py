@@ -47,7 +47,7 @@ def _coldstart(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _cold_rotation(args: argparse.Namespace) -> list[dict[str, Any]]:
-    return [cold_rotation.run(args.rotation_reps)]
+    return [cold_rotation.run(args.rotation_reps, args.patch)]
 
 
 def _memory(args: argparse.Namespace) -> list[dict[str, Any]]:

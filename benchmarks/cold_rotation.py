@@ -91,7 +91,8 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: sum(row.get(k, 0.0) for row in rows) / len(rows) for k in keys}
 
 
-def run(reps: int = 3) -> dict[str, Any]:
+def run(reps: int = 3, patches: list[str] | None = None) -> dict[str, Any]:
+    """With `patches` (benchmarks.patches), each rep also runs a cold rotation with them applied."""
     peer.ensure_venv()
     certbot_version = peer.version()
     stack = start_stack()
@@ -99,7 +100,7 @@ def run(reps: int = 3) -> dict[str, Any]:
     results: dict[str, dict[str, Any]] = {}
     try:
         world = fresh_world(stack)
-        count = 1 + reps * len(MODES)
+        count = 1 + reps * len(MODES) * (2 if patches else 1)
         log(f"cold rotation: seeding {count} due certificates, each behind its own ALB")
         metas = parallel(
             lambda i: seed(world, f"cold-{i}", [f"cold-{i}.example.com"], DAYS_LEFT), list(range(count))
@@ -111,6 +112,7 @@ def run(reps: int = 3) -> dict[str, Any]:
             raise RuntimeError(f"the scan did not enqueue {count}: {reply.get('error') or reply['result']}")
         sqs = world.client("sqs")
         env = container_env("RotateFunction", world.env)
+        patched_env = container_env("RotateFunction", world.env, patches)
         certbot = peer.Certbot(stack)
 
         def next_event() -> tuple[dict[str, Any], str]:
@@ -120,11 +122,16 @@ def run(reps: int = 3) -> dict[str, Any]:
             record = sqs_record(message, world.queue_url, stack.region)
             return {"Records": [record]}, message["ReceiptHandle"]
 
-        def rotate_cold(index: int) -> dict[str, Any]:
+        def rotate_cold(index: int, patched: bool = False) -> dict[str, Any]:
             event, receipt = next_event()
             path = work / f"event-{index}.json"
             path.write_text(json.dumps(event))
-            probe = run_probe("cold-rotate", str(path), env=env, log_path=work / f"rotate-{index}.log")
+            probe = run_probe(
+                "cold-rotate",
+                str(path),
+                env=patched_env if patched else env,
+                log_path=work / f"rotate-{index}.log",
+            )
             failures = (probe["result"] or {}).get("batchItemFailures")
             if failures:
                 raise RuntimeError(f"the cold rotation failed; see {work}/rotate-{index}.log")
@@ -142,15 +149,19 @@ def run(reps: int = 3) -> dict[str, Any]:
             moto_fixes.set_route53_pending_polls(pending)
             log(f"cold rotation, Route 53 {mode}: {reps} cold rotations and {reps} certbot runs, alternating")
             mine: list[dict[str, Any]] = []
+            mine_patched: list[dict[str, Any]] = []
             theirs: list[peer.CertbotRun] = []
             for _ in range(reps):
                 mine.append(rotate_cold(index))
+                if patches:
+                    index += 1
+                    mine_patched.append(rotate_cold(index, patched=True))
                 run_ = certbot.issue(f"cold-peer-{index}.example.com")
                 if not run_.ok:
                     raise RuntimeError(f"certbot failed:\n{run_.output}")
                 theirs.append(run_)
                 index += 1
-            results[mode] = {"certrotate": mine, "certbot": theirs}
+            results[mode] = {"certrotate": mine, "certbot": theirs, "patched": mine_patched}
         moto_fixes.set_route53_pending_polls(moto_fixes.DEFAULT_ROUTE53_PENDING_POLLS)
         repointed = served_by_new(
             world, [{"meta": m, "listener": listener} for m, listener in zip(metas, listeners, strict=True)]
@@ -159,18 +170,29 @@ def run(reps: int = 3) -> dict[str, Any]:
     finally:
         moto_fixes.set_route53_pending_polls(moto_fixes.DEFAULT_ROUTE53_PENDING_POLLS)
         stack.stop()
-    return render(results, reps, repointed, count, certbot_version)
+    return render(results, reps, repointed, count, certbot_version, patches or [])
 
 
 def render(
-    results: dict[str, dict[str, Any]], reps: int, repointed: int, count: int, certbot_version: str
+    results: dict[str, dict[str, Any]],
+    reps: int,
+    repointed: int,
+    count: int,
+    certbot_version: str,
+    patches: list[str],
 ) -> dict[str, Any]:
     lines = [
         "== One rotation, cold (a new process per rotation) vs certbot for one certificate "
         f"({certbot_version}); {reps} of each per Route 53 behaviour, alternating; "
         f"{repointed}/{count} listeners repointed"
     ]
-    summary: dict[str, Any] = {"name": "cold_rotation", "reps": reps, "repointed": repointed, "modes": {}}
+    summary: dict[str, Any] = {
+        "name": "cold_rotation",
+        "reps": reps,
+        "repointed": repointed,
+        "patches": patches,
+        "modes": {},
+    }
     rows = []
     for mode, found in results.items():
         mine = [p["ended_at"] - p["spawned_at"] for p in found["certrotate"]]
@@ -196,6 +218,24 @@ def render(
             "certbot_breakdown": _mean([_certbot_breakdown(r) for r in found["certbot"]]),
             "peak_rss_mb": max(p["maxrss_mb"] for p in found["certrotate"]),
         }
+        if found["patched"]:
+            patched = [p["ended_at"] - p["spawned_at"] for p in found["patched"]]
+            patched_ratio = median(patched) / median(theirs)
+            rows.append(
+                [
+                    f"{mode}, patched",
+                    f"{fmt_s(median(patched))} ({', '.join(fmt_s(x) for x in patched)})",
+                    "(the same certbot runs)",
+                    f"{patched_ratio:.3f}x, {'meets' if patched_ratio <= TARGET_RATIO else 'MISSES'}",
+                    f"{max(p['maxrss_mb'] for p in found['patched']):.0f} MB",
+                ]
+            )
+            summary["modes"][mode] |= {
+                "patched_s": patched,
+                "patched_median_s": median(patched),
+                "patched_ratio": patched_ratio,
+                "patched_breakdown": _mean([_certrotate_breakdown(p) for p in found["patched"]]),
+            }
     lines.append(
         table(
             rows,
@@ -215,6 +255,17 @@ def render(
         mine_rows = [[k, fmt_s(v)] for k, v in found["certrotate_breakdown"].items()]
         theirs_rows = [[k, fmt_s(v)] for k, v in found["certbot_breakdown"].items()]
         lines.append(table(mine_rows, [f"certrotate (median total {fmt_s(mine_total)})", ""]))
+        if "patched_breakdown" in found:
+            patched_rows = [[k, fmt_s(v)] for k, v in found["patched_breakdown"].items()]
+            lines.append(
+                table(
+                    patched_rows,
+                    [
+                        f"certrotate, {', '.join(patches)} (median total {fmt_s(found['patched_median_s'])})",
+                        "",
+                    ],
+                )
+            )
         lines.append(table(theirs_rows, [f"certbot (median total {fmt_s(found['certbot_median_s'])})", ""]))
     text = "\n".join(lines)
     print(text, flush=True)

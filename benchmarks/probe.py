@@ -177,6 +177,11 @@ def cold_rotate(event_path: str) -> dict[str, Any]:
     import certrotate.adapters.acme  # noqa: F401
 
     acme_import_s = time.perf_counter() - started
+    patches = [p for p in os.environ.get("BENCH_PATCHES", "").split(",") if p]
+    if patches:
+        from benchmarks import patches as patch_module
+
+        patch_module.apply(patches)
     timers = install_timers()
     with open(event_path) as handle:
         event = json.load(handle)
