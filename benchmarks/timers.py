@@ -18,9 +18,9 @@ from typing import Any
 # indented; a step's time includes that of the steps nested in it.
 PHASES: list[tuple[str, str, str]] = [
     ("settings + clients (wiring.rotation_service)", "certrotate.wiring", "rotation_service"),
-    ("ACME client (wiring.authority)", "certrotate.wiring", "authority"),
     ("rotation (RotationService.rotate)", "certrotate.rotation", "RotationService.rotate"),
     ("  lease acquire", "certrotate.adapters.leases", "DynamoDbLeases.acquire"),
+    ("  ACME client (wiring.authority)", "certrotate.wiring", "authority"),
     ("  endpoints (RotationService._serving)", "certrotate.rotation", "RotationService._serving"),
     ("  ACME order, whole (AcmeAuthority.issue)", "certrotate.adapters.acme", "AcmeAuthority.issue"),
     ("    ACME directory + account (_connect)", "certrotate.adapters.acme", "AcmeAuthority._connect"),
