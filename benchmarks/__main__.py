@@ -183,6 +183,17 @@ def summary(results: list[dict[str, Any]]) -> str:
                     _verdict(result["failures"] == 0 and result["rotated"] == result["count"]),
                 ]
             )
+            if result.get("aws_rates") and result.get("route53_floor_s"):
+                bound = 2 * result["count"] + 10 * result["rotated"]
+                over = result["total_s"] / result["route53_floor_s"]
+                rows.append(
+                    [
+                        "  total / Route 53 floor; ELB Describe* calls",
+                        f"{over:.2f}x; {result['elb_describe_calls']}",
+                        f"<= 1.5x; <= {bound} (2L + 10K)",
+                        _verdict(over <= 1.5 and result["elb_describe_calls"] <= bound),
+                    ]
+                )
             rows.append(
                 [
                     "  Route 53 max requests/s asked (let through)",

@@ -171,6 +171,8 @@ def run(
     route53_times = [t for t, _a, _ok in meter.calls]
     allowed_times = [t for t, _a, ok in meter.calls if ok]
     throttled = sum(1 for _t, _a, ok in meter.calls if not ok)
+    if aws_rates:  # the stack's buckets answered them, not the meter's
+        throttled = sum(v for (svc, _a), v in limited.items() if svc == "route53")
     span = (max(route53_times) - min(route53_times)) if route53_times else 0.0
     elb_calls = sum(v for (service, _a), v in calls.items() if service in ("elbv2", "elb"))
     per_rotation = {

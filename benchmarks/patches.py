@@ -282,14 +282,15 @@ def _discover_ttl(seconds: float) -> None:
 
     original = endpoints.AllEndpoints.discover
 
-    def discover(self: Any, *, include_cloudfront: bool) -> list[Any]:
-        cache: dict[bool, tuple[float, list[Any]]] = self.__dict__.setdefault("_bench_cache", {})
+    def discover(self: Any, *, include_cloudfront: bool) -> Any:
+        # The survey is immutable (a frozen dataclass of tuples): the cached one is handed out as is.
+        cache: dict[bool, tuple[float, Any]] = self.__dict__.setdefault("_bench_cache", {})
         hit = cache.get(include_cloudfront)
         if hit is not None and time.monotonic() - hit[0] < seconds:
-            return list(hit[1])
-        found: list[Any] = original(self, include_cloudfront=include_cloudfront)
+            return hit[1]
+        found = original(self, include_cloudfront=include_cloudfront)
         cache[include_cloudfront] = (time.monotonic(), found)
-        return list(found)
+        return found
 
     endpoints.AllEndpoints.discover = discover  # type: ignore[method-assign]
 

@@ -130,9 +130,9 @@ def discover(patches: list[str]) -> dict[str, Any]:
     found = 0
     for _ in range(2):
         started = time.perf_counter()
-        endpoints = wiring.endpoints().discover(include_cloudfront=False)
+        survey = wiring.endpoints().discover(include_cloudfront=False)
         timings.append(time.perf_counter() - started)
-        found = len(endpoints)
+        found = len(survey.endpoints)
     return {"first_s": timings[0], "second_s": timings[1], "endpoints": found}
 
 
