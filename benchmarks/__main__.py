@@ -1,4 +1,5 @@
-"""`python -m benchmarks [all|throughput|scan|coldstart|burst] [options]` (`make bench` runs them all).
+"""`python -m benchmarks [all|throughput|scan|coldstart|coldrotation|memory|burst|scanrates] [options]`
+(`make bench` runs them all but scanrates).
 
 Each benchmark starts its own local stack (moto server with fidelity fixes, DNS from Route 53, pebble) and
 prints its figures; `all` ends with a summary table. `--json PATH` also writes the figures as JSON.
@@ -14,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from benchmarks import burst, coldstart, scan_cost, throughput
+from benchmarks import burst, cold_rotation, coldstart, memory, scan_cost, scan_rates, throughput
 from benchmarks.common import fmt_s, machine, table
 
 
@@ -45,11 +46,24 @@ def _coldstart(args: argparse.Namespace) -> list[dict[str, Any]]:
     return [coldstart.run(args.reps, with_memory=not args.no_memory, with_layer=not args.no_layer)]
 
 
+def _cold_rotation(args: argparse.Namespace) -> list[dict[str, Any]]:
+    return [cold_rotation.run(args.rotation_reps, args.patch)]
+
+
+def _scan_rates(args: argparse.Namespace) -> list[dict[str, Any]]:
+    return [scan_rates.run(args.n, args.l, args.expiring, args.regions)]
+
+
+def _memory(args: argparse.Namespace) -> list[dict[str, Any]]:
+    return [memory.run(args.n, args.l, args.expiring)]
+
+
 def _burst(args: argparse.Namespace) -> list[dict[str, Any]]:
     common = (args.count, args.lbs, args.concurrency, args.route53_rate)
-    results = [burst.run(*common, args.patch, args.elb_rate, args.aws_rates)]
+    extra = (args.elb_rate, args.aws_rates, args.regions, args.tracemalloc)
+    results = [burst.run(*common, args.patch, *extra)]
     for compare in args.burst_compare_patch or []:
-        results.append(burst.run(*common, [*(args.patch or []), compare], args.elb_rate, args.aws_rates))
+        results.append(burst.run(*common, [*(args.patch or []), compare], *extra))
     return results
 
 
@@ -152,6 +166,26 @@ def summary(results: list[dict[str, Any]]) -> str:
                         "-",
                     ]
                 )
+        elif name == "cold_rotation":
+            for mode, found in result["modes"].items():
+                rows.append(
+                    [
+                        f"one rotation, cold, vs certbot (Route 53 {mode})",
+                        f"{fmt_s(found['certrotate_median_s'])} vs {fmt_s(found['certbot_median_s'])} = "
+                        f"{found['ratio']:.3f}x",
+                        f"<= {cold_rotation.TARGET_RATIO}x",
+                        _verdict(found["ratio"] <= cold_rotation.TARGET_RATIO),
+                    ]
+                )
+        elif name == "memory":
+            rows.append(
+                [
+                    f"scan of N={result['n']}: peak RSS",
+                    f"{result['peak_rss_mb']:.0f} MB",
+                    f"<= {memory.LIMIT_MB} MB",
+                    _verdict(result["peak_rss_mb"] <= memory.LIMIT_MB),
+                ]
+            )
         elif name == "burst":
             patched = f" ({', '.join(result['patches'])})" if result.get("patches") else ""
             rows.append(
@@ -162,6 +196,17 @@ def summary(results: list[dict[str, Any]]) -> str:
                     _verdict(result["failures"] == 0 and result["rotated"] == result["count"]),
                 ]
             )
+            if result.get("aws_rates") and result.get("route53_floor_s"):
+                bound = 2 * result["count"] + 10 * result["rotated"]
+                over = result["total_s"] / result["route53_floor_s"]
+                rows.append(
+                    [
+                        "  total / Route 53 floor; ELB Describe* calls",
+                        f"{over:.2f}x; {result['elb_describe_calls']}",
+                        f"<= 1.5x; <= {bound} (2L + 10K)",
+                        _verdict(over <= 1.5 and result["elb_describe_calls"] <= bound),
+                    ]
+                )
             rows.append(
                 [
                     "  Route 53 max requests/s asked (let through)",
@@ -177,7 +222,10 @@ def summary(results: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument(
-        "benchmark", nargs="?", default="all", choices=["all", "throughput", "scan", "coldstart", "burst"]
+        "benchmark",
+        nargs="?",
+        default="all",
+        choices=["all", "throughput", "scan", "coldstart", "coldrotation", "memory", "burst", "scanrates"],
     )
     parser.add_argument("--k", type=int, nargs="+", default=[5, 20], help="throughput: certificates per run")
     parser.add_argument("--concurrency", type=int, default=2, help="rotate containers (MaximumConcurrency)")
@@ -191,13 +239,16 @@ def main(argv: list[str] | None = None) -> int:
         "insync_first_delay=0.1",
     )
     parser.add_argument("--no-certbot", action="store_true", help="throughput: skip the peer")
-    parser.add_argument("--n", type=int, default=1000, help="scan: IAM server certificates")
-    parser.add_argument("--l", type=int, default=100, help="scan: ALBs (one HTTPS listener each)")
+    parser.add_argument("--n", type=int, default=1000, help="scan, memory: IAM server certificates")
+    parser.add_argument("--l", type=int, default=100, help="scan, memory: ALBs (one HTTPS listener each)")
     parser.add_argument("--expiring", type=int, default=10, help="scan: how many of them are due")
     parser.add_argument(
         "--latency-ms", type=float, default=30.0, help="scan: modelled AWS round trip (0: off)"
     )
     parser.add_argument("--reps", type=int, default=7, help="coldstart: fresh interpreters per figure")
+    parser.add_argument(
+        "--rotation-reps", type=int, default=3, help="coldrotation: cold rotations per Route 53 behaviour"
+    )
     parser.add_argument("--no-memory", action="store_true", help="coldstart: skip the memory probe")
     parser.add_argument(
         "--no-layer", action="store_true", help="coldstart: skip the layer size (pip install)"
@@ -209,6 +260,18 @@ def main(argv: list[str] | None = None) -> int:
         "--aws-rates",
         action="store_true",
         help="burst: the devstack's token buckets at AWS's documented rates (devstack.ratelimits) instead",
+    )
+    parser.add_argument(
+        "--regions",
+        nargs="+",
+        default=None,
+        help="burst: spread the ALBs over these regions in turn (e.g. us-east-1 us-west-2 eu-west-1)",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="burst: the containers trace Python allocations and report the peak (slower: times not "
+        "comparable)",
     )
     parser.add_argument(
         "--elb-rate",
@@ -237,9 +300,18 @@ def main(argv: list[str] | None = None) -> int:
         args.compare_patch = ["insync_first_delay=0.1"]
     if args.benchmark == "all" and args.burst_compare_patch is None:
         args.burst_compare_patch = ["discover_ttl=60"]
-    runners = {"throughput": _throughput, "scan": _scan, "coldstart": _coldstart, "burst": _burst}
+    runners = {
+        "throughput": _throughput,
+        "scan": _scan,
+        "coldstart": _coldstart,
+        "coldrotation": _cold_rotation,
+        "memory": _memory,
+        "burst": _burst,
+        "scanrates": _scan_rates,
+    }
     for name, runner in runners.items():
-        if args.benchmark in ("all", name):
+        # scanrates (several minutes of throttled IAM calls) runs only when named.
+        if args.benchmark == name or (args.benchmark == "all" and name != "scanrates"):
             print(flush=True)
             results.extend(runner(args))
     elapsed = time.perf_counter() - started

@@ -1,5 +1,7 @@
 """Many expiring at once: C managed certificates that expire the same day, each served by its own ALB.
 One scheduled scan enqueues C messages; two rotate containers (the queue's MaximumConcurrency) drain them.
+With `regions`, the ALBs are spread over those regions in turn (the functions search every enabled region,
+and AWS's ELB buckets are per account and region).
 
 Route 53 allows 5 requests per second per account and the moto server does not throttle, so a token bucket
 (5 tokens, 5 per second) answers Route 53 calls beyond that rate with `Throttling` (HTTP 400, as Route 53
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 from benchmarks.common import (
@@ -64,9 +67,13 @@ class Route53Meter:
         )
         self.elb_throttled = 0
         self.calls: list[tuple[float, str, bool]] = []
+        self.elb_by_region: Counter[tuple[str, bool]] = Counter()  # (region, Describe*?) -> calls sent
         self._lock = threading.Lock()
 
-    def __call__(self, service: str, action: str | None) -> Fault | None:
+    def __call__(self, service: str, action: str | None, region: str = "") -> Fault | None:
+        if service in ("elbv2", "elb"):
+            with self._lock:
+                self.elb_by_region[(region, (action or "").startswith("Describe"))] += 1
         if service in self.elb_buckets and (action or "").startswith("Describe"):
             if self.elb_buckets[service].take():
                 return None
@@ -111,11 +118,15 @@ def run(
     patches: list[str] | None = None,
     elb_rate: float = 0.0,
     aws_rates: bool = False,
+    regions: list[str] | None = None,
+    tracemalloc: bool = False,
 ) -> dict[str, Any]:
     """With `aws_rates`, the devstack's token buckets at AWS's rates (devstack.ratelimits: ELB Describe* 40 +
     10/s per region, ELB mutations, Route 53 5/s, IAM) replace this module's own, from the scan on (the
-    seeding is not limited)."""
+    seeding is not limited). With `regions`, the ALBs are spread over them in turn. With `tracemalloc`,
+    the containers trace Python allocations (slower: the times are not comparable)."""
     lbs = count if lbs is None else lbs
+    regions = regions or []
     if aws_rates:
         route53_rate, elb_rate = 0.0, 0.0  # the stack's buckets limit; the meter only records
     stack = start_stack()
@@ -125,16 +136,20 @@ def run(
         metas = parallel(
             lambda i: seed(world, f"burst-{i:04d}", [f"b{i}.example.com"], 5), list(range(count))
         )
-        listeners = create_albs(world, [m["Arn"] for m in metas[:lbs]], prefix="burst")
+        listeners = create_albs(world, [m["Arn"] for m in metas[:lbs]], prefix="burst", regions=regions)
+        enabled = [r["RegionName"] for r in world.client("ec2").describe_regions(AllRegions=False)["Regions"]]
         meter = Route53Meter(route53_rate, elb_rate)
+        extra_env = {"BENCH_TRACEMALLOC": "1"} if tracemalloc else {}
         if aws_rates:
             stack.limits.enable_aws_rates()
         log(f"burst: scan, then {concurrency} containers drain the queue")
         before = stack.calls.snapshot()
         with (
             aws_hook(stack, meter),
-            EventSourceMapping(world, concurrency=concurrency, patches=patches) as esm,
-            Container("ScanFunction", world.env, esm.containers[0].log_path.with_name("scan.log")) as scanner,
+            EventSourceMapping(world, concurrency=concurrency, patches=patches, env=extra_env) as esm,
+            Container(
+                "ScanFunction", {**world.env, **extra_env}, esm.containers[0].log_path.with_name("scan.log")
+            ) as scanner,
             stopwatch() as total,
         ):
             reply = scanner.call(scheduled_event())
@@ -156,6 +171,8 @@ def run(
     route53_times = [t for t, _a, _ok in meter.calls]
     allowed_times = [t for t, _a, ok in meter.calls if ok]
     throttled = sum(1 for _t, _a, ok in meter.calls if not ok)
+    if aws_rates:  # the stack's buckets answered them, not the meter's
+        throttled = sum(v for (svc, _a), v in limited.items() if svc == "route53")
     span = (max(route53_times) - min(route53_times)) if route53_times else 0.0
     elb_calls = sum(v for (service, _a), v in calls.items() if service in ("elbv2", "elb"))
     per_rotation = {
@@ -201,10 +218,52 @@ def run(
             f"Route 53 floor {fmt_s(route53_floor)} ({route53_needed} calls let through / 5 per s), "
             f"total {total[0] / route53_floor if route53_floor else 0:.2f}x the floor"
         )
+    by_region = {
+        region: (meter.elb_by_region[(region, True)], meter.elb_by_region[(region, False)])
+        for region in sorted({r for r, _d in meter.elb_by_region})
+    }
+    served = regions or [world.stack.region]
+    empty = [r for r in by_region if r not in served]
+    lines.append(
+        f"   regions: ALBs in {', '.join(served)}; {len(enabled)} enabled; "
+        "ELB calls sent (Describe*, other): "
+        + ", ".join(f"{r} {by_region.get(r, (0, 0))[0]}, {by_region.get(r, (0, 0))[1]}" for r in served)
+        + f"; the {len(empty)} other regions {sum(by_region[r][0] for r in empty)}, "
+        f"{sum(by_region[r][1] for r in empty)}"
+    )
+    rotate_rss = max((float(i.reply.get("maxrss_mb", 0.0)) for i in drain.invocations), default=0.0)
+    first_rss = [float(i.reply.get("maxrss_mb", 0.0)) for i in drain.invocations if i.cold]
+    rotate_traced = max(
+        (float(i.reply.get("tracemalloc_peak_mb", 0.0)) for i in drain.invocations), default=0.0
+    )
+    memory = {
+        "rotate_peak_rss_mb": rotate_rss,
+        "scan_peak_rss_mb": float(reply.get("maxrss_mb", 0.0)),
+        "rotate_tracemalloc_peak_mb": rotate_traced if tracemalloc else None,
+        "scan_tracemalloc_peak_mb": float(reply.get("tracemalloc_peak_mb", 0.0)) if tracemalloc else None,
+    }
+    lines.append(
+        f"   memory (VmHWM): rotate containers peak {rotate_rss:.0f} MB after {len(drain.invocations)} "
+        f"invocations (after their first: {', '.join(f'{m:.0f}' for m in first_rss)} MB), "
+        f"scan {memory['scan_peak_rss_mb']:.0f} MB"
+        + (
+            f"; tracemalloc peak: rotate {rotate_traced:.1f} MB, "
+            f"scan {memory['scan_tracemalloc_peak_mb']:.1f} MB"
+            " (traced: times not comparable)"
+            if tracemalloc
+            else ""
+        )
+    )
     text = "\n".join(lines)
     print(text, flush=True)
     return {
         "name": "burst",
+        "regions": regions,
+        "enabled_regions": len(enabled),
+        "elb_calls_by_region": by_region,
+        "memory": memory,
+        "scan_s": reply["import_s"] + reply["seconds"],
+        "drain_s": drain.wall,
         "patches": patches or [],
         "count": count,
         "total_s": total[0],

@@ -101,10 +101,11 @@ class World:
     env: dict[str, str]
     clients: dict[str, Any] = field(default_factory=dict)
 
-    def client(self, service: str) -> Any:
-        if service not in self.clients:
-            self.clients[service] = self.stack.client(service)
-        return self.clients[service]
+    def client(self, service: str, region: str | None = None) -> Any:
+        key = service if region is None else f"{service}@{region}"
+        if key not in self.clients:
+            self.clients[key] = self.stack.client(service, region)
+        return self.clients[key]
 
 
 def start_stack(with_pebble: bool = True) -> LocalStack:
@@ -182,15 +183,24 @@ def parallel(func: Callable[[Any], Any], items: Sequence[Any], threads: int = 8)
         return list(pool.map(func, items))
 
 
-def create_albs(world: World, certificate_arns: Sequence[str], prefix: str = "bench") -> list[Any]:
-    """One internal ALB with one HTTPS listener per certificate ARN, all in one VPC."""
-    network = fixtures.create_vpc_with_subnets(world.client("ec2"))
-    elbv2, ec2 = world.client("elbv2"), world.client("ec2")
+def create_albs(
+    world: World, certificate_arns: Sequence[str], prefix: str = "bench", regions: Sequence[str] = ()
+) -> list[Any]:
+    """One internal ALB with one HTTPS listener per certificate ARN, one VPC per region; with `regions`,
+    the i-th ALB is in regions[i % len(regions)] (IAM certificates are global: any region may serve one),
+    else all are in the stack's region."""
+    regions = list(regions) or [world.stack.region]
+    networks = {r: fixtures.create_vpc_with_subnets(world.client("ec2", r), r) for r in regions}
 
     def make(item: tuple[int, str]) -> Any:
         index, arn = item
+        region = regions[index % len(regions)]
         return fixtures.create_alb_https_listener(
-            elbv2, ec2, arn, name=f"{prefix}-{index}-{uuid.uuid4().hex[:6]}", network=network
+            world.client("elbv2", region),
+            world.client("ec2", region),
+            arn,
+            name=f"{prefix}-{index}-{uuid.uuid4().hex[:6]}",
+            network=networks[region],
         )
 
     return parallel(make, list(enumerate(certificate_arns)))
@@ -235,6 +245,7 @@ def run_probe(
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         out = Path(handle.name)
     try:
+        spawned_at = time.time()
         started = time.perf_counter()
         with open(log_path or os.devnull, "ab") as sink:
             completed = subprocess.run(
@@ -250,21 +261,23 @@ def run_probe(
             raise RuntimeError(f"probe {what} failed: {completed.stderr.decode()[-2000:]}")
         result: dict[str, Any] = json.loads(out.read_text())
         result["wall_s"] = wall
+        result["spawned_at"] = spawned_at
         return result
     finally:
         out.unlink(missing_ok=True)
 
 
 @contextmanager
-def aws_hook(stack: LocalStack, hook: Callable[[str, str | None], Any]) -> Iterator[None]:
-    """Runs `hook(service, action)` on every AWS call the moto server receives, before the call is answered;
-    a Fault it returns is served instead (devstack.faults.Fault), None lets the call through. Hooks nest."""
+def aws_hook(stack: LocalStack, hook: Callable[[str, str | None, str], Any]) -> Iterator[None]:
+    """Runs `hook(service, action, region)` on every AWS call the moto server receives (region: the one
+    the call was signed for), before the call is answered; a Fault it returns is served instead
+    (devstack.faults.Fault), None lets the call through. Hooks nest."""
     injector = stack.faults
     own = "take" in vars(injector)
     previous = injector.take
 
     def take(service: str, action: str | None, region: str = "") -> Any:
-        fault = hook(service, action)
+        fault = hook(service, action, region)
         return fault if fault is not None else previous(service, action, region)
 
     injector.take = take  # type: ignore[method-assign]
@@ -284,5 +297,5 @@ def aws_latency(stack: LocalStack, seconds: float) -> Iterator[None]:
     if seconds <= 0:
         yield
         return
-    with aws_hook(stack, lambda service, action: time.sleep(seconds)):
+    with aws_hook(stack, lambda service, action, region: time.sleep(seconds)):
         yield

@@ -174,8 +174,10 @@ class EventSourceMapping:
         function_id: str = "RotateFunction",
         patches: list[str] | None = None,
         profile_invocation: int = -1,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.world = world
+        self.env = {**world.env, **(env or {})}
         self.concurrency = concurrency
         self.function_id = function_id
         self.patches = patches or []
@@ -189,7 +191,7 @@ class EventSourceMapping:
             self.containers.append(
                 Container(
                     self.function_id,
-                    self.world.env,
+                    self.env,
                     Path(self._log_dir) / f"container-{n}.log",
                     self.patches,
                     self.profile_invocation,

@@ -12,6 +12,12 @@ Spelled `name=value`:
   zones_ttl=300            a container reuses its list of hosted zones for this many seconds (the proposal
                            also lists them again when no zone matches a name; the benchmark never needs to);
                            the layer lists the zones for every order
+  finalize_first_poll=0.1  the order's first finalization poll after this many seconds, and at once when the
+                           CA answered the finalization with a valid order (the layer uses acme's
+                           ClientV2.poll_finalization, which always sleeps 1 s first)
+  lazy_ec2=1               the ec2 client behind EnabledRegions is built at the first DescribeRegions; the
+                           layer builds it with the wiring, although a rotation handed the scan's endpoint
+                           index never lists the regions (EC2's service model: ~20 MB, ~0.2 s per cold start)
   scan_tags=relevant       the scan lists tags only of certificates that can need action: those within the
                            renewal window, and those whose deterministic replacement name is in the listing
                            (replaced or stalled ones); the layer lists the tags of every certificate
@@ -22,7 +28,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-KNOWN = ("insync_first_delay", "parallel_discovery", "discover_ttl", "zones_ttl", "scan_tags")
+KNOWN = (
+    "insync_first_delay",
+    "parallel_discovery",
+    "discover_ttl",
+    "zones_ttl",
+    "scan_tags",
+    "finalize_first_poll",
+    "lazy_ec2",
+)
 
 
 def parse(specs: Iterable[str]) -> dict[str, str]:
@@ -49,6 +63,10 @@ def apply(specs: Iterable[str]) -> list[str]:
             _discover_ttl(float(value))
         elif name == "zones_ttl":
             _zones_ttl(float(value))
+        elif name == "lazy_ec2" and value == "1":
+            _lazy_ec2()
+        elif name == "finalize_first_poll":
+            _finalize_first_poll(float(value))
         elif name == "scan_tags" and value == "relevant":
             _scan_relevant_tags()
         applied.append(f"{name}={value}")
@@ -74,6 +92,90 @@ def _insync_first_delay(first: float) -> None:
             delay = min(delay * 2, 5.0)
 
     route53.Route53Challenges._wait_in_sync = _wait_in_sync  # type: ignore[method-assign]
+
+
+def _lazy_ec2() -> None:
+    import functools
+
+    from certrotate import wiring
+    from certrotate.adapters.cloudfront import CloudFrontDistributions
+    from certrotate.adapters.elb import LoadBalancerListeners
+    from certrotate.adapters.endpoints import AllEndpoints
+    from certrotate.adapters.regions import EnabledRegions, FixedRegions
+
+    class LazyClient:
+        def __init__(self, build: Any) -> None:
+            self._build = build
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._build(), name)
+
+    @functools.cache
+    def endpoints(account: str | None = None) -> Any:
+        # wiring.endpoints, with the ec2 client built on first use (client() caches it, as before).
+        named = wiring.settings().load_balancer_regions
+        regions = (
+            FixedRegions(named)
+            if named
+            else EnabledRegions(LazyClient(lambda: wiring.client("ec2", account=account)))  # type: ignore[arg-type]
+        )
+        has_cloudfront = wiring.global_region("cloudfront") is not None
+        return AllEndpoints(
+            regions,
+            lambda region: LoadBalancerListeners(
+                region, wiring.client("elbv2", region, account), wiring.client("elb", region, account)
+            ),
+            (lambda: CloudFrontDistributions(wiring.global_client("cloudfront", account)))
+            if has_cloudfront
+            else None,
+            partition=wiring.partition(),
+        )
+
+    wiring.endpoints = endpoints
+
+
+def _finalize_first_poll(first: float) -> None:
+    import datetime
+    import time
+
+    from acme import client, errors, messages
+
+    def poll_finalization(
+        self: Any,
+        orderr: messages.OrderResource,
+        deadline: datetime.datetime,
+        fetch_alternative_chains: bool = False,
+    ) -> messages.OrderResource:
+        # acme 5's ClientV2.poll_finalization, with the first wait a parameter (acme: 1 s) and none when
+        # the finalization's answer already says valid.
+        sleep_seconds: float = 0.0 if orderr.body.status == messages.STATUS_VALID else first
+        while datetime.datetime.now() < deadline:
+            if sleep_seconds > 0:
+                time.sleep(sleep_seconds)
+            response = self._post_as_get(orderr.uri)
+            body = messages.Order.from_json(response.json())
+            if body.status == messages.STATUS_INVALID:
+                if body.error is not None:
+                    raise errors.IssuanceError(body.error)
+                raise errors.Error("The certificate order failed. No further information was provided.")
+            if body.status == messages.STATUS_READY:
+                self.begin_finalization(orderr)
+                sleep_seconds = 1
+            elif body.status == messages.STATUS_VALID and body.certificate is not None:
+                certificate_response = self._post_as_get(body.certificate)
+                orderr = orderr.update(body=body, fullchain_pem=certificate_response.text)
+                if fetch_alternative_chains:
+                    urls = self._get_links(certificate_response, "alternate")
+                    orderr = orderr.update(
+                        alternative_fullchains_pem=[self._post_as_get(u).text for u in urls]
+                    )
+                return orderr
+            elif body.status == messages.STATUS_PROCESSING:
+                retry_after = min(self.retry_after(response, 1), deadline)
+                sleep_seconds = (retry_after - datetime.datetime.now()).total_seconds()
+        raise errors.TimeoutError()
+
+    client.ClientV2.poll_finalization = poll_finalization  # type: ignore[method-assign]
 
 
 def _parallel_discovery(threads: int) -> None:
@@ -180,14 +282,15 @@ def _discover_ttl(seconds: float) -> None:
 
     original = endpoints.AllEndpoints.discover
 
-    def discover(self: Any, *, include_cloudfront: bool) -> list[Any]:
-        cache: dict[bool, tuple[float, list[Any]]] = self.__dict__.setdefault("_bench_cache", {})
+    def discover(self: Any, *, include_cloudfront: bool) -> Any:
+        # The survey is immutable (a frozen dataclass of tuples): the cached one is handed out as is.
+        cache: dict[bool, tuple[float, Any]] = self.__dict__.setdefault("_bench_cache", {})
         hit = cache.get(include_cloudfront)
         if hit is not None and time.monotonic() - hit[0] < seconds:
-            return list(hit[1])
-        found: list[Any] = original(self, include_cloudfront=include_cloudfront)
+            return hit[1]
+        found = original(self, include_cloudfront=include_cloudfront)
         cache[include_cloudfront] = (time.monotonic(), found)
-        return list(found)
+        return found
 
     endpoints.AllEndpoints.discover = discover  # type: ignore[method-assign]
 

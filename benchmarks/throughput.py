@@ -75,13 +75,13 @@ def setup_certificates(world: World, k: int, prefix: str) -> list[dict[str, Any]
 
 
 def served_by_new(world: World, certificates: list[dict[str, Any]]) -> int:
-    """How many listeners now serve a certificate other than the one seeded."""
-    elbv2 = world.client("elbv2")
+    """How many listeners now serve a certificate other than the one seeded (each asked in its region)."""
     count = 0
     for cert in certificates:
-        listed = elbv2.describe_listener_certificates(ListenerArn=cert["listener"].listener_arn)[
-            "Certificates"
-        ]
+        region = cert["listener"].listener_arn.split(":")[3]
+        listed = world.client("elbv2", region).describe_listener_certificates(
+            ListenerArn=cert["listener"].listener_arn
+        )["Certificates"]
         default = next((c["CertificateArn"] for c in listed if c.get("IsDefault")), None)
         if default and default != cert["meta"]["Arn"]:
             count += 1

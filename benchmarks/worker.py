@@ -66,6 +66,13 @@ def main() -> int:
     function_id = sys.argv[2]
     patches = [p for p in os.environ.get("BENCH_PATCHES", "").split(",") if p]
     profile_index = int(os.environ.get("BENCH_PROFILE_INVOCATION", "-1"))
+    # BENCH_TRACEMALLOC=1: trace Python allocations from before the handler's import; each reply then
+    # carries the peak so far (slower: every allocation is recorded, so not for timed runs).
+    traced = os.environ.get("BENCH_TRACEMALLOC") == "1"
+    if traced:
+        import tracemalloc
+
+        tracemalloc.start()
 
     from devstack import lambda_runner
 
@@ -106,6 +113,8 @@ def main() -> int:
             if profiler is not None:
                 reply["breakdown"] = _breakdown(profiler)
             reply["maxrss_mb"] = peak_rss_mb()
+            if traced:
+                reply["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
         except Exception as exc:  # reported to the caller, which counts it as a failed invocation
             reply["error"] = f"{type(exc).__name__}: {exc}"
             reply.setdefault("seconds", time.perf_counter() - started)
