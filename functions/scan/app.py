@@ -7,6 +7,7 @@ or {"refresh_tags": true} to read every certificate's tags instead of those the 
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -18,6 +19,10 @@ from certrotate.scan import ScanResult
 
 logger = Logger()
 metrics = Metrics()
+# Seconds kept, after learning renewal times, for the rest of a scan: the endpoint search of every region
+# (~20 s at AWS's ELB rates), the queue, the ACM step, the index and the metrics. A first scan of 1,000
+# certificates would otherwise spend most of the 300 s timeout learning, and a timed-out scan keeps nothing.
+TIME_AFTER_LEARNING = 120.0
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
@@ -28,11 +33,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.set_correlation_id(correlation_id)
     request = parse_scan_request(event)  # bad input: a clear error before any AWS call
     settings = wiring.refresh()
+    learn_until = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - TIME_AFTER_LEARNING
 
     def scan_account(account: str | None) -> ScanResult:
         # IAM server certificates, then ACM imported ones (their own step, added to the same report).
         result = wiring.scan_service(dry_run=request.dry_run, account=account).scan(
-            dry_run=request.dry_run, correlation_id=correlation_id, refresh_tags=request.refresh_tags
+            dry_run=request.dry_run,
+            correlation_id=correlation_id,
+            refresh_tags=request.refresh_tags,
+            learn_until=learn_until,
         )
         wiring.acm_scan(dry_run=request.dry_run, account=account).scan_into(result, dry_run=request.dry_run)
         return result

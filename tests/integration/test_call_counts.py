@@ -167,6 +167,32 @@ def test_a_scan_lists_pages_and_reads_only_the_tags_that_can_lead_to_action(
     }
 
 
+def test_a_scan_out_of_time_leaves_renewal_times_for_the_next_one(
+    aws: LocalStack, account: dict[str, Any]
+) -> None:
+    """A first scan of a large account must end within the timeout and keep its index: with too little time
+    left it learns no renewal time (the lifetime rule decides meanwhile) and the next scan learns them."""
+    env = account["env"]
+    spec = lambda_runner.template().function("ScanFunction")
+    short = lambda_runner.LambdaContext(spec)
+    short._deadline -= spec.timeout - 100  # 100 s left: less than the scan keeps after learning
+
+    result = lambda_runner.invoke("ScanFunction", {"dry_run": False}, env, context=short)
+
+    assert len(result["enqueued"]) == N_DUE  # due by the lifetime rule, as ever
+    assert any(f"{N_LEARNT} renewal time(s) left for the next scan" in note for note in result["notes"])
+    snapshot = aws.calls.snapshot()
+    assert ("iam", "GetServerCertificate") not in snapshot and ("iam", "TagServerCertificate") not in snapshot
+    assert snapshot[("dynamodb", "PutItem")] == 1  # the index is kept: the tags read need not be read again
+
+    aws.calls.reset()
+    result = lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)
+    assert not any("left for the next scan" in note for note in result["notes"])
+    snapshot = aws.calls.snapshot()
+    assert snapshot[("iam", "GetServerCertificate")] == N_LEARNT
+    assert snapshot[("iam", "ListServerCertificateTags")] == N_DUE  # the others' tags came from the index
+
+
 def test_a_dry_run_scan_sends_nothing_and_keeps_no_index(aws: LocalStack, account: dict[str, Any]) -> None:
     lambda_runner.invoke("ScanFunction", {"dry_run": True}, account["env"])
 

@@ -33,6 +33,8 @@ from certrotate.validation import facts_of
 logger = Logger(child=True)
 RENEWAL_READERS = 8  # certificates read (and the CA asked) at once when their renewal time is learnt
 UNREACHABLE_CA_RETRY = timedelta(hours=1)
+# What learning one certificate's renewal time gives: the schedule (None: not learnt), a note, its facts.
+_Learnt = tuple[planning.RenewalSchedule | None, str | None, scan_index.CertificateFacts | None]
 
 
 @dataclass(slots=True)
@@ -112,15 +114,25 @@ class ScanService:
         self._settings = settings
 
     def scan(
-        self, *, dry_run: bool, correlation_id: str | None = None, refresh_tags: bool = False
+        self,
+        *,
+        dry_run: bool,
+        correlation_id: str | None = None,
+        refresh_tags: bool = False,
+        learn_until: float | None = None,
     ) -> ScanResult:
+        """`learn_until` (a Clock.monotonic() value): no renewal time is learnt after it; the rest are learnt
+        by the next scans (meanwhile the lifetime rule decides for them), so that a first scan of a large
+        account ends within the Lambda timeout and writes its index."""
         now = self._clock.now()
         listed = self._store.list_certificates()
         notes: list[str] = []
         kept = self._load_index(notes)
         certificates, fresh = self._tags_where_needed(listed, kept, now, read_all=refresh_tags)
         facts = {cid: entry.facts for cid, entry in kept.items() if entry.facts is not None}
-        certificates = self._learn_renewal_times(certificates, facts, now, notes, write=not dry_run)
+        certificates = self._learn_renewal_times(
+            certificates, facts, now, notes, write=not dry_run, learn_until=learn_until
+        )
         certificates = self._read_newly_due(certificates, fresh, facts, now)
         if not dry_run:
             self._save_index(certificates, kept, fresh, facts, now, notes)
@@ -318,6 +330,7 @@ class ScanService:
         notes: list[str],
         *,
         write: bool,
+        learn_until: float | None = None,
     ) -> list[ServerCertificate]:
         """The renewal time of each managed certificate that has none yet, or whose last answer's Retry-After
         has passed: from the CA's ARI window when the CA offers ARI (RFC 9773), else from the certificate's
@@ -337,19 +350,21 @@ class ScanService:
             except Exception as error:  # the CA is unreachable: the lifetime rule until it answers again
                 notes.append(f"could not read the ACME directory for renewal information: {error}")
                 ask_again = now + UNREACHABLE_CA_RETRY
+
+        def learn(cert: ServerCertificate) -> _Learnt | None:
+            if learn_until is not None and self._clock.monotonic() >= learn_until:
+                return None  # out of time: the next scan learns it
+            return self._renewal_time_of(cert, facts.get(cert.certificate_id), source, now, write, ask_again)
+
         with ThreadPoolExecutor(max_workers=RENEWAL_READERS, thread_name_prefix="renewal") as pool:
-            learnt = dict(
-                zip(
-                    (c.certificate_id for c in wanted),
-                    pool.map(
-                        lambda c: self._renewal_time_of(
-                            c, facts.get(c.certificate_id), source, now, write, ask_again
-                        ),
-                        wanted,
-                    ),
-                    strict=True,
-                )
+            learnt = dict(zip((c.certificate_id for c in wanted), pool.map(learn, wanted), strict=True))
+        postponed = sum(1 for outcome in learnt.values() if outcome is None)
+        if postponed:
+            notes.append(
+                f"{postponed} renewal time(s) left for the next scan (out of time); the lifetime rule "
+                "decides for them meanwhile"
             )
+            logger.warning("renewal times left for the next scan", extra={"postponed": postponed})
         updated: list[ServerCertificate] = []
         for cert in certificates:
             outcome = learnt.get(cert.certificate_id)
@@ -384,7 +399,7 @@ class ScanService:
         now: datetime,
         write: bool,
         ask_again: datetime | None,
-    ) -> tuple[planning.RenewalSchedule | None, str | None, scan_index.CertificateFacts | None]:
+    ) -> _Learnt:
         if known is None:
             known, problem = self._facts_of(cert, now)
             if known is None:
