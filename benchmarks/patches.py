@@ -13,8 +13,9 @@ Spelled `name=value`:
                            also lists them again when no zone matches a name; the benchmark never needs to);
                            the layer lists the zones for every order
   finalize_first_poll=0.1  the order's first finalization poll after this many seconds, and at once when the
-                           CA answered the finalization with a valid order (the layer uses acme's
-                           ClientV2.poll_finalization, which always sleeps 1 s first)
+                           CA answered the finalization with a valid order. Adopted: the layer polls the
+                           order itself (AcmeAuthority._await_certificate) and no longer calls acme's
+                           ClientV2.poll_finalization, which this patches: it now changes nothing
   lazy_ec2=1               the ec2 client behind EnabledRegions is built at the first DescribeRegions; the
                            layer builds it with the wiring, although a rotation handed the scan's endpoint
                            index never lists the regions (EC2's service model: ~20 MB, ~0.2 s per cold start)

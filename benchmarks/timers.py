@@ -33,7 +33,11 @@ PHASES: list[tuple[str, str, str]] = [
     ("    authorization polling", "certrotate.adapters.acme", "AcmeAuthority._await_authorizations"),
     ("    DNS cleanup", "certrotate.adapters.route53", "Route53Challenges.remove"),
     ("    finalize", "acme.client", "ClientV2.begin_finalization"),
-    ("    finalization polling + download", "acme.client", "ClientV2.poll_finalization"),
+    (
+        "    finalization polling + download",
+        "certrotate.adapters.acme",
+        "AcmeAuthority._await_certificate",
+    ),
     ("  validation (validate_issued)", "certrotate.rotation", "validate_issued"),
     ("  IAM upload", "certrotate.adapters.iam", "IamCertificateStore.upload"),
     ("  repoint (RotationService._repoint)", "certrotate.rotation", "RotationService._repoint"),
