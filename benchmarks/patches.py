@@ -16,9 +16,9 @@ Spelled `name=value`:
                            CA answered the finalization with a valid order. Adopted: the layer polls the
                            order itself (AcmeAuthority._await_certificate) and no longer calls acme's
                            ClientV2.poll_finalization, which this patches: it now changes nothing
-  lazy_ec2=1               the ec2 client behind EnabledRegions is built at the first DescribeRegions; the
-                           layer builds it with the wiring, although a rotation handed the scan's endpoint
-                           index never lists the regions (EC2's service model: ~20 MB, ~0.2 s per cold start)
+  lazy_ec2=1               the ec2 client behind EnabledRegions built at the first DescribeRegions (a
+                           rotation handed the scan's endpoint index never lists the regions; EC2's service
+                           model: ~20 MB, ~0.2 s per cold start). Adopted in wiring.regions: changes nothing
   scan_tags=relevant       the scan lists tags only of certificates that can need action: those within the
                            renewal window, and those whose deterministic replacement name is in the listing
                            (replaced or stalled ones); the layer lists the tags of every certificate
@@ -64,8 +64,8 @@ def apply(specs: Iterable[str]) -> list[str]:
             _discover_ttl(float(value))
         elif name == "zones_ttl":
             _zones_ttl(float(value))
-        elif name == "lazy_ec2" and value == "1":
-            _lazy_ec2()
+        elif name == "lazy_ec2":
+            pass  # adopted: the layer builds the ec2 client at the first DescribeRegions (wiring.regions)
         elif name == "finalize_first_poll":
             _finalize_first_poll(float(value))
         elif name == "scan_tags" and value == "relevant":
@@ -93,46 +93,6 @@ def _insync_first_delay(first: float) -> None:
             delay = min(delay * 2, 5.0)
 
     route53.Route53Challenges._wait_in_sync = _wait_in_sync  # type: ignore[method-assign]
-
-
-def _lazy_ec2() -> None:
-    import functools
-
-    from certrotate import wiring
-    from certrotate.adapters.cloudfront import CloudFrontDistributions
-    from certrotate.adapters.elb import LoadBalancerListeners
-    from certrotate.adapters.endpoints import AllEndpoints
-    from certrotate.adapters.regions import EnabledRegions, FixedRegions
-
-    class LazyClient:
-        def __init__(self, build: Any) -> None:
-            self._build = build
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._build(), name)
-
-    @functools.cache
-    def endpoints(account: str | None = None) -> Any:
-        # wiring.endpoints, with the ec2 client built on first use (client() caches it, as before).
-        named = wiring.settings().load_balancer_regions
-        regions = (
-            FixedRegions(named)
-            if named
-            else EnabledRegions(LazyClient(lambda: wiring.client("ec2", account=account)))  # type: ignore[arg-type]
-        )
-        has_cloudfront = wiring.global_region("cloudfront") is not None
-        return AllEndpoints(
-            regions,
-            lambda region: LoadBalancerListeners(
-                region, wiring.client("elbv2", region, account), wiring.client("elb", region, account)
-            ),
-            (lambda: CloudFrontDistributions(wiring.global_client("cloudfront", account)))
-            if has_cloudfront
-            else None,
-            partition=wiring.partition(),
-        )
-
-    wiring.endpoints = endpoints
 
 
 def _finalize_first_poll(first: float) -> None:

@@ -67,7 +67,7 @@ class Aws:
             "cloudfront", partition, self.session._session.get_data("endpoints")
         )
         return AllEndpoints(
-            FixedRegions(regions) if regions else EnabledRegions(self.client("ec2")),
+            FixedRegions(regions) if regions else EnabledRegions(lambda: self.client("ec2")),
             lambda region: LoadBalancerListeners(
                 region, self.client("elbv2", region), self.client("elb", region)
             ),

@@ -31,7 +31,7 @@ class FakeClock:
 def test_enabled_regions_are_asked_once_per_max_age(aws: LocalStack) -> None:
     moto_fixes.set_enabled_regions(REGIONS)
     clock = FakeClock()
-    regions = EnabledRegions(aws.client("ec2"), monotonic=clock)
+    regions = EnabledRegions(lambda: aws.client("ec2"), monotonic=clock)
 
     assert regions.regions() == REGIONS
     moto_fixes.set_enabled_regions([*REGIONS, "ap-east-1"])  # someone enables an opt-in region
@@ -46,7 +46,7 @@ def test_enabled_regions_are_asked_once_per_max_age(aws: LocalStack) -> None:
 def test_a_refused_describe_regions_fails_clearly(aws: LocalStack) -> None:
     aws.faults.inject(service="ec2", action="DescribeRegions", code="UnauthorizedOperation", status=403)
     with pytest.raises(RegionDiscoveryFailed, match=r"ec2:DescribeRegions failed \(UnauthorizedOperation\)"):
-        EnabledRegions(aws.client("ec2", config=NO_RETRIES)).regions()
+        EnabledRegions(lambda: aws.client("ec2", config=NO_RETRIES)).regions()
 
 
 def endpoints_of(aws: LocalStack, regions: tuple[str, ...]) -> AllEndpoints:

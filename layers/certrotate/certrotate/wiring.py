@@ -253,7 +253,7 @@ def regions(account: str | None = None) -> FixedRegions | EnabledRegions:
     """The regions looked at (load balancers, ACM certificates): one cache for both."""
     named = settings().load_balancer_regions
     # DescribeRegions in the function's own region lists the regions enabled for the account.
-    return FixedRegions(named) if named else EnabledRegions(client("ec2", account=account))
+    return FixedRegions(named) if named else EnabledRegions(lambda: client("ec2", account=account))
 
 
 @functools.cache

@@ -42,7 +42,8 @@ class EnabledRegions:
 
     def __init__(
         self,
-        ec2: EC2Client,
+        ec2: Callable[[], EC2Client],  # built at the first DescribeRegions: a rotation given the scan's
+        # endpoint index never lists the regions, and EC2's service model costs ~20 MB and ~0.1 s to load
         *,
         max_age: float = REGIONS_MAX_AGE,
         monotonic: Callable[[], float] = time.monotonic,
@@ -64,7 +65,7 @@ class EnabledRegions:
 
     def _describe(self) -> tuple[str, ...]:
         try:
-            response = self._ec2.describe_regions(AllRegions=False)
+            response = self._ec2().describe_regions(AllRegions=False)
         except (ClientError, BotoCoreError) as exc:
             # Without the list no deletion is safe and no repointing complete: fail loudly, not narrowly.
             code = error_code(exc) or type(exc).__name__
