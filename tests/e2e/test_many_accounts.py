@@ -192,3 +192,36 @@ def test_a_later_scan_retires_the_replaced_certificate_in_the_member_account(
     assert new_name.startswith("web-cr")
     served = a("elbv2").describe_listener_certificates(ListenerArn=listener.listener_arn)["Certificates"]
     assert [c["CertificateArn"].rsplit("/", 1)[-1] for c in served] == [new_name]
+
+
+def test_an_acm_imported_certificate_in_a_member_account_is_reimported_there(
+    fleet: tuple[World, Any, Any, Any], capfd: pytest.CaptureFixture[str]
+) -> None:
+    world, a, _, dns = fleet
+    names = [f"acm.{ZONE}"]
+    arn, old = fixtures.import_acm_certificate(a("acm"), names, 5)
+    capfd.readouterr()
+
+    scanned = world.scan()
+
+    # Scan entries name the account; the metric's dimension is the ARN, with the account beside it.
+    assert scanned["enqueued"] == [f"{MEMBER_A}:{arn}"]
+    metrics, _ = emitted(capfd.readouterr().out)
+    assert (MEMBER_A, arn) in [
+        (d["AccountId"], d["CertificateName"]) for d, _ in metric_values(metrics, "DaysToExpiry")
+    ]
+    [record] = world.receive()
+    body = json.loads(record["body"])
+    assert body["account_id"] == MEMBER_A and body["certificate_arn"] == arn
+
+    assert world.rotate_from_queue([record]) == {"batchItemFailures": []}
+
+    described = a("acm").describe_certificate(CertificateArn=arn)["Certificate"]
+    assert described["CertificateArn"] == arn and described["NotAfter"] > old.not_after, "in place"
+    assert world.stack.client("acm").list_certificates()["CertificateSummaryList"] == [], (
+        "nothing was imported into the central account"
+    )
+    [zone] = dns("route53").list_hosted_zones()["HostedZones"]
+    records = dns("route53").list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
+    assert [r for r in records if r["Type"] == "TXT"] == [], "DNS-01 records removed"
+    assert world.leases() == []
