@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from certrotate import telemetry, wiring
-from certrotate.acm_rotation import AcmRotationRequest, AcmRotationResult
+from certrotate.acm_rotation import AcmRotationRequest, AcmRotationResult, AcmRotationService
 from certrotate.errors import AccountUnreachable, InvalidRequest, PermanentFailure, RotationInProgress
 from certrotate.inbound import (
     AcmRotationMessage,
@@ -24,7 +25,7 @@ from certrotate.inbound import (
     parse_rotate_request,
 )
 from certrotate.names import EventType
-from certrotate.rotation import RotationRequest, RotationResult
+from certrotate.rotation import RotationRequest, RotationResult, RotationService
 
 logger = Logger()
 metrics = Metrics()
@@ -42,6 +43,82 @@ def _own_correlation_id(context: LambdaContext) -> str:
     return getattr(context, "aws_request_id", None) or str(uuid.uuid4())
 
 
+class _Result(Protocol):
+    @property
+    def status(self) -> str: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+class _Service(Protocol):
+    def failure_detail(
+        self, subject: str, error: BaseException, correlation_id: str, /
+    ) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=_Result)
+S = TypeVar("S", bound=_Service)
+
+
+def _observed(
+    subject: tuple[str, str],
+    account: str | None,
+    correlation_id: str,
+    build: Callable[[], S],
+    run: Callable[[S], R],
+) -> R:
+    """Build the service (`build`: in a managed account, through its member role), `run` the rotation, and
+    report it either way: the rotation metrics, a failure event saying whether a retry can fix it, the log.
+    `subject` is (`certificate_name` or `certificate_arn`, its value)."""
+    key, value = subject
+    started = time.monotonic()
+
+    def failed(detail: dict[str, Any]) -> None:
+        telemetry.emit_rotation(
+            metrics,
+            succeeded=False,
+            failed=True,
+            seconds=time.monotonic() - started,
+            endpoints_changed=0,
+            retired=False,
+        )
+        wiring.events(account).publish(EventType.ROTATION_FAILED, detail)
+        logger.error("rotation failed", extra={"error": detail["error"], "reason": detail["message"]})
+
+    try:
+        service = build()
+    except AccountUnreachable as exc:
+        # Nothing was read or changed there: a failed rotation all the same, reported with what to fix.
+        failed(
+            {
+                key: value,
+                "error": type(exc).__name__,
+                "message": str(exc),
+                "permanent": False,
+                "fix": exc.fix,
+                "correlation_id": correlation_id,
+            }
+        )
+        raise
+    try:
+        result = run(service)
+    except (InvalidRequest, RotationInProgress):
+        raise  # nothing was attempted: neither a success nor a failure
+    except Exception as exc:
+        failed(service.failure_detail(value, exc, correlation_id))
+        raise
+    telemetry.emit_rotation(
+        metrics,
+        succeeded=result.status == "rotated",
+        failed=False,
+        seconds=time.monotonic() - started,
+        endpoints_changed=len(getattr(result, "endpoints_changed", ())),  # an ACM re-import repoints nothing
+        retired=bool(getattr(result, "retired", False)),
+    )
+    logger.info("rotation finished", extra={"result": result.as_dict()})
+    return result
+
+
 def rotate(
     request: RotationRequest, context: LambdaContext, correlation_id: str, account: str | None = None
 ) -> RotationResult:
@@ -51,55 +128,12 @@ def rotate(
     logger.append_keys(certificate_name=request.certificate_name)
     if account is not None:
         logger.append_keys(account_id=account)
-    try:
-        service = wiring.rotation_service(account)  # assumes the account's member role
-    except AccountUnreachable as exc:
-        # Nothing was read or changed there: a failed rotation all the same, reported with what to fix.
-        telemetry.emit_rotation(
-            metrics, succeeded=False, failed=True, seconds=0.0, endpoints_changed=0, retired=False
-        )
-        wiring.events(account).publish(
-            EventType.ROTATION_FAILED,
-            {
-                "certificate_name": request.certificate_name,
-                "error": type(exc).__name__,
-                "message": str(exc),
-                "permanent": False,
-                "fix": exc.fix,
-                "correlation_id": correlation_id,
-            },
-        )
-        logger.error("rotation failed", extra={"error": type(exc).__name__, "reason": str(exc)})
-        raise
-    started = time.monotonic()
-    try:
-        result = service.rotate(request, deadline=_deadline(context), correlation_id=correlation_id)
-    except (InvalidRequest, RotationInProgress):
-        raise  # nothing was attempted: neither a success nor a failure
-    except Exception as exc:
-        telemetry.emit_rotation(
-            metrics,
-            succeeded=False,
-            failed=True,
-            seconds=time.monotonic() - started,
-            endpoints_changed=0,
-            retired=False,
-        )
-        wiring.events(account).publish(
-            EventType.ROTATION_FAILED, service.failure_detail(request.certificate_name, exc, correlation_id)
-        )
-        logger.error("rotation failed", extra={"error": type(exc).__name__, "reason": str(exc)})
-        raise
-    telemetry.emit_rotation(
-        metrics,
-        succeeded=result.status == "rotated",
-        failed=False,
-        seconds=time.monotonic() - started,
-        endpoints_changed=len(result.endpoints_changed),
-        retired=result.retired,
-    )
-    logger.info("rotation finished", extra={"result": result.as_dict()})
-    return result
+
+    def run(service: RotationService) -> RotationResult:
+        return service.rotate(request, deadline=_deadline(context), correlation_id=correlation_id)
+
+    subject = ("certificate_name", request.certificate_name)
+    return _observed(subject, account, correlation_id, lambda: wiring.rotation_service(account), run)
 
 
 def rotate_acm(
@@ -108,36 +142,14 @@ def rotate_acm(
     """An ACM imported certificate, re-imported in place: the same metrics and events as an IAM rotation."""
     logger.set_correlation_id(correlation_id)
     logger.append_keys(certificate_arn=request.certificate_arn)
-    service = wiring.acm_rotation_service(account)
-    started = time.monotonic()
-    try:
-        result = service.rotate(request, deadline=_deadline(context), correlation_id=correlation_id)
-    except (InvalidRequest, RotationInProgress):
-        raise  # nothing was attempted: neither a success nor a failure
-    except Exception as exc:
-        telemetry.emit_rotation(
-            metrics,
-            succeeded=False,
-            failed=True,
-            seconds=time.monotonic() - started,
-            endpoints_changed=0,
-            retired=False,
-        )
-        wiring.events(account).publish(
-            EventType.ROTATION_FAILED, service.failure_detail(request.certificate_arn, exc, correlation_id)
-        )
-        logger.error("rotation failed", extra={"error": type(exc).__name__, "reason": str(exc)})
-        raise
-    telemetry.emit_rotation(
-        metrics,
-        succeeded=result.status == "rotated",
-        failed=False,
-        seconds=time.monotonic() - started,
-        endpoints_changed=0,
-        retired=False,
-    )
-    logger.info("rotation finished", extra={"result": result.as_dict()})
-    return result
+    if account is not None:
+        logger.append_keys(account_id=account)
+
+    def run(service: AcmRotationService) -> AcmRotationResult:
+        return service.rotate(request, deadline=_deadline(context), correlation_id=correlation_id)
+
+    subject = ("certificate_arn", request.certificate_arn)
+    return _observed(subject, account, correlation_id, lambda: wiring.acm_rotation_service(account), run)
 
 
 def _acm_account(arn: str) -> str | None:
