@@ -35,9 +35,6 @@ from certrotate.errors import (
 )
 from certrotate.model import ChallengeMethod, ChallengePlan
 from certrotate.names import (
-    FAILURES_TAG,
-    HELD_REASON_TAG,
-    HELD_UNTIL_TAG,
     HOLD_TAGS,
     MANAGED_TAG,
     PROFILE_TAG,
@@ -54,7 +51,7 @@ from certrotate.ports import (
     EventPublisher,
     Leases,
 )
-from certrotate.rotation import TIME_TO_ORDER, RotationSettings
+from certrotate.rotation import TIME_TO_ORDER, RotationSettings, failure_detail, record_hold
 from certrotate.validation import facts_of, load_pem_certificates, load_trust_roots, validate_issued
 
 Status = Literal["rotated", "skipped", "planned"]
@@ -314,39 +311,14 @@ class AcmRotationService:
         self._events.publish(EventType.ROTATION_SUCCEEDED, self._detail(old, result, finished=True))
 
     def _record_hold(self, old: AcmCertificate, failure: PermanentFailure) -> None:
-        hold = planning.hold_after_failure(
-            old.as_certificate(), f"{type(failure).__name__}: {failure}", self._clock.now()
+        record_hold(
+            lambda tags: self._acm.tag(old.arn, tags), old.as_certificate(), failure, self._clock.now()
         )
-        try:
-            self._acm.tag(
-                old.arn,
-                {
-                    HELD_UNTIL_TAG: hold.until.isoformat(),
-                    HELD_REASON_TAG: hold.reason,
-                    FAILURES_TAG: str(hold.failures),
-                },
-            )
-        except Exception as exc:  # the certificate may be gone, or ACM throttled us beyond retries
-            failure.add_note(f"the hold-off could not be recorded: {type(exc).__name__}")
-            return
-        failure.held_until = hold.until
-        failure.failures = hold.failures
 
     def failure_detail(
         self, certificate_arn: str, error: BaseException, correlation_id: str
     ) -> dict[str, Any]:
-        detail: dict[str, Any] = {
-            "certificate_arn": certificate_arn,
-            "error": type(error).__name__,
-            "message": str(error),
-            "permanent": isinstance(error, PermanentFailure),
-            "correlation_id": correlation_id,
-        }
-        if isinstance(error, PermanentFailure):
-            detail["held_until"] = error.held_until.isoformat() if error.held_until else None
-            detail["failures"] = error.failures
-            detail["fix"] = error.fix
-        return detail
+        return failure_detail(("certificate_arn", certificate_arn), error, correlation_id)
 
     def _detail(
         self, old: AcmCertificate, result: AcmRotationResult, *, finished: bool = False

@@ -12,8 +12,9 @@ A lease (ports.Leases) keeps two runs from working on one certificate at once.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Literal
 
 from certrotate import planning
@@ -681,39 +682,53 @@ class RotationService:
     def failure_detail(
         self, certificate_name: str, error: BaseException, correlation_id: str
     ) -> dict[str, Any]:
-        """A failure event's detail: what failed, whether a retry can fix it, and if not, the hold-off and
-        what the operator must change."""
-        detail: dict[str, Any] = {
-            "certificate_name": certificate_name,
-            "error": type(error).__name__,
-            "message": str(error),
-            "permanent": isinstance(error, PermanentFailure),
-            "correlation_id": correlation_id,
-        }
-        if isinstance(error, PermanentFailure):
-            held_until = error.held_until
-            detail["held_until"] = held_until.isoformat() if held_until else None
-            detail["failures"] = error.failures
-            detail["fix"] = error.fix
-        return detail
+        return failure_detail(("certificate_name", certificate_name), error, correlation_id)
 
     def _record_hold(self, old: ServerCertificate, failure: PermanentFailure) -> None:
-        """Tag the certificate with the hold-off; never let the tagging hide the failure itself."""
-        hold = planning.hold_after_failure(old, f"{type(failure).__name__}: {failure}", self._clock.now())
-        try:
-            self._store.tag(
-                old.name,
-                {
-                    HELD_UNTIL_TAG: hold.until.isoformat(),
-                    HELD_REASON_TAG: hold.reason,
-                    FAILURES_TAG: str(hold.failures),
-                },
-            )
-        except Exception as exc:  # the certificate may be gone, or IAM throttled us beyond retries
-            failure.add_note(f"the hold-off could not be recorded: {type(exc).__name__}")
-            return
-        failure.held_until = hold.until
-        failure.failures = hold.failures
+        record_hold(lambda tags: self._store.tag(old.name, tags), old, failure, self._clock.now())
+
+
+def failure_detail(subject: tuple[str, str], error: BaseException, correlation_id: str) -> dict[str, Any]:
+    """A failure event's detail: what failed (`subject`: its key and value), whether a retry can fix it, and
+    if not, the hold-off and what the operator must change."""
+    key, value = subject
+    detail: dict[str, Any] = {
+        key: value,
+        "error": type(error).__name__,
+        "message": str(error),
+        "permanent": isinstance(error, PermanentFailure),
+        "correlation_id": correlation_id,
+    }
+    if isinstance(error, PermanentFailure):
+        held_until = error.held_until
+        detail["held_until"] = held_until.isoformat() if held_until else None
+        detail["failures"] = error.failures
+        detail["fix"] = error.fix
+    return detail
+
+
+def record_hold(
+    tag: Callable[[Mapping[str, str]], None],
+    certificate: ServerCertificate,
+    failure: PermanentFailure,
+    now: datetime,
+) -> None:
+    """Tag the certificate (through `tag`) with the hold-off after a failure no retry fixes; never let the
+    tagging hide the failure itself."""
+    hold = planning.hold_after_failure(certificate, f"{type(failure).__name__}: {failure}", now)
+    try:
+        tag(
+            {
+                HELD_UNTIL_TAG: hold.until.isoformat(),
+                HELD_REASON_TAG: hold.reason,
+                FAILURES_TAG: str(hold.failures),
+            }
+        )
+    except Exception as exc:  # the certificate may be gone, or AWS throttled us beyond retries
+        failure.add_note(f"the hold-off could not be recorded: {type(exc).__name__}")
+        return
+    failure.held_until = hold.until
+    failure.failures = hold.failures
 
 
 class _HeldLease:

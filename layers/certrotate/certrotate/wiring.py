@@ -349,29 +349,40 @@ def _check_endpoints(
     report_after_repoint(lambda: endpoint_checker(account), emit, certificate, result, deadline)
 
 
-@functools.cache
-def rotation_service(account: str | None = None) -> RotationService:
+def _rotation_leases(account: str | None) -> Leases:
+    """The rotations' leases. The table is central; with MANAGED_ACCOUNTS its key carries the account."""
     config = settings()
     config.require_rotation()
     assert config.lease_table_name is not None
-    # The lease table is central; with MANAGED_ACCOUNTS its key carries the account.
     leases: Leases = DynamoDbLeases(client("dynamodb"), config.lease_table_name)
+    return leases if account is None else AccountLeases(leases, account)
+
+
+def _rotation_settings() -> RotationSettings:
+    config = settings()
+    return RotationSettings(
+        renew_before_days=config.renew_before_days,
+        lease_seconds=config.rotation_lease_seconds,
+        grace_seconds=config.retirement_grace_seconds,
+        trust_roots=config.issuer_trust,
+        sni_swap_when_full=config.sni_swap_when_full,
+    )
+
+
+@functools.cache
+def rotation_service(account: str | None = None) -> RotationService:
+    leases = _rotation_leases(account)
+    config = settings()
     return RotationService(
         store=certificate_store(account),
         endpoints=endpoints(account),
         dns=dns(account),
         http01=http01(account),
         authority=_authority,
-        leases=leases if account is None else AccountLeases(leases, account),
+        leases=leases,
         events=events(account),
         clock=SystemClock(),
-        settings=RotationSettings(
-            renew_before_days=config.renew_before_days,
-            lease_seconds=config.rotation_lease_seconds,
-            grace_seconds=config.retirement_grace_seconds,
-            trust_roots=config.issuer_trust,
-            sni_swap_when_full=config.sni_swap_when_full,
-        ),
+        settings=_rotation_settings(),
         after_repoint=(
             functools.partial(_check_endpoints, account=account)
             if config.check_endpoints_after_rotation
@@ -418,24 +429,14 @@ def acm_certificates(account: str | None = None) -> AcmCertificateStore:
 def acm_rotation_service(account: str | None = None) -> AcmRotationService:
     from certrotate.acm_rotation import AcmRotationService
 
-    config = settings()
-    config.require_rotation()
-    assert config.lease_table_name is not None
-    # The lease table is central and keyed by the ARN (with MANAGED_ACCOUNTS, `<account>:<ARN>`).
-    leases: Leases = DynamoDbLeases(client("dynamodb"), config.lease_table_name)
     return AcmRotationService(
         certificates=acm_certificates(account),
         dns=dns(account),
         authority=_authority,
-        leases=leases if account is None else AccountLeases(leases, account),
+        leases=_rotation_leases(account),  # keyed by the ARN (with MANAGED_ACCOUNTS, `<account>:<ARN>`)
         events=events(account),
         clock=SystemClock(),
-        settings=RotationSettings(
-            renew_before_days=config.renew_before_days,
-            lease_seconds=config.rotation_lease_seconds,
-            grace_seconds=config.retirement_grace_seconds,
-            trust_roots=config.issuer_trust,
-        ),
+        settings=_rotation_settings(),
     )
 
 
