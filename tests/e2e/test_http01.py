@@ -136,3 +136,25 @@ def test_a_wildcard_without_a_zone_is_refused_before_ordering(world: World) -> N
     with pytest.raises(Exception, match=r"\*\.example\.net is a wildcard: it needs DNS-01"):
         world.rotate("shop")
     assert world.stack.ca_limits.orders(["*.example.net"]) == 0, "nothing was ordered"
+
+
+def test_a_name_that_resolves_elsewhere_is_held_after_one_order(world: World) -> None:
+    """The CA fetches the token and does not reach our rule (here: the name points at another ALB, which has
+    no port-80 listener): every redelivery would spend another order and another failed validation."""
+    old, _, http, other = setup_alb(world, [NAME])
+    elsewhere = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"], name="elsewhere")
+    [balancer] = world.elbv2.describe_load_balancers(LoadBalancerArns=[elsewhere.load_balancer_arn])[
+        "LoadBalancers"
+    ]
+    devstack_dns.point_name_at(NAME, balancer["DNSName"])
+    assert world.scan()["enqueued"] == ["shop"]
+    [record] = world.receive()
+
+    for _ in range(3):
+        assert world.invoke("RotateFunction", {"Records": [record]}) == {"batchItemFailures": []}
+    scan = world.scan()
+
+    assert world.stack.ca_limits is not None and world.stack.ca_limits.orders([NAME]) == 1
+    [held] = scan["held"]
+    assert held["permanent"] is True and held["reason"].startswith("Http01NotReached")
+    assert rules(world, http) == [other], "the challenge rule is removed after the failed validation"

@@ -126,6 +126,18 @@ class CaRefused(IssuanceFailed, PermanentFailure):
     )
 
 
+class Http01NotReached(IssuanceFailed, PermanentFailure):
+    """The CA fetched an HTTP-01 token and did not get it from our rule: the name resolves somewhere else,
+    or port 80 is closed to it. A redelivery minutes later would meet the same DNS and the same network, and
+    each try spends an order and one of the CA's failed validations: held instead."""
+
+    fix = (
+        "make each name resolve (at its DNS provider) to an ALB that serves the certificate and has a "
+        "port-80 HTTP listener reachable from the internet (security groups, network ACLs, WAF), or give it "
+        "a public Route 53 zone for DNS-01 (tag certrotate:challenge=dns-01)"
+    )
+
+
 class RateLimited(IssuanceFailed):
     def __init__(self, detail: str, retry_at: datetime) -> None:
         super().__init__(f"the ACME CA rate-limited the order until {retry_at.isoformat()}: {detail}")

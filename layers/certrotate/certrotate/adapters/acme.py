@@ -29,7 +29,7 @@ from josepy import jwa, jwk
 from josepy.json_util import field
 
 from certrotate.adapters.secrets import AccountKeyStore
-from certrotate.errors import CaRefused, IssuanceFailed, RateLimited, UnknownProfile
+from certrotate.errors import CaRefused, Http01NotReached, IssuanceFailed, RateLimited, UnknownProfile
 from certrotate.model import ChallengeAnswer, IssuedCertificate, KeyKind, KeySpec, SecretPem
 from certrotate.ports import Challenges
 
@@ -50,6 +50,9 @@ MAX_POLL_WAIT = 30.0  # a Retry-After longer than this while polling is the CA's
 # (a TXT record not seen yet, a DNS timeout) may pass on a later try.
 REFUSALS = frozenset({"rejectedIdentifier", "caa", "unauthorized", "unsupportedIdentifier", "badCSR"})
 CHALLENGE_REFUSALS = frozenset({"rejectedIdentifier", "caa"})
+# An HTTP-01 fetch that reached something other than our rule (a wrong body, a 404, a closed port): the name's
+# DNS or the network says so, which a retry minutes later will not change (a `dns` lookup failure may pass).
+HTTP01_NOT_REACHED = frozenset({"unauthorized", "incorrectResponse", "connection", "tls"})
 
 
 # Private names of `acme`: none. What the library lacks is built on its public API here (`replaces` through
@@ -376,7 +379,7 @@ class AcmeAuthority:
         waiting = list(authorizations)
         valid: list[messages.AuthorizationResource] = []
         failures: list[str] = []
-        refused = False
+        refused = not_reached = False
         attempt = 0
         while waiting:
             still: list[messages.AuthorizationResource] = []
@@ -390,6 +393,7 @@ class AcmeAuthority:
                     name = updated.body.identifier.value
                     failures.append(f"validation of {name} failed: {self._failure_reason(updated)}")
                     refused = refused or self._refused(updated)
+                    not_reached = not_reached or self._http01_not_reached(updated)
                 elif status in (messages.STATUS_PENDING, messages.STATUS_PROCESSING):
                     still.append(updated)
                     wait_at_least = max(wait_at_least, _seconds_until(retry_at(response, timedelta(0))))
@@ -400,7 +404,8 @@ class AcmeAuthority:
                 attempt = self._pause(attempt, wait_at_least, deadline, "authorizations to be validated")
         if failures:
             self._deactivate(client, valid)
-            raise (CaRefused if refused else IssuanceFailed)("; ".join(failures))
+            kind = CaRefused if refused else Http01NotReached if not_reached else IssuanceFailed
+            raise kind("; ".join(failures))
 
     def _await_certificate(
         self, client: acme_client.ClientV2, order: messages.OrderResource, deadline: float
@@ -447,6 +452,13 @@ class AcmeAuthority:
     @staticmethod
     def _refused(authz: messages.AuthorizationResource) -> bool:
         return any(c.error is not None and c.error.code in CHALLENGE_REFUSALS for c in authz.body.challenges)
+
+    @staticmethod
+    def _http01_not_reached(authz: messages.AuthorizationResource) -> bool:
+        return any(
+            c.chall.typ == "http-01" and c.error is not None and c.error.code in HTTP01_NOT_REACHED
+            for c in authz.body.challenges
+        )
 
     @staticmethod
     def _deactivate(
