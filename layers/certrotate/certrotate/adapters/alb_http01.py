@@ -3,8 +3,10 @@
 For each name, on each port-80 HTTP listener of the ALBs serving the certificate, one rule: conditions
 host-header = the name and path-pattern = /.well-known/acme-challenge/<token>, action fixed-response 200
 text/plain with the key authorization as body (87 characters: far below the 1,024 allowed). The rule takes the
-lowest free priority, so no other rule (a redirect to HTTPS, a catch-all forward) is evaluated before it; its
-conditions are so narrow that it shadows nothing else.
+lowest free priority, so that as few rules as possible are evaluated before it (the default action, often a
+redirect to HTTPS, always comes after every rule); its conditions are so narrow that it shadows nothing else.
+A rule of someone else's at a lower priority that matches the challenge's path (a catch-all redirect, say)
+still answers first: the CA then fails to fetch the token, which is a held Http01NotReached naming the name.
 
 Other rules are never touched: a rule is deleted only when its tag `certrotate:challenge` names this
 certificate (`<certificate>/<token>`). A run that died after CreateRule left its rules behind: the next run of
