@@ -50,7 +50,9 @@ def populate(world: World, n: int, lbs: int, expiring: int) -> None:
 SEARCH_SERVICES = ("elbv2", "elb", "ec2", "cloudfront")  # the scan's endpoint search, counted apart
 
 
-def expected_scan_calls(n: int, expiring: int, *, steady: bool = False) -> dict[tuple[str, str], int]:
+def expected_scan_calls(
+    n: int, expiring: int, *, steady: bool = False, regions: int = 0
+) -> dict[tuple[str, str], int]:
     """The scan's own calls (its endpoint search apart) when nothing is pending retirement: the listing pages,
     the quota, the scan index (one read; one write when anything in it changed), the queue batches, and the
     tags read: every certificate's on the first scan (no index yet), then the due ones' only. The first scan
@@ -61,6 +63,7 @@ def expected_scan_calls(n: int, expiring: int, *, steady: bool = False) -> dict[
         ("iam", "GetAccountSummary"): 1,
         ("dynamodb", "GetItem"): 1,
         ("iam", "ListServerCertificateTags"): expiring if steady else n,
+        ("acm", "ListCertificates"): regions,  # the ACM step: one page per region looked at
     }
     if not steady:
         calls[("iam", "GetServerCertificate")] = managed - expiring
@@ -213,9 +216,9 @@ def run(
         stack.stop()
 
     result = cold["result"]
-    expected_scan = expected_scan_calls(n, expiring)
-    expected_steady = expected_scan_calls(n, expiring, steady=True)
-    expected_idle = expected_scan_calls(n, 0, steady=True)
+    expected_scan = expected_scan_calls(n, expiring, regions=regions)
+    expected_steady = expected_scan_calls(n, expiring, steady=True, regions=regions)
+    expected_idle = expected_scan_calls(n, 0, steady=True, regions=regions)
     expected_discover = expected_discover_calls(lbs, regions=regions)
     first_own, first_search = split_search(scan_calls)
     steady_own, steady_search = split_search(steady_calls)
