@@ -29,7 +29,6 @@ from certrotate.errors import (
     NoChallengeMethod,
     OutOfTime,
     PermanentFailure,
-    RateLimited,
     UnknownChallengeMethod,
     UnmanagedCertificate,
 )
@@ -37,7 +36,6 @@ from certrotate.model import ChallengeMethod, ChallengePlan
 from certrotate.names import (
     HOLD_TAGS,
     MANAGED_TAG,
-    PROFILE_TAG,
     REIMPORT_OF_TAG,
     RETRY_AFTER_TAG,
     EventType,
@@ -51,8 +49,14 @@ from certrotate.ports import (
     EventPublisher,
     Leases,
 )
-from certrotate.rotation import TIME_TO_ORDER, RotationSettings, failure_detail, record_hold
-from certrotate.validation import facts_of, load_pem_certificates, load_trust_roots, validate_issued
+from certrotate.rotation import (
+    TIME_TO_ORDER,
+    RotationSettings,
+    failure_detail,
+    order_and_validate,
+    record_hold,
+)
+from certrotate.validation import facts_of, load_pem_certificates
 
 Status = Literal["rotated", "skipped", "planned"]
 TIME_TO_IMPORT = 15.0  # seconds the import call and its read-back need at least
@@ -225,7 +229,9 @@ class AcmRotationService:
             self._acm.tag(arn, {REIMPORT_OF_TAG: acm_rules.serial_hex(leaf)})
             tags[REIMPORT_OF_TAG] = acm_rules.serial_hex(leaf)
             self._events.publish(EventType.ROTATION_STARTED, self._detail(old, result))
-            new_leaf, issued = self._issue(old, tags, plan, facts.ari_id, key, result, deadline)
+            new_leaf, issued = self._issue(
+                old, tags, facts.dns_names, plan, facts.ari_id, key, result, deadline
+            )
             acm_rules.check_reimport(arn, leaf, new_leaf, self._clock.now())
             result.steps.append("checked against the old certificate: key, Key Usage, EKU, names, validity")
             lease = self._leases.renew(lease, seconds=self._settings.lease_seconds)
@@ -250,35 +256,26 @@ class AcmRotationService:
         self,
         old: AcmCertificate,
         tags: Mapping[str, str],
+        dns_names: Sequence[str],
         plan: ChallengePlan,
         ari_id: str | None,
         key: Any,
         result: AcmRotationResult,
         deadline: float,
     ) -> tuple[x509.Certificate, Any]:
-        dns_names = tuple(route.name for route in plan.routes)
-        try:
-            issued = self._authority().issue(
-                dns_names,
-                key,
-                PlannedChallenges(plan, {ChallengeMethod.DNS_01: Dns01Responder(self._dns)}),
-                deadline=deadline,
-                replaces=ari_id,
-                profile=tags.get(PROFILE_TAG) or None,
-            )
-        except RateLimited as exc:
-            self._acm.tag(old.arn, {RETRY_AFTER_TAG: exc.retry_at.isoformat()})
-            raise
-        result.steps.append(f"issued a certificate for {', '.join(dns_names)} with an {key} key")
-        new_leaf = validate_issued(
-            issued,
-            required_names=dns_names,
-            expected_key=key,
-            trust_roots=load_trust_roots(self._settings.trust_roots),
-            trust_name=str(self._settings.trust_roots),
-            now=self._clock.now(),
+        issued, new_leaf = order_and_validate(
+            self._authority(),
+            dns_names,
+            PlannedChallenges(plan, {ChallengeMethod.DNS_01: Dns01Responder(self._dns)}),
+            key,
+            tags=tags,
+            ari_id=ari_id,
+            remember=lambda retry: self._acm.tag(old.arn, retry),
+            settings=self._settings,
+            clock=self._clock,
+            deadline=deadline,
+            steps=result.steps,
         )
-        result.steps.append(f"validated chain (to {self._settings.trust_roots}), key, names and validity")
         return new_leaf, issued
 
     def _plan_challenges(self, arn: str, tags: Mapping[str, str], dns_names: Sequence[str]) -> ChallengePlan:

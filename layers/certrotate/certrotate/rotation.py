@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from cryptography import x509
+
 from certrotate import planning
 from certrotate.challenges import Dns01Responder, PlannedChallenges
 from certrotate.config import TrustRoots
@@ -47,6 +49,7 @@ from certrotate.model import (
     EndpointChange,
     EndpointKind,
     EndpointSurvey,
+    IssuedCertificate,
     KeySpec,
     ServerCertificate,
     Unsearched,
@@ -327,31 +330,19 @@ class RotationService:
     ) -> ServerCertificate:
         # The endpoint search before this may have used up the time: then a rerun continues.
         self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
-        dns_names = facts.dns_names
-        try:
-            issued = self._authority().issue(
-                dns_names,
-                key,
-                PlannedChallenges(plan, self._responders()),
-                deadline=deadline,
-                replaces=facts.ari_id,
-                profile=old.tags.get(PROFILE_TAG) or None,
-            )
-        except RateLimited as exc:
-            # Remember when the CA lets us try again, so neither scans nor retries hammer it meanwhile.
-            self._store.tag(old.name, {RETRY_AFTER_TAG: exc.retry_at.isoformat()})
-            raise
-        result.steps.append(f"issued a certificate for {', '.join(dns_names)} with an {key} key")
-        result.steps.extend(f"validated {r.name} by {r.method.value} on {r.where}" for r in plan.routes)
-        validate_issued(
-            issued,
-            required_names=dns_names,
-            expected_key=key,
-            trust_roots=load_trust_roots(self._settings.trust_roots),
-            trust_name=str(self._settings.trust_roots),
-            now=self._clock.now(),
+        issued, _ = order_and_validate(
+            self._authority(),
+            facts.dns_names,
+            PlannedChallenges(plan, self._responders()),
+            key,
+            tags=old.tags,
+            ari_id=facts.ari_id,
+            remember=lambda tags: self._store.tag(old.name, tags),
+            settings=self._settings,
+            clock=self._clock,
+            deadline=deadline,
+            steps=result.steps,
         )
-        result.steps.append(f"validated chain (to {self._settings.trust_roots}), key, names and validity")
         tags = {MANAGED_TAG: "true", REPLACES_TAG: name_tag_value(old.name)}
         # The operator's choices stay with the certificate across rotations.
         tags.update({key: old.tags[key] for key in OPERATOR_TAGS if old.tags.get(key)})
@@ -686,6 +677,49 @@ class RotationService:
 
     def _record_hold(self, old: ServerCertificate, failure: PermanentFailure) -> None:
         record_hold(lambda tags: self._store.tag(old.name, tags), old, failure, self._clock.now())
+
+
+def order_and_validate(
+    authority: CertificateAuthority,
+    names: Sequence[str],
+    challenges: PlannedChallenges,
+    key: KeySpec,
+    *,
+    tags: Mapping[str, str],
+    ari_id: str | None,
+    remember: Callable[[Mapping[str, str]], None],
+    settings: RotationSettings,
+    clock: Clock,
+    deadline: float,
+    steps: list[str],
+) -> tuple[IssuedCertificate, x509.Certificate]:
+    """One ACME order for the plan's names (`replaces` the old certificate's ARI id, the profile its tag asks
+    for), then its chain, key, names and validity checked; returns it and its leaf. A CA's rate limit is
+    remembered on the certificate (`remember` tags it) so that neither scans nor retries hammer the CA."""
+    try:
+        issued = authority.issue(
+            names,
+            key,
+            challenges,
+            deadline=deadline,
+            replaces=ari_id,
+            profile=tags.get(PROFILE_TAG) or None,
+        )
+    except RateLimited as exc:
+        remember({RETRY_AFTER_TAG: exc.retry_at.isoformat()})
+        raise
+    steps.append(f"issued a certificate for {', '.join(names)} with an {key} key")
+    steps.extend(f"validated {r.name} by {r.method.value} on {r.where}" for r in challenges.plan.routes)
+    leaf = validate_issued(
+        issued,
+        required_names=names,
+        expected_key=key,
+        trust_roots=load_trust_roots(settings.trust_roots),
+        trust_name=str(settings.trust_roots),
+        now=clock.now(),
+    )
+    steps.append(f"validated chain (to {settings.trust_roots}), key, names and validity")
+    return issued, leaf
 
 
 def failure_detail(subject: tuple[str, str], error: BaseException, correlation_id: str) -> dict[str, Any]:
