@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import threading
 from typing import Any
 
 import pytest
@@ -16,10 +14,10 @@ from certrotate.adapters.acm import AcmCertificateStore
 from certrotate.names import KEY_TYPE_TAG, REIMPORT_OF_TAG
 from cryptography import x509
 
-from devstack import fixtures, lambda_runner
+from devstack import fixtures
 from devstack.ca_limits import DuplicateCertificateLimit
 from tests.e2e.conftest import SECOND_REGION, World
-from tests.e2e.test_faults import Crash, crash_after, expire_leases
+from tests.e2e.test_faults import Crash, crash_after, expire_leases, invoke_twice_at_once
 from tests.e2e.test_observability import emitted, metric_values, received_events, subscribe_events
 
 NAMES = ["shop.example.com", "www.shop.example.com"]
@@ -196,28 +194,7 @@ def test_a_refusal_by_acm_at_import_is_held_and_orders_nothing_more(world: World
 
 def test_of_two_simultaneous_rotations_one_orders(world: World) -> None:
     arn, _ = fixtures.import_acm_certificate(acm_client(world), NAMES, 5)
-    outcomes: list[Any] = []
-    barrier = threading.Barrier(2)
-
-    def run() -> None:
-        barrier.wait()
-        try:
-            # Straight to the runner: World.invoke restores the environment under the other thread.
-            event = {"certificate_arn": arn, "force": True}
-            outcomes.append(lambda_runner.invoke("RotateFunction", event, world.env))
-        except Exception as exc:  # the loser's error
-            outcomes.append(exc)
-
-    saved = dict(os.environ)
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    outcomes = invoke_twice_at_once(world, {"certificate_arn": arn, "force": True})
     statuses = sorted(o["status"] if isinstance(o, dict) else "error" for o in outcomes)
     assert statuses in (["error", "rotated"], ["rotated", "skipped"]), outcomes
     assert all("in progress" in str(o) for o in outcomes if not isinstance(o, dict)), outcomes

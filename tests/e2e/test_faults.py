@@ -155,8 +155,8 @@ def test_duplicate_deliveries_issue_one_certificate(world: World) -> None:
     assert len([n for n in world.certificates() if n.startswith("site-cr")]) == 1
 
 
-def test_two_simultaneous_rotations_order_once(world: World) -> None:
-    world.seed("race", ["race.example.com"], days_left=5)
+def invoke_twice_at_once(world: World, event: dict[str, Any]) -> list[Any]:
+    """RotateFunction invoked with `event` by two threads released together; each one's result or error."""
     outcomes: list[Any] = []
     barrier = threading.Barrier(2)
 
@@ -165,9 +165,7 @@ def test_two_simultaneous_rotations_order_once(world: World) -> None:
         try:
             # Straight to the runner: World.invoke restores the environment, which would pull it from
             # under the other thread.
-            outcomes.append(
-                lambda_runner.invoke("RotateFunction", {"certificate_name": "race", "force": True}, world.env)
-            )
+            outcomes.append(lambda_runner.invoke("RotateFunction", event, world.env))
         except Exception as exc:  # the loser's error
             outcomes.append(exc)
 
@@ -181,6 +179,12 @@ def test_two_simultaneous_rotations_order_once(world: World) -> None:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+    return outcomes
+
+
+def test_two_simultaneous_rotations_order_once(world: World) -> None:
+    world.seed("race", ["race.example.com"], days_left=5)
+    outcomes = invoke_twice_at_once(world, {"certificate_name": "race", "force": True})
     statuses = sorted(o["status"] if isinstance(o, dict) else "error" for o in outcomes)
     errors = [str(o) for o in outcomes if not isinstance(o, dict)]
     assert statuses in (["error", "rotated"], ["rotated", "skipped"]), outcomes
