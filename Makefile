@@ -18,7 +18,8 @@ LAYER_LOCK := layers/certrotate/requirements.txt
 LOCK_FLAGS := --quiet --generate-hashes --python-version 3.11 --python-platform aarch64-manylinux2014 \
 	--custom-compile-command "make lock"
 
-.PHONY: help deps venv a2c lock lock-check test unit integration e2e lint typecheck template-lint demo bench build clean
+.PHONY: help deps venv a2c lock lock-check test unit integration e2e lint typecheck template-lint dist-check \
+	tools-lock tools-upgrade demo bench build clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -80,6 +81,12 @@ typecheck: venv ## Check types of the layer and handlers (mypy, strict)
 template-lint: ## Lint the SAM template (sam validate --lint runs cfn-lint; checkov) and sam build it from the lock
 	bash scripts/lint-template.sh
 
+# The sdist and the wheel as PyPI would receive them, built into a temporary directory (nothing is uploaded),
+# then their metadata checked the way PyPI renders it. setuptools leaves its egg-info in the tree: removed.
+dist-check: venv ## Build the sdist and wheel and check them with twine (README renders, licence, metadata)
+	@out="$$(mktemp -d)"; trap 'rm -rf "$$out" certrotate.egg-info' EXIT; \
+	$(BIN)/uv build --quiet --out-dir "$$out" && $(BIN)/twine check --strict "$$out"/*
+
 unit: venv ## Every test that needs no local stack (the `stack` marker), in seconds
 	$(BIN)/pytest -m "not stack"
 
@@ -89,8 +96,8 @@ integration: venv deps a2c ## Adapter and moto-fix tests against a moto server o
 e2e: venv deps a2c ## End-to-end tests: handlers on moto + pebble + DNS from Route 53
 	$(BIN)/pytest tests/e2e
 
-test: venv deps a2c ## Install everything needed and run lint, types and all test tiers
-	$(MAKE) --no-print-directory lint typecheck
+test: venv deps a2c ## Install everything needed and run lint, types, the package check and all test tiers
+	$(MAKE) --no-print-directory lint typecheck dist-check
 	$(BIN)/pytest tests/unit tests/integration tests/e2e
 
 demo: venv deps ## Rotate an expiring certificate on a local stack (real ACME CA, fake AWS), step by step

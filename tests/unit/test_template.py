@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from certrotate import names
 from certrotate.adapters.scan_index import INDEX_KEY_PREFIX
 from certrotate.config import TrustSource, load_settings
 from certrotate.inbound import parse_scan_request
 from certrotate.names import MetricName
+
+from tests.cfn import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -31,32 +32,9 @@ METRIC_NAMES = {m.value for m in MetricName}
 # --- loading -------------------------------------------------------------------------------------
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns `!Ref x` into {"Ref": x}, `!GetAtt a.b` into {"Fn::GetAtt": [a, b]}, etc."""
-
-
-def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref" or suffix == "Condition":
-        return {suffix: value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_tag)
-
-
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    loaded = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
-    assert isinstance(loaded, dict)
-    return loaded
+    return load_template(TEMPLATE)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import boto3
 from botocore.config import Config
 
+from certrotate import USER_AGENT
 from certrotate.adapters.accounts import AccountEvents, AccountLeases, assumed_session, role_arn
 from certrotate.adapters.acm import AcmCertificateStore
 from certrotate.adapters.alb_http01 import AlbHttp01
@@ -58,7 +59,7 @@ BOTO_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 8},
     connect_timeout=5,
     read_timeout=30,
-    user_agent_extra="certrotate/0.1",
+    user_agent_extra=USER_AGENT,
 )
 
 # Where many threads of one container share one client and one account-wide bucket (the scan reads tags on
