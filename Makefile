@@ -78,6 +78,19 @@ typecheck: venv ## Check types of the layer and handlers (mypy, strict)
 	$(BIN)/mypy functions/rotate/app.py
 	$(BIN)/mypy -p devstack
 
+# The template tools (SAM CLI and cfn-lint; checkov apart: each pins its own boto3), locked for Python 3.11 on
+# any platform. tools-lock keeps every pin that still satisfies the .in files (run it after editing one);
+# tools-upgrade takes the newest release of everything. Then `make template-lint`: cfn-lint's new rules and
+# checkov's new checks land here, in a reviewed commit, never on their own in CI.
+TOOLS_FLAGS := --quiet --universal --python-version 3.11 --custom-compile-command "make tools-lock"
+
+tools-lock: venv ## Compile requirements-tools.txt and requirements-checkov.txt from their .in files
+	$(BIN)/uv pip compile $(TOOLS_FLAGS) $(if $(UPGRADE),--upgrade) requirements-tools.in -o requirements-tools.txt
+	$(BIN)/uv pip compile $(TOOLS_FLAGS) $(if $(UPGRADE),--upgrade) requirements-checkov.in -o requirements-checkov.txt
+
+tools-upgrade: ## Move the template tools to their newest releases (review the diff, run make template-lint)
+	$(MAKE) --no-print-directory tools-lock UPGRADE=1
+
 template-lint: ## Lint the SAM template (sam validate --lint runs cfn-lint; checkov) and sam build it from the lock
 	bash scripts/lint-template.sh
 
@@ -110,4 +123,4 @@ build: ## sam build (no AWS account needed) into .aws-sam/build
 	bash scripts/lint-template.sh --build-only
 
 clean: ## Remove virtual environments and build output
-	rm -rf $(VENV) $(A2C_VENV) .venv-tools .venv-bench .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(A2C_VENV) .venv-tools .venv-checkov .venv-bench .aws-sam .pytest_cache .mypy_cache .ruff_cache
