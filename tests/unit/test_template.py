@@ -21,7 +21,7 @@ from certrotate.config import TrustSource, load_settings
 from certrotate.inbound import parse_scan_request
 from certrotate.names import MetricName
 
-from tests.cfn import load_template
+from tests.cfn import CfnLoader, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -30,6 +30,8 @@ METRIC_NAMES = {m.value for m in MetricName}
 
 
 # --- loading -------------------------------------------------------------------------------------
+
+_CfnLoader = CfnLoader  # tests/unit/test_member_role.py loads member-role.yaml with it
 
 
 @pytest.fixture(scope="module")
