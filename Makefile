@@ -18,7 +18,8 @@ LAYER_LOCK := layers/certrotate/requirements.txt
 LOCK_FLAGS := --quiet --generate-hashes --python-version 3.11 --python-platform aarch64-manylinux2014 \
 	--custom-compile-command "make lock"
 
-.PHONY: help deps venv a2c lock lock-check test unit integration e2e lint typecheck template-lint demo bench build clean
+.PHONY: help deps venv a2c lock lock-check test unit integration e2e lint typecheck template-lint dist-check \
+	tools-lock tools-upgrade demo bench build clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -77,8 +78,27 @@ typecheck: venv ## Check types of the layer and handlers (mypy, strict)
 	$(BIN)/mypy functions/rotate/app.py
 	$(BIN)/mypy -p devstack
 
+# The template tools (SAM CLI and cfn-lint; checkov apart: each pins its own boto3), locked for Python 3.11 on
+# any platform. tools-lock keeps every pin that still satisfies the .in files (run it after editing one);
+# tools-upgrade takes the newest release of everything. Then `make template-lint`: cfn-lint's new rules and
+# checkov's new checks land here, in a reviewed commit, never on their own in CI.
+TOOLS_FLAGS := --quiet --universal --python-version 3.11 --custom-compile-command "make tools-lock"
+
+tools-lock: venv ## Compile requirements-tools.txt and requirements-checkov.txt from their .in files
+	$(BIN)/uv pip compile $(TOOLS_FLAGS) $(if $(UPGRADE),--upgrade) requirements-tools.in -o requirements-tools.txt
+	$(BIN)/uv pip compile $(TOOLS_FLAGS) $(if $(UPGRADE),--upgrade) requirements-checkov.in -o requirements-checkov.txt
+
+tools-upgrade: ## Move the template tools to their newest releases (review the diff, run make template-lint)
+	$(MAKE) --no-print-directory tools-lock UPGRADE=1
+
 template-lint: ## Lint the SAM template (sam validate --lint runs cfn-lint; checkov) and sam build it from the lock
 	bash scripts/lint-template.sh
+
+# The sdist and the wheel as PyPI would receive them, built into a temporary directory (nothing is uploaded),
+# then their metadata checked the way PyPI renders it. setuptools leaves its egg-info in the tree: removed.
+dist-check: venv ## Build the sdist and wheel and check them with twine (README renders, licence, metadata)
+	@out="$$(mktemp -d)"; trap 'rm -rf "$$out" certrotate.egg-info' EXIT; \
+	$(BIN)/uv build --quiet --out-dir "$$out" && $(BIN)/twine check --strict "$$out"/*
 
 unit: venv ## Every test that needs no local stack (the `stack` marker), in seconds
 	$(BIN)/pytest -m "not stack"
@@ -89,8 +109,8 @@ integration: venv deps a2c ## Adapter and moto-fix tests against a moto server o
 e2e: venv deps a2c ## End-to-end tests: handlers on moto + pebble + DNS from Route 53
 	$(BIN)/pytest tests/e2e
 
-test: venv deps a2c ## Install everything needed and run lint, types and all test tiers
-	$(MAKE) --no-print-directory lint typecheck
+test: venv deps a2c ## Install everything needed and run lint, types, the package check and all test tiers
+	$(MAKE) --no-print-directory lint typecheck dist-check
 	$(BIN)/pytest tests/unit tests/integration tests/e2e
 
 demo: venv deps ## Rotate an expiring certificate on a local stack (real ACME CA, fake AWS), step by step
@@ -103,4 +123,4 @@ build: ## sam build (no AWS account needed) into .aws-sam/build
 	bash scripts/lint-template.sh --build-only
 
 clean: ## Remove virtual environments and build output
-	rm -rf $(VENV) $(A2C_VENV) .venv-tools .venv-bench .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(A2C_VENV) .venv-tools .venv-checkov .venv-bench .aws-sam .pytest_cache .mypy_cache .ruff_cache

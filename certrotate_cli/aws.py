@@ -18,7 +18,7 @@ from certrotate.adapters.iam import IamCertificateStore
 from certrotate.adapters.regions import EnabledRegions, FixedRegions
 from certrotate.adapters.route53 import Route53Challenges
 from certrotate.config import Settings, load_settings
-from certrotate.wiring import BOTO_CONFIG, global_endpoint_region
+from certrotate.wiring import BOTO_CONFIG, offers_cloudfront
 
 # Outputs of template.yaml the command line reads.
 ROTATE_FUNCTION_OUTPUT = "RotateFunctionName"
@@ -63,25 +63,21 @@ class Aws:
         """The same search the functions make: the regions named, else every region enabled for the
         account; CloudFront where the partition offers it."""
         partition = self.session.get_partition_for_region(self.region)
-        cloudfront_region = global_endpoint_region(
-            "cloudfront", partition, self.session._session.get_data("endpoints")
-        )
         return AllEndpoints(
             FixedRegions(regions) if regions else EnabledRegions(lambda: self.client("ec2")),
             lambda region: LoadBalancerListeners(
                 region, self.client("elbv2", region), self.client("elb", region)
             ),
-            (lambda: CloudFrontDistributions(self.client("cloudfront", cloudfront_region)))
-            if cloudfront_region
+            # botocore sends a CloudFront client of any region to the partition's global endpoint.
+            (lambda: CloudFrontDistributions(self.client("cloudfront")))
+            if offers_cloudfront(partition)
             else None,
             partition=partition,
         )
 
     def dns(self) -> Route53Challenges:
         """Route 53 as the rotation reads it: which public zones could answer DNS-01 (read only here)."""
-        partition = self.session.get_partition_for_region(self.region)
-        region = global_endpoint_region("route53", partition, self.session._session.get_data("endpoints"))
-        return Route53Challenges(self.client("route53", region))
+        return Route53Challenges(self.client("route53"))
 
     def addresses(self) -> EndpointAddresses:
         return EndpointAddresses(self.client)

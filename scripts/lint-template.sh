@@ -2,14 +2,17 @@
 # Checks template.yaml the way a deployment would see it, offline and without AWS credentials:
 #   sam validate --lint (which is cfn-lint), checkov (CloudFormation framework) and a real `sam build`,
 #   which installs the layer from its lock, hashes checked. `--build-only`: just the build.
-# The tools pin older boto3 than the project, so they live in their own virtual environment,
-# .venv-tools (override with CERTROTATE_TOOLS_VENV), created or updated here from requirements-tools.txt.
+# The tools pin their own boto3 exactly (the SAM CLI one, checkov another), so they live in two virtual
+# environments of their own: .venv-tools (SAM CLI, cfn-lint; override with CERTROTATE_TOOLS_VENV) from
+# requirements-tools.txt and .venv-checkov (CERTROTATE_CHECKOV_VENV) from requirements-checkov.txt, both locked
+# (`make tools-lock`, `make tools-upgrade`), each created or updated here when its lock changed.
 # Skipped checkov checks are justified next to the resource, in its Metadata (checkov: skip: comment).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 venv="${CERTROTATE_TOOLS_VENV:-$root/.venv-tools}"
+checkov_venv="${CERTROTATE_CHECKOV_VENV:-$root/.venv-checkov}"
 python="${PYTHON:-python3.11}"
 
 # No AWS account is involved: no telemetry, no instance metadata look-ups, a fixed region.
@@ -42,24 +45,36 @@ quietly() { # run a step, show its output only when it fails
     fi
 }
 
-# --- the tools' virtual environment (idempotent: reinstalls only when requirements-tools.txt changed)
-stamp="$venv/.requirements-tools.sha256"
-wanted="$(sha256sum requirements-tools.txt | cut -d' ' -f1)"
-if [[ ! -x "$venv/bin/sam" || ! -x "$venv/bin/cfn-lint" || ! -x "$venv/bin/checkov" \
-    || "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; then
-    [[ -x "$venv/bin/python" ]] || quietly "create $venv" "$python" -m venv "$venv"
-    quietly "install requirements-tools.txt" "$venv/bin/python" -m pip install --quiet -r requirements-tools.txt
-    echo "$wanted" >"$stamp"
-fi
+# --- the tools' virtual environments (idempotent: reinstalled only when their lock changed)
+tools_venv() { # tools_venv <venv> <lock> <executable>...
+    local dir="$1" lock="$2"
+    shift 2
+    local stamp="$dir/.requirements.sha256" wanted missing=false
+    wanted="$(sha256sum "$lock" | cut -d' ' -f1)"
+    for tool in "$@"; do [[ -x "$dir/bin/$tool" ]] || missing=true; done
+    if $missing || [[ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; then
+        [[ -x "$dir/bin/python" ]] || quietly "create $dir" "$python" -m venv "$dir"
+        # Exactly the lock: --no-deps, so that a package missing from it fails here instead of being resolved.
+        quietly "install $lock" "$dir/bin/python" -m pip install --quiet --no-deps -r "$lock"
+        quietly "check $dir" "$dir/bin/python" -m pip check
+        echo "$wanted" >"$stamp"
+    fi
+}
+tools_venv "$venv" requirements-tools.txt sam cfn-lint
+$build_only || tools_venv "$checkov_venv" requirements-checkov.txt checkov
 
 if ! $build_only; then
-    # sam validate --lint runs cfn-lint (the version in requirements-tools.txt) over the template.
+    # sam validate --lint runs cfn-lint (the version in requirements-tools.txt) over the template, its SAR
+    # metadata (AWS::ServerlessRepo::Application) included.
     quietly "sam validate --lint" "$venv/bin/sam" validate --lint --region us-east-1 --template-file template.yaml
-    quietly "checkov" "$venv/bin/checkov" --file template.yaml --framework cloudformation \
+    # cfn-lint has no schema for the Serverless Application Repository metadata: rule E9101 checks it.
+    quietly "cfn-lint SAR metadata (E9101)" "$venv/bin/cfn-lint" --append-rules scripts/cfnlint_rules -- \
+        template.yaml
+    quietly "checkov" "$checkov_venv/bin/checkov" --file template.yaml --framework cloudformation \
         --skip-download --compact --quiet
     # The member role (deployed to each managed account, plain CloudFormation).
     quietly "cfn-lint member-role.yaml" "$venv/bin/cfn-lint" member-role.yaml
-    quietly "checkov member-role.yaml" "$venv/bin/checkov" --file member-role.yaml --framework cloudformation \
+    quietly "checkov member-role.yaml" "$checkov_venv/bin/checkov" --file member-role.yaml --framework cloudformation \
         --skip-download --compact --quiet
 fi
 # Builds the layer (pip, arm64 wheels, the lock's hashes checked) and both functions as `sam deploy` would.

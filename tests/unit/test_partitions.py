@@ -1,5 +1,6 @@
 """Route 53 and CloudFront are global, but each partition has its own global endpoint: the clients are built
-for the function's partition (botocore's endpoint data); CloudFront is skipped where it does not exist."""
+in the function's own region and botocore's endpoint rules send them to their partition's global endpoint,
+signed for the region that serves it; certrotate only knows where CloudFront does not exist, and skips it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 from certrotate import wiring
 from certrotate.adapters.elb import LoadBalancerListeners
@@ -84,7 +86,7 @@ def test_global_clients_follow_the_functions_partition(
     assert scope.endswith(f"/{route53_region}/route53/aws4_request")
 
     if cloudfront_host is None:
-        assert wiring.global_region("cloudfront") is None
+        assert not wiring.offers_cloudfront(partition)
         with pytest.raises(RuntimeError, match=f"cloudfront is not offered in the {partition} partition"):
             wiring.global_client("cloudfront")
         return
@@ -94,13 +96,54 @@ def test_global_clients_follow_the_functions_partition(
     assert scope.endswith(f"/{route53_region}/cloudfront/aws4_request")
 
 
-def test_global_regions_come_from_botocores_endpoint_data() -> None:
-    data = boto3.session.Session()._session.get_data("endpoints")
-    for _, partition, region, _, cloudfront_host in PARTITIONS:
-        assert wiring.global_endpoint_region("route53", partition, data) == region
-        expected = region if cloudfront_host else None
-        assert wiring.global_endpoint_region("cloudfront", partition, data) == expected
-    assert wiring.global_endpoint_region("route53", "no-such-partition", data) is None
+def _regions_of_every_partition() -> list[tuple[str, str]]:
+    """(partition, region) for two regions of each partition botocore knows (one when it has one)."""
+    session = boto3.session.Session()
+    found = []
+    for partition in session.get_available_partitions():
+        regions = sorted(session.get_available_regions("ec2", partition_name=partition))
+        found.extend((partition, region) for region in regions[:1] + regions[-1:][: len(regions) - 1])
+    return found
+
+
+@pytest.mark.parametrize(("partition", "region"), _regions_of_every_partition())
+def test_botocore_resolves_the_global_endpoint_from_any_region_of_the_partition(
+    function_in: Any, partition: str, region: str
+) -> None:
+    """No endpoint data of certrotate's own: the client is built in the function's region, and the request
+    leaves for the same host, signed for the same region, whichever region of the partition it is in."""
+    function_in(region)
+    assert wiring.partition() == partition
+    route53 = wiring.global_client("route53")
+    url, scope = first_request(route53, "ListHostedZones", route53.list_hosted_zones)
+    host, signed_for = url.split("/")[2], scope.split("/")[2]
+    known = {p: (host_, r53) for _, p, r53, host_, _ in PARTITIONS}
+    if partition in known:
+        assert (host, signed_for) == known[partition]
+    else:  # a partition botocore knows and certrotate does not: still one global endpoint of that partition
+        first = boto3.session.Session().get_available_regions("ec2", partition_name=partition)[0]
+        function_in(first)
+        again = wiring.global_client("route53")
+        assert first_request(again, "ListHostedZones", again.list_hosted_zones)[0].split("/")[2] == host
+    assert wiring.offers_cloudfront(partition) is (partition in ("aws", "aws-cn"))
+
+
+def test_no_private_endpoint_data_is_read(function_in: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's endpoint data through the private session (`session._session.get_data("endpoints")`) is
+    botocore's business: certrotate's clients for global services ask botocore nothing of the kind."""
+    real = botocore.session.Session.get_data
+
+    def refuse_endpoints(self: botocore.session.Session, data_path: str) -> Any:
+        assert data_path != "endpoints", "certrotate read botocore's endpoint data itself"
+        return real(self, data_path)
+
+    monkeypatch.setattr(botocore.session.Session, "get_data", refuse_endpoints)
+    for region in ("eu-west-1", "cn-north-1", "us-gov-east-1"):
+        function_in(region)
+        wiring.global_client("route53")
+        wiring.endpoints()
+        if wiring.offers_cloudfront(wiring.partition()):
+            wiring.global_client("cloudfront")
 
 
 def test_without_cloudfront_the_search_covers_load_balancers_only(function_in: Any) -> None:

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from certrotate import names
 from certrotate.adapters.scan_index import INDEX_KEY_PREFIX
 from certrotate.config import TrustSource, load_settings
 from certrotate.inbound import parse_scan_request
 from certrotate.names import MetricName
+
+from tests.cfn import CfnLoader, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -30,33 +31,12 @@ METRIC_NAMES = {m.value for m in MetricName}
 
 # --- loading -------------------------------------------------------------------------------------
 
-
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns `!Ref x` into {"Ref": x}, `!GetAtt a.b` into {"Fn::GetAtt": [a, b]}, etc."""
-
-
-def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref" or suffix == "Condition":
-        return {suffix: value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_tag)
+_CfnLoader = CfnLoader  # tests/unit/test_member_role.py loads member-role.yaml with it
 
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    loaded = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
-    assert isinstance(loaded, dict)
-    return loaded
+    return load_template(TEMPLATE)
 
 
 @pytest.fixture(scope="module")
@@ -343,18 +323,25 @@ def _service_dimension(template: dict[str, Any]) -> list[dict[str, str]]:
     return [{"Name": "service", "Value": service}]
 
 
+def _alarm_metrics(props: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics an alarm watches: its own (Namespace, MetricName, Dimensions), or its metric math's."""
+    if "Metrics" not in props:
+        return [{k: props[k] for k in ("Namespace", "MetricName", "Dimensions")}]
+    return [query["MetricStat"]["Metric"] for query in props["Metrics"] if "MetricStat" in query]
+
+
 def test_every_certrotate_alarm_names_a_metric_that_is_emitted(template: dict[str, Any]) -> None:
     alarms = _of_type(template["Resources"], "AWS::CloudWatch::Alarm")
     assert alarms
     namespace = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
     for name, alarm in alarms.items():
-        props = alarm["Properties"]
-        if props["Namespace"].startswith("AWS/"):
-            continue
-        assert props["Namespace"] == namespace == names.METRICS_NAMESPACE_DEFAULT, name
-        assert props["MetricName"] in METRIC_NAMES, f"{name}: {props['MetricName']} is no MetricName"
-        # Powertools adds the service dimension; an alarm on another dimension set sees no data.
-        assert props["Dimensions"] == _service_dimension(template), name
+        for metric in _alarm_metrics(alarm["Properties"]):
+            if metric["Namespace"].startswith("AWS/"):
+                continue
+            assert metric["Namespace"] == namespace == names.METRICS_NAMESPACE_DEFAULT, name
+            assert metric["MetricName"] in METRIC_NAMES, f"{name}: {metric['MetricName']} is no MetricName"
+            # Powertools adds the service dimension; an alarm on another dimension set sees no data.
+            assert metric["Dimensions"] == _service_dimension(template), name
 
 
 def test_every_alarm_notifies_the_topic(template: dict[str, Any]) -> None:
@@ -397,6 +384,32 @@ def test_scan_missing_alarm_treats_silence_as_breaching(template: dict[str, Any]
     assert hours["Default"] * 3600 > 86400  # longer than the daily schedule
 
 
+def test_rotate_function_errors_timeouts_and_throttles_alarm(template: dict[str, Any]) -> None:
+    """A rotation killed by its timeout emits no RotationFailed: the function's own Errors (timeouts count
+    there) and Throttles alarm instead, within minutes."""
+    props = template["Resources"]["RotateErrorsAlarm"]["Properties"]
+    watched = {(m["Namespace"], m["MetricName"]): m["Dimensions"] for m in _alarm_metrics(props)}
+    rotate = [{"Name": "FunctionName", "Value": {"Ref": "RotateFunction"}}]
+    assert watched == {("AWS/Lambda", "Errors"): rotate, ("AWS/Lambda", "Throttles"): rotate}
+    [returned] = [q for q in props["Metrics"] if q.get("ReturnData", True)]
+    assert returned["Expression"] == "FILL(errors, 0) + FILL(throttles, 0)"
+    assert all(q["MetricStat"]["Period"] <= 300 for q in props["Metrics"] if "MetricStat" in q)
+    assert props["Threshold"] == 1 and props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_rotate_near_timeout_alarm_follows_the_functions_timeout(template: dict[str, Any]) -> None:
+    props = template["Resources"]["RotateNearTimeoutAlarm"]["Properties"]
+    assert (props["Namespace"], props["MetricName"], props["Statistic"]) == (
+        "AWS/Lambda",
+        "Duration",
+        "Maximum",
+    )
+    assert props["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "RotateFunction"}}]
+    timeout_ms = template["Resources"]["RotateFunction"]["Properties"]["Timeout"] * 1000
+    assert props["Threshold"] == 0.9 * timeout_ms
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
 def test_dead_letter_queue_alarm_watches_the_dead_letter_queue(template: dict[str, Any]) -> None:
     props = template["Resources"]["DeadLetterQueueAlarm"]["Properties"]
     assert props["Namespace"] == "AWS/SQS"
@@ -424,25 +437,115 @@ def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(template: dict[s
     assert subscription["Condition"] == "HasAlarmEmail"
 
 
-def _dashboard(template: dict[str, Any]) -> dict[str, Any]:
-    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+# --- rotation failures to the alarm topic ------------------------------------------------------------------
+
+EVENT_SAMPLES = EVENTS / "eventbridge"
+
+
+def test_the_rotation_failed_rule_is_the_published_pattern_on_the_events_bus(
+    template: dict[str, Any],
+) -> None:
+    rule = template["Resources"]["RotationFailedRule"]
+    assert rule["Condition"] == "NotifiesRotationFailures"
+    props = rule["Properties"]
+    assert props["EventPattern"] == json.loads((EVENT_SAMPLES / "rotation-failed.pattern.json").read_text())
+    assert props["EventPattern"] == {
+        "source": [names.EVENT_SOURCE],
+        "detail-type": [names.EventType.ROTATION_FAILED.value],
+    }
+    assert props["EventBusName"] == {"Ref": "EventBusName"}
+    assert props["Targets"] == [{"Id": "alarm-topic", "Arn": {"Ref": "AlarmTopic"}}]
+    assert template["Parameters"]["RotationFailureNotifications"]["Default"] == "true"
+    condition = template["Conditions"]["NotifiesRotationFailures"]["Fn::And"]
+    assert {"Condition": "HasEventBus"} in condition  # no bus, no events, no rule
+
+
+def test_the_alarm_topic_lets_the_rule_and_the_alarms_publish(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    policy = resources["AlarmTopicPolicy"]["Properties"]
+    assert policy["Topics"] == [{"Ref": "AlarmTopic"}]
+    statements = [b for s in policy["PolicyDocument"]["Statement"] for b in _branches(s)]
+    by_principal = {json.dumps(s["Principal"], sort_keys=True): s for s in statements}
+    events = by_principal[json.dumps({"Service": "events.amazonaws.com"})]
+    assert events["Action"] == "sns:Publish"
+    # Only this rule: not any rule of any account.
+    assert events["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["RotationFailedRule", "Arn"]}}
+    }
+    alarms = by_principal[json.dumps({"Service": "cloudwatch.amazonaws.com"})]
+    assert alarms["Action"] == "sns:Publish" and "aws:SourceAccount" in alarms["Condition"]["StringEquals"]
+    # The topic's key: EventBridge may use it, with no source condition (its KMS calls carry none).
+    key_statements = resources["AlarmTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
+    [key_events] = [s for s in key_statements if s.get("Principal") == {"Service": "events.amazonaws.com"}]
+    assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(_as_list(key_events["Action"]))
+    assert "Condition" not in key_events
+
+
+def _matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """EventBridge's matching for the pattern's kind (exact values of top-level fields)."""
+    return all(event.get(field) in values for field, values in pattern.items())
+
+
+def test_event_samples_are_events_certrotate_puts() -> None:
+    """Every sample is an EventBridge event of certrotate's; the rule's pattern picks the failures only. (That
+    their fields are exactly the functions': tests/e2e/test_event_samples.py.)"""
+    from certrotate.rotation import failure_detail
+
+    pattern = json.loads((EVENT_SAMPLES / "rotation-failed.pattern.json").read_text())
+    samples = {
+        p.name: json.loads(p.read_text()) for p in EVENT_SAMPLES.glob("*.json") if "pattern" not in p.name
+    }
+    assert len(samples) >= 6
+    kinds = {e.value for e in names.EventType}
+    for name, event in samples.items():
+        assert event["source"] == names.EVENT_SOURCE and event["detail-type"] in kinds, name
+        assert {"version", "id", "account", "time", "region", "resources", "detail"} <= event.keys(), name
+        failed = event["detail-type"] == names.EventType.ROTATION_FAILED
+        assert _matches(pattern, event) is failed, name
+        assert "PRIVATE KEY" not in json.dumps(event)
+    # A failure a retry can fix: what failure_detail gives it, no hold; a member account's adds the account.
+    transient = failure_detail(("certificate_name", "www"), RuntimeError("boom"), "id")
+    assert set(samples["rotation-failed-transient.json"]["detail"]) == set(transient)
+    member = samples["member-account-rotation-failed.json"]["detail"]
+    assert set(member) == set(transient) | {"fix", "account_id"}
+
+
+def _dashboards(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """The dashboard as each branch of its Fn::Sub variables renders it (single account, many accounts)."""
+    body, variables = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     assert isinstance(body, str)
     # Stand-ins for the substitutions: numbers where a number is expected, names elsewhere.
     numeric = {"RenewBeforeDays", "ExpiryAlarmDays"}
     for reference in set(re.findall(r"\$\{([^}!]+)\}", body)):
         target = reference.split(".")[0]
         assert (
-            target in template["Parameters"] or target in template["Resources"] or target.startswith("AWS::")
+            target in variables
+            or target in template["Parameters"]
+            or target in template["Resources"]
+            or target.startswith("AWS::")
         ), f"dashboard refers to unknown {reference}"
-    rendered = re.sub(
-        r"\$\{([^}!]+)\}", lambda m: "1" if m.group(1) in numeric else f"sub-{m.group(1)}", body
-    )
-    dashboard: dict[str, Any] = json.loads(rendered)
-    return dashboard
+    rendered = []
+    for branch in (2, 1):  # Fn::If [condition, when true, when false]: single account first
+        values = {k: v["Fn::If"][branch] if isinstance(v, dict) else v for k, v in variables.items()}
+
+        def stand_in(match: re.Match[str], values: dict[str, Any] = values) -> str:
+            name = match.group(1)
+            return str(values[name]) if name in values else "1" if name in numeric else f"sub-{name}"
+
+        rendered.append(json.loads(re.sub(r"\$\{([^}!]+)\}", stand_in, body)))
+    return rendered
+
+
+def _dashboard(template: dict[str, Any]) -> dict[str, Any]:
+    return _dashboards(template)[0]
+
+
+# CloudWatch Metrics Insights: SELECT <stat>(<metric>) FROM <namespace> | SCHEMA(<namespace>, <keys>...) ...
+_INSIGHTS = re.compile(r"SELECT \w+\((\w+)\) FROM (?:SCHEMA\(([^)]*)\)|(\S+))")
 
 
 def _dashboard_metric_names(dashboard: dict[str, Any]) -> tuple[set[str], list[str]]:
-    """(CertRotate metric names used, SEARCH expressions)."""
+    """(CertRotate metric names used, metric math and Metrics Insights expressions)."""
     found: set[str] = set()
     searches: list[str] = []
     for widget in dashboard["widgets"]:
@@ -460,6 +563,10 @@ def _dashboard_metric_names(dashboard: dict[str, Any]) -> tuple[set[str], list[s
                     searches.append(expression)
                     for metric in re.findall(r'MetricName="([^"]+)"', expression):
                         found.add(metric)
+                    for metric, schema, namespace in _INSIGHTS.findall(expression):
+                        source = schema.split(",")[0].strip() if schema else namespace
+                        if source == names.METRICS_NAMESPACE_DEFAULT:
+                            found.add(metric)
     return found, searches
 
 
@@ -483,18 +590,64 @@ def test_dashboard_shows_what_operators_need(template: dict[str, Any]) -> None:
         MetricName.ROTATION_DURATION,
     }
     assert {m.value for m in wanted} <= used
-    # Per certificate: a SEARCH over DaysToExpiry in our namespace, whatever the dimension set.
-    assert any(
-        f'Namespace="{names.METRICS_NAMESPACE_DEFAULT}"' in s
-        and f'MetricName="{MetricName.DAYS_TO_EXPIRY.value}"' in s
-        for s in searches
-    )
+    # Per certificate: a SEARCH returns at most 500 series, chosen arbitrarily, and docs speak of 1,000
+    # certificates: only Metrics Insights queries that sort every certificate by its fewest days.
+    days = MetricName.DAYS_TO_EXPIRY.value
+    assert not any("SEARCH(" in s and days in s for s in searches)
+    ordered = [s for s in searches if s.startswith(f"SELECT MIN({days})")]
+    assert ordered and all("ORDER BY MIN() ASC LIMIT" in s for s in ordered)
+    assert all(int(s.rsplit("LIMIT", 1)[1]) <= 500 for s in ordered)  # Metrics Insights returns 500 at most
     logs = [w for w in dashboard["widgets"] if w["type"] == "log"]
     assert logs and "SOURCE 'sub-RotateLogGroup'" in logs[0]["properties"]["query"]
     alarm_widgets = [w for w in dashboard["widgets"] if w["type"] == "alarm"]
     shown = {a for w in alarm_widgets for a in w["properties"]["alarms"]}
     for alarm in _of_type(template["Resources"], "AWS::CloudWatch::Alarm"):
         assert f"sub-{alarm}.Arn" in shown, f"{alarm} is not on the dashboard"
+
+
+def _emitted_days_to_expiry_dimensions(many_accounts: bool, capsys: pytest.CaptureFixture[str]) -> set[str]:
+    """The dimension set telemetry.emit_scan gives DaysToExpiry (one EMF document per certificate)."""
+    from aws_lambda_powertools import Metrics
+    from certrotate import telemetry
+    from certrotate.scan import ScanResult
+
+    key = "111111111111:www" if many_accounts else "www"
+    result = ScanResult(1, 1, [], [], [], [], [], [], [], {key: 12.0}, 1, 20, dry_run=True)
+    telemetry.emit_scan(
+        Metrics(namespace="CertRotate"),
+        result,
+        namespace="CertRotate",
+        service="certrotate",
+        many_accounts=many_accounts,
+    )
+    for line in capsys.readouterr().out.splitlines():
+        document = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            if any(m["Name"] == MetricName.DAYS_TO_EXPIRY for m in directive["Metrics"]):
+                return set(directive["Dimensions"][0])
+    raise AssertionError("no DaysToExpiry emitted")
+
+
+def test_the_dashboards_per_certificate_queries_match_what_the_scan_emits(
+    template: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SCHEMA(...) matches metrics with exactly those dimensions: with MANAGED_ACCOUNTS, DaysToExpiry carries
+    AccountId too, and the dashboard's queries switch with it (condition HasManagedAccounts)."""
+    single, many = _dashboards(template)
+    for dashboard, many_accounts in ((single, False), (many, True)):
+        _, expressions = _dashboard_metric_names(dashboard)
+        emitted = _emitted_days_to_expiry_dimensions(many_accounts, capsys)
+        queries = [e for e in expressions if e.startswith(f"SELECT MIN({MetricName.DAYS_TO_EXPIRY.value})")]
+        assert queries
+        for query in queries:
+            [(_, schema, _)] = _INSIGHTS.findall(query)
+            namespace, *keys = (part.strip() for part in schema.split(","))
+            assert namespace == names.METRICS_NAMESPACE_DEFAULT
+            assert set(keys) == emitted, (many_accounts, keys)
+            grouped = query.split("GROUP BY", 1)[1].split("ORDER BY", 1)[0]
+            assert {g.strip() for g in grouped.split(",")} == emitted - {"service"}
+    condition = template["Conditions"]["HasManagedAccounts"]
+    assert condition == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ManagedAccounts"}, ""]}]}
 
 
 # --- least privilege ----------------------------------------------------------------------------------

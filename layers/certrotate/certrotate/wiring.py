@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
 
+from certrotate import USER_AGENT
 from certrotate.adapters.accounts import AccountEvents, AccountLeases, assumed_session, role_arn
 from certrotate.adapters.acm import AcmCertificateStore
 from certrotate.adapters.alb_http01 import AlbHttp01
@@ -58,7 +59,7 @@ BOTO_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 8},
     connect_timeout=5,
     read_timeout=30,
-    user_agent_extra="certrotate/0.1",
+    user_agent_extra=USER_AGENT,
 )
 
 # Where many threads of one container share one client and one account-wide bucket (the scan reads tags on
@@ -70,23 +71,17 @@ ADAPTIVE_SERVICES = frozenset({"iam"})
 ADAPTIVE_CONFIG = BOTO_CONFIG.merge(Config(retries={"mode": "adaptive", "max_attempts": 8}))
 
 
-def global_endpoint_region(service: str, partition: str, endpoints: Mapping[str, Any]) -> str | None:
-    """The region whose endpoint serves a global service (Route 53, CloudFront) in `partition`, from
-    botocore's endpoint data: us-east-1 in aws, cn-northwest-1 in aws-cn, us-gov-west-1 in aws-us-gov.
-    None when the partition does not offer the service at all (CloudFront in aws-us-gov)."""
-    for data in endpoints.get("partitions", []):
-        if data.get("partition") != partition:
-            continue
-        offered = data.get("services", {}).get(service)
-        if offered is None:
-            return None
-        global_endpoint = offered.get("partitionEndpoint")
-        if global_endpoint is None:
-            return None
-        scope = offered.get("endpoints", {}).get(global_endpoint, {}).get("credentialScope", {})
-        region = scope.get("region")
-        return str(region) if region else None
-    return None
+# Route 53 and CloudFront are global services: a client built in any region of a partition is sent by
+# botocore's endpoint rules to that partition's global endpoint and signed for the region that serves it
+# (us-east-1 in aws, cn-northwest-1 in aws-cn, us-gov-west-1 for Route 53 in aws-us-gov). What the rules
+# cannot say is where CloudFront does not exist: they resolve an endpoint for it in every partition, even
+# GovCloud. It is offered in the commercial and China partitions only (the AWS GovCloud (US) User Guide lists
+# no CloudFront; nor do the isolated partitions), so anywhere else no distribution is searched or changed.
+CLOUDFRONT_PARTITIONS = frozenset({"aws", "aws-cn"})
+
+
+def offers_cloudfront(partition: str) -> bool:
+    return partition in CLOUDFRONT_PARTITIONS
 
 
 @functools.cache
@@ -222,23 +217,16 @@ def partition() -> str:
     return _session().get_partition_for_region(settings().region)
 
 
-@functools.cache
-def global_region(service: str) -> str | None:
-    """Where the function's partition serves `service` from (None: not offered there)."""
-    # The botocore session's loader caches the endpoint data its clients already read.
-    return global_endpoint_region(service, partition(), _session()._session.get_data("endpoints"))
-
-
 @overload
 def global_client(service: Literal["cloudfront"], account: str | None = None) -> CloudFrontClient: ...
 @overload
 def global_client(service: Literal["route53"], account: str | None = None) -> Route53Client: ...
 def global_client(service: Literal["cloudfront", "route53"], account: str | None = None) -> Any:
-    """A client of a global service, built for the region that serves it in the function's partition."""
-    region = global_region(service)
-    if region is None:
+    """A client of a global service in the function's partition (built in the function's region: botocore
+    sends it to the partition's global endpoint)."""
+    if service == "cloudfront" and not offers_cloudfront(partition()):
         raise RuntimeError(f"{service} is not offered in the {partition()} partition")
-    return client(service, region, account)
+    return client(service, None, account)
 
 
 # The builders below take `account`: None in a single-account stack; with MANAGED_ACCOUNTS, the account whose
@@ -259,7 +247,7 @@ def regions(account: str | None = None) -> FixedRegions | EnabledRegions:
 @functools.cache
 def endpoints(account: str | None = None) -> AllEndpoints:
     # GovCloud has no CloudFront: no distribution to search there.
-    has_cloudfront = global_region("cloudfront") is not None
+    has_cloudfront = offers_cloudfront(partition())
     return AllEndpoints(
         regions(account),
         lambda region: LoadBalancerListeners(
@@ -476,7 +464,6 @@ def reset() -> None:
         own_account_id,
         _member_session,
         partition,
-        global_region,
         regions,
         certificate_store,
         endpoints,

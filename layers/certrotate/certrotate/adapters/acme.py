@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy import jwa, jwk
 from josepy.json_util import field
 
+from certrotate import USER_AGENT as CERTROTATE_USER_AGENT
 from certrotate.adapters.secrets import AccountKeyStore
 from certrotate.errors import CaRefused, Http01NotReached, IssuanceFailed, RateLimited, UnknownProfile
 from certrotate.model import ChallengeAnswer, IssuedCertificate, KeyKind, KeySpec, SecretPem
@@ -35,7 +36,7 @@ from certrotate.ports import Challenges
 
 logger = Logger(child=True)
 
-USER_AGENT = "certrotate/0.1 (+acme-python)"
+USER_AGENT = f"{CERTROTATE_USER_AGENT} (+acme-python)"
 # Each attempt is acme's post(), which itself retries a badNonce once: 12 attempts are 24 tries of one
 # request, with no wait between them (a rejected nonce is answered at once). A real CA rejects a nonce rarely
 # (it expired, a server restarted); the test that rejects 40% fails a request with probability
