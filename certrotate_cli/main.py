@@ -70,6 +70,9 @@ def parser() -> argparse.ArgumentParser:
         help="break-glass: run the rotation in this process with your credentials, not the deployed function",
     )
     rotate.add_argument("--yes", action="store_true", help="do not ask for confirmation (--local)")
+    rotate.add_argument(
+        "--account", help="the managed account that holds the certificate (MANAGED_ACCOUNTS; default: own)"
+    )
 
     verify = commands.add_parser("verify", parents=[common], help="TLS handshakes against every endpoint")
     verify.add_argument(
@@ -233,7 +236,9 @@ def _names(certificates: Sequence[ServerCertificate]) -> list[str]:
 def cmd_rotate(
     args: argparse.Namespace, aws: Aws, *, out: Any, stdout: IO[str] | None, stdin: IO[str], **_: Any
 ) -> int:
-    request = {"certificate_name": args.name, "force": args.force, "dry_run": args.dry_run}
+    request: dict[str, Any] = {"certificate_name": args.name, "force": args.force, "dry_run": args.dry_run}
+    if args.account:
+        request["account_id"] = args.account
     if args.local:
         result = _rotate_locally(args, aws, out=out, stdin=stdin)
         if result is None:
@@ -308,10 +313,14 @@ def _rotate_locally(args: argparse.Namespace, aws: Aws, *, out: Any, stdin: IO[s
         from certrotate.rotation import RotationRequest
 
         wiring.refresh()
-        service = wiring.rotation_service()
-        request = RotationRequest(certificate_name=args.name, force=args.force, dry_run=args.dry_run)
-        result = service.rotate(request, deadline=time.monotonic() + LOCAL_ROTATION_SECONDS)
-        wiring.reset()
+        try:
+            # The function's own lease key: `<account>:<name>` with MANAGED_ACCOUNTS (the own account
+            # included), so that this run and a queued rotation of the same certificate never both order.
+            service = wiring.rotation_service(wiring.account_of(args.account))
+            request = RotationRequest(certificate_name=args.name, force=args.force, dry_run=args.dry_run)
+            result = service.rotate(request, deadline=time.monotonic() + LOCAL_ROTATION_SECONDS)
+        finally:
+            wiring.reset()
     return result.as_dict()
 
 

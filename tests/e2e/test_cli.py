@@ -416,3 +416,26 @@ def test_plan_orders_the_key_type_the_tag_names(world: World, cli: Cli) -> None:
     assert code == 0
     [rotation] = [r for r in document["rotations"] if r["certificate_name"] == "keyed"]
     assert rotation["order"]["key"] == "ECDSA P-384"
+
+
+def test_rotate_local_takes_the_functions_lease_key_with_managed_accounts(
+    world: World, cli: Cli, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """With MANAGED_ACCOUNTS the function's lease key is `<account>:<name>` (the own account included): a
+    break-glass rotation must take that same key, or it and a queued rotation could both order."""
+    from certrotate.adapters.leases import DynamoDbLeases
+
+    own = "123456789012"  # moto's account: the operator's and the function's
+    world.seed("shop", ["shop.example.com"], days_left=12)
+    monkeypatch.setenv("MANAGED_ACCOUNTS", own)
+    held = DynamoDbLeases(world.dynamodb, world.lease_table).acquire(f"{own}:shop", seconds=300)
+    before = world.snapshot()
+
+    code, _ = cli("rotate", "shop", "--local", "--yes")
+
+    assert code == 2
+    err = capfd.readouterr().err
+    print(err, end="", file=sys.stderr)
+    assert "a rotation of '123456789012:shop' is in progress" in err
+    assert world.snapshot() == before
+    assert held.certificate_name == f"{own}:shop"
