@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 import traceback
 import zipfile
 from collections.abc import Mapping
@@ -24,6 +25,41 @@ FUNCTIONS = ("ScanFunction", "RotateFunction")
 _runtime_env: dict[str, str] = {}  # what the Lambda runtime provides (endpoint, credentials, region)
 _lock = threading.Lock()
 _patched = False
+
+
+class Invocations:
+    """What the deployed functions were asked to do: a test hook that makes each invocation take `delay`
+    seconds longer (a rotation waiting on a slow CA or on Route 53, deterministically), and the count of
+    invocations started and finished, so that a test can wait for one that its client gave up on."""
+
+    def __init__(self) -> None:
+        self.delay = 0.0
+        self.started = 0
+        self.finished = 0
+        self._changed = threading.Condition()
+
+    def reset(self) -> None:
+        with self._changed:
+            self.delay = 0.0
+            self.started = self.finished = 0
+
+    def begin(self) -> float:
+        with self._changed:
+            self.started += 1
+            self._changed.notify_all()
+            return self.delay
+
+    def end(self) -> None:
+        with self._changed:
+            self.finished += 1
+            self._changed.notify_all()
+
+    def wait_finished(self, count: int, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.finished >= count, timeout)
+
+
+invocations = Invocations()
 
 
 def _placeholder_zip() -> bytes:
@@ -101,7 +137,9 @@ def _patch() -> None:
                     "",
                 )
             env = {**self.environment_vars, **_runtime_env}
+            delay = invocations.begin()
             try:
+                time.sleep(delay)
                 with lambda_runner.lambda_environment():
                     result = lambda_runner.invoke(logical_id, event if event is not None else {}, env)
             except Exception as exc:  # Lambda reports an unhandled error this way
@@ -111,6 +149,8 @@ def _patch() -> None:
                     "stackTrace": traceback.format_tb(exc.__traceback__)[-3:],
                 }
                 return json.dumps(error), True, ""
+            finally:
+                invocations.end()
             return json.dumps(result), False, ""
 
         setattr(LambdaFunction, "_invoke_lambda", _invoke_lambda)  # noqa: B010 - replacing moto's Docker run

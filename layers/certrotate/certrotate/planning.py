@@ -776,8 +776,13 @@ def plan_scan(
     now: datetime,
     renew_before_days: int | None,
     lease_seconds: int,
+    not_before: Mapping[str, datetime] | None = None,
 ) -> ScanPlan:
+    """`not_before`: the certificates' notBefore by name, where known, for the lifetime rule of those whose
+    renewal time the scan has not learnt yet (the command line's plan knows them; the scan learns the
+    renewal time of every managed certificate before it plans)."""
     by_name = {c.name: c for c in certificates}
+    known_not_before = not_before or {}
     expiring: list[ServerCertificate] = []
     to_enqueue: list[ServerCertificate] = []
     held_back: list[ServerCertificate] = []
@@ -804,7 +809,7 @@ def plan_scan(
             ):
                 stalled.append(cert)
             continue
-        if not is_due(cert, now, renew_before_days):
+        if not is_due(cert, now, renew_before_days, known_not_before.get(cert.name)):
             continue
         # Held ones are still expiring (the contract's `expiring`, and CertificatesExpiring, stay honest);
         # they are just not sent to the queue until the hold passes.
