@@ -382,7 +382,9 @@ def _attention(status: CertificateStatus, settings: Settings, stalled: set[str])
         if days < (settings.renew_before_days or UNMANAGED_WARN_DAYS) and status.serving:
             reasons.append(f"expires in {days:g} days and is not managed")
         return reasons
-    if status.held_back:
+    if status.decision is not None and status.decision.verdict is planning.Verdict.ROLLED_BACK:
+        reasons.append(f"held: {status.decision.reason}")  # a rollback's hold: a person lifts it
+    elif status.held_back:
         reasons.append(f"held back: {status.held_back}")
     if cert.name in stalled:
         reasons.append("its rotation stopped after the upload; the next scan resumes it")

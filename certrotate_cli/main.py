@@ -123,6 +123,20 @@ def parser() -> argparse.ArgumentParser:
     )
     rotate.add_argument("--yes", action="store_true", help="do not ask for confirmation (--local)")
 
+    rollback = command(
+        "rollback",
+        "put every endpoint serving a replacement back on the certificate it replaced, and hold both until "
+        "a forced rotation",
+    )
+    rollback.add_argument("name", help="the replaced certificate or its replacement (IAM names)")
+    rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rollback.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
+    rollback.add_argument(
+        "--local",
+        action="store_true",
+        help="break-glass: run the rollback in this process with your credentials, not the deployed function",
+    )
+
     verify = command("verify", "TLS handshakes against every endpoint: is what IAM says really served?")
     verify.add_argument(
         "name", nargs="?", help="one certificate (default: every certificate served anywhere)"
@@ -399,14 +413,29 @@ def cmd_rotate(context: Context) -> int:
     return _print_rotation(context, result)
 
 
+# Errors the functions raise for a request they refuse before any change: a usage error here (exit 2).
+REFUSED_REQUESTS = frozenset(
+    {
+        "InvalidRequest",
+        "UnknownCertificate",
+        "UnmanagedCertificate",
+        "UnknownAcmCertificate",
+        "NotImported",
+        "NothingToRollBack",
+        "RollbackRefused",
+        "ConfigurationError",
+    }
+)
+
+
 def _function_failed(context: Context, what: str, payload: Any) -> int:
     message = payload.get("errorMessage") if isinstance(payload, dict) else payload
     kind = payload.get("errorType") if isinstance(payload, dict) else None
     if context.args.json:
         render.print_json({"error": message, "type": kind}, context.stdout)
     else:
-        context.out.print(Text(f"{what} failed: {message}", style="bold red"))
-    return ATTENTION
+        print(f"certrotate: {what} failed: {message}", file=sys.stderr)  # one line, as every error
+    return USAGE if kind in REFUSED_REQUESTS else ATTENTION
 
 
 def _print_rotation(context: Context, result: dict[str, Any]) -> int:
@@ -510,6 +539,85 @@ def environment(values: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
+# -- rollback -----------------------------------------------------------------------------------------------
+
+
+def cmd_rollback(context: Context) -> int:
+    """Asks the deployed function what it would do (a dry run: the pair is proved, nothing changes), shows it,
+    asks the operator to type the name, then rolls back. `--local` runs the same in this process."""
+    args = context.args
+    request: dict[str, Any] = {"action": "rollback", "certificate_name": args.name}
+    if args.account:
+        request["account_id"] = args.account
+    run_it: Callable[[dict[str, Any]], tuple[bool, Any]] = (
+        (lambda r: (False, _rollback_locally(context, r)))
+        if args.local
+        else (lambda r: invoke(context, ROTATE_FUNCTION_OUTPUT, r, "rollback"))
+    )
+    if args.local:
+        context.note(_break_glass(context, "ROLL BACK" if not args.dry_run else "plan a rollback of"))
+    if args.dry_run or not args.yes:
+        failed, planned = run_it({**request, "dry_run": True})
+        if failed:
+            return _function_failed(context, "rollback", planned)
+        if args.dry_run:
+            return _print_rollback(context, planned)
+        _print_rollback(context, planned, quiet_json=True)
+        subject = f"{planned['rolled_back_from']} back to {planned['certificate_name']}"
+        if not confirm(context, f"Roll {subject}: the steps above will be taken.", args.name):
+            return ATTENTION
+    failed, result = run_it(request)
+    if failed:
+        return _function_failed(context, "rollback", result)
+    code = _print_rollback(context, result)
+    return code if result.get("status") == "rolled-back" else ATTENTION
+
+
+def _print_rollback(context: Context, result: dict[str, Any], *, quiet_json: bool = False) -> int:
+    if context.args.json:
+        if not quiet_json:
+            render.print_json(result, context.stdout)
+        return OK
+    out = context.out
+    planned = result.get("status") == "planned"
+    for step in result.get("steps", []):
+        out.print(Text("· would " if planned else "✓ ", style="dim" if planned else "green") + Text(step))
+    out.print(Text(f"{result['status']}: ", style="bold") + Text(str(result.get("reason", ""))))
+    if result.get("status") == "rolled-back":
+        out.print(
+            f"{result['certificate_name']} and {result['rolled_back_from']} are held: no scan rotates or "
+            f"retires them. When fixed: `certrotate rotate {result['certificate_name']} --force` serves "
+            f"{result['rolled_back_from']} again (or a new certificate, once {result['rolled_back_from']} "
+            "is deleted)."
+        )
+    return OK
+
+
+def _break_glass(context: Context, what: str) -> str:
+    caller = context.aws.caller()
+    return (
+        f"Break-glass: {what} {context.args.name} in this process as {caller['Arn']} "
+        f"(account {caller['Account']}, region {context.aws.region})."
+    )
+
+
+def _rollback_locally(context: Context, request: dict[str, Any]) -> dict[str, Any]:
+    env = local_environment(context, ROTATE_FUNCTION_OUTPUT)
+    with environment(env):
+        from certrotate import wiring
+        from certrotate.rollback import RollbackRequest
+
+        wiring.refresh()
+        try:
+            service = wiring.rollback_service(wiring.account_of(context.args.account))
+            rollback = RollbackRequest(request["certificate_name"], dry_run=bool(request.get("dry_run")))
+            with context.progress.waiting(f"rolling back {rollback.certificate_name} here"):
+                result = service.rollback(rollback, deadline=time.monotonic() + LOCAL_ROTATION_SECONDS)
+        finally:
+            wiring.reset()
+    return result.as_dict()
+
+
 # -- verify -------------------------------------------------------------------------------------------------
 
 
@@ -558,6 +666,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "status": cmd_status,
     "plan": cmd_plan,
     "rotate": cmd_rotate,
+    "rollback": cmd_rollback,
     "verify": cmd_verify,
 }
 

@@ -21,6 +21,7 @@ VERDICT_LABELS = {
     planning.Verdict.RESUME: ("finish rotation", "yellow"),
     planning.Verdict.NOT_DUE: ("not due", "green"),
     planning.Verdict.RATE_LIMITED: ("held", "bold red"),
+    planning.Verdict.ROLLED_BACK: ("rolled back: held", "bold red"),
 }
 
 

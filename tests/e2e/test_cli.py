@@ -337,7 +337,7 @@ def test_rotate_invokes_the_deployed_function_and_prints_its_steps(world: World,
 
     # Retired at once (RETIREMENT_GRACE_SECONDS=0): the old name is unknown now, and the function says so.
     code, document = cli.json("rotate", "shop", "--force")
-    assert code == 1
+    assert code == 2  # a name that does not exist: a usage error
     assert document["error"] == "no IAM server certificate is named 'shop'"
     assert document["type"] == "UnknownCertificate"
 
