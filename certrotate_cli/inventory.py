@@ -17,7 +17,14 @@ from certrotate.adapters.addresses import Address, EndpointAddresses
 from certrotate.adapters.iam import IamCertificateStore
 from certrotate.config import Settings
 from certrotate.errors import RegionDiscoveryFailed
-from certrotate.model import ChangeKind, Endpoint, EndpointKind, HostedZone, ServerCertificate
+from certrotate.model import (
+    ChallengePlan,
+    ChangeKind,
+    Endpoint,
+    EndpointKind,
+    HostedZone,
+    ServerCertificate,
+)
 from certrotate.names import CHALLENGE_TAG, KEY_TYPE_TAG
 from certrotate.ports import AcmCertificate, Endpoints, Http01Listeners, StoredCertificate
 from certrotate.validation import facts_of
@@ -157,6 +164,8 @@ class Inventory:
     plan: planning.ScanPlan
     acm: list[AcmStatus] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what could not be read (an ACM region, ...)
+    endpoints: list[Endpoint] = field(default_factory=list)  # every endpoint the search found
+    room: tuple[int, int] | None = None  # IAM server certificates held, and the quota (doctor reads it)
 
     def find(self, name: str) -> CertificateStatus | AcmStatus | None:
         found = next((s for s in self.statuses if s.name == name), None)
@@ -300,7 +309,7 @@ def collect(
         statuses.append(status)
     notes: list[str] = []
     acm_statuses = _collect_acm(acm, settings, now, progress, notes) if acm is not None else []
-    return Inventory(now, settings, settings_source, statuses, plan, acm_statuses, notes)
+    return Inventory(now, settings, settings_source, statuses, plan, acm_statuses, notes, list(discovered))
 
 
 def _collect_acm(
@@ -444,15 +453,15 @@ def key_of(store: IamCertificateStore, certificate: ServerCertificate) -> str | 
     return str(key) if key else f"unknown key type {certificate.tags.get(KEY_TYPE_TAG)!r}"
 
 
-def challenge_routes(
+def challenge_plan(
     status: CertificateStatus, zones: Sequence[HostedZone], http01: Http01Listeners
-) -> list[str]:
-    """How the rotation would validate each name (planning.plan_challenges, as the rotation chooses it), or
-    why it would refuse before ordering."""
+) -> tuple[ChallengePlan | None, list[str]]:
+    """How the rotation would validate each name (planning.plan_challenges, as the rotation chooses it), and
+    why it would refuse before ordering (then no plan)."""
     cert = status.certificate
     forced, unknown = planning.requested_challenge_method(cert.tags)
     if unknown:
-        return [f"refused before ordering: unknown challenge method {unknown!r} in {CHALLENGE_TAG}"]
+        return None, [f"unknown challenge method {unknown!r} in {CHALLENGE_TAG}"]
     listeners = (
         http01.port80_listeners(status.endpoints)
         if planning.needs_http01(status.dns_names, forced, zones)
@@ -461,7 +470,14 @@ def challenge_routes(
     plan, problems = planning.plan_challenges(
         cert.name, status.dns_names, forced=forced, zones=zones, listeners=listeners
     )
-    if problems:
+    return (None, problems) if problems else (plan, [])
+
+
+def challenge_routes(
+    status: CertificateStatus, zones: Sequence[HostedZone], http01: Http01Listeners
+) -> list[str]:
+    plan, problems = challenge_plan(status, zones, http01)
+    if plan is None:
         return [f"refused before ordering: {problem}" for problem in problems]
     return [f"{route.name} by {route.method.value} on {route.where}" for route in plan.routes]
 

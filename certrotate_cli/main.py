@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from botocore.exceptions import ClientError
 from certrotate import __version__, planning
+from certrotate.adapters._retry import error_code
 from certrotate.adapters.alb_http01 import AlbHttp01
 from certrotate.adapters.tls_probe import Connect, ConnectTo, connector, direct, fetch_certificates
 from certrotate.config import Settings
@@ -31,7 +33,7 @@ from rich.console import Console
 from rich.text import Text
 
 from certrotate_cli import inventory, render
-from certrotate_cli.aws import ROTATE_FUNCTION_OUTPUT, Aws
+from certrotate_cli.aws import ROTATE_FUNCTION_OUTPUT, SCAN_FUNCTION_OUTPUT, Aws
 from certrotate_cli.failures import ATTENTION, INTERRUPTED, OK, USAGE, CliError, describe
 from certrotate_cli.progress import Reporter
 
@@ -136,6 +138,18 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="break-glass: run the rollback in this process with your credentials, not the deployed function",
     )
+
+    doctor = command(
+        "doctor",
+        "a read-only preflight of the deployed stack and its account: one line per finding, exit 1 when "
+        "something would stop a rotation",
+    )
+    doctor.add_argument(
+        "--dns-server",
+        metavar="HOST[:PORT]",
+        help="ask this resolver for CAA records (default: the system's)",
+    )
+    doctor.add_argument("--no-caa", action="store_true", help="skip the CAA checks (no DNS queries)")
 
     verify = command("verify", "TLS handshakes against every endpoint: is what IAM says really served?")
     verify.add_argument(
@@ -618,6 +632,116 @@ def _rollback_locally(context: Context, request: dict[str, Any]) -> dict[str, An
     return result.as_dict()
 
 
+# -- doctor -------------------------------------------------------------------------------------------------
+
+
+def cmd_doctor(context: Context) -> int:
+    from certrotate_cli import doctor
+
+    args = context.args
+    aws = context.aws
+    findings: list[doctor.Finding] = []
+    deployment = aws.deployment(args.stack)
+    if not deployment.found:
+        findings.append(
+            doctor.Finding("stack", doctor.Severity.PROBLEM, f"{deployment.note}: nothing deployed to check")
+        )
+    else:
+        findings.append(doctor.Finding("stack", doctor.Severity.OK, f"stack {args.stack} in {aws.region}"))
+    settings, source = context.settings()
+    findings.append(doctor.Finding("stack", doctor.Severity.NOTE, f"settings: {source}"))
+
+    # The functions' roles (central account), against the calls the code makes.
+    roles = {}
+    for function, output in (
+        ("ScanFunction", SCAN_FUNCTION_OUTPUT),
+        ("RotateFunction", ROTATE_FUNCTION_OUTPUT),
+    ):
+        configuration = aws.function_configuration(args.stack, output)
+        if configuration is not None and configuration.role:
+            roles[function] = configuration.role
+    if roles:
+        caller = aws.caller()
+        required = doctor.minimal_action_map(
+            roles, partition=aws.partition(), account=caller["Account"], region=aws.region, settings=settings
+        )
+        with context.progress.waiting("simulating the functions' roles"):
+            findings += doctor.check_permissions(
+                aws.client("iam"), required, {arn: name for name, arn in roles.items()}
+            )
+
+    target = context.target(settings)
+    found = inventory.collect(
+        store=target.store(),
+        endpoints=target.endpoints(settings.load_balancer_regions),
+        addresses=target.addresses(),
+        acm=target.acm(settings.load_balancer_regions),
+        settings=settings,
+        settings_source=source,
+        now=datetime.now(UTC),
+        progress=context.progress,
+    )
+    findings += [doctor.Finding("stack", doctor.Severity.WARNING, note) for note in found.notes]
+
+    def eab_secret_exists(secret: str) -> bool:
+        try:
+            aws.client("secretsmanager").describe_secret(SecretId=secret)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return False
+            raise
+        return True
+
+    with context.progress.waiting(f"asking the CA's directory {settings.acme_directory_url}"):
+        ca_findings, directory = doctor.check_directory(
+            settings.acme_directory_url, settings, doctor.profiles_asked(settings, found), eab_secret_exists
+        )
+    findings += ca_findings
+    identities = directory.caa_identities if directory else ()
+    caa_lookup = None if args.no_caa else doctor.dns_caa_lookup(args.dns_server)
+    with context.progress.waiting("checking every name: its zone or port-80 path, and its CAA"):
+        name_findings, http01_names = doctor.check_names(
+            found,
+            target.dns().zones(),
+            AlbHttp01(lambda region: target.client("elbv2", region)),
+            caa_lookup=caa_lookup,
+            identities=identities,
+        )
+    findings += name_findings
+    findings += doctor.check_quotas(
+        found,
+        target.store().room(),
+        settings,
+        http01_names,
+        lambda region, balancer: doctor.count_rules(target.client("elbv2", region), balancer),
+    )
+    if settings.many_accounts and deployment.found:
+
+        def dry_run_scan() -> Any:
+            failed, payload = invoke(context, SCAN_FUNCTION_OUTPUT, {"dry_run": True}, "dry-run scan")
+            if failed:
+                raise RuntimeError(payload.get("errorMessage") if isinstance(payload, dict) else payload)
+            return payload
+
+        findings += doctor.check_accounts(settings, dry_run_scan)
+
+    problems = [f for f in findings if f.severity is doctor.Severity.PROBLEM]
+    if args.json:
+        render.print_json(
+            {"findings": [f.as_dict() for f in findings], "problems": len(problems)}, context.stdout
+        )
+    else:
+        for finding in findings:
+            style = {"problem": "bold red", "warning": "yellow", "ok": "green"}.get(finding.severity.value)
+            context.out.print(Text(finding.line, style=style or ""))
+        context.out.print(
+            Text(f"{len(problems)} problem(s) would stop a rotation", style="bold red")
+            if problems
+            else Text("nothing would stop a rotation", style="green")
+        )
+    return ATTENTION if problems else OK
+
+
 # -- verify -------------------------------------------------------------------------------------------------
 
 
@@ -668,6 +792,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "rotate": cmd_rotate,
     "rollback": cmd_rollback,
     "verify": cmd_verify,
+    "doctor": cmd_doctor,
 }
 
 __all__ = ["COMMANDS", "USAGE", "Context", "parser", "run"]

@@ -79,8 +79,13 @@ def deploy(
         _runtime_env.clear()
         _runtime_env.update(runtime_env)
     code = {"ZipFile": _placeholder_zip().decode("latin-1")}
-    resources: dict[str, Any] = {
-        "FunctionRole": {
+    region = runtime_env.get("AWS_REGION") or runtime_env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    policies = role_policies(settings, region=region, stack=name)
+    resources: dict[str, Any] = {}
+    outputs: dict[str, Any] = {}
+    for function in FUNCTIONS:
+        spec = lambda_runner.template().function(function)
+        resources[f"{function}Role"] = {
             "Type": "AWS::IAM::Role",
             "Properties": {
                 "AssumeRolePolicyDocument": {
@@ -92,33 +97,68 @@ def deploy(
                             "Action": "sts:AssumeRole",
                         }
                     ],
-                }
+                },
+                # What template.yaml grants the function, resolved for these settings (SAM's own
+                # managed policies aside): `certrotate doctor` simulates these.
+                # (As a JSON string: moto keeps a dict as it is and GetRolePolicy then answers its repr.)
+                "Policies": [{"PolicyName": "certrotate", "PolicyDocument": json.dumps(policies[function])}],
             },
         }
-    }
-    for function in FUNCTIONS:
         resources[function] = {
             "Type": "AWS::Lambda::Function",
             "Properties": {
                 "FunctionName": f"{name}-{function}",
                 "Handler": "app.lambda_handler",
                 "Runtime": "python3.11",
-                "Timeout": 900,
-                "Role": {"Fn::GetAtt": ["FunctionRole", "Arn"]},
+                "Timeout": spec.timeout,
+                "Role": {"Fn::GetAtt": [f"{function}Role", "Arn"]},
                 "Code": code,
                 "Environment": {"Variables": dict(settings)},
             },
         }
-    template = {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Resources": resources,
-        "Outputs": {f"{f}Name": {"Value": {"Ref": f}} for f in FUNCTIONS},
-    }
+        outputs[f"{function}Name"] = {"Value": {"Ref": function}}
+        outputs[f"{function}RoleArn"] = {"Value": {"Fn::GetAtt": [f"{function}Role", "Arn"]}}
+    template = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources, "Outputs": outputs}
     cloudformation.create_stack(
         StackName=name, TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"]
     )
     stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+# Template parameters and the settings they become (template.yaml's Globals and functions' Environment).
+_PARAMETERS = {
+    "EventBusName": "EVENT_BUS_NAME",
+    "ManagedAccounts": "MANAGED_ACCOUNTS",
+    "DnsAccounts": "DNS_ACCOUNTS",
+    "MemberRoleName": "MEMBER_ROLE_NAME",
+    "AcmeAccountSecretName": "ACME_ACCOUNT_SECRET_ID",
+    "AcmeEabSecretName": "ACME_EAB_SECRET_ID",
+}
+
+
+def role_policies(settings: Mapping[str, str], *, region: str, stack: str) -> dict[str, dict[str, Any]]:
+    """Each function's policy as template.yaml grants it, for a stack with these settings."""
+    from devstack import template_policies
+
+    account = lambda_runner.ACCOUNT
+    parameters = {p: settings[v] for p, v in _PARAMETERS.items() if v in settings}
+    table = settings.get("LEASE_TABLE_NAME", "certrotate-leases")
+    queue_url = settings.get("ROTATION_QUEUE_URL", f"https://sqs/{account}/{stack}-rotation.fifo")
+    queue = queue_url.rsplit("/", 1)[-1]
+    resources = {
+        "LeaseTable": {"Ref": table, "Arn": f"arn:aws:dynamodb:{region}:{account}:table/{table}"},
+        "RotationQueue": {
+            "Ref": queue_url,
+            "QueueName": queue,
+            "Arn": f"arn:aws:sqs:{region}:{account}:{queue}",
+        },
+    }
+    deployment = template_policies.Deployment(
+        account=account, region=region, stack=stack, parameters=parameters, resources=resources
+    )
+    template = lambda_runner.template()
+    return {f: template_policies.function_policy(template, f, deployment) for f in FUNCTIONS}
 
 
 def _patch() -> None:

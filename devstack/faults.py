@@ -324,8 +324,12 @@ def error_response(call: CallInfo, fault: Fault) -> tuple[str, list[tuple[str, s
     fault_type = "Sender" if fault.status < 500 else "Receiver"
     code, message = escape(fault.code), escape(fault.message)
     if fault.html:
+        # Werkzeug's own error page, as the moto server (or a proxy) answers an action it cannot handle.
         headers.append(("Content-Type", "text/html; charset=utf-8"))
-        page = f"<!DOCTYPE html>\n<html><head><title>{status}</title></head>\n<h1>{status}</h1></html>"
+        page = (
+            f"<!doctype html>\n<html lang=en>\n<title>{status}</title>\n<h1>{escape(fault.message)}</h1>\n"
+            "<p>The server encountered an internal error and was unable to complete your request.</p>\n"
+        )
         return status, headers, page.encode()
     if call.protocol in ("json", "rest-json"):
         model = _service_model(call.service)

@@ -103,7 +103,7 @@ def test_a_non_xml_500_from_aws_is_one_line_and_exit_code_3(
     assert out == ""
     assert "Traceback" not in err
     [line] = err.strip().splitlines()
-    assert line.startswith("certrotate: AWS failed ListServerCertificates: HTTP 500, not an AWS error")
+    assert line.startswith("certrotate: AWS (or something in between) answered with something not an AWS ")
 
 
 def test_debug_shows_the_trace(world: World, cli: Cli, capfd: pytest.CaptureFixture[str]) -> None:
@@ -114,7 +114,7 @@ def test_debug_shows_the_trace(world: World, cli: Cli, capfd: pytest.CaptureFixt
     err = _errors(capfd)
     assert code == 3
     assert "Traceback (most recent call last)" in err
-    assert err.strip().splitlines()[-1].startswith("certrotate: AWS failed ListServerCertificates")
+    assert err.strip().splitlines()[-1].startswith("certrotate: AWS (or something in between) answered")
 
 
 def test_access_denied_on_the_stack_is_a_permission_problem_not_a_missing_stack(
