@@ -24,6 +24,7 @@ from certrotate.challenges import Dns01Responder, PlannedChallenges
 from certrotate.config import TrustRoots
 from certrotate.errors import (
     CertificateAlreadyExists,
+    ConfigurationError,
     EndpointsRefused,
     KeyTypeUnsupported,
     ListenerUpdateFailed,
@@ -578,6 +579,7 @@ class RotationService:
             result.steps.append(f"order a certificate for {', '.join(dns_names)} with an {key} key")
             for route in plan.routes:
                 result.steps.append(f"answer {route.name} by {route.method.value} on {route.where}")
+            self._trust_roots_readable()  # what the real run would need: a missing file fails now
             result.steps.append(f"validate its chain to {self._settings.trust_roots}")
             result.steps.append(f"upload it as {decision.replacement_name} (path {old.path})")
             new_arn, new_id = "<replacement>", "<replacement>"
@@ -598,6 +600,15 @@ class RotationService:
             f"{self._settings.grace_seconds} s have passed"
         )
         return result
+
+    def _trust_roots_readable(self) -> None:
+        try:
+            load_trust_roots(self._settings.trust_roots)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"the trust roots ({self._settings.trust_roots}) cannot be read: {exc.strerror or exc}; an "
+                "installed package without its data files? (certrotate/roots/*.pem)"
+            ) from None
 
     def _require_time(self, deadline: float, needed: float, what: str) -> None:
         left = deadline - self._clock.monotonic()
