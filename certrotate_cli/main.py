@@ -178,6 +178,7 @@ class Context:
     stdin: IO[str]
     connect: Connect
     progress: Reporter
+    _target: Aws | None = None
 
     def note(self, text: str, end: str = "\n") -> None:
         """A note for the person at the terminal: stderr when stdout carries JSON."""
@@ -191,8 +192,12 @@ class Context:
         return self.aws.settings(args.stack, renew_before_days=renew_before_days, regions=args.regions)
 
     def target(self, settings: Settings) -> Aws:
-        """The account read by status, plan, verify and doctor: --account's, else the stack's own."""
-        return self.aws.in_account(self.args.account, self.args.account_role or settings.member_role_name)
+        """The account read by status, plan, verify and doctor: --account's, else the stack's own (the role
+        is assumed once per command)."""
+        if self._target is None:
+            role = self.args.account_role or settings.member_role_name
+            self._target = self.aws.in_account(self.args.account, role)
+        return self._target
 
 
 def run(
