@@ -1,21 +1,32 @@
-"""What `status` and `plan` show: every IAM server certificate, what the functions would decide about it
-(from `certrotate.planning`, the code the functions run), and where it is served. Read-only."""
+"""What `status` and `plan` show: every IAM server certificate and ACM imported certificate, what the
+functions would decide about it (from `certrotate.planning`, the code the functions run), and where it is
+served. Read-only."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from certrotate import planning
+from certrotate.adapters.acm import AcmCertificateStore
 from certrotate.adapters.addresses import Address, EndpointAddresses
 from certrotate.adapters.iam import IamCertificateStore
 from certrotate.config import Settings
-from certrotate.model import ChangeKind, Endpoint, EndpointKind, HostedZone, ServerCertificate
+from certrotate.errors import RegionDiscoveryFailed
+from certrotate.model import (
+    ChallengePlan,
+    ChangeKind,
+    Endpoint,
+    EndpointKind,
+    HostedZone,
+    ServerCertificate,
+)
 from certrotate.names import CHALLENGE_TAG, KEY_TYPE_TAG
-from certrotate.ports import Endpoints, Http01Listeners
+from certrotate.ports import AcmCertificate, Endpoints, Http01Listeners, StoredCertificate
 from certrotate.validation import facts_of
 
 URGENT_DAYS = 7.0  # a managed certificate this close to expiry has missed its rotations: a person looks
@@ -101,19 +112,86 @@ class CertificateStatus:
 
 
 @dataclass(slots=True)
+class AcmStatus:
+    """One ACM imported certificate: what the functions would decide about it (it is re-imported in place:
+    nothing is repointed or retired)."""
+
+    certificate: AcmCertificate
+    dns_names: tuple[str, ...]
+    days_to_expiry: float
+    decision: planning.RotationDecision | None  # None: not managed
+    decision_source: str
+    held_back: str | None
+    scan_would_send: bool
+    attention: list[str] = field(default_factory=list)
+
+    @property
+    def arn(self) -> str:
+        return self.certificate.arn
+
+    @property
+    def key_algorithm(self) -> str:
+        return self.certificate.key_algorithm
+
+    def as_dict(self) -> dict[str, Any]:
+        cert = self.certificate
+        return {
+            "arn": cert.arn,
+            "region": cert.region,
+            "dns_names": list(self.dns_names),
+            "expiration": cert.not_after.isoformat() if cert.not_after else None,
+            "days_to_expiry": self.days_to_expiry,
+            "managed": self.decision is not None,
+            "key_algorithm": cert.key_algorithm,
+            "decision": None
+            if self.decision is None
+            else {
+                "verdict": self.decision.verdict.value,
+                "reason": self.decision.reason,
+                "source": self.decision_source,
+            },
+            "held_back": self.held_back,
+            "needs_attention": self.attention,
+        }
+
+
+@dataclass(slots=True)
 class Inventory:
     now: datetime
     settings: Settings
     settings_source: str
     statuses: list[CertificateStatus]
     plan: planning.ScanPlan
+    acm: list[AcmStatus] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what could not be read (an ACM region, ...)
+    endpoints: list[Endpoint] = field(default_factory=list)  # every endpoint the search found
+    room: tuple[int, int] | None = None  # IAM server certificates held, and the quota (doctor reads it)
 
-    def find(self, name: str) -> CertificateStatus | None:
-        return next((s for s in self.statuses if s.name == name), None)
+    def find(self, name: str) -> CertificateStatus | AcmStatus | None:
+        found = next((s for s in self.statuses if s.name == name), None)
+        return found or next((a for a in self.acm if a.arn == name), None)
 
     @property
-    def needing_attention(self) -> list[CertificateStatus]:
-        return [s for s in self.statuses if s.attention]
+    def needing_attention(self) -> list[CertificateStatus | AcmStatus]:
+        return [s for s in self.statuses if s.attention] + [a for a in self.acm if a.attention]
+
+
+class _Progress(Protocol):
+    def counting(self, what: str, total: int) -> AbstractContextManager[Callable[[int], None]]: ...
+    def waiting(self, what: str) -> AbstractContextManager[None]: ...
+
+
+class _Silent:
+    @contextmanager
+    def counting(self, what: str, total: int) -> Iterator[Callable[[int], None]]:
+        def advance(steps: int = 1) -> None:
+            pass
+
+        yield advance
+
+    @contextmanager
+    def waiting(self, what: str) -> Iterator[None]:
+        yield
 
 
 def decision_source(decision: planning.RotationDecision, settings: Settings) -> str:
@@ -132,6 +210,29 @@ def decision_source(decision: planning.RotationDecision, settings: Settings) -> 
     return decision.verdict.value  # verdicts added later (hold-offs, ARI) name themselves
 
 
+def _read_all(
+    store: IamCertificateStore, names: Sequence[str], progress: _Progress
+) -> dict[str, tuple[StoredCertificate, str | None]]:
+    """Every certificate with its tags, body and chain: one GetServerCertificate each (it carries the tags),
+    several at once, with a progress bar."""
+    read: dict[str, tuple[StoredCertificate, str | None]] = {}
+    with (
+        progress.counting(f"reading {len(names)} IAM server certificates", len(names)) as advance,
+        ThreadPoolExecutor(max_workers=PEM_READERS, thread_name_prefix="iam-read") as pool,
+    ):
+
+        def one(name: str) -> tuple[StoredCertificate, str | None] | None:
+            try:
+                return store.read(name)
+            finally:
+                advance(1)
+
+        for name, found in zip(names, pool.map(one, names), strict=True):
+            if found is not None:  # deleted since it was listed
+                read[name] = found
+    return read
+
+
 def collect(
     *,
     store: IamCertificateStore,
@@ -140,30 +241,31 @@ def collect(
     settings: Settings,
     settings_source: str,
     now: datetime,
+    acm: AcmCertificateStore | None = None,
+    progress: _Progress | None = None,
 ) -> Inventory:
-    listed = store.list_certificates()
-    tags = store.tags_of_many([c.name for c in listed])
-    certificates = [
-        ServerCertificate(
-            c.name, c.arn, c.certificate_id, c.path, c.expiration, c.upload_date, tags.get(c.name, {})
-        )
-        for c in listed
-    ]
+    progress = progress or _Silent()
+    with progress.waiting("listing IAM server certificates"):
+        listed = store.list_certificates()
+    read = _read_all(store, [c.name for c in listed], progress)
+    certificates = [read[c.name][0].metadata for c in listed if c.name in read]
+    pems = {name: (stored.body_pem, chain) for name, (stored, chain) in read.items()}
+    facts_by_name = {name: facts_of(pem[0]) for name, pem in pems.items()}
     by_name = {c.name: c for c in certificates}
-    with ThreadPoolExecutor(max_workers=PEM_READERS, thread_name_prefix="iam-pem") as pool:
-        pems = dict(zip(by_name, pool.map(store.pem, by_name), strict=True))
-    discovered = endpoints.discover(include_cloudfront=True).endpoints
+    with progress.waiting("searching every region and CloudFront for endpoints"):
+        discovered = endpoints.discover(include_cloudfront=True).endpoints
     plan = planning.plan_scan(
         certificates,
         now=now,
         renew_before_days=settings.renew_before_days,
         lease_seconds=settings.rotation_lease_seconds,
+        # What the next scan would learn first for a certificate without a renewal time: the lifetime rule.
+        not_before={n: f.not_before for n, f in facts_by_name.items() if f.not_before is not None},
     )
     stalled = {c.name for c in plan.stalled}
     statuses = []
     for cert in sorted(certificates, key=lambda c: (c.expiration, c.name)):
-        pem = pems.get(cert.name)
-        facts = facts_of(pem[0]) if pem else None
+        facts = facts_by_name.get(cert.name)
         dns_names = facts.dns_names if facts else ()
         users = planning.endpoints_serving(discovered, cert.arn, cert.certificate_id)
         status = CertificateStatus(
@@ -205,7 +307,78 @@ def collect(
             )
         status.attention = _attention(status, settings, stalled)
         statuses.append(status)
-    return Inventory(now, settings, settings_source, statuses, plan)
+    notes: list[str] = []
+    acm_statuses = _collect_acm(acm, settings, now, progress, notes) if acm is not None else []
+    return Inventory(now, settings, settings_source, statuses, plan, acm_statuses, notes, list(discovered))
+
+
+def _collect_acm(
+    acm: AcmCertificateStore, settings: Settings, now: datetime, progress: _Progress, notes: list[str]
+) -> list[AcmStatus]:
+    """The ACM imported certificates of every region looked at, decided as the ACM scan and rotation decide:
+    two calls each (its tags, and its body for the names)."""
+    try:
+        regions = acm.regions()
+    except RegionDiscoveryFailed as exc:
+        notes.append(f"ACM certificates not listed: {exc}")
+        return []
+    listed: list[AcmCertificate] = []
+    with progress.waiting(f"listing ACM imported certificates in {len(regions)} region(s)"):
+        for region in regions:
+            try:
+                listed.extend(acm.list_imported(region))
+            except Exception as exc:  # one region's refusal must not hide the others
+                notes.append(f"ACM certificates in {region} not listed: {exc}")
+    floor = settings.renew_before_days
+    found: list[AcmStatus] = []
+    with progress.counting(f"reading {len(listed)} ACM imported certificates", len(listed)) as advance:
+        for cert in listed:
+            cert = replace(cert, tags=acm.tags_of(cert.arn))
+            facts = facts_of(acm.body(cert.arn))
+            advance(1)
+            if cert.not_after is None:
+                cert = replace(cert, not_after=facts.not_after)
+            view = cert.as_certificate()
+            not_before = cert.not_before or facts.not_before
+            status = AcmStatus(
+                certificate=cert,
+                dns_names=facts.dns_names,
+                days_to_expiry=planning.days_to_expiry(view.expiration, now),
+                decision=None,
+                decision_source="not managed",
+                held_back=None,
+                scan_would_send=False,
+            )
+            if view.managed:
+                decision = planning.decide_rotation(
+                    view, None, now=now, renew_before_days=floor, force=False, not_before=not_before
+                )
+                status.decision = decision
+                status.decision_source = decision_source(decision, settings)
+                if decision.verdict not in (planning.Verdict.ISSUE, planning.Verdict.NOT_DUE):
+                    status.held_back = decision.reason
+                status.scan_would_send = (
+                    planning.is_due(view, now, floor, not_before) and planning.held_now(view, now) is None
+                )
+            status.attention = _acm_attention(status, settings)
+            found.append(status)
+    return sorted(found, key=lambda a: (a.days_to_expiry, a.arn))
+
+
+def _acm_attention(status: AcmStatus, settings: Settings) -> list[str]:
+    days, in_use = status.days_to_expiry, bool(status.certificate.in_use_by)
+    reasons: list[str] = []
+    if days < 0:
+        reasons.append("expired")
+    if status.decision is None:
+        if 0 <= days < (settings.renew_before_days or UNMANAGED_WARN_DAYS) and in_use:
+            reasons.append(f"expires in {days:g} days and is not managed")
+        return reasons
+    if status.held_back:
+        reasons.append(f"held back: {status.held_back}")
+    if 0 <= days < URGENT_DAYS:
+        reasons.append(f"expires in {days:g} days: its rotations have not succeeded")
+    return reasons
 
 
 def _attention(status: CertificateStatus, settings: Settings, stalled: set[str]) -> list[str]:
@@ -218,7 +391,9 @@ def _attention(status: CertificateStatus, settings: Settings, stalled: set[str])
         if days < (settings.renew_before_days or UNMANAGED_WARN_DAYS) and status.serving:
             reasons.append(f"expires in {days:g} days and is not managed")
         return reasons
-    if status.held_back:
+    if status.decision is not None and status.decision.verdict is planning.Verdict.ROLLED_BACK:
+        reasons.append(f"held: {status.decision.reason}")  # a rollback's hold: a person lifts it
+    elif status.held_back:
         reasons.append(f"held back: {status.held_back}")
     if cert.name in stalled:
         reasons.append("its rotation stopped after the upload; the next scan resumes it")
@@ -278,15 +453,15 @@ def key_of(store: IamCertificateStore, certificate: ServerCertificate) -> str | 
     return str(key) if key else f"unknown key type {certificate.tags.get(KEY_TYPE_TAG)!r}"
 
 
-def challenge_routes(
+def challenge_plan(
     status: CertificateStatus, zones: Sequence[HostedZone], http01: Http01Listeners
-) -> list[str]:
-    """How the rotation would validate each name (planning.plan_challenges, as the rotation chooses it), or
-    why it would refuse before ordering."""
+) -> tuple[ChallengePlan | None, list[str]]:
+    """How the rotation would validate each name (planning.plan_challenges, as the rotation chooses it), and
+    why it would refuse before ordering (then no plan)."""
     cert = status.certificate
     forced, unknown = planning.requested_challenge_method(cert.tags)
     if unknown:
-        return [f"refused before ordering: unknown challenge method {unknown!r} in {CHALLENGE_TAG}"]
+        return None, [f"unknown challenge method {unknown!r} in {CHALLENGE_TAG}"]
     listeners = (
         http01.port80_listeners(status.endpoints)
         if planning.needs_http01(status.dns_names, forced, zones)
@@ -295,7 +470,14 @@ def challenge_routes(
     plan, problems = planning.plan_challenges(
         cert.name, status.dns_names, forced=forced, zones=zones, listeners=listeners
     )
-    if problems:
+    return (None, problems) if problems else (plan, [])
+
+
+def challenge_routes(
+    status: CertificateStatus, zones: Sequence[HostedZone], http01: Http01Listeners
+) -> list[str]:
+    plan, problems = challenge_plan(status, zones, http01)
+    if plan is None:
         return [f"refused before ordering: {problem}" for problem in problems]
     return [f"{route.name} by {route.method.value} on {route.where}" for route in plan.routes]
 

@@ -21,6 +21,7 @@ VERDICT_LABELS = {
     planning.Verdict.RESUME: ("finish rotation", "yellow"),
     planning.Verdict.NOT_DUE: ("not due", "green"),
     planning.Verdict.RATE_LIMITED: ("held", "bold red"),
+    planning.Verdict.ROLLED_BACK: ("rolled back: held", "bold red"),
 }
 
 
@@ -107,15 +108,52 @@ def status_table(inventory: Inventory, out: Console) -> None:
             "\n".join(serving_line(s) for s in status.serving) or Text("-", style="dim"),
         )
     out.print(table)
+    if inventory.acm:
+        out.print()
+        acm_table(inventory, out)
+    for note in inventory.notes:
+        out.print(Text(f"note: {note}", style="yellow"))
     attention = inventory.needing_attention
     if attention:
         out.print()
         out.print(Text(f"{len(attention)} certificate(s) need a person:", style="bold red"))
-        for status in attention:
-            for reason in status.attention:
-                out.print(f"  ! {status.name}: {reason}")
+        for needing in attention:
+            label = needing.name if isinstance(needing, CertificateStatus) else needing.arn
+            for reason in needing.attention:
+                out.print(f"  ! {label}: {reason}")
     else:
         out.print(Text("\nnothing needs a person", style="green"))
+
+
+def acm_table(inventory: Inventory, out: Console) -> None:
+    table = Table(
+        title="ACM imported certificates (re-imported in place: same ARN, every association kept)",
+        title_justify="left",
+        pad_edge=False,
+        box=None,
+        header_style="bold",
+    )
+    table.add_column("", width=1)
+    table.add_column("certificate", no_wrap=True)
+    table.add_column("names")
+    table.add_column("days", justify="right")
+    table.add_column("managed")
+    table.add_column("next")
+    for status in inventory.acm:
+        text = Text("-", style="dim")
+        if status.decision is not None:
+            label, style = VERDICT_LABELS.get(status.decision.verdict, (status.decision.verdict.value, "red"))
+            text = Text(label, style=style)
+            text.append(f"\n{status.decision_source}", style="dim")
+        table.add_row(
+            Text("!", style="bold red") if status.attention else Text(""),
+            Text(status.arn.split(":certificate/")[-1]) + Text(f"\n{status.certificate.region}", style="dim"),
+            "\n".join(status.dns_names),
+            Text(f"{status.days_to_expiry:.1f}"),
+            Text("yes", style="green") if status.decision is not None else Text("no", style="dim"),
+            text,
+        )
+    out.print(table)
 
 
 def status_json(inventory: Inventory) -> dict[str, Any]:
@@ -128,7 +166,11 @@ def status_json(inventory: Inventory) -> dict[str, Any]:
             "regions": list(inventory.settings.load_balancer_regions),
         },
         "certificates": [s.as_dict() for s in inventory.statuses],
-        "needs_attention": [s.name for s in inventory.needing_attention],
+        "acm_certificates": [a.as_dict() for a in inventory.acm],
+        "notes": inventory.notes,
+        "needs_attention": [
+            s.name if isinstance(s, CertificateStatus) else s.arn for s in inventory.needing_attention
+        ],
     }
 
 

@@ -16,6 +16,10 @@ rateLimited, and `Retry-After` in seconds until the oldest of them leaves the wi
 
 It also models the CA's policy: names given to `forbid()` are refused at new-order with
 `urn:ietf:params:acme:error:rejectedIdentifier` (HTTP 400), as Let's Encrypt refuses names on its block list.
+
+And its directory names the CA's CAA identity (`meta.caaIdentities`, RFC 8555 section 7.1.1), as Let's
+Encrypt's does (`letsencrypt.org`) and pebble's does not: CAA_IDENTITY is what a CAA record names to allow
+the devstack's CA.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any
 from cryptography import x509
 
 DUPLICATE_CERTIFICATE_LIMIT = 5
+CAA_IDENTITY = "devstack-ca.test"
 WINDOW_SECONDS = 7 * 86_400
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
@@ -254,6 +259,8 @@ class DuplicateCertificateLimit:
             connection.close()
         if kind and names and status in (200, 201):
             self._record(kind, names)
+        if method == "GET" and path == "/dir" and status == 200:
+            payload = _with_caa_identity(payload)
         return status, answer, payload
 
     @staticmethod
@@ -302,6 +309,12 @@ class DuplicateCertificateLimit:
             ("Link", f'<{self.directory_url}>;rel="index"'),
         ]
         return 429, headers, body
+
+
+def _with_caa_identity(payload: bytes) -> bytes:
+    directory = json.loads(payload)
+    directory.setdefault("meta", {})["caaIdentities"] = [CAA_IDENTITY]
+    return json.dumps(directory, indent=2).encode()
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 import traceback
 import zipfile
 from collections.abc import Mapping
@@ -24,6 +25,41 @@ FUNCTIONS = ("ScanFunction", "RotateFunction")
 _runtime_env: dict[str, str] = {}  # what the Lambda runtime provides (endpoint, credentials, region)
 _lock = threading.Lock()
 _patched = False
+
+
+class Invocations:
+    """What the deployed functions were asked to do: a test hook that makes each invocation take `delay`
+    seconds longer (a rotation waiting on a slow CA or on Route 53, deterministically), and the count of
+    invocations started and finished, so that a test can wait for one that its client gave up on."""
+
+    def __init__(self) -> None:
+        self.delay = 0.0
+        self.started = 0
+        self.finished = 0
+        self._changed = threading.Condition()
+
+    def reset(self) -> None:
+        with self._changed:
+            self.delay = 0.0
+            self.started = self.finished = 0
+
+    def begin(self) -> float:
+        with self._changed:
+            self.started += 1
+            self._changed.notify_all()
+            return self.delay
+
+    def end(self) -> None:
+        with self._changed:
+            self.finished += 1
+            self._changed.notify_all()
+
+    def wait_finished(self, count: int, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.finished >= count, timeout)
+
+
+invocations = Invocations()
 
 
 def _placeholder_zip() -> bytes:
@@ -43,8 +79,13 @@ def deploy(
         _runtime_env.clear()
         _runtime_env.update(runtime_env)
     code = {"ZipFile": _placeholder_zip().decode("latin-1")}
-    resources: dict[str, Any] = {
-        "FunctionRole": {
+    region = runtime_env.get("AWS_REGION") or runtime_env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    policies = role_policies(settings, region=region, stack=name)
+    resources: dict[str, Any] = {}
+    outputs: dict[str, Any] = {}
+    for function in FUNCTIONS:
+        spec = lambda_runner.template().function(function)
+        resources[f"{function}Role"] = {
             "Type": "AWS::IAM::Role",
             "Properties": {
                 "AssumeRolePolicyDocument": {
@@ -56,33 +97,68 @@ def deploy(
                             "Action": "sts:AssumeRole",
                         }
                     ],
-                }
+                },
+                # What template.yaml grants the function, resolved for these settings (SAM's own
+                # managed policies aside): `certrotate doctor` simulates these.
+                # (As a JSON string: moto keeps a dict as it is and GetRolePolicy then answers its repr.)
+                "Policies": [{"PolicyName": "certrotate", "PolicyDocument": json.dumps(policies[function])}],
             },
         }
-    }
-    for function in FUNCTIONS:
         resources[function] = {
             "Type": "AWS::Lambda::Function",
             "Properties": {
                 "FunctionName": f"{name}-{function}",
                 "Handler": "app.lambda_handler",
                 "Runtime": "python3.11",
-                "Timeout": 900,
-                "Role": {"Fn::GetAtt": ["FunctionRole", "Arn"]},
+                "Timeout": spec.timeout,
+                "Role": {"Fn::GetAtt": [f"{function}Role", "Arn"]},
                 "Code": code,
                 "Environment": {"Variables": dict(settings)},
             },
         }
-    template = {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Resources": resources,
-        "Outputs": {f"{f}Name": {"Value": {"Ref": f}} for f in FUNCTIONS},
-    }
+        outputs[f"{function}Name"] = {"Value": {"Ref": function}}
+        outputs[f"{function}RoleArn"] = {"Value": {"Fn::GetAtt": [f"{function}Role", "Arn"]}}
+    template = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources, "Outputs": outputs}
     cloudformation.create_stack(
         StackName=name, TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"]
     )
     stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+# Template parameters and the settings they become (template.yaml's Globals and functions' Environment).
+_PARAMETERS = {
+    "EventBusName": "EVENT_BUS_NAME",
+    "ManagedAccounts": "MANAGED_ACCOUNTS",
+    "DnsAccounts": "DNS_ACCOUNTS",
+    "MemberRoleName": "MEMBER_ROLE_NAME",
+    "AcmeAccountSecretName": "ACME_ACCOUNT_SECRET_ID",
+    "AcmeEabSecretName": "ACME_EAB_SECRET_ID",
+}
+
+
+def role_policies(settings: Mapping[str, str], *, region: str, stack: str) -> dict[str, dict[str, Any]]:
+    """Each function's policy as template.yaml grants it, for a stack with these settings."""
+    from devstack import template_policies
+
+    account = lambda_runner.ACCOUNT
+    parameters = {p: settings[v] for p, v in _PARAMETERS.items() if v in settings}
+    table = settings.get("LEASE_TABLE_NAME", "certrotate-leases")
+    queue_url = settings.get("ROTATION_QUEUE_URL", f"https://sqs/{account}/{stack}-rotation.fifo")
+    queue = queue_url.rsplit("/", 1)[-1]
+    resources = {
+        "LeaseTable": {"Ref": table, "Arn": f"arn:aws:dynamodb:{region}:{account}:table/{table}"},
+        "RotationQueue": {
+            "Ref": queue_url,
+            "QueueName": queue,
+            "Arn": f"arn:aws:sqs:{region}:{account}:{queue}",
+        },
+    }
+    deployment = template_policies.Deployment(
+        account=account, region=region, stack=stack, parameters=parameters, resources=resources
+    )
+    template = lambda_runner.template()
+    return {f: template_policies.function_policy(template, f, deployment) for f in FUNCTIONS}
 
 
 def _patch() -> None:
@@ -101,7 +177,9 @@ def _patch() -> None:
                     "",
                 )
             env = {**self.environment_vars, **_runtime_env}
+            delay = invocations.begin()
             try:
+                time.sleep(delay)
                 with lambda_runner.lambda_environment():
                     result = lambda_runner.invoke(logical_id, event if event is not None else {}, env)
             except Exception as exc:  # Lambda reports an unhandled error this way
@@ -111,6 +189,8 @@ def _patch() -> None:
                     "stackTrace": traceback.format_tb(exc.__traceback__)[-3:],
                 }
                 return json.dumps(error), True, ""
+            finally:
+                invocations.end()
             return json.dumps(result), False, ""
 
         setattr(LambdaFunction, "_invoke_lambda", _invoke_lambda)  # noqa: B010 - replacing moto's Docker run

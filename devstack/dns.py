@@ -1,4 +1,5 @@
-"""A DNS server that answers TXT queries from the Route 53 record sets held by the in-process moto backend.
+"""A DNS server that answers TXT and CAA queries from the Route 53 record sets held by the in-process moto
+backend (CAA: what a CA, and `certrotate doctor`, ask before issuing; RFC 8659).
 
 Pebble's validation authority is pointed at it (`-dnsserver`), which makes DNS-01 real: a challenge passes
 only if the client really wrote the right TXT record into (fake) Route 53. Like public DNS, it answers from
@@ -16,11 +17,12 @@ balancer's A record, so the CA reaches the devstack's ALB front (devstack.alb_fr
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from types import TracebackType
 from typing import Any
 
-from dnslib import CNAME, QTYPE, RR, TXT, A  # type: ignore[import-untyped]
+from dnslib import CAA, CNAME, QTYPE, RR, TXT, A  # type: ignore[import-untyped]
 from dnslib.server import BaseResolver, DNSLogger, DNSServer  # type: ignore[import-untyped]
 
 from devstack import moto_fixes
@@ -34,6 +36,27 @@ _ENDPOINT_TTL = 60  # ELB's own records have a 60 s TTL
 
 def txt_records(name: str) -> list[tuple[int, list[str]]]:
     """(TTL, character-strings) of each TXT value Route 53 holds for `name`, quotes and escapes resolved."""
+    return [(ttl, moto_fixes.txt_strings(value)) for ttl, value in _records(name, "TXT")]
+
+
+_CAA_VALUE = re.compile(r'^(\d{1,3})\s+([A-Za-z0-9]+)\s+"((?:[^"\\]|\\.)*)"$')
+
+
+def caa_records(name: str) -> list[tuple[int, int, str, str]]:
+    """(TTL, flags, tag, value) of each CAA record Route 53 holds for `name` (written `0 issue "ca.example"`,
+    as Route 53 takes them). What a resolver asks when a CA checks CAA (RFC 8659); climbing the tree is the
+    asker's part: this answers one name."""
+    found = []
+    for ttl, value in _records(name, "CAA"):
+        match = _CAA_VALUE.match(value.strip())
+        if match:
+            found.append((ttl, int(match.group(1)), match.group(2), match.group(3).replace('\\"', '"')))
+    return found
+
+
+def _records(name: str, rtype: str) -> list[tuple[int, str]]:
+    """(TTL, value as Route 53 holds it) of the record set of `rtype` at `name`, in the public zone that is
+    the longest suffix match of the name."""
     from moto.route53.models import route53_backends
 
     wanted = moto_fixes.normalize_dns_name(name)
@@ -52,13 +75,13 @@ def txt_records(name: str) -> list[tuple[int, list[str]]]:
                         best_name, candidates = zone_name, [zone]
                     elif zone_name == best_name:
                         candidates.append(zone)
-        answers: list[tuple[int, list[str]]] = []
+        answers: list[tuple[int, str]] = []
         for zone in candidates:
             for rrset in list(zone.rrsets):
-                if rrset.type != "TXT" or moto_fixes.normalize_dns_name(rrset.name) != wanted:
+                if rrset.type != rtype or moto_fixes.normalize_dns_name(rrset.name) != wanted:
                     continue
                 ttl = int(rrset.ttl) if rrset.ttl is not None else _DEFAULT_TTL
-                answers.extend((ttl, moto_fixes.txt_strings(value)) for value in rrset.records or [])
+                answers.extend((ttl, str(value)) for value in rrset.records or [])
             if answers:
                 break  # two public zones of one name: DNS would see only one of them
     return answers
@@ -99,6 +122,9 @@ class Route53Resolver(BaseResolver):  # type: ignore[misc]
         if request.q.qtype in (QTYPE.TXT, QTYPE.ANY):
             for ttl, strings in txt_records(str(qname)):
                 reply.add_answer(RR(qname, QTYPE.TXT, rdata=TXT([s.encode() for s in strings]), ttl=ttl))
+        if request.q.qtype in (QTYPE.CAA, QTYPE.ANY):
+            for ttl, flags, tag, value in caa_records(str(qname)):
+                reply.add_answer(RR(qname, QTYPE.CAA, rdata=CAA(flags, tag, value), ttl=ttl))
         target = pointed_at(str(qname))
         if target is not None and request.q.qtype in (QTYPE.A, QTYPE.CNAME, QTYPE.ANY):
             reply.add_answer(RR(qname, QTYPE.CNAME, rdata=CNAME(target + "."), ttl=_ENDPOINT_TTL))

@@ -61,6 +61,9 @@ class Fault:
     times: int
     after: int = 0
     region: str | None = None  # only calls signed for this region (None: any)
+    # An HTML page instead of an AWS error (what a proxy, a load balancer in between, or a service outage
+    # page answers): no error code for botocore to parse.
+    html: bool = False
     served: int = 0
     seen: int = field(default=0, repr=False)
 
@@ -94,6 +97,7 @@ class FaultInjector:
         message: str | None = None,
         after: int = 0,
         region: str | None = None,
+        html: bool = False,
     ) -> Fault:
         """Fails the next `times` calls of `service`/`action` (any action if None) with `code`/`status`,
         letting the first `after` matching calls through; with `region`, only calls signed for that region.
@@ -111,6 +115,7 @@ class FaultInjector:
             times=times,
             after=after,
             region=region,
+            html=html,
         )
         with self._lock:
             self._faults.append(fault)
@@ -196,9 +201,10 @@ def inject(
     message: str | None = None,
     after: int = 0,
     region: str | None = None,
+    html: bool = False,
 ) -> Fault:
     """`FaultInjector.inject` on the process-wide injector."""
-    return injector.inject(service, action, code, status, times, message, after, region)
+    return injector.inject(service, action, code, status, times, message, after, region, html)
 
 
 def clear() -> None:
@@ -317,6 +323,14 @@ def error_response(call: CallInfo, fault: Fault) -> tuple[str, list[tuple[str, s
     headers = [("x-amzn-RequestId", request_id), ("x-devstack-fault", fault.code)]
     fault_type = "Sender" if fault.status < 500 else "Receiver"
     code, message = escape(fault.code), escape(fault.message)
+    if fault.html:
+        # Werkzeug's own error page, as the moto server (or a proxy) answers an action it cannot handle.
+        headers.append(("Content-Type", "text/html; charset=utf-8"))
+        page = (
+            f"<!doctype html>\n<html lang=en>\n<title>{status}</title>\n<h1>{escape(fault.message)}</h1>\n"
+            "<p>The server encountered an internal error and was unable to complete your request.</p>\n"
+        )
+        return status, headers, page.encode()
     if call.protocol in ("json", "rest-json"):
         model = _service_model(call.service)
         json_version = (model.metadata.get("jsonVersion") if model else None) or "1.1"

@@ -32,7 +32,8 @@ DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 _DEFAULT_TIMEOUT = 3  # seconds: Lambda's own defaults
 _DEFAULT_MEMORY = 128
 _REGION_DEFAULT = "us-east-1"
-_ACCOUNT = "123456789012"  # moto's default account
+ACCOUNT = "123456789012"  # moto's default account
+_ACCOUNT = ACCOUNT
 
 
 # ------------------------------------------------------------------------------------------------

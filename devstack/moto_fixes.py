@@ -82,6 +82,9 @@ DynamoDB
     writes as one step, as DynamoDB does: moto checked, then wrote, and two writers that read the same item
     could both succeed (tests/integration/test_moto_fixes.py shows the lost update).
 
+IAM policy simulator
+  * `SimulatePrincipalPolicy` of a role's identity policies (moto: not implemented), devstack.iam_simulation.
+
 Patched exceptions subclass moto's own service exceptions, so the server serialises them as AWS errors.
 """
 
@@ -206,6 +209,9 @@ def apply() -> None:
         _patch_cloudfront_edge_associations()
         _patch_sts()
         _patch_acm()
+        from devstack import iam_simulation
+
+        iam_simulation.install()  # moto has no SimulatePrincipalPolicy
         setattr(IAMBackend, _MARKER, True)
 
 

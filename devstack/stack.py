@@ -23,9 +23,9 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from devstack import deployed, moto_fixes
 from devstack import dns as devstack_dns
 from devstack import faults as faults_module
-from devstack import moto_fixes
 from devstack.alb_front import AlbFront
 from devstack.ca_limits import DuplicateCertificateLimit
 from devstack.dns import Route53DnsServer
@@ -250,6 +250,7 @@ class LocalStack:
         self.limits.disable()
         moto_fixes.reset_settings()
         devstack_dns.forget_pointers()
+        deployed.invocations.reset()
         if self.alb_front is not None:
             self.alb_front.requests.clear()
         if self.ca_limits is not None:

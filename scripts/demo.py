@@ -4,7 +4,8 @@ A real ACME CA (pebble), fake AWS (moto server with fidelity fixes) and a DNS se
 One managed certificate, 12 days from expiry, is served by an ALB (default), another ALB's SNI list, an NLB,
 a Classic Load Balancer and an ALB in a second region. The scheduled scan finds it, the rotation replaces it
 everywhere, and a later scan retires the old one. Then: the metrics and events that were emitted, and the
-operator's command line (`certrotate status`, and `certrotate verify` shaking hands with every listener).
+operator's command line: `certrotate status`, `certrotate verify` shaking hands with every listener, and
+`certrotate doctor`, the preflight an operator runs after a deploy (exit 0: nothing would stop a rotation).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "certrotate")]
 
-from devstack import fixtures, lambda_runner  # noqa: E402
+from devstack import ca_limits, fixtures, lambda_runner  # noqa: E402
 from devstack.stack import LocalStack  # noqa: E402
 
 NAME = "shop-example-com"
@@ -98,8 +99,24 @@ def main() -> int:
         }
 
         step("An account whose certificate is about to expire")
-        fixtures.create_hosted_zone(r53, "example.com")
-        say("Route 53 hosted zone example.com")
+        zone_id = fixtures.create_hosted_zone(r53, "example.com")
+        r53.change_resource_record_sets(
+            HostedZoneId=zone_id,
+            ChangeBatch={
+                "Changes": [
+                    {
+                        "Action": "CREATE",
+                        "ResourceRecordSet": {
+                            "Name": "example.com",
+                            "Type": "CAA",
+                            "TTL": 300,
+                            "ResourceRecords": [{"Value": f'0 issue "{ca_limits.CAA_IDENTITY}"'}],
+                        },
+                    }
+                ]
+            },
+        )
+        say(f'Route 53 hosted zone example.com, CAA 0 issue "{ca_limits.CAA_IDENTITY}" (the local CA)')
         old = fixtures.seed_certificate(iam, NAME, NAMES, days_left=12, path="/web/")
         fixtures.seed_certificate(
             iam, "legacy-unmanaged", ["legacy.example.com"], days_left=200, managed=False
@@ -260,7 +277,9 @@ def main() -> int:
 
 def operator_view(stack: LocalStack, env: dict[str, str]) -> None:
     """The operator's command line on the same account: `certrotate status`, then `certrotate verify`, a TLS
-    handshake with every listener under its DNS name (the devstack's TLS front serves what moto holds)."""
+    handshake with every listener under its DNS name (the devstack's TLS front serves what moto holds), then
+    `certrotate doctor` (the deployed roles simulated against the calls the code makes, the CA, every name's
+    zone and CAA, quotas), asking the devstack's DNS server for CAA."""
     from certrotate_cli.main import run
     from devstack import deployed
     from devstack.tls_front import TlsFront
@@ -281,6 +300,10 @@ def operator_view(stack: LocalStack, env: dict[str, str]) -> None:
             code = run(["verify", *rules])
             if code != 0:
                 raise SystemExit("a listener does not serve what IAM says")
+            step("Before the next expiry: certrotate doctor (read-only preflight)")
+            code = run(["doctor", "--dns-server", str(stack.dns_server)])
+            if code != 0:
+                raise SystemExit("doctor found something that would stop a rotation")
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -1,6 +1,8 @@
 """RotateFunction: rotate one certificate, from the rotation queue (SQS, partial batch failures) or by hand
 ({"certificate_name": ..., "force": false, "dry_run": false}; an ACM imported certificate:
-{"certificate_arn": ..., "force": false, "dry_run": false})."""
+{"certificate_arn": ..., "force": false, "dry_run": false}); or roll a rotation back
+({"action": "rollback", "certificate_name": ..., "dry_run": false}), under this function's role, lease and
+metrics."""
 
 from __future__ import annotations
 
@@ -19,12 +21,15 @@ from certrotate.errors import AccountUnreachable, InvalidRequest, PermanentFailu
 from certrotate.inbound import (
     AcmRotationMessage,
     is_acm_request,
+    is_action_request,
     is_sqs_event,
     parse_acm_rotate_request,
     parse_any_rotation_message,
+    parse_rollback_request,
     parse_rotate_request,
 )
 from certrotate.names import EventType
+from certrotate.rollback import RollbackRequest, RollbackResult
 from certrotate.rotation import RotationRequest, RotationResult, RotationService
 
 logger = Logger()
@@ -152,6 +157,31 @@ def rotate_acm(
     return _observed(subject, account, correlation_id, lambda: wiring.acm_rotation_service(account), run)
 
 
+def rollback(
+    request: RollbackRequest, context: LambdaContext, correlation_id: str, account: str | None = None
+) -> RollbackResult:
+    """Every endpoint serving a replacement goes back to the certificate it replaced; both are held. The
+    metric CertificatesRolledBack and the event `Certificate Rolled Back` say it happened."""
+    logger.set_correlation_id(correlation_id)
+    logger.append_keys(certificate_name=request.certificate_name, action="rollback")
+    if account is not None:
+        logger.append_keys(account_id=account)
+    service = wiring.rollback_service(account)
+    try:
+        result = service.rollback(request, deadline=_deadline(context), correlation_id=correlation_id)
+    except (InvalidRequest, RotationInProgress):
+        raise  # refused before any change, or a rotation holds the lease: nothing was attempted
+    except Exception as exc:
+        detail = service.failure_detail(request.certificate_name, exc, correlation_id)
+        wiring.events(account).publish(EventType.ROLLBACK_FAILED, detail)
+        logger.error("rollback failed", extra={"error": detail["error"], "reason": detail["message"]})
+        raise
+    if result.status != "planned":
+        telemetry.emit_rollback(metrics, endpoints_changed=len(result.endpoints_changed))
+        logger.warning("rolled back", extra={"result": result.as_dict()})
+    return result
+
+
 def _acm_account(arn: str) -> str | None:
     """The managed account that holds an ACM certificate: its ARN names it (None: a single-account stack)."""
     return wiring.account_of(arn.split(":")[4]) if wiring.settings().many_accounts else None
@@ -202,6 +232,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             event=event, record_handler=_record_handler, processor=processor, context=context
         )
         return dict(response)
+    if is_action_request(event):
+        back = parse_rollback_request(event)  # bad input: a clear error before any AWS call
+        wiring.refresh()
+        account_id = wiring.account_of(back.account_id)
+        rolled = rollback(
+            RollbackRequest(back.certificate_name, dry_run=back.dry_run),
+            context,
+            _own_correlation_id(context),
+            account_id,
+        ).as_dict()
+        return rolled if account_id is None else {**rolled, "account_id": account_id}
     if is_acm_request(event):
         acm = parse_acm_rotate_request(event)  # bad input: a clear error before any AWS call
         wiring.refresh()

@@ -337,7 +337,7 @@ def test_rotate_invokes_the_deployed_function_and_prints_its_steps(world: World,
 
     # Retired at once (RETIREMENT_GRACE_SECONDS=0): the old name is unknown now, and the function says so.
     code, document = cli.json("rotate", "shop", "--force")
-    assert code == 1
+    assert code == 2  # a name that does not exist: a usage error
     assert document["error"] == "no IAM server certificate is named 'shop'"
     assert document["type"] == "UnknownCertificate"
 
@@ -416,3 +416,64 @@ def test_plan_orders_the_key_type_the_tag_names(world: World, cli: Cli) -> None:
     assert code == 0
     [rotation] = [r for r in document["rotations"] if r["certificate_name"] == "keyed"]
     assert rotation["order"]["key"] == "ECDSA P-384"
+
+
+def test_rotate_local_takes_the_functions_lease_key_with_managed_accounts(
+    world: World, cli: Cli, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """With MANAGED_ACCOUNTS the function's lease key is `<account>:<name>` (the own account included): a
+    break-glass rotation must take that same key, or it and a queued rotation could both order."""
+    from certrotate.adapters.leases import DynamoDbLeases
+
+    own = "123456789012"  # moto's account: the operator's and the function's
+    world.seed("shop", ["shop.example.com"], days_left=12)
+    monkeypatch.setenv("MANAGED_ACCOUNTS", own)
+    held = DynamoDbLeases(world.dynamodb, world.lease_table).acquire(f"{own}:shop", seconds=300)
+    before = world.snapshot()
+
+    code, _ = cli("rotate", "shop", "--local", "--yes")
+
+    assert code == 1  # it needs a person (or a moment): not a usage error
+    err = capfd.readouterr().err
+    print(err, end="", file=sys.stderr)
+    assert "a rotation of '123456789012:shop' is in progress" in err
+    assert world.snapshot() == before
+    assert held.certificate_name == f"{own}:shop"
+
+
+def test_status_reads_each_certificate_once_and_lists_acm_imported_ones(world: World, cli: Cli) -> None:
+    for index in range(4):
+        world.seed(f"site{index}", [f"site{index}.example.com"], days_left=60 + index)
+    arn, _ = fixtures.import_acm_certificate(world.stack.client("acm"), ["api.example.com"], days_left=5)
+    world.stack.calls.reset()
+
+    code, document = cli.json("status", "--renew-before-days", "30")
+
+    # GetServerCertificate carries the tags: one IAM call per certificate, not two.
+    assert world.stack.calls.count("iam", "GetServerCertificate") == 4
+    assert world.stack.calls.count("iam", "ListServerCertificateTags") == 0
+    [acm] = document["acm_certificates"]
+    assert acm["arn"] == arn and acm["dns_names"] == ["api.example.com"] and acm["managed"] is True
+    assert acm["decision"]["verdict"] == "issue" and acm["decision"]["source"] == "RENEW_BEFORE_DAYS=30"
+    assert 4.9 < acm["days_to_expiry"] <= 5
+    assert code == 1 and document["needs_attention"] == [arn]  # 5 days left: its rotations have not succeeded
+
+    code, text = cli("status", "--renew-before-days", "30", "--no-color")
+    assert "ACM imported certificates" in text and "api.example.com" in text
+    assert f"! {arn}: expires in 5 days" in text
+
+    code, plan = cli.json("plan", "--renew-before-days", "30")
+    assert arn in plan["scan"]["enqueue"]
+    [rotation] = [r for r in plan["rotations"] if r.get("certificate_arn") == arn]
+    assert rotation["verdict"] == "issue" and rotation["order"]["dns_names"] == ["api.example.com"]
+
+
+def test_plan_sends_to_the_queue_what_it_says_a_rotation_would_issue(world: World, cli: Cli) -> None:
+    """No RENEW_BEFORE_DAYS and no renewal time learnt yet: the lifetime rule decides for the scan as for the
+    rotation (a one-day certificate with 5 hours left is past half its life)."""
+    world.seed("soon", ["soon.example.com"], days_left=0.2)
+    code, document = cli.json("plan")  # no stack: the defaults, with no floor
+    assert code == 0
+    [rotation] = [r for r in document["rotations"] if r["certificate_name"] == "soon"]
+    assert rotation["verdict"] == "issue" and rotation["source"] == "lifetime rule"
+    assert document["scan"]["enqueue"] == ["soon"]

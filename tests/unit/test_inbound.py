@@ -12,6 +12,7 @@ from certrotate.inbound import (
     is_acm_request,
     is_sqs_event,
     parse_acm_rotate_request,
+    parse_rollback_request,
     parse_rotate_request,
     parse_rotation_message,
     parse_scan_request,
@@ -108,6 +109,8 @@ def test_every_sample_event_is_accepted_by_its_function() -> None:
             assert is_sqs_event(event)
             for record in event["Records"]:
                 parse_rotation_message(record["body"])
+        elif name.startswith("rollback"):
+            assert parse_rollback_request(event).certificate_name == "www-example-com"
         elif name.startswith("rotate") and is_acm_request(event):
             parse_acm_rotate_request(event)
         elif name.startswith("rotate"):
@@ -162,3 +165,19 @@ def test_a_bad_endpoint_index_is_a_malformed_message(endpoints: Any, problem: st
     with pytest.raises(InvalidRequest, match="invalid rotation message") as exc:
         parse_rotation_message(json.dumps({"certificate_name": "web", "endpoints": endpoints}))
     assert problem in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        ({"action": "rollback"}, "missing field 'certificate_name'"),
+        ({"action": "rollback", "certificate_name": "a", "force": True}, "unknown field 'force'"),
+        ({"action": "undo", "certificate_name": "a"}, "unknown action 'undo'"),
+        ({"action": "rollback", "certificate_name": "a", "dry_run": "yes"}, "dry_run"),
+        ({"action": "rollback", "certificate_name": "a", "account_id": "12"}, "12-digit"),
+    ],
+)
+def test_a_bad_rollback_request_is_one_line_before_anything(event: dict[str, Any], problem: str) -> None:
+    with pytest.raises(InvalidRequest, match=problem) as caught:
+        parse_rollback_request(event)
+    assert "\n" not in str(caught.value)

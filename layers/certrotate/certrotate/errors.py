@@ -270,3 +270,14 @@ class AccountUnreachable(CertRotateError):
         self.code = code
         self.fix = fix
         self.detail = detail
+
+
+class NothingToRollBack(InvalidRequest):
+    """A rollback named a certificate with no replacement (nor a predecessor), or one whose predecessor was
+    retired: refused before any change."""
+
+
+class RollbackRefused(InvalidRequest):
+    """A rollback whose pair does not prove itself (the replacement does not name the old one back, is not
+    at the name derived from the old one's ID, or the old one cannot serve in its place): refused before
+    any change."""

@@ -25,6 +25,16 @@ class RotateRequestModel(_Strict):
     dry_run: bool = False
 
 
+class RollbackRequestModel(_Strict):
+    """{"action": "rollback", "certificate_name": ...}: the endpoints of a replacement go back to the
+    certificate it replaced (either may be named), and both are held until a forced rotation."""
+
+    action: Literal["rollback"]
+    certificate_name: str = Field(pattern=CERTIFICATE_NAME)
+    account_id: str | None = Field(default=None, pattern=ACCOUNT_ID)
+    dry_run: bool = False
+
+
 class ScanRequestModel(_Strict):
     dry_run: bool = False
     refresh_tags: bool = False

@@ -24,6 +24,13 @@ class RotateRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class RollbackRequest:
+    certificate_name: str
+    dry_run: bool = False
+    account_id: str | None = None  # None: the function's own account
+
+
+@dataclass(frozen=True, slots=True)
 class ScanRequest:
     dry_run: bool = False
     refresh_tags: bool = False  # read every certificate's tags, not only those that could act now
@@ -83,6 +90,18 @@ def _parse(event: Any, model_name: str, what: str) -> Any:
 def parse_rotate_request(event: Any) -> RotateRequest:
     model = _parse(event, "RotateRequestModel", "rotation request")
     return RotateRequest(model.certificate_name, model.force, model.dry_run, model.account_id)
+
+
+def is_action_request(event: Any) -> bool:
+    """A direct invocation naming an action other than a rotation ({"action": "rollback", ...})."""
+    return isinstance(event, dict) and "action" in event
+
+
+def parse_rollback_request(event: Any) -> RollbackRequest:
+    if isinstance(event, dict) and event.get("action") != "rollback":
+        raise InvalidRequest(f"invalid request: unknown action {event.get('action')!r} (known: rollback)")
+    model = _parse(event, "RollbackRequestModel", "rollback request")
+    return RollbackRequest(model.certificate_name, model.dry_run, model.account_id)
 
 
 def parse_rotation_message(body: str) -> RotationMessage:

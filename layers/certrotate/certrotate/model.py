@@ -15,6 +15,9 @@ from certrotate.names import (
     REPLACED_BY_TAG,
     REPLACES_TAG,
     RETRY_AFTER_TAG,
+    ROLLED_BACK_AT_TAG,
+    ROLLED_BACK_FROM_TAG,
+    ROLLED_BACK_TO_TAG,
     SERVED_SINCE_TAG,
     name_from_tag_value,
 )
@@ -79,6 +82,22 @@ class ServerCertificate:
         """Permanent failures in a row (0 when the tag is absent or unreadable)."""
         raw = self.tags.get(FAILURES_TAG, "").strip()
         return int(raw) if raw.isdigit() else 0
+
+    @property
+    def rolled_back_from(self) -> str | None:
+        """On a replaced certificate served again after a rollback: the replacement rolled back from."""
+        value = self.tags.get(ROLLED_BACK_FROM_TAG)
+        return name_from_tag_value(value) if value else None
+
+    @property
+    def rolled_back_at(self) -> datetime | None:
+        return parse_timestamp(self.tags.get(ROLLED_BACK_AT_TAG))
+
+    @property
+    def rolled_back_to(self) -> str | None:
+        """On a replacement that was rolled back: the certificate served in its place again."""
+        value = self.tags.get(ROLLED_BACK_TO_TAG)
+        return name_from_tag_value(value) if value else None
 
     @property
     def for_cloudfront(self) -> bool:

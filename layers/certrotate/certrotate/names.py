@@ -33,6 +33,15 @@ HELD_UNTIL_TAG = "certrotate:held-until"
 HELD_REASON_TAG = "certrotate:held-reason"
 FAILURES_TAG = "certrotate:failures"
 HOLD_TAGS = (HELD_UNTIL_TAG, HELD_REASON_TAG, FAILURES_TAG)
+# A rollback (`certrotate rollback`, the rotate function's {"action": "rollback"}): on the replaced
+# certificate, served again, the replacement it was rolled back from (name_tag_value) and when (ISO 8601);
+# on the replacement, the certificate it was rolled back to. Either is a hold: no scan rotates, resumes or
+# retires them until an operator rotates the replaced one with force (which clears all three). A forged
+# hold tag only stops certrotate from acting, which the same permission could do by removing the managed tag.
+ROLLED_BACK_FROM_TAG = "certrotate:rolled-back-from"
+ROLLED_BACK_AT_TAG = "certrotate:rolled-back-at"
+ROLLED_BACK_TO_TAG = "certrotate:rolled-back-to"
+ROLLBACK_TAGS = (ROLLED_BACK_FROM_TAG, ROLLED_BACK_AT_TAG)  # on the replaced certificate
 # On an ACM imported certificate being re-imported: the serial (lower-case hex) of the certificate it
 # replaces, written before ordering, removed after the import. Another serial in ACM: the import happened.
 REIMPORT_OF_TAG = "certrotate:reimport-of"
@@ -81,6 +90,8 @@ class MetricName(StrEnum):
     ENDPOINTS_UNREACHABLE = "EndpointsUnreachable"
     # Many accounts (MANAGED_ACCOUNTS): the accounts a scan could not scan (the result's failed_accounts).
     ACCOUNTS_NOT_SCANNED = "AccountsNotScanned"
+    # A rollback put the endpoints of a replacement back on the certificate it replaced (1 per rollback).
+    CERTIFICATES_ROLLED_BACK = "CertificatesRolledBack"
 
 
 class EventType(StrEnum):
@@ -90,3 +101,5 @@ class EventType(StrEnum):
     ROTATION_SUCCEEDED = "Certificate Rotation Succeeded"
     ROTATION_FAILED = "Certificate Rotation Failed"
     CERTIFICATE_RETIRED = "Certificate Retired"
+    ROLLED_BACK = "Certificate Rolled Back"
+    ROLLBACK_FAILED = "Certificate Rollback Failed"

@@ -450,6 +450,25 @@ def tag_value(text: str) -> str:
     return " ".join(kept.split())[:TAG_VALUE_LIMIT].rstrip()
 
 
+def rollback_hold(certificate: ServerCertificate) -> str | None:
+    """Why a certificate is held by a rollback, if it is: the replaced one served again (until an operator
+    rotates it with force: back onto its replacement, or a new one if that was deleted), or the replacement
+    that was rolled back (held with it)."""
+    if certificate.rolled_back_from:
+        at = certificate.rolled_back_at
+        when = f" at {at.isoformat()}" if at else ""
+        return (
+            f"rolled back from {certificate.rolled_back_from}{when}: held until rotated with force=true "
+            f"(serves {certificate.rolled_back_from} again, or a new certificate once that one is deleted)"
+        )
+    if certificate.rolled_back_to:
+        return (
+            f"rolled back to {certificate.rolled_back_to}: held until {certificate.rolled_back_to} is "
+            "rotated with force=true"
+        )
+    return None
+
+
 def active_hold(certificate: ServerCertificate, now: datetime) -> datetime | None:
     """When the hold after a permanent failure ends, if it has not yet."""
     until = certificate.held_until
@@ -465,6 +484,7 @@ class Verdict(StrEnum):
     NOT_DUE = "not-due"
     RATE_LIMITED = "rate-limited"
     HELD = "held"  # a permanent failure's hold-off has not passed (force overrides it)
+    ROLLED_BACK = "rolled-back"  # an operator rolled its rotation back: nothing until force
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,6 +509,11 @@ def decide_rotation(
     """What a rotation of a managed certificate should do. `existing_replacement` is the certificate at the
     deterministic replacement name, if one exists (the caller checks it replaces this one)."""
     name = replacement_name(certificate.name, certificate.certificate_id)
+    rollback = rollback_hold(certificate)
+    if rollback is not None and not force:
+        # Before everything else: a rolled-back certificate may still carry replaced-by (a rollback that
+        # died half way), and a resume would put the rejected replacement back on the endpoints.
+        return RotationDecision(Verdict.ROLLED_BACK, rollback, certificate.rolled_back_from or name)
     held_until = active_hold(certificate, now)
     if held_until is not None and not force:
         return RotationDecision(
@@ -593,6 +618,7 @@ class RetirementVerdict(StrEnum):
     IN_GRACE = "in-grace"
     IN_USE = "in-use"  # an endpoint serves it, or one may (a region could not be searched)
     NOT_YET_DEPLOYED = "replacement-not-yet-deployed"  # a CloudFront distribution is still deploying
+    ROLLED_BACK = "rolled-back"  # an operator rolled the rotation back: it serves again, never deleted
     DELETE = "delete"
 
 
@@ -623,6 +649,10 @@ def decide_retirement(
     """
     if not certificate.replaced_by:
         return RetirementDecision(RetirementVerdict.NOT_REPLACED, "it has not been replaced")
+    if certificate.rolled_back_from:
+        return RetirementDecision(
+            RetirementVerdict.ROLLED_BACK, f"rolled back from {certificate.rolled_back_from}: kept"
+        )
     served_since = certificate.replacement_served_since
     if served_since is None:
         reason = f"{certificate.replaced_by} does not serve everywhere yet"
@@ -748,6 +778,9 @@ class ScanPlan:
     stalled: tuple[ServerCertificate, ...]  # replaced, but the rotation died before it finished repointing
     unmanaged: tuple[ServerCertificate, ...]
     held: tuple[HeldCertificate, ...] = ()  # every managed one held back now, due or not, and why
+    # Held by a rollback until an operator forces a rotation (planning.rollback_hold says why): never sent,
+    # resumed or retired, due or not.
+    rolled_back: tuple[ServerCertificate, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -776,8 +809,13 @@ def plan_scan(
     now: datetime,
     renew_before_days: int | None,
     lease_seconds: int,
+    not_before: Mapping[str, datetime] | None = None,
 ) -> ScanPlan:
+    """`not_before`: the certificates' notBefore by name, where known, for the lifetime rule of those whose
+    renewal time the scan has not learnt yet (the command line's plan knows them; the scan learns the
+    renewal time of every managed certificate before it plans)."""
     by_name = {c.name: c for c in certificates}
+    known_not_before = not_before or {}
     expiring: list[ServerCertificate] = []
     to_enqueue: list[ServerCertificate] = []
     held_back: list[ServerCertificate] = []
@@ -785,12 +823,16 @@ def plan_scan(
     stalled: list[ServerCertificate] = []
     unmanaged: list[ServerCertificate] = []
     held: list[HeldCertificate] = []
+    rolled_back: list[ServerCertificate] = []
     for cert in certificates:
         if not cert.managed:
             unmanaged.append(cert)
             continue
+        rollback = rollback_hold(cert)
         hold = held_now(cert, now)
-        if hold is not None:
+        if rollback is not None:
+            rolled_back.append(cert)
+        elif hold is not None:
             held.append(hold)
         if cert.replaced_by:
             pending.append(cert)
@@ -801,15 +843,16 @@ def plan_scan(
                 and replacement is not None
                 and (uploaded is None or now - uploaded > timedelta(seconds=lease_seconds))
                 and active_hold(cert, now) is None  # it failed for good: the operator fixes it first
+                and rollback is None  # rolled back: resuming would undo the rollback
             ):
                 stalled.append(cert)
             continue
-        if not is_due(cert, now, renew_before_days):
+        if not is_due(cert, now, renew_before_days, known_not_before.get(cert.name)):
             continue
         # Held ones are still expiring (the contract's `expiring`, and CertificatesExpiring, stay honest);
         # they are just not sent to the queue until the hold passes.
         expiring.append(cert)
-        (held_back if hold is not None else to_enqueue).append(cert)
+        (held_back if hold is not None or rollback is not None else to_enqueue).append(cert)
     return ScanPlan(
         tuple(expiring),
         tuple(to_enqueue),
@@ -818,6 +861,7 @@ def plan_scan(
         tuple(stalled),
         tuple(unmanaged),
         tuple(held),
+        tuple(rolled_back),
     )
 
 

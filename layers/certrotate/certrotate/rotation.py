@@ -23,12 +23,11 @@ from certrotate import planning
 from certrotate.challenges import Dns01Responder, PlannedChallenges
 from certrotate.config import TrustRoots
 from certrotate.errors import (
-    AliasesNotCovered,
     CertificateAlreadyExists,
+    ConfigurationError,
     EndpointsRefused,
     KeyTypeUnsupported,
     ListenerUpdateFailed,
-    LoadBalancerFull,
     NameConflict,
     NoChallengeMethod,
     OutOfTime,
@@ -44,10 +43,7 @@ from certrotate.model import (
     CertificateFacts,
     ChallengeMethod,
     ChallengePlan,
-    ChangeKind,
     Endpoint,
-    EndpointChange,
-    EndpointKind,
     EndpointSurvey,
     IssuedCertificate,
     KeySpec,
@@ -66,6 +62,8 @@ from certrotate.names import (
     REPLACED_BY_TAG,
     REPLACES_TAG,
     RETRY_AFTER_TAG,
+    ROLLBACK_TAGS,
+    ROLLED_BACK_TO_TAG,
     SERVED_SINCE_TAG,
     EventType,
     name_tag_value,
@@ -82,13 +80,13 @@ from certrotate.ports import (
     Lease,
     Leases,
 )
+from certrotate.repoint import EndpointMover
 from certrotate.validation import facts_of, load_trust_roots, validate_issued
 
 Status = Literal["rotated", "skipped", "planned"]
 
 # Seconds of Lambda time each step needs at least; below that the step is not started (a rerun continues).
 TIME_TO_ORDER = 90.0
-TIME_TO_CHANGE_ENDPOINT = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +220,14 @@ class RotationService:
             result.held_until = hold.until.isoformat() if hold else None
             if old.replaced_by:
                 result.new_certificate_name = old.replaced_by
-        if verdict in (planning.Verdict.NOT_DUE, planning.Verdict.RATE_LIMITED, planning.Verdict.HELD):
+        if verdict is planning.Verdict.ROLLED_BACK:
+            result.new_certificate_name = old.rolled_back_from or old.replaced_by
+        if verdict in (
+            planning.Verdict.NOT_DUE,
+            planning.Verdict.RATE_LIMITED,
+            planning.Verdict.HELD,
+            planning.Verdict.ROLLED_BACK,
+        ):
             return result
         if verdict is planning.Verdict.RESUME:
             result.new_certificate_name = decision.replacement_name
@@ -311,6 +316,10 @@ class RotationService:
             self._store.untag(old.name, list(HOLD_TAGS))
             old = replace(old, tags={k: v for k, v in old.tags.items() if k not in HOLD_TAGS})
             result.steps.append(f"cleared the hold-off tags of {old.name}")
+        if old.rolled_back_from or replacement_meta.rolled_back_to:
+            # A forced rotation after a rollback: every endpoint serves the replacement again, the hold ends.
+            self._clear_rollback(old, replacement_meta, result)
+            old = replace(old, tags={k: v for k, v in old.tags.items() if k not in ROLLBACK_TAGS})
         lease.renew()
         self._retire(old, replacement_meta, result, unsearched)
         if result.status == "rotated":
@@ -428,62 +437,10 @@ class RotationService:
     ) -> list[str]:
         """Repoint one endpoint from its state right now (someone may have changed it since it was listed);
         return the kinds of change made."""
-        self._require_time(deadline, TIME_TO_CHANGE_ENDPOINT, f"change {listed.label}")
-        endpoint = self._endpoints.read(listed)
-        if endpoint is None:
-            return []  # deleted meanwhile: it serves nothing any more
-        if endpoint.kind is EndpointKind.CLOUDFRONT:
-            # CloudFront refuses a certificate that misses an alias (InvalidViewerCertificate, as it answers
-            # while IAM lags): tell the two apart before the call, and retry only the lag.
-            missing = planning.uncovered_aliases(endpoint.aliases, dns_names)
-            if missing:
-                raise AliasesNotCovered(endpoint.resource_id, missing)
-        changes = planning.plan_endpoint_changes(
-            [endpoint], old_arn=old.arn, old_id=old.certificate_id, new_arn=new.arn, new_id=new.certificate_id
+        mover = EndpointMover(
+            self._endpoints, sni_swap_when_full=self._settings.sni_swap_when_full, clock=self._clock
         )
-        touched = {c.certificate for c in changes}
-        if any(c.kind is ChangeKind.SET_DEFAULT for c in changes) and endpoint.default_certificate:
-            touched.add(endpoint.default_certificate)  # the old default, which the swap replaces
-        done: list[str] = []
-        for change in changes:
-            if change.kind.value in done:
-                continue  # the swap below made it already
-            self._require_time(deadline, TIME_TO_CHANGE_ENDPOINT, f"change {endpoint.label}")
-            try:
-                after = self._endpoints.apply(change, deadline=deadline)
-            except LoadBalancerFull:
-                if not (self._settings.sni_swap_when_full and change.kind is ChangeKind.ADD_SNI):
-                    raise
-                after = self._swap_when_full(endpoint, change, old, deadline)
-                done.append(ChangeKind.REMOVE_SNI.value)
-            if after is None:
-                return []
-            if not planning.change_applied(change, after):
-                raise ListenerUpdateFailed(f"{change.kind.value} of {change.certificate} did not take effect")
-            # Read back: every certificate the rotation did not touch is still there.
-            if not planning.others_unchanged(endpoint, after, sorted(touched)):
-                raise ListenerUpdateFailed(f"{change.kind.value} changed other certificates on the endpoint")
-            done.append(change.kind.value)
-        return done
-
-    def _swap_when_full(
-        self, endpoint: Endpoint, add: EndpointChange, old: ServerCertificate, deadline: float
-    ) -> Endpoint | None:
-        """The SNI list is full (opted in with SNI_SWAP_WHEN_FULL): remove the old certificate, then add the
-        new one. Between the two calls SNI clients for these names get the listener's default certificate."""
-        old_ref = planning.reference_for(endpoint, old.arn, old.certificate_id)
-        remove = EndpointChange(endpoint, ChangeKind.REMOVE_SNI, old_ref)
-        after = self._endpoints.apply(remove, deadline=deadline)
-        if after is None:
-            return None
-        if not planning.change_applied(remove, after):
-            raise ListenerUpdateFailed(f"{remove.kind.value} of {remove.certificate} did not take effect")
-        try:
-            return self._endpoints.apply(add, deadline=deadline)
-        except Exception:
-            # Put the old one back rather than leave the names to the default certificate.
-            self._endpoints.apply(EndpointChange(endpoint, ChangeKind.ADD_SNI, old_ref), deadline=deadline)
-            raise
+        return mover.move(listed, old, new, dns_names, deadline)
 
     def _retire(
         self,
@@ -622,6 +579,7 @@ class RotationService:
             result.steps.append(f"order a certificate for {', '.join(dns_names)} with an {key} key")
             for route in plan.routes:
                 result.steps.append(f"answer {route.name} by {route.method.value} on {route.where}")
+            self._trust_roots_readable()  # what the real run would need: a missing file fails now
             result.steps.append(f"validate its chain to {self._settings.trust_roots}")
             result.steps.append(f"upload it as {decision.replacement_name} (path {old.path})")
             new_arn, new_id = "<replacement>", "<replacement>"
@@ -642,6 +600,15 @@ class RotationService:
             f"{self._settings.grace_seconds} s have passed"
         )
         return result
+
+    def _trust_roots_readable(self) -> None:
+        try:
+            load_trust_roots(self._settings.trust_roots)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"the trust roots ({self._settings.trust_roots}) cannot be read: {exc.strerror or exc}; an "
+                "installed package without its data files? (certrotate/roots/*.pem)"
+            ) from None
 
     def _require_time(self, deadline: float, needed: float, what: str) -> None:
         left = deadline - self._clock.monotonic()
@@ -674,6 +641,13 @@ class RotationService:
         self, certificate_name: str, error: BaseException, correlation_id: str
     ) -> dict[str, Any]:
         return failure_detail(("certificate_name", certificate_name), error, correlation_id)
+
+    def _clear_rollback(self, old: ServerCertificate, new: ServerCertificate, result: RotationResult) -> None:
+        if old.rolled_back_from:
+            self._store.untag(old.name, list(ROLLBACK_TAGS))
+        if new.rolled_back_to:
+            self._store.untag(new.name, [ROLLED_BACK_TO_TAG])
+        result.steps.append(f"ended the rollback hold of {old.name} (forced): {new.name} serves again")
 
     def _record_hold(self, old: ServerCertificate, failure: PermanentFailure) -> None:
         record_hold(lambda tags: self._store.tag(old.name, tags), old, failure, self._clock.now())

@@ -158,6 +158,17 @@ class ScanService:
                     "failures": h.certificate.failures,
                 }
                 for h in plan.held
+            ]
+            + [
+                {
+                    "certificate_name": c.name,
+                    "until": None,  # until an operator rotates it with force
+                    "reason": planning.rollback_hold(c),
+                    "permanent": True,
+                    "failures": c.failures,
+                    "rolled_back": True,
+                }
+                for c in plan.rolled_back
             ],
             pending_retirement=[c.name for c in plan.pending_retirement],
             retired=[],

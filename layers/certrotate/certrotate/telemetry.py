@@ -74,6 +74,14 @@ def emit_rotation(
         metrics.add_metric(name=MetricName.CERTIFICATES_RETIRED, unit=MetricUnit.Count, value=1)
 
 
+def emit_rollback(metrics: Metrics, *, endpoints_changed: int) -> None:
+    metrics.add_metric(name=MetricName.CERTIFICATES_ROLLED_BACK, unit=MetricUnit.Count, value=1)
+    if endpoints_changed:
+        metrics.add_metric(
+            name=MetricName.LISTENERS_REPOINTED, unit=MetricUnit.Count, value=endpoints_changed
+        )
+
+
 def emit_endpoint_check(metrics: Metrics, *, verified: int, mismatches: int, unreachable: int) -> None:
     metrics.add_metric(name=MetricName.ENDPOINTS_VERIFIED, unit=MetricUnit.Count, value=verified)
     metrics.add_metric(name=MetricName.ENDPOINT_MISMATCHES, unit=MetricUnit.Count, value=mismatches)

@@ -31,6 +31,7 @@ from certrotate.endpoint_check import EndpointChecker
 from certrotate.errors import InvalidRequest
 from certrotate.model import ServerCertificate
 from certrotate.ports import CertificateAuthority, EventPublisher, Leases, RenewalInfoSource
+from certrotate.rollback import RollbackService
 from certrotate.rotation import RotationResult, RotationService, RotationSettings
 from certrotate.scan import ScanService, ScanSettings
 
@@ -380,6 +381,21 @@ def rotation_service(account: str | None = None) -> RotationService:
 
 
 @functools.cache
+def rollback_service(account: str | None = None) -> RollbackService:
+    """The rollback (`{"action": "rollback"}`): the rotation's store, endpoints, leases and events."""
+    config = settings()
+    return RollbackService(
+        store=certificate_store(account),
+        endpoints=endpoints(account),
+        leases=_rotation_leases(account),
+        events=events(account),
+        clock=SystemClock(),
+        lease_seconds=config.rotation_lease_seconds,
+        sni_swap_when_full=config.sni_swap_when_full,
+    )
+
+
+@functools.cache
 def scan_service(*, dry_run: bool, account: str | None = None) -> ScanService:
     config = settings()
     if not dry_run:
@@ -473,6 +489,7 @@ def reset() -> None:
         authority,
         endpoint_checker,
         rotation_service,
+        rollback_service,
         scan_service,
         renewal_info,
         acm_certificates,

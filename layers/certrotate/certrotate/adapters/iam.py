@@ -74,6 +74,22 @@ class IamCertificateStore:
             body_pem=certificate["CertificateBody"],
         )
 
+    def read(self, name: str) -> tuple[StoredCertificate, str | None] | None:
+        """The certificate, its tags, body and chain in one GetServerCertificate (which carries the tags;
+        none listed: it has none), for readers of many certificates (the command line's status)."""
+        try:
+            certificate = self._iam.get_server_certificate(ServerCertificateName=name)["ServerCertificate"]
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchEntity":
+                return None
+            raise
+        tags = {t["Key"]: t["Value"] for t in certificate.get("Tags") or []}
+        stored = StoredCertificate(
+            metadata=_metadata(certificate["ServerCertificateMetadata"], tags),
+            body_pem=certificate["CertificateBody"],
+        )
+        return stored, certificate.get("CertificateChain")
+
     def pem(self, name: str) -> tuple[str, str | None] | None:
         """(body, chain) as IAM holds them: what an endpoint serving the certificate should send."""
         try:

@@ -1,0 +1,77 @@
+"""The command line beyond one account's IAM certificates: member accounts (`--account`: read through a role
+there, named to the function for rotations), an unreachable member account found by `doctor`, and ACM
+imported certificates rotated by ARN."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+
+from devstack import fixtures
+from tests.e2e.conftest import World
+from tests.e2e.test_cli import Cli, deploy
+from tests.e2e.test_many_accounts import MEMBER_A, MEMBER_B, ZONE, fleet
+
+__all__ = ["fleet"]  # the fixture, from the many-accounts tests
+
+
+@pytest.fixture
+def cli(world: World, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    return Cli(world, None, monkeypatch)  # type: ignore[arg-type]
+
+
+def test_status_plan_and_rotate_in_a_member_account(fleet: tuple[World, Any, Any, Any], cli: Cli) -> None:
+    world, a, _, _ = fleet
+    fixtures.seed_certificate(a("iam"), "web", [f"a.{ZONE}"], days_left=10)
+    world.seed("central", ["c.example.com"], days_left=200)
+    deploy(world)
+
+    code, document = cli.json("status", "--account", MEMBER_A)
+    assert [c["name"] for c in document["certificates"]] == ["web"]
+    assert document["settings"]["source"] == f"stack certrotate, account {MEMBER_A}"
+    assert code == 0
+
+    code, plan = cli.json("--account", MEMBER_A, "plan", "web")
+    assert code == 0 and plan["rotations"][0]["verdict"] == "issue"
+
+    code, result = cli.json("rotate", "web", "--account", MEMBER_A, "--dry-run")
+    assert code == 0, result
+    assert result["status"] == "planned" and result["account_id"] == MEMBER_A
+
+
+def test_an_account_the_operator_cannot_read_is_one_line_and_exit_3(
+    fleet: tuple[World, Any, Any, Any], cli: Cli, capfd: pytest.CaptureFixture[str]
+) -> None:
+    world, *_ = fleet
+    deploy(world)
+    code, out = cli("status", "--account", MEMBER_B)
+    err = capfd.readouterr().err
+    print(err, end="", file=sys.stderr)
+    assert code == 3 and out == ""
+    assert f"cannot read account {MEMBER_B}: assuming arn:aws:iam::{MEMBER_B}:role/certrotate-member" in err
+    assert "--account-role" in err
+
+
+def test_doctor_reports_a_member_account_the_scan_cannot_reach(
+    fleet: tuple[World, Any, Any, Any], cli: Cli
+) -> None:
+    world, a, _, _ = fleet
+    fixtures.seed_certificate(a("iam"), "web", [f"a.{ZONE}"], days_left=60)
+    deploy(world)
+    code, text = cli("doctor", "--no-caa", "--no-color")
+    assert code == 1
+    assert f"✗ accounts     account {MEMBER_B}: not reachable: AccessDenied" in text
+    assert "1 of 2 managed account(s) reached by the scan function" in text
+
+
+def test_rotate_an_acm_imported_certificate_by_its_arn(world: World, cli: Cli) -> None:
+    arn, _ = fixtures.import_acm_certificate(world.stack.client("acm"), ["api.example.com"], days_left=5)
+    deploy(world)
+    code, result = cli.json("rotate", arn, "--dry-run")
+    assert code == 0, result
+    assert result["certificate_arn"] == arn and result["status"] == "planned"
+    code, text = cli("rotate", arn, "--no-color")
+    assert code == 0, text
+    assert "rotated:" in text and f"re-imported into {arn}" in text
