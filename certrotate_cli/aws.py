@@ -84,7 +84,9 @@ class Aws:
         return Route53Challenges(self.client("route53", region))
 
     def addresses(self) -> EndpointAddresses:
-        return EndpointAddresses(self.client)
+        partition = self.session.get_partition_for_region(self.region)
+        region = global_endpoint_region("cloudfront", partition, self.session._session.get_data("endpoints"))
+        return EndpointAddresses(self.client, lambda: self.client("cloudfront", region))
 
     @functools.cache  # noqa: B019
     def deployment(self, stack: str) -> Deployment:
