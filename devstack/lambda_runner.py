@@ -351,7 +351,10 @@ def invoke(
     # them); with a local stack running, that role is the template's, enforced on every call.
     from devstack.iam_enforcement import enforcement  # imports this module's template reader
 
-    deployed = enforcement.function_credentials(spec.logical_id, {**os.environ, **lambda_env})
+    settings = {**os.environ, **lambda_env}
+    if "MEMBER_ROLE_NAME" not in (env or {}):  # not what an earlier invocation left (the scan's own name)
+        settings.pop("MEMBER_ROLE_NAME", None)
+    deployed = enforcement.function_credentials(spec.logical_id, settings)
     role_settings = {k: v for k, v in deployed.items() if not k.startswith("AWS_")}
     lambda_env = {
         **role_settings,
