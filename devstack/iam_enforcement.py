@@ -111,6 +111,8 @@ class Stats:
 
     calls: int = 0
     seconds: float = 0.0
+    evaluated: int = 0  # calls of a principal with policies (not the administrator's): decided by policy
+    evaluated_seconds: float = 0.0
     denied: list[str] = field(default_factory=list)
 
 
@@ -301,14 +303,21 @@ class Enforcement:
         if not self.enabled:
             return None
         started = time.perf_counter()
+        evaluated = [False]
         try:
-            return self._authorize(call, environ, body)
+            return self._authorize(call, environ, body, evaluated)
         finally:
+            spent = time.perf_counter() - started
             with self._lock:
                 self.stats.calls += 1
-                self.stats.seconds += time.perf_counter() - started
+                self.stats.seconds += spent
+                if evaluated[0]:
+                    self.stats.evaluated += 1
+                    self.stats.evaluated_seconds += spent
 
-    def _authorize(self, call: CallInfo, environ: Mapping[str, Any], body: bytes) -> Fault | None:
+    def _authorize(
+        self, call: CallInfo, environ: Mapping[str, Any], body: bytes, evaluated: list[bool]
+    ) -> Fault | None:
         signature = _CREDENTIAL.search(str(environ.get("HTTP_AUTHORIZATION", "")))
         identity = self.identify(signature.group(1)) if signature else None
         if identity is None:
@@ -324,6 +333,7 @@ class Enforcement:
             return Fault(call.service, call.action, code, status, invalid, times=1)
         if identity.admin or (call.service, call.action) in UNAUTHORISED_CALLS:
             return None
+        evaluated[0] = True
         if identity.principal is not None and not may_call(identity.principal, call.service, call.action):
             return self._deny(
                 call,

@@ -12,7 +12,7 @@ Calls are named as boto3 names the service (`elbv2`, `route53`) and as the API n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -363,7 +363,8 @@ def checks(principal: Principal, names: Names) -> list[Check]:
     return result
 
 
-def principals_of(roles: Iterable[str]) -> dict[str, Principal]:
-    """The stack outputs naming each deployed role of the central template."""
-    known = {"ScanFunctionRoleArn": Principal.SCAN, "RotateFunctionRoleArn": Principal.ROTATE}
-    return {output: known[output] for output in roles if output in known}
+# The central stack's outputs naming each function's role: what `certrotate doctor` simulates, with checks().
+ROLE_OUTPUTS: Mapping[str, Principal] = {
+    "ScanFunctionRoleArn": Principal.SCAN,
+    "RotateFunctionRoleArn": Principal.ROTATE,
+}
