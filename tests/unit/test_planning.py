@@ -444,7 +444,7 @@ def test_managed_tag_is_case_insensitive(value: str) -> None:
     assert c.managed
 
 
-# " True ": the policies' StringEqualsIgnoreCase would refuse every write on it (tests/unit/test_managed_tag.py).
+# " True ": the policies' StringEqualsIgnoreCase would refuse every write on it (test_managed_tag.py).
 @pytest.mark.parametrize("value", ["false", "yes", "1", "", " True "])
 def test_anything_but_true_is_unmanaged(value: str) -> None:
     assert not ServerCertificate("a", "arn", "id", "/", NOW, None, {MANAGED_TAG: value}).managed
