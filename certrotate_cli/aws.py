@@ -143,7 +143,8 @@ class Aws:
         return Route53Challenges(self.client("route53"))
 
     def addresses(self) -> EndpointAddresses:
-        return EndpointAddresses(self.client)
+        # botocore sends a CloudFront client of any region to the partition's global endpoint.
+        return EndpointAddresses(self.client, lambda: self.client("cloudfront"))
 
     @functools.cache  # noqa: B019
     def deployment(self, stack: str) -> Deployment:

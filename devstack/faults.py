@@ -377,8 +377,13 @@ _REASONS = {
 DATA_PLANE_AGENT = "devstack-data-plane"
 
 
+# Decides whether a call may proceed: None, or the error AWS would answer (devstack.iam_enforcement).
+Authorizer = Callable[[CallInfo, dict[str, Any], bytes], "Fault | None"]
+
+
 class AwsMiddleware:
-    """Wraps moto's WSGI app: counts every AWS call and answers injected faults before moto sees them."""
+    """Wraps moto's WSGI app: counts every AWS call, answers injected faults and AWS's throttling, and refuses
+    what the caller's IAM policies do not allow (`authorize`), before moto sees the call."""
 
     def __init__(
         self,
@@ -386,11 +391,13 @@ class AwsMiddleware:
         faults: FaultInjector | None = None,
         counter: CallCounter | None = None,
         limits: RateLimits | None = None,
+        authorize: Authorizer | None = None,
     ):
         self.app = app
         self.faults = faults or injector
         self.calls = counter or calls
         self.limits = limits or rate_limits
+        self.authorize = authorize
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if DATA_PLANE_AGENT in environ.get("HTTP_USER_AGENT", ""):
@@ -402,6 +409,8 @@ class AwsMiddleware:
             fault = self.faults.take(call.service, call.action, call.region)
             if fault is None:
                 fault = self._throttle(call)
+            if fault is None and self.authorize is not None:
+                fault = self.authorize(call, environ, body)
             if fault is not None:
                 status, headers, payload = error_response(call, fault)
                 headers.append(("Content-Length", str(len(payload))))

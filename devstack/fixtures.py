@@ -564,10 +564,20 @@ def create_lease_table(dynamodb: Any, name: str = LEASE_TABLE) -> str:
     return name
 
 
-def deploy_role(account_id: str, role_name: str, trusted_account: str) -> str:
-    """What a StackSet (or AWS Organizations, for OrganizationAccountAccessRole) does in a member account:
-    the role exists there, trusting `trusted_account`. Written into moto's state directly: no credentials of
-    the member account exist before some role in it does. Returns the role's ARN."""
+ADMINISTRATOR_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+
+
+def deploy_role(
+    account_id: str, role_name: str, trusted_account: str, policy: dict[str, Any] | None = None
+) -> str:
+    """What AWS Organizations does for OrganizationAccountAccessRole in a member account: the role exists
+    there, trusting `trusted_account`, with `policy` (an administrator's by default: the tests' own way in,
+    never the code's; certrotate's member roles come from member-role.yaml: iam_enforcement.deploy_member).
+    Written into moto's state directly: no credentials of the member account exist before some role in it
+    does. Returns the role's ARN."""
     from moto.iam.models import iam_backends
 
     trust = {
@@ -580,9 +590,9 @@ def deploy_role(account_id: str, role_name: str, trusted_account: str) -> str:
             }
         ],
     }
-    role = iam_backends[account_id]["aws"].create_role(
-        role_name, json.dumps(trust), "/", None, "devstack member role", [], None
-    )
+    iam = iam_backends[account_id]["aws"]
+    role = iam.create_role(role_name, json.dumps(trust), "/", None, "devstack role", [], None)
+    iam.put_role_policy(role_name, "devstack", json.dumps(policy or ADMINISTRATOR_POLICY))
     return str(role.arn)
 
 

@@ -348,6 +348,20 @@ def invoke(
         "LAMBDA_TASK_ROOT": str(spec.code_uri),
         **(env or {}),
     }
+    # Lambda hands the function its role's credentials (reserved variables: the configuration cannot set
+    # them); with a local stack running, that role is the template's, enforced on every call.
+    from devstack.iam_enforcement import enforcement  # imports this module's template reader
+
+    settings = {**os.environ, **lambda_env}
+    if "MEMBER_ROLE_NAME" not in (env or {}):  # not what an earlier invocation left (the scan's own name)
+        settings.pop("MEMBER_ROLE_NAME", None)
+    deployed = enforcement.function_credentials(spec.logical_id, settings)
+    role_settings = {k: v for k, v in deployed.items() if not k.startswith("AWS_")}
+    lambda_env = {
+        **role_settings,
+        **lambda_env,
+        **{k: v for k, v in deployed.items() if k.startswith("AWS_")},
+    }
     _set_environment(lambda_env)
     handler = load_handler(spec)
     payload = json.loads(json.dumps(event))

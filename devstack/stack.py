@@ -23,20 +23,29 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from devstack import deployed, moto_fixes
+from devstack import deployed, iam_enforcement, moto_fixes
 from devstack import dns as devstack_dns
 from devstack import faults as faults_module
 from devstack.alb_front import AlbFront
 from devstack.ca_limits import DuplicateCertificateLimit
 from devstack.dns import Route53DnsServer
-from devstack.faults import AwsMiddleware, CallCounter, FaultInjector
+from devstack.faults import Authorizer, AwsMiddleware, CallCounter, FaultInjector
+from devstack.iam_enforcement import Enforcement
 from devstack.pebble import Pebble
 from devstack.ratelimits import RateLimits
 from devstack.ratelimits import limits as rate_limits
 
-FAKE_ACCESS_KEY = "testing"
+# The tests' administrator (stack.client): fixtures only. The code under test runs as the principal it is
+# deployed as (devstack.iam_enforcement): the functions with their roles, the command line as the operator.
+FAKE_ACCESS_KEY = iam_enforcement.ADMIN_ACCESS_KEY
 FAKE_SECRET_KEY = "testing"
 FAKE_SESSION_TOKEN = "testing"
+# Who may stand for whom in client_as(): the two functions, the operator.
+IDENTITIES = {
+    **iam_enforcement.FUNCTION_ACCESS_KEYS,
+    "operator": iam_enforcement.OPERATOR_ACCESS_KEY,
+    "break-glass": iam_enforcement.BREAK_GLASS_ACCESS_KEY,
+}
 METRICS_NAMESPACE = "CertRotate"
 
 
@@ -50,18 +59,24 @@ class MiddlewareMotoServer(ThreadedMotoServer):
         limits: RateLimits | None = None,
         ip_address: str = "127.0.0.1",
         port: int = 0,
+        authorize: Authorizer | None = None,
     ) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self.faults = faults
         self.calls = calls
         self.limits = limits or rate_limits
+        self.authorize = authorize
         self._startup_error: BaseException | None = None
 
     def _server_entry(self) -> None:
         # As moto's, with the middleware around the app, and a failed bind reported instead of a hang.
         try:
             app = AwsMiddleware(
-                DomainDispatcherApplication(create_backend_app), self.faults, self.calls, self.limits
+                DomainDispatcherApplication(create_backend_app),
+                self.faults,
+                self.calls,
+                self.limits,
+                self.authorize,
             )
             self._server = make_server(
                 self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
@@ -92,6 +107,7 @@ class LocalStack:
         certificate_validity_period: int | None = None,
         quiet: bool = True,
         ca_limits: bool = True,
+        enforce_iam: bool = True,
     ) -> None:
         self.region = region
         self.with_pebble = with_pebble
@@ -103,6 +119,9 @@ class LocalStack:
         self.calls: CallCounter = faults_module.calls
         # AWS's API rate limits, off unless a test or benchmark turns them on (devstack.ratelimits).
         self.limits: RateLimits = rate_limits
+        # The shipped IAM policies, enforced on every call (off: enforce_iam=False, or DEVSTACK_IAM=off).
+        self.iam: Enforcement = iam_enforcement.enforcement
+        self.iam.enabled = enforce_iam and self.iam.enabled
         self.moto_server: MiddlewareMotoServer | None = None
         self.dns: Route53DnsServer | None = None
         # Plain HTTP answered from the ALBs' port-80 listener rules: where pebble's HTTP-01 validation goes.
@@ -119,11 +138,14 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         moto_fixes.apply()
+        self.iam.active = True
         if self.quiet:
             # werkzeug logs every request at INFO; tests and benchmarks want their own output.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
         try:
-            self.moto_server = MiddlewareMotoServer(self.faults, self.calls, self.limits)
+            self.moto_server = MiddlewareMotoServer(
+                self.faults, self.calls, self.limits, authorize=self.iam.authorize
+            )
             self.moto_server.start()
             host, port = self.moto_server.get_host_and_port()
             self.endpoint_url = f"http://{host}:{port}"
@@ -162,6 +184,7 @@ class LocalStack:
         if self.moto_server is not None:
             self.moto_server.stop()
             self.moto_server = None
+        self.iam.active = False
         self._clients.clear()
 
     def __enter__(self) -> LocalStack:
@@ -207,9 +230,24 @@ class LocalStack:
                 return self._clients[key]
         return self._new_client(service, region, config)
 
-    def _new_client(self, service: str, region: str, config: Config | None) -> Any:
+    def client_as(
+        self, who: str, service: str, region: str | None = None, config: Config | None = None
+    ) -> Any:
+        """A boto3 client with the credentials of `who` (IDENTITIES: "ScanFunction", "RotateFunction",
+        "operator"), for tests that drive certrotate's adapters directly: they run as the principal that makes
+        those calls when deployed, under its policies (deployed with this stack's env() if not yet)."""
+        if not self.endpoint_url:
+            raise RuntimeError("the stack is not started")
+        if who not in IDENTITIES:
+            raise ValueError(f"no identity {who!r}: one of {', '.join(IDENTITIES)}")
+        self.iam.ensure_central(self.env())
+        return self._new_client(service, region or self.region, config, IDENTITIES[who])
+
+    def _new_client(
+        self, service: str, region: str, config: Config | None, access_key: str = FAKE_ACCESS_KEY
+    ) -> Any:
         session = boto3.session.Session(
-            aws_access_key_id=FAKE_ACCESS_KEY,
+            aws_access_key_id=access_key,
             aws_secret_access_key=FAKE_SECRET_KEY,
             aws_session_token=FAKE_SESSION_TOKEN,
             region_name=region,
@@ -217,13 +255,15 @@ class LocalStack:
         return session.client(service, endpoint_url=self.endpoint_url, config=config)  # type: ignore[call-overload]
 
     def env(self) -> dict[str, str]:
-        """Environment for the code under test: standard AWS variables (fake credentials, so nothing can reach
-        real AWS), the ACME CA and its trust files, and Powertools settings for running outside Lambda."""
+        """Environment for the code under test: standard AWS variables (fake credentials, so nothing can
+        reach real AWS: the operator's, which the command line uses; a function invoked through lambda_runner
+        gets its own role's instead, as Lambda gives it), the ACME CA and its trust files, and Powertools
+        settings for running outside Lambda."""
         if not self.endpoint_url:
             raise RuntimeError("the stack is not started")
         env = {
             "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
+            "AWS_ACCESS_KEY_ID": iam_enforcement.OPERATOR_ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
             "AWS_SESSION_TOKEN": FAKE_SESSION_TOKEN,
             "AWS_DEFAULT_REGION": self.region,
@@ -247,6 +287,7 @@ class LocalStack:
             response.read()
         self.faults.clear()
         self.calls.reset()
+        self.iam.reset()
         self.limits.disable()
         moto_fixes.reset_settings()
         devstack_dns.forget_pointers()

@@ -173,7 +173,10 @@ def main() -> int:
         say(f"scanned {scan['scanned']}, expiring {scan['expiring']}, enqueued {scan['enqueued']}")
 
         step("Rotation (RotateFunction, fed by the FIFO queue)")
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])[
+        # Lambda's poller receives with the rotate function's role (the local stack enforces the shipped
+        # policies on every call: each function runs as its own role, as deployed).
+        poller = stack.client_as("RotateFunction", "sqs")
+        messages = poller.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])[
             "Messages"
         ]
         records = [

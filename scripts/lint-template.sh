@@ -72,10 +72,12 @@ if ! $build_only; then
         template.yaml
     quietly "checkov" "$checkov_venv/bin/checkov" --file template.yaml --framework cloudformation \
         --skip-download --compact --quiet
-    # The member role (deployed to each managed account, plain CloudFormation).
-    quietly "cfn-lint member-role.yaml" "$venv/bin/cfn-lint" member-role.yaml
-    quietly "checkov member-role.yaml" "$checkov_venv/bin/checkov" --file member-role.yaml --framework cloudformation \
-        --skip-download --compact --quiet
+    # The member roles (deployed to each managed account) and the operators' policy: plain CloudFormation.
+    for extra in member-role.yaml operator-policy.yaml; do
+        quietly "cfn-lint $extra" "$venv/bin/cfn-lint" "$extra"
+        quietly "checkov $extra" "$checkov_venv/bin/checkov" --file "$extra" --framework cloudformation \
+            --skip-download --compact --quiet
+    done
 fi
 # Builds the layer (pip, arm64 wheels, the lock's hashes checked) and both functions as `sam deploy` would.
 quietly "sam build" "$venv/bin/sam" build --template-file template.yaml --build-dir "$build_dir" \

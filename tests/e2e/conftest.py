@@ -90,10 +90,13 @@ class World:
         return self.invoke("RotateFunction", {"certificate_name": name, **fields})
 
     def receive(self) -> list[dict[str, Any]]:
-        """Every message waiting on the rotation queue, as Lambda's SQS event records."""
+        """Every message waiting on the rotation queue, as Lambda's SQS event records. Received and deleted as
+        Lambda's poller does, with the rotate function's role (its policy names this queue only)."""
+        self.stack.iam.deploy_central(self.env)
+        poller = self.stack.client_as("RotateFunction", "sqs")
         records = []
         while True:
-            response = self.sqs.receive_message(
+            response = poller.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=10,
                 AttributeNames=["All"],
@@ -104,7 +107,7 @@ class World:
                 return records
             for message in messages:
                 records.append(lambda_runner.sqs_record(message, self.queue_url))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                poller.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def rotate_from_queue(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         return self.invoke("RotateFunction", {"Records": records})

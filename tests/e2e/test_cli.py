@@ -14,7 +14,7 @@ import pytest
 
 from certrotate_cli.main import run
 from devstack import deployed, fixtures
-from devstack.stack import LocalStack
+from devstack.stack import IDENTITIES, LocalStack
 from devstack.tls_front import TlsFront
 from tests.e2e.conftest import SECOND_REGION, World
 
@@ -31,9 +31,16 @@ class Cli:
     def __init__(self, world: World, front: TlsFront, monkeypatch: pytest.MonkeyPatch) -> None:
         self.world = world
         self.front = front
-        for key, value in world.env.items():
+        self.monkeypatch = monkeypatch
+        for key, value in world.env.items():  # the operator's credentials (operator-policy.yaml)
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("COLUMNS", "220")
+        world.stack.iam.deploy_central(world.env)
+
+    def run_as(self, who: str) -> None:
+        """The command line with the credentials of `who` (devstack.stack.IDENTITIES): "break-glass" is the
+        operator allowed what the rotate function may do, as `rotate --local` needs (docs/deploy.md)."""
+        self.monkeypatch.setenv("AWS_ACCESS_KEY_ID", IDENTITIES[who])
 
     def __call__(self, *argv: str, stdin: str = "") -> tuple[int, str]:
         out = io.StringIO()
@@ -263,6 +270,7 @@ def test_rotate_local_asks_first_then_rotates_in_this_process(world: World, cli:
     shop = world.seed("shop", ["shop.example.com"], days_left=12)
     listener = fixtures.create_alb_https_listener(world.elbv2, world.ec2, shop["Arn"], name="shop-alb")
     before = world.snapshot()
+    cli.run_as("break-glass")
 
     code, text = cli("rotate", "shop", "--local", stdin="yes\n")
     assert code == 1

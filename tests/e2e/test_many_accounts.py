@@ -40,8 +40,9 @@ def _clients(world: World, account: str) -> Any:
 def fleet(world: World) -> tuple[World, Any, Any, Any]:
     for account in (MEMBER_A, MEMBER_B, DNS):
         fixtures.deploy_role(account, ADMIN, CENTRAL)
-    for account in (MEMBER_A, DNS):
-        fixtures.deploy_role(account, ROLE, CENTRAL)
+    # member-role.yaml as deployed: both roles in A, the Route 53-only role in the DNS account, none in B.
+    world.stack.iam.deploy_member(MEMBER_A, "managed")
+    world.stack.iam.deploy_member(DNS, "dns-only")
     a, b, dns = (_clients(world, account) for account in (MEMBER_A, MEMBER_B, DNS))
     fixtures.create_hosted_zone(dns("route53"), ZONE)
     world.env |= {"MANAGED_ACCOUNTS": f"{MEMBER_A},{MEMBER_B}", "DNS_ACCOUNTS": f"*={DNS}"}

@@ -45,7 +45,9 @@ def ca_env(a2c: Acme2Certifier, monkeypatch: pytest.MonkeyPatch) -> Acme2Certifi
 
 
 def authority(aws: LocalStack, a2c: Acme2Certifier, profile: str | None = None) -> AcmeAuthority:
-    store = AccountKeyStore(aws.client("secretsmanager"), f"a2c-account-{time.monotonic_ns()}")
+    name = f"a2c-account-{time.monotonic_ns()}"
+    aws.iam.deploy_central({**aws.env(), "ACME_ACCOUNT_SECRET_ID": name})  # the stack's secret, so named
+    store = AccountKeyStore(aws.client_as("RotateFunction", "secretsmanager"), name)
     return AcmeAuthority(
         directory_url=a2c.directory_url, accounts=store, email="ops@example.com", profile=profile
     )
@@ -57,7 +59,7 @@ def issue(aws: LocalStack, a2c: Acme2Certifier, profile: str | None = None) -> x
     issued = authority(aws, a2c, profile).issue(
         names,
         KeySpec(KeyKind.EC, 256),
-        dns01_only("a2c", names, Route53Challenges(aws.client("route53"))),
+        dns01_only("a2c", names, Route53Challenges(aws.client_as("RotateFunction", "route53"))),
         deadline=time.monotonic() + 120,
     )
     return x509.load_pem_x509_certificate(issued.certificate_pem.encode())

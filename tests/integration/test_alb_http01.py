@@ -162,7 +162,7 @@ def test_rules_answer_at_free_priorities_and_only_ours_are_removed(aws: LocalSta
     theirs = elbv2.create_rule(ListenerArn=http, Priority=1, Conditions=path_is("/h"), Actions=fixed("ok"))[
         "Rules"
     ][0]
-    adapter = AlbHttp01(lambda region: aws.client("elbv2", region))
+    adapter = AlbHttp01(lambda region: aws.client_as("RotateFunction", "elbv2", region))
     assert adapter.port80_listeners([]) == []
     plan = plan_for(aws.region, balancer, http, "a.example.net", "b.example.net")
     answers = [answer("a.example.net", "tokA"), answer("b.example.net", "tokB")]
@@ -180,7 +180,7 @@ def test_a_full_alb_is_a_named_permanent_failure(aws: LocalStack) -> None:
         elbv2.create_rule(
             ListenerArn=http, Priority=priority, Conditions=path_is(f"/{priority}"), Actions=fixed("x")
         )
-    adapter = AlbHttp01(lambda region: aws.client("elbv2", region))
+    adapter = AlbHttp01(lambda region: aws.client_as("RotateFunction", "elbv2", region))
     with pytest.raises(ListenerRulesFull, match="quota of listener rules"):
         adapter.publish(
             plan_for(aws.region, balancer, http, "a.example.net"),
@@ -191,7 +191,7 @@ def test_a_full_alb_is_a_named_permanent_failure(aws: LocalStack) -> None:
 
 def test_a_priority_taken_meanwhile_is_read_again(aws: LocalStack) -> None:
     elbv2, balancer, _, http = alb(aws)
-    adapter = AlbHttp01(lambda region: aws.client("elbv2", region))
+    adapter = AlbHttp01(lambda region: aws.client_as("RotateFunction", "elbv2", region))
     original = adapter._rules
     calls = {"n": 0}
 

@@ -27,9 +27,12 @@ def authority(pebble_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Acme
     assert pebble_stack.ca_limits is not None
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pebble_stack.acme_ca_bundle))
     fixtures.create_hosted_zone(pebble_stack.client("route53"), "example.com")
+    pebble_stack.iam.deploy_central({**pebble_stack.env(), "ACME_ACCOUNT_SECRET_ID": "ca-limits-account"})
     return AcmeAuthority(
         directory_url=str(pebble_stack.acme_directory_url),
-        accounts=AccountKeyStore(pebble_stack.client("secretsmanager"), "ca-limits-account"),
+        accounts=AccountKeyStore(
+            pebble_stack.client_as("RotateFunction", "secretsmanager"), "ca-limits-account"
+        ),
         email=None,
     )
 
@@ -40,7 +43,7 @@ def test_the_sixth_certificate_for_the_same_names_is_rate_limited(
 ) -> None:
     limits = pebble_stack.ca_limits
     assert limits is not None
-    dns = Route53Challenges(pebble_stack.client("route53"))
+    dns = Route53Challenges(pebble_stack.client_as("RotateFunction", "route53"))
     names = ["limit.example.com", "www.limit.example.com"]
     deadline = time.monotonic() + 120
 

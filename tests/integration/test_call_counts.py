@@ -79,6 +79,11 @@ def account(aws: LocalStack) -> Iterator[dict[str, Any]]:
         "LEASE_TABLE_NAME": fixtures.create_lease_table(aws.client("dynamodb")),
         "POWERTOOLS_SERVICE_NAME": "certrotate",
     }
+    # The functions' code, driven directly below, runs as the rotate function's role (as lambda_runner's
+    # invocations do, each as its own).
+    env |= {
+        k: v for k, v in aws.iam.function_credentials("RotateFunction", env).items() if k.startswith("AWS_")
+    }
     aws.calls.reset()
     with lambda_runner.lambda_environment(env):
         yield {"env": env, "arns": arns, "listeners": listeners, "zone_id": zone_id}

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from dnslib import QTYPE, RCODE, DNSRecord  # type: ignore[import-untyped]
 from josepy.jwk import JWKRSA
 
-from devstack import fixtures, lambda_runner
+from devstack import fixtures, iam_enforcement, lambda_runner
 from devstack.dns import txt_records
 from devstack.stack import LocalStack
 
@@ -150,9 +150,10 @@ class TestPebble:
     def test_env_points_the_code_under_test_at_the_stack(self, pebble_stack: LocalStack) -> None:
         env = pebble_stack.env()
         assert env["AWS_ENDPOINT_URL"] == pebble_stack.endpoint_url
-        assert (
-            env["AWS_ACCESS_KEY_ID"] == env["AWS_SECRET_ACCESS_KEY"] == env["AWS_SESSION_TOKEN"] == "testing"
-        )
+        # The operator's credentials (fake, so nothing reaches real AWS): the code under test is never the
+        # administrator; functions get their own role's through lambda_runner.
+        assert env["AWS_ACCESS_KEY_ID"] == iam_enforcement.OPERATOR_ACCESS_KEY
+        assert env["AWS_SECRET_ACCESS_KEY"] == env["AWS_SESSION_TOKEN"] == "testing"
         assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == pebble_stack.region
         assert env["ACME_DIRECTORY_URL"] == pebble_stack.acme_directory_url
         assert env["REQUESTS_CA_BUNDLE"] == pebble_stack.acme_ca_bundle

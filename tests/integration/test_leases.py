@@ -36,13 +36,21 @@ def db(aws: LocalStack) -> Any:
 
 
 @pytest.fixture
+def rotate_db(aws: LocalStack, db: Any) -> Any:
+    """The rotate function's client: the adapter runs under its policy (leases only, no "#..." item)."""
+    return aws.client_as(
+        "RotateFunction", "dynamodb", config=BOTO_CONFIG.merge(Config(max_pool_connections=40))
+    )
+
+
+@pytest.fixture
 def clock() -> Clock:
     return Clock()
 
 
 @pytest.fixture
-def leases(db: Any, clock: Clock) -> DynamoDbLeases:
-    return DynamoDbLeases(db, fixtures.LEASE_TABLE, now=clock)
+def leases(rotate_db: Any, clock: Clock) -> DynamoDbLeases:
+    return DynamoDbLeases(rotate_db, fixtures.LEASE_TABLE, now=clock)
 
 
 def stored(db: Any, name: str) -> dict[str, Any] | None:
@@ -134,22 +142,22 @@ def test_renewing_a_lease_that_vanished_does_not_recreate_it(db: Any, leases: Dy
 
 
 def test_a_retried_write_that_had_landed_is_a_success(
-    aws: LocalStack, db: Any, leases: DynamoDbLeases
+    aws: LocalStack, db: Any, rotate_db: Any, leases: DynamoDbLeases
 ) -> None:
     """botocore retries a write whose response was lost (a 500 after DynamoDB applied it): the retry's
     condition fails on the write's own result, which must read as success, not as a lost race."""
     lease = leases.acquire("site", seconds=300)
-    original = db.update_item
+    original = rotate_db.update_item
 
     def applied_then_lost(**kwargs: Any) -> Any:
         original(**kwargs)  # DynamoDB applied it ...
         return original(**kwargs)  # ... and the retry meets the condition it changed
 
-    db.update_item = applied_then_lost
+    rotate_db.update_item = applied_then_lost
     try:
         renewed = leases.renew(lease, seconds=300)
     finally:
-        del db.update_item
+        del rotate_db.update_item
     item = stored(db, "site")
     assert item is not None and item["version"]["S"] == renewed.version
 
@@ -161,14 +169,14 @@ def test_throttling_is_retried(aws: LocalStack, leases: DynamoDbLeases) -> None:
     assert isinstance(lease, Lease)
 
 
-def test_of_many_simultaneous_acquisitions_exactly_one_wins(db: Any, clock: Clock) -> None:
+def test_of_many_simultaneous_acquisitions_exactly_one_wins(db: Any, rotate_db: Any, clock: Clock) -> None:
     contenders = 24
     barrier = threading.Barrier(contenders)
     won: list[Lease] = []
     refused: list[str] = []
 
     def contend() -> None:
-        leases = DynamoDbLeases(db, fixtures.LEASE_TABLE, now=clock)  # one per container
+        leases = DynamoDbLeases(rotate_db, fixtures.LEASE_TABLE, now=clock)  # one per container
         barrier.wait()
         try:
             won.append(leases.acquire("race", seconds=300))
@@ -187,7 +195,7 @@ def test_of_many_simultaneous_acquisitions_exactly_one_wins(db: Any, clock: Cloc
 
 
 def test_of_many_simultaneous_takeovers_of_an_expired_lease_exactly_one_wins(
-    db: Any, leases: DynamoDbLeases, clock: Clock
+    db: Any, rotate_db: Any, leases: DynamoDbLeases, clock: Clock
 ) -> None:
     leases.acquire("race", seconds=300)
     clock.now += timedelta(seconds=400)
@@ -198,7 +206,7 @@ def test_of_many_simultaneous_takeovers_of_an_expired_lease_exactly_one_wins(
     def contend() -> None:
         barrier.wait()
         try:
-            DynamoDbLeases(db, fixtures.LEASE_TABLE, now=clock).acquire("race", seconds=300)
+            DynamoDbLeases(rotate_db, fixtures.LEASE_TABLE, now=clock).acquire("race", seconds=300)
             results.append(True)
         except RotationInProgress:
             results.append(False)
@@ -212,5 +220,8 @@ def test_of_many_simultaneous_takeovers_of_an_expired_lease_exactly_one_wins(
 
 
 def test_a_missing_table_is_an_error_not_a_lease(aws: LocalStack, db: Any) -> None:
+    aws.iam.deploy_central({**aws.env(), "LEASE_TABLE_NAME": "no-such-table"})  # deployed, then it vanished
     with pytest.raises(Exception, match="ResourceNotFoundException"):
-        DynamoDbLeases(db, "no-such-table").acquire("site", seconds=300)
+        DynamoDbLeases(aws.client_as("RotateFunction", "dynamodb"), "no-such-table").acquire(
+            "site", seconds=300
+        )

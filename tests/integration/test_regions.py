@@ -31,7 +31,7 @@ class FakeClock:
 def test_enabled_regions_are_asked_once_per_max_age(aws: LocalStack) -> None:
     moto_fixes.set_enabled_regions(REGIONS)
     clock = FakeClock()
-    regions = EnabledRegions(lambda: aws.client("ec2"), monotonic=clock)
+    regions = EnabledRegions(lambda: aws.client_as("ScanFunction", "ec2"), monotonic=clock)
 
     assert regions.regions() == REGIONS
     moto_fixes.set_enabled_regions([*REGIONS, "ap-east-1"])  # someone enables an opt-in region
@@ -46,16 +46,18 @@ def test_enabled_regions_are_asked_once_per_max_age(aws: LocalStack) -> None:
 def test_a_refused_describe_regions_fails_clearly(aws: LocalStack) -> None:
     aws.faults.inject(service="ec2", action="DescribeRegions", code="UnauthorizedOperation", status=403)
     with pytest.raises(RegionDiscoveryFailed, match=r"ec2:DescribeRegions failed \(UnauthorizedOperation\)"):
-        EnabledRegions(lambda: aws.client("ec2", config=NO_RETRIES)).regions()
+        EnabledRegions(lambda: aws.client_as("ScanFunction", "ec2", config=NO_RETRIES)).regions()
 
 
 def endpoints_of(aws: LocalStack, regions: tuple[str, ...]) -> AllEndpoints:
     return AllEndpoints(
         FixedRegions(regions),
         lambda region: LoadBalancerListeners(
-            region, aws.client("elbv2", region, NO_RETRIES), aws.client("elb", region, NO_RETRIES)
+            region,
+            aws.client_as("RotateFunction", "elbv2", region, NO_RETRIES),
+            aws.client_as("RotateFunction", "elb", region, NO_RETRIES),
         ),
-        lambda: CloudFrontDistributions(aws.client("cloudfront", config=NO_RETRIES)),
+        lambda: CloudFrontDistributions(aws.client_as("RotateFunction", "cloudfront", config=NO_RETRIES)),
     )
 
 

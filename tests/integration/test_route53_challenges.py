@@ -89,7 +89,7 @@ class Interfering:
 
 class TestBesideOthers:
     def test_a_new_set_is_created_and_removed_whole(self, aws: LocalStack, zone: str) -> None:
-        dns = Route53Challenges(aws.client("route53"))
+        dns = Route53Challenges(aws.client_as("RotateFunction", "route53"))
         dns.publish([record(zone, "ours-1", "ours-2")], deadline=deadline())
         assert txt_set(aws, zone) == (60, ['"ours-1"', '"ours-2"'])
         dns.remove([record(zone, "ours-1", "ours-2")])
@@ -99,7 +99,7 @@ class TestBesideOthers:
         self, aws: LocalStack, zone: str
     ) -> None:
         put(aws, zone, "CREATE", 3600, ['"someone-else"', '"a person\'s"'])
-        dns = Route53Challenges(aws.client("route53"))
+        dns = Route53Challenges(aws.client_as("RotateFunction", "route53"))
         dns.publish([record(zone, "ours")], deadline=deadline())
         assert txt_set(aws, zone) == (3600, ['"a person\'s"', '"ours"', '"someone-else"'])
         dns.remove([record(zone, "ours")])
@@ -107,7 +107,7 @@ class TestBesideOthers:
 
     def test_no_upsert_ever(self, aws: LocalStack, zone: str) -> None:
         actions: list[str] = []
-        client = aws.client("route53")
+        client = aws.client_as("RotateFunction", "route53")
 
         class Recording(Interfering):
             def change_resource_record_sets(self, **kwargs: Any) -> Any:
@@ -125,7 +125,7 @@ class TestBesideOthers:
 
     def test_the_common_case_makes_no_read(self, aws: LocalStack, zone: str) -> None:
         # Route 53 allows 5 requests per second per account: a CREATE, a GetChange, a DELETE, no reads.
-        client = Interfering(aws.client("route53"), lambda left: None, 0)
+        client = Interfering(aws.client_as("RotateFunction", "route53"), lambda left: None, 0)
         dns = Route53Challenges(client)  # type: ignore[arg-type]
         dns.publish([record(zone, "ours")], deadline=deadline())
         dns.remove([record(zone, "ours")])
@@ -137,7 +137,7 @@ class TestBesideOthers:
     ) -> None:
         put(aws, zone, "CREATE", 120, ['"ours"', '"theirs"'])
         moto_fixes.set_route53_pending_polls(2)
-        route53 = aws.client("route53")
+        route53 = aws.client_as("RotateFunction", "route53")
         polls: list[str] = []
 
         class Polling(Interfering):
@@ -162,7 +162,7 @@ class TestRaces:
         seen_by: dict[str, tuple[int, list[str]] | None] = {}
 
         def rotation(value: str) -> None:
-            dns = Route53Challenges(aws.client("route53"))
+            dns = Route53Challenges(aws.client_as("RotateFunction", "route53"))
             try:
                 barrier.wait()
                 dns.publish([record(zone, value)], deadline=deadline())
@@ -193,7 +193,7 @@ class TestRaces:
             put(aws, zone, "CREATE", 300, [*current, value])
             current.append(value)
 
-        client = Interfering(aws.client("route53"), another_writer_adds, 3)
+        client = Interfering(aws.client_as("RotateFunction", "route53"), another_writer_adds, 3)
         sleeps: list[float] = []
         jitter_bounds: list[tuple[float, float]] = []
 
@@ -223,7 +223,7 @@ class TestRaces:
             put(aws, zone, "CREATE", 300, [*current, value])
             current.append(value)
 
-        client = Interfering(aws.client("route53"), another_writer_adds, 100)
+        client = Interfering(aws.client_as("RotateFunction", "route53"), another_writer_adds, 100)
         dns = Route53Challenges(client, sleep=lambda s: None)  # type: ignore[arg-type]
         with pytest.raises(CertRotateError, match="kept changing"):
             dns.publish([record(zone, "ours")], deadline=deadline())
@@ -249,7 +249,7 @@ class TestRaces:
             },
         )
         sleeps: list[float] = []
-        client = Interfering(aws.client("route53"), lambda left: None, 0)
+        client = Interfering(aws.client_as("RotateFunction", "route53"), lambda left: None, 0)
         dns = Route53Challenges(client, sleep=sleeps.append)  # type: ignore[arg-type]
         with pytest.raises(CertRotateError, match=r"Route 53 refused the DNS-01 change: .*CNAME"):
             dns.publish([record(zone, "ours")], deadline=deadline())
@@ -259,7 +259,7 @@ class TestRaces:
 class TestRemoval:
     def test_our_value_already_removed_by_someone_else(self, aws: LocalStack, zone: str) -> None:
         put(aws, zone, "CREATE", 300, ['"theirs"'])
-        dns = Route53Challenges(aws.client("route53"))
+        dns = Route53Challenges(aws.client_as("RotateFunction", "route53"))
         dns.publish([record(zone, "ours")], deadline=deadline())
         # Someone tidies up: drops our value and adds one of theirs.
         put(aws, zone, "DELETE", 300, ['"theirs"', '"ours"'])
@@ -268,7 +268,7 @@ class TestRemoval:
         assert txt_set(aws, zone) == (300, ['"more"', '"theirs"'])
 
     def test_the_whole_set_already_deleted(self, aws: LocalStack, zone: str) -> None:
-        dns = Route53Challenges(aws.client("route53"))
+        dns = Route53Challenges(aws.client_as("RotateFunction", "route53"))
         dns.publish([record(zone, "ours")], deadline=deadline())
         put(aws, zone, "DELETE", 60, ['"ours"'])
         dns.remove([record(zone, "ours")])
@@ -276,10 +276,12 @@ class TestRemoval:
 
     def test_removal_by_another_container_reads_first(self, aws: LocalStack, zone: str) -> None:
         # A rerun removes what a dead run published: it never saw the set, so it reads it.
-        Route53Challenges(aws.client("route53")).publish([record(zone, "ours")], deadline=deadline())
+        Route53Challenges(aws.client_as("RotateFunction", "route53")).publish(
+            [record(zone, "ours")], deadline=deadline()
+        )
         put(aws, zone, "DELETE", 60, ['"ours"'])
         put(aws, zone, "CREATE", 60, ['"ours"', '"theirs"'])
-        client = Interfering(aws.client("route53"), lambda left: None, 0)
+        client = Interfering(aws.client_as("RotateFunction", "route53"), lambda left: None, 0)
         Route53Challenges(client).remove([record(zone, "ours")])  # type: ignore[arg-type]
         assert (client.reads, client.changes) == (1, 1)
         assert txt_set(aws, zone) == (60, ['"theirs"'])
@@ -288,7 +290,7 @@ class TestRemoval:
 
     def test_one_zone_failing_does_not_keep_the_others(self, aws: LocalStack, zone: str) -> None:
         other = fixtures.create_hosted_zone(aws.client("route53"), "example.org")
-        dns = Route53Challenges(aws.client("route53"))
+        dns = Route53Challenges(aws.client_as("RotateFunction", "route53"))
         records = [record(zone, "ours"), record(other, "ours", name="_acme-challenge.example.org")]
         dns.publish(records, deadline=deadline())
         aws.faults.inject(service="route53", action="ListResourceRecordSets", code="AccessDenied", status=403)
@@ -305,7 +307,7 @@ class TestRemoval:
         aws.faults.inject(
             service="route53", action="ChangeResourceRecordSets", code="AccessDenied", status=403
         )
-        dns = Route53Challenges(aws.client("route53"))
+        dns = Route53Challenges(aws.client_as("RotateFunction", "route53"))
         with pytest.raises(ClientError, match="AccessDenied"):
             dns.publish([record(zone, "ours")], deadline=deadline())
         assert txt_set(aws, zone) is None

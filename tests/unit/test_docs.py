@@ -140,6 +140,8 @@ DEPLOYER_NEEDS: dict[str, set[str]] = {
         "iam:DetachRolePolicy",
         "iam:TagRole",
     },
+    # The functions' runtime policies (logs, X-Ray) on their own roles.
+    "AWS::IAM::Policy": {"iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy"},
     "AWS::SQS::Queue": {
         "sqs:CreateQueue",
         "sqs:DeleteQueue",

@@ -1,4 +1,5 @@
-"""member-role.yaml (deployed to every managed account) and the central template's side of the trust."""
+"""member-role.yaml (deployed to every managed account and DNS account) and the central template's side of the
+trust: one role per function, each trusting that function only, holding what it does in its own account."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.unit.test_template import ROOT, _CfnLoader, _function_statements
+from devstack import cfn
+from tests.unit.test_template import ROOT, _CfnLoader
 
 MEMBER_TEMPLATE = ROOT / "member-role.yaml"
-CENTRAL_ONLY = ("secretsmanager:", "dynamodb:", "sqs:", "events:", "sts:")  # stay in the central account
+CENTRAL = "123456789012"
+SCAN_ARN = f"arn:aws:iam::{CENTRAL}:role/certrotate-ScanFunctionRole-ABC"
+ROTATE_ARN = f"arn:aws:iam::{CENTRAL}:role/certrotate-RotateFunctionRole-DEF"
+PARAMETERS = {"CentralAccountId": CENTRAL, "CentralFunctionRoleArns": f"{SCAN_ARN},{ROTATE_ARN}"}
 
 
 def _load(path: Any) -> dict[str, Any]:
@@ -29,65 +34,97 @@ def central() -> dict[str, Any]:
     return _load(ROOT / "template.yaml")
 
 
-def _role(member: dict[str, Any]) -> dict[str, Any]:
-    [role] = [r for r in member["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
-    return dict(role["Properties"])
+def _deployed(purpose: str = "managed", account: str = "111111111111") -> dict[str, cfn.DeployedRole]:
+    parameters = {**PARAMETERS, "AccountPurpose": purpose}
+    return cfn.deployed_roles(cfn.load_template(MEMBER_TEMPLATE), cfn.Stack(account=account), parameters)
 
 
-def _actions(statements: list[dict[str, Any]]) -> set[str]:
-    return {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+def _central_roles(account: str = "111111111111") -> dict[str, cfn.DeployedRole]:
+    # The central template as if deployed in the member account: its own-account statements name that account.
+    return cfn.deployed_roles(cfn.load_template(ROOT / "template.yaml"), cfn.Stack(account=account))
 
 
-def test_trust_names_the_central_account_and_pins_the_two_function_roles(member: dict[str, Any]) -> None:
-    [statement] = _role(member)["AssumeRolePolicyDocument"]["Statement"]
+@pytest.mark.parametrize(("role", "caller"), [("MemberRole", ROTATE_ARN), ("MemberScanRole", SCAN_ARN)])
+def test_each_role_trusts_the_central_account_narrowed_to_one_function_role(role: str, caller: str) -> None:
+    [statement] = _deployed()[role].trust_policy["Statement"]
     assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRole"
-    principal = statement["Principal"]
-    assert set(principal) == {"AWS"}, "no Service or Federated principal"
-    assert principal["AWS"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::${CentralAccountId}:root"}
-    assert "*" not in str(principal), "no wildcard principal"
-    assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": {"Ref": "CentralFunctionRoleArns"}}}
+    assert statement["Principal"] == {"AWS": f"arn:aws:iam::{CENTRAL}:root"}, "no Service, Federated or *"
+    assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": caller}}
+
+
+def test_the_role_arns_are_checked_and_given_in_the_documented_order(member: dict[str, Any]) -> None:
+    parameter = member["Parameters"]["CentralFunctionRoleArns"]
+    assert parameter["Type"] == "CommaDelimitedList"
+    assert "ScanFunctionRoleArn" in parameter["Description"].split("RotateFunctionRoleArn")[0]
+    with pytest.raises(cfn.UnsupportedTemplate, match="does not match"):
+        cfn.deployed_roles(
+            cfn.load_template(MEMBER_TEMPLATE),
+            cfn.Stack(account="111111111111"),
+            {**PARAMETERS, "CentralFunctionRoleArns": f"{SCAN_ARN},*"},
+        )
     assert member["Parameters"]["CentralAccountId"]["AllowedPattern"] == "^\\d{12}$"
 
 
-def test_member_permissions_are_the_rotate_functions_own_account_permissions(
-    member: dict[str, Any], central: dict[str, Any]
-) -> None:
-    [policy] = _role(member)["Policies"]
-    granted = policy["PolicyDocument"]["Statement"]
-    rotate = _function_statements(central["Resources"], "RotateFunction")
-    scan = _function_statements(central["Resources"], "ScanFunction")
-    needed = {a for a in _actions(rotate) | _actions(scan) if not a.startswith(CENTRAL_ONLY)}
-    assert _actions(granted) == needed
-    assert not any(a.startswith(CENTRAL_ONLY) for a in _actions(granted)), "key, leases, events stay central"
-    [route53_change] = [s for s in granted if "route53:ChangeResourceRecordSets" in _actions([s])]
-    condition = route53_change["Condition"]
-    assert condition["ForAllValues:StringLike"]["route53:ChangeResourceRecordSetsNormalizedRecordNames"] == [
-        "_acme-challenge.*"
-    ]
-    assert condition["ForAllValues:StringEquals"]["route53:ChangeResourceRecordSetsRecordTypes"] == ["TXT"]
-    assert role_name_default(member) == "certrotate-member"
+def test_member_roles_hold_exactly_what_each_function_does_in_its_own_account() -> None:
+    central = _central_roles()
+    member = _deployed()
+    rotate = central["RotateFunctionRole"].inline_policies
+    scan = central["ScanFunctionRole"].inline_policies
+    assert member["MemberRole"].inline_policies == {
+        "certrotate-rotate-dns": rotate["certrotate-rotate-dns"],
+        "certrotate-rotate-certificates": rotate["certrotate-rotate-certificates"],
+    }
+    assert member["MemberScanRole"].inline_policies == {
+        "certrotate-scan-certificates": scan["certrotate-scan-certificates"],
+    }
+    assert member["MemberRole"].name == "certrotate-member"
+    assert member["MemberScanRole"].name == "certrotate-member-scan"
 
 
-def role_name_default(member: dict[str, Any]) -> str:
-    assert _role(member)["RoleName"] == {"Ref": "MemberRoleName"}
-    return str(member["Parameters"]["MemberRoleName"]["Default"])
+def test_a_dns_only_account_has_the_route53_policy_and_no_scan_role() -> None:
+    member = _deployed("dns-only")
+    assert list(member) == ["MemberRole"]
+    assert list(member["MemberRole"].inline_policies) == ["certrotate-rotate-dns"]
+    actions = {
+        a
+        for s in member["MemberRole"].inline_policies["certrotate-rotate-dns"]["Statement"]
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert {a.split(":")[0] for a in actions} == {"route53"}
 
 
-def test_central_functions_assume_only_the_member_role_and_only_when_accounts_are_managed(
-    central: dict[str, Any],
-) -> None:
-    for function in ("ScanFunction", "RotateFunction"):
-        policies = central["Resources"][function]["Properties"]["Policies"]
-        [conditional] = [
-            p
-            for p in policies
-            if isinstance(p, dict) and "Fn::If" in p and p["Fn::If"][0] == "HasManyAccounts"
-        ]
-        [statement] = conditional["Fn::If"][1]["Statement"]
-        assert statement["Action"] == "sts:AssumeRole"
-        assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"}
-        assert conditional["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+def _assume_statement(function: str, parameters: dict[str, str]) -> dict[str, Any]:
+    roles = cfn.deployed_roles(cfn.load_template(ROOT / "template.yaml"), parameters=parameters)
+    statements = [s for d in roles[f"{function}Role"].policies() for s in d["Statement"]]
+    assumes = [s for s in statements if s["Action"] == "sts:AssumeRole"]
+    assert len(assumes) <= 1
+    return assumes[0] if assumes else {}
+
+
+def test_each_function_assumes_its_member_role_in_the_accounts_configured_only() -> None:
+    assert _assume_statement("ScanFunction", {}) == {} and _assume_statement("RotateFunction", {}) == {}
+    settings = {"ManagedAccounts": "111111111111,222222222222", "DnsAccounts": "111111111111=333333333333"}
+    scan = _assume_statement("ScanFunction", settings)
+    assert scan["Resource"] == "arn:aws:iam::*:role/certrotate-member-scan"
+    assert scan["Condition"] == {"StringEquals": {"aws:ResourceAccount": ["111111111111", "222222222222"]}}
+    rotate = _assume_statement("RotateFunction", settings)
+    assert rotate["Resource"] == "arn:aws:iam::*:role/certrotate-member"
+    accounts = set(rotate["Condition"]["StringEquals"]["aws:ResourceAccount"])
+    assert accounts == {"111111111111", "222222222222", "333333333333"}
+    # DNS accounts only (no MANAGED_ACCOUNTS): the rotation may reach them; the scan assumes nothing.
+    assert _assume_statement("ScanFunction", {"DnsAccounts": "*=333333333333"}) == {}
+    dns_only = _assume_statement("RotateFunction", {"DnsAccounts": "*=333333333333"})
+    assert "333333333333" in dns_only["Condition"]["StringEquals"]["aws:ResourceAccount"]
+
+
+def test_the_scan_function_is_told_its_own_member_role(central: dict[str, Any]) -> None:
+    scan = central["Resources"]["ScanFunction"]["Properties"]["Environment"]["Variables"]
+    assert scan["MEMBER_ROLE_NAME"] == {"Fn::Sub": "${MemberRoleName}-scan"}
     variables = central["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["MANAGED_ACCOUNTS"] == {"Ref": "ManagedAccounts"}
     assert variables["MEMBER_ROLE_NAME"] == {"Ref": "MemberRoleName"}
     assert central["Parameters"]["ManagedAccounts"]["Default"] == ""
+    # Room for "-scan" in IAM's 64 characters, in both templates.
+    member = _load(MEMBER_TEMPLATE)
+    for template in (central, member):
+        assert template["Parameters"]["MemberRoleName"]["AllowedPattern"].endswith("{1,59}$")

@@ -78,13 +78,27 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _role_of(resources: dict[str, Any], function: str) -> str:
+    """The logical ID of a function's own role (`Role: !GetAtt <Role>.Arn`): SAM generates none."""
+    role = resources[function]["Properties"]["Role"]
+    assert role == {"Fn::GetAtt": [role["Fn::GetAtt"][0], "Arn"]}, f"{function}: Role must be its own role"
+    return str(role["Fn::GetAtt"][0])
+
+
 def _function_statements(resources: dict[str, Any], function: str) -> list[dict[str, Any]]:
-    """The inline statements of a function's Policies (SAM policy templates are checked separately)."""
+    """Every statement of a function's role: its inline Policies and the AWS::IAM::Policy resources naming it,
+    both branches of each Fn::If."""
+    role = _role_of(resources, function)
+    documents = [p["PolicyDocument"] for p in resources[role]["Properties"].get("Policies", [])]
+    documents += [
+        r["Properties"]["PolicyDocument"]
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role} in r["Properties"]["Roles"]
+    ]
     statements: list[dict[str, Any]] = []
-    for policy in resources[function]["Properties"].get("Policies", []):
-        for branch in _branches(policy):
-            if isinstance(branch, dict) and "Statement" in branch:
-                statements.extend(_as_list(branch["Statement"]))
+    for document in documents:
+        for item in _as_list(document["Statement"]):
+            statements.extend(b for b in _branches(item) if isinstance(b, dict) and "Effect" in b)
     return statements
 
 
@@ -240,7 +254,10 @@ def test_rotation_queue_is_fifo_with_a_fifo_dead_letter_queue(template: dict[str
     dlq = resources["RotationDeadLetterQueue"]["Properties"]
     assert queue["FifoQueue"] is True and dlq["FifoQueue"] is True
     assert queue["ContentBasedDeduplication"] is False  # the scan sets MessageDeduplicationId
-    assert queue["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
+    # Encrypted at rest: SQS managed keys, or the customer managed key KmsKeyArn names.
+    for q in (queue, dlq):
+        assert q["SqsManagedSseEnabled"] == {"Fn::If": ["HasKmsKey", {"Ref": "AWS::NoValue"}, True]}
+        assert q["KmsMasterKeyId"] == {"Fn::If": ["HasKmsKey", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
     redrive = queue["RedrivePolicy"]
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["RotationDeadLetterQueue", "Arn"]}
     assert redrive["maxReceiveCount"] == 5
@@ -677,8 +694,9 @@ RESOURCE_LESS = {
     "cloudfront:listdistributions",
     "ec2:describeregions",
     "route53:listhostedzones",
-    "route53:listhostedzonesbyname",
     "acm:listcertificates",
+    "xray:puttracesegments",  # X-Ray takes no resource (Service Authorization Reference)
+    "xray:puttelemetryrecords",
     "elasticloadbalancing:describerules",
     "elasticloadbalancing:describetags",
 }
@@ -739,9 +757,27 @@ def test_rotate_can_do_its_job_and_scan_cannot_write_endpoints(resources: dict[s
     writes = re.compile(r"(modify|add|remove|set|update|change|upload|untag)")
     # The scan tags (a renewal time, on managed ACM certificates: test_acm_writes_only_on_...), never more.
     assert not [a for a in scan - {"acm:addtagstocertificate"} if writes.search(a.split(":")[1])], scan
-    assert _policy_templates(resources, "ScanFunction")["SQSSendMessagePolicy"] == {
-        "QueueName": {"Fn::GetAtt": ["RotationQueue", "QueueName"]}
-    }
+    # The queue of rotations: send only (SQSSendMessagePolicy granted sqs:SendMessage*), that queue only.
+    [send] = [
+        s
+        for s in _function_statements(resources, "ScanFunction")
+        if any(a.startswith("sqs:") for a in _actions(s))
+    ]
+    assert _actions(send) == ["sqs:sendmessage"]
+    assert send["Resource"] == {"Fn::GetAtt": ["RotationQueue", "Arn"]}
+    # Lambda's SQS poller: receive and delete on the rotation queue only (SAM's managed policy: every queue).
+    [poll] = [
+        s
+        for s in _function_statements(resources, "RotateFunction")
+        if any(a.startswith("sqs:") for a in _actions(s))
+    ]
+    assert sorted(_actions(poll)) == ["sqs:deletemessage", "sqs:getqueueattributes", "sqs:receivemessage"]
+    assert poll["Resource"] == {"Fn::GetAtt": ["RotationQueue", "Arn"]}
+    for function in FUNCTIONS:
+        assert not _policy_templates(resources, function), (
+            "no SAM policy templates: the roles are written out"
+        )
+        assert "ManagedPolicyArns" not in resources[_role_of(resources, function)]["Properties"]
 
 
 def test_rotate_creates_and_deletes_only_its_own_challenge_rules(resources: dict[str, Any]) -> None:
@@ -879,7 +915,9 @@ def test_only_the_rotation_writes_leases_and_the_scan_only_its_index(
             "dynamodb:putitem",
             "dynamodb:updateitem",
         ]
-        assert "Condition" not in statement
+        # Leases only: lease keys (a certificate's name, <account>:<name>, an ARN), never an item of another
+        # kind ("#scan-index...", "#<kind>:..."): those start with "#", which no lease key can.
+        assert statement["Condition"] == {"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["#*"]}}
     others = [
         s
         for s in _all_statements(template)
@@ -1003,7 +1041,8 @@ def test_acm_writes_only_on_certificates_tagged_managed(resources: dict[str, Any
                 assert re.fullmatch(ACM_CERTIFICATES, _resource_text(resource)), statement.get("Sid")
         if ACM_WRITES & set(acm):
             writes |= ACM_WRITES & set(acm)
-            condition = statement["Condition"]["StringEquals"]
+            # Any case of "true", as model.py counts it (operators who tagged "True" keep their rotations).
+            condition = statement["Condition"]["StringEqualsIgnoreCase"]
             assert condition == {"aws:ResourceTag/certrotate:managed": "true"}, statement.get("Sid")
     if function == "RotateFunction":
         assert writes == ACM_WRITES

@@ -23,6 +23,11 @@ from certrotate.names import (
 )
 
 
+def is_managed_value(value: str | None) -> bool:
+    """The managed tag's rule for IAM and ACM certificates alike (the policies: StringEqualsIgnoreCase)."""
+    return value is not None and value.isascii() and value.lower() == "true"
+
+
 def parse_timestamp(value: str | None) -> datetime | None:
     """An ISO 8601 tag value, or None when absent or unreadable (a hand-edited tag must not crash a scan)."""
     if not value:
@@ -48,7 +53,9 @@ class ServerCertificate:
 
     @property
     def managed(self) -> bool:
-        return self.tags.get(MANAGED_TAG, "").strip().lower() == "true"
+        """`certrotate:managed` = `true` in any letter case (`True`, `TRUE`: what operators have written),
+        nothing else (no spaces, no `yes`): what the shipped policies' StringEqualsIgnoreCase also allows."""
+        return is_managed_value(self.tags.get(MANAGED_TAG))
 
     @property
     def replaced_by(self) -> str | None:

@@ -316,7 +316,10 @@ def endpoint_checker(account: str | None = None) -> EndpointChecker:
         store=certificate_store(account),
         pems=certificate_store(account),
         endpoints=endpoints(account),
-        addresses=EndpointAddresses(lambda service, region=None: client(service, region, account)),
+        addresses=EndpointAddresses(
+            lambda service, region=None: client(service, region, account),
+            lambda: global_client("cloudfront", account),
+        ),
         fetch=lambda host, port, name: fetch_certificates(host, port, name, timeout=5.0, connect=reach),
     )
 

@@ -25,10 +25,15 @@ class Address:
 
 
 class EndpointAddresses:
-    """`client(service, region)` returns a boto3 client (elbv2, elb, cloudfront)."""
+    """`client(service, region)` returns a boto3 client (elbv2, elb); `cloudfront()` the CloudFront client
+    built for the partition's global endpoint (wiring.global_client), needed only for a distribution."""
 
-    def __init__(self, client: Callable[..., Any]) -> None:  # (service, region) -> a boto3 client
+    def __init__(
+        self, client: Callable[..., Any], cloudfront: Callable[[], Any] | None = None
+    ) -> None:  # (service, region) -> a boto3 client
         self._client = client
+        # Without a factory: the default region's client, which botocore resolves to the global endpoint.
+        self._cloudfront = cloudfront or (lambda: client("cloudfront", None))
 
     def address_of(self, endpoint: Endpoint) -> Address | None:
         """None when the endpoint is gone."""
@@ -42,7 +47,8 @@ class EndpointAddresses:
             if endpoint.kind is EndpointKind.CLASSIC_LISTENER:
                 name, port = endpoint.resource_id.rsplit(":", 1)
                 return Address(self._classic_load_balancer(endpoint.region, name), int(port), name, "classic")
-            distribution = self._client("cloudfront", "us-east-1").get_distribution(Id=endpoint.resource_id)
+            # cloudfront:GetDistribution (the domain name); GetDistributionConfig does not say it.
+            distribution = self._cloudfront().get_distribution(Id=endpoint.resource_id)
             domain = distribution["Distribution"]["DomainName"]
             return Address(domain, 443, endpoint.resource_id, "cloudfront")
         except ClientError as exc:

@@ -1,0 +1,370 @@
+"""Which AWS call needs which IAM permission, and which calls each of certrotate's principals makes.
+
+The one map of it (COORDINATION.md): the local stack's IAM evaluator authorises every call through it (a call
+a principal makes that is not listed here is refused there, so the map stays complete);
+tests/unit/test_permissions.py checks that every action the shipped policies grant is used by some call listed
+here (or is one AWS itself needs, `RUNTIME_ACTIONS`/`DEPENDENT_ACTIONS`); `checks()` gives `certrotate doctor`
+the (action, resource, context) triples to ask `iam:SimulatePrincipalPolicy` about for a deployed role.
+
+Calls are named as boto3 names the service (`elbv2`, `route53`) and as the API names the operation
+(`ChangeResourceRecordSets`): what the devstack sees on the wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+Call = tuple[str, str]  # (boto3 service name, API operation name)
+
+# boto3 service name -> IAM service prefix, where they differ.
+_PREFIX = {"elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing"}
+
+# API operations authorised by an action of another name.
+_ACTIONS: Mapping[Call, tuple[str, ...]] = {
+    ("sqs", "SendMessageBatch"): ("sqs:SendMessage",),
+    ("sqs", "DeleteMessageBatch"): ("sqs:DeleteMessage",),
+    ("sqs", "ChangeMessageVisibilityBatch"): ("sqs:ChangeMessageVisibility",),
+    ("lambda", "Invoke"): ("lambda:InvokeFunction",),
+}
+
+# Calls AWS answers for anyone: "No permissions are required to perform this operation" (GetCallerIdentity).
+UNAUTHORISED_CALLS: frozenset[Call] = frozenset({("sts", "GetCallerIdentity")})
+
+
+def actions_for(service: str, operation: str) -> tuple[str, ...]:
+    """The IAM action(s) that authorise one API call."""
+    return _ACTIONS.get((service, operation), (f"{_PREFIX.get(service, service)}:{operation}",))
+
+
+class Principal(StrEnum):
+    """Who makes calls: the two functions (central account), their member roles (member-role.yaml) in a
+    managed account, the rotation's member role in a DNS-only account, and the operator's command line."""
+
+    SCAN = "scan"
+    ROTATE = "rotate"
+    MEMBER_SCAN = "member-scan"
+    MEMBER_ROTATE = "member-rotate"
+    MEMBER_DNS = "member-dns"
+    OPERATOR = "operator"
+
+
+# What the scan does in an account it scans (its own, or a member account through MemberScanRole).
+_SCAN_IN_ACCOUNT: frozenset[Call] = frozenset(
+    {
+        ("iam", "ListServerCertificates"),  # adapters/iam.py list_certificates
+        ("iam", "GetAccountSummary"),  # room(): the quota metrics
+        ("iam", "GetServerCertificate"),  # get(), pem(): the body, to read names and the key
+        ("iam", "ListServerCertificateTags"),  # tags_of()
+        ("iam", "TagServerCertificate"),  # the renewal time learnt (certrotate:renewal)
+        ("iam", "DeleteServerCertificate"),  # retirement
+        ("elbv2", "DescribeLoadBalancers"),  # adapters/elb.py: is a replaced certificate still served?
+        ("elbv2", "DescribeListeners"),
+        ("elbv2", "DescribeListenerCertificates"),
+        ("elb", "DescribeLoadBalancers"),
+        ("ec2", "DescribeRegions"),  # adapters/regions.py
+        ("cloudfront", "ListDistributions"),  # adapters/cloudfront.py discover
+        ("cloudfront", "GetDistributionConfig"),  # read
+        ("acm", "ListCertificates"),  # adapters/acm.py
+        ("acm", "ListTagsForCertificate"),
+        ("acm", "GetCertificate"),
+        ("acm", "AddTagsToCertificate"),  # the renewal time learnt
+    }
+)
+
+# What a rotation does in the account of the certificate (its own, or a member account through MemberRole).
+_ROTATE_IN_ACCOUNT: frozenset[Call] = frozenset(
+    {
+        ("iam", "ListServerCertificates"),
+        ("iam", "GetAccountSummary"),  # the quota, before ordering
+        ("iam", "GetServerCertificate"),
+        ("iam", "ListServerCertificateTags"),
+        ("iam", "UploadServerCertificate"),
+        ("iam", "TagServerCertificate"),
+        ("iam", "UntagServerCertificate"),
+        ("iam", "DeleteServerCertificate"),
+        ("elbv2", "DescribeLoadBalancers"),
+        ("elbv2", "DescribeListeners"),
+        ("elbv2", "DescribeListenerCertificates"),
+        ("elbv2", "ModifyListener"),
+        ("elbv2", "AddListenerCertificates"),
+        ("elbv2", "RemoveListenerCertificates"),
+        ("elbv2", "DescribeRules"),  # adapters/alb_http01.py: HTTP-01 rules
+        ("elbv2", "DescribeTags"),
+        ("elbv2", "CreateRule"),
+        ("elbv2", "DeleteRule"),
+        ("elb", "DescribeLoadBalancers"),
+        ("elb", "SetLoadBalancerListenerSSLCertificate"),
+        ("ec2", "DescribeRegions"),
+        ("cloudfront", "ListDistributions"),
+        ("cloudfront", "GetDistributionConfig"),
+        ("cloudfront", "UpdateDistribution"),
+        ("cloudfront", "GetDistribution"),  # adapters/addresses.py: the endpoint check's address
+        ("acm", "ListCertificates"),
+        ("acm", "DescribeCertificate"),
+        ("acm", "GetCertificate"),
+        ("acm", "ListTagsForCertificate"),
+        ("acm", "ImportCertificate"),  # re-import in place
+        ("acm", "AddTagsToCertificate"),
+        ("acm", "RemoveTagsFromCertificate"),
+    }
+)
+
+# DNS-01 in the account whose Route 53 answers (the certificate's, or DNS_ACCOUNTS').
+_DNS_IN_ACCOUNT: frozenset[Call] = frozenset(
+    {
+        ("route53", "ListHostedZones"),  # adapters/route53.py: the zone of each name
+        ("route53", "ListResourceRecordSets"),
+        ("route53", "ChangeResourceRecordSets"),
+        ("route53", "GetChange"),
+    }
+)
+
+# What only the central account holds: the queue, the lease table, the account key, the events.
+_SCAN_CENTRAL: frozenset[Call] = frozenset(
+    {
+        ("sqs", "SendMessageBatch"),  # adapters/queue.py
+        ("dynamodb", "GetItem"),  # adapters/scan_index.py
+        ("dynamodb", "PutItem"),
+        ("events", "PutEvents"),  # adapters/events.py
+        ("sts", "AssumeRole"),  # adapters/accounts.py: MemberScanRole of each managed account
+        ("sts", "GetCallerIdentity"),  # wiring.own_account_id
+    }
+)
+_ROTATE_CENTRAL: frozenset[Call] = frozenset(
+    {
+        ("sqs", "ReceiveMessage"),  # Lambda's SQS poller, with the function's role
+        ("sqs", "DeleteMessage"),
+        ("sqs", "GetQueueAttributes"),
+        ("dynamodb", "PutItem"),  # adapters/leases.py
+        ("dynamodb", "UpdateItem"),
+        ("dynamodb", "DeleteItem"),
+        ("secretsmanager", "GetSecretValue"),  # adapters/secrets.py: the account key (and the EAB key)
+        ("secretsmanager", "PutSecretValue"),
+        ("secretsmanager", "CreateSecret"),
+        ("events", "PutEvents"),
+        ("sts", "AssumeRole"),  # MemberRole of each managed and DNS account
+        ("sts", "GetCallerIdentity"),
+    }
+)
+
+# The operator's command line (certrotate_cli): reads what the functions read, invokes them, reads the stack.
+_OPERATOR: frozenset[Call] = frozenset(
+    {
+        ("iam", "ListServerCertificates"),
+        ("iam", "GetServerCertificate"),
+        ("iam", "ListServerCertificateTags"),
+        ("elbv2", "DescribeLoadBalancers"),
+        ("elbv2", "DescribeListeners"),
+        ("elbv2", "DescribeListenerCertificates"),
+        ("elbv2", "DescribeRules"),  # plan: would HTTP-01 find a rule's room?
+        ("elbv2", "DescribeTags"),
+        ("elb", "DescribeLoadBalancers"),
+        ("ec2", "DescribeRegions"),
+        ("cloudfront", "ListDistributions"),
+        ("cloudfront", "GetDistributionConfig"),
+        ("cloudfront", "GetDistribution"),  # verify: a distribution's address
+        ("route53", "ListHostedZones"),  # plan: which names have a zone
+        ("lambda", "GetFunctionConfiguration"),  # the deployed functions' settings
+        ("lambda", "Invoke"),  # rotate, scan
+        ("cloudformation", "DescribeStacks"),  # the stack's outputs
+        ("sts", "GetCallerIdentity"),
+    }
+)
+
+CALLS: Mapping[Principal, frozenset[Call]] = {
+    Principal.SCAN: _SCAN_IN_ACCOUNT | _SCAN_CENTRAL,
+    Principal.ROTATE: _ROTATE_IN_ACCOUNT | _DNS_IN_ACCOUNT | _ROTATE_CENTRAL,
+    Principal.MEMBER_SCAN: _SCAN_IN_ACCOUNT,
+    Principal.MEMBER_ROTATE: _ROTATE_IN_ACCOUNT | _DNS_IN_ACCOUNT,
+    Principal.MEMBER_DNS: _DNS_IN_ACCOUNT,
+    Principal.OPERATOR: _OPERATOR,
+}
+
+# Actions a call needs besides its own, checked by the service with the caller's permissions:
+# - CreateRule with Tags also needs elasticloadbalancing:AddTags on the new rule (CreateAction=CreateRule);
+# - UpdateDistribution re-sends the web ACL and the Lambda@Edge associations, and CloudFront checks the caller
+#   may read the one and associate the others, even unchanged (CloudFront Developer Guide);
+# - with a customer managed key (KmsKeyArn), SQS, Secrets Manager and DynamoDB use it as the caller.
+DEPENDENT_ACTIONS: Mapping[Call, tuple[str, ...]] = {
+    ("elbv2", "CreateRule"): ("elasticloadbalancing:AddTags",),
+    ("cloudfront", "UpdateDistribution"): (
+        "wafv2:GetWebACL",
+        "waf:GetWebACL",
+        "lambda:GetFunction",
+        "lambda:EnableReplication",
+    ),
+    ("sqs", "SendMessageBatch"): ("kms:GenerateDataKey", "kms:Decrypt"),
+    ("sqs", "ReceiveMessage"): ("kms:Decrypt",),
+    ("secretsmanager", "GetSecretValue"): ("kms:Decrypt",),
+    ("secretsmanager", "PutSecretValue"): ("kms:GenerateDataKey",),
+    ("secretsmanager", "CreateSecret"): ("kms:GenerateDataKey",),
+    ("dynamodb", "GetItem"): ("kms:Decrypt",),
+    ("dynamodb", "PutItem"): ("kms:Encrypt", "kms:Decrypt"),
+    ("dynamodb", "UpdateItem"): ("kms:Encrypt", "kms:Decrypt"),
+    ("dynamodb", "DeleteItem"): ("kms:Decrypt",),
+}
+
+# What Lambda does with the function's role, not the code: its logs and its X-Ray traces.
+RUNTIME_ACTIONS: frozenset[str] = frozenset(
+    {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+)
+
+
+def calls(principal: Principal) -> frozenset[Call]:
+    return CALLS[principal]
+
+
+def may_call(principal: Principal, service: str, operation: str) -> bool:
+    return (service, operation) in CALLS[principal]
+
+
+def actions(principal: Principal) -> frozenset[str]:
+    """Every IAM action the principal's calls need, dependent ones included."""
+    needed: set[str] = set()
+    for call in CALLS[principal]:
+        if call in UNAUTHORISED_CALLS:
+            continue
+        needed.update(actions_for(*call))
+        needed.update(DEPENDENT_ACTIONS.get(call, ()))
+    return frozenset(needed)
+
+
+# ------------------------------------------------------------------------------------------------
+# certrotate doctor: what to simulate for a deployed role
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Names:
+    """What a deployed stack is called: enough to name the resources its roles act on."""
+
+    partition: str
+    account: str
+    region: str
+    lease_table: str = ""
+    queue_name: str = ""
+    secret_name: str = ""
+    event_bus: str = "default"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One question for iam:SimulatePrincipalPolicy (ActionNames, ResourceArns, ContextEntries)."""
+
+    action: str
+    resource: str
+    context: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+_MANAGED = {"aws:ResourceTag/certrotate:managed": ("true",)}
+
+
+def _resource_checks(names: Names) -> dict[str, Check]:
+    """A representative resource (and the context a real call carries) for each action the roles need."""
+    p, a, r = names.partition, names.account, names.region
+    certificate = f"arn:{p}:iam::{a}:server-certificate/certrotate-doctor"
+    listener = f"arn:{p}:elasticloadbalancing:{r}:{a}:listener/app/certrotate-doctor/0/0"
+    rule = f"arn:{p}:elasticloadbalancing:{r}:{a}:listener-rule/app/certrotate-doctor/0/0/0"
+    distribution = f"arn:{p}:cloudfront::{a}:distribution/CERTROTATEDOCTOR"
+    acm = f"arn:{p}:acm:{r}:{a}:certificate/00000000-0000-0000-0000-000000000000"
+    zone = f"arn:{p}:route53:::hostedzone/CERTROTATEDOCTOR"
+    queue = f"arn:{p}:sqs:{r}:{a}:{names.queue_name}"
+    secret = f"arn:{p}:secretsmanager:{r}:{a}:secret:{names.secret_name}-AbCdEf"
+    dns_change = {
+        "route53:ChangeResourceRecordSetsNormalizedRecordNames": (
+            "_acme-challenge.certrotate-doctor.example",
+        ),
+        "route53:ChangeResourceRecordSetsRecordTypes": ("TXT",),
+        "route53:ChangeResourceRecordSetsActions": ("CREATE",),
+    }
+    challenge = {"aws:RequestTag/certrotate:challenge": ("doctor",), "aws:TagKeys": ("certrotate:challenge",)}
+    return {
+        "iam:GetServerCertificate": Check("iam:GetServerCertificate", certificate),
+        "iam:ListServerCertificateTags": Check("iam:ListServerCertificateTags", certificate),
+        "iam:UploadServerCertificate": Check(
+            "iam:UploadServerCertificate", certificate, {"aws:RequestTag/certrotate:managed": ("true",)}
+        ),
+        "iam:TagServerCertificate": Check(
+            "iam:TagServerCertificate", certificate, {**_MANAGED, "aws:TagKeys": ("certrotate:renewal",)}
+        ),
+        "iam:UntagServerCertificate": Check("iam:UntagServerCertificate", certificate, _MANAGED),
+        "iam:DeleteServerCertificate": Check("iam:DeleteServerCertificate", certificate, _MANAGED),
+        "elasticloadbalancing:ModifyListener": Check("elasticloadbalancing:ModifyListener", listener),
+        "elasticloadbalancing:AddListenerCertificates": Check(
+            "elasticloadbalancing:AddListenerCertificates", listener
+        ),
+        "elasticloadbalancing:RemoveListenerCertificates": Check(
+            "elasticloadbalancing:RemoveListenerCertificates", listener
+        ),
+        "elasticloadbalancing:SetLoadBalancerListenerSSLCertificate": Check(
+            "elasticloadbalancing:SetLoadBalancerListenerSSLCertificate",
+            f"arn:{p}:elasticloadbalancing:{r}:{a}:loadbalancer/certrotate-doctor",
+        ),
+        "elasticloadbalancing:CreateRule": Check("elasticloadbalancing:CreateRule", listener, challenge),
+        "elasticloadbalancing:AddTags": Check(
+            "elasticloadbalancing:AddTags",
+            rule,
+            {**challenge, "elasticloadbalancing:CreateAction": ("CreateRule",)},
+        ),
+        "elasticloadbalancing:DeleteRule": Check(
+            "elasticloadbalancing:DeleteRule", rule, {"aws:ResourceTag/certrotate:challenge": ("doctor",)}
+        ),
+        "cloudfront:GetDistribution": Check("cloudfront:GetDistribution", distribution),
+        "cloudfront:GetDistributionConfig": Check("cloudfront:GetDistributionConfig", distribution),
+        "cloudfront:UpdateDistribution": Check("cloudfront:UpdateDistribution", distribution),
+        "route53:ListResourceRecordSets": Check("route53:ListResourceRecordSets", zone),
+        "route53:ChangeResourceRecordSets": Check("route53:ChangeResourceRecordSets", zone, dns_change),
+        "route53:GetChange": Check("route53:GetChange", f"arn:{p}:route53:::change/CERTROTATEDOCTOR"),
+        "acm:DescribeCertificate": Check("acm:DescribeCertificate", acm),
+        "acm:GetCertificate": Check("acm:GetCertificate", acm),
+        "acm:ListTagsForCertificate": Check("acm:ListTagsForCertificate", acm),
+        "acm:ImportCertificate": Check("acm:ImportCertificate", acm, _MANAGED),
+        "acm:AddTagsToCertificate": Check(
+            "acm:AddTagsToCertificate", acm, {**_MANAGED, "aws:TagKeys": ("certrotate:renewal",)}
+        ),
+        "acm:RemoveTagsFromCertificate": Check("acm:RemoveTagsFromCertificate", acm, _MANAGED),
+        "sqs:SendMessage": Check("sqs:SendMessage", queue),
+        "sqs:ReceiveMessage": Check("sqs:ReceiveMessage", queue),
+        "sqs:DeleteMessage": Check("sqs:DeleteMessage", queue),
+        "sqs:GetQueueAttributes": Check("sqs:GetQueueAttributes", queue),
+        "secretsmanager:GetSecretValue": Check("secretsmanager:GetSecretValue", secret),
+        "secretsmanager:PutSecretValue": Check("secretsmanager:PutSecretValue", secret),
+        "secretsmanager:CreateSecret": Check("secretsmanager:CreateSecret", secret),
+        "events:PutEvents": Check(
+            "events:PutEvents",
+            f"arn:{p}:events:{r}:{a}:event-bus/{names.event_bus}",
+            {"events:source": ("certrotate",)},
+        ),
+    }
+
+
+_TABLE_ITEM_KEYS: Mapping[Principal, Mapping[str, str]] = {
+    Principal.SCAN: {"dynamodb:GetItem": "#scan-index", "dynamodb:PutItem": "#scan-index"},
+    Principal.ROTATE: {"dynamodb:PutItem": "web", "dynamodb:UpdateItem": "web", "dynamodb:DeleteItem": "web"},
+}
+
+
+def checks(principal: Principal, names: Names) -> list[Check]:
+    """What to ask iam:SimulatePrincipalPolicy about a deployed role of `principal`, one Check per action its
+    calls need (sts:AssumeRole and KMS, which depend on the accounts and key configured, are left out)."""
+    by_action = _resource_checks(names)
+    table = f"arn:{names.partition}:dynamodb:{names.region}:{names.account}:table/{names.lease_table}"
+    result: list[Check] = []
+    for action in sorted(actions(principal)):
+        if action.startswith(("kms:", "sts:", "wafv2:", "waf:", "lambda:GetFunction", "lambda:Enable")):
+            continue  # depend on what the account holds (keys, accounts, web ACLs, edge functions)
+        if action.startswith("dynamodb:"):
+            key = _TABLE_ITEM_KEYS.get(principal, {}).get(action, "web")
+            result.append(Check(action, table, {"dynamodb:LeadingKeys": (key,)}))
+            continue
+        result.append(by_action.get(action, Check(action, "*")))
+    return result
+
+
+# The central stack's outputs naming each function's role: what `certrotate doctor` simulates, with checks().
+ROLE_OUTPUTS: Mapping[str, Principal] = {
+    "ScanFunctionRoleArn": Principal.SCAN,
+    "RotateFunctionRoleArn": Principal.ROTATE,
+}
