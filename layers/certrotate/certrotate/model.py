@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from certrotate.names import (
@@ -19,16 +20,36 @@ from certrotate.names import (
     name_from_tag_value,
 )
 
+# A tag value is anyone's to write (iam:TagServerCertificate, acm:AddTagsToCertificate): every one is parsed
+# here or in planning, defensively, and an unreadable one reads as absent. Python's `\d` and str.isdigit()
+# accept Unicode digits ("²" passes isdigit() and fails int()), so only ASCII patterns are used.
+_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+# Years a timestamp of ours can hold: enough room either side that adding a grace period or a hold (at
+# most a year) never overflows datetime (year 9999 would).
+_YEARS = range(1970, 9000)
+_COUNT = re.compile(r"[0-9]{1,6}")
+
 
 def parse_timestamp(value: str | None) -> datetime | None:
-    """An ISO 8601 tag value, or None when absent or unreadable (a hand-edited tag must not crash a scan)."""
-    if not value:
+    """An ISO 8601 tag value with its offset (as certrotate writes them), in UTC; None when absent or
+    unreadable: a hand-edited or forged tag must not crash a scan, nor stop any other certificate."""
+    if not value or not _TIMESTAMP.fullmatch(value):
         return None
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:  # 2026-02-30, 25:00 and the like: the shape of a date, not a date
         return None
-    return parsed if parsed.tzinfo else None
+    if parsed.tzinfo is None or parsed.year not in _YEARS:
+        return None
+    return parsed.astimezone(UTC)
+
+
+def parse_count(value: str | None) -> int:
+    """A small whole number of ASCII digits; 0 when absent or unreadable (never an exception)."""
+    raw = (value or "").strip()
+    return int(raw) if _COUNT.fullmatch(raw) else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +98,7 @@ class ServerCertificate:
     @property
     def failures(self) -> int:
         """Permanent failures in a row (0 when the tag is absent or unreadable)."""
-        raw = self.tags.get(FAILURES_TAG, "").strip()
-        return int(raw) if raw.isdigit() else 0
+        return parse_count(self.tags.get(FAILURES_TAG))
 
     @property
     def for_cloudfront(self) -> bool:

@@ -28,6 +28,7 @@ from certrotate.model import (
     KeySpec,
     ServerCertificate,
     Unsearched,
+    parse_timestamp,
 )
 from certrotate.names import CHALLENGE_TAG, KEY_TYPE_TAG, RENEWAL_TAG
 
@@ -141,16 +142,12 @@ class RenewalSchedule:
         if not value:
             return None
         fields: Mapping[str, str] = dict(part.split("=", 1) for part in value.split() if "=" in part)
-        try:
-            moments = [
-                datetime.fromisoformat(fields[key].replace("Z", "+00:00"))
-                for key in ("start", "end", "at", "ask")
-            ]
-        except (KeyError, ValueError):
+        moments = [parse_timestamp(fields.get(key)) for key in ("start", "end", "at", "ask")]
+        if any(m is None for m in moments):
             return None
-        if any(m.tzinfo is None for m in moments):
-            return None
-        return cls(fields.get("source", "ari"), *moments)
+        start, end, at, ask = (m for m in moments if m is not None)
+        source = fields.get("source", "ari")
+        return cls(source if source in ("ari", "lifetime") else "ari", start, end, at, ask)
 
 
 def clamp_retry(next_ask: datetime, now: datetime) -> datetime:
@@ -748,6 +745,8 @@ class ScanPlan:
     stalled: tuple[ServerCertificate, ...]  # replaced, but the rotation died before it finished repointing
     unmanaged: tuple[ServerCertificate, ...]
     held: tuple[HeldCertificate, ...] = ()  # every managed one held back now, due or not, and why
+    # Certificates that could not be planned (an error no parser foresaw): reported, and the others planned.
+    unplanned: tuple[tuple[ServerCertificate, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -785,16 +784,24 @@ def plan_scan(
     stalled: list[ServerCertificate] = []
     unmanaged: list[ServerCertificate] = []
     held: list[HeldCertificate] = []
+    unplanned: list[tuple[ServerCertificate, str]] = []
     for cert in certificates:
         if not cert.managed:
             unmanaged.append(cert)
             continue
-        hold = held_now(cert, now)
+        # One odd certificate never stops the others: whatever its tags hold, it is decided alone.
+        try:
+            hold = held_now(cert, now)
+            replaced = cert.replaced_by
+            due = not replaced and is_due(cert, now, renew_before_days)
+        except Exception as error:  # every tag parser is total; this is the net under them
+            unplanned.append((cert, f"{type(error).__name__}: {error}"))
+            continue
         if hold is not None:
             held.append(hold)
-        if cert.replaced_by:
+        if replaced:
             pending.append(cert)
-            replacement = by_name.get(cert.replaced_by)
+            replacement = by_name.get(replaced)
             uploaded = replacement.upload_date if replacement else None
             if (
                 cert.replacement_served_since is None
@@ -804,7 +811,7 @@ def plan_scan(
             ):
                 stalled.append(cert)
             continue
-        if not is_due(cert, now, renew_before_days):
+        if not due:
             continue
         # Held ones are still expiring (the contract's `expiring`, and CertificatesExpiring, stay honest);
         # they are just not sent to the queue until the hold passes.
@@ -818,6 +825,7 @@ def plan_scan(
         tuple(stalled),
         tuple(unmanaged),
         tuple(held),
+        tuple(unplanned),
     )
 
 

@@ -142,6 +142,11 @@ class ScanService:
             renew_before_days=self._settings.renew_before_days,
             lease_seconds=self._settings.lease_seconds,
         )
+        for cert, problem in plan.unplanned:
+            notes.append(f"{cert.name}: not planned ({problem}); the other certificates were")
+            logger.warning(
+                "a certificate could not be planned", extra={"certificate_name": cert.name, "error": problem}
+            )
         used, quota = self._store.room()
         result = ScanResult(
             scanned=len(certificates),
@@ -233,9 +238,7 @@ class ScanService:
             cert = replace(cert, tags=entry.tags)
             with_kept[cert.certificate_id] = cert
             not_before = entry.facts.not_before if entry.facts else None
-            if read_all or planning.could_act_now(
-                cert, now=now, renew_before_days=floor, not_before=not_before
-            ):
+            if read_all or _could_act_now(cert, now=now, renew_before_days=floor, not_before=not_before):
                 to_read.append(cert)
         read = self._read_tags(to_read)
         # A replacement names the certificate it replaces: read that one afresh as well (a forced rotation
@@ -270,7 +273,7 @@ class ScanService:
             c
             for c in certificates
             if c.certificate_id not in fresh
-            and planning.could_act_now(c, now=now, renew_before_days=floor, not_before=not_before(c))
+            and _could_act_now(c, now=now, renew_before_days=floor, not_before=not_before(c))
         ]
         if not late:
             return certificates
@@ -354,7 +357,14 @@ class ScanService:
         def learn(cert: ServerCertificate) -> _Learnt | None:
             if learn_until is not None and self._clock.monotonic() >= learn_until:
                 return None  # out of time: the next scan learns it
-            return self._renewal_time_of(cert, facts.get(cert.certificate_id), source, now, write, ask_again)
+            try:
+                known = facts.get(cert.certificate_id)
+                return self._renewal_time_of(cert, known, source, now, write, ask_again)
+            except Exception as error:  # one certificate's oddity must not stop the others' scan
+                logger.warning(
+                    "renewal time not learnt", extra={"certificate_name": cert.name, "error": str(error)}
+                )
+                return None, f"{cert.name}: renewal time not learnt ({type(error).__name__}: {error})", None
 
         with ThreadPoolExecutor(max_workers=RENEWAL_READERS, thread_name_prefix="renewal") as pool:
             learnt = dict(zip((c.certificate_id for c in wanted), pool.map(learn, wanted), strict=True))
@@ -583,3 +593,15 @@ def _with_index(
         return body
     known = planning.known_endpoints(survey[0], cert.arn, cert.certificate_id, survey[1])
     return body if known is None else {**body, "endpoints": known.as_message()}
+
+
+def _could_act_now(
+    cert: ServerCertificate, *, now: datetime, renew_before_days: int | None, not_before: datetime | None
+) -> bool:
+    """planning.could_act_now, where anything unexpected in the kept tags means "read them afresh"."""
+    try:
+        return planning.could_act_now(
+            cert, now=now, renew_before_days=renew_before_days, not_before=not_before
+        )
+    except Exception:
+        return True
