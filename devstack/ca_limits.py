@@ -15,7 +15,12 @@ rateLimited, and `Retry-After` in seconds until the oldest of them leaves the wi
 (https://letsencrypt.org/docs/rate-limits/#new-certificates-per-exact-set-of-identifiers)
 
 It also models the CA's policy: names given to `forbid()` are refused at new-order with
-`urn:ietf:params:acme:error:rejectedIdentifier` (HTTP 400), as Let's Encrypt refuses names on its block list.
+`urn:ietf:params:acme:error:rejectedIdentifier` (HTTP 400), as Let's Encrypt refuses names on its block list
+(or with `malformed`, as it refuses a name it cannot parse as one).
+
+And it counts ACME accounts: `accounts_created()` is the number of newAccount requests pebble answered with
+201 Created (a request for a key that already has an account is answered 200 with its URL, RFC 8555 7.3.1),
+and `order_accounts()` the account URLs (JWS `kid`) that new orders were signed with.
 """
 
 from __future__ import annotations
@@ -103,7 +108,10 @@ class DuplicateCertificateLimit:
         self._orders: Counter[NameSet] = Counter()
         self._refused: Counter[NameSet] = Counter()
         self._forbidden: set[str] = set()
+        self._forbidden_as = "rejectedIdentifier"
         self._rejected_orders: Counter[NameSet] = Counter()
+        self._accounts_created: list[str] = []
+        self._order_accounts: list[str] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -169,7 +177,10 @@ class DuplicateCertificateLimit:
             self._orders.clear()
             self._refused.clear()
             self._forbidden.clear()
+            self._forbidden_as = "rejectedIdentifier"
             self._rejected_orders.clear()
+            self._accounts_created.clear()
+            self._order_accounts.clear()
 
     def issued_elsewhere(self, names: Iterable[str], count: int = 1) -> None:
         """Certificates for exactly these names that other clients of the CA obtained just now (they count
@@ -177,10 +188,22 @@ class DuplicateCertificateLimit:
         for _ in range(count):
             self._record("finalize", name_set(names))
 
-    def forbid(self, *names: str) -> None:
-        """From now on (until reset), a new order that names any of these is refused by policy."""
+    def forbid(self, *names: str, problem: str = "rejectedIdentifier") -> None:
+        """From now on (until reset), a new order that names any of these is refused by policy, with the
+        problem type `problem` (rejectedIdentifier, or malformed as for a name the CA cannot parse)."""
         with self._lock:
             self._forbidden.update(name_set(names))
+            self._forbidden_as = problem
+
+    def accounts_created(self) -> int:
+        """newAccount requests pebble answered with 201 Created: accounts registered at the CA."""
+        with self._lock:
+            return len(self._accounts_created)
+
+    def order_accounts(self) -> set[str]:
+        """The account URLs (JWS kid) new orders were signed with."""
+        with self._lock:
+            return set(self._order_accounts)
 
     def orders(self, names: Iterable[str]) -> int:
         """New orders pebble accepted for exactly these names."""
@@ -254,6 +277,12 @@ class DuplicateCertificateLimit:
             connection.close()
         if kind and names and status in (200, 201):
             self._record(kind, names)
+        if kind == "order" and status == 201:
+            with self._lock:
+                self._order_accounts.append(_kid(body))
+        if kind == "account" and status == 201:
+            with self._lock:
+                self._accounts_created.append(dict(answer).get("Location", ""))
         return status, answer, payload
 
     @staticmethod
@@ -265,6 +294,8 @@ class DuplicateCertificateLimit:
             return "", frozenset()
         if isinstance(payload.get("identifiers"), list):
             return "order", name_set(str(i.get("value", "")) for i in payload["identifiers"])
+        if "termsOfServiceAgreed" in payload or "onlyReturnExisting" in payload:
+            return "account", frozenset()
         if isinstance(payload.get("csr"), str):
             try:
                 return "finalize", _csr_names(payload["csr"])
@@ -274,7 +305,7 @@ class DuplicateCertificateLimit:
 
     def _rejected(self, names: list[str]) -> tuple[int, list[tuple[str, str]], bytes]:
         problem = {
-            "type": "urn:ietf:params:acme:error:rejectedIdentifier",
+            "type": f"urn:ietf:params:acme:error:{self._forbidden_as}",
             "detail": (
                 f'Error creating new order :: Cannot issue for "{names[0]}": The ACME server refuses to '
                 "issue a certificate for this domain name, because it is forbidden by policy"
@@ -302,6 +333,15 @@ class DuplicateCertificateLimit:
             ("Link", f'<{self.directory_url}>;rel="index"'),
         ]
         return 429, headers, body
+
+
+def _kid(body: bytes) -> str:
+    """The account URL a JWS-signed request names in its protected header ("" for a jwk-signed one)."""
+    try:
+        protected = json.loads(_b64decode(json.loads(body).get("protected", "")))
+    except (ValueError, TypeError, AttributeError):
+        return ""
+    return str(protected.get("kid", "")) if isinstance(protected, dict) else ""
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):

@@ -4,7 +4,11 @@ account key is never lost or printed, and one odd certificate never stops the ot
 from __future__ import annotations
 
 import json
+import re
 
+import pytest
+
+from devstack.ca_limits import DuplicateCertificateLimit
 from tests.e2e.conftest import World
 
 ODD_TAGS = {
@@ -33,3 +37,50 @@ def test_one_odd_tag_value_leaves_the_rest_of_the_scan_intact(world: World) -> N
     # Its rotation decides on the same readings, and a failure count of "²" starts again at 1.
     rotated = world.rotate("odd")
     assert rotated["status"] == "rotated", rotated
+
+
+# --- inputs checked before any order ------------------------------------------------------------------------
+
+
+def _ca(world: World) -> DuplicateCertificateLimit:
+    assert world.stack.ca_limits is not None
+    return world.stack.ca_limits
+
+
+def test_the_cas_malformed_is_held_and_orders_nothing_more(world: World) -> None:
+    names = ["site.example.com", "odd.example.com"]
+    world.seed("site", names, days_left=5)
+    _ca(world).forbid("odd.example.com", problem="malformed")  # the CA cannot parse it as a name
+    world.scan()
+    [record] = world.receive()
+
+    for _ in range(2):
+        assert world.rotate_from_queue([record]) == {"batchItemFailures": []}
+    assert world.scan()["enqueued"] == []
+
+    assert _ca(world).rejected(names) == 1, "one attempt, whatever the deliveries and scans"
+    reason = world.tags("site")["certrotate:held-reason"]
+    assert reason.startswith("CaRefused") and "malformed" in reason
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["site.example.com", "192.0.2.7"], "names IP address(es) 192.0.2.7 besides its DNS names"),
+        (["site.example.com", "bad_name.example.com"], "'bad_name.example.com' holds an underscore"),
+        (["site.example.com", "www.example.com."], "'www.example.com.' ends with a dot"),
+    ],
+)
+def test_names_a_ca_would_refuse_are_refused_before_any_order(
+    world: World, names: list[str], message: str
+) -> None:
+    world.seed("site", names, days_left=5)
+    planned = world.rotate("site", dry_run=True)
+    assert planned["status"] == "planned" and message in planned["reason"]
+
+    with pytest.raises(Exception, match=re.escape(message)) as refused:
+        world.rotate("site")
+    assert "\n" not in str(refused.value) and "nothing was ordered" in str(refused.value)
+    assert world.tags("site")["certrotate:held-until"], "held like any failure no retry can fix"
+    assert _ca(world).order_accounts() == set(), "nothing was ordered"
+    assert [n for n in world.certificates() if n != "site"] == []

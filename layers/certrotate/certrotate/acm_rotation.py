@@ -55,6 +55,7 @@ from certrotate.rotation import (
     failure_detail,
     order_and_validate,
     record_hold,
+    refuse_before_ordering,
 )
 from certrotate.validation import facts_of, load_pem_certificates
 
@@ -196,6 +197,7 @@ class AcmRotationService:
         if request.dry_run:
             result.status = "planned"
             try:
+                refuse_before_ordering(arn, facts, tags)
                 key = acm_rules.replacement_key(arn, facts.key, tags)
             except PermanentFailure as refusal:  # reported; a dry run holds nothing
                 result.reason = str(refusal)
@@ -210,6 +212,7 @@ class AcmRotationService:
             ]
             return result
 
+        refuse_before_ordering(arn, facts, tags)
         # Before ordering: ACM keeps the key type and size, so a tag asking for another is refused now.
         key = acm_rules.replacement_key(arn, facts.key, tags)
         plan = self._plan_challenges(arn, tags, facts.dns_names)

@@ -16,12 +16,19 @@ from certrotate.names import METRICS_NAMESPACE_DEFAULT, SERVICE_NAME_DEFAULT
 
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
-_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Every pattern is ASCII and used with fullmatch: Python's `\d` and `\w` accept Unicode digits and letters,
+# and `$` matches before a final newline.
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]{1,2}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+", re.ASCII)
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
-_TABLE_ARN = re.compile(r"arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]{3,255}")
-_ACCOUNT_ID = re.compile(r"\d{12}")
-_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")  # IAM's role name characters and length
+_TABLE_ARN = re.compile(
+    r"arn:(aws|aws-cn|aws-us-gov):dynamodb:[a-z0-9-]+:[0-9]{12}:table/[A-Za-z0-9_.-]{3,255}"
+)
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+_ROLE_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")  # IAM's role name characters and length
+# An ACME profile name (draft-ietf-acme-profiles gives no grammar; Let's Encrypt's are short lower-case
+# words): certrotate's own limit, so that a typo or a forged tag value is refused before any order.
+PROFILE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MEMBER_ROLE_NAME_DEFAULT = "certrotate-member"
 
 
@@ -142,7 +149,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         problems.append(f"ACME_DIRECTORY_URL must be an https:// URL, not {directory!r}")
 
     email = env.get("ACME_EMAIL", "").strip() or None
-    if email and not _EMAIL.match(email):
+    if email and not (email.isascii() and _EMAIL.fullmatch(email)):
         problems.append(f"ACME_EMAIL is not an e-mail address: {email!r}")
 
     bundle_raw = env.get("ISSUER_TRUST_BUNDLE", "").strip()
@@ -154,7 +161,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     regions_raw = env.get("LOAD_BALANCER_REGIONS", "").strip()
     regions = tuple(dict.fromkeys(r.strip() for r in regions_raw.split(",") if r.strip()))
     for candidate in regions:
-        if not _REGION.match(candidate):
+        if not _REGION.fullmatch(candidate):
             problems.append(f"LOAD_BALANCER_REGIONS holds {candidate!r}, which is not an AWS region name")
 
     renew = _int(env, "RENEW_BEFORE_DAYS", 0, 1, 365, problems) or None
@@ -191,6 +198,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"MEMBER_ROLE_NAME is not an IAM role name (1-64 of letters, digits, +=,.@_-): {role_name!r}"
         )
     dns_accounts = _dns_accounts(env.get("DNS_ACCOUNTS", ""), problems)
+    profile = env.get("ACME_PROFILE", "").strip() or None
+    if profile and not PROFILE_NAME.fullmatch(profile):
+        problems.append(
+            f"ACME_PROFILE is not a profile name (1-64 of letters, digits, ._-): {profile[:80]!r}"
+        )
 
     if problems:
         raise ConfigurationError("invalid configuration: " + "; ".join(problems))
@@ -200,7 +212,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         acme_directory_url=directory,
         acme_account_secret_id=env.get("ACME_ACCOUNT_SECRET_ID", "").strip() or None,
         acme_email=email,
-        acme_profile=env.get("ACME_PROFILE", "").strip() or None,
+        acme_profile=profile,
         acme_eab_secret_id=env.get("ACME_EAB_SECRET_ID", "").strip() or None,
         issuer_trust_bundle=bundle,
         issuer_trust=choose_trust_roots(directory, bundle),

@@ -97,6 +97,52 @@ class NoChallengeMethod(PermanentFailure):
         self.problems = list(problems)
 
 
+class InvalidNames(PermanentFailure):
+    """The certificate holds names that are not DNS names a CA certifies: refused before any order (the CA
+    would answer `malformed` or `rejectedIdentifier`, and so would every retry)."""
+
+    fix = (
+        "replace the certificate by hand with one whose names are valid DNS names (IDNA names as their "
+        "xn-- A-labels), or take it out of certrotate's hands (remove the tag certrotate:managed)"
+    )
+
+    def __init__(self, certificate: str, problems: Sequence[str]) -> None:
+        super().__init__(f"{certificate}: " + "; ".join(problems) + ": nothing was ordered")
+        self.problems = list(problems)
+
+
+class IpAddressesNotRenewed(PermanentFailure):
+    """The certificate also names IP addresses: a replacement ordered for its DNS names alone would drop them
+    and break every client that connects by address, so nothing is ordered."""
+
+    fix = (
+        "renew the certificate by hand (IP address certificates need a CA and a challenge certrotate does "
+        "not handle), or issue one without the IP addresses and let certrotate manage that one"
+    )
+
+    def __init__(self, certificate: str, addresses: Sequence[str]) -> None:
+        super().__init__(
+            f"{certificate} names IP address(es) {', '.join(addresses)} besides its DNS names: certrotate "
+            "orders DNS names only and never drops a name: nothing was ordered"
+        )
+        self.addresses = list(addresses)
+
+
+class InvalidProfileName(PermanentFailure):
+    """The tag certrotate:profile holds something that is no profile name: refused before any order."""
+
+    fix = (
+        "set the tag certrotate:profile to a profile the CA offers (1-64 of letters, digits, ._-), or "
+        "remove it"
+    )
+
+    def __init__(self, value: str) -> None:
+        super().__init__(
+            f"certrotate:profile holds {value[:80]!r}, which is not a profile name "
+            "(1-64 of letters, digits, ._-): nothing was ordered"
+        )
+
+
 class ListenerRulesFull(PermanentFailure):
     """An ALB holds its quota of listener rules (TooManyRules): no room for an HTTP-01 challenge rule."""
 

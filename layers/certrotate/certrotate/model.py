@@ -128,6 +128,7 @@ class CertificateFacts:
     not_after: datetime
     not_before: datetime | None = None
     ari_id: str | None = None  # RFC 9773 certificate id (None: the certificate has no AKI keyIdentifier)
+    ip_addresses: tuple[str, ...] = ()  # IP address SANs: never renewed, never silently dropped
 
 
 class EndpointKind(StrEnum):

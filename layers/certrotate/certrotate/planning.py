@@ -315,6 +315,67 @@ def zone_for(name: str, zones: Iterable[HostedZone], *, allow_private: bool = Fa
     return best
 
 
+# --- the names of a certificate: checked before any order -----------------------------------------------
+
+MAX_DNS_NAME = 253  # RFC 1035 section 2.3.4 (255 octets on the wire: 253 characters written out)
+MAX_LABEL = 63
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")  # letters, digits, inner hyphens (RFC 5890 LDH)
+
+
+def dns_name_problems(names: Iterable[str]) -> list[str]:
+    """Why each name a CA would refuse as a DNS name (`malformed`/`rejectedIdentifier`, which no retry
+    fixes) is not one, checked before ordering: ASCII (an internationalised name is written as its
+    A-labels), labels of 1-63 letters, digits and inner hyphens, at most 253 characters, no trailing dot, a
+    wildcard only as the whole first label of a name with two more, IDNA A-labels that decode."""
+    problems = []
+    for name in names:
+        why = _dns_name_problem(name)
+        if why:
+            problems.append(f"{name[:80]!r} {why}")
+    return problems
+
+
+def _dns_name_problem(name: str) -> str | None:
+    if not name.isascii():
+        return "is not ASCII: an internationalised name is written as its A-labels (xn--...)"
+    if name.endswith("."):
+        return "ends with a dot"
+    if name in ("", "*") or name == "*.":
+        return "is a bare wildcard" if name.startswith("*") else "is empty"
+    if len(name) > MAX_DNS_NAME:
+        return f"is longer than {MAX_DNS_NAME} characters"
+    labels = name.split(".")
+    if labels[0] == "*":
+        labels = labels[1:]
+    if len(labels) < 2:
+        return "has a single label: no public CA certifies it"
+    for label in labels:
+        if "*" in label:
+            return "holds a wildcard that is not its whole first label"
+        if not label:
+            return "has an empty label"
+        if len(label) > MAX_LABEL:
+            return f"has a label longer than {MAX_LABEL} characters"
+        if "_" in label:
+            return "holds an underscore, which a certificate's DNS name may not"
+        if not _LABEL.fullmatch(label):
+            return f"has a label that is not letters, digits and inner hyphens: {label[:63]!r}"
+        if label.startswith("xn--") and not _valid_a_label(label):
+            return f"has a label that is not a valid IDNA A-label: {label!r}"
+    if labels[-1].isdigit():
+        return "ends in a numeric label: an IP address is not a DNS name"
+    return None
+
+
+def _valid_a_label(label: str) -> bool:
+    import idna  # IDNA 2008 (RFC 5891); in the layer already, through requests
+
+    try:
+        return idna.encode(idna.decode(label)).decode() == label
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return False
+
+
 # --- choosing how each name is validated -----------------------------------------------------------------
 
 CHALLENGE_METHODS = {method.value: method for method in ChallengeMethod}

@@ -21,11 +21,14 @@ from cryptography import x509
 
 from certrotate import planning
 from certrotate.challenges import Dns01Responder, PlannedChallenges
-from certrotate.config import TrustRoots
+from certrotate.config import PROFILE_NAME, TrustRoots
 from certrotate.errors import (
     AliasesNotCovered,
     CertificateAlreadyExists,
     EndpointsRefused,
+    InvalidNames,
+    InvalidProfileName,
+    IpAddressesNotRenewed,
     KeyTypeUnsupported,
     ListenerUpdateFailed,
     LoadBalancerFull,
@@ -230,6 +233,7 @@ class RotationService:
             return self._dry_run(old, decision, facts, result)
 
         if verdict is planning.Verdict.ISSUE:
+            refuse_before_ordering(old.name, facts, old.tags)
             self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
             used, quota = self._store.room()
             if used >= quota:
@@ -611,9 +615,10 @@ class RotationService:
         serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
         if decision.verdict is planning.Verdict.ISSUE:
             try:
+                refuse_before_ordering(old.name, facts, old.tags)
                 key = self._key_for_endpoints(old, facts.key, serving)
                 plan = self._plan_challenges(old, dns_names, serving)
-            except (UnknownKeyType, KeyTypeUnsupported, UnknownChallengeMethod, NoChallengeMethod) as refusal:
+            except PermanentFailure as refusal:
                 result.reason = str(refusal)  # reported; a dry run holds nothing
                 result.steps.append(f"refuse before ordering: {refusal}")
                 return result
@@ -677,6 +682,20 @@ class RotationService:
 
     def _record_hold(self, old: ServerCertificate, failure: PermanentFailure) -> None:
         record_hold(lambda tags: self._store.tag(old.name, tags), old, failure, self._clock.now())
+
+
+def refuse_before_ordering(subject: str, facts: CertificateFacts, tags: Mapping[str, str]) -> None:
+    """What the CA would refuse whatever the retry, checked before any order (IAM and ACM rotations, and
+    their dry runs): names that are not DNS names, IP addresses a replacement would drop, a profile tag that
+    names no profile. Raises the PermanentFailure that says which and why."""
+    problems = planning.dns_name_problems(facts.dns_names)
+    if problems:
+        raise InvalidNames(subject, problems)
+    if facts.ip_addresses:
+        raise IpAddressesNotRenewed(subject, facts.ip_addresses)
+    profile = tags.get(PROFILE_TAG)
+    if profile and not PROFILE_NAME.fullmatch(profile):
+        raise InvalidProfileName(profile)
 
 
 def order_and_validate(

@@ -61,20 +61,32 @@ def dns_names_of(certificate: x509.Certificate) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def ip_addresses_of(certificate: x509.Certificate) -> tuple[str, ...]:
+    """The IP addresses a certificate's SAN names (certrotate orders DNS names only: see the rotation)."""
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return ()
+    return tuple(dict.fromkeys(str(a) for a in san.get_values_for_type(x509.IPAddress)))
+
+
 def facts_of(certificate_pem: str) -> CertificateFacts:
     certs = load_pem_certificates(certificate_pem)
     if not certs:
         raise ValidationFailed("the certificate body holds no certificate")
     leaf = certs[0]
     names = dns_names_of(leaf)
+    addresses = ip_addresses_of(leaf)
     if not names:
-        raise ValidationFailed("the certificate names no DNS name to renew")
+        only = f" (only IP addresses: {', '.join(addresses)})" if addresses else ""
+        raise ValidationFailed(f"the certificate names no DNS name to renew{only}")
     return CertificateFacts(
         dns_names=names,
         key=key_spec_of(leaf.public_key()),
         not_after=leaf.not_valid_after_utc,
         not_before=leaf.not_valid_before_utc,
         ari_id=ari_certificate_id(leaf),
+        ip_addresses=addresses,
     )
 
 

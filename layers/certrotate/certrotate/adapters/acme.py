@@ -48,7 +48,11 @@ MAX_POLL_WAIT = 30.0  # a Retry-After longer than this while polling is the CA's
 # Problems by which the CA refuses the names or the account (RFC 8555 6.7): ordering again cannot help. A
 # challenge that fails with `caa` or `rejectedIdentifier` is such a refusal too; other validation failures
 # (a TXT record not seen yet, a DNS timeout) may pass on a later try.
-REFUSALS = frozenset({"rejectedIdentifier", "caa", "unauthorized", "unsupportedIdentifier", "badCSR"})
+# `malformed` too: the CA found the request itself wrong (RFC 8555 6.7), and a retry would send it again
+# (a `replaces` refused as malformed is retried without it in `_order`, before this applies).
+REFUSALS = frozenset(
+    {"rejectedIdentifier", "caa", "unauthorized", "unsupportedIdentifier", "badCSR", "malformed"}
+)
 CHALLENGE_REFUSALS = frozenset({"rejectedIdentifier", "caa"})
 # An HTTP-01 fetch that reached something other than our rule (a wrong body, a 404, a closed port): the name's
 # DNS or the network says so, which a retry minutes later will not change (a `dns` lookup failure may pass).
