@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 
+from devstack import fixtures
 from devstack.ca_limits import DuplicateCertificateLimit
 from tests.e2e.conftest import World
+from tests.e2e.test_many_accounts import MEMBER_A, MEMBER_B, ZONE, fleet
+
+__all__ = ["fleet"]  # the many-accounts fixture, used here too
 
 ODD_TAGS = {
     "certrotate:failures": "²",  # passes str.isdigit(), fails int()
@@ -84,3 +89,62 @@ def test_names_a_ca_would_refuse_are_refused_before_any_order(
     assert world.tags("site")["certrotate:held-until"], "held like any failure no retry can fix"
     assert _ca(world).order_accounts() == set(), "nothing was ordered"
     assert [n for n in world.certificates() if n != "site"] == []
+
+
+# --- names authorised per account (ACCOUNT_DOMAINS) ---------------------------------------------------------
+
+
+def _names_of(iam: Any) -> list[str]:
+    return sorted(
+        c["ServerCertificateName"] for c in iam.list_server_certificates()["ServerCertificateMetadataList"]
+    )
+
+
+def test_a_member_account_obtains_no_name_outside_its_account_domains_through_shared_dns(
+    fleet: tuple[World, Any, Any, Any],
+) -> None:
+    world, a, _, dns = fleet
+    world.env["ACCOUNT_DOMAINS"] = f"{MEMBER_A}=a.{ZONE}"
+    fixtures.seed_certificate(a("iam"), "own", [f"www.a.{ZONE}"], days_left=10)
+    # Whoever may upload and tag in account A puts another tenant's name (shared zone) beside its own.
+    grab = [f"www.a.{ZONE}", f"shop.tenant-b.{ZONE}"]
+    fixtures.seed_certificate(a("iam"), "grab", grab, days_left=10)
+    acm_arn, _ = fixtures.import_acm_certificate(a("acm"), [f"pay.tenant-b.{ZONE}"], 5)
+
+    planned = world.rotate("grab", account_id=MEMBER_A, dry_run=True)
+    assert f"shop.tenant-b.{ZONE} is not authorised for account {MEMBER_A}" in planned["reason"]
+    world.scan()
+    assert world.rotate_from_queue(world.receive()) == {"batchItemFailures": []}
+
+    names = _names_of(a("iam"))
+    assert "grab" in names and "own" not in names, names
+    assert any(n.startswith("own-cr") for n in names), "its own name is renewed (and the old one retired)"
+    assert not any(n.startswith("grab-cr") for n in names)
+    grab_tags = {
+        t["Key"]: t["Value"]
+        for t in a("iam").list_server_certificate_tags(ServerCertificateName="grab")["Tags"]
+    }
+    assert grab_tags["certrotate:held-reason"].startswith("NameNotAuthorised")
+    assert "certrotate:replaced-by" not in grab_tags
+    assert _ca(world).orders(grab) == 0 and _ca(world).orders([f"pay.tenant-b.{ZONE}"]) == 0
+    acm_tags = {
+        t["Key"]: t["Value"] for t in a("acm").list_tags_for_certificate(CertificateArn=acm_arn)["Tags"]
+    }
+    assert acm_tags["certrotate:held-reason"].startswith("NameNotAuthorised"), "ACM imported ones too"
+    [zone] = dns("route53").list_hosted_zones()["HostedZones"]
+    records = dns("route53").list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
+    assert [r for r in records if r["Type"] == "TXT"] == []
+
+
+def test_an_account_without_an_entry_gets_no_name_through_another_accounts_zones(
+    fleet: tuple[World, Any, Any, Any],
+) -> None:
+    world, a, _, _ = fleet
+    world.env["ACCOUNT_DOMAINS"] = f"{MEMBER_B}=b.{ZONE}"  # none for A, whose DNS-01 goes to the DNS account
+    fixtures.seed_certificate(a("iam"), "web", [f"a.{ZONE}"], days_left=10)
+
+    with pytest.raises(Exception, match=f"account {MEMBER_A} has no ACCOUNT_DOMAINS entry") as refused:
+        world.rotate("web", account_id=MEMBER_A)
+    assert "(fail closed)" in str(refused.value) and "nothing was ordered" in str(refused.value)
+    assert _names_of(a("iam")) == ["web"]
+    assert _ca(world).orders([f"a.{ZONE}"]) == 0

@@ -197,7 +197,7 @@ class AcmRotationService:
         if request.dry_run:
             result.status = "planned"
             try:
-                refuse_before_ordering(arn, facts, tags)
+                refuse_before_ordering(arn, facts, tags, self._settings.names)
                 key = acm_rules.replacement_key(arn, facts.key, tags)
             except PermanentFailure as refusal:  # reported; a dry run holds nothing
                 result.reason = str(refusal)
@@ -212,7 +212,7 @@ class AcmRotationService:
             ]
             return result
 
-        refuse_before_ordering(arn, facts, tags)
+        refuse_before_ordering(arn, facts, tags, self._settings.names)
         # Before ordering: ACM keeps the key type and size, so a tag asking for another is refused now.
         key = acm_rules.replacement_key(arn, facts.key, tags)
         plan = self._plan_challenges(arn, tags, facts.dns_names)

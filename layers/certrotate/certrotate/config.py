@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from certrotate.adapters.tls_probe import ConnectTo
 from certrotate.errors import ConfigurationError
 from certrotate.names import METRICS_NAMESPACE_DEFAULT, SERVICE_NAME_DEFAULT
+from certrotate.planning import NamePolicy, dns_name_problems
 
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -93,6 +94,8 @@ class Settings:
     member_role_name: str = MEMBER_ROLE_NAME_DEFAULT
     # Whose Route 53 answers DNS-01 for a managed account: {account: dns account}; "*" for every other one.
     dns_accounts: Mapping[str, str] = field(default_factory=dict)
+    # The names each account may have renewed (ACCOUNT_DOMAINS): {account: (domain, ...)}.
+    account_domains: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def many_accounts(self) -> bool:
@@ -101,6 +104,19 @@ class Settings:
     def dns_account_for(self, account_id: str) -> str:
         """The account whose Route 53 hosted zones answer DNS-01 for certificates of `account_id`."""
         return self.dns_accounts.get(account_id) or self.dns_accounts.get("*") or account_id
+
+    @property
+    def restricts_names(self) -> bool:
+        """Whether any account's names are restricted (else no account id is needed to decide)."""
+        return bool(self.account_domains or self.dns_accounts)
+
+    def name_policy(self, account_id: str) -> NamePolicy:
+        """The names `account_id` may have renewed: its ACCOUNT_DOMAINS, or none at all when its DNS-01
+        answers are written in another account's zones and it has no entry (fail closed)."""
+        dns = self.dns_account_for(account_id)
+        return NamePolicy(
+            account_id, tuple(self.account_domains.get(account_id, ())), dns if dns != account_id else None
+        )
 
     def require_rotation(self) -> None:
         """What the rotate function needs beyond the common settings."""
@@ -198,6 +214,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"MEMBER_ROLE_NAME is not an IAM role name (1-64 of letters, digits, +=,.@_-): {role_name!r}"
         )
     dns_accounts = _dns_accounts(env.get("DNS_ACCOUNTS", ""), problems)
+    account_domains = _account_domains(env.get("ACCOUNT_DOMAINS", ""), problems)
     profile = env.get("ACME_PROFILE", "").strip() or None
     if profile and not PROFILE_NAME.fullmatch(profile):
         problems.append(
@@ -231,6 +248,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         managed_accounts=managed,
         member_role_name=role_name,
         dns_accounts=dns_accounts,
+        account_domains=account_domains,
     )
 
 
@@ -258,6 +276,23 @@ def _dns_accounts(raw: str, problems: list[str]) -> dict[str, str]:
     return mapping
 
 
+def _account_domains(raw: str, problems: list[str]) -> dict[str, tuple[str, ...]]:
+    """`ACCOUNT_DOMAINS`: comma-separated `<account>=<domain>`; an account may appear more than once."""
+    domains: dict[str, tuple[str, ...]] = {}
+    for entry in (e.strip() for e in raw.split(",") if e.strip()):
+        account, sep, domain = (part.strip() for part in entry.partition("="))
+        domain = domain.lower()
+        if not sep or not _ACCOUNT_ID.fullmatch(account) or domain.startswith("*"):
+            problems.append(f"ACCOUNT_DOMAINS holds {entry[:120]!r}, not <12-digit account>=<domain>")
+            continue
+        bad = dns_name_problems([domain])
+        if bad:
+            problems.append(f"ACCOUNT_DOMAINS: {bad[0]}")
+            continue
+        domains[account] = tuple(dict.fromkeys((*domains.get(account, ()), domain)))
+    return domains
+
+
 _RELEVANT = (
     "AWS_",
     "ACME_",
@@ -276,6 +311,7 @@ _RELEVANT = (
     "MANAGED_ACCOUNTS",
     "MEMBER_ROLE_NAME",
     "DNS_ACCOUNTS",
+    "ACCOUNT_DOMAINS",
 )
 
 

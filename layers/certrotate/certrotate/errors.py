@@ -128,6 +128,21 @@ class IpAddressesNotRenewed(PermanentFailure):
         self.addresses = list(addresses)
 
 
+class NameNotAuthorised(PermanentFailure):
+    """A name the certificate's account is not entitled to (ACCOUNT_DOMAINS, DNS_ACCOUNTS): refused before
+    any order, naming each name and the rule."""
+
+    fix = (
+        "if the account owns these names, add <account>=<domain> to ACCOUNT_DOMAINS (template parameter "
+        "AccountDomains) and rotate with force=true; if not, someone put names in a certificate of an "
+        "account that does not own them: remove the tag certrotate:managed from it and find out who"
+    )
+
+    def __init__(self, certificate: str, problems: Sequence[str]) -> None:
+        super().__init__(f"{certificate}: " + "; ".join(problems) + ": nothing was ordered")
+        self.problems = list(problems)
+
+
 class InvalidProfileName(PermanentFailure):
     """The tag certrotate:profile holds something that is no profile name: refused before any order."""
 

@@ -376,6 +376,48 @@ def _valid_a_label(label: str) -> bool:
         return False
 
 
+# --- which names an account may have renewed (ACCOUNT_DOMAINS) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NamePolicy:
+    """Which names a certificate of one account may be renewed for (CONTRACT.md, "Trust"). Anyone who may
+    upload and tag a certificate in an account can put any name in it; certrotate orders a name only where
+    the account is entitled to it. With `domains` (the account's ACCOUNT_DOMAINS entries) every name must
+    equal one of them or lie under one; without, an account whose DNS-01 answers are written in another
+    account's zones (`dns_account`, from DNS_ACCOUNTS) gets no name at all (fail closed); an account that
+    answers in its own zones, with no entry, is not restricted (what it can answer it already controls)."""
+
+    account: str = ""
+    domains: tuple[str, ...] = ()
+    dns_account: str | None = None  # None: the account's own Route 53
+
+    def problems(self, names: Iterable[str]) -> list[str]:
+        """Each refused name with the rule that refuses it (empty: every name is authorised)."""
+        wanted = [n.rstrip(".").lower() for n in names]
+        if self.domains:
+            allowed = ", ".join(self.domains)
+            return [
+                f"{name} is not authorised for account {self.account}: ACCOUNT_DOMAINS gives it {allowed} "
+                "(a name must equal one of them or lie under one)"
+                for name in wanted
+                if not any(_within(name, domain) for domain in self.domains)
+            ]
+        if self.dns_account is not None and wanted:
+            return [
+                f"{', '.join(wanted)}: account {self.account} has no ACCOUNT_DOMAINS entry and its DNS-01 "
+                f"answers are written in account {self.dns_account}'s Route 53 zones (DNS_ACCOUNTS): no "
+                "name is authorised for it (fail closed)"
+            ]
+        return []
+
+
+def _within(name: str, domain: str) -> bool:
+    """`name` equals `domain` or lies under it; a wildcard by the name it stands under."""
+    base = name[2:] if name.startswith("*.") else name
+    return base == domain or base.endswith("." + domain)
+
+
 # --- choosing how each name is validated -----------------------------------------------------------------
 
 CHALLENGE_METHODS = {method.value: method for method in ChallengeMethod}

@@ -33,6 +33,7 @@ from certrotate.errors import (
     ListenerUpdateFailed,
     LoadBalancerFull,
     NameConflict,
+    NameNotAuthorised,
     NoChallengeMethod,
     OutOfTime,
     PermanentFailure,
@@ -144,6 +145,8 @@ class RotationSettings:
     # A full ALB/NLB (TooManyCertificates): remove the old SNI certificate, then add the new one. For the
     # seconds between the two calls, SNI clients asking for those names get the listener's default.
     sni_swap_when_full: bool = False
+    # The names the account of the certificates rotated may have renewed (ACCOUNT_DOMAINS, DNS_ACCOUNTS).
+    names: planning.NamePolicy = field(default_factory=planning.NamePolicy)
 
 
 class RotationService:
@@ -233,7 +236,7 @@ class RotationService:
             return self._dry_run(old, decision, facts, result)
 
         if verdict is planning.Verdict.ISSUE:
-            refuse_before_ordering(old.name, facts, old.tags)
+            refuse_before_ordering(old.name, facts, old.tags, self._settings.names)
             self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
             used, quota = self._store.room()
             if used >= quota:
@@ -615,7 +618,7 @@ class RotationService:
         serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
         if decision.verdict is planning.Verdict.ISSUE:
             try:
-                refuse_before_ordering(old.name, facts, old.tags)
+                refuse_before_ordering(old.name, facts, old.tags, self._settings.names)
                 key = self._key_for_endpoints(old, facts.key, serving)
                 plan = self._plan_challenges(old, dns_names, serving)
             except PermanentFailure as refusal:
@@ -684,15 +687,24 @@ class RotationService:
         record_hold(lambda tags: self._store.tag(old.name, tags), old, failure, self._clock.now())
 
 
-def refuse_before_ordering(subject: str, facts: CertificateFacts, tags: Mapping[str, str]) -> None:
-    """What the CA would refuse whatever the retry, checked before any order (IAM and ACM rotations, and
-    their dry runs): names that are not DNS names, IP addresses a replacement would drop, a profile tag that
-    names no profile. Raises the PermanentFailure that says which and why."""
+def refuse_before_ordering(
+    subject: str,
+    facts: CertificateFacts,
+    tags: Mapping[str, str],
+    names: planning.NamePolicy | None = None,
+) -> None:
+    """What must not be ordered, or what the CA would refuse whatever the retry, checked before any order
+    (IAM and ACM rotations, and their dry runs): names that are not DNS names, IP addresses a replacement
+    would drop, names the account is not entitled to (`names`: ACCOUNT_DOMAINS), a profile tag that names no
+    profile. Raises the PermanentFailure that says which and why."""
     problems = planning.dns_name_problems(facts.dns_names)
     if problems:
         raise InvalidNames(subject, problems)
     if facts.ip_addresses:
         raise IpAddressesNotRenewed(subject, facts.ip_addresses)
+    refused = names.problems(facts.dns_names) if names is not None else []
+    if refused:
+        raise NameNotAuthorised(subject, refused)
     profile = tags.get(PROFILE_TAG)
     if profile and not PROFILE_NAME.fullmatch(profile):
         raise InvalidProfileName(profile)

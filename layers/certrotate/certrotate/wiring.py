@@ -29,6 +29,7 @@ from certrotate.config import Settings, environment_fingerprint, load_settings
 from certrotate.endpoint_check import EndpointChecker
 from certrotate.errors import InvalidRequest
 from certrotate.model import ServerCertificate
+from certrotate.planning import NamePolicy
 from certrotate.ports import CertificateAuthority, EventPublisher, Leases, RenewalInfoSource
 from certrotate.rotation import RotationResult, RotationService, RotationSettings
 from certrotate.scan import ScanService, ScanSettings
@@ -358,7 +359,15 @@ def _rotation_leases(account: str | None) -> Leases:
     return leases if account is None else AccountLeases(leases, account)
 
 
-def _rotation_settings() -> RotationSettings:
+def name_policy(account: str | None) -> NamePolicy:
+    """The names a certificate of `account` (None: the function's own) may have renewed."""
+    config = settings()
+    if not config.restricts_names:
+        return NamePolicy()  # no ACCOUNT_DOMAINS, no DNS_ACCOUNTS: every account answers for itself
+    return config.name_policy(account or own_account_id())
+
+
+def _rotation_settings(account: str | None) -> RotationSettings:
     config = settings()
     return RotationSettings(
         renew_before_days=config.renew_before_days,
@@ -366,6 +375,7 @@ def _rotation_settings() -> RotationSettings:
         grace_seconds=config.retirement_grace_seconds,
         trust_roots=config.issuer_trust,
         sni_swap_when_full=config.sni_swap_when_full,
+        names=name_policy(account),
     )
 
 
@@ -382,7 +392,7 @@ def rotation_service(account: str | None = None) -> RotationService:
         leases=leases,
         events=events(account),
         clock=SystemClock(),
-        settings=_rotation_settings(),
+        settings=_rotation_settings(account),
         after_repoint=(
             functools.partial(_check_endpoints, account=account)
             if config.check_endpoints_after_rotation
@@ -436,7 +446,7 @@ def acm_rotation_service(account: str | None = None) -> AcmRotationService:
         leases=_rotation_leases(account),  # keyed by the ARN (with MANAGED_ACCOUNTS, `<account>:<ARN>`)
         events=events(account),
         clock=SystemClock(),
-        settings=_rotation_settings(),
+        settings=_rotation_settings(account),
     )
 
 
