@@ -8,11 +8,15 @@ import re
 from typing import Any
 
 import pytest
+from certrotate.adapters.acm import AcmCertificateStore
+from certrotate.adapters.iam import IamCertificateStore
 
 from devstack import fixtures
 from devstack.ca_limits import DuplicateCertificateLimit
 from tests.e2e.conftest import World
+from tests.e2e.test_faults import Crash, crash_after, expire_leases
 from tests.e2e.test_many_accounts import MEMBER_A, MEMBER_B, ZONE, fleet
+from tests.e2e.test_observability import received_events, subscribe_events
 
 __all__ = ["fleet"]  # the many-accounts fixture, used here too
 
@@ -148,3 +152,201 @@ def test_an_account_without_an_entry_gets_no_name_through_another_accounts_zones
     assert "(fail closed)" in str(refused.value) and "nothing was ordered" in str(refused.value)
     assert _names_of(a("iam")) == ["web"]
     assert _ca(world).orders([f"a.{ZONE}"]) == 0
+
+
+# --- a tag is a claim: forged bookkeeping tags move and delete nothing ------------------------------------
+
+PAST = "2020-01-01T00:00:00+00:00"
+
+
+def _a_trusted_decoy(world: World, names: list[str]) -> str:
+    """The strongest decoy someone allowed only to tag can find: a real replacement issued by the CA for the
+    same names (another certificate's, rotated by certrotate), managed, chaining to the trust roots."""
+    world.seed("twin", names, days_left=5)
+    decoy = world.rotate("twin")["new_certificate_name"]
+    assert decoy and decoy in world.certificates()
+    return str(decoy)
+
+
+def _forge(world: World, victim: str, decoy: str) -> None:
+    """What iam:TagServerCertificate allows: the victim claims to be replaced by the decoy, served everywhere
+    long ago, and the decoy claims to replace the victim."""
+    world.iam.tag_server_certificate(
+        ServerCertificateName=victim,
+        Tags=[
+            {"Key": "certrotate:replaced-by", "Value": decoy},
+            {"Key": "certrotate:replacement-served-since", "Value": PAST},
+        ],
+    )
+    world.iam.tag_server_certificate(
+        ServerCertificateName=decoy, Tags=[{"Key": "certrotate:replaces", "Value": victim}]
+    )
+
+
+def _served(world: World, listener: Any) -> tuple[str | None, list[str]]:
+    return world.listener_certificates(listener.listener_arn)
+
+
+def test_a_forged_replaced_by_moves_and_deletes_nothing_through_scans_queued_and_direct_rotations(
+    world: World,
+) -> None:
+    names = ["site.example.com", "www.site.example.com"]
+    victim = world.seed("site", names, days_left=60)  # not due: nothing legitimate to do either
+    decoy = _a_trusted_decoy(world, names)
+    listener = fixtures.create_alb_https_listener(world.elbv2, world.ec2, victim["Arn"])
+    world.seed("unused", ["unused.example.com"], days_left=60)  # served nowhere: the old code deleted it
+    world.seed("other", ["other.example.com"], days_left=60, managed=False)  # a weaker decoy
+    _forge(world, "unused", "other")
+    _forge(world, "site", decoy)
+    before = (_served(world, listener), set(world.certificates()))
+
+    for _ in range(2):
+        scanned = world.scan()
+        assert scanned["retired"] == [] and scanned["resumed"] == [], scanned
+        assert scanned["pending_retirement"] == []
+        assert sorted(u["certificate_name"] for u in scanned["untrusted"]) == ["site", "unused"]
+        by_name = {u["certificate_name"]: u for u in scanned["untrusted"]}
+        assert by_name["site"]["claimed_replacement"] == decoy and not by_name["site"]["adoptable"]
+        # Every fact about the decoy holds (it names site back, is managed, covers it, chains): only
+        # certrotate's own record can tell, and it does not name it.
+        assert by_name["site"]["reason"] == "no progress record of certrotate's names it"
+        assert "other is not managed" in by_name["unused"]["reason"]
+    assert world.receive() == [], "no resume was queued on the tag's word"
+
+    # A queued rotation (as the scan of the previous version would have sent) and direct ones.
+    for name in ("site", "unused"):
+        message = {"certificate_name": name, "reason": "resume"}
+        world.sqs.send_message(
+            QueueUrl=world.queue_url,
+            MessageBody=json.dumps(message),
+            MessageGroupId=name,
+            MessageDeduplicationId=f"forged-{name}",
+        )
+    assert world.rotate_from_queue(world.receive()) == {"batchItemFailures": []}
+    direct = world.rotate("site")
+    assert direct["status"] == "skipped" and direct["new_certificate_name"] is None, direct
+    assert any("ignored the claim" in step for step in direct["steps"])
+    assert world.rotate("unused")["status"] == "skipped"
+
+    assert (_served(world, listener), set(world.certificates())) == before, "nothing moved, nothing deleted"
+    assert world.progress_records() == {}, "no rotation of site or unused recorded anything"
+
+    # An operator's force renews the victim for real: the listener moves to certrotate's own replacement,
+    # never to the decoy, and the decoy is left as it is.
+    forced = world.rotate("site", force=True)
+    assert forced["status"] == "rotated" and forced["new_certificate_name"] != decoy
+    own = world.certificates()[forced["new_certificate_name"]]["Arn"]
+    assert _served(world, listener) == (own, [])
+    assert decoy in world.certificates() and world.tags(decoy)["certrotate:replaces"] == "site"
+    assert "unused" in world.certificates() and "other" in world.certificates()
+
+
+def _as_if_rotated_by_the_previous_version(world: World) -> None:
+    """The previous version kept no progress record: its rotations in flight have tags only."""
+    for key in world.progress_records():
+        world.dynamodb.delete_item(TableName=world.lease_table, Key={"certificate": {"S": key}})
+
+
+def test_a_rotation_in_flight_under_the_previous_version_is_reported_and_adopted_only_when_forced(
+    world: World,
+) -> None:
+    old = world.seed("site", ["site.example.com"], days_left=5)
+    listener = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"])
+    rotated = world.invoke("RotateFunction", {"certificate_name": "site"}, RETIREMENT_GRACE_SECONDS="86400")
+    replacement = rotated["new_certificate_name"]
+    _as_if_rotated_by_the_previous_version(world)  # pending retirement, tags only
+
+    scanned = world.scan()  # the grace is 0 again: the previous version would delete it now
+    [report] = scanned["untrusted"]
+    assert report["certificate_name"] == "site" and report["claimed_replacement"] == replacement
+    assert report["adoptable"] and "force=true to adopt" in report["fix"]
+    assert scanned["retired"] == [] and scanned["enqueued"] == [] and "site" in world.certificates()
+
+    unforced = world.rotate("site")
+    assert unforced["status"] == "skipped" and "force=true adopts it" in unforced["reason"]
+    assert "site" in world.certificates()
+
+    adopted = world.rotate("site", force=True)
+    assert any(step.startswith(f"adopted {replacement}") for step in adopted["steps"]), adopted
+    assert adopted["old_certificate_retired"] is True and "site" not in world.certificates()
+    assert world.listener_certificates(listener.listener_arn)[0] == world.certificates()[replacement]["Arn"]
+
+
+def test_an_upload_left_by_the_previous_version_before_it_repointed_is_adopted_only_when_forced(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = world.seed("site", ["site.example.com"], days_left=5)
+    listener = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"])
+    crash_after(monkeypatch, IamCertificateStore, "upload")
+    with pytest.raises(Crash):
+        world.rotate("site")
+    monkeypatch.undo()
+    expire_leases(world)
+    _as_if_rotated_by_the_previous_version(world)  # uploaded at the replacement's name, nothing else
+    [uploaded] = [n for n in world.certificates() if n.startswith("site-cr")]
+
+    scanned = world.scan()
+    assert scanned["enqueued"] == ["site"]  # no tag claims anything: it is due
+    assert world.rotate_from_queue(world.receive()) == {"batchItemFailures": []}
+    assert world.listener_certificates(listener.listener_arn)[0] == old["Arn"], "not moved on a name"
+    skipped = world.rotate("site")
+    assert skipped["status"] == "skipped" and "force=true adopts it" in skipped["reason"]
+
+    adopted = world.rotate("site", force=True)
+    assert adopted["new_certificate_name"] == uploaded
+    assert world.listener_certificates(listener.listener_arn)[0] == world.certificates()[uploaded]["Arn"]
+    assert [n for n in world.certificates() if n.startswith("site-cr")] == [uploaded], "nothing ordered"
+
+
+def test_a_forged_reimport_of_on_an_acm_certificate_clears_and_reports_nothing(world: World) -> None:
+    """The ACM bookkeeping tag: certrotate:reimport-of beside another serial used to mean "an earlier run
+    imported; finish": clear the hold and report a success. Forged on a held certificate, it would lift the
+    hold (and its order budget) and report a rotation that never happened."""
+    acm = world.stack.client("acm")
+    held_until = "2099-01-01T00:00:00+00:00"
+    hold = {"certrotate:held-until": held_until, "certrotate:failures": "2", "certrotate:held-reason": "x"}
+    arn, _ = fixtures.import_acm_certificate(acm, ["shop.example.com"], 5, tags=hold)
+    acm.add_tags_to_certificate(
+        CertificateArn=arn, Tags=[{"Key": "certrotate:reimport-of", "Value": "0badc0de"}]
+    )
+    events = subscribe_events(world)
+    serial = acm.describe_certificate(CertificateArn=arn)["Certificate"]["Serial"]
+
+    direct = world.rotate_raw({"certificate_arn": arn})
+    message = {"certificate_arn": arn, "reason": "expiring"}
+    world.sqs.send_message(
+        QueueUrl=world.queue_url,
+        MessageBody=json.dumps(message),
+        MessageGroupId="acm",
+        MessageDeduplicationId="x",
+    )
+    queued = world.rotate_from_queue(world.receive())
+
+    assert direct["status"] == "skipped" and direct["held_until"] == held_until, direct
+    assert any("ignored the claim that serial 0badc0de" in step for step in direct["steps"])
+    assert queued == {"batchItemFailures": []}
+    tags = {t["Key"]: t.get("Value") for t in acm.list_tags_for_certificate(CertificateArn=arn)["Tags"]}
+    assert tags["certrotate:held-until"] == held_until and tags["certrotate:failures"] == "2", "hold kept"
+    assert acm.describe_certificate(CertificateArn=arn)["Certificate"]["Serial"] == serial, "not re-imported"
+    detail_types = [e["detail-type"] for e in received_events(world, events)]
+    assert "Certificate Rotation Succeeded" not in detail_types
+
+
+def test_an_acm_reimport_that_died_before_its_clean_up_is_finished_on_its_record(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acm = world.stack.client("acm")
+    arn, _ = fixtures.import_acm_certificate(acm, ["shop.example.com"], 5)
+    crash_after(monkeypatch, AcmCertificateStore, "reimport")
+    with pytest.raises(Crash):
+        world.rotate_raw({"certificate_arn": arn})
+    monkeypatch.undo()
+    expire_leases(world)
+    assert len(world.progress_records()) == 1, "the import's proof was written before it"
+
+    rerun = world.rotate_raw({"certificate_arn": arn, "force": True})
+
+    assert rerun["status"] == "rotated" and rerun["reason"].startswith("re-imported by an earlier run")
+    assert world.progress_records() == {}, "finished: its record is gone with the tag"
+    tags = {t["Key"] for t in acm.list_tags_for_certificate(CertificateArn=arn)["Tags"]}
+    assert "certrotate:reimport-of" not in tags

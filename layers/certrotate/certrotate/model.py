@@ -297,3 +297,15 @@ class IssuedCertificate:
     certificate_pem: str  # the leaf only
     chain_pem: str  # intermediates, leaf's issuer first, no root
     private_key_pem: SecretPem = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressRecord:
+    """What a rotation wrote down itself about its work, in the lease table (item `#progress:<lease key>`),
+    which no one allowed only to tag or upload certificates can write: the proof behind the bookkeeping
+    tags. Written before the upload (or import) and updated as the rotation goes."""
+
+    replaced_id: str  # IAM: the replaced certificate's ServerCertificateId; ACM: its serial (lower-case hex)
+    replacement: str  # IAM: the replacement's name; ACM: the certificate's ARN (re-imported in place)
+    sha256: str = ""  # the replacement leaf's SHA-256 (DER, hex), once issued: what was uploaded or imported
+    served_since: datetime | None = None  # IAM: since when the replacement serves everywhere

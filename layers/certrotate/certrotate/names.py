@@ -81,6 +81,9 @@ class MetricName(StrEnum):
     ENDPOINTS_UNREACHABLE = "EndpointsUnreachable"
     # Many accounts (MANAGED_ACCOUNTS): the accounts a scan could not scan (the result's failed_accounts).
     ACCOUNTS_NOT_SCANNED = "AccountsNotScanned"
+    # Bookkeeping tags claiming what no progress record proves (the scan's `untrusted`): forged, or left by a
+    # rotation started before progress records. Nothing is moved or deleted on their word.
+    CLAIMS_NOT_PROVEN = "ClaimsNotProven"
 
 
 class EventType(StrEnum):

@@ -7,7 +7,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -26,11 +26,19 @@ from certrotate.model import (
     HttpListener,
     KeyKind,
     KeySpec,
+    ProgressRecord,
     ServerCertificate,
     Unsearched,
     parse_timestamp,
 )
-from certrotate.names import CHALLENGE_TAG, KEY_TYPE_TAG, RENEWAL_TAG
+from certrotate.names import (
+    CHALLENGE_TAG,
+    KEY_TYPE_TAG,
+    RENEWAL_TAG,
+    REPLACED_BY_TAG,
+    SERVED_SINCE_TAG,
+    name_tag_value,
+)
 
 MAX_NAME_LENGTH = 128  # IAM's limit on server certificate names
 _SUFFIX = re.compile(r"-cr[0-9a-f]{8}$")
@@ -682,6 +690,99 @@ def uncovered_aliases(aliases: Iterable[str], dns_names: Iterable[str]) -> list[
             continue
         missing.append(alias)
     return missing
+
+
+# --- claims: what a bookkeeping tag says, and whether it is proven ---------------------------------------
+
+NO_RECORD = "no progress record of certrotate's names it"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimCheck:
+    """Whether `claimed` is proven to be the replacement of a certificate. A tag is anyone's to write; the
+    proof is the replacement itself (it names the old one back, is managed, covers every old name, chains to
+    the trust roots) and, above all, the progress record the rotation wrote in the lease table before it
+    uploaded it (same old certificate, same replacement, same leaf)."""
+
+    old: str
+    claimed: str
+    facts: tuple[str, ...]  # what the replacement itself fails
+    record: str | None  # why the progress record does not prove it (None: it does)
+    deterministic: bool  # `claimed` is the name certrotate gives the old certificate's replacement
+
+    @property
+    def proven(self) -> bool:
+        return not self.facts and self.record is None
+
+    @property
+    def adoptable(self) -> bool:
+        """Everything holds but the record, which does not exist, at the name certrotate would have given
+        the replacement: what a rotation started before progress records leaves. Only an operator's `force`
+        adopts it (after these same checks): never a scan, never a tag."""
+        return not self.facts and self.record == NO_RECORD and self.deterministic
+
+    @property
+    def reason(self) -> str:
+        return "; ".join([*self.facts, *([self.record] if self.record else [])])
+
+
+def check_claim(
+    old: ServerCertificate,
+    old_names: Sequence[str],
+    claimed: str,
+    replacement: ServerCertificate | None,
+    replacement_names: Sequence[str] = (),
+    replacement_sha256: str = "",
+    chain_problem: str | None = None,
+    record: ProgressRecord | None = None,
+) -> ClaimCheck:
+    """The pure part of proving a claim that `claimed` replaces `old` (ClaimVerifier reads the inputs)."""
+    facts: list[str] = []
+    if replacement is None:
+        facts.append(f"{claimed} does not exist")
+    else:
+        if replacement.replaces != old.name:
+            facts.append(f"{claimed} does not name {old.name} back (certrotate:replaces)")
+        if not replacement.managed:
+            facts.append(f"{claimed} is not managed")
+        covered = {n.lower() for n in replacement_names}
+        missing = [n for n in old_names if n.lower() not in covered]
+        if missing:
+            facts.append(f"{claimed} does not cover {', '.join(missing)}")
+        if chain_problem:
+            facts.append(f"{claimed}: {chain_problem}")
+    why: str | None
+    if record is None:
+        why = NO_RECORD
+    elif record.replaced_id != old.certificate_id or record.replacement != claimed:
+        why = f"the progress record of {old.name} names another rotation ({record.replacement})"
+    elif not record.sha256 or record.sha256 != replacement_sha256:
+        why = f"the progress record of {old.name} names another certificate than the one at {claimed}"
+    else:
+        why = None
+    return ClaimCheck(
+        old.name,
+        claimed,
+        tuple(facts),
+        why,
+        claimed == replacement_name(old.name, old.certificate_id),
+    )
+
+
+BOOKKEEPING_TAGS = (REPLACED_BY_TAG, SERVED_SINCE_TAG)
+
+
+def trusted_view(
+    certificate: ServerCertificate, proven: str | None, record: ProgressRecord | None = None
+) -> ServerCertificate:
+    """The certificate as far as certrotate can prove it: replaced by `proven` (None: by nothing, whatever
+    its tags say), served everywhere since when its own progress record says (never since a tag's word)."""
+    tags = {k: v for k, v in certificate.tags.items() if k not in BOOKKEEPING_TAGS}
+    if proven is not None:
+        tags[REPLACED_BY_TAG] = name_tag_value(proven)
+        if record is not None and record.served_since is not None:
+            tags[SERVED_SINCE_TAG] = record.served_since.isoformat()
+    return replace(certificate, tags=tags)
 
 
 # --- retirement ------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from certrotate.adapters.endpoints import AllEndpoints
 from certrotate.adapters.events import EventBridgePublisher, NoEvents
 from certrotate.adapters.iam import IamCertificateStore
 from certrotate.adapters.leases import DynamoDbLeases
+from certrotate.adapters.progress import DynamoDbProgress
 from certrotate.adapters.queue import SqsRotationQueue
 from certrotate.adapters.regions import EnabledRegions, FixedRegions
 from certrotate.adapters.route53 import Route53Challenges
@@ -379,6 +380,13 @@ def _rotation_settings(account: str | None) -> RotationSettings:
     )
 
 
+def progress_records(account: str | None) -> DynamoDbProgress:
+    """Rotations' progress records in the (central) lease table, keyed like the leases."""
+    config = settings()
+    assert config.lease_table_name is not None
+    return DynamoDbProgress(client("dynamodb"), config.lease_table_name, account)
+
+
 @functools.cache
 def rotation_service(account: str | None = None) -> RotationService:
     leases = _rotation_leases(account)
@@ -390,6 +398,7 @@ def rotation_service(account: str | None = None) -> RotationService:
         http01=http01(account),
         authority=_authority,
         leases=leases,
+        progress=progress_records(account),
         events=events(account),
         clock=SystemClock(),
         settings=_rotation_settings(account),
@@ -418,8 +427,11 @@ def scan_service(*, dry_run: bool, account: str | None = None) -> ScanService:
             lease_seconds=config.rotation_lease_seconds,
             grace_seconds=config.retirement_grace_seconds,
             account_id=account,
+            trust_roots=config.issuer_trust,
         ),
         renewal_info=renewal_info,
+        # Rotations' own records, which prove (or not) what the bookkeeping tags claim.
+        progress=progress_records(account) if config.lease_table_name else None,
         # The lease table is central; with MANAGED_ACCOUNTS each account has its own index item.
         index=(
             DynamoDbScanIndex(client("dynamodb"), config.lease_table_name, account)
@@ -444,6 +456,7 @@ def acm_rotation_service(account: str | None = None) -> AcmRotationService:
         dns=dns(account),
         authority=_authority,
         leases=_rotation_leases(account),  # keyed by the ARN (with MANAGED_ACCOUNTS, `<account>:<ARN>`)
+        progress=progress_records(account),  # keyed like the leases
         events=events(account),
         clock=SystemClock(),
         settings=_rotation_settings(account),

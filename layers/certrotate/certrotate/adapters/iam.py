@@ -72,6 +72,7 @@ class IamCertificateStore:
         return StoredCertificate(
             metadata=_metadata(certificate["ServerCertificateMetadata"], tag_map),
             body_pem=certificate["CertificateBody"],
+            chain_pem=certificate.get("CertificateChain") or "",
         )
 
     def pem(self, name: str) -> tuple[str, str | None] | None:
