@@ -3,13 +3,18 @@ account key is never lost or printed, and one odd certificate never stops the ot
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import traceback
 from typing import Any
 
 import pytest
 from certrotate.adapters.acm import AcmCertificateStore
 from certrotate.adapters.iam import IamCertificateStore
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from josepy import jwk as josepy_jwk
 
 from devstack import fixtures
 from devstack.ca_limits import DuplicateCertificateLimit
@@ -350,3 +355,116 @@ def test_an_acm_reimport_that_died_before_its_clean_up_is_finished_on_its_record
     assert world.progress_records() == {}, "finished: its record is gone with the tag"
     tags = {t["Key"] for t in acm.list_tags_for_certificate(CertificateArn=arn)["Tags"]}
     assert "certrotate:reimport-of" not in tags
+
+
+# --- the ACME account secret is sacred, and never printed ---------------------------------------------------
+
+
+def _b64url_int(value: int) -> str:
+    return base64.urlsafe_b64encode(value.to_bytes((value.bit_length() + 7) // 8, "big")).decode().rstrip("=")
+
+
+def _ec_jwk() -> tuple[dict[str, str], list[str]]:
+    """A private EC JWK and the forms its private number can be printed in."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(josepy_jwk.JWKEC(key=key).json_dumps())
+    d = key.private_numbers().private_value
+    return jwk, [jwk["d"], str(d), format(d, "x")]
+
+
+def _rsa_jwk() -> tuple[dict[str, str], list[str]]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(josepy_jwk.JWKRSA(key=key).json_dumps())
+    numbers = key.private_numbers()
+    secrets = [jwk[m] for m in ("d", "p", "q", "dp", "dq", "qi")]
+    return jwk, secrets + [str(n) for n in (numbers.d, numbers.p, numbers.q)] + [format(numbers.d, "x")]
+
+
+def _pem(key: Any) -> tuple[str, list[str]]:
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    body = "".join(line for line in pem.splitlines() if "-----" not in line)
+    d = key.private_numbers().private_value if hasattr(key.private_numbers(), "private_value") else 0
+    # Any 24 characters of the base64 body are key material; so are the private number's digits.
+    return pem, [body[i : i + 24] for i in range(0, len(body) - 24, 24)] + ([str(d)] if d else [])
+
+
+def _malformed_secrets() -> list[tuple[str, str, list[str]]]:
+    """(case, secret string, key material that must appear nowhere)."""
+    cases: list[tuple[str, str, list[str]]] = []
+    jwk, numbers = _ec_jwk()
+    cases.append(
+        ("EC JWK with a lower-case kty", json.dumps({"key": json.dumps({**jwk, "kty": "ec"})}), numbers)
+    )
+    jwk, numbers = _rsa_jwk()
+    cases.append(
+        ("RSA JWK with a lower-case kty", json.dumps({"key": json.dumps({**jwk, "kty": "rsa"})}), numbers)
+    )
+    jwk, numbers = _ec_jwk()
+    no_y = {k: v for k, v in jwk.items() if k != "y"}
+    cases.append(("EC JWK without y", json.dumps({"key": json.dumps(no_y)}), numbers))
+    jwk, numbers = _ec_jwk()
+    cases.append(
+        ("EC JWK with a short d", json.dumps({"key": json.dumps({**jwk, "d": jwk["d"][:-4]})}), numbers)
+    )
+    jwk, numbers = _ec_jwk()
+    cases.append(("a bare JWK (another format)", json.dumps(jwk), numbers))
+    jwk, numbers = _ec_jwk()
+    cases.append(("truncated JSON", json.dumps({"key": json.dumps(jwk)})[:-5], numbers))
+    pem, material = _pem(ec.generate_private_key(ec.SECP256R1()))
+    cases.append(("a PEM private key", pem, material))
+    pem, material = _pem(ec.generate_private_key(ec.SECP256R1()))
+    cases.append(("a PEM key in place of the JWK", json.dumps({"key": pem}), material))
+    pem, material = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    broken = pem.replace(pem.splitlines()[3], pem.splitlines()[3][:-7] + "!!!!!!!")
+    cases.append(("a corrupted PEM key", json.dumps({"key": broken}), material))
+    return cases
+
+
+MALFORMED = _malformed_secrets()
+
+
+@pytest.mark.parametrize(("case", "secret", "material"), MALFORMED, ids=[c[0] for c in MALFORMED])
+def test_a_malformed_account_secret_is_kept_the_rotation_fails_clearly_and_no_key_material_appears(
+    world: World, capfd: pytest.CaptureFixture[str], case: str, secret: str, material: list[str]
+) -> None:
+    secret_id = world.env["ACME_ACCOUNT_SECRET_ID"]
+    version = world.secrets.create_secret(Name=secret_id, SecretString=secret)["VersionId"]
+    world.seed("site", ["site.example.com"], days_left=5)
+    events = subscribe_events(world)
+    capfd.readouterr()
+
+    outputs: list[str] = []
+    with pytest.raises(Exception) as direct:  # a direct invocation: the Lambda error
+        world.rotate("site")
+    outputs += [str(direct.value), "".join(traceback.format_exception(direct.value))]
+    world.scan()
+    with pytest.raises(Exception) as batch:  # from the queue: a batch item failure, redelivered
+        world.rotate_from_queue(world.receive())
+    outputs += [str(batch.value), "".join(traceback.format_exception(batch.value))]
+    # Powertools' batch error carries each record's exception with its traceback, chain included.
+    outputs += [str(getattr(batch.value, "child_exceptions", ""))]
+    outputs += [
+        "".join(traceback.format_exception(*exc_info))
+        for exc_info in getattr(batch.value, "child_exceptions", [])
+        if exc_info and exc_info[1] is not None
+    ]
+    printed = capfd.readouterr()
+    outputs += [printed.out, printed.err]  # every log line and EMF metric document
+    failures = [
+        e for e in received_events(world, events) if e["detail-type"] == "Certificate Rotation Failed"
+    ]
+    outputs += [json.dumps(e) for e in failures]
+
+    everything = "\n".join(outputs)
+    leaked = [m for m in material if m in everything]
+    assert leaked == [], f"{case}: key material in the output"
+    message = str(direct.value)
+    assert f"the ACME account secret {secret_id!r} holds" in message and "ordered nothing" in message, message
+    assert "\n" not in message and len(failures) == 2
+    assert all(e["detail"]["error"] == "AccountSecretUnreadable" for e in failures)
+    current = world.secrets.get_secret_value(SecretId=secret_id)
+    assert current["SecretString"] == secret and current["VersionId"] == version, "the secret is kept"
+    assert _ca(world).order_accounts() == set() and _ca(world).accounts_created() == 0, "nothing ordered"
+    print(printed.out, end="")  # back to the autouse check of key markers

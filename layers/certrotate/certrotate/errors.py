@@ -14,6 +14,31 @@ class ConfigurationError(CertRotateError):
     """The environment is missing a setting or holds an impossible one."""
 
 
+class AccountSecretUnreadable(ConfigurationError):
+    """The ACME account secret holds something certrotate cannot read. It is never overwritten (the account,
+    its rate-limit history and its orders are not the project's to throw away); the rotation fails before
+    ordering. The message names the secret and what is wrong, never its content: parsers quote what they
+    could not parse, and that is key material."""
+
+    fix = (
+        'restore the account in the secret (JSON {"key": <the account\'s JWK, as a JSON string>, '
+        '"accounts": {<directory URL>: <account URL>}}), or point ACME_ACCOUNT_SECRET_ID at another '
+        "secret; an empty secret makes the next rotation register a new account"
+    )
+
+    def __init__(self, secret_id: str, what: str) -> None:
+        super().__init__(
+            f"the ACME account secret {secret_id!r} holds {what}: certrotate cannot read it, left it as it "
+            "is and ordered nothing"
+        )
+        self.secret_id = secret_id
+
+
+class AccountBeingCreated(CertRotateError):
+    """Another first rotation is registering the ACME account and has not stored its key yet: a retry
+    (the queue's redelivery) uses that account."""
+
+
 class InvalidRequest(CertRotateError):
     """An event that does not have the shape the contract gives it."""
 

@@ -18,7 +18,7 @@ from certrotate.adapters.elb import LoadBalancerListeners
 from certrotate.adapters.endpoints import AllEndpoints
 from certrotate.adapters.events import EventBridgePublisher, NoEvents
 from certrotate.adapters.iam import IamCertificateStore
-from certrotate.adapters.leases import DynamoDbLeases
+from certrotate.adapters.leases import DynamoDbAccountCreation, DynamoDbLeases
 from certrotate.adapters.progress import DynamoDbProgress
 from certrotate.adapters.queue import SqsRotationQueue
 from certrotate.adapters.regions import EnabledRegions, FixedRegions
@@ -308,7 +308,14 @@ def authority() -> AcmeAuthority:
     )
     return AcmeAuthority(
         directory_url=config.acme_directory_url,
-        accounts=AccountKeyStore(client("secretsmanager"), config.acme_account_secret_id),
+        accounts=AccountKeyStore(
+            client("secretsmanager"),
+            config.acme_account_secret_id,
+            # One ACME account whatever the concurrency: the first rotations agree on one creator here.
+            DynamoDbAccountCreation(client("dynamodb"), config.lease_table_name)
+            if config.lease_table_name
+            else None,
+        ),
         email=config.acme_email,
         profile=config.acme_profile,
         external_account=eab.load if eab else None,
