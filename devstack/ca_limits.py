@@ -15,11 +15,16 @@ rateLimited, and `Retry-After` in seconds until the oldest of them leaves the wi
 (https://letsencrypt.org/docs/rate-limits/#new-certificates-per-exact-set-of-identifiers)
 
 It also models the CA's policy: names given to `forbid()` are refused at new-order with
-`urn:ietf:params:acme:error:rejectedIdentifier` (HTTP 400), as Let's Encrypt refuses names on its block list.
+`urn:ietf:params:acme:error:rejectedIdentifier` (HTTP 400), as Let's Encrypt refuses names on its block list
+(or with `malformed`, as it refuses a name it cannot parse as one).
 
 And its directory names the CA's CAA identity (`meta.caaIdentities`, RFC 8555 section 7.1.1), as Let's
 Encrypt's does (`letsencrypt.org`) and pebble's does not: CAA_IDENTITY is what a CAA record names to allow
 the devstack's CA.
+
+And it counts ACME accounts: `accounts_created()` is the number of newAccount requests pebble answered with
+201 Created (a request for a key that already has an account is answered 200 with its URL, RFC 8555 7.3.1),
+and `order_accounts()` the account URLs (JWS `kid`) that new orders were signed with.
 """
 
 from __future__ import annotations
@@ -108,7 +113,10 @@ class DuplicateCertificateLimit:
         self._orders: Counter[NameSet] = Counter()
         self._refused: Counter[NameSet] = Counter()
         self._forbidden: set[str] = set()
+        self._forbidden_as = "rejectedIdentifier"
         self._rejected_orders: Counter[NameSet] = Counter()
+        self._accounts_created: list[str] = []
+        self._order_accounts: list[str] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -174,7 +182,10 @@ class DuplicateCertificateLimit:
             self._orders.clear()
             self._refused.clear()
             self._forbidden.clear()
+            self._forbidden_as = "rejectedIdentifier"
             self._rejected_orders.clear()
+            self._accounts_created.clear()
+            self._order_accounts.clear()
 
     def issued_elsewhere(self, names: Iterable[str], count: int = 1) -> None:
         """Certificates for exactly these names that other clients of the CA obtained just now (they count
@@ -182,10 +193,22 @@ class DuplicateCertificateLimit:
         for _ in range(count):
             self._record("finalize", name_set(names))
 
-    def forbid(self, *names: str) -> None:
-        """From now on (until reset), a new order that names any of these is refused by policy."""
+    def forbid(self, *names: str, problem: str = "rejectedIdentifier") -> None:
+        """From now on (until reset), a new order that names any of these is refused by policy, with the
+        problem type `problem` (rejectedIdentifier, or malformed as for a name the CA cannot parse)."""
         with self._lock:
             self._forbidden.update(name_set(names))
+            self._forbidden_as = problem
+
+    def accounts_created(self) -> int:
+        """newAccount requests pebble answered with 201 Created: accounts registered at the CA."""
+        with self._lock:
+            return len(self._accounts_created)
+
+    def order_accounts(self) -> set[str]:
+        """The account URLs (JWS kid) new orders were signed with."""
+        with self._lock:
+            return set(self._order_accounts)
 
     def orders(self, names: Iterable[str]) -> int:
         """New orders pebble accepted for exactly these names."""
@@ -261,6 +284,12 @@ class DuplicateCertificateLimit:
             self._record(kind, names)
         if method == "GET" and path == "/dir" and status == 200:
             payload = _with_caa_identity(payload)
+        if kind == "order" and status == 201:
+            with self._lock:
+                self._order_accounts.append(_kid(body))
+        if kind == "account" and status == 201:
+            with self._lock:
+                self._accounts_created.append(dict(answer).get("Location", ""))
         return status, answer, payload
 
     @staticmethod
@@ -272,6 +301,8 @@ class DuplicateCertificateLimit:
             return "", frozenset()
         if isinstance(payload.get("identifiers"), list):
             return "order", name_set(str(i.get("value", "")) for i in payload["identifiers"])
+        if "termsOfServiceAgreed" in payload or "onlyReturnExisting" in payload:
+            return "account", frozenset()
         if isinstance(payload.get("csr"), str):
             try:
                 return "finalize", _csr_names(payload["csr"])
@@ -281,7 +312,7 @@ class DuplicateCertificateLimit:
 
     def _rejected(self, names: list[str]) -> tuple[int, list[tuple[str, str]], bytes]:
         problem = {
-            "type": "urn:ietf:params:acme:error:rejectedIdentifier",
+            "type": f"urn:ietf:params:acme:error:{self._forbidden_as}",
             "detail": (
                 f'Error creating new order :: Cannot issue for "{names[0]}": The ACME server refuses to '
                 "issue a certificate for this domain name, because it is forbidden by policy"
@@ -315,6 +346,15 @@ def _with_caa_identity(payload: bytes) -> bytes:
     directory = json.loads(payload)
     directory.setdefault("meta", {})["caaIdentities"] = [CAA_IDENTITY]
     return json.dumps(directory, indent=2).encode()
+
+
+def _kid(body: bytes) -> str:
+    """The account URL a JWS-signed request names in its protected header ("" for a jwk-signed one)."""
+    try:
+        protected = json.loads(_b64decode(json.loads(body).get("protected", "")))
+    except (ValueError, TypeError, AttributeError):
+        return ""
+    return str(protected.get("kid", "")) if isinstance(protected, dict) else ""
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):

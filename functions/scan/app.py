@@ -71,6 +71,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "retired": result.retired,
             "dry_run": result.dry_run,
             "notes": result.notes,  # e.g. why a replaced certificate is kept: where it is still served
+            "untrusted": result.untrusted,  # bookkeeping claims no progress record proves: ignored
             **({} if result.failed_accounts is None else {"failed_accounts": result.failed_accounts}),
         },
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from certrotate import wiring
+from certrotate.adapters.progress import PROGRESS_KEY_PREFIX
 from certrotate.adapters.scan_index import INDEX_KEY_PREFIX
 
 from devstack import fixtures, lambda_runner, moto_fixes
@@ -139,8 +140,17 @@ class World:
         return [s for s in sets if s["Type"] == "TXT"]
 
     def leases(self) -> list[dict[str, Any]]:
-        """Every lease in the lease table (held, or left by a run that died); not the scan index."""
-        return [i for i in self._table_items() if not i["certificate"]["S"].startswith(INDEX_KEY_PREFIX)]
+        """Every lease in the lease table (held, or left by a run that died): not the scan index, progress
+        records or any other item whose key starts with "#" (no certificate name does)."""
+        return [i for i in self._table_items() if not i["certificate"]["S"].startswith("#")]
+
+    def progress_records(self) -> dict[str, dict[str, Any]]:
+        """Rotations' progress records, by key (`#progress:<lease key>`)."""
+        return {
+            i["certificate"]["S"]: i
+            for i in self._table_items()
+            if i["certificate"]["S"].startswith(PROGRESS_KEY_PREFIX)
+        }
 
     def scan_index_items(self) -> list[dict[str, Any]]:
         """The scan index's items in the lease table (one per account scanned)."""
@@ -173,6 +183,7 @@ class World:
             "listeners": listeners,
             "secrets": secrets,
             "leases": sorted(json.dumps(item, sort_keys=True) for item in self.leases()),
+            "progress": sorted(json.dumps(item, sort_keys=True) for item in self.progress_records().values()),
             "records": records,
             "queued": queue["Attributes"]["ApproximateNumberOfMessages"],
         }

@@ -3,7 +3,6 @@ converges, issues at most one certificate, and never breaks a listener."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import threading
@@ -236,47 +235,23 @@ def test_a_failed_validation_names_the_name_removes_records_and_uploads_nothing(
     assert world.rotate("site")["status"] == "rotated"
 
 
-def test_two_first_rotations_at_once_share_one_account(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No account secret yet: both rotations register, both find the secret missing, both create it. The
-    loser takes the winner's account instead of failing on ResourceExistsException."""
-    for name in ("first", "second"):
-        world.seed(name, [f"{name}.example.com"], days_left=5)
-    both_wrote = threading.Barrier(2)
+def invoke_together(world: World, events: list[dict[str, Any]]) -> list[Any]:
+    """RotateFunction invoked with each event by its own thread, all released together; each one's result or
+    error, in the order of `events`."""
+    outcomes: list[Any] = [None] * len(events)
+    barrier = threading.Barrier(len(events))
 
-    class PauseAfterWrite:
-        """The secret client, holding each rotation after its first write until the other made its own:
-        both then find the secret missing, and both create it."""
-
-        def __init__(self, client: Any) -> None:
-            self._client = client
-
-        def put_secret_value(self, **kwargs: Any) -> Any:
-            try:
-                return self._client.put_secret_value(**kwargs)
-            finally:
-                both_wrote.wait(timeout=60)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._client, name)
-
-    original_save = AccountKeyStore.save
-
-    def save_in_step(store: AccountKeyStore, account: dict[str, Any]) -> bool:
-        paused = copy.copy(store)
-        paused._sm = PauseAfterWrite(store._sm)  # type: ignore[assignment]
-        return original_save(paused, account)
-
-    monkeypatch.setattr(AccountKeyStore, "save", save_in_step)
-    outcomes: dict[str, Any] = {}
-
-    def run(name: str) -> None:
-        try:  # straight to the runner: World.invoke restores the environment under the other thread
-            outcomes[name] = lambda_runner.invoke("RotateFunction", {"certificate_name": name}, world.env)
-        except Exception as exc:
-            outcomes[name] = exc
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            # Straight to the runner: World.invoke restores the environment, which would pull it from
+            # under the other threads.
+            outcomes[index] = lambda_runner.invoke("RotateFunction", events[index], world.env)
+        except Exception as exc:  # a loser's error
+            outcomes[index] = exc
 
     saved = dict(os.environ)
-    threads = [threading.Thread(target=run, args=(name,)) for name in ("first", "second")]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(events))]
     try:
         for thread in threads:
             thread.start()
@@ -285,15 +260,45 @@ def test_two_first_rotations_at_once_share_one_account(world: World, monkeypatch
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    assert {name: o["status"] if isinstance(o, dict) else repr(o) for name, o in outcomes.items()} == {
-        "first": "rotated",
-        "second": "rotated",
-    }
+    return outcomes
+
+
+@pytest.mark.parametrize("secret", ["created empty (the template)", "absent"])
+def test_two_first_rotations_at_once_register_one_acme_account(
+    world: World, monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    """No account key yet: two first rotations find the secret empty at the same moment. Exactly one of them
+    creates the key (the lease table's #acme-account decides); both order with the one account it
+    registers. The template creates the secret without a value, so a plain write always succeeds: without
+    that agreement, both would register and the last write would win."""
     secret_id = world.env["ACME_ACCOUNT_SECRET_ID"]
-    versions = world.secrets.list_secret_version_ids(SecretId=secret_id)["Versions"]
-    assert len(versions) == 1, "the loser stored nothing: one account key"
+    if secret.startswith("created"):
+        world.secrets.create_secret(Name=secret_id)  # no value, as template.yaml's AcmeAccountSecret
+    for name in ("first", "second"):
+        world.seed(name, [f"{name}.example.com"], days_left=5)
+    both_read = threading.Barrier(2, timeout=60)
+    original_load = AccountKeyStore.load
+    waited: set[int] = set()
+
+    def load_in_step(store: AccountKeyStore) -> Any:
+        """Each rotation's first read of the secret waits for the other's: both find it empty."""
+        stored = original_load(store)
+        if threading.get_ident() not in waited:
+            waited.add(threading.get_ident())
+            both_read.wait()
+        return stored
+
+    monkeypatch.setattr(AccountKeyStore, "load", load_in_step)
+    outcomes = invoke_together(world, [{"certificate_name": "first"}, {"certificate_name": "second"}])
+
+    assert [o["status"] if isinstance(o, dict) else repr(o) for o in outcomes] == ["rotated", "rotated"]
+    assert world.stack.ca_limits is not None
+    assert world.stack.ca_limits.accounts_created() == 1, "one account registered at the CA"
+    assert len(world.stack.ca_limits.order_accounts()) == 1, "both ordered with it"
     stored = json.loads(world.secrets.get_secret_value(SecretId=secret_id)["SecretString"])
-    assert stored["key"] and list(stored["accounts"]) == [world.env["ACME_DIRECTORY_URL"]]
+    assert stored["key"] and stored["accounts"] == {
+        world.env["ACME_DIRECTORY_URL"]: next(iter(world.stack.ca_limits.order_accounts()))
+    }
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,12 @@ def fleet(world: World) -> tuple[World, Any, Any, Any]:
     world.stack.iam.deploy_member(DNS, "dns-only")
     a, b, dns = (_clients(world, account) for account in (MEMBER_A, MEMBER_B, DNS))
     fixtures.create_hosted_zone(dns("route53"), ZONE)
-    world.env |= {"MANAGED_ACCOUNTS": f"{MEMBER_A},{MEMBER_B}", "DNS_ACCOUNTS": f"*={DNS}"}
+    # DNS-01 in the shared DNS account: each member needs its ACCOUNT_DOMAINS entry (else none is renewed).
+    world.env |= {
+        "MANAGED_ACCOUNTS": f"{MEMBER_A},{MEMBER_B}",
+        "DNS_ACCOUNTS": f"*={DNS}",
+        "ACCOUNT_DOMAINS": f"{MEMBER_A}={ZONE},{MEMBER_B}={ZONE}",
+    }
     return world, a, b, dns
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from certrotate import names
+from certrotate.adapters.progress import PROGRESS_KEY_PREFIX
 from certrotate.adapters.scan_index import INDEX_KEY_PREFIX
 from certrotate.config import TrustSource, load_settings
 from certrotate.inbound import parse_scan_request
@@ -900,30 +901,40 @@ def test_only_the_rotation_writes_leases_and_the_scan_only_its_index(
         ]
         assert not any(k.startswith("DynamoDB") for k in _policy_templates(resources, function))
         assert _environment(template, function)["LEASE_TABLE_NAME"] == {"Ref": "LeaseTable"}
-        [statement] = statements
-        assert statement["Resource"] == {"Fn::GetAtt": ["LeaseTable", "Arn"]}
+        assert all(s["Resource"] == {"Fn::GetAtt": ["LeaseTable", "Arn"]} for s in statements)
         if function == "ScanFunction":
-            # The scan index item only: its key prefix is one no certificate name (a lease's key) can have.
-            assert sorted(_actions(statement)) == ["dynamodb:getitem", "dynamodb:putitem"]
-            assert statement["Condition"] == {
+            # The scan index item (read and written) and progress records (read only): key prefixes that no
+            # certificate name (a lease's key) can have.
+            index, progress = statements
+            assert sorted(_actions(index)) == ["dynamodb:getitem", "dynamodb:putitem"]
+            assert index["Condition"] == {
                 "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{INDEX_KEY_PREFIX}*"]}
             }
+            assert _actions(progress) == ["dynamodb:getitem"]
+            assert progress["Condition"] == {
+                "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{PROGRESS_KEY_PREFIX}*"]}
+            }
+            assert not re.fullmatch(r"[\w+=,.@-]+", PROGRESS_KEY_PREFIX + "x")
             assert not re.fullmatch(r"[\w+=,.@-]+", INDEX_KEY_PREFIX + "x")
             continue
-        assert sorted(_actions(statement)) == [
-            "dynamodb:deleteitem",
-            "dynamodb:putitem",
-            "dynamodb:updateitem",
-        ]
+        leases, progress, account = statements
+        assert sorted(_actions(leases)) == ["dynamodb:deleteitem", "dynamodb:putitem", "dynamodb:updateitem"]
         # Leases only: lease keys (a certificate's name, <account>:<name>, an ARN), never an item of another
         # kind ("#scan-index...", "#<kind>:..."): those start with "#", which no lease key can.
-        assert statement["Condition"] == {"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["#*"]}}
+        assert leases["Condition"] == {"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["#*"]}}
+        # Its own progress records, and the one-ACME-account record: each kind by its own prefix.
+        assert sorted(_actions(progress)) == ["dynamodb:deleteitem", "dynamodb:getitem", "dynamodb:putitem"]
+        assert progress["Condition"] == {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{PROGRESS_KEY_PREFIX}*"]}
+        }
+        assert _actions(account) == ["dynamodb:putitem"]
+        assert account["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["#acme-account"]}}
     others = [
         s
         for s in _all_statements(template)
         if any(a.lower().startswith("dynamodb:") for a in _as_list(s.get("Action", [])))
     ]
-    assert len(others) == 2, "no other policy in the template touches DynamoDB"
+    assert len(others) == 5, "no other policy in the template touches DynamoDB"
 
 
 def test_no_lease_secrets_remain(template: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from aws_lambda_powertools import Logger
 from cryptography import x509
 
 from certrotate import acm_rules, planning
@@ -32,7 +33,7 @@ from certrotate.errors import (
     UnknownChallengeMethod,
     UnmanagedCertificate,
 )
-from certrotate.model import ChallengeMethod, ChallengePlan
+from certrotate.model import ChallengeMethod, ChallengePlan, ProgressRecord
 from certrotate.names import (
     HOLD_TAGS,
     MANAGED_TAG,
@@ -48,16 +49,20 @@ from certrotate.ports import (
     DnsChallenges,
     EventPublisher,
     Leases,
+    ProgressRecords,
 )
 from certrotate.rotation import (
+    RECORD_KEPT_AFTER_EXPIRY,
     TIME_TO_ORDER,
     RotationSettings,
     failure_detail,
     order_and_validate,
     record_hold,
+    refuse_before_ordering,
 )
-from certrotate.validation import facts_of, load_pem_certificates
+from certrotate.validation import facts_of, leaf_sha256, load_pem_certificates
 
+logger = Logger(child=True)
 Status = Literal["rotated", "skipped", "planned"]
 TIME_TO_IMPORT = 15.0  # seconds the import call and its read-back need at least
 
@@ -118,6 +123,7 @@ class AcmRotationService:
         dns: DnsChallenges,
         authority: Callable[[], CertificateAuthority],
         leases: Leases,
+        progress: ProgressRecords,
         events: EventPublisher,
         clock: Clock,
         settings: RotationSettings,
@@ -126,6 +132,7 @@ class AcmRotationService:
         self._dns = dns
         self._authority = authority
         self._leases = leases
+        self._progress = progress  # the proof behind certrotate:reimport-of (keyed by the ARN)
         self._events = events
         self._clock = clock
         self._settings = settings
@@ -166,10 +173,9 @@ class AcmRotationService:
             expiration=facts.not_after.isoformat(),
             in_use_by=list(old.in_use_by),
         )
-        if _imported_since(tags, leaf):
-            result.reason = (
-                f"re-imported by an earlier run (serial {tags[REIMPORT_OF_TAG]} replaced by {result.serial})"
-            )
+        replaced = self._imported_since(arn, tags, leaf, result)
+        if replaced is not None:
+            result.reason = f"re-imported by an earlier run (serial {replaced} replaced by {result.serial})"
             if not request.dry_run:
                 # The run that imported died before reporting: this one reports it, once (the tag goes).
                 result.status = "rotated"
@@ -196,6 +202,7 @@ class AcmRotationService:
         if request.dry_run:
             result.status = "planned"
             try:
+                refuse_before_ordering(arn, facts, tags, self._settings.names)
                 key = acm_rules.replacement_key(arn, facts.key, tags)
             except PermanentFailure as refusal:  # reported; a dry run holds nothing
                 result.reason = str(refusal)
@@ -210,6 +217,7 @@ class AcmRotationService:
             ]
             return result
 
+        refuse_before_ordering(arn, facts, tags, self._settings.names)
         # Before ordering: ACM keeps the key type and size, so a tag asking for another is refused now.
         key = acm_rules.replacement_key(arn, facts.key, tags)
         plan = self._plan_challenges(arn, tags, facts.dns_names)
@@ -236,6 +244,12 @@ class AcmRotationService:
             result.steps.append("checked against the old certificate: key, Key Usage, EKU, names, validity")
             lease = self._leases.renew(lease, seconds=self._settings.lease_seconds)
             self._require_time(deadline, TIME_TO_IMPORT, "re-import the certificate")
+            # The proof before the import: what this run imports over which serial (no tag writer reaches it).
+            self._progress.save(
+                arn,
+                ProgressRecord(acm_rules.serial_hex(leaf), arn, leaf_sha256(new_leaf)),
+                keep_until=new_leaf.not_valid_after_utc + RECORD_KEPT_AFTER_EXPIRY,
+            )
             self._acm.reimport(
                 arn,
                 body_pem=issued.certificate_pem,
@@ -304,6 +318,7 @@ class AcmRotationService:
         if leftovers:
             self._acm.untag(old.arn, leftovers)
             result.steps.append(f"cleared the tags {', '.join(leftovers)}")
+        self._progress.delete(old.arn)  # before the event: a rerun after a crash here reports nothing twice
         # The run that imported may have died before this: the success is reported once, by whoever finishes.
         self._events.publish(EventType.ROTATION_SUCCEEDED, self._detail(old, result, finished=True))
 
@@ -336,8 +351,28 @@ class AcmRotationService:
         if left < needed:
             raise OutOfTime(f"only {left:.0f} s left, too little to {what}: a rerun continues from here")
 
-
-def _imported_since(tags: Mapping[str, str], leaf: x509.Certificate) -> bool:
-    """Whether the progress tag names a serial ACM no longer serves: the import happened."""
-    expected_old = tags.get(REIMPORT_OF_TAG, "").strip().lower()
-    return bool(expected_old) and expected_old != acm_rules.serial_hex(leaf)
+    def _imported_since(
+        self, arn: str, tags: Mapping[str, str], leaf: x509.Certificate, result: AcmRotationResult
+    ) -> str | None:
+        """The serial an import by an earlier run replaced, when its own progress record proves it: the
+        record names the certificate ACM serves now (its leaf's SHA-256) over another serial. The tag
+        certrotate:reimport-of is only a claim: one the record does not prove is reported and ignored (the
+        rotation decides as if it were absent: nothing is cleared, nothing reported as done, on its word)."""
+        record = self._progress.load(arn)
+        serving = acm_rules.serial_hex(leaf)
+        if (
+            record is not None
+            and record.replacement == arn
+            and record.sha256 == leaf_sha256(leaf)
+            and record.replaced_id != serving
+        ):
+            return record.replaced_id
+        claimed = tags.get(REIMPORT_OF_TAG, "").strip().lower()
+        if claimed and claimed != serving:
+            why = "no progress record of certrotate's proves an import over it"
+            logger.warning(
+                "a claim that is not proven is ignored",
+                extra={"certificate_arn": arn, "claimed_reimport_of": claimed[:80], "reason": why},
+            )
+            result.steps.append(f"ignored the claim that serial {claimed[:80]} was re-imported over: {why}")
+        return None

@@ -24,8 +24,13 @@ from certrotate.model import KeyKind, KeySpec
 from certrotate.names import KEY_TYPE_TAG
 from certrotate.validation import dns_names_of, key_spec_of
 
-# arn:<partition>:acm:<region>:<account>:certificate/<id>
-ACM_ARN = re.compile(r"^arn:aws(-[a-z]+)*:acm:[a-z]{2}(-[a-z]+)+-\d:\d{12}:certificate/[0-9a-f-]{1,64}$")
+# arn:<partition>:acm:<region>:<account>:certificate/<id>, matched whole (fullmatch: `$` would let a final
+# newline through) in ASCII (`\d` accepts any Unicode digit). Partitions ACM runs in, and the region shapes
+# of each: aws-cn's regions start with cn-, aws-us-gov's with us-gov-.
+ACM_ARN = re.compile(
+    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):acm:(?P<region>[a-z]{2}(-[a-z]+)+-[0-9]{1,2})"
+    r":[0-9]{12}:certificate/[0-9a-f-]{1,64}"
+)
 
 # ACM's KeyAlgorithm names (ListCertificates Includes.keyTypes, DescribeCertificate) of the keys it imports.
 ACM_KEY_ALGORITHMS: dict[str, KeySpec] = {
@@ -98,12 +103,21 @@ class AcmRefusedImport(PermanentFailure):
 
 def parse_arn(value: str) -> str:
     """An ACM certificate ARN, checked (one clear line otherwise)."""
-    if not ACM_ARN.match(value):
+    found = ACM_ARN.fullmatch(value)
+    if found is None or _partition_of(found["region"]) != found["partition"]:
         raise InvalidRequest(
             "certificate_arn must be an ACM certificate ARN "
             f"(arn:aws:acm:<region>:<account>:certificate/<id>), not {value[:200]!r}"
         )
     return value
+
+
+def _partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
 
 
 def region_of(arn: str) -> str:

@@ -13,15 +13,23 @@ from urllib.parse import urlsplit
 from certrotate.adapters.tls_probe import ConnectTo
 from certrotate.errors import ConfigurationError
 from certrotate.names import METRICS_NAMESPACE_DEFAULT, SERVICE_NAME_DEFAULT
+from certrotate.planning import NamePolicy, dns_name_problems
 
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
-_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Every pattern is ASCII and used with fullmatch: Python's `\d` and `\w` accept Unicode digits and letters,
+# and `$` matches before a final newline.
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]{1,2}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+", re.ASCII)
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
-_TABLE_ARN = re.compile(r"arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]{3,255}")
-_ACCOUNT_ID = re.compile(r"\d{12}")
-_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")  # IAM's role name characters and length
+_TABLE_ARN = re.compile(
+    r"arn:(aws|aws-cn|aws-us-gov):dynamodb:[a-z0-9-]+:[0-9]{12}:table/[A-Za-z0-9_.-]{3,255}"
+)
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+_ROLE_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")  # IAM's role name characters and length
+# An ACME profile name (draft-ietf-acme-profiles gives no grammar; Let's Encrypt's are short lower-case
+# words): certrotate's own limit, so that a typo or a forged tag value is refused before any order.
+PROFILE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MEMBER_ROLE_NAME_DEFAULT = "certrotate-member"
 
 
@@ -86,6 +94,8 @@ class Settings:
     member_role_name: str = MEMBER_ROLE_NAME_DEFAULT
     # Whose Route 53 answers DNS-01 for a managed account: {account: dns account}; "*" for every other one.
     dns_accounts: Mapping[str, str] = field(default_factory=dict)
+    # The names each account may have renewed (ACCOUNT_DOMAINS): {account: (domain, ...)}.
+    account_domains: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def many_accounts(self) -> bool:
@@ -94,6 +104,19 @@ class Settings:
     def dns_account_for(self, account_id: str) -> str:
         """The account whose Route 53 hosted zones answer DNS-01 for certificates of `account_id`."""
         return self.dns_accounts.get(account_id) or self.dns_accounts.get("*") or account_id
+
+    @property
+    def restricts_names(self) -> bool:
+        """Whether any account's names are restricted (else no account id is needed to decide)."""
+        return bool(self.account_domains or self.dns_accounts)
+
+    def name_policy(self, account_id: str) -> NamePolicy:
+        """The names `account_id` may have renewed: its ACCOUNT_DOMAINS, or none at all when its DNS-01
+        answers are written in another account's zones and it has no entry (fail closed)."""
+        dns = self.dns_account_for(account_id)
+        return NamePolicy(
+            account_id, tuple(self.account_domains.get(account_id, ())), dns if dns != account_id else None
+        )
 
     def require_rotation(self) -> None:
         """What the rotate function needs beyond the common settings."""
@@ -142,7 +165,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         problems.append(f"ACME_DIRECTORY_URL must be an https:// URL, not {directory!r}")
 
     email = env.get("ACME_EMAIL", "").strip() or None
-    if email and not _EMAIL.match(email):
+    if email and not (email.isascii() and _EMAIL.fullmatch(email)):
         problems.append(f"ACME_EMAIL is not an e-mail address: {email!r}")
 
     bundle_raw = env.get("ISSUER_TRUST_BUNDLE", "").strip()
@@ -154,7 +177,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     regions_raw = env.get("LOAD_BALANCER_REGIONS", "").strip()
     regions = tuple(dict.fromkeys(r.strip() for r in regions_raw.split(",") if r.strip()))
     for candidate in regions:
-        if not _REGION.match(candidate):
+        if not _REGION.fullmatch(candidate):
             problems.append(f"LOAD_BALANCER_REGIONS holds {candidate!r}, which is not an AWS region name")
 
     renew = _int(env, "RENEW_BEFORE_DAYS", 0, 1, 365, problems) or None
@@ -191,6 +214,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"MEMBER_ROLE_NAME is not an IAM role name (1-64 of letters, digits, +=,.@_-): {role_name!r}"
         )
     dns_accounts = _dns_accounts(env.get("DNS_ACCOUNTS", ""), problems)
+    account_domains = _account_domains(env.get("ACCOUNT_DOMAINS", ""), problems)
+    profile = env.get("ACME_PROFILE", "").strip() or None
+    if profile and not PROFILE_NAME.fullmatch(profile):
+        problems.append(
+            f"ACME_PROFILE is not a profile name (1-64 of letters, digits, ._-): {profile[:80]!r}"
+        )
 
     if problems:
         raise ConfigurationError("invalid configuration: " + "; ".join(problems))
@@ -200,7 +229,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         acme_directory_url=directory,
         acme_account_secret_id=env.get("ACME_ACCOUNT_SECRET_ID", "").strip() or None,
         acme_email=email,
-        acme_profile=env.get("ACME_PROFILE", "").strip() or None,
+        acme_profile=profile,
         acme_eab_secret_id=env.get("ACME_EAB_SECRET_ID", "").strip() or None,
         issuer_trust_bundle=bundle,
         issuer_trust=choose_trust_roots(directory, bundle),
@@ -219,6 +248,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         managed_accounts=managed,
         member_role_name=role_name,
         dns_accounts=dns_accounts,
+        account_domains=account_domains,
     )
 
 
@@ -246,6 +276,23 @@ def _dns_accounts(raw: str, problems: list[str]) -> dict[str, str]:
     return mapping
 
 
+def _account_domains(raw: str, problems: list[str]) -> dict[str, tuple[str, ...]]:
+    """`ACCOUNT_DOMAINS`: comma-separated `<account>=<domain>`; an account may appear more than once."""
+    domains: dict[str, tuple[str, ...]] = {}
+    for entry in (e.strip() for e in raw.split(",") if e.strip()):
+        account, sep, domain = (part.strip() for part in entry.partition("="))
+        domain = domain.lower()
+        if not sep or not _ACCOUNT_ID.fullmatch(account) or domain.startswith("*"):
+            problems.append(f"ACCOUNT_DOMAINS holds {entry[:120]!r}, not <12-digit account>=<domain>")
+            continue
+        bad = dns_name_problems([domain])
+        if bad:
+            problems.append(f"ACCOUNT_DOMAINS: {bad[0]}")
+            continue
+        domains[account] = tuple(dict.fromkeys((*domains.get(account, ()), domain)))
+    return domains
+
+
 _RELEVANT = (
     "AWS_",
     "ACME_",
@@ -264,6 +311,7 @@ _RELEVANT = (
     "MANAGED_ACCOUNTS",
     "MEMBER_ROLE_NAME",
     "DNS_ACCOUNTS",
+    "ACCOUNT_DOMAINS",
 )
 
 

@@ -14,6 +14,31 @@ class ConfigurationError(CertRotateError):
     """The environment is missing a setting or holds an impossible one."""
 
 
+class AccountSecretUnreadable(ConfigurationError):
+    """The ACME account secret holds something certrotate cannot read. It is never overwritten (the account,
+    its rate-limit history and its orders are not the project's to throw away); the rotation fails before
+    ordering. The message names the secret and what is wrong, never its content: parsers quote what they
+    could not parse, and that is key material."""
+
+    fix = (
+        'restore the account in the secret (JSON {"key": <the account\'s JWK, as a JSON string>, '
+        '"accounts": {<directory URL>: <account URL>}}), or point ACME_ACCOUNT_SECRET_ID at another '
+        "secret; an empty secret makes the next rotation register a new account"
+    )
+
+    def __init__(self, secret_id: str, what: str) -> None:
+        super().__init__(
+            f"the ACME account secret {secret_id!r} holds {what}: certrotate cannot read it, left it as it "
+            "is and ordered nothing"
+        )
+        self.secret_id = secret_id
+
+
+class AccountBeingCreated(CertRotateError):
+    """Another first rotation is registering the ACME account and has not stored its key yet: a retry
+    (the queue's redelivery) uses that account."""
+
+
 class InvalidRequest(CertRotateError):
     """An event that does not have the shape the contract gives it."""
 
@@ -95,6 +120,67 @@ class NoChallengeMethod(PermanentFailure):
     def __init__(self, problems: Sequence[str]) -> None:
         super().__init__("; ".join(problems) + ": nothing was ordered")
         self.problems = list(problems)
+
+
+class InvalidNames(PermanentFailure):
+    """The certificate holds names that are not DNS names a CA certifies: refused before any order (the CA
+    would answer `malformed` or `rejectedIdentifier`, and so would every retry)."""
+
+    fix = (
+        "replace the certificate by hand with one whose names are valid DNS names (IDNA names as their "
+        "xn-- A-labels), or take it out of certrotate's hands (remove the tag certrotate:managed)"
+    )
+
+    def __init__(self, certificate: str, problems: Sequence[str]) -> None:
+        super().__init__(f"{certificate}: " + "; ".join(problems) + ": nothing was ordered")
+        self.problems = list(problems)
+
+
+class IpAddressesNotRenewed(PermanentFailure):
+    """The certificate also names IP addresses: a replacement ordered for its DNS names alone would drop them
+    and break every client that connects by address, so nothing is ordered."""
+
+    fix = (
+        "renew the certificate by hand (IP address certificates need a CA and a challenge certrotate does "
+        "not handle), or issue one without the IP addresses and let certrotate manage that one"
+    )
+
+    def __init__(self, certificate: str, addresses: Sequence[str]) -> None:
+        super().__init__(
+            f"{certificate} names IP address(es) {', '.join(addresses)} besides its DNS names: certrotate "
+            "orders DNS names only and never drops a name: nothing was ordered"
+        )
+        self.addresses = list(addresses)
+
+
+class NameNotAuthorised(PermanentFailure):
+    """A name the certificate's account is not entitled to (ACCOUNT_DOMAINS, DNS_ACCOUNTS): refused before
+    any order, naming each name and the rule."""
+
+    fix = (
+        "if the account owns these names, add <account>=<domain> to ACCOUNT_DOMAINS (template parameter "
+        "AccountDomains) and rotate with force=true; if not, someone put names in a certificate of an "
+        "account that does not own them: remove the tag certrotate:managed from it and find out who"
+    )
+
+    def __init__(self, certificate: str, problems: Sequence[str]) -> None:
+        super().__init__(f"{certificate}: " + "; ".join(problems) + ": nothing was ordered")
+        self.problems = list(problems)
+
+
+class InvalidProfileName(PermanentFailure):
+    """The tag certrotate:profile holds something that is no profile name: refused before any order."""
+
+    fix = (
+        "set the tag certrotate:profile to a profile the CA offers (1-64 of letters, digits, ._-), or "
+        "remove it"
+    )
+
+    def __init__(self, value: str) -> None:
+        super().__init__(
+            f"certrotate:profile holds {value[:80]!r}, which is not a profile name "
+            "(1-64 of letters, digits, ._-): nothing was ordered"
+        )
 
 
 class ListenerRulesFull(PermanentFailure):

@@ -7,10 +7,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-CERTIFICATE_NAME = r"^[\w+=,.@-]{1,128}$"
+# ASCII only: `\w` and `\d` accept Unicode letters and digits in pydantic's (Rust) regex as in Python's, and
+# IAM names and account ids are ASCII. `$` ends the input in the Rust engine (no final newline slips by).
+CERTIFICATE_NAME = r"^[A-Za-z0-9_+=,.@-]{1,128}$"
 # A scan's Lambda request id or a uuid; an operator's own id may be any such token.
 CORRELATION_ID = r"^[A-Za-z0-9._:/+=@-]{1,128}$"
-ACCOUNT_ID = r"^\d{12}$"
+ACCOUNT_ID = r"^[0-9]{12}$"
+REGION = r"^(global|[a-z]{2}(-[a-z]+)+-[0-9]{1,2})$"  # "global": CloudFront
+# An ARN, a "<load balancer>:<port>" or a distribution id: printable ASCII, no spaces.
+RESOURCE = r"^[\x21-\x7e]+$"
 
 
 class _Strict(BaseModel):
@@ -42,15 +47,15 @@ class ScanRequestModel(_Strict):
 
 class EndpointSeenModel(_Strict):
     kind: Literal["elbv2-listener", "classic-listener", "cloudfront-distribution"]
-    region: str = Field(max_length=64)
-    resource_id: str = Field(min_length=1, max_length=2048)
-    load_balancer: str = Field(max_length=2048)
+    region: str = Field(max_length=64, pattern=REGION)
+    resource_id: str = Field(min_length=1, max_length=2048, pattern=RESOURCE)
+    load_balancer: str = Field(max_length=2048, pattern=r"^[\x21-\x7e]*$")
 
 
 class KnownEndpointsModel(_Strict):
     """The endpoints the scan saw serving the certificate, and when (an ISO 8601 time with its offset)."""
 
-    seen_at: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}T[0-9:.]+(Z|[+-]\d{2}:\d{2})$")
+    seen_at: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2})$")
     serving: list[EndpointSeenModel] = Field(max_length=200)
 
 

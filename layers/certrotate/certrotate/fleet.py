@@ -107,4 +107,8 @@ def scan_accounts(
             {qualified(account, name): days for name, days in outcome.days_to_expiry.items()}
         )
         merged.notes.extend(f"account {account}: {note}" for note in outcome.notes)
+        merged.untrusted.extend(
+            {**u, "account_id": account, "certificate_name": qualified(account, u["certificate_name"])}
+            for u in outcome.untrusted
+        )
     return merged

@@ -58,6 +58,12 @@ def _one_line(error: ValidationError, what: str) -> str:
             problems.append(f"{where} must be a 12-digit AWS account id")
         elif item["type"] == "string_pattern_mismatch" and where == "correlation_id":
             problems.append(f"{where} must be 1-128 of letters, digits, ._:/+=@-")
+        elif item["type"] == "string_pattern_mismatch" and where == "endpoints.seen_at":
+            problems.append(f"{where} must be an ISO 8601 time with its offset")
+        elif item["type"] == "string_pattern_mismatch" and where.endswith(".region"):
+            problems.append(f"{where} must be an AWS region name")
+        elif item["type"] == "string_pattern_mismatch" and where.startswith("endpoints."):
+            problems.append(f"{where} must be printable ASCII without spaces")
         elif item["type"] == "string_pattern_mismatch":
             problems.append(
                 f"{where} must be an IAM server certificate name (1-128 of letters, digits, +=,.@_-)"

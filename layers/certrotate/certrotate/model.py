@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from certrotate.names import (
@@ -22,6 +23,17 @@ from certrotate.names import (
     name_from_tag_value,
 )
 
+# A tag value is anyone's to write (iam:TagServerCertificate, acm:AddTagsToCertificate): every one is parsed
+# here or in planning, defensively, and an unreadable one reads as absent. Python's `\d` and str.isdigit()
+# accept Unicode digits ("²" passes isdigit() and fails int()), so only ASCII patterns are used.
+_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+# Years a timestamp of ours can hold: enough room either side that adding a grace period or a hold (at
+# most a year) never overflows datetime (year 9999 would).
+_YEARS = range(1970, 9000)
+_COUNT = re.compile(r"[0-9]{1,6}")
+
 
 def is_managed_value(value: str | None) -> bool:
     """The managed tag's rule for IAM and ACM certificates alike (the policies: StringEqualsIgnoreCase)."""
@@ -29,14 +41,23 @@ def is_managed_value(value: str | None) -> bool:
 
 
 def parse_timestamp(value: str | None) -> datetime | None:
-    """An ISO 8601 tag value, or None when absent or unreadable (a hand-edited tag must not crash a scan)."""
-    if not value:
+    """An ISO 8601 tag value with its offset (as certrotate writes them), in UTC; None when absent or
+    unreadable: a hand-edited or forged tag must not crash a scan, nor stop any other certificate."""
+    if not value or not _TIMESTAMP.fullmatch(value):
         return None
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:  # 2026-02-30, 25:00 and the like: the shape of a date, not a date
         return None
-    return parsed if parsed.tzinfo else None
+    if parsed.tzinfo is None or parsed.year not in _YEARS:
+        return None
+    return parsed.astimezone(UTC)
+
+
+def parse_count(value: str | None) -> int:
+    """A small whole number of ASCII digits; 0 when absent or unreadable (never an exception)."""
+    raw = (value or "").strip()
+    return int(raw) if _COUNT.fullmatch(raw) else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +108,7 @@ class ServerCertificate:
     @property
     def failures(self) -> int:
         """Permanent failures in a row (0 when the tag is absent or unreadable)."""
-        raw = self.tags.get(FAILURES_TAG, "").strip()
-        return int(raw) if raw.isdigit() else 0
+        return parse_count(self.tags.get(FAILURES_TAG))
 
     @property
     def rolled_back_from(self) -> str | None:
@@ -134,6 +154,7 @@ class CertificateFacts:
     not_after: datetime
     not_before: datetime | None = None
     ari_id: str | None = None  # RFC 9773 certificate id (None: the certificate has no AKI keyIdentifier)
+    ip_addresses: tuple[str, ...] = ()  # IP address SANs: never renewed, never silently dropped
 
 
 class EndpointKind(StrEnum):
@@ -302,3 +323,15 @@ class IssuedCertificate:
     certificate_pem: str  # the leaf only
     chain_pem: str  # intermediates, leaf's issuer first, no root
     private_key_pem: SecretPem = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressRecord:
+    """What a rotation wrote down itself about its work, in the lease table (item `#progress:<lease key>`),
+    which no one allowed only to tag or upload certificates can write: the proof behind the bookkeeping
+    tags. Written before the upload (or import) and updated as the rotation goes."""
+
+    replaced_id: str  # IAM: the replaced certificate's ServerCertificateId; ACM: its serial (lower-case hex)
+    replacement: str  # IAM: the replacement's name; ACM: the certificate's ARN (re-imported in place)
+    sha256: str = ""  # the replacement leaf's SHA-256 (DER, hex), once issued: what was uploaded or imported
+    served_since: datetime | None = None  # IAM: since when the replacement serves everywhere

@@ -92,6 +92,9 @@ class MetricName(StrEnum):
     ACCOUNTS_NOT_SCANNED = "AccountsNotScanned"
     # A rollback put the endpoints of a replacement back on the certificate it replaced (1 per rollback).
     CERTIFICATES_ROLLED_BACK = "CertificatesRolledBack"
+    # Bookkeeping tags claiming what no progress record proves (the scan's `untrusted`): forged, or left by a
+    # rotation started before progress records. Nothing is moved or deleted on their word.
+    CLAIMS_NOT_PROVEN = "ClaimsNotProven"
 
 
 class EventType(StrEnum):

@@ -125,7 +125,7 @@ _DNS_IN_ACCOUNT: frozenset[Call] = frozenset(
 _SCAN_CENTRAL: frozenset[Call] = frozenset(
     {
         ("sqs", "SendMessageBatch"),  # adapters/queue.py
-        ("dynamodb", "GetItem"),  # adapters/scan_index.py
+        ("dynamodb", "GetItem"),  # adapters/scan_index.py; adapters/progress.py (claims checked)
         ("dynamodb", "PutItem"),
         ("events", "PutEvents"),  # adapters/events.py
         ("sts", "AssumeRole"),  # adapters/accounts.py: MemberScanRole of each managed account
@@ -137,9 +137,10 @@ _ROTATE_CENTRAL: frozenset[Call] = frozenset(
         ("sqs", "ReceiveMessage"),  # Lambda's SQS poller, with the function's role
         ("sqs", "DeleteMessage"),
         ("sqs", "GetQueueAttributes"),
-        ("dynamodb", "PutItem"),  # adapters/leases.py
+        ("dynamodb", "PutItem"),  # adapters/leases.py; adapters/progress.py; the #acme-account claim
         ("dynamodb", "UpdateItem"),
         ("dynamodb", "DeleteItem"),
+        ("dynamodb", "GetItem"),  # adapters/progress.py: a claim's record
         ("secretsmanager", "GetSecretValue"),  # adapters/secrets.py: the account key (and the EAB key)
         ("secretsmanager", "PutSecretValue"),
         ("secretsmanager", "CreateSecret"),
@@ -340,9 +341,19 @@ def _resource_checks(names: Names) -> dict[str, Check]:
     }
 
 
-_TABLE_ITEM_KEYS: Mapping[Principal, Mapping[str, str]] = {
-    Principal.SCAN: {"dynamodb:GetItem": "#scan-index", "dynamodb:PutItem": "#scan-index"},
-    Principal.ROTATE: {"dynamodb:PutItem": "web", "dynamodb:UpdateItem": "web", "dynamodb:DeleteItem": "web"},
+# The lease table's items each principal reads or writes, by the first key each kind of item has
+# (docs/contract.md, the lease table): a lease is keyed by a certificate ("web"), any other kind "#<kind>...".
+_TABLE_ITEM_KEYS: Mapping[Principal, Mapping[str, tuple[str, ...]]] = {
+    Principal.SCAN: {
+        "dynamodb:GetItem": ("#scan-index", "#progress:web"),
+        "dynamodb:PutItem": ("#scan-index",),
+    },
+    Principal.ROTATE: {
+        "dynamodb:GetItem": ("#progress:web",),
+        "dynamodb:PutItem": ("web", "#progress:web", "#acme-account"),
+        "dynamodb:UpdateItem": ("web",),
+        "dynamodb:DeleteItem": ("web", "#progress:web"),
+    },
 }
 
 
@@ -356,8 +367,8 @@ def checks(principal: Principal, names: Names) -> list[Check]:
         if action.startswith(("kms:", "sts:", "wafv2:", "waf:", "lambda:GetFunction", "lambda:Enable")):
             continue  # depend on what the account holds (keys, accounts, web ACLs, edge functions)
         if action.startswith("dynamodb:"):
-            key = _TABLE_ITEM_KEYS.get(principal, {}).get(action, "web")
-            result.append(Check(action, table, {"dynamodb:LeadingKeys": (key,)}))
+            for key in _TABLE_ITEM_KEYS.get(principal, {}).get(action, ("web",)):
+                result.append(Check(action, table, {"dynamodb:LeadingKeys": (key,)}))
             continue
         result.append(by_action.get(action, Check(action, "*")))
     return result

@@ -7,7 +7,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -26,10 +26,19 @@ from certrotate.model import (
     HttpListener,
     KeyKind,
     KeySpec,
+    ProgressRecord,
     ServerCertificate,
     Unsearched,
+    parse_timestamp,
 )
-from certrotate.names import CHALLENGE_TAG, KEY_TYPE_TAG, RENEWAL_TAG
+from certrotate.names import (
+    CHALLENGE_TAG,
+    KEY_TYPE_TAG,
+    RENEWAL_TAG,
+    REPLACED_BY_TAG,
+    SERVED_SINCE_TAG,
+    name_tag_value,
+)
 
 MAX_NAME_LENGTH = 128  # IAM's limit on server certificate names
 _SUFFIX = re.compile(r"-cr[0-9a-f]{8}$")
@@ -141,16 +150,12 @@ class RenewalSchedule:
         if not value:
             return None
         fields: Mapping[str, str] = dict(part.split("=", 1) for part in value.split() if "=" in part)
-        try:
-            moments = [
-                datetime.fromisoformat(fields[key].replace("Z", "+00:00"))
-                for key in ("start", "end", "at", "ask")
-            ]
-        except (KeyError, ValueError):
+        moments = [parse_timestamp(fields.get(key)) for key in ("start", "end", "at", "ask")]
+        if any(m is None for m in moments):
             return None
-        if any(m.tzinfo is None for m in moments):
-            return None
-        return cls(fields.get("source", "ari"), *moments)
+        start, end, at, ask = (m for m in moments if m is not None)
+        source = fields.get("source", "ari")
+        return cls(source if source in ("ari", "lifetime") else "ari", start, end, at, ask)
 
 
 def clamp_retry(next_ask: datetime, now: datetime) -> datetime:
@@ -316,6 +321,109 @@ def zone_for(name: str, zones: Iterable[HostedZone], *, allow_private: bool = Fa
         ):
             best = zone
     return best
+
+
+# --- the names of a certificate: checked before any order -----------------------------------------------
+
+MAX_DNS_NAME = 253  # RFC 1035 section 2.3.4 (255 octets on the wire: 253 characters written out)
+MAX_LABEL = 63
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")  # letters, digits, inner hyphens (RFC 5890 LDH)
+
+
+def dns_name_problems(names: Iterable[str]) -> list[str]:
+    """Why each name a CA would refuse as a DNS name (`malformed`/`rejectedIdentifier`, which no retry
+    fixes) is not one, checked before ordering: ASCII (an internationalised name is written as its
+    A-labels), labels of 1-63 letters, digits and inner hyphens, at most 253 characters, no trailing dot, a
+    wildcard only as the whole first label of a name with two more, IDNA A-labels that decode."""
+    problems = []
+    for name in names:
+        why = _dns_name_problem(name)
+        if why:
+            problems.append(f"{name[:80]!r} {why}")
+    return problems
+
+
+def _dns_name_problem(name: str) -> str | None:
+    if not name.isascii():
+        return "is not ASCII: an internationalised name is written as its A-labels (xn--...)"
+    if name.endswith("."):
+        return "ends with a dot"
+    if name in ("", "*") or name == "*.":
+        return "is a bare wildcard" if name.startswith("*") else "is empty"
+    if len(name) > MAX_DNS_NAME:
+        return f"is longer than {MAX_DNS_NAME} characters"
+    labels = name.split(".")
+    if labels[0] == "*":
+        labels = labels[1:]
+    if len(labels) < 2:
+        return "has a single label: no public CA certifies it"
+    for label in labels:
+        if "*" in label:
+            return "holds a wildcard that is not its whole first label"
+        if not label:
+            return "has an empty label"
+        if len(label) > MAX_LABEL:
+            return f"has a label longer than {MAX_LABEL} characters"
+        if "_" in label:
+            return "holds an underscore, which a certificate's DNS name may not"
+        if not _LABEL.fullmatch(label):
+            return f"has a label that is not letters, digits and inner hyphens: {label[:63]!r}"
+        if label.startswith("xn--") and not _valid_a_label(label):
+            return f"has a label that is not a valid IDNA A-label: {label!r}"
+    if labels[-1].isdigit():
+        return "ends in a numeric label: an IP address is not a DNS name"
+    return None
+
+
+def _valid_a_label(label: str) -> bool:
+    import idna  # IDNA 2008 (RFC 5891); in the layer already, through requests
+
+    try:
+        return idna.encode(idna.decode(label)).decode() == label
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return False
+
+
+# --- which names an account may have renewed (ACCOUNT_DOMAINS) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NamePolicy:
+    """Which names a certificate of one account may be renewed for (CONTRACT.md, "Trust"). Anyone who may
+    upload and tag a certificate in an account can put any name in it; certrotate orders a name only where
+    the account is entitled to it. With `domains` (the account's ACCOUNT_DOMAINS entries) every name must
+    equal one of them or lie under one; without, an account whose DNS-01 answers are written in another
+    account's zones (`dns_account`, from DNS_ACCOUNTS) gets no name at all (fail closed); an account that
+    answers in its own zones, with no entry, is not restricted (what it can answer it already controls)."""
+
+    account: str = ""
+    domains: tuple[str, ...] = ()
+    dns_account: str | None = None  # None: the account's own Route 53
+
+    def problems(self, names: Iterable[str]) -> list[str]:
+        """Each refused name with the rule that refuses it (empty: every name is authorised)."""
+        wanted = [n.rstrip(".").lower() for n in names]
+        if self.domains:
+            allowed = ", ".join(self.domains)
+            return [
+                f"{name} is not authorised for account {self.account}: ACCOUNT_DOMAINS gives it {allowed} "
+                "(a name must equal one of them or lie under one)"
+                for name in wanted
+                if not any(_within(name, domain) for domain in self.domains)
+            ]
+        if self.dns_account is not None and wanted:
+            return [
+                f"{', '.join(wanted)}: account {self.account} has no ACCOUNT_DOMAINS entry and its DNS-01 "
+                f"answers are written in account {self.dns_account}'s Route 53 zones (DNS_ACCOUNTS): no "
+                "name is authorised for it (fail closed)"
+            ]
+        return []
+
+
+def _within(name: str, domain: str) -> bool:
+    """`name` equals `domain` or lies under it; a wildcard by the name it stands under."""
+    base = name[2:] if name.startswith("*.") else name
+    return base == domain or base.endswith("." + domain)
 
 
 # --- choosing how each name is validated -----------------------------------------------------------------
@@ -609,6 +717,99 @@ def uncovered_aliases(aliases: Iterable[str], dns_names: Iterable[str]) -> list[
     return missing
 
 
+# --- claims: what a bookkeeping tag says, and whether it is proven ---------------------------------------
+
+NO_RECORD = "no progress record of certrotate's names it"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimCheck:
+    """Whether `claimed` is proven to be the replacement of a certificate. A tag is anyone's to write; the
+    proof is the replacement itself (it names the old one back, is managed, covers every old name, chains to
+    the trust roots) and, above all, the progress record the rotation wrote in the lease table before it
+    uploaded it (same old certificate, same replacement, same leaf)."""
+
+    old: str
+    claimed: str
+    facts: tuple[str, ...]  # what the replacement itself fails
+    record: str | None  # why the progress record does not prove it (None: it does)
+    deterministic: bool  # `claimed` is the name certrotate gives the old certificate's replacement
+
+    @property
+    def proven(self) -> bool:
+        return not self.facts and self.record is None
+
+    @property
+    def adoptable(self) -> bool:
+        """Everything holds but the record, which does not exist, at the name certrotate would have given
+        the replacement: what a rotation started before progress records leaves. Only an operator's `force`
+        adopts it (after these same checks): never a scan, never a tag."""
+        return not self.facts and self.record == NO_RECORD and self.deterministic
+
+    @property
+    def reason(self) -> str:
+        return "; ".join([*self.facts, *([self.record] if self.record else [])])
+
+
+def check_claim(
+    old: ServerCertificate,
+    old_names: Sequence[str],
+    claimed: str,
+    replacement: ServerCertificate | None,
+    replacement_names: Sequence[str] = (),
+    replacement_sha256: str = "",
+    chain_problem: str | None = None,
+    record: ProgressRecord | None = None,
+) -> ClaimCheck:
+    """The pure part of proving a claim that `claimed` replaces `old` (ClaimVerifier reads the inputs)."""
+    facts: list[str] = []
+    if replacement is None:
+        facts.append(f"{claimed} does not exist")
+    else:
+        if replacement.replaces != old.name:
+            facts.append(f"{claimed} does not name {old.name} back (certrotate:replaces)")
+        if not replacement.managed:
+            facts.append(f"{claimed} is not managed")
+        covered = {n.lower() for n in replacement_names}
+        missing = [n for n in old_names if n.lower() not in covered]
+        if missing:
+            facts.append(f"{claimed} does not cover {', '.join(missing)}")
+        if chain_problem:
+            facts.append(f"{claimed}: {chain_problem}")
+    why: str | None
+    if record is None:
+        why = NO_RECORD
+    elif record.replaced_id != old.certificate_id or record.replacement != claimed:
+        why = f"the progress record of {old.name} names another rotation ({record.replacement})"
+    elif not record.sha256 or record.sha256 != replacement_sha256:
+        why = f"the progress record of {old.name} names another certificate than the one at {claimed}"
+    else:
+        why = None
+    return ClaimCheck(
+        old.name,
+        claimed,
+        tuple(facts),
+        why,
+        claimed == replacement_name(old.name, old.certificate_id),
+    )
+
+
+BOOKKEEPING_TAGS = (REPLACED_BY_TAG, SERVED_SINCE_TAG)
+
+
+def trusted_view(
+    certificate: ServerCertificate, proven: str | None, record: ProgressRecord | None = None
+) -> ServerCertificate:
+    """The certificate as far as certrotate can prove it: replaced by `proven` (None: by nothing, whatever
+    its tags say), served everywhere since when its own progress record says (never since a tag's word)."""
+    tags = {k: v for k, v in certificate.tags.items() if k not in BOOKKEEPING_TAGS}
+    if proven is not None:
+        tags[REPLACED_BY_TAG] = name_tag_value(proven)
+        if record is not None and record.served_since is not None:
+            tags[SERVED_SINCE_TAG] = record.served_since.isoformat()
+    return replace(certificate, tags=tags)
+
+
 # --- retirement ------------------------------------------------------------------------------------------
 
 
@@ -781,6 +982,8 @@ class ScanPlan:
     # Held by a rollback until an operator forces a rotation (planning.rollback_hold says why): never sent,
     # resumed or retired, due or not.
     rolled_back: tuple[ServerCertificate, ...] = ()
+    # Certificates that could not be planned (an error no parser foresaw): reported, and the others planned.
+    unplanned: tuple[tuple[ServerCertificate, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -824,19 +1027,27 @@ def plan_scan(
     unmanaged: list[ServerCertificate] = []
     held: list[HeldCertificate] = []
     rolled_back: list[ServerCertificate] = []
+    unplanned: list[tuple[ServerCertificate, str]] = []
     for cert in certificates:
         if not cert.managed:
             unmanaged.append(cert)
             continue
-        rollback = rollback_hold(cert)
-        hold = held_now(cert, now)
+        # One odd certificate never stops the others: whatever its tags hold, it is decided alone.
+        try:
+            rollback = rollback_hold(cert)
+            hold = held_now(cert, now)
+            replaced = cert.replaced_by
+            due = not replaced and is_due(cert, now, renew_before_days, known_not_before.get(cert.name))
+        except Exception as error:  # every tag parser is total; this is the net under them
+            unplanned.append((cert, f"{type(error).__name__}: {error}"))
+            continue
         if rollback is not None:
             rolled_back.append(cert)
         elif hold is not None:
             held.append(hold)
-        if cert.replaced_by:
+        if replaced:
             pending.append(cert)
-            replacement = by_name.get(cert.replaced_by)
+            replacement = by_name.get(replaced)
             uploaded = replacement.upload_date if replacement else None
             if (
                 cert.replacement_served_since is None
@@ -847,7 +1058,7 @@ def plan_scan(
             ):
                 stalled.append(cert)
             continue
-        if not is_due(cert, now, renew_before_days, known_not_before.get(cert.name)):
+        if not due:
             continue
         # Held ones are still expiring (the contract's `expiring`, and CertificatesExpiring, stay honest);
         # they are just not sent to the queue until the hold passes.
@@ -862,6 +1073,7 @@ def plan_scan(
         tuple(unmanaged),
         tuple(held),
         tuple(rolled_back),
+        tuple(unplanned),
     )
 
 

@@ -19,6 +19,7 @@ from certrotate.model import (
     HttpListener,
     IssuedCertificate,
     KeySpec,
+    ProgressRecord,
     SecretPem,
     ServerCertificate,
 )
@@ -28,6 +29,7 @@ from certrotate.model import (
 class StoredCertificate:
     metadata: ServerCertificate  # with tags
     body_pem: str
+    chain_pem: str = ""  # the intermediates IAM holds with it
 
 
 class CertificateStore(Protocol):
@@ -142,6 +144,15 @@ class Leases(Protocol):
     def acquire(self, certificate_name: str, *, seconds: int) -> Lease: ...  # raises RotationInProgress
     def renew(self, lease: Lease, *, seconds: int) -> Lease: ...
     def release(self, lease: Lease) -> None: ...
+
+
+class ProgressRecords(Protocol):
+    """Rotations' own progress records, by lease key (the certificate's name, or an ACM ARN; the adapter
+    adds the account): read by rotations and scans to prove what tags only claim."""
+
+    def load(self, subject: str) -> ProgressRecord | None: ...  # None: none, or one it cannot read
+    def save(self, subject: str, record: ProgressRecord, *, keep_until: datetime) -> None: ...
+    def delete(self, subject: str) -> None: ...
 
 
 class RotationQueue(Protocol):

@@ -14,21 +14,27 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from aws_lambda_powertools import Logger
 from cryptography import x509
 
 from certrotate import planning
 from certrotate.challenges import Dns01Responder, PlannedChallenges
-from certrotate.config import TrustRoots
+from certrotate.claims import Claim, ClaimVerifier, proven
+from certrotate.config import PROFILE_NAME, TrustRoots
 from certrotate.errors import (
     CertificateAlreadyExists,
     ConfigurationError,
     EndpointsRefused,
+    InvalidNames,
+    InvalidProfileName,
+    IpAddressesNotRenewed,
     KeyTypeUnsupported,
     ListenerUpdateFailed,
     NameConflict,
+    NameNotAuthorised,
     NoChallengeMethod,
     OutOfTime,
     PermanentFailure,
@@ -38,6 +44,7 @@ from certrotate.errors import (
     UnknownChallengeMethod,
     UnknownKeyType,
     UnmanagedCertificate,
+    ValidationFailed,
 )
 from certrotate.model import (
     CertificateFacts,
@@ -47,6 +54,7 @@ from certrotate.model import (
     EndpointSurvey,
     IssuedCertificate,
     KeySpec,
+    ProgressRecord,
     ServerCertificate,
     Unsearched,
 )
@@ -79,11 +87,22 @@ from certrotate.ports import (
     Http01Listeners,
     Lease,
     Leases,
+    ProgressRecords,
+    StoredCertificate,
 )
 from certrotate.repoint import EndpointMover
-from certrotate.validation import facts_of, load_trust_roots, validate_issued
+from certrotate.validation import (
+    facts_of,
+    leaf_sha256,
+    load_pem_certificates,
+    load_trust_roots,
+    validate_issued,
+)
 
+logger = Logger(child=True)
 Status = Literal["rotated", "skipped", "planned"]
+# How long a progress record is kept after the certificate it is about has expired (the table's TTL).
+RECORD_KEPT_AFTER_EXPIRY = timedelta(days=30)
 
 # Seconds of Lambda time each step needs at least; below that the step is not started (a rerun continues).
 TIME_TO_ORDER = 90.0
@@ -139,6 +158,8 @@ class RotationSettings:
     # A full ALB/NLB (TooManyCertificates): remove the old SNI certificate, then add the new one. For the
     # seconds between the two calls, SNI clients asking for those names get the listener's default.
     sni_swap_when_full: bool = False
+    # The names the account of the certificates rotated may have renewed (ACCOUNT_DOMAINS, DNS_ACCOUNTS).
+    names: planning.NamePolicy = field(default_factory=planning.NamePolicy)
 
 
 class RotationService:
@@ -150,6 +171,7 @@ class RotationService:
         dns: DnsChallenges,
         authority: Callable[[], CertificateAuthority],  # built on first order only: acme is heavy to import
         leases: Leases,
+        progress: ProgressRecords,
         events: EventPublisher,
         clock: Clock,
         settings: RotationSettings,
@@ -162,6 +184,10 @@ class RotationService:
         self._http01 = http01
         self._authority = authority
         self._leases = leases
+        self._progress = progress
+        self._claims = ClaimVerifier(
+            store=store, progress=progress, trust_roots=settings.trust_roots, clock=clock
+        )
         self._events = events
         self._clock = clock
         self._settings = settings
@@ -196,11 +222,12 @@ class RotationService:
         correlation_id: str,
     ) -> RotationResult:
         facts = facts_of(body_pem)
-        existing = self._existing_replacement(old)
+        assessed = self._assess(old, facts.dns_names)
+        view = assessed.view  # the certificate as far as its claims are proven
         now = self._clock.now()
         decision = planning.decide_rotation(
-            old,
-            existing,
+            view,
+            None,
             now=now,
             renew_before_days=self._settings.renew_before_days,
             force=request.force,
@@ -214,14 +241,16 @@ class RotationService:
             correlation_id=correlation_id,
             dns_names=list(facts.dns_names),
         )
+        for claim in assessed.unproven:
+            self._report_unproven(old, claim, result)
         verdict = decision.verdict
         if verdict in (planning.Verdict.HELD, planning.Verdict.RATE_LIMITED):
-            hold = planning.held_now(old, now)
+            hold = planning.held_now(view, now)
             result.held_until = hold.until.isoformat() if hold else None
-            if old.replaced_by:
-                result.new_certificate_name = old.replaced_by
+            if view.replaced_by:
+                result.new_certificate_name = view.replaced_by
         if verdict is planning.Verdict.ROLLED_BACK:
-            result.new_certificate_name = old.rolled_back_from or old.replaced_by
+            result.new_certificate_name = view.rolled_back_from or view.replaced_by
         if verdict in (
             planning.Verdict.NOT_DUE,
             planning.Verdict.RATE_LIMITED,
@@ -229,12 +258,36 @@ class RotationService:
             planning.Verdict.ROLLED_BACK,
         ):
             return result
+        adopt = False
+        if verdict is planning.Verdict.ISSUE and assessed.adoptable is not None:
+            claimed = assessed.adoptable.check.claimed
+            if not request.force:
+                # It looks like the work of a rotation started before progress records: an operator
+                # checks it and adopts it with force; no tag and no scan does.
+                result.reason = (
+                    f"{claimed} claims to replace {old.name} and is not proven "
+                    f"({assessed.adoptable.check.reason}): nothing is moved or deleted on its word; if it is "
+                    "the replacement a rotation started before this version uploaded, force=true adopts it "
+                    "after these checks, else delete it"
+                )
+                return result
+            adopt = True
+            decision = planning.RotationDecision(
+                planning.Verdict.RESUME,
+                f"adopting {claimed} (forced): every check but the record holds",
+                claimed,
+            )
+            verdict = decision.verdict
+        if verdict is planning.Verdict.ISSUE and assessed.taken is not None:
+            raise _name_taken(old, assessed.taken)
+        result.reason = decision.reason
         if verdict is planning.Verdict.RESUME:
             result.new_certificate_name = decision.replacement_name
         if request.dry_run:
-            return self._dry_run(old, decision, facts, result)
+            return self._dry_run(view, decision, facts, result)
 
         if verdict is planning.Verdict.ISSUE:
+            refuse_before_ordering(old.name, facts, old.tags, self._settings.names)
             self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
             used, quota = self._store.room()
             if used >= quota:
@@ -246,9 +299,46 @@ class RotationService:
             self._settings.lease_seconds,
         )
         try:
-            return self._run(old, facts, decision, result, held, deadline, request.known_endpoints)
+            return self._run(old, facts, decision, result, held, deadline, request.known_endpoints, adopt)
         finally:
             held.release()
+
+    # -- claims ----------------------------------------------------------------------------------------
+
+    def _assess(self, old: ServerCertificate, names: Sequence[str]) -> _Assessment:
+        """What the bookkeeping tags (and the replacement's name) claim about `old`, and what is proven."""
+        claims = self._claims.claims(old, names)
+        good = proven(claims)
+        unproven = [c for c in claims if not c.proven]
+        view = planning.trusted_view(old, good.check.claimed if good else None, good.record if good else None)
+        deterministic = planning.replacement_name(old.name, old.certificate_id)
+        return _Assessment(
+            view=view,
+            claim=good,
+            unproven=unproven,
+            adoptable=None if good else next((c for c in unproven if c.check.adoptable), None),
+            taken=(
+                None
+                if good
+                else next(
+                    (c for c in unproven if c.check.claimed == deterministic and c.replacement is not None),
+                    None,
+                )
+            ),
+        )
+
+    def _report_unproven(self, old: ServerCertificate, claim: Claim, result: RotationResult) -> None:
+        """A claim that fails its proof is reported and ignored: nothing served, resumed or retired on it."""
+        check = claim.check
+        logger.warning(
+            "a claim that is not proven is ignored",
+            extra={
+                "certificate_name": old.name,
+                "claimed_replacement": check.claimed,
+                "reason": check.reason,
+            },
+        )
+        result.steps.append(f"ignored the claim that {check.claimed} replaces {old.name}: {check.reason}")
 
     # -- steps -----------------------------------------------------------------------------------------
 
@@ -261,6 +351,7 @@ class RotationService:
         lease: _HeldLease,
         deadline: float,
         known: planning.KnownEndpoints | None = None,
+        adopt: bool = False,
     ) -> RotationResult:
         dns_names = facts.dns_names
         # Re-read under the lease: a run that held it before us may have finished meanwhile.
@@ -268,64 +359,116 @@ class RotationService:
         if refreshed is None:
             raise UnknownCertificate(old.name)
         old = refreshed.metadata
-        replacement_meta = self._existing_replacement(old)
-        if decision.verdict is planning.Verdict.ISSUE and (old.replaced_by or replacement_meta):
+        assessed = self._assess(old, dns_names)
+        view, claim = assessed.view, assessed.claim
+        if adopt and claim is None:
+            claim = self._adopt(old, assessed, decision.replacement_name, result)
+            view = planning.trusted_view(old, claim.check.claimed, claim.record)
+        if decision.verdict is planning.Verdict.ISSUE and claim is not None:
             decision = planning.RotationDecision(
-                planning.Verdict.RESUME,
-                "replaced by a concurrent run",
-                old.replaced_by or decision.replacement_name,
+                planning.Verdict.RESUME, "replaced by a concurrent run", claim.check.claimed
             )
             result.reason = decision.reason
             result.new_certificate_name = decision.replacement_name
+        elif decision.verdict is planning.Verdict.ISSUE and assessed.taken is not None:
+            raise _name_taken(old, assessed.taken)
 
         # Where the old certificate is served, found once (before ordering, for the key check) and handed on.
         found_serving: tuple[EndpointSurvey, list[Endpoint]] | None = None
+        record: ProgressRecord
         if decision.verdict is planning.Verdict.ISSUE:
-            found_serving = self._serving(old, known, result)
-            key = self._key_for_endpoints(old, facts.key, found_serving[1])
-            plan = self._plan_challenges(old, dns_names, found_serving[1])
-            self._events.publish(EventType.ROTATION_STARTED, self._detail(old, dns_names, result))
-            replacement_meta = self._issue_and_upload(
-                old, facts, key, decision.replacement_name, result, deadline, plan
+            found_serving = self._serving(view, known, result)
+            key = self._key_for_endpoints(view, facts.key, found_serving[1])
+            plan = self._plan_challenges(view, dns_names, found_serving[1])
+            self._events.publish(EventType.ROTATION_STARTED, self._detail(view, dns_names, result))
+            replacement_meta, record = self._issue_and_upload(
+                view, facts, key, decision.replacement_name, result, deadline, plan
             )
             result.status = "rotated"
             result.new_certificate_name = replacement_meta.name
             lease.renew()
         else:
             result.steps.append(f"resume: {decision.reason}")
-            name = decision.replacement_name
-            found = self._store.get(name)
-            if found is None:
-                # The tag names a replacement that no longer exists: never delete the old one then.
-                raise NameConflict(f"{old.name} is tagged as replaced by {name!r}, which does not exist")
-            replacement_meta = found.metadata
+            if claim is None or claim.replacement is None or claim.record is None:
+                # Only a proven claim resumes; its replacement may have gone since (never delete then).
+                raise NameConflict(
+                    f"{old.name} is tagged as replaced by {decision.replacement_name!r}, which is not a "
+                    "proven replacement any more"
+                )
+            replacement_meta, record = claim.replacement, claim.record
 
+        # Tags are written from what IAM holds (`old`), decisions made on what is proven (`view`).
         if old.replaced_by != replacement_meta.name:
-            replaced_by = {REPLACED_BY_TAG: name_tag_value(replacement_meta.name)}
-            self._store.tag(old.name, replaced_by)
-            old = replace(old, tags={**old.tags, **replaced_by})
+            self._store.tag(old.name, {REPLACED_BY_TAG: name_tag_value(replacement_meta.name)})
             result.steps.append(f"marked {old.name} as replaced by {replacement_meta.name}")
+        view = planning.trusted_view(old, replacement_meta.name, record)
 
         if found_serving is None:
-            found_serving = self._serving(old, known, result)
-        old, unsearched = self._repoint(old, replacement_meta, dns_names, result, deadline, found_serving)
+            found_serving = self._serving(view, known, result)
+        view, unsearched = self._repoint(view, replacement_meta, dns_names, result, deadline, found_serving)
+        if not unsearched:
+            view, record = self._mark_served(old, replacement_meta, record)
         if self._after_repoint is not None:
             self._after_repoint(replacement_meta, result, deadline)
-        if any(key in old.tags for key in HOLD_TAGS):
+        if any(key in view.tags for key in HOLD_TAGS):
             # A success ends the run of failures: the next permanent one starts again at 24 hours.
             self._store.untag(old.name, list(HOLD_TAGS))
-            old = replace(old, tags={k: v for k, v in old.tags.items() if k not in HOLD_TAGS})
+            view = replace(view, tags={k: v for k, v in view.tags.items() if k not in HOLD_TAGS})
             result.steps.append(f"cleared the hold-off tags of {old.name}")
         if old.rolled_back_from or replacement_meta.rolled_back_to:
             # A forced rotation after a rollback: every endpoint serves the replacement again, the hold ends.
             self._clear_rollback(old, replacement_meta, result)
             old = replace(old, tags={k: v for k, v in old.tags.items() if k not in ROLLBACK_TAGS})
+            view = replace(view, tags={k: v for k, v in view.tags.items() if k not in ROLLBACK_TAGS})
         lease.renew()
-        self._retire(old, replacement_meta, result, unsearched)
+        self._retire(view, replacement_meta, result, unsearched)
         if result.status == "rotated":
-            detail = self._detail(old, dns_names, result, replacement_meta)
+            detail = self._detail(view, dns_names, result, replacement_meta)
             self._events.publish(EventType.ROTATION_SUCCEEDED, detail)
         return result
+
+    def _adopt(
+        self, old: ServerCertificate, assessed: _Assessment, claimed: str, result: RotationResult
+    ) -> Claim:
+        """An operator forced the rotation of a certificate whose replacement a rotation started before
+        progress records left (every check holds but the record): record it now, under the lease."""
+        candidate = assessed.adoptable
+        if candidate is None or candidate.check.claimed != claimed or candidate.replacement is None:
+            raise NameConflict(f"{claimed!r} can no longer be adopted as the replacement of {old.name!r}")
+        record = ProgressRecord(old.certificate_id, claimed, candidate.sha256)
+        self._progress.save(old.name, record, keep_until=self._record_kept_until(old))
+        logger.warning(
+            "adopted a replacement uploaded before progress records (forced)",
+            extra={"certificate_name": old.name, "replacement": claimed},
+        )
+        result.steps.append(
+            f"adopted {claimed} as the replacement of {old.name} (forced): it names {old.name} back, is "
+            "managed, covers every name and chains to the trust roots; recorded now"
+        )
+        return Claim(
+            planning.ClaimCheck(old.name, claimed, (), None, True),
+            candidate.replacement,
+            record,
+            candidate.sha256,
+        )
+
+    def _mark_served(
+        self, old: ServerCertificate, replacement: ServerCertificate, record: ProgressRecord
+    ) -> tuple[ServerCertificate, ProgressRecord]:
+        """The replacement serves everywhere: the record says since when (first, it is the proof), then the
+        tag says it for people (a tag someone else wrote there is overwritten)."""
+        if record.served_since is None:
+            record = replace(record, served_since=self._clock.now())
+            self._progress.save(old.name, record, keep_until=self._record_kept_until(old))
+        assert record.served_since is not None
+        served = record.served_since.isoformat()
+        if old.tags.get(SERVED_SINCE_TAG) != served:
+            self._store.tag(old.name, {SERVED_SINCE_TAG: served})
+        return planning.trusted_view(old, replacement.name, record), record
+
+    def _record_kept_until(self, old: ServerCertificate) -> datetime:
+        """A progress record outlives the replaced certificate's expiry by RECORD_KEPT_AFTER_EXPIRY (TTL)."""
+        return max(old.expiration, self._clock.now()) + RECORD_KEPT_AFTER_EXPIRY
 
     def _issue_and_upload(
         self,
@@ -336,10 +479,10 @@ class RotationService:
         result: RotationResult,
         deadline: float,
         plan: ChallengePlan,
-    ) -> ServerCertificate:
+    ) -> tuple[ServerCertificate, ProgressRecord]:
         # The endpoint search before this may have used up the time: then a rerun continues.
         self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
-        issued, _ = order_and_validate(
+        issued, leaf = order_and_validate(
             self._authority(),
             facts.dns_names,
             PlannedChallenges(plan, self._responders()),
@@ -352,6 +495,9 @@ class RotationService:
             deadline=deadline,
             steps=result.steps,
         )
+        # The proof comes first: what this rotation uploads, written where no tag writer reaches.
+        record = ProgressRecord(old.certificate_id, name, leaf_sha256(leaf))
+        self._progress.save(old.name, record, keep_until=self._record_kept_until(old))
         tags = {MANAGED_TAG: "true", REPLACES_TAG: name_tag_value(old.name)}
         # The operator's choices stay with the certificate across rotations.
         tags.update({key: old.tags[key] for key in OPERATOR_TAGS if old.tags.get(key)})
@@ -365,15 +511,15 @@ class RotationService:
                 tags=tags,
             )
         except CertificateAlreadyExists:
-            # A run we cannot see (e.g. its reply was lost) uploaded it: use it if it is ours.
+            # A run we cannot see (e.g. its reply was lost) uploaded it: use it if it is this very one.
             found = self._store.get(name)
-            if found is None or found.metadata.replaces != old.name:
+            if found is None or found.metadata.replaces != old.name or not _same_leaf(found, record):
                 raise NameConflict(f"the replacement name {name!r} is taken by another certificate") from None
             uploaded = found.metadata
         if old.retry_after is not None:
             self._store.untag(old.name, [RETRY_AFTER_TAG])
         result.steps.append(f"uploaded {uploaded.name} (path {uploaded.path})")
-        return uploaded
+        return uploaded, record
 
     def _repoint(
         self,
@@ -385,8 +531,8 @@ class RotationService:
         found: tuple[EndpointSurvey, list[Endpoint]],
     ) -> tuple[ServerCertificate, tuple[Unsearched, ...]]:
         """Repoint every endpoint `found` serving the old certificate (see `_serving`); return the old
-        certificate (tagged served-since once the replacement serves everywhere) and where the search
-        could not look. Each endpoint is read again right before it is changed: an earlier search is fine."""
+        certificate and where the search could not look (nothing: the replacement serves everywhere). Each
+        endpoint is read again right before it is changed: an earlier search is fine."""
         survey, serving = found
         failures: list[str] = []
         errors: list[Exception] = []
@@ -421,11 +567,7 @@ class RotationService:
                 f"not searched: {', '.join(result.not_searched)}: {old.name} may still be served there"
             )
             return old, survey.unsearched
-        if old.replacement_served_since is None:
-            served = self._clock.now().isoformat()
-            self._store.tag(old.name, {SERVED_SINCE_TAG: served})
-            old = replace(old, tags={**old.tags, SERVED_SINCE_TAG: served})
-        return old, ()
+        return old, ()  # served everywhere: the caller records it (_mark_served)
 
     def _change_endpoint(
         self,
@@ -464,6 +606,10 @@ class RotationService:
         if self._store.delete(old.name):
             result.retired = True
             result.steps.append(f"deleted {old.name}")
+            try:
+                self._progress.delete(old.name)  # its work is done (else the table's TTL removes it)
+            except Exception as exc:
+                logger.warning("progress record left to its TTL", extra={"error": str(exc)})
             self._events.publish(
                 EventType.CERTIFICATE_RETIRED,
                 {
@@ -542,19 +688,6 @@ class RotationService:
             responders[ChallengeMethod.HTTP_01] = self._http01
         return responders
 
-    def _existing_replacement(self, old: ServerCertificate) -> ServerCertificate | None:
-        if old.replaced_by:
-            return None
-        name = planning.replacement_name(old.name, old.certificate_id)
-        found = self._store.get(name)
-        if found is None:
-            return None
-        if found.metadata.replaces != old.name:
-            raise NameConflict(
-                f"the replacement name {name!r} is taken by a certificate that does not replace {old.name!r}"
-            )
-        return found.metadata
-
     def _dry_run(
         self,
         old: ServerCertificate,
@@ -568,9 +701,10 @@ class RotationService:
         serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
         if decision.verdict is planning.Verdict.ISSUE:
             try:
+                refuse_before_ordering(old.name, facts, old.tags, self._settings.names)
                 key = self._key_for_endpoints(old, facts.key, serving)
                 plan = self._plan_challenges(old, dns_names, serving)
-            except (UnknownKeyType, KeyTypeUnsupported, UnknownChallengeMethod, NoChallengeMethod) as refusal:
+            except PermanentFailure as refusal:
                 result.reason = str(refusal)  # reported; a dry run holds nothing
                 result.steps.append(f"refuse before ordering: {refusal}")
                 return result
@@ -651,6 +785,29 @@ class RotationService:
 
     def _record_hold(self, old: ServerCertificate, failure: PermanentFailure) -> None:
         record_hold(lambda tags: self._store.tag(old.name, tags), old, failure, self._clock.now())
+
+
+def refuse_before_ordering(
+    subject: str,
+    facts: CertificateFacts,
+    tags: Mapping[str, str],
+    names: planning.NamePolicy | None = None,
+) -> None:
+    """What must not be ordered, or what the CA would refuse whatever the retry, checked before any order
+    (IAM and ACM rotations, and their dry runs): names that are not DNS names, IP addresses a replacement
+    would drop, names the account is not entitled to (`names`: ACCOUNT_DOMAINS), a profile tag that names no
+    profile. Raises the PermanentFailure that says which and why."""
+    problems = planning.dns_name_problems(facts.dns_names)
+    if problems:
+        raise InvalidNames(subject, problems)
+    if facts.ip_addresses:
+        raise IpAddressesNotRenewed(subject, facts.ip_addresses)
+    refused = names.problems(facts.dns_names) if names is not None else []
+    if refused:
+        raise NameNotAuthorised(subject, refused)
+    profile = tags.get(PROFILE_TAG)
+    if profile and not PROFILE_NAME.fullmatch(profile):
+        raise InvalidProfileName(profile)
 
 
 def order_and_validate(
@@ -752,3 +909,29 @@ class _HeldLease:
 
     def release(self) -> None:
         self._leases.release(self._lease)
+
+
+@dataclass(frozen=True, slots=True)
+class _Assessment:
+    """What a rotation may believe about a certificate's replacement (claims.ClaimVerifier)."""
+
+    view: ServerCertificate  # the certificate with only its proven bookkeeping tags
+    claim: Claim | None  # the proven claim: resume it
+    unproven: list[Claim]  # reported and ignored
+    adoptable: Claim | None  # unproven, yet every check but the record holds: `force` may adopt it
+    taken: Claim | None  # the replacement's name holds a certificate that is not a proven replacement
+
+
+def _name_taken(old: ServerCertificate, taken: Claim) -> NameConflict:
+    return NameConflict(
+        f"the replacement name {taken.check.claimed!r} is taken by a certificate that is not a proven "
+        f"replacement of {old.name!r} ({taken.check.reason})"
+    )
+
+
+def _same_leaf(found: StoredCertificate, record: ProgressRecord) -> bool:
+    try:
+        certificates = load_pem_certificates(found.body_pem)
+    except ValidationFailed:
+        return False
+    return bool(certificates) and leaf_sha256(certificates[0]) == record.sha256

@@ -15,6 +15,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from certrotate import planning, scan_index
+from certrotate.claims import Claim, ClaimVerifier, proven
+from certrotate.config import TrustRoots
 from certrotate.errors import RegionDiscoveryFailed, ValidationFailed
 from certrotate.model import EndpointSurvey, ServerCertificate
 from certrotate.names import RENEWAL_TAG, EventType
@@ -23,6 +25,7 @@ from certrotate.ports import (
     Clock,
     Endpoints,
     EventPublisher,
+    ProgressRecords,
     RenewalInfoSource,
     RenewalInfoUnavailable,
     RotationQueue,
@@ -54,6 +57,8 @@ class ScanResult:
     dry_run: bool
     correlation_id: str = ""  # carried by every message this scan sends and every event it emits
     notes: list[str] = field(default_factory=list)
+    # Bookkeeping tags whose claim no progress record proves: reported, never acted on (claims.py).
+    untrusted: list[dict[str, Any]] = field(default_factory=list)
     # Many accounts only (None otherwise, and left out of as_dict): the accounts not scanned, and why.
     failed_accounts: list[dict[str, str]] | None = None
 
@@ -78,6 +83,7 @@ class ScanResult:
             "dry_run": self.dry_run,
             "correlation_id": self.correlation_id,
             "notes": self.notes,
+            "untrusted": self.untrusted,
         } | ({} if self.failed_accounts is None else {"failed_accounts": self.failed_accounts})
 
 
@@ -87,6 +93,8 @@ class ScanSettings:
     lease_seconds: int
     grace_seconds: int
     account_id: str | None = None  # with MANAGED_ACCOUNTS: the account scanned, named in every message
+    # The roots a replacement must chain to for a claim about it to hold (None: no claim holds).
+    trust_roots: TrustRoots | None = None
 
 
 class ScanService:
@@ -102,8 +110,15 @@ class ScanService:
         renewal_info: Callable[[], RenewalInfoSource] | None = None,
         random_fraction: Callable[[], float] = random.random,
         index: ScanIndexStore | None = None,
+        progress: ProgressRecords | None = None,
     ) -> None:
         self._index = index  # None: no index, every tag read on every scan
+        # None (no lease table): no progress record to read, so no bookkeeping claim can be proven.
+        self._claims = (
+            ClaimVerifier(store=store, progress=progress, trust_roots=settings.trust_roots, clock=clock)
+            if progress is not None
+            else None
+        )
         self._renewal_info_factory = renewal_info
         self._random_fraction = random_fraction
         self._store = store
@@ -136,12 +151,21 @@ class ScanService:
         certificates = self._read_newly_due(certificates, fresh, facts, now)
         if not dry_run:
             self._save_index(certificates, kept, fresh, facts, now, notes)
+        # From here on, a certificate is replaced only as far as its own progress record proves it.
+        certificates, untrusted, adoptable = self._verify_claims(certificates, notes)
         plan = planning.plan_scan(
             certificates,
             now=now,
             renew_before_days=self._settings.renew_before_days,
             lease_seconds=self._settings.lease_seconds,
         )
+        if adoptable:  # left by a rotation started before progress records: an operator adopts it (force)
+            plan = replace(plan, to_enqueue=tuple(c for c in plan.to_enqueue if c.name not in adoptable))
+        for cert, problem in plan.unplanned:
+            notes.append(f"{cert.name}: not planned ({problem}); the other certificates were")
+            logger.warning(
+                "a certificate could not be planned", extra={"certificate_name": cert.name, "error": problem}
+            )
         used, quota = self._store.room()
         result = ScanResult(
             scanned=len(certificates),
@@ -179,6 +203,7 @@ class ScanService:
             dry_run=dry_run,
             notes=notes,
             correlation_id=correlation_id or str(uuid.uuid4()),
+            untrusted=untrusted,
         )
         if dry_run:
             return result
@@ -209,6 +234,53 @@ class ScanService:
     def _retirement_due(self, cert: ServerCertificate, now: datetime) -> bool:
         decision = planning.decide_retirement(cert, [], now=now, grace_seconds=self._settings.grace_seconds)
         return decision.verdict is planning.RetirementVerdict.DELETE
+
+    def _verify_claims(
+        self, certificates: Sequence[ServerCertificate], notes: list[str]
+    ) -> tuple[list[ServerCertificate], list[dict[str, Any]], set[str]]:
+        """Each managed certificate tagged as replaced, as far as its claim is proven (claims.py): proven,
+        it is pending retirement or a rotation to resume, served since when its record says; not proven, the
+        claim is reported (`untrusted`, a note, a WARNING) and the certificate is treated as not replaced,
+        so nothing is resumed, repointed or retired on it. Returns the certificates, the reports and the
+        names whose claim only `force` may adopt (not sent: the rotation would refuse them too)."""
+        names = {c.name for c in certificates}
+        trusted: list[ServerCertificate] = []
+        untrusted: list[dict[str, Any]] = []
+        adoptable: set[str] = set()
+        for cert in certificates:
+            if not cert.managed or not any(tag in cert.tags for tag in planning.BOOKKEEPING_TAGS):
+                trusted.append(cert)
+                continue
+            claims: list[Claim] = []
+            problem: str | None = None
+            if not cert.replaced_by:
+                problem = "certrotate:replacement-served-since without certrotate:replaced-by"
+            elif self._claims is None:
+                problem = "no lease table (LEASE_TABLE_NAME) holds progress records to prove it"
+            else:
+                deterministic = planning.replacement_name(cert.name, cert.certificate_id)
+                try:
+                    claims = self._claims.claims(cert, deterministic=deterministic in names)
+                except Exception as error:  # unverified is unproven; the rotation verifies again
+                    problem = f"could not be verified ({type(error).__name__}: {error})"
+            good = proven(claims)
+            if good is not None:
+                trusted.append(planning.trusted_view(cert, good.check.claimed, good.record))
+                continue
+            trusted.append(planning.trusted_view(cert, None))
+            reports = [(c.check.claimed, c.check.reason, c.check.adoptable) for c in claims]
+            if problem is not None or not reports:
+                reports.append((cert.replaced_by or "", problem or "no claim holds", False))
+            for claimed, reason, can_adopt in reports:
+                untrusted.append(_untrusted(cert.name, claimed, reason, can_adopt))
+                notes.append(f"{cert.name}: the claim that {claimed} replaces it is not proven ({reason})")
+                logger.warning(
+                    "a claim that is not proven is reported and ignored",
+                    extra={"certificate_name": cert.name, "claimed_replacement": claimed, "reason": reason},
+                )
+                if can_adopt:
+                    adoptable.add(cert.name)
+        return trusted, untrusted, adoptable
 
     def _load_index(self, notes: list[str]) -> dict[str, scan_index.IndexEntry]:
         """What the last scan kept; empty (every tag read afresh) when there is none or it is unreadable."""
@@ -244,9 +316,7 @@ class ScanService:
             cert = replace(cert, tags=entry.tags)
             with_kept[cert.certificate_id] = cert
             not_before = entry.facts.not_before if entry.facts else None
-            if read_all or planning.could_act_now(
-                cert, now=now, renew_before_days=floor, not_before=not_before
-            ):
+            if read_all or _could_act_now(cert, now=now, renew_before_days=floor, not_before=not_before):
                 to_read.append(cert)
         read = self._read_tags(to_read)
         # A replacement names the certificate it replaces: read that one afresh as well (a forced rotation
@@ -281,7 +351,7 @@ class ScanService:
             c
             for c in certificates
             if c.certificate_id not in fresh
-            and planning.could_act_now(c, now=now, renew_before_days=floor, not_before=not_before(c))
+            and _could_act_now(c, now=now, renew_before_days=floor, not_before=not_before(c))
         ]
         if not late:
             return certificates
@@ -365,7 +435,14 @@ class ScanService:
         def learn(cert: ServerCertificate) -> _Learnt | None:
             if learn_until is not None and self._clock.monotonic() >= learn_until:
                 return None  # out of time: the next scan learns it
-            return self._renewal_time_of(cert, facts.get(cert.certificate_id), source, now, write, ask_again)
+            try:
+                known = facts.get(cert.certificate_id)
+                return self._renewal_time_of(cert, known, source, now, write, ask_again)
+            except Exception as error:  # one certificate's oddity must not stop the others' scan
+                logger.warning(
+                    "renewal time not learnt", extra={"certificate_name": cert.name, "error": str(error)}
+                )
+                return None, f"{cert.name}: renewal time not learnt ({type(error).__name__}: {error})", None
 
         with ThreadPoolExecutor(max_workers=RENEWAL_READERS, thread_name_prefix="renewal") as pool:
             learnt = dict(zip((c.certificate_id for c in wanted), pool.map(learn, wanted), strict=True))
@@ -584,6 +661,26 @@ class ScanService:
             )
 
 
+def _untrusted(name: str, claimed: str, reason: str, adoptable: bool) -> dict[str, Any]:
+    if adoptable:
+        fix = (
+            f"left by a rotation started before progress records (an upgrade), or forged: check {claimed}, "
+            f"then rotate {name} with force=true to adopt it after the same checks, or delete {claimed}"
+        )
+    else:
+        fix = (
+            f"nothing is moved or deleted on this claim: remove the tags certrotate:replaced-by and "
+            f"certrotate:replacement-served-since from {name}, and find out who wrote them"
+        )
+    return {
+        "certificate_name": name,
+        "claimed_replacement": claimed,
+        "reason": reason,
+        "adoptable": adoptable,
+        "fix": fix,
+    }
+
+
 def _with_index(
     body: dict[str, Any],
     cert: ServerCertificate,
@@ -594,3 +691,15 @@ def _with_index(
         return body
     known = planning.known_endpoints(survey[0], cert.arn, cert.certificate_id, survey[1])
     return body if known is None else {**body, "endpoints": known.as_message()}
+
+
+def _could_act_now(
+    cert: ServerCertificate, *, now: datetime, renew_before_days: int | None, not_before: datetime | None
+) -> bool:
+    """planning.could_act_now, where anything unexpected in the kept tags means "read them afresh"."""
+    try:
+        return planning.could_act_now(
+            cert, now=now, renew_before_days=renew_before_days, not_before=not_before
+        )
+    except Exception:
+        return True

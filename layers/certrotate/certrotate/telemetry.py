@@ -45,6 +45,7 @@ def emit_scan(
         value=len(result.pending_retirement),
     )
     metrics.add_metric(name=MetricName.CERTIFICATES_RETIRED, unit=MetricUnit.Count, value=len(result.retired))
+    metrics.add_metric(name=MetricName.CLAIMS_NOT_PROVEN, unit=MetricUnit.Count, value=len(result.untrusted))
     metrics.add_metric(
         name=MetricName.SERVER_CERTIFICATES, unit=MetricUnit.Count, value=result.server_certificates
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
@@ -61,20 +61,32 @@ def dns_names_of(certificate: x509.Certificate) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def ip_addresses_of(certificate: x509.Certificate) -> tuple[str, ...]:
+    """The IP addresses a certificate's SAN names (certrotate orders DNS names only: see the rotation)."""
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return ()
+    return tuple(dict.fromkeys(str(a) for a in san.get_values_for_type(x509.IPAddress)))
+
+
 def facts_of(certificate_pem: str) -> CertificateFacts:
     certs = load_pem_certificates(certificate_pem)
     if not certs:
         raise ValidationFailed("the certificate body holds no certificate")
     leaf = certs[0]
     names = dns_names_of(leaf)
+    addresses = ip_addresses_of(leaf)
     if not names:
-        raise ValidationFailed("the certificate names no DNS name to renew")
+        only = f" (only IP addresses: {', '.join(addresses)})" if addresses else ""
+        raise ValidationFailed(f"the certificate names no DNS name to renew{only}")
     return CertificateFacts(
         dns_names=names,
         key=key_spec_of(leaf.public_key()),
         not_after=leaf.not_valid_after_utc,
         not_before=leaf.not_valid_before_utc,
         ari_id=ari_certificate_id(leaf),
+        ip_addresses=addresses,
     )
 
 
@@ -165,17 +177,11 @@ def validate_issued(
     if missing:
         raise ValidationFailed("the certificate does not cover " + ", ".join(missing))
 
-    store = Store(list(trust_roots))
-    verifier = (
-        PolicyBuilder()
-        .store(store)
-        .time(now)
-        .build_server_verifier(x509.DNSName(_concrete(required_names[0] if required_names else names[0])))
+    problem = chain_problem(
+        leaf, chain, trust_roots, required_names[0] if required_names else names[0], now, trust_name
     )
-    try:
-        verifier.verify(leaf, chain)
-    except VerificationError as exc:
-        raise ValidationFailed(f"the chain does not verify to {trust_name}: {exc}") from exc
+    if problem:
+        raise ValidationFailed(problem)
 
     try:
         private_key = serialization.load_pem_private_key(bytes(issued.private_key_pem), password=None)
@@ -200,6 +206,34 @@ def validate_issued(
         if public.curve.name != EC_CURVE_NAMES.get(spec.size):
             raise ValidationFailed(f"no endpoint accepts ECDSA keys on {public.curve.name}")
     return leaf
+
+
+def chain_problem(
+    leaf: x509.Certificate,
+    chain: Sequence[x509.Certificate],
+    trust_roots: Sequence[x509.Certificate],
+    name: str,
+    now: datetime,
+    trust_name: str = "the issuer trust bundle",
+) -> str | None:
+    """Why `leaf` (with its intermediates) does not verify as a server certificate for `name` to one of
+    `trust_roots` at `now` (signatures, validity, serverAuth), or None when it does."""
+    verifier = (
+        PolicyBuilder()
+        .store(Store(list(trust_roots)))
+        .time(now)
+        .build_server_verifier(x509.DNSName(_concrete(name)))
+    )
+    try:
+        verifier.verify(leaf, list(chain))
+    except VerificationError as exc:
+        return f"the chain does not verify to {trust_name}: {exc}"
+    return None
+
+
+def leaf_sha256(certificate: x509.Certificate) -> str:
+    """The SHA-256 of a certificate's DER encoding (hex): what a progress record names it by."""
+    return certificate.fingerprint(hashes.SHA256()).hex()
 
 
 def _concrete(name: str) -> str:

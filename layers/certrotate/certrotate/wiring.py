@@ -19,7 +19,8 @@ from certrotate.adapters.elb import LoadBalancerListeners
 from certrotate.adapters.endpoints import AllEndpoints
 from certrotate.adapters.events import EventBridgePublisher, NoEvents
 from certrotate.adapters.iam import IamCertificateStore
-from certrotate.adapters.leases import DynamoDbLeases
+from certrotate.adapters.leases import DynamoDbAccountCreation, DynamoDbLeases
+from certrotate.adapters.progress import DynamoDbProgress
 from certrotate.adapters.queue import SqsRotationQueue
 from certrotate.adapters.regions import EnabledRegions, FixedRegions
 from certrotate.adapters.route53 import Route53Challenges
@@ -30,6 +31,7 @@ from certrotate.config import Settings, environment_fingerprint, load_settings
 from certrotate.endpoint_check import EndpointChecker
 from certrotate.errors import InvalidRequest
 from certrotate.model import ServerCertificate
+from certrotate.planning import NamePolicy
 from certrotate.ports import CertificateAuthority, EventPublisher, Leases, RenewalInfoSource
 from certrotate.rollback import RollbackService
 from certrotate.rotation import RotationResult, RotationService, RotationSettings
@@ -295,7 +297,14 @@ def authority() -> AcmeAuthority:
     )
     return AcmeAuthority(
         directory_url=config.acme_directory_url,
-        accounts=AccountKeyStore(client("secretsmanager"), config.acme_account_secret_id),
+        accounts=AccountKeyStore(
+            client("secretsmanager"),
+            config.acme_account_secret_id,
+            # One ACME account whatever the concurrency: the first rotations agree on one creator here.
+            DynamoDbAccountCreation(client("dynamodb"), config.lease_table_name)
+            if config.lease_table_name
+            else None,
+        ),
         email=config.acme_email,
         profile=config.acme_profile,
         external_account=eab.load if eab else None,
@@ -350,7 +359,15 @@ def _rotation_leases(account: str | None) -> Leases:
     return leases if account is None else AccountLeases(leases, account)
 
 
-def _rotation_settings() -> RotationSettings:
+def name_policy(account: str | None) -> NamePolicy:
+    """The names a certificate of `account` (None: the function's own) may have renewed."""
+    config = settings()
+    if not config.restricts_names:
+        return NamePolicy()  # no ACCOUNT_DOMAINS, no DNS_ACCOUNTS: every account answers for itself
+    return config.name_policy(account or own_account_id())
+
+
+def _rotation_settings(account: str | None) -> RotationSettings:
     config = settings()
     return RotationSettings(
         renew_before_days=config.renew_before_days,
@@ -358,7 +375,15 @@ def _rotation_settings() -> RotationSettings:
         grace_seconds=config.retirement_grace_seconds,
         trust_roots=config.issuer_trust,
         sni_swap_when_full=config.sni_swap_when_full,
+        names=name_policy(account),
     )
+
+
+def progress_records(account: str | None) -> DynamoDbProgress:
+    """Rotations' progress records in the (central) lease table, keyed like the leases."""
+    config = settings()
+    assert config.lease_table_name is not None
+    return DynamoDbProgress(client("dynamodb"), config.lease_table_name, account)
 
 
 @functools.cache
@@ -372,9 +397,10 @@ def rotation_service(account: str | None = None) -> RotationService:
         http01=http01(account),
         authority=_authority,
         leases=leases,
+        progress=progress_records(account),
         events=events(account),
         clock=SystemClock(),
-        settings=_rotation_settings(),
+        settings=_rotation_settings(account),
         after_repoint=(
             functools.partial(_check_endpoints, account=account)
             if config.check_endpoints_after_rotation
@@ -415,8 +441,11 @@ def scan_service(*, dry_run: bool, account: str | None = None) -> ScanService:
             lease_seconds=config.rotation_lease_seconds,
             grace_seconds=config.retirement_grace_seconds,
             account_id=account,
+            trust_roots=config.issuer_trust,
         ),
         renewal_info=renewal_info,
+        # Rotations' own records, which prove (or not) what the bookkeeping tags claim.
+        progress=progress_records(account) if config.lease_table_name else None,
         # The lease table is central; with MANAGED_ACCOUNTS each account has its own index item.
         index=(
             DynamoDbScanIndex(client("dynamodb"), config.lease_table_name, account)
@@ -441,9 +470,10 @@ def acm_rotation_service(account: str | None = None) -> AcmRotationService:
         dns=dns(account),
         authority=_authority,
         leases=_rotation_leases(account),  # keyed by the ARN (with MANAGED_ACCOUNTS, `<account>:<ARN>`)
+        progress=progress_records(account),  # keyed like the leases
         events=events(account),
         clock=SystemClock(),
-        settings=_rotation_settings(),
+        settings=_rotation_settings(account),
     )
 
 

@@ -30,7 +30,15 @@ from josepy.json_util import field
 
 from certrotate import USER_AGENT as CERTROTATE_USER_AGENT
 from certrotate.adapters.secrets import AccountKeyStore
-from certrotate.errors import CaRefused, Http01NotReached, IssuanceFailed, RateLimited, UnknownProfile
+from certrotate.errors import (
+    AccountSecretUnreadable,
+    CaRefused,
+    ConfigurationError,
+    Http01NotReached,
+    IssuanceFailed,
+    RateLimited,
+    UnknownProfile,
+)
 from certrotate.model import ChallengeAnswer, IssuedCertificate, KeyKind, KeySpec, SecretPem
 from certrotate.ports import Challenges
 
@@ -49,7 +57,11 @@ MAX_POLL_WAIT = 30.0  # a Retry-After longer than this while polling is the CA's
 # Problems by which the CA refuses the names or the account (RFC 8555 6.7): ordering again cannot help. A
 # challenge that fails with `caa` or `rejectedIdentifier` is such a refusal too; other validation failures
 # (a TXT record not seen yet, a DNS timeout) may pass on a later try.
-REFUSALS = frozenset({"rejectedIdentifier", "caa", "unauthorized", "unsupportedIdentifier", "badCSR"})
+# `malformed` too: the CA found the request itself wrong (RFC 8555 6.7), and a retry would send it again
+# (a `replaces` refused as malformed is retried without it in `_order`, before this applies).
+REFUSALS = frozenset(
+    {"rejectedIdentifier", "caa", "unauthorized", "unsupportedIdentifier", "badCSR", "malformed"}
+)
 CHALLENGE_REFUSALS = frozenset({"rejectedIdentifier", "caa"})
 # An HTTP-01 fetch that reached something other than our rule (a wrong body, a 404, a closed port): the name's
 # DNS or the network says so, which a retry minutes later will not change (a `dns` lookup failure may pass).
@@ -137,6 +149,36 @@ def split_fullchain(fullchain_pem: str) -> tuple[str, str]:
     return pems[0], "".join(pems[1:])
 
 
+def parse_account_key(text: str, secret_id: str) -> jwk.JWK:
+    """The account key the secret holds, as a private JWK certrotate can sign with (ECDSA P-256 or RSA of
+    2048 bits or more). Raises AccountSecretUnreadable naming the secret and what is wrong, and never what
+    a parser said: josepy quotes the whole JWK, `d` included, in some of its errors. No exception is chained
+    (the raise is outside the `except` block), so no traceback carries one either."""
+    key: jwk.JWK | None = None
+    try:
+        key = jwk.JWK.json_loads(text)
+    except Exception:  # josepy, cryptography, json: whatever they say may quote the key
+        key = None
+    if key is None:
+        raise AccountSecretUnreadable(secret_id, "an account key that is not a JWK certrotate can parse")
+    usable = False
+    try:
+        # josepy wraps the key (ComparableKey, which delegates to it); a private JWK serialises its "d".
+        is_private = "d" in key.to_partial_json()
+        if isinstance(key, jwk.JWKEC):
+            usable = is_private and key.key.curve.name == "secp256r1"
+        elif isinstance(key, jwk.JWKRSA):
+            usable = is_private and key.key.key_size >= 2048
+    except Exception:
+        usable = False
+    if not usable:
+        raise AccountSecretUnreadable(
+            secret_id,
+            "an account key certrotate cannot sign with (it needs a private ECDSA P-256 or RSA key)",
+        )
+    return key
+
+
 def _describe(error: BaseException) -> str:
     if isinstance(error, messages.Error):
         return f"{error.code or error.typ}: {error.detail or error.title or ''}".strip()
@@ -169,24 +211,27 @@ class AcmeAuthority:
 
     # -- account ---------------------------------------------------------------------------------------
 
-    def _connect(self, *, first_try: bool = True) -> acme_client.ClientV2:
+    def _connect(self, deadline: float) -> acme_client.ClientV2:
         if self._client is not None:
             return self._client
-        stored = self._accounts.load() or {}
-        key_json = stored.get("key")
-        account_urls: dict[str, str] = dict(stored.get("accounts", {}))
-        key: jwk.JWK
-        if key_json:
-            key = jwk.JWK.json_loads(key_json)
-        else:
-            key = jwk.JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
-        alg = jwa.ES256 if isinstance(key, jwk.JWKEC) else jwa.RS256
-        net = _Network(key, alg=alg, user_agent=USER_AGENT, timeout=30)
-        client = acme_client.ClientV2(acme_client.ClientV2.get_directory(self._directory_url, net), net)
-        url = account_urls.get(self._directory_url)
+        # The secret's account, or (absent or empty) one created by exactly one of the first rotations; an
+        # unreadable secret raises here, before any order, and is left as it is.
+        stored = self._accounts.load()
+        if stored is None:
+            fresh = jwk.JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
+            # A CA that requires an External Account Binding we cannot give: refused before anything is
+            # written (the binding is made again below, for whichever key the secret ends up holding).
+            self._binding(self._directory_client(fresh), fresh)
+            stored = self._accounts.create(lambda: str(fresh.json_dumps()), deadline=deadline)
+        key = parse_account_key(stored.key, self._accounts.secret_id)
+        client = self._directory_client(key)
+        net = client.net
+        url = stored.accounts.get(self._directory_url)
         if url:
             net.account = messages.RegistrationResource(body=messages.Registration(), uri=url)
         else:
+            # A CA answers a registration of a key it knows with that key's account (RFC 8555 7.3.1), so
+            # every rotation that registers the one stored key gets the one account.
             registration = messages.NewRegistration.from_data(
                 email=self._email,
                 terms_of_service_agreed=True,
@@ -195,23 +240,21 @@ class AcmeAuthority:
             try:
                 regr = client.new_account(registration)
                 url = regr.uri
+                logger.info(
+                    "registered an ACME account", extra={"directory": self._directory_url, "account": url}
+                )
             except acme_errors.ConflictError as conflict:  # the key already has an account there
                 url = conflict.location
                 net.account = messages.RegistrationResource(body=messages.Registration(), uri=url)
-            account_urls[self._directory_url] = url
-            if not self._accounts.save({"key": key.json_dumps(), "accounts": account_urls}) and first_try:
-                # Another first rotation registered too and stored its account before us. Use that one
-                # (key and URL), so every rotation orders with the account the secret holds; the account
-                # just registered with our key is abandoned at the CA (it holds no order; RFC 8555 accounts
-                # cost the CA nothing to keep and need no deactivation).
-                logger.info("another rotation stored the ACME account first: using that one")
-                return self._connect(first_try=False)
-            logger.info(
-                "registered an ACME account", extra={"directory": self._directory_url, "account": url}
-            )
+            self._accounts.add_account_url(stored, self._directory_url, url)
         self._client = client
         self._account_key = key
         return client
+
+    def _directory_client(self, key: jwk.JWK) -> acme_client.ClientV2:
+        alg = jwa.ES256 if isinstance(key, jwk.JWKEC) else jwa.RS256
+        net = _Network(key, alg=alg, user_agent=USER_AGENT, timeout=30)
+        return acme_client.ClientV2(acme_client.ClientV2.get_directory(self._directory_url, net), net)
 
     def _binding(self, client: acme_client.ClientV2, key: jwk.JWK) -> dict[str, Any] | None:
         """External Account Binding, when keys are configured (a CA that does not require it may still accept
@@ -224,9 +267,16 @@ class AcmeAuthority:
                 )
             return None
         kid, hmac_key = self._external_account()
-        return messages.ExternalAccountBinding.from_data(
-            account_public_key=key.public_key(), kid=kid, hmac_key=hmac_key, directory=client.directory
-        )
+        binding: dict[str, Any] | None = None
+        try:
+            binding = messages.ExternalAccountBinding.from_data(
+                account_public_key=key.public_key(), kid=kid, hmac_key=hmac_key, directory=client.directory
+            )
+        except Exception:  # its message may quote the HMAC key: dropped, and ours raised outside the block
+            binding = None
+        if binding is None:
+            raise ConfigurationError("the EAB secret's hmac_key is not a base64url-encoded key")
+        return binding
 
     # -- issuance --------------------------------------------------------------------------------------
 
@@ -268,7 +318,7 @@ class AcmeAuthority:
         replaces: str | None,
         profile: str | None,
     ) -> IssuedCertificate:
-        client = self._connect()
+        client = self._connect(deadline)
         assert self._account_key is not None
         if profile:
             offered = dict(client.directory.meta.profiles or {})

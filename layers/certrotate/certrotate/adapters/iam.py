@@ -72,6 +72,7 @@ class IamCertificateStore:
         return StoredCertificate(
             metadata=_metadata(certificate["ServerCertificateMetadata"], tag_map),
             body_pem=certificate["CertificateBody"],
+            chain_pem=certificate.get("CertificateChain") or "",
         )
 
     def read(self, name: str) -> tuple[StoredCertificate, str | None] | None:

@@ -141,3 +141,50 @@ def _is(holder: Mapping[str, Any], lease: Lease) -> bool:
 def _expires_of(holder: Mapping[str, Any]) -> datetime | None:
     raw = holder.get(EXPIRES_ATTRIBUTE, {}).get("N")
     return datetime.fromtimestamp(float(raw), UTC) if raw else None
+
+
+# The one-ACME-account record (CONTRACT.md, issue 22): one item, never expiring (no TTL attribute).
+ACME_ACCOUNT_KEY = "#acme-account"
+# A creator that claimed the account this long ago and stored no key is dead (no Lambda runs longer).
+ACCOUNT_CREATION_STALE = timedelta(minutes=15)
+
+
+class DynamoDbAccountCreation:
+    """Which of any number of first rotations creates the ACME account: the one whose conditional PutItem
+    of `#acme-account` succeeds (DynamoDB decides one). It is asked only while the account secret is absent
+    or empty, so a claim older than ACCOUNT_CREATION_STALE is a creator that died before it stored a key (it
+    stores the key before it registers, so it registered nothing) and may be taken over."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._db = client
+        self._table = table_name
+        self._now = now
+
+    def claim(self) -> bool:
+        now = self._now()
+        owner = str(uuid.uuid4())
+        stale = math.floor((now - ACCOUNT_CREATION_STALE).timestamp())
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    KEY_ATTRIBUTE: {"S": ACME_ACCOUNT_KEY},
+                    "owner": {"S": owner},
+                    "claimed_at": {"N": str(math.floor(now.timestamp()))},
+                },
+                ConditionExpression="attribute_not_exists(#key) OR #claimed < :stale",
+                ExpressionAttributeNames={"#key": KEY_ATTRIBUTE, "#claimed": "claimed_at"},
+                ExpressionAttributeValues={":stale": {"N": str(stale)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            holder = _holder_after_lost_race(exc)
+            # A retried write whose first attempt landed finds its own owner: that is a success.
+            return bool(holder.get("owner", {}).get("S") == owner)
+        return True
