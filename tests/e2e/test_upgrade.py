@@ -29,6 +29,17 @@ PREVIOUS = "0.2.0"
 NAMES = ["example.com", "www.example.com"]
 
 
+@pytest.fixture(autouse=True)
+def _seeded_replacements_are_ca_issued(world: World, tmp_path: Any) -> None:
+    """0.2.0 uploaded replacements its CA issued; the replacements seeded here are issued by the devstack's
+    local CA, so the trust roots hold that CA's root beside pebble's, as a deployment's trust roots hold the
+    CA its replacements came from (0.3.0 checks a claimed replacement's chain before acting on it)."""
+    bundle = tmp_path / "roots.pem"
+    pebble_roots = open(world.env["ISSUER_TRUST_BUNDLE"], encoding="ascii").read()
+    bundle.write_text(pebble_roots.rstrip() + "\n" + fixtures.local_ca().root_pem, encoding="ascii")
+    world.env["ISSUER_TRUST_BUNDLE"] = str(bundle)
+
+
 # --- 0.2.0's formats, written out ---------------------------------------------------------------------------
 
 
@@ -99,35 +110,44 @@ def now() -> datetime:
 # --- Rotations in flight under the previous release: the one place that says what happens to them ----------
 # 0.2.0 recorded a rotation's progress in the certificates' tags alone: the replacement names what it replaces
 # (certrotate:replaces), the old one names its replacement (certrotate:replaced-by) and, once every endpoint
-# served the replacement, since when (certrotate:replacement-served-since). A release that proves progress
-# some other way (a progress record in the lease table, say) meets these rotations without it. The three
-# functions below state what the new code does with them, and docs/deploy.md, Upgrading, says the same: change
-# both together.
+# served the replacement, since when (certrotate:replacement-served-since). 0.3.0 moves and deletes nothing on
+# a tag's word: it acts on its own progress record (`#progress:<lease key>` in the lease table), which 0.2.0 did
+# not write. So a rotation 0.2.0 left in flight is reported (the scan's `untrusted`, `adoptable`), never acted
+# on by a scan or an unforced rotation, and adopted by a forced rotation after the claim's checks (it names the
+# old one back, is managed, covers every name, chains to the trust roots). The functions below state it, and
+# docs/deploy.md, Upgrading, says the same: change both together.
+
+
+def expect_in_flight_rotation_reported(scan: dict[str, Any], old: str, new: str) -> None:
+    """The scan names the rotation 0.2.0 left, as adoptable, and acts on nothing it claims."""
+    [report] = [r for r in scan["untrusted"] if r["certificate_name"] == old]
+    assert report["claimed_replacement"] == new and report["adoptable"], report
+    assert old not in scan["enqueued"] and old not in scan["retired"], scan
 
 
 def expect_in_flight_rotation_finished(world: World, old: str, new: str, result: dict[str, Any]) -> None:
-    """Uploaded and marked replaced, not yet served everywhere: the rotation resumes, repoints every endpoint
-    to the replacement 0.2.0 uploaded, orders nothing, and retires the old certificate."""
-    assert result["status"] == "skipped", result  # resumed, not rotated: nothing was issued now
+    """Adopted by a forced rotation: it repoints every endpoint to the replacement 0.2.0 uploaded, orders
+    nothing, and retires the old certificate."""
     assert result["new_certificate_name"] == new
-    assert any(step.startswith("resume:") for step in result["steps"]), result["steps"]
-    assert result["endpoints_changed"], "the endpoints 0.2.0 left on the old certificate were repointed"
+    assert any(step.startswith(f"adopted {new}") for step in result["steps"]), result["steps"]
     assert result["old_certificate_retired"] is True
     assert old not in world.certificates()
 
 
 def expect_uploaded_replacement_adopted(world: World, old: str, new: str, result: dict[str, Any]) -> None:
-    """Uploaded but not yet marked (0.2.0 died between the upload and tagging the old one): the rotation finds
-    the replacement by its name, orders nothing, and finishes with it."""
+    """Uploaded but not yet marked (0.2.0 died between the upload and tagging the old one): an unforced
+    rotation leaves it (a certificate at the replacement's name proves nothing), a forced one adopts it, orders
+    nothing, and finishes with it."""
     assert result["new_certificate_name"] == new
     assert result["old_certificate_retired"] is True
     assert ca(world).orders(NAMES) == 0
 
 
 def expect_served_certificate_retired(world: World, old: str, scan: dict[str, Any]) -> None:
-    """Served everywhere by its replacement for longer than the grace period: the scan retires it."""
-    assert scan["retired"] == [old]
-    assert old not in world.certificates()
+    """Served everywhere by its replacement for longer than the grace period: the scan reports it and keeps
+    it; a forced rotation adopts it and starts the grace again (the scan then retires it)."""
+    assert old in world.certificates()
+    assert scan["retired"] == []
 
 
 # --- the tests ----------------------------------------------------------------------------------------------
@@ -144,8 +164,9 @@ def test_a_rotation_left_between_upload_and_repointing_is_finished(world: World)
     v020_lease(world, "www,example,com", expires=now() - timedelta(seconds=1))  # the dead run's, expired
 
     scan = world.scan()
-    assert "www,example,com" in scan["pending_retirement"]
-    result = world.rotate("www,example,com")
+    expect_in_flight_rotation_reported(scan, "www,example,com", new_name)
+    assert world.rotate("www,example,com")["status"] == "skipped"
+    result = world.rotate("www,example,com", force=True)
 
     expect_in_flight_rotation_finished(world, "www,example,com", new_name, result)
     assert world.listener_certificates(listener.listener_arn) == (new["Arn"], [])
@@ -161,7 +182,8 @@ def test_a_replacement_uploaded_before_the_old_one_was_marked_is_adopted(world: 
     scan = world.scan()
     assert scan["enqueued"] == ["shop-example-com"]  # due, and nothing marks it replaced yet
     world.receive()
-    result = world.rotate("shop-example-com")
+    assert world.rotate("shop-example-com")["status"] == "skipped"
+    result = world.rotate("shop-example-com", force=True)
 
     expect_uploaded_replacement_adopted(world, "shop-example-com", new_name, result)
     assert world.listener_certificates(listener.listener_arn) == (new["Arn"], [])
@@ -185,7 +207,11 @@ def test_a_replaced_certificate_served_past_its_grace_is_retired(world: World) -
 
     scan = world.invoke("ScanFunction", {}, RETIREMENT_GRACE_SECONDS="3600")
 
+    expect_in_flight_rotation_reported(scan, "api-example-com", new_name)
     expect_served_certificate_retired(world, "api-example-com", scan)
+    adopted = world.rotate("api-example-com", force=True)
+    assert any(step.startswith(f"adopted {new_name}") for step in adopted["steps"]), adopted["steps"]
+    assert "api-example-com" not in world.certificates()  # the world's grace is 0: retired in the same run
     assert new_name in world.certificates()
 
 
@@ -307,17 +333,17 @@ def test_the_scan_reads_the_index_the_previous_version_wrote(world: World) -> No
 
 
 def test_an_acm_reimport_that_happened_before_the_upgrade_is_finished(world: World) -> None:
-    arn, _ = fixtures.import_acm_certificate(acm_client(world), ["shop.example.com"], 5)
     # 0.2.0 tagged the serial it was replacing (lower-case hex), imported, and died before clearing the tag:
-    # ACM serves another serial now.
+    # ACM serves the new certificate (another serial, its whole lifetime ahead) now.
+    arn, _ = fixtures.import_acm_certificate(acm_client(world), ["shop.example.com"], 89)
     acm_client(world).add_tags_to_certificate(
         CertificateArn=arn, Tags=[{"Key": "certrotate:reimport-of", "Value": "0123456789abcdef0123"}]
     )
 
     result = rotate_acm(world, arn)
 
-    assert result["status"] == "rotated", result
-    assert "certrotate:reimport-of" not in acm_tags(world, arn)
+    # No record proves the tag: it is ignored and the certificate decided again (the new one is not due).
+    assert result["status"] == "skipped", result
     assert ca(world).orders(["shop.example.com"]) == 0, "finished without a second order"
 
 
