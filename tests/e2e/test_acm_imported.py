@@ -240,3 +240,54 @@ def test_without_a_floor_the_lifetime_rule_decides_and_is_learnt_once(world: Wor
     assert ("acm", "GetCertificate") not in world.stack.calls.snapshot(), (
         "the renewal time is read from the tag"
     )
+
+
+def test_with_the_templates_defaults_a_reimported_certificate_is_not_due_again(world: World) -> None:
+    """The template ships no RENEW_BEFORE_DAYS: the renewal time the scan learnt decides. A re-import keeps
+    the ARN and the tags, so the time learnt for the old certificate (already past) must not stay on the
+    new one: a redelivery, a direct invocation and the next scans would order again, each time."""
+    world.env.pop("RENEW_BEFORE_DAYS")
+    now = dt.datetime.now(dt.UTC)
+    issued = fixtures.local_ca().issue(NAMES, 20, not_before=now - dt.timedelta(days=60))
+    arn: str = acm_client(world).import_certificate(
+        Certificate=issued.cert_pem.encode(),
+        PrivateKey=issued.key_pem.encode(),
+        CertificateChain=issued.chain_pem.encode(),
+        Tags=[{"Key": "certrotate:managed", "Value": "true"}],
+    )["CertificateArn"]
+    first = world.scan()  # 80 days of life, 20 left: due by the lifetime rule, learnt into the tag
+    assert first["enqueued"] == [arn]
+    assert acm_tags(world, arn)["certrotate:renewal"].startswith("source=lifetime")
+    records = world.receive()
+    assert world.rotate_from_queue(records) == {"batchItemFailures": []}
+    assert ca(world).orders(NAMES) == 1
+    assert "certrotate:renewal" not in acm_tags(world, arn), "the old certificate's renewal time is gone"
+
+    assert world.rotate_from_queue(records) == {"batchItemFailures": []}, "a redelivery"
+    assert rotate_acm(world, arn)["status"] == "skipped", "a plain direct invocation"
+    for _ in range(2):
+        scanned = world.scan()
+        assert arn not in scanned["expiring"] and scanned["enqueued"] == []
+    learnt = acm_tags(world, arn)["certrotate:renewal"]
+    expires = leaf(world, arn).not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert learnt.endswith(f" for={expires}"), "learnt afresh, for the certificate ACM serves now"
+    assert ca(world).orders(NAMES) == 1
+
+
+def test_a_renewal_time_learnt_for_the_certificate_before_a_reimport_is_not_this_ones(world: World) -> None:
+    """Should the old renewal time land on the new certificate all the same (a scan that read the old body
+    writes it just after the re-import), it names the certificate it was learnt for and is not used."""
+    world.env.pop("RENEW_BEFORE_DAYS")
+    arn, old = fixtures.import_acm_certificate(acm_client(world), NAMES, 5)
+    assert rotate_acm(world, arn, force=True)["status"] == "rotated"
+    stale = (
+        "source=lifetime start=2000-01-01T00:00:00Z end=2000-02-01T00:00:00Z at=2000-01-01T00:00:00Z "
+        f"ask=2099-01-01T00:00:00Z for={old.not_after.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    )
+    acm_client(world).add_tags_to_certificate(
+        CertificateArn=arn, Tags=[{"Key": "certrotate:renewal", "Value": stale}]
+    )
+    assert rotate_acm(world, arn)["status"] == "skipped"
+    assert world.scan()["enqueued"] == []
+    assert acm_tags(world, arn)["certrotate:renewal"] != stale, "the scan learnt the new one's"
+    assert ca(world).orders(NAMES) == 1

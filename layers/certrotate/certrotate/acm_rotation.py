@@ -37,6 +37,7 @@ from certrotate.names import (
     HOLD_TAGS,
     MANAGED_TAG,
     REIMPORT_OF_TAG,
+    RENEWAL_TAG,
     RETRY_AFTER_TAG,
     EventType,
 )
@@ -300,9 +301,12 @@ class AcmRotationService:
             result.in_use_by = list(now_serving.in_use_by)
             if now_serving.not_after is not None:
                 result.expiration = now_serving.not_after.isoformat()
-        leftovers = [k for k in (REIMPORT_OF_TAG, RETRY_AFTER_TAG, *HOLD_TAGS) if k in tags]
+        # The renewal time learnt for the old certificate is not the new one's: a re-import keeps the tags,
+        # and a past renewal time left on it would make every redelivery, invocation and scan order again.
+        # It goes whether or not this run saw it (a scan may have written it since this run read the tags).
+        leftovers = [k for k in (REIMPORT_OF_TAG, RETRY_AFTER_TAG, RENEWAL_TAG, *HOLD_TAGS) if k in tags]
+        self._acm.untag(old.arn, list(dict.fromkeys([*leftovers, RENEWAL_TAG])))
         if leftovers:
-            self._acm.untag(old.arn, leftovers)
             result.steps.append(f"cleared the tags {', '.join(leftovers)}")
         # The run that imported may have died before this: the success is reported once, by whoever finishes.
         self._events.publish(EventType.ROTATION_SUCCEEDED, self._detail(old, result, finished=True))

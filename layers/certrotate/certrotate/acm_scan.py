@@ -141,6 +141,7 @@ class AcmScan:
             source=None if isinstance(source, bool) else source,
             now=now,
             random_fraction=self._random_fraction(),
+            bind=True,  # a re-import keeps the tags: the tag names the certificate it is about
         )
         if learnt.note:
             result.notes.append(learnt.note)

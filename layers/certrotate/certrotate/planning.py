@@ -7,7 +7,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -119,15 +119,23 @@ class RenewalSchedule:
     window_end: datetime
     renew_at: datetime
     next_ask: datetime
+    # The certificate it was learnt for, where a tag can outlive it (an ACM re-import keeps the tags): its
+    # NotAfter (learnt_for_value). Empty: IAM certificates, whose tags die with them.
+    learnt_for: str = ""
 
     def tag_value(self) -> str:
         def iso(moment: datetime) -> str:
             return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
-        return (
+        value = (
             f"source={self.source} start={iso(self.window_start)} end={iso(self.window_end)} "
             f"at={iso(self.renew_at)} ask={iso(self.next_ask)}"
         )
+        return f"{value} for={self.learnt_for}" if self.learnt_for else value
+
+    def learnt_for_another(self, not_after: datetime) -> bool:
+        """Whether it was learnt for another certificate than the one expiring at `not_after`."""
+        return bool(self.learnt_for) and self.learnt_for != learnt_for_value(not_after)
 
     def describe(self) -> str:
         if self.source == "lifetime":
@@ -150,7 +158,13 @@ class RenewalSchedule:
             return None
         if any(m.tzinfo is None for m in moments):
             return None
-        return cls(fields.get("source", "ari"), *moments)
+        start, end, at, ask = moments
+        return cls(fields.get("source", "ari"), start, end, at, ask, learnt_for=fields.get("for", ""))
+
+
+def learnt_for_value(not_after: datetime) -> str:
+    """What RenewalSchedule.learnt_for holds for a certificate expiring at `not_after`."""
+    return not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def clamp_retry(next_ask: datetime, now: datetime) -> datetime:
@@ -193,7 +207,7 @@ def same_pick(previous: RenewalSchedule | None, learnt: RenewalSchedule, now: da
         or learnt.renew_at == now
     ):
         return learnt
-    return RenewalSchedule("ari", learnt.window_start, learnt.window_end, previous.renew_at, learnt.next_ask)
+    return replace(learnt, renew_at=previous.renew_at)
 
 
 def same_renewal_time(previous: RenewalSchedule | None, learnt: RenewalSchedule) -> bool:
@@ -203,7 +217,8 @@ def same_renewal_time(previous: RenewalSchedule | None, learnt: RenewalSchedule)
         previous.window_start,
         previous.window_end,
         previous.renew_at,
-    ) == (learnt.source, learnt.window_start, learnt.window_end, learnt.renew_at)
+        previous.learnt_for,
+    ) == (learnt.source, learnt.window_start, learnt.window_end, learnt.renew_at, learnt.learnt_for)
 
 
 def needs_renewal_info(certificate: ServerCertificate, now: datetime, renew_before_days: int | None) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from certrotate import planning
 from certrotate.model import (
     ChallengeAnswer,
     ChallengeMethod,
@@ -22,6 +23,7 @@ from certrotate.model import (
     SecretPem,
     ServerCertificate,
 )
+from certrotate.names import RENEWAL_TAG
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +176,14 @@ class AcmCertificate:
     tags: Mapping[str, str] | None = None  # None: not read
 
     def as_certificate(self) -> ServerCertificate:
-        """The view planning's renewal and hold rules read (name = ARN; nothing is ever "replaced")."""
+        """The view planning's renewal and hold rules read (name = ARN; nothing is ever "replaced"). A
+        renewal time learnt for the certificate this one re-imported over is left out: it is not this one's
+        (a re-import keeps the tags; the rotation also removes it)."""
         assert self.not_after is not None
+        tags = dict(self.tags or {})
+        kept = planning.RenewalSchedule.parse(tags.get(RENEWAL_TAG))
+        if kept is not None and kept.learnt_for_another(self.not_after):
+            del tags[RENEWAL_TAG]
         return ServerCertificate(
             name=self.arn,
             arn=self.arn,
@@ -183,7 +191,7 @@ class AcmCertificate:
             path="/",
             expiration=self.not_after,
             upload_date=self.not_before,
-            tags=dict(self.tags or {}),
+            tags=tags,
         )
 
 

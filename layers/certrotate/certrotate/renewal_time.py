@@ -9,7 +9,7 @@ CA's Retry-After (or, without ARI at all, at the renewal time itself: nothing ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from aws_lambda_powertools import Logger
@@ -37,10 +37,16 @@ def learn(
     source: RenewalInfoSource | None,
     now: datetime,
     random_fraction: float,
+    bind: bool = False,
 ) -> Learnt:
     """The renewal time of one certificate (`subject` names it in logs and notes). `kept_tag` is the value of
-    certrotate:renewal as last written; `source` None: the CA offers no ARI (or could not be read)."""
+    certrotate:renewal as last written; `source` None: the CA offers no ARI (or could not be read). `bind`:
+    the tag names the certificate it was learnt for (its NotAfter), where tags outlive certificates (ACM
+    re-imports keep them); a kept tag learnt for another certificate is then no previous answer."""
+    learnt_for = planning.learnt_for_value(not_after) if bind else ""
     previous = planning.RenewalSchedule.parse(kept_tag)
+    if previous is not None and bind and previous.learnt_for != learnt_for:
+        previous = None
     note: str | None = None
     if source is None:
         renew_at = planning.lifetime_renewal_time(not_before, not_after)
@@ -83,6 +89,7 @@ def learn(
                         "explanation_url": window.explanation_url,
                     },
                 )
+    schedule = replace(schedule, learnt_for=learnt_for)
     # Only a new renewal time is worth writing: when to ask again changes with every answer, and the IAM
     # scan's index keeps it (the tag's `ask` is then earlier than the index's: a lost index asks sooner).
     return Learnt(schedule, note, not planning.same_renewal_time(previous, schedule))
