@@ -291,3 +291,30 @@ def test_a_renewal_time_learnt_for_the_certificate_before_a_reimport_is_not_this
     assert world.scan()["enqueued"] == []
     assert acm_tags(world, arn)["certrotate:renewal"] != stale, "the scan learnt the new one's"
     assert ca(world).orders(NAMES) == 1
+
+
+@pytest.mark.parametrize("where", ["tag", "setting"])
+def test_an_rsa_certificate_under_tlsserver_is_refused_before_any_order(world: World, where: str) -> None:
+    """Let's Encrypt's `tlsserver` issues RSA certificates without keyEncipherment, which ACM keeps at a
+    re-import (it lets only ECDSA drop it): ordering would spend a certificate that can never be imported."""
+    tags = {"certrotate:profile": "tlsserver"} if where == "tag" else {}
+    if where == "setting":
+        world.env["ACME_PROFILE"] = "tlsserver"
+    arn, old = fixtures.import_acm_certificate(
+        acm_client(world), NAMES, 5, tags=tags, key_usages=("digital_signature", "key_encipherment")
+    )
+    planned = rotate_acm(world, arn, dry_run=True)
+    assert any("refuse before ordering" in s and "without keyEncipherment" in s for s in planned["steps"])
+
+    with pytest.raises(Exception, match="'tlsserver' issues RSA certificates without keyEncipherment"):
+        rotate_acm(world, arn)
+    assert ca(world).orders(NAMES) == 0, "refused before any order"
+    tags_now = acm_tags(world, arn)
+    assert tags_now["certrotate:held-reason"].startswith("ProfileDropsKeyUsage")
+    assert REIMPORT_OF_TAG not in tags_now
+    assert rotate_acm(world, arn)["status"] == "skipped", "held: a redelivery orders nothing"
+    assert world.scan()["enqueued"] == []
+    assert (
+        leaf(world, arn).serial_number == x509.load_pem_x509_certificate(old.cert_pem.encode()).serial_number
+    )
+    assert ca(world).orders(NAMES) == 0

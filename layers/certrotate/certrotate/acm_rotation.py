@@ -32,7 +32,7 @@ from certrotate.errors import (
     UnknownChallengeMethod,
     UnmanagedCertificate,
 )
-from certrotate.model import ChallengeMethod, ChallengePlan
+from certrotate.model import ChallengeMethod, ChallengePlan, KeySpec
 from certrotate.names import (
     HOLD_TAGS,
     MANAGED_TAG,
@@ -197,7 +197,7 @@ class AcmRotationService:
         if request.dry_run:
             result.status = "planned"
             try:
-                key = acm_rules.replacement_key(arn, facts.key, tags)
+                key = self._key_and_profile(arn, leaf, facts.key, tags)
             except PermanentFailure as refusal:  # reported; a dry run holds nothing
                 result.reason = str(refusal)
                 result.steps.append(f"refuse before ordering: {refusal}")
@@ -211,8 +211,9 @@ class AcmRotationService:
             ]
             return result
 
-        # Before ordering: ACM keeps the key type and size, so a tag asking for another is refused now.
-        key = acm_rules.replacement_key(arn, facts.key, tags)
+        # Before ordering: ACM keeps the key type and size, so a tag asking for another is refused now, and
+        # so is a profile known to drop a Key Usage value ACM keeps.
+        key = self._key_and_profile(arn, leaf, facts.key, tags)
         plan = self._plan_challenges(arn, tags, facts.dns_names)
         self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
         lease = self._leases.acquire(arn, seconds=self._settings.lease_seconds)
@@ -278,6 +279,17 @@ class AcmRotationService:
             steps=result.steps,
         )
         return new_leaf, issued
+
+    def _key_and_profile(
+        self, arn: str, leaf: x509.Certificate, old_key: KeySpec, tags: Mapping[str, str]
+    ) -> KeySpec:
+        """The key to order, and the profile checked against it: every re-import rule knowable before an
+        order (acm_rules), raised as a PermanentFailure before any order."""
+        key = acm_rules.replacement_key(arn, old_key, tags)
+        refusal = acm_rules.profile_refusal(arn, leaf, key, self._settings.profile_for(tags))
+        if refusal is not None:
+            raise refusal
+        return key
 
     def _plan_challenges(self, arn: str, tags: Mapping[str, str], dns_names: Sequence[str]) -> ChallengePlan:
         """DNS-01 in Route 53 for every name (HTTP-01 on an ALB is for IAM certificates only, so far).

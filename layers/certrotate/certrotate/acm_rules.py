@@ -121,6 +121,47 @@ def replacement_key(arn: str, old: KeySpec, tags: Mapping[str, str]) -> KeySpec:
     return old
 
 
+# ACME profiles known to issue RSA certificates without keyEncipherment: Let's Encrypt's `tlsserver` and
+# `shortlived` (letsencrypt.org, profiles: "no keyEncipherment for RSA keys"; FIELD-NOTES, third round). ACM
+# lets a re-import drop keyEncipherment only on ECDSA, so under these an RSA certificate that has it could
+# never be re-imported: each order would be refused after issuance. A profile not listed is ordered and its
+# certificate checked after issuance (reimport_violations), as before.
+PROFILES_WITHOUT_RSA_KEY_ENCIPHERMENT = frozenset({"tlsserver", "shortlived"})
+
+
+class ProfileDropsKeyUsage(PermanentFailure):
+    """The chosen ACME profile issues RSA certificates without keyEncipherment, which the certificate has
+    and ACM keeps: refused before ordering, held until the profile (tag or setting) changes."""
+
+    fix = (
+        "order this certificate under a profile that keeps keyEncipherment (the tag certrotate:profile, e.g. "
+        "classic, or ACME_PROFILE), or re-import it by hand with an ECDSA key (ACM keeps the key type)"
+    )
+
+    def __init__(self, arn: str, profile: str) -> None:
+        super().__init__(
+            f"{arn}: the ACME profile {profile!r} issues RSA certificates without keyEncipherment, which "
+            "this certificate has and a re-import into ACM must keep (ACM may drop it only for ECDSA): "
+            "nothing was ordered"
+        )
+        self.profile = profile
+
+
+def profile_refusal(
+    arn: str, old: x509.Certificate, key: KeySpec, profile: str | None
+) -> ProfileDropsKeyUsage | None:
+    """Before ordering: the refusal an order under `profile` (the tag's, else ACME_PROFILE; None: the CA's
+    default) with a `key` key would meet at re-import, if this module knows it will (a pure rule)."""
+    chosen = (profile or "").strip().lower()
+    if (
+        chosen in PROFILES_WITHOUT_RSA_KEY_ENCIPHERMENT
+        and key.kind is KeyKind.RSA
+        and "key_encipherment" in key_usages(old)
+    ):
+        return ProfileDropsKeyUsage(arn, chosen)
+    return None
+
+
 def key_usages(certificate: x509.Certificate) -> frozenset[str]:
     try:
         usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value

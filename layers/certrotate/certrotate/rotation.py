@@ -141,6 +141,12 @@ class RotationSettings:
     # A full ALB/NLB (TooManyCertificates): remove the old SNI certificate, then add the new one. For the
     # seconds between the two calls, SNI clients asking for those names get the listener's default.
     sni_swap_when_full: bool = False
+    acme_profile: str | None = None  # ACME_PROFILE: the profile of an order whose certificate names none
+
+    def profile_for(self, tags: Mapping[str, str]) -> str | None:
+        """The ACME profile an order for a certificate with these tags is placed under (None: the CA's
+        default): the tag certrotate:profile, else ACME_PROFILE."""
+        return tags.get(PROFILE_TAG, "").strip() or self.acme_profile
 
 
 class RotationService:
@@ -703,7 +709,7 @@ def order_and_validate(
             challenges,
             deadline=deadline,
             replaces=ari_id,
-            profile=tags.get(PROFILE_TAG) or None,
+            profile=settings.profile_for(tags),
         )
     except RateLimited as exc:
         remember({RETRY_AFTER_TAG: exc.retry_at.isoformat()})

@@ -366,6 +366,7 @@ def _rotation_settings() -> RotationSettings:
         grace_seconds=config.retirement_grace_seconds,
         trust_roots=config.issuer_trust,
         sni_swap_when_full=config.sni_swap_when_full,
+        acme_profile=config.acme_profile,
     )
 
 
