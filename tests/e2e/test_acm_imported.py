@@ -318,3 +318,28 @@ def test_an_rsa_certificate_under_tlsserver_is_refused_before_any_order(world: W
         leaf(world, arn).serial_number == x509.load_pem_x509_certificate(old.cert_pem.encode()).serial_number
     )
     assert ca(world).orders(NAMES) == 0
+
+
+def test_a_deterministic_refusal_is_held_until_its_inputs_change_not_for_a_time(world: World) -> None:
+    """The same key-type tag gives the same refusal: no hold window ends it (it would only be refused again),
+    a changed tag does, and then nothing needs forcing."""
+    arn, _ = fixtures.import_acm_certificate(acm_client(world), NAMES, 5, tags={KEY_TYPE_TAG: "ec256"})
+    with pytest.raises(Exception, match="asks for another key"):
+        rotate_acm(world, arn)
+    tags = acm_tags(world, arn)
+    assert tags["certrotate:held-until"].startswith("9999-"), "no end in time"
+    assert tags["certrotate:held-inputs"] and tags["certrotate:failures"] == "1"
+    skipped = rotate_acm(world, arn)
+    assert skipped["status"] == "skipped" and "until its inputs change" in skipped["reason"]
+    [held] = world.scan()["held"]
+    assert held["certificate_arn"] == arn and held["permanent"] is True
+
+    # The operator fixes the tag: the next scan sends it, and it rotates without force.
+    acm_client(world).add_tags_to_certificate(
+        CertificateArn=arn, Tags=[{"Key": KEY_TYPE_TAG, "Value": "rsa2048"}]
+    )
+    scanned = world.scan()
+    assert scanned["enqueued"] == [arn] and scanned["held"] == []
+    assert world.rotate_from_queue(world.receive()) == {"batchItemFailures": []}
+    assert ca(world).orders(NAMES) == 1
+    assert not {"certrotate:held-until", "certrotate:held-inputs"} & set(acm_tags(world, arn))

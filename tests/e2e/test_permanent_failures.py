@@ -289,6 +289,9 @@ def test_a_ca_refusing_the_names_is_held_and_orders_nothing_more(world: World) -
     assert ca(world).orders(names) == 0 and ca(world).issued(names) == 0
     reason = world.tags("site")["certrotate:held-reason"]
     assert reason.startswith("CaRefused") and "rejectedIdentifier" in reason
+    # The same names give the same refusal: held until an input changes (or force), not for a time.
+    assert world.tags("site")["certrotate:held-until"].startswith("9999-")
+    assert world.tags("site")["certrotate:held-inputs"]
 
 
 def test_names_whose_weekly_limit_others_spent_are_held_until_the_cas_retry_after(world: World) -> None:

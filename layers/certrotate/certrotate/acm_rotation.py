@@ -179,6 +179,7 @@ class AcmRotationService:
 
         now = self._clock.now()
         view = old.as_certificate()
+        inputs = self._settings.inputs_of(view)
         decision = planning.decide_rotation(
             view,
             None,
@@ -186,10 +187,11 @@ class AcmRotationService:
             renew_before_days=self._settings.renew_before_days,
             force=request.force,
             not_before=facts.not_before,
+            inputs=inputs,
         )
         result.reason = decision.reason
         if decision.verdict in (planning.Verdict.HELD, planning.Verdict.RATE_LIMITED):
-            hold = planning.held_now(view, now)
+            hold = planning.held_now(view, now, inputs)
             result.held_until = hold.until.isoformat() if hold else None
         if decision.verdict is not planning.Verdict.ISSUE:
             return result
@@ -324,8 +326,13 @@ class AcmRotationService:
         self._events.publish(EventType.ROTATION_SUCCEEDED, self._detail(old, result, finished=True))
 
     def _record_hold(self, old: AcmCertificate, failure: PermanentFailure) -> None:
+        view = old.as_certificate()
         record_hold(
-            lambda tags: self._acm.tag(old.arn, tags), old.as_certificate(), failure, self._clock.now()
+            lambda tags: self._acm.tag(old.arn, tags),
+            view,
+            failure,
+            self._clock.now(),
+            inputs=self._settings.inputs_of(view),
         )
 
     def failure_detail(

@@ -53,6 +53,8 @@ _DROPPABLE_EKU = frozenset({ExtendedKeyUsageOID.CLIENT_AUTH})
 class KeyChangeRefused(PermanentFailure):
     """ACM refuses a re-import with another key type or size: refused before ordering."""
 
+    deterministic = True
+
     fix = "remove the tag certrotate:key-type from the ACM certificate (a re-import keeps key type and size)"
 
     def __init__(self, arn: str, old: KeySpec, asked: str) -> None:
@@ -64,6 +66,8 @@ class KeyChangeRefused(PermanentFailure):
 
 class KeyNotOrderable(PermanentFailure):
     """The old certificate's key is one certrotate does not order (RSA 1024, ECDSA P-521)."""
+
+    deterministic = True
 
     fix = (
         "re-import the certificate by hand with a key certrotate orders (RSA 2048/3072/4096, ECDSA P-256/384)"
@@ -79,6 +83,8 @@ class KeyNotOrderable(PermanentFailure):
 class ReimportRefused(PermanentFailure):
     """The issued certificate breaks a re-import rule: not imported (ACM would refuse it, or lose a value)."""
 
+    deterministic = True
+
     fix = "ask the CA (ACME_PROFILE or the tag certrotate:profile) for a certificate that keeps these values"
 
     def __init__(self, arn: str, violations: list[str]) -> None:
@@ -89,6 +95,8 @@ class ReimportRefused(PermanentFailure):
 class AcmRefusedImport(PermanentFailure):
     """ACM refused a re-import this module's rules let through (ValidationException): no retry fixes it, and
     each would order again, so the certificate is held."""
+
+    deterministic = True
 
     fix = "see ACM's reason, fix the certificate's tags or the CA's profile, then rotate with force=true"
 
@@ -132,6 +140,8 @@ PROFILES_WITHOUT_RSA_KEY_ENCIPHERMENT = frozenset({"tlsserver", "shortlived"})
 class ProfileDropsKeyUsage(PermanentFailure):
     """The chosen ACME profile issues RSA certificates without keyEncipherment, which the certificate has
     and ACM keeps: refused before ordering, held until the profile (tag or setting) changes."""
+
+    deterministic = True
 
     fix = (
         "order this certificate under a profile that keeps keyEncipherment (the tag certrotate:profile, e.g. "

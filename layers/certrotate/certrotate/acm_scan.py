@@ -71,7 +71,9 @@ class AcmScan:
                     source = self._renewal_source(result)
                 cert = self._learn_renewal_time(cert, source, now, result, write=not dry_run)
                 view = cert.as_certificate()
-            hold = planning.held_now(view, now)
+            hold = planning.held_now(
+                view, now, planning.inputs_fingerprint(view, self._settings.hold_context)
+            )
             if hold is not None:
                 result.held.append(
                     {

@@ -54,6 +54,10 @@ class PermanentFailure(CertRotateError):
     PermanentFailures."""
 
     fix: str = "see the error and fix its cause, then rotate with force=true"
+    # Deterministic: the same inputs (the certificate, its tags certrotate:profile/key-type/challenge, the
+    # CA and ACME_PROFILE) give the same refusal. Held until one of them changes or an operator forces, never
+    # retried when a hold window passes. Otherwise the hold ends in time (24 h, doubling to 7 days).
+    deterministic: bool = False
 
     def __init__(self, message: str, *, fix: str | None = None) -> None:
         super().__init__(message)
@@ -72,6 +76,8 @@ class NameConflict(PermanentFailure):
 
 class UnknownChallengeMethod(PermanentFailure):
     """The tag certrotate:challenge holds a value certrotate does not know: refused before any order."""
+
+    deterministic = True
 
     fix = "set the tag certrotate:challenge to dns-01 or http-01, or remove it (choose per name)"
 
@@ -100,6 +106,8 @@ class NoChallengeMethod(PermanentFailure):
 class ListenerRulesFull(PermanentFailure):
     """An ALB holds its quota of listener rules (TooManyRules): no room for an HTTP-01 challenge rule."""
 
+    deterministic = True
+
     def __init__(self, load_balancer: str) -> None:
         super().__init__(
             f"load balancer {load_balancer} holds its quota of listener rules (100 per Application Load "
@@ -119,6 +127,8 @@ class IssuanceFailed(CertRotateError):
 
 class CaRefused(IssuanceFailed, PermanentFailure):
     """The CA refuses the names themselves (rejectedIdentifier, caa, unauthorized): no retry helps."""
+
+    deterministic = True
 
     fix = (
         "check the names against the CA's policy, the domains' CAA records and the ACME account's rights "
@@ -148,6 +158,8 @@ class UnknownProfile(IssuanceFailed, PermanentFailure):
     """The certificate asks for an ACME profile the CA does not offer: refused before any order (permanent
     until the tag, the setting or the CA changes)."""
 
+    deterministic = True
+
     fix = "set the tag certrotate:profile (or ACME_PROFILE) to a profile the CA offers, or remove it"
 
     def __init__(self, profile: str, offered: list[str]) -> None:
@@ -158,6 +170,8 @@ class UnknownProfile(IssuanceFailed, PermanentFailure):
 
 class UnknownKeyType(PermanentFailure):
     """The tag certrotate:key-type holds a value certrotate does not know: refused before any order."""
+
+    deterministic = True
 
     fix = (
         "set the tag certrotate:key-type to one of the allowed values, or remove it (keep the old key's kind)"
@@ -170,6 +184,8 @@ class UnknownKeyType(PermanentFailure):
 
 class KeyTypeUnsupported(PermanentFailure):
     """An endpoint serving the certificate cannot use the key type asked for: refused before any order."""
+
+    deterministic = True
 
     fix = (
         "choose a key type (tag certrotate:key-type) that every endpoint serving the certificate accepts, "

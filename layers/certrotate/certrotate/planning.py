@@ -8,7 +8,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from certrotate.model import (
@@ -29,7 +29,7 @@ from certrotate.model import (
     ServerCertificate,
     Unsearched,
 )
-from certrotate.names import CHALLENGE_TAG, KEY_TYPE_TAG, RENEWAL_TAG
+from certrotate.names import CHALLENGE_TAG, KEY_TYPE_TAG, OPERATOR_TAGS, RENEWAL_TAG
 
 MAX_NAME_LENGTH = 128  # IAM's limit on server certificate names
 _SUFFIX = re.compile(r"-cr[0-9a-f]{8}$")
@@ -445,17 +445,41 @@ def hold_duration(failures: int) -> timedelta:
     return min(FIRST_HOLD * (1 << doublings), LONGEST_HOLD)
 
 
+# The end of a hold after a deterministic refusal: none in time. It ends when the inputs change (its
+# fingerprint, HELD_INPUTS_TAG, no longer matches) or with force.
+UNTIL_INPUTS_CHANGE = datetime(9999, 12, 31, tzinfo=UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class Hold:
     until: datetime
     reason: str
     failures: int
+    inputs: str = ""  # the inputs' fingerprint of a deterministic refusal ("": the hold ends in time)
 
 
-def hold_after_failure(certificate: ServerCertificate, reason: str, now: datetime) -> Hold:
-    """The hold to record after a permanent failure: one failure in a row more than the certificate has."""
+def hold_after_failure(
+    certificate: ServerCertificate, reason: str, now: datetime, *, inputs: str | None = None
+) -> Hold:
+    """The hold to record after a permanent failure: one failure in a row more than the certificate has.
+    `inputs` (inputs_fingerprint) for a deterministic refusal: held until they change, not for a time."""
     failures = certificate.failures + 1
+    if inputs:
+        return Hold(UNTIL_INPUTS_CHANGE, tag_value(reason), failures, inputs)
     return Hold(now + hold_duration(failures), tag_value(reason), failures)
+
+
+def inputs_fingerprint(certificate: ServerCertificate, context: str) -> str:
+    """What a deterministic refusal depends on, hashed: the certificate (its ID and expiry: an ACM re-import
+    keeps the ID, not the expiry), the operator's tags (profile, key type, challenge method) and `context`
+    (the CA and ACME_PROFILE: Settings.hold_context). Any change may change the outcome: the hold ends."""
+    parts = [
+        certificate.certificate_id,
+        certificate.expiration.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        *(certificate.tags.get(tag, "").strip().lower() for tag in OPERATOR_TAGS),
+        context,
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def tag_value(text: str) -> str:
@@ -465,10 +489,17 @@ def tag_value(text: str) -> str:
     return " ".join(kept.split())[:TAG_VALUE_LIMIT].rstrip()
 
 
-def active_hold(certificate: ServerCertificate, now: datetime) -> datetime | None:
-    """When the hold after a permanent failure ends, if it has not yet."""
+def active_hold(certificate: ServerCertificate, now: datetime, inputs: str | None = None) -> datetime | None:
+    """When the hold after a permanent failure ends, if it has not yet. `inputs`: the certificate's
+    inputs_fingerprint now; a deterministic refusal's hold ends once they differ from those it was held for
+    (None: not known to the caller; the hold then stands until its time)."""
     until = certificate.held_until
-    return until if until is not None and until > now else None
+    if until is None or until <= now:
+        return None
+    held_for = certificate.held_inputs
+    if held_for is not None and inputs is not None and held_for != inputs:
+        return None  # an input changed: the refusal is no longer certain
+    return until
 
 
 # --- rotation decision -----------------------------------------------------------------------------------
@@ -500,15 +531,23 @@ def decide_rotation(
     renew_before_days: int | None,
     force: bool,
     not_before: datetime | None = None,
+    inputs: str | None = None,
 ) -> RotationDecision:
     """What a rotation of a managed certificate should do. `existing_replacement` is the certificate at the
-    deterministic replacement name, if one exists (the caller checks it replaces this one)."""
+    deterministic replacement name, if one exists (the caller checks it replaces this one). `inputs`: the
+    certificate's inputs_fingerprint now (see active_hold)."""
     name = replacement_name(certificate.name, certificate.certificate_id)
-    held_until = active_hold(certificate, now)
+    held_until = active_hold(certificate, now, inputs)
     if held_until is not None and not force:
+        until = (
+            "its inputs change (the certificate, its tags certrotate:profile, key-type, challenge, the CA, "
+            "ACME_PROFILE)"
+            if held_until == UNTIL_INPUTS_CHANGE
+            else held_until.isoformat()
+        )
         return RotationDecision(
             Verdict.HELD,
-            f"held until {held_until.isoformat()} after a failure no retry fixes "
+            f"held until {until} after a failure no retry fixes "
             f"({certificate.held_reason or 'no reason recorded'}); force=true overrides",
             certificate.replaced_by or name,
         )
@@ -773,9 +812,12 @@ class HeldCertificate:
     permanent: bool  # a permanent failure's hold; False: the CA's Retry-After
 
 
-def held_now(certificate: ServerCertificate, now: datetime) -> HeldCertificate | None:
-    """Why and until when nothing may be ordered (or resumed) for a certificate, if so."""
-    hold = active_hold(certificate, now)
+def held_now(
+    certificate: ServerCertificate, now: datetime, inputs: str | None = None
+) -> HeldCertificate | None:
+    """Why and until when nothing may be ordered (or resumed) for a certificate, if so (`inputs`: see
+    active_hold)."""
+    hold = active_hold(certificate, now, inputs)
     retry_after = certificate.retry_after
     limited = retry_after if retry_after is not None and retry_after > now else None
     if hold is not None and (limited is None or hold >= limited):
@@ -791,7 +833,10 @@ def plan_scan(
     now: datetime,
     renew_before_days: int | None,
     lease_seconds: int,
+    hold_context: str | None = None,
 ) -> ScanPlan:
+    """`hold_context`: Settings.hold_context, to tell whether a deterministic refusal's inputs changed
+    (None: holds stand until their time)."""
     by_name = {c.name: c for c in certificates}
     expiring: list[ServerCertificate] = []
     to_enqueue: list[ServerCertificate] = []
@@ -804,7 +849,8 @@ def plan_scan(
         if not cert.managed:
             unmanaged.append(cert)
             continue
-        hold = held_now(cert, now)
+        inputs = None if hold_context is None else inputs_fingerprint(cert, hold_context)
+        hold = held_now(cert, now, inputs)
         if hold is not None:
             held.append(hold)
         if cert.replaced_by:
@@ -815,7 +861,7 @@ def plan_scan(
                 cert.replacement_served_since is None
                 and replacement is not None
                 and (uploaded is None or now - uploaded > timedelta(seconds=lease_seconds))
-                and active_hold(cert, now) is None  # it failed for good: the operator fixes it first
+                and active_hold(cert, now, inputs) is None  # it failed for good: the operator fixes it first
             ):
                 stalled.append(cert)
             continue
@@ -862,6 +908,9 @@ def reason_to_read_tags(
     for what, until in (("hold", certificate.held_until), ("retry-after", certificate.retry_after)):
         if until is not None and until <= now:
             return f"its {what} has passed"
+    if certificate.held_inputs is not None:
+        # Held until its inputs change: the operator's tags are among them, so they are read afresh.
+        return "held until its inputs change"
     if renew_before_days is not None and certificate.expiration - timedelta(days=renew_before_days) <= now:
         return f"within RENEW_BEFORE_DAYS={renew_before_days}"
     schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG)) if certificate.managed else None

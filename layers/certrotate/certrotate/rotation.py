@@ -56,6 +56,7 @@ from certrotate.model import (
 )
 from certrotate.names import (
     FAILURES_TAG,
+    HELD_INPUTS_TAG,
     HELD_REASON_TAG,
     HELD_UNTIL_TAG,
     HOLD_TAGS,
@@ -142,6 +143,11 @@ class RotationSettings:
     # seconds between the two calls, SNI clients asking for those names get the listener's default.
     sni_swap_when_full: bool = False
     acme_profile: str | None = None  # ACME_PROFILE: the profile of an order whose certificate names none
+    hold_context: str = ""  # Settings.hold_context: a deterministic refusal's inputs besides the certificate
+
+    def inputs_of(self, certificate: ServerCertificate) -> str:
+        """The certificate's inputs_fingerprint now: what a deterministic refusal's hold was recorded for."""
+        return planning.inputs_fingerprint(certificate, self.hold_context)
 
     def profile_for(self, tags: Mapping[str, str]) -> str | None:
         """The ACME profile an order for a certificate with these tags is placed under (None: the CA's
@@ -206,6 +212,7 @@ class RotationService:
         facts = facts_of(body_pem)
         existing = self._existing_replacement(old)
         now = self._clock.now()
+        inputs = self._settings.inputs_of(old)
         decision = planning.decide_rotation(
             old,
             existing,
@@ -213,6 +220,7 @@ class RotationService:
             renew_before_days=self._settings.renew_before_days,
             force=request.force,
             not_before=facts.not_before,
+            inputs=inputs,
         )
         result = RotationResult(
             certificate_name=old.name,
@@ -224,7 +232,7 @@ class RotationService:
         )
         verdict = decision.verdict
         if verdict in (planning.Verdict.HELD, planning.Verdict.RATE_LIMITED):
-            hold = planning.held_now(old, now)
+            hold = planning.held_now(old, now, inputs)
             result.held_until = hold.until.isoformat() if hold else None
             if old.replaced_by:
                 result.new_certificate_name = old.replaced_by
@@ -682,7 +690,13 @@ class RotationService:
         return failure_detail(("certificate_name", certificate_name), error, correlation_id)
 
     def _record_hold(self, old: ServerCertificate, failure: PermanentFailure) -> None:
-        record_hold(lambda tags: self._store.tag(old.name, tags), old, failure, self._clock.now())
+        record_hold(
+            lambda tags: self._store.tag(old.name, tags),
+            old,
+            failure,
+            self._clock.now(),
+            inputs=self._settings.inputs_of(old),
+        )
 
 
 def order_and_validate(
@@ -752,16 +766,25 @@ def record_hold(
     certificate: ServerCertificate,
     failure: PermanentFailure,
     now: datetime,
+    *,
+    inputs: str,
 ) -> None:
     """Tag the certificate (through `tag`) with the hold-off after a failure no retry fixes; never let the
-    tagging hide the failure itself."""
-    hold = planning.hold_after_failure(certificate, f"{type(failure).__name__}: {failure}", now)
+    tagging hide the failure itself. A deterministic refusal is held until `inputs` (the certificate's
+    inputs_fingerprint) change, any other for a time (24 h, doubling)."""
+    hold = planning.hold_after_failure(
+        certificate,
+        f"{type(failure).__name__}: {failure}",
+        now,
+        inputs=inputs if failure.deterministic else None,
+    )
     try:
         tag(
             {
                 HELD_UNTIL_TAG: hold.until.isoformat(),
                 HELD_REASON_TAG: hold.reason,
                 FAILURES_TAG: str(hold.failures),
+                HELD_INPUTS_TAG: hold.inputs,  # empty: this hold ends in time, whatever an earlier said
             }
         )
     except Exception as exc:  # the certificate may be gone, or AWS throttled us beyond retries

@@ -86,6 +86,8 @@ class ScanSettings:
     lease_seconds: int
     grace_seconds: int
     account_id: str | None = None  # with MANAGED_ACCOUNTS: the account scanned, named in every message
+    # Settings.hold_context: whether a deterministic refusal's inputs changed (which releases its hold)
+    hold_context: str = ""
 
 
 class ScanService:
@@ -140,6 +142,7 @@ class ScanService:
             now=now,
             renew_before_days=self._settings.renew_before_days,
             lease_seconds=self._settings.lease_seconds,
+            hold_context=self._settings.hold_context,
         )
         used, quota = self._store.room()
         result = ScanResult(

@@ -367,6 +367,7 @@ def _rotation_settings() -> RotationSettings:
         trust_roots=config.issuer_trust,
         sni_swap_when_full=config.sni_swap_when_full,
         acme_profile=config.acme_profile,
+        hold_context=config.hold_context,
     )
 
 
@@ -409,6 +410,7 @@ def scan_service(*, dry_run: bool, account: str | None = None) -> ScanService:
             lease_seconds=config.rotation_lease_seconds,
             grace_seconds=config.retirement_grace_seconds,
             account_id=account,
+            hold_context=config.hold_context,
         ),
         renewal_info=renewal_info,
         # The lease table is central; with MANAGED_ACCOUNTS each account has its own index item.
@@ -456,6 +458,7 @@ def acm_scan(*, dry_run: bool, account: str | None = None) -> AcmScan:
             lease_seconds=config.rotation_lease_seconds,
             grace_seconds=config.retirement_grace_seconds,
             account_id=account,
+            hold_context=config.hold_context,
         ),
         renewal_info=renewal_info,
     )
