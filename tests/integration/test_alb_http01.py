@@ -198,7 +198,7 @@ def test_a_priority_taken_meanwhile_is_read_again(aws: LocalStack) -> None:
     def racing(listener: HttpListener) -> list[Any]:
         rules = original(listener)
         calls["n"] += 1
-        if calls["n"] == 2:  # after the clean-up's read: someone takes priority 1 right after ours
+        if calls["n"] == 1:  # someone takes priority 1 right after our read
             elbv2.create_rule(ListenerArn=http, Priority=1, Conditions=path_is("/r"), Actions=fixed("r"))
         return rules
 

@@ -45,6 +45,7 @@ from certrotate.ports import (
     AcmCertificate,
     AcmCertificates,
     CertificateAuthority,
+    ChallengeRecords,
     Clock,
     DnsChallenges,
     EventPublisher,
@@ -122,8 +123,10 @@ class AcmRotationService:
         events: EventPublisher,
         clock: Clock,
         settings: RotationSettings,
+        challenge_records: ChallengeRecords | None = None,  # None: DNS-01 values are not written down
     ) -> None:
         self._acm = certificates
+        self._challenge_records = challenge_records
         self._dns = dns
         self._authority = authority
         self._leases = leases
@@ -270,7 +273,9 @@ class AcmRotationService:
         issued, new_leaf = order_and_validate(
             self._authority(),
             dns_names,
-            PlannedChallenges(plan, {ChallengeMethod.DNS_01: Dns01Responder(self._dns)}),
+            PlannedChallenges(
+                plan, {ChallengeMethod.DNS_01: Dns01Responder(self._dns, self._challenge_records)}
+            ),
             key,
             tags=tags,
             ari_id=ari_id,

@@ -72,6 +72,15 @@ class DnsChallenges(Protocol):
     def remove(self, records: Sequence[DnsRecord]) -> None: ...
 
 
+class ChallengeRecords(Protocol):
+    """The DNS-01 values a rotation of a certificate publishes, written down before they are published (the
+    lease table's item `#challenges:<lease key>`): a rerun after a crash removes exactly these."""
+
+    def recorded(self, certificate: str) -> list[DnsRecord]: ...
+    def record(self, certificate: str, records: Sequence[DnsRecord]) -> None: ...
+    def forget(self, certificate: str, records: Sequence[DnsRecord]) -> None: ...
+
+
 class ChallengeResponder(Protocol):
     """Answers challenges by one method (DNS-01 in Route 53, HTTP-01 on ALB rules), where the plan says."""
 
@@ -81,6 +90,9 @@ class ChallengeResponder(Protocol):
 
     # removes what publish (of this plan's certificate, or a run of it that died) left; whatever went before
     def remove(self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer]) -> None: ...
+
+    # before ordering: removes what a run of the plan's certificates (plan.owners) that died left behind
+    def remove_left_behind(self, plan: ChallengePlan) -> None: ...
 
 
 class Http01Listeners(ChallengeResponder, Protocol):

@@ -74,6 +74,7 @@ from certrotate.names import (
 from certrotate.ports import (
     CertificateAuthority,
     CertificateStore,
+    ChallengeRecords,
     ChallengeResponder,
     Clock,
     DnsChallenges,
@@ -169,11 +170,13 @@ class RotationService:
         settings: RotationSettings,
         after_repoint: Callable[[ServerCertificate, RotationResult, float], None] | None = None,
         http01: Http01Listeners | None = None,  # None: names are validated by DNS-01 only
+        challenge_records: ChallengeRecords | None = None,  # None: DNS-01 values are not written down
     ) -> None:
         self._store = store
         self._endpoints = endpoints
         self._dns = dns
         self._http01 = http01
+        self._challenge_records = challenge_records
         self._authority = authority
         self._leases = leases
         self._events = events
@@ -593,7 +596,7 @@ class RotationService:
 
     def _responders(self) -> dict[ChallengeMethod, ChallengeResponder]:
         responders: dict[ChallengeMethod, ChallengeResponder] = {
-            ChallengeMethod.DNS_01: Dns01Responder(self._dns)
+            ChallengeMethod.DNS_01: Dns01Responder(self._dns, self._challenge_records)
         }
         if self._http01 is not None:
             responders[ChallengeMethod.HTTP_01] = self._http01
@@ -716,6 +719,8 @@ def order_and_validate(
     """One ACME order for the plan's names (`replaces` the old certificate's ARI id, the profile its tag asks
     for), then its chain, key, names and validity checked; returns it and its leaf. A CA's rate limit is
     remembered on the certificate (`remember` tags it) so that neither scans nor retries hammer the CA."""
+    # What a run of this certificate that died left (DNS-01 values it recorded, HTTP-01 rules it tagged).
+    challenges.remove_left_behind()
     try:
         issued = authority.issue(
             names,

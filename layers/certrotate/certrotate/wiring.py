@@ -13,6 +13,7 @@ from botocore.config import Config
 from certrotate.adapters.accounts import AccountEvents, AccountLeases, assumed_session, role_arn
 from certrotate.adapters.acm import AcmCertificateStore
 from certrotate.adapters.alb_http01 import AlbHttp01
+from certrotate.adapters.challenge_records import DynamoDbChallengeRecords
 from certrotate.adapters.cloudfront import CloudFrontDistributions
 from certrotate.adapters.elb import LoadBalancerListeners
 from certrotate.adapters.endpoints import AllEndpoints
@@ -358,6 +359,15 @@ def _rotation_leases(account: str | None) -> Leases:
     return leases if account is None else AccountLeases(leases, account)
 
 
+def _challenge_records(account: str | None) -> DynamoDbChallengeRecords:
+    """Where rotations write down their DNS-01 values before publishing them: the lease table, keyed like the
+    leases (`#challenges:<lease key>`)."""
+    config = settings()
+    config.require_rotation()
+    assert config.lease_table_name is not None
+    return DynamoDbChallengeRecords(client("dynamodb"), config.lease_table_name, account)
+
+
 def _rotation_settings() -> RotationSettings:
     config = settings()
     return RotationSettings(
@@ -385,6 +395,7 @@ def rotation_service(account: str | None = None) -> RotationService:
         events=events(account),
         clock=SystemClock(),
         settings=_rotation_settings(),
+        challenge_records=_challenge_records(account),
         after_repoint=(
             functools.partial(_check_endpoints, account=account)
             if config.check_endpoints_after_rotation
@@ -440,6 +451,7 @@ def acm_rotation_service(account: str | None = None) -> AcmRotationService:
         events=events(account),
         clock=SystemClock(),
         settings=_rotation_settings(),
+        challenge_records=_challenge_records(account),
     )
 
 

@@ -125,11 +125,19 @@ class AlbHttp01:
     # -- the responder ---------------------------------------------------------------------------------
 
     def publish(self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer], *, deadline: float) -> None:
-        by_listener = _by_listener(plan, answers)
-        # Rules a dead run of this certificate left: gone before new ones take priorities and quota.
-        self._remove_ours(plan, by_listener)
-        for listener, listener_answers in by_listener.items():
+        for listener, listener_answers in _by_listener(plan, answers).items():
             self._create(plan, listener, listener_answers, deadline)
+
+    def remove_left_behind(self, plan: ChallengePlan) -> None:
+        """Rules a dead run of this certificate left: gone before ordering, before new ones take priorities
+        and quota."""
+        listeners: dict[HttpListener, list[ChallengeAnswer]] = {
+            listener: []
+            for route in plan.routes
+            if route.method is ChallengeMethod.HTTP_01
+            for listener in route.listeners
+        }
+        self._remove_ours(plan, listeners)
 
     def remove(self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer]) -> None:
         self._remove_ours(plan, _by_listener(plan, answers))
