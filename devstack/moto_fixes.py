@@ -76,7 +76,9 @@ ACM imported certificates
     the same call (`ValidationException`), as the ACM user guide's "Reimport a certificate" says;
   * `DescribeCertificate`'s `InUseBy` names the ELBv2 load balancers serving it now (moto: listener ARNs,
     kept after the listener left);
-  * `ListCertificates` without `Includes.keyTypes` lists RSA_1024/RSA_2048 certificates only (moto: all).
+  * `ListCertificates` without `Includes.keyTypes` lists RSA_1024/RSA_2048 certificates only (moto: all);
+  * imports, re-imports included, count against a quota per account and region over 365 days
+    (`set_acm_import_quota`, default 5,000 as on AWS): beyond it `LimitExceededException` (moto: none).
 DynamoDB
   * a conditional write (PutItem, UpdateItem, DeleteItem, TransactWriteItems) checks its condition and
     writes as one step, as DynamoDB does: moto checked, then wrote, and two writers that read the same item
@@ -120,6 +122,11 @@ RULES_PER_LOAD_BALANCER = 100
 # FixedResponseActionConfig.MessageBody: "Length Constraints: Minimum length of 0. Maximum length of 1024."
 FIXED_RESPONSE_BODY_LIMIT = 1024
 DEFAULT_ROUTE53_PENDING_POLLS = 1
+# "Imported certificates in last 365 days: 5,000" (ACM quotas), counted per account and region; a re-import
+# counts as an import.
+DEFAULT_ACM_IMPORT_QUOTA = 5000
+ACM_IMPORT_WINDOW_SECONDS = 365 * 86_400
+_acm_imports: dict[tuple[str, str], list[float]] = {}  # (account, region) -> when each import happened
 DEFAULT_CLOUDFRONT_DEPLOY_POLLS = 1
 _settings: dict[str, int] = {}
 _enabled_regions: list[frozenset[str] | None] = [None]  # one slot: None = moto's default
@@ -180,10 +187,32 @@ def enabled_regions() -> frozenset[str] | None:
     return _enabled_regions[0]
 
 
+def set_acm_import_quota(imports: int) -> None:
+    """How many certificates ACM imports (new ones and re-imports alike) per account and region within 365
+    days before it answers `LimitExceededException` (AWS's default quota: 5,000). The count starts at the
+    last AWS reset."""
+    if imports < 0:
+        raise ValueError("imports must be >= 0")
+    _settings["acm_import_quota"] = imports
+
+
+def acm_import_quota() -> int:
+    return _settings.get("acm_import_quota", DEFAULT_ACM_IMPORT_QUOTA)
+
+
+def acm_imports(account_id: str, region: str) -> int:
+    """The imports ACM counted against the quota for an account and region (within 365 days)."""
+    window_start = time.time() - ACM_IMPORT_WINDOW_SECONDS
+    with STATE_LOCK:
+        return sum(1 for at in _acm_imports.get((account_id, region), []) if at > window_start)
+
+
 def reset_settings() -> None:
     """Back to the defaults above (the stack calls this with every AWS reset)."""
     _settings.clear()
     _enabled_regions[0] = None
+    with STATE_LOCK:
+        _acm_imports.clear()
 
 
 def apply() -> None:
@@ -1468,7 +1497,7 @@ def _patch_acm() -> None:
     the old ARN: tags and associations lost, any key accepted. DescribeCertificate's InUseBy lists the ELBv2
     load balancers whose listeners serve the certificate now (moto: the listener ARN, kept when it left).
     ListCertificates without Includes.keyTypes lists RSA_1024/RSA_2048 certificates only."""
-    from moto.acm.exceptions import AWSValidationException, CertificateNotFound
+    from moto.acm.exceptions import AWSValidationException, CertificateNotFound, LimitExceededException
     from moto.acm.models import AWSCertificateManagerBackend, CertBundle
 
     original_import = AWSCertificateManagerBackend.import_certificate
@@ -1483,8 +1512,16 @@ def _patch_acm() -> None:
         arn: str | None,
         tags: list[dict[str, str]],
     ) -> str:
+        counted = _acm_imports.setdefault((self.account_id, self.region_name), [])
+        if acm_imports(self.account_id, self.region_name) >= acm_import_quota():
+            raise LimitExceededException(
+                "The certificate limit has been exceeded: you have imported the maximum number of "
+                f"certificates ({acm_import_quota()}) allowed in the last 365 days."
+            )
         if arn is None:
-            return str(original_import(self, certificate, private_key, chain, arn, tags))
+            imported = str(original_import(self, certificate, private_key, chain, arn, tags))
+            counted.append(time.time())
+            return imported
         old = self._certificates.get(arn)
         if old is None:
             raise CertificateNotFound(arn=arn, account_id=self.account_id)
@@ -1502,6 +1539,7 @@ def _patch_acm() -> None:
         new.in_use_by = old.in_use_by
         new.cert_options = old.cert_options
         self._certificates[arn] = new
+        counted.append(time.time())
         return arn
 
     def list_certificates(self: Any, statuses: list[str], includes: dict[str, Any]) -> Any:
