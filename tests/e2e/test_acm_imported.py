@@ -10,11 +10,12 @@ import json
 from typing import Any
 
 import pytest
+from certrotate.adapters import acm as acm_adapter
 from certrotate.adapters.acm import AcmCertificateStore
 from certrotate.names import KEY_TYPE_TAG, REIMPORT_OF_TAG
 from cryptography import x509
 
-from devstack import fixtures
+from devstack import fixtures, moto_fixes
 from devstack.ca_limits import DuplicateCertificateLimit
 from tests.e2e.conftest import SECOND_REGION, World
 from tests.e2e.test_faults import Crash, crash_after, expire_leases, invoke_twice_at_once
@@ -343,3 +344,77 @@ def test_a_deterministic_refusal_is_held_until_its_inputs_change_not_for_a_time(
     assert world.rotate_from_queue(world.receive()) == {"batchItemFailures": []}
     assert ca(world).orders(NAMES) == 1
     assert not {"certrotate:held-until", "certrotate:held-inputs"} & set(acm_tags(world, arn))
+
+
+def held_until_passes(world: World, arn: str) -> None:
+    """What a hold's end looks like to the next scan: its time is behind us (the tag, rewritten)."""
+    past = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat()
+    acm_client(world).add_tags_to_certificate(
+        CertificateArn=arn, Tags=[{"Key": "certrotate:held-until", "Value": past}]
+    )
+
+
+def test_an_import_refused_for_the_yearly_quota_orders_once_in_all(world: World) -> None:
+    """ACM counts imports over 365 days (5,000): a refused import is no reason to order again. The issued
+    certificate is kept (encrypted) and imported at a later try; redeliveries and scans meanwhile order
+    nothing, and neither does a try that meets the quota again."""
+    arn, old = fixtures.import_acm_certificate(acm_client(world), NAMES, 5)
+    moto_fixes.set_acm_import_quota(1)  # the import above used it up
+    assert world.scan()["enqueued"] == [arn]
+    records = world.receive()
+    for _ in range(3):
+        assert world.rotate_from_queue(records) == {"batchItemFailures": []}, "held, not redelivered"
+    tags = acm_tags(world, arn)
+    assert tags["certrotate:held-reason"].startswith("AcmImportQuotaReached")
+    assert not tags["certrotate:held-inputs"], "time frees room: held for a time, not for its inputs"
+    assert world.scan()["enqueued"] == []
+    [kept] = world.table_items("#issued:")
+    assert kept["certificate"]["S"] == f"#issued:{arn}"
+    assert ca(world).orders(NAMES) == 1
+
+    held_until_passes(world, arn)  # a day later, the quota still full: tried again with the kept one
+    assert world.scan()["enqueued"] == [arn]  # (SQS FIFO drops the same day's message: deliver it again)
+    assert world.rotate_from_queue(records) == {"batchItemFailures": []}
+    assert acm_tags(world, arn)["certrotate:failures"] == "2"
+    assert ca(world).orders(NAMES) == 1, "the kept certificate was tried: no new order"
+
+    moto_fixes.set_acm_import_quota(5)  # raised (Service Quotas)
+    held_until_passes(world, arn)
+    assert world.scan()["enqueued"] == [arn]
+    assert world.rotate_from_queue(records) == {"batchItemFailures": []}
+    assert ca(world).orders(NAMES) == 1, "one order in all"
+    assert (
+        leaf(world, arn).serial_number != x509.load_pem_x509_certificate(old.cert_pem.encode()).serial_number
+    )
+    assert not {"certrotate:held-until", REIMPORT_OF_TAG} & set(acm_tags(world, arn))
+    assert world.table_items("#issued:") == []
+
+
+def test_acm_busy_beyond_the_retries_is_redelivered_and_the_kept_certificate_imported(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(acm_adapter, "IMPORT_FIRST_WAIT", 0.01)  # the backoff, shortened
+    arn, _ = fixtures.import_acm_certificate(acm_client(world), NAMES, 5)
+    world.scan()
+    records = world.receive()
+    world.stack.faults.inject(service="acm", action="ImportCertificate", code="ConflictException", times=5)
+    with pytest.raises(Exception, match="All records failed processing"):  # transient: back to SQS
+        world.rotate_from_queue(records)
+    assert world.stack.faults.count("acm", "ImportCertificate") == 5, "retried, bounded"
+    assert not {"certrotate:held-until"} & set(acm_tags(world, arn))
+    assert world.rotate_from_queue(records) == {"batchItemFailures": []}
+    assert ca(world).orders(NAMES) == 1, "the redelivery imported the kept certificate"
+
+
+def test_a_crash_before_the_import_costs_no_second_order(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arn, _ = fixtures.import_acm_certificate(acm_client(world), NAMES, 5)
+    crash_after(monkeypatch, AcmCertificateStore, "reimport", before=True)
+    with pytest.raises(Crash):
+        rotate_acm(world, arn)
+    monkeypatch.undo()
+    expire_leases(world)
+    assert rotate_acm(world, arn)["status"] == "rotated"
+    assert ca(world).orders(NAMES) == 1
+    assert world.table_items("#issued:") == []

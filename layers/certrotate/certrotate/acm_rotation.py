@@ -32,7 +32,7 @@ from certrotate.errors import (
     UnknownChallengeMethod,
     UnmanagedCertificate,
 )
-from certrotate.model import ChallengeMethod, ChallengePlan, KeySpec
+from certrotate.model import CertificateFacts, ChallengeMethod, ChallengePlan, IssuedCertificate, KeySpec
 from certrotate.names import (
     HOLD_TAGS,
     MANAGED_TAG,
@@ -49,14 +49,19 @@ from certrotate.ports import (
     Clock,
     DnsChallenges,
     EventPublisher,
+    IssuedStash,
     Leases,
 )
 from certrotate.rotation import (
     TIME_TO_ORDER,
     RotationSettings,
+    StashTicket,
+    drop_stashed,
     failure_detail,
+    issue_or_reuse,
     order_and_validate,
     record_hold,
+    stash_inputs,
 )
 from certrotate.validation import facts_of, load_pem_certificates
 
@@ -124,9 +129,11 @@ class AcmRotationService:
         clock: Clock,
         settings: RotationSettings,
         challenge_records: ChallengeRecords | None = None,  # None: DNS-01 values are not written down
+        stash: IssuedStash | None = None,  # None: an issued certificate not imported is lost
     ) -> None:
         self._acm = certificates
         self._challenge_records = challenge_records
+        self._stash = stash
         self._dns = dns
         self._authority = authority
         self._leases = leases
@@ -236,20 +243,27 @@ class AcmRotationService:
             self._acm.tag(arn, {REIMPORT_OF_TAG: acm_rules.serial_hex(leaf)})
             tags[REIMPORT_OF_TAG] = acm_rules.serial_hex(leaf)
             self._events.publish(EventType.ROTATION_STARTED, self._detail(old, result))
-            new_leaf, issued = self._issue(
-                old, tags, facts.dns_names, plan, facts.ari_id, key, result, deadline
-            )
-            acm_rules.check_reimport(arn, leaf, new_leaf, self._clock.now())
-            result.steps.append("checked against the old certificate: key, Key Usage, EKU, names, validity")
-            lease = self._leases.renew(lease, seconds=self._settings.lease_seconds)
-            self._require_time(deadline, TIME_TO_IMPORT, "re-import the certificate")
-            self._acm.reimport(
-                arn,
-                body_pem=issued.certificate_pem,
-                chain_pem=issued.chain_pem,
-                private_key_pem=issued.private_key_pem,
-            )
-            result.steps.append(f"re-imported into {arn}")
+            new_leaf, issued = self._issue(old, leaf, tags, facts, plan, key, result, deadline)
+            try:
+                acm_rules.check_reimport(arn, leaf, new_leaf, self._clock.now())
+                result.steps.append(
+                    "checked against the old certificate: key, Key Usage, EKU, names, validity"
+                )
+                lease = self._leases.renew(lease, seconds=self._settings.lease_seconds)
+                self._require_time(deadline, TIME_TO_IMPORT, "re-import the certificate")
+                self._acm.reimport(
+                    arn,
+                    body_pem=issued.certificate_pem,
+                    chain_pem=issued.chain_pem,
+                    private_key_pem=issued.private_key_pem,
+                    deadline=deadline,
+                )
+            except (acm_rules.ReimportRefused, acm_rules.AcmRefusedImport):
+                # What the certificate is was refused: importing it again cannot help. Anything else (the
+                # quota, a conflict, throttling, too little time left) keeps it for the next try.
+                drop_stashed(self._stash, arn)
+                raise
+            result.steps.append(f"re-imported into {arn}")  # _finish drops the kept certificate
             result.status = "rotated"
             result.reason = decision.reason
             result.serial = acm_rules.serial_hex(new_leaf)
@@ -262,27 +276,44 @@ class AcmRotationService:
     def _issue(
         self,
         old: AcmCertificate,
+        leaf: x509.Certificate,
         tags: Mapping[str, str],
-        dns_names: Sequence[str],
+        facts: CertificateFacts,
         plan: ChallengePlan,
-        ari_id: str | None,
-        key: Any,
+        key: KeySpec,
         result: AcmRotationResult,
         deadline: float,
-    ) -> tuple[x509.Certificate, Any]:
-        issued, new_leaf = order_and_validate(
-            self._authority(),
-            dns_names,
-            PlannedChallenges(
-                plan, {ChallengeMethod.DNS_01: Dns01Responder(self._dns, self._challenge_records)}
+    ) -> tuple[x509.Certificate, IssuedCertificate]:
+        """One order (rotation.order_and_validate), or the certificate an earlier try was issued and could
+        not import (the stash, as for IAM: rotation.issue_or_reuse)."""
+        profile = self._settings.profile_for(tags)
+        ticket = StashTicket(
+            old.arn,
+            f"{old.arn} {acm_rules.serial_hex(leaf)}",
+            stash_inputs(facts.dns_names, key, profile, self._settings.hold_context),
+        )
+        issued, new_leaf = issue_or_reuse(
+            self._stash,
+            ticket,
+            lambda: order_and_validate(
+                self._authority(),
+                facts.dns_names,
+                PlannedChallenges(
+                    plan, {ChallengeMethod.DNS_01: Dns01Responder(self._dns, self._challenge_records)}
+                ),
+                key,
+                tags=tags,
+                ari_id=facts.ari_id,
+                remember=lambda retry: self._acm.tag(old.arn, retry),
+                settings=self._settings,
+                clock=self._clock,
+                deadline=deadline,
+                steps=result.steps,
             ),
-            key,
-            tags=tags,
-            ari_id=ari_id,
-            remember=lambda retry: self._acm.tag(old.arn, retry),
+            names=facts.dns_names,
+            key=key,
             settings=self._settings,
             clock=self._clock,
-            deadline=deadline,
             steps=result.steps,
         )
         return new_leaf, issued
@@ -327,6 +358,7 @@ class AcmRotationService:
         self._acm.untag(old.arn, list(dict.fromkeys([*leftovers, RENEWAL_TAG])))
         if leftovers:
             result.steps.append(f"cleared the tags {', '.join(leftovers)}")
+        drop_stashed(self._stash, old.arn)  # a run that imported may have died before it dropped it
         # The run that imported may have died before this: the success is reported once, by whoever finishes.
         self._events.publish(EventType.ROTATION_SUCCEEDED, self._detail(old, result, finished=True))
 

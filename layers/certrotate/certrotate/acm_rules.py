@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certrotate import planning
-from certrotate.errors import InvalidRequest, PermanentFailure
+from certrotate.errors import CertRotateError, InvalidRequest, PermanentFailure
 from certrotate.model import KeyKind, KeySpec
 from certrotate.names import KEY_TYPE_TAG
 from certrotate.validation import dns_names_of, key_spec_of
@@ -102,6 +102,33 @@ class AcmRefusedImport(PermanentFailure):
 
     def __init__(self, arn: str, reason: str) -> None:
         super().__init__(f"{arn}: ACM refused the re-import: {reason}")
+
+
+class AcmImportQuotaReached(PermanentFailure):
+    """ACM refused the import for its quota of imports in the last 365 days (LimitExceededException). Time
+    frees room (the window moves on) and so does a raised quota, which no input of certrotate's shows: held
+    for a time, not until an input changes. The certificate already issued is kept (encrypted) and imported
+    at the next try without a new order."""
+
+    fix = (
+        "ask for a higher 'Imported certificates in last 365 days' quota (Service Quotas, ACM) or wait for "
+        "older imports to leave the window; the certificate already issued is imported at the next try "
+        "without a new order (rotate with force=true to try now)"
+    )
+
+    def __init__(self, arn: str, reason: str) -> None:
+        super().__init__(f"{arn}: ACM refused the import for its yearly quota of imports: {reason}")
+
+
+class AcmImportConflict(CertRotateError):
+    """ACM answered ConflictException ("already being created or updated") or throttled every try within the
+    invocation: transient, redelivered; the certificate already issued is kept and imported then."""
+
+    def __init__(self, arn: str, reason: str, attempts: int) -> None:
+        super().__init__(
+            f"{arn}: ACM was still busy after {attempts} tries ({reason}); the issued certificate is kept "
+            "and imported at the next try"
+        )
 
 
 def parse_arn(value: str) -> str:

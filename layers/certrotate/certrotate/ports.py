@@ -215,9 +215,35 @@ class AcmCertificates(Protocol):
     def describe(self, arn: str) -> AcmCertificate | None: ...  # with tags; None: no such certificate
     def tags_of(self, arn: str) -> dict[str, str]: ...
     def body(self, arn: str) -> str: ...  # the leaf's PEM (GetCertificate)
-    def reimport(self, arn: str, *, body_pem: str, chain_pem: str, private_key_pem: SecretPem) -> None: ...
+    def reimport(
+        self,
+        arn: str,
+        *,
+        body_pem: str,
+        chain_pem: str,
+        private_key_pem: SecretPem,
+        deadline: float | None = None,
+    ) -> None: ...
     def tag(self, arn: str, tags: Mapping[str, str]) -> None: ...
     def untag(self, arn: str, keys: Sequence[str]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Stashed:
+    """An issued certificate kept until it is stored, and what it was ordered for."""
+
+    issued: IssuedCertificate
+    replaces: str  # the certificate it replaces (IAM: its ID; ACM: ARN and serial)
+    inputs: str  # what it was ordered under (names, key, profile, CA): reused only for the same
+
+
+class IssuedStash(Protocol):
+    """Issued certificates not stored yet (an upload or import refused or cut short), kept encrypted (the
+    lease table's item `#issued:<lease key>`): the next try stores one without ordering again."""
+
+    def keep(self, certificate: str, stashed: Stashed, *, expires: datetime) -> bool: ...  # False: not kept
+    def take(self, certificate: str) -> Stashed | None: ...  # None: none (one that does not open is dropped)
+    def drop(self, certificate: str) -> None: ...
 
 
 class ScanIndexStore(Protocol):

@@ -11,12 +11,14 @@ A lease (ports.Leases) keeps two runs from working on one certificate at once.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from aws_lambda_powertools import Logger
 from cryptography import x509
 
 from certrotate import planning
@@ -39,6 +41,8 @@ from certrotate.errors import (
     UnknownChallengeMethod,
     UnknownKeyType,
     UnmanagedCertificate,
+    UploadRefused,
+    ValidationFailed,
 )
 from certrotate.model import (
     CertificateFacts,
@@ -81,10 +85,14 @@ from certrotate.ports import (
     Endpoints,
     EventPublisher,
     Http01Listeners,
+    IssuedStash,
     Lease,
     Leases,
+    Stashed,
 )
 from certrotate.validation import facts_of, load_trust_roots, validate_issued
+
+logger = Logger(child=True)
 
 Status = Literal["rotated", "skipped", "planned"]
 
@@ -171,8 +179,10 @@ class RotationService:
         after_repoint: Callable[[ServerCertificate, RotationResult, float], None] | None = None,
         http01: Http01Listeners | None = None,  # None: names are validated by DNS-01 only
         challenge_records: ChallengeRecords | None = None,  # None: DNS-01 values are not written down
+        stash: IssuedStash | None = None,  # None: an issued certificate not stored is lost
     ) -> None:
         self._store = store
+        self._stash = stash
         self._endpoints = endpoints
         self._dns = dns
         self._http01 = http01
@@ -305,6 +315,7 @@ class RotationService:
             lease.renew()
         else:
             result.steps.append(f"resume: {decision.reason}")
+            drop_stashed(self._stash, old.name)  # a run that uploaded may have died before it dropped it
             name = decision.replacement_name
             found = self._store.get(name)
             if found is None:
@@ -347,17 +358,32 @@ class RotationService:
     ) -> ServerCertificate:
         # The endpoint search before this may have used up the time: then a rerun continues.
         self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
-        issued, _ = order_and_validate(
-            self._authority(),
-            facts.dns_names,
-            PlannedChallenges(plan, self._responders()),
-            key,
-            tags=old.tags,
-            ari_id=facts.ari_id,
-            remember=lambda tags: self._store.tag(old.name, tags),
+        profile = self._settings.profile_for(old.tags)
+        ticket = StashTicket(
+            old.name,
+            old.certificate_id,
+            stash_inputs(facts.dns_names, key, profile, self._settings.hold_context),
+        )
+        issued, _ = issue_or_reuse(
+            self._stash,
+            ticket,
+            lambda: order_and_validate(
+                self._authority(),
+                facts.dns_names,
+                PlannedChallenges(plan, self._responders()),
+                key,
+                tags=old.tags,
+                ari_id=facts.ari_id,
+                remember=lambda tags: self._store.tag(old.name, tags),
+                settings=self._settings,
+                clock=self._clock,
+                deadline=deadline,
+                steps=result.steps,
+            ),
+            names=facts.dns_names,
+            key=key,
             settings=self._settings,
             clock=self._clock,
-            deadline=deadline,
             steps=result.steps,
         )
         tags = {MANAGED_TAG: "true", REPLACES_TAG: name_tag_value(old.name)}
@@ -378,6 +404,12 @@ class RotationService:
             if found is None or found.metadata.replaces != old.name:
                 raise NameConflict(f"the replacement name {name!r} is taken by another certificate") from None
             uploaded = found.metadata
+        except UploadRefused:
+            # IAM refuses what the certificate is: storing it again cannot help. Anything else (throttling,
+            # a quota, a timeout) keeps it for the next try.
+            drop_stashed(self._stash, old.name)
+            raise
+        drop_stashed(self._stash, old.name)
         if old.retry_after is not None:
             self._store.untag(old.name, [RETRY_AFTER_TAG])
         result.steps.append(f"uploaded {uploaded.name} (path {uploaded.path})")
@@ -745,6 +777,117 @@ def order_and_validate(
     )
     steps.append(f"validated chain (to {settings.trust_roots}), key, names and validity")
     return issued, leaf
+
+
+@dataclass(frozen=True, slots=True)
+class StashTicket:
+    """Where an order's certificate is kept until it is stored, and what it is for: `certificate` names the
+    stash item (as the lease: the IAM name or the ACM ARN), `replaces` the certificate being replaced (IAM:
+    its ID; ACM: ARN and serial), `inputs` what the order is placed under (stash_inputs)."""
+
+    certificate: str
+    replaces: str
+    inputs: str
+
+
+def stash_inputs(names: Sequence[str], key: KeySpec, profile: str | None, context: str) -> str:
+    """A fingerprint of what an order is placed under: names, key, profile and the CA (`context`, Settings.
+    hold_context). A kept certificate is stored only for the same (an operator who changed one of them wants
+    a certificate that follows the change)."""
+    parts = [",".join(sorted(n.lower() for n in names)), str(key), profile or "", context]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def issue_or_reuse(
+    stash: IssuedStash | None,
+    ticket: StashTicket,
+    order: Callable[[], tuple[IssuedCertificate, x509.Certificate]],
+    *,
+    names: Sequence[str],
+    key: KeySpec,
+    settings: RotationSettings,
+    clock: Clock,
+    steps: list[str],
+) -> tuple[IssuedCertificate, x509.Certificate]:
+    """The certificate to store: one an earlier try was issued and could not store (kept encrypted: the
+    stash), when it is for the same certificate and inputs and still passes every check; else a new order
+    (`order`: order_and_validate), kept before the caller stores it, so that a store refused or cut short
+    (a quota, a conflict, throttling, a timeout, a crash) costs no second order. IAM and ACM alike.
+
+    The stash is a help, never a gate: a stash that cannot be read or written means ordering as before."""
+    if stash is not None:
+        try:
+            kept = stash.take(ticket.certificate)
+        except Exception as error:  # unreadable now: order (what happened before there was a stash)
+            logger.warning("the issued-certificate stash could not be read", extra={"error": str(error)})
+            kept = None
+        if kept is not None:
+            reused = _reusable(
+                kept, ticket, names=names, key=key, settings=settings, clock=clock, steps=steps
+            )
+            if reused is not None:
+                return kept.issued, reused
+            drop_stashed(stash, ticket.certificate)
+    issued, leaf = order()
+    if stash is not None:
+        try:
+            if stash.keep(
+                ticket.certificate,
+                Stashed(issued, ticket.replaces, ticket.inputs),
+                expires=leaf.not_valid_after_utc,
+            ):
+                steps.append("kept the new certificate encrypted until it is stored (lease table)")
+        except Exception as error:
+            logger.warning(
+                "the issued certificate could not be kept: a store that fails now costs another order",
+                extra={"error": str(error)},
+            )
+    return issued, leaf
+
+
+def _reusable(
+    kept: Stashed,
+    ticket: StashTicket,
+    *,
+    names: Sequence[str],
+    key: KeySpec,
+    settings: RotationSettings,
+    clock: Clock,
+    steps: list[str],
+) -> x509.Certificate | None:
+    """The kept certificate's leaf when it may be stored now, else None (with the reason in `steps`). A kept
+    certificate is a claim (anyone allowed to write the table could have written it, had they the key): it
+    is checked as a new one is."""
+    if (kept.replaces, kept.inputs) != (ticket.replaces, ticket.inputs):
+        steps.append("dropped a kept certificate ordered for another certificate or under other settings")
+        return None
+    try:
+        leaf = validate_issued(
+            kept.issued,
+            required_names=names,
+            expected_key=key,
+            trust_roots=load_trust_roots(settings.trust_roots),
+            trust_name=str(settings.trust_roots),
+            now=clock.now(),
+        )
+    except ValidationFailed as failure:
+        steps.append(f"dropped a kept certificate that no longer passes the checks: {failure}")
+        return None
+    steps.append(
+        "stored the certificate an earlier try was issued and could not store (kept encrypted): no new order"
+    )
+    return leaf
+
+
+def drop_stashed(stash: IssuedStash | None, certificate: str) -> None:
+    """Forget a kept certificate (stored now, or refused for what it is). A failure is logged: the item's TTL
+    (the certificate's NotAfter) removes it in the end, and a later take checks it again anyway."""
+    if stash is None:
+        return
+    try:
+        stash.drop(certificate)
+    except Exception as error:
+        logger.warning("a kept certificate could not be dropped", extra={"error": str(error)})
 
 
 def failure_detail(subject: tuple[str, str], error: BaseException, correlation_id: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from certrotate.adapters.elb import LoadBalancerListeners
 from certrotate.adapters.endpoints import AllEndpoints
 from certrotate.adapters.events import EventBridgePublisher, NoEvents
 from certrotate.adapters.iam import IamCertificateStore
+from certrotate.adapters.issued_stash import DynamoDbIssuedStash
 from certrotate.adapters.leases import DynamoDbLeases
 from certrotate.adapters.queue import SqsRotationQueue
 from certrotate.adapters.regions import EnabledRegions, FixedRegions
@@ -307,7 +308,7 @@ def authority() -> AcmeAuthority:
     )
     return AcmeAuthority(
         directory_url=config.acme_directory_url,
-        accounts=AccountKeyStore(client("secretsmanager"), config.acme_account_secret_id),
+        accounts=_account_keys(),
         email=config.acme_email,
         profile=config.acme_profile,
         external_account=eab.load if eab else None,
@@ -368,6 +369,22 @@ def _challenge_records(account: str | None) -> DynamoDbChallengeRecords:
     return DynamoDbChallengeRecords(client("dynamodb"), config.lease_table_name, account)
 
 
+@functools.cache
+def _account_keys() -> AccountKeyStore:
+    config = settings()
+    assert config.acme_account_secret_id is not None
+    return AccountKeyStore(client("secretsmanager"), config.acme_account_secret_id)
+
+
+def _issued_stash(account: str | None) -> DynamoDbIssuedStash:
+    """Where a certificate issued but not stored yet is kept, encrypted with a key derived from the ACME
+    account key (read only when one is kept or found): the lease table, `#issued:<lease key>`."""
+    config = settings()
+    config.require_rotation()
+    assert config.lease_table_name is not None
+    return DynamoDbIssuedStash(client("dynamodb"), config.lease_table_name, _account_keys().load, account)
+
+
 def _rotation_settings() -> RotationSettings:
     config = settings()
     return RotationSettings(
@@ -396,6 +413,7 @@ def rotation_service(account: str | None = None) -> RotationService:
         clock=SystemClock(),
         settings=_rotation_settings(),
         challenge_records=_challenge_records(account),
+        stash=_issued_stash(account),
         after_repoint=(
             functools.partial(_check_endpoints, account=account)
             if config.check_endpoints_after_rotation
@@ -433,10 +451,28 @@ def scan_service(*, dry_run: bool, account: str | None = None) -> ScanService:
     )
 
 
+# ACM imports retry nothing in botocore: its standard mode takes LimitExceededException (ACM's yearly quota of
+# imports) for throttling; adapters.acm retries what is transient itself.
+NO_RETRY_CONFIG = BOTO_CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
+
+
+@functools.cache
+def _acm_import_client(region: str, account: str | None) -> ACMClient:
+    with _building:
+        scoped = _scope(account)
+        session = _session() if scoped is None else _member_session(scoped)
+        acm: ACMClient = session.client("acm", region_name=region, config=NO_RETRY_CONFIG)
+        return acm
+
+
 @functools.cache
 def acm_certificates(account: str | None = None) -> AcmCertificateStore:
     """ACM of every region the stack looks at (LOAD_BALANCER_REGIONS, else every enabled region)."""
-    return AcmCertificateStore(regions(account), lambda region: client("acm", region, account))
+    return AcmCertificateStore(
+        regions(account),
+        lambda region: client("acm", region, account),
+        import_client_for=lambda region: _acm_import_client(region, account),
+    )
 
 
 @functools.cache
@@ -452,6 +488,7 @@ def acm_rotation_service(account: str | None = None) -> AcmRotationService:
         clock=SystemClock(),
         settings=_rotation_settings(),
         challenge_records=_challenge_records(account),
+        stash=_issued_stash(account),
     )
 
 
@@ -500,11 +537,13 @@ def reset() -> None:
         events,
         dns,
         authority,
+        _account_keys,
         endpoint_checker,
         rotation_service,
         scan_service,
         renewal_info,
         acm_certificates,
+        _acm_import_client,
         acm_rotation_service,
         acm_scan,
     ):
