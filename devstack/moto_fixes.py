@@ -25,7 +25,11 @@ ELBv2
     remove the default;
   * `AddListenerCertificates`/`ModifyListener` with an unknown certificate -> `CertificateNotFound`;
   * at most 25 certificates per load balancer besides each listener's default, counted over all its
-    listeners (moto: 25 per listener, the default included); beyond -> `TooManyCertificates`.
+    listeners (moto: 25 per listener, the default included); beyond -> `TooManyCertificates`;
+  * listener rules: at most 100 per load balancer besides the defaults (`TooManyRules`), a taken priority
+    is `PriorityInUse`, deleting an unknown rule is `RuleNotFound`; a rule takes effect for the requests
+    the load balancer answers (devstack.alb_front) only `set_alb_rule_delay` seconds after it is created,
+    and keeps answering as long after it is deleted, as the ALB guide warns (moto: at once).
 CloudFront
   * `CreateDistribution`/`UpdateDistribution` with an IAM certificate that does not cover every alias
     (a wildcard covers one label) -> `InvalidViewerCertificate` (moto accepted any certificate);
@@ -127,6 +131,11 @@ DEFAULT_ROUTE53_PENDING_POLLS = 1
 DEFAULT_ACM_IMPORT_QUOTA = 5000
 ACM_IMPORT_WINDOW_SECONDS = 365 * 86_400
 _acm_imports: dict[tuple[str, str], list[float]] = {}  # (account, region) -> when each import happened
+_delays: dict[str, float] = {}
+# ALB rules as their load balancer applies them (rules_in_effect): when each was created (monotonic), and the
+# rules deleted from each listener, as DescribeRules showed them, with when.
+_rule_created: dict[str, float] = {}
+_rules_deleted: dict[str, list[tuple[float, dict[str, Any]]]] = {}
 DEFAULT_CLOUDFRONT_DEPLOY_POLLS = 1
 _settings: dict[str, int] = {}
 _enabled_regions: list[frozenset[str] | None] = [None]  # one slot: None = moto's default
@@ -207,12 +216,42 @@ def acm_imports(account_id: str, region: str) -> int:
         return sum(1 for at in _acm_imports.get((account_id, region), []) if at > window_start)
 
 
+def set_alb_rule_delay(seconds: float) -> None:
+    """How long an ALB listener rule takes to take effect once created, and to stop once deleted, for the
+    requests a load balancer answers (devstack.alb_front; the API shows the change at once). AWS: "rule
+    updates do not take effect immediately, so requests could be routed using the previous rule
+    configuration for a short time" (ALB guide, edit rules). Default 0."""
+    if seconds < 0:
+        raise ValueError("seconds must be >= 0")
+    _delays["alb_rules"] = float(seconds)
+
+
+def alb_rule_delay() -> float:
+    return _delays.get("alb_rules", 0.0)
+
+
+def rules_in_effect(listener_arn: str, listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rules a listener applies now, from those DescribeRules lists (`listed`): a rule created less than
+    the delay ago is not applied yet, a rule deleted less than the delay ago still is."""
+    delay = alb_rule_delay()
+    now = time.monotonic()
+    with STATE_LOCK:
+        applied = [r for r in listed if _rule_created.get(r.get("RuleArn", ""), 0.0) + delay <= now]
+        lingering = [
+            rule for deleted_at, rule in _rules_deleted.get(listener_arn, []) if deleted_at + delay > now
+        ]
+    return applied + lingering
+
+
 def reset_settings() -> None:
     """Back to the defaults above (the stack calls this with every AWS reset)."""
     _settings.clear()
+    _delays.clear()
     _enabled_regions[0] = None
     with STATE_LOCK:
         _acm_imports.clear()
+        _rule_created.clear()
+        _rules_deleted.clear()
 
 
 def apply() -> None:
@@ -767,17 +806,29 @@ def _patch_elbv2() -> None:
         for rule in listener.rules.values():
             if not rule.is_default and str(rule.priority) == str(priority):
                 raise ELBClientError("PriorityInUse", "The specified priority is in use.")
-        return original_create_rule(self, listener_arn, conditions, priority, actions, tags)
+        created = original_create_rule(self, listener_arn, conditions, priority, actions, tags)
+        _rule_created[created.arn] = time.monotonic()
+        return created
 
     def delete_rule(self: Any, arn: str) -> None:
         # moto ignores an unknown rule; AWS answers RuleNotFound. A deleted rule's tags go with it.
-        exists = any(
-            arn in listener.rules
+        found = [
+            listener.rules[arn]
             for balancer in self.load_balancers.values()
             for listener in balancer.listeners.values()
-        )
-        if not exists:
+            if arn in listener.rules
+        ]
+        if not found:
             raise ELBClientError("RuleNotFound", "One or more rules not found")
+        rule = found[0]
+        shown = {
+            "RuleArn": arn,
+            "Priority": str(rule.priority),
+            "Conditions": copy.deepcopy(rule.conditions),
+            "Actions": [copy.deepcopy(action.data) for action in rule.actions],
+            "IsDefault": False,
+        }
+        _rules_deleted.setdefault(rule.listener_arn, []).append((time.monotonic(), shown))
         original_delete_rule(self, arn)
         self.tagging_service.delete_all_tags_for_resource(arn)
 
