@@ -121,6 +121,27 @@ class ListenerRulesFull(PermanentFailure):
         self.load_balancer = load_balancer
 
 
+class ChallengeRuleShadowed(PermanentFailure):
+    """A rule of someone else's on the port-80 listener would answer the CA's HTTP-01 request for a name first
+    (same host, a path that takes the challenge: a redirect to HTTPS, a forward), and no priority ahead of it
+    is free: refused before any order, held until an operator forces (other rules are never moved)."""
+
+    deterministic = True
+
+    def __init__(self, name: str, listener: str, rule: str) -> None:
+        super().__init__(
+            f"{name}: {rule} on the port-80 listener {listener} would answer the CA's request for "
+            f"http://{name}/.well-known/acme-challenge/<token> before a challenge rule could, and no "
+            "priority ahead of it is free: nothing was ordered",
+            fix=(
+                f"free a priority lower than that rule's on {listener}, or narrow the rule (leave "
+                "/.well-known/acme-challenge/* alone), or validate by DNS-01 (a public Route 53 zone and the "
+                "tag certrotate:challenge=dns-01); then rotate with force=true"
+            ),
+        )
+        self.name = name
+
+
 class IssuanceFailed(CertRotateError):
     """The CA refused or failed the order; the message says which name and why."""
 
@@ -146,6 +167,12 @@ class Http01NotReached(IssuanceFailed, PermanentFailure):
         "port-80 HTTP listener reachable from the internet (security groups, network ACLs, WAF), or give it "
         "a public Route 53 zone for DNS-01 (tag certrotate:challenge=dns-01)"
     )
+
+
+class Http01NotYetServed(IssuanceFailed):
+    """Our HTTP-01 rules did not answer the token within the wait, though the name reaches an HTTP server:
+    ALB rule changes take effect late ("rule updates do not take effect immediately"). The CA was not told,
+    so no failed validation was spent: transient, retried (redelivered), not held."""
 
 
 class RateLimited(IssuanceFailed):

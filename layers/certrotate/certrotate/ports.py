@@ -101,6 +101,9 @@ class Http01Listeners(ChallengeResponder, Protocol):
     # the HTTP port-80 listeners of the load balancers of these endpoints (ALB/NLB listeners; others ignored)
     def port80_listeners(self, serving: Sequence[Endpoint]) -> list[HttpListener]: ...
 
+    # before ordering: room for the plan's rules and no rule answering first (raises a PermanentFailure)
+    def check(self, plan: ChallengePlan) -> None: ...
+
 
 class Challenges(Protocol):
     """What an order needs: each name's method, and answers published and removed (challenges.py)."""

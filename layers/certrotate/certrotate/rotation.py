@@ -27,8 +27,10 @@ from certrotate.config import TrustRoots
 from certrotate.errors import (
     AliasesNotCovered,
     CertificateAlreadyExists,
+    ChallengeRuleShadowed,
     EndpointsRefused,
     KeyTypeUnsupported,
+    ListenerRulesFull,
     ListenerUpdateFailed,
     LoadBalancerFull,
     NameConflict,
@@ -624,6 +626,8 @@ class RotationService:
         )
         if problems:
             raise NoChallengeMethod(problems)
+        if self._http01 is not None and any(r.method is ChallengeMethod.HTTP_01 for r in plan.routes):
+            self._http01.check(plan)  # the ALBs' rule quota, and rules that would answer the CA first
         return plan
 
     def _responders(self) -> dict[ChallengeMethod, ChallengeResponder]:
@@ -662,7 +666,14 @@ class RotationService:
             try:
                 key = self._key_for_endpoints(old, facts.key, serving)
                 plan = self._plan_challenges(old, dns_names, serving)
-            except (UnknownKeyType, KeyTypeUnsupported, UnknownChallengeMethod, NoChallengeMethod) as refusal:
+            except (
+                UnknownKeyType,
+                KeyTypeUnsupported,
+                UnknownChallengeMethod,
+                NoChallengeMethod,
+                ListenerRulesFull,
+                ChallengeRuleShadowed,
+            ) as refusal:
                 result.reason = str(refusal)  # reported; a dry run holds nothing
                 result.steps.append(f"refuse before ordering: {refusal}")
                 return result

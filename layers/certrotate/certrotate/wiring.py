@@ -12,7 +12,7 @@ from botocore.config import Config
 
 from certrotate.adapters.accounts import AccountEvents, AccountLeases, assumed_session, role_arn
 from certrotate.adapters.acm import AcmCertificateStore
-from certrotate.adapters.alb_http01 import AlbHttp01
+from certrotate.adapters.alb_http01 import AlbHttp01, fetch_over_http
 from certrotate.adapters.challenge_records import DynamoDbChallengeRecords
 from certrotate.adapters.cloudfront import CloudFrontDistributions
 from certrotate.adapters.elb import LoadBalancerListeners
@@ -274,8 +274,12 @@ def endpoints(account: str | None = None) -> AllEndpoints:
 
 @functools.cache
 def http01(account: str | None = None) -> AlbHttp01:
-    """HTTP-01 on the port-80 listeners of the account's ALBs (in the region of each)."""
-    return AlbHttp01(lambda region: client("elbv2", region, account))
+    """HTTP-01 on the port-80 listeners of the account's ALBs (in the region of each); each token fetched
+    as the CA will before the CA is told (through ENDPOINT_CHECK_CONNECT_TO's tunnels, if any)."""
+    from certrotate.adapters.tls_probe import ConnectTo, connector
+
+    reach = connector([ConnectTo.parse(rule) for rule in settings().endpoint_check_connect_to])
+    return AlbHttp01(lambda region: client("elbv2", region, account), fetch=fetch_over_http(reach))
 
 
 @functools.cache
