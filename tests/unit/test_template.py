@@ -528,6 +528,7 @@ RESOURCE_LESS = {
     "acm:listcertificates",
     "elasticloadbalancing:describerules",
     "elasticloadbalancing:describetags",
+    "elasticloadbalancing:describeaccountlimits",
 }
 
 
