@@ -10,9 +10,11 @@ condition any value may match), else the default rule. Host and path patterns ta
 case-insensitively, paths case-sensitively. Actions: fixed-response (status, content type, body), redirect
 (#{protocol}, #{host}, #{port}, #{path}, #{query} placeholders), forward (503: the devstack has no targets).
 
-The rules are read through boto3 from the moto server on every request, as an API client would see them (with
-faults.DATA_PLANE_AGENT: the load balancer's own reads are not the account's API calls, so they are never
-counted, faulted or throttled).
+The rules are read through boto3 from the moto server on every request, as an API client would see them
+(with faults.DATA_PLANE_AGENT: the load balancer's own reads are not the account's API calls, so they are
+never counted, faulted or throttled), and applied as the load balancer would apply them then: a change takes
+effect `moto_fixes.set_alb_rule_delay` seconds late, as the ALB guide warns ("rule updates do not take effect
+immediately").
 A load balancer with no port-80 HTTP listener, or a name pointing nowhere, gets its connection closed
 unanswered (on AWS: refused, or no such host).
 """
@@ -31,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from devstack import dns as devstack_dns
+from devstack import moto_fixes
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +224,9 @@ class AlbFront:
         if where is None or listener is None:
             handler.close_connection = True  # nothing listens there
             return
-        rules = self._client("elbv2", where[0]).describe_rules(ListenerArn=listener)["Rules"]
-        rule = choose_rule(rules, request)
+        listed = self._client("elbv2", where[0]).describe_rules(ListenerArn=listener)["Rules"]
+        # Rule changes reach the load balancer's nodes a while after the API shows them (moto_fixes).
+        rule = choose_rule(moto_fixes.rules_in_effect(listener, listed), request)
         actions = sorted(rule.get("Actions", []) if rule else [], key=lambda a: int(a.get("Order", 1)))
         status, headers, body = respond(actions[-1] if actions else {}, request)
         self.requests.append((host, request.path, status))

@@ -7,7 +7,9 @@ new-order and finalize requests and counts, per exact set of names (case-insensi
 - `orders`: new orders pebble accepted;
 - `issued`: finalizations pebble accepted (what Let's Encrypt counts as a certificate);
 - `refused`: requests it answered itself with `urn:ietf:params:acme:error:rateLimited`;
-- `rejected`: new orders it refused by policy (see below).
+- `rejected`: new orders it refused by policy (see below);
+- `failed_validations`, per name: authorizations pebble reported `invalid` (Let's Encrypt allows 5 failed
+  validations per name per hour), read from the answers it relays.
 
 Once `limit` certificates (5) were issued for a set of names within `window` (7 days), a new order or a
 finalization for exactly that set is answered as Let's Encrypt does: HTTP 429, a problem document of type
@@ -117,6 +119,7 @@ class DuplicateCertificateLimit:
         self._rejected_orders: Counter[NameSet] = Counter()
         self._accounts_created: list[str] = []
         self._order_accounts: list[str] = []
+        self._invalid: dict[str, set[str]] = defaultdict(set)  # name -> authorization URLs seen invalid
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -186,6 +189,7 @@ class DuplicateCertificateLimit:
             self._rejected_orders.clear()
             self._accounts_created.clear()
             self._order_accounts.clear()
+            self._invalid.clear()
 
     def issued_elsewhere(self, names: Iterable[str], count: int = 1) -> None:
         """Certificates for exactly these names that other clients of the CA obtained just now (they count
@@ -224,6 +228,11 @@ class DuplicateCertificateLimit:
         """Requests for exactly these names answered with rateLimited."""
         with self._lock:
             return self._refused[name_set(names)]
+
+    def failed_validations(self, name: str) -> int:
+        """Authorizations of `name` that pebble answered as `invalid` (each counted once)."""
+        with self._lock:
+            return len(self._invalid[name.strip().rstrip(".").lower()])
 
     def rejected(self, names: Iterable[str]) -> int:
         """New orders for exactly these names refused by policy (rejectedIdentifier)."""
@@ -290,7 +299,21 @@ class DuplicateCertificateLimit:
         if kind == "account" and status == 201:
             with self._lock:
                 self._accounts_created.append(dict(answer).get("Location", ""))
+        self._note_invalid(path, payload)
         return status, answer, payload
+
+    def _note_invalid(self, path: str, payload: bytes) -> None:
+        """An authorization (or one of its challenges) answered `invalid`: a failed validation of its name."""
+        if b'"invalid"' not in payload:
+            return
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            return
+        identifier = body.get("identifier") if isinstance(body, dict) else None
+        if body.get("status") == "invalid" and isinstance(identifier, dict) and identifier.get("value"):
+            with self._lock:
+                self._invalid[str(identifier["value"]).lower()].add(path)
 
     @staticmethod
     def _classify(method: str, body: bytes) -> tuple[str, NameSet]:

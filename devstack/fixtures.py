@@ -166,7 +166,10 @@ class LocalCA:
         key: KeyKind | PrivateKey = "rsa2048",
         not_before: dt.datetime | None = None,
         extended_key_usages: Sequence[x509.ObjectIdentifier] = (ExtendedKeyUsageOID.SERVER_AUTH,),
+        key_usages: Sequence[str] = (),
     ) -> IssuedCertificate:
+        """`key_usages`: KeyUsage values (`digital_signature`, `key_encipherment`, ...) of a KeyUsage
+        extension, as public CAs write one (none by default: the leaf then has no KeyUsage at all)."""
         if not names:
             raise ValueError("a certificate needs at least one name")
         leaf_key = generate_key(key) if isinstance(key, str) else key
@@ -180,7 +183,7 @@ class LocalCA:
                 san.append(x509.IPAddress(ipaddress.ip_address(name)))
             except ValueError:
                 san.append(x509.DNSName(name))
-        cert = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0][:64])]))
             .issuer_name(self.intermediate.subject)
@@ -196,8 +199,10 @@ class LocalCA:
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.intermediate_key.public_key()),
                 critical=False,
             )
-            .sign(self.intermediate_key, hashes.SHA256())
         )
+        if key_usages:
+            builder = builder.add_extension(leaf_key_usage(key_usages), critical=True)
+        cert = builder.sign(self.intermediate_key, hashes.SHA256())
         return IssuedCertificate(
             cert_pem=cert_to_pem(cert),
             key_pem=key_to_pem(leaf_key),
@@ -205,6 +210,26 @@ class LocalCA:
             not_after=not_after,
             names=tuple(names),
         )
+
+
+_KEY_USAGE_FIELDS = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+)
+
+
+def leaf_key_usage(usages: Sequence[str]) -> x509.KeyUsage:
+    unknown = set(usages) - set(_KEY_USAGE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown KeyUsage values: {sorted(unknown)}")
+    return x509.KeyUsage(
+        **{name: name in usages for name in _KEY_USAGE_FIELDS}, encipher_only=False, decipher_only=False
+    )
 
 
 def ca_key_usage() -> x509.KeyUsage:
@@ -241,9 +266,12 @@ def make_certificate(
     key: KeyKind | PrivateKey = "rsa2048",
     ca: LocalCA | None = None,
     extended_key_usages: Sequence[x509.ObjectIdentifier] = (ExtendedKeyUsageOID.SERVER_AUTH,),
+    key_usages: Sequence[str] = (),
 ) -> IssuedCertificate:
     """A leaf for `names` (first is the CN) valid for `days_valid` days from now (<= 0: already expired)."""
-    return (ca or local_ca()).issue(names, days_valid, key=key, extended_key_usages=extended_key_usages)
+    return (ca or local_ca()).issue(
+        names, days_valid, key=key, extended_key_usages=extended_key_usages, key_usages=key_usages
+    )
 
 
 def seed_certificate(
@@ -603,9 +631,10 @@ def import_acm_certificate(
     managed: bool = True,
     key: KeyKind = "rsa2048",
     tags: Mapping[str, str] | None = None,
+    key_usages: Sequence[str] = (),
 ) -> tuple[str, IssuedCertificate]:
     """Imports into ACM a certificate expiring in `days_left` days; returns its ARN and the certificate."""
-    issued = make_certificate(names, days_left, key=key)
+    issued = make_certificate(names, days_left, key=key, key_usages=key_usages)
     all_tags = dict(tags or {})
     if managed:
         all_tags[MANAGED_TAG] = "true"

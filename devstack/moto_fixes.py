@@ -25,7 +25,11 @@ ELBv2
     remove the default;
   * `AddListenerCertificates`/`ModifyListener` with an unknown certificate -> `CertificateNotFound`;
   * at most 25 certificates per load balancer besides each listener's default, counted over all its
-    listeners (moto: 25 per listener, the default included); beyond -> `TooManyCertificates`.
+    listeners (moto: 25 per listener, the default included); beyond -> `TooManyCertificates`;
+  * listener rules: at most 100 per load balancer besides the defaults (`TooManyRules`), a taken priority
+    is `PriorityInUse`, deleting an unknown rule is `RuleNotFound`; a rule takes effect for the requests
+    the load balancer answers (devstack.alb_front) only `set_alb_rule_delay` seconds after it is created,
+    and keeps answering as long after it is deleted, as the ALB guide warns (moto: at once).
 CloudFront
   * `CreateDistribution`/`UpdateDistribution` with an IAM certificate that does not cover every alias
     (a wildcard covers one label) -> `InvalidViewerCertificate` (moto accepted any certificate);
@@ -76,7 +80,9 @@ ACM imported certificates
     the same call (`ValidationException`), as the ACM user guide's "Reimport a certificate" says;
   * `DescribeCertificate`'s `InUseBy` names the ELBv2 load balancers serving it now (moto: listener ARNs,
     kept after the listener left);
-  * `ListCertificates` without `Includes.keyTypes` lists RSA_1024/RSA_2048 certificates only (moto: all).
+  * `ListCertificates` without `Includes.keyTypes` lists RSA_1024/RSA_2048 certificates only (moto: all);
+  * imports, re-imports included, count against a quota per account and region over 365 days
+    (`set_acm_import_quota`, default 5,000 as on AWS): beyond it `LimitExceededException` (moto: none).
 DynamoDB
   * a conditional write (PutItem, UpdateItem, DeleteItem, TransactWriteItems) checks its condition and
     writes as one step, as DynamoDB does: moto checked, then wrote, and two writers that read the same item
@@ -123,6 +129,16 @@ RULES_PER_LOAD_BALANCER = 100
 # FixedResponseActionConfig.MessageBody: "Length Constraints: Minimum length of 0. Maximum length of 1024."
 FIXED_RESPONSE_BODY_LIMIT = 1024
 DEFAULT_ROUTE53_PENDING_POLLS = 1
+# "Imported certificates in last 365 days: 5,000" (ACM quotas), counted per account and region; a re-import
+# counts as an import.
+DEFAULT_ACM_IMPORT_QUOTA = 5000
+ACM_IMPORT_WINDOW_SECONDS = 365 * 86_400
+_acm_imports: dict[tuple[str, str], list[float]] = {}  # (account, region) -> when each import happened
+_delays: dict[str, float] = {}
+# ALB rules as their load balancer applies them (rules_in_effect): when each was created (monotonic), and the
+# rules deleted from each listener, as DescribeRules showed them, with when.
+_rule_created: dict[str, float] = {}
+_rules_deleted: dict[str, list[tuple[float, dict[str, Any]]]] = {}
 DEFAULT_CLOUDFRONT_DEPLOY_POLLS = 1
 _settings: dict[str, int] = {}
 _enabled_regions: list[frozenset[str] | None] = [None]  # one slot: None = moto's default
@@ -183,10 +199,62 @@ def enabled_regions() -> frozenset[str] | None:
     return _enabled_regions[0]
 
 
+def set_acm_import_quota(imports: int) -> None:
+    """How many certificates ACM imports (new ones and re-imports alike) per account and region within 365
+    days before it answers `LimitExceededException` (AWS's default quota: 5,000). The count starts at the
+    last AWS reset."""
+    if imports < 0:
+        raise ValueError("imports must be >= 0")
+    _settings["acm_import_quota"] = imports
+
+
+def acm_import_quota() -> int:
+    return _settings.get("acm_import_quota", DEFAULT_ACM_IMPORT_QUOTA)
+
+
+def acm_imports(account_id: str, region: str) -> int:
+    """The imports ACM counted against the quota for an account and region (within 365 days)."""
+    window_start = time.time() - ACM_IMPORT_WINDOW_SECONDS
+    with STATE_LOCK:
+        return sum(1 for at in _acm_imports.get((account_id, region), []) if at > window_start)
+
+
+def set_alb_rule_delay(seconds: float) -> None:
+    """How long an ALB listener rule takes to take effect once created, and to stop once deleted, for the
+    requests a load balancer answers (devstack.alb_front; the API shows the change at once). AWS: "rule
+    updates do not take effect immediately, so requests could be routed using the previous rule
+    configuration for a short time" (ALB guide, edit rules). Default 0."""
+    if seconds < 0:
+        raise ValueError("seconds must be >= 0")
+    _delays["alb_rules"] = float(seconds)
+
+
+def alb_rule_delay() -> float:
+    return _delays.get("alb_rules", 0.0)
+
+
+def rules_in_effect(listener_arn: str, listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rules a listener applies now, from those DescribeRules lists (`listed`): a rule created less than
+    the delay ago is not applied yet, a rule deleted less than the delay ago still is."""
+    delay = alb_rule_delay()
+    now = time.monotonic()
+    with STATE_LOCK:
+        applied = [r for r in listed if _rule_created.get(r.get("RuleArn", ""), 0.0) + delay <= now]
+        lingering = [
+            rule for deleted_at, rule in _rules_deleted.get(listener_arn, []) if deleted_at + delay > now
+        ]
+    return applied + lingering
+
+
 def reset_settings() -> None:
     """Back to the defaults above (the stack calls this with every AWS reset)."""
     _settings.clear()
+    _delays.clear()
     _enabled_regions[0] = None
+    with STATE_LOCK:
+        _acm_imports.clear()
+        _rule_created.clear()
+        _rules_deleted.clear()
 
 
 def apply() -> None:
@@ -744,17 +812,29 @@ def _patch_elbv2() -> None:
         for rule in listener.rules.values():
             if not rule.is_default and str(rule.priority) == str(priority):
                 raise ELBClientError("PriorityInUse", "The specified priority is in use.")
-        return original_create_rule(self, listener_arn, conditions, priority, actions, tags)
+        created = original_create_rule(self, listener_arn, conditions, priority, actions, tags)
+        _rule_created[created.arn] = time.monotonic()
+        return created
 
     def delete_rule(self: Any, arn: str) -> None:
         # moto ignores an unknown rule; AWS answers RuleNotFound. A deleted rule's tags go with it.
-        exists = any(
-            arn in listener.rules
+        found = [
+            listener.rules[arn]
             for balancer in self.load_balancers.values()
             for listener in balancer.listeners.values()
-        )
-        if not exists:
+            if arn in listener.rules
+        ]
+        if not found:
             raise ELBClientError("RuleNotFound", "One or more rules not found")
+        rule = found[0]
+        shown = {
+            "RuleArn": arn,
+            "Priority": str(rule.priority),
+            "Conditions": copy.deepcopy(rule.conditions),
+            "Actions": [copy.deepcopy(action.data) for action in rule.actions],
+            "IsDefault": False,
+        }
+        _rules_deleted.setdefault(rule.listener_arn, []).append((time.monotonic(), shown))
         original_delete_rule(self, arn)
         self.tagging_service.delete_all_tags_for_resource(arn)
 
@@ -1474,7 +1554,7 @@ def _patch_acm() -> None:
     the old ARN: tags and associations lost, any key accepted. DescribeCertificate's InUseBy lists the ELBv2
     load balancers whose listeners serve the certificate now (moto: the listener ARN, kept when it left).
     ListCertificates without Includes.keyTypes lists RSA_1024/RSA_2048 certificates only."""
-    from moto.acm.exceptions import AWSValidationException, CertificateNotFound
+    from moto.acm.exceptions import AWSValidationException, CertificateNotFound, LimitExceededException
     from moto.acm.models import AWSCertificateManagerBackend, CertBundle
 
     original_import = AWSCertificateManagerBackend.import_certificate
@@ -1489,8 +1569,16 @@ def _patch_acm() -> None:
         arn: str | None,
         tags: list[dict[str, str]],
     ) -> str:
+        counted = _acm_imports.setdefault((self.account_id, self.region_name), [])
+        if acm_imports(self.account_id, self.region_name) >= acm_import_quota():
+            raise LimitExceededException(
+                "The certificate limit has been exceeded: you have imported the maximum number of "
+                f"certificates ({acm_import_quota()}) allowed in the last 365 days."
+            )
         if arn is None:
-            return str(original_import(self, certificate, private_key, chain, arn, tags))
+            imported = str(original_import(self, certificate, private_key, chain, arn, tags))
+            counted.append(time.time())
+            return imported
         old = self._certificates.get(arn)
         if old is None:
             raise CertificateNotFound(arn=arn, account_id=self.account_id)
@@ -1508,6 +1596,7 @@ def _patch_acm() -> None:
         new.in_use_by = old.in_use_by
         new.cert_options = old.cert_options
         self._certificates[arn] = new
+        counted.append(time.time())
         return arn
 
     def list_certificates(self: Any, statuses: list[str], includes: dict[str, Any]) -> Any:

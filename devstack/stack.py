@@ -271,6 +271,10 @@ class LocalStack:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
+        if self.alb_front is not None:
+            # Port 80 of any name is the ALB front (where pebble fetches HTTP-01 tokens too): the rotation's
+            # HTTP-01 self-check goes there, as curl's --connect-to would send it.
+            env["ENDPOINT_CHECK_CONNECT_TO"] = f":80:{self.alb_front.address}:{self.alb_front.port}"
         if self.pebble is not None:
             env["ACME_DIRECTORY_URL"] = str(self.acme_directory_url)
             env["REQUESTS_CA_BUNDLE"] = self.pebble.tls_ca_path

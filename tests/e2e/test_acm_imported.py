@@ -10,11 +10,12 @@ import json
 from typing import Any
 
 import pytest
+from certrotate.adapters import acm as acm_adapter
 from certrotate.adapters.acm import AcmCertificateStore
 from certrotate.names import KEY_TYPE_TAG, REIMPORT_OF_TAG
 from cryptography import x509
 
-from devstack import fixtures
+from devstack import fixtures, moto_fixes
 from devstack.ca_limits import DuplicateCertificateLimit
 from tests.e2e.conftest import SECOND_REGION, World
 from tests.e2e.test_faults import Crash, crash_after, expire_leases, invoke_twice_at_once
@@ -240,3 +241,180 @@ def test_without_a_floor_the_lifetime_rule_decides_and_is_learnt_once(world: Wor
     assert ("acm", "GetCertificate") not in world.stack.calls.snapshot(), (
         "the renewal time is read from the tag"
     )
+
+
+def test_with_the_templates_defaults_a_reimported_certificate_is_not_due_again(world: World) -> None:
+    """The template ships no RENEW_BEFORE_DAYS: the renewal time the scan learnt decides. A re-import keeps
+    the ARN and the tags, so the time learnt for the old certificate (already past) must not stay on the
+    new one: a redelivery, a direct invocation and the next scans would order again, each time."""
+    world.env.pop("RENEW_BEFORE_DAYS")
+    now = dt.datetime.now(dt.UTC)
+    issued = fixtures.local_ca().issue(NAMES, 20, not_before=now - dt.timedelta(days=60))
+    arn: str = acm_client(world).import_certificate(
+        Certificate=issued.cert_pem.encode(),
+        PrivateKey=issued.key_pem.encode(),
+        CertificateChain=issued.chain_pem.encode(),
+        Tags=[{"Key": "certrotate:managed", "Value": "true"}],
+    )["CertificateArn"]
+    first = world.scan()  # 80 days of life, 20 left: due by the lifetime rule, learnt into the tag
+    assert first["enqueued"] == [arn]
+    assert acm_tags(world, arn)["certrotate:renewal"].startswith("source=lifetime")
+    records = world.receive()
+    assert world.rotate_from_queue(records) == {"batchItemFailures": []}
+    assert ca(world).orders(NAMES) == 1
+    assert "certrotate:renewal" not in acm_tags(world, arn), "the old certificate's renewal time is gone"
+
+    assert world.rotate_from_queue(records) == {"batchItemFailures": []}, "a redelivery"
+    assert rotate_acm(world, arn)["status"] == "skipped", "a plain direct invocation"
+    for _ in range(2):
+        scanned = world.scan()
+        assert arn not in scanned["expiring"] and scanned["enqueued"] == []
+    learnt = acm_tags(world, arn)["certrotate:renewal"]
+    expires = leaf(world, arn).not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert learnt.endswith(f" for={expires}"), "learnt afresh, for the certificate ACM serves now"
+    assert ca(world).orders(NAMES) == 1
+
+
+def test_a_renewal_time_learnt_for_the_certificate_before_a_reimport_is_not_this_ones(world: World) -> None:
+    """Should the old renewal time land on the new certificate all the same (a scan that read the old body
+    writes it just after the re-import), it names the certificate it was learnt for and is not used."""
+    world.env.pop("RENEW_BEFORE_DAYS")
+    arn, old = fixtures.import_acm_certificate(acm_client(world), NAMES, 5)
+    assert rotate_acm(world, arn, force=True)["status"] == "rotated"
+    stale = (
+        "source=lifetime start=2000-01-01T00:00:00Z end=2000-02-01T00:00:00Z at=2000-01-01T00:00:00Z "
+        f"ask=2099-01-01T00:00:00Z for={old.not_after.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    )
+    acm_client(world).add_tags_to_certificate(
+        CertificateArn=arn, Tags=[{"Key": "certrotate:renewal", "Value": stale}]
+    )
+    assert rotate_acm(world, arn)["status"] == "skipped"
+    assert world.scan()["enqueued"] == []
+    assert acm_tags(world, arn)["certrotate:renewal"] != stale, "the scan learnt the new one's"
+    assert ca(world).orders(NAMES) == 1
+
+
+@pytest.mark.parametrize("where", ["tag", "setting"])
+def test_an_rsa_certificate_under_tlsserver_is_refused_before_any_order(world: World, where: str) -> None:
+    """Let's Encrypt's `tlsserver` issues RSA certificates without keyEncipherment, which ACM keeps at a
+    re-import (it lets only ECDSA drop it): ordering would spend a certificate that can never be imported."""
+    tags = {"certrotate:profile": "tlsserver"} if where == "tag" else {}
+    if where == "setting":
+        world.env["ACME_PROFILE"] = "tlsserver"
+    arn, old = fixtures.import_acm_certificate(
+        acm_client(world), NAMES, 5, tags=tags, key_usages=("digital_signature", "key_encipherment")
+    )
+    planned = rotate_acm(world, arn, dry_run=True)
+    assert any("refuse before ordering" in s and "without keyEncipherment" in s for s in planned["steps"])
+
+    with pytest.raises(Exception, match="'tlsserver' issues RSA certificates without keyEncipherment"):
+        rotate_acm(world, arn)
+    assert ca(world).orders(NAMES) == 0, "refused before any order"
+    tags_now = acm_tags(world, arn)
+    assert tags_now["certrotate:held-reason"].startswith("ProfileDropsKeyUsage")
+    assert REIMPORT_OF_TAG not in tags_now
+    assert rotate_acm(world, arn)["status"] == "skipped", "held: a redelivery orders nothing"
+    assert world.scan()["enqueued"] == []
+    assert (
+        leaf(world, arn).serial_number == x509.load_pem_x509_certificate(old.cert_pem.encode()).serial_number
+    )
+    assert ca(world).orders(NAMES) == 0
+
+
+def test_a_deterministic_refusal_is_held_until_its_inputs_change_not_for_a_time(world: World) -> None:
+    """The same key-type tag gives the same refusal: no hold window ends it (it would only be refused again),
+    a changed tag does, and then nothing needs forcing."""
+    arn, _ = fixtures.import_acm_certificate(acm_client(world), NAMES, 5, tags={KEY_TYPE_TAG: "ec256"})
+    with pytest.raises(Exception, match="asks for another key"):
+        rotate_acm(world, arn)
+    tags = acm_tags(world, arn)
+    assert tags["certrotate:held-until"].startswith("8999-"), "no end in time"
+    assert tags["certrotate:held-inputs"] and tags["certrotate:failures"] == "1"
+    skipped = rotate_acm(world, arn)
+    assert skipped["status"] == "skipped" and "until its inputs change" in skipped["reason"]
+    [held] = world.scan()["held"]
+    assert held["certificate_arn"] == arn and held["permanent"] is True
+
+    # The operator fixes the tag: the next scan sends it, and it rotates without force.
+    acm_client(world).add_tags_to_certificate(
+        CertificateArn=arn, Tags=[{"Key": KEY_TYPE_TAG, "Value": "rsa2048"}]
+    )
+    scanned = world.scan()
+    assert scanned["enqueued"] == [arn] and scanned["held"] == []
+    assert world.rotate_from_queue(world.receive()) == {"batchItemFailures": []}
+    assert ca(world).orders(NAMES) == 1
+    assert not {"certrotate:held-until", "certrotate:held-inputs"} & set(acm_tags(world, arn))
+
+
+def held_until_passes(world: World, arn: str) -> None:
+    """What a hold's end looks like to the next scan: its time is behind us (the tag, rewritten)."""
+    past = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat()
+    acm_client(world).add_tags_to_certificate(
+        CertificateArn=arn, Tags=[{"Key": "certrotate:held-until", "Value": past}]
+    )
+
+
+def test_an_import_refused_for_the_yearly_quota_orders_once_in_all(world: World) -> None:
+    """ACM counts imports over 365 days (5,000): a refused import is no reason to order again. The issued
+    certificate is kept (encrypted) and imported at a later try; redeliveries and scans meanwhile order
+    nothing, and neither does a try that meets the quota again."""
+    arn, old = fixtures.import_acm_certificate(acm_client(world), NAMES, 5)
+    moto_fixes.set_acm_import_quota(1)  # the import above used it up
+    assert world.scan()["enqueued"] == [arn]
+    records = world.receive()
+    for _ in range(3):
+        assert world.rotate_from_queue(records) == {"batchItemFailures": []}, "held, not redelivered"
+    tags = acm_tags(world, arn)
+    assert tags["certrotate:held-reason"].startswith("AcmImportQuotaReached")
+    assert not tags["certrotate:held-inputs"], "time frees room: held for a time, not for its inputs"
+    assert world.scan()["enqueued"] == []
+    [kept] = world.table_items("#issued:")
+    assert kept["certificate"]["S"] == f"#issued:{arn}"
+    assert ca(world).orders(NAMES) == 1
+
+    held_until_passes(world, arn)  # a day later, the quota still full: tried again with the kept one
+    assert world.scan()["enqueued"] == [arn]  # (SQS FIFO drops the same day's message: deliver it again)
+    assert world.rotate_from_queue(records) == {"batchItemFailures": []}
+    assert acm_tags(world, arn)["certrotate:failures"] == "2"
+    assert ca(world).orders(NAMES) == 1, "the kept certificate was tried: no new order"
+
+    moto_fixes.set_acm_import_quota(5)  # raised (Service Quotas)
+    held_until_passes(world, arn)
+    assert world.scan()["enqueued"] == [arn]
+    assert world.rotate_from_queue(records) == {"batchItemFailures": []}
+    assert ca(world).orders(NAMES) == 1, "one order in all"
+    assert (
+        leaf(world, arn).serial_number != x509.load_pem_x509_certificate(old.cert_pem.encode()).serial_number
+    )
+    assert not {"certrotate:held-until", REIMPORT_OF_TAG} & set(acm_tags(world, arn))
+    assert world.table_items("#issued:") == []
+
+
+def test_acm_busy_beyond_the_retries_is_redelivered_and_the_kept_certificate_imported(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(acm_adapter, "IMPORT_FIRST_WAIT", 0.01)  # the backoff, shortened
+    arn, _ = fixtures.import_acm_certificate(acm_client(world), NAMES, 5)
+    world.scan()
+    records = world.receive()
+    world.stack.faults.inject(service="acm", action="ImportCertificate", code="ConflictException", times=5)
+    with pytest.raises(Exception, match="All records failed processing"):  # transient: back to SQS
+        world.rotate_from_queue(records)
+    assert world.stack.faults.count("acm", "ImportCertificate") == 5, "retried, bounded"
+    assert not {"certrotate:held-until"} & set(acm_tags(world, arn))
+    assert world.rotate_from_queue(records) == {"batchItemFailures": []}
+    assert ca(world).orders(NAMES) == 1, "the redelivery imported the kept certificate"
+
+
+def test_a_crash_before_the_import_costs_no_second_order(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arn, _ = fixtures.import_acm_certificate(acm_client(world), NAMES, 5)
+    crash_after(monkeypatch, AcmCertificateStore, "reimport", before=True)
+    with pytest.raises(Crash):
+        rotate_acm(world, arn)
+    monkeypatch.undo()
+    expire_leases(world)
+    assert rotate_acm(world, arn)["status"] == "rotated"
+    assert ca(world).orders(NAMES) == 1
+    assert world.table_items("#issued:") == []

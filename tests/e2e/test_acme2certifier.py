@@ -13,6 +13,7 @@ from certrotate import scan_index
 from certrotate.validation import ari_certificate_id
 from cryptography import x509
 
+from devstack import fixtures
 from devstack.acme2certifier import EAB_KID, Acme2Certifier
 from devstack.stack import LocalStack, start_dns_on_port_53
 from tests.e2e.conftest import World
@@ -222,3 +223,37 @@ def test_when_the_ca_has_no_window_for_a_certificate_the_lifetime_rule_decides(
     assert datetime.now(UTC) + timedelta(hours=5) < ask <= datetime.now(UTC) + timedelta(days=1)
     assert a2c_world.scan()["enqueued"] == []
     assert a2c.renewal_info_gets() == before + 1
+
+
+def test_the_acm_scan_keeps_the_time_it_picked_in_the_same_window(
+    a2c_world: World, a2c: Acme2Certifier
+) -> None:
+    """The ACM scan learns renewal times with the IAM scan's code: a window asked again is the same window,
+    so the random point picked in it stays (RFC 9773 section 4.2). A copy that re-draws the point at every
+    ask skews renewals towards the window's start."""
+    acm = a2c_world.stack.client("acm")
+    arn, _ = fixtures.import_acm_certificate(acm, ["site.example.com"], 5)
+    assert a2c_world.rotate_raw({"certificate_arn": arn})["status"] == "rotated"  # now a2c's certificate
+    a2c_world.env["RENEW_BEFORE_DAYS"] = "1"  # the CA's window decides, 89 days ahead
+
+    def renewal() -> dict[str, str]:
+        tags = acm.list_tags_for_certificate(CertificateArn=arn)["Tags"]
+        value = next(t["Value"] for t in tags if t["Key"] == RENEWAL_TAG)
+        return dict(part.split("=", 1) for part in value.split())
+
+    before = a2c.renewal_info_gets()
+    assert a2c_world.scan()["enqueued"] == []
+    first = renewal()
+    assert first["source"] == "ari" and datetime.fromisoformat(first["start"]) > datetime.now(UTC)
+    for _ in range(3):  # Retry-After passes and the CA is asked again: the same window each time
+        expired = {**renewal(), "ask": "2000-01-01T00:00:00Z"}
+        acm.add_tags_to_certificate(
+            CertificateArn=arn,
+            Tags=[{"Key": RENEWAL_TAG, "Value": " ".join(f"{k}={v}" for k, v in expired.items())}],
+        )
+        assert a2c_world.scan()["enqueued"] == []
+        again = renewal()
+        assert (again["start"], again["end"]) == (first["start"], first["end"])
+        assert again["at"] == first["at"], "the point picked in the window stays"
+        assert again["ask"] != "2000-01-01T00:00:00Z", "when to ask again is kept on the tag"
+    assert a2c.renewal_info_gets() == before + 4

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from certrotate.adapters import alb_http01
 from certrotate.adapters.alb_http01 import AlbHttp01
 
 from devstack import dns as devstack_dns
-from devstack import fixtures
+from devstack import fixtures, moto_fixes
 from tests.e2e.conftest import World
 from tests.e2e.test_faults import Crash, crash_after, expire_leases
 
@@ -155,6 +156,105 @@ def test_a_name_that_resolves_elsewhere_is_held_after_one_order(world: World) ->
     scan = world.scan()
 
     assert world.stack.ca_limits is not None and world.stack.ca_limits.orders([NAME]) == 1
+    assert world.stack.ca_limits.failed_validations(NAME) == 0, "fetched first: the CA was never told"
     [held] = scan["held"]
     assert held["permanent"] is True and held["reason"].startswith("Http01NotReached")
-    assert rules(world, http) == [other], "the challenge rule is removed after the failed validation"
+    assert rules(world, http) == [other], "the challenge rule is removed"
+
+
+def ca(world: World) -> Any:
+    assert world.stack.ca_limits is not None
+    return world.stack.ca_limits
+
+
+def test_rules_that_take_seconds_to_apply_rotate_without_a_hold_or_a_failed_validation(world: World) -> None:
+    """AWS: "rule updates do not take effect immediately". The token is fetched as the CA will fetch it
+    before the CA is told, so a rule still propagating costs a short wait, not a failed validation (Let's
+    Encrypt allows 5 per name per hour) and a day's hold."""
+    _, https, http, other = setup_alb(world, [NAME])
+    moto_fixes.set_alb_rule_delay(3)
+    assert world.scan()["enqueued"] == ["shop"]
+    assert world.rotate_from_queue(world.receive()) == {"batchItemFailures": []}
+    [replacement] = [n for n in world.certificates() if n.startswith("shop-cr")]
+    assert world.listener_certificates(https.listener_arn)[0] == world.certificates()[replacement]["Arn"]
+    assert ca(world).orders([NAME]) == 1 and ca(world).failed_validations(NAME) == 0
+    assert world.scan()["held"] == []
+    assert rules(world, http) == [other]
+
+
+def test_a_rule_slower_than_the_wait_is_retried_not_held(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, http, other = setup_alb(world, [NAME])
+    moto_fixes.set_alb_rule_delay(4)
+    monkeypatch.setattr(alb_http01, "PROPAGATION_WAIT", 1.0)  # a wait shorter than the propagation
+    world.scan()
+    records = world.receive()
+    with pytest.raises(Exception, match="All records failed processing"):  # transient: back to SQS
+        world.rotate_from_queue(records)
+    assert ca(world).failed_validations(NAME) == 0, "the CA was never told"
+    assert world.scan(dry_run=True)["held"] == [], "not held: propagation passes"
+    assert rules(world, http) == [other], "the rule is removed all the same"
+    monkeypatch.setattr(alb_http01, "PROPAGATION_WAIT", 60.0)
+    assert world.rotate_from_queue(records) == {"batchItemFailures": []}
+    assert ca(world).failed_validations(NAME) == 0
+    assert ca(world).issued([NAME]) == 1
+
+
+def redirect_rule(world: World, listener_arn: str, priority: int, host: str = NAME) -> dict[str, Any]:
+    """Somebody's redirect of every path of `host` to HTTPS: it would answer the CA's request for a token."""
+    rule: dict[str, Any] = world.elbv2.create_rule(
+        ListenerArn=listener_arn,
+        Priority=priority,
+        Conditions=[
+            {"Field": "host-header", "HostHeaderConfig": {"Values": [host]}},
+            {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}},
+        ],
+        Actions=[{"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "StatusCode": "HTTP_301"}}],
+    )["Rules"][0]
+    return rule
+
+
+def test_a_rule_that_would_answer_first_is_refused_before_ordering_when_nothing_is_free_ahead(
+    world: World,
+) -> None:
+    _, _, http, other = setup_alb(world, [NAME])
+    redirect = redirect_rule(world, http, 2)  # priority 1 is the other rule: nothing is free ahead of it
+    planned = world.rotate("shop", dry_run=True)
+    assert any(s.startswith("refuse before ordering") and "priority 2" in s for s in planned["steps"])
+    with pytest.raises(Exception, match=r"priority 2, redirect\) on the port-80 listener .* would answer"):
+        world.rotate("shop")
+    assert ca(world).orders([NAME]) == 0, "refused before any order"
+    tags = world.tags("shop")
+    assert tags["certrotate:held-reason"].startswith("ChallengeRuleShadowed")
+    assert tags["certrotate:held-until"].startswith("8999-"), "held until an operator forces"
+    assert rules(world, http) == [other, redirect], "other rules are never moved"
+
+    # The operator moves their rule back (priority 10): ours goes ahead of it, at the lowest free priority.
+    world.elbv2.set_rule_priorities(RulePriorities=[{"RuleArn": redirect["RuleArn"], "Priority": 10}])
+    assert world.rotate("shop", force=True)["status"] == "rotated"
+    assert ca(world).orders([NAME]) == 1 and ca(world).failed_validations(NAME) == 0
+    assert [r["Priority"] for r in rules(world, http)] == ["1", "10"]
+
+
+def test_a_full_alb_is_refused_before_any_order(world: World) -> None:
+    _, https, http, _ = setup_alb(world, [NAME])
+    # 100 rules on the load balancer besides the defaults, counted over both its listeners.
+    for priority in range(1, 51):
+        world.elbv2.create_rule(
+            ListenerArn=https.listener_arn,
+            Priority=priority,
+            Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": [f"/app/{priority}"]}}],
+            Actions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
+        )
+    for priority in range(2, 51):
+        world.elbv2.create_rule(
+            ListenerArn=http,
+            Priority=priority,
+            Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": [f"/app/{priority}"]}}],
+            Actions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
+        )
+    with pytest.raises(Exception, match="holds its quota of listener rules"):
+        world.rotate("shop")
+    assert ca(world).orders([NAME]) == 0, "refused before any order"
+    assert world.tags("shop")["certrotate:held-reason"].startswith("ListenerRulesFull")

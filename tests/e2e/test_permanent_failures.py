@@ -142,7 +142,7 @@ def test_an_iam_upload_refusal_is_held_until_forced_and_a_success_clears_the_hol
     assert ca(world).issued(SITE) == 2
 
 
-def test_a_transient_upload_failure_is_not_held_and_is_redelivered(
+def test_a_transient_upload_failure_is_not_held_and_the_redelivery_uploads_the_kept_certificate(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # botocore's backoff is real but not waited out here (only where botocore.endpoint sleeps).
@@ -161,11 +161,15 @@ def test_a_transient_upload_failure_is_not_held_and_is_redelivered(
     assert world.stack.faults.pending() == []
     assert not set(HOLD_TAGS) & set(world.tags("site"))
     assert world.scan(dry_run=True)["held"] == []
+    [kept] = world.table_items("#issued:")
+    assert kept["certificate"]["S"] == "#issued:site", "the issued certificate is kept for the next try"
+    assert b"PRIVATE KEY" not in kept["sealed"]["B"] and b"BEGIN CERTIFICATE" not in kept["sealed"]["B"]
 
     second = world.rotate_from_queue([record])
     assert second == {"batchItemFailures": []}
     assert [n for n in world.certificates() if n.startswith("site-cr")]
-    assert ca(world).issued(SITE) == 2, "a transient failure after the order costs that order, nothing more"
+    assert ca(world).orders(SITE) == ca(world).issued(SITE) == 1, "the redelivery stores the kept one"
+    assert world.table_items("#issued:") == [], "stored: nothing kept any more"
 
 
 def test_a_full_load_balancer_is_held_with_what_to_do_and_force_finishes_once_there_is_room(
@@ -289,6 +293,9 @@ def test_a_ca_refusing_the_names_is_held_and_orders_nothing_more(world: World) -
     assert ca(world).orders(names) == 0 and ca(world).issued(names) == 0
     reason = world.tags("site")["certrotate:held-reason"]
     assert reason.startswith("CaRefused") and "rejectedIdentifier" in reason
+    # The same names give the same refusal: held until an input changes (or force), not for a time.
+    assert world.tags("site")["certrotate:held-until"].startswith("8999-")
+    assert world.tags("site")["certrotate:held-inputs"]
 
 
 def test_names_whose_weekly_limit_others_spent_are_held_until_the_cas_retry_after(world: World) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from certrotate.adapters.route53 import Route53Challenges
+from certrotate.challenges import Dns01Responder
 from cryptography.hazmat.primitives.asymmetric import ec
 from josepy import jwk
 
@@ -175,34 +176,40 @@ def test_two_rotations_sharing_a_name_both_succeed_at_the_same_moment(
     ], "no value of either rotation is left; the foreign one stands"
 
 
-def test_a_crash_after_publishing_leaves_only_our_value_and_the_rerun_touches_nothing_else(
-    world: World, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("reruns", [1, 2])
+def test_a_crash_right_after_publishing_then_reruns_leave_no_value_of_ours_and_the_foreign_one_stands(
+    world: World, monkeypatch: pytest.MonkeyPatch, reruns: int
 ) -> None:
+    """A value is ours if we wrote down that we were publishing it before we did (the lease table's
+    `#challenges:<certificate>`): a rerun removes exactly those, and nothing else of the shared set."""
     challenge = "_acme-challenge.site.example.com"
     world.seed("site", ["site.example.com"], days_left=5)
     put_foreign(world, challenge, [FOREIGN], ttl=900)
-    crash_after(monkeypatch, Route53Challenges, "publish")
-    # A dead process runs no `finally`: nothing removes what it published.
-    monkeypatch.setattr(Route53Challenges, "remove", lambda self, records: None)
-
-    with pytest.raises(Crash):
-        world.rotate("site")
-    monkeypatch.undo()
+    for _ in range(reruns):  # each run dies right after its value is published (INSYNC)
+        crash_after(monkeypatch, Route53Challenges, "publish")
+        # A dead process runs no `finally`: nothing removes what it published.
+        monkeypatch.setattr(Dns01Responder, "remove", lambda self, plan, answers: None)
+        with pytest.raises(Crash):
+            world.rotate("site")
+        monkeypatch.undo()
+        expire_leases(world)
 
     ttl, values = txt_set(world, challenge)  # type: ignore[misc]
-    [leftover] = [v for v in values if v != FOREIGN]
-    assert (ttl, values) == (900, sorted([FOREIGN, leftover])), "the dead run added beside, kept the TTL"
+    leftover = [v for v in values if v != FOREIGN]
+    assert len(leftover) == 1, "one dead run's value: a second run removed the first's before ordering"
+    assert (ttl, values) == (900, sorted([FOREIGN, *leftover])), "the dead run added beside, kept the TTL"
+    [recorded] = world.table_items("#challenges:")
+    assert recorded["certificate"]["S"] == "#challenges:site"
+    assert [f'"{json.loads(e)[2]}"' for e in recorded["values"]["SS"]] == leftover, "written down first"
 
     seen = observe_publish(monkeypatch, world, challenge)
-    expire_leases(world)
     rerun = world.rotate("site")
 
     assert rerun["status"] == "rotated"
     [during] = seen
     [rerun_value] = during["ours"]
-    assert rerun_value != leftover, "a new order, a new challenge: the rerun's value is its own"
-    assert during["route53"] == (900, sorted([FOREIGN, leftover, rerun_value]))
-    # The rerun removes its own value only. The dead run's is a stale answer to an authorization that the CA
-    # lets expire; nothing tells it from a value of someone else's, so it stays rather than risk theirs.
-    assert txt_set(world, challenge) == (900, sorted([FOREIGN, leftover]))
+    assert rerun_value not in leftover, "a new order, a new challenge: the rerun's value is its own"
+    assert during["route53"] == (900, sorted([FOREIGN, rerun_value])), "the dead run's went before ordering"
+    assert txt_set(world, challenge) == (900, [FOREIGN]), "no value of ours is left; the foreign one stands"
+    assert world.table_items("#challenges:") == [], "nothing left to remember"
     assert len([n for n in world.certificates() if n.startswith("site-cr")]) == 1

@@ -23,7 +23,7 @@ import pytest
 
 from devstack import fixtures
 from tests.e2e.conftest import World
-from tests.e2e.test_acm_imported import acm_client, acm_tags, ca, rotate_acm
+from tests.e2e.test_acm_imported import acm_client, ca, rotate_acm
 
 PREVIOUS = "0.2.0"
 NAMES = ["example.com", "www.example.com"]
@@ -35,7 +35,8 @@ def _seeded_replacements_are_ca_issued(world: World, tmp_path: Any) -> None:
     local CA, so the trust roots hold that CA's root beside pebble's, as a deployment's trust roots hold the
     CA its replacements came from (0.3.0 checks a claimed replacement's chain before acting on it)."""
     bundle = tmp_path / "roots.pem"
-    pebble_roots = open(world.env["ISSUER_TRUST_BUNDLE"], encoding="ascii").read()
+    with open(world.env["ISSUER_TRUST_BUNDLE"], encoding="ascii") as roots:
+        pebble_roots = roots.read()
     bundle.write_text(pebble_roots.rstrip() + "\n" + fixtures.local_ca().root_pem, encoding="ascii")
     world.env["ISSUER_TRUST_BUNDLE"] = str(bundle)
 
@@ -110,12 +111,12 @@ def now() -> datetime:
 # --- Rotations in flight under the previous release: the one place that says what happens to them ----------
 # 0.2.0 recorded a rotation's progress in the certificates' tags alone: the replacement names what it replaces
 # (certrotate:replaces), the old one names its replacement (certrotate:replaced-by) and, once every endpoint
-# served the replacement, since when (certrotate:replacement-served-since). 0.3.0 moves and deletes nothing on
-# a tag's word: it acts on its own progress record (`#progress:<lease key>` in the lease table), which 0.2.0 did
-# not write. So a rotation 0.2.0 left in flight is reported (the scan's `untrusted`, `adoptable`), never acted
-# on by a scan or an unforced rotation, and adopted by a forced rotation after the claim's checks (it names the
-# old one back, is managed, covers every name, chains to the trust roots). The functions below state it, and
-# docs/deploy.md, Upgrading, says the same: change both together.
+# served the replacement, since when (certrotate:replacement-served-since). 0.3.0 moves and deletes nothing
+# on a tag's word: it acts on its own progress record (`#progress:<lease key>` in the lease table), which
+# 0.2.0 did not write. So a rotation 0.2.0 left in flight is reported (the scan's `untrusted`, `adoptable`),
+# never acted on by a scan or an unforced rotation, and adopted by a forced rotation after the claim's checks
+# (it names the old one back, is managed, covers every name, chains to the trust roots). The functions below
+# state it, and docs/deploy.md, Upgrading, says the same: change both together.
 
 
 def expect_in_flight_rotation_reported(scan: dict[str, Any], old: str, new: str) -> None:
@@ -136,8 +137,8 @@ def expect_in_flight_rotation_finished(world: World, old: str, new: str, result:
 
 def expect_uploaded_replacement_adopted(world: World, old: str, new: str, result: dict[str, Any]) -> None:
     """Uploaded but not yet marked (0.2.0 died between the upload and tagging the old one): an unforced
-    rotation leaves it (a certificate at the replacement's name proves nothing), a forced one adopts it, orders
-    nothing, and finishes with it."""
+    rotation leaves it (a certificate at the replacement's name proves nothing), a forced one adopts it,
+    orders nothing, and finishes with it."""
     assert result["new_certificate_name"] == new
     assert result["old_certificate_retired"] is True
     assert ca(world).orders(NAMES) == 0

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from devstack import fixtures
+from devstack import fixtures, moto_fixes
 from devstack.stack import LocalStack
 
 pytestmark = pytest.mark.stack
@@ -97,3 +97,37 @@ def test_list_certificates_without_key_types_lists_rsa_2048_only(aws: LocalStack
     assert listed == {rsa}
     every = acm.list_certificates(Includes={"keyTypes": ["RSA_2048", "EC_prime256v1"]})
     assert {c["CertificateArn"] for c in every["CertificateSummaryList"]} == {rsa, ec}
+
+
+@pytest.mark.parametrize("key", ["rsa2048", "ec256"])
+def test_reimport_may_drop_key_encipherment_on_ecdsa_only(aws: LocalStack, key: Any) -> None:
+    acm = aws.client("acm")
+    both = ("digital_signature", "key_encipherment")
+    arn, old = fixtures.import_acm_certificate(acm, ["ku.example.com"], 10, key=key, key_usages=both)
+    without = fixtures.make_certificate(["ku.example.com"], 90, key=key, key_usages=("digital_signature",))
+    if key == "ec256":
+        assert reimport(acm, arn, without) == arn
+        return
+    with pytest.raises(ClientError) as refused:
+        reimport(acm, arn, without)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "key_encipherment" in refused.value.response["Error"]["Message"]
+    assert acm.get_certificate(CertificateArn=arn)["Certificate"].strip() == old.cert_pem.strip()
+    assert reimport(acm, arn, fixtures.make_certificate(["ku.example.com"], 90, key_usages=both)) == arn
+
+
+def test_imports_and_reimports_count_against_the_yearly_quota(aws: LocalStack) -> None:
+    acm, other_region = aws.client("acm"), aws.client("acm", "us-west-2")
+    moto_fixes.set_acm_import_quota(2)
+    arn, _ = fixtures.import_acm_certificate(acm, ["quota.example.com"], 10)
+    assert reimport(acm, arn, fixtures.make_certificate(["quota.example.com"], 90)) == arn
+    for attempt in (
+        lambda: reimport(acm, arn, fixtures.make_certificate(["quota.example.com"], 90)),
+        lambda: fixtures.import_acm_certificate(acm, ["new.example.com"], 10),
+    ):
+        with pytest.raises(ClientError) as refused:
+            attempt()
+        assert refused.value.response["Error"]["Code"] == "LimitExceededException"
+        assert "365 days" in refused.value.response["Error"]["Message"]
+    assert moto_fixes.acm_imports("123456789012", "us-east-1") == 2, "refused imports do not count"
+    fixtures.import_acm_certificate(other_region, ["west.example.com"], 10)  # the quota is per region

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from certrotate.adapters.alb_http01 import AlbHttp01
-from certrotate.errors import ListenerRulesFull
+from certrotate.adapters import alb_http01
+from certrotate.adapters.alb_http01 import AlbHttp01, fetch_over_http
+from certrotate.adapters.tls_probe import ConnectTo, connector
+from certrotate.errors import Http01NotReached, Http01NotYetServed, ListenerRulesFull, PermanentFailure
 from certrotate.model import ChallengeAnswer, ChallengeMethod, ChallengePlan, ChallengeRoute, HttpListener
 from dnslib import DNSRecord  # type: ignore[import-untyped]
 
@@ -198,7 +200,7 @@ def test_a_priority_taken_meanwhile_is_read_again(aws: LocalStack) -> None:
     def racing(listener: HttpListener) -> list[Any]:
         rules = original(listener)
         calls["n"] += 1
-        if calls["n"] == 2:  # after the clean-up's read: someone takes priority 1 right after ours
+        if calls["n"] == 1:  # someone takes priority 1 right after our read
             elbv2.create_rule(ListenerArn=http, Priority=1, Conditions=path_is("/r"), Actions=fixed("r"))
         return rules
 
@@ -210,3 +212,83 @@ def test_a_priority_taken_meanwhile_is_read_again(aws: LocalStack) -> None:
         "2",
         "default",
     ]
+
+
+# -- rule changes take effect late; the adapter waits for its rules to answer ------------------------------
+
+
+def test_the_front_applies_rule_changes_late(aws: LocalStack) -> None:
+    elbv2, _, dns_name, http = alb(aws)
+    devstack_dns.point_name_at("late.example.net", dns_name)
+    moto_fixes.set_alb_rule_delay(1.0)
+    made = elbv2.create_rule(ListenerArn=http, Priority=3, Conditions=path_is("/late"), Actions=fixed("late"))
+    assert get(aws, "late.example.net", "/late")[0] == 301, "not in effect yet: the default action answers"
+    time.sleep(1.1)
+    assert get(aws, "late.example.net", "/late")[:2] == (200, "late")
+    elbv2.delete_rule(RuleArn=made["Rules"][0]["RuleArn"])
+    assert get(aws, "late.example.net", "/late")[:2] == (200, "late"), "a deleted rule still answers a while"
+    time.sleep(1.1)
+    assert get(aws, "late.example.net", "/late")[0] == 301
+
+
+def self_checking(aws: LocalStack) -> AlbHttp01:
+    assert aws.alb_front is not None
+    reach = connector([ConnectTo("", 80, aws.alb_front.address, aws.alb_front.port)])
+    return AlbHttp01(lambda region: aws.client("elbv2", region), fetch=fetch_over_http(reach))
+
+
+def test_publish_returns_once_the_alb_answers_the_token_as_the_ca_will_fetch_it(aws: LocalStack) -> None:
+    _, balancer, dns_name, http = alb(aws)
+    devstack_dns.point_name_at("a.example.net", dns_name)
+    moto_fixes.set_alb_rule_delay(1.5)
+    adapter = self_checking(aws)
+    plan = plan_for(aws.region, balancer, http, "a.example.net")
+    started = time.monotonic()
+    adapter.publish(plan, [answer("a.example.net", "tokA")], deadline=time.monotonic() + 120)
+    assert time.monotonic() - started >= 1.5
+    assert get(aws, "a.example.net", "/.well-known/acme-challenge/tokA")[:2] == (200, "tokA.thumb")
+
+
+def test_a_name_that_leads_nowhere_is_not_reached_and_a_late_rule_not_yet_served(
+    aws: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, balancer, dns_name, http = alb(aws)
+    adapter = self_checking(aws)
+    plan = plan_for(aws.region, balancer, http, "nowhere.example.net")
+    with pytest.raises(Http01NotReached, match="reached nothing"):  # the name points at no load balancer
+        adapter.publish(plan, [answer("nowhere.example.net", "t")], deadline=time.monotonic() + 120)
+    devstack_dns.point_name_at("slow.example.net", dns_name)
+    moto_fixes.set_alb_rule_delay(5)
+    monkeypatch.setattr(alb_http01, "PROPAGATION_WAIT", 1.0)
+    plan = plan_for(aws.region, balancer, http, "slow.example.net")
+    with pytest.raises(Http01NotYetServed, match=r"slow.example.net \(HTTP 301\)"):
+        adapter.publish(plan, [answer("slow.example.net", "t")], deadline=time.monotonic() + 120)
+    assert not isinstance(Http01NotYetServed("x"), PermanentFailure)
+
+
+def test_the_check_counts_every_listener_against_the_quota_but_not_rules_a_dead_run_left(
+    aws: LocalStack,
+) -> None:
+    elbv2, balancer, _, http = alb(aws)
+    [https] = [
+        listener["ListenerArn"]
+        for listener in elbv2.describe_listeners(LoadBalancerArn=balancer)["Listeners"]
+        if listener["Port"] == 443
+    ]
+    for priority in range(1, 61):
+        elbv2.create_rule(
+            ListenerArn=https, Priority=priority, Conditions=path_is(f"/{priority}"), Actions=fixed("x")
+        )
+    for priority in range(1, 40):
+        elbv2.create_rule(
+            ListenerArn=http, Priority=priority, Conditions=path_is(f"/{priority}"), Actions=fixed("x")
+        )
+    left = {"Key": "certrotate:challenge", "Value": "site/dead-run-token"}
+    elbv2.create_rule(
+        ListenerArn=http, Priority=40, Conditions=path_is("/x"), Actions=fixed("x"), Tags=[left]
+    )
+    adapter = AlbHttp01(lambda region: aws.client("elbv2", region))
+    one = plan_for(aws.region, balancer, http, "a.example.net")
+    adapter.check(one)  # 99 rules of others, 1 of a dead run of ours: room for one
+    with pytest.raises(ListenerRulesFull, match="quota of listener rules"):
+        adapter.check(plan_for(aws.region, balancer, http, "a.example.net", "b.example.net"))

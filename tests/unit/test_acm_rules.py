@@ -178,3 +178,30 @@ def test_acm_arns_are_accepted(arn: str) -> None:
 def test_anything_else_is_one_clear_line(arn: str) -> None:
     with pytest.raises(InvalidRequest, match="certificate_arn must be an ACM certificate ARN"):
         acm_rules.parse_arn(arn)
+
+
+@pytest.mark.parametrize("profile", ["tlsserver", "shortlived", " TLSServer "])
+def test_an_rsa_certificate_with_key_encipherment_is_refused_under_a_profile_that_drops_it(
+    profile: str,
+) -> None:
+    old = certificate(usages=("digital_signature", "key_encipherment"))
+    refusal = acm_rules.profile_refusal(ARN, old, KeySpec(KeyKind.RSA, 2048), profile)
+    assert isinstance(refusal, acm_rules.ProfileDropsKeyUsage)
+    assert "without keyEncipherment" in str(refusal) and "nothing was ordered" in str(refusal)
+
+
+@pytest.mark.parametrize(
+    ("key", "usages", "profile"),
+    [
+        ("ec256", ("digital_signature", "key_encipherment"), "tlsserver"),  # ACM lets ECDSA drop it
+        ("rsa2048", ("digital_signature",), "tlsserver"),  # nothing to lose
+        ("rsa2048", ("digital_signature", "key_encipherment"), "classic"),
+        ("rsa2048", ("digital_signature", "key_encipherment"), None),  # the CA's default: checked after
+    ],
+)
+def test_other_keys_usages_and_profiles_are_ordered(
+    key: str, usages: Sequence[str], profile: str | None
+) -> None:
+    old = certificate(key=key, usages=usages)
+    spec = KeySpec(KeyKind.EC, 256) if key == "ec256" else KeySpec(KeyKind.RSA, 2048)
+    assert acm_rules.profile_refusal(ARN, old, spec, profile) is None

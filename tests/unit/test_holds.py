@@ -4,7 +4,8 @@ scan decide while it stands, and the CloudFront alias check."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,13 +13,18 @@ from certrotate import errors, planning
 from certrotate.config import load_settings
 from certrotate.model import ServerCertificate
 from certrotate.names import (
+    CHALLENGE_TAG,
     FAILURES_TAG,
+    HELD_INPUTS_TAG,
     HELD_REASON_TAG,
     HELD_UNTIL_TAG,
+    KEY_TYPE_TAG,
+    PROFILE_TAG,
     REPLACED_BY_TAG,
     RETRY_AFTER_TAG,
     MetricName,
 )
+from certrotate.rotation import record_hold
 
 from tests.unit.test_planning import NOW, cert, tagged
 from tests.unit.test_template import template as template_fixture
@@ -163,6 +169,126 @@ def test_scan_lists_held_ones_as_expiring_and_held_but_enqueues_none() -> None:
         by_name["held-due"].permanent and by_name["held-due"].reason == "UploadRefused: MalformedCertificate"
     )
     assert not by_name["limited"].permanent
+
+
+# --- deterministic refusals: held until an input changes ----------------------------------------------------
+
+CONTEXT = "https://acme.example/directory|"
+
+
+@pytest.mark.parametrize(
+    ("error", "deterministic"),
+    [
+        (errors.CaRefused("rejectedIdentifier"), True),
+        (errors.UnknownKeyType("rsa1", ["rsa2048"]), True),
+        (errors.KeyTypeUnsupported("ECDSA P-384", ["cloudfront"]), True),
+        (errors.UnknownProfile("premium", ["classic"]), True),
+        (errors.UnknownChallengeMethod("tls-alpn-01"), True),
+        (errors.ListenerRulesFull("app"), True),
+        (errors.ValidationFailed("bad chain"), False),
+        (errors.UploadRefused("MalformedCertificate"), False),
+        (errors.LoadBalancerFull("lb", "l"), False),
+        (errors.Http01NotReached("connection refused"), False),
+        (errors.NoChallengeMethod(["no zone"]), False),
+    ],
+)
+def test_which_refusals_are_deterministic(error: errors.PermanentFailure, deterministic: bool) -> None:
+    assert error.deterministic is deterministic
+
+
+def deterministic_hold(base: ServerCertificate, context: str = CONTEXT) -> ServerCertificate:
+    hold = planning.hold_after_failure(
+        base, "KeyChangeRefused: another key", NOW, inputs=planning.inputs_fingerprint(base, context)
+    )
+    return tagged(
+        base,
+        **{
+            HELD_UNTIL_TAG: hold.until.isoformat(),
+            HELD_REASON_TAG: hold.reason,
+            FAILURES_TAG: str(hold.failures),
+            HELD_INPUTS_TAG: hold.inputs,
+        },
+    )
+
+
+def test_a_deterministic_refusal_is_held_with_no_end_in_time() -> None:
+    base = cert("www", days=3)
+    hold = planning.hold_after_failure(base, "why", NOW, inputs="abc")
+    assert (hold.until, hold.inputs, hold.failures) == (planning.UNTIL_INPUTS_CHANGE, "abc", 1)
+    held_one = deterministic_hold(base)
+    inputs = planning.inputs_fingerprint(held_one, CONTEXT)
+    for later in (NOW + timedelta(days=1), NOW + timedelta(days=8), NOW + timedelta(days=400)):
+        decision = planning.decide_rotation(
+            held_one, None, now=later, renew_before_days=30, force=False, inputs=inputs
+        )
+        assert decision.verdict is planning.Verdict.HELD, "not retried when a hold window passes"
+    assert "until its inputs change" in decision.reason and "force=true overrides" in decision.reason
+    forced = planning.decide_rotation(
+        held_one, None, now=NOW, renew_before_days=30, force=True, inputs=inputs
+    )
+    assert forced.verdict is planning.Verdict.ISSUE
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {PROFILE_TAG: "classic"},
+        {KEY_TYPE_TAG: "ec256"},
+        {CHALLENGE_TAG: "dns-01"},
+    ],
+)
+def test_a_changed_input_releases_a_deterministic_hold(change: dict[str, str]) -> None:
+    held_one = deterministic_hold(cert("www", days=3))
+    changed = tagged(held_one, **change)
+    decision = planning.decide_rotation(
+        changed,
+        None,
+        now=NOW,
+        renew_before_days=30,
+        force=False,
+        inputs=planning.inputs_fingerprint(changed, CONTEXT),
+    )
+    assert decision.verdict is planning.Verdict.ISSUE
+
+
+def test_a_changed_setting_or_certificate_releases_it_too_and_unknown_inputs_do_not() -> None:
+    held_one = deterministic_hold(cert("www", days=3))
+    other_ca = planning.inputs_fingerprint(held_one, "https://other.example/directory|")
+    assert planning.active_hold(held_one, NOW, other_ca) is None
+    other_profile = planning.inputs_fingerprint(held_one, CONTEXT + "tlsserver")
+    assert planning.active_hold(held_one, NOW, other_profile) is None
+    reimported = replace(held_one, expiration=held_one.expiration + timedelta(days=90))
+    assert planning.active_hold(reimported, NOW, planning.inputs_fingerprint(reimported, CONTEXT)) is None
+    assert planning.active_hold(held_one, NOW) == planning.UNTIL_INPUTS_CHANGE, "a caller that cannot tell"
+
+
+def test_the_scan_holds_deterministic_refusals_until_an_input_changes_and_reads_their_tags_afresh() -> None:
+    held_one = deterministic_hold(cert("held", days=3))
+    released = tagged(deterministic_hold(cert("released", days=3)), **{KEY_TYPE_TAG: "ec256"})
+    plan = planning.plan_scan(
+        [held_one, released], now=NOW, renew_before_days=30, lease_seconds=300, hold_context=CONTEXT
+    )
+    assert [c.name for c in plan.to_enqueue] == ["released"]
+    assert [h.certificate.name for h in plan.held] == ["held"]
+    assert (
+        planning.reason_to_read_tags(
+            replace(held_one, expiration=NOW + timedelta(days=80)),
+            now=NOW,
+            renew_before_days=30,
+            not_before=None,
+        )
+        == "held until its inputs change"
+    ), "an operator's new tag must be seen, whatever the index kept"
+
+
+def test_a_hold_that_ends_in_time_replaces_a_deterministic_one() -> None:
+    recorded: list[dict[str, str]] = []
+    base = deterministic_hold(cert("www", days=3))
+    failure = errors.ValidationFailed("bad chain")
+    record_hold(recorded.append, base, failure, NOW, inputs=planning.inputs_fingerprint(base, CONTEXT))
+    [tags] = recorded
+    assert tags[HELD_INPUTS_TAG] == "" and tags[FAILURES_TAG] == "2"
+    assert datetime.fromisoformat(tags[HELD_UNTIL_TAG]) == NOW + timedelta(hours=48)
 
 
 # --- CloudFront aliases -------------------------------------------------------------------------------------

@@ -144,3 +144,17 @@ def test_without_ari_the_lifetime_schedule_is_not_learnt_again_before_its_renewa
     assert not planning.needs_renewal_info(
         cert(80, **{RENEWAL_TAG: schedule.tag_value()}), NOW + 40 * DAY, None
     )
+
+
+def test_a_schedule_bound_to_a_certificate_reads_back_and_knows_another_one() -> None:
+    expires = NOW + 60 * DAY
+    bound = planning.RenewalSchedule(
+        "lifetime", NOW, expires, NOW, NOW + DAY, learnt_for=planning.learnt_for_value(expires)
+    )
+    value = bound.tag_value()
+    assert value.endswith(" for=2027-01-25T12:00:00Z") and "," not in value
+    assert planning.RenewalSchedule.parse(value) == bound
+    assert not bound.learnt_for_another(expires)
+    assert bound.learnt_for_another(expires + DAY), "a re-imported certificate is another one"
+    unbound = planning.RenewalSchedule.parse(schedule_tag(3))
+    assert unbound is not None and not unbound.learnt_for_another(expires), "IAM's tags name none"

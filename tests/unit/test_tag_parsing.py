@@ -110,10 +110,12 @@ def test_a_certificate_whose_planning_fails_is_reported_and_the_others_planned(
 ) -> None:
     original = planning.held_now
 
-    def fails_for_odd(cert: ServerCertificate, now: datetime) -> planning.HeldCertificate | None:
+    def fails_for_odd(
+        cert: ServerCertificate, now: datetime, inputs: str | None = None
+    ) -> planning.HeldCertificate | None:
         if cert.name == "odd":
             raise OverflowError("date value out of range")
-        return original(cert, now)
+        return original(cert, now, inputs)
 
     monkeypatch.setattr(planning, "held_now", fails_for_odd)
     plan = planning.plan_scan(

@@ -700,6 +700,7 @@ RESOURCE_LESS = {
     "xray:puttelemetryrecords",
     "elasticloadbalancing:describerules",
     "elasticloadbalancing:describetags",
+    "elasticloadbalancing:describeaccountlimits",
 }
 
 
@@ -917,7 +918,7 @@ def test_only_the_rotation_writes_leases_and_the_scan_only_its_index(
             assert not re.fullmatch(r"[\w+=,.@-]+", PROGRESS_KEY_PREFIX + "x")
             assert not re.fullmatch(r"[\w+=,.@-]+", INDEX_KEY_PREFIX + "x")
             continue
-        leases, progress, account = statements
+        leases, progress, challenges, issued, account = statements
         assert sorted(_actions(leases)) == ["dynamodb:deleteitem", "dynamodb:putitem", "dynamodb:updateitem"]
         # Leases only: lease keys (a certificate's name, <account>:<name>, an ARN), never an item of another
         # kind ("#scan-index...", "#<kind>:..."): those start with "#", which no lease key can.
@@ -927,14 +928,27 @@ def test_only_the_rotation_writes_leases_and_the_scan_only_its_index(
         assert progress["Condition"] == {
             "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{PROGRESS_KEY_PREFIX}*"]}
         }
+        # The DNS-01 values written down before they are published, and the certificate kept until stored.
+        assert sorted(_actions(challenges)) == [
+            "dynamodb:deleteitem",
+            "dynamodb:getitem",
+            "dynamodb:updateitem",
+        ]
+        assert challenges["Condition"] == {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#challenges:*"]}
+        }
+        assert sorted(_actions(issued)) == ["dynamodb:deleteitem", "dynamodb:getitem", "dynamodb:putitem"]
+        assert issued["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#issued:*"]}}
         assert _actions(account) == ["dynamodb:putitem"]
-        assert account["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["#acme-account"]}}
+        assert account["Condition"] == {
+            "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["#acme-account"]}
+        }
     others = [
         s
         for s in _all_statements(template)
         if any(a.lower().startswith("dynamodb:") for a in _as_list(s.get("Action", [])))
     ]
-    assert len(others) == 5, "no other policy in the template touches DynamoDB"
+    assert len(others) == 7, "no other policy in the template touches DynamoDB"
 
 
 def test_no_lease_secrets_remain(template: dict[str, Any]) -> None:

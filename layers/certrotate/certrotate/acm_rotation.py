@@ -33,11 +33,19 @@ from certrotate.errors import (
     UnknownChallengeMethod,
     UnmanagedCertificate,
 )
-from certrotate.model import ChallengeMethod, ChallengePlan, ProgressRecord
+from certrotate.model import (
+    CertificateFacts,
+    ChallengeMethod,
+    ChallengePlan,
+    IssuedCertificate,
+    KeySpec,
+    ProgressRecord,
+)
 from certrotate.names import (
     HOLD_TAGS,
     MANAGED_TAG,
     REIMPORT_OF_TAG,
+    RENEWAL_TAG,
     RETRY_AFTER_TAG,
     EventType,
 )
@@ -45,9 +53,11 @@ from certrotate.ports import (
     AcmCertificate,
     AcmCertificates,
     CertificateAuthority,
+    ChallengeRecords,
     Clock,
     DnsChallenges,
     EventPublisher,
+    IssuedStash,
     Leases,
     ProgressRecords,
 )
@@ -55,10 +65,14 @@ from certrotate.rotation import (
     RECORD_KEPT_AFTER_EXPIRY,
     TIME_TO_ORDER,
     RotationSettings,
+    StashTicket,
+    drop_stashed,
     failure_detail,
+    issue_or_reuse,
     order_and_validate,
     record_hold,
     refuse_before_ordering,
+    stash_inputs,
 )
 from certrotate.validation import facts_of, leaf_sha256, load_pem_certificates
 
@@ -127,8 +141,12 @@ class AcmRotationService:
         events: EventPublisher,
         clock: Clock,
         settings: RotationSettings,
+        challenge_records: ChallengeRecords | None = None,  # None: DNS-01 values are not written down
+        stash: IssuedStash | None = None,  # None: an issued certificate not imported is lost
     ) -> None:
         self._acm = certificates
+        self._challenge_records = challenge_records
+        self._stash = stash
         self._dns = dns
         self._authority = authority
         self._leases = leases
@@ -184,6 +202,7 @@ class AcmRotationService:
 
         now = self._clock.now()
         view = old.as_certificate()
+        inputs = self._settings.inputs_of(view)
         decision = planning.decide_rotation(
             view,
             None,
@@ -191,10 +210,11 @@ class AcmRotationService:
             renew_before_days=self._settings.renew_before_days,
             force=request.force,
             not_before=facts.not_before,
+            inputs=inputs,
         )
         result.reason = decision.reason
         if decision.verdict in (planning.Verdict.HELD, planning.Verdict.RATE_LIMITED):
-            hold = planning.held_now(view, now)
+            hold = planning.held_now(view, now, inputs)
             result.held_until = hold.until.isoformat() if hold else None
         if decision.verdict is not planning.Verdict.ISSUE:
             return result
@@ -203,7 +223,7 @@ class AcmRotationService:
             result.status = "planned"
             try:
                 refuse_before_ordering(arn, facts, tags, self._settings.names)
-                key = acm_rules.replacement_key(arn, facts.key, tags)
+                key = self._key_and_profile(arn, leaf, facts.key, tags)
             except PermanentFailure as refusal:  # reported; a dry run holds nothing
                 result.reason = str(refusal)
                 result.steps.append(f"refuse before ordering: {refusal}")
@@ -218,8 +238,9 @@ class AcmRotationService:
             return result
 
         refuse_before_ordering(arn, facts, tags, self._settings.names)
-        # Before ordering: ACM keeps the key type and size, so a tag asking for another is refused now.
-        key = acm_rules.replacement_key(arn, facts.key, tags)
+        # Before ordering: ACM keeps the key type and size, so a tag asking for another is refused now, and
+        # so is a profile known to drop a Key Usage value ACM keeps.
+        key = self._key_and_profile(arn, leaf, facts.key, tags)
         plan = self._plan_challenges(arn, tags, facts.dns_names)
         self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
         lease = self._leases.acquire(arn, seconds=self._settings.lease_seconds)
@@ -237,26 +258,34 @@ class AcmRotationService:
             self._acm.tag(arn, {REIMPORT_OF_TAG: acm_rules.serial_hex(leaf)})
             tags[REIMPORT_OF_TAG] = acm_rules.serial_hex(leaf)
             self._events.publish(EventType.ROTATION_STARTED, self._detail(old, result))
-            new_leaf, issued = self._issue(
-                old, tags, facts.dns_names, plan, facts.ari_id, key, result, deadline
-            )
-            acm_rules.check_reimport(arn, leaf, new_leaf, self._clock.now())
-            result.steps.append("checked against the old certificate: key, Key Usage, EKU, names, validity")
-            lease = self._leases.renew(lease, seconds=self._settings.lease_seconds)
-            self._require_time(deadline, TIME_TO_IMPORT, "re-import the certificate")
-            # The proof before the import: what this run imports over which serial (no tag writer reaches it).
-            self._progress.save(
-                arn,
-                ProgressRecord(acm_rules.serial_hex(leaf), arn, leaf_sha256(new_leaf)),
-                keep_until=new_leaf.not_valid_after_utc + RECORD_KEPT_AFTER_EXPIRY,
-            )
-            self._acm.reimport(
-                arn,
-                body_pem=issued.certificate_pem,
-                chain_pem=issued.chain_pem,
-                private_key_pem=issued.private_key_pem,
-            )
-            result.steps.append(f"re-imported into {arn}")
+            new_leaf, issued = self._issue(old, leaf, tags, facts, plan, key, result, deadline)
+            try:
+                acm_rules.check_reimport(arn, leaf, new_leaf, self._clock.now())
+                result.steps.append(
+                    "checked against the old certificate: key, Key Usage, EKU, names, validity"
+                )
+                lease = self._leases.renew(lease, seconds=self._settings.lease_seconds)
+                self._require_time(deadline, TIME_TO_IMPORT, "re-import the certificate")
+                # The proof before the import: what this run imports over which serial (no tag writer
+                # reaches it).
+                self._progress.save(
+                    arn,
+                    ProgressRecord(acm_rules.serial_hex(leaf), arn, leaf_sha256(new_leaf)),
+                    keep_until=new_leaf.not_valid_after_utc + RECORD_KEPT_AFTER_EXPIRY,
+                )
+                self._acm.reimport(
+                    arn,
+                    body_pem=issued.certificate_pem,
+                    chain_pem=issued.chain_pem,
+                    private_key_pem=issued.private_key_pem,
+                    deadline=deadline,
+                )
+            except (acm_rules.ReimportRefused, acm_rules.AcmRefusedImport):
+                # What the certificate is was refused: importing it again cannot help. Anything else (the
+                # quota, a conflict, throttling, too little time left) keeps it for the next try.
+                drop_stashed(self._stash, arn)
+                raise
+            result.steps.append(f"re-imported into {arn}")  # _finish drops the kept certificate
             result.status = "rotated"
             result.reason = decision.reason
             result.serial = acm_rules.serial_hex(new_leaf)
@@ -269,28 +298,58 @@ class AcmRotationService:
     def _issue(
         self,
         old: AcmCertificate,
+        leaf: x509.Certificate,
         tags: Mapping[str, str],
-        dns_names: Sequence[str],
+        facts: CertificateFacts,
         plan: ChallengePlan,
-        ari_id: str | None,
-        key: Any,
+        key: KeySpec,
         result: AcmRotationResult,
         deadline: float,
-    ) -> tuple[x509.Certificate, Any]:
-        issued, new_leaf = order_and_validate(
-            self._authority(),
-            dns_names,
-            PlannedChallenges(plan, {ChallengeMethod.DNS_01: Dns01Responder(self._dns)}),
-            key,
-            tags=tags,
-            ari_id=ari_id,
-            remember=lambda retry: self._acm.tag(old.arn, retry),
+    ) -> tuple[x509.Certificate, IssuedCertificate]:
+        """One order (rotation.order_and_validate), or the certificate an earlier try was issued and could
+        not import (the stash, as for IAM: rotation.issue_or_reuse)."""
+        profile = self._settings.profile_for(tags)
+        ticket = StashTicket(
+            old.arn,
+            f"{old.arn} {acm_rules.serial_hex(leaf)}",
+            stash_inputs(facts.dns_names, key, profile, self._settings.hold_context),
+        )
+        issued, new_leaf = issue_or_reuse(
+            self._stash,
+            ticket,
+            lambda: order_and_validate(
+                self._authority(),
+                facts.dns_names,
+                PlannedChallenges(
+                    plan, {ChallengeMethod.DNS_01: Dns01Responder(self._dns, self._challenge_records)}
+                ),
+                key,
+                tags=tags,
+                ari_id=facts.ari_id,
+                remember=lambda retry: self._acm.tag(old.arn, retry),
+                settings=self._settings,
+                clock=self._clock,
+                deadline=deadline,
+                steps=result.steps,
+            ),
+            names=facts.dns_names,
+            key=key,
             settings=self._settings,
             clock=self._clock,
-            deadline=deadline,
             steps=result.steps,
         )
         return new_leaf, issued
+
+    def _key_and_profile(
+        self, arn: str, leaf: x509.Certificate, old_key: KeySpec, tags: Mapping[str, str]
+    ) -> KeySpec:
+        """The key to order, and the profile checked against it: every re-import rule knowable before an
+        order (acm_rules), raised as a PermanentFailure before any order."""
+        key = acm_rules.replacement_key(arn, old_key, tags)
+        refusal = acm_rules.profile_refusal(arn, leaf, key, self._settings.profile_for(tags))
+        if refusal is not None:
+            raise refusal
+        return key
 
     def _plan_challenges(self, arn: str, tags: Mapping[str, str], dns_names: Sequence[str]) -> ChallengePlan:
         """DNS-01 in Route 53 for every name (HTTP-01 on an ALB is for IAM certificates only, so far).
@@ -314,17 +373,26 @@ class AcmRotationService:
             result.in_use_by = list(now_serving.in_use_by)
             if now_serving.not_after is not None:
                 result.expiration = now_serving.not_after.isoformat()
-        leftovers = [k for k in (REIMPORT_OF_TAG, RETRY_AFTER_TAG, *HOLD_TAGS) if k in tags]
+        # The renewal time learnt for the old certificate is not the new one's: a re-import keeps the tags,
+        # and a past renewal time left on it would make every redelivery, invocation and scan order again.
+        # It goes whether or not this run saw it (a scan may have written it since this run read the tags).
+        leftovers = [k for k in (REIMPORT_OF_TAG, RETRY_AFTER_TAG, RENEWAL_TAG, *HOLD_TAGS) if k in tags]
+        self._acm.untag(old.arn, list(dict.fromkeys([*leftovers, RENEWAL_TAG])))
         if leftovers:
-            self._acm.untag(old.arn, leftovers)
             result.steps.append(f"cleared the tags {', '.join(leftovers)}")
         self._progress.delete(old.arn)  # before the event: a rerun after a crash here reports nothing twice
+        drop_stashed(self._stash, old.arn)  # a run that imported may have died before it dropped it
         # The run that imported may have died before this: the success is reported once, by whoever finishes.
         self._events.publish(EventType.ROTATION_SUCCEEDED, self._detail(old, result, finished=True))
 
     def _record_hold(self, old: AcmCertificate, failure: PermanentFailure) -> None:
+        view = old.as_certificate()
         record_hold(
-            lambda tags: self._acm.tag(old.arn, tags), old.as_certificate(), failure, self._clock.now()
+            lambda tags: self._acm.tag(old.arn, tags),
+            view,
+            failure,
+            self._clock.now(),
+            inputs=self._settings.inputs_of(view),
         )
 
     def failure_detail(

@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certrotate import planning
-from certrotate.errors import InvalidRequest, PermanentFailure
+from certrotate.errors import CertRotateError, InvalidRequest, PermanentFailure
 from certrotate.model import KeyKind, KeySpec
 from certrotate.names import KEY_TYPE_TAG
 from certrotate.validation import dns_names_of, key_spec_of
@@ -58,6 +58,8 @@ _DROPPABLE_EKU = frozenset({ExtendedKeyUsageOID.CLIENT_AUTH})
 class KeyChangeRefused(PermanentFailure):
     """ACM refuses a re-import with another key type or size: refused before ordering."""
 
+    deterministic = True
+
     fix = "remove the tag certrotate:key-type from the ACM certificate (a re-import keeps key type and size)"
 
     def __init__(self, arn: str, old: KeySpec, asked: str) -> None:
@@ -69,6 +71,8 @@ class KeyChangeRefused(PermanentFailure):
 
 class KeyNotOrderable(PermanentFailure):
     """The old certificate's key is one certrotate does not order (RSA 1024, ECDSA P-521)."""
+
+    deterministic = True
 
     fix = (
         "re-import the certificate by hand with a key certrotate orders (RSA 2048/3072/4096, ECDSA P-256/384)"
@@ -84,6 +88,8 @@ class KeyNotOrderable(PermanentFailure):
 class ReimportRefused(PermanentFailure):
     """The issued certificate breaks a re-import rule: not imported (ACM would refuse it, or lose a value)."""
 
+    deterministic = True
+
     fix = "ask the CA (ACME_PROFILE or the tag certrotate:profile) for a certificate that keeps these values"
 
     def __init__(self, arn: str, violations: list[str]) -> None:
@@ -95,10 +101,39 @@ class AcmRefusedImport(PermanentFailure):
     """ACM refused a re-import this module's rules let through (ValidationException): no retry fixes it, and
     each would order again, so the certificate is held."""
 
+    deterministic = True
+
     fix = "see ACM's reason, fix the certificate's tags or the CA's profile, then rotate with force=true"
 
     def __init__(self, arn: str, reason: str) -> None:
         super().__init__(f"{arn}: ACM refused the re-import: {reason}")
+
+
+class AcmImportQuotaReached(PermanentFailure):
+    """ACM refused the import for its quota of imports in the last 365 days (LimitExceededException). Time
+    frees room (the window moves on) and so does a raised quota, which no input of certrotate's shows: held
+    for a time, not until an input changes. The certificate already issued is kept (encrypted) and imported
+    at the next try without a new order."""
+
+    fix = (
+        "ask for a higher 'Imported certificates in last 365 days' quota (Service Quotas, ACM) or wait for "
+        "older imports to leave the window; the certificate already issued is imported at the next try "
+        "without a new order (rotate with force=true to try now)"
+    )
+
+    def __init__(self, arn: str, reason: str) -> None:
+        super().__init__(f"{arn}: ACM refused the import for its yearly quota of imports: {reason}")
+
+
+class AcmImportConflict(CertRotateError):
+    """ACM answered ConflictException ("already being created or updated") or throttled every try within the
+    invocation: transient, redelivered; the certificate already issued is kept and imported then."""
+
+    def __init__(self, arn: str, reason: str, attempts: int) -> None:
+        super().__init__(
+            f"{arn}: ACM was still busy after {attempts} tries ({reason}); the issued certificate is kept "
+            "and imported at the next try"
+        )
 
 
 def parse_arn(value: str) -> str:
@@ -133,6 +168,49 @@ def replacement_key(arn: str, old: KeySpec, tags: Mapping[str, str]) -> KeySpec:
     if old not in planning.KEY_TYPES.values():
         raise KeyNotOrderable(arn, old)
     return old
+
+
+# ACME profiles known to issue RSA certificates without keyEncipherment: Let's Encrypt's `tlsserver` and
+# `shortlived` (letsencrypt.org, profiles: "no keyEncipherment for RSA keys"; FIELD-NOTES, third round). ACM
+# lets a re-import drop keyEncipherment only on ECDSA, so under these an RSA certificate that has it could
+# never be re-imported: each order would be refused after issuance. A profile not listed is ordered and its
+# certificate checked after issuance (reimport_violations), as before.
+PROFILES_WITHOUT_RSA_KEY_ENCIPHERMENT = frozenset({"tlsserver", "shortlived"})
+
+
+class ProfileDropsKeyUsage(PermanentFailure):
+    """The chosen ACME profile issues RSA certificates without keyEncipherment, which the certificate has
+    and ACM keeps: refused before ordering, held until the profile (tag or setting) changes."""
+
+    deterministic = True
+
+    fix = (
+        "order this certificate under a profile that keeps keyEncipherment (the tag certrotate:profile, e.g. "
+        "classic, or ACME_PROFILE), or re-import it by hand with an ECDSA key (ACM keeps the key type)"
+    )
+
+    def __init__(self, arn: str, profile: str) -> None:
+        super().__init__(
+            f"{arn}: the ACME profile {profile!r} issues RSA certificates without keyEncipherment, which "
+            "this certificate has and a re-import into ACM must keep (ACM may drop it only for ECDSA): "
+            "nothing was ordered"
+        )
+        self.profile = profile
+
+
+def profile_refusal(
+    arn: str, old: x509.Certificate, key: KeySpec, profile: str | None
+) -> ProfileDropsKeyUsage | None:
+    """Before ordering: the refusal an order under `profile` (the tag's, else ACME_PROFILE; None: the CA's
+    default) with a `key` key would meet at re-import, if this module knows it will (a pure rule)."""
+    chosen = (profile or "").strip().lower()
+    if (
+        chosen in PROFILES_WITHOUT_RSA_KEY_ENCIPHERMENT
+        and key.kind is KeyKind.RSA
+        and "key_encipherment" in key_usages(old)
+    ):
+        return ProfileDropsKeyUsage(arn, chosen)
+    return None
 
 
 def key_usages(certificate: x509.Certificate) -> frozenset[str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from certrotate import planning
+from certrotate import planning, renewal_time
 from certrotate.errors import RegionDiscoveryFailed, ValidationFailed
 from certrotate.names import RENEWAL_TAG
 from certrotate.ports import (
@@ -24,7 +24,6 @@ from certrotate.ports import (
     AcmCertificates,
     Clock,
     RenewalInfoSource,
-    RenewalInfoUnavailable,
     RotationQueue,
 )
 from certrotate.scan import ScanResult, ScanSettings
@@ -72,7 +71,9 @@ class AcmScan:
                     source = self._renewal_source(result)
                 cert = self._learn_renewal_time(cert, source, now, result, write=not dry_run)
                 view = cert.as_certificate()
-            hold = planning.held_now(view, now)
+            hold = planning.held_now(
+                view, now, planning.inputs_fingerprint(view, self._settings.hold_context)
+            )
             if hold is not None:
                 result.held.append(
                     {
@@ -127,35 +128,30 @@ class AcmScan:
         *,
         write: bool,
     ) -> AcmCertificate:
-        """The renewal time, as the IAM scan learns it: the CA's ARI window, else the lifetime rule."""
+        """The renewal time, learnt by the code the IAM scan uses (renewal_time.learn)."""
         try:
             facts = facts_of(self._acm.body(cert.arn))
         except ValidationFailed as error:
             result.notes.append(f"{cert.arn}: {error}")
             return cert
-        not_before = facts.not_before or cert.not_before or now
-        renew_at = planning.lifetime_renewal_time(not_before, facts.not_after)
-        schedule = planning.schedule_from_lifetime(not_before, facts.not_after, next_ask=renew_at, now=now)
-        if not isinstance(source, bool) and source is not None and facts.ari_id is not None:
-            try:
-                window = source.window(facts.ari_id)
-                schedule = planning.schedule_from_window(
-                    window.start,
-                    window.end,
-                    retry_after=window.retry_after,
-                    now=now,
-                    random_fraction=self._random_fraction(),
-                )
-            except RenewalInfoUnavailable as unavailable:
-                schedule = planning.schedule_from_lifetime(
-                    not_before,
-                    facts.not_after,
-                    next_ask=planning.clamp_retry(unavailable.retry_after, now),
-                    now=now,
-                )
-        if write:
-            self._acm.tag(cert.arn, {RENEWAL_TAG: schedule.tag_value()})
-        return replace(cert, tags={**(cert.tags or {}), RENEWAL_TAG: schedule.tag_value()})
+        learnt = renewal_time.learn(
+            cert.arn,
+            kept_tag=(cert.tags or {}).get(RENEWAL_TAG),
+            not_before=facts.not_before or cert.not_before or now,
+            not_after=facts.not_after,
+            ari_id=facts.ari_id,
+            source=None if isinstance(source, bool) else source,
+            now=now,
+            random_fraction=self._random_fraction(),
+            bind=True,  # a re-import keeps the tags: the tag names the certificate it is about
+        )
+        if learnt.note:
+            result.notes.append(learnt.note)
+        value = learnt.schedule.tag_value()
+        # No scan index keeps ACM's `ask`: the tag does, so it is written when only `ask` moved too.
+        if write and (cert.tags or {}).get(RENEWAL_TAG) != value:
+            self._acm.tag(cert.arn, {RENEWAL_TAG: value})
+        return replace(cert, tags={**(cert.tags or {}), RENEWAL_TAG: value})
 
     def _group(self, arn: str) -> str:
         account = self._settings.account_id

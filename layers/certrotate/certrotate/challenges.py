@@ -4,27 +4,51 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from aws_lambda_powertools import Logger
+
 from certrotate import planning
 from certrotate.errors import CertRotateError
 from certrotate.model import ChallengeAnswer, ChallengeMethod, ChallengePlan
-from certrotate.ports import ChallengeResponder, DnsChallenges
+from certrotate.ports import ChallengeRecords, ChallengeResponder, DnsChallenges
+
+logger = Logger(child=True)
 
 
 class Dns01Responder:
-    """DNS-01 through the DnsChallenges port (Route 53): TXT values beside whatever else the sets hold."""
+    """DNS-01 through the DnsChallenges port (Route 53): TXT values beside whatever else the sets hold.
 
-    def __init__(self, dns: DnsChallenges) -> None:
+    With `records` (ChallengeRecords), each value is written down before it is published and forgotten once
+    it is removed: a run that died in between left exactly the values still recorded, which the next run of
+    the certificate removes before it orders (remove_left_behind), and nothing else (the sets are shared)."""
+
+    def __init__(self, dns: DnsChallenges, records: ChallengeRecords | None = None) -> None:
         self._dns = dns
+        self._records = records
 
     def publish(self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer], *, deadline: float) -> None:
         records = planning.dns_records(plan, answers)
-        if records:
-            self._dns.publish(records, deadline=deadline)
+        if not records:
+            return
+        if self._records is not None:
+            self._records.record(plan.certificate, records)  # before: a crash after publishing leaves them
+        self._dns.publish(records, deadline=deadline)
 
     def remove(self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer]) -> None:
         records = planning.dns_records(plan, answers)
-        if records:
-            self._dns.remove(records)
+        if not records:
+            return
+        self._dns.remove(records)  # raises when a value could not be removed: it stays recorded
+        if self._records is not None:
+            self._records.forget(plan.certificate, records)
+
+    def remove_left_behind(self, plan: ChallengePlan) -> None:
+        if self._records is None:
+            return
+        for owner in plan.owners:
+            left = self._records.recorded(owner)
+            if left:
+                self._dns.remove(left)  # exactly the values recorded: a compare-and-swap of each set
+                self._records.forget(owner, left)
 
 
 class PlannedChallenges:
@@ -49,6 +73,19 @@ class PlannedChallenges:
     def publish(self, answers: Sequence[ChallengeAnswer], *, deadline: float) -> None:
         for method, group in self._by_method(answers).items():
             self._responders[method].publish(self.plan, group, deadline=deadline)
+
+    def remove_left_behind(self) -> None:
+        """Before ordering: what a run of this certificate (or of the one it replaced) that died left behind,
+        removed by every responder (a dead run may have used another method). A failure is logged, not
+        raised: what could not be removed stays recorded, and the next run tries again."""
+        for method, responder in self._responders.items():
+            try:
+                responder.remove_left_behind(self.plan)
+            except Exception as exc:
+                logger.warning(
+                    "challenge answers a dead run left could not be removed yet",
+                    extra={"method": method.value, "error": str(exc)},
+                )
 
     def remove(self, answers: Sequence[ChallengeAnswer]) -> None:
         """Every method's answers removed, even when another method's removal fails."""

@@ -101,6 +101,12 @@ class Settings:
     def many_accounts(self) -> bool:
         return bool(self.managed_accounts)
 
+    @property
+    def hold_context(self) -> str:
+        """The settings a deterministic refusal depends on besides the certificate and its tags (the CA and
+        the default profile): part of planning.inputs_fingerprint, so changing one releases such holds."""
+        return f"{self.acme_directory_url}|{self.acme_profile or ''}"
+
     def dns_account_for(self, account_id: str) -> str:
         """The account whose Route 53 hosted zones answer DNS-01 for certificates of `account_id`."""
         return self.dns_accounts.get(account_id) or self.dns_accounts.get("*") or account_id

@@ -79,6 +79,10 @@ class PermanentFailure(CertRotateError):
     PermanentFailures."""
 
     fix: str = "see the error and fix its cause, then rotate with force=true"
+    # Deterministic: the same inputs (the certificate, its tags certrotate:profile/key-type/challenge, the
+    # CA and ACME_PROFILE) give the same refusal. Held until one of them changes or an operator forces, never
+    # retried when a hold window passes. Otherwise the hold ends in time (24 h, doubling to 7 days).
+    deterministic: bool = False
 
     def __init__(self, message: str, *, fix: str | None = None) -> None:
         super().__init__(message)
@@ -97,6 +101,8 @@ class NameConflict(PermanentFailure):
 
 class UnknownChallengeMethod(PermanentFailure):
     """The tag certrotate:challenge holds a value certrotate does not know: refused before any order."""
+
+    deterministic = True
 
     fix = "set the tag certrotate:challenge to dns-01 or http-01, or remove it (choose per name)"
 
@@ -186,6 +192,8 @@ class InvalidProfileName(PermanentFailure):
 class ListenerRulesFull(PermanentFailure):
     """An ALB holds its quota of listener rules (TooManyRules): no room for an HTTP-01 challenge rule."""
 
+    deterministic = True
+
     def __init__(self, load_balancer: str) -> None:
         super().__init__(
             f"load balancer {load_balancer} holds its quota of listener rules (100 per Application Load "
@@ -199,12 +207,35 @@ class ListenerRulesFull(PermanentFailure):
         self.load_balancer = load_balancer
 
 
+class ChallengeRuleShadowed(PermanentFailure):
+    """A rule of someone else's on the port-80 listener would answer the CA's HTTP-01 request for a name first
+    (same host, a path that takes the challenge: a redirect to HTTPS, a forward), and no priority ahead of it
+    is free: refused before any order, held until an operator forces (other rules are never moved)."""
+
+    deterministic = True
+
+    def __init__(self, name: str, listener: str, rule: str) -> None:
+        super().__init__(
+            f"{name}: {rule} on the port-80 listener {listener} would answer the CA's request for "
+            f"http://{name}/.well-known/acme-challenge/<token> before a challenge rule could, and no "
+            "priority ahead of it is free: nothing was ordered",
+            fix=(
+                f"free a priority lower than that rule's on {listener}, or narrow the rule (leave "
+                "/.well-known/acme-challenge/* alone), or validate by DNS-01 (a public Route 53 zone and the "
+                "tag certrotate:challenge=dns-01); then rotate with force=true"
+            ),
+        )
+        self.name = name
+
+
 class IssuanceFailed(CertRotateError):
     """The CA refused or failed the order; the message says which name and why."""
 
 
 class CaRefused(IssuanceFailed, PermanentFailure):
     """The CA refuses the names themselves (rejectedIdentifier, caa, unauthorized): no retry helps."""
+
+    deterministic = True
 
     fix = (
         "check the names against the CA's policy, the domains' CAA records and the ACME account's rights "
@@ -224,6 +255,12 @@ class Http01NotReached(IssuanceFailed, PermanentFailure):
     )
 
 
+class Http01NotYetServed(IssuanceFailed):
+    """Our HTTP-01 rules did not answer the token within the wait, though the name reaches an HTTP server:
+    ALB rule changes take effect late ("rule updates do not take effect immediately"). The CA was not told,
+    so no failed validation was spent: transient, retried (redelivered), not held."""
+
+
 class RateLimited(IssuanceFailed):
     def __init__(self, detail: str, retry_at: datetime) -> None:
         super().__init__(f"the ACME CA rate-limited the order until {retry_at.isoformat()}: {detail}")
@@ -233,6 +270,8 @@ class RateLimited(IssuanceFailed):
 class UnknownProfile(IssuanceFailed, PermanentFailure):
     """The certificate asks for an ACME profile the CA does not offer: refused before any order (permanent
     until the tag, the setting or the CA changes)."""
+
+    deterministic = True
 
     fix = "set the tag certrotate:profile (or ACME_PROFILE) to a profile the CA offers, or remove it"
 
@@ -245,6 +284,8 @@ class UnknownProfile(IssuanceFailed, PermanentFailure):
 class UnknownKeyType(PermanentFailure):
     """The tag certrotate:key-type holds a value certrotate does not know: refused before any order."""
 
+    deterministic = True
+
     fix = (
         "set the tag certrotate:key-type to one of the allowed values, or remove it (keep the old key's kind)"
     )
@@ -256,6 +297,8 @@ class UnknownKeyType(PermanentFailure):
 
 class KeyTypeUnsupported(PermanentFailure):
     """An endpoint serving the certificate cannot use the key type asked for: refused before any order."""
+
+    deterministic = True
 
     fix = (
         "choose a key type (tag certrotate:key-type) that every endpoint serving the certificate accepts, "

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from certrotate.names import (
     FAILURES_TAG,
+    HELD_INPUTS_TAG,
     HELD_REASON_TAG,
     HELD_UNTIL_TAG,
     MANAGED_TAG,
@@ -100,6 +101,12 @@ class ServerCertificate:
     def held_until(self) -> datetime | None:
         """End of the hold-off after a permanent failure (None: not held, or an unreadable tag)."""
         return parse_timestamp(self.tags.get(HELD_UNTIL_TAG))
+
+    @property
+    def held_inputs(self) -> str | None:
+        """The fingerprint of the inputs a deterministic refusal was held for (None: a hold that ends in
+        time, or no hold)."""
+        return self.tags.get(HELD_INPUTS_TAG, "").strip() or None
 
     @property
     def held_reason(self) -> str:

@@ -32,7 +32,6 @@ OPERATOR_TAGS = (PROFILE_TAG, KEY_TYPE_TAG, CHALLENGE_TAG)  # copied onto each r
 HELD_UNTIL_TAG = "certrotate:held-until"
 HELD_REASON_TAG = "certrotate:held-reason"
 FAILURES_TAG = "certrotate:failures"
-HOLD_TAGS = (HELD_UNTIL_TAG, HELD_REASON_TAG, FAILURES_TAG)
 # A rollback (`certrotate rollback`, the rotate function's {"action": "rollback"}): on the replaced
 # certificate, served again, the replacement it was rolled back from (name_tag_value) and when (ISO 8601);
 # on the replacement, the certificate it was rolled back to. Either is a hold: no scan rotates, resumes or
@@ -42,6 +41,12 @@ ROLLED_BACK_FROM_TAG = "certrotate:rolled-back-from"
 ROLLED_BACK_AT_TAG = "certrotate:rolled-back-at"
 ROLLED_BACK_TO_TAG = "certrotate:rolled-back-to"
 ROLLBACK_TAGS = (ROLLED_BACK_FROM_TAG, ROLLED_BACK_AT_TAG)  # on the replaced certificate
+# With a hold after a deterministic refusal (the same inputs give the same refusal: errors.PermanentFailure
+# .deterministic): a fingerprint of those inputs (planning.inputs_fingerprint). Such a hold has no end in time
+# (held-until is planning.UNTIL_INPUTS_CHANGE): it ends when the inputs change, or with force. Empty on a
+# hold that ends in time.
+HELD_INPUTS_TAG = "certrotate:held-inputs"
+HOLD_TAGS = (HELD_UNTIL_TAG, HELD_REASON_TAG, FAILURES_TAG, HELD_INPUTS_TAG)
 # On an ACM imported certificate being re-imported: the serial (lower-case hex) of the certificate it
 # replaces, written before ordering, removed after the import. Another serial in ACM: the import happened.
 REIMPORT_OF_TAG = "certrotate:reimport-of"

@@ -92,6 +92,7 @@ _ROTATE_IN_ACCOUNT: frozenset[Call] = frozenset(
         ("elbv2", "RemoveListenerCertificates"),
         ("elbv2", "DescribeRules"),  # adapters/alb_http01.py: HTTP-01 rules
         ("elbv2", "DescribeTags"),
+        ("elbv2", "DescribeAccountLimits"),  # adapters/alb_http01.py: the rules-per-ALB quota
         ("elbv2", "CreateRule"),
         ("elbv2", "DeleteRule"),
         ("elb", "DescribeLoadBalancers"),
@@ -140,7 +141,7 @@ _ROTATE_CENTRAL: frozenset[Call] = frozenset(
         ("dynamodb", "PutItem"),  # adapters/leases.py; adapters/progress.py; the #acme-account claim
         ("dynamodb", "UpdateItem"),
         ("dynamodb", "DeleteItem"),
-        ("dynamodb", "GetItem"),  # adapters/progress.py: a claim's record
+        ("dynamodb", "GetItem"),  # adapters/progress.py, challenge_records.py, issued_stash.py
         ("secretsmanager", "GetSecretValue"),  # adapters/secrets.py: the account key (and the EAB key)
         ("secretsmanager", "PutSecretValue"),
         ("secretsmanager", "CreateSecret"),
@@ -349,10 +350,10 @@ _TABLE_ITEM_KEYS: Mapping[Principal, Mapping[str, tuple[str, ...]]] = {
         "dynamodb:PutItem": ("#scan-index",),
     },
     Principal.ROTATE: {
-        "dynamodb:GetItem": ("#progress:web",),
-        "dynamodb:PutItem": ("web", "#progress:web", "#acme-account"),
-        "dynamodb:UpdateItem": ("web",),
-        "dynamodb:DeleteItem": ("web", "#progress:web"),
+        "dynamodb:GetItem": ("#progress:web", "#challenges:web", "#issued:web"),
+        "dynamodb:PutItem": ("web", "#progress:web", "#issued:web", "#acme-account"),
+        "dynamodb:UpdateItem": ("web", "#challenges:web"),
+        "dynamodb:DeleteItem": ("web", "#progress:web", "#challenges:web", "#issued:web"),
     },
 }
 

@@ -8,7 +8,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from certrotate.model import (
@@ -34,6 +34,7 @@ from certrotate.model import (
 from certrotate.names import (
     CHALLENGE_TAG,
     KEY_TYPE_TAG,
+    OPERATOR_TAGS,
     RENEWAL_TAG,
     REPLACED_BY_TAG,
     SERVED_SINCE_TAG,
@@ -128,15 +129,23 @@ class RenewalSchedule:
     window_end: datetime
     renew_at: datetime
     next_ask: datetime
+    # The certificate it was learnt for, where a tag can outlive it (an ACM re-import keeps the tags): its
+    # NotAfter (learnt_for_value). Empty: IAM certificates, whose tags die with them.
+    learnt_for: str = ""
 
     def tag_value(self) -> str:
         def iso(moment: datetime) -> str:
             return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
-        return (
+        value = (
             f"source={self.source} start={iso(self.window_start)} end={iso(self.window_end)} "
             f"at={iso(self.renew_at)} ask={iso(self.next_ask)}"
         )
+        return f"{value} for={self.learnt_for}" if self.learnt_for else value
+
+    def learnt_for_another(self, not_after: datetime) -> bool:
+        """Whether it was learnt for another certificate than the one expiring at `not_after`."""
+        return bool(self.learnt_for) and self.learnt_for != learnt_for_value(not_after)
 
     def describe(self) -> str:
         if self.source == "lifetime":
@@ -155,7 +164,19 @@ class RenewalSchedule:
             return None
         start, end, at, ask = (m for m in moments if m is not None)
         source = fields.get("source", "ari")
-        return cls(source if source in ("ari", "lifetime") else "ari", start, end, at, ask)
+        return cls(
+            source if source in ("ari", "lifetime") else "ari",
+            start,
+            end,
+            at,
+            ask,
+            learnt_for=fields.get("for", ""),
+        )
+
+
+def learnt_for_value(not_after: datetime) -> str:
+    """What RenewalSchedule.learnt_for holds for a certificate expiring at `not_after`."""
+    return not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def clamp_retry(next_ask: datetime, now: datetime) -> datetime:
@@ -198,7 +219,7 @@ def same_pick(previous: RenewalSchedule | None, learnt: RenewalSchedule, now: da
         or learnt.renew_at == now
     ):
         return learnt
-    return RenewalSchedule("ari", learnt.window_start, learnt.window_end, previous.renew_at, learnt.next_ask)
+    return replace(learnt, renew_at=previous.renew_at)
 
 
 def same_renewal_time(previous: RenewalSchedule | None, learnt: RenewalSchedule) -> bool:
@@ -208,7 +229,8 @@ def same_renewal_time(previous: RenewalSchedule | None, learnt: RenewalSchedule)
         previous.window_start,
         previous.window_end,
         previous.renew_at,
-    ) == (learnt.source, learnt.window_start, learnt.window_end, learnt.renew_at)
+        previous.learnt_for,
+    ) == (learnt.source, learnt.window_start, learnt.window_end, learnt.renew_at, learnt.learnt_for)
 
 
 def needs_renewal_info(certificate: ServerCertificate, now: datetime, renew_before_days: int | None) -> bool:
@@ -538,17 +560,43 @@ def hold_duration(failures: int) -> timedelta:
     return min(FIRST_HOLD * (1 << doublings), LONGEST_HOLD)
 
 
+# The end of a hold after a deterministic refusal: none in time. It ends when the inputs change (its
+# fingerprint, HELD_INPUTS_TAG, no longer matches) or with force.
+# No end in time, yet a date every reader parses (model.parse_timestamp refuses years from 9000: a grace
+# period added to them would overflow).
+UNTIL_INPUTS_CHANGE = datetime(8999, 12, 31, tzinfo=UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class Hold:
     until: datetime
     reason: str
     failures: int
+    inputs: str = ""  # the inputs' fingerprint of a deterministic refusal ("": the hold ends in time)
 
 
-def hold_after_failure(certificate: ServerCertificate, reason: str, now: datetime) -> Hold:
-    """The hold to record after a permanent failure: one failure in a row more than the certificate has."""
+def hold_after_failure(
+    certificate: ServerCertificate, reason: str, now: datetime, *, inputs: str | None = None
+) -> Hold:
+    """The hold to record after a permanent failure: one failure in a row more than the certificate has.
+    `inputs` (inputs_fingerprint) for a deterministic refusal: held until they change, not for a time."""
     failures = certificate.failures + 1
+    if inputs:
+        return Hold(UNTIL_INPUTS_CHANGE, tag_value(reason), failures, inputs)
     return Hold(now + hold_duration(failures), tag_value(reason), failures)
+
+
+def inputs_fingerprint(certificate: ServerCertificate, context: str) -> str:
+    """What a deterministic refusal depends on, hashed: the certificate (its ID and expiry: an ACM re-import
+    keeps the ID, not the expiry), the operator's tags (profile, key type, challenge method) and `context`
+    (the CA and ACME_PROFILE: Settings.hold_context). Any change may change the outcome: the hold ends."""
+    parts = [
+        certificate.certificate_id,
+        certificate.expiration.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        *(certificate.tags.get(tag, "").strip().lower() for tag in OPERATOR_TAGS),
+        context,
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def tag_value(text: str) -> str:
@@ -577,10 +625,17 @@ def rollback_hold(certificate: ServerCertificate) -> str | None:
     return None
 
 
-def active_hold(certificate: ServerCertificate, now: datetime) -> datetime | None:
-    """When the hold after a permanent failure ends, if it has not yet."""
+def active_hold(certificate: ServerCertificate, now: datetime, inputs: str | None = None) -> datetime | None:
+    """When the hold after a permanent failure ends, if it has not yet. `inputs`: the certificate's
+    inputs_fingerprint now; a deterministic refusal's hold ends once they differ from those it was held for
+    (None: not known to the caller; the hold then stands until its time)."""
     until = certificate.held_until
-    return until if until is not None and until > now else None
+    if until is None or until <= now:
+        return None
+    held_for = certificate.held_inputs
+    if held_for is not None and inputs is not None and held_for != inputs:
+        return None  # an input changed: the refusal is no longer certain
+    return until
 
 
 # --- rotation decision -----------------------------------------------------------------------------------
@@ -613,20 +668,28 @@ def decide_rotation(
     renew_before_days: int | None,
     force: bool,
     not_before: datetime | None = None,
+    inputs: str | None = None,
 ) -> RotationDecision:
     """What a rotation of a managed certificate should do. `existing_replacement` is the certificate at the
-    deterministic replacement name, if one exists (the caller checks it replaces this one)."""
+    deterministic replacement name, if one exists (the caller checks it replaces this one). `inputs`: the
+    certificate's inputs_fingerprint now (see active_hold)."""
     name = replacement_name(certificate.name, certificate.certificate_id)
     rollback = rollback_hold(certificate)
     if rollback is not None and not force:
         # Before everything else: a rolled-back certificate may still carry replaced-by (a rollback that
         # died half way), and a resume would put the rejected replacement back on the endpoints.
         return RotationDecision(Verdict.ROLLED_BACK, rollback, certificate.rolled_back_from or name)
-    held_until = active_hold(certificate, now)
+    held_until = active_hold(certificate, now, inputs)
     if held_until is not None and not force:
+        until = (
+            "its inputs change (the certificate, its tags certrotate:profile, key-type, challenge, the CA, "
+            "ACME_PROFILE)"
+            if held_until == UNTIL_INPUTS_CHANGE
+            else held_until.isoformat()
+        )
         return RotationDecision(
             Verdict.HELD,
-            f"held until {held_until.isoformat()} after a failure no retry fixes "
+            f"held until {until} after a failure no retry fixes "
             f"({certificate.held_reason or 'no reason recorded'}); force=true overrides",
             certificate.replaced_by or name,
         )
@@ -994,9 +1057,12 @@ class HeldCertificate:
     permanent: bool  # a permanent failure's hold; False: the CA's Retry-After
 
 
-def held_now(certificate: ServerCertificate, now: datetime) -> HeldCertificate | None:
-    """Why and until when nothing may be ordered (or resumed) for a certificate, if so."""
-    hold = active_hold(certificate, now)
+def held_now(
+    certificate: ServerCertificate, now: datetime, inputs: str | None = None
+) -> HeldCertificate | None:
+    """Why and until when nothing may be ordered (or resumed) for a certificate, if so (`inputs`: see
+    active_hold)."""
+    hold = active_hold(certificate, now, inputs)
     retry_after = certificate.retry_after
     limited = retry_after if retry_after is not None and retry_after > now else None
     if hold is not None and (limited is None or hold >= limited):
@@ -1013,10 +1079,12 @@ def plan_scan(
     renew_before_days: int | None,
     lease_seconds: int,
     not_before: Mapping[str, datetime] | None = None,
+    hold_context: str | None = None,
 ) -> ScanPlan:
     """`not_before`: the certificates' notBefore by name, where known, for the lifetime rule of those whose
     renewal time the scan has not learnt yet (the command line's plan knows them; the scan learns the
-    renewal time of every managed certificate before it plans)."""
+    renewal time of every managed certificate before it plans). `hold_context`: Settings.hold_context, to
+    tell whether a deterministic refusal's inputs changed (None: holds stand until their time)."""
     by_name = {c.name: c for c in certificates}
     known_not_before = not_before or {}
     expiring: list[ServerCertificate] = []
@@ -1034,8 +1102,9 @@ def plan_scan(
             continue
         # One odd certificate never stops the others: whatever its tags hold, it is decided alone.
         try:
+            inputs = None if hold_context is None else inputs_fingerprint(cert, hold_context)
             rollback = rollback_hold(cert)
-            hold = held_now(cert, now)
+            hold = held_now(cert, now, inputs)
             replaced = cert.replaced_by
             due = not replaced and is_due(cert, now, renew_before_days, known_not_before.get(cert.name))
         except Exception as error:  # every tag parser is total; this is the net under them
@@ -1053,7 +1122,7 @@ def plan_scan(
                 cert.replacement_served_since is None
                 and replacement is not None
                 and (uploaded is None or now - uploaded > timedelta(seconds=lease_seconds))
-                and active_hold(cert, now) is None  # it failed for good: the operator fixes it first
+                and active_hold(cert, now, inputs) is None  # it failed for good: the operator fixes it first
                 and rollback is None  # rolled back: resuming would undo the rollback
             ):
                 stalled.append(cert)
@@ -1103,6 +1172,9 @@ def reason_to_read_tags(
     for what, until in (("hold", certificate.held_until), ("retry-after", certificate.retry_after)):
         if until is not None and until <= now:
             return f"its {what} has passed"
+    if certificate.held_inputs is not None:
+        # Held until its inputs change: the operator's tags are among them, so they are read afresh.
+        return "held until its inputs change"
     if renew_before_days is not None and certificate.expiration - timedelta(days=renew_before_days) <= now:
         return f"within RENEW_BEFORE_DAYS={renew_before_days}"
     schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG)) if certificate.managed else None

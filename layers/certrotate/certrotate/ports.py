@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from certrotate import planning
 from certrotate.model import (
     ChallengeAnswer,
     ChallengeMethod,
@@ -23,6 +24,7 @@ from certrotate.model import (
     SecretPem,
     ServerCertificate,
 )
+from certrotate.names import RENEWAL_TAG
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,15 @@ class DnsChallenges(Protocol):
     def remove(self, records: Sequence[DnsRecord]) -> None: ...
 
 
+class ChallengeRecords(Protocol):
+    """The DNS-01 values a rotation of a certificate publishes, written down before they are published (the
+    lease table's item `#challenges:<lease key>`): a rerun after a crash removes exactly these."""
+
+    def recorded(self, certificate: str) -> list[DnsRecord]: ...
+    def record(self, certificate: str, records: Sequence[DnsRecord]) -> None: ...
+    def forget(self, certificate: str, records: Sequence[DnsRecord]) -> None: ...
+
+
 class ChallengeResponder(Protocol):
     """Answers challenges by one method (DNS-01 in Route 53, HTTP-01 on ALB rules), where the plan says."""
 
@@ -82,12 +93,18 @@ class ChallengeResponder(Protocol):
     # removes what publish (of this plan's certificate, or a run of it that died) left; whatever went before
     def remove(self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer]) -> None: ...
 
+    # before ordering: removes what a run of the plan's certificates (plan.owners) that died left behind
+    def remove_left_behind(self, plan: ChallengePlan) -> None: ...
+
 
 class Http01Listeners(ChallengeResponder, Protocol):
     """HTTP-01 on Application Load Balancers: their port-80 listeners, and rules answering there."""
 
     # the HTTP port-80 listeners of the load balancers of these endpoints (ALB/NLB listeners; others ignored)
     def port80_listeners(self, serving: Sequence[Endpoint]) -> list[HttpListener]: ...
+
+    # before ordering: room for the plan's rules and no rule answering first (raises a PermanentFailure)
+    def check(self, plan: ChallengePlan) -> None: ...
 
 
 class Challenges(Protocol):
@@ -185,8 +202,14 @@ class AcmCertificate:
     tags: Mapping[str, str] | None = None  # None: not read
 
     def as_certificate(self) -> ServerCertificate:
-        """The view planning's renewal and hold rules read (name = ARN; nothing is ever "replaced")."""
+        """The view planning's renewal and hold rules read (name = ARN; nothing is ever "replaced"). A
+        renewal time learnt for the certificate this one re-imported over is left out: it is not this one's
+        (a re-import keeps the tags; the rotation also removes it)."""
         assert self.not_after is not None
+        tags = dict(self.tags or {})
+        kept = planning.RenewalSchedule.parse(tags.get(RENEWAL_TAG))
+        if kept is not None and kept.learnt_for_another(self.not_after):
+            del tags[RENEWAL_TAG]
         return ServerCertificate(
             name=self.arn,
             arn=self.arn,
@@ -194,7 +217,7 @@ class AcmCertificate:
             path="/",
             expiration=self.not_after,
             upload_date=self.not_before,
-            tags=dict(self.tags or {}),
+            tags=tags,
         )
 
 
@@ -206,9 +229,35 @@ class AcmCertificates(Protocol):
     def describe(self, arn: str) -> AcmCertificate | None: ...  # with tags; None: no such certificate
     def tags_of(self, arn: str) -> dict[str, str]: ...
     def body(self, arn: str) -> str: ...  # the leaf's PEM (GetCertificate)
-    def reimport(self, arn: str, *, body_pem: str, chain_pem: str, private_key_pem: SecretPem) -> None: ...
+    def reimport(
+        self,
+        arn: str,
+        *,
+        body_pem: str,
+        chain_pem: str,
+        private_key_pem: SecretPem,
+        deadline: float | None = None,
+    ) -> None: ...
     def tag(self, arn: str, tags: Mapping[str, str]) -> None: ...
     def untag(self, arn: str, keys: Sequence[str]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Stashed:
+    """An issued certificate kept until it is stored, and what it was ordered for."""
+
+    issued: IssuedCertificate
+    replaces: str  # the certificate it replaces (IAM: its ID; ACM: ARN and serial)
+    inputs: str  # what it was ordered under (names, key, profile, CA): reused only for the same
+
+
+class IssuedStash(Protocol):
+    """Issued certificates not stored yet (an upload or import refused or cut short), kept encrypted (the
+    lease table's item `#issued:<lease key>`): the next try stores one without ordering again."""
+
+    def keep(self, certificate: str, stashed: Stashed, *, expires: datetime) -> bool: ...  # False: not kept
+    def take(self, certificate: str) -> Stashed | None: ...  # None: none (one that does not open is dropped)
+    def drop(self, certificate: str) -> None: ...
 
 
 class ScanIndexStore(Protocol):

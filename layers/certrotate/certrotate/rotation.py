@@ -11,6 +11,7 @@ A lease (ports.Leases) keeps two runs from working on one certificate at once.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,7 @@ from certrotate.errors import (
     UnknownChallengeMethod,
     UnknownKeyType,
     UnmanagedCertificate,
+    UploadRefused,
     ValidationFailed,
 )
 from certrotate.model import (
@@ -60,6 +62,7 @@ from certrotate.model import (
 )
 from certrotate.names import (
     FAILURES_TAG,
+    HELD_INPUTS_TAG,
     HELD_REASON_TAG,
     HELD_UNTIL_TAG,
     HOLD_TAGS,
@@ -79,15 +82,18 @@ from certrotate.names import (
 from certrotate.ports import (
     CertificateAuthority,
     CertificateStore,
+    ChallengeRecords,
     ChallengeResponder,
     Clock,
     DnsChallenges,
     Endpoints,
     EventPublisher,
     Http01Listeners,
+    IssuedStash,
     Lease,
     Leases,
     ProgressRecords,
+    Stashed,
     StoredCertificate,
 )
 from certrotate.repoint import EndpointMover
@@ -160,6 +166,17 @@ class RotationSettings:
     sni_swap_when_full: bool = False
     # The names the account of the certificates rotated may have renewed (ACCOUNT_DOMAINS, DNS_ACCOUNTS).
     names: planning.NamePolicy = field(default_factory=planning.NamePolicy)
+    acme_profile: str | None = None  # ACME_PROFILE: the profile of an order whose certificate names none
+    hold_context: str = ""  # Settings.hold_context: a deterministic refusal's inputs besides the certificate
+
+    def inputs_of(self, certificate: ServerCertificate) -> str:
+        """The certificate's inputs_fingerprint now: what a deterministic refusal's hold was recorded for."""
+        return planning.inputs_fingerprint(certificate, self.hold_context)
+
+    def profile_for(self, tags: Mapping[str, str]) -> str | None:
+        """The ACME profile an order for a certificate with these tags is placed under (None: the CA's
+        default): the tag certrotate:profile, else ACME_PROFILE."""
+        return tags.get(PROFILE_TAG, "").strip() or self.acme_profile
 
 
 class RotationService:
@@ -177,11 +194,15 @@ class RotationService:
         settings: RotationSettings,
         after_repoint: Callable[[ServerCertificate, RotationResult, float], None] | None = None,
         http01: Http01Listeners | None = None,  # None: names are validated by DNS-01 only
+        challenge_records: ChallengeRecords | None = None,  # None: DNS-01 values are not written down
+        stash: IssuedStash | None = None,  # None: an issued certificate not stored is lost
     ) -> None:
         self._store = store
+        self._stash = stash
         self._endpoints = endpoints
         self._dns = dns
         self._http01 = http01
+        self._challenge_records = challenge_records
         self._authority = authority
         self._leases = leases
         self._progress = progress
@@ -225,6 +246,7 @@ class RotationService:
         assessed = self._assess(old, facts.dns_names)
         view = assessed.view  # the certificate as far as its claims are proven
         now = self._clock.now()
+        inputs = self._settings.inputs_of(old)
         decision = planning.decide_rotation(
             view,
             None,
@@ -232,6 +254,7 @@ class RotationService:
             renew_before_days=self._settings.renew_before_days,
             force=request.force,
             not_before=facts.not_before,
+            inputs=inputs,
         )
         result = RotationResult(
             certificate_name=old.name,
@@ -245,7 +268,7 @@ class RotationService:
             self._report_unproven(old, claim, result)
         verdict = decision.verdict
         if verdict in (planning.Verdict.HELD, planning.Verdict.RATE_LIMITED):
-            hold = planning.held_now(view, now)
+            hold = planning.held_now(view, now, inputs)
             result.held_until = hold.until.isoformat() if hold else None
             if view.replaced_by:
                 result.new_certificate_name = view.replaced_by
@@ -389,6 +412,7 @@ class RotationService:
             lease.renew()
         else:
             result.steps.append(f"resume: {decision.reason}")
+            drop_stashed(self._stash, old.name)  # a run that uploaded may have died before it dropped it
             if claim is None or claim.replacement is None or claim.record is None:
                 # Only a proven claim resumes; its replacement may have gone since (never delete then).
                 raise NameConflict(
@@ -482,17 +506,32 @@ class RotationService:
     ) -> tuple[ServerCertificate, ProgressRecord]:
         # The endpoint search before this may have used up the time: then a rerun continues.
         self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
-        issued, leaf = order_and_validate(
-            self._authority(),
-            facts.dns_names,
-            PlannedChallenges(plan, self._responders()),
-            key,
-            tags=old.tags,
-            ari_id=facts.ari_id,
-            remember=lambda tags: self._store.tag(old.name, tags),
+        profile = self._settings.profile_for(old.tags)
+        ticket = StashTicket(
+            old.name,
+            old.certificate_id,
+            stash_inputs(facts.dns_names, key, profile, self._settings.hold_context),
+        )
+        issued, leaf = issue_or_reuse(
+            self._stash,
+            ticket,
+            lambda: order_and_validate(
+                self._authority(),
+                facts.dns_names,
+                PlannedChallenges(plan, self._responders()),
+                key,
+                tags=old.tags,
+                ari_id=facts.ari_id,
+                remember=lambda tags: self._store.tag(old.name, tags),
+                settings=self._settings,
+                clock=self._clock,
+                deadline=deadline,
+                steps=result.steps,
+            ),
+            names=facts.dns_names,
+            key=key,
             settings=self._settings,
             clock=self._clock,
-            deadline=deadline,
             steps=result.steps,
         )
         # The proof comes first: what this rotation uploads, written where no tag writer reaches.
@@ -516,6 +555,12 @@ class RotationService:
             if found is None or found.metadata.replaces != old.name or not _same_leaf(found, record):
                 raise NameConflict(f"the replacement name {name!r} is taken by another certificate") from None
             uploaded = found.metadata
+        except UploadRefused:
+            # IAM refuses what the certificate is: storing it again cannot help. Anything else (throttling,
+            # a quota, a timeout) keeps it for the next try.
+            drop_stashed(self._stash, old.name)
+            raise
+        drop_stashed(self._stash, old.name)
         if old.retry_after is not None:
             self._store.untag(old.name, [RETRY_AFTER_TAG])
         result.steps.append(f"uploaded {uploaded.name} (path {uploaded.path})")
@@ -678,11 +723,13 @@ class RotationService:
         )
         if problems:
             raise NoChallengeMethod(problems)
+        if self._http01 is not None and any(r.method is ChallengeMethod.HTTP_01 for r in plan.routes):
+            self._http01.check(plan)  # the ALBs' rule quota, and rules that would answer the CA first
         return plan
 
     def _responders(self) -> dict[ChallengeMethod, ChallengeResponder]:
         responders: dict[ChallengeMethod, ChallengeResponder] = {
-            ChallengeMethod.DNS_01: Dns01Responder(self._dns)
+            ChallengeMethod.DNS_01: Dns01Responder(self._dns, self._challenge_records)
         }
         if self._http01 is not None:
             responders[ChallengeMethod.HTTP_01] = self._http01
@@ -784,7 +831,13 @@ class RotationService:
         result.steps.append(f"ended the rollback hold of {old.name} (forced): {new.name} serves again")
 
     def _record_hold(self, old: ServerCertificate, failure: PermanentFailure) -> None:
-        record_hold(lambda tags: self._store.tag(old.name, tags), old, failure, self._clock.now())
+        record_hold(
+            lambda tags: self._store.tag(old.name, tags),
+            old,
+            failure,
+            self._clock.now(),
+            inputs=self._settings.inputs_of(old),
+        )
 
 
 def refuse_before_ordering(
@@ -827,6 +880,8 @@ def order_and_validate(
     """One ACME order for the plan's names (`replaces` the old certificate's ARI id, the profile its tag asks
     for), then its chain, key, names and validity checked; returns it and its leaf. A CA's rate limit is
     remembered on the certificate (`remember` tags it) so that neither scans nor retries hammer the CA."""
+    # What a run of this certificate that died left (DNS-01 values it recorded, HTTP-01 rules it tagged).
+    challenges.remove_left_behind()
     try:
         issued = authority.issue(
             names,
@@ -834,7 +889,7 @@ def order_and_validate(
             challenges,
             deadline=deadline,
             replaces=ari_id,
-            profile=tags.get(PROFILE_TAG) or None,
+            profile=settings.profile_for(tags),
         )
     except RateLimited as exc:
         remember({RETRY_AFTER_TAG: exc.retry_at.isoformat()})
@@ -851,6 +906,117 @@ def order_and_validate(
     )
     steps.append(f"validated chain (to {settings.trust_roots}), key, names and validity")
     return issued, leaf
+
+
+@dataclass(frozen=True, slots=True)
+class StashTicket:
+    """Where an order's certificate is kept until it is stored, and what it is for: `certificate` names the
+    stash item (as the lease: the IAM name or the ACM ARN), `replaces` the certificate being replaced (IAM:
+    its ID; ACM: ARN and serial), `inputs` what the order is placed under (stash_inputs)."""
+
+    certificate: str
+    replaces: str
+    inputs: str
+
+
+def stash_inputs(names: Sequence[str], key: KeySpec, profile: str | None, context: str) -> str:
+    """A fingerprint of what an order is placed under: names, key, profile and the CA (`context`, Settings.
+    hold_context). A kept certificate is stored only for the same (an operator who changed one of them wants
+    a certificate that follows the change)."""
+    parts = [",".join(sorted(n.lower() for n in names)), str(key), profile or "", context]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def issue_or_reuse(
+    stash: IssuedStash | None,
+    ticket: StashTicket,
+    order: Callable[[], tuple[IssuedCertificate, x509.Certificate]],
+    *,
+    names: Sequence[str],
+    key: KeySpec,
+    settings: RotationSettings,
+    clock: Clock,
+    steps: list[str],
+) -> tuple[IssuedCertificate, x509.Certificate]:
+    """The certificate to store: one an earlier try was issued and could not store (kept encrypted: the
+    stash), when it is for the same certificate and inputs and still passes every check; else a new order
+    (`order`: order_and_validate), kept before the caller stores it, so that a store refused or cut short
+    (a quota, a conflict, throttling, a timeout, a crash) costs no second order. IAM and ACM alike.
+
+    The stash is a help, never a gate: a stash that cannot be read or written means ordering as before."""
+    if stash is not None:
+        try:
+            kept = stash.take(ticket.certificate)
+        except Exception as error:  # unreadable now: order (what happened before there was a stash)
+            logger.warning("the issued-certificate stash could not be read", extra={"error": str(error)})
+            kept = None
+        if kept is not None:
+            reused = _reusable(
+                kept, ticket, names=names, key=key, settings=settings, clock=clock, steps=steps
+            )
+            if reused is not None:
+                return kept.issued, reused
+            drop_stashed(stash, ticket.certificate)
+    issued, leaf = order()
+    if stash is not None:
+        try:
+            if stash.keep(
+                ticket.certificate,
+                Stashed(issued, ticket.replaces, ticket.inputs),
+                expires=leaf.not_valid_after_utc,
+            ):
+                steps.append("kept the new certificate encrypted until it is stored (lease table)")
+        except Exception as error:
+            logger.warning(
+                "the issued certificate could not be kept: a store that fails now costs another order",
+                extra={"error": str(error)},
+            )
+    return issued, leaf
+
+
+def _reusable(
+    kept: Stashed,
+    ticket: StashTicket,
+    *,
+    names: Sequence[str],
+    key: KeySpec,
+    settings: RotationSettings,
+    clock: Clock,
+    steps: list[str],
+) -> x509.Certificate | None:
+    """The kept certificate's leaf when it may be stored now, else None (with the reason in `steps`). A kept
+    certificate is a claim (anyone allowed to write the table could have written it, had they the key): it
+    is checked as a new one is."""
+    if (kept.replaces, kept.inputs) != (ticket.replaces, ticket.inputs):
+        steps.append("dropped a kept certificate ordered for another certificate or under other settings")
+        return None
+    try:
+        leaf = validate_issued(
+            kept.issued,
+            required_names=names,
+            expected_key=key,
+            trust_roots=load_trust_roots(settings.trust_roots),
+            trust_name=str(settings.trust_roots),
+            now=clock.now(),
+        )
+    except ValidationFailed as failure:
+        steps.append(f"dropped a kept certificate that no longer passes the checks: {failure}")
+        return None
+    steps.append(
+        "stored the certificate an earlier try was issued and could not store (kept encrypted): no new order"
+    )
+    return leaf
+
+
+def drop_stashed(stash: IssuedStash | None, certificate: str) -> None:
+    """Forget a kept certificate (stored now, or refused for what it is). A failure is logged: the item's TTL
+    (the certificate's NotAfter) removes it in the end, and a later take checks it again anyway."""
+    if stash is None:
+        return
+    try:
+        stash.drop(certificate)
+    except Exception as error:
+        logger.warning("a kept certificate could not be dropped", extra={"error": str(error)})
 
 
 def failure_detail(subject: tuple[str, str], error: BaseException, correlation_id: str) -> dict[str, Any]:
@@ -877,16 +1043,25 @@ def record_hold(
     certificate: ServerCertificate,
     failure: PermanentFailure,
     now: datetime,
+    *,
+    inputs: str,
 ) -> None:
     """Tag the certificate (through `tag`) with the hold-off after a failure no retry fixes; never let the
-    tagging hide the failure itself."""
-    hold = planning.hold_after_failure(certificate, f"{type(failure).__name__}: {failure}", now)
+    tagging hide the failure itself. A deterministic refusal is held until `inputs` (the certificate's
+    inputs_fingerprint) change, any other for a time (24 h, doubling)."""
+    hold = planning.hold_after_failure(
+        certificate,
+        f"{type(failure).__name__}: {failure}",
+        now,
+        inputs=inputs if failure.deterministic else None,
+    )
     try:
         tag(
             {
                 HELD_UNTIL_TAG: hold.until.isoformat(),
                 HELD_REASON_TAG: hold.reason,
                 FAILURES_TAG: str(hold.failures),
+                HELD_INPUTS_TAG: hold.inputs,  # empty: this hold ends in time, whatever an earlier said
             }
         )
     except Exception as exc:  # the certificate may be gone, or AWS throttled us beyond retries

@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from certrotate import planning, scan_index
+from certrotate import planning, renewal_time, scan_index
 from certrotate.claims import Claim, ClaimVerifier, proven
 from certrotate.config import TrustRoots
 from certrotate.errors import RegionDiscoveryFailed, ValidationFailed
@@ -27,7 +27,6 @@ from certrotate.ports import (
     EventPublisher,
     ProgressRecords,
     RenewalInfoSource,
-    RenewalInfoUnavailable,
     RotationQueue,
     ScanIndexStore,
 )
@@ -95,6 +94,8 @@ class ScanSettings:
     account_id: str | None = None  # with MANAGED_ACCOUNTS: the account scanned, named in every message
     # The roots a replacement must chain to for a claim about it to hold (None: no claim holds).
     trust_roots: TrustRoots | None = None
+    # Settings.hold_context: whether a deterministic refusal's inputs changed (which releases its hold)
+    hold_context: str = ""
 
 
 class ScanService:
@@ -158,6 +159,7 @@ class ScanService:
             now=now,
             renew_before_days=self._settings.renew_before_days,
             lease_seconds=self._settings.lease_seconds,
+            hold_context=self._settings.hold_context,
         )
         if adoptable:  # left by a rotation started before progress records: an operator adopts it (force)
             plan = replace(plan, to_enqueue=tuple(c for c in plan.to_enqueue if c.name not in adoptable))
@@ -492,56 +494,19 @@ class ScanService:
             known, problem = self._facts_of(cert, now)
             if known is None:
                 return None, problem, None
-        not_before, not_after = known.not_before, cert.expiration
-        previous = planning.RenewalSchedule.parse(cert.tags.get(RENEWAL_TAG))
-        note: str | None = None
-        if source is None:
-            # No ARI: the lifetime decides, and nothing new can be learnt before that time.
-            renew_at = planning.lifetime_renewal_time(not_before, not_after)
-            schedule = planning.schedule_from_lifetime(not_before, not_after, next_ask=renew_at, now=now)
-        else:
-            try:
-                if known.ari_id is None:
-                    raise RenewalInfoUnavailable("the certificate has no authority key identifier", now)
-                window = source.window(known.ari_id)
-                schedule = planning.schedule_from_window(
-                    window.start,
-                    window.end,
-                    retry_after=window.retry_after,
-                    now=now,
-                    random_fraction=self._random_fraction(),
-                )
-                schedule = planning.same_pick(previous, schedule, now)
-            except RenewalInfoUnavailable as unavailable:
-                schedule = planning.schedule_from_lifetime(
-                    not_before,
-                    not_after,
-                    next_ask=planning.clamp_retry(unavailable.retry_after, now),
-                    now=now,
-                )
-                logger.info(
-                    "no renewal window from the CA: the lifetime rule decides",
-                    extra={"certificate_name": cert.name, "reason": str(unavailable)},
-                )
-            else:
-                if schedule.renew_at <= now:
-                    note = f"{cert.name}: the CA asks for renewal now ({schedule.describe()})"
-                    if window.explanation_url:
-                        note += f"; explanation: {window.explanation_url}"
-                    logger.warning(
-                        "the CA asks for renewal",
-                        extra={
-                            "certificate_name": cert.name,
-                            "window_start": schedule.window_start.isoformat(),
-                            "window_end": schedule.window_end.isoformat(),
-                            "explanation_url": window.explanation_url,
-                        },
-                    )
-        # Only a new renewal time is written: when to ask again changes with every answer, and the scan
-        # index keeps it (the tag's `ask` is then earlier than the index's: a lost index asks sooner).
-        if write and not planning.same_renewal_time(previous, schedule):
-            self._store.tag(cert.name, {RENEWAL_TAG: schedule.tag_value()})
-        return schedule, note, known
+        learnt = renewal_time.learn(
+            cert.name,
+            kept_tag=cert.tags.get(RENEWAL_TAG),
+            not_before=known.not_before,
+            not_after=cert.expiration,
+            ari_id=known.ari_id,
+            source=source,
+            now=now,
+            random_fraction=self._random_fraction(),
+        )
+        if write and learnt.changed:
+            self._store.tag(cert.name, {RENEWAL_TAG: learnt.schedule.tag_value()})
+        return learnt.schedule, learnt.note, known
 
     def _group(self, name: str) -> str:
         """Message group (one per certificate) and deduplication key: `<account>:<name>` with many accounts,

@@ -13,12 +13,14 @@ from botocore.config import Config
 from certrotate import USER_AGENT
 from certrotate.adapters.accounts import AccountEvents, AccountLeases, assumed_session, role_arn
 from certrotate.adapters.acm import AcmCertificateStore
-from certrotate.adapters.alb_http01 import AlbHttp01
+from certrotate.adapters.alb_http01 import AlbHttp01, fetch_over_http
+from certrotate.adapters.challenge_records import DynamoDbChallengeRecords
 from certrotate.adapters.cloudfront import CloudFrontDistributions
 from certrotate.adapters.elb import LoadBalancerListeners
 from certrotate.adapters.endpoints import AllEndpoints
 from certrotate.adapters.events import EventBridgePublisher, NoEvents
 from certrotate.adapters.iam import IamCertificateStore
+from certrotate.adapters.issued_stash import DynamoDbIssuedStash
 from certrotate.adapters.leases import DynamoDbAccountCreation, DynamoDbLeases
 from certrotate.adapters.progress import DynamoDbProgress
 from certrotate.adapters.queue import SqsRotationQueue
@@ -263,8 +265,12 @@ def endpoints(account: str | None = None) -> AllEndpoints:
 
 @functools.cache
 def http01(account: str | None = None) -> AlbHttp01:
-    """HTTP-01 on the port-80 listeners of the account's ALBs (in the region of each)."""
-    return AlbHttp01(lambda region: client("elbv2", region, account))
+    """HTTP-01 on the port-80 listeners of the account's ALBs (in the region of each); each token fetched
+    as the CA will before the CA is told (through ENDPOINT_CHECK_CONNECT_TO's tunnels, if any)."""
+    from certrotate.adapters.tls_probe import ConnectTo, connector
+
+    reach = connector([ConnectTo.parse(rule) for rule in settings().endpoint_check_connect_to])
+    return AlbHttp01(lambda region: client("elbv2", region, account), fetch=fetch_over_http(reach))
 
 
 @functools.cache
@@ -297,14 +303,7 @@ def authority() -> AcmeAuthority:
     )
     return AcmeAuthority(
         directory_url=config.acme_directory_url,
-        accounts=AccountKeyStore(
-            client("secretsmanager"),
-            config.acme_account_secret_id,
-            # One ACME account whatever the concurrency: the first rotations agree on one creator here.
-            DynamoDbAccountCreation(client("dynamodb"), config.lease_table_name)
-            if config.lease_table_name
-            else None,
-        ),
+        accounts=_account_keys(),
         email=config.acme_email,
         profile=config.acme_profile,
         external_account=eab.load if eab else None,
@@ -367,6 +366,44 @@ def name_policy(account: str | None) -> NamePolicy:
     return config.name_policy(account or own_account_id())
 
 
+def _challenge_records(account: str | None) -> DynamoDbChallengeRecords:
+    """Where rotations write down their DNS-01 values before publishing them: the lease table, keyed like the
+    leases (`#challenges:<lease key>`)."""
+    config = settings()
+    config.require_rotation()
+    assert config.lease_table_name is not None
+    return DynamoDbChallengeRecords(client("dynamodb"), config.lease_table_name, account)
+
+
+@functools.cache
+def _account_keys() -> AccountKeyStore:
+    config = settings()
+    assert config.acme_account_secret_id is not None
+    return AccountKeyStore(
+        client("secretsmanager"),
+        config.acme_account_secret_id,
+        # One ACME account whatever the concurrency: the first rotations agree on one creator here.
+        DynamoDbAccountCreation(client("dynamodb"), config.lease_table_name)
+        if config.lease_table_name
+        else None,
+    )
+
+
+def _account_key_for_stash() -> dict[str, str] | None:
+    """The ACME account key as the issued-certificate stash derives its key from it: `{"key": <JWK JSON>}`."""
+    stored = _account_keys().load()
+    return {"key": stored.key} if stored is not None else None
+
+
+def _issued_stash(account: str | None) -> DynamoDbIssuedStash:
+    """Where a certificate issued but not stored yet is kept, encrypted with a key derived from the ACME
+    account key (read only when one is kept or found): the lease table, `#issued:<lease key>`."""
+    config = settings()
+    config.require_rotation()
+    assert config.lease_table_name is not None
+    return DynamoDbIssuedStash(client("dynamodb"), config.lease_table_name, _account_key_for_stash, account)
+
+
 def _rotation_settings(account: str | None) -> RotationSettings:
     config = settings()
     return RotationSettings(
@@ -376,6 +413,8 @@ def _rotation_settings(account: str | None) -> RotationSettings:
         trust_roots=config.issuer_trust,
         sni_swap_when_full=config.sni_swap_when_full,
         names=name_policy(account),
+        acme_profile=config.acme_profile,
+        hold_context=config.hold_context,
     )
 
 
@@ -401,6 +440,8 @@ def rotation_service(account: str | None = None) -> RotationService:
         events=events(account),
         clock=SystemClock(),
         settings=_rotation_settings(account),
+        challenge_records=_challenge_records(account),
+        stash=_issued_stash(account),
         after_repoint=(
             functools.partial(_check_endpoints, account=account)
             if config.check_endpoints_after_rotation
@@ -442,6 +483,7 @@ def scan_service(*, dry_run: bool, account: str | None = None) -> ScanService:
             grace_seconds=config.retirement_grace_seconds,
             account_id=account,
             trust_roots=config.issuer_trust,
+            hold_context=config.hold_context,
         ),
         renewal_info=renewal_info,
         # Rotations' own records, which prove (or not) what the bookkeeping tags claim.
@@ -455,10 +497,28 @@ def scan_service(*, dry_run: bool, account: str | None = None) -> ScanService:
     )
 
 
+# ACM imports retry nothing in botocore: its standard mode takes LimitExceededException (ACM's yearly quota of
+# imports) for throttling; adapters.acm retries what is transient itself.
+NO_RETRY_CONFIG = BOTO_CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
+
+
+@functools.cache
+def _acm_import_client(region: str, account: str | None) -> ACMClient:
+    with _building:
+        scoped = _scope(account)
+        session = _session() if scoped is None else _member_session(scoped)
+        acm: ACMClient = session.client("acm", region_name=region, config=NO_RETRY_CONFIG)
+        return acm
+
+
 @functools.cache
 def acm_certificates(account: str | None = None) -> AcmCertificateStore:
     """ACM of every region the stack looks at (LOAD_BALANCER_REGIONS, else every enabled region)."""
-    return AcmCertificateStore(regions(account), lambda region: client("acm", region, account))
+    return AcmCertificateStore(
+        regions(account),
+        lambda region: client("acm", region, account),
+        import_client_for=lambda region: _acm_import_client(region, account),
+    )
 
 
 @functools.cache
@@ -474,6 +534,8 @@ def acm_rotation_service(account: str | None = None) -> AcmRotationService:
         events=events(account),
         clock=SystemClock(),
         settings=_rotation_settings(account),
+        challenge_records=_challenge_records(account),
+        stash=_issued_stash(account),
     )
 
 
@@ -492,6 +554,7 @@ def acm_scan(*, dry_run: bool, account: str | None = None) -> AcmScan:
             lease_seconds=config.rotation_lease_seconds,
             grace_seconds=config.retirement_grace_seconds,
             account_id=account,
+            hold_context=config.hold_context,
         ),
         renewal_info=renewal_info,
     )
@@ -520,12 +583,14 @@ def reset() -> None:
         events,
         dns,
         authority,
+        _account_keys,
         endpoint_checker,
         rotation_service,
         rollback_service,
         scan_service,
         renewal_info,
         acm_certificates,
+        _acm_import_client,
         acm_rotation_service,
         acm_scan,
     ):

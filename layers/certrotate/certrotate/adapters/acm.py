@@ -8,6 +8,7 @@ refuses tags in that call ("Reimport a certificate").
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -15,7 +16,13 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from botocore.exceptions import ClientError
 
-from certrotate.acm_rules import ACM_KEY_ALGORITHMS, AcmRefusedImport, region_of
+from certrotate.acm_rules import (
+    ACM_KEY_ALGORITHMS,
+    AcmImportConflict,
+    AcmImportQuotaReached,
+    AcmRefusedImport,
+    region_of,
+)
 from certrotate.adapters._retry import error_code
 from certrotate.model import SecretPem
 from certrotate.ports import AcmCertificate
@@ -26,8 +33,29 @@ if TYPE_CHECKING:  # boto3-stubs: development only, not in the layer
 
 IMPORTED = "IMPORTED"
 _NOT_FOUND = frozenset({"ResourceNotFoundException"})
-# Refusals of the certificate itself: a retry would meet them again (throttling is botocore's to retry).
+# How ACM's answers to an import are classed (throttling is botocore's to retry):
+# refusals of the certificate itself: the same certificate would meet them again (deterministic);
 _REFUSED = frozenset({"ValidationException", "InvalidParameterException", "InvalidArnException"})
+# its quota of imports in the last 365 days: time or a raised quota frees room (held for a time). botocore's
+# standard retry mode reads LimitExceededException as throttling and would repeat a refused import eight
+# times over half a minute: imports go through a client without botocore retries (`import_client_for`), and
+# this adapter retries what is transient itself;
+_QUOTA = "LimitExceededException"
+# transient: "already being created or updated" (ConflictException), throttling, ACM's own failures: retried
+# here with backoff, bounded by attempts and the caller's deadline, then left to a redelivery.
+_TRANSIENT = frozenset(
+    {
+        "ConflictException",
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestInProgressException",
+        "InternalFailure",
+        "ServiceUnavailable",
+    }
+)
+IMPORT_ATTEMPTS = 5
+IMPORT_FIRST_WAIT = 1.0  # seconds, doubled per try: 1 + 2 + 4 + 8 = 15 s at most
 
 
 class _Regions(Protocol):
@@ -37,9 +65,20 @@ class _Regions(Protocol):
 class AcmCertificateStore:
     """`client_for(region)` gives the ACM client of a region (ACM is regional: a certificate lives in one)."""
 
-    def __init__(self, regions: _Regions, client_for: Callable[[str], ACMClient]) -> None:
+    def __init__(
+        self,
+        regions: _Regions,
+        client_for: Callable[[str], ACMClient],
+        *,
+        import_client_for: Callable[[str], ACMClient] | None = None,  # without botocore's retries
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._regions = regions
         self._client_for = client_for
+        self._import_client_for = import_client_for or client_for
+        self._sleep = sleep
+        self._monotonic = monotonic
 
     def regions(self) -> tuple[str, ...]:
         return self._regions.regions()
@@ -74,20 +113,44 @@ class AcmCertificateStore:
     def body(self, arn: str) -> str:
         return str(self._client_for(region_of(arn)).get_certificate(CertificateArn=arn)["Certificate"])
 
-    def reimport(self, arn: str, *, body_pem: str, chain_pem: str, private_key_pem: SecretPem) -> None:
-        try:
-            self._client_for(region_of(arn)).import_certificate(
-                CertificateArn=arn,
-                Certificate=body_pem.encode(),
-                PrivateKey=bytes(private_key_pem),
-                CertificateChain=chain_pem.encode(),
-            )
-        except ClientError as exc:
-            if error_code(exc) in _REFUSED:
+    def reimport(
+        self,
+        arn: str,
+        *,
+        body_pem: str,
+        chain_pem: str,
+        private_key_pem: SecretPem,
+        deadline: float | None = None,
+    ) -> None:
+        """ImportCertificate over `arn`. Raises AcmRefusedImport (the certificate is refused: deterministic),
+        AcmImportQuotaReached (the yearly quota), AcmImportConflict (ACM stayed busy or throttled through
+        IMPORT_ATTEMPTS tries, backing off, and never past `deadline`, a monotonic time); botocore's errors
+        otherwise."""
+        wait = IMPORT_FIRST_WAIT
+        for attempt in range(1, IMPORT_ATTEMPTS + 1):
+            try:
+                self._import_client_for(region_of(arn)).import_certificate(
+                    CertificateArn=arn,
+                    Certificate=body_pem.encode(),
+                    PrivateKey=bytes(private_key_pem),
+                    CertificateChain=chain_pem.encode(),
+                )
+                return
+            except ClientError as exc:
+                code = error_code(exc)
                 # ACM's message names the certificate's fields, never the key.
-                message = str(exc.response.get("Error", {}).get("Message", ""))[:300]
-                raise AcmRefusedImport(arn, message or error_code(exc)) from None
-            raise
+                message = str(exc.response.get("Error", {}).get("Message", ""))[:300] or code
+                if code in _REFUSED:
+                    raise AcmRefusedImport(arn, message) from None
+                if code == _QUOTA:
+                    raise AcmImportQuotaReached(arn, message) from None
+                if code not in _TRANSIENT:
+                    raise
+                out_of_time = deadline is not None and self._monotonic() + wait > deadline
+                if attempt == IMPORT_ATTEMPTS or out_of_time:
+                    raise AcmImportConflict(arn, f"{code}: {message}", attempt) from None
+            self._sleep(wait)
+            wait *= 2
 
     def tag(self, arn: str, tags: Mapping[str, str]) -> None:
         self._client_for(region_of(arn)).add_tags_to_certificate(

@@ -2,30 +2,54 @@
 
 For each name, on each port-80 HTTP listener of the ALBs serving the certificate, one rule: conditions
 host-header = the name and path-pattern = /.well-known/acme-challenge/<token>, action fixed-response 200
-text/plain with the key authorization as body (87 characters: far below the 1,024 allowed). The rule takes the
-lowest free priority, so that as few rules as possible are evaluated before it (the default action, often a
-redirect to HTTPS, always comes after every rule); its conditions are so narrow that it shadows nothing else.
-A rule of someone else's at a lower priority that matches the challenge's path (a catch-all redirect, say)
-still answers first: the CA then fails to fetch the token, which is a held Http01NotReached naming the name.
+text/plain with the key authorization as body (87 characters: far below the 1,024 allowed). Its conditions
+are so narrow that it shadows nothing else.
+
+Before ordering (`check`): room for the rules under the ALB's quota of rules (DescribeAccountLimits: 100 by
+default, the listeners' default rules aside), and no rule of someone else's that would answer the CA's
+request first (same host, a path pattern that takes the token's path: a redirect to HTTPS, a forward) with no
+free priority ahead of it. Ours takes the lowest free priority, which is then ahead of every such rule; when
+none is free ahead of one, the rotation is refused before any order, the rule named (ChallengeRuleShadowed).
+
+After creating the rules and before the CA is told (`publish`): each token is fetched the way the CA will,
+http://<name>/.well-known/acme-challenge/<token> through the name's DNS (ENDPOINT_CHECK_CONNECT_TO may send
+it through a tunnel), until it answers the key authorization. AWS warns that "rule updates do not take effect
+immediately": an answer that is not yet ours is waited for with backoff, bounded (PROPAGATION_WAIT and the
+invocation's deadline), and if it does not come, the rotation fails without telling the CA (no failed
+validation spent) as a transient failure, retried, not held. A name that reaches nothing at all (refused, no
+such host) is Http01NotReached, held: the CA would not reach it either.
 
 Other rules are never touched: a rule is deleted only when its tag `certrotate:challenge` names this
 certificate (`<certificate>/<token>`). A run that died after CreateRule left its rules behind: the next run of
-the same certificate removes them before creating its own, and every run removes its own after validation,
-whatever happened. Priorities are shared with people and other rotations: a taken one (PriorityInUse) is
-read again and another picked; the ALB's quota of rules (TooManyRules) is a permanent failure, named.
+the same certificate removes them before it orders (`remove_left_behind`), and every run removes its own after
+validation, whatever happened. Priorities are shared with people and other rotations: a taken one
+(PriorityInUse) is read again and another picked; the ALB's quota of rules (TooManyRules) is a permanent
+failure, named.
 """
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
+import re
+import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from certrotate.adapters._retry import error_code
-from certrotate.errors import CertRotateError, ListenerRulesFull
+from certrotate.errors import (
+    CertRotateError,
+    ChallengeRuleShadowed,
+    Http01NotReached,
+    Http01NotYetServed,
+    ListenerRulesFull,
+)
 from certrotate.model import (
     ChallengeAnswer,
     ChallengeMethod,
@@ -46,6 +70,20 @@ MAX_PRIORITY = 50000  # ELB's highest rule priority
 PRIORITY_ATTEMPTS = 8  # PriorityInUse: another writer took the priority we read as free
 TAGS_PER_DESCRIBE = 20  # DescribeTags takes at most 20 ARNs
 GONE = frozenset({"ListenerNotFound", "LoadBalancerNotFound"})
+RULES_QUOTA_NAME = "rules-per-application-load-balancer"  # DescribeAccountLimits
+# Waiting for our rules to answer (fetched as the CA will): "rule updates do not take effect immediately".
+PROPAGATION_WAIT = 60.0  # seconds at most, within the invocation's deadline
+FIRST_PAUSE = 0.25  # seconds between fetches, doubled each time up to MAX_PAUSE
+MAX_PAUSE = 4.0
+UNREACHABLE_FETCHES = 4  # fetches in a row that reach nothing at all (~2 s): the name leads nowhere
+FETCH_TIMEOUT = 5.0
+DEADLINE_MARGIN = 20.0  # seconds kept for the CA's validation after the wait
+TOKEN_SAMPLE = "/.well-known/acme-challenge/" + "T0k3n-_" * 6 + "x"  # 43 characters, as ACME tokens
+USER_AGENT = "certrotate (HTTP-01 self-check)"
+
+# A fetch: (name, path, timeout) -> (HTTP status, body). Raises OSError when nothing answers.
+Fetch = Callable[[str, str, float], tuple[int, bytes]]
+Connect = Callable[[str, int, float], socket.socket]
 
 
 def rule_tag_value(certificate: str, token: str) -> str:
@@ -65,12 +103,104 @@ def lowest_free(taken: Iterable[int], count: int) -> list[int]:
     return free
 
 
-class AlbHttp01:
-    """Implements ports.Http01Listeners over the ELBv2 API of each region (clients built on first use)."""
+# -- which rules answer the CA before ours (pure) ------------------------------------------------------------
 
-    def __init__(self, elbv2: Callable[[str], ElasticLoadBalancingv2Client]) -> None:
+
+def _wildcard(pattern: str, *, case_sensitive: bool) -> re.Pattern[str]:
+    # ELB's condition wildcards: `*` any characters, `?` one.
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(f"^{regex}$", 0 if case_sensitive else re.IGNORECASE)
+
+
+def _values(condition: Mapping[str, Any], config: str) -> list[str]:
+    return list(condition.get(config, {}).get("Values") or condition.get("Values") or [])
+
+
+def _takes_the_challenge(condition: Mapping[str, Any], name: str) -> bool:
+    """Whether a condition matches the request the CA sends for `name` (GET http://<name>/.well-known/
+    acme-challenge/<token>, from addresses nobody knows, with headers nobody chose, no query string). Only
+    a source-ip condition open to every address counts as matching the CA; header and query-string
+    conditions do not (the CA sends neither on purpose); a condition of a kind unknown here counts."""
+    field = condition.get("Field")
+    if field == "host-header":
+        return any(
+            _wildcard(v, case_sensitive=False).match(name) for v in _values(condition, "HostHeaderConfig")
+        )
+    if field == "path-pattern":
+        paths = _values(condition, "PathPatternConfig")
+        return any(_wildcard(v, case_sensitive=True).match(TOKEN_SAMPLE) for v in paths)
+    if field == "http-request-method":
+        return "GET" in condition.get("HttpRequestMethodConfig", {}).get("Values", [])
+    if field == "source-ip":
+        cidrs = condition.get("SourceIpConfig", {}).get("Values", [])
+        return any(ipaddress.ip_network(c, strict=False).prefixlen == 0 for c in cidrs)
+    return field not in ("http-header", "query-string")
+
+
+def shadowing(rules: Iterable[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
+    """The rules (DescribeRules entries, not the default) that answer the CA's request for `name` before a
+    rule of ours at a higher priority number would, lowest priority first."""
+    found = [
+        rule
+        for rule in rules
+        if not rule.get("IsDefault")
+        and all(_takes_the_challenge(c, name) for c in rule.get("Conditions", []))
+    ]
+    return sorted(found, key=lambda rule: int(rule["Priority"]))
+
+
+def describe_rule(rule: Mapping[str, Any]) -> str:
+    actions = sorted(rule.get("Actions", []), key=lambda a: int(a.get("Order", 1)))
+    kind = actions[-1].get("Type", "?") if actions else "?"
+    return f"rule {rule.get('RuleArn', '?')} (priority {rule.get('Priority')}, {kind})"
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """What the self-check saw of one name: whether anything answered, and the last answer."""
+
+    answered: bool = False
+    unreachable_in_a_row: int = 0
+    last: str = "nothing yet"
+
+
+def fetch_over_http(connect: Connect) -> Fetch:
+    """A Fetch that connects through `connect` (tls_probe.connector: DNS, or curl-style --connect-to rules)
+    and sends the CA's request; redirects are not followed (an answer that is not ours is not ours)."""
+
+    def fetch(name: str, path: str, timeout: float) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection(name, HTTP_PORT, timeout=timeout)
+        connection.sock = connect(name, HTTP_PORT, timeout)
+        try:
+            connection.request("GET", path, headers={"User-Agent": USER_AGENT, "Accept": "*/*"})
+            response = connection.getresponse()
+            return response.status, response.read(4096)
+        except http.client.HTTPException as exc:
+            raise ConnectionError(f"no HTTP answer: {type(exc).__name__}") from None
+        finally:
+            connection.close()
+
+    return fetch
+
+
+class AlbHttp01:
+    """Implements ports.Http01Listeners over the ELBv2 API of each region (clients built on first use).
+    `fetch`: how the self-check fetches a token (fetch_over_http); None: no self-check (tools, tests)."""
+
+    def __init__(
+        self,
+        elbv2: Callable[[str], ElasticLoadBalancingv2Client],
+        *,
+        fetch: Fetch | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client_for = elbv2
         self._clients: dict[str, ElasticLoadBalancingv2Client] = {}
+        self._fetch = fetch
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._quotas: dict[str, int | None] = {}
 
     def _v2(self, region: str) -> ElasticLoadBalancingv2Client:
         if region not in self._clients:
@@ -100,17 +230,92 @@ class AlbHttp01:
         return found
 
     def _rules(self, listener: HttpListener) -> list[Any]:
-        rules: list[Any] = []
-        marker: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"ListenerArn": listener.listener_arn}
-            if marker:
-                kwargs["Marker"] = marker
-            page = self._v2(listener.region).describe_rules(**kwargs)
-            rules.extend(page["Rules"])
-            marker = page.get("NextMarker")
-            if not marker:
-                return rules
+        return self._rules_of(listener.region, listener.listener_arn)
+
+    def _rules_of(self, region: str, listener_arn: str) -> list[Any]:
+        pages = self._v2(region).get_paginator("describe_rules").paginate(ListenerArn=listener_arn)
+        return [rule for page in pages for rule in page["Rules"]]
+
+    def _rules_quota(self, region: str) -> int | None:
+        """The account's quota of rules per ALB in `region` (None: not known; the quota is then met at
+        CreateRule, as TooManyRules)."""
+        if region not in self._quotas:
+            try:
+                pages = self._v2(region).get_paginator("describe_account_limits").paginate()
+                limits = {limit["Name"]: limit["Max"] for page in pages for limit in page.get("Limits", [])}
+                raw = limits.get(RULES_QUOTA_NAME)
+                self._quotas[region] = int(float(raw)) if raw is not None else None
+            except ClientError as exc:
+                logger.warning(
+                    "the quota of rules per load balancer could not be read: checked at CreateRule only",
+                    extra={"region": region, "error": error_code(exc)},
+                )
+                self._quotas[region] = None
+        return self._quotas[region]
+
+    def _rules_on_balancer(self, region: str, balancer: str) -> dict[str, list[Any]]:
+        """Every listener of the load balancer and its rules (the quota counts them all)."""
+        pages = self._v2(region).get_paginator("describe_listeners").paginate(LoadBalancerArn=balancer)
+        return {
+            listener["ListenerArn"]: self._rules_of(region, listener["ListenerArn"])
+            for page in pages
+            for listener in page["Listeners"]
+        }
+
+    def _ours(self, region: str, rules: Sequence[Any], owners: Sequence[str]) -> set[str]:
+        """The ARNs of the rules among `rules` that a run of one of `owners` created (its tag says so)."""
+        prefixes = tuple(f"{name_tag_value(owner)}/" for owner in owners)
+        arns = [r["RuleArn"] for r in rules if not r.get("IsDefault")]
+        tags = self._tags(region, arns)
+        return {arn for arn in arns if tags.get(arn, {}).get(CHALLENGE_TAG, "").startswith(prefixes)}
+
+    # -- before ordering -------------------------------------------------------------------------------
+
+    def check(self, plan: ChallengePlan) -> None:
+        """Raises ListenerRulesFull when an ALB has no room for the plan's rules (its quota counts the rules
+        of all its listeners, the defaults aside, ours left by a dead run aside: they go before ordering), and
+        ChallengeRuleShadowed when a rule of someone else's would answer a name's challenge first and no
+        priority ahead of it is free. Both before any order."""
+        names_by_listener: dict[HttpListener, list[str]] = {}
+        for route in plan.routes:
+            if route.method is ChallengeMethod.HTTP_01:
+                for listener in route.listeners:
+                    names_by_listener.setdefault(listener, []).append(route.name)
+        if not names_by_listener:
+            return
+        needed: Counter[tuple[str, str]] = Counter()
+        ours: set[str] = set()  # rules a dead run of ours left on the port-80 listeners (they go first)
+        for listener, names in names_by_listener.items():
+            try:
+                rules = self._rules(listener)
+            except ClientError as exc:
+                if error_code(exc) in GONE:
+                    continue
+                raise
+            ours |= self._ours(listener.region, rules, plan.owners)
+            others = [r for r in rules if not r.get("IsDefault") and r["RuleArn"] not in ours]
+            taken = {int(r["Priority"]) for r in others}
+            for name in names:
+                free = lowest_free(taken, 1)
+                if not free:
+                    raise ListenerRulesFull(listener.load_balancer)
+                first = next(iter(shadowing(others, name)), None)
+                if first is not None and int(first["Priority"]) < free[0]:
+                    raise ChallengeRuleShadowed(name, listener.listener_arn, describe_rule(first))
+                taken.add(free[0])
+            needed[(listener.region, listener.load_balancer)] += len(names)
+        for (region, balancer), count in needed.items():
+            quota = self._rules_quota(region)
+            if quota is None:
+                continue
+            held = sum(
+                1
+                for rules in self._rules_on_balancer(region, balancer).values()
+                for rule in rules
+                if not rule.get("IsDefault") and rule["RuleArn"] not in ours
+            )
+            if held + count > quota:
+                raise ListenerRulesFull(balancer)
 
     def _tags(self, region: str, arns: Sequence[str]) -> dict[str, dict[str, str]]:
         tags: dict[str, dict[str, str]] = {}
@@ -125,11 +330,70 @@ class AlbHttp01:
     # -- the responder ---------------------------------------------------------------------------------
 
     def publish(self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer], *, deadline: float) -> None:
+        """Create the rules, then wait until each name answers its token as the CA will fetch it."""
         by_listener = _by_listener(plan, answers)
-        # Rules a dead run of this certificate left: gone before new ones take priorities and quota.
-        self._remove_ours(plan, by_listener)
         for listener, listener_answers in by_listener.items():
             self._create(plan, listener, listener_answers, deadline)
+        if self._fetch is not None:
+            served = {a.name: a for listener_answers in by_listener.values() for a in listener_answers}
+            self._await_served(list(served.values()), deadline)
+
+    def _await_served(self, answers: Sequence[ChallengeAnswer], deadline: float) -> None:
+        """Fetch each token as the CA will until every one answers its key authorization: bounded by
+        PROPAGATION_WAIT and the deadline, with backoff. Raises Http01NotReached when a name reached nothing
+        at all UNREACHABLE_FETCHES times in a row, Http01NotYetServed when something answered but not ours."""
+        assert self._fetch is not None
+        limit = min(self._monotonic() + PROPAGATION_WAIT, deadline - DEADLINE_MARGIN)
+        seen = {answer.name: _Seen() for answer in answers}
+        pending = list(answers)
+        pause = FIRST_PAUSE
+        while True:
+            still: list[ChallengeAnswer] = []
+            for answer in pending:
+                try:
+                    status, body = self._fetch(answer.name, answer.path, FETCH_TIMEOUT)
+                except OSError as exc:
+                    before = seen[answer.name]
+                    seen[answer.name] = _Seen(
+                        before.answered, before.unreachable_in_a_row + 1, f"no answer ({exc})"
+                    )
+                    if seen[answer.name].unreachable_in_a_row >= UNREACHABLE_FETCHES:
+                        raise Http01NotReached(
+                            f"http://{answer.name}{answer.path} reached nothing ({exc}): the name does not "
+                            "lead to a port-80 listener of an ALB serving the certificate; the CA was not "
+                            "asked to validate"
+                        ) from None
+                    still.append(answer)
+                    continue
+                if status == 200 and body.strip() == answer.validation.encode():
+                    logger.info("the ALB answers the HTTP-01 token", extra={"dns_name": answer.name})
+                    continue
+                seen[answer.name] = _Seen(True, 0, f"HTTP {status}")
+                still.append(answer)
+            pending = still
+            if not pending:
+                return
+            if self._monotonic() + pause > limit:
+                break
+            self._sleep(pause)
+            pause = min(pause * 2, MAX_PAUSE)
+        names = ", ".join(f"{a.name} ({seen[a.name].last})" for a in pending)
+        raise Http01NotYetServed(
+            f"the ALB did not answer the HTTP-01 token yet for {names} after {PROPAGATION_WAIT:.0f} s: the "
+            "rule has not taken effect (ALB rule updates propagate with a delay); the CA was not asked to "
+            "validate, and a retry orders again"
+        )
+
+    def remove_left_behind(self, plan: ChallengePlan) -> None:
+        """Rules a dead run of this certificate left: gone before ordering, before new ones take priorities
+        and quota."""
+        listeners: dict[HttpListener, list[ChallengeAnswer]] = {
+            listener: []
+            for route in plan.routes
+            if route.method is ChallengeMethod.HTTP_01
+            for listener in route.listeners
+        }
+        self._remove_ours(plan, listeners)
 
     def remove(self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer]) -> None:
         self._remove_ours(plan, _by_listener(plan, answers))
@@ -146,6 +410,11 @@ class AlbHttp01:
                 if not free:
                     raise ListenerRulesFull(listener.load_balancer)
                 priority = free[0]
+                # Ahead of every rule that would answer the CA first (check() found room; someone may have
+                # taken it since).
+                first = next(iter(shadowing(rules, answer.name)), None)
+                if first is not None and int(first["Priority"]) < priority:
+                    raise ChallengeRuleShadowed(answer.name, listener.listener_arn, describe_rule(first))
                 try:
                     client.create_rule(
                         ListenerArn=listener.listener_arn,
@@ -175,7 +444,8 @@ class AlbHttp01:
                     if code != "PriorityInUse" or attempt == PRIORITY_ATTEMPTS or time.monotonic() > deadline:
                         raise
                     # Someone took it since we read: read again rather than guess the next one.
-                    taken = {int(r["Priority"]) for r in self._rules(listener) if not r.get("IsDefault")}
+                    rules = self._rules(listener)
+                    taken = {int(r["Priority"]) for r in rules if not r.get("IsDefault")}
                     continue
                 taken.add(priority)
                 break

@@ -1,0 +1,79 @@
+"""Which ALB rules would answer the CA's HTTP-01 request before a challenge rule of ours (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from certrotate.adapters.alb_http01 import describe_rule, lowest_free, shadowing
+
+NAME = "shop.example.net"
+
+
+def rule(priority: int, *conditions: dict[str, Any], kind: str = "redirect") -> dict[str, Any]:
+    return {
+        "RuleArn": f"arn:rule/{priority}",
+        "Priority": str(priority),
+        "Conditions": list(conditions),
+        "Actions": [{"Type": kind, "Order": 1}],
+        "IsDefault": False,
+    }
+
+
+def host(*values: str) -> dict[str, Any]:
+    return {"Field": "host-header", "HostHeaderConfig": {"Values": list(values)}}
+
+
+def path(*values: str) -> dict[str, Any]:
+    return {"Field": "path-pattern", "PathPatternConfig": {"Values": list(values)}}
+
+
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        (host(NAME), path("/*")),
+        (host("*.EXAMPLE.net"),),  # host only: every path
+        (path("/.well-known/*"),),  # path only: every host
+        (host("shop.example.???"), path("/.well-known/acme-challenge/*")),
+        (
+            host(NAME),
+            {"Field": "http-request-method", "HttpRequestMethodConfig": {"Values": ["GET", "HEAD"]}},
+        ),
+        (host(NAME), {"Field": "source-ip", "SourceIpConfig": {"Values": ["0.0.0.0/0"]}}),
+        ({"Field": "some-future-condition", "Values": ["x"]},),  # unknown: may match
+        (),  # no condition at all
+    ],
+)
+def test_rules_that_take_the_challenge(conditions: tuple[dict[str, Any], ...]) -> None:
+    assert [r["Priority"] for r in shadowing([rule(3, *conditions)], NAME)] == ["3"]
+
+
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        (host("other.example.net"), path("/*")),
+        (host(NAME), path("/health")),
+        (host(NAME), path("/.Well-Known/*")),  # paths are case-sensitive
+        (host(NAME), {"Field": "http-request-method", "HttpRequestMethodConfig": {"Values": ["POST"]}}),
+        (host(NAME), {"Field": "source-ip", "SourceIpConfig": {"Values": ["10.0.0.0/8"]}}),
+        (host(NAME), {"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": "X", "Values": ["y"]}}),
+        (
+            host(NAME),
+            {"Field": "query-string", "QueryStringConfig": {"Values": [{"Key": "a", "Value": "b"}]}},
+        ),
+    ],
+)
+def test_rules_that_leave_the_challenge_alone(conditions: tuple[dict[str, Any], ...]) -> None:
+    assert shadowing([rule(3, *conditions)], NAME) == []
+
+
+def test_the_first_to_answer_comes_first_and_the_default_rule_is_not_one() -> None:
+    default = {**rule(0), "Priority": "default", "IsDefault": True}
+    rules = [rule(9, host(NAME)), default, rule(4, path("/*"), kind="forward")]
+    first, second = shadowing(rules, NAME)
+    assert describe_rule(first) == "rule arn:rule/4 (priority 4, forward)" and second["Priority"] == "9"
+
+
+def test_the_lowest_free_priorities() -> None:
+    assert lowest_free({1, 2, 4}, 3) == [3, 5, 6]
+    assert lowest_free(range(1, 50001), 1) == []
