@@ -65,6 +65,7 @@ TEMPLATE = ROOT / "template.yaml"
 MEMBER_TEMPLATE = ROOT / "member-role.yaml"
 OPERATOR_TEMPLATE = ROOT / "operator-policy.yaml"
 CENTRAL_ACCOUNT = "123456789012"  # moto's default account: the functions' own
+STACK_NAME = "certrotate"  # template.yaml's stack (devstack.deployed.deploy creates it under this name)
 
 ADMIN_ACCESS_KEY = "testing"
 OPERATOR_ACCESS_KEY = "ASIADEVSTACKOPERATOR"
@@ -156,7 +157,7 @@ class Enforcement:
         ROTATION_QUEUE_URL, ...; `parameters` for the rest). Idempotent; re-deploys when they change."""
         settings = {k: v for k, v in (env or os.environ).items() if v is not None}
         region = settings.get("AWS_REGION") or settings.get("AWS_DEFAULT_REGION") or "us-east-1"
-        stack = cfn.Stack(account=CENTRAL_ACCOUNT, region=region)
+        stack = cfn.Stack(name=STACK_NAME, account=CENTRAL_ACCOUNT, region=region)
         parameters = _parameters_from(settings)
         parameters.update(self.parameters)
         physical = _physical_from(settings, stack)
@@ -345,7 +346,7 @@ class Enforcement:
             )
         context = RequestContext(call, environ, body, identity)
         for request, resource_policy in requests_for(context):
-            identity_decision = evaluate(self._policies(identity), request)
+            identity_decision = evaluate(self.policies_of(identity.role_arn, identity.account), request)
             decision = identity_decision
             if resource_policy is not None:
                 caller = Caller(identity.role_arn, identity.account)
@@ -361,8 +362,13 @@ class Enforcement:
                 return self._deny(call, identity, request.action, request.resource, "", decision=decision)
         return None
 
-    def _policies(self, identity: Identity) -> list[Any]:
-        role = _moto_role(identity.role_arn, identity.account)
+    def role_exists(self, role_arn: str, account: str) -> bool:
+        return _moto_role(role_arn, account) is not None
+
+    def policies_of(self, role_arn: str, account: str) -> list[Any]:
+        """A role's identity policies as moto holds them (inline and attached), parsed; none for a role that
+        does not exist."""
+        role = _moto_role(role_arn, account)
         if role is None:
             return []
         documents = [self._parsed(text) for text in role.policies.values()]
@@ -650,6 +656,8 @@ def _kms(ctx: RequestContext, key_id: str | None) -> Built:
 
 def _iam_requests(ctx: RequestContext) -> Built:
     action = ctx.call.action
+    if action == "SimulatePrincipalPolicy":  # authorised on the principal simulated (its role or user ARN)
+        return _plain(ctx, str(ctx.params.get("PolicySourceArn") or "*"))
     name = ctx.params.get("ServerCertificateName")
     if name is None:
         return _plain(ctx)
