@@ -40,6 +40,11 @@ def test_status_plan_and_rotate_in_a_member_account(fleet: tuple[World, Any, Any
     assert code == 0, result
     assert result["status"] == "planned" and result["account_id"] == MEMBER_A
 
+    # The operator reads through member-role.yaml's read role only: the rotation's role (which writes)
+    # trusts the rotate function alone.
+    code, _ = cli("status", "--account", MEMBER_A, "--account-role", "certrotate-member")
+    assert code == 3
+
 
 def test_an_account_the_operator_cannot_read_is_one_line_and_exit_3(
     fleet: tuple[World, Any, Any, Any], cli: Cli, capfd: pytest.CaptureFixture[str]
@@ -50,7 +55,10 @@ def test_an_account_the_operator_cannot_read_is_one_line_and_exit_3(
     err = capfd.readouterr().err
     print(err, end="", file=sys.stderr)
     assert code == 3 and out == ""
-    assert f"cannot read account {MEMBER_B}: assuming arn:aws:iam::{MEMBER_B}:role/certrotate-member" in err
+    assert (
+        f"cannot read account {MEMBER_B}: assuming arn:aws:iam::{MEMBER_B}:role/certrotate-member-read "
+        in err
+    )
     assert "--account-role" in err
 
 
