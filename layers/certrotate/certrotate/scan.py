@@ -463,7 +463,14 @@ class ScanService:
         # Only a new renewal time is written: when to ask again changes with every answer, and the scan
         # index keeps it (the tag's `ask` is then earlier than the index's: a lost index asks sooner).
         if write and not planning.same_renewal_time(previous, schedule):
-            self._store.tag(cert.name, {RENEWAL_TAG: schedule.tag_value()})
+            try:
+                self._store.tag(cert.name, {RENEWAL_TAG: schedule.tag_value()})
+            except Exception as error:  # one certificate's tag is a cache (the index keeps the time): go on
+                # E.g. AccessDenied: the policy writes only on managed certificates, and the index's view of
+                # this one's tags is older than an operator's opt-out. The next read of its tags says so.
+                refused = f"{cert.name}: renewal time not written: {error}"
+                note = f"{note}; {refused}" if note else refused
+                logger.warning("renewal time not written", extra={"certificate_name": cert.name})
         return schedule, note, known
 
     def _group(self, name: str) -> str:
