@@ -74,6 +74,35 @@ def test_doctor_reports_a_member_account_the_scan_cannot_reach(
     assert "1 of 2 managed account(s) reached by the scan function" in text
 
 
+def test_rollback_in_a_member_account_runs_as_the_rotations_member_role(
+    fleet: tuple[World, Any, Any, Any], cli: Cli
+) -> None:
+    """The rollback is the rotate function's action: in a member account it works through MemberRole, under
+    the member-rotate principal's calls and member-role.yaml's policy, as the rotation does."""
+    world, a, _, _ = fleet
+    old = fixtures.seed_certificate(a("iam"), "web", [f"a.{ZONE}"], days_left=10)
+    listener = fixtures.create_alb_https_listener(a("elbv2"), a("ec2"), old["Arn"])
+    deploy(world, RETIREMENT_GRACE_SECONDS="3600")
+    code, result = cli.json("rotate", "web", "--account", MEMBER_A, "--force")
+    assert code == 0 and result["status"] == "rotated", result
+    new = result["new_certificate_name"]
+
+    def serving() -> str:
+        certificates = a("elbv2").describe_listener_certificates(ListenerArn=listener.listener_arn)
+        return str(certificates["Certificates"][0]["CertificateArn"].rsplit("/", 1)[-1])
+
+    assert serving() == new
+
+    code, rolled = cli.json("rollback", "web", "--account", MEMBER_A, "--yes")
+
+    assert code == 0, rolled
+    assert rolled["status"] == "rolled-back" and rolled["rolled_back_from"] == new
+    assert serving() == "web"
+    tags = a("iam").list_server_certificate_tags(ServerCertificateName="web")["Tags"]
+    assert {"Key": "certrotate:rolled-back-from", "Value": new} in tags
+    assert world.certificates() == {}, "nothing changed in the central account's IAM"
+
+
 def test_rotate_an_acm_imported_certificate_by_its_arn(world: World, cli: Cli) -> None:
     arn, _ = fixtures.import_acm_certificate(world.stack.client("acm"), ["api.example.com"], days_left=5)
     deploy(world)
