@@ -31,7 +31,8 @@ from certrotate_cli.failures import AWS, USAGE, CliError, permission_problem
 # Outputs of template.yaml the command line reads.
 ROTATE_FUNCTION_OUTPUT = "RotateFunctionName"
 SCAN_FUNCTION_OUTPUT = "ScanFunctionName"
-ROLE_OUTPUTS = {"ScanFunction": "ScanFunctionRoleArn", "RotateFunction": "RotateFunctionRoleArn"}
+# member-role.yaml's role for the operators' command line in a managed account: <MemberRoleName>-read.
+READ_ROLE_SUFFIX = "-read"
 # Beyond the function's own Timeout: Lambda answers at the latest when the function times out; the margin
 # covers the network and Lambda's own bookkeeping. A read timeout shorter than the function's lets botocore
 # give up and call again: the rotation would run twice.
@@ -95,13 +96,13 @@ class Aws:
         identity = self.client("sts").get_caller_identity()
         return {"Account": str(identity["Account"]), "Arn": str(identity["Arn"])}
 
-    def in_account(self, account: str | None, role_name: str | None) -> Aws:
-        """The same operator in another managed account, through a role there (`--account`): the member
-        role by default, which must trust the operator (it trusts the functions' roles only, as shipped),
-        or one named with `--account-role`. The credentials' own account: this session."""
+    def in_account(self, account: str | None, role_name: str) -> Aws:
+        """The same operator in another managed account, through a role there (`--account`): the read role
+        of member-role.yaml by default (`read_role`), or one named with `--account-role`. The credentials'
+        own account: this session."""
         if not account or account == self.caller()["Account"]:
             return self
-        arn = role_arn(self.partition(), account, role_name or MEMBER_ROLE_NAME_DEFAULT)
+        arn = role_arn(self.partition(), account, role_name)
         try:
             session = assumed_session(self.client("sts"), arn, account, self.region)
         except AccountUnreachable as exc:
@@ -111,6 +112,16 @@ class Aws:
                 code=AWS,
             ) from None
         return Aws(profile=self.profile, region=self.region, session=session, account=account)
+
+    def member_role_name(self, stack: str) -> str:
+        """The stack's MemberRoleName: the member role the rotate function assumes (its MEMBER_ROLE_NAME; the
+        scan's own is <MemberRoleName>-scan)."""
+        deployed = self.function_environment(stack, ROTATE_FUNCTION_OUTPUT) or {}
+        return deployed.get("MEMBER_ROLE_NAME") or MEMBER_ROLE_NAME_DEFAULT
+
+    def read_role(self, stack: str) -> str:
+        """member-role.yaml's read role for the command line in a managed account."""
+        return self.member_role_name(stack) + READ_ROLE_SUFFIX
 
     def store(self) -> IamCertificateStore:
         return IamCertificateStore(self.client("iam"))

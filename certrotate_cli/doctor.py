@@ -2,8 +2,9 @@
 A *problem* is something that would stop a rotation (exit 1); a *warning* something to look at; *ok* and
 *notes* say what was checked. Nothing is changed: it reads, simulates IAM policies and asks DNS.
 
-- permissions: the deployed functions' roles may make every call the code needs (`iam:SimulatePrincipalPolicy`
-  against an action map: role ARN -> [(action, resource[, context])]);
+- permissions: the deployed functions' roles (the stack's outputs) may make every call the code needs
+  (`iam:SimulatePrincipalPolicy` of what `certrotate.permissions.checks` lists for each function's principal,
+  on the resources the deployment names);
 - the CA: its directory answers; terms of service; External Account Binding when required; the profiles asked
   for (ACME_PROFILE, tags `certrotate:profile`) exist;
 - each managed certificate: every name has a public Route 53 zone (DNS-01) or an ALB port-80 path (HTTP-01);
@@ -24,10 +25,10 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from certrotate import planning
 from certrotate.adapters._retry import error_code
-from certrotate.adapters.accounts import role_arn
 from certrotate.config import Settings
 from certrotate.model import ChallengeMethod, Endpoint, EndpointKind, HostedZone
 from certrotate.names import PROFILE_TAG
+from certrotate.permissions import ROLE_OUTPUTS, Check, Names, Principal, checks
 from certrotate.ports import Http01Listeners
 
 from certrotate_cli import caa
@@ -69,11 +70,58 @@ class Finding:
         return f"{SYMBOLS[self.severity]} {self.check:<12} {self.message}"
 
 
-Requirement = tuple[str, str] | tuple[str, str, Mapping[str, Sequence[str]]]
-ActionMap = Mapping[str, Sequence[Requirement]]  # role ARN -> the calls it must be allowed to make
+ActionMap = Mapping[str, Sequence[Check]]  # role ARN -> the calls it must be allowed to make
 
 
 # -- permissions --------------------------------------------------------------------------------------------
+
+
+def required_checks(
+    outputs: Mapping[str, str],
+    settings: Settings,
+    member_role_names: Mapping[Principal, str],
+    *,
+    partition: str,
+    account: str,
+) -> tuple[dict[str, list[Check]], dict[str, str]]:
+    """What each deployed function's role must be allowed (certrotate.permissions.checks, on the resources
+    this deployment names), for the roles the stack's outputs name (`ROLE_OUTPUTS`); and a label for each role
+    (its function). `settings` are the scan's (the queue is in its environment only), `member_role_names` each
+    function's own MEMBER_ROLE_NAME (the scan's is <MemberRoleName>-scan)."""
+    required: dict[str, list[Check]] = {}
+    labels: dict[str, str] = {}
+    for output, principal in ROLE_OUTPUTS.items():
+        role = outputs.get(output)
+        if not role:
+            continue
+        names = Names(
+            partition=partition,
+            account=account,
+            region=settings.region,
+            lease_table=_name_of(settings.lease_table_name, "table/"),
+            queue_name=(settings.rotation_queue_url or "").rstrip("/").rsplit("/", 1)[-1],
+            secret_name=_secret_name(settings.acme_account_secret_id),
+            event_bus=_name_of(settings.event_bus_name, "event-bus/"),
+            eab_secret_name=_secret_name(settings.acme_eab_secret_id),
+            member_role_name=member_role_names.get(principal, ""),
+            managed_accounts=settings.managed_accounts,
+            dns_accounts=tuple(sorted(set(settings.dns_accounts.values()))),
+        )
+        required[role] = checks(principal, names)
+        labels[role] = output.removesuffix("RoleArn")
+    return required, labels
+
+
+def _name_of(value: str | None, resource_prefix: str) -> str:
+    """A name given as a name or as an ARN (`...:table/<name>`, `...:event-bus/<name>`)."""
+    return (value or "").rsplit(resource_prefix, 1)[-1] if value and value.startswith("arn:") else value or ""
+
+
+def _secret_name(value: str | None) -> str:
+    # A secret's ARN ends with "secret:<name>-<6 random characters>"; its name is what policies match.
+    if value and value.startswith("arn:"):
+        return value.split(":secret:", 1)[-1][:-7]
+    return value or ""
 
 
 def check_permissions(iam: Any, required: ActionMap, labels: Mapping[str, str]) -> list[Finding]:
@@ -85,10 +133,8 @@ def check_permissions(iam: Any, required: ActionMap, labels: Mapping[str, str]) 
         label = labels.get(role, role)
         groups: dict[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], list[str]] = defaultdict(list)
         for requirement in requirements:
-            action, resource = requirement[0], requirement[1]
-            context = requirement[2] if len(requirement) == 3 else {}
-            key = tuple(sorted((k, tuple(v)) for k, v in context.items()))
-            groups[(resource, key)].append(action)
+            key = tuple(sorted((k, tuple(v)) for k, v in requirement.context.items()))
+            groups[(requirement.resource, key)].append(requirement.action)
         denied = 0
         for (resource, context_key), actions in groups.items():
             try:
@@ -114,7 +160,7 @@ def check_permissions(iam: Any, required: ActionMap, labels: Mapping[str, str]) 
                             "permissions",
                             Severity.WARNING,
                             f"the {label} role may {what} only under conditions on "
-                            f"{', '.join(sorted(missing))} (not evaluated here)",
+                            f"{', '.join(sorted(set(missing)))} (not evaluated here)",
                         )
                     )
                 else:
@@ -155,92 +201,6 @@ def _simulate(
         if not page.get("IsTruncated"):
             return results
         kwargs["Marker"] = page["Marker"]
-
-
-def _arn_of_queue(url: str, partition: str, region: str) -> str:
-    # https://sqs.<region>.amazonaws.com/<account>/<name> (another endpoint: the stack's region)
-    parts = url.rstrip("/").split("/")
-    host = parts[2] if len(parts) > 2 else ""
-    region = host.split(".")[1] if host.startswith("sqs.") else region
-    return f"arn:{partition}:sqs:{region}:{parts[-2]}:{parts[-1]}"
-
-
-def minimal_action_map(
-    roles: Mapping[str, str], *, partition: str, account: str, region: str, settings: Settings
-) -> dict[str, list[Requirement]]:
-    """The calls each function makes, per role (`roles`: "ScanFunction"/"RotateFunction" -> role ARN): a
-    minimal local provider until `certrotate.permissions` (the action map, per principal) is merged, which
-    then feeds check_permissions instead. Resources are samples of the kinds the code touches."""
-    p, a, r = partition, account, region
-    certificate = f"arn:{p}:iam::{a}:server-certificate/certrotate-doctor"
-    listener = f"arn:{p}:elasticloadbalancing:{r}:{a}:listener/app/certrotate-doctor/0123456789abcdef/0123"
-    classic = f"arn:{p}:elasticloadbalancing:{r}:{a}:loadbalancer/certrotate-doctor"
-    distribution = f"arn:{p}:cloudfront::{a}:distribution/EDOCTOR"
-    zone, change = f"arn:{p}:route53:::hostedzone/ZDOCTOR", f"arn:{p}:route53:::change/CDOCTOR"
-    reads: list[Requirement] = [
-        ("iam:ListServerCertificates", "*"),
-        ("iam:GetAccountSummary", "*"),
-        ("iam:GetServerCertificate", certificate),
-        ("iam:ListServerCertificateTags", certificate),
-        ("iam:TagServerCertificate", certificate),
-        ("iam:DeleteServerCertificate", certificate),
-        ("elasticloadbalancing:DescribeLoadBalancers", "*"),
-        ("elasticloadbalancing:DescribeListeners", "*"),
-        ("elasticloadbalancing:DescribeListenerCertificates", "*"),
-        ("cloudfront:ListDistributions", "*"),
-    ]
-    if not settings.load_balancer_regions:
-        reads.append(("ec2:DescribeRegions", "*"))
-    if settings.event_bus_name:
-        bus = f"arn:{p}:events:{r}:{a}:event-bus/{settings.event_bus_name}"
-        reads.append(("events:PutEvents", bus, {"events:source": ["certrotate"]}))
-    for member in settings.managed_accounts:
-        if member != account:
-            reads.append(("sts:AssumeRole", role_arn(p, member, settings.member_role_name)))
-    table = settings.lease_table_name or ""
-    table_arn = table if table.startswith("arn:") else f"arn:{p}:dynamodb:{r}:{a}:table/{table}"
-    scan: list[Requirement] = list(reads)
-    if settings.rotation_queue_url:
-        scan.append(("sqs:SendMessage", _arn_of_queue(settings.rotation_queue_url, p, r)))
-    scan.append(("acm:ListCertificates", "*"))  # the scan lists ACM's imported certificates
-    rotate: list[Requirement] = [
-        *reads,
-        ("iam:UploadServerCertificate", certificate),
-        ("iam:UntagServerCertificate", certificate),
-        ("elasticloadbalancing:ModifyListener", listener),
-        ("elasticloadbalancing:AddListenerCertificates", listener),
-        ("elasticloadbalancing:RemoveListenerCertificates", listener),
-        ("elasticloadbalancing:SetLoadBalancerListenerSSLCertificate", classic),
-        ("cloudfront:GetDistributionConfig", distribution),
-        ("cloudfront:UpdateDistribution", distribution),
-        ("route53:ListHostedZones", "*"),
-        ("route53:GetChange", change),
-        ("route53:ListResourceRecordSets", zone),
-        (
-            "route53:ChangeResourceRecordSets",
-            zone,
-            {
-                "route53:ChangeResourceRecordSetsNormalizedRecordNames": ["_acme-challenge.example.com"],
-                "route53:ChangeResourceRecordSetsRecordTypes": ["TXT"],
-                "route53:ChangeResourceRecordSetsActions": ["CREATE", "DELETE"],
-            },
-        ),
-    ]
-    if table:
-        rotate += [("dynamodb:PutItem", table_arn), ("dynamodb:UpdateItem", table_arn)]
-        rotate += [("dynamodb:DeleteItem", table_arn)]
-    if settings.acme_account_secret_id:
-        secret = settings.acme_account_secret_id
-        secret_arn = (
-            secret if secret.startswith("arn:") else f"arn:{p}:secretsmanager:{r}:{a}:secret:{secret}-AbCdEf"
-        )
-        rotate += [(f"secretsmanager:{verb}", secret_arn) for verb in ("GetSecretValue", "PutSecretValue")]
-    required: dict[str, list[Requirement]] = {}
-    if "ScanFunction" in roles:
-        required[roles["ScanFunction"]] = scan
-    if "RotateFunction" in roles:
-        required[roles["RotateFunction"]] = rotate
-    return required
 
 
 # -- the CA ----------------------------------------------------------------------------------------------

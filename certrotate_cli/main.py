@@ -28,6 +28,7 @@ from certrotate.adapters.tls_probe import Connect, ConnectTo, connector, direct,
 from certrotate.config import Settings
 from certrotate.endpoint_check import EndpointChecker
 from certrotate.model import HostedZone, ServerCertificate
+from certrotate.permissions import Principal
 from certrotate.served import CheckResult, CheckStatus
 from rich.console import Console
 from rich.text import Text
@@ -83,7 +84,8 @@ def _global_options(parser: argparse.ArgumentParser, *, here: bool) -> None:
     group.add_argument(
         "--account-role",
         default=default(None),
-        help="the role to assume in --account for reading (default: the deployed MEMBER_ROLE_NAME)",
+        help="the role to assume in --account for reading (default: member-role.yaml's read role, "
+        "<MemberRoleName>-read)",
     )
     group.add_argument("--json", action="store_true", default=default(False), help="JSON for scripts")
     group.add_argument(
@@ -191,11 +193,11 @@ class Context:
         args = self.args
         return self.aws.settings(args.stack, renew_before_days=renew_before_days, regions=args.regions)
 
-    def target(self, settings: Settings) -> Aws:
+    def target(self) -> Aws:
         """The account read by status, plan, verify and doctor: --account's, else the stack's own (the role
         is assumed once per command)."""
         if self._target is None:
-            role = self.args.account_role or settings.member_role_name
+            role = self.args.account_role or self.aws.read_role(self.args.stack)
             self._target = self.aws.in_account(self.args.account, role)
         return self._target
 
@@ -230,7 +232,7 @@ def run(
 
 def _collect(context: Context) -> inventory.Inventory:
     settings, source = context.settings(renew_before_days=context.args.renew_before_days)
-    target = context.target(settings)
+    target = context.target()
     if target.account:
         source += f", account {target.account}"
     return inventory.collect(
@@ -279,8 +281,7 @@ def cmd_plan(context: Context) -> int:
         "retire": retire,
         "keep_pending_retirement": [n for n in _names(plan.pending_retirement) if n not in retire],
     }
-    settings = found.settings
-    target = context.target(settings)
+    target = context.target()
     store = target.store()
     challenge_lookups: tuple[list[HostedZone], AlbHttp01] | None = None
     rotations: list[dict[str, Any]] = []
@@ -656,26 +657,19 @@ def cmd_doctor(context: Context) -> int:
     settings, source = context.settings()
     findings.append(doctor.Finding("stack", doctor.Severity.NOTE, f"settings: {source}"))
 
-    # The functions' roles (central account), against the calls the code makes.
-    roles = {}
-    for function, output in (
-        ("ScanFunction", SCAN_FUNCTION_OUTPUT),
-        ("RotateFunction", ROTATE_FUNCTION_OUTPUT),
-    ):
-        configuration = aws.function_configuration(args.stack, output)
-        if configuration is not None and configuration.role:
-            roles[function] = configuration.role
-    if roles:
-        caller = aws.caller()
-        required = doctor.minimal_action_map(
-            roles, partition=aws.partition(), account=caller["Account"], region=aws.region, settings=settings
-        )
+    # The functions' roles (central account, named by the stack's outputs), against the calls the code makes.
+    required, labels = doctor.required_checks(
+        deployment.outputs,
+        settings,
+        {Principal.SCAN: settings.member_role_name, Principal.ROTATE: aws.member_role_name(args.stack)},
+        partition=aws.partition(),
+        account=aws.caller()["Account"],
+    )
+    if required:
         with context.progress.waiting("simulating the functions' roles"):
-            findings += doctor.check_permissions(
-                aws.client("iam"), required, {arn: name for name, arn in roles.items()}
-            )
+            findings += doctor.check_permissions(aws.client("iam"), required, labels)
 
-    target = context.target(settings)
+    target = context.target()
     found = inventory.collect(
         store=target.store(),
         endpoints=target.endpoints(settings.load_balancer_regions),
@@ -754,7 +748,7 @@ def cmd_verify(context: Context) -> int:
     args = context.args
     rules = [ConnectTo.parse(spec) for spec in args.connect_to]
     settings, _source = context.settings()
-    target = context.target(settings)
+    target = context.target()
     store = target.store()
     listed = store.list_certificates()
     tags = store.tags_of_many([c.name for c in listed])

@@ -1,11 +1,12 @@
 """A deployed stack on the local stack: what `sam deploy` leaves behind, as far as operators' tools see it.
 
-`deploy()` creates a CloudFormation stack in moto whose Lambda functions carry the settings given, and
-whose outputs name them as template.yaml's do (`ScanFunctionName`, `RotateFunctionName`). moto runs a
-function only in Docker, which this machine lacks; here an invocation runs the function's handler from
-template.yaml in-process (devstack.lambda_runner), with the function's environment plus what the Lambda
-runtime would provide (the devstack's endpoint and credentials), and answers as Lambda does: the result, or
-`FunctionError` with `errorMessage`/`errorType`.
+`deploy()` creates a CloudFormation stack in moto whose Lambda functions carry the settings given and run as
+template.yaml's roles (deployed by devstack.iam_enforcement, which enforces them on every call), and whose
+outputs name them as template.yaml's do (`ScanFunctionName`, `RotateFunctionName`, `ScanFunctionRoleArn`,
+`RotateFunctionRoleArn`). moto runs a function only in Docker, which this machine lacks; here an invocation
+runs the function's handler from template.yaml in-process (devstack.lambda_runner), with the function's
+environment plus what the Lambda runtime would provide (the devstack's endpoint and its role's credentials),
+and answers as Lambda does: the result, or `FunctionError` with `errorMessage`/`errorType`.
 """
 
 from __future__ import annotations
@@ -70,40 +71,27 @@ def _placeholder_zip() -> bytes:
 
 
 def deploy(
-    cloudformation: Any, settings: Mapping[str, str], runtime_env: Mapping[str, str], name: str = "certrotate"
+    cloudformation: Any, settings: Mapping[str, str], runtime_env: Mapping[str, str]
 ) -> dict[str, str]:
-    """Creates the stack; returns its outputs. `settings` become the functions' environment variables;
-    `runtime_env` is what the Lambda runtime adds (AWS_* variables Lambda reserves)."""
+    """Creates the stack; returns its outputs. `settings` become the functions' environment variables (with
+    what template.yaml sets for one function alone, such as the scan's MEMBER_ROLE_NAME); `runtime_env` is
+    what the Lambda runtime adds (AWS_* variables Lambda reserves). The functions' roles are template.yaml's,
+    deployed for these settings by the IAM enforcement (devstack.iam_enforcement): the roles every invocation
+    runs as, and the ones the stack's outputs name (`certrotate doctor` simulates them)."""
+    from devstack.iam_enforcement import FUNCTION_ROLES, STACK_NAME, enforcement
+
+    name = STACK_NAME
     _patch()
     with _lock:
         _runtime_env.clear()
         _runtime_env.update(runtime_env)
+    roles = enforcement.deploy_central({**settings, **runtime_env})
     code = {"ZipFile": _placeholder_zip().decode("latin-1")}
-    region = runtime_env.get("AWS_REGION") or runtime_env.get("AWS_DEFAULT_REGION") or "us-east-1"
-    policies = role_policies(settings, region=region, stack=name)
     resources: dict[str, Any] = {}
     outputs: dict[str, Any] = {}
     for function in FUNCTIONS:
         spec = lambda_runner.template().function(function)
-        resources[f"{function}Role"] = {
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                },
-                # What template.yaml grants the function, resolved for these settings (SAM's own
-                # managed policies aside): `certrotate doctor` simulates these.
-                # (As a JSON string: moto keeps a dict as it is and GetRolePolicy then answers its repr.)
-                "Policies": [{"PolicyName": "certrotate", "PolicyDocument": json.dumps(policies[function])}],
-            },
-        }
+        role = roles[FUNCTION_ROLES[function]].arn
         resources[function] = {
             "Type": "AWS::Lambda::Function",
             "Properties": {
@@ -111,54 +99,17 @@ def deploy(
                 "Handler": "app.lambda_handler",
                 "Runtime": "python3.11",
                 "Timeout": spec.timeout,
-                "Role": {"Fn::GetAtt": [f"{function}Role", "Arn"]},
+                "Role": role,
                 "Code": code,
-                "Environment": {"Variables": dict(settings)},
+                "Environment": {"Variables": {**settings, **enforcement.function_environment(function)}},
             },
         }
         outputs[f"{function}Name"] = {"Value": {"Ref": function}}
-        outputs[f"{function}RoleArn"] = {"Value": {"Fn::GetAtt": [f"{function}Role", "Arn"]}}
+        outputs[f"{FUNCTION_ROLES[function]}Arn"] = {"Value": role}
     template = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources, "Outputs": outputs}
-    cloudformation.create_stack(
-        StackName=name, TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"]
-    )
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
     stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-
-
-# Template parameters and the settings they become (template.yaml's Globals and functions' Environment).
-_PARAMETERS = {
-    "EventBusName": "EVENT_BUS_NAME",
-    "ManagedAccounts": "MANAGED_ACCOUNTS",
-    "DnsAccounts": "DNS_ACCOUNTS",
-    "MemberRoleName": "MEMBER_ROLE_NAME",
-    "AcmeAccountSecretName": "ACME_ACCOUNT_SECRET_ID",
-    "AcmeEabSecretName": "ACME_EAB_SECRET_ID",
-}
-
-
-def role_policies(settings: Mapping[str, str], *, region: str, stack: str) -> dict[str, dict[str, Any]]:
-    """Each function's policy as template.yaml grants it, for a stack with these settings."""
-    from devstack import template_policies
-
-    account = lambda_runner.ACCOUNT
-    parameters = {p: settings[v] for p, v in _PARAMETERS.items() if v in settings}
-    table = settings.get("LEASE_TABLE_NAME", "certrotate-leases")
-    queue_url = settings.get("ROTATION_QUEUE_URL", f"https://sqs/{account}/{stack}-rotation.fifo")
-    queue = queue_url.rsplit("/", 1)[-1]
-    resources = {
-        "LeaseTable": {"Ref": table, "Arn": f"arn:aws:dynamodb:{region}:{account}:table/{table}"},
-        "RotationQueue": {
-            "Ref": queue_url,
-            "QueueName": queue,
-            "Arn": f"arn:aws:sqs:{region}:{account}:{queue}",
-        },
-    }
-    deployment = template_policies.Deployment(
-        account=account, region=region, stack=stack, parameters=parameters, resources=resources
-    )
-    template = lambda_runner.template()
-    return {f: template_policies.function_policy(template, f, deployment) for f in FUNCTIONS}
 
 
 def _patch() -> None:
@@ -176,7 +127,12 @@ def _patch() -> None:
                     True,
                     "",
                 )
-            env = {**self.environment_vars, **_runtime_env}
+            from devstack.iam_enforcement import enforcement
+
+            # What the template sets for this function alone (the scan's MEMBER_ROLE_NAME, <name>-scan) comes
+            # back from the deployment (lambda_runner.invoke); passed on, it would read as a stack setting.
+            own = enforcement.function_environment(logical_id)
+            env = {k: v for k, v in {**self.environment_vars, **_runtime_env}.items() if own.get(k) != v}
             delay = invocations.begin()
             try:
                 time.sleep(delay)

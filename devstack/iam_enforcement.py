@@ -65,6 +65,7 @@ TEMPLATE = ROOT / "template.yaml"
 MEMBER_TEMPLATE = ROOT / "member-role.yaml"
 OPERATOR_TEMPLATE = ROOT / "operator-policy.yaml"
 CENTRAL_ACCOUNT = "123456789012"  # moto's default account: the functions' own
+STACK_NAME = "certrotate"  # template.yaml's stack (devstack.deployed.deploy creates it under this name)
 
 ADMIN_ACCESS_KEY = "testing"
 OPERATOR_ACCESS_KEY = "ASIADEVSTACKOPERATOR"
@@ -125,10 +126,13 @@ class Enforcement:
         self._lock = threading.RLock()
         self.template = TEMPLATE  # where the central policies are read (a test may point at a changed copy)
         self.parameters: dict[str, str] = {}  # template parameters a test sets beyond what the env implies
+        # operator-policy.yaml's parameters a test sets (CertRotateStackName); the rest follow the central one
+        self.operator_parameters: dict[str, str] = {}
         self._central_key: Any = None
+        self._central_parameters: dict[str, str] = {}
         self._central: dict[str, cfn.DeployedRole] = {}
         self._function_env: dict[str, dict[str, str]] = {}
-        self._operator_key: Any = None
+        self._operator_keys: dict[str, Any] = {}  # role name -> what its policies were deployed from
         self._members: dict[str, dict[str, Principal]] = {}  # account -> role ARN -> principal
         self._documents: dict[str, Any] = {}
         self.stats = Stats()
@@ -141,10 +145,12 @@ class Enforcement:
         with self._lock:
             self.template = TEMPLATE
             self.parameters = {}
+            self.operator_parameters = {}
             self._central_key = None
+            self._central_parameters = {}
             self._central = {}
             self._function_env = {}
-            self._operator_key = None
+            self._operator_keys = {}
             self._members = {}
             self.stats = Stats()
 
@@ -156,7 +162,7 @@ class Enforcement:
         ROTATION_QUEUE_URL, ...; `parameters` for the rest). Idempotent; re-deploys when they change."""
         settings = {k: v for k, v in (env or os.environ).items() if v is not None}
         region = settings.get("AWS_REGION") or settings.get("AWS_DEFAULT_REGION") or "us-east-1"
-        stack = cfn.Stack(account=CENTRAL_ACCOUNT, region=region)
+        stack = cfn.Stack(name=STACK_NAME, account=CENTRAL_ACCOUNT, region=region)
         parameters = _parameters_from(settings)
         parameters.update(self.parameters)
         physical = _physical_from(settings, stack)
@@ -173,6 +179,7 @@ class Enforcement:
             for role in roles.values():
                 _put_role(stack.account, role)
             self._central = roles
+            self._central_parameters = dict(parameters)
             self._function_env = _function_environments(template, stack, parameters, physical)
             self._central_key = key
             return roles
@@ -210,10 +217,11 @@ class Enforcement:
             return self._central[logical_id].arn
 
     def deploy_member(
-        self, account: str, purpose: str = "managed", role_name: str | None = None
+        self, account: str, purpose: str = "managed", role_name: str | None = None, *, operators: bool = True
     ) -> list[str]:
-        """member-role.yaml in `account` (managed, or dns-only), trusting the central functions' roles.
-        Returns the ARNs of the roles created."""
+        """member-role.yaml in `account` (managed, or dns-only), trusting the central functions' roles and,
+        with `operators`, the operator's role (the read role, in a managed account). Returns the ARNs of the
+        roles created."""
         parameters = {
             "CentralAccountId": CENTRAL_ACCOUNT,
             "CentralFunctionRoleArns": ",".join(
@@ -221,6 +229,8 @@ class Enforcement:
             ),
             "AccountPurpose": purpose,
         }
+        if operators:
+            parameters["OperatorRoleArns"] = self.deploy_operator()
         if role_name:
             parameters["MemberRoleName"] = role_name
         stack = cfn.Stack(name="certrotate-member", account=account)
@@ -228,6 +238,7 @@ class Enforcement:
         principals = {
             "MemberRole": Principal.MEMBER_ROTATE if purpose == "managed" else Principal.MEMBER_DNS,
             "MemberScanRole": Principal.MEMBER_SCAN,
+            "MemberReadRole": Principal.MEMBER_READ,
         }
         with self._lock:
             for role in roles.values():
@@ -235,44 +246,53 @@ class Enforcement:
                 self._members.setdefault(account, {})[role.arn] = principals[role.logical_id]
         return [role.arn for role in roles.values()]
 
+    def _operator_parameters(self) -> dict[str, str]:
+        """operator-policy.yaml's parameters as deployed beside the central stack (its ManagedAccounts,
+        MemberRoleName, AcmeEabSecretName), with `operator_parameters` on top."""
+        parameters = {
+            name: self._central_parameters[name]
+            for name in ("ManagedAccounts", "MemberRoleName", "AcmeEabSecretName")
+            if name in self._central_parameters
+        }
+        return parameters | self.operator_parameters
+
+    def _put_operator_role(self, name: str, key: Any, extra: Mapping[str, dict[str, Any]]) -> str:
+        """A central role holding operator-policy.yaml's policy (and `extra` policies), put again only when
+        what it holds changed (`key`)."""
+        arn = f"arn:aws:iam::{CENTRAL_ACCOUNT}:role/{name}"
+        if self._operator_keys.get(name) == key:
+            return arn
+        parameters = self._operator_parameters()
+        operator = cfn.deployed_policies(
+            _template(OPERATOR_TEMPLATE), cfn.Stack(name="certrotate-operator"), parameters
+        )
+        role = cfn.DeployedRole(
+            logical_id=name,
+            name=name,
+            arn=arn,
+            trust_policy={"Version": "2012-10-17", "Statement": []},
+            inline_policies={**operator, **extra},
+        )
+        _put_role(CENTRAL_ACCOUNT, role)
+        self._operator_keys[name] = key
+        return arn
+
     def deploy_operator(self) -> str:
-        """operator-policy.yaml's policy on a role the operator's key stands for (created once per reset)."""
+        """operator-policy.yaml's policy on a role the operator's key stands for (again when the central
+        deployment or `operator_parameters` change what it says)."""
         with self._lock:
-            if self._operator_key is not None:
-                return str(self._operator_key)
-            stack = cfn.Stack(name="certrotate-operator")
-            documents = cfn.deployed_policies(_template(OPERATOR_TEMPLATE), stack)
-            role = cfn.DeployedRole(
-                logical_id="Operator",
-                name=OPERATOR_ROLE,
-                arn=f"arn:aws:iam::{CENTRAL_ACCOUNT}:role/{OPERATOR_ROLE}",
-                trust_policy={"Version": "2012-10-17", "Statement": []},
-                inline_policies=documents,
-            )
-            _put_role(CENTRAL_ACCOUNT, role)
-            self._operator_key = role.arn
-            return role.arn
+            key = sorted(self._operator_parameters().items())
+            return self._put_operator_role(OPERATOR_ROLE, key, {})
 
     def deploy_break_glass(self) -> str:
         """A role with operator-policy.yaml's policy and RotateFunctionRole's policies as deployed now: what
-        docs/deploy.md tells operators `rotate --local` needs."""
+        docs/deploy.md tells operators `rotate --local` and `rollback --local` need."""
         with self._lock:
-            operator = cfn.deployed_policies(
-                _template(OPERATOR_TEMPLATE), cfn.Stack(name="certrotate-operator")
-            )
-            rotate = self._central.get("RotateFunctionRole") if self._central else None
-            if rotate is None:
+            if not self._central:
                 self.deploy_central({})
-                rotate = self._central["RotateFunctionRole"]
-            role = cfn.DeployedRole(
-                logical_id="BreakGlass",
-                name=BREAK_GLASS_ROLE,
-                arn=f"arn:aws:iam::{CENTRAL_ACCOUNT}:role/{BREAK_GLASS_ROLE}",
-                trust_policy={"Version": "2012-10-17", "Statement": []},
-                inline_policies={**operator, **rotate.inline_policies},
-            )
-            _put_role(CENTRAL_ACCOUNT, role)
-            return role.arn
+            rotate = self._central["RotateFunctionRole"].inline_policies
+            key = (sorted(self._operator_parameters().items()), self._central_key)
+            return self._put_operator_role(BREAK_GLASS_ROLE, key, rotate)
 
     # -- who calls ----
 
@@ -345,7 +365,7 @@ class Enforcement:
             )
         context = RequestContext(call, environ, body, identity)
         for request, resource_policy in requests_for(context):
-            identity_decision = evaluate(self._policies(identity), request)
+            identity_decision = evaluate(self.policies_of(identity.role_arn, identity.account), request)
             decision = identity_decision
             if resource_policy is not None:
                 caller = Caller(identity.role_arn, identity.account)
@@ -361,8 +381,13 @@ class Enforcement:
                 return self._deny(call, identity, request.action, request.resource, "", decision=decision)
         return None
 
-    def _policies(self, identity: Identity) -> list[Any]:
-        role = _moto_role(identity.role_arn, identity.account)
+    def role_exists(self, role_arn: str, account: str) -> bool:
+        return _moto_role(role_arn, account) is not None
+
+    def policies_of(self, role_arn: str, account: str) -> list[Any]:
+        """A role's identity policies as moto holds them (inline and attached), parsed; none for a role that
+        does not exist."""
+        role = _moto_role(role_arn, account)
         if role is None:
             return []
         documents = [self._parsed(text) for text in role.policies.values()]
@@ -650,6 +675,8 @@ def _kms(ctx: RequestContext, key_id: str | None) -> Built:
 
 def _iam_requests(ctx: RequestContext) -> Built:
     action = ctx.call.action
+    if action == "SimulatePrincipalPolicy":  # authorised on the principal simulated (its role or user ARN)
+        return _plain(ctx, str(ctx.params.get("PolicySourceArn") or "*"))
     name = ctx.params.get("ServerCertificateName")
     if name is None:
         return _plain(ctx)

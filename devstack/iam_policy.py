@@ -272,6 +272,13 @@ def _principal_matches(principal: Any, caller: Caller) -> bool:
 
 
 def statement_applies(statement: Mapping[str, Any], request: Request, caller: Caller | None = None) -> bool:
+    return statement_targets(statement, request, caller) and conditions_hold(
+        statement.get("Condition"), request
+    )
+
+
+def statement_targets(statement: Mapping[str, Any], request: Request, caller: Caller | None = None) -> bool:
+    """Whether the statement speaks of this request (principal, action, resource), its conditions aside."""
     if "NotPrincipal" in statement:
         raise UnsupportedPolicy("NotPrincipal is not modelled")
     if "Principal" in statement and (
@@ -297,7 +304,7 @@ def statement_applies(statement: Mapping[str, Any], request: Request, caller: Ca
             return False
     elif "Principal" not in statement:  # an identity-based statement names its resources
         raise UnsupportedPolicy(f"statement {statement.get('Sid', '')!r} has no Resource or NotResource")
-    return conditions_hold(statement.get("Condition"), request)
+    return True
 
 
 def statements(policy: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -322,6 +329,19 @@ def evaluate(
                 return Decision(Effect.EXPLICIT_DENY, sid)
             allowed_by = allowed_by or sid
     return Decision(Effect.ALLOW, allowed_by) if allowed_by else Decision(Effect.IMPLICIT_DENY)
+
+
+def condition_keys_absent(policies: Iterable[Mapping[str, Any]], request: Request) -> list[str]:
+    """The condition keys that statements speaking of this request (by action and resource) test and the
+    request does not carry: what the IAM policy simulator answers as MissingContextValues."""
+    absent: set[str] = set()
+    for policy in policies:
+        for statement in statements(policy):
+            if not statement_targets(statement, request):
+                continue
+            for entries in (statement.get("Condition") or {}).values():
+                absent.update(key for key in entries if request.value(key) is None)
+    return sorted(absent)
 
 
 def combine(identity: Decision, resource: Decision | None, *, same_account: bool) -> Decision:

@@ -187,6 +187,28 @@ def test_an_account_is_registered_with_external_account_binding(
     assert a2c_world.rotate("site")["status"] == "rotated"
 
 
+def test_doctor_finds_the_eab_secret_a_ca_requires(
+    a2c_world: World, a2c: Acme2Certifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """doctor as the operator (operator-policy.yaml: DescribeSecret on the stack's EAB secret only), and the
+    rotate role simulated for reading it (checks() with the EAB secret)."""
+    from tests.e2e.test_cli import Cli, deploy
+
+    a2c.reconfigure(eab_required=True)
+    a2c_world.secrets.create_secret(
+        Name="certrotate/eab", SecretString=json.dumps({"kid": EAB_KID, "hmac_key": a2c.eab_hmac_key})
+    )
+    a2c_world.env["ACME_EAB_SECRET_ID"] = "certrotate/eab"
+    cli = Cli(a2c_world, None, monkeypatch)  # type: ignore[arg-type]
+    deploy(a2c_world)
+
+    code, text = cli("doctor", "--no-caa", "--no-color")
+
+    assert code == 0, text
+    assert "✓ ca           External Account Binding: required, and its secret exists" in text
+    assert "✓ permissions  the RotateFunction role may make all" in text
+
+
 def test_a_renewal_names_the_certificate_it_replaces(a2c_world: World, a2c: Acme2Certifier) -> None:
     name = issued_by_a2c(a2c_world)
     old = leaf_of(a2c_world, name)

@@ -40,6 +40,11 @@ def test_status_plan_and_rotate_in_a_member_account(fleet: tuple[World, Any, Any
     assert code == 0, result
     assert result["status"] == "planned" and result["account_id"] == MEMBER_A
 
+    # The operator reads through member-role.yaml's read role only: the rotation's role (which writes)
+    # trusts the rotate function alone.
+    code, _ = cli("status", "--account", MEMBER_A, "--account-role", "certrotate-member")
+    assert code == 3
+
 
 def test_an_account_the_operator_cannot_read_is_one_line_and_exit_3(
     fleet: tuple[World, Any, Any, Any], cli: Cli, capfd: pytest.CaptureFixture[str]
@@ -50,7 +55,10 @@ def test_an_account_the_operator_cannot_read_is_one_line_and_exit_3(
     err = capfd.readouterr().err
     print(err, end="", file=sys.stderr)
     assert code == 3 and out == ""
-    assert f"cannot read account {MEMBER_B}: assuming arn:aws:iam::{MEMBER_B}:role/certrotate-member" in err
+    assert (
+        f"cannot read account {MEMBER_B}: assuming arn:aws:iam::{MEMBER_B}:role/certrotate-member-read "
+        in err
+    )
     assert "--account-role" in err
 
 
@@ -64,6 +72,35 @@ def test_doctor_reports_a_member_account_the_scan_cannot_reach(
     assert code == 1
     assert f"✗ accounts     account {MEMBER_B}: not reachable: AccessDenied" in text
     assert "1 of 2 managed account(s) reached by the scan function" in text
+
+
+def test_rollback_in_a_member_account_runs_as_the_rotations_member_role(
+    fleet: tuple[World, Any, Any, Any], cli: Cli
+) -> None:
+    """The rollback is the rotate function's action: in a member account it works through MemberRole, under
+    the member-rotate principal's calls and member-role.yaml's policy, as the rotation does."""
+    world, a, _, _ = fleet
+    old = fixtures.seed_certificate(a("iam"), "web", [f"a.{ZONE}"], days_left=10)
+    listener = fixtures.create_alb_https_listener(a("elbv2"), a("ec2"), old["Arn"])
+    deploy(world, RETIREMENT_GRACE_SECONDS="3600")
+    code, result = cli.json("rotate", "web", "--account", MEMBER_A, "--force")
+    assert code == 0 and result["status"] == "rotated", result
+    new = result["new_certificate_name"]
+
+    def serving() -> str:
+        certificates = a("elbv2").describe_listener_certificates(ListenerArn=listener.listener_arn)
+        return str(certificates["Certificates"][0]["CertificateArn"].rsplit("/", 1)[-1])
+
+    assert serving() == new
+
+    code, rolled = cli.json("rollback", "web", "--account", MEMBER_A, "--yes")
+
+    assert code == 0, rolled
+    assert rolled["status"] == "rolled-back" and rolled["rolled_back_from"] == new
+    assert serving() == "web"
+    tags = a("iam").list_server_certificate_tags(ServerCertificateName="web")["Tags"]
+    assert {"Key": "certrotate:rolled-back-from", "Value": new} in tags
+    assert world.certificates() == {}, "nothing changed in the central account's IAM"
 
 
 def test_rotate_an_acm_imported_certificate_by_its_arn(world: World, cli: Cli) -> None:

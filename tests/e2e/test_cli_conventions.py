@@ -63,9 +63,15 @@ def test_a_global_option_before_the_command_is_not_reset_by_the_command(
     world: World, cli: Cli, capfd: pytest.CaptureFixture[str]
 ) -> None:
     world.seed("shop", ["shop.example.com"], days_left=12)
+    # The operator's policy is for a stack named nowhere (not deployed): were --stack reset to certrotate by
+    # the command's parser, reading that stack would be refused (exit 3), not found missing (exit 2).
+    world.stack.iam.operator_parameters["CertRotateStackName"] = "nowhere"
     code, _ = cli("--stack", "nowhere", "rotate", "shop")
     assert code == 2
     assert "stack 'nowhere' not found" in _errors(capfd)
+    code, _ = cli("--stack", "elsewhere", "rotate", "shop")
+    assert code == 3
+    assert "cloudformation:DescribeStacks on stack 'elsewhere' was refused (AccessDenied)" in _errors(capfd)
 
 
 def test_version_prints_the_packages_version(tmp_path: Any) -> None:

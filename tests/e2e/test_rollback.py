@@ -236,8 +236,18 @@ def test_a_forged_pair_is_refused(world: World, cli: Cli, capfd: pytest.CaptureF
     assert theirs["Arn"] != served["Arn"]
 
 
-def test_rollback_local_runs_in_this_process_under_the_same_lease(world: World, cli: Cli) -> None:
+def test_rollback_local_runs_in_this_process_under_the_same_lease(
+    world: World, cli: Cli, capfd: pytest.CaptureFixture[str]
+) -> None:
     served, old, new = rotated_world(world, cli)
+    before = world.snapshot()
+    # operator-policy.yaml alone writes nothing: the lease is refused before any change.
+    code, _ = cli("rollback", "shop", "--local", "--yes")
+    assert code == 3
+    assert "permission problem: AWS refused PutItem (AccessDeniedException)" in _errors(capfd)
+    assert world.snapshot() == before
+
+    cli.run_as("break-glass")  # the operator with the rotate function's permissions (docs/deploy.md)
     code, text = cli("rollback", "shop", "--local", "--no-color", stdin="shop\n")
     assert code == 0, text
     assert "Break-glass: ROLL BACK shop in this process" in text

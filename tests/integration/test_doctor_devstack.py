@@ -92,7 +92,10 @@ def test_simulate_principal_policy_allows_denies_and_names_missing_context(aws: 
     [unsure] = iam.simulate_principal_policy(
         PolicySourceArn=role, ActionNames=["events:PutEvents"], ResourceArns=[events]
     )["EvaluationResults"]
-    assert unsure["EvalDecision"] == "implicitDeny" and unsure["MissingContextValues"] == ["events:source"]
+    # A resource was named: the keys missing are reported for it (ResourceSpecificResults), as the API says.
+    assert unsure["EvalDecision"] == "implicitDeny" and unsure["MissingContextValues"] == []
+    [specific] = unsure["ResourceSpecificResults"]
+    assert specific["EvalResourceName"] == events and specific["MissingContextValues"] == ["events:source"]
     for source, decision in (("certrotate", "allowed"), ("someone-else", "implicitDeny")):
         [given] = iam.simulate_principal_policy(
             PolicySourceArn=role,

@@ -128,3 +128,50 @@ def test_the_scan_function_is_told_its_own_member_role(central: dict[str, Any]) 
     member = _load(MEMBER_TEMPLATE)
     for template in (central, member):
         assert template["Parameters"]["MemberRoleName"]["AllowedPattern"].endswith("{1,59}$")
+
+
+OPERATOR = (
+    f"arn:aws:iam::{CENTRAL}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_CertOps_0123456789abcdef"
+)
+READ_SIDS = [
+    "CertificatesList",
+    "CertificatesRead",
+    "EndpointsRead",
+    "DistributionsRead",
+    "AcmList",
+    "AcmRead",
+]
+
+
+def test_the_operators_read_role_exists_only_when_asked_and_trusts_the_operators_only() -> None:
+    assert "MemberReadRole" not in _deployed()  # OperatorRoleArns empty: no read role
+    with_operators = {**PARAMETERS, "OperatorRoleArns": OPERATOR}
+    template = cfn.load_template(MEMBER_TEMPLATE)
+    dns_only = cfn.deployed_roles(
+        template, cfn.Stack(account="333333333333"), {**with_operators, "AccountPurpose": "dns-only"}
+    )
+    assert "MemberReadRole" not in dns_only  # no certificates to read there
+    read = cfn.deployed_roles(template, cfn.Stack(account="111111111111"), with_operators)["MemberReadRole"]
+    assert read.name == "certrotate-member-read"
+    [statement] = read.trust_policy["Statement"]
+    assert statement["Principal"] == {"AWS": f"arn:aws:iam::{CENTRAL}:root"}
+    assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": [OPERATOR]}}
+
+
+def test_the_read_role_holds_the_operator_policys_reads_for_its_account() -> None:
+    """`certrotate status|plan|verify|doctor --account` read a managed account as the operator reads its own:
+    the same statements, naming the member account; nothing that writes."""
+    account = "111111111111"
+    roles = cfn.deployed_roles(
+        cfn.load_template(MEMBER_TEMPLATE),
+        cfn.Stack(account=account),
+        {**PARAMETERS, "OperatorRoleArns": OPERATOR},
+    )
+    [document] = roles["MemberReadRole"].inline_policies.values()
+    operator = cfn.deployed_policies(
+        cfn.load_template(ROOT / "operator-policy.yaml"), cfn.Stack(account=account)
+    )
+    [policy] = operator.values()
+    reads = [s for s in policy["Statement"] if s.get("Sid") in READ_SIDS]
+    assert [s["Sid"] for s in reads] == READ_SIDS
+    assert document["Statement"] == reads

@@ -14,7 +14,7 @@ from policy_sentry.querying.actions import get_action_data
 
 from devstack import cfn
 from devstack.iam_enforcement import MEMBER_TEMPLATE, OPERATOR_TEMPLATE, TEMPLATE
-from devstack.iam_policy import action_matches
+from devstack.iam_policy import Request, action_matches, evaluate
 
 # Every optional statement present: many accounts, DNS accounts, EAB, a customer managed key, events.
 EVERYTHING = {
@@ -27,7 +27,10 @@ EVERYTHING = {
 MEMBER_PARAMETERS = {
     "CentralAccountId": "123456789012",
     "CentralFunctionRoleArns": "arn:aws:iam::123456789012:role/scan,arn:aws:iam::123456789012:role/rotate",
+    "OperatorRoleArns": "arn:aws:iam::123456789012:role/operator",
 }
+# The operator's optional statements present: member accounts to read, an EAB secret.
+OPERATOR_PARAMETERS = {"ManagedAccounts": "111111111111,222222222222", "AcmeEabSecretName": "eab"}
 # Granted although no call of the code needs it, and why.
 GRANTED_FOR_PEOPLE = {
     # docs/deploy.md: operators opt certificates in by tagging them (aws iam tag-server-certificate).
@@ -60,7 +63,7 @@ def _granted() -> dict[Principal, list[Mapping[str, Any]]]:
         cfn.Stack(account="333333333333"),
         {**MEMBER_PARAMETERS, "AccountPurpose": "dns-only"},
     )
-    operator = cfn.deployed_policies(cfn.load_template(OPERATOR_TEMPLATE))
+    operator = cfn.deployed_policies(cfn.load_template(OPERATOR_TEMPLATE), parameters=OPERATOR_PARAMETERS)
     return {
         Principal.SCAN: _statements(central["ScanFunctionRole"].policies()),
         Principal.ROTATE: _statements(central["RotateFunctionRole"].policies()),
@@ -68,6 +71,7 @@ def _granted() -> dict[Principal, list[Mapping[str, Any]]]:
         Principal.MEMBER_ROTATE: _statements(managed["MemberRole"].policies()),
         Principal.MEMBER_DNS: _statements(dns_only["MemberRole"].policies()),
         Principal.OPERATOR: _statements(operator.values()),
+        Principal.MEMBER_READ: _statements(managed["MemberReadRole"].policies()),
     }
 
 
@@ -144,7 +148,8 @@ def test_policies_fit_iam_quotas() -> None:
     member = cfn.deployed_roles(cfn.load_template(MEMBER_TEMPLATE), cfn.Stack(), MEMBER_PARAMETERS)
     for role in [*central.values(), *member.values()]:
         assert sum(cfn.policy_size(d) for d in role.policies()) <= 10_240, role.logical_id
-    for document in cfn.deployed_policies(cfn.load_template(OPERATOR_TEMPLATE)).values():
+    operator = cfn.deployed_policies(cfn.load_template(OPERATOR_TEMPLATE), parameters=OPERATOR_PARAMETERS)
+    for document in operator.values():
         assert cfn.policy_size(document) <= 6_144
 
 
@@ -165,3 +170,62 @@ def test_doctor_gets_a_check_for_every_action_of_a_deployed_role() -> None:
     ]
     assert "iam:UploadServerCertificate" not in scan
     assert all(c.resource for c in [*rotate.values(), *scan.values()])
+
+
+def _doctor_names(**overrides: Any) -> Names:
+    """What doctor reads from a stack deployed with EVERYTHING (cfn's default physical names)."""
+    fields: dict[str, Any] = {
+        "partition": "aws",
+        "account": "123456789012",
+        "region": "us-east-1",
+        "lease_table": "certrotate-LeaseTable",
+        "queue_name": "certrotate-rotation.fifo",
+        "secret_name": "certrotate/acme-account",
+        "event_bus": "default",
+        "eab_secret_name": "eab",
+        "managed_accounts": ("111111111111", "222222222222"),
+        "dns_accounts": ("333333333333",),
+    }
+    return Names(**(fields | overrides))
+
+
+@pytest.mark.parametrize(
+    ("principal", "role", "member_role"),
+    [
+        (Principal.SCAN, "ScanFunctionRole", "certrotate-member-scan"),
+        (Principal.ROTATE, "RotateFunctionRole", "certrotate-member"),
+    ],
+)
+def test_what_doctor_simulates_the_shipped_roles_allow(
+    principal: Principal, role: str, member_role: str
+) -> None:
+    """doctor quiet on a healthy stack is a property of the map and the template: every check of a deployed
+    role, on the resources its deployment names, is allowed by that role's policies (the local stack's
+    evaluator, which also answers SimulatePrincipalPolicy)."""
+    policies = cfn.deployed_roles(cfn.load_template(TEMPLATE), parameters=EVERYTHING)[role].policies()
+    found = permissions.checks(principal, _doctor_names(member_role_name=member_role))
+    refused = [c for c in found if not evaluate(policies, Request(c.action, c.resource, c.context)).allowed]
+    assert refused == []
+    assumed = sorted(c.resource.split(":")[4] for c in found if c.action == "sts:AssumeRole")
+    assert assumed == (
+        ["111111111111", "222222222222"]
+        if principal is Principal.SCAN
+        else ["111111111111", "222222222222", "333333333333"]
+    )
+
+
+def test_doctor_checks_only_what_the_deployment_configures() -> None:
+    bare = permissions.checks(
+        Principal.ROTATE,
+        _doctor_names(event_bus="", eab_secret_name="", managed_accounts=(), dns_accounts=()),
+    )
+    assert not [c for c in bare if c.action in ("events:PutEvents", "sts:AssumeRole")]
+    assert [c.resource for c in bare if c.action == "secretsmanager:GetSecretValue"] == [
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:certrotate/acme-account-AbCdEf"
+    ]
+    # The function's own account is never assumed into, even when listed.
+    own = permissions.checks(
+        Principal.SCAN,
+        _doctor_names(managed_accounts=("123456789012",), member_role_name="certrotate-member-scan"),
+    )
+    assert not [c for c in own if c.action == "sts:AssumeRole"]

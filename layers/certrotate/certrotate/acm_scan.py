@@ -150,7 +150,11 @@ class AcmScan:
         value = learnt.schedule.tag_value()
         # No scan index keeps ACM's `ask`: the tag does, so it is written when only `ask` moved too.
         if write and (cert.tags or {}).get(RENEWAL_TAG) != value:
-            self._acm.tag(cert.arn, {RENEWAL_TAG: value})
+            try:
+                self._acm.tag(cert.arn, {RENEWAL_TAG: value})
+            except Exception as error:  # one certificate's cache of its renewal time: the others go on
+                # E.g. AccessDenied: an operator opted it out between the listing and this write.
+                result.notes.append(f"{cert.arn}: renewal time not written: {error}")
         return replace(cert, tags={**(cert.tags or {}), RENEWAL_TAG: value})
 
     def _group(self, arn: str) -> str:

@@ -40,7 +40,8 @@ def actions_for(service: str, operation: str) -> tuple[str, ...]:
 
 class Principal(StrEnum):
     """Who makes calls: the two functions (central account), their member roles (member-role.yaml) in a
-    managed account, the rotation's member role in a DNS-only account, and the operator's command line."""
+    managed account, the rotation's member role in a DNS-only account, the operator's command line
+    (operator-policy.yaml) and the read-only role it assumes in a managed account (`--account`)."""
 
     SCAN = "scan"
     ROTATE = "rotate"
@@ -48,6 +49,7 @@ class Principal(StrEnum):
     MEMBER_ROTATE = "member-rotate"
     MEMBER_DNS = "member-dns"
     OPERATOR = "operator"
+    MEMBER_READ = "member-read"
 
 
 # What the scan does in an account it scans (its own, or a member account through MemberScanRole).
@@ -74,6 +76,9 @@ _SCAN_IN_ACCOUNT: frozenset[Call] = frozenset(
 )
 
 # What a rotation does in the account of the certificate (its own, or a member account through MemberRole).
+# A rollback (the rotate function's `{"action": "rollback"}`, rollback.py) makes a subset of these calls: it
+# reads both certificates, tags and untags them (the hold), moves listeners, Classic listeners and
+# distributions back, under the leases and with an event.
 _ROTATE_IN_ACCOUNT: frozenset[Call] = frozenset(
     {
         ("iam", "ListServerCertificates"),
@@ -151,26 +156,37 @@ _ROTATE_CENTRAL: frozenset[Call] = frozenset(
     }
 )
 
-# The operator's command line (certrotate_cli): reads what the functions read, invokes them, reads the stack.
-_OPERATOR: frozenset[Call] = frozenset(
+# The operator's command line (certrotate_cli) in the account it reads: its own, or a managed account through
+# member-role.yaml's read role (`--account`). status, plan, verify and doctor read what the functions read.
+_OPERATOR_IN_ACCOUNT: frozenset[Call] = frozenset(
     {
-        ("iam", "ListServerCertificates"),
-        ("iam", "GetServerCertificate"),
-        ("iam", "ListServerCertificateTags"),
-        ("elbv2", "DescribeLoadBalancers"),
+        ("iam", "ListServerCertificates"),  # inventory.collect
+        ("iam", "GetServerCertificate"),  # each certificate, its tags and body in one call (store.read)
+        ("iam", "ListServerCertificateTags"),  # verify: store.tags_of_many
+        ("iam", "GetAccountSummary"),  # doctor: the IAM server certificate quota
+        ("elbv2", "DescribeLoadBalancers"),  # the endpoints serving each certificate
         ("elbv2", "DescribeListeners"),
         ("elbv2", "DescribeListenerCertificates"),
-        ("elbv2", "DescribeRules"),  # plan: would HTTP-01 find a rule's room?
-        ("elbv2", "DescribeTags"),
+        ("elbv2", "DescribeRules"),  # plan, doctor: HTTP-01's port-80 listeners and their rules
         ("elb", "DescribeLoadBalancers"),
         ("ec2", "DescribeRegions"),
         ("cloudfront", "ListDistributions"),
-        ("cloudfront", "GetDistributionConfig"),
         ("cloudfront", "GetDistribution"),  # verify: a distribution's address
-        ("route53", "ListHostedZones"),  # plan: which names have a zone
-        ("lambda", "GetFunctionConfiguration"),  # the deployed functions' settings
-        ("lambda", "Invoke"),  # rotate, scan
+        ("route53", "ListHostedZones"),  # plan, doctor: which names have a zone
+        ("acm", "ListCertificates"),  # status, plan, doctor: ACM imported certificates
+        ("acm", "ListTagsForCertificate"),
+        ("acm", "GetCertificate"),
+    }
+)
+# What only the central account answers: the stack, the functions, their roles, the EAB secret.
+_OPERATOR_CENTRAL: frozenset[Call] = frozenset(
+    {
         ("cloudformation", "DescribeStacks"),  # the stack's outputs
+        ("lambda", "GetFunctionConfiguration"),  # the deployed functions' settings, timeout and role
+        ("lambda", "Invoke"),  # rotate, rollback, doctor's dry-run scan (ManagedAccounts)
+        ("iam", "SimulatePrincipalPolicy"),  # doctor: the functions' roles against checks()
+        ("secretsmanager", "DescribeSecret"),  # doctor: the EAB secret exists (a CA requiring EAB)
+        ("sts", "AssumeRole"),  # --account: member-role.yaml's read role
         ("sts", "GetCallerIdentity"),
     }
 )
@@ -181,7 +197,8 @@ CALLS: Mapping[Principal, frozenset[Call]] = {
     Principal.MEMBER_SCAN: _SCAN_IN_ACCOUNT,
     Principal.MEMBER_ROTATE: _ROTATE_IN_ACCOUNT | _DNS_IN_ACCOUNT,
     Principal.MEMBER_DNS: _DNS_IN_ACCOUNT,
-    Principal.OPERATOR: _OPERATOR,
+    Principal.OPERATOR: _OPERATOR_IN_ACCOUNT | _OPERATOR_CENTRAL,
+    Principal.MEMBER_READ: _OPERATOR_IN_ACCOUNT,
 }
 
 # Actions a call needs besides its own, checked by the service with the caller's permissions:
@@ -240,7 +257,8 @@ def actions(principal: Principal) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Names:
-    """What a deployed stack is called: enough to name the resources its roles act on."""
+    """What a deployed stack is called, as one function's settings say: enough to name the resources its role
+    acts on. An empty name is a resource not configured (no event bus: no events), not checked."""
 
     partition: str
     account: str
@@ -249,6 +267,10 @@ class Names:
     queue_name: str = ""
     secret_name: str = ""
     event_bus: str = "default"
+    eab_secret_name: str = ""
+    member_role_name: str = ""  # the member role this function assumes (its own MEMBER_ROLE_NAME)
+    managed_accounts: tuple[str, ...] = ()  # MANAGED_ACCOUNTS
+    dns_accounts: tuple[str, ...] = ()  # the accounts DNS_ACCOUNTS sends DNS-01 to
 
 
 @dataclass(frozen=True)
@@ -360,19 +382,48 @@ _TABLE_ITEM_KEYS: Mapping[Principal, Mapping[str, tuple[str, ...]]] = {
 
 def checks(principal: Principal, names: Names) -> list[Check]:
     """What to ask iam:SimulatePrincipalPolicy about a deployed role of `principal`, one Check per action its
-    calls need (sts:AssumeRole and KMS, which depend on the accounts and key configured, are left out)."""
+    calls need, on the resources the deployment names; sts:AssumeRole once per member account the function
+    works in. KMS and what UpdateDistribution checks on the caller's behalf depend on what the account holds
+    (a customer managed key, web ACLs, edge functions): left out."""
     by_action = _resource_checks(names)
     table = f"arn:{names.partition}:dynamodb:{names.region}:{names.account}:table/{names.lease_table}"
     result: list[Check] = []
     for action in sorted(actions(principal)):
         if action.startswith(("kms:", "sts:", "wafv2:", "waf:", "lambda:GetFunction", "lambda:Enable")):
-            continue  # depend on what the account holds (keys, accounts, web ACLs, edge functions)
+            continue
+        configured = {"events": names.event_bus, "dynamodb": names.lease_table, "sqs": names.queue_name}
+        if not configured.get(action.split(":", 1)[0], "-"):
+            continue  # not configured: the code makes no such call
         if action.startswith("dynamodb:"):
             for key in _TABLE_ITEM_KEYS.get(principal, {}).get(action, ("web",)):
                 result.append(Check(action, table, {"dynamodb:LeadingKeys": (key,)}))
             continue
         result.append(by_action.get(action, Check(action, "*")))
+    if principal is Principal.ROTATE and names.eab_secret_name:
+        eab = f"arn:{names.partition}:secretsmanager:{names.region}:{names.account}:secret:"
+        result.append(Check("secretsmanager:GetSecretValue", f"{eab}{names.eab_secret_name}-AbCdEf"))
+    result.extend(_assume_role_checks(principal, names))
     return result
+
+
+def _assume_role_checks(principal: Principal, names: Names) -> list[Check]:
+    """The scan assumes its member role in each managed account, the rotation its own in each managed and
+    DNS account (adapters/accounts.py); never in the function's own account."""
+    if principal is Principal.SCAN:
+        accounts = names.managed_accounts
+    elif principal is Principal.ROTATE:
+        accounts = (*names.managed_accounts, *names.dns_accounts)
+    else:
+        return []
+    return [
+        Check(
+            "sts:AssumeRole",
+            f"arn:{names.partition}:iam::{account}:role/{names.member_role_name}",
+            {"aws:ResourceAccount": (account,)},
+        )
+        for account in sorted(set(accounts) - {names.account})
+        if names.member_role_name
+    ]
 
 
 # The central stack's outputs naming each function's role: what `certrotate doctor` simulates, with checks().

@@ -504,9 +504,17 @@ class ScanService:
             now=now,
             random_fraction=self._random_fraction(),
         )
+        note = learnt.note
         if write and learnt.changed:
-            self._store.tag(cert.name, {RENEWAL_TAG: learnt.schedule.tag_value()})
-        return learnt.schedule, learnt.note, known
+            try:
+                self._store.tag(cert.name, {RENEWAL_TAG: learnt.schedule.tag_value()})
+            except Exception as error:  # one certificate's tag is a cache (the index keeps the time): go on
+                # E.g. AccessDenied: the policy writes only on managed certificates, and the index's view of
+                # this one's tags is older than an operator's opt-out. The next read of its tags says so.
+                refused = f"{cert.name}: renewal time not written: {error}"
+                note = f"{note}; {refused}" if note else refused
+                logger.warning("renewal time not written", extra={"certificate_name": cert.name})
+        return learnt.schedule, note, known
 
     def _group(self, name: str) -> str:
         """Message group (one per certificate) and deduplication key: `<account>:<name>` with many accounts,
