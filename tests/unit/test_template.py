@@ -711,6 +711,16 @@ def test_only_the_rotation_writes_leases_and_the_scan_only_its_index(
         ]
         assert not any(k.startswith("DynamoDB") for k in _policy_templates(resources, function))
         assert _environment(template, function)["LEASE_TABLE_NAME"] == {"Ref": "LeaseTable"}
+        if function == "RotateFunction":
+            # The rotation reads the scan index (where the scan's search saw a certificate served): GetItem of
+            # the index's items only, never a write to them.
+            [index_read] = [s for s in statements if "Condition" in s]
+            statements.remove(index_read)
+            assert index_read["Resource"] == {"Fn::GetAtt": ["LeaseTable", "Arn"]}
+            assert _actions(index_read) == ["dynamodb:getitem"]
+            assert index_read["Condition"] == {
+                "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{INDEX_KEY_PREFIX}*"]}
+            }
         [statement] = statements
         assert statement["Resource"] == {"Fn::GetAtt": ["LeaseTable", "Arn"]}
         if function == "ScanFunction":
@@ -732,7 +742,7 @@ def test_only_the_rotation_writes_leases_and_the_scan_only_its_index(
         for s in _all_statements(template)
         if any(a.lower().startswith("dynamodb:") for a in _as_list(s.get("Action", [])))
     ]
-    assert len(others) == 2, "no other policy in the template touches DynamoDB"
+    assert len(others) == 3, "no other policy in the template touches DynamoDB"
 
 
 def test_no_lease_secrets_remain(template: dict[str, Any]) -> None:
