@@ -283,3 +283,63 @@ def test_a_rotation_sent_by_the_scan_searches_nowhere(aws: LocalStack, account: 
         ("elbv2", "DescribeListenerCertificates"): 2,
         ("elbv2", "ModifyListener"): 1,
     }
+
+
+def _elb_and_search_calls(counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    return {key: n for key, n in counts.items() if key[0] in ("elbv2", "elb", "ec2", "cloudfront")}
+
+
+def test_a_direct_rotation_checks_where_the_scan_saw_it_and_searches_nowhere(
+    aws: LocalStack, account: dict[str, Any]
+) -> None:
+    """`{"certificate_name": ..., "force": true}` (by hand, or `certrotate rotate`): one read of the scan
+    index for where the scan's last search saw the certificate served, each such endpoint read to check it,
+    then the usual read, change and read-back; no search of every region (2L + pages per region)."""
+    if aws.pebble is None:
+        pytest.skip("pebble not found: run `make deps`")
+    env = account["env"]
+    lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)  # 12 due: it searches, and records
+    aws.calls.reset()
+
+    # Managed, served by the 14th listener, not due: only forced.
+    result = lambda_runner.invoke("RotateFunction", {"certificate_name": "count-0013", "force": True}, env)
+
+    assert result["status"] == "rotated"
+    counts = aws.calls.snapshot()
+    assert _elb_and_search_calls(counts) == {
+        # The check before ordering; then the fresh read right before the change and the read-back after.
+        ("elbv2", "DescribeListenerCertificates"): 3,
+        ("elbv2", "ModifyListener"): 1,
+    }
+    assert counts[("dynamodb", "GetItem")] == 1, "the scan index, once"
+    assert any("from the scan index" in step for step in result["steps"])
+
+
+def test_a_direct_rotation_searches_when_the_record_is_out_of_date_or_names_nothing(
+    aws: LocalStack, account: dict[str, Any]
+) -> None:
+    if aws.pebble is None:
+        pytest.skip("pebble not found: run `make deps`")
+    env = account["env"]
+    lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)
+    # After the scan's search, someone moves the 14th listener to another certificate: the check misses.
+    aws.client("elbv2").modify_listener(
+        ListenerArn=account["listeners"][13].listener_arn, Certificates=[{"CertificateArn": account["arns"][40]}]
+    )
+    aws.calls.reset()
+
+    result = lambda_runner.invoke("RotateFunction", {"certificate_name": "count-0013", "force": True}, env)
+
+    assert result["status"] == "rotated" and result["endpoints_changed"] == []
+    search = {k: n for k, n in ONE_SEARCH.items() if k[0] != "cloudfront"}  # not a CloudFront certificate
+    search[("elbv2", "DescribeListenerCertificates")] += 1  # the check that missed
+    assert _elb_and_search_calls(counts := aws.calls.snapshot()) == {("ec2", "DescribeRegions"): 1, **search}
+    assert counts[("dynamodb", "GetItem")] == 1
+
+    # Served nowhere when the scan searched: a record of nothing confirms nothing (it may have been attached
+    # since), so the rotation searches.
+    aws.calls.reset()
+    result = lambda_runner.invoke("RotateFunction", {"certificate_name": "count-0100", "force": True}, env)
+    assert result["status"] == "rotated"
+    search[("elbv2", "DescribeListenerCertificates")] -= 1
+    assert _elb_and_search_calls(aws.calls.snapshot()) == search  # the regions are known: a warm container

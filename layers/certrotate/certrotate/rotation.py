@@ -76,6 +76,7 @@ from certrotate.ports import (
     ChallengeResponder,
     Clock,
     DnsChallenges,
+    EndpointRecords,
     Endpoints,
     EventPublisher,
     Http01Listeners,
@@ -157,6 +158,8 @@ class RotationService:
         settings: RotationSettings,
         after_repoint: Callable[[ServerCertificate, RotationResult, float], None] | None = None,
         http01: Http01Listeners | None = None,  # None: names are validated by DNS-01 only
+        # The scan index's endpoint records (None: a rotation handed no endpoints always searches).
+        records: EndpointRecords | None = None,
     ) -> None:
         self._store = store
         self._endpoints = endpoints
@@ -168,6 +171,7 @@ class RotationService:
         self._clock = clock
         self._settings = settings
         self._after_repoint = after_repoint  # a report on the endpoints (never raises, never a gate)
+        self._records = records
 
     # -- entry point -----------------------------------------------------------------------------------
 
@@ -524,15 +528,34 @@ class RotationService:
     def _serving(
         self, old: ServerCertificate, known: planning.KnownEndpoints | None, result: RotationResult
     ) -> tuple[EndpointSurvey, list[Endpoint]]:
-        """Where the old certificate is served: from a fresh index of the scan's (`known`) without searching
-        every region, else from a search. One that started serving it after the scan's search is missed here,
-        but never lost: the retirement check searches everywhere, keeps the certificate, and the scan sends a
+        """Where the old certificate is served: from a fresh list of the scan's (`known`, in its message)
+        without searching every region; else from the scan index's record of its last search, each endpoint
+        read and still serving the certificate; else (no record, an old or empty one, or one a check finds
+        out of date) from a search. One that started serving it after the scan's search is missed here, but
+        never lost: the retirement check searches everywhere, keeps the certificate, and the scan sends a
         rotation for what it found (docs/design.md)."""
-        if known is not None and known.usable(self._clock.now()):
+        now = self._clock.now()
+        if known is not None and known.usable(now):
             result.steps.append(
                 f"{len(known.endpoints)} endpoint(s) from the scan's search at {known.seen_at.isoformat()}"
             )
             return EndpointSurvey(known.endpoints), list(known.endpoints)
+        record = planning.record_to_check(
+            self._records.served(old.certificate_id) if self._records is not None else None, now
+        )
+        if record is not None:
+            reads = [self._endpoints.read(endpoint) for endpoint in record.endpoints]
+            confirmed = planning.confirmed_endpoints(reads, old.arn, old.certificate_id)
+            if confirmed is not None:
+                result.steps.append(
+                    f"{len(confirmed)} endpoint(s) from the scan index (search at "
+                    f"{record.seen_at.isoformat()}), each read and still serving {old.name}"
+                )
+                return EndpointSurvey(tuple(confirmed)), confirmed
+            result.steps.append(
+                f"the scan index's endpoints (search at {record.seen_at.isoformat()}) no longer all serve "
+                f"{old.name}: searching every region"
+            )
         survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
         return survey, planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
 

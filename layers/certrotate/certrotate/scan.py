@@ -134,8 +134,6 @@ class ScanService:
             certificates, facts, now, notes, write=not dry_run, learn_until=learn_until
         )
         certificates = self._read_newly_due(certificates, fresh, facts, now)
-        if not dry_run:
-            self._save_index(certificates, kept, fresh, facts, now, notes)
         plan = planning.plan_scan(
             certificates,
             now=now,
@@ -171,7 +169,11 @@ class ScanService:
         )
         if dry_run:
             return result
-        survey = self._survey(plan, result, now)
+        survey: tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None = None
+        try:
+            survey = self._survey(plan, result, now)
+        finally:  # kept even when the search fails: the tags read need not be read again
+            self._save_index(certificates, kept, fresh, facts, now, notes, survey)
         self._enqueue(plan, result, now, survey)
         self._complete_retirements(plan.pending_retirement, certificates, result, survey)
         return result
@@ -299,20 +301,35 @@ class ScanService:
         facts: dict[str, scan_index.CertificateFacts],
         now: datetime,
         notes: list[str],
+        survey: tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None = None,
     ) -> None:
-        """Keep every listed certificate's tags for the next scan; written only when something changed."""
+        """Keep every listed certificate's tags for the next scan, and for each managed one where this scan's
+        search saw it served (when it searched every region; else the record kept); written only when
+        something changed."""
         if self._index is None:
             return
+        complete = survey if isinstance(survey, tuple) and not survey[0].unsearched else None
         entries: dict[str, scan_index.IndexEntry] = {}
         for cert in certificates:
             previous = kept.get(cert.certificate_id)
             read_at = now if cert.certificate_id in fresh or previous is None else previous.read_at
+            served = previous.served if previous is not None else None
+            if not cert.managed:
+                served = None  # only a managed certificate is rotated
+            elif complete is not None:
+                served = _located(
+                    planning.known_endpoints(complete[0], cert.arn, cert.certificate_id, complete[1])
+                )
             entries[cert.certificate_id] = scan_index.IndexEntry(
-                scan_index.kept_tags(cert.tags), read_at, facts.get(cert.certificate_id)
+                scan_index.kept_tags(cert.tags), read_at, facts.get(cert.certificate_id), served
             )
         if entries == kept:
             return
         blob = scan_index.encode(entries, now)
+        if len(blob) > scan_index.MAX_BYTES:
+            # The endpoint records go first: without them rotations handed no endpoints search, as before.
+            blob = scan_index.encode(entries, now, with_served=False)
+            notes.append("scan index kept without its endpoint records: too large for a DynamoDB item")
         if len(blob) > scan_index.MAX_BYTES:
             notes.append(f"scan index not saved: {len(blob)} bytes is more than a DynamoDB item holds")
             return
@@ -583,3 +600,16 @@ def _with_index(
         return body
     known = planning.known_endpoints(survey[0], cert.arn, cert.certificate_id, survey[1])
     return body if known is None else {**body, "endpoints": known.as_message()}
+
+
+def _located(known: planning.KnownEndpoints | None) -> planning.KnownEndpoints | None:
+    """Where, without what it served then: the record keeps places to look (each is read before use)."""
+    if known is None:
+        return None
+    return planning.KnownEndpoints(
+        tuple(
+            planning.endpoint_from_message(e.kind.value, e.region, e.resource_id, e.load_balancer)
+            for e in known.endpoints
+        ),
+        known.seen_at,
+    )

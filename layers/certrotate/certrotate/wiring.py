@@ -22,7 +22,7 @@ from certrotate.adapters.leases import DynamoDbLeases
 from certrotate.adapters.queue import SqsRotationQueue
 from certrotate.adapters.regions import EnabledRegions, FixedRegions
 from certrotate.adapters.route53 import Route53Challenges
-from certrotate.adapters.scan_index import DynamoDbScanIndex
+from certrotate.adapters.scan_index import DynamoDbScanIndex, ScanIndexRecords
 from certrotate.adapters.secrets import AccountKeyStore, ExternalAccountKeys
 from certrotate.clock import SystemClock
 from certrotate.config import Settings, environment_fingerprint, load_settings
@@ -373,6 +373,9 @@ def _rotation_settings() -> RotationSettings:
 def rotation_service(account: str | None = None) -> RotationService:
     leases = _rotation_leases(account)
     config = settings()
+    assert config.lease_table_name is not None  # _rotation_leases requires it
+    # The scan's index (its item of this account) says where its last search saw each certificate served.
+    index = DynamoDbScanIndex(client("dynamodb"), config.lease_table_name, account)
     return RotationService(
         store=certificate_store(account),
         endpoints=endpoints(account),
@@ -388,6 +391,7 @@ def rotation_service(account: str | None = None) -> RotationService:
             if config.check_endpoints_after_rotation
             else None
         ),
+        records=ScanIndexRecords(index),
     )
 
 
