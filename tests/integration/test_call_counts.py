@@ -114,14 +114,16 @@ def test_a_scan_lists_pages_and_reads_only_the_tags_that_can_lead_to_action(
 
     aws.calls.reset()
     assert len(lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)["enqueued"]) == N_DUE
-    # Steady, K due: the tags of the K due ones only (decisions to act are made on tags read now).
+    # Steady, K due: the tags of the K due ones only (decisions to act are made on tags read now). The index
+    # keeps where the first scan's search saw each of them served: their rotations go out at once and check
+    # those endpoints themselves, so this scan searches nowhere.
     assert aws.calls.snapshot() == {
         ("iam", "ListServerCertificates"): pages,
         ("iam", "GetAccountSummary"): 1,
         ("dynamodb", "GetItem"): 1,
         ("iam", "ListServerCertificateTags"): N_DUE,
         ("dynamodb", "PutItem"): 1,  # when those were read
-        **sends,
+        ("sqs", "SendMessageBatch"): math.ceil(N_DUE / SQS_BATCH),
         **ACM_LISTING,
     }
 
@@ -343,3 +345,45 @@ def test_a_direct_rotation_searches_when_the_record_is_out_of_date_or_names_noth
     assert result["status"] == "rotated"
     search[("elbv2", "DescribeListenerCertificates")] -= 1
     assert _elb_and_search_calls(aws.calls.snapshot()) == search  # the regions are known: a warm container
+
+
+def test_a_scan_sends_at_once_what_the_last_search_saw_and_those_rotations_search_nowhere(
+    aws: LocalStack, account: dict[str, Any]
+) -> None:
+    """A due certificate whose last search the index keeps (fresh, naming an endpoint) is sent before (here:
+    without) a search of every region; its rotation reads the index and checks that endpoint itself."""
+    if aws.pebble is None:
+        pytest.skip("pebble not found: run `make deps`")
+    env = account["env"]
+    lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)  # no index yet: it searches
+    sqs = aws.client("sqs")
+    # Another queue for the second scan: FIFO deduplication would drop its messages (same day, 5 minutes).
+    queue_url = sqs.create_queue(
+        QueueName=f"count-{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    env = {**env, "ROTATION_QUEUE_URL": queue_url}
+    aws.calls.reset()
+
+    result = lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)
+
+    assert len(result["enqueued"]) == N_DUE
+    # No search: every due one has a record (DescribeRegions: the new queue setting rebuilt the clients, and
+    # the ACM step lists the regions it looks at).
+    assert _elb_and_search_calls(aws.calls.snapshot()) == {("ec2", "DescribeRegions"): 1}
+    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, AttributeNames=["All"])
+    message = received["Messages"][0]
+    body = json.loads(message["Body"])
+    assert body["certificate_name"] == "count-0000" and "endpoints" not in body
+    aws.calls.reset()
+
+    response = lambda_runner.invoke(
+        "RotateFunction", {"Records": [lambda_runner.sqs_record(message, queue_url)]}, env
+    )
+
+    assert response == {"batchItemFailures": []}
+    counts = aws.calls.snapshot()
+    assert _elb_and_search_calls(counts) == {
+        ("elbv2", "DescribeListenerCertificates"): 3,  # the check, the read before the change, the read-back
+        ("elbv2", "ModifyListener"): 1,
+    }
+    assert counts[("dynamodb", "GetItem")] == 1

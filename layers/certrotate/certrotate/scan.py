@@ -169,22 +169,35 @@ class ScanService:
         )
         if dry_run:
             return result
+        # Rotations of certificates whose last search the index keeps go out at once: each checks those
+        # endpoints itself. The search of every region waits for the rest (and for retirements) only.
+        recorded = {
+            c.certificate_id
+            for c in (*plan.to_enqueue, *plan.stalled)
+            if c.certificate_id in kept and planning.record_to_check(kept[c.certificate_id].served, now)
+        }
+        self._enqueue(plan, result, now, None, only=recorded)
         survey: tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None = None
         try:
-            survey = self._survey(plan, result, now)
+            survey = self._survey(plan, result, now, skip=recorded)
         finally:  # kept even when the search fails: the tags read need not be read again
             self._save_index(certificates, kept, fresh, facts, now, notes, survey)
-        self._enqueue(plan, result, now, survey)
+        self._enqueue(plan, result, now, survey, skip=recorded)
+        for sent, planned in ((result.enqueued, plan.to_enqueue), (result.resumed, plan.stalled)):
+            order = {c.name: i for i, c in enumerate(planned)}
+            sent.sort(key=lambda name: order.get(name, len(order)))
         self._complete_retirements(plan.pending_retirement, certificates, result, survey)
         return result
 
     def _survey(
-        self, plan: planning.ScanPlan, result: ScanResult, now: datetime
+        self, plan: planning.ScanPlan, result: ScanResult, now: datetime, skip: set[str] | frozenset[str]
     ) -> tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None:
         """One search of every region and CloudFront, when anything needs it: it tells each rotation sent
         where its certificate is served (so rotations need not search: O(1) ELB calls each instead of 2L),
-        and it is the check before retirements (never one search per certificate)."""
-        wanted = bool(plan.to_enqueue or plan.stalled) and self._queue is not None
+        and it is the check before retirements (never one search per certificate). Not for the rotations
+        whose certificates' IDs are in `skip` (sent already: the index's record of the last search)."""
+        unrecorded = [c for c in (*plan.to_enqueue, *plan.stalled) if c.certificate_id not in skip]
+        wanted = bool(unrecorded) and self._queue is not None
         wanted = wanted or any(self._retirement_due(c, now) for c in plan.pending_retirement)
         if not wanted:
             return None
@@ -491,10 +504,21 @@ class ScanService:
         result: ScanResult,
         now: datetime,
         survey: tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None,
+        *,
+        only: set[str] | None = None,
+        skip: set[str] | frozenset[str] = frozenset(),
     ) -> None:
+        """Send the plan's rotations and resumes: those whose certificate IDs are in `only` (when given), but
+        for those in `skip`; each message with where `survey` saw the certificate served, if it searched."""
+
+        def wanted(cert: ServerCertificate) -> bool:
+            return (only is None or cert.certificate_id in only) and cert.certificate_id not in skip
+
+        to_enqueue = [c for c in plan.to_enqueue if wanted(c)]
+        stalled = [c for c in plan.stalled if wanted(c)]
         group, scoped = self._group, self._scoped
         messages: list[tuple[str, str, dict[str, Any]]] = []
-        for cert in plan.to_enqueue:
+        for cert in to_enqueue:
             body: dict[str, Any] = {
                 "certificate_name": cert.name,
                 "reason": "expiring",
@@ -505,7 +529,7 @@ class ScanService:
             messages.append(
                 (key, planning.deduplication_id(key, now), scoped(_with_index(body, cert, survey)))
             )
-        for cert in plan.stalled:
+        for cert in stalled:
             # A rotation died after uploading the replacement and its retries ran out: finish it.
             body = {
                 "certificate_name": cert.name,
@@ -519,11 +543,12 @@ class ScanService:
         if not messages:
             return
         if self._queue is None:
-            result.notes.append("no rotation queue configured: nothing sent")
+            if "no rotation queue configured: nothing sent" not in result.notes:
+                result.notes.append("no rotation queue configured: nothing sent")
             return
         sent = set(self._queue.send(messages))
-        result.enqueued = [c.name for c in plan.to_enqueue if group(c.name) in sent]
-        result.resumed = [c.name for c in plan.stalled if group(c.name) in sent]
+        result.enqueued.extend(c.name for c in to_enqueue if group(c.name) in sent)
+        result.resumed.extend(c.name for c in stalled if group(c.name) in sent)
 
     def _complete_retirements(
         self,
