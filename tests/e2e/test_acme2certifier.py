@@ -13,6 +13,7 @@ from certrotate import scan_index
 from certrotate.validation import ari_certificate_id
 from cryptography import x509
 
+from devstack import fixtures
 from devstack.acme2certifier import EAB_KID, Acme2Certifier
 from devstack.stack import LocalStack, start_dns_on_port_53
 from tests.e2e.conftest import World
@@ -222,3 +223,62 @@ def test_when_the_ca_has_no_window_for_a_certificate_the_lifetime_rule_decides(
     assert datetime.now(UTC) + timedelta(hours=5) < ask <= datetime.now(UTC) + timedelta(days=1)
     assert a2c_world.scan()["enqueued"] == []
     assert a2c.renewal_info_gets() == before + 1
+
+
+def test_the_renewal_info_recheck_acts_on_a_moved_window_from_the_index_alone(
+    a2c_world: World, a2c: Acme2Certifier
+) -> None:
+    """`{"renewal_info_only": true}` (the hourly schedule): from the scan index alone, the CA is asked about the
+    certificates whose Retry-After has passed, and a window moved into the past is sent at once, O(due) AWS
+    calls: no listing, no tag read, no search (the index keeps where the last search saw it served); a
+    certificate deleted since the index was written is left to the scan."""
+    world = a2c_world
+    world.seed("site", ["site.example.com"], days_left=5)
+    listener = fixtures.create_alb_https_listener(
+        world.elbv2, world.ec2, world.certificates()["site"]["Arn"], name="recheck"
+    )
+    name = str(world.rotate("site")["new_certificate_name"])  # issued by acme2certifier, on the listener
+    world.seed("spare", ["spare.example.com"], days_left=5)
+    spare = str(world.rotate("spare")["new_certificate_name"])  # issued by it too, served nowhere
+    world.env["RENEW_BEFORE_DAYS"] = "1"
+    world.seed("other", ["other.example.com"], days_left=0.5)  # due: the scan searches and keeps the endpoints
+    assert world.scan()["enqueued"] == ["other"]
+    world.receive()
+    a2c.reconfigure(renewal_force=True)  # the CA must revoke: every window in the past
+    expire_the_ask(world, name)
+    expire_the_ask(world, spare)
+    world.iam.delete_server_certificate(ServerCertificateName=spare)  # gone since the index was written
+    asked = a2c.renewal_info_gets()
+    world.stack.calls.reset()
+
+    result = world.scan(renewal_info_only=True)
+
+    assert result["renewal_info_only"] is True
+    assert result["enqueued"] == [name]
+    assert a2c.renewal_info_gets() == asked + 2, "only the two whose Retry-After has passed"
+    assert world.stack.calls.snapshot() == {
+        ("dynamodb", "GetItem"): 1,  # the index
+        ("iam", "TagServerCertificate"): 2,  # the renewal time learnt (the spare's refused: deleted)
+        ("sqs", "SendMessageBatch"): 1,
+        ("dynamodb", "PutItem"): 1,  # when to ask again
+    }
+    assert any("could not be tagged" in note for note in result["notes"])
+    [record] = world.receive()
+    assert "endpoints" not in json.loads(record["body"]), "sent before (without) a search"
+
+    orders = a2c.orders_placed()
+    assert world.rotate_from_queue([record]) == {"batchItemFailures": []}
+    assert a2c.orders_placed() == orders + 1
+    [renewed] = [n for n in world.certificates() if n.startswith("site-cr") and n != name]
+    assert world.listener_certificates(listener.listener_arn)[0] == world.certificates()[renewed]["Arn"]
+
+
+def test_the_renewal_info_recheck_without_an_index_leaves_it_to_the_scan(
+    a2c_world: World, a2c: Acme2Certifier
+) -> None:
+    world = a2c_world
+    world.seed("site", ["site.example.com"], days_left=5)
+    world.stack.calls.reset()
+    result = world.scan(renewal_info_only=True)
+    assert result["enqueued"] == [] and result["notes"] == ["no scan index: the scheduled scan decides"]
+    assert world.stack.calls.snapshot() == {("dynamodb", "GetItem"): 1}

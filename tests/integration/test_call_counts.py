@@ -387,3 +387,19 @@ def test_a_scan_sends_at_once_what_the_last_search_saw_and_those_rotations_searc
         ("elbv2", "ModifyListener"): 1,
     }
     assert counts[("dynamodb", "GetItem")] == 1
+
+
+def test_the_renewal_info_recheck_costs_one_read_when_nothing_is_to_be_asked(
+    aws: LocalStack, account: dict[str, Any]
+) -> None:
+    """The hourly `{"renewal_info_only": true}` works from the scan index alone: with no certificate whose
+    Retry-After has passed it reads the index and nothing else, whatever N is (with k asked: + the CA's GETs,
+    a renewal tag per changed answer, the sends and one index write; tests/e2e/test_acme2certifier.py)."""
+    env = account["env"]
+    lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)
+    aws.calls.reset()
+
+    result = lambda_runner.invoke("ScanFunction", {"renewal_info_only": True}, env)
+
+    assert result["scanned"] == N_CERTIFICATES and result["enqueued"] == []
+    assert aws.calls.snapshot() == {("dynamodb", "GetItem"): 1}

@@ -220,3 +220,18 @@ def test_a_thousand_certificates_with_their_endpoints_fit_one_item() -> None:
         for i in range(1000)
     }
     assert len(scan_index.encode(entries, NOW)) < scan_index.MAX_BYTES / 2
+
+
+def test_how_iam_listed_a_certificate_survives_a_round_trip() -> None:
+    listed = scan_index.Listed("site", "arn:aws:iam::123456789012:server-certificate/site", "/", NOW + DAY, NOW)
+    unknown_upload = scan_index.Listed("x", "arn:aws:iam::123456789012:server-certificate/x", "/", NOW, None)
+    entries = {
+        "ASCA1": scan_index.IndexEntry({MANAGED_TAG: "true"}, NOW, listed=listed),
+        "ASCA2": scan_index.IndexEntry({}, NOW, listed=unknown_upload),
+    }
+    assert scan_index.decode(scan_index.encode(entries, NOW)) == entries
+    for bad in (b'"x"', b'["a","b","/"]', b'["a","b","/","x"]', b'["a",2,"/",1]'):
+        blob = zlib.compress(
+            b'{"format":1,"written_at":0,"certificates":{"A":{"tags":{},"read_at":1,"listed":' + bad + b"}}}"
+        )
+        assert scan_index.decode(blob)["A"].listed is None, "left for the scan, which lists"

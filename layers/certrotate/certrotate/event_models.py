@@ -28,6 +28,7 @@ class RotateRequestModel(_Strict):
 class ScanRequestModel(_Strict):
     dry_run: bool = False
     refresh_tags: bool = False
+    renewal_info_only: bool = False
 
 
 class EndpointSeenModel(_Strict):

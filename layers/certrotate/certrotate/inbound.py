@@ -27,6 +27,9 @@ class RotateRequest:
 class ScanRequest:
     dry_run: bool = False
     refresh_tags: bool = False  # read every certificate's tags, not only those that could act now
+    # Only ask the CA again about the certificates whose Retry-After has passed, from the scan index (the
+    # hourly re-check): no listing, no metrics; rotations for those the answer makes due.
+    renewal_info_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +138,11 @@ def parse_scan_request(event: Any) -> ScanRequest:
     if event is None or is_scheduled_event(event):
         return ScanRequest()
     model = _parse(event, "ScanRequestModel", "scan request")
-    return ScanRequest(model.dry_run, model.refresh_tags)
+    if model.refresh_tags and model.renewal_info_only:
+        raise InvalidRequest(
+            "invalid scan request: refresh_tags reads every tag, renewal_info_only reads none: choose one"
+        )
+    return ScanRequest(model.dry_run, model.refresh_tags, model.renewal_info_only)
 
 
 # --- ACM imported certificates: {"certificate_arn": ...} ---------------------------------------------------

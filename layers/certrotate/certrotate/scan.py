@@ -3,10 +3,11 @@ are due, and the retirements that rotations left pending."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -16,7 +17,7 @@ from aws_lambda_powertools import Logger
 
 from certrotate import planning, scan_index
 from certrotate.errors import RegionDiscoveryFailed, ValidationFailed
-from certrotate.model import EndpointSurvey, ServerCertificate
+from certrotate.model import EndpointSurvey, SecretPem, ServerCertificate
 from certrotate.names import RENEWAL_TAG, EventType
 from certrotate.ports import (
     CertificateStore,
@@ -27,11 +28,13 @@ from certrotate.ports import (
     RenewalInfoUnavailable,
     RotationQueue,
     ScanIndexStore,
+    StoredCertificate,
 )
 from certrotate.validation import facts_of
 
 logger = Logger(child=True)
 RENEWAL_READERS = 8  # certificates read (and the CA asked) at once when their renewal time is learnt
+RECHECK_CHUNK = 4 * RENEWAL_READERS  # the re-check sends the rotations of each chunk before asking the next
 UNREACHABLE_CA_RETRY = timedelta(hours=1)
 # What learning one certificate's renewal time gives: the schedule (None: not learnt), a note, its facts.
 _Learnt = tuple[planning.RenewalSchedule | None, str | None, scan_index.CertificateFacts | None]
@@ -189,6 +192,116 @@ class ScanService:
         self._complete_retirements(plan.pending_retirement, certificates, result, survey)
         return result
 
+    def recheck_renewal_info(
+        self, *, dry_run: bool, correlation_id: str | None = None, learn_until: float | None = None
+    ) -> ScanResult:
+        """The renewal-info re-check (`{"renewal_info_only": true}`, on its own schedule): from the scan index
+        alone (one GetItem; no listing, no tag read), ask the CA again about each managed certificate whose
+        last answer's Retry-After has passed, and send a rotation for each that the answer makes due and that
+        was not due before (a window moved into the past: what a CA does before it revokes). O(due) AWS calls:
+        the index read and write, a renewal tag per changed answer, and the sends; the search of every region
+        only for due certificates whose last search the index does not keep usable. The rotations are sent a
+        chunk at a time, as the answers come in. Everything else (certificates not in the index, retirements,
+        resumes, metrics) is the scheduled scan's. A rotation decides again from the certificate's own tags,
+        read afresh, before any order: this sends on the index's tags plus the answer just learnt."""
+        now = self._clock.now()
+        notes: list[str] = []
+        result = ScanResult(
+            scanned=0,
+            managed=0,
+            expiring=[],
+            enqueued=[],
+            held_back=[],
+            held=[],
+            pending_retirement=[],
+            retired=[],
+            resumed=[],
+            days_to_expiry={},
+            server_certificates=0,
+            quota=0,
+            dry_run=dry_run,
+            notes=notes,
+            correlation_id=correlation_id or str(uuid.uuid4()),
+        )
+        kept = self._load_index(notes)
+        if not kept:
+            notes.append("no scan index: the scheduled scan decides")
+            return result
+        floor = self._settings.renew_before_days
+        certificates = [_from_index(cid, entry) for cid, entry in kept.items() if entry.listed is not None]
+        result.scanned = len(certificates)
+        result.managed = sum(1 for c in certificates if c.managed)
+        facts = {cid: entry.facts for cid, entry in kept.items() if entry.facts is not None}
+
+        def not_before(cert: ServerCertificate) -> datetime | None:
+            known = facts.get(cert.certificate_id)
+            return known.not_before if known else None
+
+        was_due = {c.certificate_id for c in certificates if planning.is_due(c, now, floor, not_before(c))}
+        wanted = [c for c in certificates if planning.needs_renewal_info(c, now, floor)]
+        notes.append(f"asked the CA about {len(wanted)} certificate(s) whose Retry-After has passed")
+        untagged: set[str] = set()
+        learner = self._tagging_noted(untagged)  # a certificate deleted since the index: noted, not fatal
+        learnt: dict[str, ServerCertificate] = {}
+        unrecorded: list[ServerCertificate] = []
+        for start in range(0, len(wanted), RECHECK_CHUNK):
+            chunk = wanted[start : start + RECHECK_CHUNK]
+            for cert in learner._learn_renewal_times(
+                chunk, facts, now, notes, write=not dry_run, learn_until=learn_until
+            ):
+                learnt[cert.certificate_id] = cert
+            newly = [
+                learnt[c.certificate_id]
+                for c in chunk
+                if c.certificate_id not in was_due
+                and c.name not in untagged
+                and planning.is_due(learnt[c.certificate_id], now, floor, not_before(c))
+            ]
+            plan = planning.plan_scan(
+                newly, now=now, renew_before_days=floor, lease_seconds=self._settings.lease_seconds
+            )
+            result.expiring.extend(c.name for c in plan.expiring)
+            result.held_back.extend(c.name for c in plan.held_back)
+            result.days_to_expiry.update({c.name: planning.days_to_expiry(c.expiration, now) for c in newly})
+            recorded = {
+                c.certificate_id
+                for c in plan.to_enqueue
+                if planning.record_to_check(kept[c.certificate_id].served, now)
+            }
+            unrecorded.extend(c for c in plan.to_enqueue if c.certificate_id not in recorded)
+            if not dry_run:
+                self._enqueue(plan, result, now, None, only=recorded)
+        if untagged:
+            notes.append(
+                f"{len(untagged)} certificate(s) could not be tagged (deleted since?): the scan decides"
+            )
+        if dry_run:
+            return result
+        survey: tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None = None
+        rest = planning.plan_scan(
+            unrecorded, now=now, renew_before_days=floor, lease_seconds=self._settings.lease_seconds
+        )
+        try:
+            survey = self._survey(rest, result, now, skip=frozenset())
+        finally:
+            entries = dict(kept)
+            for cid, cert in learnt.items():
+                entries[cid] = replace(kept[cid], tags=scan_index.kept_tags(cert.tags), facts=facts.get(cid))
+            if isinstance(survey, tuple) and not survey[0].unsearched:
+                for cid, entry in entries.items():
+                    if entry.listed is not None and entry.tags and _from_index(cid, entry).managed:
+                        found = planning.known_endpoints(survey[0], entry.listed.arn, cid, survey[1])
+                        entries[cid] = replace(entry, served=_located(found))
+            self._write_index(entries, kept, now, notes)
+        self._enqueue(rest, result, now, survey)
+        return result
+
+    def _tagging_noted(self, failed: set[str]) -> ScanService:
+        """This service with a store whose tag writes that fail are recorded in `failed` instead of raised."""
+        clone = copy.copy(self)
+        clone._store = _TagsNoted(self._store, failed)
+        return clone
+
     def _survey(
         self, plan: planning.ScanPlan, result: ScanResult, now: datetime, skip: set[str] | frozenset[str]
     ) -> tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None:
@@ -334,9 +447,22 @@ class ScanService:
                     planning.known_endpoints(complete[0], cert.arn, cert.certificate_id, complete[1])
                 )
             entries[cert.certificate_id] = scan_index.IndexEntry(
-                scan_index.kept_tags(cert.tags), read_at, facts.get(cert.certificate_id), served
+                scan_index.kept_tags(cert.tags),
+                read_at,
+                facts.get(cert.certificate_id),
+                served,
+                scan_index.Listed(cert.name, cert.arn, cert.path, cert.expiration, cert.upload_date),
             )
-        if entries == kept:
+        self._write_index(entries, kept, now, notes)
+
+    def _write_index(
+        self,
+        entries: dict[str, scan_index.IndexEntry],
+        kept: dict[str, scan_index.IndexEntry],
+        now: datetime,
+        notes: list[str],
+    ) -> None:
+        if self._index is None or entries == kept:
             return
         blob = scan_index.encode(entries, now)
         if len(blob) > scan_index.MAX_BYTES:
@@ -638,3 +764,76 @@ def _located(known: planning.KnownEndpoints | None) -> planning.KnownEndpoints |
         ),
         known.seen_at,
     )
+
+
+def _from_index(certificate_id: str, entry: scan_index.IndexEntry) -> ServerCertificate:
+    """The certificate as the index keeps it: as IAM listed it, with the tags last read."""
+    listed = entry.listed
+    assert listed is not None
+    return ServerCertificate(
+        listed.name,
+        listed.arn,
+        certificate_id,
+        listed.path,
+        listed.expiration,
+        listed.upload_date,
+        entry.tags,
+    )
+
+
+class _TagsNoted:
+    """A CertificateStore whose failed tag writes are recorded instead of raised: the re-check works from an
+    index that may name a certificate deleted since (it is left to the scan, which lists)."""
+
+    def __init__(self, store: CertificateStore, failed: set[str]) -> None:
+        self._store = store
+        self._failed = failed
+
+    def tag(self, name: str, tags: Mapping[str, str]) -> None:
+        try:
+            self._store.tag(name, tags)
+        except Exception as error:
+            self._failed.add(name)
+            logger.warning(
+                "could not tag the renewal time", extra={"certificate_name": name, "error": str(error)}
+            )
+
+    def list_certificates(self) -> list[ServerCertificate]:
+        return self._store.list_certificates()
+
+    def tags_of(self, name: str) -> dict[str, str]:
+        return self._store.tags_of(name)
+
+    def tags_of_many(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        return self._store.tags_of_many(names)
+
+    def get(self, name: str) -> StoredCertificate | None:
+        return self._store.get(name)
+
+    def upload(
+        self,
+        *,
+        name: str,
+        path: str,
+        body_pem: str,
+        chain_pem: str,
+        private_key_pem: SecretPem,
+        tags: Mapping[str, str],
+    ) -> ServerCertificate:
+        return self._store.upload(
+            name=name,
+            path=path,
+            body_pem=body_pem,
+            chain_pem=chain_pem,
+            private_key_pem=private_key_pem,
+            tags=tags,
+        )
+
+    def untag(self, name: str, keys: Sequence[str]) -> None:
+        self._store.untag(name, keys)
+
+    def delete(self, name: str) -> bool:
+        return self._store.delete(name)
+
+    def room(self) -> tuple[int, int]:
+        return self._store.room()

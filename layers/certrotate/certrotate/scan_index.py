@@ -36,12 +36,25 @@ class CertificateFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class Listed:
+    """The certificate as IAM listed it: what a scan that does not list again (the renewal-info re-check)
+    needs to ask the CA about it, tag it and send its rotation."""
+
+    name: str
+    arn: str
+    path: str
+    expiration: datetime
+    upload_date: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class IndexEntry:
     tags: Mapping[str, str]  # certrotate's tags, as read at read_at (the renewal tag as last learnt)
     read_at: datetime
     facts: CertificateFacts | None = None
     # Where the last complete search saw it served (None: no such search since it was first kept).
     served: KnownEndpoints | None = None
+    listed: Listed | None = None  # None: kept by a version that did not keep it (the next scan does)
 
 
 def kept_tags(tags: Mapping[str, str]) -> dict[str, str]:
@@ -66,6 +79,11 @@ def encode(entries: Mapping[str, IndexEntry], written_at: datetime, *, with_serv
         if entry.facts is not None:
             item["not_before"] = _epoch(entry.facts.not_before)
             item["ari_id"] = entry.facts.ari_id
+        if entry.listed is not None:
+            listed = entry.listed
+            item["listed"] = [listed.name, listed.arn, listed.path, _epoch(listed.expiration)] + (
+                [] if listed.upload_date is None else [_epoch(listed.upload_date)]
+            )
         if with_served and entry.served is not None:
             item["served"] = {
                 "at": _epoch(entry.served.seen_at),
@@ -91,6 +109,18 @@ def _served(value: Any) -> KnownEndpoints | None:
                 Endpoint(EndpointKind(kind), region, resource_id, load_balancer, default_certificate=None)
             )
         return KnownEndpoints(tuple(endpoints), _moment(value.get("at")))
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _listed(value: Any) -> Listed | None:
+    if not isinstance(value, list) or len(value) not in (4, 5):
+        return None
+    if not all(isinstance(v, str) for v in value[:3]):
+        return None
+    try:
+        uploaded = _moment(value[4]) if len(value) == 5 else None
+        return Listed(value[0], value[1], value[2], _moment(value[3]), uploaded)
     except (ValueError, OverflowError, OSError):
         return None
 
@@ -121,7 +151,8 @@ def decode(blob: bytes) -> dict[str, IndexEntry]:
                     raise ValueError("ari_id")
                 facts = CertificateFacts(_moment(item["not_before"]), ari_id)
             served = _served(item.get("served"))
-            entries[certificate_id] = IndexEntry(tags, _moment(item["read_at"]), facts, served)
+            listed = _listed(item.get("listed"))
+            entries[certificate_id] = IndexEntry(tags, _moment(item["read_at"]), facts, served, listed)
         except (KeyError, TypeError, ValueError, OverflowError, OSError):
             continue  # one bad entry: that certificate is read afresh
     return entries
