@@ -214,10 +214,22 @@ def test_timeouts_fit_the_work(template: dict[str, Any]) -> None:
 
 def test_scan_runs_on_a_schedule_and_knows_the_queue(template: dict[str, Any]) -> None:
     events = template["Resources"]["ScanFunction"]["Properties"]["Events"]
-    schedules = [e for e in events.values() if e["Type"] == "Schedule"]
-    assert len(schedules) == 1
-    assert schedules[0]["Properties"]["Schedule"] == {"Ref": "ScheduleExpression"}
+    schedules = {name: e for name, e in events.items() if e["Type"] == "Schedule"}
+    assert set(schedules) == {"DailyScan", "RenewalInfoCheck"}
+    assert schedules["DailyScan"]["Properties"]["Schedule"] == {"Ref": "ScheduleExpression"}
+    assert "Input" not in schedules["DailyScan"]["Properties"]  # the scheduled event itself: a full scan
     assert template["Parameters"]["ScheduleExpression"]["Default"] == "rate(1 day)"
+    # The renewal-info re-check: hourly by default, the scan's own event, off when its parameter is empty.
+    recheck = schedules["RenewalInfoCheck"]["Properties"]
+    assert json.loads(recheck["Input"]) == {"renewal_info_only": True}
+    assert recheck["Schedule"] == {
+        "Fn::If": ["HasRenewalInfoSchedule", {"Ref": "RenewalInfoSchedule"}, "rate(1 day)"]
+    }
+    assert recheck["State"] == {"Fn::If": ["HasRenewalInfoSchedule", "ENABLED", "DISABLED"]}
+    assert template["Parameters"]["RenewalInfoSchedule"]["Default"] == "rate(1 hour)"
+    assert template["Conditions"]["HasRenewalInfoSchedule"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "RenewalInfoSchedule"}, ""]}]
+    }
     assert _environment(template, "ScanFunction")["ROTATION_QUEUE_URL"] == {"Ref": "RotationQueue"}
 
 
