@@ -21,6 +21,7 @@ from benchmarks import (
     cold_rotation,
     coldstart,
     direct_rotation,
+    drill,
     memory,
     scan_cost,
     scan_rates,
@@ -66,6 +67,11 @@ def _direct_rotation(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _cold_fleet(args: argparse.Namespace) -> list[dict[str, Any]]:
     return [cold_fleet.run(args.count_direct, reps=args.fleet_reps, modes=args.route53)]
+
+
+def _drill(args: argparse.Namespace) -> list[dict[str, Any]]:
+    regions = args.regions or list(drill.DEFAULT_REGIONS)
+    return [drill.run(args.n_drill, regions, with_records=not args.no_records, patches=args.patch)]
 
 
 def _scan_rates(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -214,6 +220,18 @@ def summary(results: list[dict[str, Any]]) -> str:
                             _verdict(ratio <= target),
                         ]
                     )
+        elif name == "drill":
+            rows.append(
+                [
+                    f"drill, N = {result['count']}: time / Route 53 challenge-change floor",
+                    f"{fmt_s(result['drill_s'])} / {fmt_s(result['floors']['route53_changes'])} = "
+                    f"{result['ratio_route53_changes']:.2f}x",
+                    "<= 1.2x",
+                    _verdict(
+                        result["ratio_route53_changes"] <= 1.2 and result["repointed"] == result["count"]
+                    ),
+                ]
+            )
         elif name == "memory":
             rows.append(
                 [
@@ -273,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             "scanrates",
             "directrotation",
             "coldfleet",
+            "drill",
         ],
     )
     parser.add_argument("--k", type=int, nargs="+", default=[5, 20], help="throughput: certificates per run")
@@ -351,6 +370,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="directrotation, coldfleet: the Route 53 behaviours (default: both)",
     )
+    parser.add_argument(
+        "--n-drill", type=int, default=100, help="drill: managed certificates (make bench-drill: 1000)"
+    )
+    parser.add_argument(
+        "--no-records",
+        action="store_true",
+        help="drill: the scan index keeps no search (the re-check searches every region once)",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
 
@@ -377,10 +404,11 @@ def main(argv: list[str] | None = None) -> int:
         "scanrates": _scan_rates,
         "directrotation": _direct_rotation,
         "coldfleet": _cold_fleet,
+        "drill": _drill,
     }
     for name, runner in runners.items():
-        # scanrates (several minutes of throttled IAM calls) runs only when named.
-        if args.benchmark == name or (args.benchmark == "all" and name != "scanrates"):
+        # scanrates (several minutes of throttled IAM calls) and drill run only when named.
+        if args.benchmark == name or (args.benchmark == "all" and name not in ("scanrates", "drill")):
             print(flush=True)
             results.extend(runner(args))
     elapsed = time.perf_counter() - started
