@@ -71,7 +71,16 @@ def _cold_fleet(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _drill(args: argparse.Namespace) -> list[dict[str, Any]]:
     regions = args.regions or list(drill.DEFAULT_REGIONS)
-    return [drill.run(args.n_drill, regions, with_records=not args.no_records, patches=args.patch)]
+    return [
+        drill.run(
+            args.n_drill,
+            regions,
+            with_records=not args.no_records,
+            concurrency=args.drill_concurrency,
+            patches=args.patch,
+            insync_seconds=args.insync_seconds,
+        )
+    ]
 
 
 def _scan_rates(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -377,6 +386,18 @@ def main(argv: list[str] | None = None) -> int:
         "--no-records",
         action="store_true",
         help="drill: the scan index keeps no search (the re-check searches every region once)",
+    )
+    parser.add_argument(
+        "--drill-concurrency",
+        type=int,
+        default=None,
+        help="drill: rotate containers (default: the template's RotationMaximumConcurrency)",
+    )
+    parser.add_argument(
+        "--insync-seconds",
+        type=float,
+        default=0.0,
+        help="drill: Route 53 changes stay PENDING this long (a model of propagation; 0: one poll)",
     )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)

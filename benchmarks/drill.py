@@ -57,7 +57,7 @@ from benchmarks.common import (
 )
 from benchmarks.esm import Container, EventSourceMapping
 from benchmarks.throughput import DAYS_LEFT, scheduled_event
-from devstack import fixtures, lambda_runner
+from devstack import fixtures, lambda_runner, moto_fixes
 from devstack.acme2certifier import Acme2Certifier
 from devstack.stack import LocalStack, start_dns_on_port_53
 
@@ -260,7 +260,10 @@ def run(
     with_records: bool = True,
     concurrency: int | None = None,
     patches: list[str] | None = None,
+    insync_seconds: float = 0.0,
 ) -> dict[str, Any]:
+    """`insync_seconds`: each Route 53 change stays PENDING that long (a model of propagation, which Route 53
+    says takes "generally within 60 seconds"; 0: the devstack's default, PENDING for one poll)."""
     regions = list(regions or DEFAULT_REGIONS)
     settings = _template_settings()
     concurrency = concurrency or settings["concurrency"]
@@ -277,7 +280,9 @@ def run(
             ISSUER_TRUST_BUNDLE=ca.issuer_roots_path,
             RENEW_BEFORE_DAYS="",  # the template's default: the CA's window decides
         )
+        world.insync_seconds = insync_seconds  # type: ignore[attr-defined]
         result = _drill(world, ca, count, regions, with_records, concurrency, settings, work, patches or [])
+        result["insync_seconds"] = insync_seconds
     finally:
         ca.stop()
         dns.stop()
@@ -331,6 +336,7 @@ def _drill(
     moved_at = time.time()
     waited = _wait_for_asks(world, work / "wait-drill.log")
     stack.limits.enable_aws_rates()
+    moto_fixes.set_route53_insync_after(getattr(world, "insync_seconds", 0.0))
     before = stack.calls.snapshot()
     orders_before = ca.orders_placed()
     recheck_env = {**world.env, "BENCH_TIMED": "certrotate.adapters.queue:SqsRotationQueue.send"}
@@ -472,6 +478,11 @@ def render(result: dict[str, Any]) -> dict[str, Any]:
         f"{len(result['regions'])} regions, {result['concurrency']} rotate containers "
         f"(the template's MaximumConcurrency), AWS's rates (devstack.ratelimits)"
         + ("" if result["with_records"] else "; the index keeps no search (the re-check searches)")
+        + (
+            f"; Route 53 changes INSYNC {result['insync_seconds']:g} s after submission"
+            if result.get("insync_seconds")
+            else "; Route 53 changes PENDING for one poll (the devstack's default)"
+        )
         + (f"; patched: {', '.join(result['patches'])}" if result["patches"] else ""),
         f"   set-up: {count} certificates issued by the CA in {fmt_s(result['seeding_s'])}, ALBs in "
         f"{fmt_s(result['albs_s'])}, first scan {fmt_s(result['first_scan']['seconds'])}",
