@@ -228,9 +228,9 @@ def test_when_the_ca_has_no_window_for_a_certificate_the_lifetime_rule_decides(
 def test_the_renewal_info_recheck_acts_on_a_moved_window_from_the_index_alone(
     a2c_world: World, a2c: Acme2Certifier
 ) -> None:
-    """`{"renewal_info_only": true}` (the hourly schedule): from the scan index alone, the CA is asked about the
-    certificates whose Retry-After has passed, and a window moved into the past is sent at once, O(due) AWS
-    calls: no listing, no tag read, no search (the index keeps where the last search saw it served); a
+    """`{"renewal_info_only": true}` (the hourly schedule): from the scan index alone, the CA is asked about
+    the certificates whose Retry-After has passed, and a window moved into the past is sent at once, O(due)
+    AWS calls: no listing, no tag read, no search (the index keeps where the last search saw it served); a
     certificate deleted since the index was written is left to the scan."""
     world = a2c_world
     world.seed("site", ["site.example.com"], days_left=5)
@@ -241,7 +241,9 @@ def test_the_renewal_info_recheck_acts_on_a_moved_window_from_the_index_alone(
     world.seed("spare", ["spare.example.com"], days_left=5)
     spare = str(world.rotate("spare")["new_certificate_name"])  # issued by it too, served nowhere
     world.env["RENEW_BEFORE_DAYS"] = "1"
-    world.seed("other", ["other.example.com"], days_left=0.5)  # due: the scan searches and keeps the endpoints
+    world.seed(
+        "other", ["other.example.com"], days_left=0.5
+    )  # due: the scan searches and keeps the endpoints
     assert world.scan()["enqueued"] == ["other"]
     world.receive()
     a2c.reconfigure(renewal_force=True)  # the CA must revoke: every window in the past

@@ -49,7 +49,9 @@ def test_a_listener_attached_after_the_scans_search_is_found_before_retirement(w
     assert "indexed" not in world.certificates(), "retired once nothing serves it"
 
 
-def test_a_direct_rotation_uses_the_scans_endpoints_and_a_late_listener_is_still_not_lost(world: World) -> None:
+def test_a_direct_rotation_uses_the_scans_endpoints_and_a_late_listener_is_still_not_lost(
+    world: World,
+) -> None:
     """A rotation by hand reads where the scan's last search saw the certificate served (the scan index),
     checks those endpoints and repoints them without searching; a listener attached after that search is
     missed, found by the retirement search (grace 0 here) and repointed after the next scan."""

@@ -326,7 +326,8 @@ def test_a_direct_rotation_searches_when_the_record_is_out_of_date_or_names_noth
     lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)
     # After the scan's search, someone moves the 14th listener to another certificate: the check misses.
     aws.client("elbv2").modify_listener(
-        ListenerArn=account["listeners"][13].listener_arn, Certificates=[{"CertificateArn": account["arns"][40]}]
+        ListenerArn=account["listeners"][13].listener_arn,
+        Certificates=[{"CertificateArn": account["arns"][40]}],
     )
     aws.calls.reset()
 

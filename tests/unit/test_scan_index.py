@@ -223,7 +223,9 @@ def test_a_thousand_certificates_with_their_endpoints_fit_one_item() -> None:
 
 
 def test_how_iam_listed_a_certificate_survives_a_round_trip() -> None:
-    listed = scan_index.Listed("site", "arn:aws:iam::123456789012:server-certificate/site", "/", NOW + DAY, NOW)
+    listed = scan_index.Listed(
+        "site", "arn:aws:iam::123456789012:server-certificate/site", "/", NOW + DAY, NOW
+    )
     unknown_upload = scan_index.Listed("x", "arn:aws:iam::123456789012:server-certificate/x", "/", NOW, None)
     entries = {
         "ASCA1": scan_index.IndexEntry({MANAGED_TAG: "true"}, NOW, listed=listed),
