@@ -132,6 +132,13 @@ def test_every_sample_event_is_accepted_by_its_function() -> None:
             parse_scan_request(event)
 
 
+def test_a_queue_message_may_ask_the_rotation_to_ask_the_ca() -> None:
+    assert parse_rotation_message('{"certificate_name": "a", "ask_ca": true}').ask_ca is True
+    assert parse_rotation_message('{"certificate_name": "a"}').ask_ca is False
+    with pytest.raises(InvalidRequest, match="invalid rotation message"):
+        parse_rotation_message('{"certificate_name": "a", "ask_ca": "yes"}')
+
+
 def test_queue_messages_carry_where_the_scan_saw_the_certificate_served() -> None:
     from datetime import UTC, datetime, timedelta
 

@@ -55,6 +55,8 @@ class RotationMessageModel(BaseModel):
     correlation_id: str | None = Field(default=None, pattern=CORRELATION_ID)
     account_id: str | None = Field(default=None, pattern=ACCOUNT_ID)
     endpoints: KnownEndpointsModel | None = None  # from the scan's search: the rotation need not search
+    # From the renewal-info re-check: the CA's window may have moved; the rotation asks the CA itself.
+    ask_ca: bool = False
 
 
 class AcmRotateRequestModel(_Strict):

@@ -40,6 +40,7 @@ class RotationMessage:
     correlation_id: str | None = None  # the scan's that sent it
     account_id: str | None = None  # the managed account that holds the certificate (None: own account)
     endpoints: planning.KnownEndpoints | None = None  # where the scan saw it served
+    ask_ca: bool = False  # ask the CA's renewal window before deciding "not due" (the renewal-info re-check)
 
 
 def _one_line(error: ValidationError, what: str) -> str:
@@ -114,6 +115,7 @@ def parse_rotation_message(body: str) -> RotationMessage:
         model.correlation_id,
         model.account_id,
         known,
+        model.ask_ca,
     )
 
 

@@ -519,6 +519,23 @@ def decide_rotation(
     return RotationDecision(Verdict.NOT_DUE, why, name, source)
 
 
+def decide_with_window(
+    decision: RotationDecision, window_start: datetime, window_end: datetime, now: datetime
+) -> RotationDecision:
+    """A decision of "not due" revisited with the CA's renewal window as asked just now (a message of the
+    renewal-info re-check says the CA moved it): due when the window has begun, as schedule_from_window says.
+    Only "not due" changes: a hold, the CA's Retry-After or a replacement decide as before."""
+    if decision.verdict is not Verdict.NOT_DUE or window_start > now:
+        return decision
+    start, end = (f"{m:%Y-%m-%d %H:%M}Z" for m in (window_start, window_end))
+    return RotationDecision(
+        Verdict.ISSUE,
+        f"the CA's renewal window {start} .. {end} has begun (asked now)",
+        decision.replacement_name,
+        "ARI window",
+    )
+
+
 # --- endpoints -------------------------------------------------------------------------------------------
 
 

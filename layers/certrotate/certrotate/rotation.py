@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from aws_lambda_powertools import Logger
 from cryptography import x509
 
 from certrotate import planning
@@ -82,9 +83,12 @@ from certrotate.ports import (
     Http01Listeners,
     Lease,
     Leases,
+    RenewalInfoSource,
+    RenewalInfoUnavailable,
 )
 from certrotate.validation import facts_of, load_trust_roots, validate_issued
 
+logger = Logger(child=True)
 Status = Literal["rotated", "skipped", "planned"]
 
 # Seconds of Lambda time each step needs at least; below that the step is not started (a rerun continues).
@@ -99,6 +103,9 @@ class RotationRequest:
     dry_run: bool = False
     # Where the scan saw the certificate served: used instead of a search of every region while fresh.
     known_endpoints: planning.KnownEndpoints | None = None
+    # Sent by the renewal-info re-check: before "not due", ask the CA's renewal window (the CA decides, not
+    # the message; the re-check writes no renewal tag, so that it makes no IAM call).
+    ask_ca: bool = False
 
 
 @dataclass(slots=True)
@@ -160,6 +167,8 @@ class RotationService:
         http01: Http01Listeners | None = None,  # None: names are validated by DNS-01 only
         # The scan index's endpoint records (None: a rotation handed no endpoints always searches).
         records: EndpointRecords | None = None,
+        # The CA's renewal windows (ARI), asked when a request says so (built on first use: acme is heavy).
+        renewal_info: Callable[[], RenewalInfoSource] | None = None,
     ) -> None:
         self._store = store
         self._endpoints = endpoints
@@ -172,6 +181,7 @@ class RotationService:
         self._settings = settings
         self._after_repoint = after_repoint  # a report on the endpoints (never raises, never a gate)
         self._records = records
+        self._renewal_info = renewal_info
 
     # -- entry point -----------------------------------------------------------------------------------
 
@@ -212,6 +222,8 @@ class RotationService:
             force=request.force,
             not_before=facts.not_before,
         )
+        if request.ask_ca and decision.verdict is planning.Verdict.NOT_DUE:
+            decision = self._with_window_asked(decision, facts, now)
         result = RotationResult(
             certificate_name=old.name,
             status="skipped",
@@ -665,6 +677,23 @@ class RotationService:
             f"{self._settings.grace_seconds} s have passed"
         )
         return result
+
+    def _with_window_asked(
+        self, decision: planning.RotationDecision, facts: CertificateFacts, now: datetime
+    ) -> planning.RotationDecision:
+        """The decision once the CA is asked for the certificate's renewal window (one unauthenticated GET):
+        a message that says the window moved is a claim; the CA's answer is what counts."""
+        if self._renewal_info is None or facts.ari_id is None:
+            return decision
+        try:
+            source = self._renewal_info()
+            if not source.offered():
+                return decision
+            window = source.window(facts.ari_id)
+        except RenewalInfoUnavailable as unavailable:
+            logger.info("the CA has no renewal window for it: not due", extra={"reason": str(unavailable)})
+            return decision
+        return planning.decide_with_window(decision, window.start, window.end, now)
 
     def _require_time(self, deadline: float, needed: float, what: str) -> None:
         left = deadline - self._clock.monotonic()

@@ -3,11 +3,10 @@ are due, and the retirements that rotations left pending."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import random
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -17,7 +16,7 @@ from aws_lambda_powertools import Logger
 
 from certrotate import planning, scan_index
 from certrotate.errors import RegionDiscoveryFailed, ValidationFailed
-from certrotate.model import EndpointSurvey, SecretPem, ServerCertificate
+from certrotate.model import EndpointSurvey, ServerCertificate
 from certrotate.names import RENEWAL_TAG, EventType
 from certrotate.ports import (
     CertificateStore,
@@ -28,7 +27,6 @@ from certrotate.ports import (
     RenewalInfoUnavailable,
     RotationQueue,
     ScanIndexStore,
-    StoredCertificate,
 )
 from certrotate.validation import facts_of
 
@@ -199,11 +197,12 @@ class ScanService:
         alone (one GetItem; no listing, no tag read), ask the CA again about each managed certificate whose
         last answer's Retry-After has passed, and send a rotation for each that the answer makes due and that
         was not due before (a window moved into the past: what a CA does before it revokes). O(due) AWS calls:
-        the index read and write, a renewal tag per changed answer, and the sends; the search of every region
-        only for due certificates whose last search the index does not keep usable. The rotations are sent a
-        chunk at a time, as the answers come in. Everything else (certificates not in the index, retirements,
-        resumes, metrics) is the scheduled scan's. A rotation decides again from the certificate's own tags,
-        read afresh, before any order: this sends on the index's tags plus the answer just learnt."""
+        the index read and write and the sends, no IAM call (the answer is kept in the index, not in a tag:
+        each rotation sent asks the CA itself, `ask_ca`); the search of every region only for due certificates
+        whose last search the index does not keep usable. The rotations are sent a chunk at a time, as the
+        answers come in. Everything else (certificates not in the index, retirements, resumes, metrics) is the
+        scheduled scan's. A rotation decides again from the certificate's own tags, read afresh, and the CA's
+        answer before any order: this sends on the index's tags plus the answer just learnt."""
         now = self._clock.now()
         notes: list[str] = []
         result = ScanResult(
@@ -240,21 +239,20 @@ class ScanService:
         was_due = {c.certificate_id for c in certificates if planning.is_due(c, now, floor, not_before(c))}
         wanted = [c for c in certificates if planning.needs_renewal_info(c, now, floor)]
         notes.append(f"asked the CA about {len(wanted)} certificate(s) whose Retry-After has passed")
-        untagged: set[str] = set()
-        learner = self._tagging_noted(untagged)  # a certificate deleted since the index: noted, not fatal
         learnt: dict[str, ServerCertificate] = {}
         unrecorded: list[ServerCertificate] = []
         for start in range(0, len(wanted), RECHECK_CHUNK):
             chunk = wanted[start : start + RECHECK_CHUNK]
-            for cert in learner._learn_renewal_times(
-                chunk, facts, now, notes, write=not dry_run, learn_until=learn_until
+            # No renewal tag is written (no IAM call): the index keeps the answer, and each rotation sent asks
+            # the CA itself (`ask_ca`) before it orders.
+            for cert in self._learn_renewal_times(
+                chunk, facts, now, notes, write=False, learn_until=learn_until
             ):
                 learnt[cert.certificate_id] = cert
             newly = [
                 learnt[c.certificate_id]
                 for c in chunk
                 if c.certificate_id not in was_due
-                and c.name not in untagged
                 and planning.is_due(learnt[c.certificate_id], now, floor, not_before(c))
             ]
             plan = planning.plan_scan(
@@ -270,11 +268,7 @@ class ScanService:
             }
             unrecorded.extend(c for c in plan.to_enqueue if c.certificate_id not in recorded)
             if not dry_run:
-                self._enqueue(plan, result, now, None, only=recorded)
-        if untagged:
-            notes.append(
-                f"{len(untagged)} certificate(s) could not be tagged (deleted since?): the scan decides"
-            )
+                self._enqueue(plan, result, now, None, only=recorded, ask_ca=True)
         if dry_run:
             return result
         survey: tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None = None
@@ -293,14 +287,8 @@ class ScanService:
                         found = planning.known_endpoints(survey[0], entry.listed.arn, cid, survey[1])
                         entries[cid] = replace(entry, served=_located(found))
             self._write_index(entries, kept, now, notes)
-        self._enqueue(rest, result, now, survey)
+        self._enqueue(rest, result, now, survey, ask_ca=True)
         return result
-
-    def _tagging_noted(self, failed: set[str]) -> ScanService:
-        """This service with a store whose tag writes that fail are recorded in `failed` instead of raised."""
-        clone = copy.copy(self)
-        clone._store = _TagsNoted(self._store, failed)
-        return clone
 
     def _survey(
         self, plan: planning.ScanPlan, result: ScanResult, now: datetime, skip: set[str] | frozenset[str]
@@ -633,9 +621,11 @@ class ScanService:
         *,
         only: set[str] | None = None,
         skip: set[str] | frozenset[str] = frozenset(),
+        ask_ca: bool = False,
     ) -> None:
         """Send the plan's rotations and resumes: those whose certificate IDs are in `only` (when given), but
-        for those in `skip`; each message with where `survey` saw the certificate served, if it searched."""
+        for those in `skip`; each message with where `survey` saw the certificate served, if it searched, and
+        with `ask_ca` (the renewal-info re-check's: the rotation asks the CA's window itself)."""
 
         def wanted(cert: ServerCertificate) -> bool:
             return (only is None or cert.certificate_id in only) and cert.certificate_id not in skip
@@ -651,6 +641,8 @@ class ScanService:
                 "days_to_expiry": result.days_to_expiry[cert.name],
                 "correlation_id": result.correlation_id,
             }
+            if ask_ca:
+                body |= {"reason": "renewal-info", "ask_ca": True}
             key = group(cert.name)
             messages.append(
                 (key, planning.deduplication_id(key, now), scoped(_with_index(body, cert, survey)))
@@ -779,61 +771,3 @@ def _from_index(certificate_id: str, entry: scan_index.IndexEntry) -> ServerCert
         listed.upload_date,
         entry.tags,
     )
-
-
-class _TagsNoted:
-    """A CertificateStore whose failed tag writes are recorded instead of raised: the re-check works from an
-    index that may name a certificate deleted since (it is left to the scan, which lists)."""
-
-    def __init__(self, store: CertificateStore, failed: set[str]) -> None:
-        self._store = store
-        self._failed = failed
-
-    def tag(self, name: str, tags: Mapping[str, str]) -> None:
-        try:
-            self._store.tag(name, tags)
-        except Exception as error:
-            self._failed.add(name)
-            logger.warning(
-                "could not tag the renewal time", extra={"certificate_name": name, "error": str(error)}
-            )
-
-    def list_certificates(self) -> list[ServerCertificate]:
-        return self._store.list_certificates()
-
-    def tags_of(self, name: str) -> dict[str, str]:
-        return self._store.tags_of(name)
-
-    def tags_of_many(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
-        return self._store.tags_of_many(names)
-
-    def get(self, name: str) -> StoredCertificate | None:
-        return self._store.get(name)
-
-    def upload(
-        self,
-        *,
-        name: str,
-        path: str,
-        body_pem: str,
-        chain_pem: str,
-        private_key_pem: SecretPem,
-        tags: Mapping[str, str],
-    ) -> ServerCertificate:
-        return self._store.upload(
-            name=name,
-            path=path,
-            body_pem=body_pem,
-            chain_pem=chain_pem,
-            private_key_pem=private_key_pem,
-            tags=tags,
-        )
-
-    def untag(self, name: str, keys: Sequence[str]) -> None:
-        self._store.untag(name, keys)
-
-    def delete(self, name: str) -> bool:
-        return self._store.delete(name)
-
-    def room(self) -> tuple[int, int]:
-        return self._store.room()

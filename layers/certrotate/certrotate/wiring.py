@@ -392,6 +392,7 @@ def rotation_service(account: str | None = None) -> RotationService:
             else None
         ),
         records=ScanIndexRecords(index),
+        renewal_info=renewal_info,
     )
 
 
