@@ -352,7 +352,7 @@ def _drill(
     fired = time.time()
     with (
         Container("ScanFunction", recheck_env, work / "recheck-drill.log") as scanner,
-        EventSourceMapping(world, concurrency=concurrency, patches=patches) as esm,
+        EventSourceMapping(world, concurrency=concurrency, patches=patches, env={"BENCH_PHASES": "1"}) as esm,
     ):
         thread = threading.Thread(target=recheck, args=(scanner,))
         thread.start()
@@ -409,6 +409,7 @@ def _drill(
                 "cold": i.cold,
                 "failed": i.failed,
                 "maxrss_mb": float(i.reply.get("maxrss_mb", 0.0)),
+                "phases": i.reply.get("phases", {}),
             }
             for i in drain.invocations
         ],
@@ -537,6 +538,13 @@ def render(result: dict[str, Any]) -> dict[str, Any]:
         f"{fmt_s(_median([r['seconds'] for r in done]))}, cold "
         f"{fmt_s(_median([r['import_s'] + r['seconds'] for r in done if r['cold']]))}"
     )
+    phase_means = _phase_means(done)
+    if phase_means:
+        lines.append(
+            "   where a rotation's time goes (means over the drill's rotations; waits for throttled calls "
+            "fall in the step that made them):"
+        )
+        lines.append(table([[label, fmt_s(seconds)] for label, seconds in phase_means.items()], ["step", ""]))
     peak = max((r["maxrss_mb"] for r in rotations), default=0.0)
     lines.append(
         f"   peak memory (VmHWM): rotate containers {peak:.0f} MB, the re-check "
@@ -559,11 +567,23 @@ def render(result: dict[str, Any]) -> dict[str, Any]:
         "ratio_route53_changes": drill / floor["route53_changes"],
         "ratio_route53_design": drill / floor["route53_design"] if floor["route53_design"] else None,
         "gb_s_per_certificate": gb_s_rotate / count,
+        "phase_means": phase_means,
         "calls_per_certificate": per_cert,
         "peak_rss_mb": peak,
         "noticed_within_s": noticed,
         "text": text,
     }
+
+
+def _phase_means(rotations: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean seconds per step (benchmarks.timers.PHASES) over the rotations, with the invocation as a whole."""
+    timed = [r for r in rotations if r.get("phases")]
+    if not timed:
+        return {}
+    labels = list(dict.fromkeys(label for r in timed for label in r["phases"]))
+    means = {"invocation, whole": sum(r["seconds"] for r in timed) / len(timed)}
+    means.update({label: sum(r["phases"].get(label, 0.0) for r in timed) / len(timed) for label in labels})
+    return means
 
 
 def _median(values: list[float]) -> float:

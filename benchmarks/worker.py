@@ -110,6 +110,7 @@ def main() -> int:
     spec = lambda_runner.template().function(function_id)
     handler_loaded = False
     spans: dict[str, list[list[float]]] = {}
+    phases: dict[str, float] | None = None
     for invocation, line in enumerate(sys.stdin):
         request = json.loads(line)
         if request.get("stop"):
@@ -126,6 +127,10 @@ def main() -> int:
 
                     reply["patches"] = patch_module.apply(patches)
                 spans = _install_wall_timers(os.environ.get("BENCH_TIMED", ""))
+                if os.environ.get("BENCH_PHASES") == "1":
+                    from benchmarks.timers import install_timers
+
+                    phases = install_timers()  # each step's wall time, summed per invocation
                 handler_loaded = True
             profiler = None
             if invocation == profile_index:
@@ -149,6 +154,10 @@ def main() -> int:
             if spans:
                 reply["spans"] = {label: list(found) for label, found in spans.items()}
                 spans.clear()
+            if phases is not None:
+                reply["phases"] = {label: seconds for label, seconds in phases.items() if seconds >= 0}
+                for label in phases:
+                    phases[label] = 0.0 if phases[label] >= 0 else phases[label]
             if traced:
                 reply["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
         except Exception as exc:  # reported to the caller, which counts it as a failed invocation
