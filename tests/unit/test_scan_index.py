@@ -232,6 +232,8 @@ def test_how_iam_listed_a_certificate_survives_a_round_trip() -> None:
         "ASCA2": scan_index.IndexEntry({}, NOW, listed=unknown_upload),
     }
     assert scan_index.decode(scan_index.encode(entries, NOW)) == entries
+    without = scan_index.decode(scan_index.encode(entries, NOW, with_served=False, with_listed=False))
+    assert all(entry.listed is None for entry in without.values()), "what a too large index drops next"
     for bad in (b'"x"', b'["a","b","/"]', b'["a","b","/","x"]', b'["a",2,"/",1]'):
         blob = zlib.compress(
             b'{"format":1,"written_at":0,"certificates":{"A":{"tags":{},"read_at":1,"listed":' + bad + b"}}}"

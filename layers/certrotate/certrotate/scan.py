@@ -458,6 +458,10 @@ class ScanService:
             blob = scan_index.encode(entries, now, with_served=False)
             notes.append("scan index kept without its endpoint records: too large for a DynamoDB item")
         if len(blob) > scan_index.MAX_BYTES:
+            # Then how IAM listed each one: without it the renewal-info re-check leaves those to the scan.
+            blob = scan_index.encode(entries, now, with_served=False, with_listed=False)
+            notes.append("scan index kept without the listing the renewal-info re-check needs: too large")
+        if len(blob) > scan_index.MAX_BYTES:
             notes.append(f"scan index not saved: {len(blob)} bytes is more than a DynamoDB item holds")
             return
         try:

@@ -71,15 +71,23 @@ def _moment(value: Any) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
-def encode(entries: Mapping[str, IndexEntry], written_at: datetime, *, with_served: bool = True) -> bytes:
-    """`with_served` False leaves the endpoint records out (what an index too large to keep drops first)."""
+def encode(
+    entries: Mapping[str, IndexEntry],
+    written_at: datetime,
+    *,
+    with_served: bool = True,
+    with_listed: bool = True,
+) -> bytes:
+    """`with_served` False leaves the endpoint records out (what an index too large to keep drops first),
+    `with_listed` False how IAM listed each certificate (dropped next: only the renewal-info re-check needs
+    it)."""
     body: dict[str, Any] = {"format": FORMAT, "written_at": _epoch(written_at), "certificates": {}}
     for certificate_id, entry in entries.items():
         item: dict[str, Any] = {"tags": dict(entry.tags), "read_at": _epoch(entry.read_at)}
         if entry.facts is not None:
             item["not_before"] = _epoch(entry.facts.not_before)
             item["ari_id"] = entry.facts.ari_id
-        if entry.listed is not None:
+        if with_listed and entry.listed is not None:
             listed = entry.listed
             item["listed"] = [listed.name, listed.arn, listed.path, _epoch(listed.expiration)] + (
                 [] if listed.upload_date is None else [_epoch(listed.upload_date)]
