@@ -580,7 +580,10 @@ def _phase_means(rotations: list[dict[str, Any]]) -> dict[str, float]:
     timed = [r for r in rotations if r.get("phases")]
     if not timed:
         return {}
-    labels = list(dict.fromkeys(label for r in timed for label in r["phases"]))
+    from benchmarks.timers import PHASES
+
+    seen = {label for r in timed for label in r["phases"]}
+    labels = [label for label, _module, _path in PHASES if label in seen]
     means = {"invocation, whole": sum(r["seconds"] for r in timed) / len(timed)}
     means.update({label: sum(r["phases"].get(label, 0.0) for r in timed) / len(timed) for label in labels})
     return means
