@@ -244,7 +244,7 @@ def test_rotate_is_fed_by_the_queue_one_message_at_a_time(template: dict[str, An
     # Route 53 allows 5 requests per second per account; SQS's minimum is 2.
     assert source["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "RotationMaximumConcurrency"}
     parameter = template["Parameters"]["RotationMaximumConcurrency"]
-    assert (parameter["MinValue"], parameter["Default"], parameter["MaxValue"]) == (2, 2, 5)
+    assert (parameter["MinValue"], parameter["Default"], parameter["MaxValue"]) == (2, 5, 5)
 
 
 @pytest.mark.parametrize(
