@@ -477,7 +477,12 @@ def render(result: dict[str, Any]) -> dict[str, Any]:
     lines = [
         f"== Revocation drill: N = {count} certificates of acme2certifier, {count} ALBs over "
         f"{len(result['regions'])} regions, {result['concurrency']} rotate containers "
-        f"(the template's MaximumConcurrency), AWS's rates (devstack.ratelimits)"
+        + (
+            "(the template's MaximumConcurrency)"
+            if result["concurrency"] == result["settings"]["concurrency"]
+            else f"(the template's MaximumConcurrency: {result['settings']['concurrency']})"
+        )
+        + ", AWS's rates (devstack.ratelimits)"
         + ("" if result["with_records"] else "; the index keeps no search (the re-check searches)")
         + (
             f"; Route 53 changes INSYNC {result['insync_seconds']:g} s after submission"
