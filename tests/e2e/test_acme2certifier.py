@@ -241,7 +241,8 @@ def test_the_renewal_info_recheck_acts_on_a_moved_window_from_the_index_alone(
     name = str(world.rotate("site")["new_certificate_name"])  # issued by acme2certifier, on the listener
     world.seed("spare", ["spare.example.com"], days_left=5)
     spare = str(world.rotate("spare")["new_certificate_name"])  # issued by it too
-    fixtures.create_alb_https_listener(world.elbv2, world.ec2, world.certificates()[spare]["Arn"], name="spare")
+    spare_arn = world.certificates()[spare]["Arn"]
+    fixtures.create_alb_https_listener(world.elbv2, world.ec2, spare_arn, name="spare")
     world.env["RENEW_BEFORE_DAYS"] = "1"
     world.seed(
         "other", ["other.example.com"], days_left=0.5
