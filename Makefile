@@ -19,7 +19,7 @@ LOCK_FLAGS := --quiet --generate-hashes --python-version 3.11 --python-platform 
 	--custom-compile-command "make lock"
 
 .PHONY: help deps venv a2c lock lock-check test unit integration e2e lint typecheck template-lint dist-check \
-	tools-lock tools-upgrade demo bench build clean
+	tools-lock tools-upgrade demo bench bench-drill bench-drill-ci build clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -118,6 +118,12 @@ demo: venv deps ## Rotate an expiring certificate on a local stack (real ACME CA
 
 bench: venv deps ## Benchmarks against certbot on the same local stack; figures for docs/performance.md
 	$(BIN)/python -m benchmarks
+
+bench-drill: venv a2c ## Revocation drill at N = 1,000 (acme2certifier, AWS's rates; ~1 hour): docs/performance.md
+	$(BIN)/python -m benchmarks drill --n-drill 1000
+
+bench-drill-ci: venv a2c ## The same drill at N = 100 (CI-sized, ~5 minutes)
+	$(BIN)/python -m benchmarks drill --n-drill 100
 
 build: ## sam build (no AWS account needed) into .aws-sam/build
 	bash scripts/lint-template.sh --build-only

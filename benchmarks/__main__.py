@@ -1,5 +1,5 @@
-"""`python -m benchmarks [all|throughput|scan|coldstart|coldrotation|memory|burst|scanrates] [options]`
-(`make bench` runs them all but scanrates).
+"""`python -m benchmarks [all|throughput|scan|coldstart|coldrotation|memory|burst|scanrates|directrotation|
+coldfleet|drill] [options]` (`make bench` runs them all but scanrates and drill).
 
 Each benchmark starts its own local stack (moto server with fidelity fixes, DNS from Route 53, pebble) and
 prints its figures; `all` ends with a summary table. `--json PATH` also writes the figures as JSON.
@@ -15,7 +15,18 @@ import sys
 import time
 from typing import Any
 
-from benchmarks import burst, cold_rotation, coldstart, memory, scan_cost, scan_rates, throughput
+from benchmarks import (
+    burst,
+    cold_fleet,
+    cold_rotation,
+    coldstart,
+    direct_rotation,
+    drill,
+    memory,
+    scan_cost,
+    scan_rates,
+    throughput,
+)
 from benchmarks.common import fmt_s, machine, table
 
 
@@ -48,6 +59,28 @@ def _coldstart(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _cold_rotation(args: argparse.Namespace) -> list[dict[str, Any]]:
     return [cold_rotation.run(args.rotation_reps, args.patch)]
+
+
+def _direct_rotation(args: argparse.Namespace) -> list[dict[str, Any]]:
+    return [direct_rotation.run(args.count_direct, compare=not args.no_compare, modes=args.route53)]
+
+
+def _cold_fleet(args: argparse.Namespace) -> list[dict[str, Any]]:
+    return [cold_fleet.run(args.count_direct, reps=args.fleet_reps, modes=args.route53)]
+
+
+def _drill(args: argparse.Namespace) -> list[dict[str, Any]]:
+    regions = args.regions or list(drill.DEFAULT_REGIONS)
+    return [
+        drill.run(
+            args.n_drill,
+            regions,
+            with_records=not args.no_records,
+            concurrency=args.drill_concurrency,
+            patches=args.patch,
+            insync_seconds=args.insync_seconds,
+        )
+    ]
 
 
 def _scan_rates(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -177,6 +210,37 @@ def summary(results: list[dict[str, Any]]) -> str:
                         _verdict(found["ratio"] <= cold_rotation.TARGET_RATIO),
                     ]
                 )
+        elif name in ("direct_rotation", "cold_fleet"):
+            target = direct_rotation.TARGET_RATIO if name == "direct_rotation" else cold_fleet.TARGET_RATIO
+            for mode, found in result["modes"].items():
+                if name == "direct_rotation":
+                    labelled = [(f"{result['count']} cold direct rotations vs certbot", found["ratio"])]
+                else:
+                    labelled = [
+                        (f"scan, queue, cold rotations ({result['concurrency']}), {r['variant']}", r["ratio"])
+                        for r in found
+                    ]
+                for label, ratio in labelled:
+                    rows.append(
+                        [
+                            f"{label} (Route 53 {mode})",
+                            f"{ratio:.3f}x",
+                            f"<= {target}x",
+                            _verdict(ratio <= target),
+                        ]
+                    )
+        elif name == "drill":
+            rows.append(
+                [
+                    f"drill, N = {result['count']}: time / Route 53 challenge-change floor",
+                    f"{fmt_s(result['drill_s'])} / {fmt_s(result['floors']['route53_changes'])} = "
+                    f"{result['ratio_route53_changes']:.2f}x",
+                    "<= 1.2x",
+                    _verdict(
+                        result["ratio_route53_changes"] <= 1.2 and result["repointed"] == result["count"]
+                    ),
+                ]
+            )
         elif name == "memory":
             rows.append(
                 [
@@ -225,7 +289,19 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark",
         nargs="?",
         default="all",
-        choices=["all", "throughput", "scan", "coldstart", "coldrotation", "memory", "burst", "scanrates"],
+        choices=[
+            "all",
+            "throughput",
+            "scan",
+            "coldstart",
+            "coldrotation",
+            "memory",
+            "burst",
+            "scanrates",
+            "directrotation",
+            "coldfleet",
+            "drill",
+        ],
     )
     parser.add_argument("--k", type=int, nargs="+", default=[5, 20], help="throughput: certificates per run")
     parser.add_argument("--concurrency", type=int, default=2, help="rotate containers (MaximumConcurrency)")
@@ -284,6 +360,45 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         help="burst: run again with this patch; `all` compares discover_ttl=60",
     )
+    parser.add_argument(
+        "--count-direct",
+        type=int,
+        default=5,
+        help="directrotation, coldfleet: certificates (cold direct rotations; due ones the scan sends)",
+    )
+    parser.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="directrotation: skip the searching rotations (index_records=off) run in the same alternation",
+    )
+    parser.add_argument("--fleet-reps", type=int, default=1, help="coldfleet: runs per Route 53 behaviour")
+    parser.add_argument(
+        "--route53",
+        nargs="+",
+        choices=list(cold_rotation.MODES),
+        default=None,
+        help="directrotation, coldfleet: the Route 53 behaviours (default: both)",
+    )
+    parser.add_argument(
+        "--n-drill", type=int, default=100, help="drill: managed certificates (make bench-drill: 1000)"
+    )
+    parser.add_argument(
+        "--no-records",
+        action="store_true",
+        help="drill: the scan index keeps no search (the re-check searches every region once)",
+    )
+    parser.add_argument(
+        "--drill-concurrency",
+        type=int,
+        default=None,
+        help="drill: rotate containers (default: the template's RotationMaximumConcurrency)",
+    )
+    parser.add_argument(
+        "--insync-seconds",
+        type=float,
+        default=0.0,
+        help="drill: Route 53 changes stay PENDING this long (a model of propagation; 0: one poll)",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
 
@@ -308,10 +423,13 @@ def main(argv: list[str] | None = None) -> int:
         "memory": _memory,
         "burst": _burst,
         "scanrates": _scan_rates,
+        "directrotation": _direct_rotation,
+        "coldfleet": _cold_fleet,
+        "drill": _drill,
     }
     for name, runner in runners.items():
-        # scanrates (several minutes of throttled IAM calls) runs only when named.
-        if args.benchmark == name or (args.benchmark == "all" and name != "scanrates"):
+        # scanrates (several minutes of throttled IAM calls) and drill run only when named.
+        if args.benchmark == name or (args.benchmark == "all" and name not in ("scanrates", "drill")):
             print(flush=True)
             results.extend(runner(args))
     elapsed = time.perf_counter() - started

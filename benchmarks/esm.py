@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -208,8 +209,10 @@ class EventSourceMapping:
         else:
             log(f"the containers' logs are kept in {self._log_dir}")
 
-    def drain(self) -> Drain:
-        """Processes the queue until it is empty and nothing is in flight."""
+    def drain(self, producing: Callable[[], bool] | None = None) -> Drain:
+        """Processes the queue until it is empty and nothing is in flight, and (with `producing`) the producer
+        says it is done: as Lambda's pollers, which receive each message as soon as it is sent, while the
+        scan that sends them is still running."""
         lock = threading.Lock()
         state = {"in_flight": 0}
         drain = Drain(wall=0.0, log_dir=self._log_dir)
@@ -231,7 +234,7 @@ class EventSourceMapping:
                     with lock:
                         state["in_flight"] -= 1
                         idle = state["in_flight"] == 0
-                    if idle:
+                    if idle and not (producing is not None and producing()):
                         return
                     time.sleep(0.02)
                     continue

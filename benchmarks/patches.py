@@ -19,6 +19,8 @@ Spelled `name=value`:
   lazy_ec2=1               the ec2 client behind EnabledRegions built at the first DescribeRegions (a
                            rotation handed the scan's endpoint index never lists the regions; EC2's service
                            model: ~20 MB, ~0.2 s per cold start). Adopted in wiring.regions: changes nothing
+  index_records=off        a rotation handed no endpoints finds no record in the scan index and searches every
+                           region (what it did before the scan kept where each certificate is served)
   scan_tags=relevant       the scan lists tags only of certificates that can need action: those within the
                            renewal window, and those whose deterministic replacement name is in the listing
                            (replaced or stalled ones); the layer lists the tags of every certificate
@@ -37,6 +39,7 @@ KNOWN = (
     "scan_tags",
     "finalize_first_poll",
     "lazy_ec2",
+    "index_records",
 )
 
 
@@ -68,6 +71,10 @@ def apply(specs: Iterable[str]) -> list[str]:
             pass  # adopted: the layer builds the ec2 client at the first DescribeRegions (wiring.regions)
         elif name == "finalize_first_poll":
             _finalize_first_poll(float(value))
+        elif name == "index_records" and value == "off":
+            from certrotate.adapters import scan_index
+
+            scan_index.ScanIndexRecords.served = lambda self, certificate_id: None  # type: ignore[method-assign]
         elif name == "scan_tags" and value == "relevant":
             _scan_relevant_tags()
         applied.append(f"{name}={value}")

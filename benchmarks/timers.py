@@ -22,6 +22,16 @@ PHASES: list[tuple[str, str, str]] = [
     ("  lease acquire", "certrotate.adapters.leases", "DynamoDbLeases.acquire"),
     ("  ACME client (wiring.authority)", "certrotate.wiring", "authority"),
     ("  endpoints (RotationService._serving)", "certrotate.rotation", "RotationService._serving"),
+    (
+        "    scan index read (ScanIndexRecords.served)",
+        "certrotate.adapters.scan_index",
+        "ScanIndexRecords.served",
+    ),
+    (
+        "    search of every region (AllEndpoints.discover)",
+        "certrotate.adapters.endpoints",
+        "AllEndpoints.discover",
+    ),
     ("  ACME order, whole (AcmeAuthority.issue)", "certrotate.adapters.acme", "AcmeAuthority.issue"),
     ("    ACME directory + account (_connect)", "certrotate.adapters.acme", "AcmeAuthority._connect"),
     ("    new key", "certrotate.adapters.acme", "generate_private_key"),

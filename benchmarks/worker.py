@@ -61,6 +61,37 @@ def _breakdown(profile: Any) -> dict[str, float]:
     return {label: found[label] for label in PHASES.values() if label in found}
 
 
+def _install_wall_timers(spec: str) -> dict[str, list[list[float]]]:
+    """BENCH_TIMED="module:Class.method,...": each call's (start, end) wall-clock times, by label, so that a
+    benchmark can place a step of one container (the scan's search, its sends) against another's."""
+    import functools
+    import importlib
+
+    spans: dict[str, list[list[float]]] = {}
+    for item in filter(None, spec.split(",")):
+        module_name, _, path = item.partition(":")
+        owner: Any = importlib.import_module(module_name)
+        *parents, name = path.split(".")
+        for parent in parents:
+            owner = getattr(owner, parent)
+        original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+        label = path
+
+        def wrap(function: Any, label: str = label) -> Any:
+            @functools.wraps(function)
+            def timed(*args: Any, **kwargs: Any) -> Any:
+                started = time.time()
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    spans.setdefault(label, []).append([started, time.time()])
+
+            return timed
+
+        setattr(owner, name, wrap(original))
+    return spans
+
+
 def main() -> int:
     out = os.fdopen(int(sys.argv[1]), "w", buffering=1)
     function_id = sys.argv[2]
@@ -78,6 +109,8 @@ def main() -> int:
 
     spec = lambda_runner.template().function(function_id)
     handler_loaded = False
+    spans: dict[str, list[list[float]]] = {}
+    phases: dict[str, float] | None = None
     for invocation, line in enumerate(sys.stdin):
         request = json.loads(line)
         if request.get("stop"):
@@ -93,6 +126,11 @@ def main() -> int:
                     from benchmarks import patches as patch_module
 
                     reply["patches"] = patch_module.apply(patches)
+                spans = _install_wall_timers(os.environ.get("BENCH_TIMED", ""))
+                if os.environ.get("BENCH_PHASES") == "1":
+                    from benchmarks.timers import install_timers
+
+                    phases = install_timers()  # each step's wall time, summed per invocation
                 handler_loaded = True
             profiler = None
             if invocation == profile_index:
@@ -113,6 +151,13 @@ def main() -> int:
             if profiler is not None:
                 reply["breakdown"] = _breakdown(profiler)
             reply["maxrss_mb"] = peak_rss_mb()
+            if spans:
+                reply["spans"] = {label: list(found) for label, found in spans.items()}
+                spans.clear()
+            if phases is not None:
+                reply["phases"] = {label: seconds for label, seconds in phases.items() if seconds >= 0}
+                for label in phases:
+                    phases[label] = 0.0 if phases[label] >= 0 else phases[label]
             if traced:
                 reply["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
         except Exception as exc:  # reported to the caller, which counts it as a failed invocation

@@ -48,7 +48,9 @@ Route 53
   * names are stored in lower case, and `ListResourceRecordSets` starts at `StartRecordName` whatever its
     case (moto: stored as given and compared case-sensitively, so an upper-case name was skipped);
   * changes get their own IDs and are `PENDING` until polled: `GetChange` answers `PENDING` for the first
-    `set_route53_pending_polls(n)` polls (default 1), then `INSYNC`; unknown IDs -> `NoSuchChange`.
+    `set_route53_pending_polls(n)` polls (default 1), then `INSYNC`; unknown IDs -> `NoSuchChange`. With
+    `set_route53_insync_after(seconds)` a change also stays `PENDING` until that long after it was submitted
+    (Route 53 says changes propagate "generally within 60 seconds"; default 0: polls alone decide).
 CloudFront
   * a distribution is `InProgress` after it is created or updated, for the first
     `set_cloudfront_deploy_polls(n)` reads of its status (`GetDistribution`, `ListDistributions`; default 1),
@@ -134,6 +136,7 @@ DEFAULT_ROUTE53_PENDING_POLLS = 1
 DEFAULT_ACM_IMPORT_QUOTA = 5000
 ACM_IMPORT_WINDOW_SECONDS = 365 * 86_400
 _acm_imports: dict[tuple[str, str], list[float]] = {}  # (account, region) -> when each import happened
+# How long AWS takes to apply a change, where the devstack models it: "alb_rules", "route53_insync_after".
 _delays: dict[str, float] = {}
 # ALB rules as their load balancer applies them (rules_in_effect): when each was created (monotonic), and the
 # rules deleted from each listener, as DescribeRules showed them, with when.
@@ -164,6 +167,17 @@ def set_route53_pending_polls(polls: int) -> None:
 
 def route53_pending_polls() -> int:
     return _settings.get("route53_pending_polls", DEFAULT_ROUTE53_PENDING_POLLS)
+
+
+def set_route53_insync_after(seconds: float) -> None:
+    """A change answers `PENDING` until `seconds` after it was submitted (and its pending polls are spent)."""
+    if seconds < 0:
+        raise ValueError("seconds must be >= 0")
+    _delays["route53_insync_after"] = seconds
+
+
+def route53_insync_after() -> float:
+    return _delays.get("route53_insync_after", 0.0)
 
 
 def set_iam_delete_conflict(enabled: bool) -> None:
@@ -1182,7 +1196,7 @@ def _patch_route53() -> None:
         if comment:
             info["Comment"] = comment
         with STATE_LOCK:
-            _changes(self.backend)[change_id] = {"info": info, "polls": 0}
+            _changes(self.backend)[change_id] = {"info": info, "polls": 0, "at": time.monotonic()}
         return ActionResult({"ChangeInfo": info})
 
     def r_get_change(self: Any) -> Any:
@@ -1198,7 +1212,8 @@ def _patch_route53() -> None:
                 return ActionResult({"ChangeInfo": info})
             change["polls"] += 1
             info = dict(change["info"])
-            if change["polls"] > route53_pending_polls():
+            propagated = time.monotonic() - change.get("at", 0.0) >= route53_insync_after()
+            if change["polls"] > route53_pending_polls() and propagated:
                 change["info"]["Status"] = "INSYNC"
                 info["Status"] = "INSYNC"
         return ActionResult({"ChangeInfo": info})

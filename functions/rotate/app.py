@@ -209,6 +209,7 @@ def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
                 certificate_name=message.certificate_name,
                 force=message.force,
                 known_endpoints=message.endpoints,
+                ask_ca=message.ask_ca,
             )
             rotate(request, lambda_context, correlation_id, wiring.account_of(message.account_id))
     except InvalidRequest as exc:

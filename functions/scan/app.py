@@ -3,6 +3,9 @@ queue the managed ones that are due.
 
 Invoked by the daily EventBridge schedule, or by hand with {"dry_run": true} to report without sending work,
 or {"refresh_tags": true} to read every certificate's tags instead of those the scan index says could act.
+{"renewal_info_only": true} (the hourly schedule) only asks the CA again about the certificates whose
+Retry-After has passed, from the scan index, and sends rotations for those its answer makes due: no listing,
+no metrics (the scheduled scan reports).
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = parse_scan_request(event)  # bad input: a clear error before any AWS call
     settings = wiring.refresh()
     learn_until = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - TIME_AFTER_LEARNING
+
+    if request.renewal_info_only:
+        return _recheck(
+            request.dry_run, settings.many_accounts, settings.managed_accounts, correlation_id, learn_until
+        )
 
     def scan_account(account: str | None) -> ScanResult:
         # IAM server certificates, then ACM imported ones (their own step, added to the same report).
@@ -76,3 +84,36 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         },
     )
     return result.as_dict()
+
+
+def _recheck(
+    dry_run: bool, many_accounts: bool, accounts: tuple[str, ...], correlation_id: str, learn_until: float
+) -> dict[str, Any]:
+    """The renewal-info re-check of every account. It emits no metric: CertificatesScanned and the others
+    are the scheduled scan's (ScanMissingAlarm watches it), and a per-certificate metric every hour would
+    cost 24 times the daily scan's."""
+
+    def recheck_account(account: str | None) -> ScanResult:
+        return wiring.scan_service(dry_run=dry_run, account=account).recheck_renewal_info(
+            dry_run=dry_run, correlation_id=correlation_id, learn_until=learn_until
+        )
+
+    if many_accounts:
+        result = fleet.scan_accounts(
+            accounts, recheck_account, dry_run=dry_run, correlation_id=correlation_id
+        )
+    else:
+        result = recheck_account(None)
+    summary = {
+        "renewal_info_only": True,
+        "scanned": result.scanned,
+        "expiring": result.expiring,
+        "enqueued": result.enqueued,
+        "held_back": result.held_back,
+        "dry_run": result.dry_run,
+        "correlation_id": result.correlation_id,
+        "notes": result.notes,
+        **({} if result.failed_accounts is None else {"failed_accounts": result.failed_accounts}),
+    }
+    logger.info("renewal info re-checked", extra={k: v for k, v in summary.items() if k != "correlation_id"})
+    return summary

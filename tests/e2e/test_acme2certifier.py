@@ -279,3 +279,100 @@ def test_the_acm_scan_keeps_the_time_it_picked_in_the_same_window(
         assert again["at"] == first["at"], "the point picked in the window stays"
         assert again["ask"] != "2000-01-01T00:00:00Z", "when to ask again is kept on the tag"
     assert a2c.renewal_info_gets() == before + 4
+
+
+def test_the_renewal_info_recheck_acts_on_a_moved_window_from_the_index_alone(
+    a2c_world: World, a2c: Acme2Certifier
+) -> None:
+    """`{"renewal_info_only": true}` (the hourly schedule): from the scan index alone, the CA is asked about
+    the certificates whose Retry-After has passed, and a window moved into the past is sent at once, O(due)
+    AWS calls and none to IAM: no listing, no tag read or write, no search (the index keeps where the last
+    search saw it served). Each rotation asks the CA itself; one for a certificate deleted since the index was
+    written costs a message, never an order."""
+    world = a2c_world
+    world.seed("site", ["site.example.com"], days_left=5)
+    listener = fixtures.create_alb_https_listener(
+        world.elbv2, world.ec2, world.certificates()["site"]["Arn"], name="recheck"
+    )
+    name = str(world.rotate("site")["new_certificate_name"])  # issued by acme2certifier, on the listener
+    world.seed("spare", ["spare.example.com"], days_left=5)
+    spare = str(world.rotate("spare")["new_certificate_name"])  # issued by it too
+    spare_arn = world.certificates()[spare]["Arn"]
+    fixtures.create_alb_https_listener(world.elbv2, world.ec2, spare_arn, name="spare")
+    world.env["RENEW_BEFORE_DAYS"] = "1"
+    world.seed(
+        "other", ["other.example.com"], days_left=0.5
+    )  # due: the scan searches and keeps the endpoints
+    assert world.scan()["enqueued"] == ["other"]
+    world.receive()
+    a2c.reconfigure(renewal_force=True)  # the CA must revoke: every window in the past
+    expire_the_ask(world, name)
+    expire_the_ask(world, spare)
+    world.iam.delete_server_certificate(ServerCertificateName=spare)  # gone since the index was written
+    asked = a2c.renewal_info_gets()
+    world.stack.calls.reset()
+
+    result = world.scan(renewal_info_only=True)
+
+    assert result["renewal_info_only"] is True
+    assert sorted(result["enqueued"]) == sorted([name, spare])
+    assert a2c.renewal_info_gets() == asked + 2, "only the two whose Retry-After has passed"
+    assert world.stack.calls.snapshot() == {
+        ("dynamodb", "GetItem"): 1,  # the index
+        ("sqs", "SendMessageBatch"): 1,
+        ("dynamodb", "PutItem"): 1,  # the answers and when to ask again
+    }
+    records = {json.loads(r["body"])["certificate_name"]: r for r in world.receive()}
+    body = json.loads(records[name]["body"])
+    assert body["ask_ca"] is True and "endpoints" not in body, "sent before (without) a search"
+
+    orders, asked = a2c.orders_placed(), a2c.renewal_info_gets()
+    assert world.rotate_from_queue([records[name], records[spare]]) == {"batchItemFailures": []}
+    assert a2c.orders_placed() == orders + 1, "the deleted one: nothing to rotate, nothing ordered"
+    assert a2c.renewal_info_gets() == asked + 1, "the rotation asked the CA itself"
+    [renewed] = [n for n in world.certificates() if n.startswith("site-cr") and n != name]
+    assert world.listener_certificates(listener.listener_arn)[0] == world.certificates()[renewed]["Arn"]
+
+
+def test_a_rotation_that_asks_the_ca_orders_only_when_the_ca_says_so(
+    a2c_world: World, a2c: Acme2Certifier
+) -> None:
+    """`ask_ca` in a message is a claim: the CA's window, asked by the rotation, decides."""
+    world = a2c_world
+    name = issued_by_a2c(world)
+    world.env["RENEW_BEFORE_DAYS"] = "1"
+    message = {"certificate_name": name, "reason": "renewal-info", "ask_ca": True}
+    world.sqs.send_message(
+        QueueUrl=world.queue_url,
+        MessageBody=json.dumps(message),
+        MessageGroupId=name,
+        MessageDeduplicationId="1",
+    )
+    orders, asked = a2c.orders_placed(), a2c.renewal_info_gets()
+    assert world.rotate_from_queue(world.receive()) == {"batchItemFailures": []}
+    assert a2c.renewal_info_gets() == asked + 1 and a2c.orders_placed() == orders, (
+        "not due: the window is ahead"
+    )
+    assert name in world.certificates()
+
+    a2c.reconfigure(renewal_force=True)
+    world.sqs.send_message(
+        QueueUrl=world.queue_url,
+        MessageBody=json.dumps(message),
+        MessageGroupId=name,
+        MessageDeduplicationId="2",
+    )
+    assert world.rotate_from_queue(world.receive()) == {"batchItemFailures": []}
+    assert a2c.orders_placed() == orders + 1
+    assert name not in world.certificates(), "replaced and retired (no grace in these tests)"
+
+
+def test_the_renewal_info_recheck_without_an_index_leaves_it_to_the_scan(
+    a2c_world: World, a2c: Acme2Certifier
+) -> None:
+    world = a2c_world
+    world.seed("site", ["site.example.com"], days_left=5)
+    world.stack.calls.reset()
+    result = world.scan(renewal_info_only=True)
+    assert result["enqueued"] == [] and result["notes"] == ["no scan index: the scheduled scan decides"]
+    assert world.stack.calls.snapshot() == {("dynamodb", "GetItem"): 1}

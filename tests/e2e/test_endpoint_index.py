@@ -47,3 +47,35 @@ def test_a_listener_attached_after_the_scans_search_is_found_before_retirement(w
     assert world.listener_certificates(late.listener_arn)[0] == new_arn
     assert world.listener_certificates(seen.listener_arn)[0] == new_arn
     assert "indexed" not in world.certificates(), "retired once nothing serves it"
+
+
+def test_a_direct_rotation_uses_the_scans_endpoints_and_a_late_listener_is_still_not_lost(
+    world: World,
+) -> None:
+    """A rotation by hand reads where the scan's last search saw the certificate served (the scan index),
+    checks those endpoints and repoints them without searching; a listener attached after that search is
+    missed, found by the retirement search (grace 0 here) and repointed after the next scan."""
+    due = world.seed("due", ["due.example.com"], days_left=10)
+    fixtures.create_alb_https_listener(world.elbv2, world.ec2, due["Arn"], name="due")
+    manual = world.seed("manual", ["manual.example.com"], days_left=80)
+    seen = fixtures.create_alb_https_listener(world.elbv2, world.ec2, manual["Arn"], name="manual")
+    assert world.scan()["enqueued"] == ["due"]  # it searched, and kept where each certificate is served
+    world.receive()
+    late = fixtures.create_alb_https_listener(world.elbv2, world.ec2, manual["Arn"], name="manual-late")
+    world.stack.calls.reset()
+
+    result = world.rotate("manual", force=True)
+
+    assert result["status"] == "rotated"
+    assert world.stack.calls.count("elbv2", "DescribeLoadBalancers") == len(ENABLED_REGIONS), (
+        "one search only: the retirement check right before the delete, never for repointing"
+    )
+    new_arn = world.certificates()[result["new_certificate_name"]]["Arn"]
+    assert world.listener_certificates(seen.listener_arn)[0] == new_arn
+    assert world.listener_certificates(late.listener_arn)[0] == manual["Arn"], "missed by this rotation"
+    assert "manual" in world.certificates(), "kept: the retirement search found it still served"
+
+    assert world.scan()["resumed"] == ["manual"]
+    assert world.rotate_from_queue(world.receive()) == {"batchItemFailures": []}
+    assert world.listener_certificates(late.listener_arn)[0] == new_arn
+    assert "manual" not in world.certificates(), "retired once nothing serves it"

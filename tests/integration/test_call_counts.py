@@ -119,14 +119,16 @@ def test_a_scan_lists_pages_and_reads_only_the_tags_that_can_lead_to_action(
 
     aws.calls.reset()
     assert len(lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)["enqueued"]) == N_DUE
-    # Steady, K due: the tags of the K due ones only (decisions to act are made on tags read now).
+    # Steady, K due: the tags of the K due ones only (decisions to act are made on tags read now). The index
+    # keeps where the first scan's search saw each of them served: their rotations go out at once and check
+    # those endpoints themselves, so this scan searches nowhere.
     assert aws.calls.snapshot() == {
         ("iam", "ListServerCertificates"): pages,
         ("iam", "GetAccountSummary"): 1,
         ("dynamodb", "GetItem"): 1,
         ("iam", "ListServerCertificateTags"): N_DUE,
         ("dynamodb", "PutItem"): 1,  # when those were read
-        **sends,
+        ("sqs", "SendMessageBatch"): math.ceil(N_DUE / SQS_BATCH),
         **ACM_LISTING,
     }
 
@@ -288,3 +290,122 @@ def test_a_rotation_sent_by_the_scan_searches_nowhere(aws: LocalStack, account: 
         ("elbv2", "DescribeListenerCertificates"): 2,
         ("elbv2", "ModifyListener"): 1,
     }
+
+
+def _elb_and_search_calls(counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    return {key: n for key, n in counts.items() if key[0] in ("elbv2", "elb", "ec2", "cloudfront")}
+
+
+def test_a_direct_rotation_checks_where_the_scan_saw_it_and_searches_nowhere(
+    aws: LocalStack, account: dict[str, Any]
+) -> None:
+    """`{"certificate_name": ..., "force": true}` (by hand, or `certrotate rotate`): one read of the scan
+    index for where the scan's last search saw the certificate served, each such endpoint read to check it,
+    then the usual read, change and read-back; no search of every region (2L + pages per region)."""
+    if aws.pebble is None:
+        pytest.skip("pebble not found: run `make deps`")
+    env = account["env"]
+    lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)  # 12 due: it searches, and records
+    aws.calls.reset()
+
+    # Managed, served by the 14th listener, not due: only forced.
+    result = lambda_runner.invoke("RotateFunction", {"certificate_name": "count-0013", "force": True}, env)
+
+    assert result["status"] == "rotated"
+    counts = aws.calls.snapshot()
+    assert _elb_and_search_calls(counts) == {
+        # The check before ordering; then the fresh read right before the change and the read-back after.
+        ("elbv2", "DescribeListenerCertificates"): 3,
+        ("elbv2", "ModifyListener"): 1,
+    }
+    assert counts[("dynamodb", "GetItem")] == 1, "the scan index, once"
+    assert any("from the scan index" in step for step in result["steps"])
+
+
+def test_a_direct_rotation_searches_when_the_record_is_out_of_date_or_names_nothing(
+    aws: LocalStack, account: dict[str, Any]
+) -> None:
+    if aws.pebble is None:
+        pytest.skip("pebble not found: run `make deps`")
+    env = account["env"]
+    lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)
+    # After the scan's search, someone moves the 14th listener to another certificate: the check misses.
+    aws.client("elbv2").modify_listener(
+        ListenerArn=account["listeners"][13].listener_arn,
+        Certificates=[{"CertificateArn": account["arns"][40]}],
+    )
+    aws.calls.reset()
+
+    result = lambda_runner.invoke("RotateFunction", {"certificate_name": "count-0013", "force": True}, env)
+
+    assert result["status"] == "rotated" and result["endpoints_changed"] == []
+    search = {k: n for k, n in ONE_SEARCH.items() if k[0] != "cloudfront"}  # not a CloudFront certificate
+    search[("elbv2", "DescribeListenerCertificates")] += 1  # the check that missed
+    assert _elb_and_search_calls(counts := aws.calls.snapshot()) == {("ec2", "DescribeRegions"): 1, **search}
+    assert counts[("dynamodb", "GetItem")] == 1
+
+    # Served nowhere when the scan searched: a record of nothing confirms nothing (it may have been attached
+    # since), so the rotation searches.
+    aws.calls.reset()
+    result = lambda_runner.invoke("RotateFunction", {"certificate_name": "count-0100", "force": True}, env)
+    assert result["status"] == "rotated"
+    search[("elbv2", "DescribeListenerCertificates")] -= 1
+    assert _elb_and_search_calls(aws.calls.snapshot()) == search  # the regions are known: a warm container
+
+
+def test_a_scan_sends_at_once_what_the_last_search_saw_and_those_rotations_search_nowhere(
+    aws: LocalStack, account: dict[str, Any]
+) -> None:
+    """A due certificate whose last search the index keeps (fresh, naming an endpoint) is sent before (here:
+    without) a search of every region; its rotation reads the index and checks that endpoint itself."""
+    if aws.pebble is None:
+        pytest.skip("pebble not found: run `make deps`")
+    env = account["env"]
+    lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)  # no index yet: it searches
+    sqs = aws.client("sqs")
+    # Another queue for the second scan: FIFO deduplication would drop its messages (same day, 5 minutes).
+    queue_url = sqs.create_queue(
+        QueueName=f"count-{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    env = {**env, "ROTATION_QUEUE_URL": queue_url}
+    aws.calls.reset()
+
+    result = lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)
+
+    assert len(result["enqueued"]) == N_DUE
+    # No search: every due one has a record (DescribeRegions: the new queue setting rebuilt the clients, and
+    # the ACM step lists the regions it looks at).
+    assert _elb_and_search_calls(aws.calls.snapshot()) == {("ec2", "DescribeRegions"): 1}
+    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, AttributeNames=["All"])
+    message = received["Messages"][0]
+    body = json.loads(message["Body"])
+    assert body["certificate_name"] == "count-0000" and "endpoints" not in body
+    aws.calls.reset()
+
+    response = lambda_runner.invoke(
+        "RotateFunction", {"Records": [lambda_runner.sqs_record(message, queue_url)]}, env
+    )
+
+    assert response == {"batchItemFailures": []}
+    counts = aws.calls.snapshot()
+    assert _elb_and_search_calls(counts) == {
+        ("elbv2", "DescribeListenerCertificates"): 3,  # the check, the read before the change, the read-back
+        ("elbv2", "ModifyListener"): 1,
+    }
+    assert counts[("dynamodb", "GetItem")] == 1
+
+
+def test_the_renewal_info_recheck_costs_one_read_when_nothing_is_to_be_asked(
+    aws: LocalStack, account: dict[str, Any]
+) -> None:
+    """The hourly `{"renewal_info_only": true}` works from the scan index alone: with no certificate whose
+    Retry-After has passed it reads the index and nothing else, whatever N is (with k asked: + the CA's GETs,
+    a renewal tag per changed answer, the sends and one index write; tests/e2e/test_acme2certifier.py)."""
+    env = account["env"]
+    lambda_runner.invoke("ScanFunction", {"dry_run": False}, env)
+    aws.calls.reset()
+
+    result = lambda_runner.invoke("ScanFunction", {"renewal_info_only": True}, env)
+
+    assert result["scanned"] == N_CERTIFICATES and result["enqueued"] == []
+    assert aws.calls.snapshot() == {("dynamodb", "GetItem"): 1}

@@ -694,6 +694,15 @@ class TestRoute53:
         statuses = [route53.get_change(Id=info["Id"])["ChangeInfo"]["Status"] for _ in range(3)]
         assert statuses == ["PENDING", "PENDING", "INSYNC"]
 
+    def test_a_change_can_take_time_to_propagate(self, aws: LocalStack, zone: str) -> None:
+        route53 = aws.client("route53")
+        moto_fixes.set_route53_pending_polls(0)
+        moto_fixes.set_route53_insync_after(0.5)
+        info = self.change(aws, zone, txt_change("CREATE", ['"x"']))
+        assert route53.get_change(Id=info["Id"])["ChangeInfo"]["Status"] == "PENDING", "polls alone: INSYNC"
+        time.sleep(0.6)
+        assert route53.get_change(Id=info["Id"])["ChangeInfo"]["Status"] == "INSYNC"
+
     def test_unknown_change_id(self, aws: LocalStack) -> None:
         with pytest.raises(ClientError) as exc:
             aws.client("route53").get_change(Id="/change/CNOSUCHCHANGE1")

@@ -55,10 +55,26 @@ def test_scan_accepts_schedule_dry_run_and_empty() -> None:
     assert parse_scan_request({}).dry_run is False
     assert parse_scan_request(scheduled).refresh_tags is False
     assert parse_scan_request({"refresh_tags": True}) == ScanRequest(refresh_tags=True)
+    assert parse_scan_request({"renewal_info_only": True}) == ScanRequest(renewal_info_only=True)
+    assert parse_scan_request(scheduled).renewal_info_only is False
+
+
+def test_a_scan_cannot_both_read_every_tag_and_none() -> None:
+    with pytest.raises(InvalidRequest, match="choose one") as caught:
+        parse_scan_request({"refresh_tags": True, "renewal_info_only": True})
+    assert "\n" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
-    "event", [{"dry_run": "true"}, {"dryrun": True}, ["dry_run"], {"refresh_tags": "yes"}, {"refresh": True}]
+    "event",
+    [
+        {"dry_run": "true"},
+        {"dryrun": True},
+        ["dry_run"],
+        {"refresh_tags": "yes"},
+        {"refresh": True},
+        {"renewal_info_only": 1},
+    ],
 )
 def test_scan_rejects_anything_else(event: Any) -> None:
     with pytest.raises(InvalidRequest, match="invalid scan request"):
@@ -117,6 +133,13 @@ def test_every_sample_event_is_accepted_by_its_function() -> None:
             parse_rotate_request(event)
         else:
             parse_scan_request(event)
+
+
+def test_a_queue_message_may_ask_the_rotation_to_ask_the_ca() -> None:
+    assert parse_rotation_message('{"certificate_name": "a", "ask_ca": true}').ask_ca is True
+    assert parse_rotation_message('{"certificate_name": "a"}').ask_ca is False
+    with pytest.raises(InvalidRequest, match="invalid rotation message"):
+        parse_rotation_message('{"certificate_name": "a", "ask_ca": "yes"}')
 
 
 def test_queue_messages_carry_where_the_scan_saw_the_certificate_served() -> None:

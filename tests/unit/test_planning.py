@@ -211,6 +211,20 @@ def test_an_elapsed_or_garbled_retry_after_does_not_hold_back() -> None:
         )
 
 
+def test_a_window_asked_now_makes_due_only_what_was_merely_not_due() -> None:
+    """A message of the renewal-info re-check (`ask_ca`) says the CA moved the window; the CA's answer,
+    asked by the rotation, decides, and only a "not due" changes."""
+    not_due = planning.decide_rotation(cert(days=80), None, now=NOW, renew_before_days=30, force=False)
+    begun = planning.decide_with_window(not_due, NOW - timedelta(days=365), NOW + timedelta(days=1), NOW)
+    assert begun.verdict is planning.Verdict.ISSUE and begun.source == "ARI window"
+    assert "has begun (asked now)" in begun.reason and begun.replacement_name == not_due.replacement_name
+    ahead = planning.decide_with_window(not_due, NOW + timedelta(days=1), NOW + timedelta(days=2), NOW)
+    assert ahead == not_due
+    limited = tagged(cert(days=80), **{RETRY_AFTER_TAG: (NOW + timedelta(minutes=30)).isoformat()})
+    decision = planning.decide_rotation(limited, None, now=NOW, renew_before_days=30, force=False)
+    assert planning.decide_with_window(decision, NOW - timedelta(days=1), NOW, NOW) == decision
+
+
 # --- endpoint changes --------------------------------------------------------------------------------------
 
 OLD_ARN, OLD_ID = "arn:old", "ID-OLD"

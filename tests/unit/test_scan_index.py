@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import zlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from certrotate import planning, scan_index
-from certrotate.model import ServerCertificate
+from certrotate.model import Endpoint, EndpointKind, ServerCertificate
 from certrotate.names import (
     HELD_UNTIL_TAG,
     MANAGED_TAG,
@@ -139,3 +140,102 @@ def test_a_thousand_certificates_fit_one_item() -> None:
         for i in range(1000)
     }
     assert len(scan_index.encode(entries, NOW)) < scan_index.MAX_BYTES
+
+
+# --- where the last complete search saw each certificate served ------------------------------------------
+
+
+def listener(n: int, region: str = "us-east-1") -> Endpoint:
+    return planning.endpoint_from_message(
+        EndpointKind.ELBV2_LISTENER.value,
+        region,
+        f"arn:aws:elasticloadbalancing:{region}:123456789012:listener/app/lb-{n}/{n:016x}/{n * 7:016x}",
+        f"arn:aws:elasticloadbalancing:{region}:123456789012:loadbalancer/app/lb-{n}/{n:016x}",
+    )
+
+
+def test_endpoint_records_survive_a_round_trip_and_can_be_left_out() -> None:
+    served = planning.KnownEndpoints((listener(1), listener(2, "eu-west-1")), NOW - DAY)
+    entries = {
+        "ASCA1": scan_index.IndexEntry({MANAGED_TAG: "true"}, NOW, served=served),
+        "ASCA2": scan_index.IndexEntry({MANAGED_TAG: "true"}, NOW, served=planning.KnownEndpoints((), NOW)),
+        "ASCA3": scan_index.IndexEntry({}, NOW),
+    }
+    blob = scan_index.encode(entries, NOW)
+    assert scan_index.decode(blob) == entries
+    assert scan_index.served_record(blob, "ASCA1") == served
+    assert scan_index.served_record(blob, "ASCA2") == planning.KnownEndpoints((), NOW)
+    assert scan_index.served_record(blob, "ASCA3") is None
+    assert scan_index.served_record(blob, "ASCA4") is None
+    without = scan_index.decode(scan_index.encode(entries, NOW, with_served=False))
+    assert all(entry.served is None for entry in without.values())
+
+
+def test_an_unreadable_endpoint_record_is_dropped_and_its_entry_kept() -> None:
+    for served in (
+        b'"x"',
+        b'{"at":1}',
+        b'{"at":1,"on":[["no-such-kind","r","id","lb"]]}',
+        b'{"at":1,"on":[["elbv2-listener","r","id"]]}',
+        b'{"at":1,"on":[["elbv2-listener","r","id",7]]}',
+        b'{"at":"x","on":[]}',
+    ):
+        blob = zlib.compress(
+            b'{"format":1,"written_at":0,"certificates":{"A":{"tags":{},"read_at":1,"served":'
+            + served
+            + b"}}}"
+        )
+        entry = scan_index.decode(blob)["A"]
+        assert entry.served is None and entry.read_at == datetime.fromtimestamp(1, UTC)
+
+
+def test_a_record_is_checked_only_while_fresh_and_naming_an_endpoint() -> None:
+    one = planning.KnownEndpoints((listener(1),), NOW - planning.ENDPOINT_RECORD_MAX_AGE)
+    assert planning.record_to_check(one, NOW) == one
+    assert planning.record_to_check(one, NOW + timedelta(seconds=1)) is None, "older: search"
+    assert planning.record_to_check(planning.KnownEndpoints((), NOW), NOW) is None, "names none: search"
+    assert planning.record_to_check(None, NOW) is None
+    future = planning.KnownEndpoints((listener(1),), NOW + DAY)
+    assert planning.record_to_check(future, NOW) is None, "a clock that disagrees: search"
+
+
+def test_a_record_is_confirmed_only_when_every_endpoint_still_serves_the_certificate() -> None:
+    arn, other = "arn:aws:iam::123456789012:server-certificate/site", "arn:aws:iam::1:server-certificate/x"
+    serving = replace(listener(1), default_certificate=arn)
+    as_sni = replace(listener(2), default_certificate=other, sni_certificates=(arn,))
+    assert planning.confirmed_endpoints([serving, as_sni], arn, "ASCA1") == [serving, as_sni]
+    assert planning.confirmed_endpoints([serving, None], arn, "ASCA1") is None, "one is gone"
+    moved = replace(listener(2), default_certificate=other)
+    assert planning.confirmed_endpoints([serving, moved], arn, "ASCA1") is None, "one serves it no more"
+
+
+def test_a_thousand_certificates_with_their_endpoints_fit_one_item() -> None:
+    entries = {
+        f"ASCA{i:017d}": scan_index.IndexEntry(
+            {MANAGED_TAG: "true", RENEWAL_TAG: schedule_tag(30)},
+            NOW,
+            scan_index.CertificateFacts(NOW, f"{'ab' * 20}.{i:032x}"),
+            planning.KnownEndpoints((listener(i), listener(i + 5000, "eu-west-1")), NOW),
+        )
+        for i in range(1000)
+    }
+    assert len(scan_index.encode(entries, NOW)) < scan_index.MAX_BYTES / 2
+
+
+def test_how_iam_listed_a_certificate_survives_a_round_trip() -> None:
+    listed = scan_index.Listed(
+        "site", "arn:aws:iam::123456789012:server-certificate/site", "/", NOW + DAY, NOW
+    )
+    unknown_upload = scan_index.Listed("x", "arn:aws:iam::123456789012:server-certificate/x", "/", NOW, None)
+    entries = {
+        "ASCA1": scan_index.IndexEntry({MANAGED_TAG: "true"}, NOW, listed=listed),
+        "ASCA2": scan_index.IndexEntry({}, NOW, listed=unknown_upload),
+    }
+    assert scan_index.decode(scan_index.encode(entries, NOW)) == entries
+    without = scan_index.decode(scan_index.encode(entries, NOW, with_served=False, with_listed=False))
+    assert all(entry.listed is None for entry in without.values()), "what a too large index drops next"
+    for bad in (b'"x"', b'["a","b","/"]', b'["a","b","/","x"]', b'["a",2,"/",1]'):
+        blob = zlib.compress(
+            b'{"format":1,"written_at":0,"certificates":{"A":{"tags":{},"read_at":1,"listed":' + bad + b"}}}"
+        )
+        assert scan_index.decode(blob)["A"].listed is None, "left for the scan, which lists"

@@ -209,10 +209,22 @@ def test_timeouts_fit_the_work(template: dict[str, Any]) -> None:
 
 def test_scan_runs_on_a_schedule_and_knows_the_queue(template: dict[str, Any]) -> None:
     events = template["Resources"]["ScanFunction"]["Properties"]["Events"]
-    schedules = [e for e in events.values() if e["Type"] == "Schedule"]
-    assert len(schedules) == 1
-    assert schedules[0]["Properties"]["Schedule"] == {"Ref": "ScheduleExpression"}
+    schedules = {name: e for name, e in events.items() if e["Type"] == "Schedule"}
+    assert set(schedules) == {"DailyScan", "RenewalInfoCheck"}
+    assert schedules["DailyScan"]["Properties"]["Schedule"] == {"Ref": "ScheduleExpression"}
+    assert "Input" not in schedules["DailyScan"]["Properties"]  # the scheduled event itself: a full scan
     assert template["Parameters"]["ScheduleExpression"]["Default"] == "rate(1 day)"
+    # The renewal-info re-check: hourly by default, the scan's own event, off when its parameter is empty.
+    recheck = schedules["RenewalInfoCheck"]["Properties"]
+    assert json.loads(recheck["Input"]) == {"renewal_info_only": True}
+    assert recheck["Schedule"] == {
+        "Fn::If": ["HasRenewalInfoSchedule", {"Ref": "RenewalInfoSchedule"}, "rate(1 day)"]
+    }
+    assert recheck["State"] == {"Fn::If": ["HasRenewalInfoSchedule", "ENABLED", "DISABLED"]}
+    assert template["Parameters"]["RenewalInfoSchedule"]["Default"] == "rate(1 hour)"
+    assert template["Conditions"]["HasRenewalInfoSchedule"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "RenewalInfoSchedule"}, ""]}]
+    }
     assert _environment(template, "ScanFunction")["ROTATION_QUEUE_URL"] == {"Ref": "RotationQueue"}
 
 
@@ -227,7 +239,7 @@ def test_rotate_is_fed_by_the_queue_one_message_at_a_time(template: dict[str, An
     # Route 53 allows 5 requests per second per account; SQS's minimum is 2.
     assert source["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "RotationMaximumConcurrency"}
     parameter = template["Parameters"]["RotationMaximumConcurrency"]
-    assert (parameter["MinValue"], parameter["Default"], parameter["MaxValue"]) == (2, 2, 5)
+    assert (parameter["MinValue"], parameter["Default"], parameter["MaxValue"]) == (2, 5, 5)
 
 
 @pytest.mark.parametrize(
@@ -918,7 +930,13 @@ def test_only_the_rotation_writes_leases_and_the_scan_only_its_index(
             assert not re.fullmatch(r"[\w+=,.@-]+", PROGRESS_KEY_PREFIX + "x")
             assert not re.fullmatch(r"[\w+=,.@-]+", INDEX_KEY_PREFIX + "x")
             continue
-        leases, progress, challenges, issued, account = statements
+        leases, index, progress, challenges, issued, account = statements
+        # The rotation reads the scan index (where the scan's search saw a certificate served): GetItem of the
+        # index's items only, never a write to them.
+        assert _actions(index) == ["dynamodb:getitem"]
+        assert index["Condition"] == {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{INDEX_KEY_PREFIX}*"]}
+        }
         assert sorted(_actions(leases)) == ["dynamodb:deleteitem", "dynamodb:putitem", "dynamodb:updateitem"]
         # Leases only: lease keys (a certificate's name, <account>:<name>, an ARN), never an item of another
         # kind ("#scan-index...", "#<kind>:..."): those start with "#", which no lease key can.
@@ -948,7 +966,7 @@ def test_only_the_rotation_writes_leases_and_the_scan_only_its_index(
         for s in _all_statements(template)
         if any(a.lower().startswith("dynamodb:") for a in _as_list(s.get("Action", [])))
     ]
-    assert len(others) == 7, "no other policy in the template touches DynamoDB"
+    assert len(others) == 8, "no other policy in the template touches DynamoDB"
 
 
 def test_no_lease_secrets_remain(template: dict[str, Any]) -> None:

@@ -43,6 +43,7 @@ class RollbackRequestModel(_Strict):
 class ScanRequestModel(_Strict):
     dry_run: bool = False
     refresh_tags: bool = False
+    renewal_info_only: bool = False
 
 
 class EndpointSeenModel(_Strict):
@@ -69,6 +70,8 @@ class RotationMessageModel(BaseModel):
     correlation_id: str | None = Field(default=None, pattern=CORRELATION_ID)
     account_id: str | None = Field(default=None, pattern=ACCOUNT_ID)
     endpoints: KnownEndpointsModel | None = None  # from the scan's search: the rotation need not search
+    # From the renewal-info re-check: the CA's window may have moved; the rotation asks the CA itself.
+    ask_ca: bool = False
 
 
 class AcmRotateRequestModel(_Strict):

@@ -34,6 +34,9 @@ class RollbackRequest:
 class ScanRequest:
     dry_run: bool = False
     refresh_tags: bool = False  # read every certificate's tags, not only those that could act now
+    # Only ask the CA again about the certificates whose Retry-After has passed, from the scan index (the
+    # hourly re-check): no listing, no metrics; rotations for those the answer makes due.
+    renewal_info_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,7 @@ class RotationMessage:
     correlation_id: str | None = None  # the scan's that sent it
     account_id: str | None = None  # the managed account that holds the certificate (None: own account)
     endpoints: planning.KnownEndpoints | None = None  # where the scan saw it served
+    ask_ca: bool = False  # ask the CA's renewal window before deciding "not due" (the renewal-info re-check)
 
 
 def _one_line(error: ValidationError, what: str) -> str:
@@ -136,6 +140,7 @@ def parse_rotation_message(body: str) -> RotationMessage:
         model.correlation_id,
         model.account_id,
         known,
+        model.ask_ca,
     )
 
 
@@ -160,7 +165,11 @@ def parse_scan_request(event: Any) -> ScanRequest:
     if event is None or is_scheduled_event(event):
         return ScanRequest()
     model = _parse(event, "ScanRequestModel", "scan request")
-    return ScanRequest(model.dry_run, model.refresh_tags)
+    if model.refresh_tags and model.renewal_info_only:
+        raise InvalidRequest(
+            "invalid scan request: refresh_tags reads every tag, renewal_info_only reads none: choose one"
+        )
+    return ScanRequest(model.dry_run, model.refresh_tags, model.renewal_info_only)
 
 
 # --- ACM imported certificates: {"certificate_arn": ...} ---------------------------------------------------

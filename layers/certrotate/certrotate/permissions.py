@@ -146,7 +146,7 @@ _ROTATE_CENTRAL: frozenset[Call] = frozenset(
         ("dynamodb", "PutItem"),  # adapters/leases.py; adapters/progress.py; the #acme-account claim
         ("dynamodb", "UpdateItem"),
         ("dynamodb", "DeleteItem"),
-        ("dynamodb", "GetItem"),  # adapters/progress.py, challenge_records.py, issued_stash.py
+        ("dynamodb", "GetItem"),  # adapters/progress.py, challenge_records.py, issued_stash.py, scan_index.py
         ("secretsmanager", "GetSecretValue"),  # adapters/secrets.py: the account key (and the EAB key)
         ("secretsmanager", "PutSecretValue"),
         ("secretsmanager", "CreateSecret"),
@@ -372,7 +372,7 @@ _TABLE_ITEM_KEYS: Mapping[Principal, Mapping[str, tuple[str, ...]]] = {
         "dynamodb:PutItem": ("#scan-index",),
     },
     Principal.ROTATE: {
-        "dynamodb:GetItem": ("#progress:web", "#challenges:web", "#issued:web"),
+        "dynamodb:GetItem": ("#scan-index", "#progress:web", "#challenges:web", "#issued:web"),
         "dynamodb:PutItem": ("web", "#progress:web", "#issued:web", "#acme-account"),
         "dynamodb:UpdateItem": ("web", "#challenges:web"),
         "dynamodb:DeleteItem": ("web", "#progress:web", "#challenges:web", "#issued:web"),

@@ -715,6 +715,23 @@ def decide_rotation(
     return RotationDecision(Verdict.NOT_DUE, why, name, source)
 
 
+def decide_with_window(
+    decision: RotationDecision, window_start: datetime, window_end: datetime, now: datetime
+) -> RotationDecision:
+    """A decision of "not due" revisited with the CA's renewal window as asked just now (a message of the
+    renewal-info re-check says the CA moved it): due when the window has begun, as schedule_from_window says.
+    Only "not due" changes: a hold, the CA's Retry-After or a replacement decide as before."""
+    if decision.verdict is not Verdict.NOT_DUE or window_start > now:
+        return decision
+    start, end = (f"{m:%Y-%m-%d %H:%M}Z" for m in (window_start, window_end))
+    return RotationDecision(
+        Verdict.ISSUE,
+        f"the CA's renewal window {start} .. {end} has begun (asked now)",
+        decision.replacement_name,
+        "ARI window",
+    )
+
+
 # --- endpoints -------------------------------------------------------------------------------------------
 
 
@@ -1023,6 +1040,34 @@ def known_endpoints(
     if len(serving) > ENDPOINT_INDEX_MAX_ENTRIES:
         return None
     return KnownEndpoints(tuple(serving), seen_at)
+
+
+# How old the scan index's record of where a certificate is served (the last complete search of a scan) may
+# be when a rotation handed no endpoints (a direct invocation, a message without them) checks it instead of
+# searching every region: a daily schedule's interval with slack (ScanMissingHours' default). Older, or
+# empty: it searches (docs/design.md, "A direct rotation reads the scan's endpoints").
+ENDPOINT_RECORD_MAX_AGE = timedelta(hours=26)
+
+
+def record_to_check(record: KnownEndpoints | None, now: datetime) -> KnownEndpoints | None:
+    """The scan index's record, when a rotation should check it rather than search: fresh enough, and naming
+    at least one endpoint (a record of none confirms nothing: it may have been attached since)."""
+    if record is None or not record.endpoints:
+        return None
+    return record if timedelta(0) <= now - record.seen_at <= ENDPOINT_RECORD_MAX_AGE else None
+
+
+def confirmed_endpoints(
+    reads: Sequence[Endpoint | None], arn: str, certificate_id: str
+) -> list[Endpoint] | None:
+    """A record's endpoints as read afresh, when every one still serves the certificate; None when one is gone
+    or serves it no more: the record is out of date, and so may be what it leaves out (search instead)."""
+    confirmed: list[Endpoint] = []
+    for endpoint in reads:
+        if endpoint is None or not endpoint.serves(reference_for(endpoint, arn, certificate_id)):
+            return None
+        confirmed.append(endpoint)
+    return confirmed
 
 
 def endpoint_from_message(kind: str, region: str, resource_id: str, load_balancer: str) -> Endpoint:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from certrotate import planning
 from certrotate.model import (
@@ -25,6 +25,9 @@ from certrotate.model import (
     ServerCertificate,
 )
 from certrotate.names import RENEWAL_TAG
+
+if TYPE_CHECKING:
+    from certrotate.planning import KnownEndpoints
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,3 +268,9 @@ class ScanIndexStore(Protocol):
 
     def load(self) -> bytes | None: ...  # None: there is none
     def save(self, blob: bytes) -> None: ...
+
+
+class EndpointRecords(Protocol):
+    """Where the scan's last complete search saw a certificate served, as its index keeps it (one read)."""
+
+    def served(self, certificate_id: str) -> KnownEndpoints | None: ...  # None: no record, or unreadable

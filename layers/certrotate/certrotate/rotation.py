@@ -86,6 +86,7 @@ from certrotate.ports import (
     ChallengeResponder,
     Clock,
     DnsChallenges,
+    EndpointRecords,
     Endpoints,
     EventPublisher,
     Http01Listeners,
@@ -93,6 +94,8 @@ from certrotate.ports import (
     Lease,
     Leases,
     ProgressRecords,
+    RenewalInfoSource,
+    RenewalInfoUnavailable,
     Stashed,
     StoredCertificate,
 )
@@ -121,6 +124,9 @@ class RotationRequest:
     dry_run: bool = False
     # Where the scan saw the certificate served: used instead of a search of every region while fresh.
     known_endpoints: planning.KnownEndpoints | None = None
+    # Sent by the renewal-info re-check: before "not due", ask the CA's renewal window (the CA decides, not
+    # the message; the re-check writes no renewal tag, so that it makes no IAM call).
+    ask_ca: bool = False
 
 
 @dataclass(slots=True)
@@ -196,6 +202,10 @@ class RotationService:
         http01: Http01Listeners | None = None,  # None: names are validated by DNS-01 only
         challenge_records: ChallengeRecords | None = None,  # None: DNS-01 values are not written down
         stash: IssuedStash | None = None,  # None: an issued certificate not stored is lost
+        # The scan index's endpoint records (None: a rotation handed no endpoints always searches).
+        records: EndpointRecords | None = None,
+        # The CA's renewal windows (ARI), asked when a request says so (built on first use: acme is heavy).
+        renewal_info: Callable[[], RenewalInfoSource] | None = None,
     ) -> None:
         self._store = store
         self._stash = stash
@@ -213,6 +223,8 @@ class RotationService:
         self._clock = clock
         self._settings = settings
         self._after_repoint = after_repoint  # a report on the endpoints (never raises, never a gate)
+        self._records = records
+        self._renewal_info = renewal_info
 
     # -- entry point -----------------------------------------------------------------------------------
 
@@ -256,6 +268,8 @@ class RotationService:
             not_before=facts.not_before,
             inputs=inputs,
         )
+        if request.ask_ca and decision.verdict is planning.Verdict.NOT_DUE:
+            decision = self._with_window_asked(decision, facts, now)
         result = RotationResult(
             certificate_name=old.name,
             status="skipped",
@@ -672,15 +686,34 @@ class RotationService:
     def _serving(
         self, old: ServerCertificate, known: planning.KnownEndpoints | None, result: RotationResult
     ) -> tuple[EndpointSurvey, list[Endpoint]]:
-        """Where the old certificate is served: from a fresh index of the scan's (`known`) without searching
-        every region, else from a search. One that started serving it after the scan's search is missed here,
-        but never lost: the retirement check searches everywhere, keeps the certificate, and the scan sends a
+        """Where the old certificate is served: from a fresh list of the scan's (`known`, in its message)
+        without searching every region; else from the scan index's record of its last search, each endpoint
+        read and still serving the certificate; else (no record, an old or empty one, or one a check finds
+        out of date) from a search. One that started serving it after the scan's search is missed here, but
+        never lost: the retirement check searches everywhere, keeps the certificate, and the scan sends a
         rotation for what it found (docs/design.md)."""
-        if known is not None and known.usable(self._clock.now()):
+        now = self._clock.now()
+        if known is not None and known.usable(now):
             result.steps.append(
                 f"{len(known.endpoints)} endpoint(s) from the scan's search at {known.seen_at.isoformat()}"
             )
             return EndpointSurvey(known.endpoints), list(known.endpoints)
+        record = planning.record_to_check(
+            self._records.served(old.certificate_id) if self._records is not None else None, now
+        )
+        if record is not None:
+            reads = [self._endpoints.read(endpoint) for endpoint in record.endpoints]
+            confirmed = planning.confirmed_endpoints(reads, old.arn, old.certificate_id)
+            if confirmed is not None:
+                result.steps.append(
+                    f"{len(confirmed)} endpoint(s) from the scan index (search at "
+                    f"{record.seen_at.isoformat()}), each read and still serving {old.name}"
+                )
+                return EndpointSurvey(tuple(confirmed)), confirmed
+            result.steps.append(
+                f"the scan index's endpoints (search at {record.seen_at.isoformat()}) no longer all serve "
+                f"{old.name}: searching every region"
+            )
         survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
         return survey, planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
 
@@ -790,6 +823,23 @@ class RotationService:
                 f"the trust roots ({self._settings.trust_roots}) cannot be read: {exc.strerror or exc}; an "
                 "installed package without its data files? (certrotate/roots/*.pem)"
             ) from None
+
+    def _with_window_asked(
+        self, decision: planning.RotationDecision, facts: CertificateFacts, now: datetime
+    ) -> planning.RotationDecision:
+        """The decision once the CA is asked for the certificate's renewal window (one unauthenticated GET):
+        a message that says the window moved is a claim; the CA's answer is what counts."""
+        if self._renewal_info is None or facts.ari_id is None:
+            return decision
+        try:
+            source = self._renewal_info()
+            if not source.offered():
+                return decision
+            window = source.window(facts.ari_id)
+        except RenewalInfoUnavailable as unavailable:
+            logger.info("the CA has no renewal window for it: not due", extra={"reason": str(unavailable)})
+            return decision
+        return planning.decide_with_window(decision, window.start, window.end, now)
 
     def _require_time(self, deadline: float, needed: float, what: str) -> None:
         left = deadline - self._clock.monotonic()

@@ -34,6 +34,7 @@ from certrotate.validation import facts_of
 
 logger = Logger(child=True)
 RENEWAL_READERS = 8  # certificates read (and the CA asked) at once when their renewal time is learnt
+RECHECK_CHUNK = 4 * RENEWAL_READERS  # the re-check sends the rotations of each chunk before asking the next
 UNREACHABLE_CA_RETRY = timedelta(hours=1)
 # What learning one certificate's renewal time gives: the schedule (None: not learnt), a note, its facts.
 _Learnt = tuple[planning.RenewalSchedule | None, str | None, scan_index.CertificateFacts | None]
@@ -150,8 +151,7 @@ class ScanService:
             certificates, facts, now, notes, write=not dry_run, learn_until=learn_until
         )
         certificates = self._read_newly_due(certificates, fresh, facts, now)
-        if not dry_run:
-            self._save_index(certificates, kept, fresh, facts, now, notes)
+        read = certificates  # as read: what the index keeps (the claims' proof is not cached)
         # From here on, a certificate is replaced only as far as its own progress record proves it.
         certificates, untrusted, adoptable = self._verify_claims(certificates, notes)
         plan = planning.plan_scan(
@@ -209,18 +209,135 @@ class ScanService:
         )
         if dry_run:
             return result
-        survey = self._survey(plan, result, now)
-        self._enqueue(plan, result, now, survey)
+        # Rotations of certificates whose last search the index keeps go out at once: each checks those
+        # endpoints itself. The search of every region waits for the rest (and for retirements) only.
+        recorded = {
+            c.certificate_id
+            for c in (*plan.to_enqueue, *plan.stalled)
+            if c.certificate_id in kept and planning.record_to_check(kept[c.certificate_id].served, now)
+        }
+        self._enqueue(plan, result, now, None, only=recorded)
+        survey: tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None = None
+        try:
+            survey = self._survey(plan, result, now, skip=recorded)
+        finally:  # kept even when the search fails: the tags read need not be read again
+            self._save_index(read, kept, fresh, facts, now, notes, survey)
+        self._enqueue(plan, result, now, survey, skip=recorded)
+        for sent, planned in ((result.enqueued, plan.to_enqueue), (result.resumed, plan.stalled)):
+            order = {c.name: i for i, c in enumerate(planned)}
+            sent.sort(key=lambda name: order.get(name, len(order)))
         self._complete_retirements(plan.pending_retirement, certificates, result, survey)
         return result
 
+    def recheck_renewal_info(
+        self, *, dry_run: bool, correlation_id: str | None = None, learn_until: float | None = None
+    ) -> ScanResult:
+        """The renewal-info re-check (`{"renewal_info_only": true}`, on its own schedule): from the scan index
+        alone (one GetItem; no listing, no tag read), ask the CA again about each managed certificate whose
+        last answer's Retry-After has passed, and send a rotation for each that the answer makes due and that
+        was not due before (a window moved into the past: what a CA does before it revokes). O(due) AWS calls:
+        the index read and write and the sends, no IAM call (the answer is kept in the index, not in a tag:
+        each rotation sent asks the CA itself, `ask_ca`); the search of every region only for due certificates
+        whose last search the index does not keep usable. The rotations are sent a chunk at a time, as the
+        answers come in. Everything else (certificates not in the index, retirements, resumes, metrics) is the
+        scheduled scan's. A rotation decides again from the certificate's own tags, read afresh, and the CA's
+        answer before any order: this sends on the index's tags plus the answer just learnt."""
+        now = self._clock.now()
+        notes: list[str] = []
+        result = ScanResult(
+            scanned=0,
+            managed=0,
+            expiring=[],
+            enqueued=[],
+            held_back=[],
+            held=[],
+            pending_retirement=[],
+            retired=[],
+            resumed=[],
+            days_to_expiry={},
+            server_certificates=0,
+            quota=0,
+            dry_run=dry_run,
+            notes=notes,
+            correlation_id=correlation_id or str(uuid.uuid4()),
+        )
+        kept = self._load_index(notes)
+        if not kept:
+            notes.append("no scan index: the scheduled scan decides")
+            return result
+        floor = self._settings.renew_before_days
+        certificates = [_from_index(cid, entry) for cid, entry in kept.items() if entry.listed is not None]
+        result.scanned = len(certificates)
+        result.managed = sum(1 for c in certificates if c.managed)
+        facts = {cid: entry.facts for cid, entry in kept.items() if entry.facts is not None}
+
+        def not_before(cert: ServerCertificate) -> datetime | None:
+            known = facts.get(cert.certificate_id)
+            return known.not_before if known else None
+
+        was_due = {c.certificate_id for c in certificates if planning.is_due(c, now, floor, not_before(c))}
+        wanted = [c for c in certificates if planning.needs_renewal_info(c, now, floor)]
+        notes.append(f"asked the CA about {len(wanted)} certificate(s) whose Retry-After has passed")
+        learnt: dict[str, ServerCertificate] = {}
+        unrecorded: list[ServerCertificate] = []
+        for start in range(0, len(wanted), RECHECK_CHUNK):
+            chunk = wanted[start : start + RECHECK_CHUNK]
+            # No renewal tag is written (no IAM call): the index keeps the answer, and each rotation sent asks
+            # the CA itself (`ask_ca`) before it orders.
+            for cert in self._learn_renewal_times(
+                chunk, facts, now, notes, write=False, learn_until=learn_until
+            ):
+                learnt[cert.certificate_id] = cert
+            newly = [
+                learnt[c.certificate_id]
+                for c in chunk
+                if c.certificate_id not in was_due
+                and planning.is_due(learnt[c.certificate_id], now, floor, not_before(c))
+            ]
+            plan = planning.plan_scan(
+                newly, now=now, renew_before_days=floor, lease_seconds=self._settings.lease_seconds
+            )
+            result.expiring.extend(c.name for c in plan.expiring)
+            result.held_back.extend(c.name for c in plan.held_back)
+            result.days_to_expiry.update({c.name: planning.days_to_expiry(c.expiration, now) for c in newly})
+            recorded = {
+                c.certificate_id
+                for c in plan.to_enqueue
+                if planning.record_to_check(kept[c.certificate_id].served, now)
+            }
+            unrecorded.extend(c for c in plan.to_enqueue if c.certificate_id not in recorded)
+            if not dry_run:
+                self._enqueue(plan, result, now, None, only=recorded, ask_ca=True)
+        if dry_run:
+            return result
+        survey: tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None = None
+        rest = planning.plan_scan(
+            unrecorded, now=now, renew_before_days=floor, lease_seconds=self._settings.lease_seconds
+        )
+        try:
+            survey = self._survey(rest, result, now, skip=frozenset())
+        finally:
+            entries = dict(kept)
+            for cid, cert in learnt.items():
+                entries[cid] = replace(kept[cid], tags=scan_index.kept_tags(cert.tags), facts=facts.get(cid))
+            if isinstance(survey, tuple) and not survey[0].unsearched:
+                for cid, entry in entries.items():
+                    if entry.listed is not None and entry.tags and _from_index(cid, entry).managed:
+                        found = planning.known_endpoints(survey[0], entry.listed.arn, cid, survey[1])
+                        entries[cid] = replace(entry, served=_located(found))
+            self._write_index(entries, kept, now, notes)
+        self._enqueue(rest, result, now, survey, ask_ca=True)
+        return result
+
     def _survey(
-        self, plan: planning.ScanPlan, result: ScanResult, now: datetime
+        self, plan: planning.ScanPlan, result: ScanResult, now: datetime, skip: set[str] | frozenset[str]
     ) -> tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None:
         """One search of every region and CloudFront, when anything needs it: it tells each rotation sent
         where its certificate is served (so rotations need not search: O(1) ELB calls each instead of 2L),
-        and it is the check before retirements (never one search per certificate)."""
-        wanted = bool(plan.to_enqueue or plan.stalled) and self._queue is not None
+        and it is the check before retirements (never one search per certificate). Not for the rotations
+        whose certificates' IDs are in `skip` (sent already: the index's record of the last search)."""
+        unrecorded = [c for c in (*plan.to_enqueue, *plan.stalled) if c.certificate_id not in skip]
+        wanted = bool(unrecorded) and self._queue is not None
         wanted = wanted or any(self._retirement_due(c, now) for c in plan.pending_retirement)
         if not wanted:
             return None
@@ -382,20 +499,52 @@ class ScanService:
         facts: dict[str, scan_index.CertificateFacts],
         now: datetime,
         notes: list[str],
+        survey: tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None = None,
     ) -> None:
-        """Keep every listed certificate's tags for the next scan; written only when something changed."""
+        """Keep every listed certificate's tags for the next scan, and for each managed one where this scan's
+        search saw it served (when it searched every region; else the record kept); written only when
+        something changed."""
         if self._index is None:
             return
+        complete = survey if isinstance(survey, tuple) and not survey[0].unsearched else None
         entries: dict[str, scan_index.IndexEntry] = {}
         for cert in certificates:
             previous = kept.get(cert.certificate_id)
             read_at = now if cert.certificate_id in fresh or previous is None else previous.read_at
+            served = previous.served if previous is not None else None
+            if not cert.managed:
+                served = None  # only a managed certificate is rotated
+            elif complete is not None:
+                served = _located(
+                    planning.known_endpoints(complete[0], cert.arn, cert.certificate_id, complete[1])
+                )
             entries[cert.certificate_id] = scan_index.IndexEntry(
-                scan_index.kept_tags(cert.tags), read_at, facts.get(cert.certificate_id)
+                scan_index.kept_tags(cert.tags),
+                read_at,
+                facts.get(cert.certificate_id),
+                served,
+                scan_index.Listed(cert.name, cert.arn, cert.path, cert.expiration, cert.upload_date),
             )
-        if entries == kept:
+        self._write_index(entries, kept, now, notes)
+
+    def _write_index(
+        self,
+        entries: dict[str, scan_index.IndexEntry],
+        kept: dict[str, scan_index.IndexEntry],
+        now: datetime,
+        notes: list[str],
+    ) -> None:
+        if self._index is None or entries == kept:
             return
         blob = scan_index.encode(entries, now)
+        if len(blob) > scan_index.MAX_BYTES:
+            # The endpoint records go first: without them rotations handed no endpoints search, as before.
+            blob = scan_index.encode(entries, now, with_served=False)
+            notes.append("scan index kept without its endpoint records: too large for a DynamoDB item")
+        if len(blob) > scan_index.MAX_BYTES:
+            # Then how IAM listed each one: without it the renewal-info re-check leaves those to the scan.
+            blob = scan_index.encode(entries, now, with_served=False, with_listed=False)
+            notes.append("scan index kept without the listing the renewal-info re-check needs: too large")
         if len(blob) > scan_index.MAX_BYTES:
             notes.append(f"scan index not saved: {len(blob)} bytes is more than a DynamoDB item holds")
             return
@@ -535,21 +684,36 @@ class ScanService:
         result: ScanResult,
         now: datetime,
         survey: tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None,
+        *,
+        only: set[str] | None = None,
+        skip: set[str] | frozenset[str] = frozenset(),
+        ask_ca: bool = False,
     ) -> None:
+        """Send the plan's rotations and resumes: those whose certificate IDs are in `only` (when given), but
+        for those in `skip`; each message with where `survey` saw the certificate served, if it searched, and
+        with `ask_ca` (the renewal-info re-check's: the rotation asks the CA's window itself)."""
+
+        def wanted(cert: ServerCertificate) -> bool:
+            return (only is None or cert.certificate_id in only) and cert.certificate_id not in skip
+
+        to_enqueue = [c for c in plan.to_enqueue if wanted(c)]
+        stalled = [c for c in plan.stalled if wanted(c)]
         group, scoped = self._group, self._scoped
         messages: list[tuple[str, str, dict[str, Any]]] = []
-        for cert in plan.to_enqueue:
+        for cert in to_enqueue:
             body: dict[str, Any] = {
                 "certificate_name": cert.name,
                 "reason": "expiring",
                 "days_to_expiry": result.days_to_expiry[cert.name],
                 "correlation_id": result.correlation_id,
             }
+            if ask_ca:
+                body |= {"reason": "renewal-info", "ask_ca": True}
             key = group(cert.name)
             messages.append(
                 (key, planning.deduplication_id(key, now), scoped(_with_index(body, cert, survey)))
             )
-        for cert in plan.stalled:
+        for cert in stalled:
             # A rotation died after uploading the replacement and its retries ran out: finish it.
             body = {
                 "certificate_name": cert.name,
@@ -563,11 +727,12 @@ class ScanService:
         if not messages:
             return
         if self._queue is None:
-            result.notes.append("no rotation queue configured: nothing sent")
+            if "no rotation queue configured: nothing sent" not in result.notes:
+                result.notes.append("no rotation queue configured: nothing sent")
             return
         sent = set(self._queue.send(messages))
-        result.enqueued = [c.name for c in plan.to_enqueue if group(c.name) in sent]
-        result.resumed = [c.name for c in plan.stalled if group(c.name) in sent]
+        result.enqueued.extend(c.name for c in to_enqueue if group(c.name) in sent)
+        result.resumed.extend(c.name for c in stalled if group(c.name) in sent)
 
     def _complete_retirements(
         self,
@@ -676,3 +841,31 @@ def _could_act_now(
         )
     except Exception:
         return True
+
+
+def _located(known: planning.KnownEndpoints | None) -> planning.KnownEndpoints | None:
+    """Where, without what it served then: the record keeps places to look (each is read before use)."""
+    if known is None:
+        return None
+    return planning.KnownEndpoints(
+        tuple(
+            planning.endpoint_from_message(e.kind.value, e.region, e.resource_id, e.load_balancer)
+            for e in known.endpoints
+        ),
+        known.seen_at,
+    )
+
+
+def _from_index(certificate_id: str, entry: scan_index.IndexEntry) -> ServerCertificate:
+    """The certificate as the index keeps it: as IAM listed it, with the tags last read."""
+    listed = entry.listed
+    assert listed is not None
+    return ServerCertificate(
+        listed.name,
+        listed.arn,
+        certificate_id,
+        listed.path,
+        listed.expiration,
+        listed.upload_date,
+        entry.tags,
+    )

@@ -26,7 +26,7 @@ from certrotate.adapters.progress import DynamoDbProgress
 from certrotate.adapters.queue import SqsRotationQueue
 from certrotate.adapters.regions import EnabledRegions, FixedRegions
 from certrotate.adapters.route53 import Route53Challenges
-from certrotate.adapters.scan_index import DynamoDbScanIndex
+from certrotate.adapters.scan_index import DynamoDbScanIndex, ScanIndexRecords
 from certrotate.adapters.secrets import AccountKeyStore, ExternalAccountKeys
 from certrotate.clock import SystemClock
 from certrotate.config import Settings, environment_fingerprint, load_settings
@@ -429,6 +429,9 @@ def progress_records(account: str | None) -> DynamoDbProgress:
 def rotation_service(account: str | None = None) -> RotationService:
     leases = _rotation_leases(account)
     config = settings()
+    assert config.lease_table_name is not None  # _rotation_leases requires it
+    # The scan's index (its item of this account) says where its last search saw each certificate served.
+    index = DynamoDbScanIndex(client("dynamodb"), config.lease_table_name, account)
     return RotationService(
         store=certificate_store(account),
         endpoints=endpoints(account),
@@ -447,6 +450,8 @@ def rotation_service(account: str | None = None) -> RotationService:
             if config.check_endpoints_after_rotation
             else None
         ),
+        records=ScanIndexRecords(index),
+        renewal_info=renewal_info,
     )
 
 

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from aws_lambda_powertools import Logger
+
+from certrotate import scan_index
 from certrotate.adapters.leases import KEY_ATTRIBUTE
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from certrotate.planning import KnownEndpoints
+
+logger = Logger(child=True)
 
 INDEX_KEY_PREFIX = "#scan-index"
 _BLOB = "index"
@@ -30,10 +37,27 @@ class DynamoDbScanIndex:
         self._table = table_name
         self._key = {KEY_ATTRIBUTE: {"S": index_key(account_id)}}
 
-    def load(self) -> bytes | None:
-        item = self._db.get_item(TableName=self._table, Key=self._key, ConsistentRead=True).get("Item")
+    def load(self, *, consistent: bool = True) -> bytes | None:
+        item = self._db.get_item(TableName=self._table, Key=self._key, ConsistentRead=consistent).get("Item")
         blob = (item or {}).get(_BLOB, {}).get("B")
         return bytes(blob) if blob is not None else None
 
     def save(self, blob: bytes) -> None:
         self._db.put_item(TableName=self._table, Item={**self._key, _BLOB: {"B": blob}})
+
+
+class ScanIndexRecords:
+    """What a rotation reads of the scan index: where the last complete search saw one certificate served.
+    One GetItem (eventually consistent: the record is advice about where to look, checked before use). Any
+    failure (no permission yet, throttling, an unreadable index) means "no record": the rotation searches."""
+
+    def __init__(self, index: DynamoDbScanIndex) -> None:
+        self._index = index
+
+    def served(self, certificate_id: str) -> KnownEndpoints | None:
+        try:
+            blob = self._index.load(consistent=False)
+            return None if blob is None else scan_index.served_record(blob, certificate_id)
+        except Exception as error:  # a cache: without it the rotation searches, as it always could
+            logger.warning("scan index not read: searching every region", extra={"error": str(error)})
+            return None
