@@ -38,6 +38,8 @@ Classic ELB
   * `SetLoadBalancerListenerSSLCertificate`: unknown load balancer -> `LoadBalancerNotFound`, no listener
     on the port -> `ListenerNotFound`, unknown IAM certificate -> `CertificateNotFound` (moto: did nothing).
 Route 53
+  * a change batch holds at most 32,000 characters in its Value elements, an UPSERT's counted twice, else
+    `InvalidChangeBatch` (moto checked only the 1,000 ResourceRecord elements);
   * a change batch is validated as a whole against the zone, then applied in order: CREATE of an existing
     name+type, DELETE of a missing record set or with values/TTL that differ, and unquoted TXT values
     fail with `InvalidChangeBatch`;
@@ -989,6 +991,9 @@ _TXT_VALUE = re.compile(r'^\s*(?:"(?:[^"\\]|\\.)*"\s*)+$', re.DOTALL)
 _TXT_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
 # IDs moto's own (unpatched) Route 53 responses hand out, e.g. for CreateHostedZone: treated as done.
 _MOTO_FIXED_CHANGE_IDS = frozenset({"C1PA6795UKMFR9", "C2682N5HXP0BZ4", "a1b2c3d4"})
+# Route 53 quotas, "ChangeResourceRecordSets requests": at most 32,000 characters in all Value elements of one
+# request, an UPSERT's counted twice (moto checks only the other limit, 1,000 ResourceRecord elements).
+MAX_CHANGE_VALUE_CHARACTERS = 32_000
 
 
 def normalize_dns_name(name: str) -> str:
@@ -1153,6 +1158,15 @@ def _apply_changes(zone: Any, changes: list[dict[str, Any]]) -> None:
         zone.rr_changes.append(original_change)  # moto's journal, kept for its other features
 
 
+def _value_characters(changes: list[dict[str, Any]]) -> int:
+    """Characters of all Value elements of a change batch as Route 53 counts them: an UPSERT's twice."""
+    total = 0
+    for change in changes:
+        values = change["ResourceRecordSet"].get("ResourceRecords") or []
+        total += sum(len(r["Value"]) for r in values) * (2 if change.get("Action") == "UPSERT" else 1)
+    return total
+
+
 def _changes(backend: Any) -> dict[str, dict[str, Any]]:
     # Kept on the backend so that a moto reset forgets them with everything else.
     changes: dict[str, dict[str, Any]] | None = getattr(backend, "devstack_changes", None)
@@ -1174,6 +1188,12 @@ def _patch_route53() -> None:
 
     def change_resource_record_sets(self: Any, zoneid: str, change_list: list[dict[str, Any]]) -> None:
         zone = self.get_hosted_zone(zoneid)
+        characters = _value_characters(change_list)
+        if characters > MAX_CHANGE_VALUE_CHARACTERS:
+            raise invalid_change_batch(
+                f"[The request contains {characters} characters in Value elements; the maximum is "
+                f"{MAX_CHANGE_VALUE_CHARACTERS}]"
+            )
         problems = _validate_changes(zone, change_list)
         if problems:
             raise invalid_change_batch("[" + ", ".join(problems) + "]")

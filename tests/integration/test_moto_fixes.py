@@ -582,6 +582,18 @@ class TestRoute53:
         self.change(aws, zone, txt_change("DELETE", ['"old"']), txt_change("CREATE", ['"new"'], ttl=30))
         assert self.txt_sets(aws, zone) == {f"{CHALLENGE}.": (30, ['"new"'])}
 
+    def test_a_batch_holds_at_most_32000_characters_of_values(self, aws: LocalStack, zone: str) -> None:
+        # Route 53 quotas: 32,000 characters in all Value elements of one request, an UPSERT's twice.
+        value = '"' + "v" * 198 + '"'  # 200 characters
+        sets = [txt_change("CREATE", [value], name=f"n{i}.example.com") for i in range(160)]
+        self.change(aws, zone, *sets)  # 32,000 exactly
+        assert len(self.txt_sets(aws, zone)) == 160
+        one_more = [txt_change("CREATE", [value], name=f"m{i}.example.com") for i in range(161)]
+        assert "32000" in self.invalid(aws, zone, *one_more)
+        upserts = [txt_change("UPSERT", [value], name=f"u{i}.example.com") for i in range(81)]
+        assert "32000" in self.invalid(aws, zone, *upserts)  # 16,200 characters, counted twice
+        assert len(self.txt_sets(aws, zone)) == 160
+
     def test_upsert_replaces_the_whole_set(self, aws: LocalStack, zone: str) -> None:
         self.change(aws, zone, txt_change("UPSERT", ['"one"', '"other"']))
         self.change(aws, zone, txt_change("UPSERT", ['"two"'], ttl=120, name=CHALLENGE.upper() + "."))

@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from certrotate.adapters.route53 import SWAP_ATTEMPTS, Route53Challenges
+from certrotate.adapters.route53 import (
+    MAX_CHANGE_CHARACTERS,
+    MAX_CHANGE_RECORDS,
+    SWAP_ATTEMPTS,
+    Route53Challenges,
+)
 from certrotate.errors import CertRotateError
 from certrotate.model import DnsRecord
 
@@ -37,7 +42,10 @@ def deadline() -> float:
 
 
 def txt_set(aws: LocalStack, zone: str, name: str = NAME) -> tuple[int, list[str]] | None:
-    for found in aws.client("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]:
+    listed = aws.client("route53").list_resource_record_sets(
+        HostedZoneId=zone, StartRecordName=name, StartRecordType="TXT", MaxItems="1"
+    )
+    for found in listed["ResourceRecordSets"]:
         if found["Type"] == "TXT" and found["Name"] == name + ".":
             return found["TTL"], sorted(r["Value"] for r in found["ResourceRecords"])
     return None
@@ -311,3 +319,111 @@ class TestRemoval:
         with pytest.raises(ClientError, match="AccessDenied"):
             dns.publish([record(zone, "ours")], deadline=deadline())
         assert txt_set(aws, zone) is None
+
+
+class Sizing(Interfering):
+    """Records the size of each change batch sent (ResourceRecord elements, characters of values)."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(client, lambda left: None, 0)
+        self.sizes: list[tuple[int, int]] = []
+
+    def change_resource_record_sets(self, **kwargs: Any) -> Any:
+        values = [
+            r["Value"]
+            for change in kwargs["ChangeBatch"]["Changes"]
+            for r in change["ResourceRecordSet"].get("ResourceRecords", [])
+        ]
+        self.sizes.append((len(values), sum(len(v) for v in values)))
+        return super().change_resource_record_sets(**kwargs)
+
+
+def dns01_value(i: int) -> str:
+    return f"{i:04d}" + "v" * 39  # 43 characters, as a base64url SHA-256; 45 quoted
+
+
+class TestManyCertificatesAtOnce:
+    """Several certificates' values in one change (dns_batching.py), within Route 53's limits on one request:
+    1,000 ResourceRecord elements and 32,000 characters of values."""
+
+    def test_new_sets_go_in_as_few_changes_as_the_limits_allow(self, aws: LocalStack, zone: str) -> None:
+        client = Sizing(aws.client_as("RotateFunction", "route53"))
+        dns = Route53Challenges(client, sleep=lambda s: None)  # type: ignore[arg-type]
+        records = [record(zone, dns01_value(i), name=f"_acme-challenge.n{i}.example.com") for i in range(800)]
+
+        change_ids = dns.submit(records, deadline=deadline())
+
+        # 800 values of 45 characters are 36,000 characters: two changes, each within the limits.
+        assert len(change_ids) == 2 and len(client.sizes) == 2
+        assert all(n <= MAX_CHANGE_RECORDS and c <= MAX_CHANGE_CHARACTERS for n, c in client.sizes)
+        assert sum(n for n, _c in client.sizes) == 800
+        dns.wait_in_sync(change_ids, deadline=deadline())
+        assert txt_set(aws, zone, "_acme-challenge.n799.example.com") == (60, [f'"{dns01_value(799)}"'])
+        dns.remove(records)
+        assert len(client.sizes) == 4 and client.reads == 0, "removal swaps from what was written: 2 changes"
+        assert not [
+            s
+            for s in aws.client("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+            if s["Type"] == "TXT"
+        ]
+
+    def test_shared_sets_count_twice_and_a_change_found_too_large_is_halved(
+        self, aws: LocalStack, zone: str
+    ) -> None:
+        foreign = '"' + "f" * 98 + '"'  # 100 characters of someone else's in each set
+        names = [f"_acme-challenge.s{i}.example.com" for i in range(300)]
+        for start in range(0, 300, 100):
+            aws.client("route53").change_resource_record_sets(
+                HostedZoneId=zone,
+                ChangeBatch={
+                    "Changes": [
+                        {
+                            "Action": "CREATE",
+                            "ResourceRecordSet": {
+                                "Name": name,
+                                "Type": "TXT",
+                                "TTL": 300,
+                                "ResourceRecords": [{"Value": foreign}],
+                            },
+                        }
+                        for name in names[start : start + 100]
+                    ]
+                },
+            )
+        client = Sizing(aws.client_as("RotateFunction", "route53"))
+        dns = Route53Challenges(client, sleep=lambda s: None)  # type: ignore[arg-type]
+        records = [record(zone, dns01_value(i), name=name) for i, name in enumerate(names)]
+
+        change_ids = dns.submit(records, deadline=deadline())
+
+        # The blind CREATE of 300 sets is refused (they exist); read, each swap is DELETE (100 characters)
+        # + CREATE (145): 73,500 characters in all, more than two changes' worth.
+        sent = client.sizes[1:]
+        assert client.sizes[0] == (300, 300 * 45) and len(change_ids) == len(sent) >= 3
+        assert all(n <= MAX_CHANGE_RECORDS and c <= MAX_CHANGE_CHARACTERS for n, c in sent)
+        assert sum(n for n, _c in sent) == 300 * 3
+        assert txt_set(aws, zone, names[0]) == (300, sorted([foreign, f'"{dns01_value(0)}"']))
+        dns.remove(records)
+        assert all(txt_set(aws, zone, name) == (300, [foreign]) for name in names), "theirs stand"
+
+    def test_one_change_adds_some_values_and_removes_others(self, aws: LocalStack, zone: str) -> None:
+        put(aws, zone, "CREATE", 120, ['"theirs"', '"done"'])
+        client = Sizing(aws.client_as("RotateFunction", "route53"))
+        dns = Route53Challenges(client, sleep=lambda s: None)  # type: ignore[arg-type]
+        other = "_acme-challenge.other.example.com"
+
+        change_ids = dns.submit(
+            [record(zone, "new"), record(zone, "also-new", name=other)],
+            [record(zone, "done")],
+            deadline=deadline(),
+        )
+
+        # The blind guess that the set is new is refused and read; then one change does all of it:
+        # DELETE of the set as read, CREATE of it with "new" and without "done", CREATE of the other set.
+        assert len(change_ids) == 1 and client.sizes[-1][0] == 2 + 2 + 1
+        assert txt_set(aws, zone) == (120, ['"new"', '"theirs"'])
+        assert txt_set(aws, zone, other) == (60, ['"also-new"'])
+        assert dns.submit([], [record(zone, "new")], deadline=deadline()) == [], (
+            "a removal: nothing to wait for"
+        )
+        assert txt_set(aws, zone) == (120, ['"theirs"'])

@@ -10,13 +10,17 @@ again and retry, bounded, with backoff and jitter.
 
 Route 53 allows 5 requests per second per account, so the common case makes no read at all: a new set is
 CREATEd blindly, and removal swaps from the state this adapter last wrote; only a refused guess costs a read.
+
+Several certificates' values (dns_batching.py: rotations running at the same time share one change) go in one
+change batch per zone: `submit` adds some values and removes others in one atomic change, as many record sets
+as Route 53's limits on one request allow (1,000 ResourceRecord elements, 32,000 characters of values), more
+changes beyond; `wait_in_sync` polls them. `publish` is both, for one certificate.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -35,6 +39,13 @@ SWAP_ATTEMPTS = 8  # compare-and-swap attempts per zone before giving up
 FIRST_BACKOFF = 0.25  # seconds; doubled per lost race, with full jitter
 MAX_BACKOFF = 4.0
 REMOVE_WAIT = 60.0  # removal has no caller deadline; it must not hang the rotation's cleanup
+FIRST_POLL_DELAY = 0.5  # GetChange: at once, then after 0.5, 1, 2, 4, then every 5 s
+LONGEST_POLL_DELAY = 5.0
+# One ChangeResourceRecordSets request holds at most 1,000 ResourceRecord elements and 32,000 characters in
+# all Value elements (Route 53 quotas, "ChangeResourceRecordSets requests"; UPSERT would count twice, and is
+# never used here). A DELETE repeats the whole set it replaces, so a shared set counts twice.
+MAX_CHANGE_RECORDS = 1000
+MAX_CHANGE_CHARACTERS = 32_000
 
 
 def quoted(value: str) -> str:
@@ -90,6 +101,54 @@ def without_ours(current: TxtSet | None, record: DnsRecord) -> TxtSet | None:
     return replace(current, values=rest) if rest else None
 
 
+@dataclass(frozen=True, slots=True)
+class SetEdit:
+    """What one change does to one record set: values added and values removed (quoted), whatever else the
+    set holds staying. A value both added and removed stays: it is being published for someone."""
+
+    name: str
+    ttl: int
+    add: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+
+    def apply(self, current: TxtSet | None) -> TxtSet | None:
+        if current is None:
+            return TxtSet(self.name, self.ttl, self.add) if self.add else None
+        kept = tuple(v for v in current.values if v not in self.drop or v in self.add)
+        # The existing TTL stays: the set is not ours, and a DELETE of it must repeat it anyway.
+        values = kept + tuple(v for v in self.add if v not in current.values)
+        return replace(current, values=values) if values else None
+
+
+def edits_by_zone(
+    additions: Sequence[DnsRecord], removals: Sequence[DnsRecord] = ()
+) -> dict[str, list[SetEdit]]:
+    """The edits of each zone, one per record set (values of several records at one name merged, the first
+    record's TTL for a new set), in the order the names first appear."""
+    merged: dict[str, dict[str, tuple[str, int, list[str], list[str]]]] = {}
+    for records, adding in ((additions, True), (removals, False)):
+        for record in records:
+            sets = merged.setdefault(record.zone_id, {})
+            _name, _ttl, add, drop = sets.setdefault(_key(record.name), (record.name, record.ttl, [], []))
+            target = add if adding else drop
+            target.extend(v for v in map(quoted, record.values) if v not in target)
+    return {
+        zone: [SetEdit(name, ttl, tuple(add), tuple(drop)) for name, ttl, add, drop in sets.values()]
+        for zone, sets in merged.items()
+    }
+
+
+def change_size(changes: Sequence[Any]) -> tuple[int, int]:
+    """(ResourceRecord elements, characters of values) of a change batch, as Route 53 counts them."""
+    values = [r["Value"] for c in changes for r in c["ResourceRecordSet"].get("ResourceRecords", [])]
+    return len(values), sum(len(v) for v in values)
+
+
+def fits(changes: Sequence[Any]) -> bool:
+    records, characters = change_size(changes)
+    return records <= MAX_CHANGE_RECORDS and characters <= MAX_CHANGE_CHARACTERS
+
+
 class Route53Challenges:
     def __init__(
         self,
@@ -122,64 +181,95 @@ class Route53Challenges:
 
     def publish(self, records: Sequence[DnsRecord], *, deadline: float) -> None:
         """Add our values beside what stands; return once Route 53 says the changes are INSYNC."""
-        change_ids = [
-            self._swap(zone_id, zone_records, adding=True, deadline=deadline)
-            for zone_id, zone_records in _by_zone(records).items()
-        ]
-        for change_id in change_ids:
-            if change_id is not None:
-                self._wait_in_sync(change_id, deadline)
+        self.wait_in_sync(self.submit(records, deadline=deadline), deadline=deadline)
+
+    def submit(
+        self, additions: Sequence[DnsRecord], removals: Sequence[DnsRecord] = (), *, deadline: float
+    ) -> list[str]:
+        """Add `additions` and remove `removals` (whoever's they are: several certificates' at once), each
+        zone's in as few atomic change batches as Route 53's limits allow; the IDs of the changes that add
+        values, to wait for (a removal needs no wait: nothing answers from it)."""
+        change_ids: list[str] = []
+        for zone_id, edits in edits_by_zone(additions, removals).items():
+            change_ids.extend(self._apply(zone_id, edits, deadline=deadline))
+        return change_ids
 
     def remove(self, records: Sequence[DnsRecord]) -> None:
         """Remove our values, whatever else failed, and nothing else; a value already gone is fine."""
         deadline = self._monotonic() + REMOVE_WAIT
         problems: list[str] = []
-        for zone_id, zone_records in _by_zone(records).items():
+        for zone_id, edits in edits_by_zone((), records).items():
             try:  # zone by zone: one zone's trouble must not leave the others' values behind
-                self._swap(zone_id, zone_records, adding=False, deadline=deadline)
+                self._apply(zone_id, edits, deadline=deadline)
             except (ClientError, CertRotateError) as exc:
                 problems.append(f"zone {zone_id}: {_describe(exc)}")
         if problems:
             raise CertRotateError("could not remove DNS-01 records: " + "; ".join(problems))
 
+    def wait_in_sync(
+        self, change_ids: Sequence[str], *, deadline: float, polled: Callable[[], None] | None = None
+    ) -> None:
+        """Return once every change is INSYNC; `polled` is called after each GetChange (a sign of life)."""
+        for change_id in change_ids:
+            self._wait_in_sync(change_id, deadline, polled)
+
     # -- compare-and-swap --------------------------------------------------------------------------------
 
-    def _swap(
-        self, zone_id: str, records: Sequence[DnsRecord], *, adding: bool, deadline: float
-    ) -> str | None:
-        """One atomic change batch for the zone's records; the change ID, or None when nothing was to do."""
-        edit = with_ours if adding else without_ours
+    def _apply(self, zone_id: str, edits: Sequence[SetEdit], *, deadline: float) -> list[str]:
+        """The edits of one zone, in change batches that fit Route 53's limits (estimated from what this
+        adapter last saw; `_swap` halves a batch that turns out too large once read)."""
+        change_ids: list[str] = []
+        batch: list[SetEdit] = []
+        records = characters = 0
+        for edit in edits:
+            seen = self._last_seen.get((zone_id, _key(edit.name)))
+            size = change_size(_changes_for(seen, edit))
+            too_many = records + size[0] > MAX_CHANGE_RECORDS
+            if batch and (too_many or characters + size[1] > MAX_CHANGE_CHARACTERS):
+                change_ids.extend(self._swap(zone_id, batch, deadline=deadline))
+                batch, records, characters = [], 0, 0
+            batch.append(edit)
+            records, characters = records + size[0], characters + size[1]
+        if batch:
+            change_ids.extend(self._swap(zone_id, batch, deadline=deadline))
+        return change_ids
+
+    def _swap(self, zone_id: str, edits: Sequence[SetEdit], *, deadline: float) -> list[str]:
+        """One atomic change batch for the edits' record sets; its change ID if it adds values (none when
+        nothing was to do, or when it only removes)."""
         # Start from what we last saw. Unknown: when adding, guess "no set" (CREATE fails if one exists);
-        # when removing, read (the values may never have been written).
+        # when only removing, read (the values may never have been written).
         known: list[TxtSet | None] = []
-        read_now = False
-        for record in records:
-            seen = self._last_seen.get((zone_id, _key(record.name)))
-            if seen is None and not adding:
-                read_now = True
-                break
+        verified = True  # every state in `known` was read just now, not guessed
+        for edit in edits:
+            seen = self._last_seen.get((zone_id, _key(edit.name)))
+            if seen is None and not edit.add:
+                seen = self._read(zone_id, edit.name)
+            else:
+                verified = False
             known.append(seen)
-        if read_now:
-            known = self._read_all(zone_id, records)
-        verified = read_now  # `known` was read just now, not guessed
+        adding = any(edit.add for edit in edits)
         lost_races = 0
         for _attempt in range(SWAP_ATTEMPTS):
-            wanted = [edit(current, record) for current, record in zip(known, records, strict=True)]
+            wanted = [edit.apply(current) for current, edit in zip(known, edits, strict=True)]
             changes: list[Any] = []
-            for current, new in zip(known, wanted, strict=True):
-                if _same(current, new) and not adding:
-                    continue
-                # When adding and our values already stand, the identical swap still checks the guess and
-                # yields a change ID to wait for: the set is answered from only once it is INSYNC.
-                if current is not None:
-                    changes.append({"Action": "DELETE", "ResourceRecordSet": current.as_route53()})
-                if new is not None:
-                    changes.append({"Action": "CREATE", "ResourceRecordSet": new.as_route53()})
+            for current, edit in zip(known, edits, strict=True):
+                changes.extend(_changes_for(current, edit))
             if not changes:
                 if verified:
-                    return None
-                known, verified = self._read_all(zone_id, records), True  # confirm the guess
+                    return []
+                known, verified = self._read_all(zone_id, edits), True  # confirm the guess
                 continue
+            if not fits(changes):
+                if len(edits) == 1:
+                    raise CertRotateError(
+                        f"the TXT record set {edits[0].name} is too large for one Route 53 change"
+                    )
+                half = len(edits) // 2  # the sets held more than this adapter knew: two changes
+                return [
+                    *self._swap(zone_id, edits[:half], deadline=deadline),
+                    *self._swap(zone_id, edits[half:], deadline=deadline),
+                ]
             try:
                 response = self._r53.change_resource_record_sets(
                     HostedZoneId=zone_id, ChangeBatch={"Comment": "certrotate DNS-01", "Changes": changes}
@@ -187,7 +277,7 @@ class Route53Challenges:
             except ClientError as exc:
                 if error_code(exc) != "InvalidChangeBatch":
                     raise
-                fresh = self._read_all(zone_id, records)
+                fresh = self._read_all(zone_id, edits)
                 if verified and all(_same(a, b) for a, b in zip(known, fresh, strict=True)):
                     # Nobody changed the sets: the batch itself is refused (a CNAME there, say).
                     raise CertRotateError(f"Route 53 refused the DNS-01 change: {_describe(exc)}") from None
@@ -196,10 +286,10 @@ class Route53Challenges:
                     self._back_off(lost_races, deadline)
                 known, verified = fresh, True
                 continue
-            for record, new in zip(records, wanted, strict=True):
-                self._remember(zone_id, record.name, new)
-            return response["ChangeInfo"]["Id"]
-        names = ", ".join(record.name for record in records)
+            for edit, new in zip(edits, wanted, strict=True):
+                self._remember(zone_id, edit.name, new)
+            return [response["ChangeInfo"]["Id"]] if adding else []
+        names = ", ".join(edit.name for edit in edits)
         raise CertRotateError(
             f"the TXT record sets {names} kept changing under certrotate ({SWAP_ATTEMPTS} attempts)"
         )
@@ -210,8 +300,8 @@ class Route53Challenges:
             raise CertRotateError("no time left to retry a Route 53 change that lost a race")
         self._sleep(delay)
 
-    def _read_all(self, zone_id: str, records: Sequence[DnsRecord]) -> list[TxtSet | None]:
-        return [self._read(zone_id, record.name) for record in records]
+    def _read_all(self, zone_id: str, edits: Sequence[SetEdit]) -> list[TxtSet | None]:
+        return [self._read(zone_id, edit.name) for edit in edits]
 
     def _read(self, zone_id: str, name: str) -> TxtSet | None:
         """The TXT record set at `name` as Route 53 holds it now (one request)."""
@@ -240,18 +330,35 @@ class Route53Challenges:
         else:
             self._last_seen[(zone_id, _key(name))] = state
 
-    def _wait_in_sync(self, change_id: str, deadline: float) -> None:
+    def _wait_in_sync(self, change_id: str, deadline: float, polled: Callable[[], None] | None) -> None:
         limit = min(deadline, self._monotonic() + SYNC_WAIT)
-        delay = 0.5
+        delay = FIRST_POLL_DELAY
         while True:
             status = self._r53.get_change(Id=change_id)["ChangeInfo"]["Status"]
+            if polled is not None:
+                polled()
             if status == "INSYNC":
                 return
             left = limit - self._monotonic()
             if left <= 0:
                 raise CertRotateError(f"Route 53 change {change_id} was not INSYNC in time")
             self._sleep(min(delay, left))
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, LONGEST_POLL_DELAY)
+
+
+def _changes_for(current: TxtSet | None, edit: SetEdit) -> list[Any]:
+    """The DELETE and CREATE that swap `current` for what `edit` wants. When adding and our values already
+    stand, the identical swap still checks the guess and yields a change ID to wait for: the set is answered
+    from only once it is INSYNC."""
+    new = edit.apply(current)
+    if _same(current, new) and not edit.add:
+        return []
+    changes: list[Any] = []
+    if current is not None:
+        changes.append({"Action": "DELETE", "ResourceRecordSet": current.as_route53()})
+    if new is not None:
+        changes.append({"Action": "CREATE", "ResourceRecordSet": new.as_route53()})
+    return changes
 
 
 def _describe(exc: BaseException) -> str:
@@ -259,10 +366,3 @@ def _describe(exc: BaseException) -> str:
         message = exc.response.get("Error", {}).get("Message", "")
         return f"{error_code(exc)}: {message}" if message else error_code(exc)
     return str(exc)
-
-
-def _by_zone(records: Sequence[DnsRecord]) -> dict[str, list[DnsRecord]]:
-    grouped: dict[str, list[DnsRecord]] = defaultdict(list)
-    for record in records:
-        grouped[record.zone_id].append(record)
-    return dict(grouped)
