@@ -126,14 +126,15 @@ def test_two_rotations_sharing_a_name_both_succeed_at_the_same_moment(
     moto_fixes.set_route53_pending_polls(3)
     both_published = threading.Barrier(2, timeout=60)
     at_the_barrier: list[tuple[int, list[str]] | None] = []
-    original = Route53Challenges.publish
+    original = Dns01Responder.publish
 
-    def publish(self: Route53Challenges, records: Any, *, deadline: float) -> None:
-        original(self, records, deadline=deadline)
+    # Each rotation's values INSYNC, published alone or in one batch with the other's (dns_batching.py).
+    def publish(self: Dns01Responder, plan: Any, answers: Any, *, deadline: float) -> None:
+        original(self, plan, answers, deadline=deadline)
         both_published.wait()
         at_the_barrier.append(txt_set(world, "_acme-challenge.www.example.com"))
 
-    monkeypatch.setattr(Route53Challenges, "publish", publish)
+    monkeypatch.setattr(Dns01Responder, "publish", publish)
     outcomes: dict[str, Any] = {}
     start = threading.Barrier(2)
 

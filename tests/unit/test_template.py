@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from certrotate import names
+from certrotate.adapters.dns_batches import DNS_BATCH_KEY_PREFIX
 from certrotate.adapters.progress import PROGRESS_KEY_PREFIX
 from certrotate.adapters.scan_index import INDEX_KEY_PREFIX
 from certrotate.config import TrustSource, load_settings
@@ -930,7 +931,7 @@ def test_only_the_rotation_writes_leases_and_the_scan_only_its_index(
             assert not re.fullmatch(r"[\w+=,.@-]+", PROGRESS_KEY_PREFIX + "x")
             assert not re.fullmatch(r"[\w+=,.@-]+", INDEX_KEY_PREFIX + "x")
             continue
-        leases, index, progress, challenges, issued, account = statements
+        leases, index, progress, challenges, issued, batches, account = statements
         # The rotation reads the scan index (where the scan's search saw a certificate served): GetItem of the
         # index's items only, never a write to them.
         assert _actions(index) == ["dynamodb:getitem"]
@@ -957,6 +958,12 @@ def test_only_the_rotation_writes_leases_and_the_scan_only_its_index(
         }
         assert sorted(_actions(issued)) == ["dynamodb:deleteitem", "dynamodb:getitem", "dynamodb:putitem"]
         assert issued["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#issued:*"]}}
+        # Where rotations publishing in one hosted zone at the same time meet (dns_batching.py): the zone's
+        # open batch and each batch's status, read and written conditionally; never deleted (TTL tidies).
+        assert sorted(_actions(batches)) == ["dynamodb:getitem", "dynamodb:putitem", "dynamodb:updateitem"]
+        assert batches["Condition"] == {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{DNS_BATCH_KEY_PREFIX}*"]}
+        }
         assert _actions(account) == ["dynamodb:putitem"]
         assert account["Condition"] == {
             "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["#acme-account"]}
@@ -966,7 +973,7 @@ def test_only_the_rotation_writes_leases_and_the_scan_only_its_index(
         for s in _all_statements(template)
         if any(a.lower().startswith("dynamodb:") for a in _as_list(s.get("Action", [])))
     ]
-    assert len(others) == 8, "no other policy in the template touches DynamoDB"
+    assert len(others) == 9, "no other policy in the template touches DynamoDB"
 
 
 def test_no_lease_secrets_remain(template: dict[str, Any]) -> None:

@@ -55,6 +55,7 @@ from certrotate.ports import (
     CertificateAuthority,
     ChallengeRecords,
     Clock,
+    DnsBatching,
     DnsChallenges,
     EventPublisher,
     IssuedStash,
@@ -142,10 +143,13 @@ class AcmRotationService:
         clock: Clock,
         settings: RotationSettings,
         challenge_records: ChallengeRecords | None = None,  # None: DNS-01 values are not written down
+        # Rotations publishing in one zone at the same time share a change (None: each its own).
+        dns_batching: DnsBatching | None = None,
         stash: IssuedStash | None = None,  # None: an issued certificate not imported is lost
     ) -> None:
         self._acm = certificates
         self._challenge_records = challenge_records
+        self._dns_batching = dns_batching
         self._stash = stash
         self._dns = dns
         self._authority = authority
@@ -321,7 +325,12 @@ class AcmRotationService:
                 self._authority(),
                 facts.dns_names,
                 PlannedChallenges(
-                    plan, {ChallengeMethod.DNS_01: Dns01Responder(self._dns, self._challenge_records)}
+                    plan,
+                    {
+                        ChallengeMethod.DNS_01: Dns01Responder(
+                            self._dns, self._challenge_records, self._dns_batching
+                        )
+                    },
                 ),
                 key,
                 tags=tags,

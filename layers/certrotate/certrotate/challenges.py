@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger
 from certrotate import planning
 from certrotate.errors import CertRotateError
 from certrotate.model import ChallengeAnswer, ChallengeMethod, ChallengePlan
-from certrotate.ports import ChallengeRecords, ChallengeResponder, DnsChallenges
+from certrotate.ports import ChallengeRecords, ChallengeResponder, DnsBatching, DnsChallenges
 
 logger = Logger(child=True)
 
@@ -19,11 +19,19 @@ class Dns01Responder:
 
     With `records` (ChallengeRecords), each value is written down before it is published and forgotten once
     it is removed: a run that died in between left exactly the values still recorded, which the next run of
-    the certificate removes before it orders (remove_left_behind), and nothing else (the sets are shared)."""
+    the certificate removes before it orders (remove_left_behind), and nothing else (the sets are shared).
+    With `batching` (dns_batching.py), the values go in the hosted zone's batch when other rotations publish
+    there at the same time: one Route 53 change for all of them."""
 
-    def __init__(self, dns: DnsChallenges, records: ChallengeRecords | None = None) -> None:
+    def __init__(
+        self,
+        dns: DnsChallenges,
+        records: ChallengeRecords | None = None,
+        batching: DnsBatching | None = None,
+    ) -> None:
         self._dns = dns
         self._records = records
+        self._batching = batching
 
     def publish(self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer], *, deadline: float) -> None:
         records = planning.dns_records(plan, answers)
@@ -31,13 +39,20 @@ class Dns01Responder:
             return
         if self._records is not None:
             self._records.record(plan.certificate, records)  # before: a crash after publishing leaves them
-        self._dns.publish(records, deadline=deadline)
+        if self._batching is not None:
+            self._batching.publish(plan.certificate, records, deadline=deadline)
+        else:
+            self._dns.publish(records, deadline=deadline)
 
     def remove(self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer]) -> None:
         records = planning.dns_records(plan, answers)
         if not records:
             return
-        self._dns.remove(records)  # raises when a value could not be removed: it stays recorded
+        # Raises when a value could not be removed: it stays recorded.
+        if self._batching is not None:
+            self._batching.remove(plan.certificate, records)
+        else:
+            self._dns.remove(records)
         if self._records is not None:
             self._records.forget(plan.certificate, records)
 

@@ -143,10 +143,15 @@ _ROTATE_CENTRAL: frozenset[Call] = frozenset(
         ("sqs", "ReceiveMessage"),  # Lambda's SQS poller, with the function's role
         ("sqs", "DeleteMessage"),
         ("sqs", "GetQueueAttributes"),
-        ("dynamodb", "PutItem"),  # adapters/leases.py; adapters/progress.py; the #acme-account claim
-        ("dynamodb", "UpdateItem"),
+        # adapters/leases.py; adapters/progress.py; the #acme-account claim; a DNS-01 batch's status
+        ("dynamodb", "PutItem"),
+        (
+            "dynamodb",
+            "UpdateItem",
+        ),  # leases; challenge_records.py; dns_batches.py (join, open, close, status)
         ("dynamodb", "DeleteItem"),
-        ("dynamodb", "GetItem"),  # adapters/progress.py, challenge_records.py, issued_stash.py, scan_index.py
+        # adapters/progress.py, challenge_records.py, issued_stash.py, scan_index.py, dns_batches.py
+        ("dynamodb", "GetItem"),
         ("secretsmanager", "GetSecretValue"),  # adapters/secrets.py: the account key (and the EAB key)
         ("secretsmanager", "PutSecretValue"),
         ("secretsmanager", "CreateSecret"),
@@ -372,9 +377,15 @@ _TABLE_ITEM_KEYS: Mapping[Principal, Mapping[str, tuple[str, ...]]] = {
         "dynamodb:PutItem": ("#scan-index",),
     },
     Principal.ROTATE: {
-        "dynamodb:GetItem": ("#scan-index", "#progress:web", "#challenges:web", "#issued:web"),
-        "dynamodb:PutItem": ("web", "#progress:web", "#issued:web", "#acme-account"),
-        "dynamodb:UpdateItem": ("web", "#challenges:web"),
+        "dynamodb:GetItem": (
+            "#scan-index",
+            "#progress:web",
+            "#challenges:web",
+            "#issued:web",
+            "#dns-batch:Z0:b",
+        ),
+        "dynamodb:PutItem": ("web", "#progress:web", "#issued:web", "#acme-account", "#dns-batch:Z0:b"),
+        "dynamodb:UpdateItem": ("web", "#challenges:web", "#dns-batch:Z0", "#dns-batch:Z0:b"),
         "dynamodb:DeleteItem": ("web", "#progress:web", "#challenges:web", "#issued:web"),
     },
 }

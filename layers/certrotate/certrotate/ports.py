@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -75,6 +75,89 @@ class DnsChallenges(Protocol):
     def zones(self) -> list[HostedZone]: ...
     def publish(self, records: Sequence[DnsRecord], *, deadline: float) -> None: ...  # returns once INSYNC
     def remove(self, records: Sequence[DnsRecord]) -> None: ...
+
+
+class DnsChanges(DnsChallenges, Protocol):
+    """Route 53 for several certificates' values at once (dns_batching.py): one change adds some values and
+    removes others, as many sets as Route 53's limits on one change allow."""
+
+    def submit(
+        self, additions: Sequence[DnsRecord], removals: Sequence[DnsRecord] = (), *, deadline: float
+    ) -> list[str]: ...  # the IDs of the changes that add values
+
+    # returns once every change is INSYNC; `polled` after each GetChange
+    def wait_in_sync(
+        self, change_ids: Sequence[str], *, deadline: float, polled: Callable[[], None] | None = None
+    ) -> None: ...
+
+
+class DnsBatching(Protocol):
+    """DNS-01 values of rotations running at the same time in one hosted zone, published and removed in one
+    Route 53 change (dns_batching.py); alone when nobody else is there. `owner` is the certificate whose
+    `#challenges` record names the values (ChallengeRecords), written before they are published."""
+
+    def publish(self, owner: str, records: Sequence[DnsRecord], *, deadline: float) -> None: ...  # INSYNC
+    def remove(self, owner: str, records: Sequence[DnsRecord]) -> None: ...  # raises: some are left
+
+
+@dataclass(frozen=True, slots=True)
+class BatchEntry:
+    """One DNS-01 value a member of a batch adds or removes (dns_batching.py)."""
+
+    adding: bool
+    record: DnsRecord  # one value
+
+
+@dataclass(frozen=True, slots=True)
+class BatchTicket:
+    """A rotation's place in a hosted zone's batch of DNS-01 changes (dns_batching.py). Times are epoch
+    seconds: members and the publisher run in different containers."""
+
+    batch_id: str
+    publisher: bool  # it opened the batch: it closes and publishes it
+    close_at: float  # the publisher closes the batch then (it gathers until then)
+    give_up_at: float  # with no word from the publisher by then, members publish their own values
+    busy: bool = False  # (the publisher) another batch of the zone was being published when it opened
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStatus:
+    """What the publisher of a batch says of it: `publishing`, `submitted` (in Route 53: removals done),
+    `insync` (additions answered), `failed`; or `abandoned` (a member gave up waiting)."""
+
+    state: str
+    alive_at: float  # epoch seconds of the publisher's latest sign of life
+
+
+class DnsBatches(Protocol):
+    """Where rotations running at the same time meet to share one Route 53 change per hosted zone: the lease
+    table's items `#dns-batch:<zone id>` (the zone's open batch, and the one in flight) and
+    `#dns-batch:<zone id>:<batch id>` (a closed batch's status). Every write is conditional."""
+
+    # the zone's open batch, joined (None: none open, full, or past its give-up time)
+    def join(
+        self, zone_id: str, member: str, entries: Sequence[BatchEntry], *, room: int
+    ) -> BatchTicket | None: ...
+
+    # a new batch opened with these entries, gathering for `gather` seconds (None: another one is open)
+    def open(
+        self, zone_id: str, member: str, entries: Sequence[BatchEntry], *, gather: float, grace: float
+    ) -> BatchTicket | None: ...
+
+    # closed by its publisher: each member's entries (None: too late, its members publish their own)
+    def close(
+        self, zone_id: str, batch_id: str, *, flight_seconds: float
+    ) -> dict[str, list[BatchEntry]] | None: ...
+    def landed(self, zone_id: str, batch_id: str) -> None: ...  # no longer in flight
+    def begin(self, zone_id: str, batch_id: str) -> bool: ...  # status `publishing` (False: abandoned first)
+    def advance(
+        self, zone_id: str, batch_id: str, state: str, *, after: str
+    ) -> bool: ...  # False: not `after`
+    def alive(self, zone_id: str, batch_id: str) -> None: ...  # the publisher's sign of life
+    def status(self, zone_id: str, batch_id: str) -> BatchStatus | None: ...
+    def abandon(
+        self, zone_id: str, batch_id: str, seen: BatchStatus | None
+    ) -> bool: ...  # False: it moved on
 
 
 class ChallengeRecords(Protocol):

@@ -85,6 +85,7 @@ from certrotate.ports import (
     ChallengeRecords,
     ChallengeResponder,
     Clock,
+    DnsBatching,
     DnsChallenges,
     EndpointRecords,
     Endpoints,
@@ -201,6 +202,8 @@ class RotationService:
         after_repoint: Callable[[ServerCertificate, RotationResult, float], None] | None = None,
         http01: Http01Listeners | None = None,  # None: names are validated by DNS-01 only
         challenge_records: ChallengeRecords | None = None,  # None: DNS-01 values are not written down
+        # Rotations publishing in one zone at the same time share a change (None: each its own).
+        dns_batching: DnsBatching | None = None,
         stash: IssuedStash | None = None,  # None: an issued certificate not stored is lost
         # The scan index's endpoint records (None: a rotation handed no endpoints always searches).
         records: EndpointRecords | None = None,
@@ -213,6 +216,7 @@ class RotationService:
         self._dns = dns
         self._http01 = http01
         self._challenge_records = challenge_records
+        self._dns_batching = dns_batching
         self._authority = authority
         self._leases = leases
         self._progress = progress
@@ -762,7 +766,7 @@ class RotationService:
 
     def _responders(self) -> dict[ChallengeMethod, ChallengeResponder]:
         responders: dict[ChallengeMethod, ChallengeResponder] = {
-            ChallengeMethod.DNS_01: Dns01Responder(self._dns, self._challenge_records)
+            ChallengeMethod.DNS_01: Dns01Responder(self._dns, self._challenge_records, self._dns_batching)
         }
         if self._http01 is not None:
             responders[ChallengeMethod.HTTP_01] = self._http01

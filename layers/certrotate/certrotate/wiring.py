@@ -16,6 +16,7 @@ from certrotate.adapters.acm import AcmCertificateStore
 from certrotate.adapters.alb_http01 import AlbHttp01, fetch_over_http
 from certrotate.adapters.challenge_records import DynamoDbChallengeRecords
 from certrotate.adapters.cloudfront import CloudFrontDistributions
+from certrotate.adapters.dns_batches import DynamoDbDnsBatches
 from certrotate.adapters.elb import LoadBalancerListeners
 from certrotate.adapters.endpoints import AllEndpoints
 from certrotate.adapters.events import EventBridgePublisher, NoEvents
@@ -30,6 +31,7 @@ from certrotate.adapters.scan_index import DynamoDbScanIndex, ScanIndexRecords
 from certrotate.adapters.secrets import AccountKeyStore, ExternalAccountKeys
 from certrotate.clock import SystemClock
 from certrotate.config import Settings, environment_fingerprint, load_settings
+from certrotate.dns_batching import DnsBatcher
 from certrotate.endpoint_check import EndpointChecker
 from certrotate.errors import InvalidRequest
 from certrotate.model import ServerCertificate
@@ -395,6 +397,20 @@ def _account_key_for_stash() -> dict[str, str] | None:
     return {"key": stored.key} if stored is not None else None
 
 
+@functools.cache
+def dns_batching(account: str | None = None) -> DnsBatcher | None:
+    """Rotations publishing DNS-01 values in one hosted zone at the same time share one Route 53 change
+    (dns_batching.py), meeting in the lease table (`#dns-batch:<zone id>`); without a table, each its own."""
+    config = settings()
+    if not config.lease_table_name:
+        return None
+    return DnsBatcher(
+        dns(account),
+        DynamoDbDnsBatches(client("dynamodb"), config.lease_table_name),
+        _challenge_records(account),
+    )
+
+
 def _issued_stash(account: str | None) -> DynamoDbIssuedStash:
     """Where a certificate issued but not stored yet is kept, encrypted with a key derived from the ACME
     account key (read only when one is kept or found): the lease table, `#issued:<lease key>`."""
@@ -444,6 +460,7 @@ def rotation_service(account: str | None = None) -> RotationService:
         clock=SystemClock(),
         settings=_rotation_settings(account),
         challenge_records=_challenge_records(account),
+        dns_batching=dns_batching(account),
         stash=_issued_stash(account),
         after_repoint=(
             functools.partial(_check_endpoints, account=account)
@@ -540,6 +557,7 @@ def acm_rotation_service(account: str | None = None) -> AcmRotationService:
         clock=SystemClock(),
         settings=_rotation_settings(account),
         challenge_records=_challenge_records(account),
+        dns_batching=dns_batching(account),
         stash=_issued_stash(account),
     )
 
@@ -587,6 +605,7 @@ def reset() -> None:
         http01,
         events,
         dns,
+        dns_batching,
         authority,
         _account_keys,
         endpoint_checker,

@@ -1,0 +1,330 @@
+"""DynamoDB: where rotations running at the same time meet to share one Route 53 change per hosted zone
+(dns_batching.py says how; this adapter is the lease table's side of it).
+
+Two kinds of item, both keyed "#dns-batch:..." (no certificate name or ARN starts with "#": they never meet a
+lease or another kind's item; the template's `dynamodb:LeadingKeys` grant names the prefix):
+- `#dns-batch:<zone id>`, the zone's item: its open batch (`batch`, `publisher`, each member's entries in
+  `members`, their number of values in `values`, `close_at`, `give_up_at`) while one gathers, and the batch in
+  flight (`flight`, `flight_until`) from its closing until its values are INSYNC;
+- `#dns-batch:<zone id>:<batch id>`, a closed batch's status, written by its publisher (`state`, `alive_at`)
+  or, when the publisher said nothing in time, by the member who gave up (`abandoned`): created once, so the
+  publisher publishes the members' values only if no member has given up on it first.
+Every write is conditional, so DynamoDB decides each race: a join lands in the batch before it closes or not
+at all, and the close returns exactly the entries that landed. Times are epoch seconds (containers' clocks).
+`expires_at` (the table's TTL) tidies up a day later; no decision depends on it.
+
+An entry is JSON `["+" | "-", record name, TTL, value]`: DNS-01 values are public by design (the CA and anyone
+read them); no secret is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from certrotate.adapters._retry import error_code
+from certrotate.adapters.leases import EXPIRES_ATTRIBUTE, KEY_ATTRIBUTE
+from certrotate.model import DnsRecord
+from certrotate.ports import BatchEntry, BatchStatus, BatchTicket
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+DNS_BATCH_KEY_PREFIX = "#dns-batch:"
+KEPT_SECONDS = 86_400  # the items' TTL: a day after their last write
+_LOST_RACE = "ConditionalCheckFailedException"
+_NAMES = {
+    "#batch": "batch",
+    "#publisher": "publisher",
+    "#members": "members",
+    "#values": "values",
+    "#close": "close_at",
+    "#give": "give_up_at",
+    "#flight": "flight",
+    "#flight_until": "flight_until",
+    "#expires": EXPIRES_ATTRIBUTE,
+    "#state": "state",
+    "#alive": "alive_at",
+}
+
+
+def zone_key(zone_id: str) -> str:
+    return f"{DNS_BATCH_KEY_PREFIX}{zone_id}"
+
+
+def status_key(zone_id: str, batch_id: str) -> str:
+    return f"{DNS_BATCH_KEY_PREFIX}{zone_id}:{batch_id}"
+
+
+def encode(entry: BatchEntry) -> str:
+    record = entry.record
+    return json.dumps(["+" if entry.adding else "-", record.name, record.ttl, record.values[0]])
+
+
+def decode(zone_id: str, text: str) -> BatchEntry | None:
+    """An entry as a member wrote it; None for anything else (only this adapter writes them, but a hand-edited
+    item must not stop a rotation)."""
+    try:
+        op, name, ttl, value = json.loads(text)
+    except (ValueError, TypeError):
+        return None
+    if (
+        op not in ("+", "-")
+        or not isinstance(name, str)
+        or not isinstance(value, str)
+        or type(ttl) is not int
+    ):
+        return None
+    return BatchEntry(op == "+", DnsRecord(zone_id, name, (value,), ttl))
+
+
+def _number(item: dict[str, Any], name: str) -> float:
+    raw = item.get(name, {}).get("N")
+    return float(raw) if raw is not None else 0.0
+
+
+def _names(*placeholders: str) -> dict[str, str]:
+    return {p: _NAMES[p] for p in placeholders}
+
+
+class DynamoDbDnsBatches:
+    """Implements ports.DnsBatches in the lease table."""
+
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, *, now: Callable[[], float] = time.time
+    ) -> None:
+        self._db = client
+        self._table = table_name
+        self._now = now
+
+    def _expiry(self, now: float) -> dict[str, str]:
+        return {"N": str(math.ceil(now + KEPT_SECONDS))}
+
+    # -- the zone's open batch -----------------------------------------------------------------------------
+
+    def join(
+        self, zone_id: str, member: str, entries: Sequence[BatchEntry], *, room: int
+    ) -> BatchTicket | None:
+        now = self._now()
+        try:
+            response = self._db.update_item(
+                TableName=self._table,
+                Key={KEY_ATTRIBUTE: {"S": zone_key(zone_id)}},
+                UpdateExpression="SET #members.#member = :entries ADD #values :count",
+                # Open, with room, and not given up on: a join that lands before the close is in the batch.
+                ConditionExpression="attribute_exists(#batch) AND #values <= :room AND #give > :now",
+                ExpressionAttributeNames={
+                    **_names("#members", "#values", "#batch", "#give"),
+                    "#member": member,
+                },
+                ExpressionAttributeValues={
+                    ":entries": {"SS": sorted({encode(e) for e in entries})},
+                    ":count": {"N": str(len(entries))},
+                    ":room": {"N": str(room - len(entries))},
+                    ":now": {"N": repr(now)},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if error_code(exc) == _LOST_RACE:
+                return None
+            raise
+        item = response["Attributes"]
+        return BatchTicket(
+            batch_id=item["batch"]["S"],
+            publisher=False,
+            close_at=_number(item, "close_at"),
+            give_up_at=_number(item, "give_up_at"),
+        )
+
+    def open(
+        self, zone_id: str, member: str, entries: Sequence[BatchEntry], *, gather: float, grace: float
+    ) -> BatchTicket | None:
+        now = self._now()
+        batch_id = uuid.uuid4().hex
+        close_at, give_up_at = now + gather, now + gather + grace
+        try:
+            response = self._db.update_item(
+                TableName=self._table,
+                Key={KEY_ATTRIBUTE: {"S": zone_key(zone_id)}},
+                UpdateExpression=(
+                    "SET #batch = :batch, #publisher = :member, #members = :members, #values = :count, "
+                    "#close = :close, #give = :give, #expires = :expires"
+                ),
+                # None open; or one its publisher left (its members publish their own values by now).
+                ConditionExpression="attribute_not_exists(#batch) OR #give <= :now",
+                ExpressionAttributeNames=_names(
+                    "#batch", "#publisher", "#members", "#values", "#close", "#give", "#expires"
+                ),
+                ExpressionAttributeValues={
+                    ":batch": {"S": batch_id},
+                    ":member": {"S": member},
+                    ":members": {"M": {member: {"SS": sorted({encode(e) for e in entries})}}},
+                    ":count": {"N": str(len(entries))},
+                    ":close": {"N": repr(close_at)},
+                    ":give": {"N": repr(give_up_at)},
+                    ":expires": self._expiry(now),
+                    ":now": {"N": repr(now)},
+                },
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if error_code(exc) == _LOST_RACE:
+                return None
+            raise
+        before = response.get("Attributes") or {}
+        in_flight = "flight" in before and _number(before, "flight_until") > now
+        return BatchTicket(batch_id, True, close_at, give_up_at, busy=in_flight)
+
+    def close(
+        self, zone_id: str, batch_id: str, *, flight_seconds: float
+    ) -> dict[str, list[BatchEntry]] | None:
+        now = self._now()
+        try:
+            response = self._db.update_item(
+                TableName=self._table,
+                Key={KEY_ATTRIBUTE: {"S": zone_key(zone_id)}},
+                UpdateExpression=(
+                    "REMOVE #batch, #publisher, #members, #values, #close, #give "
+                    "SET #flight = :batch, #flight_until = :until"
+                ),
+                # Still this batch, and not given up on: its members wait for this publisher.
+                ConditionExpression="#batch = :batch AND #give > :now",
+                ExpressionAttributeNames=_names(
+                    "#batch",
+                    "#publisher",
+                    "#members",
+                    "#values",
+                    "#close",
+                    "#give",
+                    "#flight",
+                    "#flight_until",
+                ),
+                ExpressionAttributeValues={
+                    ":batch": {"S": batch_id},
+                    ":until": {"N": repr(now + flight_seconds)},
+                    ":now": {"N": repr(now)},
+                },
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if error_code(exc) == _LOST_RACE:
+                return None
+            raise
+        members: dict[str, list[BatchEntry]] = {}
+        for member, value in response["Attributes"].get("members", {}).get("M", {}).items():
+            decoded = (decode(zone_id, text) for text in value.get("SS", []))
+            members[member] = [entry for entry in decoded if entry is not None]
+        return members
+
+    def landed(self, zone_id: str, batch_id: str) -> None:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={KEY_ATTRIBUTE: {"S": zone_key(zone_id)}},
+                UpdateExpression="REMOVE #flight, #flight_until",
+                ConditionExpression="#flight = :batch",  # a later batch in flight is not ours to clear
+                ExpressionAttributeNames=_names("#flight", "#flight_until"),
+                ExpressionAttributeValues={":batch": {"S": batch_id}},
+            )
+        except ClientError as exc:
+            if error_code(exc) != _LOST_RACE:
+                raise
+
+    # -- a closed batch's status ---------------------------------------------------------------------------
+
+    def _status_key(self, zone_id: str, batch_id: str) -> dict[str, dict[str, str]]:
+        return {KEY_ATTRIBUTE: {"S": status_key(zone_id, batch_id)}}
+
+    def _create(self, zone_id: str, batch_id: str, state: str) -> bool:
+        now = self._now()
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    **self._status_key(zone_id, batch_id),
+                    "state": {"S": state},
+                    "alive_at": {"N": repr(now)},
+                    EXPIRES_ATTRIBUTE: self._expiry(now),
+                },
+                ConditionExpression="attribute_not_exists(#key)",
+                ExpressionAttributeNames={"#key": KEY_ATTRIBUTE},
+            )
+        except ClientError as exc:
+            if error_code(exc) == _LOST_RACE:
+                return False
+            raise
+        return True
+
+    def begin(self, zone_id: str, batch_id: str) -> bool:
+        return self._create(zone_id, batch_id, "publishing")
+
+    def _update(
+        self, zone_id: str, batch_id: str, expression: str, condition: str, values: dict[str, Any]
+    ) -> bool:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=self._status_key(zone_id, batch_id),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=_names("#state", "#alive"),
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if error_code(exc) == _LOST_RACE:
+                return False
+            raise
+        return True
+
+    def advance(self, zone_id: str, batch_id: str, state: str, *, after: str) -> bool:
+        return self._update(
+            zone_id,
+            batch_id,
+            "SET #state = :state, #alive = :now",
+            "#state = :after",
+            {":state": {"S": state}, ":after": {"S": after}, ":now": {"N": repr(self._now())}},
+        )
+
+    def alive(self, zone_id: str, batch_id: str) -> None:
+        self._update(
+            zone_id,
+            batch_id,
+            "SET #alive = :now",
+            "#state IN (:publishing, :submitted)",
+            {
+                ":publishing": {"S": "publishing"},
+                ":submitted": {"S": "submitted"},
+                ":now": {"N": repr(self._now())},
+            },
+        )
+
+    def status(self, zone_id: str, batch_id: str) -> BatchStatus | None:
+        item = self._db.get_item(
+            TableName=self._table, Key=self._status_key(zone_id, batch_id), ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return None
+        state = item.get("state", {}).get("S")
+        return BatchStatus(state if isinstance(state, str) else "failed", _number(item, "alive_at"))
+
+    def abandon(self, zone_id: str, batch_id: str, seen: BatchStatus | None) -> bool:
+        if seen is None:  # the publisher never said it was publishing: now it will not
+            return self._create(zone_id, batch_id, "abandoned")
+        return self._update(
+            zone_id,
+            batch_id,
+            "SET #state = :abandoned",
+            "#state = :seen AND #alive = :alive",  # as seen: not a publisher that spoke meanwhile
+            {
+                ":abandoned": {"S": "abandoned"},
+                ":seen": {"S": seen.state},
+                ":alive": {"N": repr(seen.alive_at)},
+            },
+        )

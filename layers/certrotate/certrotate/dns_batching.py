@@ -1,0 +1,294 @@
+"""Cross-certificate batching of DNS-01 values: rotations running at the same time (each in its own Lambda
+invocation) that answer challenges in one hosted zone share one Route 53 change and one stream of GetChange
+polls, instead of a change, a poll stream and a removal each. Route 53 takes 5 requests per second per
+account: at fleet scale (a CA's revocation drill, docs/performance.md section 6) one change per certificate
+was where the time went.
+
+How (the lease table through ports.DnsBatches, adapters/dns_batches.py):
+- **Publish at once when nobody else is publishing.** A rotation about to publish joins the zone's open batch,
+  or opens one. Opened while no other batch of the zone is in flight (a lone rotation, the first of a burst),
+  it is closed and published at once: no gathering, no wait for company. Opened while another batch is in
+  flight, it gathers for GATHER_SECONDS: whoever comes meanwhile joins it.
+- **One change for the batch.** Its publisher (the rotation that opened it) closes it (DynamoDB returns
+  exactly the entries that joined before), writes every member's values in one `ChangeResourceRecordSets`
+  (more when Route 53's limits on one change require: adapters/route53.py), with the same compare-and-swap
+  of each shared set as a lone rotation (the values of others, certrotate's or not, never removed), polls
+  `GetChange` until INSYNC, and says so in the batch's status item.
+- **Members wait on DynamoDB, not Route 53**: they read the status item until the values are INSYNC.
+- **Removal rides along.** A rotation whose values are no longer needed joins the zone's open batch if there
+  is one (its values are removed in that batch's change, and it waits only until the change is submitted);
+  if none is open it removes them at once, as a lone rotation always did.
+
+Crash safety, first:
+- Every member writes its values in its own `#challenges:<lease key>` record (challenge_records.py) before it
+  joins: whoever publishes them, a rerun of the member removes exactly its own.
+- A publisher that says nothing by the batch's give-up time (its close, GATHER + STATUS_GRACE), or whose
+  signs of life stop for HEARTBEAT_STALE, is given up on: a member then marks the status `abandoned` and
+  publishes (or removes) its own values as a lone rotation does; the compare-and-swap finds values already
+  there and changes nothing of anyone else's. The status item is created once, by the publisher or by a
+  member giving up, whichever is first: a publisher given up on before it began publishes its own values only.
+- A publisher also records the other members' values in its own `#challenges` record before it publishes
+  them, and forgets them once Route 53 took the change before any member gave up. So a change that lands
+  late (a publisher stalled, its members gave up, published, validated and removed their values meanwhile)
+  adds nothing that no record names: the publisher's next run removes what it left.
+- Nothing waits unbounded: a member waits at most until the give-up time, then HEARTBEAT_STALE after the
+  publisher's latest sign of life, and never past its own deadline.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+
+from aws_lambda_powertools import Logger
+
+from certrotate.model import DnsRecord
+from certrotate.ports import BatchEntry, BatchStatus, BatchTicket, ChallengeRecords, DnsBatches, DnsChanges
+
+logger = Logger(child=True)
+
+# How long a batch opened while another is in flight gathers company (seconds). Small: a member waits for it
+# on top of Route 53's propagation (docs/performance.md section 6 measured it).
+GATHER_SECONDS = 0.5
+# After the close time, how long members wait for the publisher's first word (it closes, then says so).
+STATUS_GRACE = 3.0
+CLOCK_MARGIN = 1.0  # containers' clocks differ: a member gives up this much later than the publisher would
+# A publisher's signs of life (one per GetChange poll, at most 5 s apart) older than this: it is given up on.
+HEARTBEAT_STALE = 20.0
+# How long a closed batch counts as in flight at most (its publisher clears it once INSYNC): a newcomer
+# gathers company meanwhile, and publishes at once after.
+FLIGHT_BOUND = 30.0
+# Values in one batch: one change holds ~350-700 (adapters/route53.py splits beyond), but every join's reply
+# carries the whole batch (~25 KB at 200).
+MAX_BATCH_VALUES = 200
+POLL_SECONDS = 0.2  # members read the status item this often
+REMOVE_WAIT = 60.0  # a removal has no caller deadline
+JOIN_ATTEMPTS = 3  # join, open, join again: a batch opened by another meanwhile
+
+
+class DnsBatcher:
+    """Implements ports.DnsBatching: a rotation's DNS-01 values (`owner`: its certificate, whose
+    `#challenges` record names them already) published and removed through the zone's batch when there is
+    company, alone otherwise."""
+
+    def __init__(
+        self,
+        dns: DnsChanges,
+        batches: DnsBatches,
+        records: ChallengeRecords | None = None,
+        *,
+        now: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._dns = dns
+        self._batches = batches
+        self._records = records
+        self._now = now
+        self._monotonic = monotonic
+        self._sleep = sleep
+
+    def publish(self, owner: str, records: Sequence[DnsRecord], *, deadline: float) -> None:
+        """Return once the values are INSYNC (Route 53's word), published in a batch or alone."""
+        for zone_id, zone_records in _by_zone(records).items():
+            self._publish_zone(owner, zone_id, zone_records, deadline)
+
+    def remove(self, owner: str, records: Sequence[DnsRecord]) -> None:
+        """Remove the values (ours), in the zone's open batch if there is one, else at once; raises when some
+        could not be removed (they stay recorded)."""
+        deadline = self._monotonic() + REMOVE_WAIT
+        alone: list[DnsRecord] = []
+        for zone_id, zone_records in _by_zone(records).items():
+            member = uuid.uuid4().hex
+            entries = _entries(zone_records, adding=False)
+            try:
+                ticket = self._batches.join(zone_id, member, entries, room=MAX_BATCH_VALUES)
+            except Exception as exc:  # the table's trouble must not keep our values in DNS
+                logger.warning("could not join the zone's DNS-01 batch", extra={"error": str(exc)})
+                ticket = None
+            if ticket is None or not self._awaited(zone_id, ticket, adding=False, deadline=deadline):
+                alone.extend(zone_records)
+        if alone:
+            self._dns.remove(alone)
+
+    # -- publishing --------------------------------------------------------------------------------------
+
+    def _publish_zone(self, owner: str, zone_id: str, records: list[DnsRecord], deadline: float) -> None:
+        member = uuid.uuid4().hex
+        try:
+            ticket = self._enter(zone_id, member, _entries(records, adding=True))
+        except Exception as exc:  # the table's trouble: publish as a lone rotation does
+            logger.warning("could not join the zone's DNS-01 batch", extra={"error": str(exc)})
+            ticket = None
+        if ticket is None:
+            self._dns.publish(records, deadline=deadline)
+        elif ticket.publisher:
+            self._run(owner, zone_id, member, ticket, records, deadline)
+        elif not self._awaited(zone_id, ticket, adding=True, deadline=deadline):
+            self._dns.publish(records, deadline=deadline)  # given up on the publisher: alone
+
+    def _enter(self, zone_id: str, member: str, entries: list[BatchEntry]) -> BatchTicket | None:
+        """The zone's open batch joined, or a new one opened (None: every batch full, or too many races)."""
+        for _attempt in range(JOIN_ATTEMPTS):
+            ticket = self._batches.join(zone_id, member, entries, room=MAX_BATCH_VALUES)
+            if ticket is not None:
+                return ticket
+            ticket = self._batches.open(zone_id, member, entries, gather=GATHER_SECONDS, grace=STATUS_GRACE)
+            if ticket is not None:
+                return ticket
+        return None
+
+    def _run(
+        self,
+        owner: str,
+        zone_id: str,
+        member: str,
+        ticket: BatchTicket,
+        own: list[DnsRecord],
+        deadline: float,
+    ) -> None:
+        """The publisher: gather (only when another batch is in flight), close, publish everyone's values,
+        say how it went; its own values published whatever became of the batch."""
+        batch = ticket.batch_id
+        if ticket.busy:
+            wait = min(ticket.close_at - self._now(), deadline - self._monotonic())
+            if wait > 0:
+                self._sleep(wait)
+        try:
+            members = self._batches.close(zone_id, batch, flight_seconds=FLIGHT_BOUND)
+        except Exception as exc:  # its members give up on it in time and publish their own
+            logger.warning("could not close the DNS-01 batch", extra={"error": str(exc)})
+            members = None
+        try:
+            if members is None or not (set(members) - {member}) or not self._batches.begin(zone_id, batch):
+                # Alone after all, too late (its members gave up and publish their own), or given up on.
+                self._dns.publish(own, deadline=deadline)
+                return
+            self._publish_batch(owner, zone_id, member, batch, members, own, deadline)
+        finally:
+            if members is not None:
+                try:
+                    self._batches.landed(zone_id, batch)
+                except Exception as exc:  # the flight mark ends by itself (FLIGHT_BOUND)
+                    logger.warning("could not mark the DNS-01 batch landed", extra={"error": str(exc)})
+
+    def _publish_batch(
+        self,
+        owner: str,
+        zone_id: str,
+        member: str,
+        batch: str,
+        members: dict[str, list[BatchEntry]],
+        own: list[DnsRecord],
+        deadline: float,
+    ) -> None:
+        entries = [entry for joined in members.values() for entry in joined]
+        others_adding = [e.record for m, joined in members.items() if m != member for e in joined if e.adding]
+        additions = [e.record for e in entries if e.adding]
+        removals = [e.record for e in entries if not e.adding]
+        logger.info(
+            "publishing a batch of DNS-01 values",
+            extra={
+                "zone_id": zone_id,
+                "members": len(members),
+                "adding": len(additions),
+                "removing": len(removals),
+            },
+        )
+        if others_adding and self._records is not None:
+            # Before they are published: a change that lands after its members gave up is still recorded.
+            self._records.record(owner, others_adding)
+        try:
+            change_ids = self._dns.submit(additions, removals, deadline=deadline)
+        except Exception as exc:
+            # Refused (one member's set may be what Route 53 refuses) or out of retries: everyone alone.
+            logger.warning("the DNS-01 batch's change failed", extra={"error": str(exc)})
+            if self._say(zone_id, batch, "failed", after="publishing"):
+                self._forget(owner, others_adding)
+            self._dns.publish(own, deadline=deadline)
+            return
+        if self._say(zone_id, batch, "submitted", after="publishing"):
+            self._forget(owner, others_adding)
+        try:
+            self._dns.wait_in_sync(
+                change_ids, deadline=deadline, polled=lambda: self._batches.alive(zone_id, batch)
+            )
+        except BaseException:
+            self._say(zone_id, batch, "failed", after="submitted")
+            raise
+        self._say(zone_id, batch, "insync", after="submitted")
+
+    def _forget(self, owner: str, others_adding: list[DnsRecord]) -> None:
+        """Route 53 took (or refused) the batch's change before any member gave up on it: no change of it can
+        land after a member removed its values, and the members' own records name theirs."""
+        if others_adding and self._records is not None:
+            try:
+                self._records.forget(owner, others_adding)
+            except Exception as exc:  # left recorded: the owner's next run removes what is still there
+                logger.warning("could not forget the batch's values", extra={"error": str(exc)})
+
+    def _say(self, zone_id: str, batch: str, state: str, *, after: str) -> bool:
+        """The batch's status moved from `after` to `state` (False: a member gave up on it first, or the
+        table did not answer: the members then act alone)."""
+        try:
+            return self._batches.advance(zone_id, batch, state, after=after)
+        except Exception as exc:
+            logger.warning("could not record the DNS-01 batch's status", extra={"error": str(exc)})
+            return False
+
+    # -- members -----------------------------------------------------------------------------------------
+
+    def _awaited(self, zone_id: str, ticket: BatchTicket, *, adding: bool, deadline: float) -> bool:
+        """Wait for the batch's publisher; True when it did our part (INSYNC; a removal: submitted), False
+        when we act alone (it failed, or we gave up on it)."""
+        wait = ticket.close_at - self._now()
+        if wait > 0:
+            self._sleep(min(wait, max(0.0, deadline - self._monotonic())))
+        while True:
+            try:
+                status = self._batches.status(zone_id, ticket.batch_id)
+            except Exception as exc:
+                logger.warning("could not read the DNS-01 batch's status", extra={"error": str(exc)})
+                return False
+            if status is not None:
+                if status.state == "insync" or (status.state == "submitted" and not adding):
+                    return True
+                if status.state not in ("publishing", "submitted"):
+                    return False  # failed, or abandoned
+            if self._given_up(ticket, status) and self._abandon(zone_id, ticket.batch_id, status):
+                return False
+            if self._monotonic() + POLL_SECONDS > deadline:
+                return False  # no time to wait longer: alone (which raises if there is none left either)
+            self._sleep(POLL_SECONDS)
+
+    def _given_up(self, ticket: BatchTicket, status: BatchStatus | None) -> bool:
+        now = self._now()
+        if status is None:
+            return now > ticket.give_up_at + CLOCK_MARGIN
+        return now - status.alive_at > HEARTBEAT_STALE + CLOCK_MARGIN
+
+    def _abandon(self, zone_id: str, batch: str, status: BatchStatus | None) -> bool:
+        try:
+            abandoned = self._batches.abandon(zone_id, batch, status)
+        except Exception as exc:
+            logger.warning("could not mark the DNS-01 batch abandoned", extra={"error": str(exc)})
+            return True  # act alone anyway: the compare-and-swap keeps it safe
+        if abandoned:
+            logger.warning("gave up waiting for the DNS-01 batch's publisher", extra={"zone_id": zone_id})
+        return abandoned
+
+
+def _entries(records: Sequence[DnsRecord], *, adding: bool) -> list[BatchEntry]:
+    return [
+        BatchEntry(adding, DnsRecord(r.zone_id, r.name, (value,), r.ttl))
+        for r in records
+        for value in r.values
+    ]
+
+
+def _by_zone(records: Sequence[DnsRecord]) -> dict[str, list[DnsRecord]]:
+    grouped: dict[str, list[DnsRecord]] = {}
+    for record in records:
+        grouped.setdefault(record.zone_id, []).append(record)
+    return grouped

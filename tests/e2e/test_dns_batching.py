@@ -1,0 +1,219 @@
+"""Rotations of certificates in one hosted zone running at the same time (each its own invocation, as Lambda
+runs them from the queue) share Route 53 changes for their DNS-01 values (dns_batching.py), every one still
+succeeds, a publisher that dies strands nobody, and shared sets keep what others put there."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+import pytest
+from certrotate.adapters.challenge_records import CHALLENGES_KEY_PREFIX
+from certrotate.adapters.dns_batches import DNS_BATCH_KEY_PREFIX, DynamoDbDnsBatches
+from certrotate.challenges import Dns01Responder
+
+from devstack import lambda_runner, moto_fixes
+from tests.e2e.conftest import World
+from tests.e2e.test_faults import Crash, expire_leases
+from tests.e2e.test_shared_dns import FOREIGN, put_foreign, store_account_key, txt_set
+
+CHANGES = ("route53", "ChangeResourceRecordSets")
+
+
+def rotate_together(
+    world: World, monkeypatch: pytest.MonkeyPatch, names: list[str], *, dead: set[int] | None = None
+) -> dict[str, Any]:
+    """Rotate `names` at once, one thread (one invocation) each, all publishing their DNS-01 values at the
+    same moment: each waits for the others' orders before it publishes. Returns each one's result (or what
+    it raised). A thread in `dead` runs no cleanup once it dies (a dead process runs no `finally`)."""
+    ready = threading.Barrier(len(names), timeout=60)
+    original_publish = Dns01Responder.publish
+    original_remove = Dns01Responder.remove
+    died: set[int] = set()
+
+    def publish(self: Dns01Responder, plan: Any, answers: Any, *, deadline: float) -> None:
+        ready.wait()
+        try:
+            original_publish(self, plan, answers, deadline=deadline)
+        except Crash:
+            died.add(threading.get_ident())
+            raise
+
+    def remove(self: Dns01Responder, plan: Any, answers: Any) -> None:
+        if threading.get_ident() not in died:
+            original_remove(self, plan, answers)
+
+    monkeypatch.setattr(Dns01Responder, "publish", publish)
+    monkeypatch.setattr(Dns01Responder, "remove", remove)
+    outcomes: dict[str, Any] = {}
+
+    def run(name: str) -> None:
+        try:
+            # Straight to the runner: World.invoke restores the environment under the other threads' feet.
+            outcomes[name] = lambda_runner.invoke("RotateFunction", {"certificate_name": name}, world.env)
+        except BaseException as exc:  # reported to the test
+            outcomes[name] = exc
+            ready.abort()
+
+    saved = dict(os.environ)
+    threads = [threading.Thread(target=run, args=(name,)) for name in names]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=180)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        monkeypatch.setattr(Dns01Responder, "publish", original_publish)
+        monkeypatch.setattr(Dns01Responder, "remove", original_remove)
+    return outcomes
+
+
+def batch_statuses(world: World) -> list[str]:
+    """The state of every batch that was published with company (a lone rotation writes no status)."""
+    items = world._table_items()
+    return sorted(
+        i["state"]["S"]
+        for i in items
+        if i["certificate"]["S"].startswith(DNS_BATCH_KEY_PREFIX) and "state" in i
+    )
+
+
+def challenge_records(world: World) -> list[str]:
+    """The `#challenges:<certificate>` records left in the lease table (each names values a run published)."""
+    return sorted(
+        i["certificate"]["S"]
+        for i in world._table_items()
+        if i["certificate"]["S"].startswith(CHALLENGES_KEY_PREFIX)
+    )
+
+
+def ours_left(world: World) -> list[tuple[str, list[str]]]:
+    return [
+        (s["Name"], [r["Value"] for r in s["ResourceRecords"]])
+        for s in world.txt_records()
+        if any(r["Value"] != FOREIGN for r in s["ResourceRecords"])
+    ]
+
+
+def test_rotations_in_one_zone_started_together_share_changes_and_all_succeed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [f"site{i}" for i in range(4)]
+    for name in names:
+        world.seed(name, [f"{name}.example.com"], days_left=5)
+    store_account_key(world)
+    moto_fixes.set_route53_pending_polls(3)  # a change INSYNC after a few polls: the others gather meanwhile
+    world.stack.calls.reset()
+
+    outcomes = rotate_together(world, monkeypatch, names)
+
+    assert [outcomes[n]["status"] for n in names] == ["rotated"] * 4, outcomes
+    # Alone, each rotation makes a CREATE and a DELETE: 8 changes. The first publishes at once (nobody else
+    # was publishing); the three that came while it was in flight share one change; each removal goes in the
+    # zone's open batch or, with none open, alone.
+    assert world.stack.calls.count(*CHANGES) <= len(names) + 2
+    assert batch_statuses(world) == ["insync"], "one batch published with company, INSYNC"
+    assert ours_left(world) == [] and challenge_records(world) == []
+
+
+def test_a_publisher_that_dies_after_closing_its_batch_strands_nobody_and_reruns_leave_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [f"site{i}" for i in range(3)]
+    for name in names:
+        world.seed(name, [f"{name}.example.com"], days_left=5)
+    store_account_key(world)
+    moto_fixes.set_route53_pending_polls(3)
+    original_close = DynamoDbDnsBatches.close
+    fired: list[str] = []
+
+    def close_then_die(self: DynamoDbDnsBatches, *args: Any, **kwargs: Any) -> Any:
+        members = original_close(self, *args, **kwargs)
+        if members is not None and len(members) > 1 and not fired:
+            fired.append("closed")
+            raise Crash("died right after closing a batch with company")
+        return members
+
+    monkeypatch.setattr(DynamoDbDnsBatches, "close", close_then_die)
+    started = time.monotonic()
+
+    outcomes = rotate_together(world, monkeypatch, names)
+
+    monkeypatch.undo()
+    crashed = [n for n in names if isinstance(outcomes[n], Crash)]
+    assert fired and len(crashed) == 1, outcomes
+    assert all(outcomes[n]["status"] == "rotated" for n in names if n not in crashed), outcomes
+    # The members gave up at the batch's give-up time and published their own: seconds, not minutes.
+    assert time.monotonic() - started < 60
+    assert batch_statuses(world) == ["abandoned"]
+    [name] = crashed
+    assert challenge_records(world), "the dead publisher's values are still recorded"
+
+    expire_leases(world)
+    assert world.rotate(name)["status"] == "rotated", "its rerun removes what it recorded, and rotates"
+
+    assert ours_left(world) == [] and challenge_records(world) == []
+
+
+def test_foreign_values_in_a_shared_set_survive_a_batch(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two certificates share www.example.com, whose set holds someone else's value; a third is elsewhere.
+    world.seed("www-a", ["www.example.com"], days_left=5)
+    world.seed("www-b", ["www.example.com", "static.example.com"], days_left=5)
+    world.seed("other", ["other.example.com"], days_left=5)
+    put_foreign(world, "_acme-challenge.www.example.com", [FOREIGN])
+    store_account_key(world)
+    moto_fixes.set_route53_pending_polls(3)
+    seen: list[Any] = []
+    original = Dns01Responder.publish
+
+    def publish(self: Dns01Responder, plan: Any, answers: Any, *, deadline: float) -> None:
+        original(self, plan, answers, deadline=deadline)
+        seen.append(txt_set(world, "_acme-challenge.www.example.com"))
+
+    monkeypatch.setattr(Dns01Responder, "publish", publish)
+
+    outcomes = rotate_together(world, monkeypatch, ["www-a", "www-b", "other"])
+
+    assert [o["status"] for o in outcomes.values()] == ["rotated"] * 3, outcomes
+    assert batch_statuses(world) == ["insync"], "published with company"
+    assert any(s is not None and FOREIGN in s[1] and len(s[1]) >= 2 for s in seen)
+    assert all(s is not None and FOREIGN in s[1] and s[0] == 3600 for s in seen), "theirs stood throughout"
+    assert txt_set(world, "_acme-challenge.www.example.com") == (3600, [FOREIGN]), "and stands after"
+    assert ours_left(world) == []
+
+
+def test_a_lone_rotation_publishes_without_waiting_for_company(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.seed("lone", ["lone.example.com"], days_left=5)
+    opened: list[Any] = []
+    closed: list[float] = []
+    original_open, original_close = DynamoDbDnsBatches.open, DynamoDbDnsBatches.close
+
+    def timed_open(self: DynamoDbDnsBatches, *args: Any, **kwargs: Any) -> Any:
+        ticket = original_open(self, *args, **kwargs)
+        opened.append((time.monotonic(), ticket))
+        return ticket
+
+    def timed_close(self: DynamoDbDnsBatches, *args: Any, **kwargs: Any) -> Any:
+        closed.append(time.monotonic())
+        return original_close(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDbDnsBatches, "open", timed_open)
+    monkeypatch.setattr(DynamoDbDnsBatches, "close", timed_close)
+    world.stack.calls.reset()
+
+    assert world.rotate("lone")["status"] == "rotated"
+
+    [(opened_at, ticket)] = opened
+    assert not ticket.busy, "nobody else was publishing in the zone"
+    [closed_at] = closed
+    assert closed_at - opened_at < 0.25, "closed at once: no gathering"
+    assert world.stack.calls.count(*CHANGES) == 2, "a CREATE and a DELETE, as ever"
+    assert batch_statuses(world) == [], "nobody to tell"
