@@ -53,6 +53,13 @@ def container_env(function_id: str, env: dict[str, str], patches: list[str] | No
         "PYTHONPATH": str(ROOT),
         "PYTHONUNBUFFERED": "1",
     }
+    # Lambda hands the function its role's credentials: with the local stack running in this process, the
+    # template's role, enforced on every call (the worker process has no stack to ask, so it is asked here).
+    from devstack.iam_enforcement import enforcement
+
+    deployed = enforcement.function_credentials(spec.logical_id, result)
+    result.update({k: v for k, v in deployed.items() if not k.startswith("AWS_") and k not in env})
+    result.update({k: v for k, v in deployed.items() if k.startswith("AWS_")})
     if patches:
         result["BENCH_PATCHES"] = ",".join(patches)
     return result

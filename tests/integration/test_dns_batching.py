@@ -112,14 +112,14 @@ def in_threads(*work: Callable[[], None]) -> list[BaseException | None]:
 
 
 def busy_zone(aws: LocalStack, zone: str, seconds: float) -> threading.Thread:
-    """Another rotation publishes alone in the zone, its change PENDING for `seconds`: a batch opened
-    meanwhile gathers company."""
+    """Another rotation publishes alone in the zone (its change INSYNC `seconds` after it is submitted): a
+    batch opened within GATHER_SECONDS of its close gathers company until then."""
     moto_fixes.set_route53_insync_after(seconds)
     first = Rotation(aws, "first", zone)
     thread = threading.Thread(target=first.publish)
     thread.start()
     deadline = time.monotonic() + 10
-    while not table_items(aws, zone_key(zone)) or "flight" not in table_items(aws, zone_key(zone))[0]:
+    while not table_items(aws, zone_key(zone)) or "last_close_at" not in table_items(aws, zone_key(zone))[0]:
         assert time.monotonic() < deadline, "the first rotation never published"
         time.sleep(0.02)
     return thread
@@ -136,7 +136,7 @@ def test_a_lone_rotation_publishes_at_once(aws: LocalStack, zone: str) -> None:
     assert aws.calls.count(*CHANGES) == 1
     assert txt(aws, zone, "_acme-challenge.lone.example.com") == (60, ['"value-of-lone"'])
     [item] = table_items(aws, zone_key(zone))
-    assert "batch" not in item and "flight" not in item, "its batch closed at once and landed"
+    assert "batch" not in item and "last_close_at" in item, "its batch closed at once"
     lone.remove()
     assert aws.calls.count(*CHANGES) == 2 and ours_left(aws, zone) == []
 
@@ -334,3 +334,49 @@ def test_a_publisher_too_late_to_close_publishes_its_own_and_its_members_theirs(
     assert txt(aws, zone, "_acme-challenge.slow.example.com") == (60, ['"value-of-slow"'])
     assert txt(aws, zone, "_acme-challenge.punctual.example.com") == (60, ['"value-of-punctual"'])
     assert publisher.records.recorded("slow") == publisher.values, "only its own: it published nothing else"
+
+
+def test_removals_at_the_same_moment_share_one_change(
+    aws: LocalStack, zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dns_batching, "GATHER_SECONDS", 1.0)
+    rotations = [Rotation(aws, f"r{i}", zone) for i in range(4)]
+    for rotation in rotations:
+        rotation.publish()  # alone, one after the other: nobody to wait for
+    first = busy_zone(aws, zone, seconds=0.0)
+    aws.calls.reset()
+
+    assert in_threads(*(r.remove for r in rotations)) == [None] * 4
+    first.join()
+
+    assert aws.calls.count(*CHANGES) == 1, "four removals in one change"
+    assert aws.calls.count("route53", "ListResourceRecordSets") == 0, "each set guessed ours alone, rightly"
+    assert ours_left(aws, zone) == [] and table_items(aws, "#challenges:r") == []
+
+
+def test_a_publisher_that_only_removes_leaves_the_polling_to_a_member_that_adds(
+    aws: LocalStack, zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dns_batching, "GATHER_SECONDS", 1.0)
+    done, adding = Rotation(aws, "done", zone), Rotation(aws, "adding", zone)
+    done.publish()
+    first = busy_zone(aws, zone, seconds=3.0)  # changes INSYNC 3 s after they are submitted
+    finished: dict[str, float] = {}
+
+    def remove() -> None:
+        done.remove()  # opens the batch (the first rotation closed one just now)
+        finished["done"] = time.monotonic()
+
+    def publish() -> None:
+        time.sleep(0.3)
+        adding.publish()
+        finished["adding"] = time.monotonic()
+
+    assert in_threads(remove, publish) == [None, None]
+    first.join()
+
+    assert finished["adding"] - finished["done"] > 2.0, "the remover did not wait for the addition's INSYNC"
+    [status] = [i for i in table_items(aws, zone_key(zone) + ":") if i["state"]["S"] == "insync"]
+    assert "poller" in status, "the member that adds polled the change"
+    assert txt(aws, zone, "_acme-challenge.done.example.com") is None
+    assert txt(aws, zone, "_acme-challenge.adding.example.com") == (60, ['"value-of-adding"'])

@@ -115,23 +115,25 @@ class BatchTicket:
 
     batch_id: str
     publisher: bool  # it opened the batch: it closes and publishes it
-    close_at: float  # the publisher closes the batch then (it gathers until then)
+    close_at: float  # the publisher closes the batch then at the latest (it gathers until then)
     give_up_at: float  # with no word from the publisher by then, members publish their own values
-    busy: bool = False  # (the publisher) another batch of the zone was being published when it opened
 
 
 @dataclass(frozen=True, slots=True)
 class BatchStatus:
-    """What the publisher of a batch says of it: `publishing`, `submitted` (in Route 53: removals done),
-    `insync` (additions answered), `failed`; or `abandoned` (a member gave up waiting)."""
+    """What the publisher of a batch says of it: `publishing`, `submitted` (Route 53 took the change: removals
+    are done, `change_ids` to wait for, `poller` polling them), `insync` (additions answered), `failed`; or
+    `abandoned` (a member gave up waiting)."""
 
     state: str
-    alive_at: float  # epoch seconds of the publisher's latest sign of life
+    alive_at: float  # epoch seconds of the latest sign of life of the publisher (or of the poller)
+    change_ids: tuple[str, ...] = ()
+    poller: str | None = None
 
 
 class DnsBatches(Protocol):
     """Where rotations running at the same time meet to share one Route 53 change per hosted zone: the lease
-    table's items `#dns-batch:<zone id>` (the zone's open batch, and the one in flight) and
+    table's items `#dns-batch:<zone id>` (the zone's open batch, and when the last one closed) and
     `#dns-batch:<zone id>:<batch id>` (a closed batch's status). Every write is conditional."""
 
     # the zone's open batch, joined (None: none open, full, or past its give-up time)
@@ -139,21 +141,24 @@ class DnsBatches(Protocol):
         self, zone_id: str, member: str, entries: Sequence[BatchEntry], *, room: int
     ) -> BatchTicket | None: ...
 
-    # a new batch opened with these entries, gathering for `gather` seconds (None: another one is open)
+    # a new batch opened with these entries, closing `gather` seconds after the zone's last one (at once when
+    # that is past); None: another one is open
     def open(
         self, zone_id: str, member: str, entries: Sequence[BatchEntry], *, gather: float, grace: float
     ) -> BatchTicket | None: ...
 
     # closed by its publisher: each member's entries (None: too late, its members publish their own)
-    def close(
-        self, zone_id: str, batch_id: str, *, flight_seconds: float
-    ) -> dict[str, list[BatchEntry]] | None: ...
-    def landed(self, zone_id: str, batch_id: str) -> None: ...  # no longer in flight
+    def close(self, zone_id: str, batch_id: str) -> dict[str, list[BatchEntry]] | None: ...
     def begin(self, zone_id: str, batch_id: str) -> bool: ...  # status `publishing` (False: abandoned first)
+    # `submitted`, with the changes to wait for and who polls them (None: a member takes it on)
+    def submitted(
+        self, zone_id: str, batch_id: str, change_ids: Sequence[str], poller: str | None
+    ) -> bool: ...
+    def claim(self, zone_id: str, batch_id: str, member: str, seen: BatchStatus) -> bool: ...  # poll it
+    def alive(self, zone_id: str, batch_id: str, poller: str) -> None: ...  # the poller's sign of life
     def advance(
         self, zone_id: str, batch_id: str, state: str, *, after: str
     ) -> bool: ...  # False: not `after`
-    def alive(self, zone_id: str, batch_id: str) -> None: ...  # the publisher's sign of life
     def status(self, zone_id: str, batch_id: str) -> BatchStatus | None: ...
     def abandon(
         self, zone_id: str, batch_id: str, seen: BatchStatus | None

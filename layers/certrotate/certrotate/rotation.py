@@ -340,7 +340,9 @@ class RotationService:
             self._settings.lease_seconds,
         )
         try:
-            return self._run(old, facts, decision, result, held, deadline, request.known_endpoints, adopt)
+            return self._run(
+                old, facts, decision, result, held, deadline, request.known_endpoints, adopt, assessed
+            )
         finally:
             held.release()
 
@@ -393,14 +395,23 @@ class RotationService:
         deadline: float,
         known: planning.KnownEndpoints | None = None,
         adopt: bool = False,
+        before: _Assessment | None = None,
     ) -> RotationResult:
         dns_names = facts.dns_names
-        # Re-read under the lease: a run that held it before us may have finished meanwhile.
-        refreshed = self._store.get(old.name)
-        if refreshed is None:
-            raise UnknownCertificate(old.name)
-        old = refreshed.metadata
-        assessed = self._assess(old, dns_names)
+        # Under the lease, read again what a run that held it before us may have changed: it may have
+        # uploaded the replacement, tagged the certificate, even retired it. Such a run writes its progress
+        # record before it changes anything in IAM, so when nothing was claimed before the lease (no
+        # replaced-by tag, the replacement's name free) and no record exists now (one consistent DynamoDB
+        # read), no run got anywhere meanwhile: IAM holds what we read, and reading it again would cost two
+        # IAM calls for nothing. Else read the certificate and its replacement again.
+        if before is not None and before.nothing_claimed and self._progress.load(old.name) is None:
+            assessed = before
+        else:
+            refreshed = self._store.get(old.name)
+            if refreshed is None:
+                raise UnknownCertificate(old.name)
+            old = refreshed.metadata
+            assessed = self._assess(old, dns_names)
         view, claim = assessed.view, assessed.claim
         if adopt and claim is None:
             claim = self._adopt(old, assessed, decision.replacement_name, result)
@@ -439,17 +450,30 @@ class RotationService:
                 )
             replacement_meta, record = claim.replacement, claim.record
 
-        # Tags are written from what IAM holds (`old`), decisions made on what is proven (`view`).
+        # Tags are written from what IAM holds (`old`), decisions made on what is proven (`view`). The
+        # replaced-by tag goes with the served-since one, in one call once every endpoint serves the
+        # replacement (IAM's API rate is shared by every rotation of the fleet); alone when the repointing
+        # stops short. Until then the progress record (written before the upload) is what proves the
+        # replacement: a rerun after a crash finds it at its name and resumes.
+        marks: dict[str, str] = {}
         if old.replaced_by != replacement_meta.name:
-            self._store.tag(old.name, {REPLACED_BY_TAG: name_tag_value(replacement_meta.name)})
+            marks[REPLACED_BY_TAG] = name_tag_value(replacement_meta.name)
             result.steps.append(f"marked {old.name} as replaced by {replacement_meta.name}")
         view = planning.trusted_view(old, replacement_meta.name, record)
 
-        if found_serving is None:
-            found_serving = self._serving(view, known, result)
-        view, unsearched = self._repoint(view, replacement_meta, dns_names, result, deadline, found_serving)
+        try:
+            if found_serving is None:
+                found_serving = self._serving(view, known, result)
+            view, unsearched = self._repoint(
+                view, replacement_meta, dns_names, result, deadline, found_serving
+            )
+        except Exception:
+            self._mark(old.name, marks)
+            raise
         if not unsearched:
-            view, record = self._mark_served(old, replacement_meta, record)
+            view, record = self._mark_served(old, replacement_meta, record, marks)
+        else:
+            self._mark(old.name, marks)
         if self._after_repoint is not None:
             self._after_repoint(replacement_meta, result, deadline)
         if any(key in view.tags for key in HOLD_TAGS):
@@ -495,18 +519,29 @@ class RotationService:
         )
 
     def _mark_served(
-        self, old: ServerCertificate, replacement: ServerCertificate, record: ProgressRecord
+        self,
+        old: ServerCertificate,
+        replacement: ServerCertificate,
+        record: ProgressRecord,
+        marks: Mapping[str, str],
     ) -> tuple[ServerCertificate, ProgressRecord]:
         """The replacement serves everywhere: the record says since when (first, it is the proof), then the
-        tag says it for people (a tag someone else wrote there is overwritten)."""
+        tag says it for people (a tag someone else wrote there is overwritten), with `marks` (the replaced-by
+        tag not written yet) in the same call."""
         if record.served_since is None:
             record = replace(record, served_since=self._clock.now())
             self._progress.save(old.name, record, keep_until=self._record_kept_until(old))
         assert record.served_since is not None
         served = record.served_since.isoformat()
+        tags = dict(marks)
         if old.tags.get(SERVED_SINCE_TAG) != served:
-            self._store.tag(old.name, {SERVED_SINCE_TAG: served})
+            tags[SERVED_SINCE_TAG] = served
+        self._mark(old.name, tags)
         return planning.trusted_view(old, replacement.name, record), record
+
+    def _mark(self, name: str, tags: Mapping[str, str]) -> None:
+        if tags:
+            self._store.tag(name, tags)
 
     def _record_kept_until(self, old: ServerCertificate) -> datetime:
         """A progress record outlives the replaced certificate's expiry by RECORD_KEPT_AFTER_EXPIRY (TTL)."""
@@ -1149,6 +1184,11 @@ class _Assessment:
     unproven: list[Claim]  # reported and ignored
     adoptable: Claim | None  # unproven, yet every check but the record holds: `force` may adopt it
     taken: Claim | None  # the replacement's name holds a certificate that is not a proven replacement
+
+    @property
+    def nothing_claimed(self) -> bool:
+        """No replaced-by tag and nothing at the replacement's name: no claim at all."""
+        return self.claim is None and not self.unproven
 
 
 def _name_taken(old: ServerCertificate, taken: Claim) -> NameConflict:

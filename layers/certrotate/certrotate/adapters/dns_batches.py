@@ -4,11 +4,12 @@
 Two kinds of item, both keyed "#dns-batch:..." (no certificate name or ARN starts with "#": they never meet a
 lease or another kind's item; the template's `dynamodb:LeadingKeys` grant names the prefix):
 - `#dns-batch:<zone id>`, the zone's item: its open batch (`batch`, `publisher`, each member's entries in
-  `members`, their number of values in `values`, `close_at`, `give_up_at`) while one gathers, and the batch in
-  flight (`flight`, `flight_until`) from its closing until its values are INSYNC;
-- `#dns-batch:<zone id>:<batch id>`, a closed batch's status, written by its publisher (`state`, `alive_at`)
-  or, when the publisher said nothing in time, by the member who gave up (`abandoned`): created once, so the
-  publisher publishes the members' values only if no member has given up on it first.
+  `members`, their number of values in `values`, `close_at`, `give_up_at`) while one gathers, and when the
+  last batch closed (`last_close_at`: the next one closes GATHER_SECONDS after it);
+- `#dns-batch:<zone id>:<batch id>`, a closed batch's status, written by its publisher (`state`, `alive_at`,
+  the changes to wait for in `change_ids` and who polls them in `poller`) or, when the publisher said nothing
+  in time, by the member who gave up (`abandoned`): created once, so the publisher publishes the members'
+  values only if no member has given up on it first.
 Every write is conditional, so DynamoDB decides each race: a join lands in the batch before it closes or not
 at all, and the close returns exactly the entries that landed. Times are epoch seconds (containers' clocks).
 `expires_at` (the table's TTL) tidies up a day later; no decision depends on it.
@@ -46,11 +47,12 @@ _NAMES = {
     "#values": "values",
     "#close": "close_at",
     "#give": "give_up_at",
-    "#flight": "flight",
-    "#flight_until": "flight_until",
+    "#last": "last_close_at",
     "#expires": EXPIRES_ATTRIBUTE,
     "#state": "state",
     "#alive": "alive_at",
+    "#changes": "change_ids",
+    "#poller": "poller",
 }
 
 
@@ -148,6 +150,8 @@ class DynamoDbDnsBatches:
     ) -> BatchTicket | None:
         now = self._now()
         batch_id = uuid.uuid4().hex
+        # Closing at the latest `gather` from now (members wait for that at most); its publisher closes it
+        # earlier when the zone's last batch closed more than `gather` ago (see below).
         close_at, give_up_at = now + gather, now + gather + grace
         try:
             response = self._db.update_item(
@@ -179,38 +183,24 @@ class DynamoDbDnsBatches:
                 return None
             raise
         before = response.get("Attributes") or {}
-        in_flight = "flight" in before and _number(before, "flight_until") > now
-        return BatchTicket(batch_id, True, close_at, give_up_at, busy=in_flight)
+        last_close = _number(before, "last_close_at")
+        return BatchTicket(batch_id, True, min(close_at, max(now, last_close + gather)), give_up_at)
 
-    def close(
-        self, zone_id: str, batch_id: str, *, flight_seconds: float
-    ) -> dict[str, list[BatchEntry]] | None:
+    def close(self, zone_id: str, batch_id: str) -> dict[str, list[BatchEntry]] | None:
         now = self._now()
         try:
             response = self._db.update_item(
                 TableName=self._table,
                 Key={KEY_ATTRIBUTE: {"S": zone_key(zone_id)}},
                 UpdateExpression=(
-                    "REMOVE #batch, #publisher, #members, #values, #close, #give "
-                    "SET #flight = :batch, #flight_until = :until"
+                    "REMOVE #batch, #publisher, #members, #values, #close, #give SET #last = :now"
                 ),
                 # Still this batch, and not given up on: its members wait for this publisher.
                 ConditionExpression="#batch = :batch AND #give > :now",
                 ExpressionAttributeNames=_names(
-                    "#batch",
-                    "#publisher",
-                    "#members",
-                    "#values",
-                    "#close",
-                    "#give",
-                    "#flight",
-                    "#flight_until",
+                    "#batch", "#publisher", "#members", "#values", "#close", "#give", "#last"
                 ),
-                ExpressionAttributeValues={
-                    ":batch": {"S": batch_id},
-                    ":until": {"N": repr(now + flight_seconds)},
-                    ":now": {"N": repr(now)},
-                },
+                ExpressionAttributeValues={":batch": {"S": batch_id}, ":now": {"N": repr(now)}},
                 ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
@@ -222,20 +212,6 @@ class DynamoDbDnsBatches:
             decoded = (decode(zone_id, text) for text in value.get("SS", []))
             members[member] = [entry for entry in decoded if entry is not None]
         return members
-
-    def landed(self, zone_id: str, batch_id: str) -> None:
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={KEY_ATTRIBUTE: {"S": zone_key(zone_id)}},
-                UpdateExpression="REMOVE #flight, #flight_until",
-                ConditionExpression="#flight = :batch",  # a later batch in flight is not ours to clear
-                ExpressionAttributeNames=_names("#flight", "#flight_until"),
-                ExpressionAttributeValues={":batch": {"S": batch_id}},
-            )
-        except ClientError as exc:
-            if error_code(exc) != _LOST_RACE:
-                raise
 
     # -- a closed batch's status ---------------------------------------------------------------------------
 
@@ -266,7 +242,13 @@ class DynamoDbDnsBatches:
         return self._create(zone_id, batch_id, "publishing")
 
     def _update(
-        self, zone_id: str, batch_id: str, expression: str, condition: str, values: dict[str, Any]
+        self,
+        zone_id: str,
+        batch_id: str,
+        expression: str,
+        condition: str,
+        names: Sequence[str],
+        values: dict[str, Any],
     ) -> bool:
         try:
             self._db.update_item(
@@ -274,7 +256,7 @@ class DynamoDbDnsBatches:
                 Key=self._status_key(zone_id, batch_id),
                 UpdateExpression=expression,
                 ConditionExpression=condition,
-                ExpressionAttributeNames=_names("#state", "#alive"),
+                ExpressionAttributeNames=_names(*names),
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
@@ -283,26 +265,57 @@ class DynamoDbDnsBatches:
             raise
         return True
 
+    def submitted(self, zone_id: str, batch_id: str, change_ids: Sequence[str], poller: str | None) -> bool:
+        values: dict[str, Any] = {
+            ":state": {"S": "submitted"},
+            ":after": {"S": "publishing"},
+            ":now": {"N": repr(self._now())},
+        }
+        expression = "SET #state = :state, #alive = :now"
+        names = ["#state", "#alive"]
+        if change_ids:
+            expression += ", #changes = :changes"
+            values[":changes"] = {"SS": sorted(set(change_ids))}
+            names.append("#changes")
+        if poller is not None:
+            expression += ", #poller = :poller"
+            values[":poller"] = {"S": poller}
+            names.append("#poller")
+        return self._update(zone_id, batch_id, expression, "#state = :after", names, values)
+
+    def claim(self, zone_id: str, batch_id: str, member: str, seen: BatchStatus) -> bool:
+        return self._update(
+            zone_id,
+            batch_id,
+            "SET #poller = :member, #alive = :now",
+            "#state = :submitted AND #alive = :seen",  # as seen: no poller spoke meanwhile
+            ["#poller", "#alive", "#state"],
+            {
+                ":member": {"S": member},
+                ":now": {"N": repr(self._now())},
+                ":submitted": {"S": "submitted"},
+                ":seen": {"N": repr(seen.alive_at)},
+            },
+        )
+
+    def alive(self, zone_id: str, batch_id: str, poller: str) -> None:
+        self._update(
+            zone_id,
+            batch_id,
+            "SET #alive = :now",
+            "#state = :submitted AND #poller = :poller",
+            ["#alive", "#state", "#poller"],
+            {":now": {"N": repr(self._now())}, ":submitted": {"S": "submitted"}, ":poller": {"S": poller}},
+        )
+
     def advance(self, zone_id: str, batch_id: str, state: str, *, after: str) -> bool:
         return self._update(
             zone_id,
             batch_id,
             "SET #state = :state, #alive = :now",
             "#state = :after",
+            ["#state", "#alive"],
             {":state": {"S": state}, ":after": {"S": after}, ":now": {"N": repr(self._now())}},
-        )
-
-    def alive(self, zone_id: str, batch_id: str) -> None:
-        self._update(
-            zone_id,
-            batch_id,
-            "SET #alive = :now",
-            "#state IN (:publishing, :submitted)",
-            {
-                ":publishing": {"S": "publishing"},
-                ":submitted": {"S": "submitted"},
-                ":now": {"N": repr(self._now())},
-            },
         )
 
     def status(self, zone_id: str, batch_id: str) -> BatchStatus | None:
@@ -312,7 +325,13 @@ class DynamoDbDnsBatches:
         if not item:
             return None
         state = item.get("state", {}).get("S")
-        return BatchStatus(state if isinstance(state, str) else "failed", _number(item, "alive_at"))
+        poller = item.get("poller", {}).get("S")
+        return BatchStatus(
+            state if isinstance(state, str) else "failed",
+            _number(item, "alive_at"),
+            tuple(sorted(item.get("change_ids", {}).get("SS", []))),
+            poller if isinstance(poller, str) else None,
+        )
 
     def abandon(self, zone_id: str, batch_id: str, seen: BatchStatus | None) -> bool:
         if seen is None:  # the publisher never said it was publishing: now it will not
@@ -322,6 +341,7 @@ class DynamoDbDnsBatches:
             batch_id,
             "SET #state = :abandoned",
             "#state = :seen AND #alive = :alive",  # as seen: not a publisher that spoke meanwhile
+            ["#state", "#alive"],
             {
                 ":abandoned": {"S": "abandoned"},
                 ":seen": {"S": seen.state},

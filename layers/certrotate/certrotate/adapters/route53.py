@@ -237,17 +237,18 @@ class Route53Challenges:
     def _swap(self, zone_id: str, edits: Sequence[SetEdit], *, deadline: float) -> list[str]:
         """One atomic change batch for the edits' record sets; its change ID if it adds values (none when
         nothing was to do, or when it only removes)."""
-        # Start from what we last saw. Unknown: when adding, guess "no set" (CREATE fails if one exists);
-        # when only removing, read (the values may never have been written).
+        # Start from what we last saw. Unknown, guess: when adding, "no set" (a CREATE fails if one exists);
+        # when only removing, "a set of our values alone" (a DELETE fails unless the set is exactly that).
+        # A refused guess is read, and only it: the common case (a set of its own per certificate, published
+        # or removed in a batch by another container, which knows nothing of it) costs no read.
         known: list[TxtSet | None] = []
-        verified = True  # every state in `known` was read just now, not guessed
+        verified: list[bool] = []  # each state in `known` was read, not guessed or remembered
         for edit in edits:
             seen = self._last_seen.get((zone_id, _key(edit.name)))
             if seen is None and not edit.add:
-                seen = self._read(zone_id, edit.name)
-            else:
-                verified = False
+                seen = TxtSet(edit.name, edit.ttl, edit.drop)
             known.append(seen)
+            verified.append(False)
         adding = any(edit.add for edit in edits)
         lost_races = 0
         for _attempt in range(SWAP_ATTEMPTS):
@@ -256,9 +257,9 @@ class Route53Challenges:
             for current, edit in zip(known, edits, strict=True):
                 changes.extend(_changes_for(current, edit))
             if not changes:
-                if verified:
+                if all(verified):
                     return []
-                known, verified = self._read_all(zone_id, edits), True  # confirm the guess
+                known, verified = self._confirm(zone_id, edits, known, verified), [True] * len(edits)
                 continue
             if not fits(changes):
                 if len(edits) == 1:
@@ -277,14 +278,16 @@ class Route53Challenges:
             except ClientError as exc:
                 if error_code(exc) != "InvalidChangeBatch":
                     raise
+                if not all(verified):  # a guess (or what we last saw) was wrong: read those
+                    known, verified = self._confirm(zone_id, edits, known, verified), [True] * len(edits)
+                    continue
                 fresh = self._read_all(zone_id, edits)
-                if verified and all(_same(a, b) for a, b in zip(known, fresh, strict=True)):
+                if all(_same(a, b) for a, b in zip(known, fresh, strict=True)):
                     # Nobody changed the sets: the batch itself is refused (a CNAME there, say).
                     raise CertRotateError(f"Route 53 refused the DNS-01 change: {_describe(exc)}") from None
-                if verified:  # a real lost race: let the other writer finish before trying again
-                    lost_races += 1
-                    self._back_off(lost_races, deadline)
-                known, verified = fresh, True
+                lost_races += 1  # a real lost race: let the other writer finish before trying again
+                self._back_off(lost_races, deadline)
+                known = fresh
                 continue
             for edit, new in zip(edits, wanted, strict=True):
                 self._remember(zone_id, edit.name, new)
@@ -293,6 +296,15 @@ class Route53Challenges:
         raise CertRotateError(
             f"the TXT record sets {names} kept changing under certrotate ({SWAP_ATTEMPTS} attempts)"
         )
+
+    def _confirm(
+        self, zone_id: str, edits: Sequence[SetEdit], known: list[TxtSet | None], verified: list[bool]
+    ) -> list[TxtSet | None]:
+        """`known` with every state not read yet read now."""
+        return [
+            current if read else self._read(zone_id, edit.name)
+            for current, read, edit in zip(known, verified, edits, strict=True)
+        ]
 
     def _back_off(self, lost_races: int, deadline: float) -> None:
         delay = self._jitter(0.0, min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (lost_races - 1)))
