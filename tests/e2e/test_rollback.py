@@ -134,6 +134,11 @@ def test_a_rotation_rolled_back_everywhere_is_held_until_forced(
         held = {h["certificate_name"]: h for h in scan["held"]}
         assert held["shop"]["rolled_back"] is True and held["shop"]["until"] is None
         assert new_name in held
+    out = capfd.readouterr().out
+    print(out, end="")
+    metrics, _ = emitted(out)
+    # The hold is what CertificatesHeld counts (its alarm fires): no alarm of CertificatesRolledBack.
+    assert [value for _, value in metric_values(metrics, "CertificatesHeld")] == [2.0, 2.0]
     assert world.receive() == []
     assert {"shop", new_name} <= world.certificates().keys()
     assert served.by() == served.all_on(old)
