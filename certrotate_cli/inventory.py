@@ -73,6 +73,12 @@ class Serving:
         }
 
 
+def _decision_dict(decision: planning.RotationDecision | None, source: str) -> dict[str, str] | None:
+    if decision is None:
+        return None
+    return {"verdict": decision.verdict.value, "reason": decision.reason, "source": source}
+
+
 @dataclass(slots=True)
 class CertificateStatus:
     certificate: ServerCertificate
@@ -105,13 +111,7 @@ class CertificateStatus:
             "expiration": cert.expiration.isoformat(),
             "days_to_expiry": self.days_to_expiry,
             "managed": cert.managed,
-            "decision": None
-            if self.decision is None
-            else {
-                "verdict": self.decision.verdict.value,
-                "reason": self.decision.reason,
-                "source": self.decision_source,
-            },
+            "decision": _decision_dict(self.decision, self.decision_source),
             "held_back": self.held_back,
             "pending_retirement": None
             if self.retirement is None
@@ -160,13 +160,7 @@ class AcmStatus:
             "days_to_expiry": self.days_to_expiry,
             "managed": self.decision is not None,
             "key_algorithm": cert.key_algorithm,
-            "decision": None
-            if self.decision is None
-            else {
-                "verdict": self.decision.verdict.value,
-                "reason": self.decision.reason,
-                "source": self.decision_source,
-            },
+            "decision": _decision_dict(self.decision, self.decision_source),
             "held_back": self.held_back,
             "refused_before_ordering": self.refused,
             "needs_attention": self.attention,

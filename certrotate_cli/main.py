@@ -97,6 +97,16 @@ def _global_options(parser: argparse.ArgumentParser, *, here: bool) -> None:
     )
 
 
+def _dry_run_and_local(command: argparse.ArgumentParser, what: str) -> None:
+    """What the commands that change something take: a dry run, and a break-glass run in this process."""
+    command.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
+    command.add_argument(
+        "--local",
+        action="store_true",
+        help=f"break-glass: run the {what} in this process with your credentials, not the deployed function",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="certrotate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -120,12 +130,7 @@ def parser() -> argparse.ArgumentParser:
     rotate = command("rotate", "rotate one certificate now (invokes the deployed RotateFunction)")
     rotate.add_argument("name", help="IAM server certificate name, or an ACM imported certificate's ARN")
     rotate.add_argument("--force", action="store_true", help="rotate even when it is not due")
-    rotate.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
-    rotate.add_argument(
-        "--local",
-        action="store_true",
-        help="break-glass: run the rotation in this process with your credentials, not the deployed function",
-    )
+    _dry_run_and_local(rotate, "rotation")
     rotate.add_argument("--yes", action="store_true", help="do not ask for confirmation (--local)")
 
     rollback = command(
@@ -135,12 +140,7 @@ def parser() -> argparse.ArgumentParser:
     )
     rollback.add_argument("name", help="the replaced certificate or its replacement (IAM names)")
     rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    rollback.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
-    rollback.add_argument(
-        "--local",
-        action="store_true",
-        help="break-glass: run the rollback in this process with your credentials, not the deployed function",
-    )
+    _dry_run_and_local(rollback, "rollback")
 
     doctor = command(
         "doctor",
