@@ -7,6 +7,7 @@ import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -27,6 +28,9 @@ from certrotate.errors import AccountUnreachable
 from certrotate.wiring import BOTO_CONFIG, offers_cloudfront
 
 from certrotate_cli.failures import AWS, USAGE, CliError, permission_problem
+
+# Where Lambda finds the layer's files (template.yaml, IssuerTrustBundle): the installed package here.
+LAYER_MOUNT = "/opt/python/"
 
 # Outputs of template.yaml the command line reads.
 ROTATE_FUNCTION_OUTPUT = "RotateFunctionName"
@@ -232,7 +236,9 @@ class Aws:
         source = f"stack {stack}" if deployed is not None else "defaults (stack not found)"
         env = {k: v for k, v in (deployed or {}).items() if not k.startswith("AWS_")}
         env["AWS_REGION"] = self.region
-        env.pop("ISSUER_TRUST_BUNDLE", None)  # a path inside the function's package: not here
+        bundle = local_trust_bundle(env.pop("ISSUER_TRUST_BUNDLE", ""))
+        if bundle:
+            env["ISSUER_TRUST_BUNDLE"] = bundle  # chains checked as the functions check them
         if renew_before_days is not None:
             env["RENEW_BEFORE_DAYS"] = str(renew_before_days)
             source += ", --renew-before-days"
@@ -241,3 +247,18 @@ class Aws:
         if self.account:
             source += f", account {self.account}"
         return load_settings(env), source
+
+
+def local_trust_bundle(deployed: str) -> str:
+    """The deployed ISSUER_TRUST_BUNDLE as a file on this machine: the same path, or a file of the layer
+    (`/opt/python/...`) in the installed package; "" when neither is here (the default roots are then used:
+    Let's Encrypt staging's for its directory, else certifi's)."""
+    if not deployed or os.path.isfile(deployed):
+        return deployed
+    if deployed.startswith(LAYER_MOUNT):
+        import certrotate
+
+        here = Path(certrotate.__file__).resolve().parent.parent / deployed.removeprefix(LAYER_MOUNT)
+        if here.is_file():
+            return str(here)
+    return ""

@@ -323,6 +323,9 @@ def check_names(
     for status in inventory.statuses:
         if not _active(status):
             continue
+        if status.refused:  # a name outside ACCOUNT_DOMAINS, an IP address, ...: no order at all
+            findings.append(Finding("names", Severity.PROBLEM, f"{status.name}: {status.refused}"))
+            continue
         plan, problems = challenge_plan(status, zones, http01)
         if plan is None:
             findings.extend(
@@ -353,6 +356,9 @@ def check_names(
         )
     for acm in inventory.acm:
         if acm.decision is None:
+            continue
+        if acm.refused:
+            findings.append(Finding("names", Severity.PROBLEM, f"{acm.arn}: {acm.refused}"))
             continue
         forced, _ = planning.requested_challenge_method(acm.certificate.tags or {})
         acm_plan, acm_problems = planning.plan_challenges(

@@ -1,10 +1,15 @@
 """What `status` and `plan` show: every IAM server certificate and ACM imported certificate, what the
 functions would decide about it (from `certrotate.planning`, the code the functions run), and where it is
-served. Read-only."""
+served. Read-only.
+
+The functions decide on what they can prove, and so does this: a bookkeeping tag's claim counts only when the
+rotation's own progress record (lease table) proves it (`certrotate.claims`), a hold after a deterministic
+refusal ends when its inputs change (`planning.inputs_fingerprint`), and a name the account is not entitled to
+(`ACCOUNT_DOMAINS`) is refused before ordering, by the rotation's own check."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
@@ -15,9 +20,12 @@ from certrotate import planning
 from certrotate.adapters.acm import AcmCertificateStore
 from certrotate.adapters.addresses import Address, EndpointAddresses
 from certrotate.adapters.iam import IamCertificateStore
+from certrotate.claims import ClaimVerifier, Unproven, believe
+from certrotate.clock import SystemClock
 from certrotate.config import Settings
-from certrotate.errors import RegionDiscoveryFailed
+from certrotate.errors import PermanentFailure, RegionDiscoveryFailed
 from certrotate.model import (
+    CertificateFacts,
     ChallengePlan,
     ChangeKind,
     Endpoint,
@@ -26,7 +34,8 @@ from certrotate.model import (
     ServerCertificate,
 )
 from certrotate.names import CHALLENGE_TAG, KEY_TYPE_TAG
-from certrotate.ports import AcmCertificate, Endpoints, Http01Listeners, StoredCertificate
+from certrotate.ports import AcmCertificate, Endpoints, Http01Listeners, ProgressRecords, StoredCertificate
+from certrotate.rotation import refuse_before_ordering
 from certrotate.validation import facts_of
 
 URGENT_DAYS = 7.0  # a managed certificate this close to expiry has missed its rotations: a person looks
@@ -64,6 +73,12 @@ class Serving:
         }
 
 
+def _decision_dict(decision: planning.RotationDecision | None, source: str) -> dict[str, str] | None:
+    if decision is None:
+        return None
+    return {"verdict": decision.verdict.value, "reason": decision.reason, "source": source}
+
+
 @dataclass(slots=True)
 class CertificateStatus:
     certificate: ServerCertificate
@@ -76,6 +91,11 @@ class CertificateStatus:
     serving: list[Serving]
     endpoints: list[Endpoint]
     attention: list[str] = field(default_factory=list)
+    # What its tags claim and no progress record proves (`certificate` is then not replaced, as the functions
+    # see it), and why a rotation would refuse before ordering (a name outside ACCOUNT_DOMAINS, ...).
+    unproven: tuple[Unproven, ...] = ()
+    refused: str | None = None
+    facts: CertificateFacts | None = None
 
     @property
     def name(self) -> str:
@@ -91,13 +111,7 @@ class CertificateStatus:
             "expiration": cert.expiration.isoformat(),
             "days_to_expiry": self.days_to_expiry,
             "managed": cert.managed,
-            "decision": None
-            if self.decision is None
-            else {
-                "verdict": self.decision.verdict.value,
-                "reason": self.decision.reason,
-                "source": self.decision_source,
-            },
+            "decision": _decision_dict(self.decision, self.decision_source),
             "held_back": self.held_back,
             "pending_retirement": None
             if self.retirement is None
@@ -107,6 +121,8 @@ class CertificateStatus:
                 "reason": self.retirement.reason,
             },
             "endpoints": [s.as_dict() for s in self.serving],
+            "claims_not_proven": [u.as_dict() for u in self.unproven],
+            "refused_before_ordering": self.refused,
             "needs_attention": self.attention,
         }
 
@@ -124,6 +140,7 @@ class AcmStatus:
     held_back: str | None
     scan_would_send: bool
     attention: list[str] = field(default_factory=list)
+    refused: str | None = None  # why a rotation would refuse before ordering
 
     @property
     def arn(self) -> str:
@@ -143,14 +160,9 @@ class AcmStatus:
             "days_to_expiry": self.days_to_expiry,
             "managed": self.decision is not None,
             "key_algorithm": cert.key_algorithm,
-            "decision": None
-            if self.decision is None
-            else {
-                "verdict": self.decision.verdict.value,
-                "reason": self.decision.reason,
-                "source": self.decision_source,
-            },
+            "decision": _decision_dict(self.decision, self.decision_source),
             "held_back": self.held_back,
+            "refused_before_ordering": self.refused,
             "needs_attention": self.attention,
         }
 
@@ -233,6 +245,22 @@ def _read_all(
     return read
 
 
+class _AlreadyRead:
+    """The certificates `_read_all` read, for proving claims without reading them again; a name it did not
+    read is asked of IAM."""
+
+    def __init__(self, read: dict[str, tuple[StoredCertificate, str | None]], store: IamCertificateStore):
+        self._read = read
+        self._store = store
+
+    def get(self, name: str) -> StoredCertificate | None:
+        found = self._read.get(name)
+        if found is None:
+            return self._store.get(name)
+        stored, chain = found
+        return replace(stored, chain_pem=chain or "")
+
+
 def collect(
     *,
     store: IamCertificateStore,
@@ -243,15 +271,39 @@ def collect(
     now: datetime,
     acm: AcmCertificateStore | None = None,
     progress: _Progress | None = None,
+    records: ProgressRecords | None = None,
+    names: planning.NamePolicy | None = None,
 ) -> Inventory:
+    """`records`: the rotations' progress records of this account (None: none readable, so no bookkeeping
+    claim is proven); `names`: the names this account may have renewed (ACCOUNT_DOMAINS)."""
     progress = progress or _Silent()
+    names = names or planning.NamePolicy()
     with progress.waiting("listing IAM server certificates"):
         listed = store.list_certificates()
     read = _read_all(store, [c.name for c in listed], progress)
-    certificates = [read[c.name][0].metadata for c in listed if c.name in read]
-    pems = {name: (stored.body_pem, chain) for name, (stored, chain) in read.items()}
-    facts_by_name = {name: facts_of(pem[0]) for name, pem in pems.items()}
-    by_name = {c.name: c for c in certificates}
+    as_listed = [read[c.name][0].metadata for c in listed if c.name in read]
+    facts_by_name = {name: facts_of(stored.body_pem) for name, (stored, _) in read.items()}
+    verifier = (
+        ClaimVerifier(
+            store=_AlreadyRead(read, store),
+            progress=records,
+            trust_roots=settings.issuer_trust,
+            clock=SystemClock(),
+        )
+        if records is not None
+        else None
+    )
+    believed = {
+        cert.name: believe(
+            verifier,
+            cert,
+            facts_by_name[cert.name].dns_names,
+            replacement_listed=planning.replacement_name(cert.name, cert.certificate_id) in read,
+        )
+        for cert in as_listed
+    }
+    # From here on, as the functions see them: replaced only as far as a progress record proves it.
+    certificates = [believed[c.name].view for c in as_listed]
     with progress.waiting("searching every region and CloudFront for endpoints"):
         discovered = endpoints.discover(include_cloudfront=True).endpoints
     plan = planning.plan_scan(
@@ -261,7 +313,11 @@ def collect(
         lease_seconds=settings.rotation_lease_seconds,
         # What the next scan would learn first for a certificate without a renewal time: the lifetime rule.
         not_before={n: f.not_before for n, f in facts_by_name.items() if f.not_before is not None},
+        hold_context=settings.hold_context,
     )
+    adoptable = {n for n, b in believed.items() if any(u.adoptable for u in b.unproven)}
+    if adoptable:  # the scan sends none of these: only an operator's force adopts what they claim
+        plan = replace(plan, to_enqueue=tuple(c for c in plan.to_enqueue if c.name not in adoptable))
     stalled = {c.name for c in plan.stalled}
     statuses = []
     for cert in sorted(certificates, key=lambda c: (c.expiration, c.name)):
@@ -278,20 +334,18 @@ def collect(
             retirement=None,
             serving=[_serving(e, cert, addresses) for e in users],
             endpoints=users,
+            unproven=believed[cert.name].unproven,
+            facts=facts,
         )
         if cert.managed:
-            replacement = by_name.get(planning.replacement_name(cert.name, cert.certificate_id))
-            if replacement is not None and replacement.replaces != cert.name:
-                replacement = None
             decision = planning.decide_rotation(
                 cert,
-                replacement,
+                None,  # a replacement counts as far as its claim is proven (`cert` says so)
                 now=now,
                 renew_before_days=settings.renew_before_days,
                 force=False,
-                not_before=facts.not_before
-                if facts
-                else None,  # the lifetime rule, as the rotation applies it
+                not_before=facts.not_before if facts else None,  # the lifetime rule, as the rotation has it
+                inputs=planning.inputs_fingerprint(cert, settings.hold_context),
             )
             status.decision = decision
             status.decision_source = decision_source(decision, settings)
@@ -301,6 +355,8 @@ def collect(
                 planning.Verdict.NOT_DUE,
             ):
                 status.held_back = decision.reason
+            if not cert.replaced_by and facts is not None:  # whenever it is due, its rotation would refuse
+                status.refused = refusal(cert.name, facts, cert.tags, names)
         if cert.replaced_by:
             status.retirement = planning.decide_retirement(
                 cert, users, now=now, grace_seconds=settings.retirement_grace_seconds
@@ -308,12 +364,29 @@ def collect(
         status.attention = _attention(status, settings, stalled)
         statuses.append(status)
     notes: list[str] = []
-    acm_statuses = _collect_acm(acm, settings, now, progress, notes) if acm is not None else []
+    acm_statuses = _collect_acm(acm, settings, now, progress, notes, names) if acm is not None else []
     return Inventory(now, settings, settings_source, statuses, plan, acm_statuses, notes, list(discovered))
 
 
+def refusal(
+    subject: str, facts: CertificateFacts, tags: Mapping[str, str], names: planning.NamePolicy
+) -> str | None:
+    """Why a rotation would refuse before ordering (the rotation's own check: names that are not DNS names, IP
+    addresses, names outside ACCOUNT_DOMAINS, ...), or None."""
+    try:
+        refuse_before_ordering(subject, facts, tags, names)
+    except PermanentFailure as refused:
+        return str(refused)
+    return None
+
+
 def _collect_acm(
-    acm: AcmCertificateStore, settings: Settings, now: datetime, progress: _Progress, notes: list[str]
+    acm: AcmCertificateStore,
+    settings: Settings,
+    now: datetime,
+    progress: _Progress,
+    notes: list[str],
+    names: planning.NamePolicy,
 ) -> list[AcmStatus]:
     """The ACM imported certificates of every region looked at, decided as the ACM scan and rotation decide:
     two calls each (its tags, and its body for the names)."""
@@ -350,15 +423,24 @@ def _collect_acm(
                 scan_would_send=False,
             )
             if view.managed:
+                inputs = planning.inputs_fingerprint(view, settings.hold_context)
                 decision = planning.decide_rotation(
-                    view, None, now=now, renew_before_days=floor, force=False, not_before=not_before
+                    view,
+                    None,
+                    now=now,
+                    renew_before_days=floor,
+                    force=False,
+                    not_before=not_before,
+                    inputs=inputs,
                 )
                 status.decision = decision
                 status.decision_source = decision_source(decision, settings)
                 if decision.verdict not in (planning.Verdict.ISSUE, planning.Verdict.NOT_DUE):
                     status.held_back = decision.reason
+                status.refused = refusal(cert.arn, facts, view.tags, names)
                 status.scan_would_send = (
-                    planning.is_due(view, now, floor, not_before) and planning.held_now(view, now) is None
+                    planning.is_due(view, now, floor, not_before)
+                    and planning.held_now(view, now, inputs) is None
                 )
             status.attention = _acm_attention(status, settings)
             found.append(status)
@@ -376,6 +458,8 @@ def _acm_attention(status: AcmStatus, settings: Settings) -> list[str]:
         return reasons
     if status.held_back:
         reasons.append(f"held back: {status.held_back}")
+    if status.refused:
+        reasons.append(f"its rotation would be refused before ordering: {status.refused}")
     if 0 <= days < URGENT_DAYS:
         reasons.append(f"expires in {days:g} days: its rotations have not succeeded")
     return reasons
@@ -395,6 +479,12 @@ def _attention(status: CertificateStatus, settings: Settings, stalled: set[str])
         reasons.append(f"held: {status.decision.reason}")  # a rollback's hold: a person lifts it
     elif status.held_back:
         reasons.append(f"held back: {status.held_back}")
+    for claim in status.unproven:  # a forged or stale bookkeeping tag, or a rotation left by 0.2.0
+        reasons.append(
+            f"the claim that {claim.claimed or '?'} replaces it is not proven ({claim.reason}): {claim.fix}"
+        )
+    if status.refused:
+        reasons.append(f"its rotation would be refused before ordering: {status.refused}")
     if cert.name in stalled:
         reasons.append("its rotation stopped after the upload; the next scan resumes it")
     if not cert.replaced_by and 0 <= days < URGENT_DAYS:

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from certrotate import __version__, planning
 from certrotate.adapters._retry import error_code
 from certrotate.adapters.alb_http01 import AlbHttp01
+from certrotate.adapters.progress import DynamoDbProgress
 from certrotate.adapters.tls_probe import Connect, ConnectTo, connector, direct, fetch_certificates
 from certrotate.config import Settings
 from certrotate.endpoint_check import EndpointChecker
@@ -34,7 +35,7 @@ from rich.console import Console
 from rich.text import Text
 
 from certrotate_cli import inventory, render
-from certrotate_cli.aws import ROTATE_FUNCTION_OUTPUT, SCAN_FUNCTION_OUTPUT, Aws
+from certrotate_cli.aws import ROTATE_FUNCTION_OUTPUT, SCAN_FUNCTION_OUTPUT, Aws, local_trust_bundle
 from certrotate_cli.failures import ATTENTION, INTERRUPTED, OK, USAGE, CliError, describe
 from certrotate_cli.progress import Reporter
 
@@ -96,6 +97,16 @@ def _global_options(parser: argparse.ArgumentParser, *, here: bool) -> None:
     )
 
 
+def _dry_run_and_local(command: argparse.ArgumentParser, what: str) -> None:
+    """What the commands that change something take: a dry run, and a break-glass run in this process."""
+    command.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
+    command.add_argument(
+        "--local",
+        action="store_true",
+        help=f"break-glass: run the {what} in this process with your credentials, not the deployed function",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="certrotate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -119,12 +130,7 @@ def parser() -> argparse.ArgumentParser:
     rotate = command("rotate", "rotate one certificate now (invokes the deployed RotateFunction)")
     rotate.add_argument("name", help="IAM server certificate name, or an ACM imported certificate's ARN")
     rotate.add_argument("--force", action="store_true", help="rotate even when it is not due")
-    rotate.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
-    rotate.add_argument(
-        "--local",
-        action="store_true",
-        help="break-glass: run the rotation in this process with your credentials, not the deployed function",
-    )
+    _dry_run_and_local(rotate, "rotation")
     rotate.add_argument("--yes", action="store_true", help="do not ask for confirmation (--local)")
 
     rollback = command(
@@ -134,12 +140,7 @@ def parser() -> argparse.ArgumentParser:
     )
     rollback.add_argument("name", help="the replaced certificate or its replacement (IAM names)")
     rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    rollback.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
-    rollback.add_argument(
-        "--local",
-        action="store_true",
-        help="break-glass: run the rollback in this process with your credentials, not the deployed function",
-    )
+    _dry_run_and_local(rollback, "rollback")
 
     doctor = command(
         "doctor",
@@ -201,6 +202,44 @@ class Context:
             self._target = self.aws.in_account(self.args.account, role)
         return self._target
 
+    def account_id(self) -> str:
+        """The id of the account read (--account's, else the credentials' own)."""
+        return self.target().account or self.aws.caller()["Account"]
+
+    def records(self, settings: Settings) -> DynamoDbProgress | None:
+        """The rotations' progress records of the account read, in the stack's (central) lease table, keyed
+        as the functions key them (with MANAGED_ACCOUNTS, `#progress:<account>:<name>`). None: no table."""
+        if not settings.lease_table_name:
+            return None
+        account = self.account_id() if settings.many_accounts else None
+        return DynamoDbProgress(self.aws.client("dynamodb"), settings.lease_table_name, account)
+
+    def name_policy(self, settings: Settings) -> planning.NamePolicy:
+        """The names the account read may have renewed, as its rotations check them (wiring.name_policy)."""
+        if not settings.restricts_names:
+            return planning.NamePolicy()
+        return settings.name_policy(self.account_id())
+
+    def zones(self, settings: Settings) -> tuple[list[HostedZone] | None, str]:
+        """The public Route 53 zones DNS-01 would use for the account read, where the rotation would use them:
+        its own, or with DNS_ACCOUNTS its DNS account's, read through member-role.yaml's read role there (the
+        operator's own credentials in their own account). And where they were read, or why they could not be
+        (then None: nothing about DNS-01 can be checked)."""
+        account = self.account_id()
+        dns_account = settings.dns_account_for(account) if settings.dns_accounts else account
+        if dns_account == account:
+            return self.target().dns().zones(), f"account {account}"
+        role = self.aws.read_role(self.args.stack)
+        try:
+            return self.aws.in_account(dns_account, role).dns().zones(), f"DNS account {dns_account}"
+        except (CliError, ClientError, BotoCoreError) as exc:
+            return None, (
+                f"the Route 53 zones of DNS account {dns_account} (DNS_ACCOUNTS answers DNS-01 for account "
+                f"{account} there) could not be read ({exc}): DNS-01 is not checked; deploy member-role.yaml "
+                f"there with OperatorRoleArns (its {role} role lists zones), and operator-policy.yaml with "
+                "DnsAccountIds"
+            )
+
 
 def run(
     argv: Sequence[str] | None = None,
@@ -230,8 +269,9 @@ def run(
         return code
 
 
-def _collect(context: Context) -> inventory.Inventory:
-    settings, source = context.settings(renew_before_days=context.args.renew_before_days)
+def _collect(context: Context, settings: Settings, source: str) -> inventory.Inventory:
+    """Everything status, plan and doctor show, decided as the functions decide: claims proven by the
+    progress records, holds against their inputs, names against ACCOUNT_DOMAINS."""
     target = context.target()
     if target.account:
         source += f", account {target.account}"
@@ -244,6 +284,8 @@ def _collect(context: Context) -> inventory.Inventory:
         settings_source=source,
         now=datetime.now(UTC),
         progress=context.progress,
+        records=context.records(settings),
+        names=context.name_policy(settings),
     )
 
 
@@ -251,7 +293,7 @@ def _collect(context: Context) -> inventory.Inventory:
 
 
 def cmd_status(context: Context) -> int:
-    found = _collect(context)
+    found = _collect(context, *context.settings(renew_before_days=context.args.renew_before_days))
     if context.args.json:
         render.print_json(render.status_json(found), context.stdout)
     else:
@@ -264,7 +306,8 @@ def cmd_status(context: Context) -> int:
 
 def cmd_plan(context: Context) -> int:
     args = context.args
-    found = _collect(context)
+    settings, source = context.settings(renew_before_days=args.renew_before_days)
+    found = _collect(context, settings, source)
     if args.name and found.find(args.name) is None:
         raise CliError(f"no IAM server certificate (nor ACM imported certificate) is named {args.name!r}")
     plan = found.plan
@@ -283,7 +326,8 @@ def cmd_plan(context: Context) -> int:
     }
     target = context.target()
     store = target.store()
-    challenge_lookups: tuple[list[HostedZone], AlbHttp01] | None = None
+    # Read once, only when some certificate would be ordered: the zones where its rotation would look.
+    lookups: tuple[list[HostedZone] | None, str, AlbHttp01] | None = None
     rotations: list[dict[str, Any]] = []
     for status in inventory.names_for(found.statuses, args.name):
         if status.decision is None or (
@@ -292,10 +336,15 @@ def cmd_plan(context: Context) -> int:
             continue
         decision = status.decision
         ordering = decision.verdict is planning.Verdict.ISSUE
-        if ordering and challenge_lookups is None:  # read once, only when some certificate would be ordered
-            challenge_lookups = (
-                target.dns().zones(),
-                AlbHttp01(lambda region: target.client("elbv2", region)),
+        if ordering and lookups is None:
+            lookups = (*context.zones(settings), AlbHttp01(lambda region: target.client("elbv2", region)))
+        challenges: list[str] = []
+        if lookups is not None and ordering:
+            zones, where, http01 = lookups
+            challenges = (
+                inventory.challenge_routes(status, zones, http01)
+                if zones is not None
+                else [f"not checked: {where}"]
             )
         rotations.append(
             {
@@ -304,12 +353,12 @@ def cmd_plan(context: Context) -> int:
                 "reason": decision.reason,
                 "source": status.decision_source,
                 "replacement_name": decision.replacement_name,
+                "claims_not_proven": [u.as_dict() for u in status.unproven],
                 "order": {
                     "dns_names": list(status.dns_names),
                     "key": inventory.key_of(store, status.certificate),
-                    "challenges": inventory.challenge_routes(status, *challenge_lookups)
-                    if challenge_lookups
-                    else [],
+                    "refused": status.refused,  # the rotation refuses before ordering: no order at all
+                    "challenges": challenges,
                 }
                 if ordering
                 else None,
@@ -330,7 +379,12 @@ def cmd_plan(context: Context) -> int:
                 "verdict": acm.decision.verdict.value,
                 "reason": acm.decision.reason,
                 "source": acm.decision_source,
-                "order": {"dns_names": list(acm.dns_names), "key": acm.key_algorithm, "challenges": []}
+                "order": {
+                    "dns_names": list(acm.dns_names),
+                    "key": acm.key_algorithm,
+                    "refused": acm.refused,
+                    "challenges": [],
+                }
                 if acm.decision.verdict is planning.Verdict.ISSUE
                 else None,
                 "reimport": f"into {acm.arn} in place (ARN and associations stay)",
@@ -357,7 +411,14 @@ def cmd_plan(context: Context) -> int:
         out.print()
         out.print(Text(f"Rotation of {subject}: {rotation['verdict']}", style="bold"))
         out.print(f"  why: {rotation['reason']} ({rotation['source']})")
-        if rotation["order"]:
+        for claim in rotation.get("claims_not_proven", []):
+            out.print(
+                f"  not proven: {claim['claimed_replacement'] or '?'} replaces it ({claim['reason']}); "
+                f"{claim['fix']}"
+            )
+        if rotation["order"] and rotation["order"]["refused"]:
+            out.print(f"  refused before ordering: {rotation['order']['refused']}")
+        elif rotation["order"]:
             order = rotation["order"]
             out.print(f"  order: {', '.join(order['dns_names'])} with an {order['key']} key")
             for route in order["challenges"]:
@@ -497,9 +558,11 @@ def local_environment(context: Context, output: str) -> dict[str, str]:
         context.note(f"stack {args.stack!r} not found: using the settings in this shell's environment")
     else:
         env = {k: v for k, v in deployed.items() if not k.startswith("AWS_")}
-        bundle = env.get("ISSUER_TRUST_BUNDLE")
-        if bundle and not os.path.isfile(bundle):
-            env.pop("ISSUER_TRUST_BUNDLE")  # a path inside the function's package
+        deployed_bundle = env.pop("ISSUER_TRUST_BUNDLE", "")
+        bundle = local_trust_bundle(deployed_bundle)  # a path inside the function's package, maybe here too
+        if bundle:
+            env["ISSUER_TRUST_BUNDLE"] = bundle
+        elif deployed_bundle:
             context.note("the deployed ISSUER_TRUST_BUNDLE is not on this machine: default roots are used")
     env |= {"AWS_REGION": context.aws.region, "POWERTOOLS_TRACE_DISABLED": "true"}
     if args.profile:
@@ -670,16 +733,7 @@ def cmd_doctor(context: Context) -> int:
             findings += doctor.check_permissions(aws.client("iam"), required, labels)
 
     target = context.target()
-    found = inventory.collect(
-        store=target.store(),
-        endpoints=target.endpoints(settings.load_balancer_regions),
-        addresses=target.addresses(),
-        acm=target.acm(settings.load_balancer_regions),
-        settings=settings,
-        settings_source=source,
-        now=datetime.now(UTC),
-        progress=context.progress,
-    )
+    found = _collect(context, settings, source)
     findings += [doctor.Finding("stack", doctor.Severity.WARNING, note) for note in found.notes]
 
     def eab_secret_exists(secret: str) -> bool:
@@ -698,15 +752,22 @@ def cmd_doctor(context: Context) -> int:
     findings += ca_findings
     identities = directory.caa_identities if directory else ()
     caa_lookup = None if args.no_caa else doctor.dns_caa_lookup(args.dns_server)
-    with context.progress.waiting("checking every name: its zone or port-80 path, and its CAA"):
-        name_findings, http01_names = doctor.check_names(
-            found,
-            target.dns().zones(),
-            AlbHttp01(lambda region: target.client("elbv2", region)),
-            caa_lookup=caa_lookup,
-            identities=identities,
-        )
-    findings += name_findings
+    zones, where = context.zones(settings)
+    http01_names: dict[str, list[Any]] = {}
+    if zones is None:
+        findings.append(doctor.Finding("names", doctor.Severity.WARNING, f"names not checked: {where}"))
+    else:
+        if where != f"account {context.account_id()}":
+            findings.append(doctor.Finding("names", doctor.Severity.NOTE, f"DNS-01 zones read in {where}"))
+        with context.progress.waiting("checking every name: its zone or port-80 path, and its CAA"):
+            name_findings, http01_names = doctor.check_names(
+                found,
+                zones,
+                AlbHttp01(lambda region: target.client("elbv2", region)),
+                caa_lookup=caa_lookup,
+                identities=identities,
+            )
+        findings += name_findings
     findings += doctor.check_quotas(
         found,
         target.store().room(),

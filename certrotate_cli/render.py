@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from certrotate_cli.inventory import CertificateStatus, Inventory, Serving
+from certrotate_cli.inventory import AcmStatus, CertificateStatus, Inventory, Serving
 
 VERDICT_LABELS = {
     planning.Verdict.ISSUE: ("rotate", "bold yellow"),
@@ -49,7 +49,7 @@ def _days(status: CertificateStatus, renew_before: int | None) -> Text:
     return Text(f"{days:.1f}", style=style)
 
 
-def _next(status: CertificateStatus) -> Text:
+def _next(status: CertificateStatus | AcmStatus) -> Text:
     if status.decision is None:
         return Text("-", style="dim")
     label, style = VERDICT_LABELS.get(status.decision.verdict, (status.decision.verdict.value, "bold red"))
@@ -140,18 +140,13 @@ def acm_table(inventory: Inventory, out: Console) -> None:
     table.add_column("managed")
     table.add_column("next")
     for status in inventory.acm:
-        text = Text("-", style="dim")
-        if status.decision is not None:
-            label, style = VERDICT_LABELS.get(status.decision.verdict, (status.decision.verdict.value, "red"))
-            text = Text(label, style=style)
-            text.append(f"\n{status.decision_source}", style="dim")
         table.add_row(
             Text("!", style="bold red") if status.attention else Text(""),
             Text(status.arn.split(":certificate/")[-1]) + Text(f"\n{status.certificate.region}", style="dim"),
             "\n".join(status.dns_names),
             Text(f"{status.days_to_expiry:.1f}"),
             Text("yes", style="green") if status.decision is not None else Text("no", style="dim"),
-            text,
+            _next(status),
         )
     out.print(table)
 

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from devstack import lambda_runner
+from devstack.moto_fixes import KEY_USAGE_FIELDS
 
 # The operator contract (CONTRACT.md), spelled out here rather than imported from the code under test so
 # that a renamed constant in production code makes the tests fail instead of silently following along.
@@ -212,23 +213,12 @@ class LocalCA:
         )
 
 
-_KEY_USAGE_FIELDS = (
-    "digital_signature",
-    "content_commitment",
-    "key_encipherment",
-    "data_encipherment",
-    "key_agreement",
-    "key_cert_sign",
-    "crl_sign",
-)
-
-
 def leaf_key_usage(usages: Sequence[str]) -> x509.KeyUsage:
-    unknown = set(usages) - set(_KEY_USAGE_FIELDS)
+    unknown = set(usages) - set(KEY_USAGE_FIELDS)
     if unknown:
         raise ValueError(f"unknown KeyUsage values: {sorted(unknown)}")
     return x509.KeyUsage(
-        **{name: name in usages for name in _KEY_USAGE_FIELDS}, encipher_only=False, decipher_only=False
+        **{name: name in usages for name in KEY_USAGE_FIELDS}, encipher_only=False, decipher_only=False
     )
 
 
@@ -322,6 +312,28 @@ def create_hosted_zone(route53: Any, name: str, private_vpc: tuple[str, str] | N
         kwargs["HostedZoneConfig"] = {"PrivateZone": True, "Comment": "devstack private zone"}
     zone_id: str = route53.create_hosted_zone(**kwargs)["HostedZone"]["Id"]
     return zone_id.rsplit("/", 1)[-1]
+
+
+def create_record_set(
+    route53: Any, zone_id: str, name: str, record_type: str, values: Sequence[str], ttl: int = 300
+) -> None:
+    """Creates a record set (someone else's: a CAA record, another client's TXT values, a CNAME)."""
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "CREATE",
+                    "ResourceRecordSet": {
+                        "Name": name,
+                        "Type": record_type,
+                        "TTL": ttl,
+                        "ResourceRecords": [{"Value": value} for value in values],
+                    },
+                }
+            ]
+        },
+    )
 
 
 def create_vpc_with_subnets(ec2: Any, region: str | None = None) -> Network:

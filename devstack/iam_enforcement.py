@@ -220,8 +220,8 @@ class Enforcement:
         self, account: str, purpose: str = "managed", role_name: str | None = None, *, operators: bool = True
     ) -> list[str]:
         """member-role.yaml in `account` (managed, or dns-only), trusting the central functions' roles and,
-        with `operators`, the operator's role (the read role, in a managed account). Returns the ARNs of the
-        roles created."""
+        with `operators`, the operator's role (the read role; in a dns-only account, zones only). Returns the
+        ARNs of the roles created."""
         parameters = {
             "CentralAccountId": CENTRAL_ACCOUNT,
             "CentralFunctionRoleArns": ",".join(
@@ -238,7 +238,7 @@ class Enforcement:
         principals = {
             "MemberRole": Principal.MEMBER_ROTATE if purpose == "managed" else Principal.MEMBER_DNS,
             "MemberScanRole": Principal.MEMBER_SCAN,
-            "MemberReadRole": Principal.MEMBER_READ,
+            "MemberReadRole": Principal.MEMBER_READ if purpose == "managed" else Principal.MEMBER_DNS_READ,
         }
         with self._lock:
             for role in roles.values():
@@ -248,12 +248,18 @@ class Enforcement:
 
     def _operator_parameters(self) -> dict[str, str]:
         """operator-policy.yaml's parameters as deployed beside the central stack (its ManagedAccounts,
-        MemberRoleName, AcmeEabSecretName), with `operator_parameters` on top."""
-        parameters = {
-            name: self._central_parameters[name]
-            for name in ("ManagedAccounts", "MemberRoleName", "AcmeEabSecretName")
-            if name in self._central_parameters
+        MemberRoleName, AcmeEabSecretName, KmsKeyArn, and the accounts its DnsAccounts names as
+        DnsAccountIds), with `operator_parameters` on top."""
+        central = self._central_parameters
+        parameters: dict[str, str] = {
+            name: central[name]
+            for name in ("ManagedAccounts", "MemberRoleName", "AcmeEabSecretName", "KmsKeyArn")
+            if name in central
         }
+        pairs = central.get("DnsAccounts", "").split(",")
+        dns_accounts = sorted({pair.split("=", 1)[1].strip() for pair in pairs if "=" in pair})
+        if dns_accounts:
+            parameters["DnsAccountIds"] = ",".join(dns_accounts)
         return parameters | self.operator_parameters
 
     def _put_operator_role(self, name: str, key: Any, extra: Mapping[str, dict[str, Any]]) -> str:

@@ -1521,7 +1521,9 @@ ACM_DEFAULT_KEY_TYPES = ("RSA_1024", "RSA_2048")
 # Values that may be dropped at re-import ("Reimport a certificate"): Client Authentication from EKU, and
 # keyEncipherment from the Key Usage of an ECDSA certificate (RFC 5480 section 3).
 _ACM_DROPPABLE_EKU = frozenset({ExtendedKeyUsageOID.CLIENT_AUTH.dotted_string})
-_KEY_USAGE_FIELDS = (
+# X.509 Key Usage values (without encipherOnly/decipherOnly, which only qualify keyAgreement); the test data
+# builder (fixtures.leaf_key_usage) uses the same list.
+KEY_USAGE_FIELDS = (
     "digital_signature",
     "content_commitment",
     "key_encipherment",
@@ -1544,7 +1546,7 @@ def _key_usages(cert: x509.Certificate) -> set[str]:
         usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         return set()
-    return {name for name in _KEY_USAGE_FIELDS if getattr(usage, name)}
+    return {name for name in KEY_USAGE_FIELDS if getattr(usage, name)}
 
 
 def _extended_key_usages(cert: x509.Certificate) -> set[str]:

@@ -100,22 +100,8 @@ def main() -> int:
 
         step("An account whose certificate is about to expire")
         zone_id = fixtures.create_hosted_zone(r53, "example.com")
-        r53.change_resource_record_sets(
-            HostedZoneId=zone_id,
-            ChangeBatch={
-                "Changes": [
-                    {
-                        "Action": "CREATE",
-                        "ResourceRecordSet": {
-                            "Name": "example.com",
-                            "Type": "CAA",
-                            "TTL": 300,
-                            "ResourceRecords": [{"Value": f'0 issue "{ca_limits.CAA_IDENTITY}"'}],
-                        },
-                    }
-                ]
-            },
-        )
+        caa = f'0 issue "{ca_limits.CAA_IDENTITY}"'
+        fixtures.create_record_set(r53, zone_id, "example.com", "CAA", [caa])
         say(f'Route 53 hosted zone example.com, CAA 0 issue "{ca_limits.CAA_IDENTITY}" (the local CA)')
         old = fixtures.seed_certificate(iam, NAME, NAMES, days_left=12, path="/web/")
         fixtures.seed_certificate(

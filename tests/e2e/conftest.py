@@ -151,9 +151,6 @@ class World:
             for i in self._table_items()
             if i["certificate"]["S"].startswith(PROGRESS_KEY_PREFIX)
         }
-        """Every lease in the lease table (held, or left by a run that died); not the scan index nor any other
-        kind of item (their keys start with "#", which no certificate name or ARN does)."""
-        return [i for i in self._table_items() if not i["certificate"]["S"].startswith("#")]
 
     def table_items(self, prefix: str) -> list[dict[str, Any]]:
         """The lease table's items whose key starts with `prefix` (e.g. "#challenges:")."""

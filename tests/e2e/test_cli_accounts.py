@@ -35,6 +35,10 @@ def test_status_plan_and_rotate_in_a_member_account(fleet: tuple[World, Any, Any
 
     code, plan = cli.json("--account", MEMBER_A, "plan", "web")
     assert code == 0 and plan["rotations"][0]["verdict"] == "issue"
+    # DNS-01 is answered in the DNS account's zones (DNS_ACCOUNTS), read through the read role there: member
+    # account A holds no zone at all.
+    assert plan["rotations"][0]["order"]["challenges"] == [f"a.{ZONE} by dns-01 on Route 53 zone {ZONE}"]
+    assert plan["rotations"][0]["order"]["refused"] is None  # ACCOUNT_DOMAINS gives A the zone
 
     code, result = cli.json("rotate", "web", "--account", MEMBER_A, "--dry-run")
     assert code == 0, result
@@ -44,6 +48,25 @@ def test_status_plan_and_rotate_in_a_member_account(fleet: tuple[World, Any, Any
     # trusts the rotate function alone.
     code, _ = cli("status", "--account", MEMBER_A, "--account-role", "certrotate-member")
     assert code == 3
+
+
+def test_plan_and_doctor_say_what_they_cannot_check_when_the_dns_account_cannot_be_read(
+    fleet: tuple[World, Any, Any, Any], cli: Cli
+) -> None:
+    world, a, _, _ = fleet
+    fixtures.seed_certificate(a("iam"), "web", [f"a.{ZONE}"], days_left=10)
+    world.env["DNS_ACCOUNTS"] = f"*={MEMBER_B}"  # member-role.yaml is deployed nowhere there: no read role
+    deploy(world)
+
+    code, plan = cli.json("--account", MEMBER_A, "plan", "web")
+
+    assert code == 0
+    [line] = plan["rotations"][0]["order"]["challenges"]
+    assert line.startswith(f"not checked: the Route 53 zones of DNS account {MEMBER_B} (DNS_ACCOUNTS")
+    assert "deploy member-role.yaml there with OperatorRoleArns" in line
+    code, text = cli("doctor", "--no-caa", "--no-color", "--account", MEMBER_A)
+    assert f"! names        names not checked: the Route 53 zones of DNS account {MEMBER_B}" in text
+    assert "no public Route 53 hosted zone" not in text, "what it could not read is not called missing"
 
 
 def test_an_account_the_operator_cannot_read_is_one_line_and_exit_3(

@@ -34,22 +34,7 @@ def problems(findings: list[dict[str, str]]) -> list[str]:
 
 
 def add_caa(world: World, name: str, *values: str) -> None:
-    world.route53.change_resource_record_sets(
-        HostedZoneId=world.zone_id,
-        ChangeBatch={
-            "Changes": [
-                {
-                    "Action": "CREATE",
-                    "ResourceRecordSet": {
-                        "Name": name,
-                        "Type": "CAA",
-                        "TTL": 300,
-                        "ResourceRecords": [{"Value": v} for v in values],
-                    },
-                }
-            ]
-        },
-    )
+    fixtures.create_record_set(world.route53, world.zone_id, name, "CAA", values)
 
 
 def healthy(world: World) -> dict[str, Any]:

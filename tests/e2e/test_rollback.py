@@ -1,12 +1,15 @@
 """`certrotate rollback` on the local stack: a rotation rolled back through the deployed function (ALB default
 and SNI, NLB, Classic, a second region, CloudFront), each endpoint read back; both certificates held (later
 scans leave them alone, `status` exits 1); an event and a metric; safe to re-run, converging after a failure
-half way; refused in one line before any change when it cannot prove the pair; lifted by a forced rotation."""
+half way; refused in one line before any change when it cannot prove the pair (its progress record included:
+a pair from before progress records is adopted by a forced rotation first); lifted by a forced rotation, whose
+grace starts afresh."""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -131,6 +134,11 @@ def test_a_rotation_rolled_back_everywhere_is_held_until_forced(
         held = {h["certificate_name"]: h for h in scan["held"]}
         assert held["shop"]["rolled_back"] is True and held["shop"]["until"] is None
         assert new_name in held
+    out = capfd.readouterr().out
+    print(out, end="")
+    metrics, _ = emitted(out)
+    # The hold is what CertificatesHeld counts (its alarm fires): no alarm of CertificatesRolledBack.
+    assert [value for _, value in metric_values(metrics, "CertificatesHeld")] == [2.0, 2.0]
     assert world.receive() == []
     assert {"shop", new_name} <= world.certificates().keys()
     assert served.by() == served.all_on(old)
@@ -256,3 +264,57 @@ def test_rollback_local_runs_in_this_process_under_the_same_lease(
         json.loads(json.dumps(world.tags("shop")))["certrotate:rolled-back-from"]
         == new["ServerCertificateName"]
     )
+
+
+def test_a_pair_no_progress_record_proves_is_refused_until_a_forced_rotation_adopts_it(
+    world: World, cli: Cli, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A rotation started before progress records (0.2.0) left a pair that only names and tags prove, as an
+    upload made to look like a rotation would: refused before any change, with the way to adopt it."""
+    served, old, new = rotated_world(world, cli)
+    new_name = new["ServerCertificateName"]
+    for key in world.progress_records():  # as 0.2.0 left it: the tags, no record
+        world.dynamodb.delete_item(TableName=world.lease_table, Key={"certificate": {"S": key}})
+    before = world.snapshot()
+
+    code, _ = cli("rollback", "shop", "--yes")
+
+    assert code == 2
+    err = _errors(capfd)
+    assert f"cannot roll {new_name} back to shop: no progress record of certrotate's names it" in err
+    assert "`certrotate rotate shop --force` adopts it" in err and "nothing was changed" in err
+    assert len(err.strip().splitlines()) == 1
+    assert world.snapshot() == before and served.by() == served.all_on(new)
+
+    code, text = cli("rotate", "shop", "--force", "--no-color")
+    assert code == 0 and f"adopted {new_name} as the replacement of shop" in text, text
+    code, document = cli.json("rollback", "shop", "--yes")
+    assert code == 0 and document["status"] == "rolled-back", document
+    assert served.by() == served.all_on(old)
+
+
+def test_a_forced_rotation_after_a_rollback_resumes_and_starts_the_grace_again(
+    world: World, cli: Cli
+) -> None:
+    """The record still proves the pair after a rollback (the forced rotation resumes onto the replacement,
+    ordering nothing), but no longer says the replacement serves: the old certificate gets a whole grace
+    period again, in which it may be rolled back again, instead of being deleted at once."""
+    old = world.seed("shop", ["shop.example.com"], days_left=12)
+    listener = fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"], name="shop-alb")
+    deploy(world, RETIREMENT_GRACE_SECONDS="2")
+    code, rotated = cli.json("rotate", "shop", "--force")
+    assert code == 0 and rotated["status"] == "rotated", rotated
+    new_name = rotated["new_certificate_name"]
+    code, rolled = cli.json("rollback", "shop", "--yes")
+    assert code == 0 and rolled["status"] == "rolled-back", rolled
+    [record] = world.progress_records().values()
+    assert record["replacement"]["S"] == new_name and "served_since" not in record
+    time.sleep(3)  # the grace, counted from the first rotation's repointing, has passed
+
+    code, resumed = cli.json("rotate", "shop", "--force")
+
+    assert code == 0 and resumed["new_certificate_name"] == new_name, resumed
+    assert [n for n in world.certificates() if n.startswith("shop-cr")] == [new_name], "nothing ordered"
+    assert world.listener_certificates(listener.listener_arn)[0] == world.certificates()[new_name]["Arn"]
+    assert "shop" in world.certificates(), "in its grace again: it may be rolled back again"
+    assert resumed["old_certificate_retired"] is False

@@ -32,22 +32,7 @@ def txt_set(world: World, name: str) -> tuple[int, list[str]] | None:
 
 
 def put_foreign(world: World, name: str, values: list[str], ttl: int = FOREIGN_TTL) -> None:
-    world.route53.change_resource_record_sets(
-        HostedZoneId=world.zone_id,
-        ChangeBatch={
-            "Changes": [
-                {
-                    "Action": "CREATE",
-                    "ResourceRecordSet": {
-                        "Name": name,
-                        "Type": "TXT",
-                        "TTL": ttl,
-                        "ResourceRecords": [{"Value": v} for v in values],
-                    },
-                }
-            ]
-        },
-    )
+    fixtures.create_record_set(world.route53, world.zone_id, name, "TXT", values, ttl)
 
 
 def observe_publish(monkeypatch: pytest.MonkeyPatch, world: World, name: str) -> list[dict[str, Any]]:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from botocore.config import Config
+from certrotate.wiring import BOTO_CONFIG
 
+from devstack import fixtures
 from devstack.stack import LocalStack
 
 PEBBLE_AVAILABLE = shutil.which("pebble") is not None or shutil.which("/usr/bin/pebble") is not None
@@ -31,3 +35,12 @@ def pebble_stack(stack: LocalStack) -> LocalStack:
     if stack.pebble is None:
         pytest.skip("pebble not found: run `make deps`")
     return stack
+
+
+@pytest.fixture
+def db(aws: LocalStack) -> Any:
+    """A DynamoDB client (with room for the threads of the concurrency tests) and the lease table, as
+    template.yaml declares it."""
+    client = aws.client("dynamodb", config=BOTO_CONFIG.merge(Config(max_pool_connections=40)))
+    fixtures.create_lease_table(client)
+    return client

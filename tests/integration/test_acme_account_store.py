@@ -22,13 +22,6 @@ SECRET = "certrotate/acme-account"
 
 
 @pytest.fixture
-def db(aws: LocalStack) -> Any:
-    client = aws.client("dynamodb", config=BOTO_CONFIG.merge(Config(max_pool_connections=40)))
-    fixtures.create_lease_table(client)
-    return client
-
-
-@pytest.fixture
 def sm(aws: LocalStack) -> Any:
     return aws.client("secretsmanager", config=BOTO_CONFIG.merge(Config(max_pool_connections=40)))
 

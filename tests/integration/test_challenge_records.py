@@ -6,26 +6,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import pytest
-from botocore.config import Config
 from certrotate.adapters.challenge_records import DynamoDbChallengeRecords, challenges_key
 from certrotate.adapters.leases import KEY_ATTRIBUTE
 from certrotate.model import DnsRecord
-from certrotate.wiring import BOTO_CONFIG
 
 from devstack import fixtures
-from devstack.stack import LocalStack
 
 ZONE = "Z0EXAMPLE"
 APEX = "_acme-challenge.example.com"
 WWW = "_acme-challenge.www.example.com"
-
-
-@pytest.fixture
-def db(aws: LocalStack) -> Any:
-    client = aws.client("dynamodb", config=BOTO_CONFIG.merge(Config(max_pool_connections=20)))
-    fixtures.create_lease_table(client)
-    return client
 
 
 def items(db: Any) -> list[dict[str, Any]]:

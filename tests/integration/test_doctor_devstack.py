@@ -18,24 +18,12 @@ pytestmark = pytest.mark.stack
 def test_caa_records_in_route53_are_answered_by_the_devstack_dns(aws: LocalStack) -> None:
     route53 = aws.client("route53")
     zone = fixtures.create_hosted_zone(route53, "example.com")
-    route53.change_resource_record_sets(
-        HostedZoneId=zone,
-        ChangeBatch={
-            "Changes": [
-                {
-                    "Action": "CREATE",
-                    "ResourceRecordSet": {
-                        "Name": "example.com",
-                        "Type": "CAA",
-                        "TTL": 300,
-                        "ResourceRecords": [
-                            {"Value": '0 issue "letsencrypt.org; accounturi=https://acme.example/acct/1"'},
-                            {"Value": '128 issuewild ";"'},
-                        ],
-                    },
-                }
-            ]
-        },
+    fixtures.create_record_set(
+        route53,
+        zone,
+        "example.com",
+        "CAA",
+        ['0 issue "letsencrypt.org; accounturi=https://acme.example/acct/1"', '128 issuewild ";"'],
     )
     lookup = dns_caa_lookup(aws.dns_server)
     found = sorted((p.flags, p.tag, p.value) for p in lookup("example.com"))

@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy import jwk
 
 from devstack import fixtures
-from devstack.stack import LocalStack
 
 EXPIRES = datetime(2027, 3, 1, tzinfo=UTC)
 
@@ -26,13 +25,6 @@ def account(key: Any = None) -> dict[str, Any]:
     """What AccountKeyStore.load() returns: the account key as a JWK (JSON), and account URLs."""
     private = key or ec.generate_private_key(ec.SECP256R1())
     return {"key": jwk.JWK.load(fixtures.key_to_pem(private).encode()).json_dumps(), "accounts": {}}
-
-
-@pytest.fixture
-def db(aws: LocalStack) -> Any:
-    client = aws.client("dynamodb")
-    fixtures.create_lease_table(client)
-    return client
 
 
 @pytest.fixture

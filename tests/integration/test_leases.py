@@ -29,13 +29,6 @@ class Clock:
 
 
 @pytest.fixture
-def db(aws: LocalStack) -> Any:
-    client = aws.client("dynamodb", config=BOTO_CONFIG.merge(Config(max_pool_connections=40)))
-    fixtures.create_lease_table(client)
-    return client
-
-
-@pytest.fixture
 def rotate_db(aws: LocalStack, db: Any) -> Any:
     """The rotate function's client: the adapter runs under its policy (leases only, no "#..." item)."""
     return aws.client_as(

@@ -240,21 +240,8 @@ class TestRaces:
 
     def test_a_refused_batch_fails_at_once(self, aws: LocalStack, zone: str) -> None:
         # A CNAME at the name (DNS-01 delegated elsewhere): no race, no point retrying.
-        aws.client("route53").change_resource_record_sets(
-            HostedZoneId=zone,
-            ChangeBatch={
-                "Changes": [
-                    {
-                        "Action": "CREATE",
-                        "ResourceRecordSet": {
-                            "Name": NAME,
-                            "Type": "CNAME",
-                            "TTL": 300,
-                            "ResourceRecords": [{"Value": "_acme-challenge.elsewhere.example.net"}],
-                        },
-                    }
-                ]
-            },
+        fixtures.create_record_set(
+            aws.client("route53"), zone, NAME, "CNAME", ["_acme-challenge.elsewhere.example.net"]
         )
         sleeps: list[float] = []
         client = Interfering(aws.client_as("RotateFunction", "route53"), lambda left: None, 0)

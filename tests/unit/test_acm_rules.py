@@ -14,28 +14,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from devstack.fixtures import generate_key
+from devstack.fixtures import generate_key, leaf_key_usage
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0b2f7f8e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 SERVER, CLIENT = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
-
-
-def key_usage(*names: str) -> x509.KeyUsage:
-    fields = dict.fromkeys(
-        (
-            "digital_signature",
-            "content_commitment",
-            "key_encipherment",
-            "data_encipherment",
-            "key_agreement",
-            "key_cert_sign",
-            "crl_sign",
-        ),
-        False,
-    )
-    fields.update(dict.fromkeys(names, True))
-    return x509.KeyUsage(**fields, encipher_only=False, decipher_only=False)
 
 
 def certificate(
@@ -60,7 +43,7 @@ def certificate(
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
     )
     if usages is not None:
-        builder = builder.add_extension(key_usage(*usages), critical=True)
+        builder = builder.add_extension(leaf_key_usage(usages), critical=True)
     if extended is not None:
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(extended)), critical=False)
     assert isinstance(private, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)

@@ -150,12 +150,26 @@ def test_the_operators_read_role_exists_only_when_asked_and_trusts_the_operators
     dns_only = cfn.deployed_roles(
         template, cfn.Stack(account="333333333333"), {**with_operators, "AccountPurpose": "dns-only"}
     )
-    assert "MemberReadRole" not in dns_only  # no certificates to read there
     read = cfn.deployed_roles(template, cfn.Stack(account="111111111111"), with_operators)["MemberReadRole"]
-    assert read.name == "certrotate-member-read"
-    [statement] = read.trust_policy["Statement"]
-    assert statement["Principal"] == {"AWS": f"arn:aws:iam::{CENTRAL}:root"}
-    assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": [OPERATOR]}}
+    for role in (read, dns_only["MemberReadRole"]):
+        assert role.name == "certrotate-member-read"
+        [statement] = role.trust_policy["Statement"]
+        assert statement["Principal"] == {"AWS": f"arn:aws:iam::{CENTRAL}:root"}
+        assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": [OPERATOR]}}
+
+
+def test_in_a_dns_only_account_the_read_role_lists_zones_and_nothing_else() -> None:
+    """`plan` and `doctor` check DNS-01 where the rotation would answer it: with DnsAccounts, in the DNS
+    account's zones. There is nothing else for the operator to read there (no certificates)."""
+    roles = cfn.deployed_roles(
+        cfn.load_template(MEMBER_TEMPLATE),
+        cfn.Stack(account="333333333333"),
+        {**PARAMETERS, "OperatorRoleArns": OPERATOR, "AccountPurpose": "dns-only"},
+    )
+    [document] = roles["MemberReadRole"].inline_policies.values()
+    assert document["Statement"] == [
+        {"Sid": "ZonesList", "Effect": "Allow", "Action": "route53:ListHostedZones", "Resource": "*"}
+    ]
 
 
 def test_the_read_role_holds_the_operator_policys_reads_for_its_account() -> None:

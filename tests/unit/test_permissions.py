@@ -29,8 +29,13 @@ MEMBER_PARAMETERS = {
     "CentralFunctionRoleArns": "arn:aws:iam::123456789012:role/scan,arn:aws:iam::123456789012:role/rotate",
     "OperatorRoleArns": "arn:aws:iam::123456789012:role/operator",
 }
-# The operator's optional statements present: member accounts to read, an EAB secret.
-OPERATOR_PARAMETERS = {"ManagedAccounts": "111111111111,222222222222", "AcmeEabSecretName": "eab"}
+# The operator's optional statements present: member and DNS accounts to read, an EAB secret, a KMS key.
+OPERATOR_PARAMETERS = {
+    "ManagedAccounts": "111111111111,222222222222",
+    "AcmeEabSecretName": "eab",
+    "DnsAccountIds": "333333333333",
+    "KmsKeyArn": EVERYTHING["KmsKeyArn"],
+}
 # Granted although no call of the code needs it, and why.
 GRANTED_FOR_PEOPLE = {
     # docs/deploy.md: operators opt certificates in by tagging them (aws iam tag-server-certificate).
@@ -72,6 +77,7 @@ def _granted() -> dict[Principal, list[Mapping[str, Any]]]:
         Principal.MEMBER_DNS: _statements(dns_only["MemberRole"].policies()),
         Principal.OPERATOR: _statements(operator.values()),
         Principal.MEMBER_READ: _statements(managed["MemberReadRole"].policies()),
+        Principal.MEMBER_DNS_READ: _statements(dns_only["MemberReadRole"].policies()),
     }
 
 

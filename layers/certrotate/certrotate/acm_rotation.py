@@ -63,7 +63,6 @@ from certrotate.ports import (
     ProgressRecords,
 )
 from certrotate.rotation import (
-    RECORD_KEPT_AFTER_EXPIRY,
     TIME_TO_ORDER,
     RotationSettings,
     StashTicket,
@@ -275,7 +274,7 @@ class AcmRotationService:
                 self._progress.save(
                     arn,
                     ProgressRecord(acm_rules.serial_hex(leaf), arn, leaf_sha256(new_leaf)),
-                    keep_until=new_leaf.not_valid_after_utc + RECORD_KEPT_AFTER_EXPIRY,
+                    keep_until=new_leaf.not_valid_after_utc + planning.RECORD_KEPT_AFTER_EXPIRY,
                 )
                 self._acm.reimport(
                     arn,

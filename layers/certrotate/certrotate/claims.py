@@ -21,7 +21,7 @@ from certrotate import planning
 from certrotate.config import TrustRoots
 from certrotate.errors import ValidationFailed
 from certrotate.model import ProgressRecord, ServerCertificate
-from certrotate.ports import CertificateStore, Clock, ProgressRecords, StoredCertificate
+from certrotate.ports import CertificateReader, Clock, ProgressRecords, StoredCertificate
 from certrotate.validation import (
     chain_problem,
     dns_names_of,
@@ -47,7 +47,7 @@ class ClaimVerifier:
     def __init__(
         self,
         *,
-        store: CertificateStore,
+        store: CertificateReader,
         progress: ProgressRecords,
         trust_roots: TrustRoots | None,
         clock: Clock,
@@ -139,6 +139,84 @@ class ClaimVerifier:
 def proven(claims: Sequence[Claim]) -> Claim | None:
     """The first proven claim, if any."""
     return next((c for c in claims if c.proven), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Unproven:
+    """A claim about a certificate's replacement that is not proven: reported, never acted on."""
+
+    certificate_name: str
+    claimed: str
+    reason: str
+    adoptable: bool  # planning.ClaimCheck.adoptable: only an operator's `force` may adopt it
+
+    @property
+    def fix(self) -> str:
+        """What the operator should do about it."""
+        if self.adoptable:
+            return (
+                f"left by a rotation started before progress records (an upgrade), or forged: check "
+                f"{self.claimed}, then rotate {self.certificate_name} with force=true to adopt it after the "
+                f"same checks, or delete {self.claimed}"
+            )
+        return (
+            f"nothing is moved or deleted on this claim: remove the tags certrotate:replaced-by and "
+            f"certrotate:replacement-served-since from {self.certificate_name}, and find out who wrote them"
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        """As the scan's result lists it (`untrusted`)."""
+        return {
+            "certificate_name": self.certificate_name,
+            "claimed_replacement": self.claimed,
+            "reason": self.reason,
+            "adoptable": self.adoptable,
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Believed:
+    """A certificate as far as what its tags (and its replacement's name) claim is proven."""
+
+    view: ServerCertificate  # planning.trusted_view: replaced only by a proven replacement
+    unproven: tuple[Unproven, ...] = ()
+
+
+def believe(
+    verifier: ClaimVerifier | None,
+    certificate: ServerCertificate,
+    old_names: Sequence[str] | None = None,
+    *,
+    replacement_listed: bool,
+) -> Believed:
+    """What certrotate may believe about one certificate: its bookkeeping tags' claim and, when a certificate
+    sits at the name certrotate gives its replacement (`replacement_listed`), that one's, each proven or
+    reported. `verifier` None: no progress records to read (no lease table), so no claim is proven. A claim
+    that cannot be checked (an error reading) is unproven."""
+    tagged = any(tag in certificate.tags for tag in planning.BOOKKEEPING_TAGS)
+    if not certificate.managed or not (tagged or replacement_listed):
+        return Believed(certificate)
+    claims: list[Claim] = []
+    problem: str | None = None
+    if tagged and not certificate.replaced_by:
+        problem = "certrotate:replacement-served-since without certrotate:replaced-by"
+    elif verifier is None:
+        problem = "no lease table (LEASE_TABLE_NAME) holds progress records to prove it"
+    else:
+        try:
+            claims = verifier.claims(certificate, old_names, deterministic=replacement_listed)
+        except Exception as error:  # unverified is unproven; a rotation verifies again
+            problem = f"could not be verified ({type(error).__name__}: {error})"
+    good = proven(claims)
+    if good is not None:
+        return Believed(planning.trusted_view(certificate, good.check.claimed, good.record))
+    reports = [Unproven(certificate.name, c.check.claimed, c.check.reason, c.check.adoptable) for c in claims]
+    if problem is not None or (tagged and not reports):
+        reports.append(
+            Unproven(certificate.name, certificate.replaced_by or "", problem or "no claim holds", False)
+        )
+    return Believed(planning.trusted_view(certificate, None), tuple(reports))
 
 
 def _names(body_pem: str) -> tuple[str, ...]:

@@ -41,7 +41,8 @@ def actions_for(service: str, operation: str) -> tuple[str, ...]:
 class Principal(StrEnum):
     """Who makes calls: the two functions (central account), their member roles (member-role.yaml) in a
     managed account, the rotation's member role in a DNS-only account, the operator's command line
-    (operator-policy.yaml) and the read-only role it assumes in a managed account (`--account`)."""
+    (operator-policy.yaml) and the read-only role it assumes in a managed account (`--account`) or, to list
+    the zones DNS-01 would use there, in a DNS-only account."""
 
     SCAN = "scan"
     ROTATE = "rotate"
@@ -50,6 +51,7 @@ class Principal(StrEnum):
     MEMBER_DNS = "member-dns"
     OPERATOR = "operator"
     MEMBER_READ = "member-read"
+    MEMBER_DNS_READ = "member-dns-read"
 
 
 # What the scan does in an account it scans (its own, or a member account through MemberScanRole).
@@ -191,10 +193,13 @@ _OPERATOR_CENTRAL: frozenset[Call] = frozenset(
         ("lambda", "Invoke"),  # rotate, rollback, doctor's dry-run scan (ManagedAccounts)
         ("iam", "SimulatePrincipalPolicy"),  # doctor: the functions' roles against checks()
         ("secretsmanager", "DescribeSecret"),  # doctor: the EAB secret exists (a CA requiring EAB)
-        ("sts", "AssumeRole"),  # --account: member-role.yaml's read role
+        ("dynamodb", "GetItem"),  # status, plan, doctor: rotations' progress records (claims.ClaimVerifier)
+        ("sts", "AssumeRole"),  # --account, and a DNS account's zones: member-role.yaml's read role
         ("sts", "GetCallerIdentity"),
     }
 )
+# The read role in a DNS-only account (DNS_ACCOUNTS): plan and doctor list the zones DNS-01 would use there.
+_OPERATOR_IN_DNS_ACCOUNT: frozenset[Call] = frozenset({("route53", "ListHostedZones")})
 
 CALLS: Mapping[Principal, frozenset[Call]] = {
     Principal.SCAN: _SCAN_IN_ACCOUNT | _SCAN_CENTRAL,
@@ -204,6 +209,7 @@ CALLS: Mapping[Principal, frozenset[Call]] = {
     Principal.MEMBER_DNS: _DNS_IN_ACCOUNT,
     Principal.OPERATOR: _OPERATOR_IN_ACCOUNT | _OPERATOR_CENTRAL,
     Principal.MEMBER_READ: _OPERATOR_IN_ACCOUNT,
+    Principal.MEMBER_DNS_READ: _OPERATOR_IN_DNS_ACCOUNT,
 }
 
 # Actions a call needs besides its own, checked by the service with the caller's permissions:

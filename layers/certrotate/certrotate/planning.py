@@ -856,22 +856,37 @@ def check_claim(
             facts.append(f"{claimed} does not cover {', '.join(missing)}")
         if chain_problem:
             facts.append(f"{claimed}: {chain_problem}")
-    why: str | None
-    if record is None:
-        why = NO_RECORD
-    elif record.replaced_id != old.certificate_id or record.replacement != claimed:
-        why = f"the progress record of {old.name} names another rotation ({record.replacement})"
-    elif not record.sha256 or record.sha256 != replacement_sha256:
-        why = f"the progress record of {old.name} names another certificate than the one at {claimed}"
-    else:
-        why = None
     return ClaimCheck(
         old.name,
         claimed,
         tuple(facts),
-        why,
+        record_problem(old, claimed, replacement_sha256, record),
         claimed == replacement_name(old.name, old.certificate_id),
     )
+
+
+def record_problem(
+    old: ServerCertificate, claimed: str, replacement_sha256: str, record: ProgressRecord | None
+) -> str | None:
+    """Why `old`'s progress record does not prove that this project's rotation of it uploaded `claimed`, with
+    the leaf `replacement_sha256` (None: it does). The record is certrotate's own word; a tag is anyone's."""
+    if record is None:
+        return NO_RECORD
+    if record.replaced_id != old.certificate_id or record.replacement != claimed:
+        return f"the progress record of {old.name} names another rotation ({record.replacement})"
+    if not record.sha256 or record.sha256 != replacement_sha256:
+        return f"the progress record of {old.name} names another certificate than the one at {claimed}"
+    return None
+
+
+# How long a progress record outlives the expiry of the certificate it is about (the lease table's TTL): long
+# after nothing can need it.
+RECORD_KEPT_AFTER_EXPIRY = timedelta(days=30)
+
+
+def record_kept_until(expiration: datetime, now: datetime) -> datetime:
+    """When the table may forget a progress record about a certificate expiring at `expiration`."""
+    return max(expiration, now) + RECORD_KEPT_AFTER_EXPIRY
 
 
 BOOKKEEPING_TAGS = (REPLACED_BY_TAG, SERVED_SINCE_TAG)

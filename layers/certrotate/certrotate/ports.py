@@ -37,6 +37,12 @@ class StoredCertificate:
     chain_pem: str = ""  # the intermediates IAM holds with it
 
 
+class CertificateReader(Protocol):
+    """Reads one IAM server certificate (what proving a claim needs: claims.ClaimVerifier)."""
+
+    def get(self, name: str) -> StoredCertificate | None: ...
+
+
 class CertificateStore(Protocol):
     """IAM server certificates."""
 

@@ -3,15 +3,19 @@ and both are held until an operator forces a rotation. For the day a new certifi
 new chain, a key type an old client cannot use).
 
 It acts only on what it can prove: the pair is the one a rotation made (the replacement sits at the name
-derived from the old certificate's IAM-assigned ID and names it back), both are managed, and the old one can
-serve in the replacement's place (not expired, same path, every name of the replacement covered). Anything
-else is refused in one line before any change.
+derived from the old certificate's IAM-assigned ID and names it back, and the progress record that rotation
+wrote in the lease table names the old certificate's ID, the replacement and its leaf), both are managed, and
+the old one can serve in the replacement's place (not expired, same path, every name of the replacement
+covered). Anything else is refused in one line before any change. A pair no record proves (a rotation started
+before progress records, or an upload someone made look like one) is refused with the way to adopt it: a
+forced rotation, after the same checks a resume makes.
 
 Like a rotation it is safe to run again and converges after a crash at any point, under the old certificate's
 lease (and the replacement's, so that a rotation of either cannot interleave):
 1. the hold is written first (tags on both: no scan resumes, rotates or retires either from then on);
 2. the old one's `replaced-by` and `replacement-served-since` go (it is no longer replaced; its grace would
-   otherwise let a later scan delete it);
+   otherwise let a later scan delete it), and so does the record's served-since: the record still proves the
+   pair (a forced rotation resumes onto the replacement), and the grace of that resume starts afresh;
 3. every endpoint serving the replacement, in every region and on CloudFront, is moved back and read back.
 A rerun finds the pair again (by the derived name) and moves what is left.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from certrotate import planning
@@ -32,7 +36,7 @@ from certrotate.errors import (
     UnknownCertificate,
     UnmanagedCertificate,
 )
-from certrotate.model import Endpoint, ServerCertificate
+from certrotate.model import Endpoint, ProgressRecord, ServerCertificate
 from certrotate.names import (
     MANAGED_TAG,
     REPLACED_BY_TAG,
@@ -43,9 +47,17 @@ from certrotate.names import (
     EventType,
     name_tag_value,
 )
-from certrotate.ports import CertificateStore, Clock, Endpoints, EventPublisher, Leases, StoredCertificate
+from certrotate.ports import (
+    CertificateStore,
+    Clock,
+    Endpoints,
+    EventPublisher,
+    Leases,
+    ProgressRecords,
+    StoredCertificate,
+)
 from certrotate.repoint import EndpointMover
-from certrotate.validation import facts_of
+from certrotate.validation import facts_of, leaf_sha256, load_pem_certificates
 
 Status = Literal["rolled-back", "incomplete", "planned"]
 
@@ -85,6 +97,7 @@ class _Pair:
     old: ServerCertificate
     new: ServerCertificate
     old_names: tuple[str, ...]  # what the old one covers: checked against CloudFront aliases as it goes back
+    record: ProgressRecord  # the old one's progress record, which proves the pair
 
 
 class RollbackService:
@@ -94,6 +107,7 @@ class RollbackService:
         store: CertificateStore,
         endpoints: Endpoints,
         leases: Leases,
+        progress: ProgressRecords,
         events: EventPublisher,
         clock: Clock,
         lease_seconds: int,
@@ -102,6 +116,7 @@ class RollbackService:
         self._store = store
         self._endpoints = endpoints
         self._leases = leases
+        self._progress = progress
         self._events = events
         self._clock = clock
         self._lease_seconds = lease_seconds
@@ -138,10 +153,9 @@ class RollbackService:
     # -- the pair, proved ----------------------------------------------------------------------------------
 
     def _pair(self, name: str) -> _Pair:
-        """The replaced certificate and its replacement, from either name, proved from what IAM assigned and
-        what the certificates say (never from a bookkeeping tag alone, which anyone allowed to tag can
-        write). Once the progress record of rotations (`#progress:<lease key>` in the lease table) exists,
-        it is the further proof that this project's rotation uploaded the replacement: consulted here."""
+        """The replaced certificate and its replacement, from either name, proved from what IAM assigned, what
+        the certificates say and, above all, the progress record the rotation wrote (`#progress:<lease key>`
+        in the lease table): never from a bookkeeping tag, which anyone allowed to tag can write."""
         named = self._store.get(name)
         if named is None:
             raise UnknownCertificate(name)
@@ -190,7 +204,21 @@ class RollbackService:
             problems.append(f"{old.name} does not cover {', '.join(missing)}, which {new.name} serves")
         if problems:
             raise RollbackRefused(f"cannot roll {new.name} back to {old.name}: " + "; ".join(problems))
-        return _Pair(old, new, old_facts.dns_names)
+        record = self._progress.load(old.name)
+        unproven = planning.record_problem(old, new.name, _leaf_sha256(new_stored.body_pem), record)
+        if record is None or unproven is not None:
+            # No record: a rotation started before progress records, or an upload made to look like one.
+            way_out = (
+                f"if it is certrotate's (a rotation started before 0.3.0), `certrotate rotate {old.name} "
+                "--force` adopts it after a resume's checks (and serves it everywhere), then roll back"
+                if record is None
+                else f"find out who uploaded {new.name}"
+            )
+            raise RollbackRefused(
+                f"cannot roll {new.name} back to {old.name}: {unproven or planning.NO_RECORD}, so nothing "
+                f"proves a rotation of certrotate's uploaded it; {way_out}; nothing was changed"
+            )
+        return _Pair(old, new, old_facts.dns_names, record)
 
     # -- steps ---------------------------------------------------------------------------------------------
 
@@ -211,6 +239,15 @@ class RollbackService:
         if stale:
             self._store.untag(old.name, stale)
             result.steps.append(f"{old.name} is no longer marked replaced ({', '.join(stale)} removed)")
+        if pair.record.served_since is not None:
+            # The record still proves the pair; it no longer says the replacement serves. A forced rotation
+            # resumes onto it and its grace starts then, not at the first rotation's time.
+            self._progress.save(
+                old.name,
+                replace(pair.record, served_since=None),
+                keep_until=planning.record_kept_until(old.expiration, self._clock.now()),
+            )
+            result.steps.append(f"the progress record of {old.name} no longer says {new.name} serves")
 
     def _move_back(self, pair: _Pair, result: RollbackResult, deadline: float) -> None:
         old, new = pair.old, pair.new
@@ -286,3 +323,9 @@ class RollbackService:
             "message": str(error),
             "correlation_id": correlation_id,
         }
+
+
+def _leaf_sha256(body_pem: str) -> str:
+    """The SHA-256 of a certificate body's leaf ("" when it holds none: no record names that)."""
+    certificates = load_pem_certificates(body_pem)
+    return leaf_sha256(certificates[0]) if certificates else ""

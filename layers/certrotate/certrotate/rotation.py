@@ -15,7 +15,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
@@ -111,8 +111,6 @@ from certrotate.validation import (
 
 logger = Logger(child=True)
 Status = Literal["rotated", "skipped", "planned"]
-# How long a progress record is kept after the certificate it is about has expired (the table's TTL).
-RECORD_KEPT_AFTER_EXPIRY = timedelta(days=30)
 
 # Seconds of Lambda time each step needs at least; below that the step is not started (a rerun continues).
 TIME_TO_ORDER = 90.0
@@ -544,8 +542,8 @@ class RotationService:
             self._store.tag(name, tags)
 
     def _record_kept_until(self, old: ServerCertificate) -> datetime:
-        """A progress record outlives the replaced certificate's expiry by RECORD_KEPT_AFTER_EXPIRY (TTL)."""
-        return max(old.expiration, self._clock.now()) + RECORD_KEPT_AFTER_EXPIRY
+        """A progress record outlives the replaced certificate's expiry (planning.record_kept_until)."""
+        return planning.record_kept_until(old.expiration, self._clock.now())
 
     def _issue_and_upload(
         self,

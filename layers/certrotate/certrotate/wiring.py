@@ -474,12 +474,14 @@ def rotation_service(account: str | None = None) -> RotationService:
 
 @functools.cache
 def rollback_service(account: str | None = None) -> RollbackService:
-    """The rollback (`{"action": "rollback"}`): the rotation's store, endpoints, leases and events."""
+    """The rollback (`{"action": "rollback"}`): the rotation's store, endpoints, leases, progress records
+    (which prove the pair) and events."""
     config = settings()
     return RollbackService(
         store=certificate_store(account),
         endpoints=endpoints(account),
         leases=_rotation_leases(account),
+        progress=progress_records(account),
         events=events(account),
         clock=SystemClock(),
         lease_seconds=config.rotation_lease_seconds,

@@ -15,6 +15,7 @@ from certrotate.ports import StoredCertificate
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
+    from mypy_boto3_iam.type_defs import ServerCertificateTypeDef
 
 # IAM's answers to an upload that no retry changes: the certificate, key, name, path or tags are refused.
 UPLOAD_REFUSALS = frozenset({"MalformedCertificate", "KeyPairMismatch", "InvalidInput", "ValidationError"})
@@ -59,14 +60,19 @@ class IamCertificateStore:
         with ThreadPoolExecutor(max_workers=TAG_READERS, thread_name_prefix="iam-tags") as pool:
             return dict(zip(names, pool.map(self.tags_of, names), strict=True))
 
-    def get(self, name: str) -> StoredCertificate | None:
+    def _fetch(self, name: str) -> ServerCertificateTypeDef | None:
+        """GetServerCertificate's ServerCertificate (None: no such certificate)."""
         try:
-            response = self._iam.get_server_certificate(ServerCertificateName=name)
+            return self._iam.get_server_certificate(ServerCertificateName=name)["ServerCertificate"]
         except ClientError as exc:
             if error_code(exc) == "NoSuchEntity":
                 return None
             raise
-        certificate = response["ServerCertificate"]
+
+    def get(self, name: str) -> StoredCertificate | None:
+        certificate = self._fetch(name)
+        if certificate is None:
+            return None
         tags = certificate.get("Tags")
         tag_map = {t["Key"]: t["Value"] for t in tags} if tags else self.tags_of(name)
         return StoredCertificate(
@@ -78,12 +84,9 @@ class IamCertificateStore:
     def read(self, name: str) -> tuple[StoredCertificate, str | None] | None:
         """The certificate, its tags, body and chain in one GetServerCertificate (which carries the tags;
         none listed: it has none), for readers of many certificates (the command line's status)."""
-        try:
-            certificate = self._iam.get_server_certificate(ServerCertificateName=name)["ServerCertificate"]
-        except ClientError as exc:
-            if error_code(exc) == "NoSuchEntity":
-                return None
-            raise
+        certificate = self._fetch(name)
+        if certificate is None:
+            return None
         tags = {t["Key"]: t["Value"] for t in certificate.get("Tags") or []}
         stored = StoredCertificate(
             metadata=_metadata(certificate["ServerCertificateMetadata"], tags),
@@ -93,12 +96,9 @@ class IamCertificateStore:
 
     def pem(self, name: str) -> tuple[str, str | None] | None:
         """(body, chain) as IAM holds them: what an endpoint serving the certificate should send."""
-        try:
-            certificate = self._iam.get_server_certificate(ServerCertificateName=name)["ServerCertificate"]
-        except ClientError as exc:
-            if error_code(exc) == "NoSuchEntity":
-                return None
-            raise
+        certificate = self._fetch(name)
+        if certificate is None:
+            return None
         return certificate["CertificateBody"], certificate.get("CertificateChain")
 
     def upload(
