@@ -144,7 +144,8 @@ def test_a_lone_rotation_publishes_at_once(aws: LocalStack, zone: str) -> None:
 def test_rotations_arriving_while_another_publishes_share_one_change(
     aws: LocalStack, zone: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dns_batching, "GATHER_SECONDS", 1.0)
+    # Two seconds from the busy rotation's close for the threads to join, whatever the machine's load.
+    monkeypatch.setattr(dns_batching, "GATHER_SECONDS", 2.0)
     rotations = [Rotation(aws, f"member{i}", zone) for i in range(4)]
     first = busy_zone(aws, zone, seconds=3.0)
     aws.calls.reset()
@@ -339,7 +340,8 @@ def test_a_publisher_too_late_to_close_publishes_its_own_and_its_members_theirs(
 def test_removals_at_the_same_moment_share_one_change(
     aws: LocalStack, zone: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dns_batching, "GATHER_SECONDS", 1.0)
+    # Two seconds from the busy rotation's close for the threads to join, whatever the machine's load.
+    monkeypatch.setattr(dns_batching, "GATHER_SECONDS", 2.0)
     rotations = [Rotation(aws, f"r{i}", zone) for i in range(4)]
     for rotation in rotations:
         rotation.publish()  # alone, one after the other: nobody to wait for

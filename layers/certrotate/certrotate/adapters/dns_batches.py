@@ -267,7 +267,8 @@ class DynamoDbDnsBatches:
 
     def submitted(self, zone_id: str, batch_id: str, change_ids: Sequence[str], poller: str | None) -> bool:
         values: dict[str, Any] = {
-            ":state": {"S": "submitted"},
+            # With no change to wait for (the batch only removed values) there is nothing left to do.
+            ":state": {"S": "submitted" if change_ids else "insync"},
             ":after": {"S": "publishing"},
             ":now": {"N": repr(self._now())},
         }
