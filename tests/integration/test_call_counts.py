@@ -27,9 +27,11 @@ N_MANAGED = sum(1 for i in range(N_CERTIFICATES) if i < N_DUE or i % 4 != 3)
 N_LEARNT = N_MANAGED - N_DUE
 ENABLED_REGIONS = ("us-east-1", "eu-west-1")  # the load balancers are in the first; the second is empty
 # A search of every enabled region and CloudFront (the regions themselves cached per container).
-# Lease-table items a rotation that orders reads besides the scan index: the DNS-01 values a dead run may have
-# left (#challenges:<lease key>) and a certificate issued but not stored yet (#issued:<lease key>).
-ROTATION_RECORDS_READ = 2
+# Lease-table items a rotation that orders reads besides the scan index: the DNS-01 values a dead run may
+# have left (#challenges:<lease key>), a certificate issued but not stored yet (#issued:<lease key>), and,
+# under the lease, its progress record (#progress:<lease key>: none there and nothing claimed before the
+# lease prove the replacement's name still free, instead of an IAM read of it).
+ROTATION_RECORDS_READ = 3
 ONE_SEARCH = {
     ("elbv2", "DescribeLoadBalancers"): len(ENABLED_REGIONS),
     ("elbv2", "DescribeListeners"): N_LOAD_BALANCERS,

@@ -17,6 +17,7 @@ from certrotate.adapters.dns_batches import DynamoDbDnsBatches, zone_key
 from certrotate.adapters.leases import KEY_ATTRIBUTE
 from certrotate.adapters.route53 import Route53Challenges
 from certrotate.dns_batching import DnsBatcher
+from certrotate.errors import CertRotateError
 from certrotate.model import DnsRecord
 
 from devstack import fixtures, moto_fixes
@@ -382,3 +383,35 @@ def test_a_publisher_that_only_removes_leaves_the_polling_to_a_member_that_adds(
     assert "poller" in status, "the member that adds polled the change"
     assert txt(aws, zone, "_acme-challenge.done.example.com") is None
     assert txt(aws, zone, "_acme-challenge.adding.example.com") == (60, ['"value-of-adding"'])
+
+
+def test_a_batch_route_53_refuses_costs_its_other_members_nothing(
+    aws: LocalStack, zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One member's name holds a CNAME (its DNS-01 delegated elsewhere): Route 53 refuses the whole batch's
+    change. The batch says `failed`, and every member publishes alone: the others' values stand, in time for
+    the ACME order each already placed; only the member whose set Route 53 refuses fails."""
+    monkeypatch.setattr(dns_batching, "GATHER_SECONDS", 2.0)
+    publisher, good, bad = (Rotation(aws, n, zone) for n in ("pub", "good", "bad"))
+    fixtures.create_record_set(
+        aws.client("route53"), zone, bad.values[0].name, "CNAME", ["_acme-challenge.elsewhere.example.net"]
+    )
+    first = busy_zone(aws, zone, seconds=0.0)
+
+    def later(rotation: Rotation) -> Callable[[], None]:
+        def run() -> None:
+            time.sleep(0.3)  # the publisher has opened the batch
+            rotation.publish()
+
+        return run
+
+    outcomes = in_threads(publisher.publish, later(good), later(bad))
+    first.join()
+
+    assert outcomes[:2] == [None, None], outcomes
+    assert isinstance(outcomes[2], CertRotateError) and "CNAME" in str(outcomes[2])
+    [status] = table_items(aws, zone_key(zone) + ":")
+    assert status["state"]["S"] == "failed", "the batch's change was refused as a whole"
+    for rotation in (publisher, good):
+        assert txt(aws, zone, rotation.values[0].name) == (60, [f'"value-of-{rotation.name}"'])
+    assert publisher.records.recorded("pub") == publisher.values, "it forgot what it tried for the others"

@@ -397,18 +397,26 @@ class RotationService:
     ) -> RotationResult:
         dns_names = facts.dns_names
         # Under the lease, read again what a run that held it before us may have changed: it may have
-        # uploaded the replacement, tagged the certificate, even retired it. Such a run writes its progress
-        # record before it changes anything in IAM, so when nothing was claimed before the lease (no
-        # replaced-by tag, the replacement's name free) and no record exists now (one consistent DynamoDB
-        # read), no run got anywhere meanwhile: IAM holds what we read, and reading it again would cost two
-        # IAM calls for nothing. Else read the certificate and its replacement again.
-        if before is not None and before.nothing_claimed and self._progress.load(old.name) is None:
+        # uploaded the replacement, tagged the certificate, even retired it. The certificate is read again
+        # always (a run that retired it deleted its progress record too). A run that puts anything at the
+        # replacement's name writes its progress record first and keeps it until it deletes the certificate:
+        # so when nothing was claimed before the lease (no replaced-by tag, the name free), the certificate
+        # is as we read it, and no record exists now (one consistent DynamoDB read), the replacement's name is
+        # still free and reading it again would cost an IAM call for nothing (IAM's rate is shared by every
+        # rotation of the fleet). Else the claims are assessed again.
+        refreshed = self._store.get(old.name)
+        if refreshed is None:
+            raise UnknownCertificate(old.name)
+        unchanged = refreshed.metadata == old
+        old = refreshed.metadata
+        if (
+            before is not None
+            and before.nothing_claimed
+            and unchanged
+            and self._progress.load(old.name) is None
+        ):
             assessed = before
         else:
-            refreshed = self._store.get(old.name)
-            if refreshed is None:
-                raise UnknownCertificate(old.name)
-            old = refreshed.metadata
             assessed = self._assess(old, dns_names)
         view, claim = assessed.view, assessed.claim
         if adopt and claim is None:
