@@ -147,10 +147,8 @@ _ROTATE_CENTRAL: frozenset[Call] = frozenset(
         ("sqs", "GetQueueAttributes"),
         # adapters/leases.py; adapters/progress.py; the #acme-account claim; a DNS-01 batch's status
         ("dynamodb", "PutItem"),
-        (
-            "dynamodb",
-            "UpdateItem",
-        ),  # leases; challenge_records.py; dns_batches.py (join, open, close, status)
+        # leases; challenge_records.py; dns_batches.py (join, open, close, a batch's status)
+        ("dynamodb", "UpdateItem"),
         ("dynamodb", "DeleteItem"),
         # adapters/progress.py, challenge_records.py, issued_stash.py, scan_index.py, dns_batches.py
         ("dynamodb", "GetItem"),
