@@ -39,9 +39,14 @@ PHASES: list[tuple[str, str, str]] = [
     ("    Route 53 zones", "certrotate.adapters.route53", "Route53Challenges.zones"),
     ("    DNS publish + INSYNC wait", "certrotate.adapters.route53", "Route53Challenges.publish"),
     ("      of which INSYNC wait", "certrotate.adapters.route53", "Route53Challenges._wait_in_sync"),
+    # With a lease table, DNS-01 values go through the zone's batch (dns_batching.py), the above within.
+    ("    DNS publish, batched (DnsBatcher.publish)", "certrotate.dns_batching", "DnsBatcher.publish"),
+    ("      member: waiting for the publisher (both ways)", "certrotate.dns_batching", "DnsBatcher._awaited"),
+    ("      publisher: gather, change, INSYNC (both ways)", "certrotate.dns_batching", "DnsBatcher._publish"),
     ("    answer challenge", "acme.client", "ClientV2.answer_challenge"),
     ("    authorization polling", "certrotate.adapters.acme", "AcmeAuthority._await_authorizations"),
     ("    DNS cleanup", "certrotate.adapters.route53", "Route53Challenges.remove"),
+    ("    DNS cleanup, batched (DnsBatcher.remove)", "certrotate.dns_batching", "DnsBatcher.remove"),
     ("    finalize", "acme.client", "ClientV2.begin_finalization"),
     (
         "    finalization polling + download",

@@ -114,6 +114,9 @@ Status = Literal["rotated", "skipped", "planned"]
 
 # Seconds of Lambda time each step needs at least; below that the step is not started (a rerun continues).
 TIME_TO_ORDER = 90.0
+# Clocks of different containers differ: a run's read is trusted under its lease only this much inside the
+# retirement grace period (see RotationService._run).
+CLOCK_SKEW_MARGIN = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +238,7 @@ class RotationService:
     ) -> RotationResult:
         """Rotate one certificate. `deadline` is a Clock.monotonic() value by which the call must return."""
         correlation_id = correlation_id or str(uuid.uuid4())
+        read_at = self._clock.monotonic()  # before what IAM says is read
         stored = self._store.get(request.certificate_name)
         if stored is None:
             raise UnknownCertificate(request.certificate_name)
@@ -242,7 +246,7 @@ class RotationService:
         if not old.managed:
             raise UnmanagedCertificate(old.name, MANAGED_TAG)
         try:
-            return self._rotate(request, old, stored.body_pem, deadline, correlation_id)
+            return self._rotate(request, old, stored.body_pem, deadline, correlation_id, read_at)
         except PermanentFailure as failure:
             # No retry can fix it: hold redeliveries and scans off so that they order nothing more.
             self._record_hold(old, failure)
@@ -255,6 +259,7 @@ class RotationService:
         body_pem: str,
         deadline: float,
         correlation_id: str,
+        read_at: float | None = None,
     ) -> RotationResult:
         facts = facts_of(body_pem)
         assessed = self._assess(old, facts.dns_names)
@@ -339,7 +344,16 @@ class RotationService:
         )
         try:
             return self._run(
-                old, facts, decision, result, held, deadline, request.known_endpoints, adopt, assessed
+                old,
+                facts,
+                decision,
+                result,
+                held,
+                deadline,
+                request.known_endpoints,
+                adopt,
+                assessed,
+                read_at,
             )
         finally:
             held.release()
@@ -394,29 +408,32 @@ class RotationService:
         known: planning.KnownEndpoints | None = None,
         adopt: bool = False,
         before: _Assessment | None = None,
+        read_at: float | None = None,  # Clock.monotonic() before `before` was read
     ) -> RotationResult:
         dns_names = facts.dns_names
         # Under the lease, read again what a run that held it before us may have changed: it may have
-        # uploaded the replacement, tagged the certificate, even retired it. The certificate is read again
-        # always (a run that retired it deleted its progress record too). A run that puts anything at the
-        # replacement's name writes its progress record first and keeps it until it deletes the certificate:
-        # so when nothing was claimed before the lease (no replaced-by tag, the name free), the certificate
-        # is as we read it, and no record exists now (one consistent DynamoDB read), the replacement's name is
-        # still free and reading it again would cost an IAM call for nothing (IAM's rate is shared by every
-        # rotation of the fleet). Else the claims are assessed again.
-        refreshed = self._store.get(old.name)
-        if refreshed is None:
-            raise UnknownCertificate(old.name)
-        unchanged = refreshed.metadata == old
-        old = refreshed.metadata
-        if (
+        # uploaded the replacement, tagged the certificate, even retired it. IAM's rate is shared by every
+        # rotation of the fleet, so the two reads are saved when they cannot tell anything new: nothing was
+        # claimed before the lease (no replaced-by tag, the replacement's name free), and no progress record
+        # exists now (one consistent DynamoDB read). A run that puts anything at the replacement's name or
+        # tags the certificate writes that record first, and deletes it only when it deletes the certificate,
+        # which happens at least the grace period after the replacement served everywhere, so after our read:
+        # when less than the grace period (less a margin for clocks) has passed since our read, no run can
+        # have retired it meanwhile either. Else the certificate and its claims are read again.
+        trusted = (
             before is not None
+            and read_at is not None
             and before.nothing_claimed
-            and unchanged
+            and self._clock.monotonic() - read_at < self._settings.grace_seconds - CLOCK_SKEW_MARGIN
             and self._progress.load(old.name) is None
-        ):
+        )
+        if trusted and before is not None:
             assessed = before
         else:
+            refreshed = self._store.get(old.name)
+            if refreshed is None:
+                raise UnknownCertificate(old.name)
+            old = refreshed.metadata
             assessed = self._assess(old, dns_names)
         view, claim = assessed.view, assessed.claim
         if adopt and claim is None:
