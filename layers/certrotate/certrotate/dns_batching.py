@@ -177,17 +177,18 @@ class DnsBatcher:
             "publishing a batch of DNS-01 values",
             extra={"zone_id": zone_id, "members": len(members), "values": len(entries)},
         )
-        if others_adding and self._records is not None:
-            # Before they are published: a change that lands after its members gave up is still recorded.
-            self._records.record(owner, others_adding)
         try:
+            if others_adding and self._records is not None:
+                # Before they are published: a change that lands after its members gave up is still recorded.
+                self._records.record(owner, others_adding)
             change_ids = self._dns.submit(
                 [e.record for e in entries if e.adding],
                 [e.record for e in entries if not e.adding],
                 deadline=deadline,
             )
         except Exception as exc:
-            # Refused (one member's set may be what Route 53 refuses) or out of retries: everyone alone.
+            # Not recorded (the table's trouble), refused (one member's set may be what Route 53 refuses) or
+            # out of retries: everyone alone, each order safe.
             logger.warning("the DNS-01 batch's change failed", extra={"error": str(exc)})
             if self._say(zone_id, batch, "failed", after="publishing"):
                 self._forget(owner, others_adding)
