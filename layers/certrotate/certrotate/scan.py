@@ -62,6 +62,27 @@ class ScanResult:
     # Many accounts only (None otherwise, and left out of as_dict): the accounts not scanned, and why.
     failed_accounts: list[dict[str, str]] | None = None
 
+    @classmethod
+    def empty(cls, *, dry_run: bool, correlation_id: str, **extra: Any) -> ScanResult:
+        """A result with nothing counted yet, to be filled in (the re-check, the merge of many accounts)."""
+        return cls(
+            scanned=0,
+            managed=0,
+            expiring=[],
+            enqueued=[],
+            held_back=[],
+            held=[],
+            pending_retirement=[],
+            retired=[],
+            resumed=[],
+            days_to_expiry={},
+            server_certificates=0,
+            quota=0,
+            dry_run=dry_run,
+            correlation_id=correlation_id,
+            **extra,
+        )
+
     @property
     def min_days_to_expiry(self) -> float | None:
         return min(self.days_to_expiry.values()) if self.days_to_expiry else None
@@ -244,22 +265,8 @@ class ScanService:
         answer before any order: this sends on the index's tags plus the answer just learnt."""
         now = self._clock.now()
         notes: list[str] = []
-        result = ScanResult(
-            scanned=0,
-            managed=0,
-            expiring=[],
-            enqueued=[],
-            held_back=[],
-            held=[],
-            pending_retirement=[],
-            retired=[],
-            resumed=[],
-            days_to_expiry={},
-            server_certificates=0,
-            quota=0,
-            dry_run=dry_run,
-            notes=notes,
-            correlation_id=correlation_id or str(uuid.uuid4()),
+        result = ScanResult.empty(
+            dry_run=dry_run, correlation_id=correlation_id or str(uuid.uuid4()), notes=notes
         )
         kept = self._load_index(notes)
         if not kept:
