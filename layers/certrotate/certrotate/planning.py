@@ -1142,8 +1142,8 @@ def plan_scan(
     hold_context: str | None = None,
 ) -> ScanPlan:
     """`not_before`: the certificates' notBefore by name, where known, for the lifetime rule of those whose
-    renewal time the scan has not learnt yet (the command line's plan knows them; the scan learns the
-    renewal time of every managed certificate before it plans). `hold_context`: Settings.hold_context, to
+    renewal time is not learnt (the scan: out of time, or a body it could not read; it passes the upload date
+    where it knows no notBefore). `hold_context`: Settings.hold_context, to
     tell whether a deterministic refusal's inputs changed (None: holds stand until their time)."""
     by_name = {c.name: c for c in certificates}
     known_not_before = not_before or {}

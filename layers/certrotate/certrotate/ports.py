@@ -24,7 +24,25 @@ from certrotate.model import (
     SecretPem,
     ServerCertificate,
 )
-from certrotate.names import RENEWAL_TAG
+from certrotate.names import (
+    RENEWAL_TAG,
+    REPLACED_BY_TAG,
+    ROLLED_BACK_AT_TAG,
+    ROLLED_BACK_FROM_TAG,
+    ROLLED_BACK_TO_TAG,
+    SERVED_SINCE_TAG,
+)
+
+# Bookkeeping of a store that renews beside the old certificate (IAM): replacement and rollback. A store that
+# re-imports in place never writes them, so on an ACM certificate they can only be someone else's claim;
+# believed, a forged `replaced-by` made every rotation skip the certificate until it expired.
+BESIDE_ONLY_TAGS = (
+    REPLACED_BY_TAG,
+    SERVED_SINCE_TAG,
+    ROLLED_BACK_FROM_TAG,
+    ROLLED_BACK_AT_TAG,
+    ROLLED_BACK_TO_TAG,
+)
 
 if TYPE_CHECKING:
     from certrotate.planning import KnownEndpoints
@@ -211,11 +229,12 @@ class AcmCertificate:
     tags: Mapping[str, str] | None = None  # None: not read
 
     def as_certificate(self) -> ServerCertificate:
-        """The view planning's renewal and hold rules read (name = ARN; nothing is ever "replaced"). A
-        renewal time learnt for the certificate this one re-imported over is left out: it is not this one's
-        (a re-import keeps the tags; the rotation also removes it)."""
+        """The view planning's renewal and hold rules read (name = ARN; nothing is ever "replaced" nor rolled
+        back: those tags are left out, see BESIDE_ONLY_TAGS). A renewal time learnt for the certificate this
+        one re-imported over is left out: it is not this one's (a re-import keeps the tags; the rotation also
+        removes it)."""
         assert self.not_after is not None
-        tags = dict(self.tags or {})
+        tags = {k: v for k, v in (self.tags or {}).items() if k not in BESIDE_ONLY_TAGS}
         kept = planning.RenewalSchedule.parse(tags.get(RENEWAL_TAG))
         if kept is not None and kept.learnt_for_another(self.not_after):
             del tags[RENEWAL_TAG]
@@ -228,6 +247,11 @@ class AcmCertificate:
             upload_date=self.not_before,
             tags=tags,
         )
+
+    @property
+    def ignored_claims(self) -> tuple[str, ...]:
+        """The BESIDE_ONLY_TAGS this certificate carries: reported by the scan, never acted on."""
+        return tuple(k for k in BESIDE_ONLY_TAGS if k in (self.tags or {}))
 
 
 class AcmCertificates(Protocol):

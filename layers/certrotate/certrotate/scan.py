@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -35,7 +35,6 @@ from certrotate.validation import facts_of
 logger = Logger(child=True)
 RENEWAL_READERS = 8  # certificates read (and the CA asked) at once when their renewal time is learnt
 RECHECK_CHUNK = 4 * RENEWAL_READERS  # the re-check sends the rotations of each chunk before asking the next
-UNREACHABLE_CA_RETRY = timedelta(hours=1)
 # What learning one certificate's renewal time gives: the schedule (None: not learnt), a note, its facts.
 _Learnt = tuple[planning.RenewalSchedule | None, str | None, scan_index.CertificateFacts | None]
 
@@ -180,6 +179,7 @@ class ScanService:
             now=now,
             renew_before_days=self._settings.renew_before_days,
             lease_seconds=self._settings.lease_seconds,
+            not_before=_not_before_by_name(certificates, facts),
             hold_context=self._settings.hold_context,
         )
         if adoptable:  # left by a rotation started before progress records: an operator adopts it (force)
@@ -302,7 +302,11 @@ class ScanService:
                 and planning.is_due(learnt[c.certificate_id], now, floor, not_before(c))
             ]
             plan = planning.plan_scan(
-                newly, now=now, renew_before_days=floor, lease_seconds=self._settings.lease_seconds
+                newly,
+                now=now,
+                renew_before_days=floor,
+                lease_seconds=self._settings.lease_seconds,
+                not_before=_not_before_by_name(newly, facts),
             )
             result.expiring.extend(c.name for c in plan.expiring)
             result.held_back.extend(c.name for c in plan.held_back)
@@ -319,7 +323,11 @@ class ScanService:
             return result
         survey: tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None = None
         rest = planning.plan_scan(
-            unrecorded, now=now, renew_before_days=floor, lease_seconds=self._settings.lease_seconds
+            unrecorded,
+            now=now,
+            renew_before_days=floor,
+            lease_seconds=self._settings.lease_seconds,
+            not_before=_not_before_by_name(unrecorded, facts),
         )
         try:
             survey = self._survey(rest, result, now, skip=frozenset())
@@ -581,21 +589,21 @@ class ScanService:
         if not wanted:
             return certificates
         source: RenewalInfoSource | None = None
-        ask_again: datetime | None = None  # None: nothing new to learn before the renewal time
+        unreachable: datetime | None = None  # when the CA could not be read: ask again soon
         if self._renewal_info_factory is not None:
             try:
                 candidate = self._renewal_info_factory()  # built only now: acme is heavy to import
                 source = candidate if candidate.offered() else None
             except Exception as error:  # the CA is unreachable: the lifetime rule until it answers again
                 notes.append(f"could not read the ACME directory for renewal information: {error}")
-                ask_again = now + UNREACHABLE_CA_RETRY
+                unreachable = now
 
         def learn(cert: ServerCertificate) -> _Learnt | None:
             if learn_until is not None and self._clock.monotonic() >= learn_until:
                 return None  # out of time: the next scan learns it
             try:
                 known = facts.get(cert.certificate_id)
-                return self._renewal_time_of(cert, known, source, now, write, ask_again)
+                return self._renewal_time_of(cert, known, source, now, write, unreachable)
             except Exception as error:  # one certificate's oddity must not stop the others' scan
                 logger.warning(
                     "renewal time not learnt", extra={"certificate_name": cert.name, "error": str(error)}
@@ -644,7 +652,7 @@ class ScanService:
         source: RenewalInfoSource | None,
         now: datetime,
         write: bool,
-        ask_again: datetime | None,
+        unreachable: datetime | None,
     ) -> _Learnt:
         if known is None:
             known, problem = self._facts_of(cert, now)
@@ -659,6 +667,7 @@ class ScanService:
             source=source,
             now=now,
             random_fraction=self._random_fraction(),
+            unreachable_since=unreachable,
         )
         note = learnt.note
         if write and learnt.changed:
@@ -836,6 +845,21 @@ def _with_index(
         return body
     known = planning.known_endpoints(survey[0], cert.arn, cert.certificate_id, survey[1])
     return body if known is None else {**body, "endpoints": known.as_message()}
+
+
+def _not_before_by_name(
+    certificates: list[ServerCertificate], facts: dict[str, scan_index.CertificateFacts]
+) -> dict[str, datetime]:
+    """For the lifetime rule of certificates whose renewal time is not learnt (out of time, an unreadable
+    body): the notBefore read once, else the upload date (never earlier than issuance, so never too early)."""
+    known: dict[str, datetime] = {}
+    for cert in certificates:
+        read = facts.get(cert.certificate_id)
+        if read is not None:
+            known[cert.name] = read.not_before
+        elif cert.upload_date is not None:
+            known[cert.name] = cert.upload_date
+    return known
 
 
 def _could_act_now(
