@@ -198,16 +198,23 @@ def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
             extra={"reason": str(exc), "message_id": record.message_id},
         )
         return
+    if message.force:
+        # `force` overrides holds and rotates what is not due: an operator's, by direct invocation (which IAM
+        # grants to operators). Anyone who may send to the queue could ask for it here: never honoured.
+        logger.warning(
+            "force ignored on a queue message: invoke the function directly to force a rotation",
+            extra={"message_id": record.message_id},
+        )
     try:
         # The scan's id when the scan sent it; a hand-written message is known by its SQS message id.
         correlation_id = message.correlation_id or record.message_id
         if isinstance(message, AcmRotationMessage):
-            acm_request = AcmRotationRequest(message.certificate_arn, force=message.force)
+            acm_request = AcmRotationRequest(message.certificate_arn, force=False)
             rotate_acm(acm_request, lambda_context, correlation_id, _acm_account(message.certificate_arn))
         else:
             request = RotationRequest(
                 certificate_name=message.certificate_name,
-                force=message.force,
+                force=False,  # see above
                 known_endpoints=message.endpoints,
                 ask_ca=message.ask_ca,
             )
