@@ -64,11 +64,12 @@ def renewal_due(
     renew_before_days: int | None,
     not_before: datetime | None = None,
 ) -> tuple[bool, str, str]:
-    """Whether a certificate is due, why, and which rule says so: "RENEW_BEFORE_DAYS=N", "ARI window" or
-    "lifetime rule". Each applicable rule gives a time; the earliest decides. `RENEW_BEFORE_DAYS` is the
-    operator's floor (within it a certificate is always due); the renewal time the scan learnt (the CA's ARI
-    window, or the lifetime rule; kept in RENEWAL_TAG) may come earlier; without one, the lifetime rule when
-    `not_before` is known."""
+    """Whether a certificate is due, why, and which rule says so: "RENEW_BEFORE_DAYS=N", "ARI window",
+    "lifetime rule" or "last resort". Each applicable rule gives a time; the earliest decides.
+    `RENEW_BEFORE_DAYS` is the operator's floor (within it a certificate is always due); the renewal time the
+    scan learnt (the CA's ARI window, or the lifetime rule; kept in RENEWAL_TAG) may come earlier; without
+    one, the lifetime rule when `not_before` is known; under all of them the last resort (last_resort_time),
+    which no tag can move."""
     days = days_to_expiry(certificate.expiration, now)
     candidates: list[tuple[datetime, str, str, str]] = []  # (time, rule, reason when due, reason when not)
     if renew_before_days is not None:
@@ -80,7 +81,7 @@ def renewal_due(
                 f"expires in {days} days, not within {renew_before_days}",
             )
         )
-    schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG))
+    schedule = believed_schedule(certificate)
     if schedule is not None:
         at = f"{schedule.renew_at:%Y-%m-%d %H:%M}Z"
         candidates.append(
@@ -102,12 +103,15 @@ def renewal_due(
                 f"the lifetime rule says renew at {at} ({days} days to expiry)",
             )
         )
-    if not candidates:
-        return (
-            False,
+    last_resort = last_resort_time(not_before or certificate.upload_date, certificate.expiration)
+    candidates.append(
+        (
+            last_resort,
+            "last resort",
+            f"expires in {days} days: in the last tenth of its lifetime, due whatever its renewal tag says",
             f"expires in {days} days, no renewal time known yet (the next scan learns it)",
-            "lifetime rule",
         )
+    )
     when, rule, due_reason, not_due_reason = min(candidates, key=lambda c: c[0])
     # The floor is "fewer than N days left": due strictly after its time; a renewal time is due from it on.
     due = now > when if rule.startswith("RENEW_BEFORE_DAYS") else now >= when
@@ -192,6 +196,28 @@ def schedule_from_window(
     return RenewalSchedule("ari", start, end, renew_at, clamp_retry(retry_after, now))
 
 
+# Whatever a renewal tag says, a certificate is due in the last tenth of its lifetime, and at least this long
+# before it expires (the daily scan must see it in time): the tag is a claim anyone allowed to tag can write.
+LAST_RESORT_MIN = timedelta(days=2)
+_UNKNOWN_LIFETIME = timedelta(days=90)
+
+
+def last_resort_time(not_before: datetime | None, not_after: datetime) -> datetime:
+    """The backstop under every other rule (renewal_due): it decides only when nothing says earlier, e.g. a
+    forged `certrotate:renewal` with a time in the far future."""
+    lifetime = not_after - not_before if not_before is not None else _UNKNOWN_LIFETIME
+    return not_after - max(lifetime / 10, LAST_RESORT_MIN)
+
+
+def believed_schedule(certificate: ServerCertificate) -> RenewalSchedule | None:
+    """The kept renewal time, unless it cannot be this certificate's: a renewal at or after its expiry (no CA
+    window nor the lifetime rule gives one) is asked again, as an unreadable tag is."""
+    schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG))
+    if schedule is None or schedule.renew_at >= certificate.expiration:
+        return None
+    return schedule
+
+
 def lifetime_renewal_time(not_before: datetime, not_after: datetime) -> datetime:
     """Without ARI: renew with a third of the lifetime left, half of it for lifetimes under 10 days
     (certbot 4's rule: a 6-day certificate renews after 3 days, a 90-day one after 60)."""
@@ -241,7 +267,7 @@ def needs_renewal_info(certificate: ServerCertificate, now: datetime, renew_befo
         return False
     if renew_before_days is not None and certificate.expiration - now < timedelta(days=renew_before_days):
         return False
-    schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG))
+    schedule = believed_schedule(certificate)
     return schedule is None or now >= schedule.next_ask
 
 
