@@ -63,7 +63,11 @@ class AcmScan:
                 continue
             result.scanned += 1
             result.days_to_expiry[cert.arn] = planning.days_to_expiry(cert.not_after, now)
-            cert = replace(cert, tags=self._acm.tags_of(cert.arn))
+            try:
+                cert = replace(cert, tags=self._acm.tags_of(cert.arn))
+            except Exception as error:  # deleted since listed, or refused: one certificate, not the scan
+                result.notes.append(f"{cert.arn}: tags not read ({type(error).__name__}: {error})")
+                continue
             view = cert.as_certificate()
             if not view.managed:
                 continue
@@ -148,6 +152,9 @@ class AcmScan:
             facts = facts_of(self._acm.body(cert.arn))
         except ValidationFailed as error:
             result.notes.append(f"{cert.arn}: {error}")
+            return cert
+        except Exception as error:  # deleted since listed, or refused: the lifetime rule from its listing
+            result.notes.append(f"{cert.arn}: body not read ({type(error).__name__}: {error})")
             return cert
         learnt = renewal_time.learn(
             cert.arn,
