@@ -292,6 +292,29 @@ def test_rotate_local_asks_first_then_rotates_in_this_process(world: World, cli:
     assert document["status"] == "skipped" and "the lifetime rule says renew at" in document["reason"]
 
 
+def test_rotate_local_refuses_to_trust_other_issuers_than_the_function(
+    world: World, cli: Cli, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The deployed ISSUER_TRUST_BUNDLE is missing here: the default roots would believe any public CA's
+    chain and replacement claim, so the break-glass run stops until the operator names a copy."""
+    world.seed("shop", ["shop.example.com"], days_left=12)
+    deploy(world, ISSUER_TRUST_BUNDLE="/var/task/nowhere/roots.pem")
+    monkeypatch.delenv("ISSUER_TRUST_BUNDLE", raising=False)
+    before = world.snapshot()
+    cli.run_as("break-glass")
+
+    code, _ = cli("rotate", "shop", "--local", "--yes")
+
+    assert code == 2 and world.snapshot() == before
+    err = capfd.readouterr().err
+    print(err, end="", file=sys.stderr)
+    assert "the deployed ISSUER_TRUST_BUNDLE (/var/task/nowhere/roots.pem) is not on this machine" in err
+
+    monkeypatch.setenv("ISSUER_TRUST_BUNDLE", world.env["ISSUER_TRUST_BUNDLE"])  # the operator's copy
+    code, document = cli.json("rotate", "shop", "--local", "--yes", "--dry-run")
+    assert code == 0 and document["status"] == "planned", document
+
+
 def test_rotate_names_the_missing_stack_and_the_way_out(
     world: World, cli: Cli, capfd: pytest.CaptureFixture[str]
 ) -> None:
