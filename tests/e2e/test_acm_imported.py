@@ -170,6 +170,10 @@ def test_bad_input_is_refused_before_any_aws_call(world: World) -> None:
     calls = world.stack.calls.snapshot()
     with pytest.raises(Exception, match="certificate_arn must be an ACM certificate ARN"):
         rotate_acm(world, "arn:aws:acm:us-east-1:123:certificate/x")
+    # Another account's certificate in a stack that manages one account: refused before asking ACM.
+    elsewhere = "arn:aws:acm:us-east-1:210987654321:certificate/0f0e0d0c-0b0a-4999-8888-777766665555"
+    with pytest.raises(Exception, match="is in account 210987654321, not this function's"):
+        rotate_acm(world, elsewhere)
     assert world.stack.calls.snapshot() == calls
     with pytest.raises(Exception, match="not managed by certrotate"):
         rotate_acm(world, fixtures.import_acm_certificate(acm_client(world), NAMES, 5, managed=False)[0])
