@@ -250,6 +250,28 @@ def test_an_elapsed_or_garbled_retry_after_does_not_hold_back() -> None:
         )
 
 
+def test_a_retry_after_no_ca_would_give_is_a_claim_ignored() -> None:
+    """certrotate keeps at most a week of a CA's Retry-After (RateLimited clamps it): a later one was written
+    by someone else, and believed it would stop renewal past the expiry, forced or not."""
+    forged = tagged(cert(days=5), **{RETRY_AFTER_TAG: "2999-01-01T00:00:00+00:00"})
+    assert planning.decide_rotation(forged, None, now=NOW, renew_before_days=30, force=False).verdict is (
+        planning.Verdict.ISSUE
+    )
+    assert planning.held_now(forged, NOW) is None
+    week = tagged(cert(days=5), **{RETRY_AFTER_TAG: (NOW + timedelta(days=6)).isoformat()})
+    assert planning.rate_limited_until(week, NOW) == NOW + timedelta(days=6)
+
+
+def test_a_cas_retry_after_is_kept_for_a_week_at_most() -> None:
+    from certrotate.errors import RATE_LIMIT_MAX_WAIT, RateLimited
+
+    now = datetime.now(UTC)
+    limited = RateLimited("too many certificates", now + timedelta(days=30))
+    assert now + RATE_LIMIT_MAX_WAIT <= limited.retry_at <= datetime.now(UTC) + RATE_LIMIT_MAX_WAIT
+    soon = now + timedelta(hours=3)
+    assert RateLimited("too many orders", soon).retry_at == soon
+
+
 def test_a_window_asked_now_makes_due_only_what_was_merely_not_due() -> None:
     """A message of the renewal-info re-check (`ask_ca`) says the CA moved the window; the CA's answer,
     asked by the rotation, decides, and only a "not due" changes."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from certrotate.errors import RATE_LIMIT_MAX_WAIT
 from certrotate.model import (
     ChallengeAnswer,
     ChallengeMethod,
@@ -725,8 +726,8 @@ def decide_rotation(
         )
     if existing_replacement is not None:
         return RotationDecision(Verdict.RESUME, f"replacement {name} was uploaded by an earlier run", name)
-    retry_after = certificate.retry_after
-    if retry_after is not None and retry_after > now:
+    retry_after = rate_limited_until(certificate, now)
+    if retry_after is not None:
         return RotationDecision(
             Verdict.RATE_LIMITED,
             f"the ACME CA asked not to order again before {retry_after.isoformat()}",
@@ -1143,14 +1144,21 @@ class HeldCertificate:
     permanent: bool  # a permanent failure's hold; False: the CA's Retry-After
 
 
+def rate_limited_until(certificate: ServerCertificate, now: datetime) -> datetime | None:
+    """Until when the CA asked not to order again for this certificate, if it still does, believably."""
+    retry_after = certificate.retry_after
+    if retry_after is None or retry_after <= now or retry_after > now + RATE_LIMIT_MAX_WAIT:
+        return None
+    return retry_after
+
+
 def held_now(
     certificate: ServerCertificate, now: datetime, inputs: str | None = None
 ) -> HeldCertificate | None:
     """Why and until when nothing may be ordered (or resumed) for a certificate, if so (`inputs`: see
     active_hold)."""
     hold = active_hold(certificate, now, inputs)
-    retry_after = certificate.retry_after
-    limited = retry_after if retry_after is not None and retry_after > now else None
+    limited = rate_limited_until(certificate, now)
     if hold is not None and (limited is None or hold >= limited):
         return HeldCertificate(certificate, hold, certificate.held_reason, True)
     if limited is not None:
