@@ -198,7 +198,8 @@ def schedule_from_window(
 
 
 # Whatever a renewal tag says, a certificate is due in the last tenth of its lifetime, and at least this long
-# before it expires (the daily scan must see it in time): the tag is a claim anyone allowed to tag can write.
+# before it expires (the daily scan must see it in time), but never before half its lifetime: the tag is a
+# claim anyone allowed to tag can write.
 LAST_RESORT_MIN = timedelta(days=2)
 _UNKNOWN_LIFETIME = timedelta(days=90)
 
@@ -207,7 +208,8 @@ def last_resort_time(not_before: datetime | None, not_after: datetime) -> dateti
     """The backstop under every other rule (renewal_due): it decides only when nothing says earlier, e.g. a
     forged `certrotate:renewal` with a time in the far future."""
     lifetime = not_after - not_before if not_before is not None else _UNKNOWN_LIFETIME
-    return not_after - max(lifetime / 10, LAST_RESORT_MIN)
+    # Never before half the lifetime (the lifetime rule's earliest): a very short certificate is not born due.
+    return not_after - min(max(lifetime / 10, LAST_RESORT_MIN), lifetime / 2)
 
 
 def believed_schedule(certificate: ServerCertificate) -> RenewalSchedule | None:

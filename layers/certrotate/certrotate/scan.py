@@ -15,7 +15,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from certrotate import planning, renewal_time, scan_index
-from certrotate.claims import Claim, ClaimVerifier, proven
+from certrotate.claims import ClaimVerifier, believe
 from certrotate.config import TrustRoots
 from certrotate.errors import RegionDiscoveryFailed, ValidationFailed
 from certrotate.model import EndpointSurvey, ServerCertificate
@@ -382,37 +382,25 @@ class ScanService:
         untrusted: list[dict[str, Any]] = []
         adoptable: set[str] = set()
         for cert in certificates:
-            if not cert.managed or not any(tag in cert.tags for tag in planning.BOOKKEEPING_TAGS):
-                trusted.append(cert)
-                continue
-            claims: list[Claim] = []
-            problem: str | None = None
-            if not cert.replaced_by:
-                problem = "certrotate:replacement-served-since without certrotate:replaced-by"
-            elif self._claims is None:
-                problem = "no lease table (LEASE_TABLE_NAME) holds progress records to prove it"
-            else:
-                deterministic = planning.replacement_name(cert.name, cert.certificate_id)
-                try:
-                    claims = self._claims.claims(cert, deterministic=deterministic in names)
-                except Exception as error:  # unverified is unproven; the rotation verifies again
-                    problem = f"could not be verified ({type(error).__name__}: {error})"
-            good = proven(claims)
-            if good is not None:
-                trusted.append(planning.trusted_view(cert, good.check.claimed, good.record))
-                continue
-            trusted.append(planning.trusted_view(cert, None))
-            reports = [(c.check.claimed, c.check.reason, c.check.adoptable) for c in claims]
-            if problem is not None or not reports:
-                reports.append((cert.replaced_by or "", problem or "no claim holds", False))
-            for claimed, reason, can_adopt in reports:
-                untrusted.append(_untrusted(cert.name, claimed, reason, can_adopt))
-                notes.append(f"{cert.name}: the claim that {claimed} replaces it is not proven ({reason})")
+            # The name certrotate gives a replacement counts only beside a tag's claim: an untagged
+            # certificate is never replaced on a name alone (a rotation adopts such an upload only by force).
+            tagged = any(tag in cert.tags for tag in planning.BOOKKEEPING_TAGS)
+            listed = tagged and planning.replacement_name(cert.name, cert.certificate_id) in names
+            believed = believe(self._claims, cert, replacement_listed=listed)
+            trusted.append(believed.view)
+            for report in believed.unproven:
+                untrusted.append(report.as_dict())
+                claim = f"the claim that {report.claimed} replaces it is not proven"
+                notes.append(f"{cert.name}: {claim} ({report.reason})")
                 logger.warning(
                     "a claim that is not proven is reported and ignored",
-                    extra={"certificate_name": cert.name, "claimed_replacement": claimed, "reason": reason},
+                    extra={
+                        "certificate_name": cert.name,
+                        "claimed_replacement": report.claimed,
+                        "reason": report.reason,
+                    },
                 )
-                if can_adopt:
+                if report.adoptable:
                     adoptable.add(cert.name)
         return trusted, untrusted, adoptable
 
@@ -813,26 +801,6 @@ class ScanService:
             result.resumed.extend(
                 str(body["certificate_name"]) for key, _, body in still_served if key in sent
             )
-
-
-def _untrusted(name: str, claimed: str, reason: str, adoptable: bool) -> dict[str, Any]:
-    if adoptable:
-        fix = (
-            f"left by a rotation started before progress records (an upgrade), or forged: check {claimed}, "
-            f"then rotate {name} with force=true to adopt it after the same checks, or delete {claimed}"
-        )
-    else:
-        fix = (
-            f"nothing is moved or deleted on this claim: remove the tags certrotate:replaced-by and "
-            f"certrotate:replacement-served-since from {name}, and find out who wrote them"
-        )
-    return {
-        "certificate_name": name,
-        "claimed_replacement": claimed,
-        "reason": reason,
-        "adoptable": adoptable,
-        "fix": fix,
-    }
 
 
 def _with_index(
