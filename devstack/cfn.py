@@ -339,8 +339,8 @@ def deployed_table_policies(
     resources: Mapping[str, PhysicalResource] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The resource-based policies of the template's DynamoDB tables (`ResourcePolicy.PolicyDocument`,
-    conditions applied), keyed by the table's ARN, as DynamoDB holds them once the stack is deployed. `resources`
-    as for deployed_roles: the roles the policies name get the same ARNs there."""
+    conditions applied), keyed by the table's ARN, as DynamoDB holds them once the stack is deployed.
+    `resources` as for deployed_roles: the roles the policies name get the same ARNs there."""
     evaluator = Evaluator(template, stack or Stack(), parameters, resources)
     documents: dict[str, dict[str, Any]] = {}
     for logical_id, resource in (template.get("Resources") or {}).items():

@@ -22,10 +22,10 @@ A certrotate principal making a call certrotate.permissions does not list for it
 complete.
 
 Resource-based policies: a role's trust policy (sts:AssumeRole), and the lease table's policy (template.yaml's
-LeaseTable `ResourcePolicy`, deployed with the roles): a DynamoDB request on that table is decided by the caller's
-identity policies and the table's policy together, as AWS decides within one account (an explicit deny in
-either wins; an allow in either is enough). The devstack deploys with `LeaseTableOperatorArn` = the break-glass
-role (what docs/deploy.md tells operators to do) unless a test sets it otherwise.
+LeaseTable `ResourcePolicy`, deployed with the roles): a DynamoDB request on that table is decided by the
+caller's identity policies and the table's policy together, as AWS decides within one account (an explicit
+deny in either wins; an allow in either is enough). The devstack deploys with `LeaseTableOperatorArn` naming
+the break-glass role (what docs/deploy.md tells operators to do) unless a test sets it otherwise.
 
 Not modelled (docs/design.md): service control and resource control policies, permission boundaries, session
 policies, other resource-based policies (bucket, queue, secret, key policies), VPC endpoint policies. A KMS
@@ -398,7 +398,8 @@ class Enforcement:
             if table_policy is not None:
                 # The lease table's own policy: one account, so an allow in either suffices and a deny in
                 # either wins ("Policy evaluation logic").
-                table_decision = evaluate([table_policy], request, Caller(identity.role_arn, identity.account))
+                caller = Caller(identity.role_arn, identity.account)
+                table_decision = evaluate([table_policy], request, caller)
                 decision = combine(identity_decision, table_decision, same_account=True)
                 if table_decision.effect is Effect.EXPLICIT_DENY:
                     return self._deny(

@@ -240,7 +240,7 @@ def test_with_a_customer_managed_key_the_queue_is_used_through_the_key_grant(wor
     assert world.rotate_from_queue([record]) == {"batchItemFailures": []}
 
 
-# --- the lease table's own policy: nobody but certrotate writes its record of what it did ----------------------
+# --- the lease table's own policy: nobody but certrotate writes its record of what it did ------------------
 
 _ANY_DYNAMODB = {
     "Version": "2012-10-17",
@@ -279,12 +279,13 @@ def test_a_principal_allowed_dynamodb_star_cannot_write_the_lease_table(world: W
     world.stack.iam.deploy_central(world.env)
     power_user = _client_of_role(world, "power-user", _ANY_DYNAMODB, "dynamodb")
 
+    table = world.lease_table
     for write in (
-        lambda: power_user.put_item(**_forged_progress(world.lease_table)),
-        lambda: power_user.put_item(TableName=world.lease_table, Item={"certificate": {"S": "web"}}),
-        lambda: power_user.put_item(TableName=world.lease_table, Item={"certificate": {"S": "#acme-account"}}),
-        lambda: power_user.update_item(TableName=world.lease_table, Key={"certificate": {"S": "#scan-index"}}),
-        lambda: power_user.delete_item(TableName=world.lease_table, Key={"certificate": {"S": "web"}}),
+        lambda: power_user.put_item(**_forged_progress(table)),
+        lambda: power_user.put_item(TableName=table, Item={"certificate": {"S": "web"}}),
+        lambda: power_user.put_item(TableName=table, Item={"certificate": {"S": "#acme-account"}}),
+        lambda: power_user.update_item(TableName=table, Key={"certificate": {"S": "#scan-index"}}),
+        lambda: power_user.delete_item(TableName=table, Key={"certificate": {"S": "web"}}),
     ):
         with pytest.raises(ClientError) as raised:
             write()
@@ -294,7 +295,7 @@ def test_a_principal_allowed_dynamodb_star_cannot_write_the_lease_table(world: W
     # Reads are the identity policies' to grant: the table's policy guards writes only.
     power_user.get_item(TableName=world.lease_table, Key={"certificate": {"S": "#progress:web"}})
 
-    # The same identity policy is enough when the table has no policy of its own: it is the table's that bites.
+    # The same identity policy is enough when the table has no policy of its own: the table's is what bites.
     text = TEMPLATE.read_text()
     start = text.index("      ResourcePolicy:\n")
     end = text.index("\n  # Created without a value", start)

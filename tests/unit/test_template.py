@@ -974,8 +974,8 @@ def test_only_the_rotation_writes_leases_and_the_scan_only_its_index(
     assert len(others) == 8, "no other policy in the template grants anything of DynamoDB"
 
 
-# Every DynamoDB action that writes an item (Service Authorization Reference, Amazon DynamoDB): TransactWriteItems
-# and the batch/PartiQL forms are authorised as these.
+# Every DynamoDB action that writes an item (Service Authorization Reference, Amazon DynamoDB):
+# TransactWriteItems is authorised as the PutItem/UpdateItem/DeleteItem it holds.
 ITEM_WRITES = {
     "dynamodb:putitem",
     "dynamodb:updateitem",
@@ -1000,7 +1000,13 @@ def test_the_lease_table_denies_item_writes_to_every_principal_but_the_functions
             "aws:PrincipalArn": [
                 {"Fn::GetAtt": ["ScanFunctionRole", "Arn"]},
                 {"Fn::GetAtt": ["RotateFunctionRole", "Arn"]},
-                {"Fn::If": ["HasLeaseTableOperator", {"Ref": "LeaseTableOperatorArn"}, {"Ref": "AWS::NoValue"}]},
+                {
+                    "Fn::If": [
+                        "HasLeaseTableOperator",
+                        {"Ref": "LeaseTableOperatorArn"},
+                        {"Ref": "AWS::NoValue"},
+                    ]
+                },
             ]
         }
     }
