@@ -522,7 +522,7 @@ class AlbHttp01:
                             if error_code(exc) != "RuleNotFound":  # removed meanwhile: that is the goal
                                 raise
                         logger.info("removed an HTTP-01 challenge rule", extra={"rule": arn})
-                    elif rule_tags.get(CHALLENGE_TAG, "").startswith(claimed) and claimed:
+                    elif claimed and rule_tags.get(CHALLENGE_TAG, "").startswith(claimed):
                         swept.unproven.append((arn, rule_tags[CHALLENGE_TAG]))
                 swept.read.add(listener)
             except ClientError as exc:
