@@ -457,16 +457,19 @@ class AlbHttp01:
         ordering, before new ones take priorities and quota. Rules on the plan's listeners that carry the tag
         of one of them but are not recorded, or no longer have our shape, are left in place; returned (and
         logged) to be reported."""
-        recorded: dict[str, list[Http01Rule]] = {owner: [] for owner in plan.owners}
-        if self._records is not None:
-            for owner in plan.owners:
-                recorded[owner] = self._records.recorded_rules(owner)
         listeners = {
             listener: None
             for route in plan.routes
             if route.method is ChallengeMethod.HTTP_01
             for listener in route.listeners
         }
+        if not listeners:
+            # An order without HTTP-01 reads nothing here (its records wait for the next HTTP-01 order).
+            return []
+        recorded: dict[str, list[Http01Rule]] = {owner: [] for owner in plan.owners}
+        if self._records is not None:
+            for owner in plan.owners:
+                recorded[owner] = self._records.recorded_rules(owner)
         claimed = tuple(f"{name_tag_value(owner)}/" for owner in plan.owners)
         swept = self._sweep([r for rules in recorded.values() for r in rules], listeners, claimed)
         if self._records is not None:
