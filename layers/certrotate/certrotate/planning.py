@@ -24,6 +24,7 @@ from certrotate.model import (
     EndpointKind,
     EndpointSurvey,
     HostedZone,
+    Http01Rule,
     HttpListener,
     KeyKind,
     KeySpec,
@@ -573,6 +574,17 @@ def dns_records(plan: ChallengePlan, answers: Iterable[ChallengeAnswer]) -> list
         values.setdefault(record, []).append(answer.validation)
         zones[record] = route.zone.zone_id
     return [DnsRecord(zones[r], r, tuple(dict.fromkeys(v))) for r, v in values.items()]
+
+
+def http01_rules(plan: ChallengePlan, answers: Iterable[ChallengeAnswer]) -> list[Http01Rule]:
+    """The listener rules answering the HTTP-01 answers: one per name on each port-80 listener of its
+    route."""
+    return [
+        Http01Rule(plan.certificate, listener, answer.name, answer.token, answer.validation)
+        for answer in answers
+        if (route := plan.route(answer.name)).method is ChallengeMethod.HTTP_01
+        for listener in route.listeners
+    ]
 
 
 # --- hold-off after a permanent failure ------------------------------------------------------------------

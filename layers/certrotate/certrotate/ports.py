@@ -17,6 +17,7 @@ from certrotate.model import (
     EndpointChange,
     EndpointSurvey,
     HostedZone,
+    Http01Rule,
     HttpListener,
     IssuedCertificate,
     KeySpec,
@@ -102,12 +103,17 @@ class DnsChallenges(Protocol):
 
 
 class ChallengeRecords(Protocol):
-    """The DNS-01 values a rotation of a certificate publishes, written down before they are published (the
-    lease table's item `#challenges:<lease key>`): a rerun after a crash removes exactly these."""
+    """The DNS-01 values a rotation of a certificate publishes and the HTTP-01 listener rules it creates,
+    written down before they are published or created (the lease table's item `#challenges:<lease key>`): a
+    rerun after a crash removes exactly these (a rule only while it still has the shape certrotate gives
+    it)."""
 
     def recorded(self, certificate: str) -> list[DnsRecord]: ...
     def record(self, certificate: str, records: Sequence[DnsRecord]) -> None: ...
     def forget(self, certificate: str, records: Sequence[DnsRecord]) -> None: ...
+    def recorded_rules(self, certificate: str) -> list[Http01Rule]: ...
+    def record_rules(self, certificate: str, rules: Sequence[Http01Rule]) -> None: ...
+    def forget_rules(self, certificate: str, rules: Sequence[Http01Rule]) -> None: ...
 
 
 class ChallengeResponder(Protocol):
@@ -120,8 +126,9 @@ class ChallengeResponder(Protocol):
     # removes what publish (of this plan's certificate, or a run of it that died) left; whatever went before
     def remove(self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer]) -> None: ...
 
-    # before ordering: removes what a run of the plan's certificates (plan.owners) that died left behind
-    def remove_left_behind(self, plan: ChallengePlan) -> None: ...
+    # before ordering: removes what a run of the plan's certificates (plan.owners) that died left behind,
+    # exactly what it recorded; returns what it found claiming to be theirs and left in place (to report)
+    def remove_left_behind(self, plan: ChallengePlan) -> list[str]: ...
 
 
 class Http01Listeners(ChallengeResponder, Protocol):
