@@ -18,24 +18,31 @@ from tests.e2e.test_faults import Crash, crash_after, expire_leases
 NAME = "shop.example.net"  # no hosted zone holds example.net: its DNS is with another provider
 
 
-def other_rule(world: World, listener_arn: str) -> dict[str, Any]:
-    """Somebody else's rule on the port-80 listener, at priority 1 (the one certrotate would like)."""
+def path_rule(
+    world: World, listener_arn: str, *, priority: int, path: str, status: str, body: str
+) -> dict[str, Any]:
+    """Somebody else's rule on the port-80 listener: a fixed response for a path."""
     rule: dict[str, Any] = world.elbv2.create_rule(
         ListenerArn=listener_arn,
-        Priority=1,
-        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/health"]}}],
+        Priority=priority,
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": [path]}}],
         Actions=[
             {
                 "Type": "fixed-response",
                 "FixedResponseConfig": {
-                    "StatusCode": "200",
+                    "StatusCode": status,
                     "ContentType": "text/plain",
-                    "MessageBody": "ok",
+                    "MessageBody": body,
                 },
             }
         ],
     )["Rules"][0]
     return rule
+
+
+def other_rule(world: World, listener_arn: str) -> dict[str, Any]:
+    """Somebody else's rule on the port-80 listener, at priority 1 (the one certrotate would like)."""
+    return path_rule(world, listener_arn, priority=1, path="/health", status="200", body="ok")
 
 
 def rules(world: World, listener_arn: str) -> list[dict[str, Any]]:
@@ -146,21 +153,7 @@ def test_a_crash_between_the_record_and_create_rule_leaves_a_record_the_rerun_fo
 def forged_rule(world: World, listener_arn: str, tag: str) -> dict[str, Any]:
     """The application team's rule (403 on /admin*), on which someone allowed only
     elasticloadbalancing:AddTags wrote certrotate's challenge tag."""
-    rule: dict[str, Any] = world.elbv2.create_rule(
-        ListenerArn=listener_arn,
-        Priority=5,
-        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/admin*"]}}],
-        Actions=[
-            {
-                "Type": "fixed-response",
-                "FixedResponseConfig": {
-                    "StatusCode": "403",
-                    "ContentType": "text/plain",
-                    "MessageBody": "no",
-                },
-            }
-        ],
-    )["Rules"][0]
+    rule = path_rule(world, listener_arn, priority=5, path="/admin*", status="403", body="no")
     world.elbv2.add_tags(ResourceArns=[rule["RuleArn"]], Tags=[{"Key": "certrotate:challenge", "Value": tag}])
     return rule
 

@@ -8,7 +8,6 @@ CA's windows into the past would be missed).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from certrotate.planning import RenewalSchedule
 
 from devstack import fixtures, lambda_runner
 from devstack.stack import LocalStack
+from tests.integration.conftest import functions_env
 
 DAYS_LEFT = 5
 
@@ -30,18 +30,8 @@ def scan_env(aws: LocalStack) -> Iterator[dict[str, Any]]:
     """One managed certificate with DAYS_LEFT days left, uploaded now; a queue; no RENEW_BEFORE_DAYS."""
     iam = aws.client("iam")
     seeded = fixtures.seed_certificate(iam, "fallback-cert", ["fallback.example.com"], DAYS_LEFT)
-    queue_url = aws.client("sqs").create_queue(
-        QueueName=f"fallback-{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"}
-    )["QueueUrl"]
-    env = {
-        **aws.env(),
-        "ACME_ACCOUNT_SECRET_ID": "certrotate/acme-account",
-        "ACME_EMAIL": "ops@example.com",
-        "ROTATION_QUEUE_URL": queue_url,
-        "RENEW_BEFORE_DAYS": None,  # the template's default: the learnt renewal time decides alone
-        "LEASE_TABLE_NAME": fixtures.create_lease_table(aws.client("dynamodb")),
-        "POWERTOOLS_SERVICE_NAME": "certrotate",
-    }
+    # No RENEW_BEFORE_DAYS, the template's default: the learnt renewal time decides alone.
+    env = functions_env(aws, RENEW_BEFORE_DAYS=None)
     with lambda_runner.lambda_environment(env):
         yield {"env": env, "iam": iam, "name": seeded["ServerCertificateName"]}
 

@@ -4,7 +4,6 @@ stops the others)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,22 +11,12 @@ import pytest
 
 from devstack import fixtures, lambda_runner
 from devstack.stack import LocalStack
+from tests.integration.conftest import functions_env
 
 
 @pytest.fixture
 def scan_env(aws: LocalStack) -> Iterator[dict[str, Any]]:
-    queue_url = aws.client("sqs").create_queue(
-        QueueName=f"races-{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"}
-    )["QueueUrl"]
-    env = {
-        **aws.env(),
-        "ACME_ACCOUNT_SECRET_ID": "certrotate/acme-account",
-        "ACME_EMAIL": "ops@example.com",
-        "ROTATION_QUEUE_URL": queue_url,
-        "RENEW_BEFORE_DAYS": "30",
-        "LEASE_TABLE_NAME": fixtures.create_lease_table(aws.client("dynamodb")),
-        "POWERTOOLS_SERVICE_NAME": "certrotate",
-    }
+    env = functions_env(aws, RENEW_BEFORE_DAYS="30")
     with lambda_runner.lambda_environment(env):
         yield env
 
