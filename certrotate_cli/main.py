@@ -563,7 +563,16 @@ def local_environment(context: Context, output: str) -> dict[str, str]:
         if bundle:
             env["ISSUER_TRUST_BUNDLE"] = bundle
         elif deployed_bundle:
-            context.note("the deployed ISSUER_TRUST_BUNDLE is not on this machine: default roots are used")
+            # The roots decide which chains and which replacement claims are believed: never wider than the
+            # function's (the default roots would trust any public CA).
+            mine = os.environ.get("ISSUER_TRUST_BUNDLE", "")
+            if not (mine and os.path.isfile(mine)):
+                raise CliError(
+                    f"the deployed ISSUER_TRUST_BUNDLE ({deployed_bundle}) is not on this machine: set "
+                    "ISSUER_TRUST_BUNDLE to a copy of it: this run must trust the issuers the function trusts"
+                )
+            context.note(f"the deployed ISSUER_TRUST_BUNDLE is not on this machine: using {mine}")
+            env["ISSUER_TRUST_BUNDLE"] = mine
     env |= {"AWS_REGION": context.aws.region, "POWERTOOLS_TRACE_DISABLED": "true"}
     if args.profile:
         env["AWS_PROFILE"] = args.profile

@@ -73,23 +73,23 @@ def serving_line(serving: Serving) -> str:
     return f"{serving.kind} {serving.load_balancer}:{port} {serving.role} {serving.region}"
 
 
-def status_table(inventory: Inventory, out: Console) -> None:
-    renew_before = inventory.settings.renew_before_days
-    table = Table(
-        title=f"IAM server certificates ({inventory.now:%Y-%m-%d %H:%M} UTC; "
-        f"settings: {inventory.settings_source})",
-        title_justify="left",
-        show_lines=False,
-        pad_edge=False,
-        box=None,
-        header_style="bold",
-    )
+def _certificate_table(title: str) -> Table:
+    """The columns `status` shows for every store; a store adds its own after them."""
+    table = Table(title=title, title_justify="left", pad_edge=False, box=None, header_style="bold")
     table.add_column("", width=1)
     table.add_column("certificate", no_wrap=True)
     table.add_column("names")
     table.add_column("days", justify="right")
     table.add_column("managed")
     table.add_column("next")
+    return table
+
+
+def status_table(inventory: Inventory, out: Console) -> None:
+    renew_before = inventory.settings.renew_before_days
+    table = _certificate_table(
+        f"IAM server certificates ({inventory.now:%Y-%m-%d %H:%M} UTC; settings: {inventory.settings_source})"
+    )
     table.add_column("retirement")
     table.add_column("served by", no_wrap=True)
     for status in inventory.statuses:
@@ -126,19 +126,9 @@ def status_table(inventory: Inventory, out: Console) -> None:
 
 
 def acm_table(inventory: Inventory, out: Console) -> None:
-    table = Table(
-        title="ACM imported certificates (re-imported in place: same ARN, every association kept)",
-        title_justify="left",
-        pad_edge=False,
-        box=None,
-        header_style="bold",
+    table = _certificate_table(
+        "ACM imported certificates (re-imported in place: same ARN, every association kept)"
     )
-    table.add_column("", width=1)
-    table.add_column("certificate", no_wrap=True)
-    table.add_column("names")
-    table.add_column("days", justify="right")
-    table.add_column("managed")
-    table.add_column("next")
     for status in inventory.acm:
         table.add_row(
             Text("!", style="bold red") if status.attention else Text(""),

@@ -332,6 +332,31 @@ def deployed_roles(
     return roles
 
 
+def deployed_table_policies(
+    template: Mapping[str, Any],
+    stack: Stack | None = None,
+    parameters: Mapping[str, str] | None = None,
+    resources: Mapping[str, PhysicalResource] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The resource-based policies of the template's DynamoDB tables (`ResourcePolicy.PolicyDocument`,
+    conditions applied), keyed by the table's ARN, as DynamoDB holds them once the stack is deployed.
+    `resources` as for deployed_roles: the roles the policies name get the same ARNs there."""
+    evaluator = Evaluator(template, stack or Stack(), parameters, resources)
+    documents: dict[str, dict[str, Any]] = {}
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        if resource.get("Type") != "AWS::DynamoDB::Table":
+            continue
+        if "Condition" in resource and not evaluator.condition(resource["Condition"]):
+            continue
+        policy = (resource.get("Properties") or {}).get("ResourcePolicy")
+        if policy is None:
+            continue
+        document = evaluator.value(policy).get("PolicyDocument")
+        if isinstance(document, dict):
+            documents[evaluator.physical(logical_id).attributes["Arn"]] = document
+    return documents
+
+
 def deployed_policies(
     template: Mapping[str, Any],
     stack: Stack | None = None,

@@ -21,9 +21,15 @@ functions from the templates, so "as deployed"), and for sts:AssumeRole also aga
 A certrotate principal making a call certrotate.permissions does not list for it is refused too: the map stays
 complete.
 
+Resource-based policies: a role's trust policy (sts:AssumeRole), and the lease table's policy (template.yaml's
+LeaseTable `ResourcePolicy`, deployed with the roles): a DynamoDB request on that table is decided by the
+caller's identity policies and the table's policy together, as AWS decides within one account (an explicit
+deny in either wins; an allow in either is enough). The devstack deploys with `LeaseTableOperatorArn` naming
+the break-glass role (what docs/deploy.md tells operators to do) unless a test sets it otherwise.
+
 Not modelled (docs/design.md): service control and resource control policies, permission boundaries, session
-policies, resource-based policies other than role trust policies (bucket, queue, key policies), VPC endpoint
-policies. A KMS key's own policy is taken to delegate to IAM (as the default key policy does).
+policies, other resource-based policies (bucket, queue, secret, key policies), VPC endpoint policies. A KMS
+key's own policy is taken to delegate to IAM (as the default key policy does).
 """
 
 from __future__ import annotations
@@ -131,6 +137,7 @@ class Enforcement:
         self._central_key: Any = None
         self._central_parameters: dict[str, str] = {}
         self._central: dict[str, cfn.DeployedRole] = {}
+        self._table_policies: dict[str, dict[str, Any]] = {}  # table ARN -> its resource policy (as deployed)
         self._function_env: dict[str, dict[str, str]] = {}
         self._operator_keys: dict[str, Any] = {}  # role name -> what its policies were deployed from
         self._members: dict[str, dict[str, Principal]] = {}  # account -> role ARN -> principal
@@ -149,6 +156,7 @@ class Enforcement:
             self._central_key = None
             self._central_parameters = {}
             self._central = {}
+            self._table_policies = {}
             self._function_env = {}
             self._operator_keys = {}
             self._members = {}
@@ -164,6 +172,8 @@ class Enforcement:
         region = settings.get("AWS_REGION") or settings.get("AWS_DEFAULT_REGION") or "us-east-1"
         stack = cfn.Stack(name=STACK_NAME, account=CENTRAL_ACCOUNT, region=region)
         parameters = _parameters_from(settings)
+        # Break-glass (`rotate --local`, `rollback --local`) as docs/deploy.md has operators deploy it.
+        parameters["LeaseTableOperatorArn"] = f"arn:aws:iam::{CENTRAL_ACCOUNT}:role/{BREAK_GLASS_ROLE}"
         parameters.update(self.parameters)
         physical = _physical_from(settings, stack)
         key = (
@@ -179,6 +189,7 @@ class Enforcement:
             for role in roles.values():
                 _put_role(stack.account, role)
             self._central = roles
+            self._table_policies = cfn.deployed_table_policies(template, stack, parameters, physical)
             self._central_parameters = dict(parameters)
             self._function_env = _function_environments(template, stack, parameters, physical)
             self._central_key = key
@@ -383,9 +394,29 @@ class Enforcement:
                     return self._deny(
                         call, identity, request.action, request.resource, "", by_resource_policy=True
                     )
+            table_policy = self.table_policy(request.resource) if call.service == "dynamodb" else None
+            if table_policy is not None:
+                # The lease table's own policy: one account, so an allow in either suffices and a deny in
+                # either wins ("Policy evaluation logic").
+                caller = Caller(identity.role_arn, identity.account)
+                table_decision = evaluate([table_policy], request, caller)
+                decision = combine(identity_decision, table_decision, same_account=True)
+                if table_decision.effect is Effect.EXPLICIT_DENY:
+                    return self._deny(
+                        call,
+                        identity,
+                        request.action,
+                        request.resource,
+                        "with an explicit deny in a resource-based policy",
+                    )
             if not decision.allowed:
                 return self._deny(call, identity, request.action, request.resource, "", decision=decision)
         return None
+
+    def table_policy(self, table_arn: str) -> dict[str, Any] | None:
+        """The resource-based policy of a table the central stack deployed (the lease table), else None."""
+        with self._lock:
+            return self._table_policies.get(table_arn)
 
     def role_exists(self, role_arn: str, account: str) -> bool:
         return _moto_role(role_arn, account) is not None

@@ -1429,6 +1429,26 @@ def _patch_dynamodb() -> None:
     for name in ("put_item", "update_item", "delete_item", "transact_write_items", "get_item"):
         _patch(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
 
+    # `<`, `<=`, `>`, `>=` between values of different types (a string attribute against a number) are false
+    # in DynamoDB: "If an item contains an AttributeValue element of a different type than the one provided in
+    # the request, the value does not match" (API Reference, Condition). moto compares them in Python and
+    # answers 500 (TypeError).
+    from moto.dynamodb import comparisons
+
+    for operator in ("OpLessThan", "OpLessThanOrEqual", "OpGreaterThan", "OpGreaterThanOrEqual"):
+        cls = getattr(comparisons, operator)
+        _patch(cls, "expr", _false_across_types(cls.expr))
+
+
+def _false_across_types(compare: Callable[..., bool]) -> Callable[..., bool]:
+    def expr(self: Any, item: Any) -> bool:
+        try:
+            return compare(self, item)
+        except TypeError:
+            return False
+
+    return expr
+
 
 # ------------------------------------------------------------------------------------------------
 # CloudFront: Lambda@Edge and CloudFront Functions associations are kept (moto stored Quantity 0)

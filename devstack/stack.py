@@ -287,7 +287,9 @@ class LocalStack:
         if not self.endpoint_url:
             raise RuntimeError("the stack is not started")
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST", data=b"")
-        with urllib.request.urlopen(request, timeout=10) as response:
+        # Resetting every backend after a large test (hundreds of certificates, every region) takes seconds,
+        # and more on a loaded machine: 10 s timed out under load.
+        with urllib.request.urlopen(request, timeout=60) as response:
             response.read()
         self.faults.clear()
         self.calls.reset()

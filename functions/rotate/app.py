@@ -182,9 +182,19 @@ def rollback(
     return result
 
 
-def _acm_account(arn: str) -> str | None:
-    """The managed account that holds an ACM certificate: its ARN names it (None: a single-account stack)."""
-    return wiring.account_of(arn.split(":")[4]) if wiring.settings().many_accounts else None
+def _acm_account(arn: str, context: LambdaContext) -> str | None:
+    """The managed account that holds an ACM certificate: its ARN names it (None: a single-account stack,
+    whose function refuses another account's ARN before any AWS call: its own ARN names its account)."""
+    account = arn.split(":")[4]
+    if wiring.settings().many_accounts:
+        return wiring.account_of(account)
+    own = context.invoked_function_arn.split(":")[4]
+    if account != own:
+        raise InvalidRequest(
+            f"certificate_arn is in account {account}, not this function's ({own}), "
+            "and MANAGED_ACCOUNTS is not set"
+        )
+    return None
 
 
 def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
@@ -198,16 +208,28 @@ def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
             extra={"reason": str(exc), "message_id": record.message_id},
         )
         return
+    if message.force:
+        # `force` overrides holds and rotates what is not due: an operator's, by direct invocation (which IAM
+        # grants to operators). Anyone who may send to the queue could ask for it here: never honoured.
+        logger.warning(
+            "force ignored on a queue message: invoke the function directly to force a rotation",
+            extra={"message_id": record.message_id},
+        )
     try:
         # The scan's id when the scan sent it; a hand-written message is known by its SQS message id.
         correlation_id = message.correlation_id or record.message_id
         if isinstance(message, AcmRotationMessage):
-            acm_request = AcmRotationRequest(message.certificate_arn, force=message.force)
-            rotate_acm(acm_request, lambda_context, correlation_id, _acm_account(message.certificate_arn))
+            acm_request = AcmRotationRequest(message.certificate_arn, force=False)
+            rotate_acm(
+                acm_request,
+                lambda_context,
+                correlation_id,
+                _acm_account(message.certificate_arn, lambda_context),
+            )
         else:
             request = RotationRequest(
                 certificate_name=message.certificate_name,
-                force=message.force,
+                force=False,  # see above
                 known_endpoints=message.endpoints,
                 ask_ca=message.ask_ca,
             )
@@ -249,7 +271,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         wiring.refresh()
         request_acm = AcmRotationRequest(acm.certificate_arn, force=acm.force, dry_run=acm.dry_run)
         return rotate_acm(
-            request_acm, context, _own_correlation_id(context), _acm_account(acm.certificate_arn)
+            request_acm, context, _own_correlation_id(context), _acm_account(acm.certificate_arn, context)
         ).as_dict()
     parsed = parse_rotate_request(event)  # bad input: a clear error before any AWS call
     wiring.refresh()

@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 from certrotate.adapters import acm as acm_adapter
 from certrotate.adapters.acm import AcmCertificateStore
-from certrotate.names import KEY_TYPE_TAG, REIMPORT_OF_TAG
+from certrotate.names import (
+    KEY_TYPE_TAG,
+    REIMPORT_OF_TAG,
+    REPLACED_BY_TAG,
+    ROLLED_BACK_AT_TAG,
+    ROLLED_BACK_FROM_TAG,
+    SERVED_SINCE_TAG,
+)
 from cryptography import x509
 
 from devstack import fixtures, moto_fixes
@@ -117,6 +124,30 @@ def test_a_direct_rotation_reports_the_arn_and_a_dry_run_changes_nothing(world: 
     assert succeeded["correlation_id"] == rotated["correlation_id"]
 
 
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {REPLACED_BY_TAG: "someone-elses-certificate", SERVED_SINCE_TAG: "2026-01-01T00:00:00Z"},
+        {ROLLED_BACK_FROM_TAG: "someone-elses-certificate", ROLLED_BACK_AT_TAG: "2026-01-01T00:00:00Z"},
+    ],
+    ids=["replaced-by", "rolled-back"],
+)
+def test_replacement_and_rollback_tags_on_an_acm_certificate_are_ignored(
+    world: World, forged: dict[str, str]
+) -> None:
+    """Anyone allowed to tag can write IAM's bookkeeping on an ACM certificate; certrotate never does (it
+    re-imports in place). Believed, every rotation skipped the certificate the scan sent, until it expired."""
+    arn, _ = fixtures.import_acm_certificate(acm_client(world), NAMES, 5, tags=forged)
+
+    scanned = world.scan()
+    assert scanned["enqueued"] == [arn] and not scanned["held"]
+    assert any(arn in note and "ignored" in note for note in scanned["notes"])
+    rotated = rotate_acm(world, arn)
+
+    assert rotated["status"] == "rotated" and rotated["serial"] == format(leaf(world, arn).serial_number, "x")
+    assert ca(world).orders(NAMES) == 1
+
+
 def test_a_key_type_change_is_refused_before_any_order_and_held(world: World) -> None:
     arn, old = fixtures.import_acm_certificate(acm_client(world), NAMES, 5, tags={KEY_TYPE_TAG: "ec256"})
     planned = rotate_acm(world, arn, dry_run=True)
@@ -139,6 +170,10 @@ def test_bad_input_is_refused_before_any_aws_call(world: World) -> None:
     calls = world.stack.calls.snapshot()
     with pytest.raises(Exception, match="certificate_arn must be an ACM certificate ARN"):
         rotate_acm(world, "arn:aws:acm:us-east-1:123:certificate/x")
+    # Another account's certificate in a stack that manages one account: refused before asking ACM.
+    elsewhere = "arn:aws:acm:us-east-1:210987654321:certificate/0f0e0d0c-0b0a-4999-8888-777766665555"
+    with pytest.raises(Exception, match="is in account 210987654321, not this function's"):
+        rotate_acm(world, elsewhere)
     assert world.stack.calls.snapshot() == calls
     with pytest.raises(Exception, match="not managed by certrotate"):
         rotate_acm(world, fixtures.import_acm_certificate(acm_client(world), NAMES, 5, managed=False)[0])

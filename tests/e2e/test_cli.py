@@ -8,6 +8,7 @@ import io
 import json
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,8 +18,6 @@ from devstack import deployed, fixtures
 from devstack.stack import IDENTITIES, LocalStack
 from devstack.tls_front import TlsFront
 from tests.e2e.conftest import SECOND_REGION, World
-
-FUTURE = "2099-01-01T00:00:00+00:00"
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +64,9 @@ def build_account(world: World) -> dict[str, Any]:
     shop = world.seed("shop", ["example.com", "*.example.com"], days_left=12, path="/web/")
     legacy = world.seed("legacy", ["legacy.example.com"], days_left=10, managed=False)
     world.seed("far", ["far.example.com"], days_left=200)
-    world.seed("held", ["held.example.com"], days_left=5, tags={"certrotate:retry-after": FUTURE})
+    # Within the week a CA's Retry-After is kept at most (a later one is ignored as no CA's answer).
+    retry_after = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    world.seed("held", ["held.example.com"], days_left=5, tags={"certrotate:retry-after": retry_after})
     ec2, elbv2 = world.ec2, world.elbv2
     fixtures.create_alb_https_listener(elbv2, ec2, shop["Arn"], name="shop-alb")
     fixtures.create_alb_https_listener(
@@ -117,7 +118,8 @@ def test_status_lists_every_certificate_with_its_decision_and_endpoints_and_chan
     assert rows["legacy"]["needs_attention"] == ["expires in 10 days and is not managed"]
     assert rows["held"]["decision"]["verdict"] == "rate-limited"
     assert rows["held"]["decision"]["source"] == "CA retry-after"
-    assert rows["held"]["held_back"].startswith("the ACME CA asked not to order again before 2099-01-01")
+    asked = world.tags("held")["certrotate:retry-after"]
+    assert rows["held"]["held_back"] == f"the ACME CA asked not to order again before {asked}"
     assert rows["far"]["decision"]["verdict"] == "not-due" and rows["far"]["endpoints"] == []
     assert document["needs_attention"] == ["held", "legacy"]
     assert document["settings"]["renew_before_days"] == 30
@@ -290,6 +292,29 @@ def test_rotate_local_asks_first_then_rotates_in_this_process(world: World, cli:
     assert code == 0
     # pebble's 5-year certificate: the lifetime rule (a third left) comes before the 30-day floor.
     assert document["status"] == "skipped" and "the lifetime rule says renew at" in document["reason"]
+
+
+def test_rotate_local_refuses_to_trust_other_issuers_than_the_function(
+    world: World, cli: Cli, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The deployed ISSUER_TRUST_BUNDLE is missing here: the default roots would believe any public CA's
+    chain and replacement claim, so the break-glass run stops until the operator names a copy."""
+    world.seed("shop", ["shop.example.com"], days_left=12)
+    deploy(world, ISSUER_TRUST_BUNDLE="/var/task/nowhere/roots.pem")
+    monkeypatch.delenv("ISSUER_TRUST_BUNDLE", raising=False)
+    before = world.snapshot()
+    cli.run_as("break-glass")
+
+    code, _ = cli("rotate", "shop", "--local", "--yes")
+
+    assert code == 2 and world.snapshot() == before
+    err = capfd.readouterr().err
+    print(err, end="", file=sys.stderr)
+    assert "the deployed ISSUER_TRUST_BUNDLE (/var/task/nowhere/roots.pem) is not on this machine" in err
+
+    monkeypatch.setenv("ISSUER_TRUST_BUNDLE", world.env["ISSUER_TRUST_BUNDLE"])  # the operator's copy
+    code, document = cli.json("rotate", "shop", "--local", "--yes", "--dry-run")
+    assert code == 0 and document["status"] == "planned", document
 
 
 def test_rotate_names_the_missing_stack_and_the_way_out(

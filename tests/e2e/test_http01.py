@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from certrotate.adapters import alb_http01
 from certrotate.adapters.alb_http01 import AlbHttp01
+from certrotate.adapters.challenge_records import DynamoDbChallengeRecords
 
 from devstack import dns as devstack_dns
 from devstack import fixtures, moto_fixes
@@ -17,24 +18,31 @@ from tests.e2e.test_faults import Crash, crash_after, expire_leases
 NAME = "shop.example.net"  # no hosted zone holds example.net: its DNS is with another provider
 
 
-def other_rule(world: World, listener_arn: str) -> dict[str, Any]:
-    """Somebody else's rule on the port-80 listener, at priority 1 (the one certrotate would like)."""
+def path_rule(
+    world: World, listener_arn: str, *, priority: int, path: str, status: str, body: str
+) -> dict[str, Any]:
+    """Somebody else's rule on the port-80 listener: a fixed response for a path."""
     rule: dict[str, Any] = world.elbv2.create_rule(
         ListenerArn=listener_arn,
-        Priority=1,
-        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/health"]}}],
+        Priority=priority,
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": [path]}}],
         Actions=[
             {
                 "Type": "fixed-response",
                 "FixedResponseConfig": {
-                    "StatusCode": "200",
+                    "StatusCode": status,
                     "ContentType": "text/plain",
-                    "MessageBody": "ok",
+                    "MessageBody": body,
                 },
             }
         ],
     )["Rules"][0]
     return rule
+
+
+def other_rule(world: World, listener_arn: str) -> dict[str, Any]:
+    """Somebody else's rule on the port-80 listener, at priority 1 (the one certrotate would like)."""
+    return path_rule(world, listener_arn, priority=1, path="/health", status="200", body="ok")
 
 
 def rules(world: World, listener_arn: str) -> list[dict[str, Any]]:
@@ -93,15 +101,15 @@ def test_the_dry_run_reports_the_method_of_each_name(world: World) -> None:
     assert world.snapshot() == before
 
 
+def dead(*args: Any, **kwargs: Any) -> None:
+    raise Crash("the process is gone: no `finally` runs its cleanup")
+
+
 def test_a_crash_after_create_rule_leaves_a_rule_that_the_rerun_removes(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, _, http, other = setup_alb(world, [NAME])
     crash_after(monkeypatch, AlbHttp01, "_create")
-
-    def dead(*args: Any, **kwargs: Any) -> None:
-        raise Crash("the process is gone: no `finally` runs its cleanup")
-
     monkeypatch.setattr(AlbHttp01, "remove", dead)
     with pytest.raises(Crash):
         world.rotate("shop")
@@ -111,12 +119,87 @@ def test_a_crash_after_create_rule_leaves_a_rule_that_the_rerun_removes(
     tags = world.elbv2.describe_tags(ResourceArns=[left[0]["RuleArn"]])["TagDescriptions"][0]["Tags"]
     assert {t["Key"] for t in tags} == {"certrotate:challenge"}
 
+    [recorded] = world.table_items("#challenges:")
+    assert recorded["certificate"]["S"] == "#challenges:shop"
+    assert len(recorded["rules"]["SS"]) == 1, "the rule was recorded before it was created"
+
     expire_leases(world)
     result = world.rotate("shop")
     assert result["status"] == "rotated"
     assert rules(world, http) == [other], "the rerun removed the rule left behind, and only that"
     replacements = [n for n in world.certificates() if n.startswith("shop-cr")]
     assert len(replacements) == 1
+    assert world.table_items("#challenges:") == [], "nothing left to remember"
+
+
+def test_a_crash_between_the_record_and_create_rule_leaves_a_record_the_rerun_forgets(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, http, other = setup_alb(world, [NAME])
+    crash_after(monkeypatch, DynamoDbChallengeRecords, "record_rules")
+    monkeypatch.setattr(AlbHttp01, "remove", dead)
+    with pytest.raises(Crash):
+        world.rotate("shop")
+    monkeypatch.undo()
+    assert rules(world, http) == [other], "no rule was created"
+    assert len(world.table_items("#challenges:")) == 1
+
+    expire_leases(world)
+    assert world.rotate("shop")["status"] == "rotated"
+    assert rules(world, http) == [other]
+    assert world.table_items("#challenges:") == []
+
+
+def forged_rule(world: World, listener_arn: str, tag: str) -> dict[str, Any]:
+    """The application team's rule (403 on /admin*), on which someone allowed only
+    elasticloadbalancing:AddTags wrote certrotate's challenge tag."""
+    rule = path_rule(world, listener_arn, priority=5, path="/admin*", status="403", body="no")
+    world.elbv2.add_tags(ResourceArns=[rule["RuleArn"]], Tags=[{"Key": "certrotate:challenge", "Value": tag}])
+    return rule
+
+
+def test_a_rule_with_a_forged_challenge_tag_is_left_in_place_and_reported(world: World) -> None:
+    _, _, http, other = setup_alb(world, [NAME])
+    blocking = forged_rule(world, http, "shop/forged")
+    # A copy of a challenge rule's shape (host, token path, fixed 200) that no rotation recorded: not ours.
+    lookalike: dict[str, Any] = world.elbv2.create_rule(
+        ListenerArn=http,
+        Priority=6,
+        Conditions=[
+            {"Field": "host-header", "HostHeaderConfig": {"Values": [NAME]}},
+            {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/.well-known/acme-challenge/tok"]}},
+        ],
+        Actions=[
+            {
+                "Type": "fixed-response",
+                "FixedResponseConfig": {
+                    "StatusCode": "200",
+                    "ContentType": "text/plain",
+                    "MessageBody": "tok.x",
+                },
+            }
+        ],
+        Tags=[{"Key": "certrotate:challenge", "Value": "shop/tok"}],
+    )["Rules"][0]
+
+    result = world.rotate("shop")
+
+    assert result["status"] == "rotated"
+    assert rules(world, http) == [other, blocking, lookalike], "only the rotation's own rule went"
+    for rule in (blocking, lookalike):
+        assert any(s.startswith(f"left in place rule {rule['RuleArn']}") for s in result["steps"])
+    assert world.table_items("#challenges:") == []
+
+
+def test_a_forged_replaces_tag_does_not_make_another_certificates_rule_ours(world: World) -> None:
+    _, _, http, other = setup_alb(world, [NAME], tags={"certrotate:replaces": "victim"})
+    blocking = forged_rule(world, http, "victim/forged")
+
+    result = world.rotate("shop")
+
+    assert result["status"] == "rotated"
+    assert rules(world, http) == [other, blocking]
+    assert any(s.startswith(f"left in place rule {blocking['RuleArn']}") for s in result["steps"])
 
 
 def test_a_name_neither_method_can_answer_fails_before_ordering(world: World) -> None:

@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from devstack import fixtures
+from devstack.iam_enforcement import CENTRAL_ACCOUNT as CENTRAL
 from devstack.iam_enforcement import TEMPLATE
 from tests.e2e.conftest import World
 
@@ -237,3 +238,104 @@ def test_with_a_customer_managed_key_the_queue_is_used_through_the_key_grant(wor
     world.queue_url = encrypted
     [record] = world.receive()  # the poller decrypts with the rotate function's role
     assert world.rotate_from_queue([record]) == {"batchItemFailures": []}
+
+
+# --- the lease table's own policy: nobody but certrotate writes its record of what it did ------------------
+
+_ANY_DYNAMODB = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}],
+}
+
+
+def _client_of_role(world: World, role_name: str, policy: dict[str, Any], service: str) -> Any:
+    """A client with the credentials of a role of the functions' account holding `policy` (assumed through
+    moto's STS, as a person or a pipeline with that role would)."""
+    import boto3
+
+    role_arn = fixtures.deploy_role(CENTRAL, role_name, CENTRAL, policy)
+    credentials = world.stack.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="someone")[
+        "Credentials"
+    ]
+    return boto3.client(
+        service,
+        endpoint_url=world.env["AWS_ENDPOINT_URL"],
+        region_name=world.env["AWS_REGION"],
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+def _forged_progress(table: str) -> dict[str, Any]:
+    # What would turn a forged certrotate:replaced-by into a proof (adapters/progress.py's record).
+    return {
+        "TableName": table,
+        "Item": {"certificate": {"S": "#progress:web"}, "replacement": {"S": "web-cr-attacker"}},
+    }
+
+
+def test_a_principal_allowed_dynamodb_star_cannot_write_the_lease_table(world: World, tmp_path: Path) -> None:
+    world.stack.iam.deploy_central(world.env)
+    power_user = _client_of_role(world, "power-user", _ANY_DYNAMODB, "dynamodb")
+
+    table = world.lease_table
+    for write in (
+        lambda: power_user.put_item(**_forged_progress(table)),
+        lambda: power_user.put_item(TableName=table, Item={"certificate": {"S": "web"}}),
+        lambda: power_user.put_item(TableName=table, Item={"certificate": {"S": "#acme-account"}}),
+        lambda: power_user.update_item(TableName=table, Key={"certificate": {"S": "#scan-index"}}),
+        lambda: power_user.delete_item(TableName=table, Key={"certificate": {"S": "web"}}),
+    ):
+        with pytest.raises(ClientError) as raised:
+            write()
+        assert _code(raised.value) == "AccessDeniedException"
+        assert "explicit deny in a resource-based policy" in str(raised.value)
+    assert world.table_items("") == []
+    # Reads are the identity policies' to grant: the table's policy guards writes only.
+    power_user.get_item(TableName=world.lease_table, Key={"certificate": {"S": "#progress:web"}})
+
+    # The same identity policy is enough when the table has no policy of its own: the table's is what bites.
+    text = TEMPLATE.read_text()
+    start = text.index("      ResourcePolicy:\n")
+    end = text.index("\n  # Created without a value", start)
+    changed = tmp_path / "template.yaml"
+    changed.write_text(text[:start] + text[end + 1 :])
+    world.stack.iam.template = changed
+    world.stack.iam.deploy_central(world.env)
+    power_user.put_item(**_forged_progress(world.lease_table))
+    assert world.table_items("#progress:web")
+
+
+def test_the_operator_and_break_glass_write_the_lease_table_only_as_the_stack_allows(world: World) -> None:
+    world.stack.iam.deploy_central(world.env)
+    operator = world.stack.client_as("operator", "dynamodb")
+    with pytest.raises(ClientError) as raised:
+        operator.put_item(**_forged_progress(world.lease_table))
+    assert _code(raised.value) == "AccessDeniedException"
+
+    # Break-glass holds the rotate function's policies; the devstack deploys with LeaseTableOperatorArn naming
+    # it (docs/deploy.md), so `rotate --local` may take a lease. Without that parameter it may not.
+    break_glass = world.stack.client_as("break-glass", "dynamodb")
+    break_glass.put_item(TableName=world.lease_table, Item={"certificate": {"S": "web"}})
+    world.stack.iam.parameters["LeaseTableOperatorArn"] = ""
+    world.stack.iam.deploy_central(world.env)
+    with pytest.raises(ClientError) as raised:
+        break_glass.put_item(TableName=world.lease_table, Item={"certificate": {"S": "other"}})
+    assert "explicit deny in a resource-based policy" in str(raised.value)
+
+
+def test_rotations_still_write_their_records_under_the_table_policy(world: World) -> None:
+    world.stack.iam.deploy_central(world.env)
+    assert world.stack.iam.table_policy(
+        f"arn:aws:dynamodb:{world.env['AWS_REGION']}:{CENTRAL}:table/{world.lease_table}"
+    ), "the lease table's policy is in force"
+    old = world.seed("web", ["web.example.com"], days_left=5)
+    fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"], name="web")
+    # Kept an hour before retirement: its progress record stays, for the scan to prove the claim with.
+    result = world.invoke("RotateFunction", {"certificate_name": "web"}, RETIREMENT_GRACE_SECONDS="3600")
+    assert result["status"] == "rotated"
+    assert world.table_items("#progress:web")  # written by the rotate function's role
+    assert world.scan()["scanned"] >= 1
+    assert world.scan_index_items()  # written by the scan function's role
+    assert not [d for d in world.stack.iam.stats.denied if "resource-based" in d]

@@ -303,6 +303,38 @@ def test_an_upload_left_by_the_previous_version_before_it_repointed_is_adopted_o
     assert [n for n in world.certificates() if n.startswith("site-cr")] == [uploaded], "nothing ordered"
 
 
+def test_force_on_a_queue_message_is_never_honoured(world: World, capfd: pytest.CaptureFixture[str]) -> None:
+    """Anyone who may send to the queue could ask for `force`: to adopt an upload at the replacement's name
+    that no record of certrotate's proves (served on every listener without any ELB right), or to order
+    what is not due until the CA's limits stop real renewals. Only a direct invocation forces."""
+    old = world.seed("site", ["site.example.com"], days_left=5)
+    fixtures.create_alb_https_listener(world.elbv2, world.ec2, old["Arn"])
+    world.invoke("RotateFunction", {"certificate_name": "site"}, RETIREMENT_GRACE_SECONDS="86400")
+    _as_if_rotated_by_the_previous_version(world)  # an unproven replacement, adoptable only by force
+    world.seed("calm", ["calm.example.com"], days_left=60)  # not due
+    orders = world.stack.ca_limits.orders if world.stack.ca_limits else None
+    capfd.readouterr()
+
+    for name in ("site", "calm"):
+        world.sqs.send_message(
+            QueueUrl=world.queue_url,
+            MessageBody=json.dumps({"certificate_name": name, "force": True}),
+            MessageGroupId=name,
+            MessageDeduplicationId=f"forced-{name}",
+        )
+    assert world.rotate_from_queue(world.receive()) == {"batchItemFailures": []}
+
+    assert world.progress_records() == {}, "not adopted: adoption records what it adopts"
+    assert "site" in world.certificates(), "not retired"
+    assert [n for n in world.certificates() if n.startswith("calm-cr")] == [], "nothing ordered"
+    if orders is not None:
+        assert orders(["calm.example.com"]) == 0
+    assert capfd.readouterr().out.count("force ignored on a queue message") == 2
+    # The operator's own way still works.
+    adopted = world.rotate("site", force=True)
+    assert adopted["old_certificate_retired"] is True
+
+
 def test_a_forged_reimport_of_on_an_acm_certificate_clears_and_reports_nothing(world: World) -> None:
     """The ACM bookkeeping tag: certrotate:reimport-of beside another serial used to mean "an earlier run
     imported; finish": clear the hold and report a success. Forged on a held certificate, it would lift the

@@ -352,7 +352,10 @@ def test_an_acm_reimport_that_happened_before_the_upgrade_is_finished(world: Wor
     assert ca(world).orders(["shop.example.com"]) == 0, "finished without a second order"
 
 
-def test_an_http01_rule_left_by_a_dead_run_is_removed(world: World) -> None:
+def test_an_http01_rule_left_by_a_dead_run_of_0_2_0_stays_and_is_reported(world: World) -> None:
+    """0.2.0 recorded no rule before creating it: its tag is all that says the rule is certrotate's, and a tag
+    is a claim anyone allowed elasticloadbalancing:AddTags can write. The rule stays (it answers one token's
+    path for one host: harmless) and is reported for an operator to delete."""
     from devstack import dns as devstack_dns
 
     name = "shop.example.net"  # no Route 53 zone: HTTP-01 on the ALB
@@ -366,31 +369,34 @@ def test_an_http01_rule_left_by_a_dead_run_is_removed(world: World) -> None:
     ][0]["DNSName"]
     devstack_dns.point_name_at(name, dns_name)
     token = "dGhlLXRva2VuLW9mLWEtZGVhZC1ydW4tb2YtMC4yLjA"
-    world.elbv2.create_rule(  # as 0.2.0 created it: host, path, fixed response, tagged <certificate>/<token>
-        ListenerArn=http,
-        Priority=1,
-        Conditions=[
-            {"Field": "host-header", "HostHeaderConfig": {"Values": [name]}},
-            {
-                "Field": "path-pattern",
-                "PathPatternConfig": {"Values": [f"/.well-known/acme-challenge/{token}"]},
-            },
-        ],
-        Actions=[
-            {
-                "Type": "fixed-response",
-                "FixedResponseConfig": {
-                    "StatusCode": "200",
-                    "ContentType": "text/plain",
-                    "MessageBody": token,
+    left_by_0_2_0 = (
+        world.elbv2.create_rule(  # as 0.2.0 created it: host, path, fixed 200, tagged <cert>/<token>
+            ListenerArn=http,
+            Priority=1,
+            Conditions=[
+                {"Field": "host-header", "HostHeaderConfig": {"Values": [name]}},
+                {
+                    "Field": "path-pattern",
+                    "PathPatternConfig": {"Values": [f"/.well-known/acme-challenge/{token}"]},
                 },
-            }
-        ],
-        Tags=[{"Key": "certrotate:challenge", "Value": f"shop-example-net/{token}"}],
+            ],
+            Actions=[
+                {
+                    "Type": "fixed-response",
+                    "FixedResponseConfig": {
+                        "StatusCode": "200",
+                        "ContentType": "text/plain",
+                        "MessageBody": token,
+                    },
+                }
+            ],
+            Tags=[{"Key": "certrotate:challenge", "Value": f"shop-example-net/{token}"}],
+        )["Rules"][0]
     )
 
     result = world.rotate("shop-example-net")
 
     assert result["status"] == "rotated"
     left = [r for r in world.elbv2.describe_rules(ListenerArn=http)["Rules"] if not r["IsDefault"]]
-    assert left == [], "the rule 0.2.0 left was removed with the rotation's own"
+    assert left == [left_by_0_2_0], "the rotation's own rule went; the unrecorded one stays"
+    assert any(s.startswith(f"left in place rule {left_by_0_2_0['RuleArn']}") for s in result["steps"])

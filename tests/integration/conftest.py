@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,3 +45,20 @@ def db(aws: LocalStack) -> Any:
     client = aws.client("dynamodb", config=BOTO_CONFIG.merge(Config(max_pool_connections=40)))
     fixtures.create_lease_table(client)
     return client
+
+
+def functions_env(aws: LocalStack, **settings: str | None) -> dict[str, str | None]:
+    """The settings the functions run with on the local stack: a FIFO rotation queue and a lease table of
+    their own, the account secret's name, and `settings` over them (None unsets one)."""
+    queue_url = aws.client("sqs").create_queue(
+        QueueName=f"rotations-{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    return {
+        **aws.env(),
+        "ACME_ACCOUNT_SECRET_ID": "certrotate/acme-account",
+        "ACME_EMAIL": "ops@example.com",
+        "ROTATION_QUEUE_URL": queue_url,
+        "LEASE_TABLE_NAME": fixtures.create_lease_table(aws.client("dynamodb")),
+        "POWERTOOLS_SERVICE_NAME": "certrotate",
+        **settings,
+    }

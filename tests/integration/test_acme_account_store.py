@@ -55,6 +55,25 @@ def test_a_claim_left_by_a_dead_creator_is_taken_over_once_stale(db: Any) -> Non
     assert "expires_at" not in item, "the table's TTL never removes it"
 
 
+@pytest.mark.parametrize(
+    "claimed_at",
+    [{"S": "forever"}, {"N": "99999999999999"}, None],
+    ids=["string", "far-future", "missing"],
+)
+def test_a_claim_no_run_wrote_is_taken_over_at_once_with_a_warning(
+    db: Any, claimed_at: dict[str, str] | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Such an item never becomes stale by the clock: kept, it would stop every account creation for good.
+    item: dict[str, Any] = {KEY_ATTRIBUTE: {"S": ACME_ACCOUNT_KEY}, "owner": {"S": "someone"}}
+    if claimed_at is not None:
+        item["claimed_at"] = claimed_at
+    db.put_item(TableName=fixtures.LEASE_TABLE, Item=item)
+    creation = DynamoDbAccountCreation(db, fixtures.LEASE_TABLE)
+    assert creation.claim() is True
+    assert "ACME account claim not written by certrotate taken over" in caplog.text
+    assert creation.claim() is False  # ours now: an ordinary claim, stale only after 15 minutes
+
+
 @pytest.mark.parametrize("value", ["", "   ", "{}"])
 def test_an_empty_secret_is_written_once_by_its_creator(sm: Any, db: Any, value: str) -> None:
     sm.create_secret(Name=SECRET, **({"SecretString": value} if value else {}))

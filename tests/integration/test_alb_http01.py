@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import http.client
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from certrotate.adapters import alb_http01
 from certrotate.adapters.alb_http01 import AlbHttp01, fetch_over_http
+from certrotate.adapters.challenge_records import DynamoDbChallengeRecords
 from certrotate.adapters.tls_probe import ConnectTo, connector
 from certrotate.errors import Http01NotReached, Http01NotYetServed, ListenerRulesFull, PermanentFailure
-from certrotate.model import ChallengeAnswer, ChallengeMethod, ChallengePlan, ChallengeRoute, HttpListener
+from certrotate.model import (
+    ChallengeAnswer,
+    ChallengeMethod,
+    ChallengePlan,
+    ChallengeRoute,
+    Http01Rule,
+    HttpListener,
+)
 from dnslib import DNSRecord  # type: ignore[import-untyped]
 
 from devstack import dns as devstack_dns
@@ -266,8 +275,23 @@ def test_a_name_that_leads_nowhere_is_not_reached_and_a_late_rule_not_yet_served
     assert not isinstance(Http01NotYetServed("x"), PermanentFailure)
 
 
+def create_as_certrotate(elbv2: Any, rule: Http01Rule, priority: int) -> str:
+    """The rule exactly as AlbHttp01 creates it (conditions, action, tag)."""
+    arn: str = elbv2.create_rule(
+        ListenerArn=rule.listener.listener_arn,
+        Priority=priority,
+        Conditions=[
+            {"Field": "host-header", "HostHeaderConfig": {"Values": [rule.name]}},
+            {"Field": "path-pattern", "PathPatternConfig": {"Values": [rule.path]}},
+        ],
+        Actions=fixed(rule.body),
+        Tags=[{"Key": "certrotate:challenge", "Value": f"{rule.certificate}/{rule.token}"}],
+    )["Rules"][0]["RuleArn"]
+    return arn
+
+
 def test_the_check_counts_every_listener_against_the_quota_but_not_rules_a_dead_run_left(
-    aws: LocalStack,
+    aws: LocalStack, db: Any
 ) -> None:
     elbv2, balancer, _, http = alb(aws)
     [https] = [
@@ -279,16 +303,110 @@ def test_the_check_counts_every_listener_against_the_quota_but_not_rules_a_dead_
         elbv2.create_rule(
             ListenerArn=https, Priority=priority, Conditions=path_is(f"/{priority}"), Actions=fixed("x")
         )
-    for priority in range(1, 40):
+    for priority in range(1, 39):
         elbv2.create_rule(
             ListenerArn=http, Priority=priority, Conditions=path_is(f"/{priority}"), Actions=fixed("x")
         )
-    left = {"Key": "certrotate:challenge", "Value": "site/dead-run-token"}
+    records = DynamoDbChallengeRecords(db, fixtures.LEASE_TABLE)
+    dead_run = Http01Rule("site", HttpListener(aws.region, balancer, http), "a.example.net", "dead", "dead.x")
+    records.record_rules("site", [dead_run])
+    create_as_certrotate(elbv2, dead_run, 40)
+    # Tagged as ours, never recorded: someone's rule, which counts like any other.
     elbv2.create_rule(
-        ListenerArn=http, Priority=40, Conditions=path_is("/x"), Actions=fixed("x"), Tags=[left]
+        ListenerArn=http,
+        Priority=39,
+        Conditions=path_is("/y"),
+        Actions=fixed("y"),
+        Tags=[{"Key": "certrotate:challenge", "Value": "site/forged"}],
     )
-    adapter = AlbHttp01(lambda region: aws.client("elbv2", region))
+    adapter = AlbHttp01(lambda region: aws.client("elbv2", region), records=records)
     one = plan_for(aws.region, balancer, http, "a.example.net")
-    adapter.check(one)  # 99 rules of others, 1 of a dead run of ours: room for one
+    adapter.check(one)  # 99 rules of others, 1 recorded by a dead run of ours: room for one
     with pytest.raises(ListenerRulesFull, match="quota of listener rules"):
         adapter.check(plan_for(aws.region, balancer, http, "a.example.net", "b.example.net"))
+    with pytest.raises(ListenerRulesFull, match="quota of listener rules"):  # without the record: no room
+        AlbHttp01(lambda region: aws.client("elbv2", region)).check(one)
+
+
+# -- only rules certrotate recorded creating, in the shape it creates, are ever removed ----------------------
+
+
+def non_default(elbv2: Any, http: str) -> list[str]:
+    return [r["RuleArn"] for r in elbv2.describe_rules(ListenerArn=http)["Rules"] if not r["IsDefault"]]
+
+
+def test_a_forged_challenge_tag_removes_nothing_and_is_reported(aws: LocalStack, db: Any) -> None:
+    """The security review's case: someone allowed only elasticloadbalancing:AddTags writes the challenge tag
+    on the application team's blocking rule; the rotation's clean-up must not delete it for them."""
+    elbv2, balancer, _, http = alb(aws)
+    blocking = elbv2.create_rule(
+        ListenerArn=http, Priority=5, Conditions=path_is("/admin*"), Actions=fixed("no", "403")
+    )["Rules"][0]["RuleArn"]
+    elbv2.add_tags(ResourceArns=[blocking], Tags=[{"Key": "certrotate:challenge", "Value": "site/forged"}])
+    plan = replace(plan_for(aws.region, balancer, http, "a.example.net"), left_by=("other",))
+    other = elbv2.create_rule(
+        ListenerArn=http,
+        Priority=6,
+        Conditions=path_is("/other*"),
+        Actions=fixed("no", "403"),
+        Tags=[{"Key": "certrotate:challenge", "Value": "other/forged"}],  # the predecessor's, forged
+    )["Rules"][0]["RuleArn"]
+    records = DynamoDbChallengeRecords(db, fixtures.LEASE_TABLE)
+    for adapter in (
+        AlbHttp01(lambda region: aws.client_as("RotateFunction", "elbv2", region), records=records),
+        AlbHttp01(lambda region: aws.client_as("RotateFunction", "elbv2", region)),
+    ):
+        notes = adapter.remove_left_behind(plan)
+        assert sorted(non_default(elbv2, http)) == sorted([blocking, other])
+        assert len(notes) == 2 and all(n.startswith("left in place rule") for n in notes)
+        adapter.remove(plan, [answer("a.example.net", "forged")])  # nothing of that shape: nothing goes
+        assert sorted(non_default(elbv2, http)) == sorted([blocking, other])
+
+
+def test_a_recorded_rule_goes_only_while_it_keeps_certrotates_shape(aws: LocalStack, db: Any) -> None:
+    elbv2, balancer, _, http = alb(aws)
+    listener = HttpListener(aws.region, balancer, http)
+    records = DynamoDbChallengeRecords(db, fixtures.LEASE_TABLE)
+    kept = Http01Rule("site", listener, "a.example.net", "tokA", "tokA.x")
+    changed = Http01Rule("site", listener, "b.example.net", "tokB", "tokB.x")
+    predecessor = Http01Rule("old", listener, "c.example.net", "tokC", "tokC.x")
+    records.record_rules("site", [kept, changed])
+    records.record_rules("old", [predecessor])
+    arns = {r.token: create_as_certrotate(elbv2, r, p) for p, r in enumerate([kept, changed, predecessor], 1)}
+    # Someone turned the recorded rule b into a rule of theirs (another body): it is no longer ours.
+    elbv2.modify_rule(RuleArn=arns["tokB"], Actions=fixed("theirs"))
+    plan = replace(plan_for(aws.region, balancer, http, "a.example.net"), left_by=("old",))
+
+    adapter = AlbHttp01(lambda region: aws.client_as("RotateFunction", "elbv2", region), records=records)
+    notes = adapter.remove_left_behind(plan)
+
+    assert non_default(elbv2, http) == [arns["tokB"]], "the recorded rules in our shape went, the other stays"
+    assert notes == [
+        f"left in place rule {arns['tokB']} tagged certrotate:challenge=site/tokB: not a rule certrotate "
+        "recorded creating in this shape (a tag alone proves nothing)"
+    ]
+    assert records.recorded_rules("site") == [] and records.recorded_rules("old") == []
+    assert db.scan(TableName=fixtures.LEASE_TABLE)["Items"] == [], "nothing left to remember"
+
+
+def test_publish_records_each_rule_before_creating_it_and_remove_forgets_it(aws: LocalStack, db: Any) -> None:
+    elbv2, balancer, _, http = alb(aws)
+    records = DynamoDbChallengeRecords(db, fixtures.LEASE_TABLE)
+    adapter = AlbHttp01(lambda region: aws.client_as("RotateFunction", "elbv2", region), records=records)
+    seen: list[int] = []
+    original = adapter._create
+
+    def creating(*args: Any) -> None:
+        seen.append(len(records.recorded_rules("site")))  # what was recorded when CreateRule came
+        original(*args)
+
+    adapter._create = creating  # type: ignore[method-assign]
+    plan = plan_for(aws.region, balancer, http, "a.example.net")
+    answers = [answer("a.example.net", "tokA")]
+    adapter.publish(plan, answers, deadline=time.monotonic() + 30)
+    assert seen == [1]
+    assert records.recorded_rules("site") == [
+        Http01Rule("site", HttpListener(aws.region, balancer, http), "a.example.net", "tokA", "tokA.thumb")
+    ]
+    adapter.remove(plan, answers)
+    assert non_default(elbv2, http) == [] and records.recorded_rules("site") == []

@@ -17,6 +17,7 @@ import pytest
 
 from devstack import fixtures, lambda_runner, moto_fixes
 from devstack.stack import LocalStack
+from tests.integration.conftest import functions_env
 
 N_CERTIFICATES = 250
 N_LOAD_BALANCERS = 20
@@ -72,18 +73,7 @@ def account(aws: LocalStack) -> Iterator[dict[str, Any]]:
         for i, arn in enumerate(arns[:N_LOAD_BALANCERS])
     ]
     zone_id = fixtures.create_hosted_zone(aws.client("route53"), "example.com")
-    queue_url = aws.client("sqs").create_queue(
-        QueueName=f"count-{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"}
-    )["QueueUrl"]
-    env = {
-        **aws.env(),
-        "ACME_ACCOUNT_SECRET_ID": "certrotate/acme-account",
-        "ACME_EMAIL": "ops@example.com",
-        "ROTATION_QUEUE_URL": queue_url,
-        "RENEW_BEFORE_DAYS": "30",
-        "LEASE_TABLE_NAME": fixtures.create_lease_table(aws.client("dynamodb")),
-        "POWERTOOLS_SERVICE_NAME": "certrotate",
-    }
+    env = functions_env(aws, RENEW_BEFORE_DAYS="30")
     # The functions' code, driven directly below, runs as the rotate function's role (as lambda_runner's
     # invocations do, each as its own).
     env |= {

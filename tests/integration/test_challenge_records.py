@@ -8,7 +8,7 @@ from typing import Any
 
 from certrotate.adapters.challenge_records import DynamoDbChallengeRecords, challenges_key
 from certrotate.adapters.leases import KEY_ATTRIBUTE
-from certrotate.model import DnsRecord
+from certrotate.model import DnsRecord, Http01Rule, HttpListener
 
 from devstack import fixtures
 
@@ -81,4 +81,38 @@ def test_an_unreadable_entry_is_skipped(db: Any) -> None:
     )
     assert DynamoDbChallengeRecords(db, fixtures.LEASE_TABLE).recorded("site") == [
         DnsRecord("Z", "n", ("v",))
+    ]
+
+
+def test_http01_rules_share_the_item_and_it_goes_only_when_both_sets_are_empty(db: Any) -> None:
+    records = DynamoDbChallengeRecords(db, fixtures.LEASE_TABLE)
+    listener = HttpListener("eu-west-1", "arn:lb", "arn:listener")
+    rule = Http01Rule("site", listener, "shop.example.net", "tok", "tok.thumb")
+    records.record("site", [DnsRecord(ZONE, APEX, ("a",))])
+    records.record_rules("site", [rule])
+    assert records.recorded_rules("site") == [rule]
+    assert records.recorded_rules("other") == []
+
+    records.forget("site", [DnsRecord(ZONE, APEX, ("a",))])
+    [item] = items(db)
+    assert "values" not in item and len(item["rules"]["SS"]) == 1, "a rule still recorded keeps the item"
+    records.record("site", [DnsRecord(ZONE, APEX, ("b",))])
+    records.forget_rules("site", [rule])
+    assert records.recorded_rules("site") == [] and records.recorded("site") == [
+        DnsRecord(ZONE, APEX, ("b",))
+    ], "a value still recorded keeps the item"
+    records.forget("site", [DnsRecord(ZONE, APEX, ("b",))])
+    assert items(db) == []
+
+
+def test_an_unreadable_rule_entry_is_skipped(db: Any) -> None:
+    db.put_item(
+        TableName=fixtures.LEASE_TABLE,
+        Item={
+            KEY_ATTRIBUTE: {"S": "#challenges:site"},
+            "rules": {"SS": ["not json", '["r", "lb"]', '["r", "lb", "l", "n", "t", "b"]']},
+        },
+    )
+    assert DynamoDbChallengeRecords(db, fixtures.LEASE_TABLE).recorded_rules("site") == [
+        Http01Rule("site", HttpListener("r", "lb", "l"), "n", "t", "b")
     ]

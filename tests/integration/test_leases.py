@@ -218,3 +218,62 @@ def test_a_missing_table_is_an_error_not_a_lease(aws: LocalStack, db: Any) -> No
         DynamoDbLeases(aws.client_as("RotateFunction", "dynamodb"), "no-such-table").acquire(
             "site", seconds=300
         )
+
+
+# --- an item certrotate did not write: never an exception, never blocked for good, never two runs at once ---
+
+
+def _put_holder(db: Any, name: str, expires: dict[str, str] | None) -> None:
+    """A lease item as someone other than certrotate could leave it (the tests' administrator writes it)."""
+    item: dict[str, Any] = {KEY_ATTRIBUTE: {"S": name}, "owner": {"S": "someone"}, "version": {"S": "v"}}
+    if expires is not None:
+        item[EXPIRES_ATTRIBUTE] = expires
+    db.put_item(TableName=fixtures.LEASE_TABLE, Item=item)
+
+
+@pytest.mark.parametrize(
+    "expires",
+    [
+        {"S": "tomorrow"},  # a string: DynamoDB's `<=` against a number is false, TTL never deletes it
+        {"S": "99999999999999"},
+        {"N": "99999999999999"},  # year 5138: past datetime's range, and TTL never reaches it
+        {"N": "1e30"},
+        {"N": "-5"},
+        {"BOOL": True},
+        None,  # no expiry at all
+    ],
+    ids=["string", "numeric-string", "huge", "huger", "negative", "bool", "missing"],
+)
+def test_a_lease_item_whose_expiry_certrotate_never_wrote_is_taken_over_with_a_warning(
+    db: Any, leases: DynamoDbLeases, expires: dict[str, Any] | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    _put_holder(db, "site", expires)
+    lease = leases.acquire("site", seconds=300)
+    item = stored(db, "site")
+    assert item is not None and item["owner"]["S"] == lease.owner
+    assert item[EXPIRES_ATTRIBUTE] == {"N": str(int(lease.expires.timestamp()))}
+    assert "lease item not written by certrotate taken over" in caplog.text
+    # And the lease is an ordinary one from then on: the next run is turned away until it ends.
+    with pytest.raises(RotationInProgress, match="its lease ends 2026-11-26T12:05:00"):
+        leases.acquire("site", seconds=300)
+
+
+def test_a_lease_as_far_ahead_as_the_longest_lease_still_holds(db: Any, leases: DynamoDbLeases) -> None:
+    # Another run's lease with the longest ROTATION_LEASE_SECONDS (and its clock a little ahead of ours):
+    # certrotate may have written it, so it is never taken over before it ends.
+    from certrotate.adapters.leases import CLOCK_SKEW
+    from certrotate.config import MAX_ROTATION_LEASE_SECONDS
+
+    furthest = START + timedelta(seconds=MAX_ROTATION_LEASE_SECONDS) + CLOCK_SKEW
+    _put_holder(db, "site", {"N": str(int(furthest.timestamp()))})
+    with pytest.raises(RotationInProgress):
+        leases.acquire("site", seconds=300)
+
+
+def test_a_renewal_that_finds_an_unreadable_item_reports_the_lease_lost_not_a_crash(
+    db: Any, leases: DynamoDbLeases
+) -> None:
+    lease = leases.acquire("site", seconds=300)
+    _put_holder(db, "site", {"N": "99999999999999"})  # overwritten under the run (OverflowError before)
+    with pytest.raises(RotationInProgress, match="'site' is in progress"):
+        leases.renew(lease, seconds=300)

@@ -109,3 +109,24 @@ def test_a_function_without_its_own_role_is_refused() -> None:
     template = {"Resources": {"F": {"Type": "AWS::Serverless::Function", "Properties": {"Policies": []}}}}
     with pytest.raises(cfn.UnsupportedTemplate, match="SAM would generate one"):
         cfn.deployed_roles(template)
+
+
+def test_the_lease_tables_policy_names_the_roles_as_deployed() -> None:
+    from devstack.iam_enforcement import TEMPLATE as CENTRAL
+
+    template = cfn.load_template(CENTRAL)
+    table = cfn.PhysicalResource("leases", {"Arn": "arn:aws:dynamodb:us-east-1:123456789012:table/leases"})
+    roles = cfn.deployed_roles(template, resources={"LeaseTable": table})
+    operator = "arn:aws:iam::123456789012:role/ops/break-glass"
+    for parameters, extra in (({}, []), ({"LeaseTableOperatorArn": operator}, [operator])):
+        resources = {"LeaseTable": table}
+        policies = cfn.deployed_table_policies(template, parameters=parameters, resources=resources)
+        [deny] = policies[table.attributes["Arn"]]["Statement"]
+        assert deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == [
+            roles["ScanFunctionRole"].arn,
+            roles["RotateFunctionRole"].arn,
+            *extra,
+        ]
+    # The roles' table statements come from policies of their own, attached as CloudFormation attaches them.
+    assert "certrotate-rotate-lease-table" in roles["RotateFunctionRole"].inline_policies
+    assert "certrotate-scan-lease-table" in roles["ScanFunctionRole"].inline_policies

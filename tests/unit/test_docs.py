@@ -191,6 +191,10 @@ DEPLOYER_NEEDS: dict[str, set[str]] = {
         "dynamodb:DescribeTimeToLive",
         "dynamodb:UpdateContinuousBackups",
         "dynamodb:DescribeContinuousBackups",
+        # The table's ResourcePolicy (CloudFormation creates, reads back and removes it).
+        "dynamodb:PutResourcePolicy",
+        "dynamodb:GetResourcePolicy",
+        "dynamodb:DeleteResourcePolicy",
     },
 }
 

@@ -1,11 +1,13 @@
-"""Which ALB rules would answer the CA's HTTP-01 request before a challenge rule of ours (pure)."""
+"""Which ALB rules would answer the CA's HTTP-01 request before a challenge rule of ours, and which rule is
+exactly one certrotate recorded creating (pure)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from certrotate.adapters.alb_http01 import describe_rule, lowest_free, shadowing
+from certrotate.adapters.alb_http01 import describe_rule, has_the_shape, lowest_free, proven_ours, shadowing
+from certrotate.model import Http01Rule, HttpListener
 
 NAME = "shop.example.net"
 
@@ -77,3 +79,89 @@ def test_the_first_to_answer_comes_first_and_the_default_rule_is_not_one() -> No
 def test_the_lowest_free_priorities() -> None:
     assert lowest_free({1, 2, 4}, 3) == [3, 5, 6]
     assert lowest_free(range(1, 50001), 1) == []
+
+
+OURS = Http01Rule("site", HttpListener("r", "lb", "l"), NAME, "tok", "tok.thumb")
+TAG = {"certrotate:challenge": "site/tok"}
+
+
+def challenge_rule(**changes: Any) -> dict[str, Any]:
+    """The rule as DescribeRules returns the one AlbHttp01 creates for OURS (both value forms), changed."""
+    made = {
+        "RuleArn": "arn:rule/1",
+        "Priority": "1",
+        "IsDefault": False,
+        "Conditions": [
+            {"Field": "host-header", "Values": [NAME], "HostHeaderConfig": {"Values": [NAME]}},
+            {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/.well-known/acme-challenge/tok"]}},
+        ],
+        "Actions": [
+            {
+                "Type": "fixed-response",
+                "Order": 1,
+                "FixedResponseConfig": {
+                    "StatusCode": "200",
+                    "ContentType": "text/plain",
+                    "MessageBody": "tok.thumb",
+                },
+            }
+        ],
+    }
+    made.update(changes)
+    return made
+
+
+def test_only_the_exact_recorded_rule_with_its_tag_is_ours() -> None:
+    assert has_the_shape(challenge_rule(), OURS) and proven_ours(challenge_rule(), TAG, [OURS])
+    assert not proven_ours(challenge_rule(), {}, [OURS]), "untagged"
+    assert not proven_ours(challenge_rule(), {"certrotate:challenge": "site/other"}, [OURS])
+    assert not proven_ours(challenge_rule(), TAG, []), "not recorded"
+    other_owner = Http01Rule("other", OURS.listener, NAME, "tok", "tok.thumb")
+    assert not proven_ours(challenge_rule(), TAG, [other_owner]), "recorded for another certificate"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"IsDefault": True},
+        {"Conditions": [path("/.well-known/acme-challenge/tok")]},  # the host condition dropped
+        {"Conditions": [host(NAME), path("/.well-known/acme-challenge/*")]},  # widened
+        {"Conditions": [host(NAME, "other.example.net"), path("/.well-known/acme-challenge/tok")]},
+        {
+            "Conditions": [
+                host(NAME),
+                path("/.well-known/acme-challenge/tok"),
+                {"Field": "source-ip", "SourceIpConfig": {"Values": ["10.0.0.0/8"]}},
+            ]
+        },
+        {"Actions": [{"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS"}}]},
+        {
+            "Actions": [
+                {
+                    "Type": "fixed-response",
+                    "FixedResponseConfig": {
+                        "StatusCode": "403",
+                        "ContentType": "text/plain",
+                        "MessageBody": "no",
+                    },
+                }
+            ]
+        },
+        {
+            "Actions": [
+                {
+                    "Type": "fixed-response",
+                    "FixedResponseConfig": {
+                        "StatusCode": "200",
+                        "ContentType": "text/html",
+                        "MessageBody": "tok.thumb",
+                    },
+                }
+            ]
+        },
+        {"Actions": []},
+    ],
+)
+def test_any_other_shape_is_someone_elses_rule(changes: dict[str, Any]) -> None:
+    assert not has_the_shape(challenge_rule(**changes), OURS)
+    assert not proven_ours(challenge_rule(**changes), TAG, [OURS])

@@ -60,12 +60,51 @@ def tagged(base: ServerCertificate, **tags: str) -> ServerCertificate:
         (30.01, 30, False),
         (0, 30, True),
         (-5, 30, True),
-        (1, 1, False),
-        (0.5, 1, True),
+        (10, 10, False),  # above the last resort (a tenth of 90 days)
+        (9.5, 10, True),
     ],
 )
 def test_due_means_fewer_days_than_the_threshold(days: float, threshold: int, due: bool) -> None:
     assert planning.is_due(cert(days=days), NOW, threshold) is due
+
+
+FAR_FUTURE = "2999-01-01T00:00:00Z"
+FORGED_RENEWAL = f"source=ari start={FAR_FUTURE} end={FAR_FUTURE} at={FAR_FUTURE} ask={FAR_FUTURE}"
+
+
+@pytest.mark.parametrize("threshold", [None, 1])
+def test_a_renewal_tag_cannot_put_renewal_off_past_the_last_tenth_of_the_lifetime(
+    threshold: int | None,
+) -> None:
+    """Anyone allowed to tag can write certrotate:renewal: a time beyond the expiry is not this certificate's
+    (asked again), and a time just before it gives way to the last resort."""
+    forged = cert(days=5, **{"certrotate:renewal": FORGED_RENEWAL})  # lived 80 days: 85 in all
+    assert planning.believed_schedule(forged) is None
+    assert planning.needs_renewal_info(forged, NOW, threshold)
+    assert planning.renewal_due(forged, NOW, threshold)[:2] == (
+        True,
+        "expires in 5.0 days: in the last tenth of its lifetime, due whatever its renewal tag says",
+    )
+    late = NOW + timedelta(days=4)
+    just_before = f"source=ari start={late:%Y-%m-%dT%H:%M:%SZ} end={late:%Y-%m-%dT%H:%M:%SZ} " + (
+        f"at={late:%Y-%m-%dT%H:%M:%SZ} ask={late:%Y-%m-%dT%H:%M:%SZ}"
+    )
+    assert planning.renewal_due(cert(days=5, **{"certrotate:renewal": just_before}), NOW, threshold)[2] == (
+        "last resort"
+    )
+
+
+def test_the_last_resort_leaves_an_earlier_ca_window_alone() -> None:
+    later = NOW + timedelta(days=3)
+    window = f"source=ari start={later:%Y-%m-%dT%H:%M:%SZ} end={later:%Y-%m-%dT%H:%M:%SZ} " + (
+        f"at={later:%Y-%m-%dT%H:%M:%SZ} ask={later:%Y-%m-%dT%H:%M:%SZ}"
+    )
+    due, _, rule = planning.renewal_due(cert(days=20, **{"certrotate:renewal": window}), NOW, None)
+    assert (due, rule) == (False, "ARI window")
+    assert planning.last_resort_time(None, NOW + timedelta(days=20)) == NOW + timedelta(days=11)  # 90 days
+    assert planning.last_resort_time(NOW - timedelta(days=5), NOW + timedelta(days=1)) == NOW - timedelta(
+        days=1
+    )
 
 
 def test_days_to_expiry_is_fractional_and_negative_once_expired() -> None:
@@ -209,6 +248,28 @@ def test_an_elapsed_or_garbled_retry_after_does_not_hold_back() -> None:
         assert planning.decide_rotation(held, None, now=NOW, renew_before_days=30, force=False).verdict is (
             planning.Verdict.ISSUE
         )
+
+
+def test_a_retry_after_no_ca_would_give_is_a_claim_ignored() -> None:
+    """certrotate keeps at most a week of a CA's Retry-After (RateLimited clamps it): a later one was written
+    by someone else, and believed it would stop renewal past the expiry, forced or not."""
+    forged = tagged(cert(days=5), **{RETRY_AFTER_TAG: "2999-01-01T00:00:00+00:00"})
+    assert planning.decide_rotation(forged, None, now=NOW, renew_before_days=30, force=False).verdict is (
+        planning.Verdict.ISSUE
+    )
+    assert planning.held_now(forged, NOW) is None
+    week = tagged(cert(days=5), **{RETRY_AFTER_TAG: (NOW + timedelta(days=6)).isoformat()})
+    assert planning.rate_limited_until(week, NOW) == NOW + timedelta(days=6)
+
+
+def test_a_cas_retry_after_is_kept_for_a_week_at_most() -> None:
+    from certrotate.errors import RATE_LIMIT_MAX_WAIT, RateLimited
+
+    now = datetime.now(UTC)
+    limited = RateLimited("too many certificates", now + timedelta(days=30))
+    assert now + RATE_LIMIT_MAX_WAIT <= limited.retry_at <= datetime.now(UTC) + RATE_LIMIT_MAX_WAIT
+    soon = now + timedelta(hours=3)
+    assert RateLimited("too many orders", soon).retry_at == soon
 
 
 def test_a_window_asked_now_makes_due_only_what_was_merely_not_due() -> None:

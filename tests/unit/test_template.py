@@ -976,8 +976,69 @@ def test_only_the_rotation_writes_leases_and_the_scan_only_its_index(
         s
         for s in _all_statements(template)
         if any(a.lower().startswith("dynamodb:") for a in _as_list(s.get("Action", [])))
+        and s["Effect"] == "Allow"
     ]
-    assert len(others) == 9, "no other policy in the template touches DynamoDB"
+    assert len(others) == 9, "no other policy in the template grants anything of DynamoDB"
+
+
+# Every DynamoDB action that writes an item (Service Authorization Reference, Amazon DynamoDB):
+# TransactWriteItems is authorised as the PutItem/UpdateItem/DeleteItem it holds.
+ITEM_WRITES = {
+    "dynamodb:putitem",
+    "dynamodb:updateitem",
+    "dynamodb:deleteitem",
+    "dynamodb:batchwriteitem",
+    "dynamodb:partiqlinsert",
+    "dynamodb:partiqlupdate",
+    "dynamodb:partiqldelete",
+}
+
+
+def test_the_lease_table_denies_item_writes_to_every_principal_but_the_functions_roles(
+    resources: dict[str, Any],
+) -> None:
+    policy = resources["LeaseTable"]["Properties"]["ResourcePolicy"]["PolicyDocument"]
+    [deny] = _as_list(policy["Statement"])
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*" and deny["Resource"] == "*"
+    assert set(_actions(deny)) == ITEM_WRITES
+    # The roles by ARN (a session's aws:PrincipalArn is its role's), and the break-glass role when named.
+    assert deny["Condition"] == {
+        "ArnNotEquals": {
+            "aws:PrincipalArn": [
+                {"Fn::GetAtt": ["ScanFunctionRole", "Arn"]},
+                {"Fn::GetAtt": ["RotateFunctionRole", "Arn"]},
+                {
+                    "Fn::If": [
+                        "HasLeaseTableOperator",
+                        {"Ref": "LeaseTableOperatorArn"},
+                        {"Ref": "AWS::NoValue"},
+                    ]
+                },
+            ]
+        }
+    }
+    # Every item write a function is granted is one the table policy guards.
+    for function in FUNCTIONS:
+        for statement in _function_statements(resources, function):
+            if statement.get("Resource") == {"Fn::GetAtt": ["LeaseTable", "Arn"]}:
+                writes = {a for a in _actions(statement) if a not in ("dynamodb:getitem",)}
+                assert writes <= ITEM_WRITES, writes
+
+
+def test_the_roles_do_not_name_the_table_that_names_them(resources: dict[str, Any]) -> None:
+    # The table's policy names the roles: a role naming the table would be a cycle CloudFormation refuses.
+    # Their table statements are policies of their own, which the functions wait for (DependsOn).
+    for function in FUNCTIONS:
+        role = _role_of(resources, function)
+        assert "LeaseTable" not in json.dumps(resources[role]), role
+        [policy] = [
+            logical_id
+            for logical_id, r in resources.items()
+            if r["Type"] == "AWS::IAM::Policy"
+            and {"Ref": role} in r["Properties"]["Roles"]
+            and "LeaseTable" in json.dumps(r)
+        ]
+        assert resources[function]["DependsOn"] == policy
 
 
 def test_no_lease_secrets_remain(template: dict[str, Any]) -> None:

@@ -55,21 +55,35 @@ class AcmScan:
         now = self._clock.now()
         listed = self._list(result)
         due: list[AcmCertificate] = []
-        source: RenewalInfoSource | bool | None = False  # False: not asked yet
+        asked = False  # the CA's directory is read once per scan, at the first certificate that needs it
+        source: RenewalInfoSource | None = None
+        unreachable: datetime | None = None  # when the CA could not be read: ask again soon
         for cert in listed:
             if cert.not_after is None:
                 continue
             result.scanned += 1
             result.days_to_expiry[cert.arn] = planning.days_to_expiry(cert.not_after, now)
-            cert = replace(cert, tags=self._acm.tags_of(cert.arn))
+            try:
+                cert = replace(cert, tags=self._acm.tags_of(cert.arn))
+            except Exception as error:  # deleted since listed, or refused: one certificate, not the scan
+                result.notes.append(f"{cert.arn}: tags not read ({type(error).__name__}: {error})")
+                continue
             view = cert.as_certificate()
             if not view.managed:
                 continue
             result.managed += 1
+            if cert.ignored_claims:
+                result.notes.append(
+                    f"{cert.arn}: {', '.join(cert.ignored_claims)} ignored: an ACM certificate is renewed "
+                    "in place, never replaced nor rolled back (someone else wrote it)"
+                )
             if planning.needs_renewal_info(view, now, self._settings.renew_before_days):
-                if source is False:
-                    source = self._renewal_source(result)
-                cert = self._learn_renewal_time(cert, source, now, result, write=not dry_run)
+                if not asked:
+                    asked = True
+                    source, unreachable = self._renewal_source(result, now)
+                cert = self._learn_renewal_time(
+                    cert, source, now, result, write=not dry_run, unreachable=unreachable
+                )
                 view = cert.as_certificate()
             hold = planning.held_now(
                 view, now, planning.inputs_fingerprint(view, self._settings.hold_context)
@@ -109,24 +123,29 @@ class AcmScan:
                 result.notes.append(f"ACM certificates in {region} not listed: {exc}")
         return found
 
-    def _renewal_source(self, result: ScanResult) -> RenewalInfoSource | None:
+    def _renewal_source(
+        self, result: ScanResult, now: datetime
+    ) -> tuple[RenewalInfoSource | None, datetime | None]:
+        """The CA's renewal information (None when it offers none), and since when the CA could not be read
+        (None when it could)."""
         if self._renewal_info is None:
-            return None
+            return None, None
         try:
             candidate = self._renewal_info()
-            return candidate if candidate.offered() else None
+            return (candidate if candidate.offered() else None), None
         except Exception as error:  # the CA is unreachable: the lifetime rule until it answers again
             result.notes.append(f"could not read the ACME directory for renewal information: {error}")
-            return None
+            return None, now
 
     def _learn_renewal_time(
         self,
         cert: AcmCertificate,
-        source: RenewalInfoSource | bool | None,
+        source: RenewalInfoSource | None,
         now: datetime,
         result: ScanResult,
         *,
         write: bool,
+        unreachable: datetime | None,
     ) -> AcmCertificate:
         """The renewal time, learnt by the code the IAM scan uses (renewal_time.learn)."""
         try:
@@ -134,16 +153,20 @@ class AcmScan:
         except ValidationFailed as error:
             result.notes.append(f"{cert.arn}: {error}")
             return cert
+        except Exception as error:  # deleted since listed, or refused: the lifetime rule from its listing
+            result.notes.append(f"{cert.arn}: body not read ({type(error).__name__}: {error})")
+            return cert
         learnt = renewal_time.learn(
             cert.arn,
             kept_tag=(cert.tags or {}).get(RENEWAL_TAG),
             not_before=facts.not_before or cert.not_before or now,
             not_after=facts.not_after,
             ari_id=facts.ari_id,
-            source=None if isinstance(source, bool) else source,
+            source=source,
             now=now,
             random_fraction=self._random_fraction(),
             bind=True,  # a re-import keeps the tags: the tag names the certificate it is about
+            unreachable_since=unreachable,
         )
         if learnt.note:
             result.notes.append(learnt.note)

@@ -56,14 +56,15 @@ class Dns01Responder:
         if self._records is not None:
             self._records.forget(plan.certificate, records)
 
-    def remove_left_behind(self, plan: ChallengePlan) -> None:
+    def remove_left_behind(self, plan: ChallengePlan) -> list[str]:
         if self._records is None:
-            return
+            return []
         for owner in plan.owners:
             left = self._records.recorded(owner)
             if left:
                 self._dns.remove(left)  # exactly the values recorded: a compare-and-swap of each set
                 self._records.forget(owner, left)
+        return []  # only values recorded are ever looked at: nothing else is claimed ours
 
 
 class PlannedChallenges:
@@ -89,18 +90,21 @@ class PlannedChallenges:
         for method, group in self._by_method(answers).items():
             self._responders[method].publish(self.plan, group, deadline=deadline)
 
-    def remove_left_behind(self) -> None:
+    def remove_left_behind(self) -> list[str]:
         """Before ordering: what a run of this certificate (or of the one it replaced) that died left behind,
         removed by every responder (a dead run may have used another method). A failure is logged, not
-        raised: what could not be removed stays recorded, and the next run tries again."""
+        raised: what could not be removed stays recorded, and the next run tries again. Returns what the
+        responders found claiming to be ours and left in place, to report."""
+        notes: list[str] = []
         for method, responder in self._responders.items():
             try:
-                responder.remove_left_behind(self.plan)
+                notes.extend(responder.remove_left_behind(self.plan))
             except Exception as exc:
                 logger.warning(
                     "challenge answers a dead run left could not be removed yet",
                     extra={"method": method.value, "error": str(exc)},
                 )
+        return notes
 
     def remove(self, answers: Sequence[ChallengeAnswer]) -> None:
         """Every method's answers removed, even when another method's removal fails."""

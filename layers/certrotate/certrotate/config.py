@@ -33,6 +33,11 @@ PROFILE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MEMBER_ROLE_NAME_DEFAULT = "certrotate-member"
 
 
+# The longest ROTATION_LEASE_SECONDS accepted: no lease certrotate writes ends later than this after its write
+# (adapters/leases.py reads an expiry beyond it as one certrotate never wrote).
+MAX_ROTATION_LEASE_SECONDS = 43_200
+
+
 class TrustSource(StrEnum):
     BUNDLE = "bundle"  # ISSUER_TRUST_BUNDLE
     LETS_ENCRYPT_STAGING = "letsencrypt-staging"  # the staging roots shipped in the layer
@@ -187,7 +192,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             problems.append(f"LOAD_BALANCER_REGIONS holds {candidate!r}, which is not an AWS region name")
 
     renew = _int(env, "RENEW_BEFORE_DAYS", 0, 1, 365, problems) or None
-    lease = _int(env, "ROTATION_LEASE_SECONDS", 300, 30, 43_200, problems)
+    lease = _int(env, "ROTATION_LEASE_SECONDS", 300, 30, MAX_ROTATION_LEASE_SECONDS, problems)
     grace = _int(env, "RETIREMENT_GRACE_SECONDS", 3600, 0, 90 * 86_400, problems)
 
     bus = env.get("EVENT_BUS_NAME", "default").strip() or None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 
 class CertRotateError(Exception):
@@ -261,8 +261,15 @@ class Http01NotYetServed(IssuanceFailed):
     so no failed validation was spent: transient, retried (redelivered), not held."""
 
 
+# The longest a CA's Retry-After is kept or believed: Let's Encrypt's longest limit window is a week. Longer
+# would leave a certificate unrenewed for long on one answer; a longer certrotate:retry-after is a claim no
+# CA's answer made (anyone allowed to tag can write one), and is ignored.
+RATE_LIMIT_MAX_WAIT = timedelta(days=7)
+
+
 class RateLimited(IssuanceFailed):
     def __init__(self, detail: str, retry_at: datetime) -> None:
+        retry_at = min(retry_at, datetime.now(UTC) + RATE_LIMIT_MAX_WAIT)
         super().__init__(f"the ACME CA rate-limited the order until {retry_at.isoformat()}: {detail}")
         self.retry_at = retry_at
 

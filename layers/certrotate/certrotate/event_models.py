@@ -61,7 +61,8 @@ class KnownEndpointsModel(_Strict):
 
 
 class RotationMessageModel(BaseModel):
-    """A message on the rotation queue (written by the scan, or by an operator)."""
+    """A message on the rotation queue (written by the scan, or by an operator). `force` is read so that a
+    message asking for it is recognised, and never honoured (only a direct invocation forces)."""
 
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
     certificate_name: str = Field(pattern=CERTIFICATE_NAME)

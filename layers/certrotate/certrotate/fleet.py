@@ -57,23 +57,7 @@ def scan_accounts(
     ) as pool:
         outcomes = list(zip(accounts, pool.map(attempt, accounts), strict=True))
 
-    merged = ScanResult(
-        scanned=0,
-        managed=0,
-        expiring=[],
-        enqueued=[],
-        held_back=[],
-        held=[],
-        pending_retirement=[],
-        retired=[],
-        resumed=[],
-        days_to_expiry={},
-        server_certificates=0,
-        quota=0,
-        dry_run=dry_run,
-        correlation_id=correlation_id,
-        failed_accounts=[],
-    )
+    merged = ScanResult.empty(dry_run=dry_run, correlation_id=correlation_id, failed_accounts=[])
     assert merged.failed_accounts is not None
     least_room: int | None = None
     for account, outcome in outcomes:

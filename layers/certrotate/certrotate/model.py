@@ -316,6 +316,28 @@ class ChallengeAnswer:
     path: str = ""  # http-01: /.well-known/acme-challenge/<token>
 
 
+ACME_CHALLENGE_PATH = "/.well-known/acme-challenge/"  # RFC 8555 section 8.3
+
+
+@dataclass(frozen=True, slots=True)
+class Http01Rule:
+    """One HTTP-01 answer as the listener rule certrotate creates for it: on `listener`, exactly the
+    conditions host-header = `name` and path-pattern = `path`, the one action fixed-response 200 text/plain
+    `body`, the tag certrotate:challenge = `<certificate>/<token>`. Recorded in the lease table before it is
+    created (ChallengeRecords): a rule is certrotate's only when it is recorded AND still has this shape; a
+    tag alone proves nothing (anyone allowed elasticloadbalancing:AddTags writes one)."""
+
+    certificate: str  # whose rotation created it (the lease key's certificate part)
+    listener: HttpListener
+    name: str
+    token: str  # base64url: no "/" in it
+    body: str  # the key authorization: public by design (the CA fetches it over plain HTTP)
+
+    @property
+    def path(self) -> str:
+        return f"{ACME_CHALLENGE_PATH}{self.token}"
+
+
 class SecretPem(bytes):
     """PEM bytes of a private key: never printed, logged or serialised by accident."""
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from certrotate.errors import RATE_LIMIT_MAX_WAIT
 from certrotate.model import (
     ChallengeAnswer,
     ChallengeMethod,
@@ -23,6 +24,7 @@ from certrotate.model import (
     EndpointKind,
     EndpointSurvey,
     HostedZone,
+    Http01Rule,
     HttpListener,
     KeyKind,
     KeySpec,
@@ -64,11 +66,12 @@ def renewal_due(
     renew_before_days: int | None,
     not_before: datetime | None = None,
 ) -> tuple[bool, str, str]:
-    """Whether a certificate is due, why, and which rule says so: "RENEW_BEFORE_DAYS=N", "ARI window" or
-    "lifetime rule". Each applicable rule gives a time; the earliest decides. `RENEW_BEFORE_DAYS` is the
-    operator's floor (within it a certificate is always due); the renewal time the scan learnt (the CA's ARI
-    window, or the lifetime rule; kept in RENEWAL_TAG) may come earlier; without one, the lifetime rule when
-    `not_before` is known."""
+    """Whether a certificate is due, why, and which rule says so: "RENEW_BEFORE_DAYS=N", "ARI window",
+    "lifetime rule" or "last resort". Each applicable rule gives a time; the earliest decides.
+    `RENEW_BEFORE_DAYS` is the operator's floor (within it a certificate is always due); the renewal time the
+    scan learnt (the CA's ARI window, or the lifetime rule; kept in RENEWAL_TAG) may come earlier; without
+    one, the lifetime rule when `not_before` is known; under all of them the last resort (last_resort_time),
+    which no tag can move."""
     days = days_to_expiry(certificate.expiration, now)
     candidates: list[tuple[datetime, str, str, str]] = []  # (time, rule, reason when due, reason when not)
     if renew_before_days is not None:
@@ -80,7 +83,7 @@ def renewal_due(
                 f"expires in {days} days, not within {renew_before_days}",
             )
         )
-    schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG))
+    schedule = believed_schedule(certificate)
     if schedule is not None:
         at = f"{schedule.renew_at:%Y-%m-%d %H:%M}Z"
         candidates.append(
@@ -102,12 +105,15 @@ def renewal_due(
                 f"the lifetime rule says renew at {at} ({days} days to expiry)",
             )
         )
-    if not candidates:
-        return (
-            False,
+    last_resort = last_resort_time(not_before or certificate.upload_date, certificate.expiration)
+    candidates.append(
+        (
+            last_resort,
+            "last resort",
+            f"expires in {days} days: in the last tenth of its lifetime, due whatever its renewal tag says",
             f"expires in {days} days, no renewal time known yet (the next scan learns it)",
-            "lifetime rule",
         )
+    )
     when, rule, due_reason, not_due_reason = min(candidates, key=lambda c: c[0])
     # The floor is "fewer than N days left": due strictly after its time; a renewal time is due from it on.
     due = now > when if rule.startswith("RENEW_BEFORE_DAYS") else now >= when
@@ -192,6 +198,30 @@ def schedule_from_window(
     return RenewalSchedule("ari", start, end, renew_at, clamp_retry(retry_after, now))
 
 
+# Whatever a renewal tag says, a certificate is due in the last tenth of its lifetime, and at least this long
+# before it expires (the daily scan must see it in time), but never before half its lifetime: the tag is a
+# claim anyone allowed to tag can write.
+LAST_RESORT_MIN = timedelta(days=2)
+_UNKNOWN_LIFETIME = timedelta(days=90)
+
+
+def last_resort_time(not_before: datetime | None, not_after: datetime) -> datetime:
+    """The backstop under every other rule (renewal_due): it decides only when nothing says earlier, e.g. a
+    forged `certrotate:renewal` with a time in the far future."""
+    lifetime = not_after - not_before if not_before is not None else _UNKNOWN_LIFETIME
+    # Never before half the lifetime (the lifetime rule's earliest): a very short certificate is not born due.
+    return not_after - min(max(lifetime / 10, LAST_RESORT_MIN), lifetime / 2)
+
+
+def believed_schedule(certificate: ServerCertificate) -> RenewalSchedule | None:
+    """The kept renewal time, unless it cannot be this certificate's: a renewal at or after its expiry (no CA
+    window nor the lifetime rule gives one) is asked again, as an unreadable tag is."""
+    schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG))
+    if schedule is None or schedule.renew_at >= certificate.expiration:
+        return None
+    return schedule
+
+
 def lifetime_renewal_time(not_before: datetime, not_after: datetime) -> datetime:
     """Without ARI: renew with a third of the lifetime left, half of it for lifetimes under 10 days
     (certbot 4's rule: a 6-day certificate renews after 3 days, a 90-day one after 60)."""
@@ -241,7 +271,7 @@ def needs_renewal_info(certificate: ServerCertificate, now: datetime, renew_befo
         return False
     if renew_before_days is not None and certificate.expiration - now < timedelta(days=renew_before_days):
         return False
-    schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG))
+    schedule = believed_schedule(certificate)
     return schedule is None or now >= schedule.next_ask
 
 
@@ -546,6 +576,17 @@ def dns_records(plan: ChallengePlan, answers: Iterable[ChallengeAnswer]) -> list
     return [DnsRecord(zones[r], r, tuple(dict.fromkeys(v))) for r, v in values.items()]
 
 
+def http01_rules(plan: ChallengePlan, answers: Iterable[ChallengeAnswer]) -> list[Http01Rule]:
+    """The listener rules answering the HTTP-01 answers: one per name on each port-80 listener of its
+    route."""
+    return [
+        Http01Rule(plan.certificate, listener, answer.name, answer.token, answer.validation)
+        for answer in answers
+        if (route := plan.route(answer.name)).method is ChallengeMethod.HTTP_01
+        for listener in route.listeners
+    ]
+
+
 # --- hold-off after a permanent failure ------------------------------------------------------------------
 
 FIRST_HOLD = timedelta(hours=24)
@@ -699,8 +740,8 @@ def decide_rotation(
         )
     if existing_replacement is not None:
         return RotationDecision(Verdict.RESUME, f"replacement {name} was uploaded by an earlier run", name)
-    retry_after = certificate.retry_after
-    if retry_after is not None and retry_after > now:
+    retry_after = rate_limited_until(certificate, now)
+    if retry_after is not None:
         return RotationDecision(
             Verdict.RATE_LIMITED,
             f"the ACME CA asked not to order again before {retry_after.isoformat()}",
@@ -1117,14 +1158,21 @@ class HeldCertificate:
     permanent: bool  # a permanent failure's hold; False: the CA's Retry-After
 
 
+def rate_limited_until(certificate: ServerCertificate, now: datetime) -> datetime | None:
+    """Until when the CA asked not to order again for this certificate, if it still does, believably."""
+    retry_after = certificate.retry_after
+    if retry_after is None or retry_after <= now or retry_after > now + RATE_LIMIT_MAX_WAIT:
+        return None
+    return retry_after
+
+
 def held_now(
     certificate: ServerCertificate, now: datetime, inputs: str | None = None
 ) -> HeldCertificate | None:
     """Why and until when nothing may be ordered (or resumed) for a certificate, if so (`inputs`: see
     active_hold)."""
     hold = active_hold(certificate, now, inputs)
-    retry_after = certificate.retry_after
-    limited = retry_after if retry_after is not None and retry_after > now else None
+    limited = rate_limited_until(certificate, now)
     if hold is not None and (limited is None or hold >= limited):
         return HeldCertificate(certificate, hold, certificate.held_reason, True)
     if limited is not None:
@@ -1142,8 +1190,8 @@ def plan_scan(
     hold_context: str | None = None,
 ) -> ScanPlan:
     """`not_before`: the certificates' notBefore by name, where known, for the lifetime rule of those whose
-    renewal time the scan has not learnt yet (the command line's plan knows them; the scan learns the
-    renewal time of every managed certificate before it plans). `hold_context`: Settings.hold_context, to
+    renewal time is not learnt (the scan: out of time, or a body it could not read; it passes the upload date
+    where it knows no notBefore). `hold_context`: Settings.hold_context, to
     tell whether a deterministic refusal's inputs changed (None: holds stand until their time)."""
     by_name = {c.name: c for c in certificates}
     known_not_before = not_before or {}

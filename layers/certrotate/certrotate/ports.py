@@ -17,6 +17,7 @@ from certrotate.model import (
     EndpointChange,
     EndpointSurvey,
     HostedZone,
+    Http01Rule,
     HttpListener,
     IssuedCertificate,
     KeySpec,
@@ -24,7 +25,25 @@ from certrotate.model import (
     SecretPem,
     ServerCertificate,
 )
-from certrotate.names import RENEWAL_TAG
+from certrotate.names import (
+    RENEWAL_TAG,
+    REPLACED_BY_TAG,
+    ROLLED_BACK_AT_TAG,
+    ROLLED_BACK_FROM_TAG,
+    ROLLED_BACK_TO_TAG,
+    SERVED_SINCE_TAG,
+)
+
+# Bookkeeping of a store that renews beside the old certificate (IAM): replacement and rollback. A store that
+# re-imports in place never writes them, so on an ACM certificate they can only be someone else's claim;
+# believed, a forged `replaced-by` made every rotation skip the certificate until it expired.
+BESIDE_ONLY_TAGS = (
+    REPLACED_BY_TAG,
+    SERVED_SINCE_TAG,
+    ROLLED_BACK_FROM_TAG,
+    ROLLED_BACK_AT_TAG,
+    ROLLED_BACK_TO_TAG,
+)
 
 if TYPE_CHECKING:
     from certrotate.planning import KnownEndpoints
@@ -172,12 +191,17 @@ class DnsBatches(Protocol):
 
 
 class ChallengeRecords(Protocol):
-    """The DNS-01 values a rotation of a certificate publishes, written down before they are published (the
-    lease table's item `#challenges:<lease key>`): a rerun after a crash removes exactly these."""
+    """The DNS-01 values a rotation of a certificate publishes and the HTTP-01 listener rules it creates,
+    written down before they are published or created (the lease table's item `#challenges:<lease key>`): a
+    rerun after a crash removes exactly these (a rule only while it still has the shape certrotate gives
+    it)."""
 
     def recorded(self, certificate: str) -> list[DnsRecord]: ...
     def record(self, certificate: str, records: Sequence[DnsRecord]) -> None: ...
     def forget(self, certificate: str, records: Sequence[DnsRecord]) -> None: ...
+    def recorded_rules(self, certificate: str) -> list[Http01Rule]: ...
+    def record_rules(self, certificate: str, rules: Sequence[Http01Rule]) -> None: ...
+    def forget_rules(self, certificate: str, rules: Sequence[Http01Rule]) -> None: ...
 
 
 class ChallengeResponder(Protocol):
@@ -190,8 +214,9 @@ class ChallengeResponder(Protocol):
     # removes what publish (of this plan's certificate, or a run of it that died) left; whatever went before
     def remove(self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer]) -> None: ...
 
-    # before ordering: removes what a run of the plan's certificates (plan.owners) that died left behind
-    def remove_left_behind(self, plan: ChallengePlan) -> None: ...
+    # before ordering: removes what a run of the plan's certificates (plan.owners) that died left behind,
+    # exactly what it recorded; returns what it found claiming to be theirs and left in place (to report)
+    def remove_left_behind(self, plan: ChallengePlan) -> list[str]: ...
 
 
 class Http01Listeners(ChallengeResponder, Protocol):
@@ -299,11 +324,12 @@ class AcmCertificate:
     tags: Mapping[str, str] | None = None  # None: not read
 
     def as_certificate(self) -> ServerCertificate:
-        """The view planning's renewal and hold rules read (name = ARN; nothing is ever "replaced"). A
-        renewal time learnt for the certificate this one re-imported over is left out: it is not this one's
-        (a re-import keeps the tags; the rotation also removes it)."""
+        """The view planning's renewal and hold rules read (name = ARN; nothing is ever "replaced" nor rolled
+        back: those tags are left out, see BESIDE_ONLY_TAGS). A renewal time learnt for the certificate this
+        one re-imported over is left out: it is not this one's (a re-import keeps the tags; the rotation also
+        removes it)."""
         assert self.not_after is not None
-        tags = dict(self.tags or {})
+        tags = {k: v for k, v in (self.tags or {}).items() if k not in BESIDE_ONLY_TAGS}
         kept = planning.RenewalSchedule.parse(tags.get(RENEWAL_TAG))
         if kept is not None and kept.learnt_for_another(self.not_after):
             del tags[RENEWAL_TAG]
@@ -316,6 +342,11 @@ class AcmCertificate:
             upload_date=self.not_before,
             tags=tags,
         )
+
+    @property
+    def ignored_claims(self) -> tuple[str, ...]:
+        """The BESIDE_ONLY_TAGS this certificate carries: reported by the scan, never acted on."""
+        return tuple(k for k in BESIDE_ONLY_TAGS if k in (self.tags or {}))
 
 
 class AcmCertificates(Protocol):

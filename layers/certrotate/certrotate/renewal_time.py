@@ -10,7 +10,7 @@ CA's Retry-After (or, without ARI at all, at the renewal time itself: nothing ne
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
@@ -18,6 +18,10 @@ from certrotate import planning
 from certrotate.ports import RenewalInfoSource, RenewalInfoUnavailable
 
 logger = Logger(child=True)
+
+# When the CA's directory cannot be read, the lifetime rule decides meanwhile and the CA is asked again this
+# soon: a revocation that moves windows into the past must not wait for the lifetime renewal time (weeks).
+UNREACHABLE_CA_RETRY = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +42,14 @@ def learn(
     now: datetime,
     random_fraction: float,
     bind: bool = False,
+    unreachable_since: datetime | None = None,
 ) -> Learnt:
     """The renewal time of one certificate (`subject` names it in logs and notes). `kept_tag` is the value of
     certrotate:renewal as last written; `source` None: the CA offers no ARI (or could not be read). `bind`:
     the tag names the certificate it was learnt for (its NotAfter), where tags outlive certificates (ACM
-    re-imports keep them); a kept tag learnt for another certificate is then no previous answer."""
+    re-imports keep them); a kept tag learnt for another certificate is then no previous answer.
+    `unreachable_since`: when the CA's directory could not be read (then `source` is None too): the lifetime
+    rule decides, and the CA is asked again after UNREACHABLE_CA_RETRY rather than at the renewal time."""
     learnt_for = planning.learnt_for_value(not_after) if bind else ""
     previous = planning.RenewalSchedule.parse(kept_tag)
     if previous is not None and bind and previous.learnt_for != learnt_for:
@@ -50,6 +57,8 @@ def learn(
     note: str | None = None
     if source is None:
         renew_at = planning.lifetime_renewal_time(not_before, not_after)
+        if unreachable_since is not None:
+            renew_at = min(renew_at, unreachable_since + UNREACHABLE_CA_RETRY)
         schedule = planning.schedule_from_lifetime(not_before, not_after, next_ask=renew_at, now=now)
     else:
         try:

@@ -992,8 +992,9 @@ def order_and_validate(
     """One ACME order for the plan's names (`replaces` the old certificate's ARI id, the profile its tag asks
     for), then its chain, key, names and validity checked; returns it and its leaf. A CA's rate limit is
     remembered on the certificate (`remember` tags it) so that neither scans nor retries hammer the CA."""
-    # What a run of this certificate that died left (DNS-01 values it recorded, HTTP-01 rules it tagged).
-    challenges.remove_left_behind()
+    # What a run of this certificate that died left (the DNS-01 values and HTTP-01 rules it recorded); what
+    # only claims to be ours (a tagged rule nobody recorded) stays, and is reported.
+    steps.extend(challenges.remove_left_behind())
     try:
         issued = authority.issue(
             names,

@@ -9,13 +9,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from certrotate import planning, renewal_time, scan_index
-from certrotate.claims import Claim, ClaimVerifier, proven
+from certrotate.claims import ClaimVerifier, believe
 from certrotate.config import TrustRoots
 from certrotate.errors import RegionDiscoveryFailed, ValidationFailed
 from certrotate.model import EndpointSurvey, ServerCertificate
@@ -35,7 +35,6 @@ from certrotate.validation import facts_of
 logger = Logger(child=True)
 RENEWAL_READERS = 8  # certificates read (and the CA asked) at once when their renewal time is learnt
 RECHECK_CHUNK = 4 * RENEWAL_READERS  # the re-check sends the rotations of each chunk before asking the next
-UNREACHABLE_CA_RETRY = timedelta(hours=1)
 # What learning one certificate's renewal time gives: the schedule (None: not learnt), a note, its facts.
 _Learnt = tuple[planning.RenewalSchedule | None, str | None, scan_index.CertificateFacts | None]
 
@@ -61,6 +60,27 @@ class ScanResult:
     untrusted: list[dict[str, Any]] = field(default_factory=list)
     # Many accounts only (None otherwise, and left out of as_dict): the accounts not scanned, and why.
     failed_accounts: list[dict[str, str]] | None = None
+
+    @classmethod
+    def empty(cls, *, dry_run: bool, correlation_id: str, **extra: Any) -> ScanResult:
+        """A result with nothing counted yet, to be filled in (the re-check, the merge of many accounts)."""
+        return cls(
+            scanned=0,
+            managed=0,
+            expiring=[],
+            enqueued=[],
+            held_back=[],
+            held=[],
+            pending_retirement=[],
+            retired=[],
+            resumed=[],
+            days_to_expiry={},
+            server_certificates=0,
+            quota=0,
+            dry_run=dry_run,
+            correlation_id=correlation_id,
+            **extra,
+        )
 
     @property
     def min_days_to_expiry(self) -> float | None:
@@ -159,6 +179,7 @@ class ScanService:
             now=now,
             renew_before_days=self._settings.renew_before_days,
             lease_seconds=self._settings.lease_seconds,
+            not_before=_not_before_by_name(certificates, facts),
             hold_context=self._settings.hold_context,
         )
         if adoptable:  # left by a rotation started before progress records: an operator adopts it (force)
@@ -244,22 +265,8 @@ class ScanService:
         answer before any order: this sends on the index's tags plus the answer just learnt."""
         now = self._clock.now()
         notes: list[str] = []
-        result = ScanResult(
-            scanned=0,
-            managed=0,
-            expiring=[],
-            enqueued=[],
-            held_back=[],
-            held=[],
-            pending_retirement=[],
-            retired=[],
-            resumed=[],
-            days_to_expiry={},
-            server_certificates=0,
-            quota=0,
-            dry_run=dry_run,
-            notes=notes,
-            correlation_id=correlation_id or str(uuid.uuid4()),
+        result = ScanResult.empty(
+            dry_run=dry_run, correlation_id=correlation_id or str(uuid.uuid4()), notes=notes
         )
         kept = self._load_index(notes)
         if not kept:
@@ -295,7 +302,11 @@ class ScanService:
                 and planning.is_due(learnt[c.certificate_id], now, floor, not_before(c))
             ]
             plan = planning.plan_scan(
-                newly, now=now, renew_before_days=floor, lease_seconds=self._settings.lease_seconds
+                newly,
+                now=now,
+                renew_before_days=floor,
+                lease_seconds=self._settings.lease_seconds,
+                not_before=_not_before_by_name(newly, facts),
             )
             result.expiring.extend(c.name for c in plan.expiring)
             result.held_back.extend(c.name for c in plan.held_back)
@@ -312,7 +323,11 @@ class ScanService:
             return result
         survey: tuple[EndpointSurvey, datetime] | RegionDiscoveryFailed | None = None
         rest = planning.plan_scan(
-            unrecorded, now=now, renew_before_days=floor, lease_seconds=self._settings.lease_seconds
+            unrecorded,
+            now=now,
+            renew_before_days=floor,
+            lease_seconds=self._settings.lease_seconds,
+            not_before=_not_before_by_name(unrecorded, facts),
         )
         try:
             survey = self._survey(rest, result, now, skip=frozenset())
@@ -367,37 +382,25 @@ class ScanService:
         untrusted: list[dict[str, Any]] = []
         adoptable: set[str] = set()
         for cert in certificates:
-            if not cert.managed or not any(tag in cert.tags for tag in planning.BOOKKEEPING_TAGS):
-                trusted.append(cert)
-                continue
-            claims: list[Claim] = []
-            problem: str | None = None
-            if not cert.replaced_by:
-                problem = "certrotate:replacement-served-since without certrotate:replaced-by"
-            elif self._claims is None:
-                problem = "no lease table (LEASE_TABLE_NAME) holds progress records to prove it"
-            else:
-                deterministic = planning.replacement_name(cert.name, cert.certificate_id)
-                try:
-                    claims = self._claims.claims(cert, deterministic=deterministic in names)
-                except Exception as error:  # unverified is unproven; the rotation verifies again
-                    problem = f"could not be verified ({type(error).__name__}: {error})"
-            good = proven(claims)
-            if good is not None:
-                trusted.append(planning.trusted_view(cert, good.check.claimed, good.record))
-                continue
-            trusted.append(planning.trusted_view(cert, None))
-            reports = [(c.check.claimed, c.check.reason, c.check.adoptable) for c in claims]
-            if problem is not None or not reports:
-                reports.append((cert.replaced_by or "", problem or "no claim holds", False))
-            for claimed, reason, can_adopt in reports:
-                untrusted.append(_untrusted(cert.name, claimed, reason, can_adopt))
-                notes.append(f"{cert.name}: the claim that {claimed} replaces it is not proven ({reason})")
+            # The name certrotate gives a replacement counts only beside a tag's claim: an untagged
+            # certificate is never replaced on a name alone (a rotation adopts such an upload only by force).
+            tagged = any(tag in cert.tags for tag in planning.BOOKKEEPING_TAGS)
+            listed = tagged and planning.replacement_name(cert.name, cert.certificate_id) in names
+            believed = believe(self._claims, cert, replacement_listed=listed)
+            trusted.append(believed.view)
+            for report in believed.unproven:
+                untrusted.append(report.as_dict())
+                claim = f"the claim that {report.claimed} replaces it is not proven"
+                notes.append(f"{cert.name}: {claim} ({report.reason})")
                 logger.warning(
                     "a claim that is not proven is reported and ignored",
-                    extra={"certificate_name": cert.name, "claimed_replacement": claimed, "reason": reason},
+                    extra={
+                        "certificate_name": cert.name,
+                        "claimed_replacement": report.claimed,
+                        "reason": report.reason,
+                    },
                 )
-                if can_adopt:
+                if report.adoptable:
                     adoptable.add(cert.name)
         return trusted, untrusted, adoptable
 
@@ -574,21 +577,21 @@ class ScanService:
         if not wanted:
             return certificates
         source: RenewalInfoSource | None = None
-        ask_again: datetime | None = None  # None: nothing new to learn before the renewal time
+        unreachable: datetime | None = None  # when the CA could not be read: ask again soon
         if self._renewal_info_factory is not None:
             try:
                 candidate = self._renewal_info_factory()  # built only now: acme is heavy to import
                 source = candidate if candidate.offered() else None
             except Exception as error:  # the CA is unreachable: the lifetime rule until it answers again
                 notes.append(f"could not read the ACME directory for renewal information: {error}")
-                ask_again = now + UNREACHABLE_CA_RETRY
+                unreachable = now
 
         def learn(cert: ServerCertificate) -> _Learnt | None:
             if learn_until is not None and self._clock.monotonic() >= learn_until:
                 return None  # out of time: the next scan learns it
             try:
                 known = facts.get(cert.certificate_id)
-                return self._renewal_time_of(cert, known, source, now, write, ask_again)
+                return self._renewal_time_of(cert, known, source, now, write, unreachable)
             except Exception as error:  # one certificate's oddity must not stop the others' scan
                 logger.warning(
                     "renewal time not learnt", extra={"certificate_name": cert.name, "error": str(error)}
@@ -637,7 +640,7 @@ class ScanService:
         source: RenewalInfoSource | None,
         now: datetime,
         write: bool,
-        ask_again: datetime | None,
+        unreachable: datetime | None,
     ) -> _Learnt:
         if known is None:
             known, problem = self._facts_of(cert, now)
@@ -652,6 +655,7 @@ class ScanService:
             source=source,
             now=now,
             random_fraction=self._random_fraction(),
+            unreachable_since=unreachable,
         )
         note = learnt.note
         if write and learnt.changed:
@@ -799,26 +803,6 @@ class ScanService:
             )
 
 
-def _untrusted(name: str, claimed: str, reason: str, adoptable: bool) -> dict[str, Any]:
-    if adoptable:
-        fix = (
-            f"left by a rotation started before progress records (an upgrade), or forged: check {claimed}, "
-            f"then rotate {name} with force=true to adopt it after the same checks, or delete {claimed}"
-        )
-    else:
-        fix = (
-            f"nothing is moved or deleted on this claim: remove the tags certrotate:replaced-by and "
-            f"certrotate:replacement-served-since from {name}, and find out who wrote them"
-        )
-    return {
-        "certificate_name": name,
-        "claimed_replacement": claimed,
-        "reason": reason,
-        "adoptable": adoptable,
-        "fix": fix,
-    }
-
-
 def _with_index(
     body: dict[str, Any],
     cert: ServerCertificate,
@@ -829,6 +813,21 @@ def _with_index(
         return body
     known = planning.known_endpoints(survey[0], cert.arn, cert.certificate_id, survey[1])
     return body if known is None else {**body, "endpoints": known.as_message()}
+
+
+def _not_before_by_name(
+    certificates: list[ServerCertificate], facts: dict[str, scan_index.CertificateFacts]
+) -> dict[str, datetime]:
+    """For the lifetime rule of certificates whose renewal time is not learnt (out of time, an unreadable
+    body): the notBefore read once, else the upload date (never earlier than issuance, so never too early)."""
+    known: dict[str, datetime] = {}
+    for cert in certificates:
+        read = facts.get(cert.certificate_id)
+        if read is not None:
+            known[cert.name] = read.not_before
+        elif cert.upload_date is not None:
+            known[cert.name] = cert.upload_date
+    return known
 
 
 def _could_act_now(

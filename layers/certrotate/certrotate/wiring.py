@@ -268,11 +268,17 @@ def endpoints(account: str | None = None) -> AllEndpoints:
 @functools.cache
 def http01(account: str | None = None) -> AlbHttp01:
     """HTTP-01 on the port-80 listeners of the account's ALBs (in the region of each); each token fetched
-    as the CA will before the CA is told (through ENDPOINT_CHECK_CONNECT_TO's tunnels, if any)."""
+    as the CA will before the CA is told (through ENDPOINT_CHECK_CONNECT_TO's tunnels, if any); each rule
+    recorded in the lease table (`#challenges:<lease key>`) before it is created: only a recorded rule is
+    ever removed."""
     from certrotate.adapters.tls_probe import ConnectTo, connector
 
     reach = connector([ConnectTo.parse(rule) for rule in settings().endpoint_check_connect_to])
-    return AlbHttp01(lambda region: client("elbv2", region, account), fetch=fetch_over_http(reach))
+    return AlbHttp01(
+        lambda region: client("elbv2", region, account),
+        fetch=fetch_over_http(reach),
+        records=_challenge_records(account),
+    )
 
 
 @functools.cache

@@ -19,9 +19,17 @@ invocation's deadline), and if it does not come, the rotation fails without tell
 validation spent) as a transient failure, retried, not held. A name that reaches nothing at all (refused, no
 such host) is Http01NotReached, held: the CA would not reach it either.
 
-Other rules are never touched: a rule is deleted only when its tag `certrotate:challenge` names this
-certificate (`<certificate>/<token>`). A run that died after CreateRule left its rules behind: the next run of
-the same certificate removes them before it orders (`remove_left_behind`), and every run removes its own after
+Other rules are never touched. The tag `certrotate:challenge` = `<certificate>/<token>` that our rules
+carry is a claim, not a proof: anyone allowed elasticloadbalancing:AddTags can write it on any rule (a
+blocking rule, a redirect), and the IAM policy's tag condition on DeleteRule cannot tell the difference. So
+a rule is deleted only when certrotate can prove it created it: every rule is recorded (ChallengeRecords, the
+lease table's `#challenges:<lease key>`) before CreateRule, and a rule is removed only when it is recorded
+for the certificate AND still has exactly the shape certrotate creates (model.Http01Rule: the host and
+token-path conditions and nothing else, the one fixed-response 200 text/plain action with the key
+authorization, the tag). In the same run the answers in memory are that record. A rule that carries our tag
+but is not recorded, or no longer has our shape, is left in place and reported (a WARNING, and the
+rotation's steps). A run that died after CreateRule left its rules behind, recorded: the next run of the
+same certificate removes them before it orders (`remove_left_behind`), and every run removes its own after
 validation, whatever happened. Priorities are shared with people and other rotations: a taken one
 (PriorityInUse) is read again and another picked; the ALB's quota of rules (TooManyRules) is a permanent
 failure, named.
@@ -36,7 +44,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -56,9 +64,14 @@ from certrotate.model import (
     ChallengePlan,
     Endpoint,
     EndpointKind,
+    Http01Rule,
     HttpListener,
 )
 from certrotate.names import CHALLENGE_TAG, name_tag_value
+from certrotate.planning import http01_rules
+
+if TYPE_CHECKING:
+    from certrotate.ports import ChallengeRecords
 
 if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
@@ -155,6 +168,44 @@ def describe_rule(rule: Mapping[str, Any]) -> str:
     return f"rule {rule.get('RuleArn', '?')} (priority {rule.get('Priority')}, {kind})"
 
 
+# -- which rules are ours (pure) -------------------------------------------------------------------------
+
+
+def has_the_shape(rule: Mapping[str, Any], wanted: Http01Rule) -> bool:
+    """Whether a DescribeRules entry is exactly the rule certrotate creates for `wanted` (its tag aside):
+    the two conditions host-header = the name and path-pattern = the token's path and no other, the one
+    action fixed-response 200 text/plain with the key authorization. Anything else is someone's rule."""
+    if rule.get("IsDefault"):
+        return False
+    conditions = {c.get("Field"): c for c in rule.get("Conditions", [])}
+    if len(rule.get("Conditions", [])) != 2 or set(conditions) != {"host-header", "path-pattern"}:
+        return False
+    hosts = [v.lower() for v in _values(conditions["host-header"], "HostHeaderConfig")]
+    if hosts != [wanted.name.lower()] or _values(conditions["path-pattern"], "PathPatternConfig") != [
+        wanted.path
+    ]:
+        return False
+    actions = rule.get("Actions", [])
+    if len(actions) != 1 or actions[0].get("Type") != "fixed-response":
+        return False
+    response = actions[0].get("FixedResponseConfig", {})
+    return (
+        str(response.get("StatusCode")) == "200"
+        and response.get("ContentType") == "text/plain"
+        and response.get("MessageBody") == wanted.body
+    )
+
+
+def proven_ours(rule: Mapping[str, Any], tags: Mapping[str, str], recorded: Iterable[Http01Rule]) -> bool:
+    """Whether `rule` (on the listener of `recorded`) is one certrotate recorded creating: its shape and
+    its tag are exactly those of a recorded rule."""
+    return any(
+        has_the_shape(rule, wanted)
+        and tags.get(CHALLENGE_TAG) == rule_tag_value(wanted.certificate, wanted.token)
+        for wanted in recorded
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Seen:
     """What the self-check saw of one name: whether anything answered, and the last answer."""
@@ -185,17 +236,21 @@ def fetch_over_http(connect: Connect) -> Fetch:
 
 class AlbHttp01:
     """Implements ports.Http01Listeners over the ELBv2 API of each region (clients built on first use).
-    `fetch`: how the self-check fetches a token (fetch_over_http); None: no self-check (tools, tests)."""
+    `fetch`: how the self-check fetches a token (fetch_over_http); None: no self-check (tools, tests).
+    `records`: where each rule is written down before it is created (the lease table); None: a rule is
+    removed only by the run that created it (nothing a dead run left is removed, only reported)."""
 
     def __init__(
         self,
         elbv2: Callable[[str], ElasticLoadBalancingv2Client],
         *,
         fetch: Fetch | None = None,
+        records: ChallengeRecords | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client_for = elbv2
+        self._records = records
         self._clients: dict[str, ElasticLoadBalancingv2Client] = {}
         self._fetch = fetch
         self._sleep = sleep
@@ -262,18 +317,25 @@ class AlbHttp01:
             for listener in page["Listeners"]
         }
 
-    def _ours(self, region: str, rules: Sequence[Any], owners: Sequence[str]) -> set[str]:
-        """The ARNs of the rules among `rules` that a run of one of `owners` created (its tag says so)."""
-        prefixes = tuple(f"{name_tag_value(owner)}/" for owner in owners)
-        arns = [r["RuleArn"] for r in rules if not r.get("IsDefault")]
-        tags = self._tags(region, arns)
-        return {arn for arn in arns if tags.get(arn, {}).get(CHALLENGE_TAG, "").startswith(prefixes)}
+    def _recorded(self, owners: Sequence[str]) -> list[Http01Rule]:
+        """The rules runs of `owners` recorded creating (and have not removed yet)."""
+        if self._records is None:
+            return []
+        return [rule for owner in owners for rule in self._records.recorded_rules(owner)]
+
+    def _proven(self, region: str, rules: Sequence[Any], recorded: Sequence[Http01Rule]) -> set[str]:
+        """The ARNs of the rules among `rules` (one listener's) that are recorded ones, by shape and tag.
+        Only rules of the recorded shape have their tags read."""
+        shaped = [r for r in rules if any(has_the_shape(r, wanted) for wanted in recorded)]
+        tags = self._tags(region, [r["RuleArn"] for r in shaped])
+        return {r["RuleArn"] for r in shaped if proven_ours(r, tags.get(r["RuleArn"], {}), recorded)}
 
     # -- before ordering -------------------------------------------------------------------------------
 
     def check(self, plan: ChallengePlan) -> None:
         """Raises ListenerRulesFull when an ALB has no room for the plan's rules (its quota counts the rules
-        of all its listeners, the defaults aside, ours left by a dead run aside: they go before ordering), and
+        of all its listeners, the defaults aside, those a dead run of ours recorded aside: they go before
+        ordering), and
         ChallengeRuleShadowed when a rule of someone else's would answer a name's challenge first and no
         priority ahead of it is free. Both before any order."""
         names_by_listener: dict[HttpListener, list[str]] = {}
@@ -284,7 +346,8 @@ class AlbHttp01:
         if not names_by_listener:
             return
         needed: Counter[tuple[str, str]] = Counter()
-        ours: set[str] = set()  # rules a dead run of ours left on the port-80 listeners (they go first)
+        ours: set[str] = set()  # rules a dead run of ours recorded and left (they go before the order)
+        left = self._recorded(plan.owners)
         for listener, names in names_by_listener.items():
             try:
                 rules = self._rules(listener)
@@ -292,7 +355,7 @@ class AlbHttp01:
                 if error_code(exc) in GONE:
                     continue
                 raise
-            ours |= self._ours(listener.region, rules, plan.owners)
+            ours |= self._proven(listener.region, rules, [r for r in left if r.listener == listener])
             others = [r for r in rules if not r.get("IsDefault") and r["RuleArn"] not in ours]
             taken = {int(r["Priority"]) for r in others}
             for name in names:
@@ -330,12 +393,17 @@ class AlbHttp01:
     # -- the responder ---------------------------------------------------------------------------------
 
     def publish(self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer], *, deadline: float) -> None:
-        """Create the rules, then wait until each name answers its token as the CA will fetch it."""
-        by_listener = _by_listener(plan, answers)
-        for listener, listener_answers in by_listener.items():
-            self._create(plan, listener, listener_answers, deadline)
+        """Record the rules, create them, then wait until each name answers its token as the CA will fetch
+        it. Recorded first: a run that dies after CreateRule left only rules its rerun can prove are ours."""
+        rules = http01_rules(plan, answers)
+        if not rules:
+            return
+        if self._records is not None:
+            self._records.record_rules(plan.certificate, rules)
+        for listener, listener_rules in _grouped(rules).items():
+            self._create(listener, listener_rules, deadline)
         if self._fetch is not None:
-            served = {a.name: a for listener_answers in by_listener.values() for a in listener_answers}
+            served = {a.name: a for a in answers if plan.route(a.name).method is ChallengeMethod.HTTP_01}
             self._await_served(list(served.values()), deadline)
 
     def _await_served(self, answers: Sequence[ChallengeAnswer], deadline: float) -> None:
@@ -384,27 +452,94 @@ class AlbHttp01:
             "validate, and a retry orders again"
         )
 
-    def remove_left_behind(self, plan: ChallengePlan) -> None:
-        """Rules a dead run of this certificate left: gone before ordering, before new ones take priorities
-        and quota."""
-        listeners: dict[HttpListener, list[ChallengeAnswer]] = {
-            listener: []
+    def remove_left_behind(self, plan: ChallengePlan) -> list[str]:
+        """Rules a dead run of this certificate (or of the one it replaced) recorded and left: gone before
+        ordering, before new ones take priorities and quota. Rules on the plan's listeners that carry the tag
+        of one of them but are not recorded, or no longer have our shape, are left in place; returned (and
+        logged) to be reported."""
+        listeners = {
+            listener: None
             for route in plan.routes
             if route.method is ChallengeMethod.HTTP_01
             for listener in route.listeners
         }
-        self._remove_ours(plan, listeners)
+        if not listeners:
+            # An order without HTTP-01 reads nothing here (its records wait for the next HTTP-01 order).
+            return []
+        recorded: dict[str, list[Http01Rule]] = {owner: [] for owner in plan.owners}
+        if self._records is not None:
+            for owner in plan.owners:
+                recorded[owner] = self._records.recorded_rules(owner)
+        claimed = tuple(f"{name_tag_value(owner)}/" for owner in plan.owners)
+        swept = self._sweep([r for rules in recorded.values() for r in rules], listeners, claimed)
+        if self._records is not None:
+            for owner, rules in recorded.items():
+                self._records.forget_rules(owner, [r for r in rules if r.listener in swept.read])
+        for arn, value in swept.unproven:
+            logger.warning(
+                "a listener rule carries certrotate's challenge tag but certrotate did not record creating "
+                "it (or it no longer has the shape certrotate creates): left in place",
+                extra={"rule": arn, "tag": value},
+            )
+        swept.raise_problems()
+        return [
+            f"left in place rule {arn} tagged {CHALLENGE_TAG}={value}: not a rule certrotate recorded "
+            "creating in this shape (a tag alone proves nothing)"
+            for arn, value in swept.unproven
+        ]
 
     def remove(self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer]) -> None:
-        self._remove_ours(plan, _by_listener(plan, answers))
+        """This run's rules, known from its answers: exactly those, then forgotten."""
+        rules = http01_rules(plan, answers)
+        swept = self._sweep(rules)
+        if self._records is not None:
+            self._records.forget_rules(plan.certificate, [r for r in rules if r.listener in swept.read])
+        swept.raise_problems()
 
-    def _create(
-        self, plan: ChallengePlan, listener: HttpListener, answers: Sequence[ChallengeAnswer], deadline: float
-    ) -> None:
+    def _sweep(
+        self,
+        ours: Sequence[Http01Rule],
+        also: Iterable[HttpListener] = (),
+        claimed: tuple[str, ...] = (),
+    ) -> _Swept:
+        """Delete, on each listener of `ours` (and `also`), the rules that are exactly one of `ours` (shape
+        and tag); nothing else. With `claimed` (tag prefixes), the other rules whose tag starts with one are
+        returned as unproven. Every listener is tried; the failures are gathered."""
+        swept = _Swept()
+        for listener in dict.fromkeys([*(r.listener for r in ours), *also]):
+            wanted = [r for r in ours if r.listener == listener]
+            try:
+                rules = [r for r in self._rules(listener) if not r.get("IsDefault")]
+                # Tags read only where they matter: rules of our shape, or every rule when reporting claims.
+                looked_at = (
+                    rules if claimed else [r for r in rules if any(has_the_shape(r, w) for w in wanted)]
+                )
+                tags = self._tags(listener.region, [r["RuleArn"] for r in looked_at])
+                for rule in looked_at:
+                    arn = rule["RuleArn"]
+                    rule_tags = tags.get(arn, {})
+                    if proven_ours(rule, rule_tags, wanted):
+                        try:
+                            self._v2(listener.region).delete_rule(RuleArn=arn)
+                        except ClientError as exc:
+                            if error_code(exc) != "RuleNotFound":  # removed meanwhile: that is the goal
+                                raise
+                        logger.info("removed an HTTP-01 challenge rule", extra={"rule": arn})
+                    elif claimed and rule_tags.get(CHALLENGE_TAG, "").startswith(claimed):
+                        swept.unproven.append((arn, rule_tags[CHALLENGE_TAG]))
+                swept.read.add(listener)
+            except ClientError as exc:
+                if error_code(exc) in GONE:  # the listener and its rules are gone
+                    swept.read.add(listener)
+                    continue
+                swept.problems.append(f"{listener.listener_arn}: {error_code(exc)}: {exc}")
+        return swept
+
+    def _create(self, listener: HttpListener, wanted: Sequence[Http01Rule], deadline: float) -> None:
         client = self._v2(listener.region)
         rules = self._rules(listener)
         taken = {int(r["Priority"]) for r in rules if not r.get("IsDefault")}
-        for answer in answers:
+        for challenge in wanted:
             for attempt in range(1, PRIORITY_ATTEMPTS + 1):
                 free = lowest_free(taken, 1)
                 if not free:
@@ -412,16 +547,16 @@ class AlbHttp01:
                 priority = free[0]
                 # Ahead of every rule that would answer the CA first (check() found room; someone may have
                 # taken it since).
-                first = next(iter(shadowing(rules, answer.name)), None)
+                first = next(iter(shadowing(rules, challenge.name)), None)
                 if first is not None and int(first["Priority"]) < priority:
-                    raise ChallengeRuleShadowed(answer.name, listener.listener_arn, describe_rule(first))
+                    raise ChallengeRuleShadowed(challenge.name, listener.listener_arn, describe_rule(first))
                 try:
                     client.create_rule(
                         ListenerArn=listener.listener_arn,
                         Priority=priority,
                         Conditions=[
-                            {"Field": "host-header", "HostHeaderConfig": {"Values": [answer.name]}},
-                            {"Field": "path-pattern", "PathPatternConfig": {"Values": [answer.path]}},
+                            {"Field": "host-header", "HostHeaderConfig": {"Values": [challenge.name]}},
+                            {"Field": "path-pattern", "PathPatternConfig": {"Values": [challenge.path]}},
                         ],
                         Actions=[
                             {
@@ -429,12 +564,15 @@ class AlbHttp01:
                                 "FixedResponseConfig": {
                                     "StatusCode": "200",
                                     "ContentType": "text/plain",
-                                    "MessageBody": answer.validation,
+                                    "MessageBody": challenge.body,
                                 },
                             }
                         ],
                         Tags=[
-                            {"Key": CHALLENGE_TAG, "Value": rule_tag_value(plan.certificate, answer.token)}
+                            {
+                                "Key": CHALLENGE_TAG,
+                                "Value": rule_tag_value(challenge.certificate, challenge.token),
+                            }
                         ],
                     )
                 except ClientError as exc:
@@ -450,43 +588,20 @@ class AlbHttp01:
                 taken.add(priority)
                 break
 
-    def _remove_ours(
-        self, plan: ChallengePlan, by_listener: dict[HttpListener, list[ChallengeAnswer]]
-    ) -> None:
-        """Delete every rule whose tag names one of the plan's owners, on each listener; nothing else.
-        Every listener is tried; the failures are raised together at the end."""
-        prefixes = tuple(f"{name_tag_value(owner)}/" for owner in plan.owners)
-        problems: list[str] = []
-        for listener in by_listener:
-            try:
-                rules = [r for r in self._rules(listener) if not r.get("IsDefault")]
-                tags = self._tags(listener.region, [r["RuleArn"] for r in rules])
-                for rule in rules:
-                    value = tags.get(rule["RuleArn"], {}).get(CHALLENGE_TAG, "")
-                    if not value.startswith(prefixes):
-                        continue
-                    try:
-                        self._v2(listener.region).delete_rule(RuleArn=rule["RuleArn"])
-                    except ClientError as exc:
-                        if error_code(exc) != "RuleNotFound":  # removed meanwhile: that is the goal
-                            raise
-                    logger.info("removed an HTTP-01 challenge rule", extra={"rule": rule["RuleArn"]})
-            except ClientError as exc:
-                if error_code(exc) in GONE:
-                    continue
-                problems.append(f"{listener.listener_arn}: {error_code(exc)}: {exc}")
-        if problems:
-            raise CertRotateError("could not remove HTTP-01 challenge rules: " + "; ".join(problems))
+
+@dataclass(slots=True)
+class _Swept:
+    read: set[HttpListener] = field(default_factory=set)  # listeners read to the end (or gone)
+    unproven: list[tuple[str, str]] = field(default_factory=list)  # (rule ARN, tag value) left in place
+    problems: list[str] = field(default_factory=list)
+
+    def raise_problems(self) -> None:
+        if self.problems:
+            raise CertRotateError("could not remove HTTP-01 challenge rules: " + "; ".join(self.problems))
 
 
-def _by_listener(
-    plan: ChallengePlan, answers: Sequence[ChallengeAnswer]
-) -> dict[HttpListener, list[ChallengeAnswer]]:
-    grouped: dict[HttpListener, list[ChallengeAnswer]] = {}
-    for answer in answers:
-        route = plan.route(answer.name)
-        if route.method is not ChallengeMethod.HTTP_01:
-            continue
-        for listener in route.listeners:
-            grouped.setdefault(listener, []).append(answer)
+def _grouped(rules: Sequence[Http01Rule]) -> dict[HttpListener, list[Http01Rule]]:
+    grouped: dict[HttpListener, list[Http01Rule]] = {}
+    for rule in rules:
+        grouped.setdefault(rule.listener, []).append(rule)
     return grouped

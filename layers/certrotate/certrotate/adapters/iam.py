@@ -54,11 +54,21 @@ class IamCertificateStore:
 
     def tags_of_many(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
         """IAM lists no tags with certificates: one call each, several at once (boto3 clients are thread-safe;
-        throttling is retried by botocore). A scan of thousands of certificates fits its timeout this way."""
+        throttling is retried by botocore). A scan of thousands of certificates fits its timeout this way.
+        A certificate deleted since it was listed (a retirement, another team's tooling) has no tags: nothing
+        is done to it, and the others' scan goes on."""
         if len(names) <= 1:
-            return {name: self.tags_of(name) for name in names}
+            return {name: self._tags_unless_gone(name) for name in names}
         with ThreadPoolExecutor(max_workers=TAG_READERS, thread_name_prefix="iam-tags") as pool:
-            return dict(zip(names, pool.map(self.tags_of, names), strict=True))
+            return dict(zip(names, pool.map(self._tags_unless_gone, names), strict=True))
+
+    def _tags_unless_gone(self, name: str) -> dict[str, str]:
+        try:
+            return self.tags_of(name)
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchEntity":
+                return {}
+            raise
 
     def _fetch(self, name: str) -> ServerCertificateTypeDef | None:
         """GetServerCertificate's ServerCertificate (None: no such certificate)."""
