@@ -270,8 +270,11 @@ def run(
     work = Path(tempfile.mkdtemp(prefix="certrotate-bench-drill-"))
     log(f"drill: N = {count}, {len(regions)} regions, {concurrency} rotate containers; logs in {work}")
     stack = LocalStack(with_pebble=False).start()
-    dns = start_dns_on_port_53()
-    ca = Acme2Certifier(dns_address=dns.address, retry_after_seconds=RETRY_AFTER_SECONDS).start()
+    # Kept in the work directory (it survives): what the CA decided on each challenge, and what DNS answered.
+    dns = start_dns_on_port_53(query_log=work / "dns-queries.log")
+    ca = Acme2Certifier(
+        dns_address=dns.address, retry_after_seconds=RETRY_AFTER_SECONDS, keep_log=work / "acme2certifier.log"
+    ).start()
     try:
         world = fresh_world(
             stack,

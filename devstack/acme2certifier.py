@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import shutil
 import ssl
 import subprocess
 import tempfile
@@ -168,6 +169,8 @@ class Acme2Certifier:
     renewal_force: the ARI window of every certificate lies in the past ("renew now").
     eab_required: accounts must be bound to the EAB key `EAB_KID` (`eab_hmac_key`).
     retry_after_seconds: the Retry-After of renewalInfo answers.
+    keep_log: where its log (timestamped: challenge validations, what DNS answered it) is copied when it
+    stops; its working directory goes.
     """
 
     def __init__(
@@ -179,8 +182,10 @@ class Acme2Certifier:
         eab_required: bool = False,
         retry_after_seconds: int = 3600,
         startup_timeout: float = 20.0,
+        keep_log: Path | None = None,
     ) -> None:
         self.dns_address = dns_address
+        self.keep_log = keep_log
         self.venv = venv or Path(os.environ.get("CERTROTATE_A2C_VENV", DEFAULT_VENV))
         self.renewal_force = renewal_force
         self.eab_required = eab_required
@@ -258,6 +263,8 @@ class Acme2Certifier:
         if process is not None and process.stdout is not None:
             process.stdout.close()
         if self._workdir is not None:
+            if self.keep_log is not None and self.log_path.exists():
+                shutil.copyfile(self.log_path, self.keep_log)
             self._workdir.cleanup()
             self._workdir = None
 
@@ -348,6 +355,8 @@ class Acme2Certifier:
         work = self.workdir
         sections: dict[str, Mapping[str, object]] = {
             "DEFAULT": {"debug": False, "dns_server_list": json.dumps([self.dns_address])},
+            # Timestamped, with the thread (validations run in threads of their own): a timeline to read.
+            "Helper": {"log_format": "%(asctime)s.%(msecs)03d %(threadName)s %(levelname)s %(message)s"},
             "Nonce": {"nonce_check_disable": False},
             "DBhandler": {
                 "handler_module": "acme2certifier.dbhandlers.wsgi_handler",

@@ -19,8 +19,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 from dnslib import CAA, CNAME, QTYPE, RR, TXT, A  # type: ignore[import-untyped]
 from dnslib.server import BaseResolver, DNSLogger, DNSServer  # type: ignore[import-untyped]
@@ -115,8 +117,41 @@ def endpoint_has_name(name: str) -> bool:
     return moto_fixes.normalize_dns_name(name) in hostnames()
 
 
+class QueryLog:
+    """One line per TXT (or ANY) question answered, when a benchmark or test keeps them: when it was asked,
+    how long the answer took (the moto state's lock and this process's threads), the name and every value
+    answered. DNS-01 values are public by design."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] = path.open("a", buffering=1)  # noqa: SIM115 - closed in close()
+        self._lock = threading.Lock()
+
+    def write(self, asked_at: float, seconds: float, qname: str, qtype: str, values: list[str]) -> None:
+        stamp = time.strftime("%H:%M:%S", time.gmtime(asked_at)) + f".{int(asked_at % 1 * 1000):03d}"
+        with self._lock:
+            self._file.write(f"{stamp} {seconds * 1000:.1f}ms {qtype} {qname} {' '.join(values) or '-'}\n")
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
 class Route53Resolver(BaseResolver):  # type: ignore[misc]
+    def __init__(self, query_log: QueryLog | None = None) -> None:
+        self.query_log = query_log
+
     def resolve(self, request: Any, handler: Any) -> Any:
+        asked_at, started = time.time(), time.monotonic()
+        reply = self._resolve(request)
+        if self.query_log is not None and request.q.qtype in (QTYPE.TXT, QTYPE.ANY):
+            values = [str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.TXT]
+            self.query_log.write(
+                asked_at, time.monotonic() - started, str(request.q.qname), QTYPE[request.q.qtype], values
+            )
+        return reply
+
+    def _resolve(self, request: Any) -> Any:
         reply = request.reply()
         qname = request.q.qname
         if request.q.qtype in (QTYPE.TXT, QTYPE.ANY):
@@ -136,13 +171,16 @@ class Route53Resolver(BaseResolver):  # type: ignore[misc]
 
 
 class Route53DnsServer:
-    """UDP and TCP on one free port of `address`; `start()` returns once both listen."""
+    """UDP and TCP on one free port of `address`; `start()` returns once both listen. `query_log`: a file
+    that gets a line per TXT question answered (QueryLog)."""
 
-    def __init__(self, address: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, address: str = "127.0.0.1", port: int = 0, query_log: Path | None = None) -> None:
         self.address = address
         self._requested_port = port
         self.port = 0
         self._servers: list[DNSServer] = []
+        self._query_log_path = query_log
+        self._query_log: QueryLog | None = None
 
     @property
     def hostport(self) -> str:
@@ -150,7 +188,7 @@ class Route53DnsServer:
         return f"{self.address}:{self.port}"
 
     def start(self) -> Route53DnsServer:
-        resolver = Route53Resolver()
+        resolver = Route53Resolver(self._query_log)
         # dnslib logs every query with print(); route it to logging, where it is quiet unless asked.
         dns_log = DNSLogger(logf=log.debug, prefix=False)
         last_error: OSError | None = None
@@ -171,6 +209,8 @@ class Route53DnsServer:
                 continue
             self._servers = [udp, tcp]
             self.port = port
+            if self._query_log_path is not None:  # opened once bound: a failed attempt leaves no file open
+                resolver.query_log = self._query_log = QueryLog(self._query_log_path)
             for server in self._servers:
                 server.start_thread()
             return self
@@ -186,6 +226,9 @@ class Route53DnsServer:
         for server in self._servers:
             server.server.server_close()
         self._servers = []
+        if self._query_log is not None:
+            self._query_log.close()
+            self._query_log = None
 
     def __enter__(self) -> Route53DnsServer:
         return self.start()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import urllib.request
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -304,14 +305,14 @@ class LocalStack:
             self.ca_limits.reset()
 
 
-def start_dns_on_port_53() -> Route53DnsServer:
+def start_dns_on_port_53(query_log: Path | None = None) -> Route53DnsServer:
     """A DNS server on port 53 (acme2certifier asks resolver IPs only) of 127.0.0.2, or of the next loopback
     address whose port 53 is free: stacks of other test runs on the same machine may hold the first.
     It reads the same fake Route 53 as the stack's own DNS server (moto runs in this process)."""
     last_error: Exception | None = None
     for last_octet in range(2, 40):
         try:
-            return Route53DnsServer(address=f"127.0.0.{last_octet}", port=53).start()
+            return Route53DnsServer(address=f"127.0.0.{last_octet}", port=53, query_log=query_log).start()
         except RuntimeError as error:
             last_error = error
     raise RuntimeError(f"no loopback address with a free port 53 (port 53 needs root): {last_error}")
