@@ -1428,6 +1428,15 @@ def _patch_dynamodb() -> None:
     # Condition and write under one lock; reads too, so that none sees an UpdateItem half applied.
     for name in ("put_item", "update_item", "delete_item", "transact_write_items", "get_item"):
         _patch(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
+    # And the item the write returns (ReturnValues) under the same lock: moto's handlers read the item
+    # for ALL_OLD before the write and serialize it for ALL_NEW after, each a step of its own, so a write
+    # of another thread could land in between. DynamoDB returns the item as this write found and left it:
+    # a close of a DNS-01 batch (`REMOVE ... ReturnValues=ALL_OLD`) returned fewer members than it removed,
+    # and a member was told INSYNC for a change without its values (docs/performance.md 6d).
+    from moto.dynamodb.responses import DynamoHandler
+
+    for name in ("put_item", "update_item", "delete_item"):
+        _patch(DynamoHandler, name, _locked(getattr(DynamoHandler, name)))
 
     # `<`, `<=`, `>`, `>=` between values of different types (a string attribute against a number) are false
     # in DynamoDB: "If an item contains an AttributeValue element of a different type than the one provided in

@@ -5,8 +5,11 @@ containers have."""
 
 from __future__ import annotations
 
+import copy
+import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -415,3 +418,70 @@ def test_a_batch_route_53_refuses_costs_its_other_members_nothing(
     for rotation in (publisher, good):
         assert txt(aws, zone, rotation.values[0].name) == (60, [f'"value-of-{rotation.name}"'])
     assert publisher.records.recorded("pub") == publisher.values, "it forgot what it tried for the others"
+
+
+def test_a_join_the_table_admitted_is_in_what_the_close_returns(
+    aws: LocalStack, zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DynamoDB applies each UpdateItem atomically, its ReturnValues included: a join that lands before the
+    close is in the entries the close returns (its publisher publishes them), one that lands after is refused
+    (its rotation joins or opens another batch). A member admitted but not returned would be told INSYNC for
+    a change without its values: the validation then fails and a second order is spent (the N = 100 drill's
+    101st order, docs/performance.md 6d: moto read the item for ReturnValues before, not with, the update)."""
+    from moto.dynamodb import responses
+
+    def slow_deepcopy(value: Any) -> Any:
+        # The close's thread in the server descheduled between its read and its write, as on a loaded machine
+        # (joins keep coming meanwhile).
+        read = copy.deepcopy(value)
+        handler = sys._getframe(1).f_locals.get("self")
+        if "REMOVE" in getattr(handler, "body", {}).get("UpdateExpression", ""):
+            time.sleep(0.2)
+        return read
+
+    monkeypatch.setattr(responses, "copy", types.SimpleNamespace(deepcopy=slow_deepcopy))
+    db = aws.client_as("RotateFunction", "dynamodb")
+    batches = DynamoDbDnsBatches(db, fixtures.LEASE_TABLE)
+    entry = dns_batching._entries(
+        [DnsRecord(zone, "_acme-challenge.joiner.example.com", ("value-of-joiner",))], adding=True
+    )
+    joiners, rounds = 4, 3
+    for round_ in range(rounds):
+        ticket = batches.open(zone, f"publisher-{round_}", entry, gather=600.0, grace=600.0)
+        assert ticket is not None and ticket.publisher
+        admitted: list[str] = []
+        wrong: list[object] = []  # a join's error, or a ticket of another batch
+        started = threading.Barrier(joiners + 1)
+
+        def join_until_closed(n: int, round_: int = round_, batch: str = ticket.batch_id) -> None:
+            client = aws.client_as("RotateFunction", "dynamodb")
+            mine = DynamoDbDnsBatches(client, fixtures.LEASE_TABLE)
+            started.wait()
+            for attempt in range(1000):  # bounded: the close comes long before
+                member = f"member-{round_}-{n}-{attempt}"
+                try:
+                    joined = mine.join(zone, member, entry, room=100_000)
+                except Exception as exc:  # reported to the test
+                    wrong.append(exc)
+                    return
+                if joined is None:
+                    return  # closed: refused, as it must be
+                if joined.batch_id != batch:
+                    wrong.append(joined)
+                admitted.append(member)
+
+        threads = [threading.Thread(target=join_until_closed, args=(n,)) for n in range(joiners)]
+        for thread in threads:
+            thread.start()
+        started.wait()
+        while len(admitted) < 3 * joiners:  # joins in flight when it closes (bounded by the joins' own loop)
+            if not any(thread.is_alive() for thread in threads):
+                break
+            time.sleep(0.01)
+        returned = batches.close(zone, ticket.batch_id)
+        for thread in threads:
+            thread.join(timeout=120)
+        assert returned is not None and wrong == []
+        missing = sorted(set(admitted) - set(returned))
+        assert missing == [], f"round {round_}: joins admitted to the batch but not returned by its close"
+        assert set(returned) == {*admitted, f"publisher-{round_}"}
