@@ -124,7 +124,7 @@ class QueryLog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: IO[str] = path.open("a", buffering=1)  # noqa: SIM115 - closed in close()
+        self._file: IO[str] = path.open("a", buffering=1)
         self._lock = threading.Lock()
 
     def write(self, asked_at: float, seconds: float, qname: str, qtype: str, values: list[str]) -> None:

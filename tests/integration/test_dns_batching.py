@@ -22,6 +22,7 @@ from certrotate.adapters.route53 import Route53Challenges
 from certrotate.dns_batching import DnsBatcher
 from certrotate.errors import CertRotateError
 from certrotate.model import DnsRecord
+from certrotate.ports import BatchEntry
 
 from devstack import fixtures, moto_fixes
 from devstack.stack import LocalStack
@@ -82,14 +83,14 @@ def txt(aws: LocalStack, zone: str, name: str) -> tuple[int, list[str]] | None:
 
 
 def ours_left(aws: LocalStack, zone: str) -> list[str]:
-    """The test rotations' values still in the zone (but busy_zone's, which is never removed)."""
+    """The test rotations' values still in the zone."""
     sets = aws.client("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
     return sorted(
         r["Value"]
         for s in sets
         if s["Type"] == "TXT"
         for r in s["ResourceRecords"]
-        if "value-of" in r["Value"] and "first" not in r["Value"]
+        if "value-of" in r["Value"]
     )
 
 
@@ -115,18 +116,53 @@ def in_threads(*work: Callable[[], None]) -> list[BaseException | None]:
     return outcomes
 
 
-def busy_zone(aws: LocalStack, zone: str, seconds: float) -> threading.Thread:
-    """Another rotation publishes alone in the zone (its change INSYNC `seconds` after it is submitted): a
-    batch opened within GATHER_SECONDS of its close gathers company until then."""
-    moto_fixes.set_route53_insync_after(seconds)
-    first = Rotation(aws, "first", zone)
-    thread = threading.Thread(target=first.publish)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not table_items(aws, zone_key(zone)) or "last_close_at" not in table_items(aws, zone_key(zone))[0]:
-        assert time.monotonic() < deadline, "the first rotation never published"
-        time.sleep(0.02)
-    return thread
+class Gathering:
+    """Who shares a batch decided by the order of events, not by how long a gather lasts (no timing, whatever
+    the machine's load): the first batch opened in the zone is closed by its publisher only once `members`
+    rotations have joined it (`opened` is set once it is open, for rotations that must be members). The waits
+    are bounded and generous; the give-up grace is long enough that nobody gives up on a live publisher."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, members: int, grace: float = 60.0) -> None:
+        monkeypatch.setattr(dns_batching, "STATUS_GRACE", grace)
+        self.opened = threading.Event()
+        self.closes = 0
+        joined = threading.Semaphore(0)
+        first_close = threading.Lock()
+        original_open, original_join = DynamoDbDnsBatches.open, DynamoDbDnsBatches.join
+        original_close = DynamoDbDnsBatches.close
+
+        def open_(batches: DynamoDbDnsBatches, *args: Any, **kwargs: Any) -> Any:
+            ticket = original_open(batches, *args, **kwargs)
+            if ticket is not None:
+                self.opened.set()
+            return ticket
+
+        def join(batches: DynamoDbDnsBatches, *args: Any, **kwargs: Any) -> Any:
+            ticket = original_join(batches, *args, **kwargs)
+            if ticket is not None:
+                joined.release()
+            return ticket
+
+        def close(batches: DynamoDbDnsBatches, *args: Any, **kwargs: Any) -> Any:
+            with first_close:
+                self.closes += 1
+                if self.closes == 1:
+                    for _ in range(members):
+                        assert joined.acquire(timeout=60), "the members never joined"
+            return original_close(batches, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDbDnsBatches, "open", open_)
+        monkeypatch.setattr(DynamoDbDnsBatches, "join", join)
+        monkeypatch.setattr(DynamoDbDnsBatches, "close", close)
+
+    def member(self, work: Callable[[], None]) -> Callable[[], None]:
+        """`work`, once the publisher opened the batch: it joins it."""
+
+        def run() -> None:
+            assert self.opened.wait(60), "the publisher never opened its batch"
+            work()
+
+        return run
 
 
 def test_a_lone_rotation_publishes_at_once(aws: LocalStack, zone: str) -> None:
@@ -148,14 +184,11 @@ def test_a_lone_rotation_publishes_at_once(aws: LocalStack, zone: str) -> None:
 def test_rotations_arriving_while_another_publishes_share_one_change(
     aws: LocalStack, zone: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Two seconds from the busy rotation's close for the threads to join, whatever the machine's load.
-    monkeypatch.setattr(dns_batching, "GATHER_SECONDS", 2.0)
     rotations = [Rotation(aws, f"member{i}", zone) for i in range(4)]
-    first = busy_zone(aws, zone, seconds=3.0)
+    Gathering(monkeypatch, members=3)  # whoever opens the batch, the three others join it
     aws.calls.reset()
 
     outcomes = in_threads(*(r.publish for r in rotations))
-    first.join()
 
     assert outcomes == [None] * 4
     assert aws.calls.count(*CHANGES) == 1, "four rotations' values in one change"
@@ -172,19 +205,13 @@ def test_rotations_arriving_while_another_publishes_share_one_change(
 def test_a_removal_rides_along_in_the_open_batch(
     aws: LocalStack, zone: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dns_batching, "GATHER_SECONDS", 1.0)
     done = Rotation(aws, "done", zone)
     done.publish()
     late = Rotation(aws, "late", zone)
-    first = busy_zone(aws, zone, seconds=3.0)
+    gathering = Gathering(monkeypatch, members=1)
     aws.calls.reset()
 
-    def remove_while_late_gathers() -> None:
-        time.sleep(0.3)  # `late` has opened its batch by then
-        done.remove()
-
-    outcomes = in_threads(late.publish, remove_while_late_gathers)
-    first.join()
+    outcomes = in_threads(late.publish, gathering.member(done.remove))
 
     assert outcomes == [None, None]
     assert aws.calls.count(*CHANGES) == 1, "one change added late's value and removed done's"
@@ -196,7 +223,6 @@ def test_a_removal_rides_along_in_the_open_batch(
 def test_foreign_values_in_a_shared_set_survive_a_batch(
     aws: LocalStack, zone: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dns_batching, "GATHER_SECONDS", 1.0)
     shared = "_acme-challenge.shared.example.com"
     aws.client("route53").change_resource_record_sets(
         HostedZoneId=zone,
@@ -215,12 +241,13 @@ def test_foreign_values_in_a_shared_set_survive_a_batch(
         },
     )
     rotations = [Rotation(aws, f"r{i}", zone) for i in range(3)]
-    first = busy_zone(aws, zone, seconds=3.0)
     rotations[0].values = [DnsRecord(zone, shared, ("value-of-r0",))]  # beside someone else's
     rotations[1].values = [DnsRecord(zone, shared, ("value-of-r1",))]  # and beside each other
+    Gathering(monkeypatch, members=2)
 
     assert in_threads(*(r.publish for r in rotations)) == [None] * 3
-    first.join()
+    [status] = table_items(aws, zone_key(zone) + ":")
+    assert status["state"]["S"] == "insync" and len(status["members"]["SS"]) == 3, "the three in one batch"
     assert txt(aws, zone, shared) == (900, sorted([FOREIGN, '"value-of-r0"', '"value-of-r1"']))
 
     assert in_threads(*(r.remove for r in rotations)) == [None] * 3
@@ -231,44 +258,28 @@ def test_foreign_values_in_a_shared_set_survive_a_batch(
 def test_a_publisher_that_dies_after_closing_leaves_members_that_publish_their_own(
     aws: LocalStack, zone: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dns_batching, "GATHER_SECONDS", 1.0)
     publisher, *members = [Rotation(aws, f"r{i}", zone) for i in range(3)]
-    first = busy_zone(aws, zone, seconds=2.0)
-    original_close = DynamoDbDnsBatches.close
+    # The members give up on a silent publisher at the batch's give-up time: 10 s after it opened, time
+    # enough for them to join first on a loaded machine.
+    gathering = Gathering(monkeypatch, members=2, grace=10.0)
+    gated_close = DynamoDbDnsBatches.close
 
     def close_then_die(self: DynamoDbDnsBatches, *args: Any, **kwargs: Any) -> Any:
-        original_close(self, *args, **kwargs)
+        gated_close(self, *args, **kwargs)
         raise Crash("died right after closing its batch")
 
     monkeypatch.setattr(publisher.batches, "close", close_then_die.__get__(publisher.batches))
-    started = time.monotonic()
 
-    def publisher_first() -> None:
-        publisher.publish()
-
-    def member(rotation: Rotation) -> Callable[[], None]:
-        def run() -> None:
-            time.sleep(0.3)  # the publisher has opened the batch
-            rotation.publish()
-
-        return run
-
-    outcomes = in_threads(publisher_first, *(member(m) for m in members))
-    first.join()
-    waited = time.monotonic() - started
+    outcomes = in_threads(publisher.publish, *(gathering.member(m.publish) for m in members))
 
     assert isinstance(outcomes[0], Crash) and outcomes[1:] == [None, None]
-    # Bounded: the members gave up at the batch's give-up time (close + STATUS_GRACE + CLOCK_MARGIN).
-    assert waited < 1.0 + dns_batching.STATUS_GRACE + dns_batching.CLOCK_MARGIN + 5
     [status] = table_items(aws, zone_key(zone) + ":")
     assert status["state"]["S"] == "abandoned"
     for rotation in members:
         assert txt(aws, zone, rotation.values[0].name) == (60, [f'"value-of-{rotation.name}"'])
         rotation.remove()
     publisher.rerun_cleanup()  # its rerun, after the lease expired: it published nothing, removes nothing
-    assert ours_left(aws, zone) == [] and table_items(aws, "#challenges:") == table_items(
-        aws, "#challenges:first"
-    )
+    assert ours_left(aws, zone) == [] and table_items(aws, "#challenges:") == []
 
 
 def test_a_change_that_lands_after_its_members_gave_up_is_recorded_by_its_publisher(
@@ -277,10 +288,9 @@ def test_a_change_that_lands_after_its_members_gave_up_is_recorded_by_its_publis
     """A publisher stalls between saying it publishes and Route 53 taking the change; its member gives up,
     publishes its own value, is validated, removes and forgets it; then the stalled change lands and adds the
     value again. No record but the publisher's names it: the publisher's next run removes it."""
-    monkeypatch.setattr(dns_batching, "GATHER_SECONDS", 1.0)
     monkeypatch.setattr(dns_batching, "HEARTBEAT_STALE", 1.0)
     publisher, member = Rotation(aws, "pub", zone), Rotation(aws, "mem", zone)
-    first = busy_zone(aws, zone, seconds=2.0)
+    gathering = Gathering(monkeypatch, members=1)
     member_done = threading.Event()
     original_submit = Route53Challenges.submit
 
@@ -291,13 +301,11 @@ def test_a_change_that_lands_after_its_members_gave_up_is_recorded_by_its_publis
     monkeypatch.setattr(publisher.dns, "submit", stalled_submit.__get__(publisher.dns))
 
     def member_publishes_and_is_done() -> None:
-        time.sleep(0.3)
         member.publish()
         member.remove()  # validated and done: its value removed and forgotten
         member_done.set()
 
-    outcomes = in_threads(publisher.publish, member_publishes_and_is_done)
-    first.join()
+    outcomes = in_threads(publisher.publish, gathering.member(member_publishes_and_is_done))
 
     assert outcomes == [None, None]
     assert member.records.recorded("mem") == []
@@ -308,9 +316,7 @@ def test_a_change_that_lands_after_its_members_gave_up_is_recorded_by_its_publis
     ], "the publisher's record names what it published for the member"
     publisher.remove()
     publisher.rerun_cleanup()
-    assert ours_left(aws, zone) == [] and table_items(aws, "#challenges:") == table_items(
-        aws, "#challenges:first"
-    )
+    assert ours_left(aws, zone) == [] and table_items(aws, "#challenges:") == []
 
 
 def test_a_publisher_too_late_to_close_publishes_its_own_and_its_members_theirs(
@@ -318,24 +324,35 @@ def test_a_publisher_too_late_to_close_publishes_its_own_and_its_members_theirs(
 ) -> None:
     monkeypatch.setattr(dns_batching, "GATHER_SECONDS", 0.5)
     monkeypatch.setattr(dns_batching, "STATUS_GRACE", 0.5)
-    slept: list[float] = []
-
-    def slow_sleep(seconds: float) -> None:  # the publisher's container starved of CPU while it gathered
-        slept.append(seconds)
-        time.sleep(seconds + 3.0)
-
-    publisher = Rotation(aws, "slow", zone, sleep=slow_sleep)
+    publisher = Rotation(aws, "slow", zone)
     member = Rotation(aws, "punctual", zone)
-    first = busy_zone(aws, zone, seconds=2.0)
+    opened = threading.Event()
+    refused: list[object] = []
+    original_open, original_close = publisher.batches.open, publisher.batches.close
 
-    def member_joins() -> None:
-        time.sleep(0.2)
-        member.publish()
+    def open_(*args: Any, **kwargs: Any) -> Any:
+        ticket = original_open(*args, **kwargs)
+        opened.set()
+        return ticket
 
-    outcomes = in_threads(publisher.publish, member_joins)
-    first.join()
+    def starved_close(*args: Any, **kwargs: Any) -> Any:
+        # The publisher's container starved of CPU between its gather and its close: it closes after the
+        # batch's give-up time (at most GATHER + STATUS_GRACE after it opened), whatever the machine's load.
+        time.sleep(dns_batching.GATHER_SECONDS + dns_batching.STATUS_GRACE + 0.5)
+        members = original_close(*args, **kwargs)
+        refused.append(members)
+        return members
 
-    assert outcomes == [None, None] and slept
+    monkeypatch.setattr(publisher.batches, "open", open_)
+    monkeypatch.setattr(publisher.batches, "close", starved_close)
+
+    def member_publishes() -> None:
+        assert opened.wait(60), "the publisher never opened its batch"
+        member.publish()  # joins it (or, on a loaded machine, comes after its give-up time: alone)
+
+    outcomes = in_threads(publisher.publish, member_publishes)
+
+    assert outcomes == [None, None] and refused == [None], "the close came too late and was refused"
     assert txt(aws, zone, "_acme-challenge.slow.example.com") == (60, ['"value-of-slow"'])
     assert txt(aws, zone, "_acme-challenge.punctual.example.com") == (60, ['"value-of-punctual"'])
     assert publisher.records.recorded("slow") == publisher.values, "only its own: it published nothing else"
@@ -344,16 +361,13 @@ def test_a_publisher_too_late_to_close_publishes_its_own_and_its_members_theirs(
 def test_removals_at_the_same_moment_share_one_change(
     aws: LocalStack, zone: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Two seconds from the busy rotation's close for the threads to join, whatever the machine's load.
-    monkeypatch.setattr(dns_batching, "GATHER_SECONDS", 2.0)
     rotations = [Rotation(aws, f"r{i}", zone) for i in range(4)]
     for rotation in rotations:
         rotation.publish()  # alone, one after the other: nobody to wait for
-    first = busy_zone(aws, zone, seconds=0.0)
+    Gathering(monkeypatch, members=3)
     aws.calls.reset()
 
     assert in_threads(*(r.remove for r in rotations)) == [None] * 4
-    first.join()
 
     assert aws.calls.count(*CHANGES) == 1, "four removals in one change"
     assert aws.calls.count("route53", "ListResourceRecordSets") == 0, "each set guessed ours alone, rightly"
@@ -363,25 +377,25 @@ def test_removals_at_the_same_moment_share_one_change(
 def test_a_publisher_that_only_removes_leaves_the_polling_to_a_member_that_adds(
     aws: LocalStack, zone: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dns_batching, "GATHER_SECONDS", 1.0)
     done, adding = Rotation(aws, "done", zone), Rotation(aws, "adding", zone)
     done.publish()
-    first = busy_zone(aws, zone, seconds=3.0)  # changes INSYNC 3 s after they are submitted
-    finished: dict[str, float] = {}
+    moto_fixes.set_route53_pending_polls(2)  # the change is PENDING for two polls
+    gathering = Gathering(monkeypatch, members=1)  # `done` opens the batch (removing), `adding` joins it
+    polled: list[str] = []
+    for rotation in (done, adding):
+        original = rotation.dns.wait_in_sync
 
-    def remove() -> None:
-        done.remove()  # opens the batch (the first rotation closed one just now)
-        finished["done"] = time.monotonic()
+        def wait_in_sync(
+            *args: Any, rotation: Rotation = rotation, original: Any = original, **kw: Any
+        ) -> Any:
+            polled.append(rotation.name)
+            return original(*args, **kw)
 
-    def publish() -> None:
-        time.sleep(0.3)
-        adding.publish()
-        finished["adding"] = time.monotonic()
+        monkeypatch.setattr(rotation.dns, "wait_in_sync", wait_in_sync)
 
-    assert in_threads(remove, publish) == [None, None]
-    first.join()
+    assert in_threads(done.remove, gathering.member(adding.publish)) == [None, None]
 
-    assert finished["adding"] - finished["done"] > 2.0, "the remover did not wait for the addition's INSYNC"
+    assert polled == ["adding"], "the remover left the polling to the member that adds"
     [status] = [i for i in table_items(aws, zone_key(zone) + ":") if i["state"]["S"] == "insync"]
     assert "poller" in status, "the member that adds polled the change"
     assert txt(aws, zone, "_acme-challenge.done.example.com") is None
@@ -394,22 +408,13 @@ def test_a_batch_route_53_refuses_costs_its_other_members_nothing(
     """One member's name holds a CNAME (its DNS-01 delegated elsewhere): Route 53 refuses the whole batch's
     change. The batch says `failed`, and every member publishes alone: the others' values stand, in time for
     the ACME order each already placed; only the member whose set Route 53 refuses fails."""
-    monkeypatch.setattr(dns_batching, "GATHER_SECONDS", 2.0)
     publisher, good, bad = (Rotation(aws, n, zone) for n in ("pub", "good", "bad"))
     fixtures.create_record_set(
         aws.client("route53"), zone, bad.values[0].name, "CNAME", ["_acme-challenge.elsewhere.example.net"]
     )
-    first = busy_zone(aws, zone, seconds=0.0)
+    gathering = Gathering(monkeypatch, members=2)
 
-    def later(rotation: Rotation) -> Callable[[], None]:
-        def run() -> None:
-            time.sleep(0.3)  # the publisher has opened the batch
-            rotation.publish()
-
-        return run
-
-    outcomes = in_threads(publisher.publish, later(good), later(bad))
-    first.join()
+    outcomes = in_threads(publisher.publish, gathering.member(good.publish), gathering.member(bad.publish))
 
     assert outcomes[:2] == [None, None], outcomes
     assert isinstance(outcomes[2], CertRotateError) and "CNAME" in str(outcomes[2])
@@ -418,6 +423,33 @@ def test_a_batch_route_53_refuses_costs_its_other_members_nothing(
     for rotation in (publisher, good):
         assert txt(aws, zone, rotation.values[0].name) == (60, [f'"value-of-{rotation.name}"'])
     assert publisher.records.recorded("pub") == publisher.values, "it forgot what it tried for the others"
+
+
+def join_until_closed(
+    aws: LocalStack,
+    zone: str,
+    entry: list[BatchEntry],
+    prefix: str,
+    batch: str,
+    started: threading.Barrier,
+    admitted: list[str],
+    wrong: list[object],
+) -> None:
+    """Join the zone's open batch again and again (a new member each time) until a join is refused."""
+    mine = DynamoDbDnsBatches(aws.client_as("RotateFunction", "dynamodb"), fixtures.LEASE_TABLE)
+    started.wait()
+    for attempt in range(1000):  # bounded: the close comes long before
+        member = f"{prefix}-{attempt}"
+        try:
+            joined = mine.join(zone, member, entry, room=100_000)
+        except Exception as exc:  # reported to the test
+            wrong.append(exc)
+            return
+        if joined is None:
+            return  # closed: refused, as it must be
+        if joined.batch_id != batch:
+            wrong.append(joined)
+        admitted.append(member)
 
 
 def test_a_join_the_table_admitted_is_in_what_the_close_returns(
@@ -453,24 +485,13 @@ def test_a_join_the_table_admitted_is_in_what_the_close_returns(
         wrong: list[object] = []  # a join's error, or a ticket of another batch
         started = threading.Barrier(joiners + 1)
 
-        def join_until_closed(n: int, round_: int = round_, batch: str = ticket.batch_id) -> None:
-            client = aws.client_as("RotateFunction", "dynamodb")
-            mine = DynamoDbDnsBatches(client, fixtures.LEASE_TABLE)
-            started.wait()
-            for attempt in range(1000):  # bounded: the close comes long before
-                member = f"member-{round_}-{n}-{attempt}"
-                try:
-                    joined = mine.join(zone, member, entry, room=100_000)
-                except Exception as exc:  # reported to the test
-                    wrong.append(exc)
-                    return
-                if joined is None:
-                    return  # closed: refused, as it must be
-                if joined.batch_id != batch:
-                    wrong.append(joined)
-                admitted.append(member)
-
-        threads = [threading.Thread(target=join_until_closed, args=(n,)) for n in range(joiners)]
+        threads = [
+            threading.Thread(
+                target=join_until_closed,
+                args=(aws, zone, entry, f"member-{round_}-{n}", ticket.batch_id, started, admitted, wrong),
+            )
+            for n in range(joiners)
+        ]
         for thread in threads:
             thread.start()
         started.wait()
@@ -485,3 +506,37 @@ def test_a_join_the_table_admitted_is_in_what_the_close_returns(
         missing = sorted(set(admitted) - set(returned))
         assert missing == [], f"round {round_}: joins admitted to the batch but not returned by its close"
         assert set(returned) == {*admitted, f"publisher-{round_}"}
+
+
+def test_a_member_the_publisher_did_not_publish_is_never_told_insync(
+    aws: LocalStack, zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should a close ever return fewer members than it admitted (a DynamoDB that was not atomic did, the
+    devstack's before ed61993), the member left out must not take the batch's INSYNC for its own: the status
+    item names the members published, and one not named publishes its values alone."""
+    publisher, kept, left_out = (Rotation(aws, n, zone) for n in ("pub", "kept", "left"))
+    gathering = Gathering(monkeypatch, members=2)
+    gated_close = DynamoDbDnsBatches.close
+
+    def close_losing_one(self: DynamoDbDnsBatches, *args: Any, **kwargs: Any) -> Any:
+        members = gated_close(self, *args, **kwargs)
+        assert members is not None
+        return {
+            m: entries
+            for m, entries in members.items()
+            if not any("value-of-left" in e.record.values[0] for e in entries)
+        }
+
+    monkeypatch.setattr(publisher.batches, "close", close_losing_one.__get__(publisher.batches))
+    aws.calls.reset()
+
+    outcomes = in_threads(
+        publisher.publish, gathering.member(kept.publish), gathering.member(left_out.publish)
+    )
+
+    assert outcomes == [None, None, None]
+    [status] = table_items(aws, zone_key(zone) + ":")
+    assert status["state"]["S"] == "insync" and len(status["members"]["SS"]) == 2
+    for rotation in (publisher, kept, left_out):
+        assert txt(aws, zone, rotation.values[0].name) == (60, [f'"value-of-{rotation.name}"']), rotation.name
+    assert aws.calls.count(*CHANGES) == 2, "the batch's change, and the left-out member's own"

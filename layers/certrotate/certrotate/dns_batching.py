@@ -33,6 +33,9 @@ Crash safety, first:
   them, and forgets them once Route 53 took the change before any member gave up. So a change that lands
   late (a publisher stalled, its members gave up, published, validated and removed their values meanwhile)
   adds nothing that no record names: the publisher's next run removes what it left.
+- The status item names the members whose values the publisher publishes (what its close returned): a
+  member not named acts alone, with a warning, whatever the state says (its join and the close should rule
+  this out; a devstack whose DynamoDB was not atomic once made it happen).
 - Nothing waits unbounded: a member waits at most until the give-up time, then HEARTBEAT_STALE after the
   latest sign of life of the publisher (or poller), and never past its own deadline.
 """
@@ -66,6 +69,9 @@ MAX_BATCH_VALUES = 200
 POLL_SECONDS = 0.25  # members read the status item this often
 REMOVE_WAIT = 60.0  # a removal has no caller deadline
 JOIN_ATTEMPTS = 3  # join, open, join again: a batch opened by another meanwhile
+# A member's id (random hex, 64 bits): the status item names the members published, and members read it 4
+# times a second; 200 of them keep it under 4 KB (one read unit).
+MEMBER_ID_CHARS = 16
 
 
 class DnsBatcher:
@@ -113,7 +119,7 @@ class DnsBatcher:
     def _zone(
         self, owner: str, zone_id: str, records: list[DnsRecord], *, adding: bool, deadline: float
     ) -> None:
-        member = uuid.uuid4().hex
+        member = uuid.uuid4().hex[:MEMBER_ID_CHARS]
         try:
             ticket = self._enter(zone_id, member, _entries(records, adding=adding))
         except Exception as exc:  # the table's trouble: alone, as a lone rotation does
@@ -167,7 +173,11 @@ class DnsBatcher:
         except Exception as exc:  # its members give up on it in time and act alone
             logger.warning("could not close the DNS-01 batch", extra={"error": str(exc)})
             members = None
-        if members is None or not (set(members) - {member}) or not self._batches.begin(zone_id, batch):
+        if (
+            members is None
+            or not (set(members) - {member})
+            or not self._batches.begin(zone_id, batch, sorted(members))
+        ):
             # Alone after all; too late (its members gave up and act alone); or given up on before it began.
             self._alone(own, adding=adding, deadline=deadline)
             return
@@ -263,6 +273,15 @@ class DnsBatcher:
                 status = self._batches.status(zone_id, batch)
             except Exception as exc:
                 logger.warning("could not read the DNS-01 batch's status", extra={"error": str(exc)})
+                return False
+            if status is not None and status.members is not None and member not in status.members:
+                # The close did not return our entries, though the join was admitted: the change does not
+                # carry our values. DynamoDB rules this out (a join and the close are atomic); a devstack
+                # whose ReturnValues were not did it once (docs/performance.md 6d). Never "INSYNC" then.
+                logger.warning(
+                    "the DNS-01 batch's publisher did not publish our values: publishing them alone",
+                    extra={"zone_id": zone_id, "batch": batch},
+                )
                 return False
             if status is None or status.state == "publishing":
                 if self._given_up(ticket, status) and self._abandon(zone_id, batch, status):

@@ -154,6 +154,9 @@ class BatchStatus:
     alive_at: float  # epoch seconds of the latest sign of life of the publisher (or of the poller)
     change_ids: tuple[str, ...] = ()
     poller: str | None = None
+    # The members whose values the publisher publishes (what its close returned); None: not said (an
+    # abandoned batch). A member not named acts alone: its values are not in the change.
+    members: tuple[str, ...] | None = None
 
 
 class DnsBatches(Protocol):
@@ -174,7 +177,8 @@ class DnsBatches(Protocol):
 
     # closed by its publisher: each member's entries (None: too late, its members publish their own)
     def close(self, zone_id: str, batch_id: str) -> dict[str, list[BatchEntry]] | None: ...
-    def begin(self, zone_id: str, batch_id: str) -> bool: ...  # status `publishing` (False: abandoned first)
+    # status `publishing`, naming the members whose values it publishes (False: abandoned first)
+    def begin(self, zone_id: str, batch_id: str, members: Sequence[str]) -> bool: ...
     # `submitted`, with the changes to wait for and who polls them (None: a member takes it on)
     def submitted(
         self, zone_id: str, batch_id: str, change_ids: Sequence[str], poller: str | None

@@ -7,7 +7,8 @@ lease or another kind's item; the template's `dynamodb:LeadingKeys` grant names 
   `members`, their number of values in `values`, `close_at`, `give_up_at`) while one gathers, and when the
   last batch closed (`last_close_at`: the next one closes GATHER_SECONDS after it);
 - `#dns-batch:<zone id>:<batch id>`, a closed batch's status, written by its publisher (`state`, `alive_at`,
-  the changes to wait for in `change_ids` and who polls them in `poller`) or, when the publisher said nothing
+  the changes to wait for in `change_ids` and who polls them in `poller`, the members whose values it
+  publishes in `members`) or, when the publisher said nothing
   in time, by the member who gave up (`abandoned`): created once, so the publisher publishes the members'
   values only if no member has given up on it first.
 Every write is conditional, so DynamoDB decides each race: a join lands in the batch before it closes or not
@@ -218,8 +219,9 @@ class DynamoDbDnsBatches:
     def _status_key(self, zone_id: str, batch_id: str) -> dict[str, dict[str, str]]:
         return {KEY_ATTRIBUTE: {"S": status_key(zone_id, batch_id)}}
 
-    def _create(self, zone_id: str, batch_id: str, state: str) -> bool:
+    def _create(self, zone_id: str, batch_id: str, state: str, members: Sequence[str] | None = None) -> bool:
         now = self._now()
+        named = {"members": {"SS": sorted(set(members))}} if members else {}
         try:
             self._db.put_item(
                 TableName=self._table,
@@ -228,6 +230,7 @@ class DynamoDbDnsBatches:
                     "state": {"S": state},
                     "alive_at": {"N": repr(now)},
                     EXPIRES_ATTRIBUTE: self._expiry(now),
+                    **named,
                 },
                 ConditionExpression="attribute_not_exists(#key)",
                 ExpressionAttributeNames={"#key": KEY_ATTRIBUTE},
@@ -238,8 +241,8 @@ class DynamoDbDnsBatches:
             raise
         return True
 
-    def begin(self, zone_id: str, batch_id: str) -> bool:
-        return self._create(zone_id, batch_id, "publishing")
+    def begin(self, zone_id: str, batch_id: str, members: Sequence[str]) -> bool:
+        return self._create(zone_id, batch_id, "publishing", members)
 
     def _update(
         self,
@@ -327,11 +330,13 @@ class DynamoDbDnsBatches:
             return None
         state = item.get("state", {}).get("S")
         poller = item.get("poller", {}).get("S")
+        members = item.get("members", {}).get("SS")
         return BatchStatus(
             state if isinstance(state, str) else "failed",
             _number(item, "alive_at"),
             tuple(sorted(item.get("change_ids", {}).get("SS", []))),
             poller if isinstance(poller, str) else None,
+            tuple(sorted(members)) if isinstance(members, list) else None,
         )
 
     def abandon(self, zone_id: str, batch_id: str, seen: BatchStatus | None) -> bool:
