@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from dnslib import CAA, CNAME, QTYPE, RR, TXT, A  # type: ignore[import-untyped]
-from dnslib.server import BaseResolver, DNSLogger, DNSServer  # type: ignore[import-untyped]
+from dnslib.server import BaseResolver, DNSLogger, DNSServer, UDPServer  # type: ignore[import-untyped]
 
 from devstack import moto_fixes
 
@@ -170,6 +170,16 @@ class Route53Resolver(BaseResolver):  # type: ignore[misc]
         return reply
 
 
+class ExclusiveUDPServer(UDPServer):  # type: ignore[misc]
+    """dnslib's UDP server without SO_REUSEADDR: with it, Linux lets another socket that sets it too (another
+    test run's DNS server trying 127.0.0.2:53, or a port-0 bind handed this port) bind the same UDP port and
+    take the datagrams meant for this one, a CA's DNS-01 queries among them, until it closes."""
+
+    def server_bind(self) -> None:
+        self.allow_reuse_address = False
+        super().server_bind()
+
+
 class Route53DnsServer:
     """UDP and TCP on one free port of `address`; `start()` returns once both listen. `query_log`: a file
     that gets a line per TXT question answered (QueryLog)."""
@@ -194,7 +204,13 @@ class Route53DnsServer:
         last_error: OSError | None = None
         for _ in range(20):
             try:
-                udp = DNSServer(resolver, address=self.address, port=self._requested_port, logger=dns_log)
+                udp = DNSServer(
+                    resolver,
+                    address=self.address,
+                    port=self._requested_port,
+                    logger=dns_log,
+                    server=ExclusiveUDPServer,
+                )
             except OSError as error:
                 last_error = error
                 break
