@@ -361,6 +361,16 @@ def _drill(
         thread.start()
         drain = esm.drain(producing=lambda: running["on"])
         thread.join()
+        # Read before the mapping deletes its containers' logs: batches whose close left a member out (the
+        # member published alone: dns_batching.py), and batches given up on.
+        batch_warnings = _count_in_logs(
+            Path(drain.log_dir),
+            {
+                "left_out": "did not publish our values",
+                "abandoned": "gave up waiting for the DNS-01 batch",
+                "failed": "the DNS-01 batch's change failed",
+            },
+        )
     after = stack.calls.snapshot()
     limited = stack.limits.throttled()
     stack.limits.disable()
@@ -419,9 +429,20 @@ def _drill(
         "dead_letters": drain.dead_letters,
         "repointed": repointed,
         "orders": ca.orders_placed() - orders_before,
+        "batch_warnings": batch_warnings,
         "calls": {f"{s}:{a}": n for (s, a), n in sorted(calls.items())},
         "throttled": {f"{s}:{a}": n for (s, a), n in sorted(limited.items())},
     }
+
+
+def _count_in_logs(log_dir: Path, phrases: dict[str, str]) -> dict[str, int]:
+    """How many lines of the containers' logs hold each phrase."""
+    counts = dict.fromkeys(phrases, 0)
+    for path in log_dir.glob("container-*.log"):
+        for line in path.read_text(errors="replace").splitlines():
+            for name, phrase in phrases.items():
+                counts[name] += phrase in line
+    return counts
 
 
 def _scan_cost(reply: dict[str, Any]) -> dict[str, Any]:
@@ -497,7 +518,8 @@ def render(result: dict[str, Any]) -> dict[str, Any]:
         f"{fmt_s(result['albs_s'])}, first scan {fmt_s(result['first_scan']['seconds'])}",
         f"   result: {len(done)} rotations succeeded, {len(rotations) - len(done)} invocations failed, "
         f"{result['dead_letters']} dead-lettered; {result['repointed']}/{count} listeners serve a new "
-        f"certificate; {result['orders']} orders",
+        f"certificate; {result['orders']} orders; DNS-01 batches: "
+        + ", ".join(f"{n} {what}" for what, n in result.get("batch_warnings", {}).items()),
         f"   the CA moved its windows; every Retry-After passed {fmt_s(result['retry_after_wait_s'])} later; "
         f"the re-check (as its schedule, {result['settings']['recheck_schedule']}, fires) sent its first "
         f"rotation {fmt_s(result['recheck']['first_send_s'])} after its spawn, the last "
