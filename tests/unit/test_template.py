@@ -239,8 +239,8 @@ def test_rotate_is_fed_by_the_queue_one_message_at_a_time(template: dict[str, An
     assert source["Queue"] == {"Fn::GetAtt": ["RotationQueue", "Arn"]}
     assert source["BatchSize"] == 1
     assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    # SQS's minimum is 2; 10 measured (docs/performance.md 6g: rotations share Route 53's 5 requests per second
-    # per account through the batches, and IAM's rate; more is not measured).
+    # SQS's minimum is 2; 10 measured (docs/performance.md 6g: rotations share Route 53's 5 requests per
+    # second per account through the batches, and IAM's rate; more is not measured).
     assert source["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "RotationMaximumConcurrency"}
     parameter = template["Parameters"]["RotationMaximumConcurrency"]
     assert (parameter["MinValue"], parameter["Default"], parameter["MaxValue"]) == (2, 10, 10)
