@@ -270,11 +270,11 @@ def _zones_ttl(seconds: float) -> None:
 
     original = route53.Route53Challenges.zones
 
-    def zones(self: Any) -> list[Any]:
+    def zones(self: Any, **kwargs: Any) -> list[Any]:
         hit = self.__dict__.get("_bench_zones")
         if hit is not None and time.monotonic() - hit[0] < seconds:
             return list(hit[1])
-        found: list[Any] = original(self)
+        found: list[Any] = original(self, fresh=True)
         self.__dict__["_bench_zones"] = (time.monotonic(), found)
         return list(found)
 

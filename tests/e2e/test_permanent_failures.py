@@ -5,6 +5,7 @@ duplicate-certificate limit in front of pebble (devstack/ca_limits.py)."""
 
 from __future__ import annotations
 
+import json
 import time
 import types
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from typing import Any
 
 import botocore.endpoint
 import pytest
+from certrotate.adapters.iam import ROOM_RESERVE
 
 from devstack import fixtures, moto_fixes
 from devstack.ca_limits import DuplicateCertificateLimit
@@ -170,6 +172,36 @@ def test_a_transient_upload_failure_is_not_held_and_the_redelivery_uploads_the_k
     assert [n for n in world.certificates() if n.startswith("site-cr")]
     assert ca(world).orders(SITE) == ca(world).issued(SITE) == 1, "the redelivery stores the kept one"
     assert world.table_items("#issued:") == [], "stored: nothing kept any more"
+
+
+def test_the_quota_filled_after_the_kept_look_costs_no_second_order(world: World) -> None:
+    """A rotation looks at the quota's room before it orders, from a reading up to a minute old while the room
+    was plenty (adapters/iam.py): if other writers fill the quota meanwhile, IAM refuses the upload
+    (LimitExceeded, as the local stack enforces it). The issued certificate is kept, nothing is held, and the
+    try after the quota has room stores the kept one: one order in all."""
+    moto_fixes.set_server_certificate_quota(ROOM_RESERVE + 100)
+    world.seed("first", ["first.example.com"], days_left=5)
+    world.seed("site", SITE, days_left=5)
+    world.scan()
+    records = {json.loads(r["body"])["certificate_name"]: r for r in world.receive()}
+    assert world.rotate_from_queue([records["first"]]) == {"batchItemFailures": []}  # reads the room
+    moto_fixes.set_server_certificate_quota(len(world.certificates()))  # filled since, by others
+
+    with pytest.raises(Exception, match="All records failed processing"):  # transient: back to SQS
+        world.rotate_from_queue([records["site"]])
+    assert ca(world).orders(SITE) == 1
+    assert not set(HOLD_TAGS) & set(world.tags("site"))
+    [kept] = world.table_items("#issued:")
+    assert kept["certificate"]["S"] == "#issued:site", "the issued certificate is kept for the next try"
+    with pytest.raises(Exception, match="All records failed processing"):  # still full: read, not ordered
+        world.rotate_from_queue([records["site"]])
+    assert ca(world).orders(SITE) == 1
+
+    moto_fixes.set_server_certificate_quota(ROOM_RESERVE + 100)  # room again
+    assert world.rotate_from_queue([records["site"]]) == {"batchItemFailures": []}
+    assert [n for n in world.certificates() if n.startswith("site-cr")]
+    assert ca(world).orders(SITE) == ca(world).issued(SITE) == 1, "the kept one stored: one order in all"
+    assert world.table_items("#issued:") == []
 
 
 def test_a_full_load_balancer_is_held_with_what_to_do_and_force_finishes_once_there_is_room(

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from certrotate.adapters.iam import ROOM_RESERVE
 
 from devstack import fixtures, lambda_runner, moto_fixes
 from devstack.stack import LocalStack
@@ -255,6 +256,35 @@ def test_a_rotation_looks_the_listeners_up_once(aws: LocalStack, account: dict[s
         ("route53", "ChangeResourceRecordSets"): 2,
         ("route53", "GetChange"): 2,
     }
+
+
+def test_a_warm_container_lists_the_zones_and_reads_the_quota_once_a_minute(
+    aws: LocalStack, account: dict[str, Any]
+) -> None:
+    """Route 53's 5 requests per second and IAM's rate are the fleet's: a container keeps the hosted-zone
+    listing and the quota's reading a minute (the quota's while the room is plenty); an operator's forced
+    rotation lists the zones afresh, and a quota nearly full is read before every order."""
+    if aws.pebble is None:
+        pytest.skip("pebble not found: run `make deps`")
+    # The first reading: room for 3 above what the fleet could upload in a minute.
+    moto_fixes.set_server_certificate_quota(N_CERTIFICATES + ROOM_RESERVE + 3)
+
+    def looks(certificate: str, **fields: Any) -> dict[tuple[str, str], int]:
+        aws.calls.reset()
+        event = {"certificate_name": certificate, **fields}
+        assert lambda_runner.invoke("RotateFunction", event, account["env"])["status"] == "rotated"
+        counts = aws.calls.snapshot()
+        return {k: counts.get(k, 0) for k in (("route53", "ListHostedZones"), ("iam", "GetAccountSummary"))}
+
+    assert looks("count-0000") == {("route53", "ListHostedZones"): 1, ("iam", "GetAccountSummary"): 1}
+    assert looks("count-0001") == {("route53", "ListHostedZones"): 0, ("iam", "GetAccountSummary"): 0}
+    assert looks("count-0002", force=True) == {
+        ("route53", "ListHostedZones"): 1,
+        ("iam", "GetAccountSummary"): 0,
+    }
+    # This container's three uploads counted: room for no more than the fleet could upload in a minute.
+    assert looks("count-0003") == {("route53", "ListHostedZones"): 0, ("iam", "GetAccountSummary"): 1}
+    assert looks("count-0004") == {("route53", "ListHostedZones"): 0, ("iam", "GetAccountSummary"): 1}
 
 
 def test_a_rotation_sent_by_the_scan_searches_nowhere(aws: LocalStack, account: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from certrotate.adapters.route53 import (
     MAX_CHANGE_CHARACTERS,
     MAX_CHANGE_RECORDS,
     SWAP_ATTEMPTS,
+    ZONES_KEPT,
     Route53Challenges,
 )
 from certrotate.errors import CertRotateError
@@ -428,3 +429,43 @@ class TestManyCertificatesAtOnce:
             "a removal: nothing to wait for"
         )
         assert txt_set(aws, zone) == (120, ['"theirs"'])
+
+
+class TestZonesKept:
+    """The hosted-zone listing is kept a minute per container (Route 53's 5 requests per second are the
+    fleet's): listed again once older, when asked fresh, and when a name finds no zone in it."""
+
+    def listings(self, aws: LocalStack) -> int:
+        return aws.calls.count("route53", "ListHostedZones")
+
+    def test_kept_for_a_minute_then_listed_again(self, aws: LocalStack, zone: str) -> None:
+        now = [1000.0]
+        dns = Route53Challenges(aws.client("route53"), monotonic=lambda: now[0])
+        aws.calls.reset()
+        assert [z.zone_id for z in dns.zones()] == [zone]
+        now[0] += ZONES_KEPT - 1
+        assert [z.zone_id for z in dns.zones(names=["www.example.com"])] == [zone]
+        assert self.listings(aws) == 1, "kept"
+        added = fixtures.create_hosted_zone(aws.client("route53"), "example.org")
+        now[0] += 1
+        assert {z.zone_id for z in dns.zones()} == {zone, added}, "a minute old: listed again"
+        assert self.listings(aws) == 2
+
+    def test_fresh_lists_now_and_finds_a_sub_zone_added_since(self, aws: LocalStack, zone: str) -> None:
+        dns = Route53Challenges(aws.client("route53"))
+        dns.zones()
+        sub = fixtures.create_hosted_zone(aws.client("route53"), "sub.example.com")
+        aws.calls.reset()
+        assert {z.zone_id for z in dns.zones(fresh=True)} == {zone, sub}
+        assert self.listings(aws) == 1
+
+    def test_a_name_without_a_zone_in_the_kept_listing_lists_again(self, aws: LocalStack, zone: str) -> None:
+        dns = Route53Challenges(aws.client("route53"))
+        dns.zones()
+        added = fixtures.create_hosted_zone(aws.client("route53"), "example.org")
+        aws.calls.reset()
+        zones = dns.zones(names=["www.example.com", "*.shop.example.org"])
+        assert {z.zone_id for z in zones} == {zone, added}
+        assert self.listings(aws) == 1
+        assert {z.zone_id for z in dns.zones(names=["shop.example.org"])} == {zone, added}
+        assert self.listings(aws) == 1, "the new listing is kept in turn"

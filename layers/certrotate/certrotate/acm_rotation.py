@@ -244,7 +244,7 @@ class AcmRotationService:
         # Before ordering: ACM keeps the key type and size, so a tag asking for another is refused now, and
         # so is a profile known to drop a Key Usage value ACM keeps.
         key = self._key_and_profile(arn, leaf, facts.key, tags)
-        plan = self._plan_challenges(arn, tags, facts.dns_names)
+        plan = self._plan_challenges(arn, tags, facts.dns_names, fresh_zones=request.force)
         self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
         lease = self._leases.acquire(arn, seconds=self._settings.lease_seconds)
         try:
@@ -359,16 +359,18 @@ class AcmRotationService:
             raise refusal
         return key
 
-    def _plan_challenges(self, arn: str, tags: Mapping[str, str], dns_names: Sequence[str]) -> ChallengePlan:
+    def _plan_challenges(
+        self, arn: str, tags: Mapping[str, str], dns_names: Sequence[str], *, fresh_zones: bool
+    ) -> ChallengePlan:
         """DNS-01 in Route 53 for every name (HTTP-01 on an ALB is for IAM certificates only, so far).
         Raises, before any order, a PermanentFailure for an unknown certrotate:challenge value or a name
-        without a zone."""
+        without a zone. The zones as rotation.py's: a kept listing unless `fresh_zones` (force) or a name
+        finds no zone in it."""
         forced, unknown = planning.requested_challenge_method(tags)
         if unknown:
             raise UnknownChallengeMethod(unknown)
-        plan, problems = planning.plan_challenges(
-            arn, dns_names, forced=forced, zones=self._dns.zones(), listeners=[]
-        )
+        zones = self._dns.zones(fresh=fresh_zones, names=dns_names)
+        plan, problems = planning.plan_challenges(arn, dns_names, forced=forced, zones=zones, listeners=[])
         if problems:
             raise NoChallengeMethod(problems)
         return plan

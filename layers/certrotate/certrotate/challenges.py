@@ -121,7 +121,7 @@ class PlannedChallenges:
 def dns01_only(certificate: str, names: Sequence[str], dns: DnsChallenges) -> PlannedChallenges:
     """Every name by DNS-01 (tools and tests that order without endpoints): raises when a name has no zone."""
     plan, problems = planning.plan_challenges(
-        certificate, names, forced=ChallengeMethod.DNS_01, zones=dns.zones(), listeners=()
+        certificate, names, forced=ChallengeMethod.DNS_01, zones=dns.zones(names=names), listeners=()
     )
     if problems:
         raise CertRotateError("; ".join(problems))

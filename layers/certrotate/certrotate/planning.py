@@ -495,8 +495,9 @@ def requested_challenge_method(tags: Mapping[str, str]) -> tuple[ChallengeMethod
     return (method, "") if method else (None, raw)
 
 
-def _dns_zone(name: str, zones: Iterable[HostedZone]) -> HostedZone | None:
-    # The zone that would hold the TXT record (a zone delegated for _acme-challenge.<name> counts).
+def challenge_zone(name: str, zones: Iterable[HostedZone]) -> HostedZone | None:
+    """The zone that would hold `name`'s DNS-01 TXT record (a zone delegated for _acme-challenge.<name>
+    counts), None when there is none."""
     return zone_for(challenge_record_name(name), zones)
 
 
@@ -504,7 +505,7 @@ def needs_http01(names: Iterable[str], forced: ChallengeMethod | None, zones: Se
     """Whether choosing needs the port-80 listeners at all (reading them costs ELB calls)."""
     if forced is ChallengeMethod.DNS_01:
         return False
-    return forced is ChallengeMethod.HTTP_01 or any(_dns_zone(n, zones) is None for n in names)
+    return forced is ChallengeMethod.HTTP_01 or any(challenge_zone(n, zones) is None for n in names)
 
 
 def plan_challenges(
@@ -526,7 +527,7 @@ def plan_challenges(
     for raw in names:
         name = raw.rstrip(".").lower()
         wildcard = name.startswith("*.")
-        zone = _dns_zone(name, zones)
+        zone = challenge_zone(name, zones)
         if forced is ChallengeMethod.DNS_01 or (forced is None and zone is not None):
             if zone is None:
                 problems.append(

@@ -82,7 +82,8 @@ class CertificateStore(Protocol):
     def tag(self, name: str, tags: Mapping[str, str]) -> None: ...
     def untag(self, name: str, keys: Sequence[str]) -> None: ...
     def delete(self, name: str) -> bool: ...  # False: DeleteConflict (still in use)
-    def room(self) -> tuple[int, int]: ...  # (server certificates held, quota)
+    # (server certificates held, quota); `kept`: perhaps a reading a short time old (adapters/iam.py)
+    def room(self, *, kept: bool = False) -> tuple[int, int]: ...
 
 
 class Endpoints(Protocol):
@@ -97,7 +98,9 @@ class Endpoints(Protocol):
 
 
 class DnsChallenges(Protocol):
-    def zones(self) -> list[HostedZone]: ...
+    # The account's hosted zones, perhaps as listed a short time ago: `fresh` lists them now, and so does a
+    # name of `names` that finds no zone in the kept listing (adapters/route53.py: ZONES_KEPT).
+    def zones(self, *, fresh: bool = False, names: Sequence[str] = ()) -> list[HostedZone]: ...
     def publish(self, records: Sequence[DnsRecord], *, deadline: float) -> None: ...  # returns once INSYNC
     def remove(self, records: Sequence[DnsRecord]) -> None: ...
 

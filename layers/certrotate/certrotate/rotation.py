@@ -333,7 +333,9 @@ class RotationService:
         if verdict is planning.Verdict.ISSUE:
             refuse_before_ordering(old.name, facts, old.tags, self._settings.names)
             self._require_time(deadline, TIME_TO_ORDER, "order a certificate")
-            used, quota = self._store.room()
+            # A reading a minute old will do while there is plenty of room: the upload is the real check,
+            # and a refused one keeps the issued certificate (issue_or_reuse) for a later try.
+            used, quota = self._store.room(kept=True)
             if used >= quota:
                 raise QuotaExhausted(used, quota)
 
@@ -354,6 +356,7 @@ class RotationService:
                 adopt,
                 assessed,
                 read_at,
+                fresh_zones=request.force,
             )
         finally:
             held.release()
@@ -409,6 +412,8 @@ class RotationService:
         adopt: bool = False,
         before: _Assessment | None = None,
         read_at: float | None = None,  # Clock.monotonic() before `before` was read
+        *,
+        fresh_zones: bool = False,  # an operator's rotation (force) lists the hosted zones now
     ) -> RotationResult:
         dns_names = facts.dns_names
         # Under the lease, read again what a run that held it before us may have changed: it may have
@@ -454,7 +459,7 @@ class RotationService:
         if decision.verdict is planning.Verdict.ISSUE:
             found_serving = self._serving(view, known, result)
             key = self._key_for_endpoints(view, facts.key, found_serving[1])
-            plan = self._plan_challenges(view, dns_names, found_serving[1])
+            plan = self._plan_challenges(view, dns_names, found_serving[1], fresh_zones=fresh_zones)
             self._events.publish(EventType.ROTATION_STARTED, self._detail(view, dns_names, result))
             replacement_meta, record = self._issue_and_upload(
                 view, facts, key, decision.replacement_name, result, deadline, plan
@@ -794,15 +799,22 @@ class RotationService:
         return key
 
     def _plan_challenges(
-        self, old: ServerCertificate, dns_names: Sequence[str], serving: Sequence[Endpoint]
+        self,
+        old: ServerCertificate,
+        dns_names: Sequence[str],
+        serving: Sequence[Endpoint],
+        *,
+        fresh_zones: bool,
     ) -> ChallengePlan:
         """How each name will be validated (planning.plan_challenges), from the zones and the port-80
         listeners of the ALBs serving the certificate. Raises, before any order, a PermanentFailure for an
-        unknown certrotate:challenge value or a name that no method can answer (each such name named)."""
+        unknown certrotate:challenge value or a name that no method can answer (each such name named).
+        The zones may be a listing kept a short time (`fresh_zones`: listed now; a name without a zone in
+        the kept listing lists them now too)."""
         forced, unknown = planning.requested_challenge_method(old.tags)
         if unknown:
             raise UnknownChallengeMethod(unknown)
-        zones = self._dns.zones()
+        zones = self._dns.zones(fresh=fresh_zones, names=dns_names)
         listeners = (
             self._http01.port80_listeners(serving)
             if self._http01 is not None and planning.needs_http01(dns_names, forced, zones)
@@ -845,7 +857,7 @@ class RotationService:
             try:
                 refuse_before_ordering(old.name, facts, old.tags, self._settings.names)
                 key = self._key_for_endpoints(old, facts.key, serving)
-                plan = self._plan_challenges(old, dns_names, serving)
+                plan = self._plan_challenges(old, dns_names, serving, fresh_zones=True)
             except PermanentFailure as refusal:
                 result.reason = str(refusal)  # reported; a dry run holds nothing
                 result.steps.append(f"refuse before ordering: {refusal}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,13 @@ if TYPE_CHECKING:
 # IAM's answers to an upload that no retry changes: the certificate, key, name, path or tags are refused.
 UPLOAD_REFUSALS = frozenset({"MalformedCertificate", "KeyPairMismatch", "InvalidInput", "ValidationError"})
 TAG_READERS = 8  # concurrent ListServerCertificateTags calls during a scan (IAM's API rate is shared)
+# A rotation's look at the quota before it orders (`room(kept=True)`) may answer from the container's last
+# reading of GetAccountSummary (docs/design.md, "The quota's room, read once a minute"): one at most
+# ROOM_KEPT seconds old that showed more than ROOM_RESERVE free, less what this container uploaded since.
+# The reserve is what the whole fleet could upload meanwhile: RotationMaximumConcurrency's maximum of
+# containers, each at most one upload per rotation of at least 2 s (10 x 60 / 2). Below it, read again.
+ROOM_KEPT = 60.0
+ROOM_RESERVE = 300
 
 
 def _metadata(meta: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> ServerCertificate:
@@ -35,8 +43,11 @@ def _metadata(meta: Mapping[str, Any], tags: Mapping[str, str] | None = None) ->
 
 
 class IamCertificateStore:
-    def __init__(self, client: IAMClient) -> None:
+    def __init__(self, client: IAMClient, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._iam = client
+        self._monotonic = monotonic
+        self._room: tuple[float, int, int] | None = None  # (monotonic time read, held, quota)
+        self._uploaded_since = 0  # by this container, since `_room` was read
 
     def list_certificates(self) -> list[ServerCertificate]:
         found: list[ServerCertificate] = []
@@ -133,6 +144,8 @@ class IamCertificateStore:
         except ClientError as exc:
             if error_code(exc) == "EntityAlreadyExists":
                 raise CertificateAlreadyExists(name) from None
+            if error_code(exc) == "LimitExceeded":
+                self._room = None  # the quota filled under a kept reading: the next look reads it
             # Never chain the original: botocore errors can quote request parameters.
             message = exc.response.get("Error", {}).get("Message", "")
             if error_code(exc) in UPLOAD_REFUSALS:
@@ -141,6 +154,7 @@ class IamCertificateStore:
                 ) from None
             # Throttling beyond botocore's retries, a 5xx: a later delivery may well succeed.
             raise RuntimeError(f"the upload of {name!r} to IAM failed: {error_code(exc)} {message}") from None
+        self._uploaded_since += 1
         return _metadata(response["ServerCertificateMetadata"], tags)
 
     def tag(self, name: str, tags: Mapping[str, str]) -> None:
@@ -162,6 +176,21 @@ class IamCertificateStore:
             raise
         return True
 
-    def room(self) -> tuple[int, int]:
+    def room(self, *, kept: bool = False) -> tuple[int, int]:
+        """(server certificates held, quota): read now, or with `kept` perhaps from the last reading (see
+        ROOM_KEPT), counting this container's uploads since as held. A kept reading can be wrong only by
+        what other containers uploaded since, which the reserve covers; should the quota fill anyway, the
+        upload is refused and the issued certificate kept for a later try (rotation.py: issue_or_reuse)."""
+        now = self._monotonic()
+        if kept and self._room is not None and now - self._room[0] < ROOM_KEPT:
+            _, held, quota = self._room
+            held += self._uploaded_since
+            if quota - held > ROOM_RESERVE:
+                return held, quota
         summary = self._iam.get_account_summary()["SummaryMap"]
-        return int(summary.get("ServerCertificates", 0)), int(summary.get("ServerCertificatesQuota", 20))
+        held, quota = (
+            int(summary.get("ServerCertificates", 0)),
+            int(summary.get("ServerCertificatesQuota", 20)),
+        )
+        self._room, self._uploaded_since = (now, held, quota), 0
+        return held, quota
