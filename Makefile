@@ -119,7 +119,7 @@ demo: venv deps ## Rotate an expiring certificate on a local stack (real ACME CA
 bench: venv deps ## Benchmarks against certbot on the same local stack; figures for docs/performance.md
 	$(BIN)/python -m benchmarks
 
-bench-drill: venv a2c ## Revocation drill at N = 1,000 (acme2certifier, AWS's rates; ~1 hour): docs/performance.md
+bench-drill: venv a2c ## Revocation drill at N = 1,000 (acme2certifier, AWS's rates; ~20 minutes): docs/performance.md
 	$(BIN)/python -m benchmarks drill --n-drill 1000
 
 bench-drill-ci: venv a2c ## The same drill at N = 100 (CI-sized, ~5 minutes)

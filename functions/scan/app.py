@@ -3,7 +3,7 @@ queue the managed ones that are due.
 
 Invoked by the daily EventBridge schedule, or by hand with {"dry_run": true} to report without sending work,
 or {"refresh_tags": true} to read every certificate's tags instead of those the scan index says could act.
-{"renewal_info_only": true} (the hourly schedule) only asks the CA again about the certificates whose
+{"renewal_info_only": true} (the renewal-info schedule) only asks the CA again about the certificates whose
 Retry-After has passed, from the scan index, and sends rotations for those its answer makes due: no listing,
 no metrics (the scheduled scan reports).
 """

@@ -224,7 +224,7 @@ def test_scan_runs_on_a_schedule_and_knows_the_queue(template: dict[str, Any]) -
         "Fn::If": ["HasRenewalInfoSchedule", {"Ref": "RenewalInfoSchedule"}, "rate(1 day)"]
     }
     assert recheck["State"] == {"Fn::If": ["HasRenewalInfoSchedule", "ENABLED", "DISABLED"]}
-    assert template["Parameters"]["RenewalInfoSchedule"]["Default"] == "rate(1 hour)"
+    assert template["Parameters"]["RenewalInfoSchedule"]["Default"] == "rate(50 minutes)"
     assert template["Conditions"]["HasRenewalInfoSchedule"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "RenewalInfoSchedule"}, ""]}]
     }

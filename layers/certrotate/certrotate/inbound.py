@@ -35,7 +35,7 @@ class ScanRequest:
     dry_run: bool = False
     refresh_tags: bool = False  # read every certificate's tags, not only those that could act now
     # Only ask the CA again about the certificates whose Retry-After has passed, from the scan index (the
-    # hourly re-check): no listing, no metrics; rotations for those the answer makes due.
+    # renewal-info re-check): no listing, no metrics; rotations for those the answer makes due.
     renewal_info_only: bool = False
 
 
