@@ -8,7 +8,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -80,6 +81,41 @@ class World:
         finally:
             os.environ.clear()
             os.environ.update(saved)
+
+    def invoke_together(
+        self,
+        events: list[Any],
+        *,
+        on_error: Callable[[], None] = lambda: None,
+        timeout: float = 180,
+    ) -> list[Any]:
+        """RotateFunction invoked with each event by its own thread (its own invocation, as Lambda runs them
+        from the queue), all released together; each one's result or what it raised, in the order of `events`.
+        `on_error` runs when one raises (to release what the others wait for)."""
+        outcomes: list[Any] = [None] * len(events)
+        start = threading.Barrier(len(events))
+
+        def run(index: int) -> None:
+            start.wait()
+            try:
+                # Straight to the runner: invoke() restores the environment, which would pull it from under
+                # the other threads; it is restored once, below.
+                outcomes[index] = lambda_runner.invoke("RotateFunction", events[index], self.env)
+            except BaseException as exc:  # reported to the test
+                outcomes[index] = exc
+                on_error()
+
+        saved = dict(os.environ)
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(events))]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=timeout)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        return outcomes
 
     def scan(self, **event: Any) -> dict[str, Any]:
         return self.invoke("ScanFunction", event or json.loads((EVENTS / "scheduled.json").read_text()))

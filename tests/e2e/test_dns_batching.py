@@ -4,7 +4,6 @@ succeeds, a publisher that dies strands nobody, and shared sets keep what others
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any
@@ -15,7 +14,7 @@ from certrotate.adapters.challenge_records import CHALLENGES_KEY_PREFIX
 from certrotate.adapters.dns_batches import DNS_BATCH_KEY_PREFIX, DynamoDbDnsBatches
 from certrotate.challenges import Dns01Responder
 
-from devstack import lambda_runner, moto_fixes
+from devstack import moto_fixes
 from tests.batch_gathering import Gathering
 from tests.e2e.conftest import World
 from tests.e2e.test_faults import Crash, expire_leases
@@ -24,12 +23,11 @@ from tests.e2e.test_shared_dns import FOREIGN, put_foreign, store_account_key, t
 CHANGES = ("route53", "ChangeResourceRecordSets")
 
 
-def rotate_together(
-    world: World, monkeypatch: pytest.MonkeyPatch, names: list[str], *, dead: set[int] | None = None
-) -> dict[str, Any]:
+def rotate_together(world: World, monkeypatch: pytest.MonkeyPatch, names: list[str]) -> dict[str, Any]:
     """Rotate `names` at once, one thread (one invocation) each, all publishing their DNS-01 values at the
     same moment: each waits for the others' orders before it publishes. Returns each one's result (or what
-    it raised). A thread in `dead` runs no cleanup once it dies (a dead process runs no `finally`)."""
+    it raised). A rotation that crashes while it publishes runs no cleanup (a dead process runs no
+    `finally`)."""
     ready = threading.Barrier(len(names), timeout=60)
     original_publish = Dns01Responder.publish
     original_remove = Dns01Responder.remove
@@ -49,29 +47,12 @@ def rotate_together(
 
     monkeypatch.setattr(Dns01Responder, "publish", publish)
     monkeypatch.setattr(Dns01Responder, "remove", remove)
-    outcomes: dict[str, Any] = {}
-
-    def run(name: str) -> None:
-        try:
-            # Straight to the runner: World.invoke restores the environment under the other threads' feet.
-            outcomes[name] = lambda_runner.invoke("RotateFunction", {"certificate_name": name}, world.env)
-        except BaseException as exc:  # reported to the test
-            outcomes[name] = exc
-            ready.abort()
-
-    saved = dict(os.environ)
-    threads = [threading.Thread(target=run, args=(name,)) for name in names]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=180)
+        results = world.invoke_together([{"certificate_name": name} for name in names], on_error=ready.abort)
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
         monkeypatch.setattr(Dns01Responder, "publish", original_publish)
         monkeypatch.setattr(Dns01Responder, "remove", original_remove)
-    return outcomes
+    return dict(zip(names, results, strict=True))
 
 
 def batch_statuses(world: World) -> list[str]:

@@ -156,29 +156,7 @@ def test_duplicate_deliveries_issue_one_certificate(world: World) -> None:
 
 def invoke_twice_at_once(world: World, event: dict[str, Any]) -> list[Any]:
     """RotateFunction invoked with `event` by two threads released together; each one's result or error."""
-    outcomes: list[Any] = []
-    barrier = threading.Barrier(2)
-
-    def run() -> None:
-        barrier.wait()
-        try:
-            # Straight to the runner: World.invoke restores the environment, which would pull it from
-            # under the other thread.
-            outcomes.append(lambda_runner.invoke("RotateFunction", event, world.env))
-        except Exception as exc:  # the loser's error
-            outcomes.append(exc)
-
-    saved = dict(os.environ)
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return outcomes
+    return world.invoke_together([event, event])
 
 
 def test_two_simultaneous_rotations_order_once(world: World) -> None:
@@ -235,34 +213,6 @@ def test_a_failed_validation_names_the_name_removes_records_and_uploads_nothing(
     assert world.rotate("site")["status"] == "rotated"
 
 
-def invoke_together(world: World, events: list[dict[str, Any]]) -> list[Any]:
-    """RotateFunction invoked with each event by its own thread, all released together; each one's result or
-    error, in the order of `events`."""
-    outcomes: list[Any] = [None] * len(events)
-    barrier = threading.Barrier(len(events))
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            # Straight to the runner: World.invoke restores the environment, which would pull it from
-            # under the other threads.
-            outcomes[index] = lambda_runner.invoke("RotateFunction", events[index], world.env)
-        except Exception as exc:  # a loser's error
-            outcomes[index] = exc
-
-    saved = dict(os.environ)
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(events))]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return outcomes
-
-
 @pytest.mark.parametrize("secret", ["created empty (the template)", "absent"])
 def test_two_first_rotations_at_once_register_one_acme_account(
     world: World, monkeypatch: pytest.MonkeyPatch, secret: str
@@ -289,7 +239,7 @@ def test_two_first_rotations_at_once_register_one_acme_account(
         return stored
 
     monkeypatch.setattr(AccountKeyStore, "load", load_in_step)
-    outcomes = invoke_together(world, [{"certificate_name": "first"}, {"certificate_name": "second"}])
+    outcomes = world.invoke_together([{"certificate_name": "first"}, {"certificate_name": "second"}])
 
     assert [o["status"] if isinstance(o, dict) else repr(o) for o in outcomes] == ["rotated", "rotated"]
     assert world.stack.ca_limits is not None

@@ -5,7 +5,6 @@ only its own; two rotations that share a name both succeed at the same moment.""
 from __future__ import annotations
 
 import json
-import os
 import threading
 from typing import Any
 
@@ -16,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from josepy import jwk
 
 from devstack import dns as devstack_dns
-from devstack import fixtures, lambda_runner, moto_fixes
+from devstack import fixtures, moto_fixes
 from tests.e2e.conftest import World
 from tests.e2e.test_faults import Crash, crash_after, expire_leases
 
@@ -120,32 +119,11 @@ def test_two_rotations_sharing_a_name_both_succeed_at_the_same_moment(
         at_the_barrier.append(txt_set(world, "_acme-challenge.www.example.com"))
 
     monkeypatch.setattr(Dns01Responder, "publish", publish)
-    outcomes: dict[str, Any] = {}
-    start = threading.Barrier(2)
+    outcomes = world.invoke_together(
+        [{"Records": [record]} for record in records], on_error=both_published.abort
+    )
 
-    def run(record: dict[str, Any]) -> None:
-        start.wait()
-        try:
-            # Straight to the runner: World.invoke restores the environment under the other thread's feet.
-            outcomes[record["messageId"]] = lambda_runner.invoke(
-                "RotateFunction", {"Records": [record]}, world.env
-            )
-        except BaseException as exc:  # reported below
-            outcomes[record["messageId"]] = exc
-            both_published.abort()
-
-    saved = dict(os.environ)
-    threads = [threading.Thread(target=run, args=(record,)) for record in records]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=180)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-    assert list(outcomes.values()) == [{"batchItemFailures": []}] * 2, outcomes
+    assert outcomes == [{"batchItemFailures": []}] * 2, outcomes
     # At the barrier the set held the foreign value and one value of each rotation.
     assert len(at_the_barrier) == 2
     ttl, values = at_the_barrier[0]  # type: ignore[misc]
