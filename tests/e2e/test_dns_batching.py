@@ -82,14 +82,21 @@ def ours_left(world: World) -> list[tuple[str, list[str]]]:
     ]
 
 
-def test_rotations_in_one_zone_started_together_share_changes_and_all_succeed(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    names = [f"site{i}" for i in range(4)]
+def due_sites(world: World, count: int) -> list[str]:
+    """`count` certificates due, one name each in the zone; the account key stored; Route 53's changes
+    PENDING for a few polls (the publishers poll while their members wait)."""
+    names = [f"site{i}" for i in range(count)]
     for name in names:
         world.seed(name, [f"{name}.example.com"], days_left=5)
     store_account_key(world)
     moto_fixes.set_route53_pending_polls(3)
+    return names
+
+
+def test_rotations_in_one_zone_started_together_share_changes_and_all_succeed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = due_sites(world, 4)
     Gathering(monkeypatch, members=3)  # the four publications in one batch, whatever the machine's load
     world.stack.calls.reset()
 
@@ -109,11 +116,7 @@ def test_rotations_in_one_zone_started_together_share_changes_and_all_succeed(
 def test_a_publisher_that_dies_after_closing_its_batch_strands_nobody_and_reruns_leave_nothing(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    names = [f"site{i}" for i in range(3)]
-    for name in names:
-        world.seed(name, [f"{name}.example.com"], days_left=5)
-    store_account_key(world)
-    moto_fixes.set_route53_pending_polls(3)
+    names = due_sites(world, 3)
     # The three publications in one batch; its members give up on its silent publisher 10 s after it opened.
     Gathering(monkeypatch, members=2, grace=10.0)
     original_close = DynamoDbDnsBatches.close

@@ -27,6 +27,7 @@ from certrotate.ports import BatchEntry
 from devstack import fixtures, moto_fixes
 from devstack.stack import LocalStack
 from tests.batch_gathering import Gathering
+from tests.integration.test_route53_challenges import put
 
 pytestmark = pytest.mark.stack
 
@@ -176,22 +177,7 @@ def test_foreign_values_in_a_shared_set_survive_a_batch(
     aws: LocalStack, zone: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shared = "_acme-challenge.shared.example.com"
-    aws.client("route53").change_resource_record_sets(
-        HostedZoneId=zone,
-        ChangeBatch={
-            "Changes": [
-                {
-                    "Action": "CREATE",
-                    "ResourceRecordSet": {
-                        "Name": shared,
-                        "Type": "TXT",
-                        "TTL": 900,
-                        "ResourceRecords": [{"Value": FOREIGN}],
-                    },
-                }
-            ]
-        },
-    )
+    put(aws, zone, "CREATE", 900, [FOREIGN], name=shared)
     rotations = [Rotation(aws, f"r{i}", zone) for i in range(3)]
     rotations[0].values = [DnsRecord(zone, shared, ("value-of-r0",))]  # beside someone else's
     rotations[1].values = [DnsRecord(zone, shared, ("value-of-r1",))]  # and beside each other
