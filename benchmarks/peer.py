@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import ROOT, log
+from devstack import iam_enforcement
 
 VENV = ROOT / ".venv-bench"
 REQUIREMENTS = ROOT / "requirements-bench.txt"
@@ -133,7 +134,9 @@ class Certbot:
         env.update(
             {
                 "AWS_ENDPOINT_URL": stack_env["AWS_ENDPOINT_URL"],
-                "AWS_ACCESS_KEY_ID": stack_env["AWS_ACCESS_KEY_ID"],
+                # Not the operator's (stack.env()): the devstack enforces certrotate's policies on it, and
+                # certbot-dns-route53 runs with its own Route 53 grants; the stack's administrator stands in.
+                "AWS_ACCESS_KEY_ID": iam_enforcement.ADMIN_ACCESS_KEY,
                 "AWS_SECRET_ACCESS_KEY": stack_env["AWS_SECRET_ACCESS_KEY"],
                 "AWS_SESSION_TOKEN": stack_env["AWS_SESSION_TOKEN"],
                 "AWS_DEFAULT_REGION": stack.region,
