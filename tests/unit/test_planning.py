@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -28,7 +27,6 @@ from certrotate.names import (
 )
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-IAM_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
 
 
 def cert(name: str = "www", days: float = 10, managed: bool = True, **tags: str) -> ServerCertificate:
@@ -47,93 +45,6 @@ def cert(name: str = "www", days: float = 10, managed: bool = True, **tags: str)
 
 def tagged(base: ServerCertificate, **tags: str) -> ServerCertificate:
     return replace(base, tags={**base.tags, **tags})
-
-
-# --- due ---------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("days", "threshold", "due"),
-    [
-        (29.99, 30, True),
-        (30, 30, False),
-        (30.01, 30, False),
-        (0, 30, True),
-        (-5, 30, True),
-        (10, 10, False),  # above the last resort (a tenth of 90 days)
-        (9.5, 10, True),
-    ],
-)
-def test_due_means_fewer_days_than_the_threshold(days: float, threshold: int, due: bool) -> None:
-    assert planning.is_due(cert(days=days), NOW, threshold) is due
-
-
-FAR_FUTURE = "2999-01-01T00:00:00Z"
-FORGED_RENEWAL = f"source=ari start={FAR_FUTURE} end={FAR_FUTURE} at={FAR_FUTURE} ask={FAR_FUTURE}"
-
-
-@pytest.mark.parametrize("threshold", [None, 1])
-def test_a_renewal_tag_cannot_put_renewal_off_past_the_last_tenth_of_the_lifetime(
-    threshold: int | None,
-) -> None:
-    """Anyone allowed to tag can write certrotate:renewal: a time beyond the expiry is not this certificate's
-    (asked again), and a time just before it gives way to the last resort."""
-    forged = cert(days=5, **{"certrotate:renewal": FORGED_RENEWAL})  # lived 80 days: 85 in all
-    assert planning.believed_schedule(forged) is None
-    assert planning.needs_renewal_info(forged, NOW, threshold)
-    assert planning.renewal_due(forged, NOW, threshold)[:2] == (
-        True,
-        "expires in 5.0 days: in the last tenth of its lifetime, due whatever its renewal tag says",
-    )
-    late = NOW + timedelta(days=4)
-    just_before = f"source=ari start={late:%Y-%m-%dT%H:%M:%SZ} end={late:%Y-%m-%dT%H:%M:%SZ} " + (
-        f"at={late:%Y-%m-%dT%H:%M:%SZ} ask={late:%Y-%m-%dT%H:%M:%SZ}"
-    )
-    assert planning.renewal_due(cert(days=5, **{"certrotate:renewal": just_before}), NOW, threshold)[2] == (
-        "last resort"
-    )
-
-
-def test_the_last_resort_leaves_an_earlier_ca_window_alone() -> None:
-    later = NOW + timedelta(days=3)
-    window = f"source=ari start={later:%Y-%m-%dT%H:%M:%SZ} end={later:%Y-%m-%dT%H:%M:%SZ} " + (
-        f"at={later:%Y-%m-%dT%H:%M:%SZ} ask={later:%Y-%m-%dT%H:%M:%SZ}"
-    )
-    due, _, rule = planning.renewal_due(cert(days=20, **{"certrotate:renewal": window}), NOW, None)
-    assert (due, rule) == (False, "ARI window")
-    assert planning.last_resort_time(None, NOW + timedelta(days=20)) == NOW + timedelta(days=11)  # 90 days
-    assert planning.last_resort_time(NOW - timedelta(days=5), NOW + timedelta(days=1)) == NOW - timedelta(
-        days=1
-    )
-
-
-def test_days_to_expiry_is_fractional_and_negative_once_expired() -> None:
-    assert planning.days_to_expiry(NOW + timedelta(hours=36), NOW) == 1.5
-    assert planning.days_to_expiry(NOW - timedelta(days=2), NOW) == -2
-
-
-# --- names -------------------------------------------------------------------------------------------------
-
-
-def test_replacement_name_is_deterministic_valid_and_distinct_per_old_certificate() -> None:
-    first = planning.replacement_name("www-example-com", "ASCAAAAA")
-    assert first == planning.replacement_name("www-example-com", "ASCAAAAA")
-    assert first.startswith("www-example-com-cr") and IAM_NAME.match(first)
-    assert first != planning.replacement_name("www-example-com", "ASCABBBB")
-
-
-def test_rotating_a_replacement_keeps_the_stem_instead_of_growing_the_name() -> None:
-    second = planning.replacement_name(planning.replacement_name("site", "ID1"), "ID2")
-    third = planning.replacement_name(second, "ID3")
-    assert re.fullmatch(r"site-cr[0-9a-f]{8}", second)
-    assert re.fullmatch(r"site-cr[0-9a-f]{8}", third)
-    assert len({second, third}) == 2
-
-
-@pytest.mark.parametrize("length", [1, 100, 117, 118, 127, 128])
-def test_replacement_name_never_exceeds_iam_limit(length: int) -> None:
-    name = planning.replacement_name("a" * length, "ID")
-    assert len(name) <= 128 and IAM_NAME.match(name)
 
 
 def test_deduplication_id_is_per_certificate_per_day() -> None:
@@ -198,92 +109,6 @@ def test_zone_is_the_longest_public_suffix_match(name: str, zone: str | None) ->
 def test_private_zones_are_used_when_asked() -> None:
     found = planning.zone_for("_acme-challenge.x.internal.example.com", ZONES, allow_private=True)
     assert found is not None and found.zone_id == "Z3"
-
-
-# --- rotation decision -------------------------------------------------------------------------------------
-
-
-def test_due_certificate_is_issued() -> None:
-    decision = planning.decide_rotation(cert(days=5), None, now=NOW, renew_before_days=30, force=False)
-    assert decision.verdict is planning.Verdict.ISSUE
-    assert decision.replacement_name == planning.replacement_name("www", "ASCAWWW")
-
-
-def test_not_due_is_skipped_unless_forced() -> None:
-    fresh = cert(days=80)
-    assert planning.decide_rotation(fresh, None, now=NOW, renew_before_days=30, force=False).verdict is (
-        planning.Verdict.NOT_DUE
-    )
-    assert planning.decide_rotation(fresh, None, now=NOW, renew_before_days=30, force=True).verdict is (
-        planning.Verdict.ISSUE
-    )
-
-
-@pytest.mark.parametrize("force", [False, True])
-def test_a_replaced_certificate_is_never_issued_again(force: bool) -> None:
-    replaced = tagged(cert(days=5), **{REPLACED_BY_TAG: "www-cr12345678"})
-    decision = planning.decide_rotation(replaced, None, now=NOW, renew_before_days=30, force=force)
-    assert decision.verdict is planning.Verdict.RESUME
-    assert decision.replacement_name == "www-cr12345678"
-
-
-@pytest.mark.parametrize("force", [False, True])
-def test_an_uploaded_replacement_found_by_name_resumes(force: bool) -> None:
-    old = cert(days=80)
-    replacement = cert(planning.replacement_name("www", "ASCAWWW"), days=90, **{REPLACES_TAG: "www"})
-    decision = planning.decide_rotation(old, replacement, now=NOW, renew_before_days=30, force=force)
-    assert decision.verdict is planning.Verdict.RESUME
-
-
-@pytest.mark.parametrize("force", [False, True])
-def test_rate_limited_certificate_waits_even_when_forced(force: bool) -> None:
-    held = tagged(cert(days=5), **{RETRY_AFTER_TAG: (NOW + timedelta(minutes=30)).isoformat()})
-    decision = planning.decide_rotation(held, None, now=NOW, renew_before_days=30, force=force)
-    assert decision.verdict is planning.Verdict.RATE_LIMITED
-
-
-def test_an_elapsed_or_garbled_retry_after_does_not_hold_back() -> None:
-    for value in ((NOW - timedelta(seconds=1)).isoformat(), "not-a-date", "2026-11-23T12:00:00"):
-        held = tagged(cert(days=5), **{RETRY_AFTER_TAG: value})
-        assert planning.decide_rotation(held, None, now=NOW, renew_before_days=30, force=False).verdict is (
-            planning.Verdict.ISSUE
-        )
-
-
-def test_a_retry_after_no_ca_would_give_is_a_claim_ignored() -> None:
-    """certrotate keeps at most a week of a CA's Retry-After (RateLimited clamps it): a later one was written
-    by someone else, and believed it would stop renewal past the expiry, forced or not."""
-    forged = tagged(cert(days=5), **{RETRY_AFTER_TAG: "2999-01-01T00:00:00+00:00"})
-    assert planning.decide_rotation(forged, None, now=NOW, renew_before_days=30, force=False).verdict is (
-        planning.Verdict.ISSUE
-    )
-    assert planning.held_now(forged, NOW) is None
-    week = tagged(cert(days=5), **{RETRY_AFTER_TAG: (NOW + timedelta(days=6)).isoformat()})
-    assert planning.rate_limited_until(week, NOW) == NOW + timedelta(days=6)
-
-
-def test_a_cas_retry_after_is_kept_for_a_week_at_most() -> None:
-    from certrotate.errors import RATE_LIMIT_MAX_WAIT, RateLimited
-
-    now = datetime.now(UTC)
-    limited = RateLimited("too many certificates", now + timedelta(days=30))
-    assert now + RATE_LIMIT_MAX_WAIT <= limited.retry_at <= datetime.now(UTC) + RATE_LIMIT_MAX_WAIT
-    soon = now + timedelta(hours=3)
-    assert RateLimited("too many orders", soon).retry_at == soon
-
-
-def test_a_window_asked_now_makes_due_only_what_was_merely_not_due() -> None:
-    """A message of the renewal-info re-check (`ask_ca`) says the CA moved the window; the CA's answer,
-    asked by the rotation, decides, and only a "not due" changes."""
-    not_due = planning.decide_rotation(cert(days=80), None, now=NOW, renew_before_days=30, force=False)
-    begun = planning.decide_with_window(not_due, NOW - timedelta(days=365), NOW + timedelta(days=1), NOW)
-    assert begun.verdict is planning.Verdict.ISSUE and begun.source == "ARI window"
-    assert "has begun (asked now)" in begun.reason and begun.replacement_name == not_due.replacement_name
-    ahead = planning.decide_with_window(not_due, NOW + timedelta(days=1), NOW + timedelta(days=2), NOW)
-    assert ahead == not_due
-    limited = tagged(cert(days=80), **{RETRY_AFTER_TAG: (NOW + timedelta(minutes=30)).isoformat()})
-    decision = planning.decide_rotation(limited, None, now=NOW, renew_before_days=30, force=False)
-    assert planning.decide_with_window(decision, NOW - timedelta(days=1), NOW, NOW) == decision
 
 
 # --- endpoint changes --------------------------------------------------------------------------------------

@@ -5,13 +5,46 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from certrotate.errors import RATE_LIMIT_MAX_WAIT
+from certrotate.decide.due import days_to_expiry as days_to_expiry
+from certrotate.decide.due import is_due as is_due
+from certrotate.decide.due import renewal_due as renewal_due
+from certrotate.decide.holds import FIRST_HOLD as FIRST_HOLD
+from certrotate.decide.holds import LONGEST_HOLD as LONGEST_HOLD
+from certrotate.decide.holds import TAG_VALUE_LIMIT as TAG_VALUE_LIMIT
+from certrotate.decide.holds import UNTIL_INPUTS_CHANGE as UNTIL_INPUTS_CHANGE
+from certrotate.decide.holds import HeldCertificate as HeldCertificate
+from certrotate.decide.holds import Hold as Hold
+from certrotate.decide.holds import active_hold as active_hold
+from certrotate.decide.holds import held_now as held_now
+from certrotate.decide.holds import hold_after_failure as hold_after_failure
+from certrotate.decide.holds import hold_duration as hold_duration
+from certrotate.decide.holds import inputs_fingerprint as inputs_fingerprint
+from certrotate.decide.holds import rate_limited_until as rate_limited_until
+from certrotate.decide.holds import rollback_hold as rollback_hold
+from certrotate.decide.holds import tag_value as tag_value
+from certrotate.decide.naming import MAX_NAME_LENGTH as MAX_NAME_LENGTH
+from certrotate.decide.naming import replacement_name as replacement_name
+from certrotate.decide.policies import RotationDecision as RotationDecision
+from certrotate.decide.policies import Verdict as Verdict
+from certrotate.decide.policies import decide_rotation as decide_rotation
+from certrotate.decide.policies import decide_with_window as decide_with_window
+from certrotate.decide.renewal_time import ARI_MAX_RETRY as ARI_MAX_RETRY
+from certrotate.decide.renewal_time import ARI_MIN_RETRY as ARI_MIN_RETRY
+from certrotate.decide.renewal_time import LAST_RESORT_MIN as LAST_RESORT_MIN
+from certrotate.decide.renewal_time import believed_schedule as believed_schedule
+from certrotate.decide.renewal_time import clamp_retry as clamp_retry
+from certrotate.decide.renewal_time import last_resort_time as last_resort_time
+from certrotate.decide.renewal_time import lifetime_renewal_time as lifetime_renewal_time
+from certrotate.decide.renewal_time import needs_renewal_info as needs_renewal_info
+from certrotate.decide.renewal_time import same_pick as same_pick
+from certrotate.decide.renewal_time import same_renewal_time as same_renewal_time
+from certrotate.decide.renewal_time import schedule_from_lifetime as schedule_from_lifetime
+from certrotate.decide.renewal_time import schedule_from_window as schedule_from_window
 from certrotate.model import (
     ChallengeAnswer,
     ChallengeMethod,
@@ -36,94 +69,13 @@ from certrotate.model import (
 from certrotate.names import (
     CHALLENGE_TAG,
     KEY_TYPE_TAG,
-    OPERATOR_TAGS,
     RENEWAL_TAG,
     REPLACED_BY_TAG,
     SERVED_SINCE_TAG,
     name_tag_value,
 )
 
-MAX_NAME_LENGTH = 128  # IAM's limit on server certificate names
-_SUFFIX = re.compile(r"-cr[0-9a-f]{8}$")
-
-
-def days_to_expiry(expiration: datetime, now: datetime) -> float:
-    return round((expiration - now).total_seconds() / 86_400, 2)
-
-
-def is_due(
-    certificate: ServerCertificate,
-    now: datetime,
-    renew_before_days: int | None,
-    not_before: datetime | None = None,
-) -> bool:
-    return renewal_due(certificate, now, renew_before_days, not_before)[0]
-
-
-def renewal_due(
-    certificate: ServerCertificate,
-    now: datetime,
-    renew_before_days: int | None,
-    not_before: datetime | None = None,
-) -> tuple[bool, str, str]:
-    """Whether a certificate is due, why, and which rule says so: "RENEW_BEFORE_DAYS=N", "ARI window",
-    "lifetime rule" or "last resort". Each applicable rule gives a time; the earliest decides.
-    `RENEW_BEFORE_DAYS` is the operator's floor (within it a certificate is always due); the renewal time the
-    scan learnt (the CA's ARI window, or the lifetime rule; kept in RENEWAL_TAG) may come earlier; without
-    one, the lifetime rule when `not_before` is known; under all of them the last resort (last_resort_time),
-    which no tag can move."""
-    days = days_to_expiry(certificate.expiration, now)
-    candidates: list[tuple[datetime, str, str, str]] = []  # (time, rule, reason when due, reason when not)
-    if renew_before_days is not None:
-        candidates.append(
-            (
-                certificate.expiration - timedelta(days=renew_before_days),
-                f"RENEW_BEFORE_DAYS={renew_before_days}",
-                f"expires in {days} days (threshold {renew_before_days})",
-                f"expires in {days} days, not within {renew_before_days}",
-            )
-        )
-    schedule = believed_schedule(certificate)
-    if schedule is not None:
-        at = f"{schedule.renew_at:%Y-%m-%d %H:%M}Z"
-        candidates.append(
-            (
-                schedule.renew_at,
-                "ARI window" if schedule.source == "ari" else "lifetime rule",
-                f"{schedule.describe()} says renew from {at}",
-                f"{schedule.describe()} says renew at {at} ({days} days to expiry)",
-            )
-        )
-    elif not_before is not None:
-        renew_at = lifetime_renewal_time(not_before, certificate.expiration)
-        at = f"{renew_at:%Y-%m-%d %H:%M}Z"
-        candidates.append(
-            (
-                renew_at,
-                "lifetime rule",
-                f"the lifetime rule says renew from {at} ({days} days to expiry)",
-                f"the lifetime rule says renew at {at} ({days} days to expiry)",
-            )
-        )
-    last_resort = last_resort_time(not_before or certificate.upload_date, certificate.expiration)
-    candidates.append(
-        (
-            last_resort,
-            "last resort",
-            f"expires in {days} days: in the last tenth of its lifetime, due whatever its renewal tag says",
-            f"expires in {days} days, no renewal time known yet (the next scan learns it)",
-        )
-    )
-    when, rule, due_reason, not_due_reason = min(candidates, key=lambda c: c[0])
-    # The floor is "fewer than N days left": due strictly after its time; a renewal time is due from it on.
-    due = now > when if rule.startswith("RENEW_BEFORE_DAYS") else now >= when
-    return (True, due_reason, rule) if due else (False, not_due_reason, rule)
-
-
 # --- renewal time: ARI (RFC 9773) and the lifetime rule ---------------------------------------------------
-
-ARI_MIN_RETRY = timedelta(minutes=1)  # RFC 9773 section 4.3: clients clamp Retry-After to sane bounds
-ARI_MAX_RETRY = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,111 +135,6 @@ class RenewalSchedule:
 def learnt_for_value(not_after: datetime) -> str:
     """What RenewalSchedule.learnt_for holds for a certificate expiring at `not_after`."""
     return not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def clamp_retry(next_ask: datetime, now: datetime) -> datetime:
-    return min(max(next_ask, now + ARI_MIN_RETRY), now + ARI_MAX_RETRY)
-
-
-def schedule_from_window(
-    start: datetime, end: datetime, *, retry_after: datetime, now: datetime, random_fraction: float
-) -> RenewalSchedule:
-    """RFC 9773 section 4.2: a random point in the suggested window, or now when the window has begun (or
-    lies wholly in the past: what a CA does when it must revoke). Ask again after Retry-After, clamped."""
-    renew_at = now if start <= now else start + (end - start) * min(max(random_fraction, 0.0), 1.0)
-    return RenewalSchedule("ari", start, end, renew_at, clamp_retry(retry_after, now))
-
-
-# Whatever a renewal tag says, a certificate is due in the last tenth of its lifetime, and at least this long
-# before it expires (the daily scan must see it in time), but never before half its lifetime: the tag is a
-# claim anyone allowed to tag can write.
-LAST_RESORT_MIN = timedelta(days=2)
-_UNKNOWN_LIFETIME = timedelta(days=90)
-
-
-def last_resort_time(not_before: datetime | None, not_after: datetime) -> datetime:
-    """The backstop under every other rule (renewal_due): it decides only when nothing says earlier, e.g. a
-    forged `certrotate:renewal` with a time in the far future."""
-    lifetime = not_after - not_before if not_before is not None else _UNKNOWN_LIFETIME
-    # Never before half the lifetime (the lifetime rule's earliest): a very short certificate is not born due.
-    return not_after - min(max(lifetime / 10, LAST_RESORT_MIN), lifetime / 2)
-
-
-def believed_schedule(certificate: ServerCertificate) -> RenewalSchedule | None:
-    """The kept renewal time, unless it cannot be this certificate's: a renewal at or after its expiry (no CA
-    window nor the lifetime rule gives one) is asked again, as an unreadable tag is."""
-    schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG))
-    if schedule is None or schedule.renew_at >= certificate.expiration:
-        return None
-    return schedule
-
-
-def lifetime_renewal_time(not_before: datetime, not_after: datetime) -> datetime:
-    """Without ARI: renew with a third of the lifetime left, half of it for lifetimes under 10 days
-    (certbot 4's rule: a 6-day certificate renews after 3 days, a 90-day one after 60)."""
-    lifetime = not_after - not_before
-    return not_after - (lifetime / 2 if lifetime < timedelta(days=10) else lifetime / 3)
-
-
-def schedule_from_lifetime(
-    not_before: datetime, not_after: datetime, *, next_ask: datetime, now: datetime
-) -> RenewalSchedule:
-    """The lifetime rule, learnt again at `next_ask`: after the CA's Retry-After when it offers ARI but had no
-    window for the certificate, or at the renewal time itself when the CA offers no ARI (nothing to learn)."""
-    renew_at = lifetime_renewal_time(not_before, not_after)
-    return RenewalSchedule("lifetime", renew_at, not_after, renew_at, max(next_ask, now + ARI_MIN_RETRY))
-
-
-def same_pick(previous: RenewalSchedule | None, learnt: RenewalSchedule, now: datetime) -> RenewalSchedule:
-    """The CA's answer, keeping the time picked in its window last time when the window is the same (the
-    random point is picked once per window, so asking again does not move it; a moved window is picked
-    afresh). A window that has begun is renewed in now, as schedule_from_window says."""
-    if (
-        previous is None
-        or previous.source != "ari"
-        or (previous.window_start, previous.window_end) != (learnt.window_start, learnt.window_end)
-        or learnt.renew_at == now
-    ):
-        return learnt
-    return replace(learnt, renew_at=previous.renew_at)
-
-
-def same_renewal_time(previous: RenewalSchedule | None, learnt: RenewalSchedule) -> bool:
-    """Whether a schedule says what the kept one says, but for when to ask again."""
-    return previous is not None and (
-        previous.source,
-        previous.window_start,
-        previous.window_end,
-        previous.renew_at,
-        previous.learnt_for,
-    ) == (learnt.source, learnt.window_start, learnt.window_end, learnt.renew_at, learnt.learnt_for)
-
-
-def needs_renewal_info(certificate: ServerCertificate, now: datetime, renew_before_days: int | None) -> bool:
-    """Whether the scan should learn this certificate's renewal time now: never learnt, unreadable, or the
-    CA's Retry-After has passed. Not for expired certificates (RFC 9773 section 4.3: never asked) nor for
-    those the operator's floor already makes due."""
-    if not certificate.managed or certificate.replaced_by or certificate.expiration <= now:
-        return False
-    if renew_before_days is not None and certificate.expiration - now < timedelta(days=renew_before_days):
-        return False
-    schedule = believed_schedule(certificate)
-    return schedule is None or now >= schedule.next_ask
-
-
-# --- naming ----------------------------------------------------------------------------------------------
-
-
-def replacement_name(old_name: str, old_certificate_id: str) -> str:
-    """The replacement's name: the old name's stem plus a suffix derived from the old certificate's ID.
-
-    Deterministic, so a rerun after a crash finds the replacement it already uploaded; unique per old
-    certificate, so rotating the replacement later yields a different name; within IAM's 128 characters.
-    """
-    stem = _SUFFIX.sub("", old_name)
-    digest = hashlib.sha256(old_certificate_id.encode()).hexdigest()[:8]
-    suffix = f"-cr{digest}"
-    return stem[: MAX_NAME_LENGTH - len(suffix)] + suffix
 
 
 def deduplication_id(certificate_name: str, now: datetime, purpose: str = "") -> str:
@@ -586,192 +433,6 @@ def http01_rules(plan: ChallengePlan, answers: Iterable[ChallengeAnswer]) -> lis
         if (route := plan.route(answer.name)).method is ChallengeMethod.HTTP_01
         for listener in route.listeners
     ]
-
-
-# --- hold-off after a permanent failure ------------------------------------------------------------------
-
-FIRST_HOLD = timedelta(hours=24)
-LONGEST_HOLD = timedelta(days=7)  # Let's Encrypt's duplicate-certificate window
-TAG_VALUE_LIMIT = 256
-_TAG_VALUE_EXTRA = frozenset("_.:/=+-@")
-
-
-def hold_duration(failures: int) -> timedelta:
-    """24 hours after the first permanent failure in a row, doubling with each further one, at most 7 days."""
-    doublings = min(max(failures - 1, 0), 8)  # 2**8 days is past the cap already
-    return min(FIRST_HOLD * (1 << doublings), LONGEST_HOLD)
-
-
-# The end of a hold after a deterministic refusal: none in time. It ends when the inputs change (its
-# fingerprint, HELD_INPUTS_TAG, no longer matches) or with force.
-# No end in time, yet a date every reader parses (model.parse_timestamp refuses years from 9000: a grace
-# period added to them would overflow).
-UNTIL_INPUTS_CHANGE = datetime(8999, 12, 31, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    until: datetime
-    reason: str
-    failures: int
-    inputs: str = ""  # the inputs' fingerprint of a deterministic refusal ("": the hold ends in time)
-
-
-def hold_after_failure(
-    certificate: ServerCertificate, reason: str, now: datetime, *, inputs: str | None = None
-) -> Hold:
-    """The hold to record after a permanent failure: one failure in a row more than the certificate has.
-    `inputs` (inputs_fingerprint) for a deterministic refusal: held until they change, not for a time."""
-    failures = certificate.failures + 1
-    if inputs:
-        return Hold(UNTIL_INPUTS_CHANGE, tag_value(reason), failures, inputs)
-    return Hold(now + hold_duration(failures), tag_value(reason), failures)
-
-
-def inputs_fingerprint(certificate: ServerCertificate, context: str) -> str:
-    """What a deterministic refusal depends on, hashed: the certificate (its ID and expiry: an ACM re-import
-    keeps the ID, not the expiry), the operator's tags (profile, key type, challenge method) and `context`
-    (the CA and ACME_PROFILE: Settings.hold_context). Any change may change the outcome: the hold ends."""
-    parts = [
-        certificate.certificate_id,
-        certificate.expiration.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        *(certificate.tags.get(tag, "").strip().lower() for tag in OPERATOR_TAGS),
-        context,
-    ]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
-
-
-def tag_value(text: str) -> str:
-    """`text` in IAM's tag-value characters ([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*), at most 256 of them: anything
-    else becomes a space (IAM refuses the whole call otherwise; `,` is the usual culprit)."""
-    kept = "".join(c if unicodedata.category(c)[0] in "LZN" or c in _TAG_VALUE_EXTRA else " " for c in text)
-    return " ".join(kept.split())[:TAG_VALUE_LIMIT].rstrip()
-
-
-def rollback_hold(certificate: ServerCertificate) -> str | None:
-    """Why a certificate is held by a rollback, if it is: the replaced one served again (until an operator
-    rotates it with force: back onto its replacement, or a new one if that was deleted), or the replacement
-    that was rolled back (held with it)."""
-    if certificate.rolled_back_from:
-        at = certificate.rolled_back_at
-        when = f" at {at.isoformat()}" if at else ""
-        return (
-            f"rolled back from {certificate.rolled_back_from}{when}: held until rotated with force=true "
-            f"(serves {certificate.rolled_back_from} again, or a new certificate once that one is deleted)"
-        )
-    if certificate.rolled_back_to:
-        return (
-            f"rolled back to {certificate.rolled_back_to}: held until {certificate.rolled_back_to} is "
-            "rotated with force=true"
-        )
-    return None
-
-
-def active_hold(certificate: ServerCertificate, now: datetime, inputs: str | None = None) -> datetime | None:
-    """When the hold after a permanent failure ends, if it has not yet. `inputs`: the certificate's
-    inputs_fingerprint now; a deterministic refusal's hold ends once they differ from those it was held for
-    (None: not known to the caller; the hold then stands until its time)."""
-    until = certificate.held_until
-    if until is None or until <= now:
-        return None
-    held_for = certificate.held_inputs
-    if held_for is not None and inputs is not None and held_for != inputs:
-        return None  # an input changed: the refusal is no longer certain
-    return until
-
-
-# --- rotation decision -----------------------------------------------------------------------------------
-
-
-class Verdict(StrEnum):
-    ISSUE = "issue"  # order a replacement
-    RESUME = "resume"  # a replacement exists: finish repointing and retirement, never order again
-    NOT_DUE = "not-due"
-    RATE_LIMITED = "rate-limited"
-    HELD = "held"  # a permanent failure's hold-off has not passed (force overrides it)
-    ROLLED_BACK = "rolled-back"  # an operator rolled its rotation back: nothing until force
-
-
-@dataclass(frozen=True, slots=True)
-class RotationDecision:
-    verdict: Verdict
-    reason: str
-    replacement_name: str
-    source: str | None = (
-        None  # the renewal rule that decided (RENEW_BEFORE_DAYS=N, ARI window, lifetime rule)
-    )
-
-
-def decide_rotation(
-    certificate: ServerCertificate,
-    existing_replacement: ServerCertificate | None,
-    *,
-    now: datetime,
-    renew_before_days: int | None,
-    force: bool,
-    not_before: datetime | None = None,
-    inputs: str | None = None,
-) -> RotationDecision:
-    """What a rotation of a managed certificate should do. `existing_replacement` is the certificate at the
-    deterministic replacement name, if one exists (the caller checks it replaces this one). `inputs`: the
-    certificate's inputs_fingerprint now (see active_hold)."""
-    name = replacement_name(certificate.name, certificate.certificate_id)
-    rollback = rollback_hold(certificate)
-    if rollback is not None and not force:
-        # Before everything else: a rolled-back certificate may still carry replaced-by (a rollback that
-        # died half way), and a resume would put the rejected replacement back on the endpoints.
-        return RotationDecision(Verdict.ROLLED_BACK, rollback, certificate.rolled_back_from or name)
-    held_until = active_hold(certificate, now, inputs)
-    if held_until is not None and not force:
-        until = (
-            "its inputs change (the certificate, its tags certrotate:profile, key-type, challenge, the CA, "
-            "ACME_PROFILE)"
-            if held_until == UNTIL_INPUTS_CHANGE
-            else held_until.isoformat()
-        )
-        return RotationDecision(
-            Verdict.HELD,
-            f"held until {until} after a failure no retry fixes "
-            f"({certificate.held_reason or 'no reason recorded'}); force=true overrides",
-            certificate.replaced_by or name,
-        )
-    if certificate.replaced_by:
-        return RotationDecision(
-            Verdict.RESUME, f"already replaced by {certificate.replaced_by}", certificate.replaced_by
-        )
-    if existing_replacement is not None:
-        return RotationDecision(Verdict.RESUME, f"replacement {name} was uploaded by an earlier run", name)
-    retry_after = rate_limited_until(certificate, now)
-    if retry_after is not None:
-        return RotationDecision(
-            Verdict.RATE_LIMITED,
-            f"the ACME CA asked not to order again before {retry_after.isoformat()}",
-            name,
-        )
-    days = days_to_expiry(certificate.expiration, now)
-    due, why, source = renewal_due(certificate, now, renew_before_days, not_before)
-    if due:
-        return RotationDecision(Verdict.ISSUE, why, name, source)
-    if force:
-        return RotationDecision(Verdict.ISSUE, f"forced ({days} days to expiry)", name, "force")
-    return RotationDecision(Verdict.NOT_DUE, why, name, source)
-
-
-def decide_with_window(
-    decision: RotationDecision, window_start: datetime, window_end: datetime, now: datetime
-) -> RotationDecision:
-    """A decision of "not due" revisited with the CA's renewal window as asked just now (a message of the
-    renewal-info re-check says the CA moved it): due when the window has begun, as schedule_from_window says.
-    Only "not due" changes: a hold, the CA's Retry-After or a replacement decide as before."""
-    if decision.verdict is not Verdict.NOT_DUE or window_start > now:
-        return decision
-    start, end = (f"{m:%Y-%m-%d %H:%M}Z" for m in (window_start, window_end))
-    return RotationDecision(
-        Verdict.ISSUE,
-        f"the CA's renewal window {start} .. {end} has begun (asked now)",
-        decision.replacement_name,
-        "ARI window",
-    )
 
 
 # --- endpoints -------------------------------------------------------------------------------------------
@@ -1149,36 +810,6 @@ class ScanPlan:
     rolled_back: tuple[ServerCertificate, ...] = ()
     # Certificates that could not be planned (an error no parser foresaw): reported, and the others planned.
     unplanned: tuple[tuple[ServerCertificate, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class HeldCertificate:
-    certificate: ServerCertificate
-    until: datetime
-    reason: str
-    permanent: bool  # a permanent failure's hold; False: the CA's Retry-After
-
-
-def rate_limited_until(certificate: ServerCertificate, now: datetime) -> datetime | None:
-    """Until when the CA asked not to order again for this certificate, if it still does, believably."""
-    retry_after = certificate.retry_after
-    if retry_after is None or retry_after <= now or retry_after > now + RATE_LIMIT_MAX_WAIT:
-        return None
-    return retry_after
-
-
-def held_now(
-    certificate: ServerCertificate, now: datetime, inputs: str | None = None
-) -> HeldCertificate | None:
-    """Why and until when nothing may be ordered (or resumed) for a certificate, if so (`inputs`: see
-    active_hold)."""
-    hold = active_hold(certificate, now, inputs)
-    limited = rate_limited_until(certificate, now)
-    if hold is not None and (limited is None or hold >= limited):
-        return HeldCertificate(certificate, hold, certificate.held_reason, True)
-    if limited is not None:
-        return HeldCertificate(certificate, limited, "the ACME CA rate-limited the order", False)
-    return None
 
 
 def plan_scan(
