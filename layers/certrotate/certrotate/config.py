@@ -6,10 +6,11 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from certrotate.adapters.net.trust_roots import TrustRoots as TrustRoots
+from certrotate.adapters.net.trust_roots import TrustSource as TrustSource
 from certrotate.adapters.tls_probe import ConnectTo
 from certrotate.errors import ConfigurationError
 from certrotate.names import METRICS_NAMESPACE_DEFAULT, SERVICE_NAME_DEFAULT
@@ -36,27 +37,6 @@ MEMBER_ROLE_NAME_DEFAULT = "certrotate-member"
 # The longest ROTATION_LEASE_SECONDS accepted: no lease certrotate writes ends later than this after its write
 # (adapters/leases.py reads an expiry beyond it as one certrotate never wrote).
 MAX_ROTATION_LEASE_SECONDS = 43_200
-
-
-class TrustSource(StrEnum):
-    BUNDLE = "bundle"  # ISSUER_TRUST_BUNDLE
-    LETS_ENCRYPT_STAGING = "letsencrypt-staging"  # the staging roots shipped in the layer
-    CERTIFI = "certifi"
-
-
-@dataclass(frozen=True, slots=True)
-class TrustRoots:
-    """Which roots every new certificate must chain to (validation.load_trust_roots reads them)."""
-
-    source: TrustSource
-    bundle: Path | None = None  # the file, for TrustSource.BUNDLE only
-
-    def __str__(self) -> str:
-        if self.source is TrustSource.BUNDLE:
-            return f"ISSUER_TRUST_BUNDLE {self.bundle}"
-        if self.source is TrustSource.LETS_ENCRYPT_STAGING:
-            return "the built-in Let's Encrypt staging roots"
-        return "certifi's roots"
 
 
 def choose_trust_roots(directory_url: str, bundle: Path | None) -> TrustRoots:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from certrotate import planning
+from certrotate.check.claims import NO_RECORD, ClaimCheck, check_claim, trusted_view
+from certrotate.decide.naming import replacement_name
 from certrotate.model import ProgressRecord, ServerCertificate
 from certrotate.names import MANAGED_TAG, REPLACED_BY_TAG, REPLACES_TAG, SERVED_SINCE_TAG
 
@@ -23,13 +25,13 @@ def certificate(name: str, **tags: str) -> ServerCertificate:
     )
 
 
-OLD = certificate("site", **{REPLACED_BY_TAG: planning.replacement_name("site", "ID-site")})
-NEW_NAME = planning.replacement_name("site", "ID-site")
+OLD = certificate("site", **{REPLACED_BY_TAG: replacement_name("site", "ID-site")})
+NEW_NAME = replacement_name("site", "ID-site")
 NEW = certificate(NEW_NAME, **{REPLACES_TAG: "site"})
 RECORD = ProgressRecord("ID-site", NEW_NAME, "aa" * 32)
 
 
-def check(**changes: object) -> planning.ClaimCheck:
+def check(**changes: object) -> ClaimCheck:
     arguments: dict[str, object] = {
         "old": OLD,
         "old_names": NAMES,
@@ -41,7 +43,7 @@ def check(**changes: object) -> planning.ClaimCheck:
         "record": RECORD,
     }
     arguments.update(changes)
-    return planning.check_claim(**arguments)  # type: ignore[arg-type]
+    return check_claim(**arguments)  # type: ignore[arg-type]
 
 
 def test_a_claim_with_its_record_and_every_fact_is_proven() -> None:
@@ -55,7 +57,7 @@ def test_every_fact_and_the_record_are_needed() -> None:
     assert "is not managed" in check(replacement=unmanaged).reason
     assert "does not cover www.site.example.com" in check(replacement_names=NAMES[:1]).reason
     assert "chain" in check(chain_problem="the chain does not verify").reason
-    assert check(record=None).record == planning.NO_RECORD
+    assert check(record=None).record == NO_RECORD
     other_run = ProgressRecord("ID-someone-else", NEW_NAME, "aa" * 32)
     assert "names another rotation" in check(record=other_run).reason
     assert "names another certificate" in check(replacement_sha256="bb" * 32).reason
@@ -71,14 +73,14 @@ def test_only_a_missing_record_at_certrotates_own_name_is_adoptable() -> None:
 
 def test_the_trusted_view_believes_the_record_not_the_tags() -> None:
     forged = certificate("site", **{REPLACED_BY_TAG: "decoy", SERVED_SINCE_TAG: "2020-01-01T00:00:00+00:00"})
-    ignored = planning.trusted_view(forged, None)
+    ignored = trusted_view(forged, None)
     assert ignored.replaced_by is None and ignored.replacement_served_since is None
     assert ignored.managed
 
     served = ProgressRecord("ID-site", NEW_NAME, "aa" * 32, served_since=NOW)
-    proven = planning.trusted_view(forged, NEW_NAME, served)
+    proven = trusted_view(forged, NEW_NAME, served)
     assert proven.replaced_by == NEW_NAME and proven.replacement_served_since == NOW
-    not_yet = planning.trusted_view(forged, NEW_NAME, RECORD)
+    not_yet = trusted_view(forged, NEW_NAME, RECORD)
     assert not_yet.replaced_by == NEW_NAME and not_yet.replacement_served_since is None
     verdict = planning.decide_retirement(not_yet, [], now=NOW, grace_seconds=0).verdict
     assert verdict is planning.RetirementVerdict.NOT_YET_SERVED, "a forged served-since starts no grace"

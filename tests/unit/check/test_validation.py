@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from certrotate.check.certificates import facts_of, load_pem_certificates
+from certrotate.check.issued import validate_issued
 from certrotate.errors import ValidationFailed
 from certrotate.model import IssuedCertificate, KeyKind, KeySpec, SecretPem
-from certrotate.validation import facts_of, load_pem_certificates, validate_issued
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from devstack.fixtures import LocalCA, make_certificate
