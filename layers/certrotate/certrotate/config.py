@@ -14,6 +14,7 @@ from certrotate.adapters.net.trust_roots import TrustSource as TrustSource
 from certrotate.adapters.tls_probe import ConnectTo
 from certrotate.errors import ConfigurationError
 from certrotate.names import METRICS_NAMESPACE_DEFAULT, SERVICE_NAME_DEFAULT
+from certrotate.order.refusals import PROFILE_NAME as PROFILE_NAME
 from certrotate.planning import NamePolicy, dns_name_problems
 
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
@@ -28,9 +29,6 @@ _TABLE_ARN = re.compile(
 )
 _ACCOUNT_ID = re.compile(r"[0-9]{12}")
 _ROLE_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")  # IAM's role name characters and length
-# An ACME profile name (draft-ietf-acme-profiles gives no grammar; Let's Encrypt's are short lower-case
-# words): certrotate's own limit, so that a typo or a forged tag value is refused before any order.
-PROFILE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MEMBER_ROLE_NAME_DEFAULT = "certrotate-member"
 
 

@@ -4,11 +4,9 @@ endpoints change and how, and when a replaced certificate may go. No I/O, no bot
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from certrotate.check.claims import BOOKKEEPING_TAGS as BOOKKEEPING_TAGS
 from certrotate.check.claims import NO_RECORD as NO_RECORD
@@ -53,31 +51,44 @@ from certrotate.decide.renewal_time import same_pick as same_pick
 from certrotate.decide.renewal_time import same_renewal_time as same_renewal_time
 from certrotate.decide.renewal_time import schedule_from_lifetime as schedule_from_lifetime
 from certrotate.decide.renewal_time import schedule_from_window as schedule_from_window
+from certrotate.deploy.changes import change_applied as change_applied
+from certrotate.deploy.changes import others_unchanged as others_unchanged
+from certrotate.deploy.changes import plan_endpoint_changes as plan_endpoint_changes
+from certrotate.deploy.changes import uncovered_aliases as uncovered_aliases
 from certrotate.model import (
-    ChallengeAnswer,
-    ChallengeMethod,
-    ChallengePlan,
-    ChallengeRoute,
-    ChangeKind,
-    DnsRecord,
     Endpoint,
-    EndpointChange,
     EndpointKind,
     EndpointSurvey,
-    HostedZone,
-    Http01Rule,
-    HttpListener,
     KeyKind,
     KeySpec,
     ServerCertificate,
-    Unsearched,
     parse_timestamp,
 )
 from certrotate.names import (
-    CHALLENGE_TAG,
-    KEY_TYPE_TAG,
     RENEWAL_TAG,
 )
+from certrotate.order.challenge_plan import CHALLENGE_METHODS as CHALLENGE_METHODS
+from certrotate.order.challenge_plan import MAX_HOST_CONDITION as MAX_HOST_CONDITION
+from certrotate.order.challenge_plan import challenge_record_name as challenge_record_name
+from certrotate.order.challenge_plan import challenge_zone as challenge_zone
+from certrotate.order.challenge_plan import dns_records as dns_records
+from certrotate.order.challenge_plan import http01_rules as http01_rules
+from certrotate.order.challenge_plan import needs_http01 as needs_http01
+from certrotate.order.challenge_plan import plan_challenges as plan_challenges
+from certrotate.order.challenge_plan import requested_challenge_method as requested_challenge_method
+from certrotate.order.challenge_plan import zone_for as zone_for
+from certrotate.order.keys import endpoints_refusing as endpoints_refusing
+from certrotate.order.keys import replacement_key as replacement_key
+from certrotate.order.keys import requested_key as requested_key
+from certrotate.order.refusals import MAX_DNS_NAME as MAX_DNS_NAME
+from certrotate.order.refusals import MAX_LABEL as MAX_LABEL
+from certrotate.order.refusals import NamePolicy as NamePolicy
+from certrotate.order.refusals import dns_name_problems as dns_name_problems
+from certrotate.retire.decision import RetirementDecision as RetirementDecision
+from certrotate.retire.decision import RetirementVerdict as RetirementVerdict
+from certrotate.retire.decision import decide_retirement as decide_retirement
+from certrotate.retire.decision import decide_retirement_after_search as decide_retirement_after_search
+from certrotate.retire.decision import replacement_deploying as replacement_deploying
 
 # --- renewal time: ARI (RFC 9773) and the lifetime rule ---------------------------------------------------
 
@@ -181,264 +192,6 @@ KEYS_ACCEPTED: dict[EndpointKind, frozenset[KeySpec]] = {
 KEYS_ANY_ENDPOINT_ACCEPTS: frozenset[KeySpec] = frozenset().union(*KEYS_ACCEPTED.values())
 
 
-def replacement_key(old: KeySpec) -> KeySpec:
-    """A key of the same kind that every endpoint kind accepts: RSA 2048 unless the old one was larger;
-    ECDSA P-256."""
-    if old.kind is KeyKind.EC:
-        return KeySpec(KeyKind.EC, 256)
-    return KeySpec(KeyKind.RSA, 4096 if old.size > 2048 else 2048)
-
-
-def requested_key(tags: Mapping[str, str], old: KeySpec) -> KeySpec | None:
-    """The replacement's key: the tag certrotate:key-type's, else the old key's kind (replacement_key).
-    None when the tag holds a value not in KEY_TYPES."""
-    value = tags.get(KEY_TYPE_TAG, "").strip().lower()
-    if not value:
-        return replacement_key(old)
-    return KEY_TYPES.get(value)
-
-
-def endpoints_refusing(key: KeySpec, endpoints: Iterable[Endpoint]) -> list[Endpoint]:
-    """The endpoints that cannot serve a certificate with this key."""
-    return [e for e in endpoints if key not in KEYS_ACCEPTED[e.kind]]
-
-
-# --- DNS-01 ----------------------------------------------------------------------------------------------
-
-
-def challenge_record_name(dns_name: str) -> str:
-    """`*.example.com` and `example.com` are both validated at `_acme-challenge.example.com`."""
-    base = dns_name[2:] if dns_name.startswith("*.") else dns_name
-    return f"_acme-challenge.{base.rstrip('.').lower()}"
-
-
-def zone_for(name: str, zones: Iterable[HostedZone], *, allow_private: bool = False) -> HostedZone | None:
-    """The hosted zone whose name is the longest suffix of `name` (public zones unless asked)."""
-    name = name.rstrip(".").lower()
-    best: HostedZone | None = None
-    for zone in zones:
-        if zone.private and not allow_private:
-            continue
-        if (name == zone.name or name.endswith("." + zone.name)) and (
-            best is None or len(zone.name) > len(best.name)
-        ):
-            best = zone
-    return best
-
-
-# --- the names of a certificate: checked before any order -----------------------------------------------
-
-MAX_DNS_NAME = 253  # RFC 1035 section 2.3.4 (255 octets on the wire: 253 characters written out)
-MAX_LABEL = 63
-_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")  # letters, digits, inner hyphens (RFC 5890 LDH)
-
-
-def dns_name_problems(names: Iterable[str]) -> list[str]:
-    """Why each name a CA would refuse as a DNS name (`malformed`/`rejectedIdentifier`, which no retry
-    fixes) is not one, checked before ordering: ASCII (an internationalised name is written as its
-    A-labels), labels of 1-63 letters, digits and inner hyphens, at most 253 characters, no trailing dot, a
-    wildcard only as the whole first label of a name with two more, IDNA A-labels that decode."""
-    problems = []
-    for name in names:
-        why = _dns_name_problem(name)
-        if why:
-            problems.append(f"{name[:80]!r} {why}")
-    return problems
-
-
-def _dns_name_problem(name: str) -> str | None:
-    if not name.isascii():
-        return "is not ASCII: an internationalised name is written as its A-labels (xn--...)"
-    if name.endswith("."):
-        return "ends with a dot"
-    if name in ("", "*") or name == "*.":
-        return "is a bare wildcard" if name.startswith("*") else "is empty"
-    if len(name) > MAX_DNS_NAME:
-        return f"is longer than {MAX_DNS_NAME} characters"
-    labels = name.split(".")
-    if labels[0] == "*":
-        labels = labels[1:]
-    if len(labels) < 2:
-        return "has a single label: no public CA certifies it"
-    for label in labels:
-        if "*" in label:
-            return "holds a wildcard that is not its whole first label"
-        if not label:
-            return "has an empty label"
-        if len(label) > MAX_LABEL:
-            return f"has a label longer than {MAX_LABEL} characters"
-        if "_" in label:
-            return "holds an underscore, which a certificate's DNS name may not"
-        if not _LABEL.fullmatch(label):
-            return f"has a label that is not letters, digits and inner hyphens: {label[:63]!r}"
-        if label.startswith("xn--") and not _valid_a_label(label):
-            return f"has a label that is not a valid IDNA A-label: {label!r}"
-    if labels[-1].isdigit():
-        return "ends in a numeric label: an IP address is not a DNS name"
-    return None
-
-
-def _valid_a_label(label: str) -> bool:
-    import idna  # IDNA 2008 (RFC 5891); in the layer already, through requests
-
-    try:
-        return idna.encode(idna.decode(label)).decode() == label
-    except (idna.IDNAError, UnicodeError, ValueError):
-        return False
-
-
-# --- which names an account may have renewed (ACCOUNT_DOMAINS) ------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NamePolicy:
-    """Which names a certificate of one account may be renewed for (CONTRACT.md, "Trust"). Anyone who may
-    upload and tag a certificate in an account can put any name in it; certrotate orders a name only where
-    the account is entitled to it. With `domains` (the account's ACCOUNT_DOMAINS entries) every name must
-    equal one of them or lie under one; without, an account whose DNS-01 answers are written in another
-    account's zones (`dns_account`, from DNS_ACCOUNTS) gets no name at all (fail closed); an account that
-    answers in its own zones, with no entry, is not restricted (what it can answer it already controls)."""
-
-    account: str = ""
-    domains: tuple[str, ...] = ()
-    dns_account: str | None = None  # None: the account's own Route 53
-
-    def problems(self, names: Iterable[str]) -> list[str]:
-        """Each refused name with the rule that refuses it (empty: every name is authorised)."""
-        wanted = [n.rstrip(".").lower() for n in names]
-        if self.domains:
-            allowed = ", ".join(self.domains)
-            return [
-                f"{name} is not authorised for account {self.account}: ACCOUNT_DOMAINS gives it {allowed} "
-                "(a name must equal one of them or lie under one)"
-                for name in wanted
-                if not any(_within(name, domain) for domain in self.domains)
-            ]
-        if self.dns_account is not None and wanted:
-            return [
-                f"{', '.join(wanted)}: account {self.account} has no ACCOUNT_DOMAINS entry and its DNS-01 "
-                f"answers are written in account {self.dns_account}'s Route 53 zones (DNS_ACCOUNTS): no "
-                "name is authorised for it (fail closed)"
-            ]
-        return []
-
-
-def _within(name: str, domain: str) -> bool:
-    """`name` equals `domain` or lies under it; a wildcard by the name it stands under."""
-    base = name[2:] if name.startswith("*.") else name
-    return base == domain or base.endswith("." + domain)
-
-
-# --- choosing how each name is validated -----------------------------------------------------------------
-
-CHALLENGE_METHODS = {method.value: method for method in ChallengeMethod}
-# An ALB host-header condition value "can be up to 128 characters in length" (ALB guide, host conditions).
-MAX_HOST_CONDITION = 128
-
-
-def requested_challenge_method(tags: Mapping[str, str]) -> tuple[ChallengeMethod | None, str]:
-    """The method the tag certrotate:challenge forces (None: choose per name), and the raw value when it
-    names no method (else "")."""
-    raw = tags.get(CHALLENGE_TAG, "").strip().lower()
-    if not raw:
-        return None, ""
-    method = CHALLENGE_METHODS.get(raw)
-    return (method, "") if method else (None, raw)
-
-
-def challenge_zone(name: str, zones: Iterable[HostedZone]) -> HostedZone | None:
-    """The zone that would hold `name`'s DNS-01 TXT record (a zone delegated for _acme-challenge.<name>
-    counts), None when there is none."""
-    return zone_for(challenge_record_name(name), zones)
-
-
-def needs_http01(names: Iterable[str], forced: ChallengeMethod | None, zones: Sequence[HostedZone]) -> bool:
-    """Whether choosing needs the port-80 listeners at all (reading them costs ELB calls)."""
-    if forced is ChallengeMethod.DNS_01:
-        return False
-    return forced is ChallengeMethod.HTTP_01 or any(challenge_zone(n, zones) is None for n in names)
-
-
-def plan_challenges(
-    certificate: str,
-    names: Iterable[str],
-    *,
-    forced: ChallengeMethod | None,
-    zones: Sequence[HostedZone],
-    listeners: Sequence[HttpListener],
-    left_by: Sequence[str] = (),
-) -> tuple[ChallengePlan, list[str]]:
-    """Each name's route: DNS-01 where a public Route 53 zone holds it, else HTTP-01 on every port-80
-    listener of the ALBs serving the certificate (the CA reaches whichever the name points at); `forced`
-    (the tag) takes one method for all. Wildcards only by DNS-01 (RFC 8555 section 7.1.3).
-    Returns the plan and, for each name no method can answer, why (then nothing may be ordered)."""
-    routes: list[ChallengeRoute] = []
-    problems: list[str] = []
-    http_listeners = tuple(dict.fromkeys(listeners))
-    for raw in names:
-        name = raw.rstrip(".").lower()
-        wildcard = name.startswith("*.")
-        zone = challenge_zone(name, zones)
-        if forced is ChallengeMethod.DNS_01 or (forced is None and zone is not None):
-            if zone is None:
-                problems.append(
-                    f"{name}: {CHALLENGE_TAG}=dns-01 but no public Route 53 hosted zone holds "
-                    f"{challenge_record_name(name)}"
-                )
-            else:
-                routes.append(ChallengeRoute(name, ChallengeMethod.DNS_01, zone=zone))
-        elif wildcard:
-            why = f"{CHALLENGE_TAG}=http-01 cannot" if forced else "HTTP-01 cannot"
-            problems.append(
-                f"{name} is a wildcard: it needs DNS-01 ({why} validate a wildcard), and no public Route 53 "
-                f"hosted zone holds {challenge_record_name(name)}"
-            )
-        elif http_listeners and len(name) > MAX_HOST_CONDITION:
-            problems.append(
-                f"{name} is longer than the {MAX_HOST_CONDITION} characters an ALB host-header condition "
-                "holds: HTTP-01 on the load balancer cannot answer it, and no public Route 53 hosted zone "
-                f"holds {challenge_record_name(name)}"
-            )
-        elif http_listeners:
-            routes.append(ChallengeRoute(name, ChallengeMethod.HTTP_01, listeners=http_listeners))
-        elif forced is ChallengeMethod.HTTP_01:
-            problems.append(
-                f"{name}: {CHALLENGE_TAG}=http-01 but no Application Load Balancer serving the certificate "
-                "has an HTTP listener on port 80"
-            )
-        else:
-            problems.append(
-                f"no public Route 53 hosted zone holds {name!r} (DNS-01) and no Application Load Balancer "
-                "serving the certificate has an HTTP listener on port 80 (HTTP-01)"
-            )
-    return ChallengePlan(certificate, tuple(routes), tuple(o for o in left_by if o != certificate)), problems
-
-
-def dns_records(plan: ChallengePlan, answers: Iterable[ChallengeAnswer]) -> list[DnsRecord]:
-    """The TXT record sets answering the DNS-01 answers: an apex and its wildcard share one set."""
-    values: dict[str, list[str]] = {}
-    zones: dict[str, str] = {}
-    for answer in answers:
-        route = plan.route(answer.name)
-        if route.method is not ChallengeMethod.DNS_01 or route.zone is None:
-            continue
-        record = challenge_record_name(answer.name)
-        values.setdefault(record, []).append(answer.validation)
-        zones[record] = route.zone.zone_id
-    return [DnsRecord(zones[r], r, tuple(dict.fromkeys(v))) for r, v in values.items()]
-
-
-def http01_rules(plan: ChallengePlan, answers: Iterable[ChallengeAnswer]) -> list[Http01Rule]:
-    """The listener rules answering the HTTP-01 answers: one per name on each port-80 listener of its
-    route."""
-    return [
-        Http01Rule(plan.certificate, listener, answer.name, answer.token, answer.validation)
-        for answer in answers
-        if (route := plan.route(answer.name)).method is ChallengeMethod.HTTP_01
-        for listener in route.listeners
-    ]
-
-
 # --- endpoints -------------------------------------------------------------------------------------------
 
 
@@ -449,162 +202,6 @@ def reference_for(endpoint: Endpoint, arn: str, certificate_id: str) -> str:
 
 def endpoints_serving(endpoints: Iterable[Endpoint], arn: str, certificate_id: str) -> list[Endpoint]:
     return [e for e in endpoints if e.serves(reference_for(e, arn, certificate_id))]
-
-
-def plan_endpoint_changes(
-    endpoints: Iterable[Endpoint], *, old_arn: str, old_id: str, new_arn: str, new_id: str
-) -> list[EndpointChange]:
-    """The changes that make every endpoint serve the new certificate wherever it served the old one.
-
-    A default certificate is swapped in one call. In an SNI list the new one is added before the old one is
-    removed, so a client never meets a listener without a matching certificate. Everything else on the
-    endpoint stays as it is. Endpoints already converted produce no change (reruns are no-ops).
-    """
-    changes: list[EndpointChange] = []
-    for endpoint in endpoints:
-        old = reference_for(endpoint, old_arn, old_id)
-        new = reference_for(endpoint, new_arn, new_id)
-        if endpoint.default_certificate == old:
-            changes.append(EndpointChange(endpoint, ChangeKind.SET_DEFAULT, new))
-        if old in endpoint.sni_certificates:
-            if new not in endpoint.sni_certificates and endpoint.default_certificate != new:
-                changes.append(EndpointChange(endpoint, ChangeKind.ADD_SNI, new))
-            changes.append(EndpointChange(endpoint, ChangeKind.REMOVE_SNI, old))
-    return changes
-
-
-def change_applied(change: EndpointChange, after: Endpoint) -> bool:
-    """Whether an endpoint read back after a change shows the change took effect."""
-    if change.kind is ChangeKind.SET_DEFAULT:
-        return after.default_certificate == change.certificate
-    if change.kind is ChangeKind.ADD_SNI:
-        return change.certificate in after.sni_certificates
-    return change.certificate not in after.sni_certificates
-
-
-def others_unchanged(before: Endpoint, after: Endpoint, touched: Sequence[str]) -> bool:
-    """Certificates that the rotation did not touch are still there, exactly as before."""
-    keep = set(touched)
-    before_rest = {c for c in (before.default_certificate, *before.sni_certificates) if c and c not in keep}
-    after_rest = {c for c in (after.default_certificate, *after.sni_certificates) if c and c not in keep}
-    return before_rest == after_rest
-
-
-def uncovered_aliases(aliases: Iterable[str], dns_names: Iterable[str]) -> list[str]:
-    """The aliases (CloudFront alternate domain names) that no certificate name covers; a wildcard covers
-    exactly one label (`*.example.com` covers `www.example.com`, not `example.com` nor `a.b.example.com`)."""
-    names = {n.rstrip(".").lower() for n in dns_names}
-    missing = []
-    for alias in aliases:
-        wanted = alias.rstrip(".").lower()
-        parent = wanted.split(".", 1)[1] if "." in wanted else ""
-        if wanted in names or (parent and f"*.{parent}" in names and not wanted.startswith("*.")):
-            continue
-        missing.append(alias)
-    return missing
-
-
-# --- retirement ------------------------------------------------------------------------------------------
-
-
-class RetirementVerdict(StrEnum):
-    NOT_REPLACED = "not-replaced"
-    NOT_YET_SERVED = "replacement-not-yet-served"  # the rotation has not finished repointing
-    IN_GRACE = "in-grace"
-    IN_USE = "in-use"  # an endpoint serves it, or one may (a region could not be searched)
-    NOT_YET_DEPLOYED = "replacement-not-yet-deployed"  # a CloudFront distribution is still deploying
-    ROLLED_BACK = "rolled-back"  # an operator rolled the rotation back: it serves again, never deleted
-    DELETE = "delete"
-
-
-@dataclass(frozen=True, slots=True)
-class RetirementDecision:
-    verdict: RetirementVerdict
-    reason: str
-    not_before: datetime | None = None
-    users: tuple[str, ...] = field(default=())  # where it is (or may be) still served
-
-
-def decide_retirement(
-    certificate: ServerCertificate,
-    users: Sequence[Endpoint] | None,
-    *,
-    now: datetime,
-    grace_seconds: int,
-    unsearched: Sequence[Unsearched] = (),
-    deploying: Sequence[Endpoint] = (),
-) -> RetirementDecision:
-    """Whether a replaced certificate may be deleted: only when nothing serves it, anywhere.
-
-    `users` are the endpoints still serving it (None when they have not been looked up yet: only time-based
-    verdicts are possible then); `unsearched` the regions (or CloudFront) that could not be searched, where
-    an endpoint may still serve it; `deploying` the CloudFront distributions serving the replacement whose
-    change is not `Deployed` yet (edge locations may still serve the old one). IAM's DeleteConflict is no
-    safeguard (ELB may not notice a deleted certificate and stop accepting traffic): this is the check.
-    """
-    if not certificate.replaced_by:
-        return RetirementDecision(RetirementVerdict.NOT_REPLACED, "it has not been replaced")
-    if certificate.rolled_back_from:
-        return RetirementDecision(
-            RetirementVerdict.ROLLED_BACK, f"rolled back from {certificate.rolled_back_from}: kept"
-        )
-    served_since = certificate.replacement_served_since
-    if served_since is None:
-        reason = f"{certificate.replaced_by} does not serve everywhere yet"
-        if unsearched:
-            reason += "; not searched: " + ", ".join(str(u) for u in unsearched)
-        return RetirementDecision(RetirementVerdict.NOT_YET_SERVED, reason)
-    not_before = served_since + timedelta(seconds=grace_seconds)
-    if now < not_before:
-        return RetirementDecision(
-            RetirementVerdict.IN_GRACE, f"grace period runs until {not_before.isoformat()}", not_before
-        )
-    if users is None:
-        return RetirementDecision(RetirementVerdict.IN_USE, "its endpoints have not been looked up")
-    if users or unsearched:
-        where = tuple(e.where for e in users)
-        parts = ["still served by " + ", ".join(where)] if where else []
-        if unsearched:
-            parts.append(
-                "may still be served in "
-                + ", ".join(str(u) for u in unsearched)
-                + ", which could not be searched"
-            )
-        return RetirementDecision(
-            RetirementVerdict.IN_USE, "; ".join(parts), users=where + tuple(u.where for u in unsearched)
-        )
-    if deploying:
-        labels = ", ".join(e.where for e in deploying)
-        return RetirementDecision(
-            RetirementVerdict.NOT_YET_DEPLOYED,
-            f"{certificate.replaced_by} is not deployed yet on {labels} (InProgress): edge locations may "
-            "still serve the old one",
-        )
-    return RetirementDecision(RetirementVerdict.DELETE, "replaced, past its grace period and unused")
-
-
-def decide_retirement_after_search(
-    certificate: ServerCertificate,
-    replacement: ServerCertificate,
-    survey: EndpointSurvey,
-    *,
-    now: datetime,
-    grace_seconds: int,
-) -> RetirementDecision:
-    """decide_retirement from a search of every region and CloudFront made right before the delete."""
-    return decide_retirement(
-        certificate,
-        endpoints_serving(survey.endpoints, certificate.arn, certificate.certificate_id),
-        now=now,
-        grace_seconds=grace_seconds,
-        unsearched=survey.unsearched,
-        deploying=replacement_deploying(survey.endpoints, replacement.arn, replacement.certificate_id),
-    )
-
-
-def replacement_deploying(endpoints: Iterable[Endpoint], new_arn: str, new_id: str) -> list[Endpoint]:
-    """The endpoints serving the replacement whose change is still deploying (CloudFront `InProgress`)."""
-    return [e for e in endpoints_serving(endpoints, new_arn, new_id) if e.deploying]
 
 
 # --- the scan's endpoint index ---------------------------------------------------------------------------

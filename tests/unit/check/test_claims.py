@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from certrotate import planning
 from certrotate.check.claims import NO_RECORD, ClaimCheck, check_claim, trusted_view
 from certrotate.decide.naming import replacement_name
 from certrotate.model import ProgressRecord, ServerCertificate
 from certrotate.names import MANAGED_TAG, REPLACED_BY_TAG, REPLACES_TAG, SERVED_SINCE_TAG
+from certrotate.retire.decision import RetirementVerdict, decide_retirement
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 NAMES = ("site.example.com", "www.site.example.com")
@@ -82,5 +82,5 @@ def test_the_trusted_view_believes_the_record_not_the_tags() -> None:
     assert proven.replaced_by == NEW_NAME and proven.replacement_served_since == NOW
     not_yet = trusted_view(forged, NEW_NAME, RECORD)
     assert not_yet.replaced_by == NEW_NAME and not_yet.replacement_served_since is None
-    verdict = planning.decide_retirement(not_yet, [], now=NOW, grace_seconds=0).verdict
-    assert verdict is planning.RetirementVerdict.NOT_YET_SERVED, "a forged served-since starts no grace"
+    verdict = decide_retirement(not_yet, [], now=NOW, grace_seconds=0).verdict
+    assert verdict is RetirementVerdict.NOT_YET_SERVED, "a forged served-since starts no grace"
