@@ -1,8 +1,7 @@
-"""The pure decisions, without AWS: which certificates, which names, which endpoints, when to retire."""
+"""What is left of planning.py: the scan's plan, its messages' deduplication, the endpoint records."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,25 +20,7 @@ from certrotate.names import (
     SERVED_SINCE_TAG,
 )
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-
-def cert(name: str = "www", days: float = 10, managed: bool = True, **tags: str) -> ServerCertificate:
-    all_tags = {MANAGED_TAG: "true"} if managed else {}
-    all_tags.update({k.replace("_", "-"): v for k, v in tags.items()})
-    return ServerCertificate(
-        name=name,
-        arn=f"arn:aws:iam::123456789012:server-certificate/{name}",
-        certificate_id=f"ASCA{name.upper()}",
-        path="/",
-        expiration=NOW + timedelta(days=days),
-        upload_date=NOW - timedelta(days=80),
-        tags=all_tags,
-    )
-
-
-def tagged(base: ServerCertificate, **tags: str) -> ServerCertificate:
-    return replace(base, tags={**base.tags, **tags})
+from tests.factories import NOW, cert, tagged
 
 
 def test_deduplication_id_is_per_certificate_per_day() -> None:
@@ -112,7 +93,6 @@ def test_anything_but_true_is_unmanaged(value: str) -> None:
 
 
 def test_the_scan_index_names_only_the_endpoints_serving_and_only_from_a_complete_search() -> None:
-    from datetime import UTC, datetime
 
     from certrotate.model import EndpointSurvey
 
