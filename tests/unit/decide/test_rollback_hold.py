@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from certrotate import planning
+from certrotate.decide.policies import RotationDecision, Verdict, decide_rotation
 from certrotate.model import ServerCertificate
 from certrotate.names import (
     REPLACED_BY_TAG,
@@ -15,8 +16,9 @@ from certrotate.names import (
     ROLLED_BACK_TO_TAG,
     SERVED_SINCE_TAG,
 )
+from certrotate.retire.decision import RetirementVerdict, decide_retirement
 
-from tests.unit.test_planning import NOW, cert, tagged
+from tests.factories import NOW, cert, tagged
 
 AT = (NOW - timedelta(hours=2)).isoformat()
 
@@ -27,28 +29,28 @@ def rolled_back(days: float = 5, **tags: str) -> ServerCertificate:
     )
 
 
-def decide(certificate: ServerCertificate, *, force: bool) -> planning.RotationDecision:
-    return planning.decide_rotation(certificate, None, now=NOW, renew_before_days=30, force=force)
+def decide(certificate: ServerCertificate, *, force: bool) -> RotationDecision:
+    return decide_rotation(certificate, None, now=NOW, renew_before_days=30, force=force)
 
 
 def test_a_rolled_back_certificate_is_not_rotated_nor_resumed_without_force() -> None:
     decision = decide(rolled_back(), force=False)
-    assert decision.verdict is planning.Verdict.ROLLED_BACK
+    assert decision.verdict is Verdict.ROLLED_BACK
     assert "rolled back from www-cr0badbad" in decision.reason and "force" in decision.reason
     # A rollback that died before removing replaced-by: still no resume.
     half_done = rolled_back(**{REPLACED_BY_TAG: "www-cr0badbad"})
-    assert decide(half_done, force=False).verdict is planning.Verdict.ROLLED_BACK
+    assert decide(half_done, force=False).verdict is Verdict.ROLLED_BACK
 
 
 def test_force_lifts_the_hold_and_resumes_onto_the_replacement() -> None:
-    assert decide(rolled_back(), force=True).verdict is planning.Verdict.ISSUE  # the replacement was deleted
+    assert decide(rolled_back(), force=True).verdict is Verdict.ISSUE  # the replacement was deleted
     half_done = rolled_back(**{REPLACED_BY_TAG: "www-cr0badbad"})
-    assert decide(half_done, force=True).verdict is planning.Verdict.RESUME
+    assert decide(half_done, force=True).verdict is Verdict.RESUME
 
 
 def test_the_rolled_back_replacement_is_held_with_it() -> None:
     replacement = tagged(cert("www-cr0badbad", days=2), **{ROLLED_BACK_TO_TAG: "www"})
-    assert decide(replacement, force=False).verdict is planning.Verdict.ROLLED_BACK
+    assert decide(replacement, force=False).verdict is Verdict.ROLLED_BACK
 
 
 def test_a_scan_sends_nothing_for_a_rolled_back_pair_and_lists_them() -> None:
@@ -69,9 +71,7 @@ def test_a_half_done_rollback_is_not_a_stalled_rotation_and_is_never_retired() -
     replacement = replace(replacement, upload_date=NOW - timedelta(days=3))
     plan = planning.plan_scan([old, replacement], now=NOW, renew_before_days=30, lease_seconds=300)
     assert plan.stalled == ()
-    retirement = planning.decide_retirement(old, [], now=NOW, grace_seconds=0)
-    assert retirement.verdict is planning.RetirementVerdict.ROLLED_BACK
+    retirement = decide_retirement(old, [], now=NOW, grace_seconds=0)
+    assert retirement.verdict is RetirementVerdict.ROLLED_BACK
     without_hold = tagged(old, **{ROLLED_BACK_FROM_TAG: ""})
-    assert planning.decide_retirement(without_hold, [], now=NOW, grace_seconds=0).verdict is (
-        planning.RetirementVerdict.DELETE
-    )
+    assert decide_retirement(without_hold, [], now=NOW, grace_seconds=0).verdict is (RetirementVerdict.DELETE)
