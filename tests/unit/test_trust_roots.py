@@ -3,16 +3,16 @@ directory (the template's default), certifi's otherwise, and an explicit ISSUER_
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import certifi
 import pytest
-from certrotate import validation
+from certrotate.adapters.net.trust_roots import LETS_ENCRYPT_STAGING_ROOTS, TrustRoots, TrustSource
+from certrotate.check.issued import validate_issued
 from certrotate.config import (
     LETS_ENCRYPT_PRODUCTION,
     LETS_ENCRYPT_STAGING,
-    TrustRoots,
-    TrustSource,
     choose_trust_roots,
     load_settings,
 )
@@ -33,7 +33,8 @@ DOCUMENTED_STAGING_ROOTS = {
     "(STAGING) Yearning Yucca Root YE": "b59bfc0ba52daf849853b7324a91e82f031db3397f35644157352cde6384b56c",
     "(STAGING) Yonder Yam Root YR": "ef115fb59e040ff39d15fd8f3ef54063c704321d83cb081213272f77d3091672",
 }
-SHIPPED = Path(validation.__file__).parent.joinpath(*validation.LETS_ENCRYPT_STAGING_ROOTS)
+# The layer's package data, wherever the module reading it lives (adapters/net/trust_roots.py).
+SHIPPED = Path(str(resources.files("certrotate").joinpath(*LETS_ENCRYPT_STAGING_ROOTS)))
 INTERMEDIATES = Path(__file__).parent / "data" / "letsencrypt-staging-intermediates.pem"
 STAGING = TrustRoots(TrustSource.LETS_ENCRYPT_STAGING)
 CERTIFI = TrustRoots(TrustSource.CERTIFI)
@@ -58,7 +59,7 @@ def test_the_shipped_file_holds_exactly_the_documented_staging_roots() -> None:
 
 
 def test_every_current_staging_intermediate_was_issued_by_a_shipped_root() -> None:
-    roots = validation.load_trust_roots(STAGING)
+    roots = STAGING.roots()
     intermediates = x509.load_pem_x509_certificates(INTERMEDIATES.read_bytes())
     assert len(intermediates) == 10
     for intermediate in intermediates:
@@ -111,10 +112,10 @@ def test_settings_carry_the_choice(tmp_path: Path) -> None:
 
 
 def test_the_loader_reads_the_chosen_roots(tmp_path: Path) -> None:
-    staging = validation.load_trust_roots(STAGING)
+    staging = STAGING.roots()
     assert sorted(common_name(r) for r in staging) == sorted(DOCUMENTED_STAGING_ROOTS)
 
-    from_certifi = validation.load_trust_roots(CERTIFI)
+    from_certifi = CERTIFI.roots()
     assert len(from_certifi) == len(x509.load_pem_x509_certificates(Path(certifi.where()).read_bytes()))
     assert not {r.fingerprint(hashes.SHA256()) for r in staging} & {
         r.fingerprint(hashes.SHA256()) for r in from_certifi
@@ -123,22 +124,22 @@ def test_the_loader_reads_the_chosen_roots(tmp_path: Path) -> None:
     ca = LocalCA("explicit")
     bundle = tmp_path / "roots.pem"
     bundle.write_text(ca.root_pem)
-    assert validation.load_trust_roots(TrustRoots(TrustSource.BUNDLE, bundle)) == [ca.root]
+    assert TrustRoots(TrustSource.BUNDLE, bundle).roots() == [ca.root]
 
     empty = tmp_path / "empty.pem"
     empty.write_text("")
     with pytest.raises(ValidationFailed, match="holds no certificate"):
-        validation.load_trust_roots(TrustRoots(TrustSource.BUNDLE, empty))
+        TrustRoots(TrustSource.BUNDLE, empty).roots()
 
 
 def test_a_chain_to_other_roots_fails_and_names_the_roots_it_was_checked_against() -> None:
     made = make_certificate(["www.example.com"], 60, ca=LocalCA("not staging"))
     issued = IssuedCertificate(made.cert_pem, made.chain_pem, SecretPem(made.key_pem.encode()))
     with pytest.raises(ValidationFailed, match="does not verify to the built-in Let's Encrypt staging roots"):
-        validation.validate_issued(
+        validate_issued(
             issued,
             required_names=["www.example.com"],
             expected_key=KeySpec(KeyKind.RSA, 2048),
-            trust_roots=validation.load_trust_roots(STAGING),
+            trust_roots=STAGING.roots(),
             trust_name=str(STAGING),
         )
