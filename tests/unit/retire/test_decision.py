@@ -24,8 +24,9 @@ OLD_ARN, OLD_ID = "arn:old", "ID-OLD"
 NEW_ARN, NEW_ID = "arn:new", "ID-NEW"
 
 
-def v2(default: str | None, *sni: str, rid: str = "listener-1") -> Endpoint:
-    return Endpoint(EndpointKind.ELBV2_LISTENER, "us-east-1", rid, "lb-1", default, tuple(sni))
+def listener(default: str) -> Endpoint:
+    """An ALB listener in us-east-1 whose default certificate is `default`."""
+    return Endpoint(EndpointKind.ELBV2_LISTENER, "us-east-1", "listener-1", "lb-1", default)
 
 
 # --- retirement --------------------------------------------------------------------------------------------
@@ -45,7 +46,7 @@ def replaced(served_minutes_ago: float | None) -> ServerCertificate:
         (replaced(None), [], RetirementVerdict.NOT_YET_SERVED),
         (replaced(30), [], RetirementVerdict.IN_GRACE),
         (replaced(61), None, RetirementVerdict.IN_USE),  # not looked up: never delete blind
-        (replaced(61), [v2(OLD_ARN)], RetirementVerdict.IN_USE),
+        (replaced(61), [listener(OLD_ARN)], RetirementVerdict.IN_USE),
         (replaced(61), [], RetirementVerdict.DELETE),
         (replaced(60), [], RetirementVerdict.DELETE),
     ],
@@ -108,7 +109,7 @@ def test_replacement_deploying_picks_distributions_serving_the_replacement_in_pr
         cloudfront(NEW_ID, deploying=True),
         replace(cloudfront(NEW_ID, deploying=False), resource_id="E456"),
         replace(cloudfront("ID-OTHER", deploying=True), resource_id="E789"),
-        v2(NEW_ARN),
+        listener(NEW_ARN),
     ]
     found = replacement_deploying(endpoints, NEW_ARN, NEW_ID)
     assert [e.resource_id for e in found] == ["E123"]
