@@ -16,7 +16,7 @@ from certrotate.names import (
     SERVED_SINCE_TAG,
 )
 
-from tests.unit.test_planning import NOW, cert, tagged
+from tests.factories import NOW, cert, tagged
 
 AT = (NOW - timedelta(hours=2)).isoformat()
 
