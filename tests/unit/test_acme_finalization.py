@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from acme import messages
-from certrotate.adapters.acme import AcmeAuthority
+from certrotate.adapters.acme.authority import AcmeAuthority
 from certrotate.errors import IssuanceFailed
 
 ORDER_URL = "https://ca.test/order/1"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
-from certrotate.adapters.acme import (
+from certrotate.adapters.acme.keys import (
     DEFAULT_RATE_LIMIT_WAIT,
     aware_utc,
     generate_private_key,

@@ -6,7 +6,7 @@ import ast
 import json
 
 from acme import messages
-from certrotate.adapters.acme import NewOrderReplacing
+from certrotate.adapters.acme.authority import NewOrderReplacing
 
 from tests.paths import ROOT
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.exceptions import ClientError
-from certrotate.adapters.cloudfront import _explain
+from certrotate.adapters.aws.cloudfront import _explain
 
 EDGE = "arn:aws:lambda:us-east-1:123456789012:function:edge:3"
 OTHER_EDGE = "arn:aws:lambda:us-east-1:123456789012:function:images:7"

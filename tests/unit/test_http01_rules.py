@@ -6,7 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from certrotate.adapters.alb_http01 import describe_rule, has_the_shape, lowest_free, proven_ours, shadowing
+from certrotate.adapters.aws.alb_http01 import (
+    describe_rule,
+    has_the_shape,
+    lowest_free,
+    proven_ours,
+    shadowing,
+)
 from certrotate.model import Http01Rule, HttpListener
 
 NAME = "shop.example.net"

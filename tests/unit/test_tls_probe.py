@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from certrotate.adapters.tls_probe import ConnectTo, connector
+from certrotate.adapters.net.tls_probe import ConnectTo, connector
 
 
 def test_parse_and_match() -> None:

@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from certrotate.adapters.tls_probe import ConnectTo
+from certrotate.adapters.net.tls_probe import ConnectTo
 from certrotate.errors import ConfigurationError
 from certrotate.names import METRICS_NAMESPACE_DEFAULT, SERVICE_NAME_DEFAULT
 from certrotate.planning import NamePolicy, dns_name_problems

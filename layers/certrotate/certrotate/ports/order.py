@@ -22,7 +22,7 @@ from certrotate.model import (
 
 class DnsChallenges(Protocol):
     # The account's hosted zones, perhaps as listed a short time ago: `fresh` lists them now, and so does a
-    # name of `names` that finds no zone in the kept listing (adapters/route53.py: ZONES_KEPT).
+    # name of `names` that finds no zone in the kept listing (adapters/aws/route53.py: ZONES_KEPT).
     def zones(self, *, fresh: bool = False, names: Sequence[str] = ()) -> list[HostedZone]: ...
     def publish(self, records: Sequence[DnsRecord], *, deadline: float) -> None: ...  # returns once INSYNC
     def remove(self, records: Sequence[DnsRecord]) -> None: ...

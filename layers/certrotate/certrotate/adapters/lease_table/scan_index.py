@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Logger
 
 from certrotate import scan_index
-from certrotate.adapters.leases import KEY_ATTRIBUTE
+from certrotate.adapters.lease_table.leases import KEY_ATTRIBUTE
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

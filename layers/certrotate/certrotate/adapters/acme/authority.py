@@ -23,34 +23,23 @@ from acme import crypto_util, messages
 from acme import errors as acme_errors
 from aws_lambda_powertools import Logger
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from josepy import jwa, jwk
+from josepy import jwk
 from josepy.json_util import field
 
-from certrotate import USER_AGENT as CERTROTATE_USER_AGENT
-from certrotate.adapters.secrets import AccountKeyStore
+from certrotate.adapters.acme.account import AcmeAccount
+from certrotate.adapters.acme.keys import describe, generate_private_key, retry_at, split_fullchain
+from certrotate.adapters.aws.secrets import AccountKeyStore
 from certrotate.errors import (
-    AccountSecretUnreadable,
     CaRefused,
-    ConfigurationError,
     Http01NotReached,
     IssuanceFailed,
-    RateLimited,
     UnknownProfile,
 )
-from certrotate.model import ChallengeAnswer, IssuedCertificate, KeyKind, KeySpec, SecretPem
+from certrotate.model import ChallengeAnswer, IssuedCertificate, KeySpec
 from certrotate.ports import Challenges
 
 logger = Logger(child=True)
 
-USER_AGENT = f"{CERTROTATE_USER_AGENT} (+acme-python)"
-# Each attempt is acme's post(), which itself retries a badNonce once: 12 attempts are 24 tries of one
-# request, with no wait between them (a rejected nonce is answered at once). A real CA rejects a nonce rarely
-# (it expired, a server restarted); the test that rejects 40% fails a request with probability
-# 0.4**24 = 2.8e-10, so even 200 requests per rotation (about 15 are made) fail spuriously with p < 6e-8.
-BAD_NONCE_ATTEMPTS = 12
-DEFAULT_RATE_LIMIT_WAIT = timedelta(hours=1)
 POLL_SCHEDULE = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)  # then 2 s; Retry-After wins when longer
 REPLACES_REFUSALS = ("alreadyReplaced", "unauthorized", "malformed")  # RFC 9773 section 5, Let's Encrypt
 MAX_POLL_WAIT = 30.0  # a Retry-After longer than this while polling is the CA's guess, not a promise
@@ -80,111 +69,6 @@ class NewOrderReplacing(messages.NewOrder):
     replaces: str = field("replaces", omitempty=True)
 
 
-def aware_utc(moment: datetime) -> datetime:
-    """acme hands out naive local times (`datetime.now()` + Retry-After); compare only aware UTC ones.
-    (Its HTTP-date branch yields naive UTC: the same thing on Lambda, whose local time is UTC.)"""
-    return moment.astimezone(UTC)
-
-
-def retry_at(response: requests.Response, default: timedelta) -> datetime:
-    """The time a response's Retry-After names (seconds or an HTTP date), else now + default."""
-    return aware_utc(acme_client.ClientV2.retry_after(response, int(default.total_seconds())))
-
-
-class _Network(acme_client.ClientNetwork):
-    """acme's network layer, plus: more badNonce retries, and rateLimited answers carry their Retry-After.
-
-    The last response is remembered through a `requests` response hook (public API of both libraries), so
-    an error can be read together with its headers."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.last_response: requests.Response | None = None
-        self.session.hooks["response"].append(self._remember)
-
-    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self.last_response = response
-
-    def post(self, *args: Any, **kwargs: Any) -> requests.Response:
-        for attempt in range(1, BAD_NONCE_ATTEMPTS + 1):
-            try:
-                return super().post(*args, **kwargs)  # which itself retries a badNonce once
-            except messages.Error as error:
-                if error.code == "rateLimited":
-                    when = (
-                        retry_at(self.last_response, DEFAULT_RATE_LIMIT_WAIT)
-                        if self.last_response is not None
-                        else datetime.now(UTC) + DEFAULT_RATE_LIMIT_WAIT
-                    )
-                    raise RateLimited(_describe(error), when) from None
-                if error.code != "badNonce" or attempt == BAD_NONCE_ATTEMPTS:
-                    raise
-                logger.debug("retrying after badNonce", extra={"attempt": attempt})
-        raise AssertionError("unreachable")
-
-
-def generate_private_key(spec: KeySpec) -> SecretPem:
-    """A new key of the given kind, in the traditional PEM forms IAM accepts (no EC PARAMETERS block)."""
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-    if spec.kind is KeyKind.RSA:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=spec.size)
-    else:
-        key = ec.generate_private_key(ec.SECP384R1() if spec.size == 384 else ec.SECP256R1())
-    return SecretPem(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-
-
-def split_fullchain(fullchain_pem: str) -> tuple[str, str]:
-    """(leaf, intermediates) as PEM, from the CA's full chain."""
-    try:
-        certificates = x509.load_pem_x509_certificates(fullchain_pem.encode())
-    except ValueError:
-        raise IssuanceFailed("the CA returned no certificate") from None
-    pems = [c.public_bytes(serialization.Encoding.PEM).decode() for c in certificates]
-    return pems[0], "".join(pems[1:])
-
-
-def parse_account_key(text: str, secret_id: str) -> jwk.JWK:
-    """The account key the secret holds, as a private JWK certrotate can sign with (ECDSA P-256 or RSA of
-    2048 bits or more). Raises AccountSecretUnreadable naming the secret and what is wrong, and never what
-    a parser said: josepy quotes the whole JWK, `d` included, in some of its errors. No exception is chained
-    (the raise is outside the `except` block), so no traceback carries one either."""
-    key: jwk.JWK | None = None
-    try:
-        key = jwk.JWK.json_loads(text)
-    except Exception:  # josepy, cryptography, json: whatever they say may quote the key
-        key = None
-    if key is None:
-        raise AccountSecretUnreadable(secret_id, "an account key that is not a JWK certrotate can parse")
-    usable = False
-    try:
-        # josepy wraps the key (ComparableKey, which delegates to it); a private JWK serialises its "d".
-        is_private = "d" in key.to_partial_json()
-        if isinstance(key, jwk.JWKEC):
-            usable = is_private and key.key.curve.name == "secp256r1"
-        elif isinstance(key, jwk.JWKRSA):
-            usable = is_private and key.key.key_size >= 2048
-    except Exception:
-        usable = False
-    if not usable:
-        raise AccountSecretUnreadable(
-            secret_id,
-            "an account key certrotate cannot sign with (it needs a private ECDSA P-256 or RSA key)",
-        )
-    return key
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, messages.Error):
-        return f"{error.code or error.typ}: {error.detail or error.title or ''}".strip()
-    return str(error) or type(error).__name__
-
-
 class AcmeAuthority:
     """One ACME account and connection, reused across the invocations of a warm container."""
 
@@ -199,84 +83,17 @@ class AcmeAuthority:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._directory_url = directory_url
-        self._accounts = accounts
-        self._email = email
+        self._account = AcmeAccount(
+            directory_url=directory_url, accounts=accounts, email=email, external_account=external_account
+        )
         self._profile = profile
-        self._external_account = external_account  # (kid, hmac_key) loader: read only when registering
         self._sleep = sleep
         self._monotonic = monotonic
-        self._client: acme_client.ClientV2 | None = None
         self._account_key: jwk.JWK | None = None
 
-    # -- account ---------------------------------------------------------------------------------------
-
     def _connect(self, deadline: float) -> acme_client.ClientV2:
-        if self._client is not None:
-            return self._client
-        # The secret's account, or (absent or empty) one created by exactly one of the first rotations; an
-        # unreadable secret raises here, before any order, and is left as it is.
-        stored = self._accounts.load()
-        if stored is None:
-            fresh = jwk.JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
-            # A CA that requires an External Account Binding we cannot give: refused before anything is
-            # written (the binding is made again below, for whichever key the secret ends up holding).
-            self._binding(self._directory_client(fresh), fresh)
-            stored = self._accounts.create(lambda: str(fresh.json_dumps()), deadline=deadline)
-        key = parse_account_key(stored.key, self._accounts.secret_id)
-        client = self._directory_client(key)
-        net = client.net
-        url = stored.accounts.get(self._directory_url)
-        if url:
-            net.account = messages.RegistrationResource(body=messages.Registration(), uri=url)
-        else:
-            # A CA answers a registration of a key it knows with that key's account (RFC 8555 7.3.1), so
-            # every rotation that registers the one stored key gets the one account.
-            registration = messages.NewRegistration.from_data(
-                email=self._email,
-                terms_of_service_agreed=True,
-                external_account_binding=self._binding(client, key),
-            )
-            try:
-                regr = client.new_account(registration)
-                url = regr.uri
-                logger.info(
-                    "registered an ACME account", extra={"directory": self._directory_url, "account": url}
-                )
-            except acme_errors.ConflictError as conflict:  # the key already has an account there
-                url = conflict.location
-                net.account = messages.RegistrationResource(body=messages.Registration(), uri=url)
-            self._accounts.add_account_url(stored, self._directory_url, url)
-        self._client = client
-        self._account_key = key
+        client, self._account_key = self._account.connect(deadline)
         return client
-
-    def _directory_client(self, key: jwk.JWK) -> acme_client.ClientV2:
-        alg = jwa.ES256 if isinstance(key, jwk.JWKEC) else jwa.RS256
-        net = _Network(key, alg=alg, user_agent=USER_AGENT, timeout=30)
-        return acme_client.ClientV2(acme_client.ClientV2.get_directory(self._directory_url, net), net)
-
-    def _binding(self, client: acme_client.ClientV2, key: jwk.JWK) -> dict[str, Any] | None:
-        """External Account Binding, when keys are configured (a CA that does not require it may still accept
-        it), or an error before registering when the CA requires it and none are."""
-        if self._external_account is None:
-            if client.external_account_required():
-                raise IssuanceFailed(
-                    "the ACME CA requires External Account Binding: set ACME_EAB_SECRET_ID (template "
-                    "parameter AcmeEabSecretName) to a secret holding the key id and HMAC key it issued"
-                )
-            return None
-        kid, hmac_key = self._external_account()
-        binding: dict[str, Any] | None = None
-        try:
-            binding = messages.ExternalAccountBinding.from_data(
-                account_public_key=key.public_key(), kid=kid, hmac_key=hmac_key, directory=client.directory
-            )
-        except Exception:  # its message may quote the HMAC key: dropped, and ours raised outside the block
-            binding = None
-        if binding is None:
-            raise ConfigurationError("the EAB secret's hmac_key is not a base64url-encoded key")
-        return binding
 
     # -- issuance --------------------------------------------------------------------------------------
 
@@ -295,19 +112,19 @@ class AcmeAuthority:
         except messages.Error as error:
             # rateLimited never gets here: the network layer raises RateLimited with the CA's Retry-After.
             if error.code in REFUSALS:
-                refusal = f"the ACME CA refused the order for {', '.join(names)}: {_describe(error)}"
+                refusal = f"the ACME CA refused the order for {', '.join(names)}: {describe(error)}"
                 raise CaRefused(refusal) from None
             raise IssuanceFailed(
-                f"the ACME CA refused the order for {', '.join(names)}: {_describe(error)}"
+                f"the ACME CA refused the order for {', '.join(names)}: {describe(error)}"
             ) from None
         except acme_errors.TimeoutError:
             raise IssuanceFailed(
                 "gave up waiting for the certificate: the invocation's time is running out"
             ) from None
         except acme_errors.IssuanceError as error:
-            raise IssuanceFailed(f"the CA abandoned the order: {_describe(error.error)}") from None
+            raise IssuanceFailed(f"the CA abandoned the order: {describe(error.error)}") from None
         except (acme_errors.Error, requests.RequestException) as error:
-            raise IssuanceFailed(f"ACME issuance for {', '.join(names)} failed: {_describe(error)}") from None
+            raise IssuanceFailed(f"ACME issuance for {', '.join(names)} failed: {describe(error)}") from None
 
     def _issue(
         self,
@@ -384,7 +201,7 @@ class AcmeAuthority:
                     and error.typ.rsplit(":", 1)[-1] not in REPLACES_REFUSALS
                 ):
                     raise
-                reason = _describe(error)
+                reason = describe(error)
             except acme_errors.ConflictError:  # acme reads any 409 as ConflictError: alreadyReplaced is one
                 reason = "409 Conflict (already replaced)"
             logger.warning(
@@ -477,7 +294,7 @@ class AcmeAuthority:
             if body.status == messages.STATUS_VALID and body.certificate is not None:
                 return str(post_as_get(body.certificate).text)
             if body.status == messages.STATUS_INVALID:
-                reason = _describe(body.error) if body.error is not None else "no reason given"
+                reason = describe(body.error) if body.error is not None else "no reason given"
                 raise IssuanceFailed(f"the CA did not issue the certificate: {reason}")
             if body.status == messages.STATUS_READY:  # finalized too early for the CA: finalize again
                 client.begin_finalization(order.update(body=body))
@@ -497,7 +314,7 @@ class AcmeAuthority:
     def _failure_reason(authz: messages.AuthorizationResource) -> str:
         for challenge in authz.body.challenges:
             if challenge.error is not None:
-                return _describe(challenge.error)
+                return describe(challenge.error)
         return "the CA gave no reason"
 
     @staticmethod
@@ -520,7 +337,7 @@ class AcmeAuthority:
             try:
                 client.deactivate_authorization(authz)
             except Exception as exc:
-                logger.warning("could not deactivate an authorization", extra={"error": _describe(exc)})
+                logger.warning("could not deactivate an authorization", extra={"error": describe(exc)})
 
 
 def _seconds_until(moment: datetime) -> float:

@@ -23,7 +23,7 @@ from certrotate.acm_rules import (
     AcmRefusedImport,
     region_of,
 )
-from certrotate.adapters._retry import error_code
+from certrotate.adapters.aws.errors import error_code
 from certrotate.model import SecretPem
 from certrotate.ports import AcmCertificate
 

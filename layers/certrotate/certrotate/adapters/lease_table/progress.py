@@ -14,7 +14,7 @@ import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from certrotate.adapters.leases import EXPIRES_ATTRIBUTE, KEY_ATTRIBUTE
+from certrotate.adapters.lease_table.leases import EXPIRES_ATTRIBUTE, KEY_ATTRIBUTE
 from certrotate.model import ProgressRecord, parse_timestamp
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from certrotate.adapters._retry import error_code
+from certrotate.adapters.aws.errors import error_code
 from certrotate.errors import RegionDiscoveryFailed
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from certrotate.adapters._retry import error_code
+from certrotate.adapters.aws.errors import error_code
 from certrotate.errors import CertificateAlreadyExists, UploadRefused
 from certrotate.model import SecretPem, ServerCertificate
 from certrotate.ports import StoredCertificate

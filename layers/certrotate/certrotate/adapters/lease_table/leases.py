@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from certrotate.adapters._retry import error_code
+from certrotate.adapters.aws.errors import error_code
 from certrotate.config import MAX_ROTATION_LEASE_SECONDS
 from certrotate.errors import RotationInProgress
 from certrotate.ports import Lease

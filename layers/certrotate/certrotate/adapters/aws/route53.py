@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from certrotate import planning
-from certrotate.adapters._retry import error_code
+from certrotate.adapters.aws.errors import error_code
 from certrotate.errors import CertRotateError
 from certrotate.model import DnsRecord, HostedZone
 

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from certrotate.adapters._retry import error_code
-from certrotate.adapters.leases import KEY_ATTRIBUTE
+from certrotate.adapters.aws.errors import error_code
+from certrotate.adapters.lease_table.leases import KEY_ATTRIBUTE
 from certrotate.model import DnsRecord, Http01Rule, HttpListener
 
 if TYPE_CHECKING:

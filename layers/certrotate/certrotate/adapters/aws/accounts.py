@@ -14,7 +14,7 @@ import botocore.session
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import ClientError
 
-from certrotate.adapters._retry import error_code
+from certrotate.adapters.aws.errors import error_code
 from certrotate.errors import AccountUnreachable
 from certrotate.ports import EventPublisher, Lease, Leases
 

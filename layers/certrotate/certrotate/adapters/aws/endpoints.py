@@ -16,9 +16,9 @@ from typing import Protocol
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from certrotate.adapters._retry import error_code
-from certrotate.adapters.cloudfront import CloudFrontDistributions
-from certrotate.adapters.elb import LoadBalancerListeners
+from certrotate.adapters.aws.cloudfront import CloudFrontDistributions
+from certrotate.adapters.aws.elb import LoadBalancerListeners
+from certrotate.adapters.aws.errors import error_code
 from certrotate.errors import ListenerUpdateFailed
 from certrotate.model import Endpoint, EndpointChange, EndpointKind, EndpointSurvey, Unsearched
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from certrotate.adapters._retry import error_code, retry_on_codes
+from certrotate.adapters.aws.errors import error_code, retry_on_codes
 from certrotate.errors import ListenerUpdateFailed, LoadBalancerFull
 from certrotate.model import ChangeKind, Endpoint, EndpointChange, EndpointKind
 

@@ -16,7 +16,7 @@ from acme import errors as acme_errors
 from acme import messages
 from josepy.errors import DeserializationError
 
-from certrotate.adapters.acme import USER_AGENT, retry_at
+from certrotate.adapters.acme.keys import USER_AGENT, retry_at
 from certrotate.ports import RenewalInfoUnavailable, RenewalWindow
 
 DEFAULT_RETRY = timedelta(hours=6)  # RFC 9773 section 4.3.3, when the CA names no Retry-After

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from certrotate.adapters._retry import error_code
+from certrotate.adapters.aws.errors import error_code
 from certrotate.errors import (
     CertRotateError,
     ChallengeRuleShadowed,

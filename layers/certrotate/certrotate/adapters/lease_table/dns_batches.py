@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from certrotate.adapters._retry import error_code
-from certrotate.adapters.leases import EXPIRES_ATTRIBUTE, KEY_ATTRIBUTE
+from certrotate.adapters.aws.errors import error_code
+from certrotate.adapters.lease_table.leases import EXPIRES_ATTRIBUTE, KEY_ATTRIBUTE
 from certrotate.model import DnsRecord
 from certrotate.ports import BatchEntry, BatchStatus, BatchTicket
 

@@ -1,5 +1,5 @@
 """Secrets Manager: the ACME account key and External Account Binding keys (rotation leases are in DynamoDB:
-adapters/leases.py).
+adapters/lease_table/leases.py).
 
 The account secret is not the project's to throw away: it holds the ACME account's key, which owns the
 account's orders, its ARI `replaces` rights and its rate-limit history. It is written only when it is absent
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from certrotate.adapters._retry import error_code
+from certrotate.adapters.aws.errors import error_code
 from certrotate.errors import AccountBeingCreated, AccountSecretUnreadable, ConfigurationError
 
 if TYPE_CHECKING:
