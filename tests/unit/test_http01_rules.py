@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from certrotate.adapters.aws.alb_http01 import (
+from certrotate.adapters.aws.alb_rules import (
     describe_rule,
     has_the_shape,
     lowest_free,
