@@ -97,6 +97,8 @@ class AcmCertificate:
     serial: str = ""  # as ACM shows it (DescribeCertificate)
     in_use_by: tuple[str, ...] = ()  # what ACM knows uses it (DescribeCertificate)
     tags: Mapping[str, str] | None = None  # None: not read
+    # Whether ACM holds it as an imported certificate (the adapter reads `type`): the only kind renewed.
+    imported: bool = False
 
     def as_certificate(self) -> ServerCertificate:
         """The view planning's renewal and hold rules read (name = ARN; nothing is ever "replaced" nor rolled
@@ -117,11 +119,6 @@ class AcmCertificate:
             upload_date=self.not_before,
             tags=tags,
         )
-
-    @property
-    def imported(self) -> bool:
-        """Whether ACM holds it as an imported certificate: the only kind certrotate renews."""
-        return self.type == "IMPORTED"
 
     @property
     def ignored_claims(self) -> tuple[str, ...]:

@@ -175,6 +175,7 @@ def _certificate(data: Mapping[str, Any], region: str) -> AcmCertificate:
         not_before=_time(data.get("NotBefore")),
         serial=str(data.get("Serial", "")),
         in_use_by=tuple(data.get("InUseBy", ())),
+        imported=data.get("Type") == IMPORTED,
     )
 
 
