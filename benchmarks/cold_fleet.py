@@ -48,8 +48,8 @@ TARGET_RATIO = 0.30
 # The scan's steps whose wall-clock spans the scan container reports (benchmarks.worker, BENCH_TIMED).
 SCAN_SPANS = ",".join(
     [
-        "certrotate.adapters.endpoints:AllEndpoints.discover",
-        "certrotate.adapters.queue:SqsRotationQueue.send",
+        "certrotate.adapters.aws.endpoints:AllEndpoints.discover",
+        "certrotate.adapters.aws.queue:SqsRotationQueue.send",
         "certrotate.acm_scan:AcmScan.scan_into",
     ]
 )

@@ -342,7 +342,7 @@ def _drill(
     moto_fixes.set_route53_insync_after(getattr(world, "insync_seconds", 0.0))
     before = stack.calls.snapshot()
     orders_before = ca.orders_placed()
-    recheck_env = {**world.env, "BENCH_TIMED": "certrotate.adapters.queue:SqsRotationQueue.send"}
+    recheck_env = {**world.env, "BENCH_TIMED": "certrotate.adapters.aws.queue:SqsRotationQueue.send"}
     replies: dict[str, Any] = {}
     running = {"on": True}
 

@@ -72,7 +72,7 @@ def apply(specs: Iterable[str]) -> list[str]:
         elif name == "finalize_first_poll":
             _finalize_first_poll(float(value))
         elif name == "index_records" and value == "off":
-            from certrotate.adapters import scan_index
+            from certrotate.adapters.lease_table import scan_index
 
             scan_index.ScanIndexRecords.served = lambda self, certificate_id: None  # type: ignore[method-assign]
         elif name == "scan_tags" and value == "relevant":
@@ -82,7 +82,7 @@ def apply(specs: Iterable[str]) -> list[str]:
 
 
 def _insync_first_delay(first: float) -> None:
-    from certrotate.adapters import route53
+    from certrotate.adapters.aws import route53
     from certrotate.errors import CertRotateError
 
     def _wait_in_sync(self: Any, change_id: str, deadline: float) -> None:
@@ -150,8 +150,8 @@ def _parallel_discovery(threads: int) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from botocore.exceptions import ClientError
-    from certrotate.adapters import elb
-    from certrotate.adapters._retry import error_code
+    from certrotate.adapters.aws import elb
+    from certrotate.adapters.aws.errors import error_code
 
     def _list_v2(self: Any) -> list[Any]:
         # elb.LoadBalancerListeners._list_v2 with the per-load-balancer work on a thread pool.
@@ -246,7 +246,7 @@ def _scan_relevant_tags() -> None:
 def _discover_ttl(seconds: float) -> None:
     import time
 
-    from certrotate.adapters import endpoints
+    from certrotate.adapters.aws import endpoints
 
     original = endpoints.AllEndpoints.discover
 
@@ -266,7 +266,7 @@ def _discover_ttl(seconds: float) -> None:
 def _zones_ttl(seconds: float) -> None:
     import time
 
-    from certrotate.adapters import route53
+    from certrotate.adapters.aws import route53
 
     original = route53.Route53Challenges.zones
 

@@ -2,7 +2,7 @@
 a rotation by a fifth and hides where the wall time goes while waiting).
 
 Imports nothing heavy at module level (it runs inside the cold process that benchmarks.cold_rotation
-times); `install_timers()` is called once the handler and `certrotate.adapters.acme` are imported.
+times); `install_timers()` is called once the handler and `certrotate.adapters.acme.authority` are imported.
 """
 
 from __future__ import annotations
@@ -16,48 +16,61 @@ from typing import Any
 
 # (label, module, attribute path): each call's wall time is added to its label. Nested steps are shown
 # indented; a step's time includes that of the steps nested in it.
+ACME = "certrotate.adapters.acme.authority"
 PHASES: list[tuple[str, str, str]] = [
     ("settings + clients (wiring.rotation_service)", "certrotate.wiring", "rotation_service"),
     ("rotation (RotationService.rotate)", "certrotate.rotation", "RotationService.rotate"),
-    ("  lease acquire", "certrotate.adapters.leases", "DynamoDbLeases.acquire"),
+    ("  lease acquire", "certrotate.adapters.lease_table.leases", "DynamoDbLeases.acquire"),
     ("  ACME client (wiring.authority)", "certrotate.wiring", "authority"),
     ("  endpoints (RotationService._serving)", "certrotate.rotation", "RotationService._serving"),
     (
         "    scan index read (ScanIndexRecords.served)",
-        "certrotate.adapters.scan_index",
+        "certrotate.adapters.lease_table.scan_index",
         "ScanIndexRecords.served",
     ),
     (
         "    search of every region (AllEndpoints.discover)",
-        "certrotate.adapters.endpoints",
+        "certrotate.adapters.aws.endpoints",
         "AllEndpoints.discover",
     ),
-    ("  ACME order, whole (AcmeAuthority.issue)", "certrotate.adapters.acme", "AcmeAuthority.issue"),
-    ("    ACME directory + account (_connect)", "certrotate.adapters.acme", "AcmeAuthority._connect"),
-    ("    new key", "certrotate.adapters.acme", "generate_private_key"),
-    ("    new order + authorizations (_order)", "certrotate.adapters.acme", "AcmeAuthority._order"),
-    ("    Route 53 zones", "certrotate.adapters.route53", "Route53Challenges.zones"),
-    ("    DNS publish + INSYNC wait", "certrotate.adapters.route53", "Route53Challenges.publish"),
-    ("      of which INSYNC wait", "certrotate.adapters.route53", "Route53Challenges._wait_in_sync"),
+    (
+        "  ACME order, whole (AcmeAuthority.issue)",
+        ACME,
+        "AcmeAuthority.issue",
+    ),
+    (
+        "    ACME directory + account (_connect)",
+        ACME,
+        "AcmeAuthority._connect",
+    ),
+    ("    new key", ACME, "generate_private_key"),
+    ("    new order + authorizations (_order)", ACME, "AcmeAuthority._order"),
+    ("    Route 53 zones", "certrotate.adapters.aws.route53", "Route53Challenges.zones"),
+    ("    DNS publish + INSYNC wait", "certrotate.adapters.aws.route53", "Route53Challenges.publish"),
+    ("      of which INSYNC wait", "certrotate.adapters.aws.route53", "Route53Challenges._wait_in_sync"),
     # With a lease table, DNS-01 values go through the zone's batch (dns_batching.py), the above within.
     ("    DNS publish, batched (DnsBatcher.publish)", "certrotate.dns_batching", "DnsBatcher.publish"),
     ("      member: waiting for the publisher (both ways)", "certrotate.dns_batching", "DnsBatcher._awaited"),
     ("      publisher: gather, change, INSYNC (both ways)", "certrotate.dns_batching", "DnsBatcher._publish"),
     ("    answer challenge", "acme.client", "ClientV2.answer_challenge"),
-    ("    authorization polling", "certrotate.adapters.acme", "AcmeAuthority._await_authorizations"),
-    ("    DNS cleanup", "certrotate.adapters.route53", "Route53Challenges.remove"),
+    (
+        "    authorization polling",
+        ACME,
+        "AcmeAuthority._await_authorizations",
+    ),
+    ("    DNS cleanup", "certrotate.adapters.aws.route53", "Route53Challenges.remove"),
     ("    DNS cleanup, batched (DnsBatcher.remove)", "certrotate.dns_batching", "DnsBatcher.remove"),
     ("    finalize", "acme.client", "ClientV2.begin_finalization"),
     (
         "    finalization polling + download",
-        "certrotate.adapters.acme",
+        ACME,
         "AcmeAuthority._await_certificate",
     ),
     ("  validation (validate_issued)", "certrotate.rotation", "validate_issued"),
-    ("  IAM upload", "certrotate.adapters.iam", "IamCertificateStore.upload"),
+    ("  IAM upload", "certrotate.adapters.aws.iam", "IamCertificateStore.upload"),
     ("  repoint (RotationService._repoint)", "certrotate.rotation", "RotationService._repoint"),
     ("  retirement (RotationService._retire)", "certrotate.rotation", "RotationService._retire"),
-    ("  events (EventBridge)", "certrotate.adapters.events", "EventBridgePublisher.publish"),
+    ("  events (EventBridge)", "certrotate.adapters.aws.events", "EventBridgePublisher.publish"),
 ]
 
 

@@ -13,16 +13,16 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from certrotate.adapters._retry import error_code
-from certrotate.adapters.accounts import assumed_session, role_arn
-from certrotate.adapters.acm import AcmCertificateStore
-from certrotate.adapters.addresses import EndpointAddresses
-from certrotate.adapters.cloudfront import CloudFrontDistributions
-from certrotate.adapters.elb import LoadBalancerListeners
-from certrotate.adapters.endpoints import AllEndpoints
-from certrotate.adapters.iam import IamCertificateStore
-from certrotate.adapters.regions import EnabledRegions, FixedRegions
-from certrotate.adapters.route53 import Route53Challenges
+from certrotate.adapters.aws.accounts import assumed_session, role_arn
+from certrotate.adapters.aws.acm import AcmCertificateStore
+from certrotate.adapters.aws.addresses import EndpointAddresses
+from certrotate.adapters.aws.cloudfront import CloudFrontDistributions
+from certrotate.adapters.aws.elb import LoadBalancerListeners
+from certrotate.adapters.aws.endpoints import AllEndpoints
+from certrotate.adapters.aws.errors import error_code
+from certrotate.adapters.aws.iam import IamCertificateStore
+from certrotate.adapters.aws.regions import EnabledRegions, FixedRegions
+from certrotate.adapters.aws.route53 import Route53Challenges
 from certrotate.config import MEMBER_ROLE_NAME_DEFAULT, Settings, load_settings
 from certrotate.errors import AccountUnreachable
 from certrotate.wiring import BOTO_CONFIG, offers_cloudfront

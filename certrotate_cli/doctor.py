@@ -24,7 +24,7 @@ from typing import Any
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from certrotate import planning
-from certrotate.adapters._retry import error_code
+from certrotate.adapters.aws.errors import error_code
 from certrotate.config import Settings
 from certrotate.model import ChallengeMethod, Endpoint, EndpointKind, HostedZone
 from certrotate.names import PROFILE_TAG

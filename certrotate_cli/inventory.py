@@ -17,11 +17,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from certrotate import planning
-from certrotate.adapters.acm import AcmCertificateStore
-from certrotate.adapters.addresses import Address, EndpointAddresses
-from certrotate.adapters.iam import IamCertificateStore
+from certrotate.adapters.aws.acm import AcmCertificateStore
+from certrotate.adapters.aws.addresses import Address, EndpointAddresses
+from certrotate.adapters.aws.iam import IamCertificateStore
+from certrotate.adapters.clock import SystemClock
 from certrotate.claims import ClaimVerifier, Unproven, believe
-from certrotate.clock import SystemClock
 from certrotate.config import Settings
 from certrotate.errors import PermanentFailure, RegionDiscoveryFailed
 from certrotate.model import (

@@ -22,10 +22,10 @@ from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from certrotate import __version__, planning
-from certrotate.adapters._retry import error_code
-from certrotate.adapters.alb_http01 import AlbHttp01
-from certrotate.adapters.progress import DynamoDbProgress
-from certrotate.adapters.tls_probe import Connect, ConnectTo, connector, direct, fetch_certificates
+from certrotate.adapters.aws.alb_http01 import AlbHttp01
+from certrotate.adapters.aws.errors import error_code
+from certrotate.adapters.lease_table.progress import DynamoDbProgress
+from certrotate.adapters.net.tls_probe import Connect, ConnectTo, connector, direct, fetch_certificates
 from certrotate.config import Settings
 from certrotate.endpoint_check import EndpointChecker
 from certrotate.model import HostedZone, ServerCertificate

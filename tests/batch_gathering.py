@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from certrotate import dns_batching
-from certrotate.adapters.dns_batches import DynamoDbDnsBatches
+from certrotate.adapters.lease_table.dns_batches import DynamoDbDnsBatches
 
 
 class Gathering:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 from certrotate import wiring
-from certrotate.adapters.progress import PROGRESS_KEY_PREFIX
-from certrotate.adapters.scan_index import INDEX_KEY_PREFIX
+from certrotate.adapters.lease_table.progress import PROGRESS_KEY_PREFIX
+from certrotate.adapters.lease_table.scan_index import INDEX_KEY_PREFIX
 
 from devstack import fixtures, lambda_runner, moto_fixes
 from devstack.stack import LocalStack

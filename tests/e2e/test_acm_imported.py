@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 import pytest
-from certrotate.adapters import acm as acm_adapter
-from certrotate.adapters.acm import AcmCertificateStore
+from certrotate.adapters.aws import acm as acm_adapter
+from certrotate.adapters.aws.acm import AcmCertificateStore
 from certrotate.names import (
     KEY_TYPE_TAG,
     REIMPORT_OF_TAG,

@@ -464,7 +464,7 @@ def test_rotate_local_takes_the_functions_lease_key_with_managed_accounts(
 ) -> None:
     """With MANAGED_ACCOUNTS the function's lease key is `<account>:<name>` (the own account included): a
     break-glass rotation must take that same key, or it and a queued rotation could both order."""
-    from certrotate.adapters.leases import DynamoDbLeases
+    from certrotate.adapters.lease_table.leases import DynamoDbLeases
 
     own = "123456789012"  # moto's account: the operator's and the function's
     world.seed("shop", ["shop.example.com"], days_left=12)

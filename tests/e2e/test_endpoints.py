@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from certrotate.adapters.endpoints import AllEndpoints
+from certrotate.adapters.aws.endpoints import AllEndpoints
 
 from devstack import fixtures, moto_fixes
 from tests.e2e.conftest import SECOND_REGION, UNNAMED_REGION, World

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from certrotate.adapters.acme import AcmeAuthority
-from certrotate.adapters.elb import LoadBalancerListeners
-from certrotate.adapters.iam import IamCertificateStore
-from certrotate.adapters.leases import EXPIRES_ATTRIBUTE, KEY_ATTRIBUTE, DynamoDbLeases
-from certrotate.adapters.secrets import AccountKeyStore
+from certrotate.adapters.acme.authority import AcmeAuthority
+from certrotate.adapters.aws.elb import LoadBalancerListeners
+from certrotate.adapters.aws.iam import IamCertificateStore
+from certrotate.adapters.aws.secrets import AccountKeyStore
+from certrotate.adapters.lease_table.leases import EXPIRES_ATTRIBUTE, KEY_ATTRIBUTE, DynamoDbLeases
 
 from devstack import dns as devstack_dns
 from devstack import fixtures, lambda_runner

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from certrotate.adapters import alb_http01
-from certrotate.adapters.alb_http01 import AlbHttp01
-from certrotate.adapters.challenge_records import DynamoDbChallengeRecords
+from certrotate.adapters.aws import alb_http01
+from certrotate.adapters.aws.alb_http01 import AlbHttp01
+from certrotate.adapters.lease_table.challenge_records import DynamoDbChallengeRecords
 
 from devstack import dns as devstack_dns
 from devstack import fixtures, moto_fixes

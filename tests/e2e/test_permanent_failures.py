@@ -14,7 +14,7 @@ from typing import Any
 
 import botocore.endpoint
 import pytest
-from certrotate.adapters.iam import ROOM_RESERVE
+from certrotate.adapters.aws.iam import ROOM_RESERVE
 
 from devstack import fixtures, moto_fixes
 from devstack.ca_limits import DuplicateCertificateLimit
@@ -176,7 +176,7 @@ def test_a_transient_upload_failure_is_not_held_and_the_redelivery_uploads_the_k
 
 def test_the_quota_filled_after_the_kept_look_costs_no_second_order(world: World) -> None:
     """A rotation looks at the quota's room before it orders, from a reading up to a minute old while the room
-    was plenty (adapters/iam.py): if other writers fill the quota meanwhile, IAM refuses the upload
+    was plenty (adapters/aws/iam.py): if other writers fill the quota meanwhile, IAM refuses the upload
     (LimitExceeded, as the local stack enforces it). The issued certificate is kept, nothing is held, and the
     try after the quota has room stores the kept one: one order in all."""
     moto_fixes.set_server_certificate_quota(ROOM_RESERVE + 100)

@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 import pytest
-from certrotate.adapters.leases import DynamoDbLeases
+from certrotate.adapters.lease_table.leases import DynamoDbLeases
 
 from devstack import lambda_runner
 from tests.e2e.conftest import World

@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 import pytest
-from certrotate.adapters.route53 import Route53Challenges
+from certrotate.adapters.aws.route53 import Route53Challenges
 from certrotate.challenges import Dns01Responder
 from cryptography.hazmat.primitives.asymmetric import ec
 from josepy import jwk

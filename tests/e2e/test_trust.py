@@ -10,8 +10,8 @@ import traceback
 from typing import Any
 
 import pytest
-from certrotate.adapters.acm import AcmCertificateStore
-from certrotate.adapters.iam import IamCertificateStore
+from certrotate.adapters.aws.acm import AcmCertificateStore
+from certrotate.adapters.aws.iam import IamCertificateStore
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy import jwk as josepy_jwk

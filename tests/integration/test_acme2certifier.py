@@ -10,9 +10,9 @@ import pytest
 import requests
 from acme import client as acme_client
 from acme import crypto_util, messages
-from certrotate.adapters.acme import AcmeAuthority
-from certrotate.adapters.route53 import Route53Challenges
-from certrotate.adapters.secrets import AccountKeyStore
+from certrotate.adapters.acme.authority import AcmeAuthority
+from certrotate.adapters.aws.route53 import Route53Challenges
+from certrotate.adapters.aws.secrets import AccountKeyStore
 from certrotate.challenges import dns01_only
 from certrotate.model import KeyKind, KeySpec
 from certrotate.validation import ari_certificate_id

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
-from certrotate.adapters.leases import ACME_ACCOUNT_KEY, KEY_ATTRIBUTE, DynamoDbAccountCreation
-from certrotate.adapters.secrets import AccountKeyStore, StoredAccount
+from certrotate.adapters.aws.secrets import AccountKeyStore, StoredAccount
+from certrotate.adapters.lease_table.leases import ACME_ACCOUNT_KEY, KEY_ATTRIBUTE, DynamoDbAccountCreation
 from certrotate.errors import AccountBeingCreated, AccountSecretUnreadable
 from certrotate.wiring import BOTO_CONFIG
 

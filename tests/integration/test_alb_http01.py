@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from certrotate.adapters import alb_http01
-from certrotate.adapters.alb_http01 import AlbHttp01, fetch_over_http
-from certrotate.adapters.challenge_records import DynamoDbChallengeRecords
-from certrotate.adapters.tls_probe import ConnectTo, connector
+from certrotate.adapters.aws import alb_http01
+from certrotate.adapters.aws.alb_http01 import AlbHttp01, fetch_over_http
+from certrotate.adapters.lease_table.challenge_records import DynamoDbChallengeRecords
+from certrotate.adapters.net.tls_probe import ConnectTo, connector
 from certrotate.errors import Http01NotReached, Http01NotYetServed, ListenerRulesFull, PermanentFailure
 from certrotate.model import (
     ChallengeAnswer,

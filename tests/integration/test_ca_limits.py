@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from certrotate.adapters.acme import AcmeAuthority
-from certrotate.adapters.route53 import Route53Challenges
-from certrotate.adapters.secrets import AccountKeyStore
+from certrotate.adapters.acme.authority import AcmeAuthority
+from certrotate.adapters.aws.route53 import Route53Challenges
+from certrotate.adapters.aws.secrets import AccountKeyStore
 from certrotate.challenges import dns01_only
 from certrotate.errors import RateLimited
 from certrotate.model import KeyKind, KeySpec

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from certrotate.adapters.iam import ROOM_RESERVE
+from certrotate.adapters.aws.iam import ROOM_RESERVE
 
 from devstack import fixtures, lambda_runner, moto_fixes
 from devstack.stack import LocalStack

@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from certrotate.adapters.challenge_records import DynamoDbChallengeRecords, challenges_key
-from certrotate.adapters.leases import KEY_ATTRIBUTE
+from certrotate.adapters.lease_table.challenge_records import DynamoDbChallengeRecords, challenges_key
+from certrotate.adapters.lease_table.leases import KEY_ATTRIBUTE
 from certrotate.model import DnsRecord, Http01Rule, HttpListener
 
 from devstack import fixtures

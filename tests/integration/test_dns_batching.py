@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 from certrotate import dns_batching
-from certrotate.adapters.challenge_records import DynamoDbChallengeRecords
-from certrotate.adapters.dns_batches import DynamoDbDnsBatches, zone_key
-from certrotate.adapters.leases import KEY_ATTRIBUTE
-from certrotate.adapters.route53 import Route53Challenges
+from certrotate.adapters.aws.route53 import Route53Challenges
+from certrotate.adapters.lease_table.challenge_records import DynamoDbChallengeRecords
+from certrotate.adapters.lease_table.dns_batches import DynamoDbDnsBatches, zone_key
+from certrotate.adapters.lease_table.leases import KEY_ATTRIBUTE
 from certrotate.dns_batching import DnsBatcher
 from certrotate.errors import CertRotateError
 from certrotate.model import DnsRecord

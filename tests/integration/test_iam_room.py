@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from certrotate.adapters.iam import ROOM_KEPT, ROOM_RESERVE, IamCertificateStore
+from certrotate.adapters.aws.iam import ROOM_KEPT, ROOM_RESERVE, IamCertificateStore
 from certrotate.model import SecretPem
 
 from devstack import fixtures, moto_fixes

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from certrotate.adapters.issued_stash import DynamoDbIssuedStash, derive_key, issued_key
-from certrotate.adapters.leases import EXPIRES_ATTRIBUTE, KEY_ATTRIBUTE
+from certrotate.adapters.lease_table.issued_stash import DynamoDbIssuedStash, derive_key, issued_key
+from certrotate.adapters.lease_table.leases import EXPIRES_ATTRIBUTE, KEY_ATTRIBUTE
 from certrotate.model import IssuedCertificate, SecretPem
 from certrotate.ports import Stashed
 from cryptography.hazmat.primitives.asymmetric import ec, rsa

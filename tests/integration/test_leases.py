@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
-from certrotate.adapters.leases import EXPIRES_ATTRIBUTE, KEY_ATTRIBUTE, DynamoDbLeases
+from certrotate.adapters.lease_table.leases import EXPIRES_ATTRIBUTE, KEY_ATTRIBUTE, DynamoDbLeases
 from certrotate.errors import RotationInProgress
 from certrotate.ports import Lease
 from certrotate.wiring import BOTO_CONFIG
@@ -261,7 +261,7 @@ def test_a_lease_item_whose_expiry_certrotate_never_wrote_is_taken_over_with_a_w
 def test_a_lease_as_far_ahead_as_the_longest_lease_still_holds(db: Any, leases: DynamoDbLeases) -> None:
     # Another run's lease with the longest ROTATION_LEASE_SECONDS (and its clock a little ahead of ours):
     # certrotate may have written it, so it is never taken over before it ends.
-    from certrotate.adapters.leases import CLOCK_SKEW
+    from certrotate.adapters.lease_table.leases import CLOCK_SKEW
     from certrotate.config import MAX_ROTATION_LEASE_SECONDS
 
     furthest = START + timedelta(seconds=MAX_ROTATION_LEASE_SECONDS) + CLOCK_SKEW

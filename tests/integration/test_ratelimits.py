@@ -109,7 +109,7 @@ class TestRateLimits:
 def test_the_scans_tag_readers_share_an_adaptive_iam_client(limited: LocalStack) -> None:
     """Eight threads on one IAM client against a small IAM bucket: botocore's adaptive mode (wiring) paces
     them together and every tag listing is answered."""
-    from certrotate.adapters.iam import TAG_READERS, IamCertificateStore
+    from certrotate.adapters.aws.iam import TAG_READERS, IamCertificateStore
     from certrotate.wiring import ADAPTIVE_CONFIG, ADAPTIVE_SERVICES
 
     from devstack import fixtures

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
-from certrotate.adapters.cloudfront import CloudFrontDistributions
-from certrotate.adapters.elb import LoadBalancerListeners
-from certrotate.adapters.endpoints import AllEndpoints
-from certrotate.adapters.regions import REGIONS_MAX_AGE, EnabledRegions, FixedRegions
+from certrotate.adapters.aws.cloudfront import CloudFrontDistributions
+from certrotate.adapters.aws.elb import LoadBalancerListeners
+from certrotate.adapters.aws.endpoints import AllEndpoints
+from certrotate.adapters.aws.regions import REGIONS_MAX_AGE, EnabledRegions, FixedRegions
 from certrotate.errors import RegionDiscoveryFailed
 from certrotate.model import Unsearched
 

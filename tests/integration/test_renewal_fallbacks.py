@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from certrotate import wiring
-from certrotate.clock import SystemClock
+from certrotate.adapters.clock import SystemClock
 from certrotate.names import RENEWAL_TAG
 from certrotate.planning import RenewalSchedule
 

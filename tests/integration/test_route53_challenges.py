@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from certrotate.adapters.route53 import (
+from certrotate.adapters.aws.route53 import (
     MAX_CHANGE_CHARACTERS,
     MAX_CHANGE_RECORDS,
     SWAP_ATTEMPTS,

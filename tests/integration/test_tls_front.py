@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from certrotate.adapters.tls_probe import ConnectTo, connector, fetch_certificates
+from certrotate.adapters.net.tls_probe import ConnectTo, connector, fetch_certificates
 from certrotate.served import Presented
 from dnslib import QTYPE, DNSRecord  # type: ignore[import-untyped,unused-ignore]
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 from certrotate import planning
-from certrotate.adapters.alb_http01 import lowest_free, rule_tag_value
+from certrotate.adapters.aws.alb_rules import lowest_free, rule_tag_value
 from certrotate.challenges import PlannedChallenges
 from certrotate.errors import CertRotateError
 from certrotate.model import (

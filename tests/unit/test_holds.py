@@ -26,8 +26,8 @@ from certrotate.names import (
 )
 from certrotate.rotation import record_hold
 
-from tests.unit.test_planning import NOW, cert, tagged
-from tests.unit.test_template import template as template_fixture
+from tests.factories import NOW, cert, tagged
+from tests.factories import template as template_fixture
 
 template = template_fixture  # the fixture, under the name tests ask for
 

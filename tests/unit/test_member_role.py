@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from devstack import cfn
-from tests.unit.test_template import ROOT, _CfnLoader
+from tests.cfn import CfnLoader
+from tests.paths import ROOT
 
 MEMBER_TEMPLATE = ROOT / "member-role.yaml"
 CENTRAL = "123456789012"
@@ -19,7 +20,7 @@ PARAMETERS = {"CentralAccountId": CENTRAL, "CentralFunctionRoleArns": f"{SCAN_AR
 
 
 def _load(path: Any) -> dict[str, Any]:
-    loaded = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    loaded = yaml.load(path.read_text(), Loader=CfnLoader)  # noqa: S506 - a SafeLoader subclass
     assert isinstance(loaded, dict)
     return loaded
 

@@ -11,9 +11,9 @@ import boto3
 import botocore.session
 import pytest
 from certrotate import wiring
-from certrotate.adapters.elb import LoadBalancerListeners
-from certrotate.adapters.endpoints import AllEndpoints
-from certrotate.adapters.regions import FixedRegions
+from certrotate.adapters.aws.elb import LoadBalancerListeners
+from certrotate.adapters.aws.endpoints import AllEndpoints
+from certrotate.adapters.aws.regions import FixedRegions
 from certrotate.errors import ListenerUpdateFailed
 from certrotate.model import Endpoint, EndpointKind, EndpointSurvey
 

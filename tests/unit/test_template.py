@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 from certrotate import names
-from certrotate.adapters.dns_batches import DNS_BATCH_KEY_PREFIX
-from certrotate.adapters.iam import ROOM_KEPT, ROOM_RESERVE
-from certrotate.adapters.progress import PROGRESS_KEY_PREFIX
-from certrotate.adapters.route53 import ZONES_KEPT
-from certrotate.adapters.scan_index import INDEX_KEY_PREFIX
+from certrotate.adapters.aws.iam import ROOM_KEPT, ROOM_RESERVE
+from certrotate.adapters.aws.route53 import ZONES_KEPT
+from certrotate.adapters.lease_table.dns_batches import DNS_BATCH_KEY_PREFIX
+from certrotate.adapters.lease_table.progress import PROGRESS_KEY_PREFIX
+from certrotate.adapters.lease_table.scan_index import INDEX_KEY_PREFIX
 from certrotate.config import TrustSource, load_settings
 from certrotate.inbound import parse_scan_request
 from certrotate.names import MetricName
@@ -907,7 +907,7 @@ def test_secrets_limited_to_the_account_key(resources: dict[str, Any]) -> None:
 
 
 def test_the_lease_table_is_on_demand_with_ttl_and_no_backups(resources: dict[str, Any]) -> None:
-    from certrotate.adapters.leases import EXPIRES_ATTRIBUTE, KEY_ATTRIBUTE
+    from certrotate.adapters.lease_table.leases import EXPIRES_ATTRIBUTE, KEY_ATTRIBUTE
 
     tables = _of_type(resources, "AWS::DynamoDB::Table")
     assert list(tables) == ["LeaseTable"]

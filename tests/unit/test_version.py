@@ -65,7 +65,7 @@ def test_the_template_says_the_same_version(sar: dict[str, Any], template: dict[
 
 
 def test_the_user_agent_names_the_version() -> None:
-    from certrotate.adapters import acme
+    from certrotate.adapters.acme import keys as acme
 
     assert f"certrotate/{certrotate.__version__}" == certrotate.USER_AGENT
     assert wiring.BOTO_CONFIG.user_agent_extra == certrotate.USER_AGENT

@@ -23,7 +23,7 @@ from aws_lambda_powertools import Logger
 from cryptography import x509
 
 from certrotate import acm_rules, planning
-from certrotate.adapters.acm import IMPORTED
+from certrotate.adapters.aws.acm import IMPORTED
 from certrotate.challenges import Dns01Responder, PlannedChallenges
 from certrotate.errors import (
     InvalidRequest,

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from certrotate.adapters.net.tls_probe import ConnectTo
 from certrotate.adapters.net.trust_roots import TrustRoots as TrustRoots
 from certrotate.adapters.net.trust_roots import TrustSource as TrustSource
-from certrotate.adapters.tls_probe import ConnectTo
 from certrotate.errors import ConfigurationError
 from certrotate.names import METRICS_NAMESPACE_DEFAULT, SERVICE_NAME_DEFAULT
 from certrotate.order.refusals import PROFILE_NAME as PROFILE_NAME

@@ -4,7 +4,7 @@ endpoints change and how, and when a replaced certificate may go. No I/O, no bot
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -57,13 +57,19 @@ from certrotate.deploy.changes import plan_endpoint_changes as plan_endpoint_cha
 from certrotate.deploy.changes import uncovered_aliases as uncovered_aliases
 from certrotate.model import (
     Endpoint,
-    EndpointKind,
     EndpointSurvey,
-    KeyKind,
-    KeySpec,
     ServerCertificate,
-    parse_timestamp,
 )
+from certrotate.model.certificates import RenewalSchedule as RenewalSchedule
+from certrotate.model.certificates import learnt_for_value as learnt_for_value
+from certrotate.model.endpoints import ENDPOINT_INDEX_MAX_AGE as ENDPOINT_INDEX_MAX_AGE
+from certrotate.model.endpoints import KnownEndpoints as KnownEndpoints
+from certrotate.model.endpoints import endpoint_from_message as endpoint_from_message
+from certrotate.model.endpoints import endpoints_serving as endpoints_serving
+from certrotate.model.endpoints import reference_for as reference_for
+from certrotate.model.keys import KEY_TYPES as KEY_TYPES
+from certrotate.model.keys import KEYS_ACCEPTED as KEYS_ACCEPTED
+from certrotate.model.keys import KEYS_ANY_ENDPOINT_ACCEPTS as KEYS_ANY_ENDPOINT_ACCEPTS
 from certrotate.names import (
     RENEWAL_TAG,
 )
@@ -93,65 +99,6 @@ from certrotate.retire.decision import replacement_deploying as replacement_depl
 # --- renewal time: ARI (RFC 9773) and the lifetime rule ---------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RenewalSchedule:
-    """When to renew a certificate and when to ask again, as last learnt (kept in RENEWAL_TAG)."""
-
-    source: str  # "ari": the CA's suggestedWindow; "lifetime": the CA could not answer
-    window_start: datetime
-    window_end: datetime
-    renew_at: datetime
-    next_ask: datetime
-    # The certificate it was learnt for, where a tag can outlive it (an ACM re-import keeps the tags): its
-    # NotAfter (learnt_for_value). Empty: IAM certificates, whose tags die with them.
-    learnt_for: str = ""
-
-    def tag_value(self) -> str:
-        def iso(moment: datetime) -> str:
-            return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-        value = (
-            f"source={self.source} start={iso(self.window_start)} end={iso(self.window_end)} "
-            f"at={iso(self.renew_at)} ask={iso(self.next_ask)}"
-        )
-        return f"{value} for={self.learnt_for}" if self.learnt_for else value
-
-    def learnt_for_another(self, not_after: datetime) -> bool:
-        """Whether it was learnt for another certificate than the one expiring at `not_after`."""
-        return bool(self.learnt_for) and self.learnt_for != learnt_for_value(not_after)
-
-    def describe(self) -> str:
-        if self.source == "lifetime":
-            return "the lifetime rule (the CA had no renewal window for it)"
-        start, end = (f"{m:%Y-%m-%d %H:%M}Z" for m in (self.window_start, self.window_end))
-        return f"the CA's renewal window {start} .. {end}"
-
-    @classmethod
-    def parse(cls, value: str | None) -> RenewalSchedule | None:
-        """None when absent or unreadable (a hand-edited tag must not crash a scan: it is asked again)."""
-        if not value:
-            return None
-        fields: Mapping[str, str] = dict(part.split("=", 1) for part in value.split() if "=" in part)
-        moments = [parse_timestamp(fields.get(key)) for key in ("start", "end", "at", "ask")]
-        if any(m is None for m in moments):
-            return None
-        start, end, at, ask = (m for m in moments if m is not None)
-        source = fields.get("source", "ari")
-        return cls(
-            source if source in ("ari", "lifetime") else "ari",
-            start,
-            end,
-            at,
-            ask,
-            learnt_for=fields.get("for", ""),
-        )
-
-
-def learnt_for_value(not_after: datetime) -> str:
-    """What RenewalSchedule.learnt_for holds for a certificate expiring at `not_after`."""
-    return not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def deduplication_id(certificate_name: str, now: datetime, purpose: str = "") -> str:
     """One rotation message per certificate per day (SQS FIFO deduplicates within its 5-minute window;
     a later duplicate finds the replacement and is skipped), and per `purpose` when one is given: a message
@@ -163,81 +110,14 @@ def deduplication_id(certificate_name: str, now: datetime, purpose: str = "") ->
 # --- keys ------------------------------------------------------------------------------------------------
 
 
-# The values of the tag certrotate:key-type: the key types certrotate orders.
-KEY_TYPES: dict[str, KeySpec] = {
-    "rsa2048": KeySpec(KeyKind.RSA, 2048),
-    "rsa3072": KeySpec(KeyKind.RSA, 3072),
-    "rsa4096": KeySpec(KeyKind.RSA, 4096),
-    "ec256": KeySpec(KeyKind.EC, 256),
-    "ec384": KeySpec(KeyKind.EC, 384),
-}
-
-_RSA = frozenset(KeySpec(KeyKind.RSA, size) for size in (1024, 2048, 3072, 4096))
-# The keys each kind of endpoint can serve from an IAM server certificate (1024-bit RSA is listed because an
-# old certificate may hold one; certrotate never orders it). Sources:
-# - CloudFront: "Requirements for using SSL/TLS certificates with CloudFront" (Key type, Size of the
-#   certificate key) and ACM's "Prerequisites for importing ACM certificates": "CloudFront only supports
-#   1024-bit RSA, 2048-bit RSA, 3072-bit RSA, 4096-bit RSA, and Elliptic Prime Curve 256-bit keys".
-# - ALB/NLB: ELB's "SSL certificates for your Application Load Balancer" / "Server certificates for your
-#   Network Load Balancer" (RSA 2048, 3072 and 4096 bits, and ECDSA) and the same ACM page: "Application
-#   Load Balancer supports all of the algorithms available from ACM" (which include P-256 and P-384).
-# - Classic Load Balancer: "SSL/TLS certificates for Classic Load Balancers" (create the key with OpenSSL:
-#   RSA 2048 recommended, 1024 and 4096 supported; ECDSA on prime256v1); 3072 and P-384 are not named.
-KEYS_ACCEPTED: dict[EndpointKind, frozenset[KeySpec]] = {
-    EndpointKind.CLOUDFRONT: _RSA | {KeySpec(KeyKind.EC, 256)},
-    EndpointKind.ELBV2_LISTENER: _RSA | {KeySpec(KeyKind.EC, 256), KeySpec(KeyKind.EC, 384)},
-    EndpointKind.CLASSIC_LISTENER: _RSA - {KeySpec(KeyKind.RSA, 3072)} | {KeySpec(KeyKind.EC, 256)},
-}
-# A key some endpoint kind serves: what validation accepts on an issued certificate.
-KEYS_ANY_ENDPOINT_ACCEPTS: frozenset[KeySpec] = frozenset().union(*KEYS_ACCEPTED.values())
-
-
 # --- endpoints -------------------------------------------------------------------------------------------
-
-
-def reference_for(endpoint: Endpoint, arn: str, certificate_id: str) -> str:
-    """Load balancers refer to a certificate by ARN, CloudFront by its ID."""
-    return certificate_id if endpoint.kind is EndpointKind.CLOUDFRONT else arn
-
-
-def endpoints_serving(endpoints: Iterable[Endpoint], arn: str, certificate_id: str) -> list[Endpoint]:
-    return [e for e in endpoints if e.serves(reference_for(e, arn, certificate_id))]
 
 
 # --- the scan's endpoint index ---------------------------------------------------------------------------
 
-# How old the scan's list of endpoints serving a certificate may be when a rotation uses it instead of a
-# search of every region. Older (a message that waited long on the queue): the rotation searches afresh.
-ENDPOINT_INDEX_MAX_AGE = timedelta(hours=6)
 # Beyond this the rotation searches itself: ~270 bytes an endpoint, and a SendMessageBatch of 10 messages
 # must stay under 256 KiB in all.
 ENDPOINT_INDEX_MAX_ENTRIES = 50
-
-
-@dataclass(frozen=True, slots=True)
-class KnownEndpoints:
-    """The endpoints a search at `seen_at` found serving a certificate (where to look, not what they hold:
-    each is read afresh right before it is changed)."""
-
-    endpoints: tuple[Endpoint, ...]
-    seen_at: datetime
-
-    def usable(self, now: datetime) -> bool:
-        return timedelta(0) <= now - self.seen_at <= ENDPOINT_INDEX_MAX_AGE
-
-    def as_message(self) -> dict[str, object]:
-        return {
-            "seen_at": self.seen_at.isoformat(),
-            "serving": [
-                {
-                    "kind": e.kind.value,
-                    "region": e.region,
-                    "resource_id": e.resource_id,
-                    "load_balancer": e.load_balancer,
-                }
-                for e in self.endpoints
-            ],
-        }
 
 
 def known_endpoints(
@@ -279,11 +159,6 @@ def confirmed_endpoints(
             return None
         confirmed.append(endpoint)
     return confirmed
-
-
-def endpoint_from_message(kind: str, region: str, resource_id: str, load_balancer: str) -> Endpoint:
-    """A place to look, from a message: what it serves is unknown until it is read."""
-    return Endpoint(EndpointKind(kind), region, resource_id, load_balancer, default_certificate=None)
 
 
 # --- scan ------------------------------------------------------------------------------------------------

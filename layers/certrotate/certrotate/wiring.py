@@ -11,25 +11,25 @@ import boto3
 from botocore.config import Config
 
 from certrotate import USER_AGENT
-from certrotate.adapters.accounts import AccountEvents, AccountLeases, assumed_session, role_arn
-from certrotate.adapters.acm import AcmCertificateStore
-from certrotate.adapters.alb_http01 import AlbHttp01, fetch_over_http
-from certrotate.adapters.challenge_records import DynamoDbChallengeRecords
-from certrotate.adapters.cloudfront import CloudFrontDistributions
-from certrotate.adapters.dns_batches import DynamoDbDnsBatches
-from certrotate.adapters.elb import LoadBalancerListeners
-from certrotate.adapters.endpoints import AllEndpoints
-from certrotate.adapters.events import EventBridgePublisher, NoEvents
-from certrotate.adapters.iam import IamCertificateStore
-from certrotate.adapters.issued_stash import DynamoDbIssuedStash
-from certrotate.adapters.leases import DynamoDbAccountCreation, DynamoDbLeases
-from certrotate.adapters.progress import DynamoDbProgress
-from certrotate.adapters.queue import SqsRotationQueue
-from certrotate.adapters.regions import EnabledRegions, FixedRegions
-from certrotate.adapters.route53 import Route53Challenges
-from certrotate.adapters.scan_index import DynamoDbScanIndex, ScanIndexRecords
-from certrotate.adapters.secrets import AccountKeyStore, ExternalAccountKeys
-from certrotate.clock import SystemClock
+from certrotate.adapters.aws.accounts import AccountEvents, AccountLeases, assumed_session, role_arn
+from certrotate.adapters.aws.acm import AcmCertificateStore
+from certrotate.adapters.aws.alb_http01 import AlbHttp01, fetch_over_http
+from certrotate.adapters.aws.cloudfront import CloudFrontDistributions
+from certrotate.adapters.aws.elb import LoadBalancerListeners
+from certrotate.adapters.aws.endpoints import AllEndpoints
+from certrotate.adapters.aws.events import EventBridgePublisher, NoEvents
+from certrotate.adapters.aws.iam import IamCertificateStore
+from certrotate.adapters.aws.queue import SqsRotationQueue
+from certrotate.adapters.aws.regions import EnabledRegions, FixedRegions
+from certrotate.adapters.aws.route53 import Route53Challenges
+from certrotate.adapters.aws.secrets import AccountKeyStore, ExternalAccountKeys
+from certrotate.adapters.clock import SystemClock
+from certrotate.adapters.lease_table.challenge_records import DynamoDbChallengeRecords
+from certrotate.adapters.lease_table.dns_batches import DynamoDbDnsBatches
+from certrotate.adapters.lease_table.issued_stash import DynamoDbIssuedStash
+from certrotate.adapters.lease_table.leases import DynamoDbAccountCreation, DynamoDbLeases
+from certrotate.adapters.lease_table.progress import DynamoDbProgress
+from certrotate.adapters.lease_table.scan_index import DynamoDbScanIndex, ScanIndexRecords
 from certrotate.config import Settings, environment_fingerprint, load_settings
 from certrotate.dns_batching import DnsBatcher
 from certrotate.endpoint_check import EndpointChecker
@@ -57,7 +57,7 @@ if TYPE_CHECKING:  # boto3-stubs: development only, not in the layer
 
     from certrotate.acm_rotation import AcmRotationService
     from certrotate.acm_scan import AcmScan
-    from certrotate.adapters.acme import AcmeAuthority
+    from certrotate.adapters.acme.authority import AcmeAuthority
     from certrotate.endpoint_check import EndpointReport
 
 # Throttling (Throttling, PriorRequestNotComplete, TooManyRequestsException, ...) is retried by botocore's
@@ -271,7 +271,7 @@ def http01(account: str | None = None) -> AlbHttp01:
     as the CA will before the CA is told (through ENDPOINT_CHECK_CONNECT_TO's tunnels, if any); each rule
     recorded in the lease table (`#challenges:<lease key>`) before it is created: only a recorded rule is
     ever removed."""
-    from certrotate.adapters.tls_probe import ConnectTo, connector
+    from certrotate.adapters.net.tls_probe import ConnectTo, connector
 
     reach = connector([ConnectTo.parse(rule) for rule in settings().endpoint_check_connect_to])
     return AlbHttp01(
@@ -300,7 +300,7 @@ def dns(account: str | None = None) -> Route53Challenges:
 
 @functools.cache
 def authority() -> AcmeAuthority:
-    from certrotate.adapters.acme import AcmeAuthority  # heavy: only when an order is placed
+    from certrotate.adapters.acme.authority import AcmeAuthority  # heavy: only when an order is placed
 
     config = settings()
     assert config.acme_account_secret_id is not None
@@ -324,8 +324,8 @@ def _authority() -> CertificateAuthority:
 
 @functools.cache
 def endpoint_checker(account: str | None = None) -> EndpointChecker:
-    from certrotate.adapters.addresses import EndpointAddresses
-    from certrotate.adapters.tls_probe import ConnectTo, connector, fetch_certificates
+    from certrotate.adapters.aws.addresses import EndpointAddresses
+    from certrotate.adapters.net.tls_probe import ConnectTo, connector, fetch_certificates
 
     reach = connector([ConnectTo.parse(rule) for rule in settings().endpoint_check_connect_to])
     return EndpointChecker(
@@ -593,7 +593,7 @@ def acm_scan(*, dry_run: bool, account: str | None = None) -> AcmScan:
 
 @functools.cache
 def renewal_info() -> RenewalInfoSource:
-    from certrotate.adapters.renewal_info import AcmeRenewalInfo  # heavy (acme): built only for a scan
+    from certrotate.adapters.acme.renewal_info import AcmeRenewalInfo  # heavy (acme): built only for a scan
 
     return AcmeRenewalInfo(settings().acme_directory_url)
 

@@ -1,0 +1,1 @@
+"""The ACME CA: orders, the one account, keys and the network, renewal information. Imported lazily."""
