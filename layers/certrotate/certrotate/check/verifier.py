@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from cryptography import x509
 
@@ -31,14 +30,7 @@ from certrotate.check.issued import chain_problem
 from certrotate.decide.naming import replacement_name
 from certrotate.errors import ValidationFailed
 from certrotate.model import ProgressRecord, ServerCertificate
-from certrotate.ports import CertificateReader, Clock, ProgressRecords, StoredCertificate
-
-
-class TrustAnchors(Protocol):
-    """ports.TrustAnchors on the vocab branch (merge: import it from certrotate.ports, drop this copy)."""
-
-    def roots(self) -> list[x509.Certificate]: ...  # raises OSError, or ValidationFailed when unreadable
-    def __str__(self) -> str: ...  # where they come from, for messages
+from certrotate.ports import CertificateReader, Clock, ProgressRecords, StoredCertificate, TrustAnchors
 
 
 @dataclass(frozen=True, slots=True)
