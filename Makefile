@@ -68,9 +68,10 @@ lock-check: venv ## Fail when the layer's lock is stale against requirements.in
 	  || { echo "$(LAYER_LOCK) is stale against $(LAYER_IN): run 'make lock' and commit both" >&2; exit 1; }
 	@echo "ok: $(LAYER_LOCK) matches $(LAYER_IN)"
 
-lint: venv lock-check ## Lint and format-check the code (ruff); check the layer's lock is fresh
+lint: venv lock-check ## Lint and format-check the code (ruff), the direction of imports (import-linter); the lock
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=layers/certrotate:. $(BIN)/lint-imports --no-cache  # the contracts: pyproject.toml
 
 typecheck: venv ## Check types of the layer and handlers (mypy, strict)
 	$(BIN)/mypy

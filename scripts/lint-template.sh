@@ -92,7 +92,7 @@ layer_dir="$(find "$build_dir" -maxdepth 1 -type d -name 'CertRotateLayer*' | he
 [[ -f "$layer_dir/python/certrotate/roots/letsencrypt-staging.pem" ]] \
     || { echo "FAILED: the layer lacks certrotate/roots/letsencrypt-staging.pem" >&2; exit 1; }
 # The layer ships bytecode (its Makefile): without it every cold start compiles what it imports.
-[[ -n "$(find "$layer_dir/python/certrotate" -name 'rotation.*.pyc' -print -quit)" ]] \
+[[ -n "$(find "$layer_dir/python/certrotate" -name 'names.*.pyc' -print -quit)" ]] \
     || { echo "FAILED: the layer holds no .pyc for certrotate (layers/certrotate/Makefile)" >&2; exit 1; }
 # The layer holds exactly what the lock pins: nothing more (say, an SDK through an extra), nothing else.
 normalized() { awk -F'==' '{ name = tolower($1); gsub(/[_.]/, "-", name); print name "==" $2 }' | sort; }

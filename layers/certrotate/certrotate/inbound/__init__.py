@@ -1,5 +1,5 @@
 """The events the functions accept, checked with strict Powertools Parser models, and one-line errors for the
-rest. The models (and pydantic) load on first use; a scheduled scan never loads them."""
+rest. The models (inbound/models.py, and pydantic) load on first use; a scheduled scan never loads them."""
 
 from __future__ import annotations
 
@@ -83,9 +83,9 @@ def _parse(event: Any, model_name: str, what: str) -> Any:
     from aws_lambda_powertools.utilities.parser import parse
     from pydantic import ValidationError
 
-    from certrotate import event_models
+    from certrotate.inbound import models
 
-    model: type[BaseModel] = getattr(event_models, model_name)
+    model: type[BaseModel] = getattr(models, model_name)
     try:
         return parse(event=event, model=model)
     except ValidationError as exc:
