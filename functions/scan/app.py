@@ -18,7 +18,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from certrotate import fleet, telemetry, wiring
 from certrotate.inbound import parse_scan_request
-from certrotate.scan import ScanResult
+from certrotate.report.scan_result import ScanResult
 
 logger = Logger()
 metrics = Metrics()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 from certrotate.errors import AccountUnreachable
 from certrotate.fleet import scan_accounts
-from certrotate.scan import ScanResult
+from certrotate.report.scan_result import ScanResult
 
 A, B, C = "111111111111", "222222222222", "333333333333"
 

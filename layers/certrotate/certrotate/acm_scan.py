@@ -26,7 +26,8 @@ from certrotate.ports import (
     RenewalInfoSource,
     RotationQueue,
 )
-from certrotate.scan import ScanResult, ScanSettings
+from certrotate.report.scan_result import ScanResult
+from certrotate.scan import ScanSettings
 from certrotate.validation import facts_of
 
 logger = Logger(child=True)

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from certrotate.adapters._retry import error_code
 from certrotate.errors import AccountUnreachable
-from certrotate.scan import ScanResult
+from certrotate.report.scan_result import ScanResult
 
 logger = Logger(child=True)
 ACCOUNTS_AT_ONCE = 4  # accounts scanned in parallel: each has its own API limits, the function has 2 cores

@@ -8,7 +8,7 @@ import random
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from certrotate.ports import (
     RotationQueue,
     ScanIndexStore,
 )
+from certrotate.report.scan_result import ScanResult
 from certrotate.validation import facts_of
 
 logger = Logger(child=True)
@@ -37,74 +38,6 @@ RENEWAL_READERS = 8  # certificates read (and the CA asked) at once when their r
 RECHECK_CHUNK = 4 * RENEWAL_READERS  # the re-check sends the rotations of each chunk before asking the next
 # What learning one certificate's renewal time gives: the schedule (None: not learnt), a note, its facts.
 _Learnt = tuple[planning.RenewalSchedule | None, str | None, scan_index.CertificateFacts | None]
-
-
-@dataclass(slots=True)
-class ScanResult:
-    scanned: int
-    managed: int
-    expiring: list[str]
-    enqueued: list[str]
-    held_back: list[str]
-    held: list[dict[str, Any]]
-    pending_retirement: list[str]
-    retired: list[str]
-    resumed: list[str]
-    days_to_expiry: dict[str, float]
-    server_certificates: int
-    quota: int
-    dry_run: bool
-    correlation_id: str = ""  # carried by every message this scan sends and every event it emits
-    notes: list[str] = field(default_factory=list)
-    # Bookkeeping tags whose claim no progress record proves: reported, never acted on (claims.py).
-    untrusted: list[dict[str, Any]] = field(default_factory=list)
-    # Many accounts only (None otherwise, and left out of as_dict): the accounts not scanned, and why.
-    failed_accounts: list[dict[str, str]] | None = None
-
-    @classmethod
-    def empty(cls, *, dry_run: bool, correlation_id: str, **extra: Any) -> ScanResult:
-        """A result with nothing counted yet, to be filled in (the re-check, the merge of many accounts)."""
-        return cls(
-            scanned=0,
-            managed=0,
-            expiring=[],
-            enqueued=[],
-            held_back=[],
-            held=[],
-            pending_retirement=[],
-            retired=[],
-            resumed=[],
-            days_to_expiry={},
-            server_certificates=0,
-            quota=0,
-            dry_run=dry_run,
-            correlation_id=correlation_id,
-            **extra,
-        )
-
-    @property
-    def min_days_to_expiry(self) -> float | None:
-        return min(self.days_to_expiry.values()) if self.days_to_expiry else None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "scanned": self.scanned,
-            "managed": self.managed,
-            "expiring": self.expiring,
-            "enqueued": self.enqueued,
-            "held_back": self.held_back,
-            "held": self.held,
-            "pending_retirement": self.pending_retirement,
-            "retired": self.retired,
-            "resumed": self.resumed,
-            "days_to_expiry": self.days_to_expiry,
-            "server_certificates": self.server_certificates,
-            "server_certificates_quota": self.quota,
-            "dry_run": self.dry_run,
-            "correlation_id": self.correlation_id,
-            "notes": self.notes,
-            "untrusted": self.untrusted,
-        } | ({} if self.failed_accounts is None else {"failed_accounts": self.failed_accounts})
 
 
 @dataclass(frozen=True, slots=True)
