@@ -27,7 +27,7 @@ from certrotate.ports import (
     RotationQueue,
 )
 from certrotate.report.scan_result import ScanResult
-from certrotate.scan import ScanSettings
+from certrotate.scan.sweep import ScanSettings
 from certrotate.validation import facts_of
 
 logger = Logger(child=True)

@@ -39,7 +39,6 @@ from certrotate.planning import NamePolicy
 from certrotate.ports import CertificateAuthority, EventPublisher, Leases, RenewalInfoSource
 from certrotate.rollback import RollbackService
 from certrotate.rotation import RotationResult, RotationService, RotationSettings
-from certrotate.scan import ScanService, ScanSettings
 
 if TYPE_CHECKING:  # boto3-stubs: development only, not in the layer
     from mypy_boto3_acm import ACMClient
@@ -59,6 +58,7 @@ if TYPE_CHECKING:  # boto3-stubs: development only, not in the layer
     from certrotate.acm_scan import AcmScan
     from certrotate.adapters.acme import AcmeAuthority
     from certrotate.endpoint_check import EndpointReport
+    from certrotate.scan.sweep import Scan
 
 # Throttling (Throttling, PriorRequestNotComplete, TooManyRequestsException, ...) is retried by botocore's
 # standard mode with exponential backoff and jitter; 8 attempts ride out Route 53's 5 requests per second.
@@ -496,33 +496,51 @@ def rollback_service(account: str | None = None) -> RollbackService:
 
 
 @functools.cache
-def scan_service(*, dry_run: bool, account: str | None = None) -> ScanService:
+def scan_service(*, dry_run: bool, account: str | None = None) -> Scan:
+    from certrotate.claims import ClaimVerifier
+    from certrotate.scan.learning import RenewalLearner
+    from certrotate.scan.sweep import Scan, ScanSettings
+    from certrotate.scan.tags import TagIndex
+    from certrotate.store.iam_listing import IamListing
+
     config = settings()
     if not dry_run:
         config.require_scan()
     queue = SqsRotationQueue(client("sqs"), config.rotation_queue_url) if config.rotation_queue_url else None
-    return ScanService(
-        store=certificate_store(account),
+    store = certificate_store(account)
+    clock = SystemClock()
+    scan_settings = ScanSettings(
+        renew_before_days=config.renew_before_days,
+        lease_seconds=config.rotation_lease_seconds,
+        grace_seconds=config.retirement_grace_seconds,
+        account_id=account,
+        trust_roots=config.issuer_trust,
+        hold_context=config.hold_context,
+    )
+    # Rotations' own records, which prove (or not) what the bookkeeping tags claim.
+    claims = (
+        ClaimVerifier(
+            store=store, progress=progress_records(account), trust_roots=config.issuer_trust, clock=clock
+        )
+        if config.lease_table_name
+        else None
+    )
+    return Scan(
+        iam=IamListing(store, claims),
         endpoints=endpoints(account),
         queue=queue,
         events=events(account),
-        clock=SystemClock(),
-        settings=ScanSettings(
-            renew_before_days=config.renew_before_days,
-            lease_seconds=config.rotation_lease_seconds,
-            grace_seconds=config.retirement_grace_seconds,
-            account_id=account,
-            trust_roots=config.issuer_trust,
-            hold_context=config.hold_context,
+        clock=clock,
+        settings=scan_settings,
+        learner=RenewalLearner(
+            renewal_info=renewal_info, clock=clock, renew_before_days=config.renew_before_days
         ),
-        renewal_info=renewal_info,
-        # Rotations' own records, which prove (or not) what the bookkeeping tags claim.
-        progress=progress_records(account) if config.lease_table_name else None,
         # The lease table is central; with MANAGED_ACCOUNTS each account has its own index item.
-        index=(
+        index=TagIndex(
             DynamoDbScanIndex(client("dynamodb"), config.lease_table_name, account)
             if config.lease_table_name
-            else None
+            else None,
+            renew_before_days=config.renew_before_days,
         ),
     )
 
@@ -573,6 +591,7 @@ def acm_rotation_service(account: str | None = None) -> AcmRotationService:
 @functools.cache
 def acm_scan(*, dry_run: bool, account: str | None = None) -> AcmScan:
     from certrotate.acm_scan import AcmScan
+    from certrotate.scan.sweep import ScanSettings
 
     config = settings()
     queue = SqsRotationQueue(client("sqs"), config.rotation_queue_url) if config.rotation_queue_url else None
