@@ -50,7 +50,7 @@ SCAN_SPANS = ",".join(
     [
         "certrotate.adapters.endpoints:AllEndpoints.discover",
         "certrotate.adapters.queue:SqsRotationQueue.send",
-        "certrotate.acm_scan:AcmScan.scan_into",
+        "certrotate.scan.sweep:Scan._sweep_acm",
     ]
 )
 

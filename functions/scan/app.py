@@ -46,15 +46,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
 
     def scan_account(account: str | None) -> ScanResult:
-        # IAM server certificates, then ACM imported ones (their own step, added to the same report).
-        result = wiring.scan_service(dry_run=request.dry_run, account=account).scan(
+        # One sweep of every store: IAM server certificates, then ACM imported ones, into one report.
+        return wiring.scan_service(dry_run=request.dry_run, account=account).scan(
             dry_run=request.dry_run,
             correlation_id=correlation_id,
             refresh_tags=request.refresh_tags,
             learn_until=learn_until,
         )
-        wiring.acm_scan(dry_run=request.dry_run, account=account).scan_into(result, dry_run=request.dry_run)
-        return result
 
     if settings.many_accounts:
         # Every managed account through its member role; one that fails is reported, the others proceed.

@@ -55,10 +55,10 @@ if TYPE_CHECKING:  # boto3-stubs: development only, not in the layer
     from mypy_boto3_sts import STSClient
 
     from certrotate.acm_rotation import AcmRotationService
-    from certrotate.acm_scan import AcmScan
     from certrotate.adapters.acme import AcmeAuthority
     from certrotate.endpoint_check import EndpointReport
     from certrotate.scan.sweep import Scan
+    from certrotate.store.acm_listing import AcmListing
 
 # Throttling (Throttling, PriorRequestNotComplete, TooManyRequestsException, ...) is retried by botocore's
 # standard mode with exponential backoff and jitter; 8 attempts ride out Route 53's 5 requests per second.
@@ -535,6 +535,7 @@ def scan_service(*, dry_run: bool, account: str | None = None) -> Scan:
         learner=RenewalLearner(
             renewal_info=renewal_info, clock=clock, renew_before_days=config.renew_before_days
         ),
+        acm=acm_scan(account),
         # The lease table is central; with MANAGED_ACCOUNTS each account has its own index item.
         index=TagIndex(
             DynamoDbScanIndex(client("dynamodb"), config.lease_table_name, account)
@@ -589,25 +590,11 @@ def acm_rotation_service(account: str | None = None) -> AcmRotationService:
 
 
 @functools.cache
-def acm_scan(*, dry_run: bool, account: str | None = None) -> AcmScan:
-    from certrotate.acm_scan import AcmScan
-    from certrotate.scan.sweep import ScanSettings
+def acm_scan(account: str | None = None) -> AcmListing:
+    """ACM's imported certificates as the scan sweeps them (after IAM's, into the same result)."""
+    from certrotate.store.acm_listing import AcmListing
 
-    config = settings()
-    queue = SqsRotationQueue(client("sqs"), config.rotation_queue_url) if config.rotation_queue_url else None
-    return AcmScan(
-        certificates=acm_certificates(account),
-        queue=queue,
-        clock=SystemClock(),
-        settings=ScanSettings(
-            renew_before_days=config.renew_before_days,
-            lease_seconds=config.rotation_lease_seconds,
-            grace_seconds=config.retirement_grace_seconds,
-            account_id=account,
-            hold_context=config.hold_context,
-        ),
-        renewal_info=renewal_info,
-    )
+    return AcmListing(acm_certificates(account))
 
 
 @functools.cache

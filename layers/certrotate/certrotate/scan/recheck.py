@@ -109,13 +109,7 @@ class Recheck:
                 if c.certificate_id not in was_due
                 and planning.is_due(learnt[c.certificate_id], now, floor, not_before(c))
             ]
-            plan = plan_scan(
-                newly,
-                now=now,
-                renew_before_days=floor,
-                lease_seconds=self._lease_seconds,
-                not_before=not_before_by_name(newly, facts),
-            )
+            plan = self._plan(newly, facts, now)
             result.expiring.extend(c.name for c in plan.expiring)
             result.held_back.extend(c.name for c in plan.held_back)
             result.days_to_expiry.update({c.name: planning.days_to_expiry(c.expiration, now) for c in newly})
@@ -130,13 +124,7 @@ class Recheck:
         if dry_run:
             return result
         survey: Search = None
-        rest = plan_scan(
-            unrecorded,
-            now=now,
-            renew_before_days=floor,
-            lease_seconds=self._lease_seconds,
-            not_before=not_before_by_name(unrecorded, facts),
-        )
+        rest = self._plan(unrecorded, facts, now)
         try:
             survey = self._survey(rest, result, now, frozenset())
         finally:
@@ -151,3 +139,17 @@ class Recheck:
             self._index.write(entries, kept, now, notes)
         self._enqueuer.send(rest, result, now, survey, ask_ca=True)
         return result
+
+    def _plan(
+        self,
+        certificates: list[ServerCertificate],
+        facts: dict[str, scan_index.CertificateFacts],
+        now: datetime,
+    ) -> ScanPlan:
+        return plan_scan(
+            certificates,
+            now=now,
+            renew_before_days=self._floor,
+            lease_seconds=self._lease_seconds,
+            not_before=not_before_by_name(certificates, facts),
+        )

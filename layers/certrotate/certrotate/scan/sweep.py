@@ -24,6 +24,7 @@ from certrotate.scan.messages import Enqueuer, Search, search
 from certrotate.scan.plan import ScanPlan, plan_scan
 from certrotate.scan.recheck import Recheck, not_before_by_name
 from certrotate.scan.tags import TagIndex
+from certrotate.store.acm_listing import AcmListing
 from certrotate.store.iam_listing import IamListing
 
 logger = Logger(child=True)
@@ -79,8 +80,10 @@ class Scan:
         settings: ScanSettings,
         learner: RenewalLearner,
         index: TagIndex,
+        acm: AcmListing | None = None,
     ) -> None:
         self._iam = iam
+        self._acm = acm  # None: IAM only
         self._endpoints = endpoints
         self._events = events
         self._clock = clock
@@ -88,6 +91,9 @@ class Scan:
         self._learner = learner
         self._index = index
         self._enqueuer = Enqueuer(queue, account_id=settings.account_id)
+        self._acm_enqueuer = Enqueuer(
+            queue, account_id=settings.account_id, subject_field=AcmListing.subject_field
+        )
         self._recheck = Recheck(
             subject=iam,
             index=index,
@@ -107,9 +113,23 @@ class Scan:
         refresh_tags: bool = False,
         learn_until: float | None = None,
     ) -> ScanResult:
-        """`learn_until` (a Clock.monotonic() value): no renewal time is learnt after it; the rest are learnt
+        """Every store, one after the other into one result: IAM server certificates, then ACM imported ones.
+        `learn_until` (a Clock.monotonic() value): no IAM renewal time is learnt after it; the rest are learnt
         by the next scans (meanwhile the lifetime rule decides for them), so that a first scan of a large
         account ends within the Lambda timeout and writes its index."""
+        result = self._sweep_iam(
+            dry_run=dry_run, correlation_id=correlation_id, refresh_tags=refresh_tags, learn_until=learn_until
+        )
+        if self._acm is not None:
+            self._sweep_acm(self._acm, result, dry_run=dry_run)
+        return result
+
+    def _sweep_iam(
+        self, *, dry_run: bool, correlation_id: str | None, refresh_tags: bool, learn_until: float | None
+    ) -> ScanResult:
+        """IAM: tags read where the index says they could act, claims believed only as far as proven, one
+        search of every region for the rotations the index cannot tell where to go, the index kept, and the
+        retirements that rotations left pending."""
         now = self._clock.now()
         notes: list[str] = []
         listed = self._iam.list_certificates(notes)
@@ -125,21 +145,9 @@ class Scan:
         read = certificates  # as read: what the index keeps (the claims' proof is not cached)
         # From here on, a certificate is replaced only as far as its own progress record proves it.
         certificates, untrusted, adoptable = self._iam.believe(certificates, notes)
-        plan = plan_scan(
-            certificates,
-            now=now,
-            renew_before_days=self._settings.renew_before_days,
-            lease_seconds=self._settings.lease_seconds,
-            not_before=not_before_by_name(certificates, facts),
-            hold_context=self._settings.hold_context,
-        )
+        plan = self._plan(certificates, now, not_before_by_name(certificates, facts), notes)
         if adoptable:  # left by a rotation started before progress records: an operator adopts it (force)
             plan = replace(plan, to_enqueue=tuple(c for c in plan.to_enqueue if c.name not in adoptable))
-        for cert, problem in plan.unplanned:
-            notes.append(f"{cert.name}: not planned ({problem}); the other certificates were")
-            logger.warning(
-                "a certificate could not be planned", extra={"certificate_name": cert.name, "error": problem}
-            )
         used, quota = self._iam.room()
         result = ScanResult(
             scanned=len(certificates),
@@ -180,6 +188,49 @@ class Scan:
             sent.sort(key=lambda name: order.get(name, len(order)))
         self._complete_retirements(plan.pending_retirement, certificates, result, survey)
         return result
+
+    def _sweep_acm(self, listing: AcmListing, result: ScanResult, *, dry_run: bool) -> None:
+        """ACM, added to the IAM sweep's result: every imported certificate counted in `scanned` and reported
+        in `days_to_expiry` under its ARN; every tag read (no index), the renewal time learnt by the same
+        learner (not bounded by `learn_until`, as before), the due managed ones queued as
+        `{"certificate_arn": ...}`. Nothing is searched nor retired: a re-import keeps what uses it."""
+        now = self._clock.now()
+        notes = result.notes
+        listed = listing.list_certificates(notes)
+        result.scanned += len(listed)
+        result.days_to_expiry.update({c.name: planning.days_to_expiry(c.expiration, now) for c in listed})
+        certificates = list(listing.read_tags(listed, notes).values())
+        certificates = self._learner.learn(listing, certificates, {}, now, notes, write=not dry_run)
+        # The lifetime rule's notBefore is the listing's (ACM's NotBefore), as the view's upload date.
+        plan = self._plan(certificates, now, not_before_by_name(certificates, {}), notes)
+        result.managed += len(certificates) - len(plan.unmanaged)
+        result.held.extend(held_entries(plan, listing.subject_field))
+        result.expiring.extend(c.name for c in plan.expiring)
+        result.held_back.extend(c.name for c in plan.held_back)
+        if not dry_run:
+            self._acm_enqueuer.send(plan, result, now, None)
+
+    def _plan(
+        self,
+        certificates: list[ServerCertificate],
+        now: datetime,
+        not_before: dict[str, datetime],
+        notes: list[str],
+    ) -> ScanPlan:
+        plan = plan_scan(
+            certificates,
+            now=now,
+            renew_before_days=self._settings.renew_before_days,
+            lease_seconds=self._settings.lease_seconds,
+            not_before=not_before,
+            hold_context=self._settings.hold_context,
+        )
+        for cert, problem in plan.unplanned:
+            notes.append(f"{cert.name}: not planned ({problem}); the other certificates were")
+            logger.warning(
+                "a certificate could not be planned", extra={"certificate_name": cert.name, "error": problem}
+            )
+        return plan
 
     def recheck_renewal_info(
         self, *, dry_run: bool, correlation_id: str | None = None, learn_until: float | None = None
