@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
@@ -19,11 +19,11 @@ from certrotate.model import ServerCertificate
 from certrotate.names import EventType
 from certrotate.ports import Clock, Endpoints, EventPublisher, RotationQueue
 from certrotate.report.scan_result import ScanResult
-from certrotate.scan.learning import RenewalLearner
+from certrotate.scan.learning import RenewalLearner, RenewalSubject
 from certrotate.scan.messages import Enqueuer, Search, search
 from certrotate.scan.plan import ScanPlan, plan_scan
 from certrotate.scan.recheck import Recheck, not_before_by_name
-from certrotate.scan.tags import TagIndex
+from certrotate.scan.tags import TagIndex, TagReader
 from certrotate.store.acm_listing import AcmListing
 from certrotate.store.iam_listing import IamListing
 
@@ -68,6 +68,23 @@ def held_entries(plan: ScanPlan, subject_field: str) -> list[dict[str, Any]]:
     ]
 
 
+class Listing(TagReader, RenewalSubject, Protocol):
+    """A store as the scan sweeps it (store/iam_listing, store/acm_listing)."""
+
+    subject_field: str  # how a message and the report name a certificate: certificate_name, certificate_arn
+    # Renewed beside the old certificate (IAM): the scan searches where each is served, keeps an index and
+    # retires what rotations replaced. Else in place (ACM): none of those.
+    beside: bool
+
+    def list_certificates(self, notes: list[str]) -> list[ServerCertificate]: ...  # tags not read
+
+    def believe(
+        self, certificates: Sequence[ServerCertificate], notes: list[str]
+    ) -> tuple[list[ServerCertificate], list[dict[str, Any]], set[str]]: ...
+
+    def room(self) -> tuple[int, int] | None: ...  # (used, quota) of the store's certificates, if it has one
+
+
 class Scan:
     def __init__(
         self,
@@ -85,15 +102,14 @@ class Scan:
         self._iam = iam
         self._acm = acm  # None: IAM only
         self._endpoints = endpoints
+        self._queue = queue
         self._events = events
         self._clock = clock
         self._settings = settings
         self._learner = learner
         self._index = index
+        self._no_index = TagIndex(None, renew_before_days=settings.renew_before_days)
         self._enqueuer = Enqueuer(queue, account_id=settings.account_id)
-        self._acm_enqueuer = Enqueuer(
-            queue, account_id=settings.account_id, subject_field=AcmListing.subject_field
-        )
         self._recheck = Recheck(
             subject=iam,
             index=index,
@@ -117,58 +133,46 @@ class Scan:
         `learn_until` (a Clock.monotonic() value): no IAM renewal time is learnt after it; the rest are learnt
         by the next scans (meanwhile the lifetime rule decides for them), so that a first scan of a large
         account ends within the Lambda timeout and writes its index."""
-        result = self._sweep_iam(
-            dry_run=dry_run, correlation_id=correlation_id, refresh_tags=refresh_tags, learn_until=learn_until
-        )
+        result = ScanResult.empty(dry_run=dry_run, correlation_id=correlation_id or str(uuid.uuid4()))
+        self._sweep(self._iam, self._index, result, refresh_tags=refresh_tags, learn_until=learn_until)
         if self._acm is not None:
-            self._sweep_acm(self._acm, result, dry_run=dry_run)
+            # ACM keeps no index (its `ask` is in its tag), and its learning is not bounded by learn_until.
+            self._sweep(self._acm, self._no_index, result, refresh_tags=refresh_tags, learn_until=None)
         return result
 
-    def _sweep_iam(
-        self, *, dry_run: bool, correlation_id: str | None, refresh_tags: bool, learn_until: float | None
-    ) -> ScanResult:
-        """IAM: tags read where the index says they could act, claims believed only as far as proven, one
-        search of every region for the rotations the index cannot tell where to go, the index kept, and the
-        retirements that rotations left pending."""
+    def _sweep(
+        self,
+        listing: Listing,
+        index: TagIndex,
+        result: ScanResult,
+        *,
+        refresh_tags: bool,
+        learn_until: float | None,
+    ) -> None:
+        """One store into the result: list -> tags (read afresh where the index says they could act) -> learn
+        -> believe (claims only as far as proven) -> plan -> report -> enqueue; for a store that renews
+        beside the old certificate, one search of every region for the rotations the index cannot tell where
+        to go, the index kept, and the retirements that rotations left pending."""
         now = self._clock.now()
-        notes: list[str] = []
-        listed = self._iam.list_certificates(notes)
-        kept = self._index.load(notes)
-        certificates, fresh = self._index.where_needed(
-            self._iam, listed, kept, now, notes, read_all=refresh_tags
-        )
+        notes, dry_run = result.notes, result.dry_run
+        listed = listing.list_certificates(notes)
+        kept = index.load(notes)
+        certificates, fresh = index.where_needed(listing, listed, kept, now, notes, read_all=refresh_tags)
         facts = {cid: entry.facts for cid, entry in kept.items() if entry.facts is not None}
         certificates = self._learner.learn(
-            self._iam, certificates, facts, now, notes, write=not dry_run, learn_until=learn_until
+            listing, certificates, facts, now, notes, write=not dry_run, learn_until=learn_until
         )
-        certificates = self._index.newly_due(self._iam, certificates, fresh, facts, now, notes)
+        certificates = index.newly_due(listing, certificates, fresh, facts, now, notes)
         read = certificates  # as read: what the index keeps (the claims' proof is not cached)
         # From here on, a certificate is replaced only as far as its own progress record proves it.
-        certificates, untrusted, adoptable = self._iam.believe(certificates, notes)
+        certificates, untrusted, adoptable = listing.believe(certificates, notes)
         plan = self._plan(certificates, now, not_before_by_name(certificates, facts), notes)
         if adoptable:  # left by a rotation started before progress records: an operator adopts it (force)
             plan = replace(plan, to_enqueue=tuple(c for c in plan.to_enqueue if c.name not in adoptable))
-        used, quota = self._iam.room()
-        result = ScanResult(
-            scanned=len(certificates),
-            managed=len(certificates) - len(plan.unmanaged),
-            expiring=[c.name for c in plan.expiring],
-            enqueued=[],
-            held_back=[c.name for c in plan.held_back],
-            held=held_entries(plan, IamListing.subject_field),
-            pending_retirement=[c.name for c in plan.pending_retirement],
-            retired=[],
-            resumed=[],
-            days_to_expiry={c.name: planning.days_to_expiry(c.expiration, now) for c in certificates},
-            server_certificates=used,
-            quota=quota,
-            dry_run=dry_run,
-            notes=notes,
-            correlation_id=correlation_id or str(uuid.uuid4()),
-            untrusted=untrusted,
-        )
+        room = listing.room()
+        _report(result, listing, listed, certificates, plan, untrusted, now, room)
         if dry_run:
-            return result
+            return
         # Rotations of certificates whose last search the index keeps go out at once: each checks those
         # endpoints itself. The search of every region waits for the rest (and for retirements) only.
         recorded = {
@@ -176,39 +180,25 @@ class Scan:
             for c in (*plan.to_enqueue, *plan.stalled)
             if c.certificate_id in kept and planning.record_to_check(kept[c.certificate_id].served, now)
         }
-        self._enqueuer.send(plan, result, now, None, only=recorded)
+        enqueuer = Enqueuer(
+            self._queue, account_id=self._settings.account_id, subject_field=listing.subject_field
+        )
+        sent_before = len(result.enqueued), len(result.resumed)
+        enqueuer.send(plan, result, now, None, only=recorded)
         survey: Search = None
         try:
-            survey = self._survey(plan, result, now, recorded)
+            survey = self._survey(plan, result, now, recorded) if listing.beside else None
         finally:  # kept even when the search fails: the tags read need not be read again
-            self._index.save(read, kept, fresh, facts, now, notes, survey)
-        self._enqueuer.send(plan, result, now, survey, skip=recorded)
-        for sent, planned in ((result.enqueued, plan.to_enqueue), (result.resumed, plan.stalled)):
+            index.save(read, kept, fresh, facts, now, notes, survey)
+        enqueuer.send(plan, result, now, survey, skip=recorded)
+        for sent, start, planned in (
+            (result.enqueued, sent_before[0], plan.to_enqueue),
+            (result.resumed, sent_before[1], plan.stalled),
+        ):
             order = {c.name: i for i, c in enumerate(planned)}
-            sent.sort(key=lambda name: order.get(name, len(order)))
-        self._complete_retirements(plan.pending_retirement, certificates, result, survey)
-        return result
-
-    def _sweep_acm(self, listing: AcmListing, result: ScanResult, *, dry_run: bool) -> None:
-        """ACM, added to the IAM sweep's result: every imported certificate counted in `scanned` and reported
-        in `days_to_expiry` under its ARN; every tag read (no index), the renewal time learnt by the same
-        learner (not bounded by `learn_until`, as before), the due managed ones queued as
-        `{"certificate_arn": ...}`. Nothing is searched nor retired: a re-import keeps what uses it."""
-        now = self._clock.now()
-        notes = result.notes
-        listed = listing.list_certificates(notes)
-        result.scanned += len(listed)
-        result.days_to_expiry.update({c.name: planning.days_to_expiry(c.expiration, now) for c in listed})
-        certificates = list(listing.read_tags(listed, notes).values())
-        certificates = self._learner.learn(listing, certificates, {}, now, notes, write=not dry_run)
-        # The lifetime rule's notBefore is the listing's (ACM's NotBefore), as the view's upload date.
-        plan = self._plan(certificates, now, not_before_by_name(certificates, {}), notes)
-        result.managed += len(certificates) - len(plan.unmanaged)
-        result.held.extend(held_entries(plan, listing.subject_field))
-        result.expiring.extend(c.name for c in plan.expiring)
-        result.held_back.extend(c.name for c in plan.held_back)
-        if not dry_run:
-            self._acm_enqueuer.send(plan, result, now, None)
+            sent[start:] = sorted(sent[start:], key=lambda name: order.get(name, len(order)))
+        if listing.beside:
+            self._complete_retirements(plan.pending_retirement, certificates, result, survey)
 
     def _plan(
         self,
@@ -305,3 +295,27 @@ class Scan:
             else:
                 result.notes.append(f"{cert.name}: IAM reports it is still in use (DeleteConflict)")
         self._enqueuer.send_still_served(still_served, result)
+
+
+def _report(
+    result: ScanResult,
+    listing: Listing,
+    listed: Sequence[ServerCertificate],
+    certificates: Sequence[ServerCertificate],
+    plan: ScanPlan,
+    untrusted: list[dict[str, Any]],
+    now: datetime,
+    room: tuple[int, int] | None,
+) -> None:
+    """Adds one store's counts and lists to the scan's result: every listed certificate is scanned and has
+    its days to expiry (under its name: the ARN for ACM), a managed one is counted only once its tags read."""
+    result.scanned += len(listed)
+    result.managed += len(certificates) - len(plan.unmanaged)
+    result.expiring.extend(c.name for c in plan.expiring)
+    result.held_back.extend(c.name for c in plan.held_back)
+    result.held.extend(held_entries(plan, listing.subject_field))
+    result.pending_retirement.extend(c.name for c in plan.pending_retirement)
+    result.days_to_expiry.update({c.name: planning.days_to_expiry(c.expiration, now) for c in listed})
+    result.untrusted.extend(untrusted)
+    if room is not None:
+        result.server_certificates, result.quota = room

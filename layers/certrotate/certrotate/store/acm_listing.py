@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from certrotate.errors import RegionDiscoveryFailed, ValidationFailed
 from certrotate.model import ServerCertificate
@@ -21,6 +22,7 @@ class AcmListing:
     it was learnt for and keeps its own `ask`."""
 
     subject_field = "certificate_arn"
+    beside = False  # renewed in place: nothing to search, index or retire
     binds_renewal_tag = True  # a re-import keeps the tags: the tag names the certificate it is about
     renewal_tag_keeps_ask = True  # no scan index keeps ACM's `ask`: the tag does
 
@@ -74,6 +76,16 @@ class AcmListing:
 
     def write_renewal(self, cert: ServerCertificate, value: str) -> None:
         self._acm.tag(cert.arn, {RENEWAL_TAG: value})
+
+    def believe(
+        self, certificates: Sequence[ServerCertificate], notes: list[str]
+    ) -> tuple[list[ServerCertificate], list[dict[str, Any]], set[str]]:
+        """Nothing to prove: the claims an ACM certificate could carry (replaced-by, rolled-back) are left out
+        of its view and reported when it is read (`read_tags`)."""
+        return list(certificates), [], set()
+
+    def room(self) -> tuple[int, int] | None:
+        return None  # the report's server_certificates and quota are IAM's (the contract)
 
 
 def _with_tags(view: ServerCertificate, tags: dict[str, str]) -> AcmCertificate:

@@ -27,6 +27,7 @@ class IamListing:
     served, keeps an index, and finishes the retirements rotations left pending."""
 
     subject_field = "certificate_name"
+    beside = True  # renewed beside the old certificate: searched, indexed, retired
     binds_renewal_tag = False  # a re-upload is a new certificate ID: its tags are its own
     renewal_tag_keeps_ask = False  # the scan index keeps `ask`
 
@@ -59,7 +60,7 @@ class IamListing:
     def write_renewal(self, cert: ServerCertificate, value: str) -> None:
         self._store.tag(cert.name, {RENEWAL_TAG: value})
 
-    def room(self) -> tuple[int, int]:
+    def room(self) -> tuple[int, int] | None:
         return self._store.room()
 
     def delete(self, name: str) -> bool:
