@@ -514,10 +514,10 @@ def scan_service(*, dry_run: bool, account: str | None = None) -> Scan:
         lease_seconds=config.rotation_lease_seconds,
         grace_seconds=config.retirement_grace_seconds,
         account_id=account,
-        trust_roots=config.issuer_trust,
         hold_context=config.hold_context,
     )
-    # Rotations' own records, which prove (or not) what the bookkeeping tags claim.
+    # Rotations' own records, which prove (or not) what the bookkeeping tags claim, with the roots a
+    # replacement must chain to for a claim about it to hold.
     claims = (
         ClaimVerifier(
             store=store, progress=progress_records(account), trust_roots=config.issuer_trust, clock=clock

@@ -13,7 +13,6 @@ from typing import Any, Protocol
 from aws_lambda_powertools import Logger
 
 from certrotate import planning
-from certrotate.config import TrustRoots
 from certrotate.errors import RegionDiscoveryFailed
 from certrotate.model import ServerCertificate
 from certrotate.names import EventType
@@ -36,8 +35,6 @@ class ScanSettings:
     lease_seconds: int
     grace_seconds: int
     account_id: str | None = None  # with MANAGED_ACCOUNTS: the account scanned, named in every message
-    # The roots a replacement must chain to for a claim about it to hold (None: no claim holds).
-    trust_roots: TrustRoots | None = None
     # Settings.hold_context: whether a deterministic refusal's inputs changed (which releases its hold)
     hold_context: str = ""
 
