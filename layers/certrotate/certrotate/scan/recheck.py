@@ -16,7 +16,7 @@ from certrotate.report.scan_result import ScanResult
 from certrotate.scan.learning import RENEWAL_READERS, RenewalLearner, RenewalSubject
 from certrotate.scan.messages import Enqueuer, Search
 from certrotate.scan.plan import ScanPlan, plan_scan
-from certrotate.scan.tags import TagIndex, from_index, located
+from certrotate.scan.tags import TagIndex, from_index, kept_tags, located
 
 RECHECK_CHUNK = 4 * RENEWAL_READERS  # the re-check sends the rotations of each chunk before asking the next
 
@@ -130,7 +130,7 @@ class Recheck:
         finally:
             entries = dict(kept)
             for cid, cert in learnt.items():
-                entries[cid] = replace(kept[cid], tags=scan_index.kept_tags(cert.tags), facts=facts.get(cid))
+                entries[cid] = replace(kept[cid], tags=kept_tags(cert.tags), facts=facts.get(cid))
             if isinstance(survey, tuple) and not survey[0].unsearched:
                 for cid, entry in entries.items():
                     if entry.listed is not None and entry.tags and from_index(cid, entry).managed:

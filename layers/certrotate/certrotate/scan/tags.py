@@ -5,7 +5,7 @@ Without an index (no lease table, or a store it does not cover: ACM) every tag i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # this module's names until its shims go, and importing it here would make an import cycle.
 
 logger = Logger(child=True)
+KEPT_TAG_PREFIX = "certrotate:"  # only certrotate's tags decide anything in a scan
 
 
 class TagReader(Protocol):
@@ -88,6 +89,11 @@ def could_act_now(
         reason_to_read_tags(certificate, now=now, renew_before_days=renew_before_days, not_before=not_before)
         is not None
     )
+
+
+def kept_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """The tags the index keeps: certrotate's own."""
+    return {k: v for k, v in tags.items() if k.startswith(KEPT_TAG_PREFIX)}
 
 
 def _could_act_now(
@@ -263,7 +269,7 @@ class TagIndex:
                     planning.known_endpoints(complete[0], cert.arn, cert.certificate_id, complete[1])
                 )
             entries[cert.certificate_id] = scan_index.IndexEntry(
-                scan_index.kept_tags(cert.tags),
+                kept_tags(cert.tags),
                 read_at,
                 facts.get(cert.certificate_id),
                 served,
