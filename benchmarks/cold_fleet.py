@@ -50,7 +50,7 @@ SCAN_SPANS = ",".join(
     [
         "certrotate.adapters.aws.endpoints:AllEndpoints.discover",
         "certrotate.adapters.aws.queue:SqsRotationQueue.send",
-        "certrotate.acm_scan:AcmScan.scan_into",
+        "certrotate.scan.sweep:Scan._sweep",  # once per store: IAM, then ACM (the last call)
     ]
 )
 
@@ -182,6 +182,11 @@ def _fleet(world: Any, count: int, concurrency: int, log_dir: Path) -> dict[str,
         found = spans.get(label)
         return (found[0][0] if index == 0 else found[-1][1]) - spawned if found else None
 
+    def last(label: str) -> tuple[float | None, float | None]:
+        """When the last call of `label` started and ended (the scan sweeps ACM last)."""
+        found = spans.get(label)
+        return (found[-1][0] - spawned, found[-1][1] - spawned) if found else (None, None)
+
     starts = sorted(float(i.reply["start"]) - spawned for i in drain.invocations)
     ends = sorted(float(i.reply["end"]) - spawned for i in drain.invocations)
     cold = [i for i in drain.invocations if i.cold]
@@ -194,7 +199,7 @@ def _fleet(world: Any, count: int, concurrency: int, log_dir: Path) -> dict[str,
         "search": (at("AllEndpoints.discover", 0), at("AllEndpoints.discover", 1)),
         "first_send_s": at("SqsRotationQueue.send", 0),
         "sent_s": at("SqsRotationQueue.send", 1),
-        "acm_step": (at("AcmScan.scan_into", 0), at("AcmScan.scan_into", 1)),
+        "acm_step": last("Scan._sweep"),
         "scan_end_s": float(reply["end"]) - spawned,
         "first_rotation_start_s": starts[0],
         "last_rotation_end_s": ends[-1],

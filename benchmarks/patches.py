@@ -187,60 +187,25 @@ def _parallel_discovery(threads: int) -> None:
 
 
 def _scan_relevant_tags() -> None:
-    from dataclasses import replace
+    from certrotate import planning
+    from certrotate.scan.tags import TagIndex
 
-    from certrotate import planning, scan
-
-    def relevant(service: Any, certificates: list[Any], now: Any) -> list[Any]:
-        names = {c.name for c in certificates}
-        window = service._settings.renew_before_days
+    def where_needed(
+        self: Any, reader: Any, listed: list[Any], kept: Any, now: Any, notes: list[str], *, read_all: bool
+    ) -> tuple[list[Any], set[str]]:
+        # scan.tags.TagIndex.where_needed, narrowed as before the scan index: tags read only for the
+        # certificates due by RENEW_BEFORE_DAYS and those whose replacement is listed (the rest as the layer).
+        names = {c.name for c in listed}
+        window = self._floor
         wanted = [
-            c.name
-            for c in certificates
+            c
+            for c in listed
             if planning.is_due(c, now, window) or planning.replacement_name(c.name, c.certificate_id) in names
         ]
-        store = service._store
-        if hasattr(store, "tags_of_many"):  # the layer reads tags concurrently since 7d16bfb's successor
-            tags = store.tags_of_many(wanted)
-        else:
-            tags = {name: store.tags_of(name) for name in wanted}
-        return [replace(c, tags=tags[c.name]) if c.name in tags else c for c in certificates]
+        read = reader.read_tags(wanted, notes) if wanted else {}
+        return [read.get(c.certificate_id, c) for c in listed], set(read)
 
-    def scan_(self: Any, *, dry_run: bool, correlation_id: str | None = None) -> Any:
-        # scan.ScanService.scan, with the tag listing narrowed (every other line as in the layer).
-        now = self._clock.now()
-        listed = self._store.list_certificates()
-        certificates = relevant(self, listed, now)
-        plan = planning.plan_scan(
-            certificates,
-            now=now,
-            renew_before_days=self._settings.renew_before_days,
-            lease_seconds=self._settings.lease_seconds,
-        )
-        used, quota = self._store.room()
-        result = scan.ScanResult(
-            scanned=len(certificates),
-            managed=len(certificates)
-            - len(plan.unmanaged),  # certificates whose tags were not read count as unmanaged
-            expiring=[c.name for c in plan.expiring],
-            enqueued=[],
-            held_back=[c.name for c in plan.held_back],
-            pending_retirement=[c.name for c in plan.pending_retirement],
-            retired=[],
-            resumed=[],
-            days_to_expiry={c.name: planning.days_to_expiry(c.expiration, now) for c in certificates},
-            server_certificates=used,
-            quota=quota,
-            dry_run=dry_run,
-            correlation_id=correlation_id or "",
-        )
-        if dry_run:
-            return result
-        self._enqueue(plan, result, now)
-        self._complete_retirements(plan.pending_retirement, result)
-        return result
-
-    scan.ScanService.scan = scan_  # type: ignore[method-assign]
+    TagIndex.where_needed = where_needed  # type: ignore[method-assign,assignment]
 
 
 def _discover_ttl(seconds: float) -> None:

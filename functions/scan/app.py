@@ -16,9 +16,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from certrotate import fleet, telemetry, wiring
+from certrotate import fleet, wiring
 from certrotate.inbound import parse_scan_request
-from certrotate.scan import ScanResult
+from certrotate.report import metrics as telemetry
+from certrotate.report.scan_result import ScanResult
+from certrotate.scan.accounts import scan_accounts
 
 logger = Logger()
 metrics = Metrics()
@@ -44,20 +46,22 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
 
     def scan_account(account: str | None) -> ScanResult:
-        # IAM server certificates, then ACM imported ones (their own step, added to the same report).
-        result = wiring.scan_service(dry_run=request.dry_run, account=account).scan(
+        # One sweep of every store: IAM server certificates, then ACM imported ones, into one report.
+        return wiring.scan_service(dry_run=request.dry_run, account=account).scan(
             dry_run=request.dry_run,
             correlation_id=correlation_id,
             refresh_tags=request.refresh_tags,
             learn_until=learn_until,
         )
-        wiring.acm_scan(dry_run=request.dry_run, account=account).scan_into(result, dry_run=request.dry_run)
-        return result
 
     if settings.many_accounts:
         # Every managed account through its member role; one that fails is reported, the others proceed.
-        result = fleet.scan_accounts(
-            settings.managed_accounts, scan_account, dry_run=request.dry_run, correlation_id=correlation_id
+        result = scan_accounts(
+            settings.managed_accounts,
+            scan_account,
+            dry_run=request.dry_run,
+            correlation_id=correlation_id,
+            explain=fleet.failure_of,  # the adapters' reading of an account's error
         )
     else:
         result = scan_account(None)
@@ -99,8 +103,12 @@ def _recheck(
         )
 
     if many_accounts:
-        result = fleet.scan_accounts(
-            accounts, recheck_account, dry_run=dry_run, correlation_id=correlation_id
+        result = scan_accounts(
+            accounts,
+            recheck_account,
+            dry_run=dry_run,
+            correlation_id=correlation_id,
+            explain=fleet.failure_of,
         )
     else:
         result = recheck_account(None)

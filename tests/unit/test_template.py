@@ -659,7 +659,7 @@ def _emitted_days_to_expiry_dimensions(many_accounts: bool, capsys: pytest.Captu
     """The dimension set telemetry.emit_scan gives DaysToExpiry (one EMF document per certificate)."""
     from aws_lambda_powertools import Metrics
     from certrotate import telemetry
-    from certrotate.scan import ScanResult
+    from certrotate.report.scan_result import ScanResult
 
     key = "111111111111:www" if many_accounts else "www"
     result = ScanResult(1, 1, [], [], [], [], [], [], [], {key: 12.0}, 1, 20, dry_run=True)

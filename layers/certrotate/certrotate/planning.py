@@ -3,9 +3,7 @@ endpoints change and how, and when a replaced certificate may go. No I/O, no bot
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from certrotate.check.claims import BOOKKEEPING_TAGS as BOOKKEEPING_TAGS
@@ -58,7 +56,6 @@ from certrotate.deploy.changes import uncovered_aliases as uncovered_aliases
 from certrotate.model import (
     Endpoint,
     EndpointSurvey,
-    ServerCertificate,
 )
 from certrotate.model.certificates import RenewalSchedule as RenewalSchedule
 from certrotate.model.certificates import learnt_for_value as learnt_for_value
@@ -70,9 +67,6 @@ from certrotate.model.endpoints import reference_for as reference_for
 from certrotate.model.keys import KEY_TYPES as KEY_TYPES
 from certrotate.model.keys import KEYS_ACCEPTED as KEYS_ACCEPTED
 from certrotate.model.keys import KEYS_ANY_ENDPOINT_ACCEPTS as KEYS_ANY_ENDPOINT_ACCEPTS
-from certrotate.names import (
-    RENEWAL_TAG,
-)
 from certrotate.order.challenge_plan import CHALLENGE_METHODS as CHALLENGE_METHODS
 from certrotate.order.challenge_plan import MAX_HOST_CONDITION as MAX_HOST_CONDITION
 from certrotate.order.challenge_plan import challenge_record_name as challenge_record_name
@@ -95,16 +89,13 @@ from certrotate.retire.decision import RetirementVerdict as RetirementVerdict
 from certrotate.retire.decision import decide_retirement as decide_retirement
 from certrotate.retire.decision import decide_retirement_after_search as decide_retirement_after_search
 from certrotate.retire.decision import replacement_deploying as replacement_deploying
+from certrotate.scan.messages import deduplication_id as deduplication_id
+from certrotate.scan.plan import ScanPlan as ScanPlan
+from certrotate.scan.plan import plan_scan as plan_scan
+from certrotate.scan.tags import could_act_now as could_act_now
+from certrotate.scan.tags import reason_to_read_tags as reason_to_read_tags
 
 # --- renewal time: ARI (RFC 9773) and the lifetime rule ---------------------------------------------------
-
-
-def deduplication_id(certificate_name: str, now: datetime, purpose: str = "") -> str:
-    """One rotation message per certificate per day (SQS FIFO deduplicates within its 5-minute window;
-    a later duplicate finds the replacement and is skipped), and per `purpose` when one is given: a message
-    for endpoints found still serving a replaced certificate is not the day's rotation message."""
-    suffix = f"|{purpose}" if purpose else ""
-    return hashlib.sha256(f"{certificate_name}|{now:%Y-%m-%d}{suffix}".encode()).hexdigest()
 
 
 # --- keys ------------------------------------------------------------------------------------------------
@@ -164,144 +155,4 @@ def confirmed_endpoints(
 # --- scan ------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ScanPlan:
-    expiring: tuple[ServerCertificate, ...]  # managed, not replaced, within the renewal window
-    to_enqueue: tuple[ServerCertificate, ...]  # expiring ones neither held nor rate-limited
-    held_back: tuple[ServerCertificate, ...]  # expiring, but held (a permanent failure) or rate-limited
-    pending_retirement: tuple[ServerCertificate, ...]  # replaced, not deleted yet
-    stalled: tuple[ServerCertificate, ...]  # replaced, but the rotation died before it finished repointing
-    unmanaged: tuple[ServerCertificate, ...]
-    held: tuple[HeldCertificate, ...] = ()  # every managed one held back now, due or not, and why
-    # Held by a rollback until an operator forces a rotation (planning.rollback_hold says why): never sent,
-    # resumed or retired, due or not.
-    rolled_back: tuple[ServerCertificate, ...] = ()
-    # Certificates that could not be planned (an error no parser foresaw): reported, and the others planned.
-    unplanned: tuple[tuple[ServerCertificate, str], ...] = ()
-
-
-def plan_scan(
-    certificates: Sequence[ServerCertificate],
-    *,
-    now: datetime,
-    renew_before_days: int | None,
-    lease_seconds: int,
-    not_before: Mapping[str, datetime] | None = None,
-    hold_context: str | None = None,
-) -> ScanPlan:
-    """`not_before`: the certificates' notBefore by name, where known, for the lifetime rule of those whose
-    renewal time is not learnt (the scan: out of time, or a body it could not read; it passes the upload date
-    where it knows no notBefore). `hold_context`: Settings.hold_context, to
-    tell whether a deterministic refusal's inputs changed (None: holds stand until their time)."""
-    by_name = {c.name: c for c in certificates}
-    known_not_before = not_before or {}
-    expiring: list[ServerCertificate] = []
-    to_enqueue: list[ServerCertificate] = []
-    held_back: list[ServerCertificate] = []
-    pending: list[ServerCertificate] = []
-    stalled: list[ServerCertificate] = []
-    unmanaged: list[ServerCertificate] = []
-    held: list[HeldCertificate] = []
-    rolled_back: list[ServerCertificate] = []
-    unplanned: list[tuple[ServerCertificate, str]] = []
-    for cert in certificates:
-        if not cert.managed:
-            unmanaged.append(cert)
-            continue
-        # One odd certificate never stops the others: whatever its tags hold, it is decided alone.
-        try:
-            inputs = None if hold_context is None else inputs_fingerprint(cert, hold_context)
-            rollback = rollback_hold(cert)
-            hold = held_now(cert, now, inputs)
-            replaced = cert.replaced_by
-            due = not replaced and is_due(cert, now, renew_before_days, known_not_before.get(cert.name))
-        except Exception as error:  # every tag parser is total; this is the net under them
-            unplanned.append((cert, f"{type(error).__name__}: {error}"))
-            continue
-        if rollback is not None:
-            rolled_back.append(cert)
-        elif hold is not None:
-            held.append(hold)
-        if replaced:
-            pending.append(cert)
-            replacement = by_name.get(replaced)
-            uploaded = replacement.upload_date if replacement else None
-            if (
-                cert.replacement_served_since is None
-                and replacement is not None
-                and (uploaded is None or now - uploaded > timedelta(seconds=lease_seconds))
-                and active_hold(cert, now, inputs) is None  # it failed for good: the operator fixes it first
-                and rollback is None  # rolled back: resuming would undo the rollback
-            ):
-                stalled.append(cert)
-            continue
-        if not due:
-            continue
-        # Held ones are still expiring (the contract's `expiring`, and CertificatesExpiring, stay honest);
-        # they are just not sent to the queue until the hold passes.
-        expiring.append(cert)
-        (held_back if hold is not None or rollback is not None else to_enqueue).append(cert)
-    return ScanPlan(
-        tuple(expiring),
-        tuple(to_enqueue),
-        tuple(held_back),
-        tuple(pending),
-        tuple(stalled),
-        tuple(unmanaged),
-        tuple(held),
-        tuple(rolled_back),
-        tuple(unplanned),
-    )
-
-
 # --- the scan's tag index: whose tags to read afresh --------------------------------------------------------
-
-
-def reason_to_read_tags(
-    certificate: ServerCertificate,
-    *,
-    now: datetime,
-    renew_before_days: int | None,
-    not_before: datetime | None,
-) -> str | None:
-    """Why a scan must read this certificate's tags afresh rather than trust the copy it kept (the certificate
-    carries the kept tags), or None: it could not act now whatever its tags say today.
-
-    A certificate can act when a rotation could be sent for it or it could be retired: due by the operator's
-    floor or the lifetime rule whatever the kept managed flag says (an operator may have opted it in or out
-    since), due by its kept renewal time, a hold or Retry-After that has passed, or replaced (pending
-    retirement, or a rotation to resume). Everything certrotate writes on a certificate (hold, Retry-After,
-    replaced-by, served-since) it writes while that certificate is due, so those changes are read afresh too.
-    `not_before` is the certificate's, when known (else its upload date stands in for it)."""
-    if certificate.replaced_by:
-        return "replaced: pending retirement"
-    if certificate.expiration <= now:
-        return "expired"
-    for what, until in (("hold", certificate.held_until), ("retry-after", certificate.retry_after)):
-        if until is not None and until <= now:
-            return f"its {what} has passed"
-    if certificate.held_inputs is not None:
-        # Held until its inputs change: the operator's tags are among them, so they are read afresh.
-        return "held until its inputs change"
-    if renew_before_days is not None and certificate.expiration - timedelta(days=renew_before_days) <= now:
-        return f"within RENEW_BEFORE_DAYS={renew_before_days}"
-    schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG)) if certificate.managed else None
-    if schedule is not None:  # the renewal time the scan learnt decides, as it does in renewal_due
-        return "its renewal time has come" if schedule.renew_at <= now else None
-    start = not_before or certificate.upload_date
-    if start is not None and lifetime_renewal_time(start, certificate.expiration) <= now:
-        return "due by the lifetime rule"
-    return None
-
-
-def could_act_now(
-    certificate: ServerCertificate,
-    *,
-    now: datetime,
-    renew_before_days: int | None,
-    not_before: datetime | None,
-) -> bool:
-    return (
-        reason_to_read_tags(certificate, now=now, renew_before_days=renew_before_days, not_before=not_before)
-        is not None
-    )

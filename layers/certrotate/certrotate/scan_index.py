@@ -20,9 +20,10 @@ from typing import Any
 
 from certrotate.model import Endpoint, EndpointKind
 from certrotate.planning import KnownEndpoints
+from certrotate.scan.tags import KEPT_TAG_PREFIX as KEPT_TAG_PREFIX
+from certrotate.scan.tags import kept_tags as kept_tags
 
 FORMAT = 1
-KEPT_TAG_PREFIX = "certrotate:"  # only certrotate's tags decide anything in a scan
 # DynamoDB's item limit is 400 KB (names and values); leave room for the key and attribute names.
 MAX_BYTES = 380_000
 
@@ -55,10 +56,6 @@ class IndexEntry:
     # Where the last complete search saw it served (None: no such search since it was first kept).
     served: KnownEndpoints | None = None
     listed: Listed | None = None  # None: kept by a version that did not keep it (the next scan does)
-
-
-def kept_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in tags.items() if k.startswith(KEPT_TAG_PREFIX)}
 
 
 def _epoch(moment: datetime) -> int:

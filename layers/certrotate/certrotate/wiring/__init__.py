@@ -35,7 +35,6 @@ from certrotate.planning import NamePolicy
 from certrotate.ports import CertificateAuthority, EventPublisher, Leases, RenewalInfoSource
 from certrotate.rollback import RollbackService
 from certrotate.rotation import RotationResult, RotationService, RotationSettings
-from certrotate.scan import ScanService, ScanSettings
 from certrotate.wiring.clients import (
     ADAPTIVE_CONFIG,
     ADAPTIVE_SERVICES,
@@ -59,9 +58,10 @@ from certrotate.wiring.clients import (
 
 if TYPE_CHECKING:
     from certrotate.acm_rotation import AcmRotationService
-    from certrotate.acm_scan import AcmScan
     from certrotate.adapters.acme.authority import AcmeAuthority
     from certrotate.endpoint_check import EndpointReport
+    from certrotate.scan.sweep import Scan
+    from certrotate.store.acm_listing import AcmListing
 
 # The names re-exported from clients.py (the builders defined below are public too; the clients' private
 # caches are imported for reset()).
@@ -343,33 +343,52 @@ def rollback_service(account: str | None = None) -> RollbackService:
 
 
 @functools.cache
-def scan_service(*, dry_run: bool, account: str | None = None) -> ScanService:
+def scan_service(*, dry_run: bool, account: str | None = None) -> Scan:
+    from certrotate.claims import ClaimVerifier
+    from certrotate.scan.learning import RenewalLearner
+    from certrotate.scan.sweep import Scan, ScanSettings
+    from certrotate.scan.tags import TagIndex
+    from certrotate.store.iam_listing import IamListing
+
     config = settings()
     if not dry_run:
         config.require_scan()
     queue = SqsRotationQueue(client("sqs"), config.rotation_queue_url) if config.rotation_queue_url else None
-    return ScanService(
-        store=certificate_store(account),
+    store = certificate_store(account)
+    clock = SystemClock()
+    scan_settings = ScanSettings(
+        renew_before_days=config.renew_before_days,
+        lease_seconds=config.rotation_lease_seconds,
+        grace_seconds=config.retirement_grace_seconds,
+        account_id=account,
+        hold_context=config.hold_context,
+    )
+    # Rotations' own records, which prove (or not) what the bookkeeping tags claim, with the roots a
+    # replacement must chain to for a claim about it to hold.
+    claims = (
+        ClaimVerifier(
+            store=store, progress=progress_records(account), trust_roots=config.issuer_trust, clock=clock
+        )
+        if config.lease_table_name
+        else None
+    )
+    return Scan(
+        iam=IamListing(store, claims),
         endpoints=endpoints(account),
         queue=queue,
         events=events(account),
-        clock=SystemClock(),
-        settings=ScanSettings(
-            renew_before_days=config.renew_before_days,
-            lease_seconds=config.rotation_lease_seconds,
-            grace_seconds=config.retirement_grace_seconds,
-            account_id=account,
-            trust_roots=config.issuer_trust,
-            hold_context=config.hold_context,
+        clock=clock,
+        settings=scan_settings,
+        learner=RenewalLearner(
+            renewal_info=renewal_info, clock=clock, renew_before_days=config.renew_before_days
         ),
-        renewal_info=renewal_info,
-        # Rotations' own records, which prove (or not) what the bookkeeping tags claim.
-        progress=progress_records(account) if config.lease_table_name else None,
+        acm=acm_scan(account),
         # The lease table is central; with MANAGED_ACCOUNTS each account has its own index item.
-        index=(
+        index=TagIndex(
             DynamoDbScanIndex(client("dynamodb"), config.lease_table_name, account)
             if config.lease_table_name
-            else None
+            else None,
+            renew_before_days=config.renew_before_days,
         ),
     )
 
@@ -404,24 +423,11 @@ def acm_rotation_service(account: str | None = None) -> AcmRotationService:
 
 
 @functools.cache
-def acm_scan(*, dry_run: bool, account: str | None = None) -> AcmScan:
-    from certrotate.acm_scan import AcmScan
+def acm_scan(account: str | None = None) -> AcmListing:
+    """ACM's imported certificates as the scan sweeps them (after IAM's, into the same result)."""
+    from certrotate.store.acm_listing import AcmListing
 
-    config = settings()
-    queue = SqsRotationQueue(client("sqs"), config.rotation_queue_url) if config.rotation_queue_url else None
-    return AcmScan(
-        certificates=acm_certificates(account),
-        queue=queue,
-        clock=SystemClock(),
-        settings=ScanSettings(
-            renew_before_days=config.renew_before_days,
-            lease_seconds=config.rotation_lease_seconds,
-            grace_seconds=config.retirement_grace_seconds,
-            account_id=account,
-            hold_context=config.hold_context,
-        ),
-        renewal_info=renewal_info,
-    )
+    return AcmListing(acm_certificates(account))
 
 
 @functools.cache

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from certrotate.endpoint_check import summarize
-from certrotate.served import (
+from certrotate.report.served import (
     CheckResult,
     CheckStatus,
     ExpectedCertificate,
@@ -14,6 +13,7 @@ from certrotate.served import (
     covers,
     server_names,
 )
+from certrotate.report.verify import summarize
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 

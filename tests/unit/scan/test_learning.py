@@ -1,18 +1,19 @@
-"""renewal_time.learn, the one place both stores' scans learn a renewal time: what it does without the CA."""
+"""scan.learning.learn, the one place both stores' scans learn a renewal time: what it does without the CA."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from certrotate import planning, renewal_time
+from certrotate import planning
+from certrotate.scan import learning
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 NOT_BEFORE = NOW - timedelta(days=10)
 NOT_AFTER = NOW + timedelta(days=80)
 
 
-def _learn(kept_tag: str | None = None, unreachable_since: datetime | None = None) -> renewal_time.Learnt:
-    return renewal_time.learn(
+def _learn(kept_tag: str | None = None, unreachable_since: datetime | None = None) -> learning.Learnt:
+    return learning.learn(
         "c",
         kept_tag=kept_tag,
         not_before=NOT_BEFORE,
@@ -40,7 +41,7 @@ def test_a_ca_that_could_not_be_read_is_asked_again_within_the_hour() -> None:
     learnt = _learn(unreachable_since=NOW)
 
     assert learnt.schedule.renew_at == planning.lifetime_renewal_time(NOT_BEFORE, NOT_AFTER)
-    assert learnt.schedule.next_ask == NOW + renewal_time.UNREACHABLE_CA_RETRY
+    assert learnt.schedule.next_ask == NOW + learning.UNREACHABLE_CA_RETRY
 
 
 def test_asking_again_sooner_is_not_a_new_renewal_time_to_write() -> None:

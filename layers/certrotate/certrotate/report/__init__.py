@@ -1,0 +1,1 @@
+"""What a run says: results, metrics, and what endpoints really serve over TLS."""
