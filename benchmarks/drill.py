@@ -234,7 +234,8 @@ def _wait_for_asks(world: World, log_path: Path) -> float:
 
     if str(LAYER) not in sys.path:
         sys.path.insert(0, str(LAYER))
-    from certrotate import planning, scan_index
+    from certrotate import planning
+    from certrotate.model import scan_index
     from certrotate.names import RENEWAL_TAG
 
     [item] = [

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from certrotate import scan_index
+from certrotate.model import scan_index
 from certrotate.validation import ari_certificate_id
 from cryptography import x509
 

@@ -7,8 +7,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from certrotate import planning, scan_index
-from certrotate.model import Endpoint, EndpointKind, ServerCertificate
+from certrotate import planning
+from certrotate.model import Endpoint, EndpointKind, ServerCertificate, scan_index
 from certrotate.names import (
     HELD_UNTIL_TAG,
     MANAGED_TAG,
@@ -16,6 +16,7 @@ from certrotate.names import (
     REPLACED_BY_TAG,
     RETRY_AFTER_TAG,
 )
+from certrotate.scan.tags import kept_tags
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -103,9 +104,9 @@ def test_a_new_window_is_picked_afresh_and_the_same_window_keeps_its_pick() -> N
 def test_entries_survive_a_round_trip_and_a_bad_blob_is_refused() -> None:
     entries = {
         "ASCA1": scan_index.IndexEntry(
-            {MANAGED_TAG: "true"}, NOW, scan_index.CertificateFacts(NOW - 10 * DAY, "aki.serial")
+            {MANAGED_TAG: "true"}, NOW, scan_index.IndexedFacts(NOW - 10 * DAY, "aki.serial")
         ),
-        "ASCA2": scan_index.IndexEntry({}, NOW - DAY, scan_index.CertificateFacts(NOW - DAY, None)),
+        "ASCA2": scan_index.IndexEntry({}, NOW - DAY, scan_index.IndexedFacts(NOW - DAY, None)),
         "ASCA3": scan_index.IndexEntry({}, NOW),
     }
     assert scan_index.decode(scan_index.encode(entries, NOW)) == entries
@@ -123,7 +124,7 @@ def test_one_bad_entry_is_dropped_alone() -> None:
 
 
 def test_only_certrotates_tags_are_kept() -> None:
-    assert scan_index.kept_tags({MANAGED_TAG: "true", "team": "web"}) == {MANAGED_TAG: "true"}
+    assert kept_tags({MANAGED_TAG: "true", "team": "web"}) == {MANAGED_TAG: "true"}
 
 
 def test_a_thousand_certificates_fit_one_item() -> None:
@@ -135,7 +136,7 @@ def test_a_thousand_certificates_fit_one_item() -> None:
     }
     entries = {
         f"ASCA{i:017d}": scan_index.IndexEntry(
-            full, NOW, scan_index.CertificateFacts(NOW, f"{'ab' * 20}.{i:032x}")
+            full, NOW, scan_index.IndexedFacts(NOW, f"{'ab' * 20}.{i:032x}")
         )
         for i in range(1000)
     }
@@ -214,7 +215,7 @@ def test_a_thousand_certificates_with_their_endpoints_fit_one_item() -> None:
         f"ASCA{i:017d}": scan_index.IndexEntry(
             {MANAGED_TAG: "true", RENEWAL_TAG: schedule_tag(30)},
             NOW,
-            scan_index.CertificateFacts(NOW, f"{'ab' * 20}.{i:032x}"),
+            scan_index.IndexedFacts(NOW, f"{'ab' * 20}.{i:032x}"),
             planning.KnownEndpoints((listener(i), listener(i + 5000, "eu-west-1")), NOW),
         )
         for i in range(1000)

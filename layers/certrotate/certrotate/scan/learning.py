@@ -20,9 +20,9 @@ from aws_lambda_powertools import Logger
 
 from certrotate import planning
 from certrotate.model import ServerCertificate
+from certrotate.model.scan_index import IndexedFacts
 from certrotate.names import RENEWAL_TAG
 from certrotate.ports import Clock, RenewalInfoSource, RenewalInfoUnavailable
-from certrotate.scan_index import CertificateFacts
 
 logger = Logger(child=True)
 RENEWAL_READERS = 8  # certificates read (and the CA asked) at once when their renewal time is learnt
@@ -120,7 +120,7 @@ class RenewalSubject(Protocol):
     # No scan index keeps the store's `ask`: the tag does, so it is written when only `ask` moved too.
     renewal_tag_keeps_ask: bool
 
-    def facts(self, cert: ServerCertificate, now: datetime) -> tuple[CertificateFacts | None, str | None]:
+    def facts(self, cert: ServerCertificate, now: datetime) -> tuple[IndexedFacts | None, str | None]:
         """Its notBefore and ARI id, read from the certificate itself; else None and why (a note)."""
         ...
 
@@ -128,7 +128,7 @@ class RenewalSubject(Protocol):
 
 
 # What learning one certificate's renewal time gives: the schedule (None: not learnt), a note, its facts.
-_Outcome = tuple[planning.RenewalSchedule | None, str | None, CertificateFacts | None]
+_Outcome = tuple[planning.RenewalSchedule | None, str | None, IndexedFacts | None]
 
 
 class RenewalLearner:
@@ -153,7 +153,7 @@ class RenewalLearner:
         self,
         subject: RenewalSubject,
         certificates: list[ServerCertificate],
-        facts: dict[str, CertificateFacts],
+        facts: dict[str, IndexedFacts],
         now: datetime,
         notes: list[str],
         *,
@@ -217,7 +217,7 @@ class RenewalLearner:
         self,
         subject: RenewalSubject,
         cert: ServerCertificate,
-        known: CertificateFacts | None,
+        known: IndexedFacts | None,
         source: RenewalInfoSource | None,
         now: datetime,
         write: bool,

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from certrotate import planning, scan_index
-from certrotate.model import ServerCertificate
+from certrotate import planning
+from certrotate.model import ServerCertificate, scan_index
 from certrotate.ports import Clock
 from certrotate.report.scan_result import ScanResult
 from certrotate.scan.learning import RENEWAL_READERS, RenewalLearner, RenewalSubject
@@ -22,7 +22,7 @@ RECHECK_CHUNK = 4 * RENEWAL_READERS  # the re-check sends the rotations of each 
 
 
 def not_before_by_name(
-    certificates: list[ServerCertificate], facts: dict[str, scan_index.CertificateFacts]
+    certificates: list[ServerCertificate], facts: dict[str, scan_index.IndexedFacts]
 ) -> dict[str, datetime]:
     """For the lifetime rule of certificates whose renewal time is not learnt (out of time, an unreadable
     body): the notBefore read once, else the upload date (never earlier than issuance, so never too early)."""
@@ -143,7 +143,7 @@ class Recheck:
     def _plan(
         self,
         certificates: list[ServerCertificate],
-        facts: dict[str, scan_index.CertificateFacts],
+        facts: dict[str, scan_index.IndexedFacts],
         now: datetime,
     ) -> ScanPlan:
         return plan_scan(

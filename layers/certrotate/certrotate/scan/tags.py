@@ -16,10 +16,10 @@ from certrotate.model import ServerCertificate
 from certrotate.names import RENEWAL_TAG
 
 if TYPE_CHECKING:
+    from certrotate.model.scan_index import IndexedFacts, IndexEntry
     from certrotate.planning import KnownEndpoints
     from certrotate.ports import ScanIndexStore
     from certrotate.scan.messages import Search
-    from certrotate.scan_index import CertificateFacts, IndexEntry
 
 # planning and scan_index (which imports planning) are imported where they are used: planning re-exports
 # this module's names until its shims go, and importing it here would make an import cycle.
@@ -145,7 +145,7 @@ class TagIndex:
 
     def load(self, notes: list[str]) -> dict[str, IndexEntry]:
         """What the last scan kept; empty (every tag read afresh) when there is none or it is unreadable."""
-        from certrotate import scan_index
+        from certrotate.model import scan_index
 
         if self._index is None:
             return {}
@@ -208,7 +208,7 @@ class TagIndex:
         reader: TagReader,
         certificates: list[ServerCertificate],
         fresh: set[str],
-        facts: dict[str, CertificateFacts],
+        facts: dict[str, IndexedFacts],
         now: datetime,
         notes: list[str],
     ) -> list[ServerCertificate]:
@@ -244,7 +244,7 @@ class TagIndex:
         certificates: Sequence[ServerCertificate],
         kept: dict[str, IndexEntry],
         fresh: set[str],
-        facts: dict[str, CertificateFacts],
+        facts: dict[str, IndexedFacts],
         now: datetime,
         notes: list[str],
         survey: Search = None,
@@ -252,7 +252,8 @@ class TagIndex:
         """Keep every listed certificate's tags for the next scan, and for each managed one where this scan's
         search saw it served (when it searched every region; else the record kept); written only when
         something changed."""
-        from certrotate import planning, scan_index
+        from certrotate import planning
+        from certrotate.model import scan_index
 
         if self._index is None:
             return
@@ -284,7 +285,7 @@ class TagIndex:
         now: datetime,
         notes: list[str],
     ) -> None:
-        from certrotate import scan_index
+        from certrotate.model import scan_index
 
         if self._index is None or entries == kept:
             return

@@ -10,9 +10,9 @@ from typing import Any
 
 from certrotate.errors import RegionDiscoveryFailed, ValidationFailed
 from certrotate.model import ServerCertificate
+from certrotate.model.scan_index import IndexedFacts
 from certrotate.names import RENEWAL_TAG
 from certrotate.ports import AcmCertificate, AcmCertificates
-from certrotate.scan_index import CertificateFacts
 from certrotate.validation import facts_of
 
 
@@ -65,14 +65,14 @@ class AcmListing:
             read[view.certificate_id] = seen
         return read
 
-    def facts(self, cert: ServerCertificate, now: datetime) -> tuple[CertificateFacts | None, str | None]:
+    def facts(self, cert: ServerCertificate, now: datetime) -> tuple[IndexedFacts | None, str | None]:
         try:
             read = facts_of(self._acm.body(cert.arn))
         except ValidationFailed as error:
             return None, f"{cert.arn}: {error}"
         except Exception as error:  # deleted since listed, or refused: the lifetime rule from its listing
             return None, f"{cert.arn}: body not read ({type(error).__name__}: {error})"
-        return CertificateFacts(read.not_before or cert.upload_date or now, read.ari_id), None
+        return IndexedFacts(read.not_before or cert.upload_date or now, read.ari_id), None
 
     def write_renewal(self, cert: ServerCertificate, value: str) -> None:
         self._acm.tag(cert.arn, {RENEWAL_TAG: value})

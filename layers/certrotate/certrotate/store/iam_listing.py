@@ -14,9 +14,9 @@ from certrotate import planning
 from certrotate.claims import ClaimVerifier, believe
 from certrotate.errors import ValidationFailed
 from certrotate.model import ServerCertificate
+from certrotate.model.scan_index import IndexedFacts
 from certrotate.names import RENEWAL_TAG
 from certrotate.ports import CertificateStore
-from certrotate.scan_index import CertificateFacts
 from certrotate.validation import facts_of
 
 logger = Logger(child=True)
@@ -47,7 +47,7 @@ class IamListing:
         tags = self._store.tags_of_many([c.name for c in certificates])
         return {c.certificate_id: replace(c, tags=tags[c.name]) for c in certificates}
 
-    def facts(self, cert: ServerCertificate, now: datetime) -> tuple[CertificateFacts | None, str | None]:
+    def facts(self, cert: ServerCertificate, now: datetime) -> tuple[IndexedFacts | None, str | None]:
         stored = self._store.get(cert.name)
         if stored is None:
             return None, None
@@ -55,7 +55,7 @@ class IamListing:
             read = facts_of(stored.body_pem)
         except ValidationFailed as error:
             return None, f"{cert.name}: {error}"
-        return CertificateFacts(read.not_before or cert.upload_date or now, read.ari_id), None
+        return IndexedFacts(read.not_before or cert.upload_date or now, read.ari_id), None
 
     def write_renewal(self, cert: ServerCertificate, value: str) -> None:
         self._store.tag(cert.name, {RENEWAL_TAG: value})

@@ -1,4 +1,4 @@
-"""DynamoDB: the scan's index (scan_index), one item per account in the lease table.
+"""DynamoDB: the scan's index (model/scan_index.py), one item per account in the lease table.
 
 Its key starts with "#", which no IAM server certificate name holds ([\\w+=,.@-]), so it never meets a lease
 (whose key is a certificate name, or `<account>:<name>`); the template's LeadingKeys condition lets the scan
@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
-from certrotate import scan_index
 from certrotate.adapters.lease_table.leases import KEY_ATTRIBUTE
+from certrotate.model.scan_index import served_record
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from certrotate.planning import KnownEndpoints
+    from certrotate.model.endpoints import KnownEndpoints
 
 logger = Logger(child=True)
 
@@ -57,7 +57,7 @@ class ScanIndexRecords:
     def served(self, certificate_id: str) -> KnownEndpoints | None:
         try:
             blob = self._index.load(consistent=False)
-            return None if blob is None else scan_index.served_record(blob, certificate_id)
+            return None if blob is None else served_record(blob, certificate_id)
         except Exception as error:  # a cache: without it the rotation searches, as it always could
             logger.warning("scan index not read: searching every region", extra={"error": str(error)})
             return None

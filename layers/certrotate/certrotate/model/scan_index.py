@@ -1,5 +1,5 @@
 """What a scan keeps between runs about each IAM server certificate, so that it reads afresh only the tags
-that can lead to action (planning.reason_to_read_tags). Keyed by certificate ID: IAM gives a re-upload a new
+that can lead to action (scan.tags.reason_to_read_tags). Keyed by certificate ID: IAM gives a re-upload a new
 ID, so an entry never outlives the certificate it describes (a rename keeps the ID and the tags).
 
 It also keeps, per managed certificate, where the scan's last complete search of every region saw it served
@@ -18,10 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from certrotate.model import Endpoint, EndpointKind
-from certrotate.planning import KnownEndpoints
-from certrotate.scan.tags import KEPT_TAG_PREFIX as KEPT_TAG_PREFIX
-from certrotate.scan.tags import kept_tags as kept_tags
+from certrotate.model.endpoints import Endpoint, EndpointKind, KnownEndpoints
 
 FORMAT = 1
 # DynamoDB's item limit is 400 KB (names and values); leave room for the key and attribute names.
@@ -29,7 +26,7 @@ MAX_BYTES = 380_000
 
 
 @dataclass(frozen=True, slots=True)
-class CertificateFacts:
+class IndexedFacts:
     """Read once from the certificate itself (GetServerCertificate): it never changes for an ID."""
 
     not_before: datetime
@@ -52,7 +49,7 @@ class Listed:
 class IndexEntry:
     tags: Mapping[str, str]  # certrotate's tags, as read at read_at (the renewal tag as last learnt)
     read_at: datetime
-    facts: CertificateFacts | None = None
+    facts: IndexedFacts | None = None
     # Where the last complete search saw it served (None: no such search since it was first kept).
     served: KnownEndpoints | None = None
     listed: Listed | None = None  # None: kept by a version that did not keep it (the next scan does)
@@ -154,7 +151,7 @@ def decode(blob: bytes) -> dict[str, IndexEntry]:
                 ari_id = item.get("ari_id")
                 if ari_id is not None and not isinstance(ari_id, str):
                     raise ValueError("ari_id")
-                facts = CertificateFacts(_moment(item["not_before"]), ari_id)
+                facts = IndexedFacts(_moment(item["not_before"]), ari_id)
             served = _served(item.get("served"))
             listed = _listed(item.get("listed"))
             entries[certificate_id] = IndexEntry(tags, _moment(item["read_at"]), facts, served, listed)
