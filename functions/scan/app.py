@@ -16,7 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from certrotate import fleet, wiring
+from certrotate import wiring
 from certrotate.inbound import parse_scan_request
 from certrotate.report import metrics as telemetry
 from certrotate.report.scan_result import ScanResult
@@ -61,7 +61,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             scan_account,
             dry_run=request.dry_run,
             correlation_id=correlation_id,
-            explain=fleet.failure_of,  # the adapters' reading of an account's error
+            explain=wiring.account_failure,  # the adapters' reading of an account's error
         )
     else:
         result = scan_account(None)
@@ -108,7 +108,7 @@ def _recheck(
             recheck_account,
             dry_run=dry_run,
             correlation_id=correlation_id,
-            explain=fleet.failure_of,
+            explain=wiring.account_failure,
         )
     else:
         result = recheck_account(None)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from botocore.exceptions import ClientError
+from certrotate.adapters.aws.errors import account_failure
 from certrotate.errors import AccountUnreachable
-from certrotate.fleet import failure_of
 from certrotate.report.scan_result import ScanResult
 from certrotate.scan.accounts import scan_accounts
 
@@ -40,7 +40,7 @@ def test_accounts_are_merged_and_a_failing_one_is_reported() -> None:
             )
         return _result(["web", "api"], used=18, quota=20)
 
-    merged = scan_accounts([A, B, C], scan_one, dry_run=False, correlation_id="c-1", explain=failure_of)
+    merged = scan_accounts([A, B, C], scan_one, dry_run=False, correlation_id="c-1", explain=account_failure)
 
     assert merged.expiring == merged.enqueued == [f"{A}:web"]
     assert merged.scanned == 2
@@ -62,7 +62,7 @@ def test_the_fullest_account_gives_the_quota_figures() -> None:
         lambda account: _result([f"n{account}"], *figures[account]),
         dry_run=True,
         correlation_id="c",
-        explain=failure_of,
+        explain=account_failure,
     )
     assert (merged.server_certificates, merged.quota) == (95, 100)
 

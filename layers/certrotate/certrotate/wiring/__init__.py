@@ -14,6 +14,7 @@ from certrotate.adapters.aws.alb_http01 import AlbHttp01, fetch_over_http
 from certrotate.adapters.aws.cloudfront import CloudFrontDistributions
 from certrotate.adapters.aws.elb import LoadBalancerListeners
 from certrotate.adapters.aws.endpoints import AllEndpoints
+from certrotate.adapters.aws.errors import account_failure
 from certrotate.adapters.aws.events import EventBridgePublisher, NoEvents
 from certrotate.adapters.aws.iam import IamCertificateStore
 from certrotate.adapters.aws.queue import SqsRotationQueue
@@ -72,6 +73,7 @@ __all__ = [
     "CLOUDFRONT_PARTITIONS",
     "NO_RETRY_CONFIG",
     "Service",
+    "account_failure",
     "account_of",
     "client",
     "global_client",
