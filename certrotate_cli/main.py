@@ -697,7 +697,7 @@ def _rollback_locally(context: Context, request: dict[str, Any]) -> dict[str, An
     env = local_environment(context, ROTATE_FUNCTION_OUTPUT)
     with environment(env):
         from certrotate import wiring
-        from certrotate.rollback import RollbackRequest
+        from certrotate.rollback.service import RollbackRequest
 
         wiring.refresh()
         try:

@@ -29,7 +29,7 @@ from certrotate.inbound import (
     parse_rotate_request,
 )
 from certrotate.names import EventType
-from certrotate.rollback import RollbackRequest, RollbackResult
+from certrotate.rollback.service import RollbackRequest, RollbackResult
 from certrotate.rotation import RotationRequest, RotationResult, RotationService
 
 logger = Logger()

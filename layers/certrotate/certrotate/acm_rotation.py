@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from cryptography import x509
 
 from certrotate import acm_rules, planning
 from certrotate.adapters.acm import IMPORTED
-from certrotate.challenges import Dns01Responder, PlannedChallenges
 from certrotate.errors import (
     InvalidRequest,
     NoChallengeMethod,
@@ -49,6 +48,16 @@ from certrotate.names import (
     RETRY_AFTER_TAG,
     EventType,
 )
+from certrotate.order.challenges import Dns01Responder, PlannedChallenges
+from certrotate.order.issue import (
+    TIME_TO_ORDER,
+    StashTicket,
+    drop_stashed,
+    issue_or_reuse,
+    order_and_validate,
+    refuse_before_ordering,
+    stash_inputs,
+)
 from certrotate.ports import (
     AcmCertificate,
     AcmCertificates,
@@ -62,22 +71,13 @@ from certrotate.ports import (
     Leases,
     ProgressRecords,
 )
-from certrotate.rotation import (
-    TIME_TO_ORDER,
-    RotationSettings,
-    StashTicket,
-    drop_stashed,
-    failure_detail,
-    issue_or_reuse,
-    order_and_validate,
-    record_hold,
-    refuse_before_ordering,
-    stash_inputs,
-)
+from certrotate.report.events import failure_detail
+from certrotate.report.results import AcmRotationResult as AcmRotationResult
+from certrotate.rotate.holds import record_hold
+from certrotate.rotate.request import RotationSettings
 from certrotate.validation import facts_of, leaf_sha256, load_pem_certificates
 
 logger = Logger(child=True)
-Status = Literal["rotated", "skipped", "planned"]
 TIME_TO_IMPORT = 15.0  # seconds the import call and its read-back need at least
 
 
@@ -86,34 +86,6 @@ class AcmRotationRequest:
     certificate_arn: str
     force: bool = False
     dry_run: bool = False
-
-
-@dataclass(slots=True)
-class AcmRotationResult:
-    certificate_arn: str
-    status: Status
-    reason: str
-    correlation_id: str
-    dns_names: list[str] = field(default_factory=list)
-    steps: list[str] = field(default_factory=list)
-    serial: str | None = None  # the serial ACM serves now (hex)
-    expiration: str | None = None  # its NotAfter
-    in_use_by: list[str] = field(default_factory=list)  # left as they were: a re-import keeps them
-    held_until: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "certificate_arn": self.certificate_arn,
-            "status": self.status,
-            "reason": self.reason,
-            "correlation_id": self.correlation_id,
-            "dns_names": self.dns_names,
-            "steps": self.steps,
-            "serial": self.serial,
-            "expiration": self.expiration,
-            "in_use_by": self.in_use_by,
-            "held_until": self.held_until,
-        }
 
 
 class UnknownAcmCertificate(InvalidRequest):

@@ -11,36 +11,27 @@ A lease (ports.Leases) keeps two runs from working on one certificate at once.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from aws_lambda_powertools import Logger
-from cryptography import x509
 
 from certrotate import planning
-from certrotate.challenges import Dns01Responder, PlannedChallenges
 from certrotate.claims import Claim, ClaimVerifier, proven
-from certrotate.config import PROFILE_NAME, TrustRoots
+from certrotate.deploy.deployment import Deployment
+from certrotate.deploy.locate import Located, Locator
 from certrotate.errors import (
     CertificateAlreadyExists,
     ConfigurationError,
-    EndpointsRefused,
-    InvalidNames,
-    InvalidProfileName,
-    IpAddressesNotRenewed,
     KeyTypeUnsupported,
-    ListenerUpdateFailed,
     NameConflict,
-    NameNotAuthorised,
     NoChallengeMethod,
     OutOfTime,
     PermanentFailure,
     QuotaExhausted,
-    RateLimited,
     UnknownCertificate,
     UnknownChallengeMethod,
     UnknownKeyType,
@@ -53,32 +44,30 @@ from certrotate.model import (
     ChallengeMethod,
     ChallengePlan,
     Endpoint,
-    EndpointSurvey,
-    IssuedCertificate,
     KeySpec,
     ProgressRecord,
     ServerCertificate,
-    Unsearched,
 )
 from certrotate.names import (
-    FAILURES_TAG,
-    HELD_INPUTS_TAG,
-    HELD_REASON_TAG,
-    HELD_UNTIL_TAG,
     HOLD_TAGS,
     KEY_TYPE_TAG,
     MANAGED_TAG,
     OPERATOR_TAGS,
-    PROFILE_TAG,
-    REPLACED_BY_TAG,
     REPLACES_TAG,
     RETRY_AFTER_TAG,
     ROLLBACK_TAGS,
     ROLLED_BACK_TO_TAG,
-    SERVED_SINCE_TAG,
     EventType,
     name_tag_value,
 )
+from certrotate.order.challenges import Dns01Responder, PlannedChallenges
+from certrotate.order.issue import TIME_TO_ORDER as TIME_TO_ORDER
+from certrotate.order.issue import StashTicket as StashTicket
+from certrotate.order.issue import drop_stashed as drop_stashed
+from certrotate.order.issue import issue_or_reuse as issue_or_reuse
+from certrotate.order.issue import order_and_validate as order_and_validate
+from certrotate.order.issue import refuse_before_ordering as refuse_before_ordering
+from certrotate.order.issue import stash_inputs as stash_inputs
 from certrotate.ports import (
     CertificateAuthority,
     CertificateStore,
@@ -97,94 +86,26 @@ from certrotate.ports import (
     ProgressRecords,
     RenewalInfoSource,
     RenewalInfoUnavailable,
-    Stashed,
     StoredCertificate,
 )
-from certrotate.repoint import EndpointMover
+from certrotate.report.events import failure_detail as failure_detail
+from certrotate.report.results import RotationResult as RotationResult
+from certrotate.retire.retirement import Retirement
+from certrotate.rotate.holds import record_hold as record_hold
+from certrotate.rotate.request import RotationRequest as RotationRequest
+from certrotate.rotate.request import RotationSettings as RotationSettings
 from certrotate.validation import (
     facts_of,
     leaf_sha256,
     load_pem_certificates,
     load_trust_roots,
-    validate_issued,
 )
 
 logger = Logger(child=True)
-Status = Literal["rotated", "skipped", "planned"]
 
-# Seconds of Lambda time each step needs at least; below that the step is not started (a rerun continues).
-TIME_TO_ORDER = 90.0
 # Clocks of different containers differ: a run's read is trusted under its lease only this much inside the
 # retirement grace period (see RotationService._run).
 CLOCK_SKEW_MARGIN = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class RotationRequest:
-    certificate_name: str
-    force: bool = False
-    dry_run: bool = False
-    # Where the scan saw the certificate served: used instead of a search of every region while fresh.
-    known_endpoints: planning.KnownEndpoints | None = None
-    # Sent by the renewal-info re-check: before "not due", ask the CA's renewal window (the CA decides, not
-    # the message; the re-check writes no renewal tag, so that it makes no IAM call).
-    ask_ca: bool = False
-
-
-@dataclass(slots=True)
-class RotationResult:
-    certificate_name: str
-    status: Status
-    new_certificate_name: str | None
-    reason: str
-    correlation_id: str
-    dns_names: list[str] = field(default_factory=list)
-    steps: list[str] = field(default_factory=list)  # what was done, or with dry_run what would be done
-    endpoints_changed: list[str] = field(default_factory=list)
-    not_searched: list[str] = field(default_factory=list)  # regions (or CloudFront) that refused the search
-    retired: bool = False
-    retirement: str | None = None
-    held_until: str | None = None  # set when a permanent failure's hold-off (or the CA's) kept it back
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "certificate_name": self.certificate_name,
-            "status": self.status,
-            "new_certificate_name": self.new_certificate_name,
-            "reason": self.reason,
-            "correlation_id": self.correlation_id,
-            "dns_names": self.dns_names,
-            "steps": self.steps,
-            "endpoints_changed": self.endpoints_changed,
-            "not_searched": self.not_searched,
-            "old_certificate_retired": self.retired,
-            "retirement": self.retirement,
-            "held_until": self.held_until,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class RotationSettings:
-    renew_before_days: int | None
-    lease_seconds: int
-    grace_seconds: int
-    trust_roots: TrustRoots  # config.choose_trust_roots: the bundle, Let's Encrypt staging's or certifi's
-    # A full ALB/NLB (TooManyCertificates): remove the old SNI certificate, then add the new one. For the
-    # seconds between the two calls, SNI clients asking for those names get the listener's default.
-    sni_swap_when_full: bool = False
-    # The names the account of the certificates rotated may have renewed (ACCOUNT_DOMAINS, DNS_ACCOUNTS).
-    names: planning.NamePolicy = field(default_factory=planning.NamePolicy)
-    acme_profile: str | None = None  # ACME_PROFILE: the profile of an order whose certificate names none
-    hold_context: str = ""  # Settings.hold_context: a deterministic refusal's inputs besides the certificate
-
-    def inputs_of(self, certificate: ServerCertificate) -> str:
-        """The certificate's inputs_fingerprint now: what a deterministic refusal's hold was recorded for."""
-        return planning.inputs_fingerprint(certificate, self.hold_context)
-
-    def profile_for(self, tags: Mapping[str, str]) -> str | None:
-        """The ACME profile an order for a certificate with these tags is placed under (None: the CA's
-        default): the tag certrotate:profile, else ACME_PROFILE."""
-        return tags.get(PROFILE_TAG, "").strip() or self.acme_profile
 
 
 class RotationService:
@@ -227,9 +148,27 @@ class RotationService:
         self._events = events
         self._clock = clock
         self._settings = settings
-        self._after_repoint = after_repoint  # a report on the endpoints (never raises, never a gate)
-        self._records = records
         self._renewal_info = renewal_info
+        # Adapters are held as objects, never as bound methods: tests patch adapter classes after wiring
+        # built (and cached) this service.
+        self._locator = Locator(endpoints, records, clock)
+        self._deployment = Deployment(
+            store=store,
+            endpoints=endpoints,
+            progress=progress,
+            locator=self._locator,
+            clock=clock,
+            sni_swap_when_full=settings.sni_swap_when_full,
+            after_repoint=after_repoint,
+        )
+        self._retirement = Retirement(
+            endpoints=endpoints,
+            store=store,
+            events=events,
+            clock=clock,
+            grace_seconds=settings.grace_seconds,
+            forget=progress,
+        )
 
     # -- entry point -----------------------------------------------------------------------------------
 
@@ -454,12 +393,12 @@ class RotationService:
             raise _name_taken(old, assessed.taken)
 
         # Where the old certificate is served, found once (before ordering, for the key check) and handed on.
-        found_serving: tuple[EndpointSurvey, list[Endpoint]] | None = None
+        located: Located | None = None
         record: ProgressRecord
         if decision.verdict is planning.Verdict.ISSUE:
-            found_serving = self._serving(view, known, result)
-            key = self._key_for_endpoints(view, facts.key, found_serving[1])
-            plan = self._plan_challenges(view, dns_names, found_serving[1], fresh_zones=fresh_zones)
+            located = self._locator.locate(view, known, result)
+            key = self._key_for_endpoints(view, facts.key, located.serving)
+            plan = self._plan_challenges(view, dns_names, located.serving, fresh_zones=fresh_zones)
             self._events.publish(EventType.ROTATION_STARTED, self._detail(view, dns_names, result))
             replacement_meta, record = self._issue_and_upload(
                 view, facts, key, decision.replacement_name, result, deadline, plan
@@ -478,32 +417,9 @@ class RotationService:
                 )
             replacement_meta, record = claim.replacement, claim.record
 
-        # Tags are written from what IAM holds (`old`), decisions made on what is proven (`view`). The
-        # replaced-by tag goes with the served-since one, in one call once every endpoint serves the
-        # replacement (IAM's API rate is shared by every rotation of the fleet); alone when the repointing
-        # stops short. Until then the progress record (written before the upload) is what proves the
-        # replacement: a rerun after a crash finds it at its name and resumes.
-        marks: dict[str, str] = {}
-        if old.replaced_by != replacement_meta.name:
-            marks[REPLACED_BY_TAG] = name_tag_value(replacement_meta.name)
-            result.steps.append(f"marked {old.name} as replaced by {replacement_meta.name}")
-        view = planning.trusted_view(old, replacement_meta.name, record)
-
-        try:
-            if found_serving is None:
-                found_serving = self._serving(view, known, result)
-            view, unsearched = self._repoint(
-                view, replacement_meta, dns_names, result, deadline, found_serving
-            )
-        except Exception:
-            self._mark(old.name, marks)
-            raise
-        if not unsearched:
-            view, record = self._mark_served(old, replacement_meta, record, marks)
-        else:
-            self._mark(old.name, marks)
-        if self._after_repoint is not None:
-            self._after_repoint(replacement_meta, result, deadline)
+        view, unsearched = self._deployment.run(
+            old, replacement_meta, record, located, known, dns_names, result, deadline
+        )
         if any(key in view.tags for key in HOLD_TAGS):
             # A success ends the run of failures: the next permanent one starts again at 24 hours.
             self._store.untag(old.name, list(HOLD_TAGS))
@@ -515,7 +431,7 @@ class RotationService:
             old = replace(old, tags={k: v for k, v in old.tags.items() if k not in ROLLBACK_TAGS})
             view = replace(view, tags={k: v for k, v in view.tags.items() if k not in ROLLBACK_TAGS})
         lease.renew()
-        self._retire(view, replacement_meta, result, unsearched)
+        self._retirement.retire_now(view, replacement_meta, result, unsearched)
         if result.status == "rotated":
             detail = self._detail(view, dns_names, result, replacement_meta)
             self._events.publish(EventType.ROTATION_SUCCEEDED, detail)
@@ -530,7 +446,9 @@ class RotationService:
         if candidate is None or candidate.check.claimed != claimed or candidate.replacement is None:
             raise NameConflict(f"{claimed!r} can no longer be adopted as the replacement of {old.name!r}")
         record = ProgressRecord(old.certificate_id, claimed, candidate.sha256)
-        self._progress.save(old.name, record, keep_until=self._record_kept_until(old))
+        self._progress.save(
+            old.name, record, keep_until=planning.record_kept_until(old.expiration, self._clock.now())
+        )
         logger.warning(
             "adopted a replacement uploaded before progress records (forced)",
             extra={"certificate_name": old.name, "replacement": claimed},
@@ -545,35 +463,6 @@ class RotationService:
             record,
             candidate.sha256,
         )
-
-    def _mark_served(
-        self,
-        old: ServerCertificate,
-        replacement: ServerCertificate,
-        record: ProgressRecord,
-        marks: Mapping[str, str],
-    ) -> tuple[ServerCertificate, ProgressRecord]:
-        """The replacement serves everywhere: the record says since when (first, it is the proof), then the
-        tag says it for people (a tag someone else wrote there is overwritten), with `marks` (the replaced-by
-        tag not written yet) in the same call."""
-        if record.served_since is None:
-            record = replace(record, served_since=self._clock.now())
-            self._progress.save(old.name, record, keep_until=self._record_kept_until(old))
-        assert record.served_since is not None
-        served = record.served_since.isoformat()
-        tags = dict(marks)
-        if old.tags.get(SERVED_SINCE_TAG) != served:
-            tags[SERVED_SINCE_TAG] = served
-        self._mark(old.name, tags)
-        return planning.trusted_view(old, replacement.name, record), record
-
-    def _mark(self, name: str, tags: Mapping[str, str]) -> None:
-        if tags:
-            self._store.tag(name, tags)
-
-    def _record_kept_until(self, old: ServerCertificate) -> datetime:
-        """A progress record outlives the replaced certificate's expiry (planning.record_kept_until)."""
-        return planning.record_kept_until(old.expiration, self._clock.now())
 
     def _issue_and_upload(
         self,
@@ -617,7 +506,9 @@ class RotationService:
         )
         # The proof comes first: what this rotation uploads, written where no tag writer reaches.
         record = ProgressRecord(old.certificate_id, name, leaf_sha256(leaf))
-        self._progress.save(old.name, record, keep_until=self._record_kept_until(old))
+        self._progress.save(
+            old.name, record, keep_until=planning.record_kept_until(old.expiration, self._clock.now())
+        )
         tags = {MANAGED_TAG: "true", REPLACES_TAG: name_tag_value(old.name)}
         # The operator's choices stay with the certificate across rotations.
         tags.update({key: old.tags[key] for key in OPERATOR_TAGS if old.tags.get(key)})
@@ -646,143 +537,6 @@ class RotationService:
             self._store.untag(old.name, [RETRY_AFTER_TAG])
         result.steps.append(f"uploaded {uploaded.name} (path {uploaded.path})")
         return uploaded, record
-
-    def _repoint(
-        self,
-        old: ServerCertificate,
-        new: ServerCertificate,
-        dns_names: Sequence[str],
-        result: RotationResult,
-        deadline: float,
-        found: tuple[EndpointSurvey, list[Endpoint]],
-    ) -> tuple[ServerCertificate, tuple[Unsearched, ...]]:
-        """Repoint every endpoint `found` serving the old certificate (see `_serving`); return the old
-        certificate and where the search could not look (nothing: the replacement serves everywhere). Each
-        endpoint is read again right before it is changed: an earlier search is fine."""
-        survey, serving = found
-        failures: list[str] = []
-        errors: list[Exception] = []
-        for listed in serving:
-            try:
-                kinds = self._change_endpoint(listed, old, new, dns_names, deadline)
-            except OutOfTime:
-                raise
-            except Exception as exc:  # one broken listener must not stop the others from being repointed
-                failures.append(f"{listed.label}: {exc}")
-                errors.append(exc)
-                continue
-            if kinds:
-                result.endpoints_changed.append(listed.label)
-                result.steps.append(f"{listed.label} now serves {new.name} ({', '.join(kinds)})")
-            else:
-                result.steps.append(f"{listed.label} no longer serves {old.name}: left as it is")
-        if failures:
-            unseen = "".join(f"; not searched: {u}" for u in survey.unsearched)
-            message = f"{len(failures)} endpoint(s) still serve {old.name}: " + "; ".join(failures) + unseen
-            permanent = [e for e in errors if isinstance(e, PermanentFailure)]
-            if len(permanent) == len(errors) == 1 and not survey.unsearched:  # it names what to do already
-                raise permanent[0]
-            if len(permanent) == len(errors):  # a retry would only meet the same refusals again
-                raise EndpointsRefused(message, fix="; ".join(dict.fromkeys(e.fix for e in permanent)))
-            raise ListenerUpdateFailed(message)
-        if survey.unsearched:
-            # Where we cannot look, the old certificate may still serve: it does not serve "everywhere" yet.
-            # No served-since tag, so the scan resumes this rotation until every region answers.
-            result.not_searched = [str(u) for u in survey.unsearched]
-            result.steps.append(
-                f"not searched: {', '.join(result.not_searched)}: {old.name} may still be served there"
-            )
-            return old, survey.unsearched
-        return old, ()  # served everywhere: the caller records it (_mark_served)
-
-    def _change_endpoint(
-        self,
-        listed: Endpoint,
-        old: ServerCertificate,
-        new: ServerCertificate,
-        dns_names: Sequence[str],
-        deadline: float,
-    ) -> list[str]:
-        """Repoint one endpoint from its state right now (someone may have changed it since it was listed);
-        return the kinds of change made."""
-        mover = EndpointMover(
-            self._endpoints, sni_swap_when_full=self._settings.sni_swap_when_full, clock=self._clock
-        )
-        return mover.move(listed, old, new, dns_names, deadline)
-
-    def _retire(
-        self,
-        old: ServerCertificate,
-        new: ServerCertificate,
-        result: RotationResult,
-        unsearched: Sequence[Unsearched],
-    ) -> None:
-        """Delete the old certificate only when nothing serves it anywhere, checked right before the delete:
-        every region searched, no listener or distribution on it, CloudFront's change deployed."""
-        now = self._clock.now()
-        grace = self._settings.grace_seconds
-        decision = planning.decide_retirement(old, [], now=now, grace_seconds=grace, unsearched=unsearched)
-        if decision.verdict is planning.RetirementVerdict.DELETE:
-            survey = self._endpoints.discover(include_cloudfront=True)
-            decision = planning.decide_retirement_after_search(old, new, survey, now=now, grace_seconds=grace)
-            result.not_searched = [str(u) for u in survey.unsearched]
-        result.retirement = f"{decision.verdict.value}: {decision.reason}"
-        if decision.verdict is not planning.RetirementVerdict.DELETE:
-            return
-        if self._store.delete(old.name):
-            result.retired = True
-            result.steps.append(f"deleted {old.name}")
-            try:
-                self._progress.delete(old.name)  # its work is done (else the table's TTL removes it)
-            except Exception as exc:
-                logger.warning("progress record left to its TTL", extra={"error": str(exc)})
-            self._events.publish(
-                EventType.CERTIFICATE_RETIRED,
-                {
-                    "certificate_name": old.name,
-                    "replaced_by": old.replaced_by,
-                    "correlation_id": result.correlation_id,
-                },
-            )
-        else:
-            # Our own search found nothing serving it, yet IAM knows a user: it stays (never forced).
-            result.retirement = "in-use: IAM reports the certificate is still in use (DeleteConflict)"
-
-    # -- helpers ---------------------------------------------------------------------------------------
-
-    def _serving(
-        self, old: ServerCertificate, known: planning.KnownEndpoints | None, result: RotationResult
-    ) -> tuple[EndpointSurvey, list[Endpoint]]:
-        """Where the old certificate is served: from a fresh list of the scan's (`known`, in its message)
-        without searching every region; else from the scan index's record of its last search, each endpoint
-        read and still serving the certificate; else (no record, an old or empty one, or one a check finds
-        out of date) from a search. One that started serving it after the scan's search is missed here, but
-        never lost: the retirement check searches everywhere, keeps the certificate, and the scan sends a
-        rotation for what it found (docs/design.md)."""
-        now = self._clock.now()
-        if known is not None and known.usable(now):
-            result.steps.append(
-                f"{len(known.endpoints)} endpoint(s) from the scan's search at {known.seen_at.isoformat()}"
-            )
-            return EndpointSurvey(known.endpoints), list(known.endpoints)
-        record = planning.record_to_check(
-            self._records.served(old.certificate_id) if self._records is not None else None, now
-        )
-        if record is not None:
-            reads = [self._endpoints.read(endpoint) for endpoint in record.endpoints]
-            confirmed = planning.confirmed_endpoints(reads, old.arn, old.certificate_id)
-            if confirmed is not None:
-                result.steps.append(
-                    f"{len(confirmed)} endpoint(s) from the scan index (search at "
-                    f"{record.seen_at.isoformat()}), each read and still serving {old.name}"
-                )
-                return EndpointSurvey(tuple(confirmed)), confirmed
-            result.steps.append(
-                f"the scan index's endpoints (search at {record.seen_at.isoformat()}) no longer all serve "
-                f"{old.name}: searching every region"
-            )
-        survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
-        return survey, planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
 
     def _key_for_endpoints(
         self, old: ServerCertificate, old_key: KeySpec, serving: list[Endpoint]
@@ -851,8 +605,8 @@ class RotationService:
     ) -> RotationResult:
         result.status = "planned"
         dns_names = facts.dns_names
-        survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)  # a dry run is never queued
-        serving = planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id)
+        located = self._locator.search(old)  # a dry run is never queued
+        survey, serving = located.survey, located.serving
         if decision.verdict is planning.Verdict.ISSUE:
             try:
                 refuse_before_ordering(old.name, facts, old.tags, self._settings.names)
@@ -962,238 +716,6 @@ class RotationService:
             self._clock.now(),
             inputs=self._settings.inputs_of(old),
         )
-
-
-def refuse_before_ordering(
-    subject: str,
-    facts: CertificateFacts,
-    tags: Mapping[str, str],
-    names: planning.NamePolicy | None = None,
-) -> None:
-    """What must not be ordered, or what the CA would refuse whatever the retry, checked before any order
-    (IAM and ACM rotations, and their dry runs): names that are not DNS names, IP addresses a replacement
-    would drop, names the account is not entitled to (`names`: ACCOUNT_DOMAINS), a profile tag that names no
-    profile. Raises the PermanentFailure that says which and why."""
-    problems = planning.dns_name_problems(facts.dns_names)
-    if problems:
-        raise InvalidNames(subject, problems)
-    if facts.ip_addresses:
-        raise IpAddressesNotRenewed(subject, facts.ip_addresses)
-    refused = names.problems(facts.dns_names) if names is not None else []
-    if refused:
-        raise NameNotAuthorised(subject, refused)
-    profile = tags.get(PROFILE_TAG)
-    if profile and not PROFILE_NAME.fullmatch(profile):
-        raise InvalidProfileName(profile)
-
-
-def order_and_validate(
-    authority: CertificateAuthority,
-    names: Sequence[str],
-    challenges: PlannedChallenges,
-    key: KeySpec,
-    *,
-    tags: Mapping[str, str],
-    ari_id: str | None,
-    remember: Callable[[Mapping[str, str]], None],
-    settings: RotationSettings,
-    clock: Clock,
-    deadline: float,
-    steps: list[str],
-) -> tuple[IssuedCertificate, x509.Certificate]:
-    """One ACME order for the plan's names (`replaces` the old certificate's ARI id, the profile its tag asks
-    for), then its chain, key, names and validity checked; returns it and its leaf. A CA's rate limit is
-    remembered on the certificate (`remember` tags it) so that neither scans nor retries hammer the CA."""
-    # What a run of this certificate that died left (the DNS-01 values and HTTP-01 rules it recorded); what
-    # only claims to be ours (a tagged rule nobody recorded) stays, and is reported.
-    steps.extend(challenges.remove_left_behind())
-    try:
-        issued = authority.issue(
-            names,
-            key,
-            challenges,
-            deadline=deadline,
-            replaces=ari_id,
-            profile=settings.profile_for(tags),
-        )
-    except RateLimited as exc:
-        remember({RETRY_AFTER_TAG: exc.retry_at.isoformat()})
-        raise
-    steps.append(f"issued a certificate for {', '.join(names)} with an {key} key")
-    steps.extend(f"validated {r.name} by {r.method.value} on {r.where}" for r in challenges.plan.routes)
-    leaf = validate_issued(
-        issued,
-        required_names=names,
-        expected_key=key,
-        trust_roots=load_trust_roots(settings.trust_roots),
-        trust_name=str(settings.trust_roots),
-        now=clock.now(),
-    )
-    steps.append(f"validated chain (to {settings.trust_roots}), key, names and validity")
-    return issued, leaf
-
-
-@dataclass(frozen=True, slots=True)
-class StashTicket:
-    """Where an order's certificate is kept until it is stored, and what it is for: `certificate` names the
-    stash item (as the lease: the IAM name or the ACM ARN), `replaces` the certificate being replaced (IAM:
-    its ID; ACM: ARN and serial), `inputs` what the order is placed under (stash_inputs)."""
-
-    certificate: str
-    replaces: str
-    inputs: str
-
-
-def stash_inputs(names: Sequence[str], key: KeySpec, profile: str | None, context: str) -> str:
-    """A fingerprint of what an order is placed under: names, key, profile and the CA (`context`, Settings.
-    hold_context). A kept certificate is stored only for the same (an operator who changed one of them wants
-    a certificate that follows the change)."""
-    parts = [",".join(sorted(n.lower() for n in names)), str(key), profile or "", context]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
-
-
-def issue_or_reuse(
-    stash: IssuedStash | None,
-    ticket: StashTicket,
-    order: Callable[[], tuple[IssuedCertificate, x509.Certificate]],
-    *,
-    names: Sequence[str],
-    key: KeySpec,
-    settings: RotationSettings,
-    clock: Clock,
-    steps: list[str],
-) -> tuple[IssuedCertificate, x509.Certificate]:
-    """The certificate to store: one an earlier try was issued and could not store (kept encrypted: the
-    stash), when it is for the same certificate and inputs and still passes every check; else a new order
-    (`order`: order_and_validate), kept before the caller stores it, so that a store refused or cut short
-    (a quota, a conflict, throttling, a timeout, a crash) costs no second order. IAM and ACM alike.
-
-    The stash is a help, never a gate: a stash that cannot be read or written means ordering as before."""
-    if stash is not None:
-        try:
-            kept = stash.take(ticket.certificate)
-        except Exception as error:  # unreadable now: order (what happened before there was a stash)
-            logger.warning("the issued-certificate stash could not be read", extra={"error": str(error)})
-            kept = None
-        if kept is not None:
-            reused = _reusable(
-                kept, ticket, names=names, key=key, settings=settings, clock=clock, steps=steps
-            )
-            if reused is not None:
-                return kept.issued, reused
-            drop_stashed(stash, ticket.certificate)
-    issued, leaf = order()
-    if stash is not None:
-        try:
-            if stash.keep(
-                ticket.certificate,
-                Stashed(issued, ticket.replaces, ticket.inputs),
-                expires=leaf.not_valid_after_utc,
-            ):
-                steps.append("kept the new certificate encrypted until it is stored (lease table)")
-        except Exception as error:
-            logger.warning(
-                "the issued certificate could not be kept: a store that fails now costs another order",
-                extra={"error": str(error)},
-            )
-    return issued, leaf
-
-
-def _reusable(
-    kept: Stashed,
-    ticket: StashTicket,
-    *,
-    names: Sequence[str],
-    key: KeySpec,
-    settings: RotationSettings,
-    clock: Clock,
-    steps: list[str],
-) -> x509.Certificate | None:
-    """The kept certificate's leaf when it may be stored now, else None (with the reason in `steps`). A kept
-    certificate is a claim (anyone allowed to write the table could have written it, had they the key): it
-    is checked as a new one is."""
-    if (kept.replaces, kept.inputs) != (ticket.replaces, ticket.inputs):
-        steps.append("dropped a kept certificate ordered for another certificate or under other settings")
-        return None
-    try:
-        leaf = validate_issued(
-            kept.issued,
-            required_names=names,
-            expected_key=key,
-            trust_roots=load_trust_roots(settings.trust_roots),
-            trust_name=str(settings.trust_roots),
-            now=clock.now(),
-        )
-    except ValidationFailed as failure:
-        steps.append(f"dropped a kept certificate that no longer passes the checks: {failure}")
-        return None
-    steps.append(
-        "stored the certificate an earlier try was issued and could not store (kept encrypted): no new order"
-    )
-    return leaf
-
-
-def drop_stashed(stash: IssuedStash | None, certificate: str) -> None:
-    """Forget a kept certificate (stored now, or refused for what it is). A failure is logged: the item's TTL
-    (the certificate's NotAfter) removes it in the end, and a later take checks it again anyway."""
-    if stash is None:
-        return
-    try:
-        stash.drop(certificate)
-    except Exception as error:
-        logger.warning("a kept certificate could not be dropped", extra={"error": str(error)})
-
-
-def failure_detail(subject: tuple[str, str], error: BaseException, correlation_id: str) -> dict[str, Any]:
-    """A failure event's detail: what failed (`subject`: its key and value), whether a retry can fix it, and
-    if not, the hold-off and what the operator must change."""
-    key, value = subject
-    detail: dict[str, Any] = {
-        key: value,
-        "error": type(error).__name__,
-        "message": str(error),
-        "permanent": isinstance(error, PermanentFailure),
-        "correlation_id": correlation_id,
-    }
-    if isinstance(error, PermanentFailure):
-        held_until = error.held_until
-        detail["held_until"] = held_until.isoformat() if held_until else None
-        detail["failures"] = error.failures
-        detail["fix"] = error.fix
-    return detail
-
-
-def record_hold(
-    tag: Callable[[Mapping[str, str]], None],
-    certificate: ServerCertificate,
-    failure: PermanentFailure,
-    now: datetime,
-    *,
-    inputs: str,
-) -> None:
-    """Tag the certificate (through `tag`) with the hold-off after a failure no retry fixes; never let the
-    tagging hide the failure itself. A deterministic refusal is held until `inputs` (the certificate's
-    inputs_fingerprint) change, any other for a time (24 h, doubling)."""
-    hold = planning.hold_after_failure(
-        certificate,
-        f"{type(failure).__name__}: {failure}",
-        now,
-        inputs=inputs if failure.deterministic else None,
-    )
-    try:
-        tag(
-            {
-                HELD_UNTIL_TAG: hold.until.isoformat(),
-                HELD_REASON_TAG: hold.reason,
-                FAILURES_TAG: str(hold.failures),
-                HELD_INPUTS_TAG: hold.inputs,  # empty: this hold ends in time, whatever an earlier said
-            }
-        )
-    except Exception as exc:  # the certificate may be gone, or AWS throttled us beyond retries
-        failure.add_note(f"the hold-off could not be recorded: {type(exc).__name__}")
-        return
-    failure.held_until = hold.until
-    failure.failures = hold.failures
 
 
 class _HeldLease:

@@ -37,7 +37,7 @@ from certrotate.errors import InvalidRequest
 from certrotate.model import ServerCertificate
 from certrotate.planning import NamePolicy
 from certrotate.ports import CertificateAuthority, EventPublisher, Leases, RenewalInfoSource
-from certrotate.rollback import RollbackService
+from certrotate.rollback.service import RollbackService
 from certrotate.rotation import RotationResult, RotationService, RotationSettings
 from certrotate.scan import ScanService, ScanSettings
 

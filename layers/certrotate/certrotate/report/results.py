@@ -1,0 +1,68 @@
+"""What a rotation returns: the operator contract's result shapes (IAM by certificate name, ACM by ARN)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["rotated", "skipped", "planned"]
+
+
+@dataclass(slots=True)
+class RotationResult:
+    certificate_name: str
+    status: Status
+    new_certificate_name: str | None
+    reason: str
+    correlation_id: str
+    dns_names: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)  # what was done, or with dry_run what would be done
+    endpoints_changed: list[str] = field(default_factory=list)
+    not_searched: list[str] = field(default_factory=list)  # regions (or CloudFront) that refused the search
+    retired: bool = False
+    retirement: str | None = None
+    held_until: str | None = None  # set when a permanent failure's hold-off (or the CA's) kept it back
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "certificate_name": self.certificate_name,
+            "status": self.status,
+            "new_certificate_name": self.new_certificate_name,
+            "reason": self.reason,
+            "correlation_id": self.correlation_id,
+            "dns_names": self.dns_names,
+            "steps": self.steps,
+            "endpoints_changed": self.endpoints_changed,
+            "not_searched": self.not_searched,
+            "old_certificate_retired": self.retired,
+            "retirement": self.retirement,
+            "held_until": self.held_until,
+        }
+
+
+@dataclass(slots=True)
+class AcmRotationResult:
+    certificate_arn: str
+    status: Status
+    reason: str
+    correlation_id: str
+    dns_names: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    serial: str | None = None  # the serial ACM serves now (hex)
+    expiration: str | None = None  # its NotAfter
+    in_use_by: list[str] = field(default_factory=list)  # left as they were: a re-import keeps them
+    held_until: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "certificate_arn": self.certificate_arn,
+            "status": self.status,
+            "reason": self.reason,
+            "correlation_id": self.correlation_id,
+            "dns_names": self.dns_names,
+            "steps": self.steps,
+            "serial": self.serial,
+            "expiration": self.expiration,
+            "in_use_by": self.in_use_by,
+            "held_until": self.held_until,
+        }

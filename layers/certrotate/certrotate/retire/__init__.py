@@ -1,0 +1,1 @@
+"""When a replaced certificate may go, decided right before the delete, and the delete."""
