@@ -607,12 +607,12 @@ def _rotate_locally(context: Context, request: dict[str, Any]) -> dict[str, Any]
                         acm_request, deadline=time.monotonic() + LOCAL_ROTATION_SECONDS
                     )
                 return acm.as_dict()
-            from certrotate.rotation import RotationRequest
+            from certrotate.rotate.request import RotationRequest
 
             # The function's own lease key: `<account>:<name>` with MANAGED_ACCOUNTS (the own account
             # included), so that this run and a queued rotation of the same certificate never both order.
             service = wiring.rotation_service(wiring.account_of(args.account))
-            rotation = RotationRequest(certificate_name=args.name, force=args.force, dry_run=args.dry_run)
+            rotation = RotationRequest(subject=args.name, force=args.force, dry_run=args.dry_run)
             with context.progress.waiting(f"rotating {args.name} here"):
                 result = service.rotate(rotation, deadline=time.monotonic() + LOCAL_ROTATION_SECONDS)
         finally:

@@ -29,8 +29,10 @@ from certrotate.inbound import (
     parse_rotate_request,
 )
 from certrotate.names import EventType
+from certrotate.report.results import RotationResult
 from certrotate.rollback.service import RollbackRequest, RollbackResult
-from certrotate.rotation import RotationRequest, RotationResult, RotationService
+from certrotate.rotate.pipeline import Rotation
+from certrotate.rotate.request import RotationRequest
 
 logger = Logger()
 metrics = Metrics()
@@ -130,14 +132,14 @@ def rotate(
     """`account`: the managed account that holds the certificate (MANAGED_ACCOUNTS), None in a single-account
     stack; its member role reads and changes the certificate, load balancers and distributions there."""
     logger.set_correlation_id(correlation_id)
-    logger.append_keys(certificate_name=request.certificate_name)
+    logger.append_keys(certificate_name=request.subject)
     if account is not None:
         logger.append_keys(account_id=account)
 
-    def run(service: RotationService) -> RotationResult:
+    def run(service: Rotation) -> RotationResult:
         return service.rotate(request, deadline=_deadline(context), correlation_id=correlation_id)
 
-    subject = ("certificate_name", request.certificate_name)
+    subject = ("certificate_name", request.subject)
     return _observed(subject, account, correlation_id, lambda: wiring.rotation_service(account), run)
 
 
@@ -228,7 +230,7 @@ def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
             )
         else:
             request = RotationRequest(
-                certificate_name=message.certificate_name,
+                subject=message.certificate_name,
                 force=False,  # see above
                 known_endpoints=message.endpoints,
                 ask_ca=message.ask_ca,
@@ -276,8 +278,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     parsed = parse_rotate_request(event)  # bad input: a clear error before any AWS call
     wiring.refresh()
     account = wiring.account_of(parsed.account_id)  # an account not managed: a clear error, nothing assumed
-    request = RotationRequest(
-        certificate_name=parsed.certificate_name, force=parsed.force, dry_run=parsed.dry_run
-    )
+    request = RotationRequest(subject=parsed.certificate_name, force=parsed.force, dry_run=parsed.dry_run)
     result = rotate(request, context, _own_correlation_id(context), account).as_dict()
     return result if account is None else {**result, "account_id": account}

@@ -13,7 +13,7 @@ from certrotate.names import PROFILE_TAG
 
 @dataclass(frozen=True, slots=True)
 class RotationRequest:
-    certificate_name: str
+    subject: str  # IAM: the certificate's name; ACM: its ARN
     force: bool = False
     dry_run: bool = False
     # Where the scan saw the certificate served: used instead of a search of every region while fresh.
