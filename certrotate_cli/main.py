@@ -597,11 +597,11 @@ def _rotate_locally(context: Context, request: dict[str, Any]) -> dict[str, Any]
         wiring.refresh()
         try:
             if "certificate_arn" in request:
-                from certrotate.acm_rotation import AcmRotationRequest
+                from certrotate.rotate.request import RotationRequest
 
                 arn = request["certificate_arn"]
                 account = wiring.account_of(arn.split(":")[4]) if wiring.settings().many_accounts else None
-                acm_request = AcmRotationRequest(arn, force=args.force, dry_run=args.dry_run)
+                acm_request = RotationRequest(subject=arn, force=args.force, dry_run=args.dry_run)
                 with context.progress.waiting(f"rotating {arn} here"):
                     acm = wiring.acm_rotation_service(account).rotate(
                         acm_request, deadline=time.monotonic() + LOCAL_ROTATION_SECONDS

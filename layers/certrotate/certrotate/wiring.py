@@ -63,7 +63,6 @@ if TYPE_CHECKING:  # boto3-stubs: development only, not in the layer
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sts import STSClient
 
-    from certrotate.acm_rotation import AcmRotationService
     from certrotate.acm_scan import AcmScan
     from certrotate.adapters.acme import AcmeAuthority
     from certrotate.endpoint_check import EndpointReport
@@ -602,21 +601,31 @@ def acm_certificates(account: str | None = None) -> AcmCertificateStore:
 
 
 @functools.cache
-def acm_rotation_service(account: str | None = None) -> AcmRotationService:
-    from certrotate.acm_rotation import AcmRotationService
+def acm_rotation_service(account: str | None = None) -> Rotation:
+    """The rotation of ACM imported certificates: the one pipeline, with the ACM store (re-imported in
+    place: nothing to locate, move or retire) and DNS-01 only."""
+    from certrotate.store.acm import AcmStore  # only for ACM rotations
 
-    return AcmRotationService(
-        certificates=acm_certificates(account),
-        dns=dns(account),
-        authority=_authority,
+    rotation_settings = _rotation_settings(account)
+    clock = SystemClock()
+    progress = progress_records(account)  # keyed like the leases
+    stash = _issued_stash(account)
+    return Rotation(
+        store=AcmStore(
+            acm=acm_certificates(account),
+            progress=progress,
+            clock=clock,
+            settings=rotation_settings,
+            stash=stash,
+        ),
+        ordering=_ordering(account, rotation_settings, stash),
+        beside=None,
         leases=_rotation_leases(account),  # keyed by the ARN (with MANAGED_ACCOUNTS, `<account>:<ARN>`)
-        progress=progress_records(account),  # keyed like the leases
+        progress=progress,
+        stash=stash,
         events=events(account),
-        clock=SystemClock(),
-        settings=_rotation_settings(account),
-        challenge_records=_challenge_records(account),
-        dns_batching=dns_batching(account),
-        stash=_issued_stash(account),
+        clock=clock,
+        settings=rotation_settings,
     )
 
 

@@ -62,31 +62,3 @@ class RotationResult:
             "retirement": self.retirement,
             "held_until": self.held_until,
         }
-
-
-@dataclass(slots=True)
-class AcmRotationResult:
-    certificate_arn: str
-    status: Status
-    reason: str
-    correlation_id: str
-    dns_names: list[str] = field(default_factory=list)
-    steps: list[str] = field(default_factory=list)
-    serial: str | None = None  # the serial ACM serves now (hex)
-    expiration: str | None = None  # its NotAfter
-    in_use_by: list[str] = field(default_factory=list)  # left as they were: a re-import keeps them
-    held_until: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "certificate_arn": self.certificate_arn,
-            "status": self.status,
-            "reason": self.reason,
-            "correlation_id": self.correlation_id,
-            "dns_names": self.dns_names,
-            "steps": self.steps,
-            "serial": self.serial,
-            "expiration": self.expiration,
-            "in_use_by": self.in_use_by,
-            "held_until": self.held_until,
-        }

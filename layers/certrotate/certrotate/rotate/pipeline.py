@@ -141,47 +141,10 @@ class Rotation:
     def _decide(
         self, request: RotationRequest, current: Current[Any], view: ServerCertificate, result: RotationResult
     ) -> planning.RotationDecision:
-        now = self._clock.now()
-        inputs = self._settings.inputs_of(current.view)
-        decision = planning.decide_rotation(
-            view,
-            None,
-            now=now,
-            renew_before_days=self._settings.renew_before_days,
-            force=request.force,
-            not_before=current.facts.not_before,
-            inputs=inputs,
+        ask = self._renewal_info if request.ask_ca else None
+        return decide(
+            request.force, current, view, result, settings=self._settings, clock=self._clock, ask=ask
         )
-        if request.ask_ca and decision.verdict is planning.Verdict.NOT_DUE:
-            decision = self._with_window_asked(decision, current, now)
-        result.reason = decision.reason
-        verdict = decision.verdict
-        if verdict in (planning.Verdict.HELD, planning.Verdict.RATE_LIMITED):
-            hold = planning.held_now(view, now, inputs)
-            result.held_until = hold.until.isoformat() if hold else None
-            if view.replaced_by:
-                result.new_certificate_name = view.replaced_by
-        if verdict is planning.Verdict.ROLLED_BACK:
-            result.new_certificate_name = view.rolled_back_from or view.replaced_by
-        return decision
-
-    def _with_window_asked(
-        self, decision: planning.RotationDecision, current: Current[Any], now: datetime
-    ) -> planning.RotationDecision:
-        """The decision once the CA is asked for the certificate's renewal window (one unauthenticated GET):
-        a message that says the window moved is a claim; the CA's answer is what counts."""
-        ari_id = current.facts.ari_id
-        if self._renewal_info is None or ari_id is None:
-            return decision
-        try:
-            source = self._renewal_info()
-            if not source.offered():
-                return decision
-            window = source.window(ari_id)
-        except RenewalInfoUnavailable as unavailable:
-            logger.info("the CA has no renewal window for it: not due", extra={"reason": str(unavailable)})
-            return decision
-        return planning.decide_with_window(decision, window.start, window.end, now)
 
     def _prepare(
         self, current: Current[Any], view: ServerCertificate, located: Located | None, *, fresh_zones: bool
@@ -338,3 +301,61 @@ class Rotation:
             ordering=self._ordering,
             settings=self._settings,
         )
+
+
+def decide(
+    force: bool,
+    current: Current[Any],
+    view: ServerCertificate,
+    result: RotationResult,
+    *,
+    settings: RotationSettings,
+    clock: Clock,
+    ask: Callable[[], RenewalInfoSource] | None,
+) -> planning.RotationDecision:
+    """The decision on what is proven (`view`), the CA's renewal window asked before "not due" when `ask`
+    (a message's ask_ca); a hold, a rate limit or a rollback reported in the result."""
+    now = clock.now()
+    inputs = settings.inputs_of(current.view)
+    decision = planning.decide_rotation(
+        view,
+        None,
+        now=now,
+        renew_before_days=settings.renew_before_days,
+        force=force,
+        not_before=current.facts.not_before,
+        inputs=inputs,
+    )
+    if ask is not None and decision.verdict is planning.Verdict.NOT_DUE:
+        decision = _with_window_asked(decision, current.facts.ari_id, ask, now)
+    result.reason = decision.reason
+    verdict = decision.verdict
+    if verdict in (planning.Verdict.HELD, planning.Verdict.RATE_LIMITED):
+        hold = planning.held_now(view, now, inputs)
+        result.held_until = hold.until.isoformat() if hold else None
+        if view.replaced_by:
+            result.new_certificate_name = view.replaced_by
+    if verdict is planning.Verdict.ROLLED_BACK:
+        result.new_certificate_name = view.rolled_back_from or view.replaced_by
+    return decision
+
+
+def _with_window_asked(
+    decision: planning.RotationDecision,
+    ari_id: str | None,
+    renewal_info: Callable[[], RenewalInfoSource],
+    now: datetime,
+) -> planning.RotationDecision:
+    """The decision once the CA is asked for the certificate's renewal window (one unauthenticated GET):
+    a message that says the window moved is a claim; the CA's answer is what counts."""
+    if ari_id is None:
+        return decision
+    try:
+        source = renewal_info()
+        if not source.offered():
+            return decision
+        window = source.window(ari_id)
+    except RenewalInfoUnavailable as unavailable:
+        logger.info("the CA has no renewal window for it: not due", extra={"reason": str(unavailable)})
+        return decision
+    return planning.decide_with_window(decision, window.start, window.end, now)
