@@ -107,7 +107,7 @@ class IamStore:
             dns_names=list(current.facts.dns_names),
         )
 
-    def assess(self, current: Current[IamRead], result: RotationResult | None = None) -> Assessment:
+    def assess(self, current: Current[IamRead]) -> Assessment:
         """What the bookkeeping tags (and the replacement's name) claim about the certificate, and what is
         proven (claims.ClaimVerifier)."""
         old = current.view
