@@ -597,22 +597,22 @@ def _rotate_locally(context: Context, request: dict[str, Any]) -> dict[str, Any]
         wiring.refresh()
         try:
             if "certificate_arn" in request:
-                from certrotate.acm_rotation import AcmRotationRequest
+                from certrotate.rotate.request import RotationRequest
 
                 arn = request["certificate_arn"]
                 account = wiring.account_of(arn.split(":")[4]) if wiring.settings().many_accounts else None
-                acm_request = AcmRotationRequest(arn, force=args.force, dry_run=args.dry_run)
+                acm_request = RotationRequest(subject=arn, force=args.force, dry_run=args.dry_run)
                 with context.progress.waiting(f"rotating {arn} here"):
                     acm = wiring.acm_rotation_service(account).rotate(
                         acm_request, deadline=time.monotonic() + LOCAL_ROTATION_SECONDS
                     )
                 return acm.as_dict()
-            from certrotate.rotation import RotationRequest
+            from certrotate.rotate.request import RotationRequest
 
             # The function's own lease key: `<account>:<name>` with MANAGED_ACCOUNTS (the own account
             # included), so that this run and a queued rotation of the same certificate never both order.
             service = wiring.rotation_service(wiring.account_of(args.account))
-            rotation = RotationRequest(certificate_name=args.name, force=args.force, dry_run=args.dry_run)
+            rotation = RotationRequest(subject=args.name, force=args.force, dry_run=args.dry_run)
             with context.progress.waiting(f"rotating {args.name} here"):
                 result = service.rotate(rotation, deadline=time.monotonic() + LOCAL_ROTATION_SECONDS)
         finally:
@@ -697,7 +697,7 @@ def _rollback_locally(context: Context, request: dict[str, Any]) -> dict[str, An
     env = local_environment(context, ROTATE_FUNCTION_OUTPUT)
     with environment(env):
         from certrotate import wiring
-        from certrotate.rollback import RollbackRequest
+        from certrotate.rollback.service import RollbackRequest
 
         wiring.refresh()
         try:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from certrotate import dns_batching
 from certrotate.adapters.lease_table.dns_batches import DynamoDbDnsBatches
+from certrotate.order import dns_batching
 
 
 class Gathering:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from certrotate import telemetry, wiring
-from certrotate.acm_rotation import AcmRotationRequest, AcmRotationResult, AcmRotationService
 from certrotate.errors import AccountUnreachable, InvalidRequest, PermanentFailure, RotationInProgress
 from certrotate.inbound import (
     AcmRotationMessage,
@@ -29,8 +28,10 @@ from certrotate.inbound import (
     parse_rotate_request,
 )
 from certrotate.names import EventType
-from certrotate.rollback import RollbackRequest, RollbackResult
-from certrotate.rotation import RotationRequest, RotationResult, RotationService
+from certrotate.report.results import RotationResult
+from certrotate.rollback.service import RollbackRequest, RollbackResult
+from certrotate.rotate.pipeline import Rotation
+from certrotate.rotate.request import RotationRequest
 
 logger = Logger()
 metrics = Metrics()
@@ -125,36 +126,29 @@ def _observed(
 
 
 def rotate(
-    request: RotationRequest, context: LambdaContext, correlation_id: str, account: str | None = None
+    request: RotationRequest,
+    context: LambdaContext,
+    correlation_id: str,
+    account: str | None = None,
+    kind: Literal["iam", "acm"] = "iam",
 ) -> RotationResult:
     """`account`: the managed account that holds the certificate (MANAGED_ACCOUNTS), None in a single-account
-    stack; its member role reads and changes the certificate, load balancers and distributions there."""
+    stack; its member role reads and changes the certificate, load balancers and distributions there.
+    `kind`: an IAM server certificate (by name), or an ACM imported one (by ARN), re-imported in place: the
+    same pipeline, metrics and events."""
+    key = "certificate_arn" if kind == "acm" else "certificate_name"
     logger.set_correlation_id(correlation_id)
-    logger.append_keys(certificate_name=request.certificate_name)
+    logger.append_keys(**{key: request.subject})
     if account is not None:
         logger.append_keys(account_id=account)
 
-    def run(service: RotationService) -> RotationResult:
+    def run(service: Rotation) -> RotationResult:
         return service.rotate(request, deadline=_deadline(context), correlation_id=correlation_id)
 
-    subject = ("certificate_name", request.certificate_name)
-    return _observed(subject, account, correlation_id, lambda: wiring.rotation_service(account), run)
+    def build() -> Rotation:
+        return wiring.acm_rotation_service(account) if kind == "acm" else wiring.rotation_service(account)
 
-
-def rotate_acm(
-    request: AcmRotationRequest, context: LambdaContext, correlation_id: str, account: str | None = None
-) -> AcmRotationResult:
-    """An ACM imported certificate, re-imported in place: the same metrics and events as an IAM rotation."""
-    logger.set_correlation_id(correlation_id)
-    logger.append_keys(certificate_arn=request.certificate_arn)
-    if account is not None:
-        logger.append_keys(account_id=account)
-
-    def run(service: AcmRotationService) -> AcmRotationResult:
-        return service.rotate(request, deadline=_deadline(context), correlation_id=correlation_id)
-
-    subject = ("certificate_arn", request.certificate_arn)
-    return _observed(subject, account, correlation_id, lambda: wiring.acm_rotation_service(account), run)
+    return _observed((key, request.subject), account, correlation_id, build, run)
 
 
 def rollback(
@@ -219,16 +213,12 @@ def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         # The scan's id when the scan sent it; a hand-written message is known by its SQS message id.
         correlation_id = message.correlation_id or record.message_id
         if isinstance(message, AcmRotationMessage):
-            acm_request = AcmRotationRequest(message.certificate_arn, force=False)
-            rotate_acm(
-                acm_request,
-                lambda_context,
-                correlation_id,
-                _acm_account(message.certificate_arn, lambda_context),
-            )
+            acm_request = RotationRequest(subject=message.certificate_arn, force=False)
+            account = _acm_account(message.certificate_arn, lambda_context)
+            rotate(acm_request, lambda_context, correlation_id, account, kind="acm")
         else:
             request = RotationRequest(
-                certificate_name=message.certificate_name,
+                subject=message.certificate_name,
                 force=False,  # see above
                 known_endpoints=message.endpoints,
                 ask_ca=message.ask_ca,
@@ -269,15 +259,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if is_acm_request(event):
         acm = parse_acm_rotate_request(event)  # bad input: a clear error before any AWS call
         wiring.refresh()
-        request_acm = AcmRotationRequest(acm.certificate_arn, force=acm.force, dry_run=acm.dry_run)
-        return rotate_acm(
-            request_acm, context, _own_correlation_id(context), _acm_account(acm.certificate_arn, context)
-        ).as_dict()
+        request_acm = RotationRequest(subject=acm.certificate_arn, force=acm.force, dry_run=acm.dry_run)
+        account_acm = _acm_account(acm.certificate_arn, context)
+        return rotate(request_acm, context, _own_correlation_id(context), account_acm, kind="acm").as_dict()
     parsed = parse_rotate_request(event)  # bad input: a clear error before any AWS call
     wiring.refresh()
     account = wiring.account_of(parsed.account_id)  # an account not managed: a clear error, nothing assumed
-    request = RotationRequest(
-        certificate_name=parsed.certificate_name, force=parsed.force, dry_run=parsed.dry_run
-    )
+    request = RotationRequest(subject=parsed.certificate_name, force=parsed.force, dry_run=parsed.dry_run)
     result = rotate(request, context, _own_correlation_id(context), account).as_dict()
     return result if account is None else {**result, "account_id": account}

@@ -1,1 +1,1 @@
-"""What a run says: results, metrics, and what endpoints really serve over TLS."""
+"""What a run says: results, event details, metrics, and what endpoints really serve over TLS."""

@@ -29,13 +29,21 @@ from certrotate.adapters.lease_table.leases import DynamoDbAccountCreation, Dyna
 from certrotate.adapters.lease_table.progress import DynamoDbProgress
 from certrotate.adapters.lease_table.scan_index import DynamoDbScanIndex, ScanIndexRecords
 from certrotate.config import Settings, environment_fingerprint
+from certrotate.deploy.deployment import Deployment
+from certrotate.deploy.locate import Locator
 from certrotate.dns_batching import DnsBatcher
 from certrotate.endpoint_check import EndpointChecker
 from certrotate.model import ServerCertificate
+from certrotate.order.ordering import Ordering
 from certrotate.planning import NamePolicy
 from certrotate.ports import CertificateAuthority, EventPublisher, Leases, RenewalInfoSource
-from certrotate.rollback import RollbackService
-from certrotate.rotation import RotationResult, RotationService, RotationSettings
+from certrotate.report.results import RotationResult
+from certrotate.retire.retirement import Retirement
+from certrotate.rollback.service import RollbackService
+from certrotate.rotate.beside import BesideStages
+from certrotate.rotate.pipeline import Rotation
+from certrotate.rotate.request import RotationSettings
+from certrotate.store.iam import IamStore
 from certrotate.wiring.clients import (
     ADAPTIVE_CONFIG,
     ADAPTIVE_SERVICES,
@@ -58,7 +66,6 @@ from certrotate.wiring.clients import (
 )
 
 if TYPE_CHECKING:
-    from certrotate.acm_rotation import AcmRotationService
     from certrotate.adapters.acme.authority import AcmeAuthority
     from certrotate.endpoint_check import EndpointReport
     from certrotate.scan.sweep import Scan
@@ -297,33 +304,75 @@ def progress_records(account: str | None) -> DynamoDbProgress:
 
 
 @functools.cache
-def rotation_service(account: str | None = None) -> RotationService:
-    leases = _rotation_leases(account)
+def rotation_service(account: str | None = None) -> Rotation:
+    """The rotation of IAM server certificates: the one pipeline, with the IAM store and its beside stages
+    (locate, deploy, retire)."""
     config = settings()
+    leases = _rotation_leases(account)
     assert config.lease_table_name is not None  # _rotation_leases requires it
     # The scan's index (its item of this account) says where its last search saw each certificate served.
     index = DynamoDbScanIndex(client("dynamodb"), config.lease_table_name, account)
-    return RotationService(
-        store=certificate_store(account),
-        endpoints=endpoints(account),
-        dns=dns(account),
-        http01=http01(account),
-        authority=_authority,
+    rotation_settings = _rotation_settings(account)
+    clock = SystemClock()
+    iam = certificate_store(account)
+    progress = progress_records(account)
+    stash = _issued_stash(account)
+    locator = Locator(endpoints(account), ScanIndexRecords(index), clock)
+    beside = BesideStages(
+        locator=locator,
+        deployment=Deployment(
+            store=iam,
+            endpoints=endpoints(account),
+            progress=progress,
+            locator=locator,
+            clock=clock,
+            sni_swap_when_full=config.sni_swap_when_full,
+            after_repoint=(
+                functools.partial(_check_endpoints, account=account)
+                if config.check_endpoints_after_rotation
+                else None
+            ),
+        ),
+        retirement=Retirement(
+            endpoints=endpoints(account),
+            store=iam,
+            events=events(account),
+            clock=clock,
+            grace_seconds=config.retirement_grace_seconds,
+            forget=progress,
+        ),
+    )
+    return Rotation(
+        store=IamStore(iam=iam, progress=progress, clock=clock, settings=rotation_settings, stash=stash),
+        ordering=_ordering(account, rotation_settings, stash, http01=http01(account)),
+        beside=beside,
         leases=leases,
-        progress=progress_records(account),
+        progress=progress,
+        stash=stash,
         events=events(account),
+        clock=clock,
+        settings=rotation_settings,
+        renewal_info=renewal_info,
+    )
+
+
+def _ordering(
+    account: str | None,
+    rotation_settings: RotationSettings,
+    stash: DynamoDbIssuedStash,
+    *,
+    http01: AlbHttp01 | None = None,
+) -> Ordering:
+    """Orders and their challenges: DNS-01 in the account's Route 53 (and HTTP-01 on its ALBs, when given)."""
+    return Ordering(
+        dns=dns(account),
+        authority=_authority,
         clock=SystemClock(),
-        settings=_rotation_settings(account),
+        settings=rotation_settings,
+        http01=http01,
         challenge_records=_challenge_records(account),
         dns_batching=dns_batching(account),
-        stash=_issued_stash(account),
-        after_repoint=(
-            functools.partial(_check_endpoints, account=account)
-            if config.check_endpoints_after_rotation
-            else None
-        ),
-        records=ScanIndexRecords(index),
-        renewal_info=renewal_info,
+        stash=stash,
     )
 
 
@@ -406,21 +455,31 @@ def acm_certificates(account: str | None = None) -> AcmCertificateStore:
 
 
 @functools.cache
-def acm_rotation_service(account: str | None = None) -> AcmRotationService:
-    from certrotate.acm_rotation import AcmRotationService
+def acm_rotation_service(account: str | None = None) -> Rotation:
+    """The rotation of ACM imported certificates: the one pipeline, with the ACM store (re-imported in
+    place: nothing to locate, move or retire) and DNS-01 only."""
+    from certrotate.store.acm import AcmStore  # only for ACM rotations
 
-    return AcmRotationService(
-        certificates=acm_certificates(account),
-        dns=dns(account),
-        authority=_authority,
+    rotation_settings = _rotation_settings(account)
+    clock = SystemClock()
+    progress = progress_records(account)  # keyed like the leases
+    stash = _issued_stash(account)
+    return Rotation(
+        store=AcmStore(
+            acm=acm_certificates(account),
+            progress=progress,
+            clock=clock,
+            settings=rotation_settings,
+            stash=stash,
+        ),
+        ordering=_ordering(account, rotation_settings, stash),
+        beside=None,
         leases=_rotation_leases(account),  # keyed by the ARN (with MANAGED_ACCOUNTS, `<account>:<ARN>`)
-        progress=progress_records(account),  # keyed like the leases
+        progress=progress,
+        stash=stash,
         events=events(account),
-        clock=SystemClock(),
-        settings=_rotation_settings(account),
-        challenge_records=_challenge_records(account),
-        dns_batching=dns_batching(account),
-        stash=_issued_stash(account),
+        clock=clock,
+        settings=rotation_settings,
     )
 
 

@@ -28,17 +28,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from certrotate import planning
+from certrotate.deploy.mover import EndpointMover
 from certrotate.errors import (
     ListenerUpdateFailed,
-    NothingToRollBack,
     OutOfTime,
-    RollbackRefused,
-    UnknownCertificate,
-    UnmanagedCertificate,
 )
-from certrotate.model import Endpoint, ProgressRecord, ServerCertificate
+from certrotate.model import Endpoint
 from certrotate.names import (
-    MANAGED_TAG,
     REPLACED_BY_TAG,
     ROLLED_BACK_AT_TAG,
     ROLLED_BACK_FROM_TAG,
@@ -54,10 +50,8 @@ from certrotate.ports import (
     EventPublisher,
     Leases,
     ProgressRecords,
-    StoredCertificate,
 )
-from certrotate.repoint import EndpointMover
-from certrotate.validation import facts_of, leaf_sha256, load_pem_certificates
+from certrotate.rollback.pair import Pair, find_pair
 
 Status = Literal["rolled-back", "incomplete", "planned"]
 
@@ -90,14 +84,6 @@ class RollbackResult:
             "endpoints_changed": self.endpoints_changed,
             "not_searched": self.not_searched,
         }
-
-
-@dataclass(frozen=True, slots=True)
-class _Pair:
-    old: ServerCertificate
-    new: ServerCertificate
-    old_names: tuple[str, ...]  # what the old one covers: checked against CloudFront aliases as it goes back
-    record: ProgressRecord  # the old one's progress record, which proves the pair
 
 
 class RollbackService:
@@ -152,77 +138,13 @@ class RollbackService:
 
     # -- the pair, proved ----------------------------------------------------------------------------------
 
-    def _pair(self, name: str) -> _Pair:
-        """The replaced certificate and its replacement, from either name, proved from what IAM assigned, what
-        the certificates say and, above all, the progress record the rotation wrote (`#progress:<lease key>`
-        in the lease table): never from a bookkeeping tag, which anyone allowed to tag can write."""
-        named = self._store.get(name)
-        if named is None:
-            raise UnknownCertificate(name)
-        cert = named.metadata
-        if not cert.managed:
-            raise UnmanagedCertificate(name, MANAGED_TAG)
-        derived = planning.replacement_name(cert.name, cert.certificate_id)
-        successor = self._store.get(derived)
-        if successor is not None and successor.metadata.replaces == cert.name:
-            return self._proved(named, successor)
-        if cert.replaces:
-            predecessor = self._store.get(cert.replaces)
-            if predecessor is None:
-                raise NothingToRollBack(
-                    f"{name} replaced {cert.replaces}, which was retired (deleted): there is nothing to roll "
-                    "back to; nothing was changed"
-                )
-            return self._proved(predecessor, named)
-        raise NothingToRollBack(
-            f"certificate {name!r} has no replacement (none at {derived!r} naming it back) and replaces "
-            "none: there is nothing to roll back; nothing was changed"
-        )
-
-    def _proved(self, old_stored: StoredCertificate, new_stored: StoredCertificate) -> _Pair:
-        old, new = old_stored.metadata, new_stored.metadata
-        expected = planning.replacement_name(old.name, old.certificate_id)
-        problems: list[str] = []
-        if new.name != expected or new.replaces != old.name:
-            problems.append(
-                f"{new.name} is not the replacement a rotation of {old.name} makes (that is {expected!r}, "
-                f"naming {old.name} back)"
-            )
-        if not old.managed or not new.managed:
-            problems.append(f"both must be managed ({MANAGED_TAG}=true)")
-        if old.path != new.path:
-            problems.append(f"their paths differ ({old.path} and {new.path})")
-        old_facts, new_facts = facts_of(old_stored.body_pem), facts_of(new_stored.body_pem)
-        now = self._clock.now()
-        if old_facts.not_after <= now:
-            problems.append(
-                f"{old.name} expired at {old_facts.not_after.isoformat()}: rolling back would serve an "
-                "expired certificate"
-            )
-        missing = planning.uncovered_aliases(new_facts.dns_names, old_facts.dns_names)
-        if missing:
-            problems.append(f"{old.name} does not cover {', '.join(missing)}, which {new.name} serves")
-        if problems:
-            raise RollbackRefused(f"cannot roll {new.name} back to {old.name}: " + "; ".join(problems))
-        record = self._progress.load(old.name)
-        unproven = planning.record_problem(old, new.name, _leaf_sha256(new_stored.body_pem), record)
-        if record is None or unproven is not None:
-            # No record: a rotation started before progress records, or an upload made to look like one.
-            way_out = (
-                f"if it is certrotate's (a rotation started before 0.3.0), `certrotate rotate {old.name} "
-                "--force` adopts it after a resume's checks (and serves it everywhere), then roll back"
-                if record is None
-                else f"find out who uploaded {new.name}"
-            )
-            raise RollbackRefused(
-                f"cannot roll {new.name} back to {old.name}: {unproven or planning.NO_RECORD}, so nothing "
-                f"proves a rotation of certrotate's uploaded it; {way_out}; nothing was changed"
-            )
-        return _Pair(old, new, old_facts.dns_names, record)
+    def _pair(self, name: str) -> Pair:
+        """The pair, proved (rollback.pair): refused in one line before any change."""
+        return find_pair(self._store, self._progress, self._clock, name)
 
     # -- steps ---------------------------------------------------------------------------------------------
 
-    def _hold(self, pair: _Pair, result: RollbackResult) -> None:
+    def _hold(self, pair: Pair, result: RollbackResult) -> None:
         """The hold first, so that nothing resumes or retires while the endpoints move; then the old
         certificate is no longer "replaced"."""
         old, new = pair.old, pair.new
@@ -249,7 +171,7 @@ class RollbackService:
             )
             result.steps.append(f"the progress record of {old.name} no longer says {new.name} serves")
 
-    def _move_back(self, pair: _Pair, result: RollbackResult, deadline: float) -> None:
+    def _move_back(self, pair: Pair, result: RollbackResult, deadline: float) -> None:
         old, new = pair.old, pair.new
         survey = self._endpoints.discover(include_cloudfront=True)
         serving = planning.endpoints_serving(survey.endpoints, new.arn, new.certificate_id)
@@ -283,7 +205,7 @@ class RollbackService:
                 + "; run the rollback again once those answer"
             )
 
-    def _dry_run(self, pair: _Pair, result: RollbackResult) -> RollbackResult:
+    def _dry_run(self, pair: Pair, result: RollbackResult) -> RollbackResult:
         old, new = pair.old, pair.new
         survey = self._endpoints.discover(include_cloudfront=True)
         serving: Sequence[Endpoint] = planning.endpoints_serving(
@@ -302,7 +224,7 @@ class RollbackService:
             result.steps.append(f"not searched: {', '.join(result.not_searched)}")
         return result
 
-    def _detail(self, pair: _Pair, result: RollbackResult) -> dict[str, Any]:
+    def _detail(self, pair: Pair, result: RollbackResult) -> dict[str, Any]:
         return {
             "certificate_name": pair.old.name,
             "certificate_arn": pair.old.arn,
@@ -323,9 +245,3 @@ class RollbackService:
             "message": str(error),
             "correlation_id": correlation_id,
         }
-
-
-def _leaf_sha256(body_pem: str) -> str:
-    """The SHA-256 of a certificate body's leaf ("" when it holds none: no record names that)."""
-    certificates = load_pem_certificates(body_pem)
-    return leaf_sha256(certificates[0]) if certificates else ""
