@@ -3,9 +3,6 @@ endpoints change and how, and when a replaced certificate may go. No I/O, no bot
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
-
 from certrotate.check.claims import BOOKKEEPING_TAGS as BOOKKEEPING_TAGS
 from certrotate.check.claims import NO_RECORD as NO_RECORD
 from certrotate.check.claims import RECORD_KEPT_AFTER_EXPIRY as RECORD_KEPT_AFTER_EXPIRY
@@ -53,16 +50,17 @@ from certrotate.deploy.changes import change_applied as change_applied
 from certrotate.deploy.changes import others_unchanged as others_unchanged
 from certrotate.deploy.changes import plan_endpoint_changes as plan_endpoint_changes
 from certrotate.deploy.changes import uncovered_aliases as uncovered_aliases
-from certrotate.model import (
-    Endpoint,
-    EndpointSurvey,
-)
 from certrotate.model.certificates import RenewalSchedule as RenewalSchedule
 from certrotate.model.certificates import learnt_for_value as learnt_for_value
 from certrotate.model.endpoints import ENDPOINT_INDEX_MAX_AGE as ENDPOINT_INDEX_MAX_AGE
+from certrotate.model.endpoints import ENDPOINT_INDEX_MAX_ENTRIES as ENDPOINT_INDEX_MAX_ENTRIES
+from certrotate.model.endpoints import ENDPOINT_RECORD_MAX_AGE as ENDPOINT_RECORD_MAX_AGE
 from certrotate.model.endpoints import KnownEndpoints as KnownEndpoints
+from certrotate.model.endpoints import confirmed_endpoints as confirmed_endpoints
 from certrotate.model.endpoints import endpoint_from_message as endpoint_from_message
 from certrotate.model.endpoints import endpoints_serving as endpoints_serving
+from certrotate.model.endpoints import known_endpoints as known_endpoints
+from certrotate.model.endpoints import record_to_check as record_to_check
 from certrotate.model.endpoints import reference_for as reference_for
 from certrotate.model.keys import KEY_TYPES as KEY_TYPES
 from certrotate.model.keys import KEYS_ACCEPTED as KEYS_ACCEPTED
@@ -108,50 +106,6 @@ from certrotate.scan.tags import reason_to_read_tags as reason_to_read_tags
 
 # Beyond this the rotation searches itself: ~270 bytes an endpoint, and a SendMessageBatch of 10 messages
 # must stay under 256 KiB in all.
-ENDPOINT_INDEX_MAX_ENTRIES = 50
-
-
-def known_endpoints(
-    survey: EndpointSurvey, arn: str, certificate_id: str, seen_at: datetime
-) -> KnownEndpoints | None:
-    """What a rotation of this certificate may use instead of its own search, if anything: only a complete
-    survey (every region answered) and not too many endpoints to carry in a message."""
-    if survey.unsearched:
-        return None
-    serving = endpoints_serving(survey.endpoints, arn, certificate_id)
-    if len(serving) > ENDPOINT_INDEX_MAX_ENTRIES:
-        return None
-    return KnownEndpoints(tuple(serving), seen_at)
-
-
-# How old the scan index's record of where a certificate is served (the last complete search of a scan) may
-# be when a rotation handed no endpoints (a direct invocation, a message without them) checks it instead of
-# searching every region: a daily schedule's interval with slack (ScanMissingHours' default). Older, or
-# empty: it searches (docs/design.md, "A direct rotation reads the scan's endpoints").
-ENDPOINT_RECORD_MAX_AGE = timedelta(hours=26)
-
-
-def record_to_check(record: KnownEndpoints | None, now: datetime) -> KnownEndpoints | None:
-    """The scan index's record, when a rotation should check it rather than search: fresh enough, and naming
-    at least one endpoint (a record of none confirms nothing: it may have been attached since)."""
-    if record is None or not record.endpoints:
-        return None
-    return record if timedelta(0) <= now - record.seen_at <= ENDPOINT_RECORD_MAX_AGE else None
-
-
-def confirmed_endpoints(
-    reads: Sequence[Endpoint | None], arn: str, certificate_id: str
-) -> list[Endpoint] | None:
-    """A record's endpoints as read afresh, when every one still serves the certificate; None when one is gone
-    or serves it no more: the record is out of date, and so may be what it leaves out (search instead)."""
-    confirmed: list[Endpoint] = []
-    for endpoint in reads:
-        if endpoint is None or not endpoint.serves(reference_for(endpoint, arn, certificate_id)):
-            return None
-        confirmed.append(endpoint)
-    return confirmed
-
-
 # --- scan ------------------------------------------------------------------------------------------------
 
 

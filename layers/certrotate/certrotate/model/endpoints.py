@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -121,3 +121,47 @@ class KnownEndpoints:
 def endpoint_from_message(kind: str, region: str, resource_id: str, load_balancer: str) -> Endpoint:
     """A place to look, from a message: what it serves is unknown until it is read."""
     return Endpoint(EndpointKind(kind), region, resource_id, load_balancer, default_certificate=None)
+
+
+ENDPOINT_INDEX_MAX_ENTRIES = 50
+
+
+def known_endpoints(
+    survey: EndpointSurvey, arn: str, certificate_id: str, seen_at: datetime
+) -> KnownEndpoints | None:
+    """What a rotation of this certificate may use instead of its own search, if anything: only a complete
+    survey (every region answered) and not too many endpoints to carry in a message."""
+    if survey.unsearched:
+        return None
+    serving = endpoints_serving(survey.endpoints, arn, certificate_id)
+    if len(serving) > ENDPOINT_INDEX_MAX_ENTRIES:
+        return None
+    return KnownEndpoints(tuple(serving), seen_at)
+
+
+# How old the scan index's record of where a certificate is served (the last complete search of a scan) may
+# be when a rotation handed no endpoints (a direct invocation, a message without them) checks it instead of
+# searching every region: a daily schedule's interval with slack (ScanMissingHours' default). Older, or
+# empty: it searches (docs/design.md, "A direct rotation reads the scan's endpoints").
+ENDPOINT_RECORD_MAX_AGE = timedelta(hours=26)
+
+
+def record_to_check(record: KnownEndpoints | None, now: datetime) -> KnownEndpoints | None:
+    """The scan index's record, when a rotation should check it rather than search: fresh enough, and naming
+    at least one endpoint (a record of none confirms nothing: it may have been attached since)."""
+    if record is None or not record.endpoints:
+        return None
+    return record if timedelta(0) <= now - record.seen_at <= ENDPOINT_RECORD_MAX_AGE else None
+
+
+def confirmed_endpoints(
+    reads: Sequence[Endpoint | None], arn: str, certificate_id: str
+) -> list[Endpoint] | None:
+    """A record's endpoints as read afresh, when every one still serves the certificate; None when one is gone
+    or serves it no more: the record is out of date, and so may be what it leaves out (search instead)."""
+    confirmed: list[Endpoint] = []
+    for endpoint in reads:
+        if endpoint is None or not endpoint.serves(reference_for(endpoint, arn, certificate_id)):
+            return None
+        confirmed.append(endpoint)
+    return confirmed

@@ -21,7 +21,6 @@ from typing import Any
 from cryptography import x509
 
 from certrotate import planning
-from certrotate.adapters.acm import IMPORTED
 from certrotate.errors import InvalidRequest, UnmanagedCertificate
 from certrotate.model import Endpoint, IssuedCertificate, KeySpec, ProgressRecord, ServerCertificate
 from certrotate.names import HOLD_TAGS, MANAGED_TAG, REIMPORT_OF_TAG, RENEWAL_TAG, RETRY_AFTER_TAG
@@ -76,7 +75,7 @@ class AcmStore:
         old = self._acm.describe(arn)
         if old is None:
             raise UnknownAcmCertificate(arn)
-        if old.type != IMPORTED:
+        if not old.imported:
             raise NotImported(arn, old.type)
         view = old.as_certificate()
         if not view.managed:
