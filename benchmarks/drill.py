@@ -44,6 +44,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from certrotate.model.certificates import RenewalSchedule
+
 from benchmarks.common import (
     ZONE,
     World,
@@ -234,7 +236,6 @@ def _wait_for_asks(world: World, log_path: Path) -> float:
 
     if str(LAYER) not in sys.path:
         sys.path.insert(0, str(LAYER))
-    from certrotate import planning
     from certrotate.model import scan_index
     from certrotate.names import RENEWAL_TAG
 
@@ -247,7 +248,7 @@ def _wait_for_asks(world: World, log_path: Path) -> float:
     asks = [
         schedule.next_ask
         for entry in entries.values()
-        if (schedule := planning.RenewalSchedule.parse(entry.tags.get(RENEWAL_TAG))) is not None
+        if (schedule := RenewalSchedule.parse(entry.tags.get(RENEWAL_TAG))) is not None
     ]
     wait = max(0.0, max(a.timestamp() for a in asks) - time.time()) + 1.0 if asks else 0.0
     log(f"drill: waiting {wait:.0f} s for the CA's Retry-After to pass on every certificate")

@@ -31,6 +31,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from certrotate.decide.due import is_due
+from certrotate.decide.naming import replacement_name
+
 KNOWN = (
     "insync_first_delay",
     "parallel_discovery",
@@ -187,7 +190,6 @@ def _parallel_discovery(threads: int) -> None:
 
 
 def _scan_relevant_tags() -> None:
-    from certrotate import planning
     from certrotate.scan.tags import TagIndex
 
     def where_needed(
@@ -198,9 +200,7 @@ def _scan_relevant_tags() -> None:
         names = {c.name for c in listed}
         window = self._floor
         wanted = [
-            c
-            for c in listed
-            if planning.is_due(c, now, window) or planning.replacement_name(c.name, c.certificate_id) in names
+            c for c in listed if is_due(c, now, window) or replacement_name(c.name, c.certificate_id) in names
         ]
         read = reader.read_tags(wanted, notes) if wanted else {}
         return [read.get(c.certificate_id, c) for c in listed], set(read)

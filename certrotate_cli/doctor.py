@@ -23,11 +23,11 @@ from typing import Any
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
-from certrotate import planning
 from certrotate.adapters.aws.errors import error_code
 from certrotate.config import Settings
 from certrotate.model import ChallengeMethod, Endpoint, EndpointKind, HostedZone
 from certrotate.names import PROFILE_TAG
+from certrotate.order.challenge_plan import plan_challenges, requested_challenge_method
 from certrotate.permissions import ROLE_OUTPUTS, Check, Names, Principal, checks
 from certrotate.ports import Http01Listeners
 
@@ -360,8 +360,8 @@ def check_names(
         if acm.refused:
             findings.append(Finding("names", Severity.PROBLEM, f"{acm.arn}: {acm.refused}"))
             continue
-        forced, _ = planning.requested_challenge_method(acm.certificate.tags or {})
-        acm_plan, acm_problems = planning.plan_challenges(
+        forced, _ = requested_challenge_method(acm.certificate.tags or {})
+        acm_plan, acm_problems = plan_challenges(
             acm.arn, acm.dns_names, forced=forced, zones=zones, listeners=[]
         )
         if acm_problems:

@@ -1,10 +1,10 @@
 """What `status` and `plan` show: every IAM server certificate and ACM imported certificate, what the
-functions would decide about it (from `certrotate.planning`, the code the functions run), and where it is
+functions would decide about it (from `certrotate.decide` and the rest of the layer, the code the functions run), and where it is
 served. Read-only.
 
 The functions decide on what they can prove, and so does this: a bookkeeping tag's claim counts only when the
-rotation's own progress record (lease table) proves it (`certrotate.claims`), a hold after a deterministic
-refusal ends when its inputs change (`planning.inputs_fingerprint`), and a name the account is not entitled to
+rotation's own progress record (lease table) proves it (`check.claims`), a hold after a deterministic
+refusal ends when its inputs change (`holds.inputs_fingerprint`), and a name the account is not entitled to
 (`ACCOUNT_DOMAINS`) is refused before ordering, by the rotation's own check."""
 
 from __future__ import annotations
@@ -16,13 +16,19 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from certrotate import planning
 from certrotate.adapters.aws.acm import AcmCertificateStore
 from certrotate.adapters.aws.addresses import Address, EndpointAddresses
 from certrotate.adapters.aws.iam import IamCertificateStore
 from certrotate.adapters.clock import SystemClock
-from certrotate.claims import ClaimVerifier, Unproven, believe
+from certrotate.check.certificates import facts_of
+from certrotate.check.claims import Unproven
+from certrotate.check.verifier import ClaimVerifier, believe
 from certrotate.config import Settings
+from certrotate.decide.due import days_to_expiry, is_due
+from certrotate.decide.holds import held_now, inputs_fingerprint
+from certrotate.decide.naming import replacement_name
+from certrotate.decide.policies import RotationDecision, Verdict, decide_rotation
+from certrotate.deploy.changes import plan_endpoint_changes
 from certrotate.errors import PermanentFailure, RegionDiscoveryFailed
 from certrotate.model import (
     CertificateFacts,
@@ -33,10 +39,15 @@ from certrotate.model import (
     HostedZone,
     ServerCertificate,
 )
+from certrotate.model.endpoints import endpoints_serving, reference_for
 from certrotate.names import CHALLENGE_TAG, KEY_TYPE_TAG
+from certrotate.order.challenge_plan import needs_http01, plan_challenges, requested_challenge_method
+from certrotate.order.issue import refuse_before_ordering
+from certrotate.order.keys import requested_key
+from certrotate.order.refusals import NamePolicy
 from certrotate.ports import AcmCertificate, Endpoints, Http01Listeners, ProgressRecords, StoredCertificate
-from certrotate.rotation import refuse_before_ordering
-from certrotate.validation import facts_of
+from certrotate.retire.decision import RetirementDecision, RetirementVerdict, decide_retirement
+from certrotate.scan.plan import ScanPlan, plan_scan
 
 URGENT_DAYS = 7.0  # a managed certificate this close to expiry has missed its rotations: a person looks
 UNMANAGED_WARN_DAYS = (
@@ -73,7 +84,7 @@ class Serving:
         }
 
 
-def _decision_dict(decision: planning.RotationDecision | None, source: str) -> dict[str, str] | None:
+def _decision_dict(decision: RotationDecision | None, source: str) -> dict[str, str] | None:
     if decision is None:
         return None
     return {"verdict": decision.verdict.value, "reason": decision.reason, "source": source}
@@ -84,10 +95,10 @@ class CertificateStatus:
     certificate: ServerCertificate
     dns_names: tuple[str, ...]
     days_to_expiry: float
-    decision: planning.RotationDecision | None  # None: not managed
+    decision: RotationDecision | None  # None: not managed
     decision_source: str
     held_back: str | None
-    retirement: planning.RetirementDecision | None
+    retirement: RetirementDecision | None
     serving: list[Serving]
     endpoints: list[Endpoint]
     attention: list[str] = field(default_factory=list)
@@ -135,7 +146,7 @@ class AcmStatus:
     certificate: AcmCertificate
     dns_names: tuple[str, ...]
     days_to_expiry: float
-    decision: planning.RotationDecision | None  # None: not managed
+    decision: RotationDecision | None  # None: not managed
     decision_source: str
     held_back: str | None
     scan_would_send: bool
@@ -173,7 +184,7 @@ class Inventory:
     settings: Settings
     settings_source: str
     statuses: list[CertificateStatus]
-    plan: planning.ScanPlan
+    plan: ScanPlan
     acm: list[AcmStatus] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what could not be read (an ACM region, ...)
     endpoints: list[Endpoint] = field(default_factory=list)  # every endpoint the search found
@@ -206,17 +217,17 @@ class _Silent:
         yield
 
 
-def decision_source(decision: planning.RotationDecision, settings: Settings) -> str:
+def decision_source(decision: RotationDecision, settings: Settings) -> str:
     """Which rule made the decision, for people; the reason string says the details. A decision that names
     its own source (ARI window, lifetime rule, a hold-off) is taken at its word."""
     named = getattr(decision, "source", None)
     if named:
         return str(named)
-    if decision.verdict is planning.Verdict.RESUME:
+    if decision.verdict is Verdict.RESUME:
         return "replacement exists"
-    if decision.verdict is planning.Verdict.RATE_LIMITED:
+    if decision.verdict is Verdict.RATE_LIMITED:
         return "CA retry-after"
-    if decision.verdict in (planning.Verdict.ISSUE, planning.Verdict.NOT_DUE):
+    if decision.verdict in (Verdict.ISSUE, Verdict.NOT_DUE):
         floor = settings.renew_before_days
         return f"RENEW_BEFORE_DAYS={floor}" if floor is not None else "lifetime rule"
     return decision.verdict.value  # verdicts added later (hold-offs, ARI) name themselves
@@ -272,12 +283,12 @@ def collect(
     acm: AcmCertificateStore | None = None,
     progress: _Progress | None = None,
     records: ProgressRecords | None = None,
-    names: planning.NamePolicy | None = None,
+    names: NamePolicy | None = None,
 ) -> Inventory:
     """`records`: the rotations' progress records of this account (None: none readable, so no bookkeeping
     claim is proven); `names`: the names this account may have renewed (ACCOUNT_DOMAINS)."""
     progress = progress or _Silent()
-    names = names or planning.NamePolicy()
+    names = names or NamePolicy()
     with progress.waiting("listing IAM server certificates"):
         listed = store.list_certificates()
     read = _read_all(store, [c.name for c in listed], progress)
@@ -298,7 +309,7 @@ def collect(
             verifier,
             cert,
             facts_by_name[cert.name].dns_names,
-            replacement_listed=planning.replacement_name(cert.name, cert.certificate_id) in read,
+            replacement_listed=replacement_name(cert.name, cert.certificate_id) in read,
         )
         for cert in as_listed
     }
@@ -306,7 +317,7 @@ def collect(
     certificates = [believed[c.name].view for c in as_listed]
     with progress.waiting("searching every region and CloudFront for endpoints"):
         discovered = endpoints.discover(include_cloudfront=True).endpoints
-    plan = planning.plan_scan(
+    plan = plan_scan(
         certificates,
         now=now,
         renew_before_days=settings.renew_before_days,
@@ -323,11 +334,11 @@ def collect(
     for cert in sorted(certificates, key=lambda c: (c.expiration, c.name)):
         facts = facts_by_name.get(cert.name)
         dns_names = facts.dns_names if facts else ()
-        users = planning.endpoints_serving(discovered, cert.arn, cert.certificate_id)
+        users = endpoints_serving(discovered, cert.arn, cert.certificate_id)
         status = CertificateStatus(
             certificate=cert,
             dns_names=dns_names,
-            days_to_expiry=planning.days_to_expiry(cert.expiration, now),
+            days_to_expiry=days_to_expiry(cert.expiration, now),
             decision=None,
             decision_source="not managed",
             held_back=None,
@@ -338,27 +349,27 @@ def collect(
             facts=facts,
         )
         if cert.managed:
-            decision = planning.decide_rotation(
+            decision = decide_rotation(
                 cert,
                 None,  # a replacement counts as far as its claim is proven (`cert` says so)
                 now=now,
                 renew_before_days=settings.renew_before_days,
                 force=False,
                 not_before=facts.not_before if facts else None,  # the lifetime rule, as the rotation has it
-                inputs=planning.inputs_fingerprint(cert, settings.hold_context),
+                inputs=inputs_fingerprint(cert, settings.hold_context),
             )
             status.decision = decision
             status.decision_source = decision_source(decision, settings)
             if decision.verdict not in (
-                planning.Verdict.ISSUE,
-                planning.Verdict.RESUME,
-                planning.Verdict.NOT_DUE,
+                Verdict.ISSUE,
+                Verdict.RESUME,
+                Verdict.NOT_DUE,
             ):
                 status.held_back = decision.reason
             if not cert.replaced_by and facts is not None:  # whenever it is due, its rotation would refuse
                 status.refused = refusal(cert.name, facts, cert.tags, names)
         if cert.replaced_by:
-            status.retirement = planning.decide_retirement(
+            status.retirement = decide_retirement(
                 cert, users, now=now, grace_seconds=settings.retirement_grace_seconds
             )
         status.attention = _attention(status, settings, stalled)
@@ -368,9 +379,7 @@ def collect(
     return Inventory(now, settings, settings_source, statuses, plan, acm_statuses, notes, list(discovered))
 
 
-def refusal(
-    subject: str, facts: CertificateFacts, tags: Mapping[str, str], names: planning.NamePolicy
-) -> str | None:
+def refusal(subject: str, facts: CertificateFacts, tags: Mapping[str, str], names: NamePolicy) -> str | None:
     """Why a rotation would refuse before ordering (the rotation's own check: names that are not DNS names, IP
     addresses, names outside ACCOUNT_DOMAINS, ...), or None."""
     try:
@@ -386,7 +395,7 @@ def _collect_acm(
     now: datetime,
     progress: _Progress,
     notes: list[str],
-    names: planning.NamePolicy,
+    names: NamePolicy,
 ) -> list[AcmStatus]:
     """The ACM imported certificates of every region looked at, decided as the ACM scan and rotation decide:
     two calls each (its tags, and its body for the names)."""
@@ -416,15 +425,15 @@ def _collect_acm(
             status = AcmStatus(
                 certificate=cert,
                 dns_names=facts.dns_names,
-                days_to_expiry=planning.days_to_expiry(view.expiration, now),
+                days_to_expiry=days_to_expiry(view.expiration, now),
                 decision=None,
                 decision_source="not managed",
                 held_back=None,
                 scan_would_send=False,
             )
             if view.managed:
-                inputs = planning.inputs_fingerprint(view, settings.hold_context)
-                decision = planning.decide_rotation(
+                inputs = inputs_fingerprint(view, settings.hold_context)
+                decision = decide_rotation(
                     view,
                     None,
                     now=now,
@@ -435,12 +444,11 @@ def _collect_acm(
                 )
                 status.decision = decision
                 status.decision_source = decision_source(decision, settings)
-                if decision.verdict not in (planning.Verdict.ISSUE, planning.Verdict.NOT_DUE):
+                if decision.verdict not in (Verdict.ISSUE, Verdict.NOT_DUE):
                     status.held_back = decision.reason
                 status.refused = refusal(cert.arn, facts, view.tags, names)
                 status.scan_would_send = (
-                    planning.is_due(view, now, floor, not_before)
-                    and planning.held_now(view, now, inputs) is None
+                    is_due(view, now, floor, not_before) and held_now(view, now, inputs) is None
                 )
             status.attention = _acm_attention(status, settings)
             found.append(status)
@@ -475,7 +483,7 @@ def _attention(status: CertificateStatus, settings: Settings, stalled: set[str])
         if days < (settings.renew_before_days or UNMANAGED_WARN_DAYS) and status.serving:
             reasons.append(f"expires in {days:g} days and is not managed")
         return reasons
-    if status.decision is not None and status.decision.verdict is planning.Verdict.ROLLED_BACK:
+    if status.decision is not None and status.decision.verdict is Verdict.ROLLED_BACK:
         reasons.append(f"held: {status.decision.reason}")  # a rollback's hold: a person lifts it
     elif status.held_back:
         reasons.append(f"held back: {status.held_back}")
@@ -490,13 +498,13 @@ def _attention(status: CertificateStatus, settings: Settings, stalled: set[str])
     if not cert.replaced_by and 0 <= days < URGENT_DAYS:
         reasons.append(f"expires in {days:g} days: its rotations have not succeeded")
     retirement = status.retirement
-    if retirement is not None and retirement.verdict is planning.RetirementVerdict.IN_USE:
+    if retirement is not None and retirement.verdict is RetirementVerdict.IN_USE:
         reasons.append(f"replaced but {retirement.reason}")
     return reasons
 
 
 def _serving(endpoint: Endpoint, cert: ServerCertificate, addresses: EndpointAddresses) -> Serving:
-    reference = planning.reference_for(endpoint, cert.arn, cert.certificate_id)
+    reference = reference_for(endpoint, cert.arn, cert.certificate_id)
     role = "default" if endpoint.default_certificate == reference else "sni"
     address: Address | None = addresses.address_of(endpoint)
     where = str(address) if address else ""
@@ -512,14 +520,14 @@ def _serving(endpoint: Endpoint, cert: ServerCertificate, addresses: EndpointAdd
 
 
 def planned_changes(status: CertificateStatus) -> list[str]:
-    """What a rotation would change on each endpoint, from planning.plan_endpoint_changes."""
+    """What a rotation would change on each endpoint, from deploy.changes.plan_endpoint_changes."""
     cert = status.certificate
     decision = status.decision
     if decision is None:
         return []
     new_name = decision.replacement_name
     placeholder_arn = cert.arn.rsplit("/", 1)[0] + "/" + new_name
-    changes = planning.plan_endpoint_changes(
+    changes = plan_endpoint_changes(
         status.endpoints,
         old_arn=cert.arn,
         old_id=cert.certificate_id,
@@ -539,25 +547,23 @@ def key_of(store: IamCertificateStore, certificate: ServerCertificate) -> str | 
     pem = store.pem(certificate.name)
     if not pem:
         return None
-    key = planning.requested_key(certificate.tags, facts_of(pem[0]).key)
+    key = requested_key(certificate.tags, facts_of(pem[0]).key)
     return str(key) if key else f"unknown key type {certificate.tags.get(KEY_TYPE_TAG)!r}"
 
 
 def challenge_plan(
     status: CertificateStatus, zones: Sequence[HostedZone], http01: Http01Listeners
 ) -> tuple[ChallengePlan | None, list[str]]:
-    """How the rotation would validate each name (planning.plan_challenges, as the rotation chooses it), and
+    """How the rotation would validate each name (plan_challenges, as the rotation chooses it), and
     why it would refuse before ordering (then no plan)."""
     cert = status.certificate
-    forced, unknown = planning.requested_challenge_method(cert.tags)
+    forced, unknown = requested_challenge_method(cert.tags)
     if unknown:
         return None, [f"unknown challenge method {unknown!r} in {CHALLENGE_TAG}"]
     listeners = (
-        http01.port80_listeners(status.endpoints)
-        if planning.needs_http01(status.dns_names, forced, zones)
-        else []
+        http01.port80_listeners(status.endpoints) if needs_http01(status.dns_names, forced, zones) else []
     )
-    plan, problems = planning.plan_challenges(
+    plan, problems = plan_challenges(
         cert.name, status.dns_names, forced=forced, zones=zones, listeners=listeners
     )
     return (None, problems) if problems else (plan, [])

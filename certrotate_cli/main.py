@@ -21,16 +21,19 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from certrotate import __version__, planning
+from certrotate import __version__
 from certrotate.adapters.aws.alb_http01 import AlbHttp01
 from certrotate.adapters.aws.errors import error_code
 from certrotate.adapters.lease_table.progress import DynamoDbProgress
 from certrotate.adapters.net.tls_probe import Connect, ConnectTo, connector, direct, fetch_certificates
 from certrotate.config import Settings
-from certrotate.endpoint_check import EndpointChecker
+from certrotate.decide.policies import Verdict
 from certrotate.model import HostedZone, ServerCertificate
+from certrotate.order.refusals import NamePolicy
 from certrotate.permissions import Principal
-from certrotate.served import CheckResult, CheckStatus
+from certrotate.report.served import CheckResult, CheckStatus
+from certrotate.report.verify import EndpointChecker
+from certrotate.retire.decision import RetirementVerdict
 from rich.console import Console
 from rich.text import Text
 
@@ -214,10 +217,10 @@ class Context:
         account = self.account_id() if settings.many_accounts else None
         return DynamoDbProgress(self.aws.client("dynamodb"), settings.lease_table_name, account)
 
-    def name_policy(self, settings: Settings) -> planning.NamePolicy:
+    def name_policy(self, settings: Settings) -> NamePolicy:
         """The names the account read may have renewed, as its rotations check them (wiring.name_policy)."""
         if not settings.restricts_names:
-            return planning.NamePolicy()
+            return NamePolicy()
         return settings.name_policy(self.account_id())
 
     def zones(self, settings: Settings) -> tuple[list[HostedZone] | None, str]:
@@ -315,7 +318,7 @@ def cmd_plan(context: Context) -> int:
     retire = [
         s.name
         for s in found.statuses
-        if s.retirement is not None and s.retirement.verdict is planning.RetirementVerdict.DELETE
+        if s.retirement is not None and s.retirement.verdict is RetirementVerdict.DELETE
     ]
     scan = {
         "enqueue": _names(plan.to_enqueue) + [a.arn for a in found.acm if a.scan_would_send],
@@ -330,12 +333,10 @@ def cmd_plan(context: Context) -> int:
     lookups: tuple[list[HostedZone] | None, str, AlbHttp01] | None = None
     rotations: list[dict[str, Any]] = []
     for status in inventory.names_for(found.statuses, args.name):
-        if status.decision is None or (
-            args.name is None and status.decision.verdict is planning.Verdict.NOT_DUE
-        ):
+        if status.decision is None or (args.name is None and status.decision.verdict is Verdict.NOT_DUE):
             continue
         decision = status.decision
-        ordering = decision.verdict is planning.Verdict.ISSUE
+        ordering = decision.verdict is Verdict.ISSUE
         if ordering and lookups is None:
             lookups = (*context.zones(settings), AlbHttp01(lambda region: target.client("elbv2", region)))
         challenges: list[str] = []
@@ -363,7 +364,7 @@ def cmd_plan(context: Context) -> int:
                 if ordering
                 else None,
                 "endpoint_changes": inventory.planned_changes(status)
-                if decision.verdict in (planning.Verdict.ISSUE, planning.Verdict.RESUME)
+                if decision.verdict in (Verdict.ISSUE, Verdict.RESUME)
                 else [],
                 "retirement": f"after {grace} s of the replacement serving everywhere, once nothing uses it",
             }
@@ -371,7 +372,7 @@ def cmd_plan(context: Context) -> int:
     for acm in found.acm:
         if args.name not in (None, acm.arn) or acm.decision is None:
             continue
-        if args.name is None and acm.decision.verdict is planning.Verdict.NOT_DUE:
+        if args.name is None and acm.decision.verdict is Verdict.NOT_DUE:
             continue
         rotations.append(
             {
@@ -385,7 +386,7 @@ def cmd_plan(context: Context) -> int:
                     "refused": acm.refused,
                     "challenges": [],
                 }
-                if acm.decision.verdict is planning.Verdict.ISSUE
+                if acm.decision.verdict is Verdict.ISSUE
                 else None,
                 "reimport": f"into {acm.arn} in place (ARN and associations stay)",
             }

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
-from certrotate import planning
-from certrotate.served import CheckResult, CheckStatus
+from certrotate.decide.policies import Verdict
+from certrotate.report.served import CheckResult, CheckStatus
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -17,11 +17,11 @@ from rich.text import Text
 from certrotate_cli.inventory import AcmStatus, CertificateStatus, Inventory, Serving
 
 VERDICT_LABELS = {
-    planning.Verdict.ISSUE: ("rotate", "bold yellow"),
-    planning.Verdict.RESUME: ("finish rotation", "yellow"),
-    planning.Verdict.NOT_DUE: ("not due", "green"),
-    planning.Verdict.RATE_LIMITED: ("held", "bold red"),
-    planning.Verdict.ROLLED_BACK: ("rolled back: held", "bold red"),
+    Verdict.ISSUE: ("rotate", "bold yellow"),
+    Verdict.RESUME: ("finish rotation", "yellow"),
+    Verdict.NOT_DUE: ("not due", "green"),
+    Verdict.RATE_LIMITED: ("held", "bold red"),
+    Verdict.ROLLED_BACK: ("rolled back: held", "bold red"),
 }
 
 

@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from certrotate import telemetry, wiring
+from certrotate import wiring
 from certrotate.errors import AccountUnreachable, InvalidRequest, PermanentFailure, RotationInProgress
 from certrotate.inbound import (
     AcmRotationMessage,
@@ -28,6 +28,7 @@ from certrotate.inbound import (
     parse_rotate_request,
 )
 from certrotate.names import EventType
+from certrotate.report.metrics import emit_rollback, emit_rotation
 from certrotate.report.results import RotationResult
 from certrotate.rollback.service import RollbackRequest, RollbackResult
 from certrotate.rotate.pipeline import Rotation
@@ -80,7 +81,7 @@ def _observed(
     started = time.monotonic()
 
     def failed(detail: dict[str, Any]) -> None:
-        telemetry.emit_rotation(
+        emit_rotation(
             metrics,
             succeeded=False,
             failed=True,
@@ -113,7 +114,7 @@ def _observed(
     except Exception as exc:
         failed(service.failure_detail(value, exc, correlation_id))
         raise
-    telemetry.emit_rotation(
+    emit_rotation(
         metrics,
         succeeded=result.status == "rotated",
         failed=False,
@@ -171,7 +172,7 @@ def rollback(
         logger.error("rollback failed", extra={"error": detail["error"], "reason": detail["message"]})
         raise
     if result.status != "planned":
-        telemetry.emit_rollback(metrics, endpoints_changed=len(result.endpoints_changed))
+        emit_rollback(metrics, endpoints_changed=len(result.endpoints_changed))
         logger.warning("rolled back", extra={"result": result.as_dict()})
     return result
 

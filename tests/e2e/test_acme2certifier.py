@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from certrotate.check.certificates import ari_certificate_id
 from certrotate.model import scan_index
-from certrotate.validation import ari_certificate_id
 from cryptography import x509
 
 from devstack import fixtures

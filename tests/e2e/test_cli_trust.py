@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from certrotate import planning
+from certrotate.decide.holds import UNTIL_INPUTS_CHANGE, inputs_fingerprint
 from certrotate.model import ServerCertificate
 
 from tests.e2e.conftest import World
@@ -65,7 +65,7 @@ def test_a_forged_replaced_by_is_shown_unproven_and_nothing_is_planned_on_its_wo
 
 def test_a_hold_until_the_inputs_change_is_released_once_they_changed(world: World, cli: Cli) -> None:
     held = {
-        "certrotate:held-until": planning.UNTIL_INPUTS_CHANGE.isoformat(),
+        "certrotate:held-until": UNTIL_INPUTS_CHANGE.isoformat(),
         "certrotate:held-reason": "the CA refused the key usage",
         "certrotate:failures": "1",
     }
@@ -78,7 +78,7 @@ def test_a_hold_until_the_inputs_change_is_released_once_they_changed(world: Wor
     # Settings.hold_context: the CA and ACME_PROFILE.
     context = f"{world.env['ACME_DIRECTORY_URL']}|{world.env.get('ACME_PROFILE', '')}"
     fingerprints = {
-        "unchanged": planning.inputs_fingerprint(as_held, context),
+        "unchanged": inputs_fingerprint(as_held, context),
         "changed": "0000000000000000",  # held for inputs that are not the certificate's any more
     }
     for name, fingerprint in fingerprints.items():

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from certrotate.adapters.lease_table.challenge_records import CHALLENGES_KEY_PREFIX
 from certrotate.adapters.lease_table.dns_batches import DNS_BATCH_KEY_PREFIX, DynamoDbDnsBatches
-from certrotate.challenges import Dns01Responder
 from certrotate.order import dns_batching
+from certrotate.order.challenges import Dns01Responder
 
 from devstack import moto_fixes
 from tests.batch_gathering import Gathering

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from certrotate.validation import dns_names_of, facts_of
+from certrotate.check.certificates import dns_names_of, facts_of
 from cryptography import x509
 
 from devstack import fixtures

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from certrotate.adapters.aws.route53 import Route53Challenges
-from certrotate.challenges import Dns01Responder
+from certrotate.order.challenges import Dns01Responder
 from cryptography.hazmat.primitives.asymmetric import ec
 from josepy import jwk
 

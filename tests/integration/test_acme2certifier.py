@@ -13,9 +13,9 @@ from acme import crypto_util, messages
 from certrotate.adapters.acme.authority import AcmeAuthority
 from certrotate.adapters.aws.route53 import Route53Challenges
 from certrotate.adapters.aws.secrets import AccountKeyStore
-from certrotate.challenges import dns01_only
+from certrotate.check.certificates import ari_certificate_id
 from certrotate.model import KeyKind, KeySpec
-from certrotate.validation import ari_certificate_id
+from certrotate.order.challenges import dns01_only
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from josepy import jwa, jwk

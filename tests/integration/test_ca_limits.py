@@ -10,9 +10,9 @@ import pytest
 from certrotate.adapters.acme.authority import AcmeAuthority
 from certrotate.adapters.aws.route53 import Route53Challenges
 from certrotate.adapters.aws.secrets import AccountKeyStore
-from certrotate.challenges import dns01_only
 from certrotate.errors import RateLimited
 from certrotate.model import KeyKind, KeySpec
+from certrotate.order.challenges import dns01_only
 
 from devstack import fixtures
 from devstack.ca_limits import DuplicateCertificateLimit

@@ -18,10 +18,10 @@ from certrotate.adapters.aws.route53 import Route53Challenges
 from certrotate.adapters.lease_table.challenge_records import DynamoDbChallengeRecords
 from certrotate.adapters.lease_table.dns_batches import DynamoDbDnsBatches, zone_key
 from certrotate.adapters.lease_table.leases import KEY_ATTRIBUTE
-from certrotate.dns_batching import DnsBatcher
 from certrotate.errors import CertRotateError
 from certrotate.model import DnsRecord
 from certrotate.order import dns_batching
+from certrotate.order.dns_batching import DnsBatcher
 from certrotate.ports import BatchEntry
 
 from devstack import fixtures, moto_fixes

@@ -261,8 +261,7 @@ def test_a_lease_item_whose_expiry_certrotate_never_wrote_is_taken_over_with_a_w
 def test_a_lease_as_far_ahead_as_the_longest_lease_still_holds(db: Any, leases: DynamoDbLeases) -> None:
     # Another run's lease with the longest ROTATION_LEASE_SECONDS (and its clock a little ahead of ours):
     # certrotate may have written it, so it is never taken over before it ends.
-    from certrotate.adapters.lease_table.leases import CLOCK_SKEW
-    from certrotate.config import MAX_ROTATION_LEASE_SECONDS
+    from certrotate.adapters.lease_table.leases import CLOCK_SKEW, MAX_ROTATION_LEASE_SECONDS
 
     furthest = START + timedelta(seconds=MAX_ROTATION_LEASE_SECONDS) + CLOCK_SKEW
     _put_holder(db, "site", {"N": str(int(furthest.timestamp()))})

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from certrotate import wiring
 from certrotate.adapters.clock import SystemClock
+from certrotate.model.certificates import RenewalSchedule
 from certrotate.names import RENEWAL_TAG
-from certrotate.planning import RenewalSchedule
 
 from devstack import fixtures, lambda_runner
 from devstack.stack import LocalStack

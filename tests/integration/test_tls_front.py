@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from certrotate.adapters.net.tls_probe import ConnectTo, connector, fetch_certificates
-from certrotate.served import Presented
+from certrotate.report.served import Presented
 from dnslib import QTYPE, DNSRecord  # type: ignore[import-untyped,unused-ignore]
 
 from devstack import fixtures

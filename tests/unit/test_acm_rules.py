@@ -6,9 +6,21 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from certrotate import acm_rules
-from certrotate.errors import InvalidRequest
+from certrotate.errors import (
+    InvalidRequest,
+    KeyChangeRefused,
+    KeyNotOrderable,
+    ProfileDropsKeyUsage,
+    ReimportRefused,
+)
 from certrotate.model import KeyKind, KeySpec
+from certrotate.store.acm_rules import (
+    check_reimport,
+    parse_arn,
+    profile_refusal,
+    reimport_violations,
+    replacement_key,
+)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -51,51 +63,44 @@ def certificate(
 
 
 def test_the_same_kind_of_certificate_may_be_reimported() -> None:
-    assert acm_rules.reimport_violations(certificate(), certificate(), NOW) == []
+    assert reimport_violations(certificate(), certificate(), NOW) == []
 
 
 @pytest.mark.parametrize(("old", "new"), [("rsa2048", "rsa4096"), ("rsa2048", "ec256"), ("ec256", "ec384")])
 def test_another_key_type_or_size_is_a_violation(old: str, new: str) -> None:
-    (violation,) = acm_rules.reimport_violations(
+    (violation,) = reimport_violations(
         certificate(key=old, usages=None), certificate(key=new, usages=None), NOW
     )
     assert "ACM keeps type and size" in violation
 
 
 def test_a_removed_key_usage_is_a_violation() -> None:
-    (violation,) = acm_rules.reimport_violations(
-        certificate(), certificate(usages=("digital_signature",)), NOW
-    )
+    (violation,) = reimport_violations(certificate(), certificate(usages=("digital_signature",)), NOW)
     assert violation == "it drops the Key Usage key_encipherment"
 
 
 def test_key_encipherment_may_leave_an_ecdsa_certificate() -> None:
     old = certificate(key="ec256", usages=("digital_signature", "key_encipherment"))
-    assert (
-        acm_rules.reimport_violations(old, certificate(key="ec256", usages=("digital_signature",)), NOW) == []
-    )
+    assert reimport_violations(old, certificate(key="ec256", usages=("digital_signature",)), NOW) == []
 
 
 def test_added_key_usages_are_fine_and_none_before_means_none_to_keep() -> None:
-    assert acm_rules.reimport_violations(certificate(usages=None), certificate(), NOW) == []
-    assert acm_rules.reimport_violations(certificate(extended=None), certificate(), NOW) == []
+    assert reimport_violations(certificate(usages=None), certificate(), NOW) == []
+    assert reimport_violations(certificate(extended=None), certificate(), NOW) == []
 
 
 def test_client_authentication_may_be_dropped_but_no_other_extended_key_usage() -> None:
     both = certificate(extended=(SERVER, CLIENT))
-    assert acm_rules.reimport_violations(both, certificate(extended=(SERVER,)), NOW) == []
-    (violation,) = acm_rules.reimport_violations(both, certificate(extended=(CLIENT,)), NOW)
+    assert reimport_violations(both, certificate(extended=(SERVER,)), NOW) == []
+    (violation,) = reimport_violations(both, certificate(extended=(CLIENT,)), NOW)
     assert violation == "it drops the Extended Key Usage serverAuth"
 
 
 def test_every_name_of_the_old_certificate_must_be_covered() -> None:
     old = certificate(("www.example.com", "api.example.com"))
-    (violation,) = acm_rules.reimport_violations(old, certificate(("www.example.com",)), NOW)
+    (violation,) = reimport_violations(old, certificate(("www.example.com",)), NOW)
     assert violation == "it does not cover api.example.com"
-    assert (
-        acm_rules.reimport_violations(old, certificate(("api.example.com", "www.example.com", "x.io")), NOW)
-        == []
-    )
+    assert reimport_violations(old, certificate(("api.example.com", "www.example.com", "x.io")), NOW) == []
 
 
 @pytest.mark.parametrize(
@@ -103,15 +108,15 @@ def test_every_name_of_the_old_certificate_must_be_covered() -> None:
     [(NOW + timedelta(minutes=5), NOW + timedelta(days=90)), (NOW - timedelta(days=90), NOW)],
 )
 def test_the_new_certificate_must_be_valid_now(not_before: datetime, not_after: datetime) -> None:
-    (violation,) = acm_rules.reimport_violations(
+    (violation,) = reimport_violations(
         certificate(), certificate(not_before=not_before, not_after=not_after), NOW
     )
     assert violation.startswith("it is not valid now")
 
 
 def test_check_reimport_names_every_violation_at_once() -> None:
-    with pytest.raises(acm_rules.ReimportRefused) as refused:
-        acm_rules.check_reimport(ARN, certificate(), certificate(("other.example.com",), usages=()), NOW)
+    with pytest.raises(ReimportRefused) as refused:
+        check_reimport(ARN, certificate(), certificate(("other.example.com",), usages=()), NOW)
     assert refused.value.violations == [
         "it drops the Key Usage digital_signature, key_encipherment",
         "it does not cover www.example.com",
@@ -121,20 +126,20 @@ def test_check_reimport_names_every_violation_at_once() -> None:
 
 def test_the_replacement_key_is_the_old_keys_exact_type_and_size() -> None:
     rsa3072 = KeySpec(KeyKind.RSA, 3072)
-    assert acm_rules.replacement_key(ARN, rsa3072, {}) == rsa3072  # IAM's rule would order 4096
-    assert acm_rules.replacement_key(ARN, rsa3072, {"certrotate:key-type": "rsa3072"}) == rsa3072
+    assert replacement_key(ARN, rsa3072, {}) == rsa3072  # IAM's rule would order 4096
+    assert replacement_key(ARN, rsa3072, {"certrotate:key-type": "rsa3072"}) == rsa3072
 
 
 def test_a_tag_asking_for_another_key_is_refused_before_ordering() -> None:
-    with pytest.raises(acm_rules.KeyChangeRefused, match="nothing was ordered"):
-        acm_rules.replacement_key(ARN, KeySpec(KeyKind.RSA, 2048), {"certrotate:key-type": "ec256"})
-    with pytest.raises(acm_rules.KeyChangeRefused):
-        acm_rules.replacement_key(ARN, KeySpec(KeyKind.RSA, 2048), {"certrotate:key-type": "rsa8192"})
+    with pytest.raises(KeyChangeRefused, match="nothing was ordered"):
+        replacement_key(ARN, KeySpec(KeyKind.RSA, 2048), {"certrotate:key-type": "ec256"})
+    with pytest.raises(KeyChangeRefused):
+        replacement_key(ARN, KeySpec(KeyKind.RSA, 2048), {"certrotate:key-type": "rsa8192"})
 
 
 def test_an_old_key_certrotate_does_not_order_is_refused_before_ordering() -> None:
-    with pytest.raises(acm_rules.KeyNotOrderable):
-        acm_rules.replacement_key(ARN, KeySpec(KeyKind.RSA, 1024), {})
+    with pytest.raises(KeyNotOrderable):
+        replacement_key(ARN, KeySpec(KeyKind.RSA, 1024), {})
 
 
 @pytest.mark.parametrize(
@@ -146,7 +151,7 @@ def test_an_old_key_certrotate_does_not_order_is_refused_before_ordering() -> No
     ],
 )
 def test_acm_arns_are_accepted(arn: str) -> None:
-    assert acm_rules.parse_arn(arn) == arn
+    assert parse_arn(arn) == arn
 
 
 @pytest.mark.parametrize(
@@ -160,7 +165,7 @@ def test_acm_arns_are_accepted(arn: str) -> None:
 )
 def test_anything_else_is_one_clear_line(arn: str) -> None:
     with pytest.raises(InvalidRequest, match="certificate_arn must be an ACM certificate ARN"):
-        acm_rules.parse_arn(arn)
+        parse_arn(arn)
 
 
 @pytest.mark.parametrize("profile", ["tlsserver", "shortlived", " TLSServer "])
@@ -168,8 +173,8 @@ def test_an_rsa_certificate_with_key_encipherment_is_refused_under_a_profile_tha
     profile: str,
 ) -> None:
     old = certificate(usages=("digital_signature", "key_encipherment"))
-    refusal = acm_rules.profile_refusal(ARN, old, KeySpec(KeyKind.RSA, 2048), profile)
-    assert isinstance(refusal, acm_rules.ProfileDropsKeyUsage)
+    refusal = profile_refusal(ARN, old, KeySpec(KeyKind.RSA, 2048), profile)
+    assert isinstance(refusal, ProfileDropsKeyUsage)
     assert "without keyEncipherment" in str(refusal) and "nothing was ordered" in str(refusal)
 
 
@@ -187,4 +192,4 @@ def test_other_keys_usages_and_profiles_are_ordered(
 ) -> None:
     old = certificate(key=key, usages=usages)
     spec = KeySpec(KeyKind.EC, 256) if key == "ec256" else KeySpec(KeyKind.RSA, 2048)
-    assert acm_rules.profile_refusal(ARN, old, spec, profile) is None
+    assert profile_refusal(ARN, old, spec, profile) is None

@@ -1,13 +1,11 @@
-"""How each name is validated, chosen before ordering (planning.plan_challenges): pure, without AWS."""
+"""How each name is validated, chosen before ordering (challenge_plan.plan_challenges): pure, without AWS."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import pytest
-from certrotate import planning
 from certrotate.adapters.aws.alb_rules import lowest_free, rule_tag_value
-from certrotate.challenges import PlannedChallenges
 from certrotate.errors import CertRotateError
 from certrotate.model import (
     ChallengeAnswer,
@@ -18,6 +16,13 @@ from certrotate.model import (
     HttpListener,
 )
 from certrotate.names import CHALLENGE_TAG, OPERATOR_TAGS
+from certrotate.order.challenge_plan import (
+    dns_records,
+    needs_http01,
+    plan_challenges,
+    requested_challenge_method,
+)
+from certrotate.order.challenges import PlannedChallenges
 
 ZONES = [HostedZone("Z1", "example.com"), HostedZone("Z2", "internal.example.org", private=True)]
 LISTENER = HttpListener("us-east-1", "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/a/1", "l80")
@@ -31,7 +36,7 @@ def plan(
     zones: Sequence[HostedZone] = ZONES,
     listeners: Sequence[HttpListener] = (LISTENER,),
 ) -> tuple[ChallengePlan, list[str]]:
-    return planning.plan_challenges("site", names, forced=forced, zones=zones, listeners=listeners)
+    return plan_challenges("site", names, forced=forced, zones=zones, listeners=listeners)
 
 
 def test_dns_01_where_a_public_zone_holds_the_name_http_01_elsewhere() -> None:
@@ -89,7 +94,7 @@ def test_the_tag_forces_a_method() -> None:
     ],
 )
 def test_the_tag_is_read(tags: dict[str, str], expected: tuple[ChallengeMethod | None, str]) -> None:
-    assert planning.requested_challenge_method(tags) == expected
+    assert requested_challenge_method(tags) == expected
 
 
 def test_the_tag_carries_across_rotations() -> None:
@@ -97,10 +102,10 @@ def test_the_tag_carries_across_rotations() -> None:
 
 
 def test_listeners_are_read_only_when_some_name_may_need_them() -> None:
-    assert not planning.needs_http01(["www.example.com"], None, ZONES)
-    assert planning.needs_http01(["www.example.com", "x.example.net"], None, ZONES)
-    assert planning.needs_http01(["www.example.com"], HTTP, ZONES)
-    assert not planning.needs_http01(["x.example.net"], DNS, ZONES)
+    assert not needs_http01(["www.example.com"], None, ZONES)
+    assert needs_http01(["www.example.com", "x.example.net"], None, ZONES)
+    assert needs_http01(["www.example.com"], HTTP, ZONES)
+    assert not needs_http01(["x.example.net"], DNS, ZONES)
 
 
 def test_dns_records_share_the_apex_and_wildcard_set_and_skip_http_answers() -> None:
@@ -110,9 +115,7 @@ def test_dns_records_share_the_apex_and_wildcard_set_and_skip_http_answers() -> 
         ChallengeAnswer("*.example.com", DNS, "t2", "v2"),
         ChallengeAnswer("shop.example.net", HTTP, "t3", "t3.key", "/.well-known/acme-challenge/t3"),
     ]
-    assert planning.dns_records(chosen, answers) == [
-        DnsRecord("Z1", "_acme-challenge.example.com", ("v1", "v2"))
-    ]
+    assert dns_records(chosen, answers) == [DnsRecord("Z1", "_acme-challenge.example.com", ("v1", "v2"))]
 
 
 class Recorder:
@@ -151,7 +154,7 @@ def test_rules_take_the_lowest_free_priorities_and_are_marked_with_the_certifica
 
 
 def test_the_previous_certificate_owns_its_left_rules_too() -> None:
-    chosen, _ = planning.plan_challenges(
+    chosen, _ = plan_challenges(
         "site-cr1", ["x.example.net"], forced=None, zones=ZONES, listeners=[LISTENER], left_by=["site"]
     )
     assert chosen.owners == ("site-cr1", "site")

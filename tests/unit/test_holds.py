@@ -9,8 +9,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from certrotate import errors, planning
+from certrotate import errors
 from certrotate.config import load_settings
+from certrotate.decide.holds import (
+    UNTIL_INPUTS_CHANGE,
+    active_hold,
+    hold_after_failure,
+    hold_duration,
+    inputs_fingerprint,
+    tag_value,
+)
+from certrotate.decide.policies import Verdict, decide_rotation
+from certrotate.deploy.changes import uncovered_aliases
 from certrotate.model import ServerCertificate
 from certrotate.names import (
     CHALLENGE_TAG,
@@ -24,7 +34,9 @@ from certrotate.names import (
     RETRY_AFTER_TAG,
     MetricName,
 )
-from certrotate.rotation import record_hold
+from certrotate.rotate.holds import record_hold
+from certrotate.scan.plan import plan_scan
+from certrotate.scan.tags import reason_to_read_tags
 
 from tests.factories import NOW, cert, tagged
 from tests.factories import template as template_fixture
@@ -93,13 +105,13 @@ def test_existing_class_names_still_catch_the_permanent_kinds() -> None:
     ("failures", "hours"), [(1, 24), (2, 48), (3, 96), (4, 168), (5, 168), (40, 168), (0, 24)]
 )
 def test_the_hold_doubles_with_each_failure_in_a_row_up_to_seven_days(failures: int, hours: int) -> None:
-    assert planning.hold_duration(failures) == timedelta(hours=hours)
+    assert hold_duration(failures) == timedelta(hours=hours)
 
 
 def test_a_hold_after_failure_counts_the_failures_in_a_row() -> None:
-    first = planning.hold_after_failure(cert("www"), "ValidationFailed: bad chain", NOW)
+    first = hold_after_failure(cert("www"), "ValidationFailed: bad chain", NOW)
     assert (first.failures, first.until) == (1, NOW + timedelta(hours=24))
-    again = planning.hold_after_failure(held(cert("www"), -1, failures=1), "again", NOW)
+    again = hold_after_failure(held(cert("www"), -1, failures=1), "again", NOW)
     assert (again.failures, again.until) == (2, NOW + timedelta(hours=48))
 
 
@@ -113,38 +125,38 @@ def test_a_hold_after_failure_counts_the_failures_in_a_row() -> None:
     ],
 )
 def test_reasons_are_sanitised_to_iam_tag_values(text: str) -> None:
-    value = planning.tag_value(text)
+    value = tag_value(text)
     assert IAM_TAG_VALUE.match(value), value
     assert len(value) <= 256 and "," not in value and "\n" not in value
 
 
 def test_a_held_certificate_is_not_rotated_unless_forced() -> None:
     due = held(cert("www", days=3), hours=5, reason="ValidationFailed: bad chain")
-    decision = planning.decide_rotation(due, None, now=NOW, renew_before_days=30, force=False)
-    assert decision.verdict is planning.Verdict.HELD
+    decision = decide_rotation(due, None, now=NOW, renew_before_days=30, force=False)
+    assert decision.verdict is Verdict.HELD
     assert "bad chain" in decision.reason and "force=true" in decision.reason
-    forced = planning.decide_rotation(due, None, now=NOW, renew_before_days=30, force=True)
-    assert forced.verdict is planning.Verdict.ISSUE
+    forced = decide_rotation(due, None, now=NOW, renew_before_days=30, force=True)
+    assert forced.verdict is Verdict.ISSUE
 
 
 def test_a_passed_hold_no_longer_holds() -> None:
     due = held(cert("www", days=3), hours=-1)
-    decision = planning.decide_rotation(due, None, now=NOW, renew_before_days=30, force=False)
-    assert decision.verdict is planning.Verdict.ISSUE
+    decision = decide_rotation(due, None, now=NOW, renew_before_days=30, force=False)
+    assert decision.verdict is Verdict.ISSUE
 
 
 def test_a_held_resume_is_held_too_and_names_the_replacement() -> None:
     replaced = held(tagged(cert("www", days=3), **{REPLACED_BY_TAG: "www-cr1"}), hours=5)
-    decision = planning.decide_rotation(replaced, None, now=NOW, renew_before_days=30, force=False)
-    assert (decision.verdict, decision.replacement_name) == (planning.Verdict.HELD, "www-cr1")
-    forced = planning.decide_rotation(replaced, None, now=NOW, renew_before_days=30, force=True)
-    assert forced.verdict is planning.Verdict.RESUME
+    decision = decide_rotation(replaced, None, now=NOW, renew_before_days=30, force=False)
+    assert (decision.verdict, decision.replacement_name) == (Verdict.HELD, "www-cr1")
+    forced = decide_rotation(replaced, None, now=NOW, renew_before_days=30, force=True)
+    assert forced.verdict is Verdict.RESUME
 
 
 def test_force_does_not_override_the_cas_retry_after() -> None:
     limited = tagged(cert("www", days=3), **{RETRY_AFTER_TAG: (NOW + timedelta(hours=1)).isoformat()})
-    decision = planning.decide_rotation(limited, None, now=NOW, renew_before_days=30, force=True)
-    assert decision.verdict is planning.Verdict.RATE_LIMITED
+    decision = decide_rotation(limited, None, now=NOW, renew_before_days=30, force=True)
+    assert decision.verdict is Verdict.RATE_LIMITED
 
 
 def test_scan_lists_held_ones_as_expiring_and_held_but_enqueues_none() -> None:
@@ -157,7 +169,7 @@ def test_scan_lists_held_ones_as_expiring_and_held_but_enqueues_none() -> None:
         held(tagged(cert("stuck", days=3), **{REPLACED_BY_TAG: "stuck-cr1"}), hours=5),
         cert("stuck-cr1", days=90),
     ]
-    plan = planning.plan_scan(certificates, now=NOW, renew_before_days=30, lease_seconds=300)
+    plan = plan_scan(certificates, now=NOW, renew_before_days=30, lease_seconds=300)
     names = lambda items: [c.name for c in items]  # noqa: E731
     assert names(plan.expiring) == ["due", "held-due", "hold-over", "limited"]
     assert names(plan.to_enqueue) == ["due", "hold-over"]
@@ -197,8 +209,8 @@ def test_which_refusals_are_deterministic(error: errors.PermanentFailure, determ
 
 
 def deterministic_hold(base: ServerCertificate, context: str = CONTEXT) -> ServerCertificate:
-    hold = planning.hold_after_failure(
-        base, "KeyChangeRefused: another key", NOW, inputs=planning.inputs_fingerprint(base, context)
+    hold = hold_after_failure(
+        base, "KeyChangeRefused: another key", NOW, inputs=inputs_fingerprint(base, context)
     )
     return tagged(
         base,
@@ -213,20 +225,18 @@ def deterministic_hold(base: ServerCertificate, context: str = CONTEXT) -> Serve
 
 def test_a_deterministic_refusal_is_held_with_no_end_in_time() -> None:
     base = cert("www", days=3)
-    hold = planning.hold_after_failure(base, "why", NOW, inputs="abc")
-    assert (hold.until, hold.inputs, hold.failures) == (planning.UNTIL_INPUTS_CHANGE, "abc", 1)
+    hold = hold_after_failure(base, "why", NOW, inputs="abc")
+    assert (hold.until, hold.inputs, hold.failures) == (UNTIL_INPUTS_CHANGE, "abc", 1)
     held_one = deterministic_hold(base)
-    inputs = planning.inputs_fingerprint(held_one, CONTEXT)
+    inputs = inputs_fingerprint(held_one, CONTEXT)
     for later in (NOW + timedelta(days=1), NOW + timedelta(days=8), NOW + timedelta(days=400)):
-        decision = planning.decide_rotation(
+        decision = decide_rotation(
             held_one, None, now=later, renew_before_days=30, force=False, inputs=inputs
         )
-        assert decision.verdict is planning.Verdict.HELD, "not retried when a hold window passes"
+        assert decision.verdict is Verdict.HELD, "not retried when a hold window passes"
     assert "until its inputs change" in decision.reason and "force=true overrides" in decision.reason
-    forced = planning.decide_rotation(
-        held_one, None, now=NOW, renew_before_days=30, force=True, inputs=inputs
-    )
-    assert forced.verdict is planning.Verdict.ISSUE
+    forced = decide_rotation(held_one, None, now=NOW, renew_before_days=30, force=True, inputs=inputs)
+    assert forced.verdict is Verdict.ISSUE
 
 
 @pytest.mark.parametrize(
@@ -240,38 +250,38 @@ def test_a_deterministic_refusal_is_held_with_no_end_in_time() -> None:
 def test_a_changed_input_releases_a_deterministic_hold(change: dict[str, str]) -> None:
     held_one = deterministic_hold(cert("www", days=3))
     changed = tagged(held_one, **change)
-    decision = planning.decide_rotation(
+    decision = decide_rotation(
         changed,
         None,
         now=NOW,
         renew_before_days=30,
         force=False,
-        inputs=planning.inputs_fingerprint(changed, CONTEXT),
+        inputs=inputs_fingerprint(changed, CONTEXT),
     )
-    assert decision.verdict is planning.Verdict.ISSUE
+    assert decision.verdict is Verdict.ISSUE
 
 
 def test_a_changed_setting_or_certificate_releases_it_too_and_unknown_inputs_do_not() -> None:
     held_one = deterministic_hold(cert("www", days=3))
-    other_ca = planning.inputs_fingerprint(held_one, "https://other.example/directory|")
-    assert planning.active_hold(held_one, NOW, other_ca) is None
-    other_profile = planning.inputs_fingerprint(held_one, CONTEXT + "tlsserver")
-    assert planning.active_hold(held_one, NOW, other_profile) is None
+    other_ca = inputs_fingerprint(held_one, "https://other.example/directory|")
+    assert active_hold(held_one, NOW, other_ca) is None
+    other_profile = inputs_fingerprint(held_one, CONTEXT + "tlsserver")
+    assert active_hold(held_one, NOW, other_profile) is None
     reimported = replace(held_one, expiration=held_one.expiration + timedelta(days=90))
-    assert planning.active_hold(reimported, NOW, planning.inputs_fingerprint(reimported, CONTEXT)) is None
-    assert planning.active_hold(held_one, NOW) == planning.UNTIL_INPUTS_CHANGE, "a caller that cannot tell"
+    assert active_hold(reimported, NOW, inputs_fingerprint(reimported, CONTEXT)) is None
+    assert active_hold(held_one, NOW) == UNTIL_INPUTS_CHANGE, "a caller that cannot tell"
 
 
 def test_the_scan_holds_deterministic_refusals_until_an_input_changes_and_reads_their_tags_afresh() -> None:
     held_one = deterministic_hold(cert("held", days=3))
     released = tagged(deterministic_hold(cert("released", days=3)), **{KEY_TYPE_TAG: "ec256"})
-    plan = planning.plan_scan(
+    plan = plan_scan(
         [held_one, released], now=NOW, renew_before_days=30, lease_seconds=300, hold_context=CONTEXT
     )
     assert [c.name for c in plan.to_enqueue] == ["released"]
     assert [h.certificate.name for h in plan.held] == ["held"]
     assert (
-        planning.reason_to_read_tags(
+        reason_to_read_tags(
             replace(held_one, expiration=NOW + timedelta(days=80)),
             now=NOW,
             renew_before_days=30,
@@ -285,7 +295,7 @@ def test_a_hold_that_ends_in_time_replaces_a_deterministic_one() -> None:
     recorded: list[dict[str, str]] = []
     base = deterministic_hold(cert("www", days=3))
     failure = errors.ValidationFailed("bad chain")
-    record_hold(recorded.append, base, failure, NOW, inputs=planning.inputs_fingerprint(base, CONTEXT))
+    record_hold(recorded.append, base, failure, NOW, inputs=inputs_fingerprint(base, CONTEXT))
     [tags] = recorded
     assert tags[HELD_INPUTS_TAG] == "" and tags[FAILURES_TAG] == "2"
     assert datetime.fromisoformat(tags[HELD_UNTIL_TAG]) == NOW + timedelta(hours=48)
@@ -309,7 +319,7 @@ def test_a_hold_that_ends_in_time_replaces_a_deterministic_one() -> None:
     ],
 )
 def test_uncovered_aliases(aliases: list[str], names: list[str], missing: list[str]) -> None:
-    assert planning.uncovered_aliases(aliases, names) == missing
+    assert uncovered_aliases(aliases, names) == missing
 
 
 # --- the opt-in swap and the alarm --------------------------------------------------------------------------

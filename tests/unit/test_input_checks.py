@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from certrotate import acm_rules, planning
+from certrotate.check.certificates import facts_of
 from certrotate.config import load_settings
 from certrotate.errors import (
     ConfigurationError,
@@ -19,8 +19,9 @@ from certrotate.errors import (
 )
 from certrotate.inbound import parse_any_rotation_message, parse_rotate_request
 from certrotate.model import CertificateFacts, KeyKind, KeySpec
-from certrotate.rotation import refuse_before_ordering
-from certrotate.validation import facts_of
+from certrotate.order.issue import refuse_before_ordering
+from certrotate.order.refusals import dns_name_problems
+from certrotate.store.acm_rules import parse_arn
 
 from devstack import fixtures
 
@@ -84,7 +85,7 @@ ACM_ID = "0b2f7f8e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 )
 def test_an_acm_arn_is_parsed_strictly(arn: str) -> None:
     with pytest.raises(InvalidRequest, match="certificate_arn must be an ACM certificate ARN"):
-        acm_rules.parse_arn(arn)
+        parse_arn(arn)
 
 
 @pytest.mark.parametrize(
@@ -127,7 +128,7 @@ def test_a_profile_name_within_the_limit_is_accepted() -> None:
     ],
 )
 def test_names_that_are_no_dns_names_are_refused(name: str, why: str) -> None:
-    [problem] = planning.dns_name_problems([name])
+    [problem] = dns_name_problems([name])
     assert why in problem
 
 
@@ -135,7 +136,7 @@ def test_names_that_are_no_dns_names_are_refused(name: str, why: str) -> None:
     "name", ["example.com", "*.example.com", "a-b.example.com", "xn--bcher-kva.example", "a" * 63 + ".com"]
 )
 def test_dns_names_pass(name: str) -> None:
-    assert planning.dns_name_problems([name]) == []
+    assert dns_name_problems([name]) == []
 
 
 def _facts(names: tuple[str, ...], addresses: tuple[str, ...] = ()) -> CertificateFacts:

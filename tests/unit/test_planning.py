@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from certrotate import planning
 from certrotate.model import (
     Endpoint,
     EndpointKind,
     ServerCertificate,
     Unsearched,
 )
+from certrotate.model.endpoints import known_endpoints
 from certrotate.names import (
     MANAGED_TAG,
     REPLACED_BY_TAG,
@@ -19,15 +19,17 @@ from certrotate.names import (
     RETRY_AFTER_TAG,
     SERVED_SINCE_TAG,
 )
+from certrotate.scan.messages import deduplication_id
+from certrotate.scan.plan import plan_scan
 
 from tests.factories import NOW, cert, tagged
 
 
 def test_deduplication_id_is_per_certificate_per_day() -> None:
-    same_day = planning.deduplication_id("www", NOW + timedelta(hours=3))
-    assert planning.deduplication_id("www", NOW) == same_day
-    assert planning.deduplication_id("www", NOW + timedelta(days=1)) != same_day
-    assert planning.deduplication_id("api", NOW) != same_day
+    same_day = deduplication_id("www", NOW + timedelta(hours=3))
+    assert deduplication_id("www", NOW) == same_day
+    assert deduplication_id("www", NOW + timedelta(days=1)) != same_day
+    assert deduplication_id("api", NOW) != same_day
     assert len(same_day) <= 128
 
 
@@ -54,7 +56,7 @@ def test_scan_sorts_certificates_into_their_states() -> None:
         ),
         tagged(cert("retiring", days=3), **{REPLACED_BY_TAG: "x", SERVED_SINCE_TAG: NOW.isoformat()}),
     ]
-    result = planning.plan_scan(certificates, now=NOW, renew_before_days=30, lease_seconds=300)
+    result = plan_scan(certificates, now=NOW, renew_before_days=30, lease_seconds=300)
     names = lambda items: [c.name for c in items]  # noqa: E731
     assert names(result.expiring) == ["due", "expired", "held"]
     assert names(result.to_enqueue) == ["due", "expired"]
@@ -77,7 +79,7 @@ def test_a_rotation_still_within_its_lease_is_not_stalled() -> None:
             {MANAGED_TAG: "true"},
         ),
     ]
-    assert planning.plan_scan(certificates, now=NOW, renew_before_days=30, lease_seconds=300).stalled == ()
+    assert plan_scan(certificates, now=NOW, renew_before_days=30, lease_seconds=300).stalled == ()
 
 
 @pytest.mark.parametrize("value", ["true", "TRUE", "True"])
@@ -102,7 +104,7 @@ def test_the_scan_index_names_only_the_endpoints_serving_and_only_from_a_complet
     cloudfront = Endpoint(EndpointKind.CLOUDFRONT, "", "E1", "", None, ("ASCAOLD",))
     seen = datetime(2026, 11, 26, tzinfo=UTC)
 
-    known = planning.known_endpoints(EndpointSurvey((serving, other, cloudfront)), old_arn, "ASCAOLD", seen)
+    known = known_endpoints(EndpointSurvey((serving, other, cloudfront)), old_arn, "ASCAOLD", seen)
 
     assert known is not None and known.endpoints == (serving, cloudfront)
     assert known.as_message()["serving"] == [
@@ -110,4 +112,4 @@ def test_the_scan_index_names_only_the_endpoints_serving_and_only_from_a_complet
         {"kind": "cloudfront-distribution", "region": "", "resource_id": "E1", "load_balancer": ""},
     ]
     incomplete = EndpointSurvey((serving,), (Unsearched("eu-west-1", "AccessDenied"),))
-    assert planning.known_endpoints(incomplete, old_arn, "ASCAOLD", seen) is None
+    assert known_endpoints(incomplete, old_arn, "ASCAOLD", seen) is None

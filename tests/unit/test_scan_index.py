@@ -1,4 +1,4 @@
-"""The scan index: whose tags a scan reads afresh (planning.reason_to_read_tags), and the kept entries."""
+"""The scan index: whose tags a scan reads afresh (scan.tags.reason_to_read_tags), and the kept entries."""
 
 from __future__ import annotations
 
@@ -7,8 +7,16 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from certrotate import planning
+from certrotate.decide.renewal_time import same_pick, same_renewal_time, schedule_from_window
 from certrotate.model import Endpoint, EndpointKind, ServerCertificate, scan_index
+from certrotate.model.certificates import RenewalSchedule
+from certrotate.model.endpoints import (
+    ENDPOINT_RECORD_MAX_AGE,
+    KnownEndpoints,
+    confirmed_endpoints,
+    endpoint_from_message,
+    record_to_check,
+)
 from certrotate.names import (
     HELD_UNTIL_TAG,
     MANAGED_TAG,
@@ -16,7 +24,7 @@ from certrotate.names import (
     REPLACED_BY_TAG,
     RETRY_AFTER_TAG,
 )
-from certrotate.scan.tags import kept_tags
+from certrotate.scan.tags import could_act_now, kept_tags, reason_to_read_tags
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -37,17 +45,17 @@ def cert(days_left: float, lifetime_days: float = 90, **tags: str) -> ServerCert
 
 def schedule_tag(renew_in_days: float) -> str:
     at = NOW + renew_in_days * DAY
-    return planning.RenewalSchedule("ari", at, at + DAY, at, NOW + DAY).tag_value()
+    return RenewalSchedule("ari", at, at + DAY, at, NOW + DAY).tag_value()
 
 
 def reason(c: ServerCertificate, floor: int | None = 30, not_before: datetime | None = None) -> str | None:
-    return planning.reason_to_read_tags(c, now=NOW, renew_before_days=floor, not_before=not_before)
+    return reason_to_read_tags(c, now=NOW, renew_before_days=floor, not_before=not_before)
 
 
 def test_a_certificate_far_from_due_is_not_read_whether_managed_or_not() -> None:
     assert reason(cert(80)) is None
     assert reason(cert(80, **{MANAGED_TAG: "true", RENEWAL_TAG: schedule_tag(20)})) is None
-    assert not planning.could_act_now(cert(80), now=NOW, renew_before_days=30, not_before=None)
+    assert not could_act_now(cert(80), now=NOW, renew_before_days=30, not_before=None)
 
 
 @pytest.mark.parametrize("managed", [{}, {MANAGED_TAG: "true"}, {MANAGED_TAG: "false"}])
@@ -58,7 +66,7 @@ def test_due_by_the_floor_or_the_lifetime_is_read_whatever_the_kept_managed_flag
     assert reason(cert(29, **managed)) == "within RENEW_BEFORE_DAYS=30"
     assert reason(cert(29, lifetime_days=90, **managed), floor=None) == "due by the lifetime rule"
     assert reason(cert(31, lifetime_days=90, **managed), floor=None) is None
-    assert planning.could_act_now(cert(29, **managed), now=NOW, renew_before_days=30, not_before=None)
+    assert could_act_now(cert(29, **managed), now=NOW, renew_before_days=30, not_before=None)
 
 
 def test_the_certificates_not_before_beats_its_upload_date() -> None:
@@ -89,16 +97,16 @@ def test_what_certrotate_writes_makes_it_read() -> None:
 
 def test_a_new_window_is_picked_afresh_and_the_same_window_keeps_its_pick() -> None:
     start, end = NOW + 10 * DAY, NOW + 12 * DAY
-    first = planning.schedule_from_window(start, end, retry_after=NOW, now=NOW, random_fraction=0.2)
+    first = schedule_from_window(start, end, retry_after=NOW, now=NOW, random_fraction=0.2)
     later = NOW + timedelta(hours=7)
-    again = planning.schedule_from_window(start, end, retry_after=later + DAY, now=later, random_fraction=0.9)
-    kept = planning.same_pick(first, again, later)
+    again = schedule_from_window(start, end, retry_after=later + DAY, now=later, random_fraction=0.9)
+    kept = same_pick(first, again, later)
     assert kept.renew_at == first.renew_at and kept.next_ask == again.next_ask
-    assert planning.same_renewal_time(first, kept), "nothing new to write on the certificate"
-    moved = planning.schedule_from_window(start - DAY, end, retry_after=later, now=later, random_fraction=0.9)
-    assert planning.same_pick(first, moved, later) == moved
-    assert not planning.same_renewal_time(first, moved)
-    assert not planning.same_renewal_time(None, moved)
+    assert same_renewal_time(first, kept), "nothing new to write on the certificate"
+    moved = schedule_from_window(start - DAY, end, retry_after=later, now=later, random_fraction=0.9)
+    assert same_pick(first, moved, later) == moved
+    assert not same_renewal_time(first, moved)
+    assert not same_renewal_time(None, moved)
 
 
 def test_entries_survive_a_round_trip_and_a_bad_blob_is_refused() -> None:
@@ -147,7 +155,7 @@ def test_a_thousand_certificates_fit_one_item() -> None:
 
 
 def listener(n: int, region: str = "us-east-1") -> Endpoint:
-    return planning.endpoint_from_message(
+    return endpoint_from_message(
         EndpointKind.ELBV2_LISTENER.value,
         region,
         f"arn:aws:elasticloadbalancing:{region}:123456789012:listener/app/lb-{n}/{n:016x}/{n * 7:016x}",
@@ -156,16 +164,16 @@ def listener(n: int, region: str = "us-east-1") -> Endpoint:
 
 
 def test_endpoint_records_survive_a_round_trip_and_can_be_left_out() -> None:
-    served = planning.KnownEndpoints((listener(1), listener(2, "eu-west-1")), NOW - DAY)
+    served = KnownEndpoints((listener(1), listener(2, "eu-west-1")), NOW - DAY)
     entries = {
         "ASCA1": scan_index.IndexEntry({MANAGED_TAG: "true"}, NOW, served=served),
-        "ASCA2": scan_index.IndexEntry({MANAGED_TAG: "true"}, NOW, served=planning.KnownEndpoints((), NOW)),
+        "ASCA2": scan_index.IndexEntry({MANAGED_TAG: "true"}, NOW, served=KnownEndpoints((), NOW)),
         "ASCA3": scan_index.IndexEntry({}, NOW),
     }
     blob = scan_index.encode(entries, NOW)
     assert scan_index.decode(blob) == entries
     assert scan_index.served_record(blob, "ASCA1") == served
-    assert scan_index.served_record(blob, "ASCA2") == planning.KnownEndpoints((), NOW)
+    assert scan_index.served_record(blob, "ASCA2") == KnownEndpoints((), NOW)
     assert scan_index.served_record(blob, "ASCA3") is None
     assert scan_index.served_record(blob, "ASCA4") is None
     without = scan_index.decode(scan_index.encode(entries, NOW, with_served=False))
@@ -191,23 +199,23 @@ def test_an_unreadable_endpoint_record_is_dropped_and_its_entry_kept() -> None:
 
 
 def test_a_record_is_checked_only_while_fresh_and_naming_an_endpoint() -> None:
-    one = planning.KnownEndpoints((listener(1),), NOW - planning.ENDPOINT_RECORD_MAX_AGE)
-    assert planning.record_to_check(one, NOW) == one
-    assert planning.record_to_check(one, NOW + timedelta(seconds=1)) is None, "older: search"
-    assert planning.record_to_check(planning.KnownEndpoints((), NOW), NOW) is None, "names none: search"
-    assert planning.record_to_check(None, NOW) is None
-    future = planning.KnownEndpoints((listener(1),), NOW + DAY)
-    assert planning.record_to_check(future, NOW) is None, "a clock that disagrees: search"
+    one = KnownEndpoints((listener(1),), NOW - ENDPOINT_RECORD_MAX_AGE)
+    assert record_to_check(one, NOW) == one
+    assert record_to_check(one, NOW + timedelta(seconds=1)) is None, "older: search"
+    assert record_to_check(KnownEndpoints((), NOW), NOW) is None, "names none: search"
+    assert record_to_check(None, NOW) is None
+    future = KnownEndpoints((listener(1),), NOW + DAY)
+    assert record_to_check(future, NOW) is None, "a clock that disagrees: search"
 
 
 def test_a_record_is_confirmed_only_when_every_endpoint_still_serves_the_certificate() -> None:
     arn, other = "arn:aws:iam::123456789012:server-certificate/site", "arn:aws:iam::1:server-certificate/x"
     serving = replace(listener(1), default_certificate=arn)
     as_sni = replace(listener(2), default_certificate=other, sni_certificates=(arn,))
-    assert planning.confirmed_endpoints([serving, as_sni], arn, "ASCA1") == [serving, as_sni]
-    assert planning.confirmed_endpoints([serving, None], arn, "ASCA1") is None, "one is gone"
+    assert confirmed_endpoints([serving, as_sni], arn, "ASCA1") == [serving, as_sni]
+    assert confirmed_endpoints([serving, None], arn, "ASCA1") is None, "one is gone"
     moved = replace(listener(2), default_certificate=other)
-    assert planning.confirmed_endpoints([serving, moved], arn, "ASCA1") is None, "one serves it no more"
+    assert confirmed_endpoints([serving, moved], arn, "ASCA1") is None, "one serves it no more"
 
 
 def test_a_thousand_certificates_with_their_endpoints_fit_one_item() -> None:
@@ -216,7 +224,7 @@ def test_a_thousand_certificates_with_their_endpoints_fit_one_item() -> None:
             {MANAGED_TAG: "true", RENEWAL_TAG: schedule_tag(30)},
             NOW,
             scan_index.IndexedFacts(NOW, f"{'ab' * 20}.{i:032x}"),
-            planning.KnownEndpoints((listener(i), listener(i + 5000, "eu-west-1")), NOW),
+            KnownEndpoints((listener(i), listener(i + 5000, "eu-west-1")), NOW),
         )
         for i in range(1000)
     }

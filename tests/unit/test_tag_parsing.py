@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from certrotate import planning
+from certrotate.decide import holds
+from certrotate.decide.holds import HeldCertificate, held_now, hold_after_failure
 from certrotate.model import ServerCertificate, parse_count, parse_timestamp
+from certrotate.model.certificates import RenewalSchedule
 from certrotate.names import (
     FAILURES_TAG,
     HELD_UNTIL_TAG,
@@ -16,6 +18,7 @@ from certrotate.names import (
     RETRY_AFTER_TAG,
     SERVED_SINCE_TAG,
 )
+from certrotate.scan.plan import plan_scan
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -83,7 +86,7 @@ def test_timestamps_as_certrotate_writes_them_are_read_in_utc() -> None:
 
 def test_an_odd_renewal_tag_is_learnt_again() -> None:
     value = "source=ari start=9999-12-31T00:00:00Z end=² at=x ask=2026-01-01T00:00:00Z"
-    assert planning.RenewalSchedule.parse(value) is None
+    assert RenewalSchedule.parse(value) is None
 
 
 def test_one_odd_certificate_is_planned_alone_and_the_others_as_usual() -> None:
@@ -99,26 +102,26 @@ def test_one_odd_certificate_is_planned_alone_and_the_others_as_usual() -> None:
         },
     )
     good = certificate("good", 5)
-    plan = planning.plan_scan([odd, good], now=NOW, renew_before_days=30, lease_seconds=300)
+    plan = plan_scan([odd, good], now=NOW, renew_before_days=30, lease_seconds=300)
     assert [c.name for c in plan.to_enqueue] == ["odd", "good"]
     assert plan.held == () and plan.unplanned == ()
-    assert planning.hold_after_failure(odd, "x", NOW).failures == 1
+    assert hold_after_failure(odd, "x", NOW).failures == 1
 
 
 def test_a_certificate_whose_planning_fails_is_reported_and_the_others_planned(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    original = planning.held_now
+    original = held_now
 
     def fails_for_odd(
         cert: ServerCertificate, now: datetime, inputs: str | None = None
-    ) -> planning.HeldCertificate | None:
+    ) -> HeldCertificate | None:
         if cert.name == "odd":
             raise OverflowError("date value out of range")
         return original(cert, now, inputs)
 
-    monkeypatch.setattr(planning, "held_now", fails_for_odd)
-    plan = planning.plan_scan(
+    monkeypatch.setattr(holds, "held_now", fails_for_odd)
+    plan = plan_scan(
         [certificate("odd", 5), certificate("good", 5)], now=NOW, renew_before_days=30, lease_seconds=300
     )
     assert [c.name for c in plan.to_enqueue] == ["good"]

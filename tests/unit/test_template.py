@@ -24,6 +24,7 @@ from certrotate.adapters.lease_table.scan_index import INDEX_KEY_PREFIX
 from certrotate.config import TrustSource, load_settings
 from certrotate.inbound import parse_scan_request
 from certrotate.names import MetricName
+from certrotate.report.metrics import emit_scan
 
 from tests.cfn import CfnLoader, load_template
 
@@ -539,7 +540,7 @@ def _matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
 def test_event_samples_are_events_certrotate_puts() -> None:
     """Every sample is an EventBridge event of certrotate's; the rule's pattern picks the failures only. (That
     their fields are exactly the functions': tests/e2e/test_event_samples.py.)"""
-    from certrotate.rotation import failure_detail
+    from certrotate.report.events import failure_detail
 
     pattern = json.loads((EVENT_SAMPLES / "rotation-failed.pattern.json").read_text())
     samples = {
@@ -656,14 +657,13 @@ def test_dashboard_shows_what_operators_need(template: dict[str, Any]) -> None:
 
 
 def _emitted_days_to_expiry_dimensions(many_accounts: bool, capsys: pytest.CaptureFixture[str]) -> set[str]:
-    """The dimension set telemetry.emit_scan gives DaysToExpiry (one EMF document per certificate)."""
+    """The dimension set report.metrics.emit_scan gives DaysToExpiry (one EMF document per certificate)."""
     from aws_lambda_powertools import Metrics
-    from certrotate import telemetry
     from certrotate.report.scan_result import ScanResult
 
     key = "111111111111:www" if many_accounts else "www"
     result = ScanResult(1, 1, [], [], [], [], [], [], [], {key: 12.0}, 1, 20, dry_run=True)
-    telemetry.emit_scan(
+    emit_scan(
         Metrics(namespace="CertRotate"),
         result,
         namespace="CertRotate",

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from certrotate.adapters.lease_table.leases import MAX_ROTATION_LEASE_SECONDS
 from certrotate.adapters.net.tls_probe import ConnectTo
 from certrotate.adapters.net.trust_roots import TrustRoots as TrustRoots
 from certrotate.adapters.net.trust_roots import TrustSource as TrustSource
 from certrotate.errors import ConfigurationError
 from certrotate.names import METRICS_NAMESPACE_DEFAULT, SERVICE_NAME_DEFAULT
 from certrotate.order.refusals import PROFILE_NAME as PROFILE_NAME
-from certrotate.planning import NamePolicy, dns_name_problems
+from certrotate.order.refusals import NamePolicy, dns_name_problems
 
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -30,11 +31,6 @@ _TABLE_ARN = re.compile(
 _ACCOUNT_ID = re.compile(r"[0-9]{12}")
 _ROLE_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")  # IAM's role name characters and length
 MEMBER_ROLE_NAME_DEFAULT = "certrotate-member"
-
-
-# The longest ROTATION_LEASE_SECONDS accepted: no lease certrotate writes ends later than this after its write
-# (adapters/leases.py reads an expiry beyond it as one certrotate never wrote).
-MAX_ROTATION_LEASE_SECONDS = 43_200
 
 
 def choose_trust_roots(directory_url: str, bundle: Path | None) -> TrustRoots:

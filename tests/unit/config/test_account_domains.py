@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from certrotate.config import load_settings
 from certrotate.errors import ConfigurationError
-from certrotate.planning import NamePolicy
+from certrotate.order.refusals import NamePolicy
 
 A, B, DNS = "111111111111", "222222222222", "333333333333"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from certrotate import planning
 from certrotate.decide.due import is_due, renewal_due
 from certrotate.decide.policies import Verdict, decide_rotation
 from certrotate.decide.renewal_time import (
@@ -15,6 +14,7 @@ from certrotate.decide.renewal_time import (
     schedule_from_window,
 )
 from certrotate.model import ServerCertificate
+from certrotate.model.certificates import RenewalSchedule, learnt_for_value
 from certrotate.names import MANAGED_TAG, RENEWAL_TAG
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -81,7 +81,7 @@ def test_the_tag_round_trips_and_holds_only_what_iam_tag_values_allow() -> None:
     value = schedule.tag_value()
     assert len(value) <= 256 and "," not in value
     assert all(c.isalnum() or c in " _.:/=+-@" for c in value)
-    assert planning.RenewalSchedule.parse(value) == schedule.__class__(
+    assert RenewalSchedule.parse(value) == schedule.__class__(
         "ari", schedule.window_start, schedule.window_end, schedule.renew_at, schedule.next_ask
     )
 
@@ -90,11 +90,11 @@ def test_the_tag_round_trips_and_holds_only_what_iam_tag_values_allow() -> None:
     "value", ["", "garbage", "start=yesterday end=x at=y ask=z", "start=2026-01-01T00:00:00"]
 )
 def test_an_unreadable_tag_is_no_schedule(value: str) -> None:
-    assert planning.RenewalSchedule.parse(value) is None
+    assert RenewalSchedule.parse(value) is None
 
 
 def schedule_tag(renew_in_days: float, ask_in_days: float = 1) -> str:
-    return planning.RenewalSchedule(
+    return RenewalSchedule(
         "ari", NOW - DAY, NOW + 5 * DAY, NOW + renew_in_days * DAY, NOW + ask_in_days * DAY
     ).tag_value()
 
@@ -148,13 +148,11 @@ def test_without_ari_the_lifetime_schedule_is_not_learnt_again_before_its_renewa
 
 def test_a_schedule_bound_to_a_certificate_reads_back_and_knows_another_one() -> None:
     expires = NOW + 60 * DAY
-    bound = planning.RenewalSchedule(
-        "lifetime", NOW, expires, NOW, NOW + DAY, learnt_for=planning.learnt_for_value(expires)
-    )
+    bound = RenewalSchedule("lifetime", NOW, expires, NOW, NOW + DAY, learnt_for=learnt_for_value(expires))
     value = bound.tag_value()
     assert value.endswith(" for=2027-01-25T12:00:00Z") and "," not in value
-    assert planning.RenewalSchedule.parse(value) == bound
+    assert RenewalSchedule.parse(value) == bound
     assert not bound.learnt_for_another(expires)
     assert bound.learnt_for_another(expires + DAY), "a re-imported certificate is another one"
-    unbound = planning.RenewalSchedule.parse(schedule_tag(3))
+    unbound = RenewalSchedule.parse(schedule_tag(3))
     assert unbound is not None and not unbound.learnt_for_another(expires), "IAM's tags name none"

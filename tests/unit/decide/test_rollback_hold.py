@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from certrotate import planning
 from certrotate.decide.policies import RotationDecision, Verdict, decide_rotation
 from certrotate.model import ServerCertificate
 from certrotate.names import (
@@ -17,6 +16,7 @@ from certrotate.names import (
     SERVED_SINCE_TAG,
 )
 from certrotate.retire.decision import RetirementVerdict, decide_retirement
+from certrotate.scan.plan import plan_scan
 
 from tests.factories import NOW, cert, tagged
 
@@ -56,7 +56,7 @@ def test_the_rolled_back_replacement_is_held_with_it() -> None:
 def test_a_scan_sends_nothing_for_a_rolled_back_pair_and_lists_them() -> None:
     old = rolled_back(days=5)
     replacement = tagged(cert("www-cr0badbad", days=2), **{ROLLED_BACK_TO_TAG: "www"})
-    plan = planning.plan_scan([old, replacement], now=NOW, renew_before_days=30, lease_seconds=300)
+    plan = plan_scan([old, replacement], now=NOW, renew_before_days=30, lease_seconds=300)
     assert plan.to_enqueue == ()
     assert {c.name for c in plan.held_back} == {"www", "www-cr0badbad"}  # due, held
     assert {c.name for c in plan.rolled_back} == {"www", "www-cr0badbad"}
@@ -69,7 +69,7 @@ def test_a_half_done_rollback_is_not_a_stalled_rotation_and_is_never_retired() -
     )
     replacement = tagged(cert("www-cr0badbad", days=80), **{ROLLED_BACK_TO_TAG: "www"})
     replacement = replace(replacement, upload_date=NOW - timedelta(days=3))
-    plan = planning.plan_scan([old, replacement], now=NOW, renew_before_days=30, lease_seconds=300)
+    plan = plan_scan([old, replacement], now=NOW, renew_before_days=30, lease_seconds=300)
     assert plan.stalled == ()
     retirement = decide_retirement(old, [], now=NOW, grace_seconds=0)
     assert retirement.verdict is RetirementVerdict.ROLLED_BACK

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from certrotate import planning
 from certrotate.deploy.changes import change_applied, others_unchanged, plan_endpoint_changes
 from certrotate.model import (
     ChangeKind,
     Endpoint,
     EndpointKind,
 )
+from certrotate.model.endpoints import endpoints_serving
 
 # --- endpoint changes --------------------------------------------------------------------------------------
 
@@ -69,7 +69,7 @@ def test_endpoints_serving_finds_default_sni_and_cloudfront_uses() -> None:
         v2("arn:x", rid="l3"),
         Endpoint(EndpointKind.CLOUDFRONT, "global", "E1", "", OLD_ID),
     ]
-    assert [e.resource_id for e in planning.endpoints_serving(endpoints, OLD_ARN, OLD_ID)] == [
+    assert [e.resource_id for e in endpoints_serving(endpoints, OLD_ARN, OLD_ID)] == [
         "listener-1",
         "l2",
         "E1",

@@ -6,7 +6,7 @@ import pytest
 from certrotate.model import (
     HostedZone,
 )
-from certrotate.order.challenge_plan import challenge_record_name, zone_for
+from certrotate.model.challenges import challenge_record_name, zone_for
 
 # --- DNS-01 ------------------------------------------------------------------------------------------------
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from certrotate import planning
 from certrotate.model import (
     Endpoint,
     EndpointKind,
     KeyKind,
     KeySpec,
 )
+from certrotate.model.keys import KEY_TYPES, KEYS_ACCEPTED, KEYS_ANY_ENDPOINT_ACCEPTS
 from certrotate.names import (
     KEY_TYPE_TAG,
 )
@@ -80,7 +80,7 @@ def test_endpoints_refusing_a_key_are_named(key: KeySpec, refused_by: list[Endpo
 
 
 def test_every_key_type_is_served_by_alb_and_nlb_and_passes_validation() -> None:
-    for key in planning.KEY_TYPES.values():
-        assert key in planning.KEYS_ACCEPTED[EndpointKind.ELBV2_LISTENER]
-        assert key in planning.KEYS_ANY_ENDPOINT_ACCEPTS
-    assert set(planning.KEYS_ACCEPTED) == set(EndpointKind), "every endpoint kind has a row"
+    for key in KEY_TYPES.values():
+        assert key in KEYS_ACCEPTED[EndpointKind.ELBV2_LISTENER]
+        assert key in KEYS_ANY_ENDPOINT_ACCEPTS
+    assert set(KEYS_ACCEPTED) == set(EndpointKind), "every endpoint kind has a row"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from certrotate import planning
+from certrotate.decide.renewal_time import lifetime_renewal_time
 from certrotate.scan import learning
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -29,7 +29,7 @@ def _learn(kept_tag: str | None = None, unreachable_since: datetime | None = Non
 def test_a_ca_without_renewal_information_is_asked_again_at_the_renewal_time() -> None:
     learnt = _learn()
 
-    renew_at = planning.lifetime_renewal_time(NOT_BEFORE, NOT_AFTER)
+    renew_at = lifetime_renewal_time(NOT_BEFORE, NOT_AFTER)
     assert (learnt.schedule.source, learnt.schedule.renew_at, learnt.schedule.next_ask) == (
         "lifetime",
         renew_at,
@@ -40,7 +40,7 @@ def test_a_ca_without_renewal_information_is_asked_again_at_the_renewal_time() -
 def test_a_ca_that_could_not_be_read_is_asked_again_within_the_hour() -> None:
     learnt = _learn(unreachable_since=NOW)
 
-    assert learnt.schedule.renew_at == planning.lifetime_renewal_time(NOT_BEFORE, NOT_AFTER)
+    assert learnt.schedule.renew_at == lifetime_renewal_time(NOT_BEFORE, NOT_AFTER)
     assert learnt.schedule.next_ask == NOW + learning.UNREACHABLE_CA_RETRY
 
 

@@ -15,7 +15,7 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 from certrotate.check.certificates import dns_names_of, key_spec_of, load_pem_certificates
 from certrotate.errors import ValidationFailed
 from certrotate.model import IssuedCertificate, KeyKind, KeySpec
-from certrotate.planning import KEYS_ANY_ENDPOINT_ACCEPTS
+from certrotate.model.keys import KEYS_ANY_ENDPOINT_ACCEPTS
 
 # The NIST curves behind KeySpec(EC, 256/384) (secp256k1 is 256 bits too, and no endpoint accepts it).
 EC_CURVE_NAMES = {256: "secp256r1", 384: "secp384r1"}

@@ -17,7 +17,7 @@ def plan_endpoint_changes(
     removed, so a client never meets a listener without a matching certificate. Everything else on the
     endpoint stays as it is. Endpoints already converted produce no change (reruns are no-ops).
     """
-    from certrotate.planning import reference_for  # to model/ at merge; at call time: planning imports us
+    from certrotate.model.endpoints import reference_for
 
     changes: list[EndpointChange] = []
     for endpoint in endpoints:

@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
-from certrotate import planning
+from certrotate.check.claims import record_kept_until, trusted_view
 from certrotate.deploy.locate import Located, Locator
 from certrotate.deploy.mover import EndpointMover
 from certrotate.errors import EndpointsRefused, ListenerUpdateFailed, OutOfTime, PermanentFailure
 from certrotate.model import Endpoint, ProgressRecord, ServerCertificate, Unsearched
+from certrotate.model.endpoints import KnownEndpoints
 from certrotate.names import REPLACED_BY_TAG, SERVED_SINCE_TAG, name_tag_value
 from certrotate.ports import CertificateStore, Clock, Endpoints, ProgressRecords
 from certrotate.report.results import RotationResult
@@ -43,7 +44,7 @@ class Deployment:
         replacement: ServerCertificate,
         record: ProgressRecord,
         located: Located | None,
-        known: planning.KnownEndpoints | None,
+        known: KnownEndpoints | None,
         dns_names: Sequence[str],
         result: RotationResult,
         deadline: float,
@@ -60,7 +61,7 @@ class Deployment:
         if old.replaced_by != replacement.name:
             marks[REPLACED_BY_TAG] = name_tag_value(replacement.name)
             result.steps.append(f"marked {old.name} as replaced by {replacement.name}")
-        view = planning.trusted_view(old, replacement.name, record)
+        view = trusted_view(old, replacement.name, record)
         try:
             if located is None:
                 located = self._locator.locate(view, known, result)
@@ -150,7 +151,7 @@ class Deployment:
         if record.served_since is None:
             record = replace(record, served_since=self._clock.now())
             self._progress.save(
-                old.name, record, keep_until=planning.record_kept_until(old.expiration, self._clock.now())
+                old.name, record, keep_until=record_kept_until(old.expiration, self._clock.now())
             )
         assert record.served_since is not None
         served = record.served_since.isoformat()
@@ -158,7 +159,7 @@ class Deployment:
         if old.tags.get(SERVED_SINCE_TAG) != served:
             tags[SERVED_SINCE_TAG] = served
         self._mark(old.name, tags)
-        return planning.trusted_view(old, replacement.name, record)
+        return trusted_view(old, replacement.name, record)
 
     def _mark(self, name: str, tags: Mapping[str, str]) -> None:
         if tags:

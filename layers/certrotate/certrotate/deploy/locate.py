@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from certrotate import planning
 from certrotate.model import Endpoint, EndpointSurvey, ServerCertificate
+from certrotate.model.endpoints import KnownEndpoints, confirmed_endpoints, endpoints_serving, record_to_check
 from certrotate.ports import Clock, EndpointRecords, Endpoints
 from certrotate.report.results import RotationResult
 
@@ -23,9 +23,7 @@ class Locator:
         self._records = records  # the scan index's endpoint records (None: always search)
         self._clock = clock
 
-    def locate(
-        self, old: ServerCertificate, known: planning.KnownEndpoints | None, result: RotationResult
-    ) -> Located:
+    def locate(self, old: ServerCertificate, known: KnownEndpoints | None, result: RotationResult) -> Located:
         """Where the old certificate is served: from a fresh list of the scan's (`known`, in its message)
         without searching every region; else from the scan index's record of its last search, each endpoint
         read and still serving the certificate; else (no record, an old or empty one, or one a check finds
@@ -38,12 +36,12 @@ class Locator:
                 f"{len(known.endpoints)} endpoint(s) from the scan's search at {known.seen_at.isoformat()}"
             )
             return Located(EndpointSurvey(known.endpoints), list(known.endpoints))
-        record = planning.record_to_check(
+        record = record_to_check(
             self._records.served(old.certificate_id) if self._records is not None else None, now
         )
         if record is not None:
             reads = [self._endpoints.read(endpoint) for endpoint in record.endpoints]
-            confirmed = planning.confirmed_endpoints(reads, old.arn, old.certificate_id)
+            confirmed = confirmed_endpoints(reads, old.arn, old.certificate_id)
             if confirmed is not None:
                 result.steps.append(
                     f"{len(confirmed)} endpoint(s) from the scan index (search at "
@@ -59,4 +57,4 @@ class Locator:
     def search(self, old: ServerCertificate) -> Located:
         """A search of every region (and CloudFront when the certificate may serve there)."""
         survey = self._endpoints.discover(include_cloudfront=old.for_cloudfront)
-        return Located(survey, planning.endpoints_serving(survey.endpoints, old.arn, old.certificate_id))
+        return Located(survey, endpoints_serving(survey.endpoints, old.arn, old.certificate_id))

@@ -6,9 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from certrotate import planning
+from certrotate.deploy.changes import (
+    change_applied,
+    others_unchanged,
+    plan_endpoint_changes,
+    uncovered_aliases,
+)
 from certrotate.errors import AliasesNotCovered, ListenerUpdateFailed, LoadBalancerFull, OutOfTime
 from certrotate.model import ChangeKind, Endpoint, EndpointChange, EndpointKind, ServerCertificate
+from certrotate.model.endpoints import reference_for
 from certrotate.ports import Clock, Endpoints
 
 # Seconds of Lambda time each change needs at least; below that it is not started (a rerun continues).
@@ -40,10 +46,10 @@ class EndpointMover:
         if endpoint.kind is EndpointKind.CLOUDFRONT:
             # CloudFront refuses a certificate that misses an alias (InvalidViewerCertificate, as it answers
             # while IAM lags): tell the two apart before the call, and retry only the lag.
-            missing = planning.uncovered_aliases(endpoint.aliases, dns_names)
+            missing = uncovered_aliases(endpoint.aliases, dns_names)
             if missing:
                 raise AliasesNotCovered(endpoint.resource_id, missing)
-        changes = planning.plan_endpoint_changes(
+        changes = plan_endpoint_changes(
             [endpoint], old_arn=old.arn, old_id=old.certificate_id, new_arn=new.arn, new_id=new.certificate_id
         )
         touched = {c.certificate for c in changes}
@@ -63,10 +69,10 @@ class EndpointMover:
                 done.append(ChangeKind.REMOVE_SNI.value)
             if after is None:
                 return []
-            if not planning.change_applied(change, after):
+            if not change_applied(change, after):
                 raise ListenerUpdateFailed(f"{change.kind.value} of {change.certificate} did not take effect")
             # Read back: every certificate the change did not touch is still there.
-            if not planning.others_unchanged(endpoint, after, sorted(touched)):
+            if not others_unchanged(endpoint, after, sorted(touched)):
                 raise ListenerUpdateFailed(f"{change.kind.value} changed other certificates on the endpoint")
             done.append(change.kind.value)
         return done
@@ -76,12 +82,12 @@ class EndpointMover:
     ) -> Endpoint | None:
         """The SNI list is full (opted in with SNI_SWAP_WHEN_FULL): remove the old certificate, then add the
         new one. Between the two calls SNI clients for these names get the listener's default certificate."""
-        old_ref = planning.reference_for(endpoint, old.arn, old.certificate_id)
+        old_ref = reference_for(endpoint, old.arn, old.certificate_id)
         remove = EndpointChange(endpoint, ChangeKind.REMOVE_SNI, old_ref)
         after = self._endpoints.apply(remove, deadline=deadline)
         if after is None:
             return None
-        if not planning.change_applied(remove, after):
+        if not change_applied(remove, after):
             raise ListenerUpdateFailed(f"{remove.kind.value} of {remove.certificate} did not take effect")
         try:
             return self._endpoints.apply(add, deadline=deadline)

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from certrotate import planning
 from certrotate.errors import InvalidRequest
+from certrotate.model.endpoints import KnownEndpoints, endpoint_from_message
+from certrotate.store.acm_rules import parse_arn
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -46,7 +47,7 @@ class RotationMessage:
     reason: str | None = None
     correlation_id: str | None = None  # the scan's that sent it
     account_id: str | None = None  # the managed account that holds the certificate (None: own account)
-    endpoints: planning.KnownEndpoints | None = None  # where the scan saw it served
+    endpoints: KnownEndpoints | None = None  # where the scan saw it served
     ask_ca: bool = False  # ask the CA's renewal window before deciding "not due" (the renewal-info re-check)
 
 
@@ -120,15 +121,15 @@ def parse_rotation_message(body: str) -> RotationMessage:
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"invalid rotation message: not JSON ({exc.msg})") from None
     model = _parse(data, "RotationMessageModel", "rotation message")
-    known: planning.KnownEndpoints | None = None
+    known: KnownEndpoints | None = None
     if model.endpoints is not None:
         try:
             seen_at = datetime.fromisoformat(model.endpoints.seen_at.replace("Z", "+00:00"))
         except ValueError:
             raise InvalidRequest("invalid rotation message: endpoints.seen_at is not a valid time") from None
-        known = planning.KnownEndpoints(
+        known = KnownEndpoints(
             tuple(
-                planning.endpoint_from_message(e.kind, e.region, e.resource_id, e.load_balancer)
+                endpoint_from_message(e.kind, e.region, e.resource_id, e.load_balancer)
                 for e in model.endpoints.serving
             ),
             seen_at,
@@ -197,14 +198,13 @@ def is_acm_request(event: Any) -> bool:
 
 
 def _acm_arn(value: str, what: str, *, named_too: bool) -> str:
-    from certrotate import acm_rules
 
     if named_too:
         raise InvalidRequest(
             f"invalid {what}: give certificate_name (IAM) or certificate_arn (ACM), not both"
         )
     try:
-        return acm_rules.parse_arn(value)
+        return parse_arn(value)
     except InvalidRequest as exc:
         raise InvalidRequest(f"invalid {what}: {exc}") from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -108,3 +109,44 @@ class Http01Rule:
     @property
     def path(self) -> str:
         return f"{ACME_CHALLENGE_PATH}{self.token}"
+
+
+# Where a name's challenge is answered: pure rules on the types above, which the order's planning and the
+# adapters answering the challenges (Route 53, the ALB) share.
+
+
+def challenge_record_name(dns_name: str) -> str:
+    """`*.example.com` and `example.com` are both validated at `_acme-challenge.example.com`."""
+    base = dns_name[2:] if dns_name.startswith("*.") else dns_name
+    return f"_acme-challenge.{base.rstrip('.').lower()}"
+
+
+def zone_for(name: str, zones: Iterable[HostedZone], *, allow_private: bool = False) -> HostedZone | None:
+    """The hosted zone whose name is the longest suffix of `name` (public zones unless asked)."""
+    name = name.rstrip(".").lower()
+    best: HostedZone | None = None
+    for zone in zones:
+        if zone.private and not allow_private:
+            continue
+        if (name == zone.name or name.endswith("." + zone.name)) and (
+            best is None or len(zone.name) > len(best.name)
+        ):
+            best = zone
+    return best
+
+
+def challenge_zone(name: str, zones: Iterable[HostedZone]) -> HostedZone | None:
+    """The zone that would hold `name`'s DNS-01 TXT record (a zone delegated for _acme-challenge.<name>
+    counts), None when there is none."""
+    return zone_for(challenge_record_name(name), zones)
+
+
+def http01_rules(plan: ChallengePlan, answers: Iterable[ChallengeAnswer]) -> list[Http01Rule]:
+    """The listener rules answering the HTTP-01 answers: one per name on each port-80 listener of its
+    route."""
+    return [
+        Http01Rule(plan.certificate, listener, answer.name, answer.token, answer.validation)
+        for answer in answers
+        if (route := plan.route(answer.name)).method is ChallengeMethod.HTTP_01
+        for listener in route.listeners
+    ]

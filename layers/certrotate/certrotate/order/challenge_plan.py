@@ -12,31 +12,10 @@ from certrotate.model import (
     ChallengeRoute,
     DnsRecord,
     HostedZone,
-    Http01Rule,
     HttpListener,
 )
+from certrotate.model.challenges import challenge_record_name, challenge_zone
 from certrotate.names import CHALLENGE_TAG
-
-
-def challenge_record_name(dns_name: str) -> str:
-    """`*.example.com` and `example.com` are both validated at `_acme-challenge.example.com`."""
-    base = dns_name[2:] if dns_name.startswith("*.") else dns_name
-    return f"_acme-challenge.{base.rstrip('.').lower()}"
-
-
-def zone_for(name: str, zones: Iterable[HostedZone], *, allow_private: bool = False) -> HostedZone | None:
-    """The hosted zone whose name is the longest suffix of `name` (public zones unless asked)."""
-    name = name.rstrip(".").lower()
-    best: HostedZone | None = None
-    for zone in zones:
-        if zone.private and not allow_private:
-            continue
-        if (name == zone.name or name.endswith("." + zone.name)) and (
-            best is None or len(zone.name) > len(best.name)
-        ):
-            best = zone
-    return best
-
 
 # --- choosing how each name is validated -----------------------------------------------------------------
 
@@ -53,12 +32,6 @@ def requested_challenge_method(tags: Mapping[str, str]) -> tuple[ChallengeMethod
         return None, ""
     method = CHALLENGE_METHODS.get(raw)
     return (method, "") if method else (None, raw)
-
-
-def challenge_zone(name: str, zones: Iterable[HostedZone]) -> HostedZone | None:
-    """The zone that would hold `name`'s DNS-01 TXT record (a zone delegated for _acme-challenge.<name>
-    counts), None when there is none."""
-    return zone_for(challenge_record_name(name), zones)
 
 
 def needs_http01(names: Iterable[str], forced: ChallengeMethod | None, zones: Sequence[HostedZone]) -> bool:
@@ -135,14 +108,3 @@ def dns_records(plan: ChallengePlan, answers: Iterable[ChallengeAnswer]) -> list
         values.setdefault(record, []).append(answer.validation)
         zones[record] = route.zone.zone_id
     return [DnsRecord(zones[r], r, tuple(dict.fromkeys(v))) for r, v in values.items()]
-
-
-def http01_rules(plan: ChallengePlan, answers: Iterable[ChallengeAnswer]) -> list[Http01Rule]:
-    """The listener rules answering the HTTP-01 answers: one per name on each port-80 listener of its
-    route."""
-    return [
-        Http01Rule(plan.certificate, listener, answer.name, answer.token, answer.validation)
-        for answer in answers
-        if (route := plan.route(answer.name)).method is ChallengeMethod.HTTP_01
-        for listener in route.listeners
-    ]

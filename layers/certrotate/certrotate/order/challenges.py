@@ -1,4 +1,4 @@
-"""Answering an order's challenges, each name by the method its plan chose (planning.plan_challenges)."""
+"""Answering an order's challenges, each name by the method its plan chose (plan_challenges)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 
 from aws_lambda_powertools import Logger
 
-from certrotate import planning
 from certrotate.errors import CertRotateError
 from certrotate.model import ChallengeAnswer, ChallengeMethod, ChallengePlan
+from certrotate.order.challenge_plan import dns_records, plan_challenges
 from certrotate.ports import ChallengeRecords, ChallengeResponder, DnsBatching, DnsChallenges
 
 logger = Logger(child=True)
@@ -34,7 +34,7 @@ class Dns01Responder:
         self._batching = batching
 
     def publish(self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer], *, deadline: float) -> None:
-        records = planning.dns_records(plan, answers)
+        records = dns_records(plan, answers)
         if not records:
             return
         if self._records is not None:
@@ -45,7 +45,7 @@ class Dns01Responder:
             self._dns.publish(records, deadline=deadline)
 
     def remove(self, plan: ChallengePlan, answers: Sequence[ChallengeAnswer]) -> None:
-        records = planning.dns_records(plan, answers)
+        records = dns_records(plan, answers)
         if not records:
             return
         # Raises when a value could not be removed: it stays recorded.
@@ -120,7 +120,7 @@ class PlannedChallenges:
 
 def dns01_only(certificate: str, names: Sequence[str], dns: DnsChallenges) -> PlannedChallenges:
     """Every name by DNS-01 (tools and tests that order without endpoints): raises when a name has no zone."""
-    plan, problems = planning.plan_challenges(
+    plan, problems = plan_challenges(
         certificate, names, forced=ChallengeMethod.DNS_01, zones=dns.zones(names=names), listeners=()
     )
     if problems:

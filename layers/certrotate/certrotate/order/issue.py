@@ -12,8 +12,7 @@ from typing import Protocol
 from aws_lambda_powertools import Logger
 from cryptography import x509
 
-from certrotate import planning
-from certrotate.config import PROFILE_NAME, TrustRoots
+from certrotate.check.issued import validate_issued
 from certrotate.errors import (
     InvalidNames,
     InvalidProfileName,
@@ -25,8 +24,8 @@ from certrotate.errors import (
 from certrotate.model import CertificateFacts, IssuedCertificate, KeySpec
 from certrotate.names import PROFILE_TAG, RETRY_AFTER_TAG
 from certrotate.order.challenges import PlannedChallenges
-from certrotate.ports import CertificateAuthority, Clock, IssuedStash, Stashed
-from certrotate.validation import load_trust_roots, validate_issued
+from certrotate.order.refusals import PROFILE_NAME, NamePolicy, dns_name_problems
+from certrotate.ports import CertificateAuthority, Clock, IssuedStash, Stashed, TrustAnchors
 
 logger = Logger(child=True)
 
@@ -38,7 +37,7 @@ class OrderSettings(Protocol):
     """What an order reads of the rotation's settings (rotate.request.RotationSettings)."""
 
     @property
-    def trust_roots(self) -> TrustRoots: ...
+    def trust_roots(self) -> TrustAnchors: ...
 
     def profile_for(self, tags: Mapping[str, str]) -> str | None: ...
 
@@ -47,13 +46,13 @@ def refuse_before_ordering(
     subject: str,
     facts: CertificateFacts,
     tags: Mapping[str, str],
-    names: planning.NamePolicy | None = None,
+    names: NamePolicy | None = None,
 ) -> None:
     """What must not be ordered, or what the CA would refuse whatever the retry, checked before any order
     (IAM and ACM rotations, and their dry runs): names that are not DNS names, IP addresses a replacement
     would drop, names the account is not entitled to (`names`: ACCOUNT_DOMAINS), a profile tag that names no
     profile. Raises the PermanentFailure that says which and why."""
-    problems = planning.dns_name_problems(facts.dns_names)
+    problems = dns_name_problems(facts.dns_names)
     if problems:
         raise InvalidNames(subject, problems)
     if facts.ip_addresses:
@@ -104,7 +103,7 @@ def order_and_validate(
         issued,
         required_names=names,
         expected_key=key,
-        trust_roots=load_trust_roots(settings.trust_roots),
+        trust_roots=settings.trust_roots.roots(),
         trust_name=str(settings.trust_roots),
         now=clock.now(),
     )
@@ -199,7 +198,7 @@ def _reusable(
             kept.issued,
             required_names=names,
             expected_key=key,
-            trust_roots=load_trust_roots(settings.trust_roots),
+            trust_roots=settings.trust_roots.roots(),
             trust_name=str(settings.trust_roots),
             now=clock.now(),
         )

@@ -19,7 +19,7 @@ def replacement_key(old: KeySpec) -> KeySpec:
 def requested_key(tags: Mapping[str, str], old: KeySpec) -> KeySpec | None:
     """The replacement's key: the tag certrotate:key-type's, else the old key's kind (replacement_key).
     None when the tag holds a value not in KEY_TYPES."""
-    from certrotate.planning import KEY_TYPES  # to model/ at merge; at call time: planning imports us
+    from certrotate.model.keys import KEY_TYPES
 
     value = tags.get(KEY_TYPE_TAG, "").strip().lower()
     if not value:
@@ -29,6 +29,6 @@ def requested_key(tags: Mapping[str, str], old: KeySpec) -> KeySpec | None:
 
 def endpoints_refusing(key: KeySpec, endpoints: Iterable[Endpoint]) -> list[Endpoint]:
     """The endpoints that cannot serve a certificate with this key."""
-    from certrotate.planning import KEYS_ACCEPTED  # to model/ at merge; at call time: planning imports us
+    from certrotate.model.keys import KEYS_ACCEPTED
 
     return [e for e in endpoints if key not in KEYS_ACCEPTED[e.kind]]

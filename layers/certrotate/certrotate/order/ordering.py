@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 from cryptography import x509
 
-from certrotate import planning
 from certrotate.errors import NoChallengeMethod, UnknownChallengeMethod
 from certrotate.model import ChallengeMethod, ChallengePlan, Endpoint, IssuedCertificate, KeySpec
+from certrotate.order.challenge_plan import needs_http01, plan_challenges, requested_challenge_method
 from certrotate.order.challenges import Dns01Responder, PlannedChallenges
 from certrotate.order.issue import OrderSettings, StashTicket, issue_or_reuse, order_and_validate
 from certrotate.ports import (
@@ -58,21 +58,21 @@ class Ordering:
         fresh_zones: bool,
         left_by: Sequence[str] = (),
     ) -> ChallengePlan:
-        """How each name will be validated (planning.plan_challenges), from the zones and the port-80
+        """How each name will be validated (challenge_plan.plan_challenges), from the zones and the port-80
         listeners of the ALBs serving the certificate (none without an HTTP-01 responder: DNS-01 only).
         Raises, before any order, a PermanentFailure for an unknown certrotate:challenge value or a name
         that no method can answer (each such name named). The zones may be a listing kept a short time
         (`fresh_zones`: listed now; a name without a zone in the kept listing lists them now too)."""
-        forced, unknown = planning.requested_challenge_method(tags)
+        forced, unknown = requested_challenge_method(tags)
         if unknown:
             raise UnknownChallengeMethod(unknown)
         zones = self._dns.zones(fresh=fresh_zones, names=dns_names)
         listeners = (
             self._http01.port80_listeners(serving)
-            if self._http01 is not None and planning.needs_http01(dns_names, forced, zones)
+            if self._http01 is not None and needs_http01(dns_names, forced, zones)
             else []
         )
-        plan, problems = planning.plan_challenges(
+        plan, problems = plan_challenges(
             certificate, dns_names, forced=forced, zones=zones, listeners=listeners, left_by=left_by
         )
         if problems:

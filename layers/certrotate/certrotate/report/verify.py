@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
-from certrotate import planning
 from certrotate.errors import UnknownCertificate
 from certrotate.model import Endpoint, EndpointKind, ServerCertificate
+from certrotate.model.endpoints import endpoints_serving
 from certrotate.ports import CertificateStore, Endpoints
 from certrotate.report.served import (
     CheckResult,
@@ -28,7 +28,7 @@ from certrotate.report.served import (
 )
 
 if TYPE_CHECKING:
-    from certrotate.rotation import RotationResult
+    from certrotate.report.results import RotationResult
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class EndpointChecker:
         by_reference = {c.arn: c for c in listed} | {c.certificate_id: c for c in listed}
         replaced = by_name.get(target.replaces or "")
         results: list[CheckResult] = []
-        for endpoint in planning.endpoints_serving(endpoints, target.arn, target.certificate_id):
+        for endpoint in endpoints_serving(endpoints, target.arn, target.certificate_id):
             address = self._addresses.address_of(endpoint)
             if address is None:
                 continue  # deleted since it was listed

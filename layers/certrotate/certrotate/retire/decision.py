@@ -98,7 +98,7 @@ def decide_retirement_after_search(
     grace_seconds: int,
 ) -> RetirementDecision:
     """decide_retirement from a search of every region and CloudFront made right before the delete."""
-    from certrotate.planning import endpoints_serving  # to model/ at merge; at call time: planning imports us
+    from certrotate.model.endpoints import endpoints_serving
 
     return decide_retirement(
         certificate,
@@ -112,6 +112,6 @@ def decide_retirement_after_search(
 
 def replacement_deploying(endpoints: Iterable[Endpoint], new_arn: str, new_id: str) -> list[Endpoint]:
     """The endpoints serving the replacement whose change is still deploying (CloudFront `InProgress`)."""
-    from certrotate.planning import endpoints_serving  # to model/ at merge; at call time: planning imports us
+    from certrotate.model.endpoints import endpoints_serving
 
     return [e for e in endpoints_serving(endpoints, new_arn, new_id) if e.deploying]

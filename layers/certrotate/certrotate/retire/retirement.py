@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 from aws_lambda_powertools import Logger
 
-from certrotate import planning
 from certrotate.model import ServerCertificate, Unsearched
 from certrotate.names import EventType
 from certrotate.ports import CertificateStore, Clock, Endpoints, EventPublisher, ProgressRecords
 from certrotate.report.results import RotationResult
+from certrotate.retire.decision import RetirementVerdict, decide_retirement, decide_retirement_after_search
 
 logger = Logger(child=True)
 
@@ -45,13 +45,13 @@ class Retirement:
         every region searched, no listener or distribution on it, CloudFront's change deployed."""
         now = self._clock.now()
         grace = self._grace_seconds
-        decision = planning.decide_retirement(old, [], now=now, grace_seconds=grace, unsearched=unsearched)
-        if decision.verdict is planning.RetirementVerdict.DELETE:
+        decision = decide_retirement(old, [], now=now, grace_seconds=grace, unsearched=unsearched)
+        if decision.verdict is RetirementVerdict.DELETE:
             survey = self._endpoints.discover(include_cloudfront=True)
-            decision = planning.decide_retirement_after_search(old, new, survey, now=now, grace_seconds=grace)
+            decision = decide_retirement_after_search(old, new, survey, now=now, grace_seconds=grace)
             result.not_searched = [str(u) for u in survey.unsearched]
         result.retirement = f"{decision.verdict.value}: {decision.reason}"
-        if decision.verdict is not planning.RetirementVerdict.DELETE:
+        if decision.verdict is not RetirementVerdict.DELETE:
             return
         if self._store.delete(old.name):
             result.retired = True

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from certrotate import planning
+from certrotate.check.certificates import facts_of, leaf_sha256, load_pem_certificates
+from certrotate.check.claims import NO_RECORD, record_problem
+from certrotate.decide.naming import replacement_name
+from certrotate.deploy.changes import uncovered_aliases
 from certrotate.errors import NothingToRollBack, RollbackRefused, UnknownCertificate, UnmanagedCertificate
 from certrotate.model import ProgressRecord, ServerCertificate
 from certrotate.names import MANAGED_TAG
 from certrotate.ports import CertificateStore, Clock, ProgressRecords, StoredCertificate
-from certrotate.validation import facts_of, leaf_sha256, load_pem_certificates
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +35,7 @@ def find_pair(store: CertificateStore, progress: ProgressRecords, clock: Clock, 
     cert = named.metadata
     if not cert.managed:
         raise UnmanagedCertificate(name, MANAGED_TAG)
-    derived = planning.replacement_name(cert.name, cert.certificate_id)
+    derived = replacement_name(cert.name, cert.certificate_id)
     successor = store.get(derived)
     if successor is not None and successor.metadata.replaces == cert.name:
         return _proved(progress, clock, named, successor)
@@ -55,7 +57,7 @@ def _proved(
     progress: ProgressRecords, clock: Clock, old_stored: StoredCertificate, new_stored: StoredCertificate
 ) -> Pair:
     old, new = old_stored.metadata, new_stored.metadata
-    expected = planning.replacement_name(old.name, old.certificate_id)
+    expected = replacement_name(old.name, old.certificate_id)
     problems: list[str] = []
     if new.name != expected or new.replaces != old.name:
         problems.append(
@@ -73,13 +75,13 @@ def _proved(
             f"{old.name} expired at {old_facts.not_after.isoformat()}: rolling back would serve an "
             "expired certificate"
         )
-    missing = planning.uncovered_aliases(new_facts.dns_names, old_facts.dns_names)
+    missing = uncovered_aliases(new_facts.dns_names, old_facts.dns_names)
     if missing:
         problems.append(f"{old.name} does not cover {', '.join(missing)}, which {new.name} serves")
     if problems:
         raise RollbackRefused(f"cannot roll {new.name} back to {old.name}: " + "; ".join(problems))
     record = progress.load(old.name)
-    unproven = planning.record_problem(old, new.name, _leaf_sha256(new_stored.body_pem), record)
+    unproven = record_problem(old, new.name, _leaf_sha256(new_stored.body_pem), record)
     if record is None or unproven is not None:
         # No record: a rotation started before progress records, or an upload made to look like one.
         way_out = (
@@ -89,7 +91,7 @@ def _proved(
             else f"find out who uploaded {new.name}"
         )
         raise RollbackRefused(
-            f"cannot roll {new.name} back to {old.name}: {unproven or planning.NO_RECORD}, so nothing "
+            f"cannot roll {new.name} back to {old.name}: {unproven or NO_RECORD}, so nothing "
             f"proves a rotation of certrotate's uploaded it; {way_out}; nothing was changed"
         )
     return Pair(old, new, old_facts.dns_names, record)

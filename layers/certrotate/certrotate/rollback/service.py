@@ -27,13 +27,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from certrotate import planning
+from certrotate.check.claims import record_kept_until
+from certrotate.deploy.changes import plan_endpoint_changes
 from certrotate.deploy.mover import EndpointMover
 from certrotate.errors import (
     ListenerUpdateFailed,
     OutOfTime,
 )
 from certrotate.model import Endpoint
+from certrotate.model.endpoints import endpoints_serving
 from certrotate.names import (
     REPLACED_BY_TAG,
     ROLLED_BACK_AT_TAG,
@@ -167,14 +169,14 @@ class RollbackService:
             self._progress.save(
                 old.name,
                 replace(pair.record, served_since=None),
-                keep_until=planning.record_kept_until(old.expiration, self._clock.now()),
+                keep_until=record_kept_until(old.expiration, self._clock.now()),
             )
             result.steps.append(f"the progress record of {old.name} no longer says {new.name} serves")
 
     def _move_back(self, pair: Pair, result: RollbackResult, deadline: float) -> None:
         old, new = pair.old, pair.new
         survey = self._endpoints.discover(include_cloudfront=True)
-        serving = planning.endpoints_serving(survey.endpoints, new.arn, new.certificate_id)
+        serving = endpoints_serving(survey.endpoints, new.arn, new.certificate_id)
         failures: list[str] = []
         for listed in serving:
             try:
@@ -208,11 +210,9 @@ class RollbackService:
     def _dry_run(self, pair: Pair, result: RollbackResult) -> RollbackResult:
         old, new = pair.old, pair.new
         survey = self._endpoints.discover(include_cloudfront=True)
-        serving: Sequence[Endpoint] = planning.endpoints_serving(
-            survey.endpoints, new.arn, new.certificate_id
-        )
+        serving: Sequence[Endpoint] = endpoints_serving(survey.endpoints, new.arn, new.certificate_id)
         result.steps.append(f"hold {old.name} and {new.name}: no scan rotates or retires them until forced")
-        for change in planning.plan_endpoint_changes(
+        for change in plan_endpoint_changes(
             serving, old_arn=new.arn, old_id=new.certificate_id, new_arn=old.arn, new_id=old.certificate_id
         ):
             subject = new.name if change.kind.value == "remove-sni" else old.name

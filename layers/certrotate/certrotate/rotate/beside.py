@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from certrotate import planning
 from certrotate.deploy.deployment import Deployment
 from certrotate.deploy.locate import Located, Locator
 from certrotate.model import ProgressRecord, ServerCertificate, Unsearched
+from certrotate.model.endpoints import KnownEndpoints
 from certrotate.report.results import RotationResult
 from certrotate.retire.retirement import Retirement
 from certrotate.store.base import HeldLease
@@ -27,7 +27,7 @@ class BesideStages:
         stored: ServerCertificate,
         record: ProgressRecord,
         located: Located | None,
-        known: planning.KnownEndpoints | None,
+        known: KnownEndpoints | None,
         dns_names: Sequence[str],
         result: RotationResult,
         deadline: float,

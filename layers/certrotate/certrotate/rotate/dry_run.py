@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from certrotate import planning
+from certrotate.decide.policies import RotationDecision, Verdict
+from certrotate.deploy.changes import plan_endpoint_changes
 from certrotate.deploy.locate import Locator
 from certrotate.errors import ConfigurationError, PermanentFailure
 from certrotate.model import ServerCertificate
 from certrotate.order.issue import refuse_before_ordering
 from certrotate.order.ordering import Ordering
 from certrotate.report.results import RotationResult
-from certrotate.rotate.request import RotationSettings
-from certrotate.store.base import BesideStore, Current, Store
-from certrotate.validation import load_trust_roots
+from certrotate.store.base import BesideStore, Current, RotationSettings, Store
 
 
 def dry_run_beside(
     store: BesideStore[Any],
     current: Current[Any],
     view: ServerCertificate,
-    decision: planning.RotationDecision,
+    decision: RotationDecision,
     result: RotationResult,
     *,
     locator: Locator,
@@ -34,7 +33,7 @@ def dry_run_beside(
     dns_names = facts.dns_names
     located = locator.search(old)  # a dry run is never queued
     survey, serving = located.survey, located.serving
-    if decision.verdict is planning.Verdict.ISSUE:
+    if decision.verdict is Verdict.ISSUE:
         try:
             refuse_before_ordering(old.name, facts, old.tags, settings.names)
             key = store.key_for(current, old, serving)
@@ -59,7 +58,7 @@ def dry_run_beside(
         found = store.replacement(decision.replacement_name)
         new_arn = found.arn if found else "<replacement>"
         new_id = found.certificate_id if found else "<replacement>"
-    for change in planning.plan_endpoint_changes(
+    for change in plan_endpoint_changes(
         serving, old_arn=old.arn, old_id=old.certificate_id, new_arn=new_arn, new_id=new_id
     ):
         result.steps.append(f"{change.kind.value} on {change.endpoint.label}")
@@ -102,7 +101,7 @@ def dry_run_in_place(
 
 def trust_roots_readable(settings: RotationSettings) -> None:
     try:
-        load_trust_roots(settings.trust_roots)
+        settings.trust_roots.roots()
     except OSError as exc:
         raise ConfigurationError(
             f"the trust roots ({settings.trust_roots}) cannot be read: {exc.strerror or exc}; an "

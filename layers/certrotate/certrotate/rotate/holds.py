@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from certrotate import planning
+from certrotate.decide.holds import hold_after_failure
 from certrotate.errors import PermanentFailure
 from certrotate.model import ServerCertificate
 from certrotate.names import FAILURES_TAG, HELD_INPUTS_TAG, HELD_REASON_TAG, HELD_UNTIL_TAG
@@ -22,7 +22,7 @@ def record_hold(
     """Tag the certificate (through `tag`) with the hold-off after a failure no retry fixes; never let the
     tagging hide the failure itself. A deterministic refusal is held until `inputs` (the certificate's
     inputs_fingerprint) change, any other for a time (24 h, doubling)."""
-    hold = planning.hold_after_failure(
+    hold = hold_after_failure(
         certificate,
         f"{type(failure).__name__}: {failure}",
         now,

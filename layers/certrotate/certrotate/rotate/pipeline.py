@@ -17,7 +17,8 @@ from typing import Any, cast
 
 from aws_lambda_powertools import Logger
 
-from certrotate import planning
+from certrotate.decide.holds import held_now
+from certrotate.decide.policies import RotationDecision, Verdict, decide_rotation, decide_with_window
 from certrotate.deploy.locate import Located
 from certrotate.errors import PermanentFailure
 from certrotate.model import ChallengePlan, KeySpec, ProgressRecord, ServerCertificate
@@ -38,17 +39,25 @@ from certrotate.report.results import RotationResult
 from certrotate.rotate.beside import BesideStages
 from certrotate.rotate.dry_run import dry_run_beside, dry_run_in_place
 from certrotate.rotate.holds import record_hold
-from certrotate.rotate.request import RotationRequest, RotationSettings
+from certrotate.rotate.request import RotationRequest
 from certrotate.rotate.resume import admit, readmit, report_unproven, resumed
-from certrotate.store.base import Assessment, BesideStore, Current, HeldLease, Store, require_time
+from certrotate.store.base import (
+    Assessment,
+    BesideStore,
+    Current,
+    HeldLease,
+    RotationSettings,
+    Store,
+    require_time,
+)
 
 logger = Logger(child=True)
 
 _STOP = (
-    planning.Verdict.NOT_DUE,
-    planning.Verdict.RATE_LIMITED,
-    planning.Verdict.HELD,
-    planning.Verdict.ROLLED_BACK,
+    Verdict.NOT_DUE,
+    Verdict.RATE_LIMITED,
+    Verdict.HELD,
+    Verdict.ROLLED_BACK,
 )
 
 
@@ -113,19 +122,19 @@ class Rotation:
         decision = self._decide(request, current, view, result)
         if decision.verdict in _STOP:
             return result
-        if decision.verdict is planning.Verdict.RESUME and self._beside is None:
+        if decision.verdict is Verdict.RESUME and self._beside is None:
             return result  # nothing to resume in place
         admitted = admit(assessed, decision, request.force, current.view, result)
         if admitted is None:
             return result
         decision, adopt = admitted
         result.reason = decision.reason
-        if decision.verdict is planning.Verdict.RESUME:
+        if decision.verdict is Verdict.RESUME:
             result.new_certificate_name = decision.replacement_name
         if request.dry_run:
             return self._dry_run(current, view, decision, result)
         prepared: tuple[KeySpec, ChallengePlan] | None = None
-        if decision.verdict is planning.Verdict.ISSUE:
+        if decision.verdict is Verdict.ISSUE:
             refuse_before_ordering(current.subject, current.facts, current.view.tags, self._settings.names)
             if self._beside is None:  # nothing to locate: the key and the plan are known now
                 prepared = self._prepare(current, view, None, fresh_zones=request.force)
@@ -140,7 +149,7 @@ class Rotation:
 
     def _decide(
         self, request: RotationRequest, current: Current[Any], view: ServerCertificate, result: RotationResult
-    ) -> planning.RotationDecision:
+    ) -> RotationDecision:
         ask = self._renewal_info if request.ask_ca else None
         return decide(
             request.force, current, view, result, settings=self._settings, clock=self._clock, ask=ask
@@ -168,7 +177,7 @@ class Rotation:
         request: RotationRequest,
         current: Current[Any],
         assessed: Assessment,
-        decision: planning.RotationDecision,
+        decision: RotationDecision,
         adopt: bool,
         prepared: tuple[KeySpec, ChallengePlan] | None,
         result: RotationResult,
@@ -185,7 +194,7 @@ class Rotation:
         located: Located | None = None
         stored: ServerCertificate | None
         record: ProgressRecord | None
-        ordered = decision.verdict is planning.Verdict.ISSUE
+        ordered = decision.verdict is Verdict.ISSUE
         if ordered:
             if self._beside is not None:
                 located = self._beside.locator.locate(view, request.known_endpoints, result)
@@ -225,7 +234,7 @@ class Rotation:
         self,
         current: Current[Any],
         view: ServerCertificate,
-        decision: planning.RotationDecision,
+        decision: RotationDecision,
         prepared: tuple[KeySpec, ChallengePlan],
         result: RotationResult,
         lease: HeldLease,
@@ -286,7 +295,7 @@ class Rotation:
         self,
         current: Current[Any],
         view: ServerCertificate,
-        decision: planning.RotationDecision,
+        decision: RotationDecision,
         result: RotationResult,
     ) -> RotationResult:
         if self._beside is None:
@@ -312,12 +321,12 @@ def decide(
     settings: RotationSettings,
     clock: Clock,
     ask: Callable[[], RenewalInfoSource] | None,
-) -> planning.RotationDecision:
+) -> RotationDecision:
     """The decision on what is proven (`view`), the CA's renewal window asked before "not due" when `ask`
     (a message's ask_ca); a hold, a rate limit or a rollback reported in the result."""
     now = clock.now()
     inputs = settings.inputs_of(current.view)
-    decision = planning.decide_rotation(
+    decision = decide_rotation(
         view,
         None,
         now=now,
@@ -326,26 +335,26 @@ def decide(
         not_before=current.facts.not_before,
         inputs=inputs,
     )
-    if ask is not None and decision.verdict is planning.Verdict.NOT_DUE:
+    if ask is not None and decision.verdict is Verdict.NOT_DUE:
         decision = _with_window_asked(decision, current.facts.ari_id, ask, now)
     result.reason = decision.reason
     verdict = decision.verdict
-    if verdict in (planning.Verdict.HELD, planning.Verdict.RATE_LIMITED):
-        hold = planning.held_now(view, now, inputs)
+    if verdict in (Verdict.HELD, Verdict.RATE_LIMITED):
+        hold = held_now(view, now, inputs)
         result.held_until = hold.until.isoformat() if hold else None
         if view.replaced_by:
             result.new_certificate_name = view.replaced_by
-    if verdict is planning.Verdict.ROLLED_BACK:
+    if verdict is Verdict.ROLLED_BACK:
         result.new_certificate_name = view.rolled_back_from or view.replaced_by
     return decision
 
 
 def _with_window_asked(
-    decision: planning.RotationDecision,
+    decision: RotationDecision,
     ari_id: str | None,
     renewal_info: Callable[[], RenewalInfoSource],
     now: datetime,
-) -> planning.RotationDecision:
+) -> RotationDecision:
     """The decision once the CA is asked for the certificate's renewal window (one unauthenticated GET):
     a message that says the window moved is a claim; the CA's answer is what counts."""
     if ari_id is None:
@@ -358,4 +367,4 @@ def _with_window_asked(
     except RenewalInfoUnavailable as unavailable:
         logger.info("the CA has no renewal window for it: not due", extra={"reason": str(unavailable)})
         return decision
-    return planning.decide_with_window(decision, window.start, window.end, now)
+    return decide_with_window(decision, window.start, window.end, now)

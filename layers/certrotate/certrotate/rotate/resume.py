@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from certrotate import planning
-from certrotate.claims import Claim
+from certrotate.check.claims import ClaimCheck, record_kept_until, trusted_view
+from certrotate.check.verifier import Claim
+from certrotate.decide.policies import RotationDecision, Verdict
 from certrotate.errors import NameConflict
 from certrotate.model import ProgressRecord, ServerCertificate
 from certrotate.ports import Clock, ProgressRecords
@@ -25,14 +26,14 @@ def report_unproven(unproven: tuple[Unproven, ...], result: RotationResult) -> N
 
 def admit(
     assessed: Assessment,
-    decision: planning.RotationDecision,
+    decision: RotationDecision,
     force: bool,
     old: ServerCertificate,
     result: RotationResult,
-) -> tuple[planning.RotationDecision, bool] | None:
+) -> tuple[RotationDecision, bool] | None:
     """The decision once the claims are weighed, and whether to adopt; None: stop here (reported)."""
     adopt = False
-    if decision.verdict is planning.Verdict.ISSUE and assessed.adoptable is not None:
+    if decision.verdict is Verdict.ISSUE and assessed.adoptable is not None:
         claimed = assessed.adoptable.check.claimed
         if not force:
             # It looks like the work of a rotation started before progress records: an operator checks it
@@ -45,26 +46,26 @@ def admit(
             )
             return None
         adopt = True
-        decision = planning.RotationDecision(
-            planning.Verdict.RESUME,
+        decision = RotationDecision(
+            Verdict.RESUME,
             f"adopting {claimed} (forced): every check but the record holds",
             claimed,
         )
-    if decision.verdict is planning.Verdict.ISSUE and assessed.taken is not None:
+    if decision.verdict is Verdict.ISSUE and assessed.taken is not None:
         raise name_taken(old, assessed.taken)
     return decision, adopt
 
 
 def readmit(
     assessed: Assessment,
-    decision: planning.RotationDecision,
+    decision: RotationDecision,
     adopt: bool,
     old: ServerCertificate,
     result: RotationResult,
     *,
     progress: ProgressRecords,
     clock: Clock,
-) -> tuple[planning.RotationDecision, Claim | None, ServerCertificate]:
+) -> tuple[RotationDecision, Claim | None, ServerCertificate]:
     """Under the lease, with what was read again: adopt (forced), resume what a concurrent run replaced,
     refuse a name taken meanwhile. Returns the decision, the proven claim and the view to act on."""
     view, claim = assessed.view, assessed.proven
@@ -72,14 +73,12 @@ def readmit(
         claim = adopt_replacement(
             old, assessed, decision.replacement_name, result, progress=progress, clock=clock
         )
-        view = planning.trusted_view(old, claim.check.claimed, claim.record)
-    if decision.verdict is planning.Verdict.ISSUE and claim is not None:
-        decision = planning.RotationDecision(
-            planning.Verdict.RESUME, "replaced by a concurrent run", claim.check.claimed
-        )
+        view = trusted_view(old, claim.check.claimed, claim.record)
+    if decision.verdict is Verdict.ISSUE and claim is not None:
+        decision = RotationDecision(Verdict.RESUME, "replaced by a concurrent run", claim.check.claimed)
         result.reason = decision.reason
         result.new_certificate_name = decision.replacement_name
-    elif decision.verdict is planning.Verdict.ISSUE and assessed.taken is not None:
+    elif decision.verdict is Verdict.ISSUE and assessed.taken is not None:
         raise name_taken(old, assessed.taken)
     return decision, claim, view
 
@@ -99,7 +98,7 @@ def adopt_replacement(
     if candidate is None or candidate.check.claimed != claimed or candidate.replacement is None:
         raise NameConflict(f"{claimed!r} can no longer be adopted as the replacement of {old.name!r}")
     record = ProgressRecord(old.certificate_id, claimed, candidate.sha256)
-    progress.save(old.name, record, keep_until=planning.record_kept_until(old.expiration, clock.now()))
+    progress.save(old.name, record, keep_until=record_kept_until(old.expiration, clock.now()))
     logger.warning(
         "adopted a replacement uploaded before progress records (forced)",
         extra={"certificate_name": old.name, "replacement": claimed},
@@ -109,7 +108,7 @@ def adopt_replacement(
         "managed, covers every name and chains to the trust roots; recorded now"
     )
     return Claim(
-        planning.ClaimCheck(old.name, claimed, (), None, True),
+        ClaimCheck(old.name, claimed, (), None, True),
         candidate.replacement,
         record,
         candidate.sha256,
@@ -117,7 +116,7 @@ def adopt_replacement(
 
 
 def resumed(
-    claim: Claim | None, old: ServerCertificate, decision: planning.RotationDecision
+    claim: Claim | None, old: ServerCertificate, decision: RotationDecision
 ) -> tuple[ServerCertificate, ProgressRecord]:
     """The replacement to resume onto: only a proven claim resumes; its replacement may have gone since
     (never delete then)."""

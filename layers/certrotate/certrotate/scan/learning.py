@@ -3,7 +3,7 @@ each listing (IAM, ACM), so that the stores cannot drift apart (issue 22, item 7
 random point of the CA's window on every ask, skewing renewals towards the window's start).
 
 The CA's ARI window (RFC 9773) when the CA offers ARI and has one for the certificate, keeping the point
-picked in the same window last time (planning.same_pick); else the lifetime rule, asked again after the
+picked in the same window last time (renewal_time.same_pick); else the lifetime rule, asked again after the
 CA's Retry-After (or, without ARI at all, at the renewal time itself: nothing new can be learnt before).
 """
 
@@ -18,8 +18,17 @@ from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
-from certrotate import planning
+from certrotate.decide.renewal_time import (
+    clamp_retry,
+    lifetime_renewal_time,
+    needs_renewal_info,
+    same_pick,
+    same_renewal_time,
+    schedule_from_lifetime,
+    schedule_from_window,
+)
 from certrotate.model import ServerCertificate
+from certrotate.model.certificates import RenewalSchedule, learnt_for_value
 from certrotate.model.scan_index import IndexedFacts
 from certrotate.names import RENEWAL_TAG
 from certrotate.ports import Clock, RenewalInfoSource, RenewalInfoUnavailable
@@ -34,7 +43,7 @@ UNREACHABLE_CA_RETRY = timedelta(hours=1)
 
 @dataclass(frozen=True, slots=True)
 class Learnt:
-    schedule: planning.RenewalSchedule
+    schedule: RenewalSchedule
     note: str | None  # for the scan's notes: the CA asks for renewal now
     changed: bool  # whether the renewal time differs from the kept one (write the tag only then)
 
@@ -58,34 +67,34 @@ def learn(
     re-imports keep them); a kept tag learnt for another certificate is then no previous answer.
     `unreachable_since`: when the CA's directory could not be read (then `source` is None too): the lifetime
     rule decides, and the CA is asked again after UNREACHABLE_CA_RETRY rather than at the renewal time."""
-    learnt_for = planning.learnt_for_value(not_after) if bind else ""
-    previous = planning.RenewalSchedule.parse(kept_tag)
+    learnt_for = learnt_for_value(not_after) if bind else ""
+    previous = RenewalSchedule.parse(kept_tag)
     if previous is not None and bind and previous.learnt_for != learnt_for:
         previous = None
     note: str | None = None
     if source is None:
-        renew_at = planning.lifetime_renewal_time(not_before, not_after)
+        renew_at = lifetime_renewal_time(not_before, not_after)
         if unreachable_since is not None:
             renew_at = min(renew_at, unreachable_since + UNREACHABLE_CA_RETRY)
-        schedule = planning.schedule_from_lifetime(not_before, not_after, next_ask=renew_at, now=now)
+        schedule = schedule_from_lifetime(not_before, not_after, next_ask=renew_at, now=now)
     else:
         try:
             if ari_id is None:
                 raise RenewalInfoUnavailable("the certificate has no authority key identifier", now)
             window = source.window(ari_id)
-            schedule = planning.schedule_from_window(
+            schedule = schedule_from_window(
                 window.start,
                 window.end,
                 retry_after=window.retry_after,
                 now=now,
                 random_fraction=random_fraction,
             )
-            schedule = planning.same_pick(previous, schedule, now)
+            schedule = same_pick(previous, schedule, now)
         except RenewalInfoUnavailable as unavailable:
-            schedule = planning.schedule_from_lifetime(
+            schedule = schedule_from_lifetime(
                 not_before,
                 not_after,
-                next_ask=planning.clamp_retry(unavailable.retry_after, now),
+                next_ask=clamp_retry(unavailable.retry_after, now),
                 now=now,
             )
             logger.info(
@@ -109,7 +118,7 @@ def learn(
     schedule = replace(schedule, learnt_for=learnt_for)
     # Only a new renewal time is worth writing: when to ask again changes with every answer, and the IAM
     # scan's index keeps it (the tag's `ask` is then earlier than the index's: a lost index asks sooner).
-    return Learnt(schedule, note, not planning.same_renewal_time(previous, schedule))
+    return Learnt(schedule, note, not same_renewal_time(previous, schedule))
 
 
 class RenewalSubject(Protocol):
@@ -128,7 +137,7 @@ class RenewalSubject(Protocol):
 
 
 # What learning one certificate's renewal time gives: the schedule (None: not learnt), a note, its facts.
-_Outcome = tuple[planning.RenewalSchedule | None, str | None, IndexedFacts | None]
+_Outcome = tuple[RenewalSchedule | None, str | None, IndexedFacts | None]
 
 
 class RenewalLearner:
@@ -165,7 +174,7 @@ class RenewalLearner:
         when to ask again. The certificate itself (its ARI id and notBefore) is read once per certificate ID
         and kept in `facts` (updated here). `learn_until` (a Clock.monotonic() value): none is learnt after
         it; the next scan learns those."""
-        wanted = [c for c in certificates if planning.needs_renewal_info(c, now, self._floor)]
+        wanted = [c for c in certificates if needs_renewal_info(c, now, self._floor)]
         if not wanted:
             return certificates
         source: RenewalInfoSource | None = None

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from certrotate.errors import RegionDiscoveryFailed
 from certrotate.model import EndpointSurvey, ServerCertificate
+from certrotate.model import endpoints as endpoint_records
 
 if TYPE_CHECKING:
-    from certrotate.planning import KnownEndpoints
+    from certrotate.model.endpoints import KnownEndpoints
     from certrotate.ports import Clock, Endpoints, RotationQueue
     from certrotate.report.scan_result import ScanResult
     from certrotate.scan.plan import ScanPlan
@@ -45,11 +46,10 @@ def scoped(account_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
 
 def known_endpoints(survey: Search, cert: ServerCertificate) -> KnownEndpoints | None:
     """Where the search saw the certificate served (None: it did not search everywhere, or saw it nowhere)."""
-    from certrotate import planning  # here: planning re-exports this module's names until its shims go
 
     if survey is None or isinstance(survey, RegionDiscoveryFailed):
         return None
-    return planning.known_endpoints(survey[0], cert.arn, cert.certificate_id, survey[1])
+    return endpoint_records.known_endpoints(survey[0], cert.arn, cert.certificate_id, survey[1])
 
 
 def with_index(body: dict[str, Any], cert: ServerCertificate, survey: Search) -> dict[str, Any]:

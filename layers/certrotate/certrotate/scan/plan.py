@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
+from certrotate.decide import holds
+from certrotate.decide.due import is_due
+from certrotate.decide.holds import HeldCertificate, active_hold, inputs_fingerprint, rollback_hold
 from certrotate.model import ServerCertificate
-
-if TYPE_CHECKING:
-    from certrotate.planning import HeldCertificate
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +22,7 @@ class ScanPlan:
     stalled: tuple[ServerCertificate, ...]  # replaced, but the rotation died before it finished repointing
     unmanaged: tuple[ServerCertificate, ...]
     held: tuple[HeldCertificate, ...] = ()  # every managed one held back now, due or not, and why
-    # Held by a rollback until an operator forces a rotation (planning.rollback_hold says why): never sent,
+    # Held by a rollback until an operator forces a rotation (holds.rollback_hold says why): never sent,
     # resumed or retired, due or not.
     rolled_back: tuple[ServerCertificate, ...] = ()
     # Certificates that could not be planned (an error no parser foresaw): reported, and the others planned.
@@ -43,10 +42,6 @@ def plan_scan(
     renewal time is not learnt (the scan: out of time, or a body it could not read; it passes the upload date
     where it knows no notBefore). `hold_context`: Settings.hold_context, to
     tell whether a deterministic refusal's inputs changed (None: holds stand until their time)."""
-    # Imported here: planning re-exports this module's names until its shims go (an import cycle otherwise);
-    # its rules are looked up on the module, where tests replace them (held_now).
-    from certrotate import planning
-
     by_name = {c.name: c for c in certificates}
     known_not_before = not_before or {}
     expiring: list[ServerCertificate] = []
@@ -55,7 +50,7 @@ def plan_scan(
     pending: list[ServerCertificate] = []
     stalled: list[ServerCertificate] = []
     unmanaged: list[ServerCertificate] = []
-    held: list[planning.HeldCertificate] = []
+    held: list[HeldCertificate] = []
     rolled_back: list[ServerCertificate] = []
     unplanned: list[tuple[ServerCertificate, str]] = []
     for cert in certificates:
@@ -64,13 +59,11 @@ def plan_scan(
             continue
         # One odd certificate never stops the others: whatever its tags hold, it is decided alone.
         try:
-            inputs = None if hold_context is None else planning.inputs_fingerprint(cert, hold_context)
-            rollback = planning.rollback_hold(cert)
-            hold = planning.held_now(cert, now, inputs)
+            inputs = None if hold_context is None else inputs_fingerprint(cert, hold_context)
+            rollback = rollback_hold(cert)
+            hold = holds.held_now(cert, now, inputs)  # looked up on the module: tests replace it
             replaced = cert.replaced_by
-            due = not replaced and planning.is_due(
-                cert, now, renew_before_days, known_not_before.get(cert.name)
-            )
+            due = not replaced and is_due(cert, now, renew_before_days, known_not_before.get(cert.name))
         except Exception as error:  # every tag parser is total; this is the net under them
             unplanned.append((cert, f"{type(error).__name__}: {error}"))
             continue
@@ -86,8 +79,7 @@ def plan_scan(
                 cert.replacement_served_since is None
                 and replacement is not None
                 and (uploaded is None or now - uploaded > timedelta(seconds=lease_seconds))
-                and planning.active_hold(cert, now, inputs)
-                is None  # it failed for good: the operator fixes it first
+                and active_hold(cert, now, inputs) is None  # it failed for good: the operator fixes it first
                 and rollback is None  # rolled back: resuming would undo the rollback
             ):
                 stalled.append(cert)

@@ -9,8 +9,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from certrotate import planning
+from certrotate.decide.due import days_to_expiry, is_due
+from certrotate.decide.renewal_time import needs_renewal_info
 from certrotate.model import ServerCertificate, scan_index
+from certrotate.model.endpoints import known_endpoints, record_to_check
 from certrotate.ports import Clock
 from certrotate.report.scan_result import ScanResult
 from certrotate.scan.learning import RENEWAL_READERS, RenewalLearner, RenewalSubject
@@ -90,8 +92,8 @@ class Recheck:
             known = facts.get(cert.certificate_id)
             return known.not_before if known else None
 
-        was_due = {c.certificate_id for c in certificates if planning.is_due(c, now, floor, not_before(c))}
-        wanted = [c for c in certificates if planning.needs_renewal_info(c, now, floor)]
+        was_due = {c.certificate_id for c in certificates if is_due(c, now, floor, not_before(c))}
+        wanted = [c for c in certificates if needs_renewal_info(c, now, floor)]
         notes.append(f"asked the CA about {len(wanted)} certificate(s) whose Retry-After has passed")
         learnt: dict[str, ServerCertificate] = {}
         unrecorded: list[ServerCertificate] = []
@@ -107,16 +109,16 @@ class Recheck:
                 learnt[c.certificate_id]
                 for c in chunk
                 if c.certificate_id not in was_due
-                and planning.is_due(learnt[c.certificate_id], now, floor, not_before(c))
+                and is_due(learnt[c.certificate_id], now, floor, not_before(c))
             ]
             plan = self._plan(newly, facts, now)
             result.expiring.extend(c.name for c in plan.expiring)
             result.held_back.extend(c.name for c in plan.held_back)
-            result.days_to_expiry.update({c.name: planning.days_to_expiry(c.expiration, now) for c in newly})
+            result.days_to_expiry.update({c.name: days_to_expiry(c.expiration, now) for c in newly})
             recorded = {
                 c.certificate_id
                 for c in plan.to_enqueue
-                if planning.record_to_check(kept[c.certificate_id].served, now)
+                if record_to_check(kept[c.certificate_id].served, now)
             }
             unrecorded.extend(c for c in plan.to_enqueue if c.certificate_id not in recorded)
             if not dry_run:
@@ -134,7 +136,7 @@ class Recheck:
             if isinstance(survey, tuple) and not survey[0].unsearched:
                 for cid, entry in entries.items():
                     if entry.listed is not None and entry.tags and from_index(cid, entry).managed:
-                        found = planning.known_endpoints(survey[0], entry.listed.arn, cid, survey[1])
+                        found = known_endpoints(survey[0], entry.listed.arn, cid, survey[1])
                         entries[cid] = replace(entry, served=located(found))
             self._index.write(entries, kept, now, notes)
         self._enqueuer.send(rest, result, now, survey, ask_ca=True)

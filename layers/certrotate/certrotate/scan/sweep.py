@@ -12,12 +12,15 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
-from certrotate import planning
+from certrotate.decide.due import days_to_expiry
+from certrotate.decide.holds import rollback_hold
 from certrotate.errors import RegionDiscoveryFailed
 from certrotate.model import ServerCertificate
+from certrotate.model.endpoints import known_endpoints, record_to_check
 from certrotate.names import EventType
 from certrotate.ports import Clock, Endpoints, EventPublisher, RotationQueue
 from certrotate.report.scan_result import ScanResult
+from certrotate.retire.decision import RetirementVerdict, decide_retirement, decide_retirement_after_search
 from certrotate.scan.learning import RenewalLearner, RenewalSubject
 from certrotate.scan.messages import Enqueuer, Search, search
 from certrotate.scan.plan import ScanPlan, plan_scan
@@ -56,7 +59,7 @@ def held_entries(plan: ScanPlan, subject_field: str) -> list[dict[str, Any]]:
         {
             "certificate_name": c.name,
             "until": None,  # until an operator rotates it with force
-            "reason": planning.rollback_hold(c),
+            "reason": rollback_hold(c),
             "permanent": True,
             "failures": c.failures,
             "rolled_back": True,
@@ -175,7 +178,7 @@ class Scan:
         recorded = {
             c.certificate_id
             for c in (*plan.to_enqueue, *plan.stalled)
-            if c.certificate_id in kept and planning.record_to_check(kept[c.certificate_id].served, now)
+            if c.certificate_id in kept and record_to_check(kept[c.certificate_id].served, now)
         }
         enqueuer = Enqueuer(
             self._queue, account_id=self._settings.account_id, subject_field=listing.subject_field
@@ -239,8 +242,8 @@ class Scan:
         return search(self._endpoints, self._clock, result)
 
     def _retirement_due(self, cert: ServerCertificate, now: datetime) -> bool:
-        decision = planning.decide_retirement(cert, [], now=now, grace_seconds=self._settings.grace_seconds)
-        return decision.verdict is planning.RetirementVerdict.DELETE
+        decision = decide_retirement(cert, [], now=now, grace_seconds=self._settings.grace_seconds)
+        return decision.verdict is RetirementVerdict.DELETE
 
     def _complete_retirements(
         self,
@@ -267,13 +270,11 @@ class Scan:
             if replacement is None:
                 result.notes.append(f"{cert.name}: its replacement {cert.replaced_by} does not exist: kept")
                 continue
-            decision = planning.decide_retirement_after_search(
-                cert, replacement, survey, now=now, grace_seconds=grace
-            )
-            if decision.verdict is not planning.RetirementVerdict.DELETE:
+            decision = decide_retirement_after_search(cert, replacement, survey, now=now, grace_seconds=grace)
+            if decision.verdict is not RetirementVerdict.DELETE:
                 result.notes.append(f"{cert.name}: {decision.verdict.value}: {decision.reason}")
-                known = planning.known_endpoints(survey, cert.arn, cert.certificate_id, seen_at)
-                if decision.verdict is planning.RetirementVerdict.IN_USE and known and known.endpoints:
+                known = known_endpoints(survey, cert.arn, cert.certificate_id, seen_at)
+                if decision.verdict is RetirementVerdict.IN_USE and known and known.endpoints:
                     # Served where its rotation did not look (attached after the search it was given):
                     # send a rotation to those endpoints. The certificate stays until none serves it.
                     still_served.append(self._enqueuer.still_served(cert, known, result, now))
@@ -312,7 +313,7 @@ def _report(
     result.held_back.extend(c.name for c in plan.held_back)
     result.held.extend(held_entries(plan, listing.subject_field))
     result.pending_retirement.extend(c.name for c in plan.pending_retirement)
-    result.days_to_expiry.update({c.name: planning.days_to_expiry(c.expiration, now) for c in listed})
+    result.days_to_expiry.update({c.name: days_to_expiry(c.expiration, now) for c in listed})
     result.untrusted.extend(untrusted)
     if room is not None:
         result.server_certificates, result.quota = room

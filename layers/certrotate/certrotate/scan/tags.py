@@ -12,17 +12,16 @@ from typing import TYPE_CHECKING, Protocol
 
 from aws_lambda_powertools import Logger
 
+from certrotate.decide.renewal_time import lifetime_renewal_time
 from certrotate.model import ServerCertificate
+from certrotate.model.certificates import RenewalSchedule
+from certrotate.model.endpoints import KnownEndpoints, endpoint_from_message, known_endpoints
 from certrotate.names import RENEWAL_TAG
 
 if TYPE_CHECKING:
     from certrotate.model.scan_index import IndexedFacts, IndexEntry
-    from certrotate.planning import KnownEndpoints
     from certrotate.ports import ScanIndexStore
     from certrotate.scan.messages import Search
-
-# planning and scan_index (which imports planning) are imported where they are used: planning re-exports
-# this module's names until its shims go, and importing it here would make an import cycle.
 
 logger = Logger(child=True)
 KEPT_TAG_PREFIX = "certrotate:"  # only certrotate's tags decide anything in a scan
@@ -53,7 +52,6 @@ def reason_to_read_tags(
     retirement, or a rotation to resume). Everything certrotate writes on a certificate (hold, Retry-After,
     replaced-by, served-since) it writes while that certificate is due, so those changes are read afresh too.
     `not_before` is the certificate's, when known (else its upload date stands in for it)."""
-    from certrotate import planning  # here: planning re-exports this module's names until its shims go
 
     if certificate.replaced_by:
         return "replaced: pending retirement"
@@ -67,13 +65,11 @@ def reason_to_read_tags(
         return "held until its inputs change"
     if renew_before_days is not None and certificate.expiration - timedelta(days=renew_before_days) <= now:
         return f"within RENEW_BEFORE_DAYS={renew_before_days}"
-    schedule = (
-        planning.RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG)) if certificate.managed else None
-    )
+    schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG)) if certificate.managed else None
     if schedule is not None:  # the renewal time the scan learnt decides, as it does in renewal_due
         return "its renewal time has come" if schedule.renew_at <= now else None
     start = not_before or certificate.upload_date
-    if start is not None and planning.lifetime_renewal_time(start, certificate.expiration) <= now:
+    if start is not None and lifetime_renewal_time(start, certificate.expiration) <= now:
         return "due by the lifetime rule"
     return None
 
@@ -108,13 +104,12 @@ def _could_act_now(
 
 def located(known: KnownEndpoints | None) -> KnownEndpoints | None:
     """Where, without what it served then: the record keeps places to look (each is read before use)."""
-    from certrotate import planning
 
     if known is None:
         return None
-    return planning.KnownEndpoints(
+    return KnownEndpoints(
         tuple(
-            planning.endpoint_from_message(e.kind.value, e.region, e.resource_id, e.load_balancer)
+            endpoint_from_message(e.kind.value, e.region, e.resource_id, e.load_balancer)
             for e in known.endpoints
         ),
         known.seen_at,
@@ -252,7 +247,6 @@ class TagIndex:
         """Keep every listed certificate's tags for the next scan, and for each managed one where this scan's
         search saw it served (when it searched every region; else the record kept); written only when
         something changed."""
-        from certrotate import planning
         from certrotate.model import scan_index
 
         if self._index is None:
@@ -266,9 +260,7 @@ class TagIndex:
             if not cert.managed:
                 served = None  # only a managed certificate is rotated
             elif complete is not None:
-                served = located(
-                    planning.known_endpoints(complete[0], cert.arn, cert.certificate_id, complete[1])
-                )
+                served = located(known_endpoints(complete[0], cert.arn, cert.certificate_id, complete[1]))
             entries[cert.certificate_id] = scan_index.IndexEntry(
                 kept_tags(cert.tags),
                 read_at,

@@ -20,38 +20,39 @@ from typing import Any
 
 from cryptography import x509
 
-from certrotate import planning
-from certrotate.errors import InvalidRequest, UnmanagedCertificate
+from certrotate.check.certificates import facts_of, leaf_sha256, load_pem_certificates
+from certrotate.check.claims import RECORD_KEPT_AFTER_EXPIRY
+from certrotate.errors import (
+    AcmRefusedImport,
+    NotImported,
+    ReimportRefused,
+    UnknownAcmCertificate,
+    UnmanagedCertificate,
+)
 from certrotate.model import Endpoint, IssuedCertificate, KeySpec, ProgressRecord, ServerCertificate
 from certrotate.names import HOLD_TAGS, MANAGED_TAG, REIMPORT_OF_TAG, RENEWAL_TAG, RETRY_AFTER_TAG
 from certrotate.order.issue import StashTicket, drop_stashed
 from certrotate.ports import AcmCertificate, AcmCertificates, Clock, IssuedStash, ProgressRecords
 from certrotate.report.results import RotationResult
-from certrotate.rotate.request import RotationSettings
 from certrotate.store import acm_rules
-from certrotate.store.base import Assessment, Current, Found, HeldLease, Placement, Unproven, require_time
-from certrotate.validation import facts_of, leaf_sha256, load_pem_certificates
+from certrotate.store.base import (
+    Assessment,
+    Current,
+    Found,
+    HeldLease,
+    Placement,
+    RotationSettings,
+    Unproven,
+    require_time,
+)
 
 TIME_TO_IMPORT = 15.0  # seconds the import call and its read-back need at least
-
-
-class UnknownAcmCertificate(InvalidRequest):
-    def __init__(self, arn: str) -> None:
-        super().__init__(f"no ACM certificate has the ARN {arn}")
-
-
-class NotImported(InvalidRequest):
-    def __init__(self, arn: str, kind: str) -> None:
-        super().__init__(
-            f"{arn} is an ACM certificate of type {kind}: certrotate renews IMPORTED ones only "
-            "(ACM renews the ones it issues)"
-        )
 
 
 class AcmStore:
     placement = Placement.IN_PLACE
     subject_field = "certificate_arn"
-    refusals: tuple[type[Exception], ...] = (acm_rules.ReimportRefused, acm_rules.AcmRefusedImport)
+    refusals: tuple[type[Exception], ...] = (ReimportRefused, AcmRefusedImport)
 
     def __init__(
         self,
@@ -197,9 +198,7 @@ class AcmStore:
         require_time(self._clock, deadline, TIME_TO_IMPORT, "re-import the certificate")
         # The proof before the import: what this run imports over which serial (no tag writer reaches it).
         record = ProgressRecord(acm_rules.serial_hex(current.leaf), arn, leaf_sha256(leaf))
-        self._progress.save(
-            arn, record, keep_until=leaf.not_valid_after_utc + planning.RECORD_KEPT_AFTER_EXPIRY
-        )
+        self._progress.save(arn, record, keep_until=leaf.not_valid_after_utc + RECORD_KEPT_AFTER_EXPIRY)
         self._acm.reimport(
             arn,
             body_pem=issued.certificate_pem,

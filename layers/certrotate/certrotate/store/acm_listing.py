@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from certrotate.check.certificates import facts_of
 from certrotate.errors import RegionDiscoveryFailed, ValidationFailed
 from certrotate.model import ServerCertificate
 from certrotate.model.scan_index import IndexedFacts
 from certrotate.names import RENEWAL_TAG
 from certrotate.ports import AcmCertificate, AcmCertificates
-from certrotate.validation import facts_of
 
 
 class AcmListing:

@@ -18,11 +18,17 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from certrotate import planning
-from certrotate.errors import CertRotateError, InvalidRequest, PermanentFailure
+from certrotate.check.certificates import dns_names_of, key_spec_of
+from certrotate.errors import (
+    InvalidRequest,
+    KeyChangeRefused,
+    KeyNotOrderable,
+    ProfileDropsKeyUsage,
+    ReimportRefused,
+)
 from certrotate.model import KeyKind, KeySpec
+from certrotate.model.keys import KEY_TYPES
 from certrotate.names import KEY_TYPE_TAG
-from certrotate.validation import dns_names_of, key_spec_of
 
 # arn:<partition>:acm:<region>:<account>:certificate/<id>, matched whole (fullmatch: `$` would let a final
 # newline through) in ASCII (`\d` accepts any Unicode digit). Partitions ACM runs in, and the region shapes
@@ -32,16 +38,6 @@ ACM_ARN = re.compile(
     r":[0-9]{12}:certificate/[0-9a-f-]{1,64}"
 )
 
-# ACM's KeyAlgorithm names (ListCertificates Includes.keyTypes, DescribeCertificate) of the keys it imports.
-ACM_KEY_ALGORITHMS: dict[str, KeySpec] = {
-    "RSA_1024": KeySpec(KeyKind.RSA, 1024),
-    "RSA_2048": KeySpec(KeyKind.RSA, 2048),
-    "RSA_3072": KeySpec(KeyKind.RSA, 3072),
-    "RSA_4096": KeySpec(KeyKind.RSA, 4096),
-    "EC_prime256v1": KeySpec(KeyKind.EC, 256),
-    "EC_secp384r1": KeySpec(KeyKind.EC, 384),
-    "EC_secp521r1": KeySpec(KeyKind.EC, 521),
-}
 
 _KEY_USAGE_FIELDS = (
     "digital_signature",
@@ -53,87 +49,6 @@ _KEY_USAGE_FIELDS = (
     "crl_sign",
 )
 _DROPPABLE_EKU = frozenset({ExtendedKeyUsageOID.CLIENT_AUTH})
-
-
-class KeyChangeRefused(PermanentFailure):
-    """ACM refuses a re-import with another key type or size: refused before ordering."""
-
-    deterministic = True
-
-    fix = "remove the tag certrotate:key-type from the ACM certificate (a re-import keeps key type and size)"
-
-    def __init__(self, arn: str, old: KeySpec, asked: str) -> None:
-        super().__init__(
-            f"{arn}: the tag {KEY_TYPE_TAG}={asked} asks for another key than the certificate's {old}, "
-            "and ACM keeps the key type and size of a re-imported certificate: nothing was ordered"
-        )
-
-
-class KeyNotOrderable(PermanentFailure):
-    """The old certificate's key is one certrotate does not order (RSA 1024, ECDSA P-521)."""
-
-    deterministic = True
-
-    fix = (
-        "re-import the certificate by hand with a key certrotate orders (RSA 2048/3072/4096, ECDSA P-256/384)"
-    )
-
-    def __init__(self, arn: str, old: KeySpec) -> None:
-        super().__init__(
-            f"{arn}: its {old} key is not one certrotate orders, and a re-import must keep it: "
-            "nothing was ordered"
-        )
-
-
-class ReimportRefused(PermanentFailure):
-    """The issued certificate breaks a re-import rule: not imported (ACM would refuse it, or lose a value)."""
-
-    deterministic = True
-
-    fix = "ask the CA (ACME_PROFILE or the tag certrotate:profile) for a certificate that keeps these values"
-
-    def __init__(self, arn: str, violations: list[str]) -> None:
-        super().__init__(f"{arn}: not re-imported: " + "; ".join(violations))
-        self.violations = violations
-
-
-class AcmRefusedImport(PermanentFailure):
-    """ACM refused a re-import this module's rules let through (ValidationException): no retry fixes it, and
-    each would order again, so the certificate is held."""
-
-    deterministic = True
-
-    fix = "see ACM's reason, fix the certificate's tags or the CA's profile, then rotate with force=true"
-
-    def __init__(self, arn: str, reason: str) -> None:
-        super().__init__(f"{arn}: ACM refused the re-import: {reason}")
-
-
-class AcmImportQuotaReached(PermanentFailure):
-    """ACM refused the import for its quota of imports in the last 365 days (LimitExceededException). Time
-    frees room (the window moves on) and so does a raised quota, which no input of certrotate's shows: held
-    for a time, not until an input changes. The certificate already issued is kept (encrypted) and imported
-    at the next try without a new order."""
-
-    fix = (
-        "ask for a higher 'Imported certificates in last 365 days' quota (Service Quotas, ACM) or wait for "
-        "older imports to leave the window; the certificate already issued is imported at the next try "
-        "without a new order (rotate with force=true to try now)"
-    )
-
-    def __init__(self, arn: str, reason: str) -> None:
-        super().__init__(f"{arn}: ACM refused the import for its yearly quota of imports: {reason}")
-
-
-class AcmImportConflict(CertRotateError):
-    """ACM answered ConflictException ("already being created or updated") or throttled every try within the
-    invocation: transient, redelivered; the certificate already issued is kept and imported then."""
-
-    def __init__(self, arn: str, reason: str, attempts: int) -> None:
-        super().__init__(
-            f"{arn}: ACM was still busy after {attempts} tries ({reason}); the issued certificate is kept "
-            "and imported at the next try"
-        )
 
 
 def parse_arn(value: str) -> str:
@@ -155,17 +70,13 @@ def _partition_of(region: str) -> str:
     return "aws"
 
 
-def region_of(arn: str) -> str:
-    return arn.split(":")[3]
-
-
 def replacement_key(arn: str, old: KeySpec, tags: Mapping[str, str]) -> KeySpec:
     """The key to order: exactly the old one's type and size. A key-type tag asking for another, or an old
     key certrotate does not order, is refused here, before ordering."""
     asked = tags.get(KEY_TYPE_TAG, "").strip().lower()
-    if asked and planning.KEY_TYPES.get(asked) != old:
+    if asked and KEY_TYPES.get(asked) != old:
         raise KeyChangeRefused(arn, old, asked)
-    if old not in planning.KEY_TYPES.values():
+    if old not in KEY_TYPES.values():
         raise KeyNotOrderable(arn, old)
     return old
 
@@ -176,26 +87,6 @@ def replacement_key(arn: str, old: KeySpec, tags: Mapping[str, str]) -> KeySpec:
 # never be re-imported: each order would be refused after issuance. A profile not listed is ordered and its
 # certificate checked after issuance (reimport_violations), as before.
 PROFILES_WITHOUT_RSA_KEY_ENCIPHERMENT = frozenset({"tlsserver", "shortlived"})
-
-
-class ProfileDropsKeyUsage(PermanentFailure):
-    """The chosen ACME profile issues RSA certificates without keyEncipherment, which the certificate has
-    and ACM keeps: refused before ordering, held until the profile (tag or setting) changes."""
-
-    deterministic = True
-
-    fix = (
-        "order this certificate under a profile that keeps keyEncipherment (the tag certrotate:profile, e.g. "
-        "classic, or ACME_PROFILE), or re-import it by hand with an ECDSA key (ACM keeps the key type)"
-    )
-
-    def __init__(self, arn: str, profile: str) -> None:
-        super().__init__(
-            f"{arn}: the ACME profile {profile!r} issues RSA certificates without keyEncipherment, which "
-            "this certificate has and a re-import into ACM must keep (ACM may drop it only for ECDSA): "
-            "nothing was ordered"
-        )
-        self.profile = profile
 
 
 def profile_refusal(

@@ -7,13 +7,14 @@ What is the same (deciding, ordering, checking, holding, reporting) is the pipel
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
 from cryptography import x509
 
-from certrotate.claims import Claim
+from certrotate.check.verifier import Claim
+from certrotate.decide.holds import inputs_fingerprint
 from certrotate.errors import OutOfTime
 from certrotate.model import (
     CertificateFacts,
@@ -23,8 +24,10 @@ from certrotate.model import (
     ProgressRecord,
     ServerCertificate,
 )
+from certrotate.names import PROFILE_TAG
 from certrotate.order.issue import StashTicket
-from certrotate.ports import Clock, Lease, Leases
+from certrotate.order.refusals import NamePolicy
+from certrotate.ports import Clock, Lease, Leases, TrustAnchors
 from certrotate.report.results import RotationResult
 
 R = TypeVar("R")  # the store's own reading: IAM's stored certificate, ACM's AcmCertificate
@@ -167,3 +170,27 @@ class BesideStore(Store[R], Protocol[R]):
 
     def room(self) -> tuple[int, int]: ...  # (certificates held, quota), read now
     def replacement(self, name: str) -> ServerCertificate | None: ...  # the certificate at `name`, if any
+
+
+@dataclass(frozen=True, slots=True)
+class RotationSettings:
+    renew_before_days: int | None
+    lease_seconds: int
+    grace_seconds: int
+    trust_roots: TrustAnchors  # config.choose_trust_roots: the bundle, Let's Encrypt staging's or certifi's
+    # A full ALB/NLB (TooManyCertificates): remove the old SNI certificate, then add the new one. For the
+    # seconds between the two calls, SNI clients asking for those names get the listener's default.
+    sni_swap_when_full: bool = False
+    # The names the account of the certificates rotated may have renewed (ACCOUNT_DOMAINS, DNS_ACCOUNTS).
+    names: NamePolicy = field(default_factory=NamePolicy)
+    acme_profile: str | None = None  # ACME_PROFILE: the profile of an order whose certificate names none
+    hold_context: str = ""  # Settings.hold_context: a deterministic refusal's inputs besides the certificate
+
+    def inputs_of(self, certificate: ServerCertificate) -> str:
+        """The certificate's inputs_fingerprint now: what a deterministic refusal's hold was recorded for."""
+        return inputs_fingerprint(certificate, self.hold_context)
+
+    def profile_for(self, tags: Mapping[str, str]) -> str | None:
+        """The ACME profile an order for a certificate with these tags is placed under (None: the CA's
+        default): the tag certrotate:profile, else ACME_PROFILE."""
+        return tags.get(PROFILE_TAG, "").strip() or self.acme_profile

@@ -1,5 +1,5 @@
 """IAM server certificates as a store: a new certificate beside the old one, under the name derived from the
-old one's ID (planning.replacement_name), uploaded with a tag naming the certificate it replaces, its
+old one's ID (decide.naming.replacement_name), uploaded with a tag naming the certificate it replaces, its
 progress record written first; what a tag claims is believed only as far as that record proves it."""
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from cryptography import x509
 
-from certrotate import planning
-from certrotate.claims import ClaimVerifier, proven
+from certrotate.check.certificates import facts_of, leaf_sha256, load_pem_certificates
+from certrotate.check.claims import record_kept_until, trusted_view
+from certrotate.check.verifier import ClaimVerifier, proven
+from certrotate.decide.naming import replacement_name
 from certrotate.errors import (
     CertificateAlreadyExists,
     KeyTypeUnsupported,
@@ -25,6 +27,7 @@ from certrotate.errors import (
     ValidationFailed,
 )
 from certrotate.model import Endpoint, IssuedCertificate, KeySpec, ProgressRecord, ServerCertificate
+from certrotate.model.keys import KEY_TYPES
 from certrotate.names import (
     HOLD_TAGS,
     KEY_TYPE_TAG,
@@ -37,11 +40,10 @@ from certrotate.names import (
     name_tag_value,
 )
 from certrotate.order.issue import StashTicket, drop_stashed
+from certrotate.order.keys import endpoints_refusing, requested_key
 from certrotate.ports import CertificateStore, Clock, IssuedStash, ProgressRecords, StoredCertificate
 from certrotate.report.results import RotationResult
-from certrotate.rotate.request import RotationSettings
-from certrotate.store.base import Assessment, Current, Found, HeldLease, Placement, Unproven
-from certrotate.validation import facts_of, leaf_sha256, load_pem_certificates
+from certrotate.store.base import Assessment, Current, Found, HeldLease, Placement, RotationSettings, Unproven
 
 logger = Logger(child=True)
 
@@ -114,8 +116,8 @@ class IamStore:
         claims = self._claims.claims(old, current.facts.dns_names)
         good = proven(claims)
         unproven = [c for c in claims if not c.proven]
-        view = planning.trusted_view(old, good.check.claimed if good else None, good.record if good else None)
-        deterministic = planning.replacement_name(old.name, old.certificate_id)
+        view = trusted_view(old, good.check.claimed if good else None, good.record if good else None)
+        deterministic = replacement_name(old.name, old.certificate_id)
         return Assessment(
             view=view,
             unproven=tuple(
@@ -188,10 +190,10 @@ class IamStore:
         """The replacement's key (tag certrotate:key-type, else the old key's kind), checked against every
         endpoint serving the certificate. Raises, before any order, a PermanentFailure for an unknown tag
         value or a key an endpoint serving the certificate cannot use."""
-        key = planning.requested_key(view.tags, current.facts.key)
+        key = requested_key(view.tags, current.facts.key)
         if key is None:
-            raise UnknownKeyType(view.tags.get(KEY_TYPE_TAG, ""), list(planning.KEY_TYPES))
-        refusing = planning.endpoints_refusing(key, serving)
+            raise UnknownKeyType(view.tags.get(KEY_TYPE_TAG, ""), list(KEY_TYPES))
+        refusing = endpoints_refusing(key, serving)
         if refusing:
             raise KeyTypeUnsupported(str(key), [e.where for e in refusing])
         return key
@@ -224,9 +226,7 @@ class IamStore:
         writer reaches), then the upload under the derived name."""
         old = view
         record = ProgressRecord(old.certificate_id, name, leaf_sha256(leaf))
-        self._progress.save(
-            old.name, record, keep_until=planning.record_kept_until(old.expiration, self._clock.now())
-        )
+        self._progress.save(old.name, record, keep_until=record_kept_until(old.expiration, self._clock.now()))
         tags = {MANAGED_TAG: "true", REPLACES_TAG: name_tag_value(old.name)}
         # The operator's choices stay with the certificate across rotations.
         tags.update({key: old.tags[key] for key in OPERATOR_TAGS if old.tags.get(key)})

@@ -10,14 +10,15 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from certrotate import planning
-from certrotate.claims import ClaimVerifier, believe
+from certrotate.check.certificates import facts_of
+from certrotate.check.claims import BOOKKEEPING_TAGS
+from certrotate.check.verifier import ClaimVerifier, believe
+from certrotate.decide.naming import replacement_name
 from certrotate.errors import ValidationFailed
 from certrotate.model import ServerCertificate
 from certrotate.model.scan_index import IndexedFacts
 from certrotate.names import RENEWAL_TAG
 from certrotate.ports import CertificateStore
-from certrotate.validation import facts_of
 
 logger = Logger(child=True)
 
@@ -81,8 +82,8 @@ class IamListing:
         for cert in certificates:
             # The name certrotate gives a replacement counts only beside a tag's claim: an untagged
             # certificate is never replaced on a name alone (a rotation adopts such an upload only by force).
-            tagged = any(tag in cert.tags for tag in planning.BOOKKEEPING_TAGS)
-            listed = tagged and planning.replacement_name(cert.name, cert.certificate_id) in names
+            tagged = any(tag in cert.tags for tag in BOOKKEEPING_TAGS)
+            listed = tagged and replacement_name(cert.name, cert.certificate_id) in names
             believed = believe(self._claims, cert, replacement_listed=listed)
             trusted.append(believed.view)
             for report in believed.unproven:

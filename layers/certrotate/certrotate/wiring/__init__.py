@@ -31,18 +31,19 @@ from certrotate.adapters.lease_table.scan_index import DynamoDbScanIndex, ScanIn
 from certrotate.config import Settings, environment_fingerprint
 from certrotate.deploy.deployment import Deployment
 from certrotate.deploy.locate import Locator
-from certrotate.dns_batching import DnsBatcher
-from certrotate.endpoint_check import EndpointChecker
 from certrotate.model import ServerCertificate
+from certrotate.order.dns_batching import DnsBatcher
 from certrotate.order.ordering import Ordering
-from certrotate.planning import NamePolicy
+from certrotate.order.refusals import NamePolicy
 from certrotate.ports import CertificateAuthority, EventPublisher, Leases, RenewalInfoSource
+from certrotate.report.metrics import emit_endpoint_check
 from certrotate.report.results import RotationResult
+from certrotate.report.verify import EndpointChecker
 from certrotate.retire.retirement import Retirement
 from certrotate.rollback.service import RollbackService
 from certrotate.rotate.beside import BesideStages
 from certrotate.rotate.pipeline import Rotation
-from certrotate.rotate.request import RotationSettings
+from certrotate.store.base import RotationSettings
 from certrotate.store.iam import IamStore
 from certrotate.wiring.clients import (
     ADAPTIVE_CONFIG,
@@ -67,7 +68,7 @@ from certrotate.wiring.clients import (
 
 if TYPE_CHECKING:
     from certrotate.adapters.acme.authority import AcmeAuthority
-    from certrotate.endpoint_check import EndpointReport
+    from certrotate.report.verify import EndpointReport
     from certrotate.scan.sweep import Scan
     from certrotate.store.acm_listing import AcmListing
 
@@ -201,12 +202,11 @@ def _check_endpoints(
 ) -> None:
     from aws_lambda_powertools import Metrics
 
-    from certrotate import telemetry
-    from certrotate.endpoint_check import report_after_repoint
+    from certrotate.report.verify import report_after_repoint
 
     def emit(report: EndpointReport) -> None:
         # Powertools' Metrics instances share one metric set: the handler flushes these with its own.
-        telemetry.emit_endpoint_check(
+        emit_endpoint_check(
             Metrics(), verified=report.verified, mismatches=report.mismatches, unreachable=report.unreachable
         )
 
@@ -395,7 +395,7 @@ def rollback_service(account: str | None = None) -> RollbackService:
 
 @functools.cache
 def scan_service(*, dry_run: bool, account: str | None = None) -> Scan:
-    from certrotate.claims import ClaimVerifier
+    from certrotate.check.verifier import ClaimVerifier
     from certrotate.scan.learning import RenewalLearner
     from certrotate.scan.sweep import Scan, ScanSettings
     from certrotate.scan.tags import TagIndex

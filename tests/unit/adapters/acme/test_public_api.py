@@ -83,7 +83,7 @@ def test_without_replaces_or_profile_the_payload_is_acmes_own() -> None:
 
 def test_our_ari_certificate_id_is_the_one_acme_computes_for_renewal_time() -> None:
     from acme import client as acme_client
-    from certrotate.validation import ari_certificate_id
+    from certrotate.check.certificates import ari_certificate_id
     from cryptography import x509
 
     from devstack.fixtures import LocalCA, make_certificate

@@ -59,7 +59,7 @@ HTTP01_NOT_REACHED = frozenset({"unauthorized", "incorrectResponse", "connection
 
 # Private names of `acme`: none. What the library lacks is built on its public API here (`replaces` through
 # NewOrderReplacing and the public network layer) or on `cryptography` (the ARI certificate id is
-# certrotate.validation.ari_certificate_id). tests/unit/adapters/acme/test_public_api.py keeps it that way.
+# check.certificates.ari_certificate_id). tests/unit/adapters/acme/test_public_api.py keeps it that way.
 
 
 class NewOrderReplacing(messages.NewOrder):

@@ -16,20 +16,30 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from botocore.exceptions import ClientError
 
-from certrotate.acm_rules import (
-    ACM_KEY_ALGORITHMS,
-    AcmImportConflict,
-    AcmImportQuotaReached,
-    AcmRefusedImport,
-    region_of,
-)
 from certrotate.adapters.aws.errors import error_code
-from certrotate.model import SecretPem
+from certrotate.errors import AcmImportConflict, AcmImportQuotaReached, AcmRefusedImport
+from certrotate.model import KeyKind, KeySpec, SecretPem
 from certrotate.ports import AcmCertificate
 
 if TYPE_CHECKING:  # boto3-stubs: development only, not in the layer
     from mypy_boto3_acm import ACMClient
     from mypy_boto3_acm.literals import KeyAlgorithmType
+
+# ACM's KeyAlgorithm names (ListCertificates Includes.keyTypes, DescribeCertificate) of the keys it imports.
+ACM_KEY_ALGORITHMS: dict[str, KeySpec] = {
+    "RSA_1024": KeySpec(KeyKind.RSA, 1024),
+    "RSA_2048": KeySpec(KeyKind.RSA, 2048),
+    "RSA_3072": KeySpec(KeyKind.RSA, 3072),
+    "RSA_4096": KeySpec(KeyKind.RSA, 4096),
+    "EC_prime256v1": KeySpec(KeyKind.EC, 256),
+    "EC_secp384r1": KeySpec(KeyKind.EC, 384),
+    "EC_secp521r1": KeySpec(KeyKind.EC, 521),
+}
+
+
+def region_of(arn: str) -> str:
+    return arn.split(":")[3]
+
 
 IMPORTED = "IMPORTED"
 _NOT_FOUND = frozenset({"ResourceNotFoundException"})

@@ -74,8 +74,8 @@ from certrotate.model import (
     Http01Rule,
     HttpListener,
 )
+from certrotate.model.challenges import http01_rules
 from certrotate.names import CHALLENGE_TAG, name_tag_value
-from certrotate.planning import http01_rules
 
 if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from certrotate import planning
 from certrotate.adapters.aws.errors import error_code
 from certrotate.errors import CertRotateError
 from certrotate.model import DnsRecord, HostedZone
+from certrotate.model.challenges import challenge_zone
 
 if TYPE_CHECKING:
     from mypy_boto3_route53 import Route53Client
@@ -179,7 +179,7 @@ class Route53Challenges:
         now = self._monotonic()
         if not fresh and self._zones is not None and now - self._zones[0] < ZONES_KEPT:
             kept = self._zones[1]
-            if all(planning.challenge_zone(name, kept) is not None for name in names):
+            if all(challenge_zone(name, kept) is not None for name in names):
                 return list(kept)
         zones: list[HostedZone] = []
         for page in self._r53.get_paginator("list_hosted_zones").paginate():

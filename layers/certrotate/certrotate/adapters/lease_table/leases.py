@@ -30,7 +30,6 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from certrotate.adapters.aws.errors import error_code
-from certrotate.config import MAX_ROTATION_LEASE_SECONDS
 from certrotate.errors import RotationInProgress
 from certrotate.ports import Lease
 
@@ -51,6 +50,11 @@ _FREE = (
     "attribute_not_exists(#key) OR #expires <= :now"
     " OR NOT attribute_type(#expires, :number) OR #expires > :latest"
 )
+
+# The longest ROTATION_LEASE_SECONDS config accepts: no lease certrotate writes ends later than this after its
+# write, so an expiry beyond it is one certrotate never wrote.
+MAX_ROTATION_LEASE_SECONDS = 43_200
+
 
 logger = Logger(child=True)
 
