@@ -1,5 +1,6 @@
 """What `status` and `plan` show: every IAM server certificate and ACM imported certificate, what the
-functions would decide about it (the layer's own code: decide, check, order), and where it is served. Read-only.
+functions would decide about it (the layer's own code: decide, check, order), and where it is served.
+Read-only.
 
 The functions decide on what they can prove, and so does this: a bookkeeping tag's claim counts only when the
 rotation's own progress record (lease table) proves it (`check.claims`), a hold after a deterministic
