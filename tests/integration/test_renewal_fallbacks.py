@@ -17,6 +17,7 @@ from certrotate import wiring
 from certrotate.adapters.clock import SystemClock
 from certrotate.model.certificates import RenewalSchedule
 from certrotate.names import RENEWAL_TAG
+from certrotate.wiring import services as wiring_services
 
 from devstack import fixtures, lambda_runner
 from devstack.stack import LocalStack
@@ -53,7 +54,8 @@ def test_a_certificate_whose_body_cannot_be_read_is_renewed_by_its_upload_date(
     upload date decides (never earlier than from the notBefore), so the certificate is rotated, not left
     to expire."""
     aws.faults.inject(service="iam", action="GetServerCertificate", code="AccessDenied", times=100)
-    monkeypatch.setattr(wiring, "SystemClock", lambda: _Later(DAYS_LEFT * 0.8))  # past 2/3 of its lifetime
+    # past 2/3 of its lifetime (the services read SystemClock where they are built)
+    monkeypatch.setattr(wiring_services, "SystemClock", lambda: _Later(DAYS_LEFT * 0.8))
     wiring.reset()
 
     result = lambda_runner.invoke("ScanFunction", {"dry_run": False}, scan_env["env"])
