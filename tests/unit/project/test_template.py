@@ -27,8 +27,8 @@ from certrotate.names import MetricName
 from certrotate.report.metrics import emit_scan
 
 from tests.cfn import CfnLoader, load_template
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
 METRIC_NAMES = {m.value for m in MetricName}
@@ -36,7 +36,7 @@ METRIC_NAMES = {m.value for m in MetricName}
 
 # --- loading -------------------------------------------------------------------------------------
 
-_CfnLoader = CfnLoader  # tests/unit/test_member_role.py loads member-role.yaml with it
+_CfnLoader = CfnLoader  # tests/unit/project/test_member_role.py loads member-role.yaml with it
 
 
 @pytest.fixture(scope="module")
