@@ -1,6 +1,6 @@
 """Rotations of certificates in one hosted zone running at the same time (each its own invocation, as Lambda
-runs them from the queue) share Route 53 changes for their DNS-01 values (dns_batching.py), every one still
-succeeds, a publisher that dies strands nobody, and shared sets keep what others put there."""
+runs them from the queue) share Route 53 changes for their DNS-01 values (order/dns_batching.py), every one
+still succeeds, a publisher that dies strands nobody, and shared sets keep what others put there."""
 
 from __future__ import annotations
 

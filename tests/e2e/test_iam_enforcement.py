@@ -268,7 +268,7 @@ def _client_of_role(world: World, role_name: str, policy: dict[str, Any], servic
 
 
 def _forged_progress(table: str) -> dict[str, Any]:
-    # What would turn a forged certrotate:replaced-by into a proof (adapters/progress.py's record).
+    # What would turn a forged certrotate:replaced-by into a proof (adapters/lease_table/progress.py).
     return {
         "TableName": table,
         "Item": {"certificate": {"S": "#progress:web"}, "replacement": {"S": "web-cr-attacker"}},

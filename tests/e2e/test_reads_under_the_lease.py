@@ -1,7 +1,7 @@
 """Under its lease a rotation reads IAM again only when a run may have changed something since it read
-(rotation.py `_run`): IAM's rate is shared by every rotation of a fleet (docs/performance.md section 6). With
-a retirement grace period, a run that finished between its read and its lease is found by its progress
-record: nothing is ordered twice."""
+(store/iam.py `IamStore.reassess`): IAM's rate is shared by every rotation of a fleet (docs/performance.md
+section 6). With a retirement grace period, a run that finished between its read and its lease is found by its
+progress record: nothing is ordered twice."""
 
 from __future__ import annotations
 

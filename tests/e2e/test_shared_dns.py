@@ -112,7 +112,7 @@ def test_two_rotations_sharing_a_name_both_succeed_at_the_same_moment(
     at_the_barrier: list[tuple[int, list[str]] | None] = []
     original = Dns01Responder.publish
 
-    # Each rotation's values INSYNC, published alone or in one batch with the other's (dns_batching.py).
+    # Each rotation's values INSYNC, published alone or in one batch with the other's (order/dns_batching.py).
     def publish(self: Dns01Responder, plan: Any, answers: Any, *, deadline: float) -> None:
         original(self, plan, answers, deadline=deadline)
         both_published.wait()

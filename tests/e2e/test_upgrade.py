@@ -1,12 +1,13 @@
 """Upgrading a running stack: the new code reads every state the previous release could leave in an
 account.
 
-The previous release is 0.2.0 (commit b8b6cc5). Each state below is seeded literally, as 0.2.0 wrote it:
-the tag values, lease items and scan index were recorded from 0.2.0's own code on this devstack (a crash after
+The previous release is 0.2.0 (commit b8b6cc5). Each state below is seeded literally, as 0.2.0 wrote it: the
+tag values, lease items and scan index were recorded from 0.2.0's own code on this devstack (a crash after
 each step, a hold, a scan), and are written here by hand with their times made relative to now. None is
-written by the current code's own writers (planning.replacement_name, the leases adapter, scan_index.encode,
-...): a change of format breaks these tests instead of, silently, the upgrade. docs/deploy.md, Upgrading, says
-what each test shows; a release that stops reading one of these states says so there and in CHANGELOG.md.
+written by the current code's own writers (decide.naming.replacement_name, the leases adapter,
+model.scan_index.encode, ...): a change of format breaks these tests instead of, silently, the upgrade.
+docs/deploy.md, Upgrading, says what each test shows; a release that stops reading one of these states says so
+there and in CHANGELOG.md.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """DNS-01 values of rotations running at the same time in one hosted zone, published and removed in one
-Route 53 change (dns_batching.py), on the moto server, as the rotate function's role (template.yaml's
+Route 53 change (order/dns_batching.py), on the moto server, as the rotate function's role (template.yaml's
 grants): each thread here is one rotation (one Lambda invocation) with its own adapters, as separate
 containers have."""
 
@@ -40,7 +40,7 @@ class Crash(BaseException):
 
 
 class Rotation:
-    """One rotation's DNS-01 values, as challenges.Dns01Responder handles them: written down in its
+    """One rotation's DNS-01 values, as order.challenges.Dns01Responder handles them: written down in its
     `#challenges` record before they are published, forgotten once removed."""
 
     def __init__(self, aws: LocalStack, name: str, zone: str, **timing: Any) -> None:

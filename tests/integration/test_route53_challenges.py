@@ -345,8 +345,8 @@ def dns01_value(i: int) -> str:
 
 
 class TestManyCertificatesAtOnce:
-    """Several certificates' values in one change (dns_batching.py), within Route 53's limits on one request:
-    1,000 ResourceRecord elements and 32,000 characters of values."""
+    """Several certificates' values in one change (order/dns_batching.py), within Route 53's limits on one
+    request: 1,000 ResourceRecord elements and 32,000 characters of values."""
 
     def test_new_sets_go_in_as_few_changes_as_the_limits_allow(self, aws: LocalStack, zone: str) -> None:
         client = Sizing(aws.client_as("RotateFunction", "route53"))

@@ -83,7 +83,7 @@ class Settings:
     @property
     def hold_context(self) -> str:
         """The settings a deterministic refusal depends on besides the certificate and its tags (the CA and
-        the default profile): part of planning.inputs_fingerprint, so changing one releases such holds."""
+        the default profile): part of decide.holds.inputs_fingerprint, so changing one releases such holds."""
         return f"{self.acme_directory_url}|{self.acme_profile or ''}"
 
     def dns_account_for(self, account_id: str) -> str:

@@ -18,7 +18,7 @@ RETRY_AFTER_TAG = "certrotate:retry-after"
 RENEWAL_TAG = "certrotate:renewal"
 # On a managed certificate, set by the operator: the ACME profile to order it with (overrides ACME_PROFILE).
 PROFILE_TAG = "certrotate:profile"
-# On a managed certificate, set by the operator: the replacement's key type (planning.KEY_TYPES), checked
+# On a managed certificate, set by the operator: the replacement's key type (model.keys.KEY_TYPES), checked
 # against every endpoint serving the certificate before ordering; absent: the old key's kind.
 KEY_TYPE_TAG = "certrotate:key-type"
 # On a managed certificate, set by the operator: how its names are validated ("dns-01" or "http-01"); absent:
@@ -42,9 +42,9 @@ ROLLED_BACK_AT_TAG = "certrotate:rolled-back-at"
 ROLLED_BACK_TO_TAG = "certrotate:rolled-back-to"
 ROLLBACK_TAGS = (ROLLED_BACK_FROM_TAG, ROLLED_BACK_AT_TAG)  # on the replaced certificate
 # With a hold after a deterministic refusal (the same inputs give the same refusal: errors.PermanentFailure
-# .deterministic): a fingerprint of those inputs (planning.inputs_fingerprint). Such a hold has no end in time
-# (held-until is planning.UNTIL_INPUTS_CHANGE): it ends when the inputs change, or with force. Empty on a
-# hold that ends in time.
+# .deterministic): a fingerprint of those inputs (decide.holds.inputs_fingerprint). Such a hold has no end in
+# time (held-until is decide.holds.UNTIL_INPUTS_CHANGE): it ends when the inputs change, or with force. Empty
+# on a hold that ends in time.
 HELD_INPUTS_TAG = "certrotate:held-inputs"
 HOLD_TAGS = (HELD_UNTIL_TAG, HELD_REASON_TAG, FAILURES_TAG, HELD_INPUTS_TAG)
 # On an ACM imported certificate being re-imported: the serial (lower-case hex) of the certificate it

@@ -1,4 +1,5 @@
-"""Which values of certrotate:managed count, in the code (model.py) and in the shipped policies alike."""
+"""Which values of certrotate:managed count, in the code (model/certificates.py) and in the shipped policies
+alike."""
 
 from __future__ import annotations
 

@@ -977,8 +977,9 @@ def test_only_the_rotation_writes_leases_and_the_scan_only_its_index(
         }
         assert sorted(_actions(issued)) == ["dynamodb:deleteitem", "dynamodb:getitem", "dynamodb:putitem"]
         assert issued["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#issued:*"]}}
-        # Where rotations publishing in one hosted zone at the same time meet (dns_batching.py): the zone's
-        # open batch and each batch's status, read and written conditionally; never deleted (TTL tidies).
+        # Where rotations publishing in one hosted zone at the same time meet (order/dns_batching.py):
+        # the zone's open batch and each batch's status, read and written conditionally; never deleted
+        # (TTL tidies).
         assert sorted(_actions(batches)) == ["dynamodb:getitem", "dynamodb:putitem", "dynamodb:updateitem"]
         assert batches["Condition"] == {
             "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{DNS_BATCH_KEY_PREFIX}*"]}
@@ -1171,7 +1172,8 @@ def test_acm_writes_only_on_certificates_tagged_managed(resources: dict[str, Any
                 assert re.fullmatch(ACM_CERTIFICATES, _resource_text(resource)), statement.get("Sid")
         if ACM_WRITES & set(acm):
             writes |= ACM_WRITES & set(acm)
-            # Any case of "true", as model.py counts it (operators who tagged "True" keep their rotations).
+            # Any case of "true", as model/certificates.py counts it (operators who tagged "True" keep their
+            # rotations).
             condition = statement["Condition"]["StringEqualsIgnoreCase"]
             assert condition == {"aws:ResourceTag/certrotate:managed": "true"}, statement.get("Sid")
     if function == "RotateFunction":

@@ -1,4 +1,4 @@
-"""What is left of planning.py: the scan's plan, its messages' deduplication, the endpoint records."""
+"""The scan's plan (scan/plan.py), its messages' deduplication (scan/messages.py), the endpoint records."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The re-import rules of ACM (certrotate.acm_rules), each on its own."""
+"""The re-import rules of ACM (certrotate.store.acm_rules), each on its own."""
 
 from __future__ import annotations
 

@@ -76,7 +76,7 @@ class RotationMessageModel(BaseModel):
 
 
 class AcmRotateRequestModel(_Strict):
-    """A direct rotation of an ACM imported certificate (the ARN is checked by acm_rules.parse_arn)."""
+    """A direct rotation of an ACM imported certificate (the ARN is checked by store.acm_rules.parse_arn)."""
 
     certificate_arn: str = Field(max_length=2048)
     force: bool = False

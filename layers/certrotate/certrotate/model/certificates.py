@@ -25,8 +25,9 @@ from certrotate.names import (
 )
 
 # A tag value is anyone's to write (iam:TagServerCertificate, acm:AddTagsToCertificate): every one is parsed
-# here or in planning, defensively, and an unreadable one reads as absent. Python's `\d` and str.isdigit()
-# accept Unicode digits ("²" passes isdigit() and fails int()), so only ASCII patterns are used.
+# here or in the rules that read it (decide/, order/), defensively, and an unreadable one reads as absent.
+# Python's `\d` and str.isdigit() accept Unicode digits ("²" passes isdigit() and fails int()), so only ASCII
+# patterns are used.
 _TIMESTAMP = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})"
 )

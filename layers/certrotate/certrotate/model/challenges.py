@@ -58,7 +58,7 @@ class ChallengeRoute:
 
 @dataclass(frozen=True, slots=True)
 class ChallengePlan:
-    """The route of every name of one order, chosen before ordering (planning.plan_challenges)."""
+    """The route of every name of one order, chosen before ordering (order.challenge_plan.plan_challenges)."""
 
     certificate: str  # the certificate being rotated: marks what its HTTP-01 rules belong to
     routes: tuple[ChallengeRoute, ...]

@@ -20,8 +20,8 @@ class Dns01Responder:
     With `records` (ChallengeRecords), each value is written down before it is published and forgotten once
     it is removed: a run that died in between left exactly the values still recorded, which the next run of
     the certificate removes before it orders (remove_left_behind), and nothing else (the sets are shared).
-    With `batching` (dns_batching.py), the values go in the hosted zone's batch when other rotations publish
-    there at the same time: one Route 53 change for all of them."""
+    With `batching` (order/dns_batching.py), the values go in the hosted zone's batch when other rotations
+    publish there at the same time: one Route 53 change for all of them."""
 
     def __init__(
         self,

@@ -4,16 +4,16 @@ polls, instead of a change, a poll stream and a removal each. Route 53 takes 5 r
 account: at fleet scale (a CA's revocation drill, docs/performance.md section 6) one change per certificate
 was where the time went.
 
-How (the lease table through ports.DnsBatches, adapters/dns_batches.py):
+How (the lease table through ports.DnsBatches, adapters/lease_table/dns_batches.py):
 - **At once when alone, paced when not.** A rotation about to publish (or remove) its values joins the zone's
   open batch, or opens one. A batch closes GATHER_SECONDS after the zone's previous batch closed, or at once
   when that is longer ago: a lone rotation (or the first of a burst) publishes without waiting for company;
   under load the zone gets one change per GATHER_SECONDS, carrying whoever came meanwhile.
 - **One change for the batch.** Its publisher (the rotation that opened it) closes it (DynamoDB returns
   exactly the entries that joined before), writes every member's values in one `ChangeResourceRecordSets`
-  (more when Route 53's limits on one change require: adapters/route53.py), with the same compare-and-swap
-  of each shared set as a lone rotation (the values of others, certrotate's or not, never removed), polls
-  `GetChange` until INSYNC, and says so in the batch's status item.
+  (more when Route 53's limits on one change require: adapters/aws/route53.py), with the same
+  compare-and-swap of each shared set as a lone rotation (the values of others, certrotate's or not, never
+  removed), polls `GetChange` until INSYNC, and says so in the batch's status item.
 - **Members wait on DynamoDB, not Route 53**: they read the status item until the values are INSYNC.
 - **Removal is batched likewise**, in the same batches: one change adds some members' values and removes
   others'. A member removing waits only until Route 53 took the change. A publisher that only removes does not
@@ -63,8 +63,8 @@ STATUS_GRACE = 3.0
 CLOCK_MARGIN = 1.0  # containers' clocks differ: a member gives up this much later than the publisher would
 # A publisher (or poller) silent this long is given up on (a sign of life per GetChange, at most 5 s apart).
 HEARTBEAT_STALE = 20.0
-# Values in one batch: one change holds ~350-700 (adapters/route53.py splits beyond), but every join's reply
-# carries the whole batch (~25 KB at 200).
+# Values in one batch: one change holds ~350-700 (adapters/aws/route53.py splits beyond), but every join's
+# reply carries the whole batch (~25 KB at 200).
 MAX_BATCH_VALUES = 200
 POLL_SECONDS = 0.25  # members read the status item this often
 REMOVE_WAIT = 60.0  # a removal has no caller deadline

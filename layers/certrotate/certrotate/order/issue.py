@@ -34,7 +34,7 @@ TIME_TO_ORDER = 90.0
 
 
 class OrderSettings(Protocol):
-    """What an order reads of the rotation's settings (rotate.request.RotationSettings)."""
+    """What an order reads of the rotation's settings (store.base.RotationSettings)."""
 
     @property
     def trust_roots(self) -> TrustAnchors: ...

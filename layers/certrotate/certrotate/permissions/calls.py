@@ -48,20 +48,20 @@ class Principal(StrEnum):
 # What the scan does in an account it scans (its own, or a member account through MemberScanRole).
 _SCAN_IN_ACCOUNT: frozenset[Call] = frozenset(
     {
-        ("iam", "ListServerCertificates"),  # adapters/iam.py list_certificates
+        ("iam", "ListServerCertificates"),  # adapters/aws/iam.py list_certificates
         ("iam", "GetAccountSummary"),  # room(): the quota metrics
         ("iam", "GetServerCertificate"),  # get(), pem(): the body, to read names and the key
         ("iam", "ListServerCertificateTags"),  # tags_of()
         ("iam", "TagServerCertificate"),  # the renewal time learnt (certrotate:renewal)
         ("iam", "DeleteServerCertificate"),  # retirement
-        ("elbv2", "DescribeLoadBalancers"),  # adapters/elb.py: is a replaced certificate still served?
+        ("elbv2", "DescribeLoadBalancers"),  # adapters/aws/elb.py: is a replaced certificate still served?
         ("elbv2", "DescribeListeners"),
         ("elbv2", "DescribeListenerCertificates"),
         ("elb", "DescribeLoadBalancers"),
-        ("ec2", "DescribeRegions"),  # adapters/regions.py
-        ("cloudfront", "ListDistributions"),  # adapters/cloudfront.py discover
+        ("ec2", "DescribeRegions"),  # adapters/aws/regions.py
+        ("cloudfront", "ListDistributions"),  # adapters/aws/cloudfront.py discover
         ("cloudfront", "GetDistributionConfig"),  # read
-        ("acm", "ListCertificates"),  # adapters/acm.py
+        ("acm", "ListCertificates"),  # adapters/aws/acm.py
         ("acm", "ListTagsForCertificate"),
         ("acm", "GetCertificate"),
         ("acm", "AddTagsToCertificate"),  # the renewal time learnt
@@ -69,8 +69,8 @@ _SCAN_IN_ACCOUNT: frozenset[Call] = frozenset(
 )
 
 # What a rotation does in the account of the certificate (its own, or a member account through MemberRole).
-# A rollback (the rotate function's `{"action": "rollback"}`, rollback.py) makes a subset of these calls: it
-# reads both certificates, tags and untags them (the hold), moves listeners, Classic listeners and
+# A rollback (the rotate function's `{"action": "rollback"}`, rollback/service.py) makes a subset of these
+# calls: it reads both certificates, tags and untags them (the hold), moves listeners, Classic listeners and
 # distributions back, under the leases and with an event.
 _ROTATE_IN_ACCOUNT: frozenset[Call] = frozenset(
     {
@@ -88,9 +88,9 @@ _ROTATE_IN_ACCOUNT: frozenset[Call] = frozenset(
         ("elbv2", "ModifyListener"),
         ("elbv2", "AddListenerCertificates"),
         ("elbv2", "RemoveListenerCertificates"),
-        ("elbv2", "DescribeRules"),  # adapters/alb_http01.py: HTTP-01 rules
+        ("elbv2", "DescribeRules"),  # adapters/aws/alb_rules.py: HTTP-01 rules
         ("elbv2", "DescribeTags"),
-        ("elbv2", "DescribeAccountLimits"),  # adapters/alb_http01.py: the rules-per-ALB quota
+        ("elbv2", "DescribeAccountLimits"),  # adapters/aws/alb_rules.py: the rules-per-ALB quota
         ("elbv2", "CreateRule"),
         ("elbv2", "DeleteRule"),
         ("elb", "DescribeLoadBalancers"),
@@ -99,7 +99,7 @@ _ROTATE_IN_ACCOUNT: frozenset[Call] = frozenset(
         ("cloudfront", "ListDistributions"),
         ("cloudfront", "GetDistributionConfig"),
         ("cloudfront", "UpdateDistribution"),
-        ("cloudfront", "GetDistribution"),  # adapters/addresses.py: the endpoint check's address
+        ("cloudfront", "GetDistribution"),  # adapters/aws/addresses.py: the endpoint check's address
         ("acm", "ListCertificates"),
         ("acm", "DescribeCertificate"),
         ("acm", "GetCertificate"),
@@ -113,7 +113,7 @@ _ROTATE_IN_ACCOUNT: frozenset[Call] = frozenset(
 # DNS-01 in the account whose Route 53 answers (the certificate's, or DNS_ACCOUNTS').
 _DNS_IN_ACCOUNT: frozenset[Call] = frozenset(
     {
-        ("route53", "ListHostedZones"),  # adapters/route53.py: the zone of each name
+        ("route53", "ListHostedZones"),  # adapters/aws/route53.py: the zone of each name
         ("route53", "ListResourceRecordSets"),
         ("route53", "ChangeResourceRecordSets"),
         ("route53", "GetChange"),
@@ -123,11 +123,11 @@ _DNS_IN_ACCOUNT: frozenset[Call] = frozenset(
 # What only the central account holds: the queue, the lease table, the account key, the events.
 _SCAN_CENTRAL: frozenset[Call] = frozenset(
     {
-        ("sqs", "SendMessageBatch"),  # adapters/queue.py
-        ("dynamodb", "GetItem"),  # adapters/scan_index.py; adapters/progress.py (claims checked)
+        ("sqs", "SendMessageBatch"),  # adapters/aws/queue.py
+        ("dynamodb", "GetItem"),  # adapters/lease_table/: scan_index.py; progress.py (claims checked)
         ("dynamodb", "PutItem"),
-        ("events", "PutEvents"),  # adapters/events.py
-        ("sts", "AssumeRole"),  # adapters/accounts.py: MemberScanRole of each managed account
+        ("events", "PutEvents"),  # adapters/aws/events.py
+        ("sts", "AssumeRole"),  # adapters/aws/accounts.py: MemberScanRole of each managed account
         ("sts", "GetCallerIdentity"),  # wiring.own_account_id
     }
 )
@@ -136,14 +136,14 @@ _ROTATE_CENTRAL: frozenset[Call] = frozenset(
         ("sqs", "ReceiveMessage"),  # Lambda's SQS poller, with the function's role
         ("sqs", "DeleteMessage"),
         ("sqs", "GetQueueAttributes"),
-        # adapters/leases.py; adapters/progress.py; the #acme-account claim; a DNS-01 batch's status
+        # adapters/lease_table/: leases.py; progress.py; the #acme-account claim; a DNS-01 batch's status
         ("dynamodb", "PutItem"),
-        # leases; challenge_records.py; dns_batches.py (join, open, close, a batch's status)
+        # adapters/lease_table/: leases, challenge_records, dns_batches (join, open, close, a batch's status)
         ("dynamodb", "UpdateItem"),
         ("dynamodb", "DeleteItem"),
-        # adapters/progress.py, challenge_records.py, issued_stash.py, scan_index.py, dns_batches.py
+        # adapters/lease_table/: progress, challenge_records, issued_stash, scan_index, dns_batches
         ("dynamodb", "GetItem"),
-        ("secretsmanager", "GetSecretValue"),  # adapters/secrets.py: the account key (and the EAB key)
+        ("secretsmanager", "GetSecretValue"),  # adapters/aws/secrets.py: the account key (and the EAB key)
         ("secretsmanager", "PutSecretValue"),
         ("secretsmanager", "CreateSecret"),
         ("events", "PutEvents"),
@@ -182,7 +182,8 @@ _OPERATOR_CENTRAL: frozenset[Call] = frozenset(
         ("lambda", "Invoke"),  # rotate, rollback, doctor's dry-run scan (ManagedAccounts)
         ("iam", "SimulatePrincipalPolicy"),  # doctor: the functions' roles against checks()
         ("secretsmanager", "DescribeSecret"),  # doctor: the EAB secret exists (a CA requiring EAB)
-        ("dynamodb", "GetItem"),  # status, plan, doctor: rotations' progress records (claims.ClaimVerifier)
+        # status, plan, doctor: rotations' progress records (check.verifier.ClaimVerifier)
+        ("dynamodb", "GetItem"),
         ("sts", "AssumeRole"),  # --account, and a DNS account's zones: member-role.yaml's read role
         ("sts", "GetCallerIdentity"),
     }

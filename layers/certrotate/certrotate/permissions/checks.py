@@ -168,7 +168,7 @@ def checks(principal: Principal, names: Names) -> list[Check]:
 
 def _assume_role_checks(principal: Principal, names: Names) -> list[Check]:
     """The scan assumes its member role in each managed account, the rotation its own in each managed and
-    DNS account (adapters/accounts.py); never in the function's own account."""
+    DNS account (adapters/aws/accounts.py); never in the function's own account."""
     if principal is Principal.SCAN:
         accounts = names.managed_accounts
     elif principal is Principal.ROTATE:

@@ -46,7 +46,7 @@ class StoredCertificate:
 
 
 class CertificateReader(Protocol):
-    """Reads one IAM server certificate (what proving a claim needs: claims.ClaimVerifier)."""
+    """Reads one IAM server certificate (what proving a claim needs: check.verifier.ClaimVerifier)."""
 
     def get(self, name: str) -> StoredCertificate | None: ...
 
@@ -101,10 +101,10 @@ class AcmCertificate:
     imported: bool = False
 
     def as_certificate(self) -> ServerCertificate:
-        """The view planning's renewal and hold rules read (name = ARN; nothing is ever "replaced" nor rolled
-        back: those tags are left out, see BESIDE_ONLY_TAGS). A renewal time learnt for the certificate this
-        one re-imported over is left out: it is not this one's (a re-import keeps the tags; the rotation also
-        removes it)."""
+        """The view the renewal and hold rules (decide/) read (name = ARN; nothing is ever "replaced" nor
+        rolled back: those tags are left out, see BESIDE_ONLY_TAGS). A renewal time learnt for the certificate
+        this one re-imported over is left out: it is not this one's (a re-import keeps the tags; the rotation
+        also removes it)."""
         assert self.not_after is not None
         tags = {k: v for k, v in (self.tags or {}).items() if k not in BESIDE_ONLY_TAGS}
         kept = RenewalSchedule.parse(tags.get(RENEWAL_TAG))

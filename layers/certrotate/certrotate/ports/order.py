@@ -29,8 +29,8 @@ class DnsChallenges(Protocol):
 
 
 class DnsChanges(DnsChallenges, Protocol):
-    """Route 53 for several certificates' values at once (dns_batching.py): one change adds some values and
-    removes others, as many sets as Route 53's limits on one change allow."""
+    """Route 53 for several certificates' values at once (order/dns_batching.py): one change adds some values
+    and removes others, as many sets as Route 53's limits on one change allow."""
 
     def submit(
         self, additions: Sequence[DnsRecord], removals: Sequence[DnsRecord] = (), *, deadline: float
@@ -44,7 +44,7 @@ class DnsChanges(DnsChallenges, Protocol):
 
 class DnsBatching(Protocol):
     """DNS-01 values of rotations running at the same time in one hosted zone, published and removed in one
-    Route 53 change (dns_batching.py); alone when nobody else is there. `owner` is the certificate whose
+    Route 53 change (order/dns_batching.py); alone when nobody else is there. `owner` is the certificate whose
     `#challenges` record names the values (ChallengeRecords), written before they are published."""
 
     def publish(self, owner: str, records: Sequence[DnsRecord], *, deadline: float) -> None: ...  # INSYNC
@@ -53,7 +53,7 @@ class DnsBatching(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class BatchEntry:
-    """One DNS-01 value a member of a batch adds or removes (dns_batching.py)."""
+    """One DNS-01 value a member of a batch adds or removes (order/dns_batching.py)."""
 
     adding: bool
     record: DnsRecord  # one value
@@ -61,7 +61,7 @@ class BatchEntry:
 
 @dataclass(frozen=True, slots=True)
 class BatchTicket:
-    """A rotation's place in a hosted zone's batch of DNS-01 changes (dns_batching.py). Times are epoch
+    """A rotation's place in a hosted zone's batch of DNS-01 changes (order/dns_batching.py). Times are epoch
     seconds: members and the publisher run in different containers."""
 
     batch_id: str
@@ -160,7 +160,7 @@ class Http01Listeners(ChallengeResponder, Protocol):
 
 
 class Challenges(Protocol):
-    """What an order needs: each name's method, and answers published and removed (challenges.py)."""
+    """What an order needs: each name's method, and answers published and removed (order/challenges.py)."""
 
     def method_for(self, name: str) -> ChallengeMethod: ...
     def publish(self, answers: Sequence[ChallengeAnswer], *, deadline: float) -> None: ...

@@ -34,7 +34,8 @@ class RotationQueue(Protocol):
 
 
 class ScanIndexStore(Protocol):
-    """Where a scan keeps its index between runs (scan_index): one blob, read once and written once a scan."""
+    """Where a scan keeps its index between runs (adapters/lease_table/scan_index.py): one blob, read once and
+    written once a scan."""
 
     def load(self) -> bytes | None: ...  # None: there is none
     def save(self, blob: bytes) -> None: ...

@@ -24,7 +24,7 @@ class ScanResult:
     dry_run: bool
     correlation_id: str = ""  # carried by every message this scan sends and every event it emits
     notes: list[str] = field(default_factory=list)
-    # Bookkeeping tags whose claim no progress record proves: reported, never acted on (claims.py).
+    # Bookkeeping tags whose claim no progress record proves: reported, never acted on (check/claims.py).
     untrusted: list[dict[str, Any]] = field(default_factory=list)
     # Many accounts only (None otherwise, and left out of as_dict): the accounts not scanned, and why.
     failed_accounts: list[dict[str, str]] | None = None

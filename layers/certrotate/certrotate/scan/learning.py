@@ -3,8 +3,8 @@ each listing (IAM, ACM), so that the stores cannot drift apart (issue 22, item 7
 random point of the CA's window on every ask, skewing renewals towards the window's start).
 
 The CA's ARI window (RFC 9773) when the CA offers ARI and has one for the certificate, keeping the point
-picked in the same window last time (renewal_time.same_pick); else the lifetime rule, asked again after the
-CA's Retry-After (or, without ARI at all, at the renewal time itself: nothing new can be learnt before).
+picked in the same window last time (decide.renewal_time.same_pick); else the lifetime rule, asked again after
+the CA's Retry-After (or, without ARI at all, at the renewal time itself: nothing new can be learnt before).
 """
 
 from __future__ import annotations

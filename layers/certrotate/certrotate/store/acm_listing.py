@@ -1,5 +1,5 @@
 """ACM as the scan reads it: the imported certificates of every region the stack looks at, their tags and
-their bodies. Each is seen as planning's rules read it (`AcmCertificate.as_certificate`: name = ARN), so that
+their bodies. Each is seen as the decide/ rules read it (`AcmCertificate.as_certificate`: name = ARN), so that
 the scan's sweep decides, learns and enqueues for it as for an IAM certificate."""
 
 from __future__ import annotations

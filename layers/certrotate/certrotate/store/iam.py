@@ -111,7 +111,7 @@ class IamStore:
 
     def assess(self, current: Current[IamRead]) -> Assessment:
         """What the bookkeeping tags (and the replacement's name) claim about the certificate, and what is
-        proven (claims.ClaimVerifier)."""
+        proven (check.verifier.ClaimVerifier)."""
         old = current.view
         claims = self._claims.claims(old, current.facts.dns_names)
         good = proven(claims)

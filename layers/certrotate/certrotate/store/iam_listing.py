@@ -70,11 +70,12 @@ class IamListing:
     def believe(
         self, certificates: Sequence[ServerCertificate], notes: list[str]
     ) -> tuple[list[ServerCertificate], list[dict[str, Any]], set[str]]:
-        """Each managed certificate tagged as replaced, as far as its claim is proven (claims.py): proven,
-        it is pending retirement or a rotation to resume, served since when its record says; not proven, the
-        claim is reported (`untrusted`, a note, a WARNING) and the certificate is treated as not replaced,
-        so nothing is resumed, repointed or retired on it. Returns the certificates, the reports and the
-        names whose claim only `force` may adopt (not sent: the rotation would refuse them too)."""
+        """Each managed certificate tagged as replaced, as far as its claim is proven
+        (check.verifier.believe): proven, it is pending retirement or a rotation to resume, served since when
+        its record says; not proven, the claim is reported (`untrusted`, a note, a WARNING) and the
+        certificate is treated as not replaced, so nothing is resumed, repointed or retired on it. Returns the
+        certificates, the reports and the names whose claim only `force` may adopt (not sent: the rotation
+        would refuse them too)."""
         names = {c.name for c in certificates}
         trusted: list[ServerCertificate] = []
         untrusted: list[dict[str, Any]] = []

@@ -173,7 +173,8 @@ def _account_key_for_stash() -> dict[str, str] | None:
 @functools.cache
 def dns_batching(account: str | None = None) -> DnsBatcher | None:
     """Rotations publishing DNS-01 values in one hosted zone at the same time share one Route 53 change
-    (dns_batching.py), meeting in the lease table (`#dns-batch:<zone id>`); without a table, each its own."""
+    (order/dns_batching.py), meeting in the lease table (`#dns-batch:<zone id>`); without a table, each its
+    own."""
     config = settings()
     if not config.lease_table_name:
         return None

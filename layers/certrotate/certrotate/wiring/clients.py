@@ -48,7 +48,7 @@ ADAPTIVE_SERVICES = frozenset({"iam"})
 ADAPTIVE_CONFIG = BOTO_CONFIG.merge(Config(retries={"mode": "adaptive", "max_attempts": 8}))
 
 # ACM imports retry nothing in botocore: its standard mode takes LimitExceededException (ACM's yearly quota of
-# imports) for throttling; adapters.acm retries what is transient itself.
+# imports) for throttling; adapters.aws.acm retries what is transient itself.
 NO_RETRY_CONFIG = BOTO_CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
 
 

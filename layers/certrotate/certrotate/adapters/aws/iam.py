@@ -180,7 +180,7 @@ class IamCertificateStore:
         """(server certificates held, quota): read now, or with `kept` perhaps from the last reading (see
         ROOM_KEPT), counting this container's uploads since as held. A kept reading can be wrong only by
         what other containers uploaded since, which the reserve covers; should the quota fill anyway, the
-        upload is refused and the issued certificate kept for a later try (rotation.py: issue_or_reuse)."""
+        upload is refused and the issued certificate kept for a later try (order/issue.py: issue_or_reuse)."""
         now = self._monotonic()
         if kept and self._room is not None and now - self._room[0] < ROOM_KEPT:
             _, held, quota = self._room

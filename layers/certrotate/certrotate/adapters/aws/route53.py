@@ -11,10 +11,10 @@ again and retry, bounded, with backoff and jitter.
 Route 53 allows 5 requests per second per account, so the common case makes no read at all: a new set is
 CREATEd blindly, and removal swaps from the state this adapter last wrote; only a refused guess costs a read.
 
-Several certificates' values (dns_batching.py: rotations running at the same time share one change) go in one
-change batch per zone: `submit` adds some values and removes others in one atomic change, as many record sets
-as Route 53's limits on one request allow (1,000 ResourceRecord elements, 32,000 characters of values), more
-changes beyond; `wait_in_sync` polls them. `publish` is both, for one certificate.
+Several certificates' values (order/dns_batching.py: rotations running at the same time share one change) go
+in one change batch per zone: `submit` adds some values and removes others in one atomic change, as many
+record sets as Route 53's limits on one request allow (1,000 ResourceRecord elements, 32,000 characters of
+values), more changes beyond; `wait_in_sync` polls them. `publish` is both, for one certificate.
 """
 
 from __future__ import annotations

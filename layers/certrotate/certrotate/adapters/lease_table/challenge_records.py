@@ -97,7 +97,7 @@ def _records(entries: Sequence[str]) -> list[DnsRecord]:
 
 class DynamoDbChallengeRecords:
     """Implements ports.ChallengeRecords. `account_id`: with MANAGED_ACCOUNTS the lease key is
-    `<account>:<certificate>` (adapters.accounts.AccountLeases), and so is this item's."""
+    `<account>:<certificate>` (adapters.aws.accounts.AccountLeases), and so is this item's."""
 
     def __init__(self, client: DynamoDBClient, table_name: str, account_id: str | None = None) -> None:
         self._db = client

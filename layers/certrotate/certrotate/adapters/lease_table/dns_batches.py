@@ -1,5 +1,5 @@
 """DynamoDB: where rotations running at the same time meet to share one Route 53 change per hosted zone
-(dns_batching.py says how; this adapter is the lease table's side of it).
+(order/dns_batching.py says how; this adapter is the lease table's side of it).
 
 Two kinds of item, both keyed "#dns-batch:..." (no certificate name or ARN starts with "#": they never meet a
 lease or another kind's item; the template's `dynamodb:LeadingKeys` grant names the prefix):

@@ -56,9 +56,9 @@ def issued_key(lease_key: str) -> str:
 
 
 def derive_key(account: Mapping[str, Any] | None) -> bytes | None:
-    """The stash's AES key from the ACME account (as adapters.secrets.AccountKeyStore loads it: `key` is a JWK
-    as JSON): HKDF over the key's private scalar `d` (RSA or EC), so that the JSON's spelling does not matter.
-    None when there is no usable key (nothing is kept then)."""
+    """The stash's AES key from the ACME account (as adapters.aws.secrets.AccountKeyStore loads it: `key` is
+    a JWK as JSON): HKDF over the key's private scalar `d` (RSA or EC), so that the JSON's spelling does not
+    matter. None when there is no usable key (nothing is kept then)."""
     raw = (account or {}).get("key")
     try:
         jwk = json.loads(raw) if isinstance(raw, str) else None
