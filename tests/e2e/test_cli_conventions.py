@@ -46,7 +46,14 @@ def _cli_process(world: World, *argv: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        # As a terminal's shell starts it: Ctrl-C interrupts. A shell that runs the tests in the background
+        # starts them with SIGINT ignored, which a child inherits, and Python then installs no handler.
+        preexec_fn=_interruptible,
     )
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_global_options_go_before_or_after_the_command(world: World, cli: Cli) -> None:
