@@ -71,8 +71,9 @@ CloudFront
 STS
   * `AssumeRole` of a role that does not exist, or whose trust policy names no principal of the caller's
     account, fails with `AccessDenied` (moto: any ARN was assumed, the role need not exist); conditions are
-    not evaluated (tests/unit/project/test_member_role.py checks them in the member role's template). moto routes
-    AssumeRoleWithWebIdentity/SAML through the same method: they are checked alike (nothing here uses them).
+    not evaluated (tests/unit/project/test_member_role.py checks them in the member role's template). moto
+    routes AssumeRoleWithWebIdentity/SAML through the same method: they are checked alike (nothing here uses
+    them).
 Secrets Manager
   * moto already refuses a `ClientRequestToken` reused with different content (`ResourceExistsException`) and
     is idempotent for the same content, except for versions staged `AWSPENDING`, which it overwrote;
