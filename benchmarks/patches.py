@@ -3,7 +3,7 @@
 
 Spelled `name=value`:
   insync_first_delay=0.2   Route53Challenges._wait_in_sync polls GetChange again after this many seconds
-                           (the layer waits 0.5 s, then doubles up to 5 s)
+                           (the layer waits FIRST_POLL_DELAY, 0.5 s, then doubles up to 5 s)
   parallel_discovery=8     LoadBalancerListeners lists the listeners and listener certificates of up to this
                            many ALB/NLBs at once (the layer lists them one after the other)
   discover_ttl=30          a container reuses its listing of the endpoints for this many seconds (each
@@ -28,7 +28,7 @@ Spelled `name=value`:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from certrotate.decide.due import is_due
@@ -44,6 +44,18 @@ KNOWN = (
     "lazy_ec2",
     "index_records",
 )
+
+# What each patch replaces (module, attribute): tests/unit/project/test_benchmark_targets.py checks that it
+# still exists and that the replacement takes the arguments the original takes (lazy_ec2 replaces nothing).
+REPLACES: dict[str, tuple[str, str]] = {
+    "insync_first_delay": ("certrotate.adapters.aws.route53", "Route53Challenges._wait_in_sync"),
+    "parallel_discovery": ("certrotate.adapters.aws.elb", "LoadBalancerListeners._list_v2"),
+    "discover_ttl": ("certrotate.adapters.aws.endpoints", "AllEndpoints.discover"),
+    "zones_ttl": ("certrotate.adapters.aws.route53", "Route53Challenges.zones"),
+    "scan_tags": ("certrotate.scan.tags", "TagIndex.where_needed"),
+    "finalize_first_poll": ("acme.client", "ClientV2.poll_finalization"),
+    "index_records": ("certrotate.adapters.lease_table.scan_index", "ScanIndexRecords.served"),
+}
 
 
 def parse(specs: Iterable[str]) -> dict[str, str]:
@@ -88,19 +100,21 @@ def _insync_first_delay(first: float) -> None:
     from certrotate.adapters.aws import route53
     from certrotate.errors import CertRotateError
 
-    def _wait_in_sync(self: Any, change_id: str, deadline: float) -> None:
+    def _wait_in_sync(self: Any, change_id: str, deadline: float, polled: Callable[[], None] | None) -> None:
         # route53.Route53Challenges._wait_in_sync with the first delay as a parameter.
         limit = min(deadline, self._monotonic() + route53.SYNC_WAIT)
         delay = first
         while True:
             status = self._r53.get_change(Id=change_id)["ChangeInfo"]["Status"]
+            if polled is not None:
+                polled()
             if status == "INSYNC":
                 return
             left = limit - self._monotonic()
             if left <= 0:
                 raise CertRotateError(f"Route 53 change {change_id} was not INSYNC in time")
             self._sleep(min(delay, left))
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, route53.LONGEST_POLL_DELAY)
 
     route53.Route53Challenges._wait_in_sync = _wait_in_sync  # type: ignore[method-assign]
 

@@ -17,12 +17,15 @@ from typing import Any
 # (label, module, attribute path): each call's wall time is added to its label. Nested steps are shown
 # indented; a step's time includes that of the steps nested in it.
 ACME = "certrotate.adapters.acme.authority"
+BATCHING = "certrotate.order.dns_batching"
 PHASES: list[tuple[str, str, str]] = [
+    # The handler calls wiring.rotation_service on the package's face (functions/rotate/app.py).
     ("settings + clients (wiring.rotation_service)", "certrotate.wiring", "rotation_service"),
-    ("rotation (RotationService.rotate)", "certrotate.rotation", "RotationService.rotate"),
+    ("rotation (Rotation.rotate)", "certrotate.rotate.pipeline", "Rotation.rotate"),
     ("  lease acquire", "certrotate.adapters.lease_table.leases", "DynamoDbLeases.acquire"),
-    ("  ACME client (wiring.authority)", "certrotate.wiring", "authority"),
-    ("  endpoints (RotationService._serving)", "certrotate.rotation", "RotationService._serving"),
+    # The first order calls authority() from wiring/adapters.py (_authority): the face's name is not called.
+    ("  ACME client (wiring.authority)", "certrotate.wiring.adapters", "authority"),
+    ("  endpoints (Locator.locate)", "certrotate.deploy.locate", "Locator.locate"),
     (
         "    scan index read (ScanIndexRecords.served)",
         "certrotate.adapters.lease_table.scan_index",
@@ -48,10 +51,10 @@ PHASES: list[tuple[str, str, str]] = [
     ("    Route 53 zones", "certrotate.adapters.aws.route53", "Route53Challenges.zones"),
     ("    DNS publish + INSYNC wait", "certrotate.adapters.aws.route53", "Route53Challenges.publish"),
     ("      of which INSYNC wait", "certrotate.adapters.aws.route53", "Route53Challenges._wait_in_sync"),
-    # With a lease table, DNS-01 values go through the zone's batch (dns_batching.py), the above within.
-    ("    DNS publish, batched (DnsBatcher.publish)", "certrotate.dns_batching", "DnsBatcher.publish"),
-    ("      member: waiting for the publisher (both ways)", "certrotate.dns_batching", "DnsBatcher._awaited"),
-    ("      publisher: gather, change, INSYNC (both ways)", "certrotate.dns_batching", "DnsBatcher._publish"),
+    # With a lease table, DNS-01 values go through the zone's batch (order/dns_batching.py), the above within.
+    ("    DNS publish, batched (DnsBatcher.publish)", BATCHING, "DnsBatcher.publish"),
+    ("      member: waiting for the publisher (both ways)", BATCHING, "DnsBatcher._awaited"),
+    ("      publisher: gather, change, INSYNC (both ways)", BATCHING, "DnsBatcher._publish"),
     ("    answer challenge", "acme.client", "ClientV2.answer_challenge"),
     (
         "    authorization polling",
@@ -59,17 +62,18 @@ PHASES: list[tuple[str, str, str]] = [
         "AcmeAuthority._await_authorizations",
     ),
     ("    DNS cleanup", "certrotate.adapters.aws.route53", "Route53Challenges.remove"),
-    ("    DNS cleanup, batched (DnsBatcher.remove)", "certrotate.dns_batching", "DnsBatcher.remove"),
+    ("    DNS cleanup, batched (DnsBatcher.remove)", BATCHING, "DnsBatcher.remove"),
     ("    finalize", "acme.client", "ClientV2.begin_finalization"),
     (
         "    finalization polling + download",
         ACME,
         "AcmeAuthority._await_certificate",
     ),
-    ("  validation (validate_issued)", "certrotate.rotation", "validate_issued"),
+    # order/issue.py imports validate_issued and calls it by that name: its binding there is the one to wrap.
+    ("  validation (validate_issued)", "certrotate.order.issue", "validate_issued"),
     ("  IAM upload", "certrotate.adapters.aws.iam", "IamCertificateStore.upload"),
-    ("  repoint (RotationService._repoint)", "certrotate.rotation", "RotationService._repoint"),
-    ("  retirement (RotationService._retire)", "certrotate.rotation", "RotationService._retire"),
+    ("  repoint (Deployment._repoint)", "certrotate.deploy.deployment", "Deployment._repoint"),
+    ("  retirement (Retirement.retire_now)", "certrotate.retire.retirement", "Retirement.retire_now"),
     ("  events (EventBridge)", "certrotate.adapters.aws.events", "EventBridgePublisher.publish"),
 ]
 
@@ -89,18 +93,34 @@ def _timed(function: Callable[..., Any], label: str, totals: dict[str, float]) -
     return wrapper
 
 
+def resolve(module_name: str, path: str) -> tuple[Any, str, Any]:
+    """`module:path` ("Class.method" or a module-level "function"): the object that holds the attribute, its
+    name, and its value as stored there (a staticmethod as such). LookupError when any part is missing:
+    the layer moved or renamed it."""
+    try:
+        owner: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as missing:
+        if missing.name is None or not module_name.startswith(missing.name):
+            raise  # a dependency of an existing module: not a stale name
+        raise LookupError(f"{module_name}:{path}: no module {missing.name}") from None
+    *parents, name = path.split(".")
+    try:
+        for parent in parents:
+            owner = getattr(owner, parent)
+        return owner, name, owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+    except (AttributeError, KeyError):
+        raise LookupError(f"{module_name}:{path}: no attribute {path!r} in {module_name}") from None
+
+
 def install_timers() -> dict[str, float]:
     """Wraps every function of PHASES that exists; returns the totals, filled in as the functions run.
-    A function renamed in the layer is reported as missing (label -> -1.0) rather than failing the run."""
+    A function renamed in the layer is reported as missing (label -> -1.0) rather than failing the run
+    (tests/unit/project/test_benchmark_targets.py fails on one instead)."""
     totals: dict[str, float] = defaultdict(float)
     for label, module_name, path in PHASES:
-        owner: Any = importlib.import_module(module_name)
-        *parents, name = path.split(".")
         try:
-            for parent in parents:
-                owner = getattr(owner, parent)
-            original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
-        except (AttributeError, KeyError):
+            owner, name, original = resolve(module_name, path)
+        except LookupError:
             totals[label] = -1.0
             continue
         if isinstance(original, staticmethod):

@@ -19,24 +19,43 @@ import sys
 import time
 from typing import Any
 
-# Functions whose cumulative time makes up a rotation's breakdown (profiled invocations only).
+# Functions whose cumulative time makes up a rotation's breakdown (profiled invocations only), named as the
+# timers name them (module:qualname, resolved by benchmarks.timers.resolve); cProfile's entry of each is
+# found by the function's code (file, first line, name), so two files of one basename never mix.
 PHASES = {
-    "rotation.py:rotate": "rotation, total",
-    "authority.py:_connect": "ACME directory + account",
-    "keys.py:generate_private_key": "new private key",
-    "authority.py:issue": "ACME order (incl. DNS-01)",
-    "route53.py:publish": "Route 53 publish + INSYNC wait",
-    "route53.py:_wait_in_sync": "  of which INSYNC wait",
-    "route53.py:remove": "Route 53 cleanup",
-    "authority.py:_await_authorizations": "ACME validation polling",
-    "authority.py:_finalize": "ACME finalize + download",
-    "validation.py:validate_issued": "validate chain/key/names",
-    "iam.py:upload": "IAM upload",
-    "rotation.py:_repoint": "listener lookup + repoint",
-    "endpoints.py:discover": "  of which listener lookup",
-    "leases.py:acquire": "lease acquire",
-    "events.py:publish": "EventBridge events",
+    "certrotate.rotate.pipeline:Rotation.rotate": "rotation, total",
+    "certrotate.adapters.acme.authority:AcmeAuthority._connect": "ACME directory + account",
+    "certrotate.adapters.acme.keys:generate_private_key": "new private key",
+    "certrotate.adapters.acme.authority:AcmeAuthority.issue": "ACME order (incl. DNS-01)",
+    "certrotate.adapters.aws.route53:Route53Challenges.publish": "Route 53 publish + INSYNC wait",
+    "certrotate.adapters.aws.route53:Route53Challenges._wait_in_sync": "  of which INSYNC wait",
+    "certrotate.order.dns_batching:DnsBatcher.publish": "DNS publish, batched (lease table)",
+    "certrotate.adapters.aws.route53:Route53Challenges.remove": "Route 53 cleanup",
+    "certrotate.adapters.acme.authority:AcmeAuthority._await_authorizations": "ACME validation polling",
+    "acme.client:ClientV2.begin_finalization": "ACME finalize",
+    "certrotate.adapters.acme.authority:AcmeAuthority._await_certificate": "ACME polls + download",
+    "certrotate.check.issued:validate_issued": "validate chain/key/names",
+    "certrotate.adapters.aws.iam:IamCertificateStore.upload": "IAM upload",
+    "certrotate.deploy.locate:Locator.locate": "where it is served (scan's list, index or search)",
+    "certrotate.adapters.aws.endpoints:AllEndpoints.discover": "  search of every region (also retirement)",
+    "certrotate.deploy.deployment:Deployment._repoint": "repoint",
+    "certrotate.retire.retirement:Retirement.retire_now": "retirement",
+    "certrotate.adapters.lease_table.leases:DynamoDbLeases.acquire": "lease acquire",
+    "certrotate.adapters.aws.events:EventBridgePublisher.publish": "EventBridge events",
 }
+
+
+def code_key(module_name: str, path: str) -> tuple[str, int, str]:
+    """cProfile's key of the function `module:path` names: (file, first line, name). Unwraps the timers'
+    wrappers (functools.wraps) and staticmethods. LookupError when the layer has no such function."""
+    import inspect
+
+    from benchmarks.timers import resolve
+
+    _owner, _name, found = resolve(module_name, path)
+    function = inspect.unwrap(found.__func__ if isinstance(found, staticmethod | classmethod) else found)
+    code = function.__code__
+    return code.co_filename, code.co_firstlineno, code.co_name
 
 
 def peak_rss_mb() -> float:
@@ -52,12 +71,18 @@ def peak_rss_mb() -> float:
 def _breakdown(profile: Any) -> dict[str, float]:
     import pstats
 
+    keys: dict[tuple[str, int, str], str] = {}
+    for target, label in PHASES.items():
+        module_name, _, path = target.partition(":")
+        try:
+            keys[code_key(module_name, path)] = label
+        except LookupError:
+            continue  # renamed in the layer: no figure (tests/unit/project/test_benchmark_targets.py)
     stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
     found: dict[str, float] = {}
-    for (filename, _line, func), (_cc, _nc, _tt, cumulative, _callers) in stats.items():
-        key = f"{os.path.basename(filename)}:{func}"
-        if key in PHASES:
-            found[PHASES[key]] = found.get(PHASES[key], 0.0) + cumulative
+    for key, (_cc, _nc, _tt, cumulative, _callers) in stats.items():
+        if key in keys:
+            found[keys[key]] = found.get(keys[key], 0.0) + cumulative
     return {label: found[label] for label in PHASES.values() if label in found}
 
 
@@ -65,16 +90,13 @@ def _install_wall_timers(spec: str) -> dict[str, list[list[float]]]:
     """BENCH_TIMED="module:Class.method,...": each call's (start, end) wall-clock times, by label, so that a
     benchmark can place a step of one container (the scan's search, its sends) against another's."""
     import functools
-    import importlib
+
+    from benchmarks.timers import resolve
 
     spans: dict[str, list[list[float]]] = {}
     for item in filter(None, spec.split(",")):
         module_name, _, path = item.partition(":")
-        owner: Any = importlib.import_module(module_name)
-        *parents, name = path.split(".")
-        for parent in parents:
-            owner = getattr(owner, parent)
-        original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+        owner, name, original = resolve(module_name, path)  # LookupError: a stale name fails the run
         label = path
 
         def wrap(function: Any, label: str = label) -> Any:
