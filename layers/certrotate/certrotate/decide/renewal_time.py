@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from certrotate.model import ServerCertificate
+from certrotate.model.certificates import RenewalSchedule
 from certrotate.names import RENEWAL_TAG
-
-if TYPE_CHECKING:
-    from certrotate.model.certificates import RenewalSchedule
 
 ARI_MIN_RETRY = timedelta(minutes=1)  # RFC 9773 section 4.3: clients clamp Retry-After to sane bounds
 ARI_MAX_RETRY = timedelta(days=1)
@@ -25,8 +22,6 @@ def schedule_from_window(
 ) -> RenewalSchedule:
     """RFC 9773 section 4.2: a random point in the suggested window, or now when the window has begun (or
     lies wholly in the past: what a CA does when it must revoke). Ask again after Retry-After, clamped."""
-    from certrotate.model.certificates import RenewalSchedule
-
     renew_at = now if start <= now else start + (end - start) * min(max(random_fraction, 0.0), 1.0)
     return RenewalSchedule("ari", start, end, renew_at, clamp_retry(retry_after, now))
 
@@ -49,8 +44,6 @@ def last_resort_time(not_before: datetime | None, not_after: datetime) -> dateti
 def believed_schedule(certificate: ServerCertificate) -> RenewalSchedule | None:
     """The kept renewal time, unless it cannot be this certificate's: a renewal at or after its expiry (no CA
     window nor the lifetime rule gives one) is asked again, as an unreadable tag is."""
-    from certrotate.model.certificates import RenewalSchedule
-
     schedule = RenewalSchedule.parse(certificate.tags.get(RENEWAL_TAG))
     if schedule is None or schedule.renew_at >= certificate.expiration:
         return None
@@ -69,8 +62,6 @@ def schedule_from_lifetime(
 ) -> RenewalSchedule:
     """The lifetime rule, learnt again at `next_ask`: after the CA's Retry-After when it offers ARI but had no
     window for the certificate, or at the renewal time itself when the CA offers no ARI (nothing to learn)."""
-    from certrotate.model.certificates import RenewalSchedule
-
     renew_at = lifetime_renewal_time(not_before, not_after)
     return RenewalSchedule("lifetime", renew_at, not_after, renew_at, max(next_ask, now + ARI_MIN_RETRY))
 

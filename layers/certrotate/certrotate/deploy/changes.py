@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from certrotate.model import ChangeKind, Endpoint, EndpointChange
+from certrotate.model.endpoints import reference_for
 
 
 def plan_endpoint_changes(
@@ -17,8 +18,6 @@ def plan_endpoint_changes(
     removed, so a client never meets a listener without a matching certificate. Everything else on the
     endpoint stays as it is. Endpoints already converted produce no change (reruns are no-ops).
     """
-    from certrotate.model.endpoints import reference_for
-
     changes: list[EndpointChange] = []
     for endpoint in endpoints:
         old = reference_for(endpoint, old_arn, old_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from certrotate.model import Endpoint, KeyKind, KeySpec
+from certrotate.model.keys import KEY_TYPES, KEYS_ACCEPTED
 from certrotate.names import KEY_TYPE_TAG
 
 
@@ -19,8 +20,6 @@ def replacement_key(old: KeySpec) -> KeySpec:
 def requested_key(tags: Mapping[str, str], old: KeySpec) -> KeySpec | None:
     """The replacement's key: the tag certrotate:key-type's, else the old key's kind (replacement_key).
     None when the tag holds a value not in KEY_TYPES."""
-    from certrotate.model.keys import KEY_TYPES
-
     value = tags.get(KEY_TYPE_TAG, "").strip().lower()
     if not value:
         return replacement_key(old)
@@ -29,6 +28,4 @@ def requested_key(tags: Mapping[str, str], old: KeySpec) -> KeySpec | None:
 
 def endpoints_refusing(key: KeySpec, endpoints: Iterable[Endpoint]) -> list[Endpoint]:
     """The endpoints that cannot serve a certificate with this key."""
-    from certrotate.model.keys import KEYS_ACCEPTED
-
     return [e for e in endpoints if key not in KEYS_ACCEPTED[e.kind]]

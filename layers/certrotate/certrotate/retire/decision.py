@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from certrotate.model import Endpoint, EndpointSurvey, ServerCertificate, Unsearched
+from certrotate.model.endpoints import endpoints_serving
 
 # --- retirement ------------------------------------------------------------------------------------------
 
@@ -98,8 +99,6 @@ def decide_retirement_after_search(
     grace_seconds: int,
 ) -> RetirementDecision:
     """decide_retirement from a search of every region and CloudFront made right before the delete."""
-    from certrotate.model.endpoints import endpoints_serving
-
     return decide_retirement(
         certificate,
         endpoints_serving(survey.endpoints, certificate.arn, certificate.certificate_id),
@@ -112,6 +111,4 @@ def decide_retirement_after_search(
 
 def replacement_deploying(endpoints: Iterable[Endpoint], new_arn: str, new_id: str) -> list[Endpoint]:
     """The endpoints serving the replacement whose change is still deploying (CloudFront `InProgress`)."""
-    from certrotate.model.endpoints import endpoints_serving
-
     return [e for e in endpoints_serving(endpoints, new_arn, new_id) if e.deploying]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from aws_lambda_powertools import Logger
 
 from certrotate.decide.renewal_time import lifetime_renewal_time
-from certrotate.model import ServerCertificate
+from certrotate.model import ServerCertificate, scan_index
 from certrotate.model.certificates import RenewalSchedule
 from certrotate.model.endpoints import KnownEndpoints, endpoint_from_message, known_endpoints
 from certrotate.names import RENEWAL_TAG
@@ -140,8 +140,6 @@ class TagIndex:
 
     def load(self, notes: list[str]) -> dict[str, IndexEntry]:
         """What the last scan kept; empty (every tag read afresh) when there is none or it is unreadable."""
-        from certrotate.model import scan_index
-
         if self._index is None:
             return {}
         try:
@@ -247,8 +245,6 @@ class TagIndex:
         """Keep every listed certificate's tags for the next scan, and for each managed one where this scan's
         search saw it served (when it searched every region; else the record kept); written only when
         something changed."""
-        from certrotate.model import scan_index
-
         if self._index is None:
             return
         complete = survey if isinstance(survey, tuple) and not survey[0].unsearched else None
@@ -277,8 +273,6 @@ class TagIndex:
         now: datetime,
         notes: list[str],
     ) -> None:
-        from certrotate.model import scan_index
-
         if self._index is None or entries == kept:
             return
         blob = scan_index.encode(entries, now)
